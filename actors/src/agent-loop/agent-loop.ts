@@ -1,0 +1,72 @@
+import { AoError } from '@ao/graphs';
+import type { NodeDef, NodeOutput, RunContext } from '@ao/graphs';
+import type { ChatMessage, ToolRegistry } from '@ao/runtime';
+import type { Effects, ToolOutcome } from '../effects/effects.js';
+import type { NodeContext } from '../messages.js';
+import { buildPrompt } from './prompt.js';
+
+/** A tool result fed back to a model is cut to this many characters. */
+const MAX_TOOL_RESULT_CHARS = 4000;
+
+export interface AgentRun {
+  node: NodeDef<unknown>;
+  context: NodeContext;
+  branch?: { index: number; of: number };
+  effects: Effects;
+  tools: ToolRegistry;
+  signal: AbortSignal;
+}
+
+const render = (o: ToolOutcome): string => {
+  const s = JSON.stringify(o.ok ? o.result : { error: o.error });
+  return s.length > MAX_TOOL_RESULT_CHARS ? `${s.slice(0, MAX_TOOL_RESULT_CHARS)}…` : s;
+};
+
+/**
+ * The agent loop of one node (or swarm branch): offer the model the node's tools, run the tool
+ * calls it makes (validated; a bad call comes back to the model as an error result, never a
+ * crash), feed the results back, and stop at a final answer or after `maxTurns` model calls.
+ * A node with `args(ctx)` calls its tools with those arguments first, then asks the model once.
+ */
+export async function runAgent(a: AgentRun): Promise<NodeOutput> {
+  const { node, effects, signal } = a;
+  const messages: ChatMessage[] = buildPrompt(node, a.context, a.branch);
+  const used: NonNullable<NodeOutput['tools']> = [];
+
+  if (node.args) {
+    let mapped: Record<string, unknown>;
+    try {
+      mapped = node.args(a.context as RunContext) ?? {};
+    } catch (e) {
+      throw new AoError('AO_EDGE_PREDICATE_FAILED', `args() of node "${node.id}" threw: ${(e as Error).message}`, { cause: e });
+    }
+    for (const name of node.tools) {
+      if (!(name in mapped)) continue;
+      const outcome = await effects.tool(node.id, name, mapped[name], signal);
+      used.push({ name, args: mapped[name], ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+      messages.push({ role: 'user', content: `Result of ${name}: ${render(outcome)}` });
+    }
+    const res = await effects.llm({ profile: node.llm, messages, maxTokens: node.maxTokens }, signal);
+    return { text: res.message.content, ...(used.length ? { tools: used } : {}) };
+  }
+
+  const specs = a.tools.specs(node.tools);
+  let text = '';
+  for (let turn = 1; turn <= node.maxTurns; turn++) {
+    // On the last turn no tools are offered, so the model must answer.
+    const offer = turn < node.maxTurns && specs.length ? specs : undefined;
+    const res = await effects.llm({ profile: node.llm, messages, maxTokens: node.maxTokens, ...(offer ? { tools: offer } : {}) }, signal);
+    text = res.message.content;
+    const calls = res.message.toolCalls;
+    if (!calls.length) break;
+    messages.push({ role: 'assistant', content: res.message.content, toolCalls: calls });
+    for (const call of calls) {
+      const outcome: ToolOutcome = node.tools.includes(call.name)
+        ? await effects.tool(node.id, call.name, call.arguments, signal)
+        : { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${node.tools.join(', ') || 'none'}` } };
+      used.push({ name: call.name, args: call.arguments, ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+      messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: render(outcome) });
+    }
+  }
+  return { text, ...(used.length ? { tools: used } : {}) };
+}

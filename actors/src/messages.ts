@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { AoError, NodeOutputSchema } from '@ao/graphs';
+import { ErrorInfoSchema, UsageSchema } from '@ao/runtime';
+import type { Envelope } from '@ao/runtime';
+
+/** What a node sees of the run: the same data edge predicates and `args` functions get. */
+export const NodeContextSchema = z.object({
+  input: z.unknown(),
+  outputs: z.record(z.string(), NodeOutputSchema),
+  iterations: z.record(z.string(), z.number().int()),
+  /** Ids of the nodes whose outputs this node builds on (its predecessors that ran). */
+  upstream: z.array(z.string()),
+});
+export type NodeContext = z.infer<typeof NodeContextSchema>;
+
+const node = z.string().min(1);
+const PartialUsage = UsageSchema.partial();
+
+/**
+ * Every envelope type and its payload: actor messages (`node.start`, `branch.completed`, ...) and
+ * observations (`llm.request`, `tool.result`, `node.skipped`, ...). The envelope is the one
+ * format for the event log, the bus and the stream; payloads are validated when an actor
+ * receives them.
+ */
+export const PAYLOADS = {
+  'run.started': z.object({ graph: z.string(), version: z.string(), input: z.unknown(), budget: z.record(z.string(), z.unknown()) }),
+  'run.finished': z.object({
+    status: z.enum(['succeeded', 'failed', 'cancelled', 'budget_exceeded']),
+    output: z.unknown().optional(),
+    error: ErrorInfoSchema.optional(),
+    usage: UsageSchema,
+  }),
+  'node.start': z.object({ node, iteration: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
+  'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
+  'node.failed': z.object({
+    node,
+    iteration: z.number().int(),
+    attempt: z.number().int(),
+    error: ErrorInfoSchema,
+    usage: PartialUsage,
+    /** False when retrying cannot help (or the node's own retries, e.g. a swarm's per-branch ones, are spent). */
+    retryable: z.boolean(),
+  }),
+  'node.skipped': z.object({ node, reason: z.string() }),
+  'node.retry_scheduled': z.object({ node, attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
+  'loop.iterated': z.object({ from: node, to: node, iteration: z.number().int(), reset: z.array(z.string()) }),
+  'branch.start': z.object({ node, branch: z.number().int().positive(), of: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
+  'branch.completed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
+  'branch.failed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), error: ErrorInfoSchema, usage: PartialUsage, retryable: z.boolean() }),
+  'branch.retry_scheduled': z.object({ node, branch: z.number().int(), attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
+  'llm.request': z.object({
+    key: z.string(),
+    profile: z.string(),
+    model: z.string().optional(),
+    maxTokens: z.number().int(),
+    messages: z.array(z.unknown()),
+    tools: z.array(z.string()),
+  }),
+  'llm.response': z.object({
+    key: z.string(),
+    model: z.string(),
+    content: z.string(),
+    toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) })),
+    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }),
+    finishReason: z.string(),
+  }),
+  'llm.failed': z.object({ key: z.string(), error: ErrorInfoSchema }),
+  'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown() }),
+  'tool.result': z.object({ key: z.string(), name: z.string(), ok: z.boolean(), result: z.unknown().optional(), error: ErrorInfoSchema.optional() }),
+} as const;
+
+export type MessageType = keyof typeof PAYLOADS;
+export type Payload<T extends MessageType> = z.infer<(typeof PAYLOADS)[T]>;
+
+/** A received envelope whose payload matched its type's schema. */
+export type Message = { [T in MessageType]: { type: T; payload: Payload<T>; env: Envelope } }[MessageType];
+
+/** Validate an envelope's payload against its type; an unknown type or bad payload is AO_ENVELOPE_INVALID. */
+export function parseMessage(env: Envelope): Message {
+  const schema = (PAYLOADS as Record<string, z.ZodType>)[env.type];
+  if (!schema) throw new AoError('AO_ENVELOPE_INVALID', `unknown message type ${env.type}`, { field: 'type' });
+  const r = schema.safeParse(env.payload);
+  if (!r.success) {
+    const path = ['payload', ...r.error.issues[0]!.path.map(String)].join('.');
+    throw new AoError('AO_ENVELOPE_INVALID', `${env.type}: ${path}: ${r.error.issues[0]!.message}`, { field: path });
+  }
+  return { type: env.type, payload: r.data, env } as Message;
+}

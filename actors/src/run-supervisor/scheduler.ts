@@ -1,0 +1,226 @@
+import type { GraphDef, NodeOutput, RetryPolicy, RunContext } from '@ao/graphs';
+import type { ErrorInfo, NodeState } from '@ao/runtime';
+
+/**
+ * The run supervisor's decisions, as pure functions over plain data (no I/O, no clock), so tests
+ * call them directly and a recorded replay is the same functions fed the same messages.
+ *
+ * Semantics:
+ * - Entry nodes start first. When a node succeeds, each outgoing edge is resolved: taken when it
+ *   has no predicate or its predicate is truthy, else not taken.
+ * - A node runs when every forward in-edge is resolved and at least one was taken (a join waits
+ *   for every predecessor that can still run). If all are resolved and none was taken it is
+ *   skipped, and its own out-edges resolve as not taken, so skips propagate and a join after a
+ *   conditional branch still runs.
+ * - A back edge (one closing a cycle) that is taken restarts its loop: the loop body goes back to
+ *   pending and the loop head starts its next iteration; the source's forward edges wait for the
+ *   iteration that does not loop. A loop may iterate only while no body node has reached its
+ *   `maxIterations`.
+ * - A failed node is retried per its `retry` policy; after that the run fails with the cause.
+ * - The run ends when nothing runs or waits to retry: succeeded if every node succeeded or was
+ *   skipped, failed (AO_RUN_STRANDED) if a node was left pending.
+ */
+export type EdgeState = 'unresolved' | 'taken' | 'not_taken';
+
+export interface SchedulerState {
+  nodes: Record<string, NodeState>;
+  /** By edge index; back edges stay 'unresolved' (they act, they do not gate). */
+  edges: EdgeState[];
+  outputs: Record<string, NodeOutput>;
+  finished: boolean;
+}
+
+export type Decision =
+  | { kind: 'start'; node: string; iteration: number; attempt: number; upstream: string[] }
+  | { kind: 'skip'; node: string; reason: string }
+  | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
+  | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
+  | { kind: 'finish'; status: 'succeeded' | 'failed'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
+
+export interface Step {
+  state: SchedulerState;
+  decisions: Decision[];
+}
+
+export function initialState<I>(def: GraphDef<I>): SchedulerState {
+  return {
+    nodes: Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } satisfies NodeState])),
+    edges: def.edges.map(() => 'unresolved'),
+    outputs: {},
+    finished: false,
+  };
+}
+
+export function runContext<I>(s: SchedulerState, input: I): RunContext<I> {
+  return {
+    input,
+    outputs: s.outputs,
+    iterations: Object.fromEntries(Object.entries(s.nodes).map(([id, n]) => [id, n.iteration])),
+  };
+}
+
+/** Start the entry nodes. */
+export function begin<I>(def: GraphDef<I>, prev: SchedulerState, now: string): Step {
+  const state = structuredClone(prev);
+  const decisions: Decision[] = def.entries.map((id) => start(def, state, id, now));
+  return { state, decisions };
+}
+
+export function nodeSucceeded<I>(def: GraphDef<I>, prev: SchedulerState, input: I, node: string, output: NodeOutput, now: string): Step {
+  const state = structuredClone(prev);
+  const n = state.nodes[node];
+  if (state.finished || !n || n.status !== 'running') return { state: prev, decisions: [] }; // stale or duplicate
+  state.nodes[node] = { ...n, status: 'succeeded', finishedAt: now };
+  state.outputs[node] = output;
+  const decisions: Decision[] = [];
+  try {
+    const ctx = runContext(state, input);
+    const loop = takeBackEdge(def, state, node, ctx);
+    if (loop) {
+      decisions.push(loop);
+      decisions.push(start(def, state, loop.to, now));
+    } else {
+      def.edges.forEach((e, i) => {
+        if (e.from !== node || e.back) return;
+        state.edges[i] = !e.when || e.when(ctx) ? 'taken' : 'not_taken';
+      });
+      propagate(def, state, decisions, now);
+    }
+  } catch (err) {
+    return finish(state, decisions, 'failed', {
+      code: 'AO_EDGE_PREDICATE_FAILED',
+      message: `an edge predicate after node "${node}" threw: ${(err as Error)?.message ?? String(err)}`,
+      node,
+    });
+  }
+  return maybeFinish(def, state, decisions);
+}
+
+export function nodeFailed<I>(def: GraphDef<I>, prev: SchedulerState, node: string, error: ErrorInfo, retryable: boolean, now: string): Step {
+  const state = structuredClone(prev);
+  const n = state.nodes[node];
+  if (state.finished || !n || n.status !== 'running') return { state: prev, decisions: [] };
+  const policy = def.node(node)?.retry;
+  if (retryable && policy && n.attempt <= policy.attempts) {
+    const delayMs = backoff(policy, n.attempt);
+    state.nodes[node] = { ...n, status: 'retrying', error: { code: error.code, message: error.message } };
+    return { state, decisions: [{ kind: 'retry', node, attempt: n.attempt + 1, delayMs, error }] };
+  }
+  state.nodes[node] = { ...n, status: 'failed', finishedAt: now, error: { code: error.code, message: error.message } };
+  const attempts = n.attempt;
+  return finish(state, [], 'failed', {
+    code: 'AO_NODE_FAILED',
+    message: `node "${node}" failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.code}: ${error.message}`,
+    node,
+    details: { cause: error, attempts },
+  });
+}
+
+/** The backoff timer of a retry fired: start the next attempt. */
+export function retryDue<I>(def: GraphDef<I>, prev: SchedulerState, node: string, now: string): Step {
+  const state = structuredClone(prev);
+  const n = state.nodes[node];
+  if (state.finished || !n || n.status !== 'retrying') return { state: prev, decisions: [] };
+  state.nodes[node] = { ...n, status: 'running', attempt: n.attempt + 1, startedAt: now };
+  return { state, decisions: [{ kind: 'start', node, iteration: n.iteration, attempt: n.attempt + 1, upstream: upstreamOf(def, state, node) }] };
+}
+
+/** Delay before retry number `attempt` (1-based): backoffMs doubled each time, capped. */
+export function backoff(p: RetryPolicy, attempt: number): number {
+  return Math.min(p.maxBackoffMs, p.backoffMs * 2 ** Math.max(0, attempt - 1));
+}
+
+function start<I>(def: GraphDef<I>, state: SchedulerState, id: string, now: string): Decision & { kind: 'start' } {
+  const n = state.nodes[id]!;
+  const iteration = n.iteration + 1;
+  state.nodes[id] = { status: 'running', iteration, attempt: 1, startedAt: now };
+  return { kind: 'start', node: id, iteration, attempt: 1, upstream: upstreamOf(def, state, id) };
+}
+
+/** Predecessors (forward or back edge) that have an output: what the node's prompt builds on. */
+function upstreamOf<I>(def: GraphDef<I>, state: SchedulerState, id: string): string[] {
+  const ups: string[] = [];
+  def.edges.forEach((e, i) => {
+    if (e.to !== id || !state.outputs[e.from]) return;
+    if (e.back || state.edges[i] === 'taken') ups.push(e.from);
+  });
+  return [...new Set(ups)];
+}
+
+function takeBackEdge<I>(def: GraphDef<I>, state: SchedulerState, node: string, ctx: RunContext<I>): (Decision & { kind: 'loop' }) | undefined {
+  for (const e of def.edges) {
+    if (e.from !== node || !e.back) continue;
+    const loop = def.loops.find((l) => l.from === e.from && l.to === e.to)!;
+    const exhausted = loop.body.some((id) => {
+      const max = def.node(id)!.maxIterations;
+      return max !== undefined && state.nodes[id]!.iteration >= max;
+    });
+    if (exhausted || (e.when && !e.when(ctx))) continue;
+    const body = new Set(loop.body);
+    for (const id of body) {
+      const n = state.nodes[id]!;
+      state.nodes[id] = { status: 'pending', iteration: n.iteration, attempt: 0 };
+    }
+    def.edges.forEach((edge, i) => {
+      if (!edge.back && body.has(edge.from) && body.has(edge.to)) state.edges[i] = 'unresolved';
+    });
+    return { kind: 'loop', from: e.from, to: e.to, iteration: state.nodes[e.to]!.iteration + 1, reset: loop.body.slice() };
+  }
+  return undefined;
+}
+
+/** Start nodes whose in-edges are all resolved with one taken; skip those with none taken. */
+function propagate<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[], now: string): void {
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const n of def.nodes) {
+      if (state.nodes[n.id]!.status !== 'pending') continue;
+      const ins = def.edges.map((e, i) => ({ e, i })).filter(({ e }) => e.to === n.id && !e.back);
+      if (ins.length === 0) continue; // entries start in begin(); loop heads are started by their loop
+      const states = ins.map(({ i }) => state.edges[i]);
+      if (states.includes('unresolved')) continue;
+      changed = true;
+      if (states.includes('taken')) {
+        decisions.push(start(def, state, n.id, now));
+      } else {
+        state.nodes[n.id] = { ...state.nodes[n.id]!, status: 'skipped', finishedAt: now };
+        decisions.push({ kind: 'skip', node: n.id, reason: `no incoming edge was taken (from ${ins.map(({ e }) => e.from).join(', ')})` });
+        def.edges.forEach((e, i) => {
+          if (e.from === n.id && !e.back) state.edges[i] = 'not_taken';
+        });
+      }
+    }
+  }
+}
+
+function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[]): Step {
+  const statuses = Object.values(state.nodes).map((n) => n.status);
+  if (statuses.some((s) => s === 'running' || s === 'retrying')) return { state, decisions };
+  const stranded = Object.entries(state.nodes).filter(([, n]) => n.status === 'pending').map(([id]) => id);
+  if (stranded.length) {
+    return finish(state, decisions, 'failed', {
+      code: 'AO_RUN_STRANDED',
+      message: `nothing is running but node${stranded.length > 1 ? 's' : ''} ${stranded.join(', ')} never ran`,
+      details: { nodes: stranded },
+    });
+  }
+  // The run's output: what its last nodes produced (succeeded nodes none of whose out-edges was taken).
+  const output: Record<string, NodeOutput> = {};
+  for (const n of def.nodes) {
+    if (state.nodes[n.id]!.status !== 'succeeded') continue;
+    const tookOne = def.edges.some((e, i) => e.from === n.id && !e.back && state.edges[i] === 'taken');
+    if (!tookOne) output[n.id] = state.outputs[n.id]!;
+  }
+  state.finished = true;
+  return { state, decisions: [...decisions, { kind: 'finish', status: 'succeeded', output, cancel: [] }] };
+}
+
+function finish(state: SchedulerState, decisions: Decision[], status: 'failed', error: ErrorInfo): Step {
+  const cancel = Object.entries(state.nodes)
+    .filter(([, n]) => n.status === 'running' || n.status === 'retrying')
+    .map(([id]) => id);
+  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', error: { code: 'AO_NODE_CANCELLED', message: 'stopped because the run failed' } };
+  state.finished = true;
+  return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };
+}

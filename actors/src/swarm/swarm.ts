@@ -1,0 +1,163 @@
+import { AoError } from '@ao/graphs';
+import type { NodeDef, NodeOutput } from '@ao/graphs';
+import { addUsage, emptyUsage } from '@ao/runtime';
+import type { ActorContext, ActorPath, ActorRef, Behaviour, Envelope, ErrorInfo, Usage } from '@ao/runtime';
+import { runAgent } from '../agent-loop/agent-loop.js';
+import { guarded, isRetryable } from '../agent-loop/guard.js';
+import { Effects, errorInfo } from '../effects/effects.js';
+import { parseMessage } from '../messages.js';
+import type { NodeContext, Payload } from '../messages.js';
+import { parentOf } from '../pipeline/pipeline.js';
+import { backoff } from '../run-supervisor/scheduler.js';
+import { isEnvelope } from '../services.js';
+import type { ActorMessage, RunServices } from '../services.js';
+
+/** Default number of branches of a swarm node without `concurrency`. */
+export const DEFAULT_SWARM_CONCURRENCY = 3;
+
+interface SwarmState {
+  start?: { env: Envelope; node: string; iteration: number; attempt: number; context: NodeContext };
+  branches: Array<{ ref?: ActorRef<ActorMessage>; attempt: number; output?: NodeOutput; done: boolean }>;
+  usage: Usage;
+  finished: boolean;
+}
+
+/**
+ * A `swarm` node: spawns `concurrency` branch actors that run the agent loop in parallel, each
+ * with its own angle, and joins them. A failed branch is retried on its own with the node's
+ * `retry` policy (the finished branches are kept); when a branch's retries are spent, the node
+ * fails, and the run supervisor does not retry it again.
+ */
+export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
+  const stopTimers: Array<() => void> = [];
+  return {
+    initialState: { branches: [], usage: emptyUsage(), finished: false },
+    async receive(state, msg, ctx) {
+      if (!isEnvelope(msg)) return retryBranch(s, state, msg.branch ?? 0, ctx);
+      if (state.finished) return state;
+      switch (msg.type) {
+        case 'node.start': {
+          const m = parseMessage(msg).payload as Payload<'node.start'>;
+          const node = s.def.node(m.node)!;
+          const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
+          const next: SwarmState = {
+            start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context },
+            branches: Array.from({ length: of }, () => ({ attempt: 0, done: false })),
+            usage: emptyUsage(),
+            finished: false,
+          };
+          for (let b = 1; b <= of; b++) await startBranch(s, next, b, ctx);
+          return next;
+        }
+        case 'branch.completed': {
+          const m = parseMessage(msg).payload as Payload<'branch.completed'>;
+          const br = state.branches[m.branch - 1];
+          if (!br || br.done || m.attempt !== br.attempt) return state;
+          br.done = true;
+          br.output = m.output;
+          br.ref?.stop();
+          state.usage = addUsage(state.usage, m.usage);
+          if (state.branches.every((b) => b.done)) {
+            state.finished = true;
+            const outputs = state.branches.map((b) => b.output!);
+            const output: NodeOutput = {
+              text: outputs.map((o, i) => `### Branch ${i + 1}\n${o.text}`).join('\n\n'),
+              branches: outputs.map((o) => o.text),
+              ...(outputs.some((o) => o.tools?.length) ? { tools: outputs.flatMap((o) => o.tools ?? []) } : {}),
+            };
+            await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
+          }
+          return state;
+        }
+        case 'branch.failed': {
+          const m = parseMessage(msg).payload as Payload<'branch.failed'>;
+          const br = state.branches[m.branch - 1];
+          if (!br || br.done || m.attempt !== br.attempt) return state;
+          br.ref?.stop();
+          state.usage = addUsage(state.usage, m.usage);
+          const policy = s.def.node(state.start!.node)!.retry;
+          if (m.retryable && policy && br.attempt <= policy.attempts) {
+            const delayMs = backoff(policy, br.attempt);
+            await s.journal.append([
+              draft(s, ctx.path, ctx.path, 'branch.retry_scheduled', msg.id, {
+                node: state.start!.node,
+                branch: m.branch,
+                attempt: br.attempt + 1,
+                delayMs,
+                error: m.error,
+              }),
+            ]);
+            stopTimers.push(s.clock.setTimer(delayMs, () => ctx.self.tell({ local: 'retry', node: state.start!.node, branch: m.branch })));
+            return state;
+          }
+          state.finished = true;
+          for (const b of state.branches) b.ref?.stop();
+          const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
+          await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
+          return state;
+        }
+        default:
+          return state;
+      }
+    },
+    onStop() {
+      for (const c of stopTimers) c();
+    },
+  };
+}
+
+function draft(s: RunServices, from: ActorPath, to: ActorPath, type: string, causationId: string, payload: unknown) {
+  return { runId: s.runId, from, to, type, payload, causationId, trace: s.trace };
+}
+
+async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
+  const st = state.start!;
+  await s.journal.append([draft(s, path, parentOf(path), type, st.env.id, { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest })]);
+}
+
+async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<void> {
+  const st = state.start!;
+  const br = state.branches[b - 1]!;
+  br.attempt += 1;
+  // One actor per attempt: a late reply from a stopped attempt is recognised by its attempt number.
+  const ref = ctx.spawn(`branch-${b}`, fromBranch(s));
+  s.register(ref);
+  br.ref = ref;
+  await s.journal.append([
+    draft(s, ctx.path, ref.path, 'branch.start', st.env.id, { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context }),
+  ]);
+}
+
+async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
+  if (state.finished || !state.branches[b - 1] || state.branches[b - 1]!.done) return state;
+  await startBranch(s, state, b, ctx);
+  return state;
+}
+
+/** One branch of a swarm: the agent loop with its branch number in the prompt. */
+function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
+  const stop = new AbortController();
+  return {
+    initialState: null,
+    async receive(state, msg, ctx) {
+      if (!isEnvelope(msg) || msg.type !== 'branch.start') return state;
+      const m = parseMessage(msg).payload as Payload<'branch.start'>;
+      const node: NodeDef<unknown> = s.def.node(m.node)!;
+      const effects = new Effects(s, ctx.path, msg.id);
+      const base = { node: m.node, branch: m.branch, attempt: m.attempt };
+      const send = (type: string, payload: unknown) => s.journal.append([draft(s, ctx.path, parentOf(ctx.path), type, msg.id, payload)]);
+      try {
+        const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
+          runAgent({ node, context: m.context, branch: { index: m.branch, of: m.of }, effects, tools: s.tools, signal }),
+        );
+        if (!stop.signal.aborted) await send('branch.completed', { ...base, output, usage: effects.usage });
+      } catch (e) {
+        if (!stop.signal.aborted) await send('branch.failed', { ...base, error: errorInfo(e), usage: effects.usage, retryable: isRetryable(e) });
+      }
+      return state;
+    },
+    onStop() {
+      stop.abort(new AoError('AO_NODE_CANCELLED', 'the branch actor was stopped'));
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+/** Packages in layer order, top first: a package may import only those below it (DESIGN.md). */
+const layers = ['@ao/gateway', '@ao/actors', '@ao/runtime', '@ao/graphs'];
+const layerRule = (pkg) => {
+  const above = layers.slice(0, layers.indexOf(pkg) + 1).filter((p) => p !== pkg);
+  return {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          { group: ['@ao/*/src/*', '@ao/*/src'], message: 'Import a package by its public face, not its src/ internals.' },
+          ...(above.length ? [{ group: above, message: `Arrows point down: ${pkg} may not import ${above.join(', ')}.` }] : []),
+        ],
+      },
+    ],
+  };
+};
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.svelte-kit/**', 'inspector/**', '**/drizzle/**', '.ao/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: false } },
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-cycle': ['error', { maxDepth: 10 }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'off',
+    },
+    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+  },
+  { files: ['graphs/**/*.ts'], rules: layerRule('@ao/graphs') },
+  { files: ['runtime/**/*.ts'], rules: layerRule('@ao/runtime') },
+  { files: ['actors/**/*.ts'], rules: layerRule('@ao/actors') },
+  { files: ['gateway/**/*.ts'], rules: layerRule('@ao/gateway') },
+  {
+    // Only an adapter's own folder imports its client library (DESIGN.md, STYLE.md 4).
+    files: ['**/*.ts'],
+    ignores: ['runtime/src/actor-system/**', 'runtime/src/store/pg/**', 'runtime/src/store/pglite/**', 'runtime/drizzle.config.ts', '**/*.test.ts', 'tests/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "ImportDeclaration[source.value='nact']", message: 'Only runtime/src/actor-system imports nact.' },
+        { selector: "ImportDeclaration[source.value='pg']", message: 'Only runtime/src/store/pg imports pg.' },
+        { selector: "ImportDeclaration[source.value=/^@electric-sql\\/pglite/]", message: 'Only runtime/src/store/pglite imports PGlite.' },
+      ],
+    },
+  },
+);

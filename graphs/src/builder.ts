@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { GraphError, zodIssuePath } from './errors.js';
+import { AGENT_KINDS, BudgetSchema, NodeOptionsSchema, RESERVED_NODE_IDS } from './types.js';
+import type { Budget, EdgeDef, EdgePredicate, GraphDef, NodeDef, NodeOptionsInput } from './types.js';
+import { analyse } from './validate.js';
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+/** Validate a budget, throwing AO_GRAPH_INVALID_BUDGET naming the bad limit. */
+export function parseBudget(budget: unknown, field = 'budget'): Budget {
+  const r = BudgetSchema.safeParse(budget);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = zodIssuePath(issue, field);
+    throw new GraphError('AO_GRAPH_INVALID_BUDGET', `${path}: ${issue?.message ?? 'invalid budget'} (limits must be positive numbers)`, {
+      field: path,
+    });
+  }
+  return r.data;
+}
+
+/**
+ * Builder of a workflow graph. Each call validates what it can at once (a duplicate or reserved
+ * node id, an unknown agent kind, a bad option or budget); `build()` validates the whole graph
+ * (edge endpoints, entries, reachability, bounded cycles) and returns a frozen {@link GraphDef}.
+ *
+ * @example
+ * const triage = graph('triage')
+ *   .node('classify', { agent: 'supervisor' })
+ *   .node('refund', { agent: 'pipeline', tools: ['stripe_refund'] })
+ *   .node('escalate', { agent: 'pipeline' })
+ *   .edge('classify', 'refund', (ctx) => ctx.input.intent === 'refund')
+ *   .edge('classify', 'escalate', (ctx) => ctx.input.intent !== 'refund')
+ *   .budget({ tokens: 8000, tools: 10, wallClockSec: 60, perTool: { stripe_refund: 1 } });
+ */
+export class GraphBuilder<I = unknown> {
+  readonly name: string;
+  private readonly nodes: NodeDef<I>[] = [];
+  private readonly edges: Array<{ from: string; to: string; when?: EdgePredicate<I> }> = [];
+  private limits: Budget = {};
+  private readonly inputSchema: z.ZodType<I> | undefined;
+  private built: GraphDef<I> | undefined;
+
+  constructor(name: string, opts: { input?: z.ZodType<I> } = {}) {
+    if (typeof name !== 'string' || !NAME_RE.test(name)) {
+      throw new GraphError('AO_GRAPH_INVALID_NAME', `invalid graph name ${JSON.stringify(name)}`, { field: 'name' });
+    }
+    this.name = name;
+    this.inputSchema = opts.input;
+  }
+
+  node(id: string, options: NodeOptionsInput<I>): this {
+    this.built = undefined;
+    if (typeof id !== 'string' || !NAME_RE.test(id)) {
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `invalid node id ${JSON.stringify(id)}`, { field: 'nodes' });
+    }
+    if (RESERVED_NODE_IDS.has(id)) {
+      throw new GraphError('AO_GRAPH_RESERVED_NODE_ID', `node id "${id}" is reserved`, { field: `nodes.${id}` });
+    }
+    if (this.nodes.some((n) => n.id === id)) {
+      throw new GraphError('AO_GRAPH_DUPLICATE_NODE', `node "${id}" is declared twice in graph "${this.name}"`, {
+        field: `nodes.${id}`,
+      });
+    }
+    const { args, ...rest } = (options ?? {}) as NodeOptionsInput<I>;
+    if (!(AGENT_KINDS as readonly unknown[]).includes(rest.agent)) {
+      throw new GraphError(
+        'AO_GRAPH_UNKNOWN_AGENT',
+        `node "${id}" has unknown agent kind ${JSON.stringify(rest.agent)}; use one of ${AGENT_KINDS.join(', ')}`,
+        { field: `nodes.${id}.agent` },
+      );
+    }
+    const r = NodeOptionsSchema.safeParse(rest);
+    if (!r.success) {
+      const path = zodIssuePath(r.error.issues[0], `nodes.${id}`);
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `${path}: ${r.error.issues[0]?.message}`, { field: path });
+    }
+    if (args !== undefined && typeof args !== 'function') {
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${id}.args must be a function`, { field: `nodes.${id}.args` });
+    }
+    if (r.data.concurrency !== undefined && r.data.agent !== 'swarm') {
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${id}.concurrency is only for swarm nodes`, {
+        field: `nodes.${id}.concurrency`,
+      });
+    }
+    this.nodes.push({ id, ...r.data, ...(args ? { args } : {}) });
+    return this;
+  }
+
+  /** An edge `from -> to`, taken only when `when(ctx)` is truthy (always, without `when`). */
+  edge(from: string, to: string, when?: EdgePredicate<I>): this {
+    this.built = undefined;
+    if (when !== undefined && typeof when !== 'function') {
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `edge ${from} -> ${to}: when must be a function`, { field: 'edges' });
+    }
+    if (this.edges.some((e) => e.from === from && e.to === to)) {
+      throw new GraphError('AO_GRAPH_DUPLICATE_EDGE', `edge ${from} -> ${to} is declared twice`, { field: 'edges' });
+    }
+    this.edges.push({ from, to, ...(when ? { when } : {}) });
+    return this;
+  }
+
+  budget(limits: Budget): this {
+    this.built = undefined;
+    this.limits = parseBudget(limits);
+    return this;
+  }
+
+  /** Validate the whole graph and freeze it. Cached until the builder changes. */
+  build(): GraphDef<I> {
+    if (this.built) return this.built;
+    const { entries, backEdges, loops } = analyse(this.nodes, this.edges);
+    for (const tool of Object.keys(this.limits.perTool ?? {})) {
+      if (!this.nodes.some((n) => n.tools.includes(tool))) {
+        throw new GraphError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node uses`, {
+          field: `budget.perTool.${tool}`,
+        });
+      }
+    }
+    const nodes = this.nodes.map((n) => Object.freeze({ ...n, tools: Object.freeze([...n.tools]) }) as NodeDef<I>);
+    const edges: EdgeDef<I>[] = this.edges.map((e, i) => Object.freeze({ ...e, back: backEdges.has(i) }));
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    const def: GraphDef<I> = {
+      name: this.name,
+      nodes: Object.freeze(nodes),
+      edges: Object.freeze(edges),
+      budget: Object.freeze({ ...this.limits }),
+      entries: Object.freeze(entries),
+      ...(this.inputSchema ? { inputSchema: this.inputSchema } : {}),
+      version: versionHash(this.name, nodes, edges, this.limits, this.inputSchema),
+      loops: Object.freeze(loops.map((l) => Object.freeze({ ...l, body: Object.freeze(l.body) }))),
+      node: (id) => byId.get(id),
+    };
+    this.built = Object.freeze(def);
+    return this.built;
+  }
+}
+
+/** Start a graph. `opts.input` is a zod schema the run input must satisfy. */
+export function graph<I = unknown>(name: string, opts: { input?: z.ZodType<I> } = {}): GraphBuilder<I> {
+  return new GraphBuilder<I>(name, opts);
+}
+
+export function isGraphBuilder(x: unknown): x is GraphBuilder<unknown> {
+  return x instanceof GraphBuilder;
+}
+
+/** Accept a builder or a built graph. */
+export function toGraphDef<I>(g: GraphBuilder<I> | GraphDef<I>): GraphDef<I> {
+  return g instanceof GraphBuilder ? g.build() : g;
+}
+
+function versionHash<I>(
+  name: string,
+  nodes: ReadonlyArray<NodeDef<I>>,
+  edges: ReadonlyArray<EdgeDef<I>>,
+  budget: Budget,
+  input: z.ZodType<I> | undefined,
+): string {
+  let inputJson: unknown = null;
+  if (input) {
+    try {
+      inputJson = z.toJSONSchema(input);
+    } catch {
+      inputJson = 'unrepresentable';
+    }
+  }
+  const canonical = canonicalJson({
+    name,
+    nodes: nodes.map(({ args, ...n }) => ({ ...n, args: args ? args.toString() : null })),
+    edges: edges.map((e) => ({ from: e.from, to: e.to, when: e.when ? e.when.toString() : null })),
+    budget,
+    input: inputJson,
+  });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so equal definitions hash equal whatever the key order. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : val,
+  );
+}

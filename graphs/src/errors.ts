@@ -1,0 +1,108 @@
+/**
+ * The one catalogue of stable error codes. A code is never renamed or reused once shipped;
+ * the gateway maps every code here to an HTTP status (gateway/src/http/errors.ts) and a test
+ * fails if one is missing.
+ */
+export const ERROR_CODES = {
+  // graph definition (graphs/)
+  AO_GRAPH_INVALID_NAME: 'A graph needs a non-empty name of letters, digits, "-" or "_".',
+  AO_GRAPH_DUPLICATE_NODE: 'A node id was declared twice.',
+  AO_GRAPH_RESERVED_NODE_ID: 'A node id is reserved (e.g. "input").',
+  AO_GRAPH_UNKNOWN_AGENT: 'A node names an agent kind that does not exist.',
+  AO_GRAPH_INVALID_NODE_OPTIONS: 'A node option has the wrong type or range.',
+  AO_GRAPH_UNKNOWN_NODE: 'An edge names a node that was not declared.',
+  AO_GRAPH_DUPLICATE_EDGE: 'The same edge was declared twice.',
+  AO_GRAPH_NO_ENTRY: 'No node lacks a predecessor, so the graph has no entry node.',
+  AO_GRAPH_UNREACHABLE_NODE: 'A node cannot be reached from any entry node.',
+  AO_GRAPH_UNBOUNDED_CYCLE: 'A cycle has no node with maxIterations, so it could run forever.',
+  AO_GRAPH_INVALID_BUDGET: 'A budget limit is not a positive number.',
+  AO_GRAPH_UNKNOWN_TOOL: 'A node lists a tool that is not in the tool registry.',
+  AO_GRAPH_EMPTY: 'A graph has no nodes.',
+  AO_GRAPH_ALREADY_REGISTERED: 'A different graph with this name is already registered.',
+  // HTTP / boundary
+  AO_BAD_JSON: 'The request body is not valid JSON.',
+  AO_VALIDATION: 'The input does not match its schema; `field` names the first failing field.',
+  AO_GRAPH_NOT_FOUND: 'No graph with this name is registered.',
+  AO_RUN_NOT_FOUND: 'No run with this id exists.',
+  AO_ROUTE_NOT_FOUND: 'No such route.',
+  AO_PAYLOAD_TOO_LARGE: 'The request body is larger than allowed.',
+  AO_UNSUPPORTED_MEDIA_TYPE: 'The request body must be application/json.',
+  AO_INTERNAL: 'An unexpected error; the server log has the cause.',
+  // runtime
+  AO_ENVELOPE_INVALID: 'A bus message is not a valid envelope.',
+  AO_STORE_CORRUPT: 'A stored row does not match its schema.',
+  AO_TOOL_NOT_FOUND: 'A tool was called that is not registered.',
+  AO_TOOL_ARGS_INVALID: 'Tool arguments do not match the tool input schema; `field` names the field.',
+  AO_TOOL_FAILED: 'A tool handler threw.',
+  AO_TOOL_NOT_ALLOWED: 'A node called a tool it does not list.',
+  AO_LLM_FAILED: 'The LLM call failed.',
+  AO_LLM_OUTPUT_INVALID: 'The LLM returned output that does not match the expected shape.',
+  AO_NODE_TIMEOUT: 'A node ran longer than its timeoutSec.',
+  AO_NODE_FAILED: 'A node failed after its retries.',
+  AO_EDGE_PREDICATE_FAILED: 'An edge predicate (`when`) or `args` mapper threw.',
+  AO_NODE_CANCELLED: 'A node was stopped because its run ended first.',
+  AO_RUN_STRANDED: 'The run ended with a node neither finished nor skipped.',
+  AO_RUN_INTERRUPTED: 'The process hosting the run stopped while it was running.',
+  AO_CONFIG_INVALID: 'An environment variable or config value is invalid.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base class of every error we throw on purpose. `code` is stable; `field` names the input at fault. */
+export class AoError extends Error {
+  /** Brand that survives duplicate package copies (checked by `isAoError`, not `instanceof`). */
+  readonly aoError = true as const;
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+  /** Whether trying the same thing again may succeed. */
+  readonly retryable: boolean;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { field?: string; details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AoError';
+    this.code = code;
+    this.field = opts.field;
+    this.details = opts.details;
+    this.retryable = opts.retryable ?? false;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; field?: string; details?: Record<string, unknown> } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field === undefined ? {} : { field: this.field }),
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+}
+
+/** Errors in a graph definition. */
+export class GraphError extends AoError {
+  constructor(code: ErrorCode, message: string, opts: { field?: string; details?: Record<string, unknown> } = {}) {
+    super(code, message, opts);
+    this.name = 'GraphError';
+  }
+}
+
+export function isAoError(e: unknown): e is AoError {
+  return typeof e === 'object' && e !== null && (e as { aoError?: unknown }).aoError === true;
+}
+
+/** Turn anything thrown into an Error, keeping AoErrors as they are. */
+export function ensureError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return new Error(typeof e === 'string' ? e : JSON.stringify(e));
+}
+
+/** Dotted path of the first issue of a zod error, e.g. `input.intent` or `budget.tokens`. */
+export function zodIssuePath(issue: { path: ReadonlyArray<PropertyKey> } | undefined, prefix?: string): string | undefined {
+  if (!issue) return prefix;
+  const parts = issue.path.map((p) => String(p));
+  if (prefix) parts.unshift(prefix);
+  return parts.length ? parts.join('.') : undefined;
+}

@@ -1,0 +1,9 @@
+import { draftCritique } from './draft-critique.js';
+import { researchSwarm } from './research-swarm.js';
+import { triage } from './triage.js';
+
+export { draftCritique, researchSwarm, triage };
+export { MAX_DRAFTS } from './draft-critique.js';
+
+/** The example graphs a node registers at start-up. */
+export const exampleGraphs = [researchSwarm, triage, draftCritique] as const;

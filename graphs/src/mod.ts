@@ -1,0 +1,5 @@
+export { graph, GraphBuilder, toGraphDef, isGraphBuilder, parseBudget, canonicalJson } from './builder.js';
+export { GraphRegistry } from './registry.js';
+export * from './types.js';
+export * from './errors.js';
+export * from './examples/mod.js';

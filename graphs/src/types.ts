@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+export const AGENT_KINDS = ['supervisor', 'pipeline', 'swarm'] as const;
+export const AgentKindSchema = z.enum(AGENT_KINDS);
+export type AgentKind = z.infer<typeof AgentKindSchema>;
+
+/** Node ids that may not be used: `input` names the run input in contexts and prompts. */
+export const RESERVED_NODE_IDS: ReadonlySet<string> = new Set(['input']);
+
+const positiveInt = z.number().int().positive();
+
+export const BudgetSchema = z.strictObject({
+  tokens: positiveInt.optional(),
+  tools: positiveInt.optional(),
+  wallClockSec: z.number().positive().finite().optional(),
+  perTool: z.record(z.string().min(1), positiveInt).optional(),
+});
+/** Hard limits of a run: total tokens, total tool calls, wall clock, and per-tool call caps. */
+export type Budget = z.infer<typeof BudgetSchema>;
+
+export const RetrySchema = z.strictObject({
+  /** Retries after the first attempt (0 = no retry). */
+  attempts: z.number().int().min(0).max(20),
+  /** Delay before the first retry; doubled on each further retry. */
+  backoffMs: z.number().int().min(0).max(600_000).default(200),
+  maxBackoffMs: z.number().int().min(0).max(3_600_000).default(30_000),
+});
+export type RetryPolicy = z.infer<typeof RetrySchema>;
+
+/** What a finished node leaves in the run context. */
+export const NodeOutputSchema = z.object({
+  text: z.string(),
+  tools: z
+    .array(z.object({ name: z.string(), args: z.unknown(), result: z.unknown(), ok: z.boolean() }))
+    .optional(),
+  branches: z.array(z.string()).optional(),
+});
+export type NodeOutput = z.infer<typeof NodeOutputSchema>;
+
+/** What edge predicates and `args` functions see. */
+export interface RunContext<I = unknown> {
+  readonly input: I;
+  /** Outputs of the nodes finished so far, by node id (the latest iteration for loop nodes). */
+  readonly outputs: Readonly<Record<string, NodeOutput>>;
+  /** How many times each node has started in this run. */
+  readonly iterations: Readonly<Record<string, number>>;
+}
+
+export type EdgePredicate<I = unknown> = (ctx: RunContext<I>) => unknown;
+/** Map the run context to tool arguments, by tool name; the node then calls those tools directly. */
+export type ArgsMapper<I = unknown> = (ctx: RunContext<I>) => Record<string, unknown>;
+
+/** The serialisable part of node options, validated by zod. */
+export const NodeOptionsSchema = z.strictObject({
+  agent: AgentKindSchema,
+  llm: z.string().min(1).default('default'),
+  tools: z.array(z.string().min(1)).default([]),
+  concurrency: positiveInt.max(256).optional(),
+  instructions: z.string().optional(),
+  retry: RetrySchema.optional(),
+  timeoutSec: z.number().positive().finite().optional(),
+  maxTurns: positiveInt.max(100).default(4),
+  maxIterations: positiveInt.optional(),
+  maxTokens: positiveInt.default(1024),
+});
+
+export type NodeOptionsInput<I = unknown> = z.input<typeof NodeOptionsSchema> & { args?: ArgsMapper<I> };
+
+export interface NodeDef<I = unknown> extends z.output<typeof NodeOptionsSchema> {
+  readonly id: string;
+  readonly args?: ArgsMapper<I>;
+}
+
+export interface EdgeDef<I = unknown> {
+  readonly from: string;
+  readonly to: string;
+  readonly when?: EdgePredicate<I>;
+  /** True for an edge that closes a cycle (found by a depth-first walk from the entries). */
+  readonly back: boolean;
+}
+
+/** A built, validated, frozen graph. */
+export interface GraphDef<I = unknown> {
+  readonly name: string;
+  readonly nodes: ReadonlyArray<NodeDef<I>>;
+  readonly edges: ReadonlyArray<EdgeDef<I>>;
+  readonly budget: Budget;
+  readonly entries: ReadonlyArray<string>;
+  readonly inputSchema?: z.ZodType<I>;
+  /** sha256 of the canonical definition, including predicate and mapper source text. */
+  readonly version: string;
+  /** For each back edge `from->to`, the nodes of the loop it closes. */
+  readonly loops: ReadonlyArray<{ from: string; to: string; body: ReadonlyArray<string> }>;
+  node(id: string): NodeDef<I> | undefined;
+}

@@ -1,0 +1,108 @@
+import nact from 'nact';
+import type { Ref } from 'nact';
+import type { ActorPath } from '../envelope/mod.js';
+
+/**
+ * Our typed face of nact: the only module that imports it (nact is CommonJS, unmaintained and
+ * loosely typed; see shared/DEPENDENCIES.md). Mailboxes here are in memory: durability comes from
+ * the journal and checkpoints, not from nact.
+ */
+export interface ActorRef<M> {
+  /** Logical address within the run (`supervisor/analyse/branch-1`). */
+  readonly path: ActorPath;
+  tell(msg: M): void;
+  stop(): void;
+  readonly stopped: boolean;
+}
+
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  readonly path: ActorPath;
+  /** Spawn a child; its path is this actor's path plus `/name`. Stopping this actor stops it. */
+  spawn<C, S>(name: string, behaviour: Behaviour<C, S>): ActorRef<C>;
+}
+
+/**
+ * What an actor does. `receive` handles one message at a time and returns the next state. If it
+ * throws, `onCrash` is told and the actor stops (supervision is done by the parent, through
+ * messages, so that it is journaled like everything else).
+ */
+export interface Behaviour<M, S> {
+  initialState: S;
+  receive(state: S, msg: M, ctx: ActorContext<M>): S | Promise<S>;
+  onCrash?(error: unknown, msg: M, path: ActorPath): void;
+  onStop?(state: S): void;
+}
+
+export interface ActorSystem {
+  /** Spawn a top-level actor; `name` must be unique in the system, `path` is its logical address. */
+  spawn<M, S>(name: string, path: ActorPath, behaviour: Behaviour<M, S>): ActorRef<M>;
+  shutdown(): void;
+}
+
+class RefImpl<M> implements ActorRef<M> {
+  stopped = false;
+  constructor(
+    readonly path: ActorPath,
+    private readonly ref: Ref<M>,
+  ) {}
+
+  tell(msg: M): void {
+    if (this.stopped) return;
+    nact.dispatch(this.ref, msg);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    nact.stop(this.ref);
+  }
+}
+
+function spawnUnder<M, S>(parent: Ref<unknown>, name: string, path: ActorPath, b: Behaviour<M, S>, children?: Set<RefImpl<unknown>>): RefImpl<M> {
+  const kids = new Set<RefImpl<unknown>>();
+  let self: RefImpl<M>;
+  const ctx: ActorContext<M> = {
+    get self() {
+      return self;
+    },
+    path,
+    spawn: <C, T>(childName: string, cb: Behaviour<C, T>) =>
+      spawnUnder(self['ref'] as Ref<unknown>, childName, `${path}/${childName}` as ActorPath, cb, kids as Set<RefImpl<unknown>>),
+  };
+  const ref = nact.spawn(
+    parent as never,
+    async (state: S, msg: M) => b.receive(state, msg, ctx),
+    name,
+    {
+      initialState: b.initialState,
+      onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
+        self.stopped = true;
+        try {
+          b.onCrash?.(err, msg, path);
+        } catch (e) {
+          console.error(`[actors] onCrash of ${path} threw:`, e);
+        }
+        if (!b.onCrash) console.error(`[actors] ${path} crashed on`, msg, err);
+        return sctx.stop;
+      },
+      afterStop: (state: S) => {
+        self.stopped = true;
+        for (const k of kids) k.stopped = true;
+        children?.delete(self as RefImpl<unknown>);
+        b.onStop?.(state);
+      },
+    } as never,
+  ) as Ref<M>;
+  self = new RefImpl(path, ref);
+  children?.add(self as RefImpl<unknown>);
+  return self;
+}
+
+export function createActorSystem(): ActorSystem {
+  const root = nact.start() as Ref<unknown>;
+  return {
+    spawn: (name, path, behaviour) => spawnUnder(root, name, path, behaviour),
+    shutdown: () => nact.stop(root),
+  };
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { newEnvelopeId } from '../envelope/mod.js';
+import type { Envelope } from '../envelope/mod.js';
+import type { Bus } from './port.js';
+
+/** Every bus adapter must pass this suite (in-process here; JetStream in its own issue). */
+export function busConformance(name: string, factory: () => Promise<Bus>): void {
+  const env = (runId: string, seq: number, extra: Partial<Envelope> = {}): Envelope => ({
+    id: newEnvelopeId(),
+    runId,
+    seq,
+    from: 'supervisor' as Envelope['from'],
+    to: 'supervisor/a' as Envelope['to'],
+    type: 'node.start',
+    payload: { n: seq },
+    causationId: null,
+    trace: null,
+    time: new Date().toISOString(),
+    ...extra,
+  });
+  const until = async (cond: () => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  describe(`bus conformance: ${name}`, () => {
+    it('delivers envelopes of a run to its subscribers in publish order', async () => {
+      const bus = await factory();
+      const got: number[] = [];
+      bus.subscribe('r1', (e) => void got.push(e.seq));
+      for (let i = 1; i <= 50; i++) await bus.publish(env('r1', i));
+      await until(() => got.length === 50);
+      expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      await bus.close();
+    });
+
+    it('keeps runs apart and lets a wildcard subscriber see all runs', async () => {
+      const bus = await factory();
+      const r1: string[] = [];
+      const all: string[] = [];
+      bus.subscribe('r1', (e) => void r1.push(e.runId));
+      bus.subscribe('*', (e) => void all.push(e.runId));
+      await bus.publish(env('r1', 1));
+      await bus.publish(env('r2', 1));
+      await until(() => all.length === 2);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(r1).toEqual(['r1']);
+      expect(all.sort()).toEqual(['r1', 'r2']);
+      await bus.close();
+    });
+
+    it('refuses an invalid envelope with AO_ENVELOPE_INVALID naming the field', async () => {
+      const bus = await factory();
+      await expect(bus.publish({ ...env('r1', 1), seq: 0 })).rejects.toMatchObject({ code: 'AO_ENVELOPE_INVALID', field: 'seq' });
+      await expect(bus.publish({ ...env('r1', 1), to: 'bad path!' as Envelope['to'] })).rejects.toMatchObject({
+        code: 'AO_ENVELOPE_INVALID',
+        field: 'to',
+      });
+      await bus.close();
+    });
+
+    it('stops delivering after unsubscribe, and a failing handler does not stop the others', async () => {
+      const bus = await factory();
+      const a: number[] = [];
+      const b: number[] = [];
+      const sa = bus.subscribe('r1', (e) => void a.push(e.seq));
+      bus.subscribe('r1', (e) => {
+        b.push(e.seq);
+        if (e.seq === 1) throw new Error('boom');
+      });
+      await bus.publish(env('r1', 1));
+      await until(() => a.length === 1 && b.length === 1);
+      sa.unsubscribe();
+      await bus.publish(env('r1', 2));
+      await until(() => b.length === 2);
+      expect(a).toEqual([1]);
+      await bus.close();
+    });
+  });
+}

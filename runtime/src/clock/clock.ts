@@ -1,0 +1,73 @@
+/** Time, injected, so deadlines, backoff and leases can be tested without sleeping. */
+export interface Clock {
+  now(): number;
+  /** Calls `fn` after `ms`; returns a function that cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+  sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
+      const onAbort = () => (clearTimeout(t), reject(signal!.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  },
+};
+
+/** A clock that moves only when told: `advance(ms)` fires every timer that falls due, in order. */
+export class SimulatedClock implements Clock {
+  private t: number;
+  private timers: Array<{ at: number; id: number; fn: () => void }> = [];
+  private nextId = 0;
+
+  constructor(start = 0) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(ms: number, fn: () => void): () => void {
+    const id = this.nextId++;
+    this.timers.push({ at: this.t + Math.max(0, ms), id, fn });
+    return () => {
+      this.timers = this.timers.filter((x) => x.id !== id);
+    };
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const cancel = this.setTimer(ms, () => resolve());
+      signal?.addEventListener('abort', () => (cancel(), reject(signal.reason)), { once: true });
+    });
+  }
+
+  /** Move time forward, firing due timers in order (timers they set that fall due fire too). */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.fn();
+      await new Promise((r) => setImmediate(r));
+    }
+    this.t = end;
+  }
+
+  pending(): number {
+    return this.timers.length;
+  }
+}

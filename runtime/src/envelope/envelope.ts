@@ -1,0 +1,78 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AoError, zodIssuePath } from '@ao/graphs';
+
+/**
+ * Address of an actor within a run: its path in the actor tree, segments joined by `/`
+ * (`supervisor`, `supervisor/analyse`, `supervisor/analyse/branch-2`), or an effect endpoint
+ * (`llm/default`, `tool/web_search`). Built with {@link actorPath}, never by hand.
+ */
+export type ActorPath = string & { readonly __brand: 'ActorPath' };
+const SEGMENT = /^[A-Za-z0-9_.@-]+$/;
+export const ActorPathSchema = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((s) => s.split('/').every((seg) => SEGMENT.test(seg)), 'actor path segments are [A-Za-z0-9_.@-]+')
+  .transform((s) => s as ActorPath);
+
+export function actorPath(...segments: string[]): ActorPath {
+  for (const s of segments) {
+    if (!SEGMENT.test(s)) throw new TypeError(`invalid actor path segment ${JSON.stringify(s)}`);
+  }
+  return segments.join('/') as ActorPath;
+}
+
+/** W3C trace context carried by every envelope, so a run stays one trace across processes. */
+export const TraceContextSchema = z.object({
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+  tracestate: z.string().optional(),
+});
+export type TraceContext = z.infer<typeof TraceContextSchema>;
+
+/** A fresh trace for a new run (the telemetry issue replaces this with the OTel SDK's context). */
+export function newTraceContext(): TraceContext {
+  return { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` };
+}
+
+export function traceIdOf(t: TraceContext | null | undefined): string | undefined {
+  return t?.traceparent.split('-')[1];
+}
+
+/**
+ * The one message format: the event log, the bus, the WebSocket stream and replay all carry it.
+ * `seq` is gapless per run and assigned when the envelope is journaled; `id` is globally unique,
+ * so writing or delivering the same envelope twice is a no-op.
+ */
+export const EnvelopeSchema = z.object({
+  id: z.uuid(),
+  runId: z.string().min(1).max(128),
+  seq: z.number().int().positive(),
+  from: ActorPathSchema,
+  to: ActorPathSchema,
+  type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, 'type is dotted lower case, e.g. node.completed'),
+  payload: z.unknown(),
+  causationId: z.uuid().nullable(),
+  trace: TraceContextSchema.nullable(),
+  time: z.iso.datetime({ offset: true }),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+
+/** An envelope before the journal gives it a seq. */
+export type EnvelopeDraft = Omit<Envelope, 'seq' | 'id' | 'time'> & { id?: string; time?: string };
+
+export function newEnvelopeId(): string {
+  return randomUUID();
+}
+
+/** Validate an envelope at a boundary (bus, store); a bad one is AO_ENVELOPE_INVALID naming the field. */
+export function parseEnvelope(raw: unknown): Envelope {
+  const r = EnvelopeSchema.safeParse(raw);
+  if (!r.success) {
+    const field = zodIssuePath(r.error.issues[0]);
+    throw new AoError('AO_ENVELOPE_INVALID', `invalid envelope: ${field ?? '(root)'}: ${r.error.issues[0]?.message}`, {
+      ...(field ? { field } : {}),
+    });
+  }
+  return r.data;
+}

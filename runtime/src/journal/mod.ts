@@ -1,0 +1,1 @@
+export { RunJournal } from './journal.js';

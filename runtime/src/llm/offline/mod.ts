@@ -1,0 +1,1 @@
+export { OfflineLlm, type OfflineLlmOptions } from './offline-llm.js';

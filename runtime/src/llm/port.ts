@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { AoError, zodIssuePath } from '@ao/graphs';
+
+/** A model's request to call one tool; `id` pairs it with the `tool` message that answers it. */
+export const ToolCallSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  arguments: z.record(z.string(), z.unknown()),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+/** One turn of a conversation, discriminated on `role`. */
+export const ChatMessageSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: z.string() }),
+  z.object({ role: z.literal('user'), content: z.string() }),
+  z.object({ role: z.literal('assistant'), content: z.string(), toolCalls: z.array(ToolCallSchema).optional() }),
+  z.object({ role: z.literal('tool'), toolCallId: z.string().min(1), name: z.string().min(1), content: z.string() }),
+]);
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+/** A tool as offered to a model: `parameters` is a JSON schema of its arguments. */
+export const ToolSpecSchema = z.object({
+  name: z.string().min(1),
+  description: z.string(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+export type ToolSpec = z.infer<typeof ToolSpecSchema>;
+
+/**
+ * What an agent asks of a model. `profile` names an LLM profile from config (a node's `llm`
+ * option); `model` overrides the profile's model. The abort signal travels beside the request,
+ * not in it, so a request stays plain data that can be journaled and hashed.
+ */
+export const LlmRequestSchema = z.object({
+  profile: z.string().min(1),
+  model: z.string().min(1).optional(),
+  messages: z.array(ChatMessageSchema).min(1),
+  tools: z.array(ToolSpecSchema).optional(),
+  maxTokens: z.number().int().positive(),
+  temperature: z.number().min(0).max(2).optional(),
+});
+export type LlmRequest = z.infer<typeof LlmRequestSchema>;
+
+/** Why the model stopped: a final answer, a request for tools, or the `maxTokens` cap. */
+export const FinishReasonSchema = z.enum(['stop', 'tool_calls', 'length']);
+export type FinishReason = z.infer<typeof FinishReasonSchema>;
+
+/** What every adapter returns; callers check it with {@link parseLlmResponse} at the boundary. */
+export const LlmResponseSchema = z.object({
+  model: z.string().min(1),
+  message: z.object({ content: z.string(), toolCalls: z.array(ToolCallSchema) }),
+  usage: z.object({ inputTokens: z.number().int().nonnegative(), outputTokens: z.number().int().nonnegative() }),
+  finishReason: FinishReasonSchema,
+});
+export type LlmResponse = z.infer<typeof LlmResponseSchema>;
+
+/**
+ * The one way the runtime talks to a model. Adapters (`offline/`, `openai/`) implement it and
+ * are the only code that knows a provider's wire format.
+ *
+ * @example
+ * ```ts
+ * const res = parseLlmResponse(await llm.complete(req, signal), llm.provider);
+ * if (res.finishReason === 'tool_calls') for (const call of res.message.toolCalls) run(call);
+ * ```
+ */
+export interface LlmPort {
+  /** Provider name, e.g. `offline` or `openai`; recorded with every call. */
+  readonly provider: string;
+  /** Rejects with an error named `AbortError` when `signal` aborts. */
+  complete(req: LlmRequest, signal?: AbortSignal): Promise<LlmResponse>;
+}
+
+/**
+ * Check an adapter's output against {@link LlmResponseSchema}.
+ * @throws AoError `AO_LLM_OUTPUT_INVALID`, `field` naming the first failing field.
+ */
+export function parseLlmResponse(raw: unknown, provider: string): LlmResponse {
+  const r = LlmResponseSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({ path: zodIssuePath(i) ?? '', message: i.message }));
+  const field = zodIssuePath(r.error.issues[0]);
+  throw new AoError(
+    'AO_LLM_OUTPUT_INVALID',
+    `LLM provider "${provider}" returned an invalid response: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+    { ...(field === undefined ? {} : { field }), details: { provider, issues } },
+  );
+}
+
+/**
+ * A provider-neutral token estimate: one token per four characters, at least one for any
+ * non-empty text. Budgets use it where a provider reports no usage.
+ *
+ * @example estimateTokens('hello world') // 3
+ */
+export function estimateTokens(text: string): number {
+  return text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4));
+}

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newEnvelopeId } from '../envelope/mod.js';
+import type { Envelope } from '../envelope/mod.js';
+import type { Store } from './port.js';
+
+/** Every store adapter must pass this suite (PGlite and Postgres). */
+export function storeConformance(
+  name: string,
+  open: () => Promise<{ store: Store; cleanup?: () => Promise<void> }>,
+  opts: { skip?: () => boolean } = {},
+): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+    let cleanup: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      if (opts.skip?.()) return;
+      ({ store, cleanup } = await open());
+    });
+    afterAll(async () => {
+      await store?.close();
+      await cleanup?.();
+    });
+    const maybe = (title: string, fn: () => Promise<void>) => it(title, async (ctx) => (opts.skip?.() ? ctx.skip() : fn()));
+
+    const newRun = (id: string, graph = 'g') =>
+      store.createRun({ id, graph, graphVersion: 'v1', input: { a: 1 }, budget: {}, nodes: {}, traceId: null, owner: 'n1' });
+    const ev = (runId: string, seq: number, type = 'node.started'): Envelope => ({
+      id: newEnvelopeId(),
+      runId,
+      seq,
+      from: 'supervisor' as Envelope['from'],
+      to: 'supervisor/a' as Envelope['to'],
+      type,
+      payload: { seq, nested: { ok: true } },
+      causationId: null,
+      trace: null,
+      time: new Date().toISOString(),
+    });
+
+    maybe('creates a run as pending and reads it back', async () => {
+      const r = await newRun('run-create');
+      expect(r).toMatchObject({ id: 'run-create', status: 'pending', input: { a: 1 }, lastSeq: 0, owner: 'n1' });
+      expect(await store.getRun('run-create')).toEqual(r);
+      expect(await store.getRun('nope')).toBeUndefined();
+    });
+
+    maybe('commits events and a run patch together and pages events by seq', async () => {
+      await newRun('run-events');
+      const evs = [1, 2, 3, 4, 5].map((s) => ev('run-events', s));
+      await store.commit({ runId: 'run-events', events: evs.slice(0, 3), patch: { status: 'running' } });
+      await store.commit({ runId: 'run-events', events: evs.slice(3) });
+      const run = await store.getRun('run-events');
+      expect(run).toMatchObject({ status: 'running', lastSeq: 5 });
+      expect((await store.listEvents('run-events', { limit: 100 })).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      const page = await store.listEvents('run-events', { after: 2, limit: 2 });
+      expect(page.map((e) => e.seq)).toEqual([3, 4]);
+      expect(page[0]).toEqual(evs[2]);
+    });
+
+    maybe('writing the same event id twice is a no-op', async () => {
+      await newRun('run-dup');
+      const e = ev('run-dup', 1);
+      await store.commit({ runId: 'run-dup', events: [e] });
+      await store.commit({ runId: 'run-dup', events: [e] });
+      expect(await store.listEvents('run-dup', { limit: 10 })).toHaveLength(1);
+    });
+
+    maybe('refuses a second event with the same seq (the log stays gapless and unique)', async () => {
+      await newRun('run-seq');
+      await store.commit({ runId: 'run-seq', events: [ev('run-seq', 1)] });
+      await expect(store.commit({ runId: 'run-seq', events: [ev('run-seq', 1)] })).rejects.toThrow();
+      expect(await store.listEvents('run-seq', { limit: 10 })).toHaveLength(1);
+    });
+
+    maybe('lists runs newest first, filtered, with a cursor', async () => {
+      for (let i = 0; i < 5; i++) await newRun(`list-${i}`, i % 2 ? 'odd' : 'even');
+      const p1 = await store.listRuns({ graph: 'even', limit: 2 });
+      expect(p1.runs.map((r) => r.id)).toEqual(['list-4', 'list-2']);
+      expect(p1.next).not.toBeNull();
+      const p2 = await store.listRuns({ graph: 'even', limit: 2, cursor: p1.next! });
+      expect(p2.runs.map((r) => r.id)).toEqual(['list-0']);
+      expect(p2.next).toBeNull();
+      await store.commit({ runId: 'list-1', events: [], patch: { status: 'succeeded' } });
+      expect((await store.listRuns({ status: 'succeeded', limit: 10 })).runs.map((r) => r.id)).toContain('list-1');
+      expect((await store.findRuns({ statuses: ['pending'], owner: 'n1' })).map((r) => r.id)).toContain('list-3');
+    });
+  });
+}

@@ -1,0 +1,5 @@
+export type { Store, ListRunsQuery } from './port.js';
+export * from './records.js';
+export { DrizzleStore } from './drizzle-store.js';
+export { openPgliteStore } from './pglite/pglite-store.js';
+export { openPgStore } from './pg/pg-store.js';
