@@ -81,6 +81,10 @@ export class Engine {
     return this.o.store;
   }
 
+  get bus(): Bus {
+    return this.o.bus;
+  }
+
   register<I>(g: GraphBuilder<I> | GraphDef<I>): GraphDef<I> {
     return this.graphs.register(g);
   }

@@ -14,7 +14,7 @@ const ROLE: Record<AgentKind, string> = {
  * bounded however long the run.
  */
 export function buildPrompt(node: NodeDef<unknown>, ctx: NodeContext, branch?: { index: number; of: number }): ChatMessage[] {
-  const system = [ROLE[node.agent], node.instructions ?? ''].filter(Boolean).join('\n');
+  const system = [node.instructions ?? '', ROLE[node.agent]].filter(Boolean).join('\n');
   const parts = [`Node: ${node.id} (${node.agent})`, 'Run input:', JSON.stringify(ctx.input ?? null, null, 2), ''];
   if (ctx.upstream.length) {
     parts.push('Upstream outputs:');

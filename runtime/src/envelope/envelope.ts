@@ -7,14 +7,14 @@ import { AoError, zodIssuePath } from '@ao/graphs';
  * (`supervisor`, `supervisor/analyse`, `supervisor/analyse/branch-2`), or an effect endpoint
  * (`llm/default`, `tool/web_search`). Built with {@link actorPath}, never by hand.
  */
-export type ActorPath = string & { readonly __brand: 'ActorPath' };
 const SEGMENT = /^[A-Za-z0-9_.@-]+$/;
 export const ActorPathSchema = z
   .string()
   .min(1)
   .max(512)
   .refine((s) => s.split('/').every((seg) => SEGMENT.test(seg)), 'actor path segments are [A-Za-z0-9_.@-]+')
-  .transform((s) => s as ActorPath);
+  .brand<'ActorPath'>();
+export type ActorPath = z.infer<typeof ActorPathSchema>;
 
 export function actorPath(...segments: string[]): ActorPath {
   for (const s of segments) {

@@ -1,0 +1,101 @@
+import type { Engine } from '@ao/actors';
+import type { Budget } from '@ao/graphs';
+import { AoError } from '@ao/graphs';
+import type { Envelope, RunStatus } from '@ao/runtime';
+import { runSummary, runView, graphView } from '../http/views.js';
+import type { GraphViewT, RunViewT } from '../http/views.js';
+
+export type RunSummaryT = ReturnType<typeof runSummary>;
+
+/** What the CLI needs of a gateway: over HTTP, or an engine in this process when none is running. */
+export interface Client {
+  readonly where: string;
+  startRun(req: { graph: string; input?: unknown; budget?: Budget }): Promise<{ id: string; status: string }>;
+  getRun(id: string): Promise<RunViewT>;
+  listRuns(q: { status?: RunStatus; graph?: string; limit?: number }): Promise<RunSummaryT[]>;
+  events(id: string, after: number, limit?: number): Promise<Envelope[]>;
+  graphs(): Promise<GraphViewT[]>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class HttpClient implements Client {
+  constructor(readonly where: string) {}
+
+  private async req<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(new URL(path, this.where), {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; field?: string } };
+    if (!res.ok) throw new ApiError(res.status, json.error?.code ?? 'AO_INTERNAL', json.error?.message ?? res.statusText, json.error?.field);
+    return json as T;
+  }
+
+  startRun(req: { graph: string; input?: unknown; budget?: Budget }) {
+    return this.req<{ id: string; status: string }>('POST', '/runs', req);
+  }
+  getRun(id: string) {
+    return this.req<RunViewT>('GET', `/runs/${encodeURIComponent(id)}`);
+  }
+  async listRuns(q: { status?: RunStatus; graph?: string; limit?: number }) {
+    const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
+    return (await this.req<{ runs: RunSummaryT[] }>('GET', `/runs?${qs}`)).runs;
+  }
+  async events(id: string, after: number, limit = 1000) {
+    return (await this.req<{ events: Envelope[] }>('GET', `/runs/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`)).events;
+  }
+  async graphs() {
+    return (await this.req<{ graphs: GraphViewT[] }>('GET', '/graphs')).graphs;
+  }
+
+  /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */
+  static async reachable(url: string): Promise<boolean> {
+    try {
+      const res = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(800) });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The same answers, straight from an engine in this process. */
+export class EmbeddedClient implements Client {
+  constructor(
+    private readonly engine: Engine,
+    readonly where: string,
+  ) {}
+
+  private rethrow(e: unknown): never {
+    if (e instanceof AoError) throw new ApiError(400, e.code, e.message, e.field);
+    throw e;
+  }
+  async startRun(req: { graph: string; input?: unknown; budget?: Budget }) {
+    const run = await this.engine.startRun(req).catch((e) => this.rethrow(e));
+    return { id: run.id, status: run.status };
+  }
+  async getRun(id: string) {
+    const run = await this.engine.getRun(id);
+    if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${id}`, 'id');
+    return runView(run);
+  }
+  async listRuns(q: { status?: RunStatus; graph?: string; limit?: number }) {
+    return (await this.engine.listRuns({ ...q, limit: q.limit ?? 20 })).runs.map(runSummary);
+  }
+  events(id: string, after: number, limit = 1000) {
+    return this.engine.listEvents(id, { after, limit });
+  }
+  async graphs() {
+    return this.engine.graphs.list().map(graphView);
+  }
+}

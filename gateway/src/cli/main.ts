@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { isAoError } from '@ao/graphs';
+import { loadConfig, RUN_STATUSES } from '@ao/runtime';
+import type { RunStatus } from '@ao/runtime';
+import { buildApp } from '../http/app.js';
+import { startRuntime } from '../node.js';
+import { ApiError, EmbeddedClient, HttpClient } from './client.js';
+import type { Client } from './client.js';
+import { watchRun } from './watch.js';
+
+const USAGE = `ao — agent-orchestrator
+
+Usage:
+  ao serve [--port N] [--host H]            gateway + runtime node (+ inspector) on :4000
+  ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
+  ao runs [--status S] [--graph G] [--limit N]
+  ao show <run-id> [--events]
+  ao graphs
+
+run/runs/show/graphs talk to the gateway at AO_URL (default http://localhost:$PORT); when none
+answers they open the store themselves (embedded mode).`;
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: 'string', short: 'i' },
+      watch: { type: 'boolean', short: 'w', default: false },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      status: { type: 'string' },
+      graph: { type: 'string' },
+      limit: { type: 'string' },
+      events: { type: 'boolean', default: false },
+      url: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [cmd, ...rest] = positionals;
+  if (values.help || !cmd) {
+    out(USAGE);
+    return cmd || values.help ? 0 : 2;
+  }
+  const config = loadConfig({
+    ...process.env,
+    ...(values.port ? { PORT: values.port } : {}),
+    ...(values.host ? { HOST: values.host } : {}),
+  });
+
+  if (cmd === 'serve') return serve(config);
+
+  const url = values.url ?? process.env.AO_URL ?? `http://localhost:${config.PORT}`;
+  let close = async () => {};
+  let client: Client;
+  if (await HttpClient.reachable(url)) {
+    client = new HttpClient(url);
+  } else {
+    if (values.url || process.env.AO_URL) throw new Error(`no gateway answers at ${url}`);
+    const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn' });
+    client = new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`);
+    close = rt.close;
+  }
+  try {
+    switch (cmd) {
+      case 'run':
+        return await run(client, rest[0], values.input, values.watch);
+      case 'runs': {
+        if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new ApiError(400, 'AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, 'status');
+        const runs = await client.listRuns({
+          ...(values.status ? { status: values.status as RunStatus } : {}),
+          ...(values.graph ? { graph: values.graph } : {}),
+          limit: values.limit ? Number(values.limit) : 20,
+        });
+        if (!runs.length) out('no runs');
+        for (const r of runs) {
+          const secs = r.finishedAt && r.startedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(2)}s` : '-';
+          out(`${r.id}  ${r.graph.padEnd(16)} ${r.status.padEnd(15)} ${String(r.usage.totalTokens).padStart(7)} tok  ${secs.padStart(7)}  ${r.createdAt}`);
+        }
+        return 0;
+      }
+      case 'show': {
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao show <run-id>', 'id');
+        const r = await client.getRun(rest[0]);
+        out(JSON.stringify(r, null, 2));
+        if (values.events) for (const e of await client.events(r.id, 0)) out(`${String(e.seq).padStart(4)} ${e.type.padEnd(22)} ${e.from} -> ${e.to}`);
+        return 0;
+      }
+      case 'graphs':
+        for (const g of await client.graphs()) out(`${g.name.padEnd(16)} ${g.version}  ${g.nodes.map((n) => `${n.id}(${n.agent})`).join(' -> ')}`);
+        return 0;
+      default:
+        out(`unknown command "${cmd}"\n\n${USAGE}`);
+        return 2;
+    }
+  } finally {
+    await close();
+  }
+}
+
+async function run(client: Client, graph: string | undefined, inputJson: string | undefined, watch: boolean): Promise<number> {
+  if (!graph) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao run <graph> --input <json>', 'graph');
+  let input: unknown = {};
+  if (inputJson !== undefined) {
+    try {
+      input = JSON.parse(inputJson);
+    } catch (e) {
+      throw new ApiError(400, 'AO_BAD_JSON', `--input is not valid JSON: ${(e as Error).message}`, 'input');
+    }
+  }
+  const started = await client.startRun({ graph, input });
+  out(`run ${started.id} (${graph}) ${started.status} via ${client.where}`);
+  // Embedded, the run lives in this process: follow it to the end even without --watch.
+  if (!watch && client instanceof HttpClient) return 0;
+  const status = await watchRun(client, started.id, watch ? out : () => {});
+  const final = await client.getRun(started.id);
+  if (final.output !== null && final.output !== undefined) out(`output:\n${JSON.stringify(final.output, null, 2)}`);
+  out(`status: ${status}`);
+  return status === 'succeeded' ? 0 : 1;
+}
+
+async function serve(config: ReturnType<typeof loadConfig>): Promise<number> {
+  const rt = await startRuntime(config);
+  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider });
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
+  out(`  store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}`);
+  out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
+  out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      out(`${sig}: shutting down`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await app.close();
+  await rt.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof ApiError || isAoError(e)) {
+      const f = (e as { field?: string }).field;
+      process.stderr.write(`error ${(e as { code: string }).code}: ${e.message}${f ? ` (field: ${f})` : ''}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,67 @@
+import type { Envelope } from '@ao/runtime';
+import type { Client } from './client.js';
+
+const TERMINAL = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled']);
+const tty = process.stdout.isTTY;
+const c = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+
+/** One line of live progress for an envelope, or nothing for the envelopes a person need not see. */
+export function progressLine(e: Envelope, t0: number): string | undefined {
+  const p = (e.payload ?? {}) as Record<string, unknown>;
+  const at = c(90, `+${((Date.parse(e.time) - t0) / 1000).toFixed(2)}s`.padStart(8));
+  const node = pad(String(p.node ?? ''), 12);
+  switch (e.type) {
+    case 'run.started':
+      return `${at} ${c(36, '●')} run started: ${p.graph} (version ${p.version})`;
+    case 'node.start':
+      return `${at} ${c(33, '▶')} ${node} started${Number(p.iteration) > 1 ? ` (iteration ${p.iteration})` : ''}${Number(p.attempt) > 1 ? ` (attempt ${p.attempt})` : ''}`;
+    case 'branch.start':
+      return `${at} ${c(33, '  ↳')} ${node} branch ${p.branch}/${p.of} started`;
+    case 'branch.completed':
+      return `${at} ${c(32, '  ✔')} ${node} branch ${p.branch} done`;
+    case 'tool.call':
+      return `${at} ${c(35, '  ⚙')} ${pad(String(e.from.split('/').slice(1).join('/')), 12)} ${p.name}(${JSON.stringify(p.args).slice(0, 80)})`;
+    case 'node.completed': {
+      const u = p.usage as { totalTokens?: number; toolCalls?: number } | undefined;
+      return `${at} ${c(32, '✔')} ${node} succeeded  ${u?.totalTokens ?? 0} tokens${u?.toolCalls ? `, ${u.toolCalls} tool calls` : ''}`;
+    }
+    case 'node.skipped':
+      return `${at} ${c(90, '⤳')} ${node} skipped: ${p.reason}`;
+    case 'node.failed':
+    case 'branch.failed':
+      return `${at} ${c(31, '✖')} ${node} ${e.type === 'branch.failed' ? `branch ${p.branch} ` : ''}failed: ${(p.error as { code?: string; message?: string })?.code} ${(p.error as { message?: string })?.message}`;
+    case 'node.retry_scheduled':
+    case 'branch.retry_scheduled':
+      return `${at} ${c(33, '↻')} ${node} retry ${p.attempt} in ${p.delayMs} ms`;
+    case 'loop.iterated':
+      return `${at} ${c(36, '↺')} loop ${p.from} -> ${p.to} (iteration ${p.iteration})`;
+    case 'run.finished': {
+      const ok = p.status === 'succeeded';
+      const u = p.usage as { totalTokens?: number; toolCalls?: number };
+      return `${at} ${c(ok ? 32 : 31, ok ? '●' : '✖')} run ${p.status}: ${u.totalTokens} tokens, ${u.toolCalls} tool calls${p.error ? ` — ${(p.error as { code: string; message: string }).code}: ${(p.error as { message: string }).message}` : ''}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Follow a run's event log until it ends, printing progress; returns its final status. */
+export async function watchRun(client: Client, id: string, write: (s: string) => void, pollMs = 150): Promise<string> {
+  let after = 0;
+  let t0: number | undefined;
+  for (;;) {
+    const events = await client.events(id, after);
+    for (const e of events) {
+      t0 ??= Date.parse(e.time);
+      after = e.seq;
+      const line = progressLine(e, t0);
+      if (line) write(line);
+    }
+    if (events.length === 0) {
+      const run = await client.getRun(id);
+      if (TERMINAL.has(run.status) && run.lastSeq <= after) return run.status;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+}

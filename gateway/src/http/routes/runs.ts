@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AoError } from '@ao/graphs';
+import type { Engine } from '@ao/actors';
+import { EventsPage, ListEventsQuery, ListRunsQuery, RunIdParams, RunSummary, RunView, runSummary, runView, StartRunBody } from '../views.js';
+
+const Accepted = z.object({ id: z.string(), status: z.string() });
+
+export const runsRoutes =
+  (engine: Engine): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post('/runs', { schema: { body: StartRunBody, response: { 202: Accepted } } }, async (req, reply) => {
+      const run = await engine.startRun(req.body);
+      return reply.status(202).send({ id: run.id, status: run.status });
+    });
+
+    app.get('/runs', { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } }, async (req) => {
+      const page = await engine.listRuns(req.query);
+      return { runs: page.runs.map(runSummary), next: page.next };
+    });
+
+    app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
+      const run = await engine.getRun(req.params.id);
+      if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${req.params.id}`, { field: 'id' });
+      return runView(run);
+    });
+
+    app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
+      const run = await engine.getRun(req.params.id);
+      if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${req.params.id}`, { field: 'id' });
+      const events = await engine.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
+      // A full page may have more behind it; a short one is the end of the log for now.
+      const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;
+      return { events, next };
+    });
+  };

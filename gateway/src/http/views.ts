@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { BudgetSchema } from '@ao/graphs';
+import type { GraphDef } from '@ao/graphs';
+import { EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
+import type { RunRecord } from '@ao/runtime';
+
+/** The HTTP API's schemas: validated on the way in, serialised on the way out, the same ones. */
+export const StartRunBody = z.strictObject({
+  graph: z.string().min(1).max(128),
+  input: z.unknown().optional(),
+  budget: BudgetSchema.optional(),
+});
+
+export const RunIdParams = z.object({ id: z.string().min(1).max(128) });
+export const GraphNameParams = z.object({ name: z.string().min(1).max(128) });
+
+export const ListRunsQuery = z.strictObject({
+  status: z.enum(RUN_STATUSES).optional(),
+  graph: z.string().min(1).max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(64).optional(),
+});
+
+export const ListEventsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const RunSummary = z.object({
+  id: z.string(),
+  graph: z.string(),
+  graphVersion: z.string(),
+  status: z.enum(RUN_STATUSES),
+  usage: UsageSchema,
+  error: ErrorInfoSchema.nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+export const RunView = RunSummary.extend({
+  input: z.unknown(),
+  output: z.unknown(),
+  budget: z.record(z.string(), z.unknown()),
+  nodes: z.record(z.string(), NodeStateSchema),
+  traceId: z.string().nullable(),
+  owner: z.string().nullable(),
+  lastSeq: z.number().int(),
+  updatedAt: z.string(),
+});
+export type RunViewT = z.infer<typeof RunView>;
+
+export const GraphView = z.object({
+  name: z.string(),
+  version: z.string(),
+  entries: z.array(z.string()),
+  nodes: z.array(
+    z.object({
+      id: z.string(),
+      agent: z.string(),
+      llm: z.string(),
+      tools: z.array(z.string()),
+      concurrency: z.number().optional(),
+      instructions: z.string().optional(),
+      retry: z.object({ attempts: z.number(), backoffMs: z.number(), maxBackoffMs: z.number() }).optional(),
+      timeoutSec: z.number().optional(),
+      maxTurns: z.number(),
+      maxIterations: z.number().optional(),
+      hasArgs: z.boolean(),
+    }),
+  ),
+  edges: z.array(z.object({ from: z.string(), to: z.string(), conditional: z.boolean(), back: z.boolean() })),
+  budget: BudgetSchema,
+  hasInputSchema: z.boolean(),
+});
+export type GraphViewT = z.infer<typeof GraphView>;
+
+export const EventsPage = z.object({ events: z.array(EnvelopeSchema), next: z.number().int().nullable() });
+export const Health = z.object({
+  status: z.literal('ok'),
+  node: z.string(),
+  store: z.string(),
+  bus: z.string(),
+  llm: z.string(),
+  activeRuns: z.number().int(),
+});
+
+export function runSummary(r: RunRecord): z.infer<typeof RunSummary> {
+  const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt } = r;
+  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt };
+}
+
+export function runView(r: RunRecord): RunViewT {
+  return { ...r };
+}
+
+export function graphView(g: GraphDef<unknown>): GraphViewT {
+  return {
+    name: g.name,
+    version: g.version,
+    entries: [...g.entries],
+    nodes: g.nodes.map(({ args, tools, ...n }) => ({ ...n, tools: [...tools], hasArgs: args !== undefined })),
+    edges: g.edges.map((e) => ({ from: e.from, to: e.to, conditional: e.when !== undefined, back: e.back })),
+    budget: g.budget,
+    hasInputSchema: g.inputSchema !== undefined,
+  };
+}
+
