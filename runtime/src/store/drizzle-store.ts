@@ -14,8 +14,9 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
 const encodeCursor = (n: number) => Buffer.from(String(n)).toString('base64url');
 const decodeCursor = (c: string): number => {
-  const n = Number(Buffer.from(c, 'base64url').toString());
-  if (!Number.isSafeInteger(n) || n < 0) throw new AoError('AO_VALIDATION', 'invalid cursor', { field: 'cursor' });
+  const text = /^[A-Za-z0-9_-]+$/.test(c) ? Buffer.from(c, 'base64url').toString() : '';
+  const n = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new AoError('AO_VALIDATION', 'invalid cursor: pass back the `next` of a previous page', { field: 'query.cursor' });
   return n;
 };
 

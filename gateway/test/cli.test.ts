@@ -1,0 +1,61 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, runCli, startServer } from './process.js';
+
+describe('ao CLI', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const tmp = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'ao-cli-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('runs a graph with --watch in embedded mode, printing each node live, and lists it after', async () => {
+    const dir = await tmp();
+    const env = { AO_DATA_DIR: dir, PORT: String(await freePort()) };
+    const res = await runCli(['run', 'triage', '--input', '{"intent":"refund"}', '--watch'], env);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/via embedded \(pglite\)/);
+    expect(res.stdout).toMatch(/▶ classify\s+started/);
+    expect(res.stdout).toMatch(/✔ refund\s+succeeded/);
+    expect(res.stdout).toMatch(/⤳ escalate\s+skipped/);
+    expect(res.stdout).toMatch(/stripe_refund\(/);
+    expect(res.stdout).toMatch(/status: succeeded/);
+    const id = /run ([0-9a-f-]{36})/.exec(res.stdout)![1]!;
+    const runs = await runCli(['runs'], env);
+    expect(runs.stdout).toContain(id);
+    const show = await runCli(['show', id, '--events'], env);
+    expect(show.stdout).toContain('"status": "succeeded"');
+    expect(show.stdout).toMatch(/run\.finished/);
+  });
+
+  it('talks to a running gateway over HTTP and watches a swarm run to the end', async () => {
+    const dir = await tmp();
+    const server = await startServer({ AO_DATA_DIR: dir });
+    try {
+      const res = await runCli(['run', 'research-swarm', '--input', '{"topic":"actors"}', '--watch'], { AO_URL: server.url });
+      expect(res.code).toBe(0);
+      expect(res.stdout).toContain(`via ${server.url}`);
+      for (const n of ['plan', 'search', 'analyse', 'summarise']) expect(res.stdout).toMatch(new RegExp(`✔ ${n}\\s+succeeded`));
+      expect(res.stdout).toMatch(/branch 3\/3 started/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('reports bad input with its code and exits non-zero', async () => {
+    const env = { AO_DATA_DIR: await tmp(), PORT: String(await freePort()) };
+    const bad = await runCli(['run', 'triage', '--input', '{oops'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/AO_BAD_JSON/);
+    const unknown = await runCli(['run', 'nope'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/AO_GRAPH_NOT_FOUND/);
+  });
+});

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
+import { startServer } from './process.js';
+
+const pgUp = await postgresAvailable();
+
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const startRun = (base: string, graph: string, input: unknown) =>
+  json(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph, input }) }).then((r) => r.body.id as string);
+
+async function until(base: string, id: string, pred: (run: Record<string, unknown>) => boolean, ms = 30_000): Promise<Record<string, unknown>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const run = (await json(`${base}/runs/${id}`)).body;
+    if (pred(run)) return run;
+    if (Date.now() > end) throw new Error(`run ${id} stuck: ${JSON.stringify(run)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve on %s', (kind) => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('keeps every finished run and its events, and closes the run that was in flight as interrupted', async (ctx) => {
+    if (kind === 'postgres' && !pgUp) return ctx.skip();
+    const dir = await mkdtemp(join(tmpdir(), 'ao-restart-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const env: Record<string, string> = { AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '250', AO_NODE_ID: 'n1' };
+    if (kind === 'postgres') {
+      const db = await createTestDatabase();
+      cleanups.push(db.drop);
+      env.DATABASE_URL = db.url;
+    }
+
+    const first = await startServer(env);
+    cleanups.push(first.stop);
+    const finished = [await startRun(first.url, 'triage', { intent: 'refund' }), await startRun(first.url, 'research-swarm', { topic: 'crash safety' })];
+    const before = new Map<string, { run: unknown; events: unknown }>();
+    for (const id of finished) {
+      const run = await until(first.url, id, (r) => r.status === 'succeeded');
+      before.set(id, { run, events: (await json(`${first.url}/runs/${id}/events?limit=1000`)).body.events });
+    }
+    // A run still going when the process dies: draft-critique makes 7 model calls of 250 ms.
+    const inflight = await startRun(first.url, 'draft-critique', { brief: 'crash me' });
+    await until(first.url, inflight, (r) => r.status === 'running' && (r.lastSeq as number) >= 3);
+    await first.kill9();
+
+    const second = await startServer(env);
+    cleanups.push(second.stop);
+    for (const id of finished) {
+      expect((await json(`${second.url}/runs/${id}`)).body).toEqual(before.get(id)!.run);
+      expect((await json(`${second.url}/runs/${id}/events?limit=1000`)).body.events).toEqual(before.get(id)!.events);
+    }
+    const interrupted = (await json(`${second.url}/runs/${inflight}`)).body;
+    expect(interrupted).toMatchObject({ status: 'failed', error: { code: 'AO_RUN_INTERRUPTED' } });
+    const events = (await json(`${second.url}/runs/${inflight}/events?limit=1000`)).body.events as Array<{ seq: number; type: string }>;
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.at(-1)!.type).toBe('run.finished');
+    // The restarted server takes new runs on the same store.
+    const after = await startRun(second.url, 'triage', { intent: 'other' });
+    expect((await until(second.url, after, (r) => r.status !== 'pending' && r.status !== 'running')).status).toBe('succeeded');
+    const list = (await json(`${second.url}/runs?limit=100`)).body.runs as unknown[];
+    expect(list).toHaveLength(4);
+  });
+});
