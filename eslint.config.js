@@ -28,12 +28,12 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: false } },
     plugins: { 'import-x': importX },
     rules: {
-      'import-x/no-cycle': ['error', { maxDepth: 10 }],
+      'import-x/no-cycle': ['error', { maxDepth: 10, ignoreExternal: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
-    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } }, 'import-x/ignore': ['node_modules'] },
   },
   { files: ['graphs/**/*.ts'], rules: layerRule('@ao/graphs') },
   { files: ['runtime/**/*.ts'], rules: layerRule('@ao/runtime') },
@@ -42,7 +42,7 @@ export default tseslint.config(
   {
     // Only an adapter's own folder imports its client library (DESIGN.md, STYLE.md 4).
     files: ['**/*.ts'],
-    ignores: ['runtime/src/actor-system/**', 'runtime/src/store/pg/**', 'runtime/src/store/pglite/**', 'runtime/drizzle.config.ts', '**/*.test.ts', 'tests/**'],
+    ignores: ['runtime/src/actor-system/**', 'runtime/src/store/pg/**', 'runtime/src/store/pglite/**', 'runtime/src/testing/**', 'runtime/drizzle.config.ts', '**/*.test.ts', 'tests/**'],
     rules: {
       'no-restricted-syntax': [
         'error',

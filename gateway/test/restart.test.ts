@@ -35,7 +35,7 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
     if (kind === 'postgres' && !pgUp) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), 'ao-restart-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const env: Record<string, string> = { AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '250', AO_NODE_ID: 'n1' };
+    const env: Record<string, string> = { AO_DATA_DIR: dir, AO_NODE_ID: 'n1' };
     if (kind === 'postgres') {
       const db = await createTestDatabase();
       cleanups.push(db.drop);
@@ -50,10 +50,14 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
       const run = await until(first.url, id, (r) => r.status === 'succeeded');
       before.set(id, { run, events: (await json(`${first.url}/runs/${id}/events?limit=1000`)).body.events });
     }
-    // A run still going when the process dies: draft-critique makes 7 model calls of 250 ms.
-    const inflight = await startRun(first.url, 'draft-critique', { brief: 'crash me' });
-    await until(first.url, inflight, (r) => r.status === 'running' && (r.lastSeq as number) >= 3);
     await first.kill9();
+
+    // A run still going when the process dies: its model takes a minute to answer.
+    const slow = await startServer({ ...env, AO_LLM_LATENCY_MS: '60000' });
+    cleanups.push(slow.stop);
+    const inflight = await startRun(slow.url, 'draft-critique', { brief: 'crash me' });
+    await until(slow.url, inflight, (r) => r.status === 'running' && (r.lastSeq as number) >= 3);
+    await slow.kill9();
 
     const second = await startServer(env);
     cleanups.push(second.stop);

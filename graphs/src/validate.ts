@@ -91,7 +91,14 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
   const reach = (start: string, adj: Map<string, string[]>): Set<string> => {
     const seen = new Set([start]);
     const todo = [start];
-    while (todo.length) for (const m of adj.get(todo.pop()!)!) if (!seen.has(m)) (seen.add(m), todo.push(m));
+    while (todo.length) {
+      for (const m of adj.get(todo.pop()!)!) {
+        if (!seen.has(m)) {
+          seen.add(m);
+          todo.push(m);
+        }
+      }
+    }
     return seen;
   };
   const byId = new Map(nodes.map((n) => [n.id, n]));

@@ -61,6 +61,8 @@ class RefImpl<M> implements ActorRef<M> {
 
 function spawnUnder<M, S>(parent: Ref<unknown>, name: string, path: ActorPath, b: Behaviour<M, S>, children?: Set<RefImpl<unknown>>): RefImpl<M> {
   const kids = new Set<RefImpl<unknown>>();
+  // Assigned once nact has spawned the actor; the closures below only run after that.
+  // eslint-disable-next-line prefer-const
   let self: RefImpl<M>;
   const ctx: ActorContext<M> = {
     get self() {

@@ -18,7 +18,7 @@ export function postgresAvailable(): Promise<boolean> {
       await c.end();
       return true;
     } catch (e) {
-      if (process.env.CI) throw new Error(`CI is set but Postgres at ${TEST_PG_URL} is unreachable: ${(e as Error).message}`);
+      if (process.env.CI) throw new Error(`CI is set but Postgres at ${TEST_PG_URL} is unreachable: ${(e as Error).message}`, { cause: e });
       console.warn(`[tests] Postgres at ${TEST_PG_URL} unreachable: Postgres suites skipped (they run under CI)`);
       return false;
     }
