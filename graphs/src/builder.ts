@@ -118,14 +118,18 @@ export class GraphBuilder<I = unknown> {
         });
       }
     }
-    const nodes = this.nodes.map((n) => Object.freeze({ ...n, tools: Object.freeze([...n.tools]) }) as NodeDef<I>);
+    // Frozen all the way down: a built graph cannot be changed past its validation and hash.
+    const nodes = this.nodes.map(
+      (n) => Object.freeze({ ...n, tools: Object.freeze([...n.tools]), ...(n.retry ? { retry: Object.freeze({ ...n.retry }) } : {}) }) as NodeDef<I>,
+    );
+    const budget = Object.freeze({ ...this.limits, ...(this.limits.perTool ? { perTool: Object.freeze({ ...this.limits.perTool }) } : {}) });
     const edges: EdgeDef<I>[] = this.edges.map((e, i) => Object.freeze({ ...e, back: backEdges.has(i) }));
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const def: GraphDef<I> = {
       name: this.name,
       nodes: Object.freeze(nodes),
       edges: Object.freeze(edges),
-      budget: Object.freeze({ ...this.limits }),
+      budget,
       entries: Object.freeze(entries),
       ...(this.inputSchema ? { inputSchema: this.inputSchema } : {}),
       version: versionHash(this.name, nodes, edges, this.limits, this.inputSchema),

@@ -52,12 +52,12 @@ export function fromRunSupervisor(s: RunServices): Behaviour<ActorMessage, Super
         case 'node.completed': {
           stopChild(state, m.payload.node);
           state.usage = addUsage(state.usage, m.payload.usage);
-          return apply(state, nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now), ctx, msg.id);
+          return apply(state, nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload), ctx, msg.id);
         }
         case 'node.failed': {
           stopChild(state, m.payload.node);
           state.usage = addUsage(state.usage, m.payload.usage);
-          return apply(state, nodeFailed(s.def, state.sched, m.payload.node, m.payload.error, m.payload.retryable, now), ctx, msg.id);
+          return apply(state, nodeFailed(s.def, state.sched, m.payload.node, m.payload.error, m.payload.retryable, now, m.payload), ctx, msg.id);
         }
         default:
           return state; // observations (its own notes, effects) are for the log

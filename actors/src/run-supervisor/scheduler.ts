@@ -14,8 +14,11 @@ import type { ErrorInfo, NodeState } from '@ao/runtime';
  *   conditional branch still runs.
  * - A back edge (one closing a cycle) that is taken restarts its loop: the loop body goes back to
  *   pending and the loop head starts its next iteration; the source's forward edges wait for the
- *   iteration that does not loop. A loop may iterate only while no body node has reached its
- *   `maxIterations`.
+ *   iteration that does not loop. A loop makes at most `maxIterations` passes, the smallest
+ *   `maxIterations` of its body nodes, counted by the loop head's executions (the head runs on
+ *   every pass, whichever branches inside the body are taken). While another body node is still
+ *   running, a taken back edge waits (deferred) and the loop restarts once the body is idle, so a
+ *   node is never started while it runs.
  * - A failed node is retried per its `retry` policy; after that the run fails with the cause.
  * - The run ends when nothing runs or waits to retry: succeeded if every node succeeded or was
  *   skipped, failed (AO_RUN_STRANDED) if a node was left pending.
@@ -24,6 +27,8 @@ export type EdgeState = 'unresolved' | 'taken' | 'not_taken';
 
 export interface SchedulerState {
   nodes: Record<string, NodeState>;
+  /** Back edges taken while their loop body was still busy: they loop once it is idle. */
+  deferred: Array<{ from: string; to: string }>;
   /** By edge index; back edges stay 'unresolved' (they act, they do not gate). */
   edges: EdgeState[];
   outputs: Record<string, NodeOutput>;
@@ -46,6 +51,7 @@ export function initialState<I>(def: GraphDef<I>): SchedulerState {
   return {
     nodes: Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } satisfies NodeState])),
     edges: def.edges.map(() => 'unresolved'),
+    deferred: [],
     outputs: {},
     finished: false,
   };
@@ -66,40 +72,44 @@ export function begin<I>(def: GraphDef<I>, prev: SchedulerState, now: string): S
   return { state, decisions };
 }
 
-export function nodeSucceeded<I>(def: GraphDef<I>, prev: SchedulerState, input: I, node: string, output: NodeOutput, now: string): Step {
+/** Where a completion comes from: a completion of an earlier attempt or iteration is stale. */
+export interface At {
+  iteration: number;
+  attempt: number;
+}
+
+const isCurrent = (n: NodeState | undefined, at?: At): n is NodeState =>
+  !!n && n.status === 'running' && (!at || (at.iteration === n.iteration && at.attempt === n.attempt));
+
+export function nodeSucceeded<I>(def: GraphDef<I>, prev: SchedulerState, input: I, node: string, output: NodeOutput, now: string, at?: At): Step {
+  const n = prev.nodes[node];
+  if (prev.finished || !isCurrent(n, at)) return { state: prev, decisions: [] }; // stale or duplicate
   const state = structuredClone(prev);
-  const n = state.nodes[node];
-  if (state.finished || !n || n.status !== 'running') return { state: prev, decisions: [] }; // stale or duplicate
-  state.nodes[node] = { ...n, status: 'succeeded', finishedAt: now };
+  const { error: _lastError, ...rest } = n;
+  state.nodes[node] = { ...rest, status: 'succeeded', finishedAt: now };
   state.outputs[node] = output;
   const decisions: Decision[] = [];
   try {
     const ctx = runContext(state, input);
-    const loop = takeBackEdge(def, state, node, ctx);
-    if (loop) {
-      decisions.push(loop);
-      decisions.push(start(def, state, loop.to, now));
-    } else {
-      def.edges.forEach((e, i) => {
-        if (e.from !== node || e.back) return;
-        state.edges[i] = !e.when || e.when(ctx) ? 'taken' : 'not_taken';
-      });
-      propagate(def, state, decisions, now);
-    }
+    const loop = backEdgeTaken(def, state, node, ctx);
+    if (!loop) resolveForward(def, state, node, ctx, decisions, now);
+    else if (regionBusy(def, state, loop.to)) state.deferred.push({ from: loop.from, to: loop.to });
+    else restartLoop(def, state, loop, decisions, now);
+    runDeferred(def, state, ctx, decisions, now);
   } catch (err) {
-    return finish(state, decisions, 'failed', {
+    return finish(state, decisions, 'failed', now, {
       code: 'AO_EDGE_PREDICATE_FAILED',
       message: `an edge predicate after node "${node}" threw: ${(err as Error)?.message ?? String(err)}`,
       node,
     });
   }
-  return maybeFinish(def, state, decisions);
+  return maybeFinish(def, state, decisions, now);
 }
 
-export function nodeFailed<I>(def: GraphDef<I>, prev: SchedulerState, node: string, error: ErrorInfo, retryable: boolean, now: string): Step {
+export function nodeFailed<I>(def: GraphDef<I>, prev: SchedulerState, node: string, error: ErrorInfo, retryable: boolean, now: string, at?: At): Step {
+  const n = prev.nodes[node];
+  if (prev.finished || !isCurrent(n, at)) return { state: prev, decisions: [] };
   const state = structuredClone(prev);
-  const n = state.nodes[node];
-  if (state.finished || !n || n.status !== 'running') return { state: prev, decisions: [] };
   const policy = def.node(node)?.retry;
   if (retryable && policy && n.attempt <= policy.attempts) {
     const delayMs = backoff(policy, n.attempt);
@@ -108,7 +118,7 @@ export function nodeFailed<I>(def: GraphDef<I>, prev: SchedulerState, node: stri
   }
   state.nodes[node] = { ...n, status: 'failed', finishedAt: now, error: { code: error.code, message: error.message } };
   const attempts = n.attempt;
-  return finish(state, [], 'failed', {
+  return finish(state, [], 'failed', now, {
     code: 'AO_NODE_FAILED',
     message: `node "${node}" failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.code}: ${error.message}`,
     node,
@@ -147,26 +157,70 @@ function upstreamOf<I>(def: GraphDef<I>, state: SchedulerState, id: string): str
   return [...new Set(ups)];
 }
 
-function takeBackEdge<I>(def: GraphDef<I>, state: SchedulerState, node: string, ctx: RunContext<I>): (Decision & { kind: 'loop' }) | undefined {
+type Loop = GraphDef<unknown>['loops'][number];
+
+/** The loop a node's completion closes, if its back edge is taken and the loop has passes left. */
+function backEdgeTaken<I>(def: GraphDef<I>, state: SchedulerState, node: string, ctx: RunContext<I>): Loop | undefined {
   for (const e of def.edges) {
     if (e.from !== node || !e.back) continue;
     const loop = def.loops.find((l) => l.from === e.from && l.to === e.to)!;
-    const exhausted = loop.body.some((id) => {
-      const max = def.node(id)!.maxIterations;
-      return max !== undefined && state.nodes[id]!.iteration >= max;
-    });
-    if (exhausted || (e.when && !e.when(ctx))) continue;
-    const body = new Set(loop.body);
-    for (const id of body) {
-      const n = state.nodes[id]!;
-      state.nodes[id] = { status: 'pending', iteration: n.iteration, attempt: 0 };
-    }
-    def.edges.forEach((edge, i) => {
-      if (!edge.back && body.has(edge.from) && body.has(edge.to)) state.edges[i] = 'unresolved';
-    });
-    return { kind: 'loop', from: e.from, to: e.to, iteration: state.nodes[e.to]!.iteration + 1, reset: loop.body.slice() };
+    if (loopExhausted(def, state, loop) || (e.when && !e.when(ctx))) continue;
+    return loop;
   }
   return undefined;
+}
+
+/** A loop's passes are its head's executions; the bound is the smallest maxIterations in its body. */
+function loopExhausted<I>(def: GraphDef<I>, state: SchedulerState, loop: Loop): boolean {
+  const bounds = loop.body.map((id) => def.node(id)!.maxIterations).filter((m): m is number => m !== undefined);
+  return state.nodes[loop.to]!.iteration >= Math.min(...bounds);
+}
+
+/**
+ * Everything a restart of `head` re-runs: the bodies of all loops back into it together, so that
+ * with two back edges into one head (h -> p -> h, h -> q -> h) both branches run again.
+ */
+const region = <I>(def: GraphDef<I>, head: string): Set<string> => new Set(def.loops.filter((l) => l.to === head).flatMap((l) => l.body));
+
+const regionBusy = <I>(def: GraphDef<I>, state: SchedulerState, head: string): boolean =>
+  [...region(def, head)].some((id) => state.nodes[id]!.status === 'running' || state.nodes[id]!.status === 'retrying');
+
+function restartLoop<I>(def: GraphDef<I>, state: SchedulerState, loop: Loop, decisions: Decision[], now: string): void {
+  const body = region(def, loop.to);
+  for (const id of body) {
+    const n = state.nodes[id]!;
+    state.nodes[id] = { status: 'pending', iteration: n.iteration, attempt: 0 };
+  }
+  def.edges.forEach((edge, i) => {
+    if (!edge.back && body.has(edge.from) && body.has(edge.to)) state.edges[i] = 'unresolved';
+  });
+  // One restart serves every back edge into this head that was waiting.
+  state.deferred = state.deferred.filter((d) => d.to !== loop.to);
+  decisions.push({ kind: 'loop', from: loop.from, to: loop.to, iteration: state.nodes[loop.to]!.iteration + 1, reset: [...body] });
+  decisions.push(start(def, state, loop.to, now));
+}
+
+function resolveForward<I>(def: GraphDef<I>, state: SchedulerState, node: string, ctx: RunContext<I>, decisions: Decision[], now: string): void {
+  def.edges.forEach((e, i) => {
+    if (e.from !== node || e.back) return;
+    state.edges[i] = !e.when || e.when(ctx) ? 'taken' : 'not_taken';
+  });
+  propagate(def, state, decisions, now);
+}
+
+/** Loops that waited for their body to be idle: restart them, or, if out of passes, move on. */
+function runDeferred<I>(def: GraphDef<I>, state: SchedulerState, ctx: RunContext<I>, decisions: Decision[], now: string): void {
+  for (const d of [...state.deferred]) {
+    if (!state.deferred.includes(d)) continue;
+    const loop = def.loops.find((l) => l.from === d.from && l.to === d.to)!;
+    if (regionBusy(def, state, loop.to)) continue;
+    if (!loopExhausted(def, state, loop)) {
+      restartLoop(def, state, loop, decisions, now);
+    } else {
+      state.deferred = state.deferred.filter((x) => x !== d);
+      resolveForward(def, state, d.from, ctx, decisions, now);
+    }
+  }
 }
 
 /** Start nodes whose in-edges are all resolved with one taken; skip those with none taken. */
@@ -194,12 +248,12 @@ function propagate<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decisi
   }
 }
 
-function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[]): Step {
+function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[], now: string): Step {
   const statuses = Object.values(state.nodes).map((n) => n.status);
   if (statuses.some((s) => s === 'running' || s === 'retrying')) return { state, decisions };
   const stranded = Object.entries(state.nodes).filter(([, n]) => n.status === 'pending').map(([id]) => id);
   if (stranded.length) {
-    return finish(state, decisions, 'failed', {
+    return finish(state, decisions, 'failed', now, {
       code: 'AO_RUN_STRANDED',
       message: `nothing is running but node${stranded.length > 1 ? 's' : ''} ${stranded.join(', ')} never ran`,
       details: { nodes: stranded },
@@ -216,11 +270,11 @@ function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Deci
   return { state, decisions: [...decisions, { kind: 'finish', status: 'succeeded', output, cancel: [] }] };
 }
 
-function finish(state: SchedulerState, decisions: Decision[], status: 'failed', error: ErrorInfo): Step {
+function finish(state: SchedulerState, decisions: Decision[], status: 'failed', now: string, error: ErrorInfo): Step {
   const cancel = Object.entries(state.nodes)
     .filter(([, n]) => n.status === 'running' || n.status === 'retrying')
     .map(([id]) => id);
-  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', error: { code: 'AO_NODE_CANCELLED', message: 'stopped because the run failed' } };
+  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: 'stopped because the run failed' } };
   state.finished = true;
   return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };
 }

@@ -12,33 +12,44 @@ let reachable: Promise<boolean> | undefined;
  */
 export function postgresAvailable(): Promise<boolean> {
   reachable ??= (async () => {
-    const c = new pg.Client({ connectionString: TEST_PG_URL, connectionTimeoutMillis: 3000 });
-    try {
-      await c.connect();
-      await c.end();
-      return true;
-    } catch (e) {
-      if (process.env.CI) throw new Error(`CI is set but Postgres at ${TEST_PG_URL} is unreachable: ${(e as Error).message}`, { cause: e });
-      console.warn(`[tests] Postgres at ${TEST_PG_URL} unreachable: Postgres suites skipped (they run under CI)`);
-      return false;
-    }
+    const why = await postgresUnreachable(TEST_PG_URL);
+    if (why === undefined) return true;
+    if (process.env.CI) throw new Error(`CI is set but Postgres at ${TEST_PG_URL} is unreachable: ${why}`);
+    console.warn(`[tests] Postgres at ${TEST_PG_URL} unreachable: Postgres suites skipped (they run under CI)`);
+    return false;
   })();
   return reachable;
 }
 
-/** A fresh database on the test server, dropped by `drop()`. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `ao_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_PG_URL });
+/** Why Postgres at `url` cannot be used, or undefined when it answers. */
+export async function postgresUnreachable(url: string): Promise<string | undefined> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.end();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** A fresh database `<prefix>_<random>` on the server at `adminUrl`, dropped by `drop()`. */
+export async function createTestDatabase(
+  o: { adminUrl?: string; prefix?: string } = {},
+): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const adminUrl = o.adminUrl ?? TEST_PG_URL;
+  const name = `${o.prefix ?? 'ao_test'}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = new URL(TEST_PG_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
+    name,
     url: url.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: TEST_PG_URL });
+      const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();

@@ -1,0 +1,175 @@
+import { performance } from 'node:perf_hooks';
+import type { Runtime } from '@ao/gateway';
+import { MiB, RssSampler, summarize } from './measure.js';
+import type { Summary } from './measure.js';
+import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
+
+type Engine = Runtime['engine'];
+
+export interface BenchOptions {
+  warmupRuns: number;
+  /** Sequential runs to time; fewer if `sequentialMaxSec` runs out first. */
+  sequentialRuns: number;
+  sequentialMaxSec: number;
+  concurrency: number;
+  windowSec: number;
+  /** How long one run may take before the bench fails. */
+  runTimeoutMs: number;
+}
+
+export interface ModeResult {
+  store: 'pglite' | 'postgres';
+  startupMs: number;
+  /** Peak RSS while opening the store and during the warm-up runs. */
+  startupPeakRssMiB: number;
+  sequential: { runs: number; runMs: Summary; stepMs: Summary; peakRssMiB: number; rssBeforeMiB: number };
+  throughput: {
+    concurrency: number;
+    windowSec: number;
+    /** From the first start to the last finish: the window plus the drain of runs in flight. */
+    elapsedSec: number;
+    completed: number;
+    runsPerSec: number;
+    stepsPerSec: number;
+    runMs: Summary;
+    peakRssMiB: number;
+  };
+  events: { runsCounted: number; perRun: Summary; perStep: number; byType: Record<string, number> };
+}
+
+export class RunFailed extends Error {}
+
+/** One run start to finish; throws unless it succeeded. Returns its id and wall time in ms. */
+async function timedRun(engine: Engine, timeoutMs: number): Promise<{ id: string; ms: number }> {
+  const t0 = performance.now();
+  const run = await engine.startRun({ graph: BENCH_GRAPH, input: {} });
+  const done = await engine.waitForRun(run.id, timeoutMs);
+  const ms = performance.now() - t0;
+  if (done.status !== 'succeeded') {
+    throw new RunFailed(`run ${run.id} ended ${done.status}${done.error ? `: ${JSON.stringify(done.error)}` : ''}`);
+  }
+  return { id: run.id, ms };
+}
+
+async function sequential(engine: Engine, o: BenchOptions): Promise<{ ids: string[]; result: ModeResult['sequential'] }> {
+  const rssBefore = process.memoryUsage.rss();
+  const sampler = new RssSampler();
+  const ids: string[] = [];
+  const times: number[] = [];
+  const deadline = performance.now() + o.sequentialMaxSec * 1000;
+  let peak: number;
+  try {
+    while (times.length < o.sequentialRuns && performance.now() < deadline) {
+      const r = await timedRun(engine, o.runTimeoutMs);
+      ids.push(r.id);
+      times.push(r.ms);
+    }
+  } finally {
+    peak = sampler.stop();
+  }
+  return {
+    ids,
+    result: {
+      runs: times.length,
+      runMs: summarize(times),
+      stepMs: summarize(times.map((t) => t / BENCH_STEPS)),
+      peakRssMiB: peak / MiB,
+      rssBeforeMiB: rssBefore / MiB,
+    },
+  };
+}
+
+/** `concurrency` workers, each starting its next run as soon as its last one finished. */
+async function throughput(engine: Engine, o: BenchOptions): Promise<ModeResult['throughput']> {
+  const sampler = new RssSampler();
+  const start = performance.now();
+  const deadline = start + o.windowSec * 1000;
+  const times: number[] = [];
+  let end = start;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const r = await timedRun(engine, o.runTimeoutMs);
+      times.push(r.ms);
+      end = performance.now();
+    }
+  };
+  let peak: number;
+  try {
+    await Promise.all(Array.from({ length: o.concurrency }, worker));
+  } finally {
+    peak = sampler.stop();
+  }
+  /*
+   * Runs started in the window are all awaited and counted over the time until the last one
+   * finished. Counting only those done by the deadline would quantise the rate: runs under load
+   * move in step and finish in waves of `concurrency`.
+   */
+  const elapsedSec = (end - start) / 1000;
+  const runsPerSec = times.length / elapsedSec;
+  return {
+    concurrency: o.concurrency,
+    windowSec: o.windowSec,
+    elapsedSec,
+    completed: times.length,
+    runsPerSec,
+    stepsPerSec: runsPerSec * BENCH_STEPS,
+    runMs: summarize(times),
+    peakRssMiB: peak / MiB,
+  };
+}
+
+/** Events each run wrote, paged through the event log; the by-type breakdown is the first run's. */
+async function countEvents(engine: Engine, ids: readonly string[]): Promise<ModeResult['events']> {
+  const counts: number[] = [];
+  const byType: Record<string, number> = {};
+  for (const [i, id] of ids.entries()) {
+    let after = 0;
+    let n = 0;
+    for (;;) {
+      const page = await engine.listEvents(id, { after, limit: 500 });
+      n += page.length;
+      if (i === 0) for (const e of page) byType[e.type] = (byType[e.type] ?? 0) + 1;
+      const last = page.at(-1);
+      if (!last || page.length < 500) break;
+      after = last.seq;
+    }
+    counts.push(n);
+  }
+  const perRun = summarize(counts);
+  return { runsCounted: counts.length, perRun, perStep: perRun.mean / BENCH_STEPS, byType };
+}
+
+/**
+ * The phases for one store: warm-up, sequential latency, fixed-window throughput, then the event
+ * count of the sequential runs (outside any timed section).
+ */
+export async function benchMode(store: ModeResult['store'], open: () => Promise<Runtime>, o: BenchOptions, log: (s: string) => void): Promise<ModeResult> {
+  const startupSampler = new RssSampler();
+  const t0 = performance.now();
+  let runtime: Runtime;
+  try {
+    runtime = await open();
+  } catch (e) {
+    startupSampler.stop();
+    throw e;
+  }
+  const startupMs = performance.now() - t0;
+  try {
+    log(`  started in ${startupMs.toFixed(0)} ms; warm-up ${o.warmupRuns} runs`);
+    let startupPeak: number;
+    try {
+      for (let i = 0; i < o.warmupRuns; i++) await timedRun(runtime.engine, o.runTimeoutMs);
+    } finally {
+      startupPeak = startupSampler.stop();
+    }
+    log(`  sequential: up to ${o.sequentialRuns} runs (cap ${o.sequentialMaxSec} s)`);
+    const seq = await sequential(runtime.engine, o);
+    log(`  throughput: ${o.windowSec} s window at concurrency ${o.concurrency}`);
+    const thr = await throughput(runtime.engine, o);
+    log('  counting events');
+    const events = await countEvents(runtime.engine, seq.ids);
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events };
+  } finally {
+    await runtime.close();
+  }
+}

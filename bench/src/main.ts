@@ -1,0 +1,93 @@
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { startRuntime } from '@ao/gateway';
+import type { Runtime } from '@ao/gateway';
+import { loadConfig, OfflineLlm } from '@ao/runtime';
+import { benchMode } from './bench-mode.js';
+import type { BenchOptions } from './bench-mode.js';
+import { machineInfo } from './env.js';
+import { createScratchDatabase, redact } from './postgres.js';
+import { renderMarkdown, renderText } from './report.js';
+import type { BenchReport, ModeOutcome } from './report.js';
+import { benchPipeline } from './workload.js';
+
+const RESULTS_MD = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
+const RESULTS_JSONL = fileURLToPath(new URL('../results.jsonl', import.meta.url));
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Defaults keep both modes under ~2 minutes on 2 cores; env vars override for quick checks. */
+function options(): BenchOptions {
+  return {
+    warmupRuns: intEnv('BENCH_WARMUP', 20),
+    sequentialRuns: intEnv('BENCH_RUNS', 200),
+    sequentialMaxSec: intEnv('BENCH_SEQ_MAX_SEC', 25),
+    concurrency: intEnv('BENCH_CONCURRENCY', 16),
+    windowSec: intEnv('BENCH_WINDOW_SEC', 10),
+    runTimeoutMs: 60_000,
+  };
+}
+
+/** A runtime node as `ao serve` would wire it, with the bench graph and an instant offline LLM. */
+function open(env: Record<string, string>): Promise<Runtime> {
+  const config = loadConfig({ AO_NODE_ID: 'bench', AO_LLM_LATENCY_MS: '0', AO_LOG_LEVEL: 'warn', ...env });
+  return startRuntime(config, { llm: new OfflineLlm({ latencyMs: 0 }), graphs: [benchPipeline()] });
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const o = options();
+  const log = (s: string): void => console.log(s);
+  const modes: ModeOutcome[] = [];
+  const dataDir = await mkdtemp(join(tmpdir(), 'ao-bench-'));
+  try {
+    log(`[bench] PGlite (file-backed in ${dataDir})`);
+    modes.push(await benchMode('pglite', () => open({ AO_DATA_DIR: dataDir }), o, log));
+
+    const db = await createScratchDatabase();
+    if (!db.ok) {
+      log(`[bench] Postgres skipped: ${db.reason}`);
+      modes.push({ store: 'postgres', skipped: db.reason });
+    } else {
+      log(`[bench] Postgres (${redact(db.url)})`);
+      try {
+        modes.push(await benchMode('postgres', () => open({ AO_DATA_DIR: dataDir, DATABASE_URL: db.url }), o, log));
+      } finally {
+        await db.drop();
+      }
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  const report: BenchReport = { machine: machineInfo(), options: o, modes, totalSec: (performance.now() - started) / 1000 };
+  log('');
+  log(renderText(report));
+  await writeFile(RESULTS_MD, renderMarkdown(report));
+  await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
+  log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
+}
+
+main().then(
+  () => {
+    // Everything was closed, so the process should exit by itself; say so loudly if it does not.
+    setTimeout(() => {
+      console.error('[bench] handles still open 5 s after the bench finished; exiting');
+      process.exit(2);
+    }, 5000).unref();
+  },
+  (e: unknown) => {
+    console.error('[bench] failed:', e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 5000).unref();
+  },
+);

@@ -1,0 +1,115 @@
+import type { BenchOptions, ModeResult } from './bench-mode.js';
+import type { MachineInfo } from './env.js';
+import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
+
+export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
+
+export interface BenchReport {
+  machine: MachineInfo;
+  options: BenchOptions;
+  modes: ModeOutcome[];
+  totalSec: number;
+}
+
+const LABELS: Record<ModeResult['store'], string> = { pglite: 'PGlite (file)', postgres: 'Postgres' };
+
+const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const int = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+const one = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+
+/** Metric rows, one column per store mode. */
+function rows(modes: ModeResult[]): string[][] {
+  const r = (label: string, f: (m: ModeResult) => string): string[] => [label, ...modes.map(f)];
+  return [
+    r('startup: open store + migrate (ms)', (m) => int(m.startupMs)),
+    r('startup + warm-up: peak RSS (MiB)', (m) => int(m.startupPeakRssMiB)),
+    r('sequential: runs timed', (m) => String(m.sequential.runs)),
+    r('sequential: run p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.runMs.p50)} / ${ms(m.sequential.runMs.p99)} / ${ms(m.sequential.runMs.mean)}`),
+    r('**overhead per step** p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.stepMs.p50)} / ${ms(m.sequential.stepMs.p99)} / ${ms(m.sequential.stepMs.mean)}`),
+    r('sequential: peak RSS (MiB)', (m) => int(m.sequential.peakRssMiB)),
+    r(`throughput: concurrency`, (m) => String(m.throughput.concurrency)),
+    r('throughput: runs completed (window + drain)', (m) => `${m.throughput.completed} in ${one(m.throughput.elapsedSec)} s`),
+    r('**throughput: runs/s**', (m) => one(m.throughput.runsPerSec)),
+    r('**throughput: steps/s**', (m) => one(m.throughput.stepsPerSec)),
+    r('throughput: run p50 / p99 under load (ms)', (m) => `${ms(m.throughput.runMs.p50)} / ${ms(m.throughput.runMs.p99)}`),
+    r('throughput: peak RSS (MiB)', (m) => int(m.throughput.peakRssMiB)),
+    r('events written per run (mean; min-max)', (m) => `${one(m.events.perRun.mean)}; ${m.events.perRun.min}-${m.events.perRun.max}`),
+    r('events written per step', (m) => one(m.events.perStep)),
+  ];
+}
+
+/** A pipe table with padded columns: valid Markdown and readable as plain text. */
+export function table(header: string[], body: string[][]): string {
+  const all = [header, ...body];
+  const widths = header.map((_, c) => Math.max(3, ...all.map((row) => (row[c] ?? '').length)));
+  const line = (row: string[]): string => `| ${row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+function completed(modes: ModeOutcome[]): ModeResult[] {
+  return modes.filter((m): m is ModeResult => !('skipped' in m));
+}
+
+function skippedNotes(modes: ModeOutcome[]): string[] {
+  return modes.flatMap((m) => ('skipped' in m ? [`${LABELS[m.store]}: skipped (${m.skipped})`] : []));
+}
+
+/** The results table as printed to stdout. */
+export function renderText(report: BenchReport): string {
+  const done = completed(report.modes);
+  const parts = [table(['metric', ...done.map((m) => LABELS[m.store])], rows(done).map((r) => r.map((c) => c.replaceAll('**', ''))))];
+  parts.push(...skippedNotes(report.modes));
+  for (const m of done) parts.push(`${LABELS[m.store]} events of one run by type: ${formatByType(m.events.byType)}`);
+  parts.push(`total bench time ${report.totalSec.toFixed(1)} s`);
+  return parts.join('\n');
+}
+
+function formatByType(byType: Record<string, number>): string {
+  return Object.entries(byType)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
+}
+
+/** bench/RESULTS.md: header (date, machine, versions), the table, how it was measured. */
+export function renderMarkdown(report: BenchReport): string {
+  const { machine: mc, options: o } = report;
+  const done = completed(report.modes);
+  const skipped = skippedNotes(report.modes);
+  return [
+    '# Benchmark results',
+    '',
+    'Written by `pnpm bench` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
+    '',
+    `- Date: ${mc.date}`,
+    `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,
+    `- Node: ${mc.node}`,
+    `- Packages: ${Object.entries(mc.packages).map(([n, v]) => `${n} ${v}`).join(', ')}`,
+    '',
+    '## Results',
+    '',
+    done.length ? table(['metric', ...done.map((m) => LABELS[m.store])], rows(done)) : '_No store mode completed._',
+    '',
+    ...(skipped.length ? [...skipped.map((s) => `- ${s}`), ''] : []),
+    'Events of one run, by type:',
+    '',
+    ...done.map((m) => `- ${LABELS[m.store]}: ${formatByType(m.events.byType)}`),
+    '',
+    `Whole bench: ${report.totalSec.toFixed(1)} s.`,
+    '',
+    '## How measured',
+    '',
+    `One process, one runtime node per store mode, wired by \`startRuntime\` from @ao/gateway with the offline LLM at 0 ms latency and the in-process bus. ` +
+      `The workload is the graph \`${BENCH_GRAPH}\`: ${BENCH_STEPS} sequential \`pipeline\` steps, each calling the \`noop\` tool once (via \`args\`) and then the offline LLM once, ` +
+      `so what is timed is the orchestration itself (actors, journal appends, store commits, bus delivery). ` +
+      `PGlite is file-backed in a fresh temp directory; Postgres is a fresh \`ao_bench_*\` database on the local server, dropped afterwards. ` +
+      `Each mode first runs ${o.warmupRuns} warm-up runs. **Sequential**: up to ${o.sequentialRuns} runs one at a time (capped at ${o.sequentialMaxSec} s), ` +
+      `each timed from \`startRun\` to \`waitForRun\` returning; overhead per step is that time / ${BENCH_STEPS}; percentiles are nearest-rank. ` +
+      `**Throughput**: ${o.concurrency} runs kept in flight (each worker starts a new run when its last one ends) until a ${o.windowSec} s window closes; ` +
+      `the runs still in flight then are awaited, and runs/s = all runs started in the window / time from the first start to the last finish ` +
+      `(counting only runs done by the deadline would quantise the rate, as runs under load finish in waves); steps/s = runs/s x ${BENCH_STEPS}. ` +
+      `**Memory**: process RSS sampled every 50 ms during each phase, peak reported; RSS is whole-process and moves with GC timing, and Postgres runs after PGlite in the same process, so compare memory within a mode across runs rather than across modes. ` +
+      `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails.`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,23 @@
+import { graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+
+/** Steps in {@link benchPipeline}; per-step figures divide a run's by this. */
+export const BENCH_STEPS = 5;
+
+export const BENCH_GRAPH = 'bench-pipeline';
+
+/**
+ * The synthetic workload: five sequential `pipeline` steps, each calling the `noop` tool once
+ * through `args` (so the model is not asked to pick tools) and then the offline LLM once. With the
+ * offline LLM at 0 ms latency, what a run costs is the orchestration itself: actors, bus delivery,
+ * journal writes and store commits.
+ */
+export function benchPipeline(): GraphBuilder<unknown> {
+  const ids = Array.from({ length: BENCH_STEPS }, (_, i) => `step${i + 1}`);
+  let g = graph(BENCH_GRAPH);
+  for (const id of ids) {
+    g = g.node(id, { agent: 'pipeline', tools: ['noop'], args: () => ({ noop: {} }), instructions: `Benchmark step ${id}.` });
+  }
+  for (let i = 1; i < ids.length; i++) g = g.edge(ids[i - 1]!, ids[i]!);
+  return g.budget({ tokens: 1_000_000, tools: BENCH_STEPS * 2, wallClockSec: 120 });
+}
