@@ -1,24 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
-import { actorPath, createActorSystem, newTraceContext, RunJournal, systemClock, traceIdOf } from '@ao/runtime';
-import type {
-  ActorPath,
-  ActorRef,
-  ActorSystem,
-  Bus,
-  Clock,
-  Envelope,
-  ListRunsQuery,
-  NodeState,
-  RunRecord,
-  Store,
-  Subscription,
-  ToolRegistry,
-  TraceContext,
-} from '@ao/runtime';
-import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
-import type { ActorMessage, LlmResolver, RunServices } from './services.js';
+import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
+import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import { RunHost } from './host.js';
+import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
+import type { CheckpointState } from './run-supervisor/checkpoint.js';
+import { SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
+import { draft } from './services.js';
+import type { LlmResolver } from './services.js';
 
 export interface EngineOptions {
   store: Store;
@@ -29,6 +19,12 @@ export interface EngineOptions {
   /** This runtime node's id; the runs it hosts carry it as owner. */
   nodeId?: string;
   graphs?: ReadonlyArray<GraphBuilder<never> | GraphDef<never> | GraphBuilder<unknown> | GraphDef<unknown>>;
+  /** How long a run's lease lasts without renewal; renewed every third of it. */
+  leaseMs?: number;
+  /** How often to look for runs whose lease expired (default: half the lease). */
+  claimIntervalMs?: number;
+  /** How often retention policies are applied (default 60 s; 0 = never). */
+  sweepIntervalMs?: number;
 }
 
 export interface StartRunRequest {
@@ -38,17 +34,10 @@ export interface StartRunRequest {
   budget?: Budget;
 }
 
-interface Host {
-  runId: string;
-  refs: Map<ActorPath, ActorRef<ActorMessage>>;
-  sub: Subscription;
-  journal: RunJournal;
-  done: Promise<void>;
-}
-
 /**
- * A runtime node's engine: registers graphs, starts runs (one run supervisor actor each), routes
- * bus envelopes to the actors of the runs it hosts, and answers queries from the store.
+ * A runtime node's engine: registers graphs, starts runs (one run supervisor actor each), hosts
+ * them under a lease it renews, and takes over runs whose lease expired (a node that died),
+ * resuming them from their latest checkpoint.
  *
  * @example
  * const engine = await Engine.create({ store, bus, llm: () => new OfflineLlm(), tools, graphs: exampleGraphs });
@@ -59,21 +48,27 @@ export class Engine {
   readonly graphs: GraphRegistry;
   readonly nodeId: string;
   private readonly system: ActorSystem;
-  private readonly hosts = new Map<string, Host>();
+  private readonly hosts = new Map<string, RunHost>();
   private readonly clock: Clock;
+  private readonly leaseMs: number;
+  private readonly loops: NodeJS.Timeout[] = [];
+  private claiming: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(private readonly o: EngineOptions) {
     this.graphs = new GraphRegistry((t) => o.tools.has(t));
     this.nodeId = o.nodeId ?? 'local';
     this.clock = o.clock ?? systemClock;
+    this.leaseMs = o.leaseMs ?? 15_000;
     this.system = createActorSystem();
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
   }
 
+  /** Create the engine and resume the runs this node held before a restart or that no node holds. */
   static async create(o: EngineOptions): Promise<Engine> {
     const e = new Engine(o);
-    await e.closeInterrupted();
+    await e.claim(true);
+    e.startLoops();
     return e;
   }
 
@@ -116,58 +111,164 @@ export class Engine {
       traceId: traceIdOf(trace) ?? null,
       owner: this.nodeId,
     });
-    await this.host(run, def, trace, budget);
+    await this.o.store.renewLeases(this.nodeId, [run.id], this.leaseMs);
+    const host = this.host(run, def, trace, {});
+    await host.begin(def, budget, trace);
     return run;
   }
 
-  private async host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, budget: Budget): Promise<void> {
-    const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
-    const refs = new Map<ActorPath, ActorRef<ActorMessage>>();
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const sub = this.o.bus.subscribe(run.id, (env: Envelope) => {
-      const ref = refs.get(env.to);
-      if (ref && !ref.stopped) ref.tell(env);
-    });
-    const host: Host = { runId: run.id, refs, sub, journal, done };
-    this.hosts.set(run.id, host);
-    const services: RunServices = {
-      runId: run.id,
+  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState }): RunHost {
+    const host = new RunHost(
+      { store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock },
+      run,
       def,
-      input: run.input,
-      journal,
-      llm: this.o.llm,
-      tools: this.o.tools,
-      clock: this.clock,
       trace,
-      register: (ref) => void refs.set(ref.path, ref),
-      unregister: (path) => void refs.delete(path),
-      finished: () => {
-        // Let the final commit's envelopes reach subscribers before the run's routes go.
-        void journal.flush().then(() => {
-          sub.unsubscribe();
-          supervisor.stop();
-          this.hosts.delete(run.id);
-          resolveDone();
-        });
-      },
-    };
-    const supervisor = this.system.spawn(`run-${run.id}`, SUPERVISOR_PATH, fromRunSupervisor(services));
-    refs.set(SUPERVISOR_PATH, supervisor);
-    await journal.append(
-      [
-        {
-          runId: run.id,
-          from: actorPath('gateway'),
-          to: SUPERVISOR_PATH,
-          type: 'run.started',
-          payload: { graph: def.name, version: def.version, input: run.input, budget },
-          causationId: null,
-          trace,
-        },
-      ],
-      { status: 'running', startedAt: new Date().toISOString() },
+      { ...o, onEnd: (h) => this.hosts.get(h.run.id) === h && this.hosts.delete(h.run.id) },
     );
+    this.hosts.set(run.id, host);
+    return host;
+  }
+
+  /**
+   * Take over runs no live node hosts (and, at start-up, those this node id held before), one at
+   * a time, and resume each from its latest checkpoint. Serialised: two claims never overlap.
+   */
+  private claim(reclaimOwn: boolean): Promise<void> {
+    const go = async () => {
+      if (this.closed) return;
+      const runs = await this.o.store.claimRuns({ owner: this.nodeId, leaseMs: this.leaseMs, limit: 100, reclaimOwn, exclude: [...this.hosts.keys()] });
+      for (const run of runs) {
+        try {
+          await this.resume(run);
+        } catch (e) {
+          console.error(`[engine ${this.nodeId}] could not resume run ${run.id}:`, e);
+        }
+      }
+    };
+    this.claiming = this.claiming.then(go, go);
+    return this.claiming;
+  }
+
+  private async resume(run: RunRecord): Promise<void> {
+    const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? newTraceContext();
+    const def = this.graphs.get(run.graph);
+    if (!def) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
+    if (run.cancelRequested) return this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: 'cancelled while no node hosted it' });
+    const cp = await this.o.store.latestCheckpoint(run.id);
+    let restored: CheckpointState | undefined;
+    if (cp) {
+      let state: unknown = cp.state;
+      if (run.graphVersion !== def.version) {
+        const migrate = def.migrations[run.graphVersion];
+        if (!migrate) {
+          return this.park(run, {
+            code: 'AO_GRAPH_VERSION_CHANGED',
+            message: `run is pinned to version ${run.graphVersion} of "${run.graph}", this node has ${def.version}, which declares no compatibility with it`,
+          });
+        }
+        state = migrate(state);
+      }
+      const parsed = CheckpointStateSchema.safeParse(state);
+      if (!parsed.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${cp.step} of run ${run.id}: ${parsed.error.issues[0]?.message}`);
+      restored = parsed.data;
+    } else if (run.graphVersion !== def.version && !def.migrations[run.graphVersion]) {
+      return this.park(run, { code: 'AO_GRAPH_VERSION_CHANGED', message: `run is pinned to version ${run.graphVersion}, this node has ${def.version}` });
+    }
+    // What a crash may have interrupted: the start messages of the live children and everything
+    // logged since the earliest of them (their re-runs emit those again, under the same ids).
+    const starts = restored ? await this.o.store.getEvents(run.id, restored.live.map((l) => l.startId)) : [];
+    const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
+    const known = await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
+    const host = this.host(run, def, trace, { known, ...(restored ? { restored } : {}) });
+    if (run.graphVersion !== def.version) {
+      await host.journal.append(
+        [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],
+        { patch: { graphVersion: def.version } },
+      );
+    }
+    if (restored) host.resume(starts);
+    else await host.begin(def, run.budget as Budget, trace);
+  }
+
+  /** Close a run that is not hosted here with a final status (no actor runs it). */
+  private async end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
+    const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
+    await journal.append(
+      [draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status, error, usage: run.usage }, causationId: null, key: 'run.finished' })],
+      { patch: { status, error, finishedAt: new Date().toISOString(), releaseLease: true } },
+    );
+  }
+
+  /** Stop a run for a person to decide (status `waiting`, with the reason), releasing its lease. */
+  private async park(run: RunRecord, error: ErrorInfo): Promise<void> {
+    const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
+    await journal.append(
+      [draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.parked', payload: { error }, causationId: null, key: `parked/${error.code}/${run.lastSeq}` })],
+      { patch: { status: 'waiting', error, releaseLease: true } },
+    );
+  }
+
+  /**
+   * Cancel a run: the hosting node stops its actor tree (in-flight calls are aborted) and ends it
+   * `cancelled`. Any node may take the request; the host sees the flag when it renews its lease.
+   */
+  async cancel(id: string, reason = 'cancelled by request'): Promise<RunRecord> {
+    const run = await this.o.store.getRun(id);
+    if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
+    if (TERMINAL_STATUSES.has(run.status)) throw new AoError('AO_RUN_NOT_ACTIVE', `run ${id} already ended ${run.status}`, { field: 'id' });
+    const host = this.hosts.get(id);
+    if (host) {
+      host.cancel(reason);
+      await host.done;
+    } else if (run.status === 'waiting' && !run.owner) {
+      await this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: reason });
+    } else {
+      await this.o.store.requestCancel(id);
+    }
+    return (await this.o.store.getRun(id))!;
+  }
+
+  private startLoops(): void {
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const t = setInterval(() => void fn().catch((e) => console.error(`[engine ${this.nodeId}]`, e)), ms);
+      t.unref();
+      this.loops.push(t);
+    };
+    every(Math.max(50, Math.floor(this.leaseMs / 3)), () => this.renew());
+    every(this.o.claimIntervalMs ?? Math.max(100, Math.floor(this.leaseMs / 2)), () => this.claim(false));
+    const sweepMs = this.o.sweepIntervalMs ?? 60_000;
+    if (sweepMs > 0) every(sweepMs, () => this.sweep().then(() => undefined));
+  }
+
+  /** Renew the leases of hosted runs; act on cancel requests; stop hosting a run whose lease was lost. */
+  private async renew(): Promise<void> {
+    const ids = [...this.hosts.keys()];
+    if (!ids.length) return;
+    const { renewed, cancelRequested } = await this.o.store.renewLeases(this.nodeId, ids, this.leaseMs);
+    const kept = new Set(renewed);
+    for (const id of ids) {
+      const h = this.hosts.get(id);
+      if (!h) continue;
+      // Fencing: another node took the run over (our lease had expired): stop writing to it.
+      if (!kept.has(id)) {
+        console.error(`[engine ${this.nodeId}] lost the lease of run ${id}; stopped hosting it`);
+        h.stop();
+        this.hosts.delete(id);
+      }
+    }
+    for (const id of cancelRequested) this.hosts.get(id)?.cancel('cancelled by request');
+  }
+
+  /** Apply every graph's retention policy to its finished runs. */
+  async sweep(): Promise<{ runs: number; checkpoints: number }> {
+    const total = { runs: 0, checkpoints: 0 };
+    for (const g of this.graphs.list()) {
+      if (g.retention.keepCheckpoints === undefined && g.retention.ttlSec === undefined) continue;
+      const r = await this.o.store.sweep(g.name, g.retention);
+      total.runs += r.runs;
+      total.checkpoints += r.checkpoints;
+    }
+    return total;
   }
 
   getRun(id: string): Promise<RunRecord | undefined> {
@@ -182,7 +283,7 @@ export class Engine {
     return this.o.store.listEvents(runId, q);
   }
 
-  /** Resolves with the finished run (any terminal status). */
+  /** Resolves with the run once it is no longer hosted here (finished, parked), or its status now. */
   async waitForRun(id: string, timeoutMs = 60_000): Promise<RunRecord> {
     const host = this.hosts.get(id);
     if (host) {
@@ -202,42 +303,25 @@ export class Engine {
     return [...this.hosts.keys()];
   }
 
-  /**
-   * Runs this node was hosting when its process stopped. Resuming them from checkpoints is the
-   * Durable checkpoints issue; until then they are closed as failed (AO_RUN_INTERRUPTED), said in
-   * their log, rather than left looking alive.
-   */
-  private async closeInterrupted(): Promise<void> {
-    const stale = await this.o.store.findRuns({ statuses: ['pending', 'running', 'waiting'], owner: this.nodeId });
-    for (const run of stale) {
-      const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
-      const error = { code: 'AO_RUN_INTERRUPTED', message: `runtime node "${this.nodeId}" stopped while the run was ${run.status}` };
-      await journal.append(
-        [
-          {
-            runId: run.id,
-            from: SUPERVISOR_PATH,
-            to: SUPERVISOR_PATH,
-            type: 'run.finished',
-            payload: { status: 'failed', error, usage: run.usage },
-            causationId: null,
-            trace: null,
-          },
-        ],
-        { status: 'failed', error, finishedAt: new Date().toISOString() },
-      );
-    }
+  /** Live actors of a hosted run (0 when not hosted here). */
+  liveActors(runId: string): number {
+    return this.hosts.get(runId)?.liveActors() ?? 0;
   }
 
-  /** Stop hosting: stops every actor; runs still in flight are closed as interrupted on next start. */
+  /**
+   * Stop hosting: stop every actor, then give up the leases so another node (or this one,
+   * restarted) resumes the runs from their checkpoints at once.
+   */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const h of this.hosts.values()) {
-      h.sub.unsubscribe();
-      await h.journal.flush();
-    }
+    for (const t of this.loops) clearInterval(t);
+    await this.claiming.catch(() => undefined);
+    const ids = [...this.hosts.keys()];
+    for (const h of this.hosts.values()) h.stop();
     this.system.shutdown();
+    for (const h of [...this.hosts.values()]) await h.journal.flush();
     this.hosts.clear();
+    await this.o.store.releaseLeases(this.nodeId, ids).catch(() => undefined);
   }
 }

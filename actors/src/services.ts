@@ -1,5 +1,5 @@
 import type { GraphDef } from '@ao/graphs';
-import type { ActorPath, ActorRef, Clock, Envelope, LlmPort, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, Clock, Envelope, EnvelopeDraft, LlmPort, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -17,11 +17,37 @@ export interface RunServices {
   /** Make an actor reachable by its path for envelopes from the bus. */
   register(ref: ActorRef<ActorMessage>): void;
   unregister(path: ActorPath): void;
-  /** Called once by the run supervisor when the run has ended. */
+  /** Called once by the run supervisor when the run has ended or is parked. */
   finished(): void;
+  /** The run supervisor itself crashed: end the run failed, or leave it to recovery if even that fails. */
+  crashed(error: unknown): void;
 }
 
-/** What our actors receive: envelopes from the bus, or a local timer tick (never journaled itself). */
-export type ActorMessage = Envelope | { local: 'retry'; node: string; branch?: number };
+/** What our actors receive: envelopes from the bus, or local ticks (timers, cancel), never journaled themselves. */
+export type ActorMessage =
+  | Envelope
+  | { local: 'retry'; node: string; branch?: number }
+  | { local: 'cancel'; reason: string }
+  /** Sent once to a supervisor restored from a checkpoint: the start messages of its live children. */
+  | { local: 'resume'; starts: Envelope[] };
 
 export const isEnvelope = (m: ActorMessage): m is Envelope => !('local' in m);
+
+/**
+ * An envelope draft of this run. `key` names the emission deterministically (see EnvelopeDraft):
+ * an actor re-run after a crash must produce the same keys in the same situations.
+ */
+export function draft(
+  s: { runId: string; trace: TraceContext | null },
+  o: { from: ActorPath; to: ActorPath; type: string; payload: unknown; causationId: string | null; key: string },
+): EnvelopeDraft {
+  return { runId: s.runId, from: o.from, to: o.to, type: o.type, payload: o.payload, causationId: o.causationId, trace: s.trace, dedupeKey: o.key };
+}
+
+/**
+ * The actor name of one execution of a node (or swarm branch): plain for the first, with
+ * `@iteration.attempt` after, so every execution has its own path and its own effect keys.
+ */
+export function executionName(base: string, iteration: number, attempt: number): string {
+  return iteration === 1 && attempt === 1 ? base : `${base}@${iteration}.${attempt}`;
+}

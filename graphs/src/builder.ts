@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { GraphError, zodIssuePath } from './errors.js';
-import { AGENT_KINDS, BudgetSchema, NodeOptionsSchema, RESERVED_NODE_IDS } from './types.js';
-import type { Budget, EdgeDef, EdgePredicate, GraphDef, NodeDef, NodeOptionsInput } from './types.js';
+import { AGENT_KINDS, BudgetSchema, NodeOptionsSchema, RESERVED_NODE_IDS, RetentionSchema } from './types.js';
+import type { Budget, CheckpointMigration, EdgeDef, EdgePredicate, GraphDef, NodeDef, NodeOptionsInput, Retention } from './types.js';
 import { analyse } from './validate.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -39,6 +39,8 @@ export class GraphBuilder<I = unknown> {
   private readonly nodes: NodeDef<I>[] = [];
   private readonly edges: Array<{ from: string; to: string; when?: EdgePredicate<I> }> = [];
   private limits: Budget = {};
+  private keep: Retention = {};
+  private readonly migrations: Record<string, CheckpointMigration> = {};
   private readonly inputSchema: z.ZodType<I> | undefined;
   private built: GraphDef<I> | undefined;
 
@@ -107,6 +109,29 @@ export class GraphBuilder<I = unknown> {
     return this;
   }
 
+  /** How long the events and checkpoints of this graph's finished runs are kept. */
+  retention(policy: Retention): this {
+    this.built = undefined;
+    const r = RetentionSchema.safeParse(policy);
+    if (!r.success) {
+      const path = zodIssuePath(r.error.issues[0], 'retention');
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `${path}: ${r.error.issues[0]?.message}`, { field: path });
+    }
+    this.keep = r.data;
+    return this;
+  }
+
+  /**
+   * Declare that runs started on graph version `fromVersion` may resume on this version, after
+   * `migrate` (identity by default) turns their checkpoint into one this version understands.
+   * Without it, a node refuses to resume a run whose graph has changed.
+   */
+  compatibleWith(fromVersion: string, migrate: CheckpointMigration = (s) => s): this {
+    this.built = undefined;
+    this.migrations[fromVersion] = migrate;
+    return this;
+  }
+
   /** Validate the whole graph and freeze it. Cached until the builder changes. */
   build(): GraphDef<I> {
     if (this.built) return this.built;
@@ -133,6 +158,8 @@ export class GraphBuilder<I = unknown> {
       entries: Object.freeze(entries),
       ...(this.inputSchema ? { inputSchema: this.inputSchema } : {}),
       version: versionHash(this.name, nodes, edges, this.limits, this.inputSchema),
+      retention: Object.freeze({ ...this.keep }),
+      migrations: Object.freeze({ ...this.migrations }),
       loops: Object.freeze(loops.map((l) => Object.freeze({ ...l, body: Object.freeze(l.body) }))),
       node: (id) => byId.get(id),
     };

@@ -79,6 +79,21 @@ export interface EdgeDef<I = unknown> {
   readonly back: boolean;
 }
 
+/** What a finished run of this graph keeps. */
+export const RetentionSchema = z.strictObject({
+  /** Keep only the latest N checkpoints of a finished run. */
+  keepCheckpoints: z.number().int().min(0).optional(),
+  /** Delete a finished run (row, events, checkpoints) this many seconds after it finished. */
+  ttlSec: z.number().positive().optional(),
+});
+export type Retention = z.infer<typeof RetentionSchema>;
+
+/**
+ * Turns a checkpoint written by an older version of the graph into one this version can resume.
+ * The state is the run supervisor's checkpoint (per-node states, edge states, outputs).
+ */
+export type CheckpointMigration = (state: unknown) => unknown;
+
 /** A built, validated, frozen graph. */
 export interface GraphDef<I = unknown> {
   readonly name: string;
@@ -89,6 +104,9 @@ export interface GraphDef<I = unknown> {
   readonly inputSchema?: z.ZodType<I>;
   /** sha256 of the canonical definition, including predicate and mapper source text. */
   readonly version: string;
+  readonly retention: Retention;
+  /** Versions whose runs this version may resume, with the migration of their checkpoints. */
+  readonly migrations: Readonly<Record<string, CheckpointMigration>>;
   /** For each back edge `from->to`, the nodes of the loop it closes. */
   readonly loops: ReadonlyArray<{ from: string; to: string; body: ReadonlyArray<string> }>;
   node(id: string): NodeDef<I> | undefined;

@@ -1,6 +1,7 @@
 import { AoError, isAoError } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage, parseLlmResponse } from '@ao/runtime';
 import type { ActorPath, ErrorInfo, LlmRequest, LlmResponse, Usage } from '@ao/runtime';
+import { draft } from '../services.js';
 import type { RunServices } from '../services.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorInfo };
@@ -13,8 +14,14 @@ export function errorInfo(e: unknown, fallback: ErrorInfo['code'] = 'AO_INTERNAL
 /**
  * The one path for side effects of an actor: every LLM and tool call is a named, journaled step
  * with an idempotency key `runId/actorPath/n` (n counts this actor's effects), recorded as a
- * request envelope before it runs and a result envelope after. Budget approval, tracing and
- * recorded replay wrap this path in later issues.
+ * request envelope before it runs and a result envelope after.
+ *
+ * After a crash the actor runs again from its start message, and the same calls come in the same
+ * order with the same keys: a call whose result is in the log is not made again, its recorded
+ * result is returned. A call that was in flight (request recorded, no result) is made again with
+ * the same key when that is safe (LLM calls; `pure`, `read` and `idempotent` tools). An `unsafe`
+ * tool is asked for its `status`, or the call fails with AO_EFFECT_UNKNOWN_OUTCOME: never blindly
+ * repeated.
  */
 export class Effects {
   private n = 0;
@@ -31,67 +38,115 @@ export class Effects {
     return `${this.s.runId}/${this.path}/${this.n}`;
   }
 
-  private draft(from: ActorPath, to: ActorPath, type: string, payload: unknown) {
-    return { runId: this.s.runId, from, to, type, payload, causationId: this.causationId, trace: this.s.trace };
+  private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) {
+    return this.s.journal.append([draft(this.s, { from, to, type, payload, causationId: this.causationId, key })]);
   }
 
   async llm(req: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
+    // A stopped or timed-out actor starts nothing new (its work may still be unwinding).
+    signal.throwIfAborted();
     const key = this.key();
     const endpoint = actorPath('llm', req.profile);
-    await this.s.journal.append([
-      this.draft(this.path, endpoint, 'llm.request', {
-        key,
-        profile: req.profile,
-        ...(req.model ? { model: req.model } : {}),
-        maxTokens: req.maxTokens,
-        messages: req.messages,
-        tools: (req.tools ?? []).map((t) => t.name),
-      }),
-    ]);
+    await this.emit(this.path, endpoint, 'llm.request', {
+      key,
+      profile: req.profile,
+      ...(req.model ? { model: req.model } : {}),
+      maxTokens: req.maxTokens,
+      messages: req.messages,
+      tools: (req.tools ?? []).map((t) => t.name),
+    }, `${key}/req`);
+    const recorded = this.s.journal.recorded(`${key}/res`);
+    if (recorded) return this.settle(recorded.payload as RecordedLlm);
+    const failed = this.s.journal.recorded(`${key}/fail`);
+    if (failed) throw new AoError('AO_LLM_FAILED', (failed.payload as { error: ErrorInfo }).error.message, { retryable: true });
     const port = this.s.llm(req.profile);
     let res: LlmResponse;
     try {
       res = parseLlmResponse(await port.complete(req, signal), port.provider);
     } catch (e) {
       const err = signal.aborted && isAoError(signal.reason) ? signal.reason : e;
+      if (signal.aborted) throw err; // stopped or timed out: not the model's failure, nothing to record
       const info = errorInfo(err, 'AO_LLM_FAILED');
-      await this.s.journal.append([this.draft(endpoint, this.path, 'llm.failed', { key, error: info })]);
+      await this.emit(endpoint, this.path, 'llm.failed', { key, error: info }, `${key}/fail`);
       throw isAoError(err) ? err : new AoError('AO_LLM_FAILED', info.message, { cause: e, retryable: true });
     }
+    const payload: RecordedLlm = {
+      key,
+      model: res.model,
+      content: res.message.content,
+      toolCalls: res.message.toolCalls,
+      usage: res.usage,
+      finishReason: res.finishReason,
+    };
+    await this.emit(endpoint, this.path, 'llm.response', payload, `${key}/res`);
+    return this.settle(payload);
+  }
+
+  private settle(p: RecordedLlm): LlmResponse {
     this.usage = addUsage(this.usage, {
-      inputTokens: res.usage.inputTokens,
-      outputTokens: res.usage.outputTokens,
-      totalTokens: res.usage.inputTokens + res.usage.outputTokens,
+      inputTokens: p.usage.inputTokens,
+      outputTokens: p.usage.outputTokens,
+      totalTokens: p.usage.inputTokens + p.usage.outputTokens,
       llmCalls: 1,
     });
-    await this.s.journal.append([
-      this.draft(endpoint, this.path, 'llm.response', {
-        key,
-        model: res.model,
-        content: res.message.content,
-        toolCalls: res.message.toolCalls,
-        usage: res.usage,
-        finishReason: res.finishReason,
-      }),
-    ]);
-    return res;
+    return { model: p.model, message: { content: p.content, toolCalls: p.toolCalls }, usage: p.usage, finishReason: p.finishReason };
   }
 
   /** Call a tool; a bad argument or a failing handler is an outcome, not a throw (the model sees it). */
   async tool(node: string, name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome> {
+    signal.throwIfAborted();
     const key = this.key();
     const endpoint = actorPath('tool', name.replace(/[^A-Za-z0-9_.@-]/g, '_'));
-    await this.s.journal.append([this.draft(this.path, endpoint, 'tool.call', { key, name, args })]);
-    let outcome: ToolOutcome;
-    try {
-      const result = await this.s.tools.call(name, args, { runId: this.s.runId, nodeId: node, idempotencyKey: key, signal });
-      outcome = { ok: true, result };
-    } catch (e) {
-      if (signal.aborted) throw signal.reason;
-      outcome = { ok: false, error: errorInfo(e, 'AO_TOOL_FAILED') };
+    const inFlight = this.s.journal.recorded(`${key}/call`) !== undefined;
+    await this.emit(this.path, endpoint, 'tool.call', { key, name, args }, `${key}/call`);
+    const recorded = this.s.journal.recorded(`${key}/result`);
+    const ctx = { runId: this.s.runId, nodeId: node, idempotencyKey: key, signal };
+    let outcome: ToolOutcome | undefined = recorded ? outcomeOf(recorded.payload) : undefined;
+    if (!outcome && inFlight) outcome = await this.reconcile(name, args, ctx, endpoint, key);
+    if (!outcome) {
+      try {
+        outcome = { ok: true, result: await this.s.tools.call(name, args, ctx) };
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        outcome = { ok: false, error: errorInfo(e, 'AO_TOOL_FAILED') };
+      }
     }
     this.usage = addUsage(this.usage, { toolCalls: 1, perTool: { [name]: 1 } });
-    await this.s.journal.append([this.draft(endpoint, this.path, 'tool.result', { key, name, ...outcome })]);
+    await this.emit(endpoint, this.path, 'tool.result', { key, name, ...outcome }, `${key}/result`);
     return outcome;
   }
+
+  /** A tool call was in flight at a crash: decide whether calling it again is safe. */
+  private async reconcile(
+    name: string,
+    args: unknown,
+    ctx: { runId: string; nodeId: string; idempotencyKey: string; signal: AbortSignal },
+    endpoint: ActorPath,
+    key: string,
+  ): Promise<ToolOutcome | undefined> {
+    const def = this.s.tools.get(name);
+    if (!def || def.effect !== 'unsafe') return undefined; // pure, read, idempotent: call again, same key
+    if (def.status) {
+      const st = await def.status(this.s.tools.validate(name, args) as never, ctx);
+      await this.emit(endpoint, this.path, 'effect.reconciled', { key, name, done: st.done }, `${key}/reconciled`);
+      return st.done ? { ok: true, result: st.result } : undefined;
+    }
+    const message = `unsafe tool "${name}" was in flight when the process stopped; whether it took effect is unknown (key ${key})`;
+    await this.emit(endpoint, this.path, 'effect.unknown_outcome', { key, name, args }, `${key}/unknown`);
+    throw new AoError('AO_EFFECT_UNKNOWN_OUTCOME', message, { details: { key, tool: name } });
+  }
+}
+
+interface RecordedLlm {
+  key: string;
+  model: string;
+  content: string;
+  toolCalls: LlmResponse['message']['toolCalls'];
+  usage: LlmResponse['usage'];
+  finishReason: LlmResponse['finishReason'];
+}
+
+function outcomeOf(p: unknown): ToolOutcome {
+  const r = p as { ok: boolean; result?: unknown; error?: ErrorInfo };
+  return r.ok ? { ok: true, result: r.result } : { ok: false, error: r.error! };
 }

@@ -5,18 +5,41 @@ import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
 import { parseMessage } from '../messages.js';
 import type { Payload } from '../messages.js';
-import { isEnvelope } from '../services.js';
+import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 
 export const parentOf = (p: ActorPath): ActorPath => p.slice(0, p.lastIndexOf('/')) as ActorPath;
 
 /**
+ * A node or branch actor threw outside its own error handling (e.g. a start message it could not
+ * read): report it to the parent as a non-retryable failure, so the run never waits on it forever.
+ */
+export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, path: ActorPath): void {
+  if (!isEnvelope(msg)) return;
+  const p = (msg.payload ?? {}) as { node?: unknown; iteration?: unknown; attempt?: unknown; branch?: unknown };
+  const failed = msg.type === 'branch.start' ? 'branch.failed' : 'node.failed';
+  const payload = {
+    node: String(p.node ?? '?'),
+    ...(failed === 'branch.failed' ? { branch: Number(p.branch ?? 0) } : { iteration: Number(p.iteration ?? 0) }),
+    attempt: Number(p.attempt ?? 0),
+    error: { code: 'AO_INTERNAL', message: `actor ${path} crashed: ${err instanceof Error ? err.message : String(err)}` },
+    usage: {},
+    retryable: false,
+  };
+  void s.journal
+    .append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })])
+    .catch((e) => console.error(`[actors] could not report the crash of ${path}:`, e));
+}
+
+/**
  * A `pipeline` node (also the body of a `supervisor` node): on `node.start` it runs the agent
  * loop once and reports `node.completed` or `node.failed` to the run supervisor, which owns
- * retries. Stopping the actor aborts its in-flight calls.
+ * retries. Stopping the actor aborts its in-flight calls. Re-run after a crash from the same
+ * start, it replays its recorded effects and reports the same outcome under the same id.
  */
 export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
   const stop = new AbortController();
+  let started = false;
   return {
     initialState: null,
     async receive(state, msg, ctx) {
@@ -26,8 +49,10 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       if (!node) throw new AoError('AO_ENVELOPE_INVALID', `unknown node ${m.node}`, { field: 'payload.node' });
       const effects = new Effects(s, ctx.path, msg.id);
       const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
+      if (started) return state; // a start delivered twice (recovery re-delivers): run once
+      started = true;
       const reply = (type: string, payload: unknown) =>
-        s.journal.append([{ runId: s.runId, from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, trace: s.trace }]);
+        s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, effects, tools: s.tools, signal }),
@@ -40,6 +65,9 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
     },
     onStop() {
       stop.abort(new AoError('AO_NODE_CANCELLED', 'the node actor was stopped'));
+    },
+    onCrash(err, msg, path) {
+      reportCrash(s, err, msg, path);
     },
   };
 }

@@ -1,22 +1,31 @@
 import type { AgentKind } from '@ao/graphs';
-import { addUsage, actorPath, emptyUsage } from '@ao/runtime';
-import type { ActorContext, ActorRef, Behaviour, EnvelopeDraft, RunPatch, Usage } from '@ao/runtime';
+import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
+import type { ActorContext, ActorRef, Behaviour, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, Usage } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
 import { fromPipeline } from '../pipeline/pipeline.js';
 import { fromSupervisor } from '../supervisor/supervisor.js';
 import { fromSwarm } from '../swarm/swarm.js';
-import { isEnvelope } from '../services.js';
+import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
-import { begin, initialState, nodeFailed, nodeSucceeded, retryDue } from './scheduler.js';
-import type { Decision, SchedulerState, Step } from './scheduler.js';
+import type { CheckpointState } from './checkpoint.js';
+import { begin, cancelRun, initialState, nodeFailed, nodeSucceeded, retryDue } from './scheduler.js';
+import type { SchedulerState, Step } from './scheduler.js';
 
 export const SUPERVISOR_PATH = actorPath('supervisor');
+
+interface Child {
+  ref: ActorRef<ActorMessage>;
+  name: string;
+}
 
 interface SupervisorState {
   sched: SchedulerState;
   usage: Usage;
-  children: Map<string, ActorRef<ActorMessage>>;
+  step: number;
+  children: Map<string, Child>;
+  /** Children to re-spawn when restored from a checkpoint (until the resume message comes). */
+  restore?: CheckpointState['live'];
 }
 
 const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unknown>> = {
@@ -28,17 +37,29 @@ const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unkno
 /**
  * The run supervisor: one per run. It walks the graph (decisions come from the pure functions in
  * scheduler.ts), spawns one child actor per node execution, owns node retries, aggregates usage,
- * and ends the run. Every decision is journaled as envelopes together with the run row's new
- * state in one commit.
+ * and ends the run. Each step's decisions, the run row's new state and a checkpoint of the
+ * supervisor commit together; restored from a checkpoint, it re-spawns its live children and
+ * hands them their start messages again.
  */
-export function fromRunSupervisor(s: RunServices): Behaviour<ActorMessage, SupervisorState> {
+export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): Behaviour<ActorMessage, SupervisorState> {
   const timers = new Set<() => void>();
   return {
-    initialState: { sched: initialState(s.def), usage: emptyUsage(), children: new Map() },
+    initialState: restored
+      ? { sched: restored.sched, usage: restored.usage, step: restored.step, children: new Map(), restore: restored.live }
+      : { sched: initialState(s.def), usage: emptyUsage(), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
       if (state.sched.finished) return state;
       const now = new Date().toISOString();
-      if (!isEnvelope(msg)) return apply(state, retryDue(s.def, state.sched, msg.node, now), ctx, null);
+      if (!isEnvelope(msg)) {
+        switch (msg.local) {
+          case 'retry':
+            return apply(state, retryDue(s.def, state.sched, msg.node, now), ctx, null, msg.node, `retry/${msg.node}/${state.sched.nodes[msg.node]?.attempt}`);
+          case 'cancel':
+            return apply(state, cancelRun(state.sched, msg.reason, now), ctx, null, null, 'cancel');
+          case 'resume':
+            return resume(state, msg.starts, ctx);
+        }
+      }
       let m: Message;
       try {
         m = parseMessage(msg);
@@ -48,16 +69,21 @@ export function fromRunSupervisor(s: RunServices): Behaviour<ActorMessage, Super
       }
       switch (m.type) {
         case 'run.started':
-          return apply(state, begin(s.def, state.sched, now), ctx, msg.id);
+          return apply(state, begin(s.def, state.sched, now), ctx, msg.id, null);
         case 'node.completed': {
+          const step = nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload);
+          if (step.state === state.sched) return state; // stale or duplicate
           stopChild(state, m.payload.node);
           state.usage = addUsage(state.usage, m.payload.usage);
-          return apply(state, nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload), ctx, msg.id);
+          return apply(state, step, ctx, msg.id, m.payload.node);
         }
         case 'node.failed': {
+          const step = nodeFailed(s.def, state.sched, m.payload.node, m.payload.error, m.payload.retryable, now, m.payload);
+          if (step.state === state.sched) return state;
           stopChild(state, m.payload.node);
           state.usage = addUsage(state.usage, m.payload.usage);
-          return apply(state, nodeFailed(s.def, state.sched, m.payload.node, m.payload.error, m.payload.retryable, now, m.payload), ctx, msg.id);
+          if (m.payload.error.code === 'AO_EFFECT_UNKNOWN_OUTCOME') return park(state, m.payload.error, msg.id, ctx);
+          return apply(state, step, ctx, msg.id, m.payload.node);
         }
         default:
           return state; // observations (its own notes, effects) are for the log
@@ -66,70 +92,125 @@ export function fromRunSupervisor(s: RunServices): Behaviour<ActorMessage, Super
     onStop() {
       for (const t of timers) t();
     },
+    onCrash(err) {
+      for (const t of timers) t();
+      s.crashed(err);
+    },
   };
 
   function stopChild(state: SupervisorState, node: string): void {
-    const ref = state.children.get(node);
-    if (ref) {
-      ref.stop();
+    const c = state.children.get(node);
+    if (c) {
+      c.ref.stop();
       state.children.delete(node);
-      s.unregister(ref.path);
+      s.unregister(c.ref.path);
     }
   }
 
-  async function apply(state: SupervisorState, step: Step, ctx: ActorContext<ActorMessage>, causationId: string | null): Promise<SupervisorState> {
-    const next: SupervisorState = { ...state, sched: step.state };
-    if (!step.decisions.length && step.state === state.sched) return next;
+  function spawnChild(state: SupervisorState, node: string, name: string, ctx: ActorContext<ActorMessage>): ActorRef<ActorMessage> {
+    const ref = ctx.spawn(name, KINDS[s.def.node(node)!.agent](s));
+    s.register(ref);
+    state.children.set(node, { ref, name });
+    return ref;
+  }
+
+  function armRetry(node: string, delayMs: number, ctx: ActorContext<ActorMessage>): void {
+    const cancel = s.clock.setTimer(Math.max(0, delayMs), () => {
+      timers.delete(cancel);
+      ctx.self.tell({ local: 'retry', node });
+    });
+    timers.add(cancel);
+  }
+
+  /** Restored from a checkpoint: re-spawn the live children with their start messages, re-arm retries. */
+  function resume(state: SupervisorState, starts: Envelope[], ctx: ActorContext<ActorMessage>): SupervisorState {
+    const byId = new Map(starts.map((e) => [e.id, e]));
+    for (const live of state.restore ?? []) {
+      const ref = spawnChild(state, live.node, live.name, ctx);
+      const start = byId.get(live.startId);
+      if (start) ref.tell(start);
+    }
+    delete state.restore;
+    for (const [node, n] of Object.entries(state.sched.nodes)) {
+      if (n.status === 'retrying') armRetry(node, (n.retryAt ?? 0) - s.clock.now(), ctx);
+    }
+    return state;
+  }
+
+  function snapshot(state: SupervisorState): CheckpointState {
+    return {
+      v: 1,
+      step: state.step,
+      sched: state.sched,
+      usage: state.usage,
+      live: [...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })),
+    };
+  }
+
+  /** An effect's outcome is unknown: stop everything and wait for a person (the run is `waiting`). */
+  async function park(state: SupervisorState, error: ErrorInfo, causationId: string, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    for (const node of [...state.children.keys()]) stopChild(state, node);
+    state.sched = { ...state.sched, finished: true };
+    state.step += 1;
+    await s.journal.append(
+      [draft(s, { from: ctx.path, to: ctx.path, type: 'run.parked', payload: { error }, causationId, key: 'run.parked' })],
+      { patch: { status: 'waiting', error, usage: state.usage, nodes: state.sched.nodes, releaseLease: true }, checkpoint: { step: state.step, node: error.node ?? null, graphVersion: s.def.version, state: snapshot(state) } },
+    );
+    s.finished();
+    return state;
+  }
+
+  async function apply(
+    state: SupervisorState,
+    step: Step,
+    ctx: ActorContext<ActorMessage>,
+    causationId: string | null,
+    node: string | null,
+    causeKey: string = causationId ?? 'none',
+  ): Promise<SupervisorState> {
+    if (!step.decisions.length && step.state === state.sched) return state;
+    const next: SupervisorState = { ...state, sched: step.state, step: state.step + 1 };
     const drafts: EnvelopeDraft[] = [];
-    const note = (to: string, type: string, payload: unknown): void => {
-      drafts.push({ runId: s.runId, from: ctx.path, to: to as EnvelopeDraft['to'], type, payload, causationId, trace: s.trace });
+    const note = (to: EnvelopeDraft['to'], type: string, payload: unknown, key: string): void => {
+      drafts.push(draft(s, { from: ctx.path, to, type, payload, causationId, key }));
     };
     const patch: RunPatch = { nodes: step.state.nodes, usage: next.usage };
     let finished = false;
     for (const d of step.decisions) {
       switch (d.kind) {
         case 'start': {
-          const node = s.def.node(d.node)!;
-          const ref = ctx.spawn(d.node, KINDS[node.agent](s));
-          s.register(ref);
-          next.children.set(d.node, ref);
+          const ref = spawnChild(next, d.node, executionName(d.node, d.iteration, d.attempt), ctx);
           const context = {
             input: s.input,
             outputs: step.state.outputs,
             iterations: Object.fromEntries(Object.entries(step.state.nodes).map(([id, n]) => [id, n.iteration])),
             upstream: d.upstream,
           };
-          note(ref.path, 'node.start', { node: d.node, iteration: d.iteration, attempt: d.attempt, context });
+          note(ref.path, 'node.start', { node: d.node, iteration: d.iteration, attempt: d.attempt, context }, `${ref.path}/start`);
           break;
         }
         case 'skip':
-          note(ctx.path, 'node.skipped', { node: d.node, reason: d.reason });
+          note(ctx.path, 'node.skipped', { node: d.node, reason: d.reason }, `skip/${d.node}/${causeKey}`);
           break;
         case 'loop':
-          note(ctx.path, 'loop.iterated', { from: d.from, to: d.to, iteration: d.iteration, reset: d.reset });
+          note(ctx.path, 'loop.iterated', { from: d.from, to: d.to, iteration: d.iteration, reset: d.reset }, `loop/${d.to}/${d.iteration}`);
           break;
-        case 'retry': {
-          note(ctx.path, 'node.retry_scheduled', { node: d.node, attempt: d.attempt, delayMs: d.delayMs, error: d.error });
-          const cancel = s.clock.setTimer(d.delayMs, () => {
-            timers.delete(cancel);
-            ctx.self.tell({ local: 'retry', node: d.node });
-          });
-          timers.add(cancel);
+        case 'retry':
+          note(ctx.path, 'node.retry_scheduled', { node: d.node, attempt: d.attempt, delayMs: d.delayMs, error: d.error }, `retry/${d.node}/${step.state.nodes[d.node]!.iteration}.${d.attempt}`);
+          armRetry(d.node, d.delayMs, ctx);
           break;
-        }
         case 'finish': {
           for (const id of d.cancel) stopChild(next, id);
           finished = true;
-          const status = d.status;
-          note(ctx.path, 'run.finished', { status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage: next.usage });
-          Object.assign(patch, { status, output: d.output ?? null, error: d.error ?? null, finishedAt: new Date().toISOString() });
+          note(ctx.path, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage: next.usage }, 'run.finished');
+          Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: new Date().toISOString(), releaseLease: true });
           break;
         }
         default:
           d satisfies never;
       }
     }
-    await s.journal.append(drafts, patch);
+    await s.journal.append(drafts, { patch, checkpoint: { step: next.step, node, graphVersion: s.def.version, state: snapshot(next) } });
     if (finished) {
       for (const id of [...next.children.keys()]) stopChild(next, id);
       s.finished();
@@ -137,5 +218,3 @@ export function fromRunSupervisor(s: RunServices): Behaviour<ActorMessage, Super
     return next;
   }
 }
-
-export type { Decision };

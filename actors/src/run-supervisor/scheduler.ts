@@ -40,7 +40,7 @@ export type Decision =
   | { kind: 'skip'; node: string; reason: string }
   | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
   | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
-  | { kind: 'finish'; status: 'succeeded' | 'failed'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
+  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
 
 export interface Step {
   state: SchedulerState;
@@ -113,7 +113,7 @@ export function nodeFailed<I>(def: GraphDef<I>, prev: SchedulerState, node: stri
   const policy = def.node(node)?.retry;
   if (retryable && policy && n.attempt <= policy.attempts) {
     const delayMs = backoff(policy, n.attempt);
-    state.nodes[node] = { ...n, status: 'retrying', error: { code: error.code, message: error.message } };
+    state.nodes[node] = { ...n, status: 'retrying', retryAt: Date.parse(now) + delayMs, error: { code: error.code, message: error.message } };
     return { state, decisions: [{ kind: 'retry', node, attempt: n.attempt + 1, delayMs, error }] };
   }
   state.nodes[node] = { ...n, status: 'failed', finishedAt: now, error: { code: error.code, message: error.message } };
@@ -131,7 +131,8 @@ export function retryDue<I>(def: GraphDef<I>, prev: SchedulerState, node: string
   const state = structuredClone(prev);
   const n = state.nodes[node];
   if (state.finished || !n || n.status !== 'retrying') return { state: prev, decisions: [] };
-  state.nodes[node] = { ...n, status: 'running', attempt: n.attempt + 1, startedAt: now };
+  const { retryAt: _due, ...rest } = n;
+  state.nodes[node] = { ...rest, status: 'running', attempt: n.attempt + 1, startedAt: now };
   return { state, decisions: [{ kind: 'start', node, iteration: n.iteration, attempt: n.attempt + 1, upstream: upstreamOf(def, state, node) }] };
 }
 
@@ -270,11 +271,17 @@ function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Deci
   return { state, decisions: [...decisions, { kind: 'finish', status: 'succeeded', output, cancel: [] }] };
 }
 
-function finish(state: SchedulerState, decisions: Decision[], status: 'failed', now: string, error: ErrorInfo): Step {
+/** Stop the run: everything running or waiting to retry is cancelled. */
+export function cancelRun(prev: SchedulerState, reason: string, now: string): Step {
+  if (prev.finished) return { state: prev, decisions: [] };
+  return finish(structuredClone(prev), [], 'cancelled', now, { code: 'AO_RUN_CANCELLED', message: reason });
+}
+
+function finish(state: SchedulerState, decisions: Decision[], status: 'failed' | 'cancelled', now: string, error: ErrorInfo): Step {
   const cancel = Object.entries(state.nodes)
     .filter(([, n]) => n.status === 'running' || n.status === 'retrying')
     .map(([id]) => id);
-  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: 'stopped because the run failed' } };
+  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : 'failed'}` } };
   state.finished = true;
   return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };
 }

@@ -7,9 +7,9 @@ import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
 import { parseMessage } from '../messages.js';
 import type { NodeContext, Payload } from '../messages.js';
-import { parentOf } from '../pipeline/pipeline.js';
+import { parentOf, reportCrash } from '../pipeline/pipeline.js';
 import { backoff } from '../run-supervisor/scheduler.js';
-import { isEnvelope } from '../services.js';
+import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 
 /** Default number of branches of a swarm node without `concurrency`. */
@@ -33,10 +33,11 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
   return {
     initialState: { branches: [], usage: emptyUsage(), finished: false },
     async receive(state, msg, ctx) {
-      if (!isEnvelope(msg)) return retryBranch(s, state, msg.branch ?? 0, ctx);
+      if (!isEnvelope(msg)) return msg.local === 'retry' ? retryBranch(s, state, msg.branch ?? 0, ctx) : state;
       if (state.finished) return state;
       switch (msg.type) {
         case 'node.start': {
+          if (state.start) return state; // delivered twice on recovery
           const m = parseMessage(msg).payload as Payload<'node.start'>;
           const node = s.def.node(m.node)!;
           const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
@@ -79,12 +80,13 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           if (m.retryable && policy && br.attempt <= policy.attempts) {
             const delayMs = backoff(policy, br.attempt);
             await s.journal.append([
-              draft(s, ctx.path, ctx.path, 'branch.retry_scheduled', msg.id, {
-                node: state.start!.node,
-                branch: m.branch,
-                attempt: br.attempt + 1,
-                delayMs,
-                error: m.error,
+              draft(s, {
+                from: ctx.path,
+                to: ctx.path,
+                type: 'branch.retry_scheduled',
+                causationId: msg.id,
+                key: `${ctx.path}/retry-${m.branch}-${br.attempt + 1}`,
+                payload: { node: state.start!.node, branch: m.branch, attempt: br.attempt + 1, delayMs, error: m.error },
               }),
             ]);
             stopTimers.push(s.clock.setTimer(delayMs, () => ctx.self.tell({ local: 'retry', node: state.start!.node, branch: m.branch })));
@@ -103,16 +105,17 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
     onStop() {
       for (const c of stopTimers) c();
     },
+    onCrash(err, msg, path) {
+      for (const c of stopTimers) c();
+      reportCrash(s, err, msg, path);
+    },
   };
-}
-
-function draft(s: RunServices, from: ActorPath, to: ActorPath, type: string, causationId: string, payload: unknown) {
-  return { runId: s.runId, from, to, type, payload, causationId, trace: s.trace };
 }
 
 async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
   const st = state.start!;
-  await s.journal.append([draft(s, path, parentOf(path), type, st.env.id, { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest })]);
+  const payload = { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest };
+  await s.journal.append([draft(s, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })]);
 }
 
 async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<void> {
@@ -120,12 +123,11 @@ async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
   const br = state.branches[b - 1]!;
   br.attempt += 1;
   // One actor per attempt: a late reply from a stopped attempt is recognised by its attempt number.
-  const ref = ctx.spawn(`branch-${b}`, fromBranch(s));
+  const ref = ctx.spawn(executionName(`branch-${b}`, 1, br.attempt), fromBranch(s));
   s.register(ref);
   br.ref = ref;
-  await s.journal.append([
-    draft(s, ctx.path, ref.path, 'branch.start', st.env.id, { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context }),
-  ]);
+  const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
+  await s.journal.append([draft(s, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })]);
 }
 
 async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
@@ -137,15 +139,18 @@ async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
 /** One branch of a swarm: the agent loop with its branch number in the prompt. */
 function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
   const stop = new AbortController();
+  let started = false;
   return {
     initialState: null,
     async receive(state, msg, ctx) {
-      if (!isEnvelope(msg) || msg.type !== 'branch.start') return state;
+      if (!isEnvelope(msg) || msg.type !== 'branch.start' || started) return state;
+      started = true;
       const m = parseMessage(msg).payload as Payload<'branch.start'>;
       const node: NodeDef<unknown> = s.def.node(m.node)!;
       const effects = new Effects(s, ctx.path, msg.id);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
-      const send = (type: string, payload: unknown) => s.journal.append([draft(s, ctx.path, parentOf(ctx.path), type, msg.id, payload)]);
+      const send = (type: string, payload: unknown) =>
+        s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, branch: { index: m.branch, of: m.of }, effects, tools: s.tools, signal }),
@@ -158,6 +163,9 @@ function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
     },
     onStop() {
       stop.abort(new AoError('AO_NODE_CANCELLED', 'the branch actor was stopped'));
+    },
+    onCrash(err, msg, path) {
+      reportCrash(s, err, msg, path);
     },
   };
 }

@@ -17,7 +17,7 @@ describe('actor system', () => {
         return state + msg;
       },
     };
-    const a = sys.spawn('c', actorPath('counter'), counter);
+    const a = sys.spawn(actorPath('counter'), counter);
     for (let i = 1; i <= 5; i++) a.tell(i);
     await tick(100);
     expect(seen).toEqual([1, 3, 6, 10, 15]);
@@ -38,7 +38,7 @@ describe('actor system', () => {
         return s;
       },
     };
-    const p = sys.spawn('p', actorPath('supervisor'), parent);
+    const p = sys.spawn(actorPath('supervisor'), parent);
     p.tell('go');
     await tick(50);
     expect(paths).toEqual(['supervisor/kid']);
@@ -52,7 +52,7 @@ describe('actor system', () => {
     const sys = createActorSystem();
     const crashes: string[] = [];
     const handled: string[] = [];
-    const a = sys.spawn('x', actorPath('x'), {
+    const a = sys.spawn(actorPath('x'), {
       initialState: null,
       receive(s, msg: string) {
         if (msg === 'boom') throw new Error('kaput');

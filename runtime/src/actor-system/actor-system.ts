@@ -35,8 +35,8 @@ export interface Behaviour<M, S> {
 }
 
 export interface ActorSystem {
-  /** Spawn a top-level actor; `name` must be unique in the system, `path` is its logical address. */
-  spawn<M, S>(name: string, path: ActorPath, behaviour: Behaviour<M, S>): ActorRef<M>;
+  /** Spawn a top-level actor at a logical address (several runs may each have a `supervisor`). */
+  spawn<M, S>(path: ActorPath, behaviour: Behaviour<M, S>): ActorRef<M>;
   shutdown(): void;
 }
 
@@ -59,7 +59,10 @@ class RefImpl<M> implements ActorRef<M> {
   }
 }
 
-function spawnUnder<M, S>(parent: Ref<unknown>, name: string, path: ActorPath, b: Behaviour<M, S>, children?: Set<RefImpl<unknown>>): RefImpl<M> {
+/** nact's own names only need to be unique and URL-safe; our logical paths live in RefImpl. */
+let nactNames = 0;
+
+function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M, S>, children?: Set<RefImpl<unknown>>): RefImpl<M> {
   const kids = new Set<RefImpl<unknown>>();
   // Assigned once nact has spawned the actor; the closures below only run after that.
   // eslint-disable-next-line prefer-const
@@ -70,12 +73,12 @@ function spawnUnder<M, S>(parent: Ref<unknown>, name: string, path: ActorPath, b
     },
     path,
     spawn: <C, T>(childName: string, cb: Behaviour<C, T>) =>
-      spawnUnder(self['ref'] as Ref<unknown>, childName, `${path}/${childName}` as ActorPath, cb, kids as Set<RefImpl<unknown>>),
+      spawnUnder(self['ref'] as Ref<unknown>, `${path}/${childName}` as ActorPath, cb, kids as Set<RefImpl<unknown>>),
   };
   const ref = nact.spawn(
     parent as never,
     async (state: S, msg: M) => b.receive(state, msg, ctx),
-    name,
+    `a${(nactNames += 1)}`,
     {
       initialState: b.initialState,
       onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
@@ -104,7 +107,7 @@ function spawnUnder<M, S>(parent: Ref<unknown>, name: string, path: ActorPath, b
 export function createActorSystem(): ActorSystem {
   const root = nact.start() as Ref<unknown>;
   return {
-    spawn: (name, path, behaviour) => spawnUnder(root, name, path, behaviour),
+    spawn: (path, behaviour) => spawnUnder(root, path, behaviour),
     shutdown: () => nact.stop(root),
   };
 }

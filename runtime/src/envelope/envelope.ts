@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
 
@@ -58,11 +58,25 @@ export const EnvelopeSchema = z.object({
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 
-/** An envelope before the journal gives it a seq. */
-export type EnvelopeDraft = Omit<Envelope, 'seq' | 'id' | 'time'> & { id?: string; time?: string };
+/**
+ * An envelope before the journal gives it an id, a seq and a time. `dedupeKey` names the emission
+ * deterministically within the run (e.g. `supervisor/refund/done`, `<effect key>/req`): the id is
+ * derived from it, so an actor that re-runs after a crash emits the same ids, and the journal
+ * recognises what it already holds instead of writing it twice.
+ */
+export type EnvelopeDraft = Omit<Envelope, 'seq' | 'id' | 'time'> & { dedupeKey: string; time?: string };
 
 export function newEnvelopeId(): string {
   return randomUUID();
+}
+
+/** A version 8 (custom, hash-based) UUID from a run id and a dedupe key: same inputs, same id. */
+export function envelopeIdFor(runId: string, dedupeKey: string): string {
+  const h = createHash('sha256').update(runId).update('\0').update(dedupeKey).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
 /** Validate an envelope at a boundary (bus, store); a bad one is AO_ENVELOPE_INVALID naming the field. */

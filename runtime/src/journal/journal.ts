@@ -1,42 +1,75 @@
 import type { Bus } from '../bus/mod.js';
-import { newEnvelopeId } from '../envelope/mod.js';
+import { envelopeIdFor } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
-import type { RunPatch, Store } from '../store/mod.js';
+import type { CheckpointWrite, RunPatch, Store } from '../store/mod.js';
 
 /**
- * The write path of one run: gives each envelope the next gapless seq, commits the batch (and an
- * optional run patch) in one store transaction, and only after that commit publishes the
- * envelopes on the bus (a transactional outbox). Appends are serialised, so seq order is commit
- * order; a failed commit consumes no seq.
+ * The write path of one run: gives each new envelope the next gapless seq, commits the batch (with
+ * an optional run patch and checkpoint) in one store transaction, and only after that commit
+ * publishes the envelopes on the bus: the event log is the outbox.
+ *
+ * Envelope ids derive from their dedupe keys, so an actor re-run after a crash emits ids the log
+ * already holds. Those are not written again (no duplicate, no gap): the stored envelope is
+ * published instead, which re-delivers what the crash interrupted. `known` holds the envelopes
+ * loaded at recovery; ids written by this process are remembered too.
  */
 export class RunJournal {
   private nextSeq: number;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Envelopes of the log loaded at recovery, by id. */
+  private readonly known = new Map<string, Envelope>();
+  /** Ids this process wrote (ids only: payloads are not kept in memory). */
+  private readonly written = new Set<string>();
   private listeners = new Set<(envs: Envelope[]) => void>();
+  /** Called after every commit (fault injection in crash tests; metrics later). */
+  static afterCommit: ((committed: number) => void) | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
     readonly runId: string,
     lastSeq: number,
+    known: Iterable<Envelope> = [],
   ) {
     this.nextSeq = lastSeq + 1;
+    for (const e of known) this.known.set(e.id, e);
   }
 
-  append(drafts: EnvelopeDraft[], patch?: RunPatch): Promise<Envelope[]> {
+  idOf(dedupeKey: string): string {
+    return envelopeIdFor(this.runId, dedupeKey);
+  }
+
+  /** An envelope already in the log under this dedupe key (recorded before a crash, or by this process). */
+  recorded(dedupeKey: string): Envelope | undefined {
+    return this.known.get(this.idOf(dedupeKey));
+  }
+
+  append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointWrite } = {}): Promise<Envelope[]> {
     const run = async (): Promise<Envelope[]> => {
       const time = new Date().toISOString();
-      const envs: Envelope[] = drafts.map((d, i) => ({
-        ...d,
-        id: d.id ?? newEnvelopeId(),
-        seq: this.nextSeq + i,
-        time: d.time ?? time,
-      }));
-      await this.store.commit({ runId: this.runId, events: envs, ...(patch ? { patch } : {}) });
-      this.nextSeq += envs.length;
-      for (const l of this.listeners) l(envs);
-      for (const e of envs) await this.bus.publish(e);
-      return envs;
+      const out: Envelope[] = [];
+      const fresh: Envelope[] = [];
+      for (const { dedupeKey, ...d } of drafts) {
+        const id = this.idOf(dedupeKey);
+        const seen = this.known.get(id);
+        if (seen) {
+          out.push(seen);
+          continue;
+        }
+        if (this.written.has(id)) continue; // emitted twice by this process: once is enough
+        const env: Envelope = { ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time };
+        fresh.push(env);
+        out.push(env);
+      }
+      if (fresh.length || extra.patch || extra.checkpoint) {
+        await this.store.commit({ runId: this.runId, events: fresh, ...extra });
+      }
+      this.nextSeq += fresh.length;
+      for (const e of fresh) this.written.add(e.id);
+      if (fresh.length) RunJournal.afterCommit?.(fresh.length);
+      for (const l of this.listeners) l(fresh);
+      for (const e of out) await this.bus.publish(e);
+      return out;
     };
     const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
@@ -48,7 +81,7 @@ export class RunJournal {
     await this.tail;
   }
 
-  /** Called synchronously after each commit, before publishing (in-process observers). */
+  /** Called after each commit with the newly written envelopes, before publishing. */
   onCommit(l: (envs: Envelope[]) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

@@ -1,12 +1,12 @@
-import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
-import { RunRecordSchema } from './records.js';
-import type { NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
-import { events, runs } from './schema.js';
+import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
+import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RetentionPolicy, RunPatch, RunRecord, RunStatus } from './records.js';
+import { checkpoints, events, runs } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -30,10 +30,21 @@ function toRecord(row: typeof runs.$inferSelect): RunRecord {
     updatedAt: iso(row.updatedAt),
     startedAt: iso(row.startedAt),
     finishedAt: iso(row.finishedAt),
+    leaseExpiresAt: iso(row.leaseExpiresAt),
   });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `run ${row.id}: ${r.error.issues[0]?.message}`, { details: { runId: row.id } });
   return r.data;
 }
+
+function toCheckpoint(row: typeof checkpoints.$inferSelect): CheckpointRecord {
+  const r = CheckpointRecordSchema.safeParse({ ...row, createdAt: iso(row.createdAt) });
+  if (!r.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${row.step} of run ${row.runId}: ${r.error.issues[0]?.message}`);
+  return r.data;
+}
+
+const ACTIVE: RunStatus[] = ['pending', 'running'];
+const TERMINAL = [...TERMINAL_STATUSES];
+const leaseUntil = (ms: number) => sql`now() + ${ms} * interval '1 millisecond'`;
 
 function toEnvelope(row: typeof events.$inferSelect): Envelope {
   try {
@@ -92,8 +103,9 @@ export class DrizzleStore implements Store {
     return rows.map(toRecord);
   }
 
-  async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch }): Promise<void> {
+  async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void> {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
+    const { releaseLease, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
       if (batch.events.length) {
         await tx
@@ -114,17 +126,143 @@ export class DrizzleStore implements Store {
           )
           .onConflictDoNothing({ target: events.id });
       }
-      if (batch.patch || maxSeq > 0) {
-        await tx
+      if (batch.patch || batch.checkpoint || maxSeq > 0) {
+        const [row] = await tx
           .update(runs)
           .set({
-            ...batch.patch,
+            ...patch,
             updatedAt: new Date().toISOString(),
             ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
+            ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
           })
-          .where(eq(runs.id, batch.runId));
+          .where(eq(runs.id, batch.runId))
+          .returning({ lastSeq: runs.lastSeq });
+        if (batch.checkpoint && row) {
+          const c = batch.checkpoint;
+          await tx.insert(checkpoints).values({
+            runId: batch.runId,
+            step: c.step,
+            seq: row.lastSeq,
+            node: c.node,
+            graphVersion: c.graphVersion,
+            state: c.state,
+            sizeBytes: Buffer.byteLength(JSON.stringify(c.state)),
+            createdAt: new Date().toISOString(),
+          });
+        }
       }
     });
+  }
+
+  async claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]> {
+    const free = or(isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`), q.reclaimOwn ? eq(runs.owner, q.owner) : sql`false`);
+    const candidates = this.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(inArray(runs.status, ACTIVE), free, q.exclude.length ? notInArray(runs.id, q.exclude) : undefined))
+      .orderBy(asc(runs.n))
+      .limit(q.limit)
+      .for('update', { skipLocked: true });
+    const rows = await this.db
+      .update(runs)
+      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .where(inArray(runs.id, candidates))
+      .returning();
+    return rows.sort((a, b) => a.n - b.n).map(toRecord);
+  }
+
+  async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }> {
+    if (!runIds.length) return { renewed: [], cancelRequested: [] };
+    const rows = await this.db
+      .update(runs)
+      .set({ leaseExpiresAt: leaseUntil(leaseMs) })
+      .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)))
+      .returning({ id: runs.id, cancelRequested: runs.cancelRequested });
+    return { renewed: rows.map((r) => r.id), cancelRequested: rows.filter((r) => r.cancelRequested).map((r) => r.id) };
+  }
+
+  async releaseLeases(owner: string, runIds: string[]): Promise<void> {
+    if (!runIds.length) return;
+    await this.db
+      .update(runs)
+      .set({ owner: null, leaseExpiresAt: null })
+      .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)));
+  }
+
+  async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {
+    if (!ids.length) return [];
+    const rows = await this.db
+      .select()
+      .from(events)
+      .where(and(eq(events.runId, runId), inArray(events.id, ids)))
+      .orderBy(asc(events.seq));
+    return rows.map(toEnvelope);
+  }
+
+  async requestCancel(runId: string): Promise<boolean> {
+    const rows = await this.db
+      .update(runs)
+      .set({ cancelRequested: true })
+      .where(and(eq(runs.id, runId), inArray(runs.status, ['pending', 'running', 'waiting'])))
+      .returning({ id: runs.id });
+    return rows.length > 0;
+  }
+
+  async latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined> {
+    const [row] = await this.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.step)).limit(1);
+    return row ? toCheckpoint(row) : undefined;
+  }
+
+  async getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, runId), eq(checkpoints.step, step)))
+      .limit(1);
+    return row ? toCheckpoint(row) : undefined;
+  }
+
+  async listCheckpoints(runId: string): Promise<CheckpointSummary[]> {
+    const rows = await this.db
+      .select({
+        runId: checkpoints.runId,
+        step: checkpoints.step,
+        seq: checkpoints.seq,
+        node: checkpoints.node,
+        graphVersion: checkpoints.graphVersion,
+        sizeBytes: checkpoints.sizeBytes,
+        createdAt: checkpoints.createdAt,
+      })
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, runId))
+      .orderBy(asc(checkpoints.step));
+    return rows.map((r) => ({ ...r, createdAt: iso(r.createdAt)! }));
+  }
+
+  async sweep(graph: string, policy: RetentionPolicy): Promise<{ runs: number; checkpoints: number }> {
+    let deletedRuns = 0;
+    let deletedCheckpoints = 0;
+    if (policy.ttlSec !== undefined) {
+      const gone = await this.db
+        .delete(runs)
+        .where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL), lt(runs.finishedAt, sql`now() - ${policy.ttlSec} * interval '1 second'`)))
+        .returning({ id: runs.id });
+      deletedRuns = gone.length;
+    }
+    if (policy.keepCheckpoints !== undefined) {
+      const finished = this.db.select({ id: runs.id }).from(runs).where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL)));
+      const gone = await this.db
+        .delete(checkpoints)
+        .where(
+          and(
+            inArray(checkpoints.runId, finished),
+            sql`${checkpoints.step} <= (select max(c2.step) from checkpoints c2 where c2.run_id = ${checkpoints.runId}) - ${policy.keepCheckpoints}`,
+          ),
+        )
+        .returning({ step: checkpoints.step });
+      deletedCheckpoints = gone.length;
+    }
+    return { runs: deletedRuns, checkpoints: deletedCheckpoints };
   }
 
   async listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {

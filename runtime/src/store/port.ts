@@ -1,5 +1,5 @@
 import type { Envelope } from '../envelope/mod.js';
-import type { NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
+import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RetentionPolicy, RunPatch, RunRecord, RunStatus } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
@@ -24,7 +24,29 @@ export interface Store {
    * Append events and apply a run patch in one transaction. Events already stored (same id) are
    * skipped, so a retried commit is harmless; the run's `lastSeq` follows the highest seq written.
    */
-  commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch }): Promise<void>;
+  commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void>;
   listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]>;
+
+  /**
+   * Take over runs no live node hosts: `pending` or `running` runs whose lease has expired (or that
+   * have none), plus, with `reclaimOwn`, those `owner` held before a restart. Rows are locked with
+   * FOR UPDATE SKIP LOCKED, so two nodes never claim the same run. Returns the claimed runs.
+   */
+  claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]>;
+  /** Extend the leases `owner` holds on `runIds`; returns the ids whose cancel was requested. */
+  renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }>;
+  /** Give up leases (graceful shutdown): another node may claim the runs at once. */
+  releaseLeases(owner: string, runIds: string[]): Promise<void>;
+  /** Envelopes of a run by id (e.g. the start messages a checkpoint names). */
+  getEvents(runId: string, ids: string[]): Promise<Envelope[]>;
+  /** Flag a run for cancellation (the hosting node acts on it). False if it is not active. */
+  requestCancel(runId: string): Promise<boolean>;
+
+  latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined>;
+  getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined>;
+  listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
+
+  /** Apply a graph's retention policy to its finished runs; returns what was deleted. */
+  sweep(graph: string, policy: RetentionPolicy): Promise<{ runs: number; checkpoints: number }>;
   close(): Promise<void>;
 }

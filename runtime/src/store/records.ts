@@ -14,6 +14,8 @@ export const NodeStateSchema = z.object({
   attempt: z.number().int().min(0),
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
+  /** When a node waiting to retry starts its next attempt (epoch ms): survives a restart. */
+  retryAt: z.number().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 export type NodeState = z.infer<typeof NodeStateSchema>;
@@ -64,6 +66,8 @@ export const RunRecordSchema = z.object({
   nodes: z.record(z.string(), NodeStateSchema),
   traceId: z.string().nullable(),
   owner: z.string().nullable(),
+  leaseExpiresAt: z.string().nullable(),
+  cancelRequested: z.boolean(),
   lastSeq: z.number().int().min(0),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -75,5 +79,37 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' | 'budget' | 'nodes' | 'traceId' | 'owner'>;
 
 export type RunPatch = Partial<
-  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner'>
->;
+  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion'>
+> & {
+  /** Clear the lease (the run is parked or finished: no node hosts it). */
+  releaseLease?: boolean;
+};
+
+/** A checkpoint as written with a step's events. */
+export interface CheckpointWrite {
+  step: number;
+  node: string | null;
+  graphVersion: string;
+  state: unknown;
+}
+
+export const CheckpointRecordSchema = z.object({
+  runId: z.string(),
+  step: z.number().int(),
+  seq: z.number().int(),
+  node: z.string().nullable(),
+  graphVersion: z.string(),
+  state: z.unknown(),
+  sizeBytes: z.number().int(),
+  createdAt: z.string(),
+});
+export type CheckpointRecord = z.infer<typeof CheckpointRecordSchema>;
+export type CheckpointSummary = Omit<CheckpointRecord, 'state'>;
+
+/** What a finished run of a graph keeps (per graph, with defaults from config). */
+export interface RetentionPolicy {
+  /** Keep only the latest N checkpoints of a finished run. */
+  keepCheckpoints?: number;
+  /** Delete a finished run (its row, events and checkpoints) this long after it finished. */
+  ttlSec?: number;
+}

@@ -1,4 +1,4 @@
-import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** One row a run: its state, not its history (that is the event log). */
 export const runs = pgTable(
@@ -17,8 +17,11 @@ export const runs = pgTable(
     usage: jsonb('usage').notNull(),
     nodes: jsonb('nodes').notNull(),
     traceId: text('trace_id'),
-    /** The runtime node that hosts the run. */
+    /** The runtime node that hosts the run, while its lease lasts. */
     owner: text('owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true, mode: 'string' }),
+    /** Set by a cancel request; the hosting node acts on it (any node may receive the request). */
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
     /** Seq of the last event written: the journal continues from it. */
     lastSeq: integer('last_seq').notNull().default(0),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
@@ -26,7 +29,7 @@ export const runs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'string' }),
   },
-  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n)],
+  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt)],
 );
 
 /** The event log: every envelope of a run, gapless `seq` per run, unique `id`. */
@@ -49,5 +52,29 @@ export const events = pgTable(
   (t) => [uniqueIndex('events_run_seq_idx').on(t.runId, t.seq)],
 );
 
-export const schema = { runs, events };
+/**
+ * One row per step of a run (a node finished, a swarm joined, a loop restarted): the state of the
+ * run supervisor and of every live actor at that step, never the history, so its size does not
+ * grow with the run's length.
+ */
+export const checkpoints = pgTable(
+  'checkpoints',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    step: integer('step').notNull(),
+    /** Seq of the last event committed with this checkpoint. */
+    seq: integer('seq').notNull(),
+    /** The node whose completion (or failure, skip, retry) made the step. */
+    node: text('node'),
+    graphVersion: text('graph_version').notNull(),
+    state: jsonb('state').notNull(),
+    sizeBytes: integer('size_bytes').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.step] })],
+);
+
+export const schema = { runs, events, checkpoints };
 export type Schema = typeof schema;

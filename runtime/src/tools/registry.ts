@@ -29,6 +29,12 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   readonly effect: EffectClass;
   /** Called only with arguments that passed `input`. */
   handler(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
+  /**
+   * For `unsafe` tools: after a crash left a call in flight, tell whether the call with this
+   * idempotency key took effect (`done`, with its result) or not (then it is safe to call again).
+   * Without it, such a call's outcome is unknown and the run stops for a person to decide.
+   */
+  status?(args: z.output<S>, ctx: ToolContext): Promise<{ done: true; result: unknown } | { done: false }>;
 }
 
 /**

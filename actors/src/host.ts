@@ -1,0 +1,123 @@
+import type { Budget, GraphDef } from '@ao/graphs';
+import { actorPath, RunJournal } from '@ao/runtime';
+import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { CheckpointState } from './run-supervisor/checkpoint.js';
+import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
+import { draft } from './services.js';
+import type { ActorMessage, LlmResolver, RunServices } from './services.js';
+
+export interface HostDeps {
+  store: Store;
+  bus: Bus;
+  system: ActorSystem;
+  llm: LlmResolver;
+  tools: ToolRegistry;
+  clock: Clock;
+}
+
+/**
+ * One run hosted on this node: its journal, the routes from bus envelopes to its actors, and its
+ * run supervisor. Started fresh, or restored from a checkpoint with the envelopes the crash
+ * interrupted (`known`), which the journal recognises and re-delivers instead of writing again.
+ */
+export class RunHost {
+  readonly journal: RunJournal;
+  readonly done: Promise<void>;
+  private readonly refs = new Map<ActorPath, ActorRef<ActorMessage>>();
+  private readonly sub: Subscription;
+  private readonly supervisor: ActorRef<ActorMessage>;
+  private resolveDone!: () => void;
+  private ended = false;
+
+  constructor(
+    private readonly deps: HostDeps,
+    readonly run: RunRecord,
+    def: GraphDef<unknown>,
+    trace: TraceContext,
+    o: { known?: Envelope[]; restored?: CheckpointState; onEnd: (host: RunHost) => void },
+  ) {
+    this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? []);
+    this.done = new Promise<void>((r) => (this.resolveDone = r));
+    this.sub = deps.bus.subscribe(run.id, (env) => {
+      const ref = this.refs.get(env.to);
+      if (ref && !ref.stopped) ref.tell(env);
+    });
+    const services: RunServices = {
+      runId: run.id,
+      def,
+      input: run.input,
+      journal: this.journal,
+      llm: deps.llm,
+      tools: deps.tools,
+      clock: deps.clock,
+      trace,
+      register: (ref) => void this.refs.set(ref.path, ref),
+      unregister: (path) => void this.refs.delete(path),
+      finished: () => {
+        // Let the final commit's envelopes reach subscribers before the run's routes go.
+        void this.journal.flush().then(() => {
+          this.stop();
+          o.onEnd(this);
+        });
+      },
+      crashed: (err) => {
+        const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
+        console.error(`[run ${run.id}] supervisor crashed:`, err);
+        // If even this write fails (the store is down), the lease lapses and recovery resumes the
+        // run from its last checkpoint.
+        void this.journal
+          .append(
+            [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage: run.usage }, causationId: null, key: 'run.finished' })],
+            { patch: { status: 'failed', error, finishedAt: new Date().toISOString(), releaseLease: true } },
+          )
+          .catch(() => undefined)
+          .finally(() => {
+            this.stop();
+            o.onEnd(this);
+          });
+      },
+    };
+    this.supervisor = deps.system.spawn(SUPERVISOR_PATH, fromRunSupervisor(services, o.restored));
+    this.refs.set(SUPERVISOR_PATH, this.supervisor);
+  }
+
+  /** A new run, or one that crashed before its first step: (re-)send `run.started`. */
+  async begin(def: GraphDef<unknown>, budget: Budget, trace: TraceContext): Promise<void> {
+    const started = draft(
+      { runId: this.run.id, trace },
+      {
+        from: actorPath('gateway'),
+        to: SUPERVISOR_PATH,
+        type: 'run.started',
+        payload: { graph: def.name, version: def.version, input: this.run.input, budget },
+        causationId: null,
+        key: 'run.started',
+      },
+    );
+    await this.journal.append([started], { patch: { status: 'running', startedAt: this.run.startedAt ?? new Date().toISOString() } });
+  }
+
+  /** Restored from a checkpoint: hand the supervisor the start messages of its live children. */
+  resume(starts: Envelope[]): void {
+    this.supervisor.tell({ local: 'resume', starts });
+  }
+
+  cancel(reason: string): void {
+    this.supervisor.tell({ local: 'cancel', reason });
+  }
+
+  /** Stop hosting (the run ended, the node shuts down, or it lost the lease). */
+  stop(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.sub.unsubscribe();
+    this.supervisor.stop();
+    this.refs.clear();
+    this.resolveDone();
+  }
+
+  /** Live actors of this run (the supervisor and its descendants that have not stopped). */
+  liveActors(): number {
+    return [...this.refs.values()].filter((r) => !r.stopped).length;
+  }
+}

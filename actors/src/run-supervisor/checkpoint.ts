@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { NodeOutputSchema } from '@ao/graphs';
+import { NodeStateSchema, UsageSchema } from '@ao/runtime';
+
+/**
+ * What a checkpoint holds: the run supervisor's state at a step and its live children, each with
+ * the id of the start message it was processing (its mailbox). Children are deterministic given
+ * that message and the recorded effects, so their own progress needs no snapshot: on recovery they
+ * run again and replay. State, not history: the size depends on the graph, not on the run's length.
+ */
+export const CheckpointStateSchema = z.object({
+  v: z.literal(1),
+  step: z.number().int().min(0),
+  sched: z.object({
+    nodes: z.record(z.string(), NodeStateSchema),
+    edges: z.array(z.enum(['unresolved', 'taken', 'not_taken'])),
+    deferred: z.array(z.object({ from: z.string(), to: z.string() })),
+    outputs: z.record(z.string(), NodeOutputSchema),
+    finished: z.boolean(),
+  }),
+  usage: UsageSchema,
+  live: z.array(z.object({ node: z.string(), name: z.string(), startId: z.string() })),
+});
+export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
