@@ -25,6 +25,8 @@ export interface EngineOptions {
   claimIntervalMs?: number;
   /** How often retention policies are applied (default 60 s; 0 = never). */
   sweepIntervalMs?: number;
+  /** Claim and resume no runs (a read-only client such as `ao runs`); runs it starts are still hosted. */
+  passive?: boolean;
 }
 
 export interface StartRunRequest {
@@ -67,7 +69,7 @@ export class Engine {
   /** Create the engine and resume the runs this node held before a restart or that no node holds. */
   static async create(o: EngineOptions): Promise<Engine> {
     const e = new Engine(o);
-    await e.claim(true);
+    if (!o.passive) await e.claim(true);
     e.startLoops();
     return e;
   }
@@ -235,7 +237,7 @@ export class Engine {
       this.loops.push(t);
     };
     every(Math.max(50, Math.floor(this.leaseMs / 3)), () => this.renew());
-    every(this.o.claimIntervalMs ?? Math.max(100, Math.floor(this.leaseMs / 2)), () => this.claim(false));
+    if (!this.o.passive) every(this.o.claimIntervalMs ?? Math.max(100, Math.floor(this.leaseMs / 2)), () => this.claim(false));
     const sweepMs = this.o.sweepIntervalMs ?? 60_000;
     if (sweepMs > 0) every(sweepMs, () => this.sweep().then(() => undefined));
   }

@@ -1,9 +1,10 @@
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
-import { exampleGraphs } from '@ao/graphs';
-import type { GraphBuilder } from '@ao/graphs';
-import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, ToolRegistry } from '@ao/runtime';
-import type { Bus, Config, LlmPort, Store } from '@ao/runtime';
+import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
+import type { GraphBuilder, GraphDef } from '@ao/graphs';
+import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import type { Bus, Config, LlmPort, Store, ToolDefinition } from '@ao/runtime';
 
 export interface Runtime {
   engine: Engine;
@@ -13,18 +14,59 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+type AnyGraph = GraphBuilder<unknown> | GraphDef<unknown>;
+
+/** Load the user modules named in AO_GRAPHS: each may export `graphs` and `tools` arrays. */
+export async function loadExtensions(spec: string | undefined, cwd = process.cwd()): Promise<{ graphs: AnyGraph[]; tools: ToolDefinition[] }> {
+  const graphs: AnyGraph[] = [];
+  const tools: ToolDefinition[] = [];
+  for (const p of (spec ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const file = isAbsolute(p) ? p : resolve(cwd, p);
+    let mod: { graphs?: unknown; tools?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as typeof mod;
+    } catch (e) {
+      throw new AoError('AO_CONFIG_INVALID', `AO_GRAPHS: cannot load ${file}: ${(e as Error).message}`, { field: 'AO_GRAPHS', cause: e });
+    }
+    if (mod.graphs !== undefined && !Array.isArray(mod.graphs)) throw new AoError('AO_CONFIG_INVALID', `${file}: \`graphs\` must be an array`, { field: 'AO_GRAPHS' });
+    if (mod.tools !== undefined && !Array.isArray(mod.tools)) throw new AoError('AO_CONFIG_INVALID', `${file}: \`tools\` must be an array`, { field: 'AO_GRAPHS' });
+    for (const g of (mod.graphs as unknown[] | undefined) ?? []) {
+      if (!isGraphBuilder(g) && !(typeof g === 'object' && g !== null && 'version' in g && 'nodes' in g)) {
+        throw new AoError('AO_CONFIG_INVALID', `${file}: every entry of \`graphs\` must be a graph(...) builder or a built graph`, { field: 'AO_GRAPHS' });
+      }
+      graphs.push(g as AnyGraph);
+    }
+    tools.push(...((mod.tools as ToolDefinition[] | undefined) ?? []));
+  }
+  return { graphs, tools };
+}
+
 /**
  * The composition root of a runtime node: picks each port's adapter from the config (PGlite or
- * Postgres; the in-process bus; the offline LLM) and wires the engine with the example graphs.
+ * Postgres; the in-process bus; the offline LLM), loads the user's graphs and tools, and wires the
+ * engine, which resumes the runs this node held before a restart.
  */
-export async function startRuntime(config: Config, o: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[] } = {}): Promise<Runtime> {
+export async function startRuntime(
+  config: Config,
+  o: { llm?: LlmPort; graphs?: AnyGraph[]; tools?: ToolDefinition[]; passive?: boolean } = {},
+): Promise<Runtime> {
+  const ext = await loadExtensions(config.AO_GRAPHS);
+  if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) {
+    // Crash tests: die without warning, mid-run, right after a commit and before its delivery.
+    let committed = 0;
+    const limit = config.AO_FAULT_KILL_AFTER_EVENTS;
+    RunJournal.afterCommit = (n) => {
+      committed += n;
+      if (committed >= limit) process.kill(process.pid, 'SIGKILL');
+    };
+  }
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL })
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
   const bus = new InProcessBus();
   const llm = o.llm ?? new OfflineLlm({ latencyMs: config.AO_LLM_LATENCY_MS });
   const tools = new ToolRegistry();
-  for (const t of builtinTools) tools.register(t);
+  for (const t of [...builtinTools, ...ext.tools, ...(o.tools ?? [])]) tools.register(t);
   let engine: Engine;
   try {
     engine = await Engine.create({
@@ -33,7 +75,9 @@ export async function startRuntime(config: Config, o: { llm?: LlmPort; graphs?: 
       tools,
       llm: () => llm,
       nodeId: config.AO_NODE_ID,
-      graphs: [...exampleGraphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
+      leaseMs: config.AO_LEASE_MS,
+      ...(o.passive ? { passive: true } : {}),
+      graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
     });
   } catch (e) {
     await store.close();

@@ -15,6 +15,7 @@ export interface Client {
   listRuns(q: { status?: RunStatus; graph?: string; limit?: number }): Promise<RunSummaryT[]>;
   events(id: string, after: number, limit?: number): Promise<Envelope[]>;
   graphs(): Promise<GraphViewT[]>;
+  cancel(id: string): Promise<{ id: string; status: string }>;
 }
 
 export class ApiError extends Error {
@@ -57,6 +58,9 @@ export class HttpClient implements Client {
   async graphs() {
     return (await this.req<{ graphs: GraphViewT[] }>('GET', '/graphs')).graphs;
   }
+  cancel(id: string) {
+    return this.req<{ id: string; status: string }>('POST', `/runs/${encodeURIComponent(id)}/cancel`);
+  }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */
   static async reachable(url: string): Promise<boolean> {
@@ -97,5 +101,9 @@ export class EmbeddedClient implements Client {
   }
   async graphs() {
     return this.engine.graphs.list().map(graphView);
+  }
+  async cancel(id: string) {
+    const run = await this.engine.cancel(id).catch((e) => this.rethrow(e));
+    return { id: run.id, status: run.status };
   }
 }

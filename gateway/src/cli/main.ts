@@ -16,6 +16,7 @@ Usage:
   ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
   ao runs [--status S] [--graph G] [--limit N]
   ao show <run-id> [--events]
+  ao cancel <run-id>
   ao graphs
 
 run/runs/show/graphs talk to the gateway at AO_URL (default http://localhost:$PORT); when none
@@ -60,7 +61,9 @@ async function main(argv: string[]): Promise<number> {
     client = new HttpClient(url);
   } else {
     if (values.url || process.env.AO_URL) throw new Error(`no gateway answers at ${url}`);
-    const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn' });
+    // Its own node id: the CLI must never take over runs a server with the configured id hosts.
+    // Passive: it hosts the run it starts (`ao run`) and takes over nothing else.
+    const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn', AO_NODE_ID: `cli-${process.pid}` }, { passive: true });
     client = new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`);
     close = rt.close;
   }
@@ -87,6 +90,12 @@ async function main(argv: string[]): Promise<number> {
         const r = await client.getRun(rest[0]);
         out(JSON.stringify(r, null, 2));
         if (values.events) for (const e of await client.events(r.id, 0)) out(`${String(e.seq).padStart(4)} ${e.type.padEnd(22)} ${e.from} -> ${e.to}`);
+        return 0;
+      }
+      case 'cancel': {
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao cancel <run-id>', 'id');
+        const r = await client.cancel(rest[0]);
+        out(`run ${r.id} ${r.status}`);
         return 0;
       }
       case 'graphs':

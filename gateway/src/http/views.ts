@@ -12,6 +12,18 @@ export const StartRunBody = z.strictObject({
 });
 
 export const RunIdParams = z.object({ id: z.string().min(1).max(128) });
+export const CheckpointParams = RunIdParams.extend({ step: z.coerce.number().int().min(0).max(2_147_483_647) });
+
+export const CheckpointSummaryView = z.object({
+  runId: z.string(),
+  step: z.number().int(),
+  seq: z.number().int(),
+  node: z.string().nullable(),
+  graphVersion: z.string(),
+  sizeBytes: z.number().int(),
+  createdAt: z.string(),
+});
+export const CheckpointView = CheckpointSummaryView.extend({ state: z.unknown() });
 export const GraphNameParams = z.object({ name: z.string().min(1).max(128) });
 
 export const ListRunsQuery = z.strictObject({
@@ -22,7 +34,7 @@ export const ListRunsQuery = z.strictObject({
 });
 
 export const ListEventsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0),
+  after: z.coerce.number().int().min(0).max(2_147_483_647).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -44,6 +56,8 @@ export const RunView = RunSummary.extend({
   nodes: z.record(z.string(), NodeStateSchema),
   traceId: z.string().nullable(),
   owner: z.string().nullable(),
+  leaseExpiresAt: z.string().nullable(),
+  cancelRequested: z.boolean(),
   lastSeq: z.number().int(),
   updatedAt: z.string(),
 });

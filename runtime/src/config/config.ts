@@ -18,6 +18,12 @@ export const ConfigSchema = z.object({
   AO_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('local'),
   AO_LLM_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   AO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Modules (comma-separated paths) exporting `graphs` and/or `tools` to register at start-up. */
+  AO_GRAPHS: z.string().optional(),
+  /** How long a run's lease lasts without renewal (ms). */
+  AO_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  /** Fault injection for crash tests: SIGKILL this process after it committed this many events. */
+  AO_FAULT_KILL_AFTER_EVENTS: z.coerce.number().int().positive().optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

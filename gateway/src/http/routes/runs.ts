@@ -2,7 +2,20 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Engine } from '@ao/actors';
-import { EventsPage, ListEventsQuery, ListRunsQuery, RunIdParams, RunSummary, RunView, runSummary, runView, StartRunBody } from '../views.js';
+import {
+  CheckpointParams,
+  CheckpointSummaryView,
+  CheckpointView,
+  EventsPage,
+  ListEventsQuery,
+  ListRunsQuery,
+  RunIdParams,
+  RunSummary,
+  RunView,
+  runSummary,
+  runView,
+  StartRunBody,
+} from '../views.js';
 
 const Accepted = z.object({ id: z.string(), status: z.string() });
 
@@ -23,6 +36,25 @@ export const runsRoutes =
       const run = await engine.getRun(req.params.id);
       if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${req.params.id}`, { field: 'id' });
       return runView(run);
+    });
+
+    app.post('/runs/:id/cancel', { schema: { params: RunIdParams, response: { 202: Accepted } } }, async (req, reply) => {
+      const run = await engine.cancel(req.params.id);
+      return reply.status(202).send({ id: run.id, status: run.status });
+    });
+
+    app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
+      const run = await engine.getRun(req.params.id);
+      if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${req.params.id}`, { field: 'id' });
+      return { checkpoints: await engine.store.listCheckpoints(run.id) };
+    });
+
+    app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
+      const run = await engine.getRun(req.params.id);
+      if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${req.params.id}`, { field: 'id' });
+      const cp = await engine.store.getCheckpoint(run.id, req.params.step);
+      if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
+      return cp;
     });
 
     app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
