@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import type { Runtime } from '@ao/gateway';
+import type { Engine } from '@ao/actors';
 import { MiB, RssSampler, summarize } from './measure.js';
 import type { Summary } from './measure.js';
+import type { BenchNode } from './node.js';
+import type { CommitTimes } from './timed-store.js';
 import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
-
-type Engine = Runtime['engine'];
 
 export interface BenchOptions {
   warmupRuns: number;
@@ -35,6 +35,23 @@ export interface ModeResult {
     peakRssMiB: number;
   };
   events: { runsCounted: number; perRun: Summary; perStep: number; byType: Record<string, number> };
+  /** Store commit wall times during the sequential phase, by whether the batch carried a checkpoint. */
+  commits: {
+    checkpointMs: Summary;
+    otherMs: Summary;
+    /** Commits per sequential run (total / runs). */
+    checkpointPerRun: number;
+    otherPerRun: number;
+  };
+  /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
+  checkpoints: {
+    runsCounted: number;
+    perRun: Summary;
+    /** `sizeBytes` (the JSON of the checkpoint state) over every checkpoint. */
+    bytes: Summary;
+    /** The first run's checkpoints in step order. */
+    firstRun: { step: number; node: string | null; sizeBytes: number }[];
+  };
 }
 
 export class RunFailed extends Error {}
@@ -51,13 +68,20 @@ async function timedRun(engine: Engine, timeoutMs: number): Promise<{ id: string
   return { id: run.id, ms };
 }
 
-async function sequential(engine: Engine, o: BenchOptions): Promise<{ ids: string[]; result: ModeResult['sequential'] }> {
+/** The sequential phase; store commits are timed into `commits` while it runs (and only then). */
+async function sequential(
+  engine: Engine,
+  commits: CommitTimes,
+  o: BenchOptions,
+): Promise<{ ids: string[]; result: ModeResult['sequential']; commits: ModeResult['commits'] }> {
   const rssBefore = process.memoryUsage.rss();
   const sampler = new RssSampler();
   const ids: string[] = [];
   const times: number[] = [];
   const deadline = performance.now() + o.sequentialMaxSec * 1000;
   let peak: number;
+  commits.reset();
+  commits.recording = true;
   try {
     while (times.length < o.sequentialRuns && performance.now() < deadline) {
       const r = await timedRun(engine, o.runTimeoutMs);
@@ -65,10 +89,17 @@ async function sequential(engine: Engine, o: BenchOptions): Promise<{ ids: strin
       times.push(r.ms);
     }
   } finally {
+    commits.recording = false;
     peak = sampler.stop();
   }
   return {
     ids,
+    commits: {
+      checkpointMs: summarize(commits.withCheckpoint),
+      otherMs: summarize(commits.withoutCheckpoint),
+      checkpointPerRun: commits.withCheckpoint.length / times.length,
+      otherPerRun: commits.withoutCheckpoint.length / times.length,
+    },
     result: {
       runs: times.length,
       runMs: summarize(times),
@@ -139,14 +170,28 @@ async function countEvents(engine: Engine, ids: readonly string[]): Promise<Mode
   return { runsCounted: counts.length, perRun, perStep: perRun.mean / BENCH_STEPS, byType };
 }
 
+/** The checkpoints each run wrote and their sizes, from `listCheckpoints`. */
+async function countCheckpoints(node: BenchNode, ids: readonly string[]): Promise<ModeResult['checkpoints']> {
+  const perRun: number[] = [];
+  const bytes: number[] = [];
+  let firstRun: ModeResult['checkpoints']['firstRun'] = [];
+  for (const [i, id] of ids.entries()) {
+    const cps = await node.store.listCheckpoints(id);
+    perRun.push(cps.length);
+    for (const c of cps) bytes.push(c.sizeBytes);
+    if (i === 0) firstRun = cps.map((c) => ({ step: c.step, node: c.node, sizeBytes: c.sizeBytes }));
+  }
+  return { runsCounted: perRun.length, perRun: summarize(perRun), bytes: summarize(bytes), firstRun };
+}
+
 /**
  * The phases for one store: warm-up, sequential latency, fixed-window throughput, then the event
- * count of the sequential runs (outside any timed section).
+ * and checkpoint counts of the sequential runs (outside any timed section).
  */
-export async function benchMode(store: ModeResult['store'], open: () => Promise<Runtime>, o: BenchOptions, log: (s: string) => void): Promise<ModeResult> {
+export async function benchMode(store: ModeResult['store'], open: () => Promise<BenchNode>, o: BenchOptions, log: (s: string) => void): Promise<ModeResult> {
   const startupSampler = new RssSampler();
   const t0 = performance.now();
-  let runtime: Runtime;
+  let runtime: BenchNode;
   try {
     runtime = await open();
   } catch (e) {
@@ -163,12 +208,13 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
       startupPeak = startupSampler.stop();
     }
     log(`  sequential: up to ${o.sequentialRuns} runs (cap ${o.sequentialMaxSec} s)`);
-    const seq = await sequential(runtime.engine, o);
+    const seq = await sequential(runtime.engine, runtime.commits, o);
     log(`  throughput: ${o.windowSec} s window at concurrency ${o.concurrency}`);
     const thr = await throughput(runtime.engine, o);
-    log('  counting events');
+    log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events };
+    const checkpoints = await countCheckpoints(runtime, seq.ids);
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: seq.commits, checkpoints };
   } finally {
     await runtime.close();
   }

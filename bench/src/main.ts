@@ -3,16 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { startRuntime } from '@ao/gateway';
-import type { Runtime } from '@ao/gateway';
-import { loadConfig, OfflineLlm } from '@ao/runtime';
 import { benchMode } from './bench-mode.js';
 import type { BenchOptions } from './bench-mode.js';
 import { machineInfo } from './env.js';
+import { openBenchNode } from './node.js';
 import { createScratchDatabase, redact } from './postgres.js';
 import { renderMarkdown, renderText } from './report.js';
 import type { BenchReport, ModeOutcome } from './report.js';
-import { benchPipeline } from './workload.js';
 
 const RESULTS_MD = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../results.jsonl', import.meta.url));
@@ -37,12 +34,6 @@ function options(): BenchOptions {
   };
 }
 
-/** A runtime node as `ao serve` would wire it, with the bench graph and an instant offline LLM. */
-function open(env: Record<string, string>): Promise<Runtime> {
-  const config = loadConfig({ AO_NODE_ID: 'bench', AO_LLM_LATENCY_MS: '0', AO_LOG_LEVEL: 'warn', ...env });
-  return startRuntime(config, { llm: new OfflineLlm({ latencyMs: 0 }), graphs: [benchPipeline()] });
-}
-
 async function main(): Promise<void> {
   const started = performance.now();
   const o = options();
@@ -51,7 +42,7 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ao-bench-'));
   try {
     log(`[bench] PGlite (file-backed in ${dataDir})`);
-    modes.push(await benchMode('pglite', () => open({ AO_DATA_DIR: dataDir }), o, log));
+    modes.push(await benchMode('pglite', () => openBenchNode({ AO_DATA_DIR: dataDir }), o, log));
 
     const db = await createScratchDatabase();
     if (!db.ok) {
@@ -60,7 +51,7 @@ async function main(): Promise<void> {
     } else {
       log(`[bench] Postgres (${redact(db.url)})`);
       try {
-        modes.push(await benchMode('postgres', () => open({ AO_DATA_DIR: dataDir, DATABASE_URL: db.url }), o, log));
+        modes.push(await benchMode('postgres', () => openBenchNode({ AO_DATA_DIR: dataDir, DATABASE_URL: db.url }), o, log));
       } finally {
         await db.drop();
       }

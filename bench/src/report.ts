@@ -27,6 +27,9 @@ function rows(modes: ModeResult[]): string[][] {
     r('sequential: run p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.runMs.p50)} / ${ms(m.sequential.runMs.p99)} / ${ms(m.sequential.runMs.mean)}`),
     r('**overhead per step** p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.stepMs.p50)} / ${ms(m.sequential.stepMs.p99)} / ${ms(m.sequential.stepMs.mean)}`),
     r('sequential: peak RSS (MiB)', (m) => int(m.sequential.peakRssMiB)),
+    r('sequential: store commits per run, with / without checkpoint', (m) => `${one(m.commits.checkpointPerRun)} / ${one(m.commits.otherPerRun)}`),
+    r('**checkpoint write per step** p50 / p99 (ms)', (m) => `${ms(m.commits.checkpointMs.p50)} / ${ms(m.commits.checkpointMs.p99)}`),
+    r('commit without checkpoint p50 / p99 (ms)', (m) => `${ms(m.commits.otherMs.p50)} / ${ms(m.commits.otherMs.p99)}`),
     r(`throughput: concurrency`, (m) => String(m.throughput.concurrency)),
     r('throughput: runs completed (window + drain)', (m) => `${m.throughput.completed} in ${one(m.throughput.elapsedSec)} s`),
     r('**throughput: runs/s**', (m) => one(m.throughput.runsPerSec)),
@@ -35,6 +38,8 @@ function rows(modes: ModeResult[]): string[][] {
     r('throughput: peak RSS (MiB)', (m) => int(m.throughput.peakRssMiB)),
     r('events written per run (mean; min-max)', (m) => `${one(m.events.perRun.mean)}; ${m.events.perRun.min}-${m.events.perRun.max}`),
     r('events written per step', (m) => one(m.events.perStep)),
+    r('checkpoints per run (mean; min-max)', (m) => `${one(m.checkpoints.perRun.mean)}; ${m.checkpoints.perRun.min}-${m.checkpoints.perRun.max}`),
+    r('bytes per checkpoint mean / max', (m) => `${int(m.checkpoints.bytes.mean)} / ${int(m.checkpoints.bytes.max)}`),
   ];
 }
 
@@ -60,6 +65,7 @@ export function renderText(report: BenchReport): string {
   const parts = [table(['metric', ...done.map((m) => LABELS[m.store])], rows(done).map((r) => r.map((c) => c.replaceAll('**', ''))))];
   parts.push(...skippedNotes(report.modes));
   for (const m of done) parts.push(`${LABELS[m.store]} events of one run by type: ${formatByType(m.events.byType)}`);
+  for (const m of done) parts.push(`${LABELS[m.store]} checkpoints of one run: ${formatCheckpoints(m.checkpoints.firstRun)}`);
   parts.push(`total bench time ${report.totalSec.toFixed(1)} s`);
   return parts.join('\n');
 }
@@ -69,6 +75,10 @@ function formatByType(byType: Record<string, number>): string {
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .map(([t, n]) => `${t} ${n}`)
     .join(', ');
+}
+
+function formatCheckpoints(cps: ModeResult['checkpoints']['firstRun']): string {
+  return cps.length ? cps.map((c) => `step ${c.step} (${c.node ?? '-'}) ${c.sizeBytes} B`).join(', ') : 'none';
 }
 
 /** bench/RESULTS.md: header (date, machine, versions), the table, how it was measured. */
@@ -95,11 +105,16 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     ...done.map((m) => `- ${LABELS[m.store]}: ${formatByType(m.events.byType)}`),
     '',
+    'Checkpoints of one run (step, node, size of the state JSON):',
+    '',
+    ...done.map((m) => `- ${LABELS[m.store]}: ${formatCheckpoints(m.checkpoints.firstRun)}`),
+    '',
     `Whole bench: ${report.totalSec.toFixed(1)} s.`,
     '',
     '## How measured',
     '',
-    `One process, one runtime node per store mode, wired by \`startRuntime\` from @ao/gateway with the offline LLM at 0 ms latency and the in-process bus. ` +
+    `One process, one runtime node per store mode, wired as \`startRuntime\` in gateway/src/node.ts wires it (store adapter, in-process bus, builtin tools, \`Engine.create\`) with the offline LLM at 0 ms latency, ` +
+      `except that the engine is handed the store through a decorator that times \`commit\` (bench/src/timed-store.ts); no runtime code is changed. ` +
       `The workload is the graph \`${BENCH_GRAPH}\`: ${BENCH_STEPS} sequential \`pipeline\` steps, each calling the \`noop\` tool once (via \`args\`) and then the offline LLM once, ` +
       `so what is timed is the orchestration itself (actors, journal appends, store commits, bus delivery). ` +
       `PGlite is file-backed in a fresh temp directory; Postgres is a fresh \`ao_bench_*\` database on the local server, dropped afterwards. ` +
@@ -109,6 +124,10 @@ export function renderMarkdown(report: BenchReport): string {
       `the runs still in flight then are awaited, and runs/s = all runs started in the window / time from the first start to the last finish ` +
       `(counting only runs done by the deadline would quantise the rate, as runs under load finish in waves); steps/s = runs/s x ${BENCH_STEPS}. ` +
       `**Memory**: process RSS sampled every 50 ms during each phase, peak reported; RSS is whole-process and moves with GC timing, and Postgres runs after PGlite in the same process, so compare memory within a mode across runs rather than across modes. ` +
+      `**Commits**: during the sequential phase only, every \`Store.commit\` call the runtime makes is timed from the call until its promise settles (so a commit waiting for the connection counts its wait), ` +
+      `split into commits whose batch carries a checkpoint (the run supervisor's one commit per step: its events, the run row patch and the checkpoint in one transaction) and the rest (agents' and tools' event appends); ` +
+      `the checkpoint commit p50/p99 is the checkpoint write time per step, and includes that step's events and run patch, which are written in the same transaction. ` +
+      `**Checkpoints**: each sequential run's checkpoints read back with \`listCheckpoints\`; bytes are \`sizeBytes\`, the UTF-8 length of the checkpoint state's JSON as the store records it. ` +
       `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails.`,
     '',
   ].join('\n');

@@ -32,7 +32,16 @@ export function runCli(args: string[], env: Record<string, string>): Promise<{ c
 }
 
 /** A real `ao serve` process on a free port; `kill9()` kills it without warning. */
-export async function startServer(env: Record<string, string>): Promise<{ url: string; proc: ChildProcess; kill9: () => Promise<void>; stop: () => Promise<void> }> {
+export interface Server {
+  url: string;
+  proc: ChildProcess;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when the process exits by itself (e.g. fault injection); rejects after `ms`. */
+  exited(ms: number): Promise<void>;
+}
+
+export async function startServer(env: Record<string, string>): Promise<Server> {
   const port = await freePort();
   const proc = spawn(TSX, [CLI, 'serve'], {
     cwd: ROOT,
@@ -44,8 +53,12 @@ export async function startServer(env: Record<string, string>): Promise<{ url: s
   proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let gone = false;
+  void exited.then(() => (gone = true));
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`ao serve exited ${proc.exitCode}: ${log}`);
+    if (gone && !env.AO_FAULT_KILL_AFTER_EVENTS) throw new Error(`ao serve exited ${proc.exitCode}: ${log}`);
+    if (gone) break; // killed itself already (fault injection while recovering)
     try {
       if ((await fetch(`${url}/health`)).ok) break;
     } catch {
@@ -57,17 +70,18 @@ export async function startServer(env: Record<string, string>): Promise<{ url: s
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return {
     url,
     proc,
     kill9: async () => {
-      proc.kill('SIGKILL');
+      if (!gone) proc.kill('SIGKILL');
       await exited;
     },
     stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
+      if (!gone) proc.kill('SIGTERM');
       await exited;
     },
+    exited: (ms) =>
+      Promise.race([exited, new Promise<void>((_, rej) => setTimeout(() => rej(new Error(`ao serve still running after ${ms} ms`)), ms).unref())]),
   };
 }
