@@ -100,7 +100,13 @@ export class Engine {
       }
       input = r.data;
     }
-    const budget = parseBudget({ ...def.budget, ...(req.budget ?? {}) });
+    const perTool = { ...def.budget.perTool, ...req.budget?.perTool };
+    const budget = parseBudget({ ...def.budget, ...(req.budget ?? {}), ...(Object.keys(perTool).length ? { perTool } : {}) });
+    for (const tool of Object.keys(req.budget?.perTool ?? {})) {
+      if (!def.nodes.some((n) => n.tools.includes(tool))) {
+        throw new AoError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node of "${def.name}" uses`, { field: `budget.perTool.${tool}` });
+      }
+    }
     const trace = newTraceContext();
     const nodes: Record<string, NodeState> = Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 }]));
     const run = await this.o.store.createRun({

@@ -107,3 +107,35 @@ describe('error catalogue', () => {
     expect(Object.keys(HTTP_STATUS).sort()).toEqual(Object.keys(ERROR_CODES).sort());
   });
 });
+
+describe('input a store cannot hold is refused at the door', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await testGateway('pglite');
+  });
+  afterAll(async () => gw.close());
+  const post = (payload: string) => gw.app.inject({ method: 'POST', url: '/runs', payload, headers: { 'content-type': 'application/json' } });
+  const code = (res: { statusCode: number; json: () => unknown }) => [res.statusCode, (res.json() as { error: { code: string } }).error.code];
+
+  it('a NUL character, an unpaired surrogate or a too deep input is 400, not a store error', async () => {
+    expect(code(await post('{"graph":"triage","input":{"x":"a\\u0000b"}}'))).toEqual([400, 'AO_VALIDATION']);
+    expect(code(await post('{"graph":"triage","input":{"x":"\\ud800"}}'))).toEqual([400, 'AO_VALIDATION']);
+    expect(code(await post('{"graph":"triage","input":{"a\\u0000":1}}'))).toEqual([400, 'AO_VALIDATION']);
+    const deep = `{"graph":"triage","input":${'['.repeat(200)}${']'.repeat(200)}}`;
+    expect(code(await post(deep))).toEqual([400, 'AO_VALIDATION']);
+  });
+
+  it('a run id no run could have is 404, a bad query value 400, a malformed URL 400 with our shape', async () => {
+    expect(code(await gw.app.inject({ url: '/runs/%00' }))).toEqual([404, 'AO_RUN_NOT_FOUND']);
+    expect(code(await gw.app.inject({ url: '/runs/%00/events' }))).toEqual([404, 'AO_RUN_NOT_FOUND']);
+    expect(code(await gw.app.inject({ url: '/runs?graph=a%00b' }))).toEqual([400, 'AO_VALIDATION']);
+    expect(code(await gw.app.inject({ url: '/runs/x/events?after=3000000000' }))).toEqual([400, 'AO_VALIDATION']);
+    expect(code(await gw.app.inject({ url: '/runs/%ED%A0%80' }))).toEqual([400, 'AO_VALIDATION']);
+  });
+
+  it('a budget override naming a tool the graph does not use is 400 naming it', async () => {
+    const res = await post('{"graph":"triage","budget":{"perTool":{"web_search":3}}}');
+    expect(code(res)).toEqual([400, 'AO_GRAPH_UNKNOWN_TOOL']);
+    expect((res.json() as { error: { field: string } }).error.field).toBe('budget.perTool.web_search');
+  });
+});

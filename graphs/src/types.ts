@@ -53,7 +53,7 @@ export type ArgsMapper<I = unknown> = (ctx: RunContext<I>) => Record<string, unk
 /** The serialisable part of node options, validated by zod. */
 export const NodeOptionsSchema = z.strictObject({
   agent: AgentKindSchema,
-  llm: z.string().min(1).default('default'),
+  llm: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'an LLM profile name: letters, digits, _ . @ -').default('default'),
   tools: z.array(z.string().min(1)).default([]),
   concurrency: positiveInt.max(256).optional(),
   instructions: z.string().optional(),

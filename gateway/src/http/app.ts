@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
@@ -24,7 +24,12 @@ export interface AppOptions {
 
 /** The gateway's HTTP app over an engine. Listening is the caller's business (tests use inject). */
 export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit ?? 1024 * 1024 }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: o.bodyLimit ?? 1024 * 1024,
+    // A URL Fastify cannot even parse (bad percent-encoding) still gets our error shape.
+    frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(400).send(body('AO_VALIDATION', `bad request: ${err.message}`)),
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);

@@ -4,10 +4,43 @@ import type { GraphDef } from '@ao/graphs';
 import { EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
+/** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
+const Name = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
+
+const MAX_DEPTH = 64;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Why a JSON value cannot be stored as is (Postgres jsonb refuses NUL and unpaired surrogates; a
+ * very deep value would blow a stack somewhere), or undefined when it can.
+ */
+export function unstorable(v: unknown, depth = 0): string | undefined {
+  if (depth > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH} levels`;
+  const badString = (s: string) => (s.includes('\u0000') ? 'contains a NUL character' : LONE_SURROGATE.test(s) ? 'contains an unpaired surrogate' : undefined);
+  if (typeof v === 'string') return badString(v);
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const why = unstorable(x, depth + 1);
+      if (why) return why;
+    }
+  } else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const why = badString(k) ?? unstorable(x, depth + 1);
+      if (why) return why;
+    }
+  }
+  return undefined;
+}
+
 /** The HTTP API's schemas: validated on the way in, serialised on the way out, the same ones. */
 export const StartRunBody = z.strictObject({
   graph: z.string().min(1).max(128),
-  input: z.unknown().optional(),
+  input: z
+    .unknown()
+    .optional()
+    .superRefine((v, ctx) => {
+      const why = unstorable(v);
+      if (why) ctx.addIssue({ code: 'custom', message: `input ${why}` });
+    }),
   budget: BudgetSchema.optional(),
 });
 
@@ -28,7 +61,7 @@ export const GraphNameParams = z.object({ name: z.string().min(1).max(128) });
 
 export const ListRunsQuery = z.strictObject({
   status: z.enum(RUN_STATUSES).optional(),
-  graph: z.string().min(1).max(128).optional(),
+  graph: Name.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(64).optional(),
 });

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+import { openPgliteStore } from '@ao/runtime';
+import type { Store } from '@ao/runtime';
+import { allEvents, countingLlm, sleep, startNode, until } from './harness.js';
+import type { Engine } from '../src/mod.js';
+
+/** Every model call takes 2 s unless aborted: long enough that a cancel lands mid-call. */
+const LATENCY_MS = 2000;
+
+const swarm = graph('cancel-swarm')
+  .node('fan', { agent: 'swarm', concurrency: 4, instructions: 'Look at it from your angle.' })
+  .node('after', { agent: 'pipeline', instructions: 'Summarise.' })
+  .edge('fan', 'after') as GraphBuilder<unknown>;
+const quick = graph('cancel-quick').node('only', { agent: 'pipeline' }) as GraphBuilder<unknown>;
+
+const branchRequests = async (store: Store, id: string) =>
+  (await allEvents(store, id)).filter((e) => e.type === 'llm.request' && /^supervisor\/fan\/branch-\d$/.test(e.from));
+
+describe('cancel', () => {
+  let store: Store;
+  let engine: Engine;
+  let llm: ReturnType<typeof countingLlm>;
+  beforeAll(async () => {
+    store = await openPgliteStore();
+    llm = countingLlm(LATENCY_MS);
+    engine = await startNode({ store, nodeId: 'a', llm, graphs: [swarm, quick], leaseMs: 300 });
+  });
+  afterAll(async () => {
+    await engine?.shutdown();
+    await store?.close();
+  });
+
+  it('stops a swarm mid-call at once: cancelled with AO_RUN_CANCELLED, no actor left, no late model answer logged', async () => {
+    const run = await engine.startRun({ graph: 'cancel-swarm', input: { topic: 'stop me' } });
+    await until(async () => (await branchRequests(store, run.id)).length === 4 || undefined, 'all four branches to be mid-call');
+    const inFlightSince = Date.now();
+    expect(engine.activeRuns()).toContain(run.id);
+    // The run supervisor, the swarm node and its four branches.
+    expect(engine.liveActors(run.id)).toBe(6);
+    const callsBefore = llm.calls;
+
+    const t0 = Date.now();
+    const cancelled = await engine.cancel(run.id);
+    const took = Date.now() - t0;
+
+    expect(took).toBeLessThan(LATENCY_MS / 2); // did not wait for the model calls to finish
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.error).toMatchObject({ code: 'AO_RUN_CANCELLED' });
+    expect(cancelled.owner).toBeNull();
+    expect(cancelled.nodes.fan).toMatchObject({ status: 'failed', error: { code: 'AO_NODE_CANCELLED' } });
+    expect(cancelled.nodes.after).toMatchObject({ status: 'pending' });
+    expect(engine.liveActors(run.id)).toBe(0);
+    expect(engine.activeRuns()).not.toContain(run.id);
+
+    // Wait past the moment the aborted calls would have answered: nothing is logged after the end.
+    await sleep(Math.max(300, inFlightSince + LATENCY_MS + 300 - Date.now()));
+    const evs = await allEvents(store, run.id);
+    expect(evs.at(-1)).toMatchObject({ type: 'run.finished', payload: { status: 'cancelled', error: { code: 'AO_RUN_CANCELLED' } } });
+    expect(evs.map((e) => e.seq)).toEqual(evs.map((_, i) => i + 1));
+    expect(evs.filter((e) => ['llm.response', 'llm.failed', 'tool.result', 'branch.completed', 'branch.failed', 'node.completed', 'node.failed'].includes(e.type))).toEqual([]);
+    expect(llm.calls).toBe(callsBefore); // no call was started after the cancel
+    expect((await store.getRun(run.id))!.status).toBe('cancelled');
+  });
+
+  it('refuses to cancel a run that already ended (AO_RUN_NOT_ACTIVE) or does not exist (AO_RUN_NOT_FOUND)', async () => {
+    const run = await engine.startRun({ graph: 'cancel-quick', input: {} });
+    expect((await engine.waitForRun(run.id)).status).toBe('succeeded');
+    await expect(engine.cancel(run.id)).rejects.toMatchObject({ code: 'AO_RUN_NOT_ACTIVE', field: 'id' });
+    await expect(engine.cancel('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'AO_RUN_NOT_FOUND', field: 'id' });
+    // A cancelled run is not active either: a second cancel is refused the same way.
+    const other = await engine.startRun({ graph: 'cancel-swarm', input: { topic: 'twice' } });
+    await until(async () => (await branchRequests(store, other.id)).length > 0 || undefined, 'a branch to be mid-call');
+    expect((await engine.cancel(other.id)).status).toBe('cancelled');
+    await expect(engine.cancel(other.id)).rejects.toMatchObject({ code: 'AO_RUN_NOT_ACTIVE' });
+    expect((await engine.getRun(run.id))!.status).toBe('succeeded');
+  });
+
+  it('a cancel taken by a node that does not host the run is carried out by the host at its next lease renewal', async () => {
+    // A read-only client node (like `ao cancel` next to a server) shares the store; it hosts nothing.
+    const client = await startNode({ store, nodeId: 'client', graphs: [swarm, quick] });
+    try {
+      const run = await engine.startRun({ graph: 'cancel-swarm', input: { topic: 'remote' } });
+      await until(async () => (await branchRequests(store, run.id)).length === 4 || undefined, 'the branches to be mid-call');
+      const t0 = Date.now();
+      const flagged = await client.cancel(run.id);
+      expect(flagged.cancelRequested).toBe(true);
+      expect(client.activeRuns()).toEqual([]);
+      // engine 'a' renews every leaseMs/3 = 100 ms, sees the flag and cancels.
+      await until(async () => ((await store.getRun(run.id))!.status === 'cancelled' ? true : undefined), 'the host to cancel the run', 3000);
+      expect(Date.now() - t0).toBeLessThan(LATENCY_MS);
+      await until(() => !engine.activeRuns().includes(run.id), 'the host to stop hosting it');
+      expect(engine.liveActors(run.id)).toBe(0);
+      const done = (await store.getRun(run.id))!;
+      expect(done.error).toMatchObject({ code: 'AO_RUN_CANCELLED' });
+      expect((await allEvents(store, run.id)).at(-1)!.type).toBe('run.finished');
+    } finally {
+      await client.shutdown();
+    }
+  });
+});
