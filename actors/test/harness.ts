@@ -57,7 +57,8 @@ export async function makeEngine(
 export function startNode(o: {
   store: Store;
   nodeId: string;
-  llm?: LlmPort;
+  /** One model for every profile, or a model per profile (a node's `llm` option). */
+  llm?: LlmPort | ((profile: string) => LlmPort);
   graphs?: GraphBuilder<unknown>[];
   tools?: ToolRegistry;
   leaseMs?: number;
@@ -68,7 +69,7 @@ export function startNode(o: {
   return Engine.create({
     store: o.store,
     bus: new InProcessBus(),
-    llm: () => llm,
+    llm: typeof llm === 'function' ? llm : () => llm,
     tools: o.tools ?? toolsWith(),
     nodeId: o.nodeId,
     graphs: (o.graphs ?? []) as GraphBuilder<unknown>[],

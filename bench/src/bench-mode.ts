@@ -42,6 +42,8 @@ export interface ModeResult {
     /** Commits per sequential run (total / runs). */
     checkpointPerRun: number;
     otherPerRun: number;
+    /** Commits that threw, over the whole mode (warm-up to close); any is worth a look. */
+    failed: number;
   };
   /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
   checkpoints: {
@@ -73,7 +75,7 @@ async function sequential(
   engine: Engine,
   commits: CommitTimes,
   o: BenchOptions,
-): Promise<{ ids: string[]; result: ModeResult['sequential']; commits: ModeResult['commits'] }> {
+): Promise<{ ids: string[]; result: ModeResult['sequential']; commits: Omit<ModeResult['commits'], 'failed'> }> {
   const rssBefore = process.memoryUsage.rss();
   const sampler = new RssSampler();
   const ids: string[] = [];
@@ -214,7 +216,7 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: seq.commits, checkpoints };
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints };
   } finally {
     await runtime.close();
   }

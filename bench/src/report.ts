@@ -30,6 +30,7 @@ function rows(modes: ModeResult[]): string[][] {
     r('sequential: store commits per run, with / without checkpoint', (m) => `${one(m.commits.checkpointPerRun)} / ${one(m.commits.otherPerRun)}`),
     r('**checkpoint write per step** p50 / p99 (ms)', (m) => `${ms(m.commits.checkpointMs.p50)} / ${ms(m.commits.checkpointMs.p99)}`),
     r('commit without checkpoint p50 / p99 (ms)', (m) => `${ms(m.commits.otherMs.p50)} / ${ms(m.commits.otherMs.p99)}`),
+    r('store commits that failed (whole mode)', (m) => String(m.commits.failed)),
     r(`throughput: concurrency`, (m) => String(m.throughput.concurrency)),
     r('throughput: runs completed (window + drain)', (m) => `${m.throughput.completed} in ${one(m.throughput.elapsedSec)} s`),
     r('**throughput: runs/s**', (m) => one(m.throughput.runsPerSec)),
@@ -127,6 +128,7 @@ export function renderMarkdown(report: BenchReport): string {
       `**Commits**: during the sequential phase only, every \`Store.commit\` call the runtime makes is timed from the call until its promise settles (so a commit waiting for the connection counts its wait), ` +
       `split into commits whose batch carries a checkpoint (the run supervisor's one commit per step: its events, the run row patch and the checkpoint in one transaction) and the rest (agents' and tools' event appends); ` +
       `the checkpoint commit p50/p99 is the checkpoint write time per step, and includes that step's events and run patch, which are written in the same transaction. ` +
+      `Commits that threw are counted over the whole mode (any run must still succeed). ` +
       `**Checkpoints**: each sequential run's checkpoints read back with \`listCheckpoints\`; bytes are \`sizeBytes\`, the UTF-8 length of the checkpoint state's JSON as the store records it. ` +
       `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails.`,
     '',

@@ -9,15 +9,14 @@ export class CommitTimes {
   recording = false;
   readonly withCheckpoint: number[] = [];
   readonly withoutCheckpoint: number[] = [];
-  /** Commits that threw while recording (they are not timed). */
+  /** Commits that threw, recording or not (they are not timed). */
   failed = 0;
 
-  /** Drop what was recorded and stop recording. */
+  /** Drop the recorded times and stop recording (`failed` keeps counting). */
   reset(): void {
     this.recording = false;
     this.withCheckpoint.length = 0;
     this.withoutCheckpoint.length = 0;
-    this.failed = 0;
   }
 }
 
@@ -34,7 +33,7 @@ export class CommitTimes {
  */
 export function timeCommits(store: Store, times: CommitTimes): Store {
   const commit: Store['commit'] = async (batch) => {
-    if (!times.recording) return store.commit(batch);
+    const recording = times.recording;
     const t0 = performance.now();
     try {
       await store.commit(batch);
@@ -42,7 +41,7 @@ export function timeCommits(store: Store, times: CommitTimes): Store {
       times.failed++;
       throw e;
     }
-    (batch.checkpoint ? times.withCheckpoint : times.withoutCheckpoint).push(performance.now() - t0);
+    if (recording) (batch.checkpoint ? times.withCheckpoint : times.withoutCheckpoint).push(performance.now() - t0);
   };
   return new Proxy(store, {
     get(target, prop) {

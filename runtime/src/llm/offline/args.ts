@@ -77,13 +77,26 @@ function valueFor(name: string, s: Schema, source: Record<string, unknown> | und
   }
 }
 
+/** Values for JSON-schema string formats, so a formatted field (`z.email()`, `z.url()`...) validates. */
+const FORMAT: Readonly<Record<string, (w: Walk) => string>> = {
+  email: () => 'offline@example.com',
+  uri: (w) => `https://example.com/offline/${w.nodeId}`,
+  url: (w) => `https://example.com/offline/${w.nodeId}`,
+  uuid: (w) => { const h = `${hash8([w.nodeId, 'a'])}${hash8([w.nodeId, 'b'])}${hash8([w.nodeId, 'c'])}${hash8([w.nodeId, 'd'])}`; return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`; },
+  'date-time': () => '2026-01-01T00:00:00.000Z',
+  date: () => '2026-01-01',
+  time: () => '00:00:00',
+};
+
 function stringFor(name: string, s: Schema, w: Walk): string {
   let v: string;
+  const format = typeof s.format === 'string' ? FORMAT[s.format] : undefined;
+  if (format) return format(w);
   if (QUERY_NAME.test(name)) v = queryFrom(w);
   else if (ID_NAME.test(name)) {
     const prefix = ID_PREFIX[name.replace(/_?id$/i, '').replace(/_/g, '').toLowerCase()];
     v = `${prefix ? `${prefix}_` : ''}offline_${hash8([name, w.nodeId, w.input ?? null])}`;
-  } else if (/email/i.test(name)) v = 'offline@example.invalid';
+  } else if (/email/i.test(name)) v = 'offline@example.com';
   else if (/url|uri|link/i.test(name)) v = `https://example.invalid/${w.nodeId}`;
   else v = `offline ${words(name)} for ${w.nodeId}`;
   const min = num(s.minLength) ?? 0;
