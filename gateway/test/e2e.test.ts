@@ -140,6 +140,28 @@ describe.each(['pglite', 'postgres'] as StoreKind[])('end to end through the HTT
     expect(all.find((e) => e.type === 'llm.request' && e.causationId === start.id)).toBeDefined();
   });
 
+  test('lists a run\'s checkpoints, one per step with its node and size, and returns one with its state', async () => {
+    const run = await gw.runToEnd({ graph: 'triage', input: { intent: 'refund' } });
+    const list = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints` })).json() as { checkpoints: Array<{ step: number; node: string | null; sizeBytes: number; seq: number }> };
+    // run.started, classify done (refund starts, escalate skipped), refund done (run finished)
+    expect(list.checkpoints.map((c) => [c.step, c.node])).toEqual([
+      [1, null],
+      [2, 'classify'],
+      [3, 'refund'],
+    ]);
+    expect(list.checkpoints.every((c) => c.sizeBytes > 100)).toBe(true);
+    expect(list.checkpoints.at(-1)!.seq).toBe(run.lastSeq);
+    const cp = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints/2` })).json() as { state: { sched: { nodes: Record<string, { status: string }> }; live: Array<{ node: string }> } };
+    expect(cp.state.sched.nodes).toMatchObject({ classify: { status: 'succeeded' }, refund: { status: 'running' }, escalate: { status: 'skipped' } });
+    expect(cp.state.live.map((l) => l.node)).toEqual(['refund']);
+    const missing = await gw.app.inject({ url: `/runs/${run.id}/checkpoints/99` });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'AO_CHECKPOINT_NOT_FOUND']);
+    const unknown = await gw.app.inject({ url: `/runs/nope/checkpoints` });
+    expect([unknown.statusCode, unknown.json().error.code]).toEqual([404, 'AO_RUN_NOT_FOUND']);
+    const bad = await gw.app.inject({ url: `/runs/${run.id}/checkpoints/-1` });
+    expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'AO_VALIDATION']);
+  });
+
   test('lists runs newest first, filtered by graph and status, with a cursor', async () => {
     const res = (await gw.app.inject({ url: '/runs?graph=triage&status=succeeded&limit=1' })).json();
     expect(res.runs).toHaveLength(1);
