@@ -1,20 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { z } from 'zod';
 import { canonicalJson, graph, isGraphBuilder, parseBudget, toGraphDef } from './builder.js';
-import { GraphError, isAoError } from './errors.js';
 import type { Budget, NodeOptionsInput } from './types.js';
+import { graphError } from './test-support.js';
 
-/** Run `fn`, expecting a GraphError (an AoError), and return it. */
-function graphError(fn: () => unknown): GraphError {
-  try {
-    fn();
-  } catch (e) {
-    expect(isAoError(e)).toBe(true);
-    expect(e).toBeInstanceOf(GraphError);
-    return e as GraphError;
-  }
-  throw new Error('expected a GraphError, but nothing was thrown');
-}
 
 describe('graph name', () => {
   it.each([

@@ -1,19 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { graph } from './builder.js';
-import { GraphError, isAoError } from './errors.js';
 import { GraphRegistry } from './registry.js';
+import { graphError } from './test-support.js';
 
-/** Run `fn`, expecting a GraphError (an AoError), and return it. */
-function graphError(fn: () => unknown): GraphError {
-  try {
-    fn();
-  } catch (e) {
-    expect(isAoError(e)).toBe(true);
-    expect(e).toBeInstanceOf(GraphError);
-    return e as GraphError;
-  }
-  throw new Error('expected a GraphError, but nothing was thrown');
-}
 
 const TOOLS = new Set(['web_search', 'stripe_refund']);
 const registry = () => new GraphRegistry((name) => TOOLS.has(name));

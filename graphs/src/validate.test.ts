@@ -1,20 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { graph } from './builder.js';
-import { GraphError, isAoError } from './errors.js';
 import type { GraphBuilder } from './builder.js';
 import type { NodeOptionsInput } from './types.js';
+import { graphError } from './test-support.js';
 
-/** Run `fn`, expecting a GraphError (an AoError), and return it. */
-function graphError(fn: () => unknown): GraphError {
-  try {
-    fn();
-  } catch (e) {
-    expect(isAoError(e)).toBe(true);
-    expect(e).toBeInstanceOf(GraphError);
-    return e as GraphError;
-  }
-  throw new Error('expected a GraphError, but nothing was thrown');
-}
 
 /** A graph of pipeline nodes (with per-node option overrides) and edges given as "from->to". */
 function g(ids: string[], edges: string[], opts: Record<string, Partial<NodeOptionsInput>> = {}): GraphBuilder {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BudgetSchema } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
+import { CheckpointRecordSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
@@ -47,16 +47,8 @@ export const StartRunBody = z.strictObject({
 export const RunIdParams = z.object({ id: z.string().min(1).max(128) });
 export const CheckpointParams = RunIdParams.extend({ step: z.coerce.number().int().min(0).max(2_147_483_647) });
 
-export const CheckpointSummaryView = z.object({
-  runId: z.string(),
-  step: z.number().int(),
-  seq: z.number().int(),
-  node: z.string().nullable(),
-  graphVersion: z.string(),
-  sizeBytes: z.number().int(),
-  createdAt: z.string(),
-});
-export const CheckpointView = CheckpointSummaryView.extend({ state: z.unknown() });
+export const CheckpointView = CheckpointRecordSchema;
+export const CheckpointSummaryView = CheckpointRecordSchema.omit({ state: true });
 export const GraphNameParams = z.object({ name: z.string().min(1).max(128) });
 
 export const ListRunsQuery = z.strictObject({
