@@ -118,8 +118,8 @@ export class Engine {
       nodes,
       traceId: traceIdOf(trace) ?? null,
       owner: this.nodeId,
+      leaseMs: this.leaseMs,
     });
-    await this.o.store.renewLeases(this.nodeId, [run.id], this.leaseMs);
     const host = this.host(run, def, trace, {});
     await host.begin(def, budget, trace);
     return run;

@@ -61,12 +61,13 @@ export class DrizzleStore implements Store {
     private readonly onClose: () => Promise<void>,
   ) {}
 
-  async createRun(run: NewRun): Promise<RunRecord> {
+  async createRun({ leaseMs, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
     const [row] = await this.db
       .insert(runs)
       .values({
         ...run,
+        leaseExpiresAt: leaseUntil(leaseMs),
         status: 'pending',
         usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} },
         createdAt: now,
@@ -94,13 +95,6 @@ export class DrizzleStore implements Store {
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
     return { runs: page.map(toRecord), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
-  }
-
-  async findRuns(q: { statuses: RunStatus[]; owner?: string }): Promise<RunRecord[]> {
-    const conds = [inArray(runs.status, q.statuses)];
-    if (q.owner !== undefined) conds.push(eq(runs.owner, q.owner));
-    const rows = await this.db.select().from(runs).where(and(...conds)).orderBy(asc(runs.n));
-    return rows.map(toRecord);
   }
 
   async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void> {

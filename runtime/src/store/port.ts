@@ -18,8 +18,6 @@ export interface Store {
   createRun(run: NewRun): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }>;
-  /** Runs in one of `statuses`, optionally of one owner: what a restarted node must look at. */
-  findRuns(q: { statuses: RunStatus[]; owner?: string }): Promise<RunRecord[]>;
   /**
    * Append events and apply a run patch in one transaction. Events already stored (same id) are
    * skipped, so a retried commit is harmless; the run's `lastSeq` follows the highest seq written.

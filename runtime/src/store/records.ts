@@ -76,7 +76,10 @@ export const RunRecordSchema = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 
-export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' | 'budget' | 'nodes' | 'traceId' | 'owner'>;
+export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' | 'budget' | 'nodes' | 'traceId' | 'owner'> & {
+  /** The owner's lease, taken in the same insert: no other claim can see the new run as free. */
+  leaseMs: number;
+};
 
 export type RunPatch = Partial<
   Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion'>
