@@ -30,6 +30,8 @@ export const PAYLOADS = {
     error: ErrorInfoSchema.optional(),
     usage: UsageSchema,
   }),
+  'run.parked': z.object({ error: ErrorInfoSchema }),
+  'run.migrated': z.object({ from: z.string(), to: z.string() }),
   'node.start': z.object({ node, iteration: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
   'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
   'node.failed': z.object({
@@ -66,6 +68,8 @@ export const PAYLOADS = {
   }),
   'llm.failed': z.object({ key: z.string(), error: ErrorInfoSchema }),
   'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown() }),
+  'effect.reconciled': z.object({ key: z.string(), name: z.string(), done: z.boolean() }),
+  'effect.unknown_outcome': z.object({ key: z.string(), name: z.string(), args: z.unknown() }),
   'tool.result': z.object({ key: z.string(), name: z.string(), ok: z.boolean(), result: z.unknown().optional(), error: ErrorInfoSchema.optional() }),
 } as const;
 

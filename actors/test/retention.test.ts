@@ -27,7 +27,10 @@ describe('retention (engine.sweep)', () => {
     const fast = new OfflineLlm();
     const held: LlmPort = {
       provider: 'held',
-      complete: async (req, signal) => (await release.promise, fast.complete(req, signal)),
+      async complete(req, signal) {
+        await release.promise;
+        return fast.complete(req, signal);
+      },
     };
     engine = await startNode({ store, nodeId: 'sweeper', graphs: [keepOne, keepAll, shortLived, slowShortLived], llm: (p) => (p === 'held' ? held : fast) });
   });

@@ -27,7 +27,8 @@ describe('actor system', () => {
   it('gives children their parent path and stops them with the parent', async () => {
     const sys = createActorSystem();
     const paths: string[] = [];
-    const child: Behaviour<string, null> = { initialState: null, receive: (s, _m, ctx) => (paths.push(ctx.path), s) };
+    const stopped: string[] = [];
+    const child: Behaviour<string, null> = { initialState: null, receive: (s, _m, ctx) => (paths.push(ctx.path), s), onStop: () => void stopped.push('kid') };
     let kid: { stopped: boolean } | undefined;
     const parent: Behaviour<'go', null> = {
       initialState: null,
@@ -45,7 +46,29 @@ describe('actor system', () => {
     p.stop();
     await tick(20);
     expect(kid?.stopped).toBe(true);
+    // Regression: nact's own stop never reached children, so their onStop (which aborts in-flight
+    // calls) did not run.
+    expect(stopped).toEqual(['kid']);
     sys.shutdown();
+  });
+
+  it('stops every actor and its children on shutdown', async () => {
+    const sys = createActorSystem();
+    const stopped: string[] = [];
+    const leaf: Behaviour<'go', null> = { initialState: null, receive: (s) => s, onStop: () => void stopped.push('leaf') };
+    const root: Behaviour<'go', null> = {
+      initialState: null,
+      receive(s, _m, ctx) {
+        ctx.spawn('leaf', leaf);
+        return s;
+      },
+      onStop: () => void stopped.push('root'),
+    };
+    sys.spawn(actorPath('root'), root).tell('go');
+    await tick(20);
+    sys.shutdown();
+    await tick(20);
+    expect(stopped.sort()).toEqual(['leaf', 'root']);
   });
 
   it('reports a crash to onCrash and stops the actor', async () => {

@@ -42,6 +42,8 @@ export interface ActorSystem {
 
 class RefImpl<M> implements ActorRef<M> {
   stopped = false;
+  /** Live children: nact's own stop does not reach them (it passes actors where it needs refs). */
+  readonly kids = new Set<RefImpl<unknown>>();
   constructor(
     readonly path: ActorPath,
     private readonly ref: Ref<M>,
@@ -52,9 +54,11 @@ class RefImpl<M> implements ActorRef<M> {
     nact.dispatch(this.ref, msg);
   }
 
+  /** Stop the children first, depth first, each through its own reference, then this actor. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    for (const k of [...this.kids]) k.stop();
     nact.stop(this.ref);
   }
 }
@@ -63,7 +67,6 @@ class RefImpl<M> implements ActorRef<M> {
 let nactNames = 0;
 
 function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M, S>, children?: Set<RefImpl<unknown>>): RefImpl<M> {
-  const kids = new Set<RefImpl<unknown>>();
   // Assigned once nact has spawned the actor; the closures below only run after that.
   // eslint-disable-next-line prefer-const
   let self: RefImpl<M>;
@@ -73,7 +76,7 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
     },
     path,
     spawn: <C, T>(childName: string, cb: Behaviour<C, T>) =>
-      spawnUnder(self['ref'] as Ref<unknown>, `${path}/${childName}` as ActorPath, cb, kids as Set<RefImpl<unknown>>),
+      spawnUnder(self['ref'] as Ref<unknown>, `${path}/${childName}` as ActorPath, cb, self.kids),
   };
   const ref = nact.spawn(
     parent as never,
@@ -83,6 +86,7 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
       initialState: b.initialState,
       onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
         self.stopped = true;
+        for (const k of [...self.kids]) k.stop();
         try {
           b.onCrash?.(err, msg, path);
         } catch (e) {
@@ -93,7 +97,6 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
       },
       afterStop: (state: S) => {
         self.stopped = true;
-        for (const k of kids) k.stopped = true;
         children?.delete(self as RefImpl<unknown>);
         b.onStop?.(state);
       },
@@ -106,8 +109,12 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
 
 export function createActorSystem(): ActorSystem {
   const root = nact.start() as Ref<unknown>;
+  const top = new Set<RefImpl<unknown>>();
   return {
-    spawn: (path, behaviour) => spawnUnder(root, path, behaviour),
-    shutdown: () => nact.stop(root),
+    spawn: (path, behaviour) => spawnUnder(root, path, behaviour, top),
+    shutdown: () => {
+      for (const a of [...top]) a.stop();
+      nact.stop(root);
+    },
   };
 }
