@@ -28,7 +28,10 @@ interface Env {
   payload: Json;
 }
 
+const SWEEP = Number(process.env.AO_CRASH_SWEEP ?? 16);
 const get = async (url: string): Promise<Json> => (await fetch(url)).json() as Promise<Json>;
+const post = (base: string, body: unknown) =>
+  fetch(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(() => undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function settle(base: string, ids: string[], ms = 60_000): Promise<Json[]> {
@@ -138,5 +141,51 @@ describe.each(['pglite', 'postgres'] as const)('crash suite on %s', (kind) => {
         `${interrupted} were in flight at a kill; all succeeded with the reference output; ${reexecuted} in-flight idempotent calls re-executed with their key`,
     );
     expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? 50));
+  });
+
+  it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: 600_000 }, async (ctx) => {
+    if (kind === 'postgres' && !pgUp) return ctx.skip();
+    const dir = await mkdtemp(join(tmpdir(), `ao-sweep-${kind}-`));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const ledger = join(dir, 'ledger.tsv');
+    const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_NODE_ID: 'sweep' };
+    if (kind === 'postgres') {
+      const db = await createTestDatabase();
+      cleanups.push(db.drop);
+      base.DATABASE_URL = db.url;
+    }
+    const input = { batch: 'sweep' };
+    const clean = await startServer(base);
+    cleanups.push(clean.stop);
+    const refId = ((await (await post(clean.url, { graph: 'crash-pipeline', input }))!.json()) as Json).id as string;
+    const [ref] = await settle(clean.url, [refId]);
+    const reference = ref!.output;
+    const referenceTypes = ((await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[]).map((e) => e.type).sort();
+    await clean.stop();
+    // One server outlives each victim: it is the one restarted after the kill (same node id: it
+    // takes the run back at once), and the next victim starts after it stops.
+    for (let k = 1; k <= SWEEP; k++) {
+      const victim = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(k) });
+      cleanups.push(victim.stop);
+      await post(victim.url, { graph: 'crash-pipeline', input });
+      await victim.exited(30_000);
+      const server = await startServer(base);
+      cleanups.push(server.stop);
+      const latest = ((await get(`${server.url}/runs?limit=1`)).runs as Json[])[0]!;
+      expect(latest.id, `killed after event ${k}: the run was created`).not.toBe(refId);
+      const [run] = await settle(server.url, [latest.id as string]);
+      const events = (await get(`${server.url}/runs/${run!.id}/events?limit=1000`)).events as Env[];
+      const label = `killed after event ${k}`;
+      expect(run!.status, label).toBe('succeeded');
+      expect(run!.output, label).toEqual(reference);
+      expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
+      expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
+      expect(events.map((e) => e.type).sort(), label).toEqual(referenceTypes);
+      const recorded = events.filter((e) => e.type === 'tool.result').map((e) => e.payload.key as string).sort();
+      const written = (await ledgerLines(ledger)).filter((l) => l.startsWith(`${run!.id}/`)).map((l) => l.split('\t')[0]!).sort();
+      expect(written, label).toEqual(recorded);
+      await server.stop();
+    }
+    console.log(`[crash ${kind}] a run killed after each of its first ${SWEEP} events: all ${SWEEP} completed with the same output, log and effects`);
   });
 });

@@ -89,7 +89,11 @@ async function main(argv: string[]): Promise<number> {
         if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao show <run-id>', 'id');
         const r = await client.getRun(rest[0]);
         out(JSON.stringify(r, null, 2));
-        if (values.events) for (const e of await client.events(r.id, 0)) out(`${String(e.seq).padStart(4)} ${e.type.padEnd(22)} ${e.from} -> ${e.to}`);
+        if (values.events) {
+          for (let after = 0, page = await client.events(r.id, 0); page.length; after = page.at(-1)!.seq, page = await client.events(r.id, after)) {
+            for (const e of page) out(`${String(e.seq).padStart(4)} ${e.type.padEnd(22)} ${e.from} -> ${e.to}`);
+          }
+        }
         return 0;
       }
       case 'cancel': {

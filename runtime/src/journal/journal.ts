@@ -1,5 +1,5 @@
 import type { Bus } from '../bus/mod.js';
-import { envelopeIdFor } from '../envelope/mod.js';
+import { envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import type { CheckpointWrite, RunPatch, Store } from '../store/mod.js';
 
@@ -57,7 +57,8 @@ export class RunJournal {
           continue;
         }
         if (this.written.has(id)) continue; // emitted twice by this process: once is enough
-        const env: Envelope = { ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time };
+        // Validated before it is stored: the log only ever holds envelopes the bus would accept.
+        const env = parseEnvelope({ ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time });
         fresh.push(env);
         out.push(env);
       }
