@@ -3,6 +3,7 @@ import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { PriceTable } from './budget/ledger.js';
 import { RunHost } from './host.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
@@ -27,6 +28,31 @@ export interface EngineOptions {
   sweepIntervalMs?: number;
   /** Claim and resume no runs (a read-only client such as `ao runs`); runs it starts are still hosted. */
   passive?: boolean;
+  /** Price per million input and output tokens, by model, for `usd` budgets. */
+  prices?: PriceTable;
+}
+
+/**
+ * The graph's budget with a run's overrides: each limit may be tightened (or added); loosening one
+ * is refused unless the graph was declared `overridable`.
+ */
+export function effectiveBudget(def: GraphDef<unknown>, override: Budget | undefined): Budget {
+  if (!override) return def.budget;
+  const o = parseBudget(override);
+  const loosens = (field: string, mine: number | undefined, theirs: number | undefined) => {
+    if (mine !== undefined && theirs !== undefined && theirs > mine && !def.budgetOverridable) {
+      throw new AoError('AO_BUDGET_OVERRIDE_LOOSENS', `${field}: ${theirs} is above the graph's ${mine}; a run may only tighten it`, { field });
+    }
+  };
+  for (const k of ['tokens', 'tools', 'wallClockSec', 'usd'] as const) loosens(`budget.${k}`, def.budget[k], o[k]);
+  for (const [tool, cap] of Object.entries(o.perTool ?? {})) {
+    if (!def.nodes.some((n) => n.tools.includes(tool))) {
+      throw new AoError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node of "${def.name}" uses`, { field: `budget.perTool.${tool}` });
+    }
+    loosens(`budget.perTool.${tool}`, def.budget.perTool?.[tool], cap);
+  }
+  const perTool = { ...def.budget.perTool, ...o.perTool };
+  return parseBudget({ ...def.budget, ...o, ...(Object.keys(perTool).length ? { perTool } : {}) });
 }
 
 export interface StartRunRequest {
@@ -100,13 +126,7 @@ export class Engine {
       }
       input = r.data;
     }
-    const perTool = { ...def.budget.perTool, ...req.budget?.perTool };
-    const budget = parseBudget({ ...def.budget, ...(req.budget ?? {}), ...(Object.keys(perTool).length ? { perTool } : {}) });
-    for (const tool of Object.keys(req.budget?.perTool ?? {})) {
-      if (!def.nodes.some((n) => n.tools.includes(tool))) {
-        throw new AoError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node of "${def.name}" uses`, { field: `budget.perTool.${tool}` });
-      }
-    }
+    const budget = effectiveBudget(def, req.budget);
     const trace = newTraceContext();
     const nodes: Record<string, NodeState> = Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 }]));
     const run = await this.o.store.createRun({
@@ -125,9 +145,9 @@ export class Engine {
     return run;
   }
 
-  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState }): RunHost {
+  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; budgetHistory?: Envelope[] }): RunHost {
     const host = new RunHost(
-      { store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock },
+      { store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock, prices: this.o.prices ?? {} },
       run,
       def,
       trace,
@@ -187,7 +207,8 @@ export class Engine {
     const starts = restored ? await this.o.store.getEvents(run.id, restored.live.map((l) => l.startId)) : [];
     const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
     const known = await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
-    const host = this.host(run, def, trace, { known, ...(restored ? { restored } : {}) });
+    const budgetHistory = restored ? await this.o.store.listEventsOfType(run.id, 'budget.') : [];
+    const host = this.host(run, def, trace, { known, budgetHistory, ...(restored ? { restored } : {}) });
     if (run.graphVersion !== def.version) {
       await host.journal.append(
         [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],

@@ -1,12 +1,15 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
+import { AoError } from '@ao/graphs';
 import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { PriceTable } from './budget/ledger.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
 import type { ActorMessage, LlmResolver, RunServices } from './services.js';
 
 export interface HostDeps {
+  prices: PriceTable;
   store: Store;
   bus: Bus;
   system: ActorSystem;
@@ -28,17 +31,20 @@ export class RunHost {
   private readonly supervisor: ActorRef<ActorMessage>;
   private resolveDone!: () => void;
   private ended = false;
+  private readonly asks = new Map<string, (env: Envelope) => void>();
 
   constructor(
     private readonly deps: HostDeps,
     readonly run: RunRecord,
     def: GraphDef<unknown>,
     trace: TraceContext,
-    o: { known?: Envelope[]; restored?: CheckpointState; onEnd: (host: RunHost) => void },
+    o: { known?: Envelope[]; restored?: CheckpointState; budgetHistory?: Envelope[]; onEnd: (host: RunHost) => void },
   ) {
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? []);
     this.done = new Promise<void>((r) => (this.resolveDone = r));
     this.sub = deps.bus.subscribe(run.id, (env) => {
+      const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
+      if (ask && env.type.startsWith('budget.')) return ask(env);
       const ref = this.refs.get(env.to);
       if (ref && !ref.stopped) ref.tell(env);
     });
@@ -46,6 +52,24 @@ export class RunHost {
       runId: run.id,
       def,
       input: run.input,
+      budget: run.budget as Budget,
+      prices: deps.prices,
+      budgetHistory: o.budgetHistory ?? [],
+      awaitReply: (requestId, timeoutMs, signal) =>
+        new Promise<Envelope>((resolve, reject) => {
+          const done = () => {
+            this.asks.delete(requestId);
+            cancel();
+            signal.removeEventListener('abort', onAbort);
+          };
+          const onAbort = () => (done(), reject(signal.reason));
+          const cancel = deps.clock.setTimer(timeoutMs, () => {
+            done();
+            reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
+          });
+          signal.addEventListener('abort', onAbort, { once: true });
+          this.asks.set(requestId, (env) => (done(), resolve(env)));
+        }),
       journal: this.journal,
       llm: deps.llm,
       tools: deps.tools,
@@ -110,6 +134,7 @@ export class RunHost {
   stop(): void {
     if (this.ended) return;
     this.ended = true;
+    this.journal.close();
     this.sub.unsubscribe();
     this.supervisor.stop();
     this.refs.clear();

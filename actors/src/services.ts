@@ -1,4 +1,5 @@
-import type { GraphDef } from '@ao/graphs';
+import type { Budget, GraphDef } from '@ao/graphs';
+import type { PriceTable } from './budget/ledger.js';
 import type { ActorPath, ActorRef, Clock, Envelope, EnvelopeDraft, LlmPort, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
@@ -9,6 +10,18 @@ export interface RunServices {
   readonly runId: string;
   readonly def: GraphDef<unknown>;
   readonly input: unknown;
+  /** The run's effective budget (the graph's, tightened by the run's overrides). */
+  readonly budget: Budget;
+  /** Price per million tokens by model, for `usd` budgets. */
+  readonly prices: PriceTable;
+  /** Budget envelopes already in the log (a restored run rebuilds its ledger from them). */
+  readonly budgetHistory: Envelope[];
+  /**
+   * Resolves with the envelope that answers the request `requestId` (an envelope whose
+   * causationId it is), or rejects after `timeoutMs` or when `signal` aborts. The asking actor is
+   * busy in its own handler, so the answer comes this way, not through its mailbox.
+   */
+  awaitReply(requestId: string, timeoutMs: number, signal: AbortSignal): Promise<Envelope>;
   readonly journal: RunJournal;
   readonly llm: LlmResolver;
   readonly tools: ToolRegistry;
@@ -28,6 +41,7 @@ export type ActorMessage =
   | Envelope
   | { local: 'retry'; node: string; branch?: number }
   | { local: 'cancel'; reason: string }
+  | { local: 'deadline' }
   /** Sent once to a supervisor restored from a checkpoint: the start messages of its live children. */
   | { local: 'resume'; starts: Envelope[] };
 

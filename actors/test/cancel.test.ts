@@ -43,8 +43,8 @@ describe('cancel', () => {
   it('cancelling a swarm mid-call ends the run cancelled with AO_RUN_CANCELLED at once, and the engine hosts none of it', async () => {
     const { run } = await midCall('stop me');
     expect(engine.activeRuns()).toContain(run.id);
-    // The run supervisor, the swarm node and its four branches.
-    expect(engine.liveActors(run.id)).toBe(6);
+    // The run supervisor, its budget actor, the swarm node and its four branches.
+    expect(engine.liveActors(run.id)).toBe(7);
     const callsBefore = llm.calls;
 
     const t0 = Date.now();

@@ -40,6 +40,7 @@ export class GraphBuilder<I = unknown> {
   private readonly edges: Array<{ from: string; to: string; when?: EdgePredicate<I> }> = [];
   private limits: Budget = {};
   private keep: Retention = {};
+  private overridable = false;
   private readonly migrations: Record<string, CheckpointMigration> = {};
   private readonly inputSchema: z.ZodType<I> | undefined;
   private built: GraphDef<I> | undefined;
@@ -103,9 +104,11 @@ export class GraphBuilder<I = unknown> {
     return this;
   }
 
-  budget(limits: Budget): this {
+  /** The run's hard limits. With `overridable`, a run may also loosen them (tightening is always allowed). */
+  budget(limits: Budget, opts: { overridable?: boolean } = {}): this {
     this.built = undefined;
     this.limits = parseBudget(limits);
+    this.overridable = opts.overridable ?? false;
     return this;
   }
 
@@ -155,6 +158,7 @@ export class GraphBuilder<I = unknown> {
       nodes: Object.freeze(nodes),
       edges: Object.freeze(edges),
       budget,
+      budgetOverridable: this.overridable,
       entries: Object.freeze(entries),
       ...(this.inputSchema ? { inputSchema: this.inputSchema } : {}),
       version: versionHash(this.name, nodes, edges, this.limits, this.inputSchema),

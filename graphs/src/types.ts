@@ -14,6 +14,8 @@ export const BudgetSchema = z.strictObject({
   tools: positiveInt.optional(),
   wallClockSec: z.number().positive().finite().optional(),
   perTool: z.record(z.string().min(1), positiveInt).optional(),
+  /** Dollars, priced from the per-model price table (AO_PRICES). */
+  usd: z.number().positive().finite().optional(),
 });
 /** Hard limits of a run: total tokens, total tool calls, wall clock, and per-tool call caps. */
 export type Budget = z.infer<typeof BudgetSchema>;
@@ -62,6 +64,10 @@ export const NodeOptionsSchema = z.strictObject({
   maxTurns: positiveInt.max(100).default(4),
   maxIterations: positiveInt.optional(),
   maxTokens: positiveInt.default(1024),
+  /** A sub-budget of this node, charged against it and against the run's budget. */
+  budget: z
+    .strictObject({ tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), perTool: z.record(z.string().min(1), positiveInt).optional() })
+    .optional(),
 });
 
 export type NodeOptionsInput<I = unknown> = z.input<typeof NodeOptionsSchema> & { args?: ArgsMapper<I> };
@@ -100,6 +106,8 @@ export interface GraphDef<I = unknown> {
   readonly nodes: ReadonlyArray<NodeDef<I>>;
   readonly edges: ReadonlyArray<EdgeDef<I>>;
   readonly budget: Budget;
+  /** Whether a run may loosen the budget (POST /runs `budget`); tightening is always allowed. */
+  readonly budgetOverridable: boolean;
   readonly entries: ReadonlyArray<string>;
   readonly inputSchema?: z.ZodType<I>;
   /** sha256 of the canonical definition, including predicate and mapper source text. */

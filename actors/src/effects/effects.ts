@@ -1,10 +1,18 @@
 import { AoError, isAoError } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage, parseLlmResponse } from '@ao/runtime';
-import type { ActorPath, ErrorInfo, LlmRequest, LlmResponse, Usage } from '@ao/runtime';
+import { actorPath, addUsage, emptyUsage, estimateTokens, parseLlmResponse } from '@ao/runtime';
+import type { ActorPath, Envelope, ErrorInfo, LlmRequest, LlmResponse, Usage } from '@ao/runtime';
+import { priceOf } from '../budget/ledger.js';
+import type { BudgetRequest } from '../budget/ledger.js';
+import type { Payload } from '../messages.js';
 import { draft } from '../services.js';
 import type { RunServices } from '../services.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorInfo };
+
+/** Where every run's budget actor lives. */
+export const BUDGET_PATH = actorPath('supervisor', 'budget');
+/** Fail closed: a budget actor that does not answer in this time approves nothing. */
+export const BUDGET_TIMEOUT_MS = 10_000;
 
 export function errorInfo(e: unknown, fallback: ErrorInfo['code'] = 'AO_INTERNAL'): ErrorInfo {
   if (isAoError(e)) return { code: e.code, message: e.message, ...(e.field ? { details: { field: e.field } } : {}) };
@@ -31,7 +39,28 @@ export class Effects {
     private readonly s: RunServices,
     private readonly path: ActorPath,
     private readonly causationId: string,
+    private readonly node: string,
   ) {}
+
+  /**
+   * Ask the budget actor before a call. A decision already in the log (the call is being replayed
+   * after a crash) is read back instead of asked again.
+   */
+  private async approve(req: BudgetRequest, signal: AbortSignal): Promise<Envelope> {
+    const recorded = this.s.journal.recorded(`${req.key}/grant`);
+    if (recorded) return recorded;
+    const reply = this.s.awaitReply(this.s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, signal);
+    await this.emit(this.path, BUDGET_PATH, 'budget.request', req, `${req.key}/budget`);
+    return reply;
+  }
+
+  private refusal(env: Envelope): AoError {
+    const p = env.payload as Payload<'budget.refused'>;
+    const what = p.limit === 'perTool' ? `${p.tool} calls` : p.limit;
+    return new AoError(p.stop ? 'AO_BUDGET_EXCEEDED' : 'AO_BUDGET_TOOL_CAP', `${p.scope === 'run' ? 'the run' : p.scope} has no ${what} left (${p.used} used of ${p.value})`, {
+      details: { limit: p.limit, scope: p.scope, value: p.value, used: p.used, actor: this.path, ...(p.tool ? { tool: p.tool } : {}) },
+    });
+  }
 
   private key(): string {
     this.n += 1;
@@ -42,11 +71,18 @@ export class Effects {
     return this.s.journal.append([draft(this.s, { from, to, type, payload, causationId: this.causationId, key })]);
   }
 
-  async llm(req: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
+  async llm(asked: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
     // A stopped or timed-out actor starts nothing new (its work may still be unwinding).
     signal.throwIfAborted();
     const key = this.key();
-    const endpoint = actorPath('llm', req.profile);
+    const endpoint = actorPath('llm', asked.profile);
+    const model = asked.model ?? asked.profile;
+    // The maximum cost: every prompt character counted (JSON included), plus all the output allowed.
+    const promptTokens = estimateTokens(JSON.stringify(asked.messages) + JSON.stringify(asked.tools ?? []));
+    const decision = await this.approve({ kind: 'llm', key, node: this.node, actor: this.path, promptTokens, maxTokens: asked.maxTokens, model }, signal);
+    if (decision.type !== 'budget.granted') throw this.refusal(decision);
+    const granted = (decision.payload as Payload<'budget.granted'>).maxTokens;
+    const req: LlmRequest = granted ? { ...asked, maxTokens: granted } : asked;
     await this.emit(this.path, endpoint, 'llm.request', {
       key,
       profile: req.profile,
@@ -56,7 +92,10 @@ export class Effects {
       tools: (req.tools ?? []).map((t) => t.name),
     }, `${key}/req`);
     const recorded = this.s.journal.recorded(`${key}/res`);
-    if (recorded) return this.settle(recorded.payload as RecordedLlm);
+    if (recorded) {
+      await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, model, this.s.prices), `${key}/settle`);
+      return this.settle(recorded.payload as RecordedLlm);
+    }
     const failed = this.s.journal.recorded(`${key}/fail`);
     if (failed) throw new AoError('AO_LLM_FAILED', (failed.payload as { error: ErrorInfo }).error.message, { retryable: true });
     const port = this.s.llm(req.profile);
@@ -65,6 +104,10 @@ export class Effects {
       res = parseLlmResponse(await port.complete(req, signal), port.provider);
     } catch (e) {
       const err = signal.aborted && isAoError(signal.reason) ? signal.reason : e;
+      // A stopped actor writes nothing more (its run is ending); a timed-out one frees its grant.
+      if (!(signal.aborted && isAoError(err) && err.code === 'AO_NODE_CANCELLED')) {
+        await this.emit(this.path, BUDGET_PATH, 'budget.release', { key }, `${key}/release`);
+      }
       if (signal.aborted) throw err; // stopped or timed out: not the model's failure, nothing to record
       const info = errorInfo(err, 'AO_LLM_FAILED');
       await this.emit(endpoint, this.path, 'llm.failed', { key, error: info }, `${key}/fail`);
@@ -79,6 +122,7 @@ export class Effects {
       finishReason: res.finishReason,
     };
     await this.emit(endpoint, this.path, 'llm.response', payload, `${key}/res`);
+    await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(payload, model, this.s.prices), `${key}/settle`);
     return this.settle(payload);
   }
 
@@ -97,6 +141,13 @@ export class Effects {
     signal.throwIfAborted();
     const key = this.key();
     const endpoint = actorPath('tool', name.replace(/[^A-Za-z0-9_.@-]/g, '_'));
+    const decision = await this.approve({ kind: 'tool', key, node: this.node, actor: this.path, tool: name }, signal);
+    if (decision.type !== 'budget.granted') {
+      const refused = this.refusal(decision);
+      // A per-tool cap refuses this tool only: the model hears why and may go on with others.
+      if (refused.code === 'AO_BUDGET_TOOL_CAP') return { ok: false, error: { code: refused.code, message: refused.message } };
+      throw refused;
+    }
     const inFlight = this.s.journal.recorded(`${key}/call`) !== undefined;
     await this.emit(this.path, endpoint, 'tool.call', { key, name, args }, `${key}/call`);
     const recorded = this.s.journal.recorded(`${key}/result`);
@@ -113,6 +164,7 @@ export class Effects {
     }
     this.usage = addUsage(this.usage, { toolCalls: 1, perTool: { [name]: 1 } });
     await this.emit(endpoint, this.path, 'tool.result', { key, name, ...outcome }, `${key}/result`);
+    await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`);
     return outcome;
   }
 
@@ -144,6 +196,11 @@ interface RecordedLlm {
   toolCalls: LlmResponse['message']['toolCalls'];
   usage: LlmResponse['usage'];
   finishReason: LlmResponse['finishReason'];
+}
+
+function settlement(p: RecordedLlm, model: string, prices: RunServices['prices']) {
+  const tokens = p.usage.inputTokens + p.usage.outputTokens;
+  return { key: p.key, tokens, usd: priceOf(prices, model, p.usage.inputTokens, p.usage.outputTokens), model };
 }
 
 function outcomeOf(p: unknown): ToolOutcome {

@@ -47,7 +47,7 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       const m = parseMessage(msg).payload as Payload<'node.start'>;
       const node = s.def.node(m.node);
       if (!node) throw new AoError('AO_ENVELOPE_INVALID', `unknown node ${m.node}`, { field: 'payload.node' });
-      const effects = new Effects(s, ctx.path, msg.id);
+      const effects = new Effects(s, ctx.path, msg.id, m.node);
       const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
       if (started) return state; // a start delivered twice (recovery re-delivers): run once
       started = true;

@@ -19,6 +19,8 @@ export const CheckpointStateSchema = z.object({
     finished: z.boolean(),
   }),
   usage: UsageSchema,
+  /** The wall-clock deadline (epoch ms), fixed when the run started: it survives restarts. */
+  deadline: z.number().optional(),
   live: z.array(z.object({ node: z.string(), name: z.string(), startId: z.string() })),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;

@@ -9,10 +9,21 @@ import { fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
-import { begin, cancelRun, initialState, nodeFailed, nodeSucceeded, retryDue } from './scheduler.js';
+import { foldLedger, fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
+import { newLedger } from '../budget/ledger.js';
+import type { Limits } from '../budget/ledger.js';
+import { begin, initialState, nodeFailed, nodeSucceeded, retryDue, stopRun } from './scheduler.js';
 import type { SchedulerState, Step } from './scheduler.js';
 
 export const SUPERVISOR_PATH = actorPath('supervisor');
+
+function budgetError(limit: string, scope: string, value: number, used: number, actor: string): ErrorInfo {
+  return {
+    code: 'AO_BUDGET_EXCEEDED',
+    message: `${scope === 'run' ? 'the run' : scope} reached its ${limit} limit (${used} used of ${value}) at ${actor}`,
+    details: { limit, scope, value, used, actor },
+  };
+}
 
 interface Child {
   ref: ActorRef<ActorMessage>;
@@ -23,6 +34,8 @@ interface SupervisorState {
   sched: SchedulerState;
   usage: Usage;
   step: number;
+  deadline?: number;
+  budgetActor?: ActorRef<ActorMessage>;
   children: Map<string, Child>;
   /** Children to re-spawn when restored from a checkpoint (until the resume message comes). */
   restore?: CheckpointState['live'];
@@ -45,7 +58,14 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   const timers = new Set<() => void>();
   return {
     initialState: restored
-      ? { sched: restored.sched, usage: restored.usage, step: restored.step, children: new Map(), restore: restored.live }
+      ? {
+          sched: restored.sched,
+          usage: restored.usage,
+          step: restored.step,
+          children: new Map(),
+          restore: restored.live,
+          ...(restored.deadline !== undefined ? { deadline: restored.deadline } : {}),
+        }
       : { sched: initialState(s.def), usage: emptyUsage(), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
       if (state.sched.finished) return state;
@@ -55,7 +75,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           case 'retry':
             return apply(state, retryDue(s.def, state.sched, msg.node, now), ctx, null, msg.node, `retry/${msg.node}/${state.sched.nodes[msg.node]?.attempt}`);
           case 'cancel':
-            return apply(state, cancelRun(state.sched, msg.reason, now), ctx, null, null, 'cancel');
+            return apply(state, stopRun(state.sched, 'cancelled', { code: 'AO_RUN_CANCELLED', message: msg.reason }, now), ctx, null, null, 'cancel');
+          case 'deadline': {
+            const limit = s.budget.wallClockSec ?? 0;
+            const used = (s.clock.now() - ((state.deadline ?? s.clock.now()) - limit * 1000)) / 1000;
+            const error = budgetError('wallClockSec', 'run', limit, Math.round(used * 1000) / 1000, 'supervisor');
+            return apply(state, stopRun(state.sched, 'budget_exceeded', error, now), ctx, null, null, 'deadline');
+          }
           case 'resume':
             return resume(state, msg.starts, ctx);
         }
@@ -69,7 +95,17 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       }
       switch (m.type) {
         case 'run.started':
+          startBudget(state, ctx, false);
+          if (s.budget.wallClockSec !== undefined) {
+            state.deadline = Date.parse(msg.time) + s.budget.wallClockSec * 1000;
+            armDeadline(state, ctx);
+          }
           return apply(state, begin(s.def, state.sched, now), ctx, msg.id, null);
+        case 'budget.exceeded': {
+          const p = m.payload;
+          const error = budgetError(p.limit, p.scope, p.value, p.used, p.actor);
+          return apply(state, stopRun(state.sched, 'budget_exceeded', error, now), ctx, msg.id, null, msg.id);
+        }
         case 'node.completed': {
           const step = nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload);
           if (step.state === state.sched) return state; // stale or duplicate
@@ -83,6 +119,9 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           stopChild(state, m.payload.node);
           state.usage = addUsage(state.usage, m.payload.usage);
           if (m.payload.error.code === 'AO_EFFECT_UNKNOWN_OUTCOME') return park(state, m.payload.error, msg.id, ctx);
+          if (m.payload.error.code === 'AO_BUDGET_EXCEEDED') {
+            return apply(state, stopRun(state.sched, 'budget_exceeded', { ...m.payload.error, node: m.payload.node }, now), ctx, msg.id, m.payload.node);
+          }
           return apply(state, step, ctx, msg.id, m.payload.node);
         }
         default:
@@ -97,6 +136,27 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       s.crashed(err);
     },
   };
+
+  /** The run's budget actor, with a ledger rebuilt from the log when the run is restored. */
+  function startBudget(state: SupervisorState, ctx: ActorContext<ActorMessage>, restoring: boolean): void {
+    const nodeLimits: Record<string, Limits> = {};
+    for (const n of s.def.nodes) if (n.budget) nodeLimits[n.id] = n.budget;
+    const { wallClockSec: _clock, ...limits } = s.budget;
+    const start = newLedger(limits, nodeLimits);
+    const ledger = restoring ? foldLedger(start, s.budgetHistory) : start;
+    const ref = ctx.spawn(BUDGET_NAME, fromBudget(s, ledger, s.prices));
+    s.register(ref);
+    state.budgetActor = ref;
+  }
+
+  function armDeadline(state: SupervisorState, ctx: ActorContext<ActorMessage>): void {
+    if (state.deadline === undefined) return;
+    const cancel = s.clock.setTimer(Math.max(0, state.deadline - s.clock.now()), () => {
+      timers.delete(cancel);
+      ctx.self.tell({ local: 'deadline' });
+    });
+    timers.add(cancel);
+  }
 
   function stopChild(state: SupervisorState, node: string): void {
     const c = state.children.get(node);
@@ -124,6 +184,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
 
   /** Restored from a checkpoint: re-spawn the live children with their start messages, re-arm retries. */
   function resume(state: SupervisorState, starts: Envelope[], ctx: ActorContext<ActorMessage>): SupervisorState {
+    startBudget(state, ctx, true);
+    armDeadline(state, ctx);
     const byId = new Map(starts.map((e) => [e.id, e]));
     for (const live of state.restore ?? []) {
       const ref = spawnChild(state, live.node, live.name, ctx);
@@ -143,6 +205,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       step: state.step,
       sched: state.sched,
       usage: state.usage,
+      ...(state.deadline !== undefined ? { deadline: state.deadline } : {}),
       live: [...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })),
     };
   }
@@ -213,6 +276,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     await s.journal.append(drafts, { patch, checkpoint: { step: next.step, node, graphVersion: s.def.version, state: snapshot(next) } });
     if (finished) {
       for (const id of [...next.children.keys()]) stopChild(next, id);
+      next.budgetActor?.stop();
+      for (const t of timers) t();
       s.finished();
     }
     return next;

@@ -40,7 +40,7 @@ export type Decision =
   | { kind: 'skip'; node: string; reason: string }
   | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
   | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
-  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
+  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
 
 export interface Step {
   state: SchedulerState;
@@ -271,17 +271,17 @@ function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Deci
   return { state, decisions: [...decisions, { kind: 'finish', status: 'succeeded', output, cancel: [] }] };
 }
 
-/** Stop the run: everything running or waiting to retry is cancelled. */
-export function cancelRun(prev: SchedulerState, reason: string, now: string): Step {
+/** Stop the run (cancelled, or out of budget): everything running or waiting to retry is cancelled. */
+export function stopRun(prev: SchedulerState, status: 'cancelled' | 'budget_exceeded', error: ErrorInfo, now: string): Step {
   if (prev.finished) return { state: prev, decisions: [] };
-  return finish(structuredClone(prev), [], 'cancelled', now, { code: 'AO_RUN_CANCELLED', message: reason });
+  return finish(structuredClone(prev), [], status, now, error);
 }
 
-function finish(state: SchedulerState, decisions: Decision[], status: 'failed' | 'cancelled', now: string, error: ErrorInfo): Step {
+function finish(state: SchedulerState, decisions: Decision[], status: 'failed' | 'cancelled' | 'budget_exceeded', now: string, error: ErrorInfo): Step {
   const cancel = Object.entries(state.nodes)
     .filter(([, n]) => n.status === 'running' || n.status === 'retrying')
     .map(([id]) => id);
-  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : 'failed'}` } };
+  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : status === 'budget_exceeded' ? 'ran out of budget' : 'failed'}` } };
   state.finished = true;
   return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };
 }

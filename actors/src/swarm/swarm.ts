@@ -147,7 +147,7 @@ function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       started = true;
       const m = parseMessage(msg).payload as Payload<'branch.start'>;
       const node: NodeDef<unknown> = s.def.node(m.node)!;
-      const effects = new Effects(s, ctx.path, msg.id);
+      const effects = new Effects(s, ctx.path, msg.id, m.node);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
       const send = (type: string, payload: unknown) =>
         s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);

@@ -21,6 +21,7 @@ export class RunJournal {
   /** Ids this process wrote (ids only: payloads are not kept in memory). */
   private readonly written = new Set<string>();
   private listeners = new Set<(envs: Envelope[]) => void>();
+  private closed = false;
   /** Called after every commit (fault injection in crash tests; metrics later). */
   static afterCommit: ((committed: number) => void) | undefined;
 
@@ -44,8 +45,18 @@ export class RunJournal {
     return this.known.get(this.idOf(dedupeKey));
   }
 
+  /**
+   * Fence the journal: once this node stops hosting the run (it ended, the node shuts down or lost
+   * the lease), an actor still unwinding can write nothing more, so it can never race the node
+   * that takes the run over.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
   append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointWrite } = {}): Promise<Envelope[]> {
     const run = async (): Promise<Envelope[]> => {
+      if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
       const time = new Date().toISOString();
       const out: Envelope[] = [];
       const fresh: Envelope[] = [];

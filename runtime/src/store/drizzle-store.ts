@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, like, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
@@ -181,6 +181,15 @@ export class DrizzleStore implements Store {
       .update(runs)
       .set({ owner: null, leaseExpiresAt: null })
       .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)));
+  }
+
+  async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
+    const rows = await this.db
+      .select()
+      .from(events)
+      .where(and(eq(events.runId, runId), like(events.type, `${prefix.replace(/[%_\\]/g, '\\$&')}%`)))
+      .orderBy(asc(events.seq));
+    return rows.map(toEnvelope);
   }
 
   async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {

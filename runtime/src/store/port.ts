@@ -35,6 +35,8 @@ export interface Store {
   renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }>;
   /** Give up leases (graceful shutdown): another node may claim the runs at once. */
   releaseLeases(owner: string, runIds: string[]): Promise<void>;
+  /** Envelopes of a run whose type starts with `prefix` (e.g. `budget.`), in seq order. */
+  listEventsOfType(runId: string, prefix: string): Promise<Envelope[]>;
   /** Envelopes of a run by id (e.g. the start messages a checkpoint names). */
   getEvents(runId: string, ids: string[]): Promise<Envelope[]>;
   /** Flag a run for cancellation (the hosting node acts on it). False if it is not active. */

@@ -1,0 +1,74 @@
+import type { Behaviour, Envelope } from '@ao/runtime';
+import { parseMessage } from '../messages.js';
+import type { Payload } from '../messages.js';
+import { draft, isEnvelope } from '../services.js';
+import type { ActorMessage, RunServices } from '../services.js';
+import { decide, release, reserve, settle } from './ledger.js';
+import type { BudgetRequest, Ledger, PriceTable } from './ledger.js';
+
+/** The budget actor's path in every run. */
+export const BUDGET_NAME = 'budget';
+
+/**
+ * Rebuild a ledger from the budget envelopes of a run's log, in order: grants reserve, settlements
+ * and releases spend or free. This is how a budget actor restored after a crash knows what was
+ * already granted and spent (its decisions are in the log; nothing else is).
+ */
+export function foldLedger(start: Ledger, events: Iterable<Envelope>): Ledger {
+  let l = start;
+  for (const e of events) {
+    const p = e.payload as { key: string };
+    if (e.type === 'budget.granted') l = reserve(l, p.key, (e.payload as Payload<'budget.granted'>).reservation);
+    else if (e.type === 'budget.settle') l = settle(l, p.key, e.payload as Payload<'budget.settle'>);
+    else if (e.type === 'budget.release') l = release(l, p.key);
+  }
+  return l;
+}
+
+/**
+ * The budget actor of a run: a child of the run supervisor that decides every `budget.request`
+ * in its mailbox one at a time (so concurrent branches cannot race past a limit), answers with
+ * `budget.granted` or `budget.refused`, and applies settlements and releases. A refusal the run
+ * cannot go on without is also sent to the supervisor as `budget.exceeded`, which stops the run.
+ */
+export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable): Behaviour<ActorMessage, Ledger> {
+  let stopped = false;
+  return {
+    initialState: initial,
+    async receive(ledger, msg, ctx) {
+      if (!isEnvelope(msg)) return ledger;
+      switch (msg.type) {
+        case 'budget.request': {
+          const req = parseMessage(msg).payload as BudgetRequest;
+          // A request decided before (redelivered after a crash) keeps its decision.
+          if (s.journal.recorded(`${req.key}/grant`)) return ledger;
+          const d = decide(ledger, req, prices);
+          const reply = (type: string, payload: unknown, key: string, to = msg.from) =>
+            draft(s, { from: ctx.path, to, type, payload, causationId: msg.id, key });
+          if (d.grant) {
+            const next = reserve(ledger, req.key, d.reservation);
+            await s.journal.append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)]);
+            return next;
+          }
+          const { grant: _g, ...refusal } = d;
+          const drafts = [reply('budget.refused', { key: req.key, ...refusal }, `${req.key}/grant`)];
+          if (d.stop && !stopped) {
+            stopped = true;
+            const parent = ctx.path.slice(0, ctx.path.lastIndexOf('/')) as typeof ctx.path;
+            drafts.push(reply('budget.exceeded', { limit: d.limit, scope: d.scope, value: d.value, used: d.used, actor: req.actor }, 'budget.exceeded', parent));
+          }
+          await s.journal.append(drafts);
+          return ledger;
+        }
+        case 'budget.settle': {
+          const p = parseMessage(msg).payload as Payload<'budget.settle'>;
+          return settle(ledger, p.key, p);
+        }
+        case 'budget.release':
+          return release(ledger, (parseMessage(msg).payload as Payload<'budget.release'>).key);
+        default:
+          return ledger;
+      }
+    },
+  };
+}
