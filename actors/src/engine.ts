@@ -4,6 +4,8 @@ import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
 import type { PriceTable } from './budget/ledger.js';
+import { usageReport } from './budget/usage.js';
+import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
@@ -306,6 +308,15 @@ export class Engine {
 
   listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }> {
     return this.o.store.listRuns(q);
+  }
+
+  /** The run's cost ledger rolled up (totals, in flight, per node, actor and model), or undefined for an unknown run. */
+  async usage(runId: string): Promise<UsageReport | undefined> {
+    const run = await this.o.store.getRun(runId);
+    if (!run) return undefined;
+    const def = this.graphs.get(run.graph);
+    const events = await this.o.store.listEventsOfType(run.id, 'budget.');
+    return usageReport(def ?? ({ nodes: [] } as unknown as GraphDef<unknown>), run.budget as Budget, events);
   }
 
   listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {

@@ -1,4 +1,6 @@
-export { Engine } from './engine.js';
+export { Engine, effectiveBudget } from './engine.js';
+export type { UsageReport } from './budget/usage.js';
+export * as ledger from './budget/ledger.js';
 export type { EngineOptions, StartRunRequest } from './engine.js';
 export type { LlmResolver, RunServices, ActorMessage } from './services.js';
 export { PAYLOADS, parseMessage, NodeContextSchema } from './messages.js';

@@ -76,6 +76,7 @@ export async function startRuntime(
       llm: () => llm,
       nodeId: config.AO_NODE_ID,
       leaseMs: config.AO_LEASE_MS,
+      prices: config.AO_PRICES,
       ...(o.passive ? { passive: true } : {}),
       graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
     });

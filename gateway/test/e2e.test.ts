@@ -172,6 +172,29 @@ describe.each(['pglite', 'postgres'] as StoreKind[])('end to end through the HTT
     expect(more.runs.every((r: { id: string }) => r.id !== res.runs[0].id)).toBe(true);
   });
 
+  test('GET /runs/:id/usage rolls the cost ledger up per node, actor and model, matching the run usage', async () => {
+    const run = await gw.runToEnd({ graph: 'research-swarm', input: { topic: 'costs' } });
+    const u = (await gw.app.inject({ url: `/runs/${run.id}/usage` })).json();
+    const usage = run.usage as { totalTokens: number; toolCalls: number };
+    expect(u.used.tokens).toBe(usage.totalTokens);
+    expect(u.used.tools).toBe(usage.toolCalls);
+    expect(u.used.perTool).toEqual({ web_search: 1 });
+    expect(u.reserved).toEqual({ tokens: 0, tools: 0, usd: 0 });
+    expect(Object.keys(u.byNode).sort()).toEqual(['analyse', 'plan', 'search', 'summarise']);
+    expect(Object.keys(u.byActor)).toContain('supervisor/analyse/branch-2');
+    expect(u.byModel['offline-1'].tokens).toBe(usage.totalTokens);
+    expect(u.limits).toMatchObject({ tokens: 50000, perTool: { web_search: 20 } });
+    const view = (await gw.app.inject({ url: `/runs/${run.id}` })).json();
+    expect(view.budgetUsage).toMatchObject({ limits: { tokens: 50000 }, used: { tokens: usage.totalTokens } });
+    const evs = await gw.events(run.id);
+    // Every model and tool call was approved before it ran.
+    for (const call of evs.filter((e) => e.type === 'llm.request' || e.type === 'tool.call')) {
+      const key = (call.payload as { key: string }).key;
+      const grant = evs.find((e) => e.type === 'budget.granted' && (e.payload as { key: string }).key === key);
+      expect(grant && grant.seq < call.seq, key).toBe(true);
+    }
+  });
+
   test('GET /runs/:id shows status, input, output, usage and node states', async () => {
     const run = await gw.runToEnd({ graph: 'triage', input: { intent: 'refund' } });
     expect(run).toMatchObject({ graph: 'triage', input: { intent: 'refund' }, status: 'succeeded', error: null });

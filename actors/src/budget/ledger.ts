@@ -70,8 +70,9 @@ export function newLedger(limits: Limits, nodeLimits: Record<string, Limits> = {
   return { limits, nodeLimits, used: empty(), byNode: {}, reserved: {} };
 }
 
+/** Price of a call; a model missing from the table costs the `*` entry's price (or nothing). */
 export function priceOf(prices: PriceTable, model: string, input: number, output: number): number {
-  const p = prices[model];
+  const p = prices[model] ?? prices['*'];
   return p ? (input * p.input + output * p.output) / 1_000_000 : 0;
 }
 

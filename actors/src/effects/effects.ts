@@ -198,9 +198,10 @@ interface RecordedLlm {
   finishReason: LlmResponse['finishReason'];
 }
 
-function settlement(p: RecordedLlm, model: string, prices: RunServices['prices']) {
+/** What a finished LLM call spent, priced at the model that answered. */
+function settlement(p: RecordedLlm, _asked: string, prices: RunServices['prices']) {
   const tokens = p.usage.inputTokens + p.usage.outputTokens;
-  return { key: p.key, tokens, usd: priceOf(prices, model, p.usage.inputTokens, p.usage.outputTokens), model };
+  return { key: p.key, tokens, usd: priceOf(prices, p.model, p.usage.inputTokens, p.usage.outputTokens), model: p.model };
 }
 
 function outcomeOf(p: unknown): ToolOutcome {

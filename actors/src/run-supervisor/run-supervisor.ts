@@ -11,7 +11,7 @@ import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
 import { foldLedger, fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
-import type { Limits } from '../budget/ledger.js';
+import { nodeLimitsOf } from '../budget/usage.js';
 import { begin, initialState, nodeFailed, nodeSucceeded, retryDue, stopRun } from './scheduler.js';
 import type { SchedulerState, Step } from './scheduler.js';
 
@@ -139,10 +139,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
 
   /** The run's budget actor, with a ledger rebuilt from the log when the run is restored. */
   function startBudget(state: SupervisorState, ctx: ActorContext<ActorMessage>, restoring: boolean): void {
-    const nodeLimits: Record<string, Limits> = {};
-    for (const n of s.def.nodes) if (n.budget) nodeLimits[n.id] = n.budget;
     const { wallClockSec: _clock, ...limits } = s.budget;
-    const start = newLedger(limits, nodeLimits);
+    const start = newLedger(limits, nodeLimitsOf(s.def));
     const ledger = restoring ? foldLedger(start, s.budgetHistory) : start;
     const ref = ctx.spawn(BUDGET_NAME, fromBudget(s, ledger, s.prices));
     s.register(ref);

@@ -74,6 +74,19 @@ export const RunSummary = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
 });
+const Spent = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
+const Amounts = z.object({ tokens: z.number(), tools: z.number(), usd: z.number() });
+/** The cost ledger rolled up from the run's budget envelopes (GET /runs/:id/usage). */
+export const UsageView = z.object({
+  limits: BudgetSchema,
+  used: Spent,
+  reserved: Amounts,
+  byNode: z.record(z.string(), Spent),
+  byActor: z.record(z.string(), Amounts),
+  byModel: z.record(z.string(), z.object({ tokens: z.number(), usd: z.number(), calls: z.number() })),
+  refusals: z.number().int(),
+});
+
 export const RunView = RunSummary.extend({
   input: z.unknown(),
   output: z.unknown(),
@@ -85,6 +98,8 @@ export const RunView = RunSummary.extend({
   cancelRequested: z.boolean(),
   lastSeq: z.number().int(),
   updatedAt: z.string(),
+  /** Usage against every limit, live while the run goes (settled and reserved). */
+  budgetUsage: z.object({ limits: BudgetSchema, used: Spent, reserved: Amounts }).nullable().optional(),
 });
 export type RunViewT = z.infer<typeof RunView>;
 

@@ -6,6 +6,8 @@ import { AoError, zodIssuePath } from '@ao/graphs';
  * Every environment variable the runtime reads, validated once at start-up. README's
  * configuration table lists the same variables.
  */
+const PricesSchema = z.record(z.string().min(1), z.strictObject({ input: z.number().min(0), output: z.number().min(0) }));
+
 export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -22,6 +24,19 @@ export const ConfigSchema = z.object({
   AO_GRAPHS: z.string().optional(),
   /** How long a run's lease lasts without renewal (ms). */
   AO_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  /** Price per million input/output tokens by model, as JSON: {"gpt-4o":{"input":2.5,"output":10},"*":{...}}. */
+  AO_PRICES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return {};
+      try {
+        return PricesSchema.parse(JSON.parse(s));
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not a price table: ${(e as Error).message.slice(0, 200)}` });
+        return z.NEVER;
+      }
+    }),
   /** Fault injection for crash tests: SIGKILL this process after it committed this many events. */
   AO_FAULT_KILL_AFTER_EVENTS: z.coerce.number().int().positive().optional(),
 });

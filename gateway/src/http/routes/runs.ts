@@ -15,6 +15,7 @@ import {
   runSummary,
   runView,
   StartRunBody,
+  UsageView,
 } from '../views.js';
 
 const Accepted = z.object({ id: z.string(), status: z.string() });
@@ -41,7 +42,13 @@ export const runsRoutes =
 
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
       const run = await findRun(req.params.id);
-      return runView(run);
+      const u = await engine.usage(run.id);
+      return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
+    });
+
+    app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {
+      const run = await findRun(req.params.id);
+      return (await engine.usage(run.id))!;
     });
 
     app.post('/runs/:id/cancel', { schema: { params: RunIdParams, response: { 202: Accepted } } }, async (req, reply) => {
