@@ -314,3 +314,25 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, 1], c: null } })).toBe('{"a":{"c":null,"d":[3,1]},"b":1}');
   });
 });
+
+describe('node sub-budgets', () => {
+  it('are carved from the run budget: a node limit above the run limit is AO_GRAPH_INVALID_BUDGET naming it', () => {
+    const err = graphError(() =>
+      graph('sub')
+        .node('a', { agent: 'pipeline', budget: { tokens: 5000 } })
+        .budget({ tokens: 1000 })
+        .build(),
+    );
+    expect(err.code).toBe('AO_GRAPH_INVALID_BUDGET');
+    expect(err.field).toBe('nodes.a.budget.tokens');
+  });
+
+  it('may cap only tools the node uses, and a valid one builds', () => {
+    const err = graphError(() => graph('sub').node('a', { agent: 'pipeline', budget: { perTool: { web_search: 2 } } }).build());
+    expect(err.code).toBe('AO_GRAPH_UNKNOWN_TOOL');
+    expect(err.field).toBe('nodes.a.budget.perTool.web_search');
+    const def = graph('ok').node('a', { agent: 'pipeline', tools: ['web_search'], budget: { tokens: 500, perTool: { web_search: 2 } } }).budget({ tokens: 1000 }).build();
+    expect(def.node('a')!.budget).toEqual({ tokens: 500, perTool: { web_search: 2 } });
+  });
+});
+

@@ -139,6 +139,25 @@ export class GraphBuilder<I = unknown> {
   build(): GraphDef<I> {
     if (this.built) return this.built;
     const { entries, backEdges, loops } = analyse(this.nodes, this.edges);
+    // A node's sub-budget is carved from the run's: no limit of it may exceed the run's.
+    for (const n of this.nodes) {
+      for (const k of ['tokens', 'tools', 'usd'] as const) {
+        const mine = n.budget?.[k];
+        const run = this.limits[k];
+        if (mine !== undefined && run !== undefined && mine > run) {
+          throw new GraphError('AO_GRAPH_INVALID_BUDGET', `nodes.${n.id}.budget.${k} (${mine}) is more than the run's budget.${k} (${run})`, {
+            field: `nodes.${n.id}.budget.${k}`,
+          });
+        }
+      }
+      for (const tool of Object.keys(n.budget?.perTool ?? {})) {
+        if (!n.tools.includes(tool)) {
+          throw new GraphError('AO_GRAPH_UNKNOWN_TOOL', `nodes.${n.id}.budget.perTool names "${tool}", which the node does not use`, {
+            field: `nodes.${n.id}.budget.perTool.${tool}`,
+          });
+        }
+      }
+    }
     for (const tool of Object.keys(this.limits.perTool ?? {})) {
       if (!this.nodes.some((n) => n.tools.includes(tool))) {
         throw new GraphError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node uses`, {
@@ -148,7 +167,13 @@ export class GraphBuilder<I = unknown> {
     }
     // Frozen all the way down: a built graph cannot be changed past its validation and hash.
     const nodes = this.nodes.map(
-      (n) => Object.freeze({ ...n, tools: Object.freeze([...n.tools]), ...(n.retry ? { retry: Object.freeze({ ...n.retry }) } : {}) }) as NodeDef<I>,
+      (n) =>
+        Object.freeze({
+          ...n,
+          tools: Object.freeze([...n.tools]),
+          ...(n.retry ? { retry: Object.freeze({ ...n.retry }) } : {}),
+          ...(n.budget ? { budget: Object.freeze({ ...n.budget, ...(n.budget.perTool ? { perTool: Object.freeze({ ...n.budget.perTool }) } : {}) }) } : {}),
+        }) as NodeDef<I>,
     );
     const budget = Object.freeze({ ...this.limits, ...(this.limits.perTool ? { perTool: Object.freeze({ ...this.limits.perTool }) } : {}) });
     const edges: EdgeDef<I>[] = this.edges.map((e, i) => Object.freeze({ ...e, back: backEdges.has(i) }));
