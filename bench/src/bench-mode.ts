@@ -4,7 +4,7 @@ import { MiB, RssSampler, summarize } from './measure.js';
 import type { Summary } from './measure.js';
 import type { BenchNode } from './node.js';
 import type { CommitTimes } from './timed-store.js';
-import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
+import { BENCH_GRAPH, BENCH_STEPS, BENCH_STOP_GRAPH } from './workload.js';
 
 export interface BenchOptions {
   warmupRuns: number;
@@ -45,6 +45,8 @@ export interface ModeResult {
     /** Commits that threw, over the whole mode (warm-up to close); any is worth a look. */
     failed: number;
   };
+  /** From the refusal that stops a run (its `budget.exceeded` envelope) to the last actor stopped. */
+  stop: { runs: number; ms: Summary };
   /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
   checkpoints: {
     runsCounted: number;
@@ -151,6 +153,26 @@ async function throughput(engine: Engine, o: BenchOptions): Promise<ModeResult['
   };
 }
 
+/**
+ * Stop latency: runs of the stop workload, each ended by a budget refusal; measured from the time
+ * of its `budget.exceeded` envelope to the moment the engine no longer hosts the run (every actor
+ * of its tree stopped). Both are wall-clock times of this process.
+ */
+async function stopLatency(engine: Engine, runs: number, timeoutMs: number): Promise<ModeResult['stop']> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const run = await engine.startRun({ graph: BENCH_STOP_GRAPH, input: { i } });
+    const done = await engine.waitForRun(run.id, timeoutMs);
+    const stoppedAt = Date.now();
+    if (done.status !== 'budget_exceeded') throw new RunFailed(`stop run ${run.id} ended ${done.status}, not budget_exceeded`);
+    if (engine.liveActors(run.id) !== 0) throw new RunFailed(`stop run ${run.id} left actors alive`);
+    const refusal = (await engine.store.listEventsOfType(run.id, 'budget.exceeded'))[0];
+    if (!refusal) throw new RunFailed(`stop run ${run.id} has no budget.exceeded event`);
+    ms.push(stoppedAt - Date.parse(refusal.time));
+  }
+  return { runs: ms.length, ms: summarize(ms) };
+}
+
 /** Events each run wrote, paged through the event log; the by-type breakdown is the first run's. */
 async function countEvents(engine: Engine, ids: readonly string[]): Promise<ModeResult['events']> {
   const counts: number[] = [];
@@ -213,10 +235,12 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     const seq = await sequential(runtime.engine, runtime.commits, o);
     log(`  throughput: ${o.windowSec} s window at concurrency ${o.concurrency}`);
     const thr = await throughput(runtime.engine, o);
+    log('  stop latency: 30 runs ended by a budget refusal');
+    const stop = await stopLatency(runtime.engine, 30, o.runTimeoutMs);
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints };
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop };
   } finally {
     await runtime.close();
   }

@@ -5,7 +5,7 @@ import type { GraphBuilder } from '@ao/graphs';
 import { builtinTools, InProcessBus, loadConfig, OfflineLlm, openPgliteStore, openPgStore, ToolRegistry } from '@ao/runtime';
 import type { Store } from '@ao/runtime';
 import { CommitTimes, timeCommits } from './timed-store.js';
-import { benchPipeline } from './workload.js';
+import { benchPipeline, benchStop } from './workload.js';
 
 /** A runtime node wired for the bench; `commits` times the store commits the engine makes. */
 export interface BenchNode {
@@ -42,7 +42,7 @@ export async function openBenchNode(env: Record<string, string>): Promise<BenchN
       llm: () => llm,
       nodeId: config.AO_NODE_ID,
       leaseMs: config.AO_LEASE_MS,
-      graphs: [...exampleGraphs, benchPipeline()] as GraphBuilder<unknown>[],
+      graphs: [...exampleGraphs, benchPipeline(), benchStop()] as GraphBuilder<unknown>[],
     });
   } catch (e) {
     await bus.close();

@@ -41,6 +41,7 @@ function rows(modes: ModeResult[]): string[][] {
     r('events written per step', (m) => one(m.events.perStep)),
     r('checkpoints per run (mean; min-max)', (m) => `${one(m.checkpoints.perRun.mean)}; ${m.checkpoints.perRun.min}-${m.checkpoints.perRun.max}`),
     r('bytes per checkpoint mean / max', (m) => `${int(m.checkpoints.bytes.mean)} / ${int(m.checkpoints.bytes.max)}`),
+    r('**budget stop latency** p50 / p99 (ms), refusal to last actor stopped', (m) => `${ms(m.stop.ms.p50)} / ${ms(m.stop.ms.p99)} (${m.stop.runs} runs)`),
   ];
 }
 
@@ -130,7 +131,8 @@ export function renderMarkdown(report: BenchReport): string {
       `the checkpoint commit p50/p99 is the checkpoint write time per step, and includes that step's events and run patch, which are written in the same transaction. ` +
       `Commits that threw are counted over the whole mode (any run must still succeed). ` +
       `**Checkpoints**: each sequential run's checkpoints read back with \`listCheckpoints\`; bytes are \`sizeBytes\`, the UTF-8 length of the checkpoint state's JSON as the store records it. ` +
-      `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails.`,
+      `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails. ` +
+      `**Stop latency**: 30 runs of \`bench-stop\` (a swarm of 8 branches racing for a 1,500-token budget), each stopped by a budget refusal; measured from the time of its \`budget.exceeded\` envelope to the moment \`waitForRun\` returns (the engine hosts none of the run's actors any more); each must end \`budget_exceeded\` with no live actor.`,
     '',
   ].join('\n');
 }

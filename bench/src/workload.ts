@@ -21,3 +21,15 @@ export function benchPipeline(): GraphBuilder<unknown> {
   for (let i = 1; i < ids.length; i++) g = g.edge(ids[i - 1]!, ids[i]!);
   return g.budget({ tokens: 1_000_000, tools: BENCH_STEPS * 2, wallClockSec: 120 });
 }
+
+export const BENCH_STOP_GRAPH = 'bench-stop';
+
+/**
+ * The stop workload: a swarm of 8 branches racing for a token budget too small for all of them,
+ * so the budget actor refuses one mid-run and the whole tree must stop.
+ */
+export function benchStop(): GraphBuilder<unknown> {
+  return graph(BENCH_STOP_GRAPH)
+    .node('fan', { agent: 'swarm', concurrency: 8, tools: ['noop'], maxTurns: 6, instructions: 'Spend tokens until stopped.' })
+    .budget({ tokens: 1500 });
+}

@@ -50,6 +50,9 @@ export class Effects {
     const recorded = this.s.journal.recorded(`${req.key}/grant`);
     if (recorded) return recorded;
     const reply = this.s.awaitReply(this.s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, signal);
+    // If the request cannot even be written (the run is ending), the reply is never awaited:
+    // its later rejection must not go unhandled (that would take the process down).
+    reply.catch(() => undefined);
     await this.emit(this.path, BUDGET_PATH, 'budget.request', req, `${req.key}/budget`);
     return reply;
   }

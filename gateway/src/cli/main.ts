@@ -136,6 +136,8 @@ async function run(client: Client, graph: string | undefined, inputJson: string 
 }
 
 async function serve(config: ReturnType<typeof loadConfig>): Promise<number> {
+  // A server outlives a stray rejection: it is logged loudly, never a reason to drop every run.
+  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
   const rt = await startRuntime(config);
   const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
