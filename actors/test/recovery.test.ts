@@ -273,7 +273,7 @@ describe('recovery when a run changes hands between engines on one store', () =>
     it('with .compatibleWith(v1) on the changed graph it resumes, records run.migrated, and succeeds on the new version', async () => {
       const v2 = changed().compatibleWith(v1.build().version) as GraphBuilder<unknown>;
       const run = await startOnV1('pin-a2');
-      // Quiet the "dropped invalid envelope ... run.migrated" log (a bug: see the it.fails below).
+      // Watch for a "dropped invalid envelope ... run.migrated" log (a fixed bug: see the test below).
       const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
       const c = await node({ store, nodeId: 'pin-c', graphs: [v2] });
       const done = await c.waitForRun(run.id).finally(() => errors.mockRestore());

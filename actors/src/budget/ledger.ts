@@ -76,6 +76,18 @@ export function priceOf(prices: PriceTable, model: string, input: number, output
   return p ? (input * p.input + output * p.output) / 1_000_000 : 0;
 }
 
+/**
+ * Price to reserve before a call, when the model that will answer may not be known yet (a profile
+ * name): that model's price if the table has it, else the highest price in the table, so a
+ * reservation is never below what the call can cost.
+ */
+export function reservePrice(prices: PriceTable, model: string, input: number, output: number): number {
+  if (prices[model]) return priceOf(prices, model, input, output);
+  let max = 0;
+  for (const p of Object.values(prices)) max = Math.max(max, (input * p.input + output * p.output) / 1_000_000);
+  return max;
+}
+
 /** Spent plus reserved, for the run or for one node. */
 function committed(l: Ledger, node?: string): Spent {
   const base = node ? (l.byNode[node] ?? empty()) : l.used;
@@ -119,7 +131,7 @@ export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): 
     }
     maxTokens = Math.min(maxTokens, left - req.promptTokens);
   }
-  const usd = priceOf(prices, req.model, req.promptTokens, maxTokens);
+  const usd = reservePrice(prices, req.model, req.promptTokens, maxTokens);
   for (const { scope, limits, c } of scopes) {
     if (limits.usd !== undefined && c.usd + usd > limits.usd) {
       return { grant: false, limit: 'usd', scope, value: limits.usd, used: c.usd, stop: true };

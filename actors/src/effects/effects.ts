@@ -161,7 +161,14 @@ export class Effects {
       try {
         outcome = { ok: true, result: await this.s.tools.call(name, args, ctx) };
       } catch (e) {
-        if (signal.aborted) throw signal.reason;
+        if (signal.aborted) {
+          // Timed out: the call was made, so it counts (the grant is settled, never leaked). A
+          // stopped actor writes nothing more: its run is ending.
+          if (!(isAoError(signal.reason) && signal.reason.code === 'AO_NODE_CANCELLED')) {
+            await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`);
+          }
+          throw signal.reason;
+        }
         outcome = { ok: false, error: errorInfo(e, 'AO_TOOL_FAILED') };
       }
     }

@@ -31,7 +31,12 @@ export interface Behaviour<M, S> {
   initialState: S;
   receive(state: S, msg: M, ctx: ActorContext<M>): S | Promise<S>;
   onCrash?(error: unknown, msg: M, path: ActorPath): void;
-  onStop?(state: S): void;
+  /**
+   * Called once, synchronously, when the actor is stopped (by its parent, the system, or a crash),
+   * before `stop()` returns: abort in-flight work and timers here, so nothing the actor still has
+   * under way can act after its parent moved on.
+   */
+  onStop?(): void;
 }
 
 export interface ActorSystem {
@@ -47,6 +52,7 @@ class RefImpl<M> implements ActorRef<M> {
   constructor(
     readonly path: ActorPath,
     private readonly ref: Ref<M>,
+    private readonly onStop: () => void,
   ) {}
 
   tell(msg: M): void {
@@ -57,9 +63,19 @@ class RefImpl<M> implements ActorRef<M> {
   /** Stop the children first, depth first, each through its own reference, then this actor. */
   stop(): void {
     if (this.stopped) return;
+    this.markStopped();
+    nact.stop(this.ref);
+  }
+
+  /** Stopped as far as we are concerned: children stopped, in-flight work told, no more messages. */
+  markStopped(): void {
     this.stopped = true;
     for (const k of [...this.kids]) k.stop();
-    nact.stop(this.ref);
+    try {
+      this.onStop();
+    } catch (e) {
+      console.error(`[actors] onStop of ${this.path} threw:`, e);
+    }
   }
 }
 
@@ -85,8 +101,7 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
     {
       initialState: b.initialState,
       onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
-        self.stopped = true;
-        for (const k of [...self.kids]) k.stop();
+        if (!self.stopped) self.markStopped();
         try {
           b.onCrash?.(err, msg, path);
         } catch (e) {
@@ -95,14 +110,18 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
         if (!b.onCrash) console.error(`[actors] ${path} crashed on`, msg, err);
         return sctx.stop;
       },
-      afterStop: (state: S) => {
-        self.stopped = true;
+      afterStop: () => {
+        if (!self.stopped) self.markStopped();
         children?.delete(self as RefImpl<unknown>);
-        b.onStop?.(state);
       },
     } as never,
   ) as Ref<M>;
-  self = new RefImpl(path, ref);
+  let stoppedOnce = false;
+  self = new RefImpl(path, ref, () => {
+    if (stoppedOnce) return;
+    stoppedOnce = true;
+    b.onStop?.();
+  });
   children?.add(self as RefImpl<unknown>);
   return self;
 }

@@ -22,6 +22,7 @@ export class RunJournal {
   private readonly written = new Set<string>();
   private listeners = new Set<(envs: Envelope[]) => void>();
   private closed = false;
+  private sealed = false;
   /** Called after every commit (fault injection in crash tests; metrics later). */
   static afterCommit: ((committed: number) => void) | undefined;
 
@@ -57,6 +58,7 @@ export class RunJournal {
   append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointWrite } = {}): Promise<Envelope[]> {
     const run = async (): Promise<Envelope[]> => {
       if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
+      if (this.sealed) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
       const time = new Date().toISOString();
       const out: Envelope[] = [];
       const fresh: Envelope[] = [];
@@ -78,6 +80,8 @@ export class RunJournal {
       }
       this.nextSeq += fresh.length;
       for (const e of fresh) this.written.add(e.id);
+      // The run's last word: whatever an unwinding actor still tries to write is refused.
+      if (fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) this.sealed = true;
       if (fresh.length) RunJournal.afterCommit?.(fresh.length);
       for (const l of this.listeners) l(fresh);
       for (const e of out) await this.bus.publish(e);
