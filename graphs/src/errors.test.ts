@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { AoError, ERROR_CODES, GraphError, ensureError, isAoError, zodIssuePath } from './errors.js';
+import { AoError, ERROR_CODES, GraphError, isAoError, zodIssuePath } from './errors.js';
 
 describe('ERROR_CODES catalogue', () => {
   const codes = Object.keys(ERROR_CODES);
@@ -57,15 +57,6 @@ describe('isAoError', () => {
     expect(isAoError(undefined)).toBe(false);
     expect(isAoError('AO_INTERNAL')).toBe(false);
     expect(isAoError({ aoError: 'yes' })).toBe(false);
-  });
-});
-
-describe('ensureError', () => {
-  it('keeps Errors as they are and wraps anything else', () => {
-    const ao = new AoError('AO_INTERNAL', 'x');
-    expect(ensureError(ao)).toBe(ao);
-    expect(ensureError('boom').message).toBe('boom');
-    expect(ensureError({ a: 1 }).message).toBe('{"a":1}');
   });
 });
 

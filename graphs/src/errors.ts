@@ -102,12 +102,6 @@ export function isAoError(e: unknown): e is AoError {
   return typeof e === 'object' && e !== null && (e as { aoError?: unknown }).aoError === true;
 }
 
-/** Turn anything thrown into an Error, keeping AoErrors as they are. */
-export function ensureError(e: unknown): Error {
-  if (e instanceof Error) return e;
-  return new Error(typeof e === 'string' ? e : JSON.stringify(e));
-}
-
 /** Dotted path of the first issue of a zod error, e.g. `input.intent` or `budget.tokens`. */
 export function zodIssuePath(issue: { path: ReadonlyArray<PropertyKey> } | undefined, prefix?: string): string | undefined {
   if (!issue) return prefix;

@@ -1,7 +1,8 @@
+import { TERMINAL_STATUSES } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 import type { Client } from './client.js';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled']);
+const TERMINAL: ReadonlySet<string> = TERMINAL_STATUSES;
 const tty = process.stdout.isTTY;
 const c = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));

@@ -20,7 +20,6 @@ export class RunJournal {
   private readonly known = new Map<string, Envelope>();
   /** Ids this process wrote (ids only: payloads are not kept in memory). */
   private readonly written = new Set<string>();
-  private listeners = new Set<(envs: Envelope[]) => void>();
   private closed = false;
   private sealed = false;
   /** Called after every commit (fault injection in crash tests; metrics later). */
@@ -83,7 +82,6 @@ export class RunJournal {
       // The run's last word: whatever an unwinding actor still tries to write is refused.
       if (fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) this.sealed = true;
       if (fresh.length) RunJournal.afterCommit?.(fresh.length);
-      for (const l of this.listeners) l(fresh);
       for (const e of out) await this.bus.publish(e);
       return out;
     };
@@ -97,9 +95,4 @@ export class RunJournal {
     await this.tail;
   }
 
-  /** Called after each commit with the newly written envelopes, before publishing. */
-  onCommit(l: (envs: Envelope[]) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
 }
