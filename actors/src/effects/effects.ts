@@ -71,7 +71,12 @@ export class Effects {
   }
 
   private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) {
-    return this.s.journal.append([draft(this.s, { from, to, type, payload, causationId: this.causationId, key })]);
+    return this.emitAll([{ from, to, type, payload, key }]);
+  }
+
+  /** Several envelopes in one journal append: one commit. */
+  private emitAll(items: Array<{ from: ActorPath; to: ActorPath; type: string; payload: unknown; key: string }>) {
+    return this.s.journal.append(items.map((i) => draft(this.s, { ...i, causationId: this.causationId })));
   }
 
   async llm(asked: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
@@ -124,8 +129,11 @@ export class Effects {
       usage: res.usage,
       finishReason: res.finishReason,
     };
-    await this.emit(endpoint, this.path, 'llm.response', payload, `${key}/res`);
-    await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(payload, model, this.s.prices), `${key}/settle`);
+    // The answer and its settlement commit together.
+    await this.emitAll([
+      { from: endpoint, to: this.path, type: 'llm.response', payload, key: `${key}/res` },
+      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, model, this.s.prices), key: `${key}/settle` },
+    ]);
     return this.settle(payload);
   }
 
@@ -173,8 +181,10 @@ export class Effects {
       }
     }
     this.usage = addUsage(this.usage, { toolCalls: 1, perTool: { [name]: 1 } });
-    await this.emit(endpoint, this.path, 'tool.result', { key, name, ...outcome }, `${key}/result`);
-    await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`);
+    await this.emitAll([
+      { from: endpoint, to: this.path, type: 'tool.result', payload: { key, name, ...outcome }, key: `${key}/result` },
+      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: { key, tokens: 0, usd: 0, tool: name }, key: `${key}/settle` },
+    ]);
     return outcome;
   }
 
