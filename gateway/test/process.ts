@@ -5,7 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+/**
+ * Node itself with tsx as a loader: one process, so a SIGKILL kills the server. (The `tsx` CLI
+ * runs the script in a child process, and killing the CLI left that child running.)
+ */
+const NODE_ARGS = ['--import', 'tsx'];
 
 /** A free loopback port (bound, read, released). */
 export function freePort(): Promise<number> {
@@ -22,7 +26,7 @@ export function freePort(): Promise<number> {
 /** Run the `ao` CLI to completion; resolves with its exit code and output. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(TSX, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -43,7 +47,7 @@ export interface Server {
 
 export async function startServer(env: Record<string, string>): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(TSX, [CLI, 'serve'], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'serve'], {
     cwd: ROOT,
     env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
