@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunPatch, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
 import type { PriceTable } from './budget/ledger.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
@@ -222,21 +222,21 @@ export class Engine {
   }
 
   /** Close a run that is not hosted here with a final status (no actor runs it). */
-  private async end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-    const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
-    await journal.append(
-      [draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status, error, usage: run.usage }, causationId: null, key: 'run.finished' })],
-      { patch: { status, error, finishedAt: new Date().toISOString(), releaseLease: true } },
-    );
+  private end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
+    return this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString() });
   }
 
   /** Stop a run for a person to decide (status `waiting`, with the reason), releasing its lease. */
-  private async park(run: RunRecord, error: ErrorInfo): Promise<void> {
+  private park(run: RunRecord, error: ErrorInfo): Promise<void> {
+    return this.writeUnhosted(run, 'run.parked', { error }, `parked/${error.code}/${run.lastSeq}`, { status: 'waiting', error });
+  }
+
+  /** One last event of a run no actor hosts, with the run row's new state, and its lease given up. */
+  private async writeUnhosted(run: RunRecord, type: string, payload: unknown, key: string, patch: RunPatch): Promise<void> {
     const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
-    await journal.append(
-      [draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.parked', payload: { error }, causationId: null, key: `parked/${error.code}/${run.lastSeq}` })],
-      { patch: { status: 'waiting', error, releaseLease: true } },
-    );
+    await journal.append([draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type, payload, causationId: null, key })], {
+      patch: { ...patch, releaseLease: true },
+    });
   }
 
   /**

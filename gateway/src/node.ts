@@ -48,7 +48,14 @@ export async function loadExtensions(spec: string | undefined, cwd = process.cwd
  */
 export async function startRuntime(
   config: Config,
-  o: { llm?: LlmPort; graphs?: AnyGraph[]; tools?: ToolDefinition[]; passive?: boolean } = {},
+  o: {
+    llm?: LlmPort;
+    graphs?: AnyGraph[];
+    tools?: ToolDefinition[];
+    passive?: boolean;
+    /** Decorate the store the engine uses (the bench times its commits); `Runtime.store` stays the raw one. */
+    wrapStore?: (store: Store) => Store;
+  } = {},
 ): Promise<Runtime> {
   const ext = await loadExtensions(config.AO_GRAPHS);
   if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) {
@@ -70,7 +77,7 @@ export async function startRuntime(
   let engine: Engine;
   try {
     engine = await Engine.create({
-      store,
+      store: o.wrapStore ? o.wrapStore(store) : store,
       bus,
       tools,
       llm: () => llm,

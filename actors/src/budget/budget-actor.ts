@@ -1,5 +1,6 @@
 import type { Behaviour, Envelope } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
+import { parentOf } from '../pipeline/pipeline.js';
 import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
@@ -54,8 +55,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
           const drafts = [reply('budget.refused', { key: req.key, ...refusal }, `${req.key}/grant`)];
           if (d.stop && !stopped) {
             stopped = true;
-            const parent = ctx.path.slice(0, ctx.path.lastIndexOf('/')) as typeof ctx.path;
-            drafts.push(reply('budget.exceeded', { limit: d.limit, scope: d.scope, value: d.value, used: d.used, actor: req.actor }, 'budget.exceeded', parent));
+            drafts.push(reply('budget.exceeded', { limit: d.limit, scope: d.scope, value: d.value, used: d.used, actor: req.actor }, 'budget.exceeded', parentOf(ctx.path)));
           }
           await s.journal.append(drafts);
           return ledger;

@@ -9,6 +9,9 @@ import type { RunServices } from '../services.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorInfo };
 
+/** Aborted because the actor was stopped (its run is ending): such an actor writes nothing more. */
+const stopped = (signal: AbortSignal): boolean => signal.aborted && isAoError(signal.reason) && signal.reason.code === 'AO_NODE_CANCELLED';
+
 /** Where every run's budget actor lives. */
 export const BUDGET_PATH = actorPath('supervisor', 'budget');
 /** Fail closed: a budget actor that does not answer in this time approves nothing. */
@@ -101,7 +104,7 @@ export class Effects {
     }, `${key}/req`);
     const recorded = this.s.journal.recorded(`${key}/res`);
     if (recorded) {
-      await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, model, this.s.prices), `${key}/settle`);
+      await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, this.s.prices), `${key}/settle`);
       return this.settle(recorded.payload as RecordedLlm);
     }
     const failed = this.s.journal.recorded(`${key}/fail`);
@@ -113,7 +116,7 @@ export class Effects {
     } catch (e) {
       const err = signal.aborted && isAoError(signal.reason) ? signal.reason : e;
       // A stopped actor writes nothing more (its run is ending); a timed-out one frees its grant.
-      if (!(signal.aborted && isAoError(err) && err.code === 'AO_NODE_CANCELLED')) {
+      if (!stopped(signal)) {
         await this.emit(this.path, BUDGET_PATH, 'budget.release', { key }, `${key}/release`);
       }
       if (signal.aborted) throw err; // stopped or timed out: not the model's failure, nothing to record
@@ -132,7 +135,7 @@ export class Effects {
     // The answer and its settlement commit together.
     await this.emitAll([
       { from: endpoint, to: this.path, type: 'llm.response', payload, key: `${key}/res` },
-      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, model, this.s.prices), key: `${key}/settle` },
+      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, this.s.prices), key: `${key}/settle` },
     ]);
     return this.settle(payload);
   }
@@ -172,7 +175,7 @@ export class Effects {
         if (signal.aborted) {
           // Timed out: the call was made, so it counts (the grant is settled, never leaked). A
           // stopped actor writes nothing more: its run is ending.
-          if (!(isAoError(signal.reason) && signal.reason.code === 'AO_NODE_CANCELLED')) {
+          if (!stopped(signal)) {
             await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`);
           }
           throw signal.reason;
@@ -219,7 +222,7 @@ interface RecordedLlm {
 }
 
 /** What a finished LLM call spent, priced at the model that answered. */
-function settlement(p: RecordedLlm, _asked: string, prices: RunServices['prices']) {
+function settlement(p: RecordedLlm, prices: RunServices['prices']) {
   const tokens = p.usage.inputTokens + p.usage.outputTokens;
   return { key: p.key, tokens, usd: priceOf(prices, p.model, p.usage.inputTokens, p.usage.outputTokens), model: p.model };
 }

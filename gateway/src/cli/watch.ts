@@ -2,7 +2,6 @@ import { TERMINAL_STATUSES } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 import type { Client } from './client.js';
 
-const TERMINAL: ReadonlySet<string> = TERMINAL_STATUSES;
 const tty = process.stdout.isTTY;
 const c = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
@@ -61,7 +60,7 @@ export async function watchRun(client: Client, id: string, write: (s: string) =>
     }
     if (events.length === 0) {
       const run = await client.getRun(id);
-      if (TERMINAL.has(run.status) && run.lastSeq <= after) return run.status;
+      if (TERMINAL_STATUSES.has(run.status) && run.lastSeq <= after) return run.status;
       await new Promise((r) => setTimeout(r, pollMs));
     }
   }

@@ -2,10 +2,11 @@ import { and, asc, desc, eq, gt, inArray, isNull, like, lt, notInArray, or, sql 
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
+import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RetentionPolicy, RunPatch, RunRecord, RunStatus } from './records.js';
+import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
 import { checkpoints, events, runs } from './schema.js';
 import type { Schema } from './schema.js';
 
@@ -242,7 +243,7 @@ export class DrizzleStore implements Store {
     return rows.map((r) => ({ ...r, createdAt: iso(r.createdAt)! }));
   }
 
-  async sweep(graph: string, policy: RetentionPolicy): Promise<{ runs: number; checkpoints: number }> {
+  async sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }> {
     let deletedRuns = 0;
     let deletedCheckpoints = 0;
     if (policy.ttlSec !== undefined) {

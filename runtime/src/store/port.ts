@@ -1,5 +1,6 @@
+import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RetentionPolicy, RunPatch, RunRecord, RunStatus } from './records.js';
+import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
@@ -47,6 +48,6 @@ export interface Store {
   listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
 
   /** Apply a graph's retention policy to its finished runs; returns what was deleted. */
-  sweep(graph: string, policy: RetentionPolicy): Promise<{ runs: number; checkpoints: number }>;
+  sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }>;
   close(): Promise<void>;
 }

@@ -109,10 +109,3 @@ export const CheckpointRecordSchema = z.object({
 export type CheckpointRecord = z.infer<typeof CheckpointRecordSchema>;
 export type CheckpointSummary = Omit<CheckpointRecord, 'state'>;
 
-/** What a finished run of a graph keeps (per graph, with defaults from config). */
-export interface RetentionPolicy {
-  /** Keep only the latest N checkpoints of a finished run. */
-  keepCheckpoints?: number;
-  /** Delete a finished run (its row, events and checkpoints) this long after it finished. */
-  ttlSec?: number;
-}
