@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   AO_PAYLOAD_TOO_LARGE: 'The request body is larger than allowed.',
   AO_UNSUPPORTED_MEDIA_TYPE: 'The request body must be application/json.',
   AO_INTERNAL: 'An unexpected error; the server log has the cause.',
+  // streams (WebSocket)
+  AO_UPGRADE_REQUIRED: 'A stream route was requested without a WebSocket upgrade.',
+  AO_STREAM_CURSOR_AHEAD: 'The stream `after` is past the last seq of the run.',
+  AO_STREAM_BEHIND: 'A stream client read too slowly and was let go; reconnect with after=<last seq received>.',
   // runtime
   AO_ENVELOPE_INVALID: 'A bus message is not a valid envelope.',
   AO_STORE_CORRUPT: 'A stored row does not match its schema.',

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -9,6 +10,9 @@ import type { Engine } from '@ao/actors';
 import { body, errorHandler } from './errors.js';
 import { graphsRoutes } from './routes/graphs.js';
 import { runsRoutes } from './routes/runs.js';
+import { streamRoutes } from './routes/stream.js';
+import { DEFAULT_STREAM_LIMITS, StreamHub } from '../stream/mod.js';
+import type { StreamLimits } from '../stream/mod.js';
 import { Health } from './views.js';
 
 /** Where the inspector's static build lands (`pnpm --filter @ao/inspector build`). */
@@ -20,6 +24,15 @@ export interface AppOptions {
   inspectorDir?: string | false;
   bodyLimit?: number;
   llmProvider?: string;
+  /** Bounds of the WebSocket streams (per connection); the defaults suit a browser. */
+  stream?: Partial<StreamLimits>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The live streams this app serves (`GET /runs/:id/stream`, `GET /stream`). */
+    streams: StreamHub;
+  }
 }
 
 /** The gateway's HTTP app over an engine. Listening is the caller's business (tests use inject). */
@@ -45,6 +58,12 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
     activeRuns: engine.activeRuns().length,
   }));
   await app.register(runsRoutes(engine));
+  const streams = new StreamHub({ bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id) }, { ...DEFAULT_STREAM_LIMITS, ...o.stream }, app.log);
+  app.decorate('streams', streams);
+  app.addHook('preClose', async () => streams.close());
+  // Clients only listen: a frame from one is at most a close or a pong.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 } });
+  await app.register(streamRoutes(engine, streams));
   await app.register(graphsRoutes(engine));
 
   const dir = o.inspectorDir === undefined ? INSPECTOR_BUILD : o.inspectorDir;

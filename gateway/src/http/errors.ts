@@ -31,6 +31,10 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   AO_PAYLOAD_TOO_LARGE: 413,
   AO_UNSUPPORTED_MEDIA_TYPE: 415,
   AO_INTERNAL: 500,
+  AO_UPGRADE_REQUIRED: 426,
+  AO_STREAM_CURSOR_AHEAD: 400,
+  // Sent in a stream frame before the server closes the socket, never as an HTTP answer.
+  AO_STREAM_BEHIND: 429,
   AO_ENVELOPE_INVALID: 400,
   AO_STORE_CORRUPT: 500,
   AO_TOOL_NOT_FOUND: 400,
