@@ -2,8 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, RunPatch, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
-import type { PriceTable } from './budget/ledger.js';
+import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import { foldLedger } from './budget/budget-actor.js';
+import { newLedger } from './budget/ledger.js';
+import type { Ledger, PriceTable } from './budget/ledger.js';
+import { nodeLimitsOf } from './budget/usage.js';
+import { budgetWithOverrides, diffRuns, graphWithOverrides, loadRecording, replayCheckpoint, replayStartState } from './replay.js';
+import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
@@ -147,7 +152,7 @@ export class Engine {
     return run;
   }
 
-  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; budgetHistory?: Envelope[] }): RunHost {
+  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording }): RunHost {
     const host = new RunHost(
       { store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock, prices: this.o.prices ?? {} },
       run,
@@ -179,11 +184,12 @@ export class Engine {
     return this.claiming;
   }
 
-  private async resume(run: RunRecord): Promise<void> {
+  private async resume(run: RunRecord, o: { freshReplay?: boolean } = {}): Promise<void> {
     const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? newTraceContext();
-    const def = this.graphs.get(run.graph);
-    if (!def) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
+    const registered = this.graphs.get(run.graph);
+    if (!registered) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
     if (run.cancelRequested) return this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: 'cancelled while no node hosted it' });
+    const def = run.replay ? graphWithOverrides(registered, run.replay.overrides, (t) => this.o.tools.has(t)) : registered;
     const cp = await this.o.store.latestCheckpoint(run.id);
     let restored: CheckpointState | undefined;
     if (cp) {
@@ -209,8 +215,16 @@ export class Engine {
     const starts = restored ? await this.o.store.getEvents(run.id, restored.live.map((l) => l.startId)) : [];
     const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
     const known = await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
-    const budgetHistory = restored ? await this.o.store.listEventsOfType(run.id, 'budget.') : [];
-    const host = this.host(run, def, trace, { known, budgetHistory, ...(restored ? { restored } : {}) });
+    const recording = run.replay ? await loadRecording(this.o.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
+    if (recording && !o.freshReplay) recording.advance(await this.o.store.listEvents(run.id, { limit: 10_000_000 }), restored?.step ?? 0);
+    // A replay's children that were live at its step started in the original: their start messages are inherited.
+    for (const l of restored?.live ?? []) {
+      if (starts.some((e) => e.id === l.startId)) continue;
+      const inherited = recording?.inherited(`${SUPERVISOR_PATH}/${l.name}/start`);
+      if (inherited) starts.push({ ...inherited, id: l.startId, runId: run.id });
+    }
+    const ledger = restored ? await this.restoredLedger(run, def, restored, cp!.seq, known) : undefined;
+    const host = this.host(run, def, trace, { known, ...(ledger ? { ledger } : {}), ...(recording ? { recording } : {}), ...(restored ? { restored } : {}) });
     if (run.graphVersion !== def.version) {
       await host.journal.append(
         [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],
@@ -219,6 +233,80 @@ export class Engine {
     }
     if (restored) host.resume(starts);
     else await host.begin(def, run.budget as Budget, trace);
+  }
+
+  /** The budget ledger as of the last committed event: the checkpoint's plus what came after it (or, for old checkpoints, a fold of the whole history). */
+  private async restoredLedger(run: RunRecord, def: GraphDef<unknown>, restored: CheckpointState, cpSeq: number, known: Envelope[]): Promise<Ledger> {
+    const { wallClockSec: _clock, ...limits } = run.budget as Budget;
+    const start = newLedger(limits, nodeLimitsOf(def));
+    if (!restored.ledger) return foldLedger(start, await this.o.store.listEventsOfType(run.id, 'budget.'));
+    return foldLedger({ ...start, ...restored.ledger }, known.filter((e) => e.seq > cpSeq && e.type.startsWith('budget.')));
+  }
+
+  /**
+   * Replay a run from checkpoint `fromStep` as a new run linked to it: restored as it was at that
+   * step (supervisor state, live children with their start messages, budget ledger), nothing
+   * before the step runs again. `live` makes calls after it for real; `recorded` serves the
+   * original's results and fails at the first decision that differs; `lenient` serves them until
+   * the first difference, then goes on live. `overrides` make it a fork.
+   */
+  async replay(id: string, req: ReplayRequest): Promise<RunRecord> {
+    if (this.closed) throw new AoError('AO_INTERNAL', 'engine is shut down');
+    const original = await this.o.store.getRun(id);
+    if (!original) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
+    const registered = this.graphs.get(original.graph);
+    if (!registered) throw new AoError('AO_GRAPH_NOT_FOUND', `graph "${original.graph}" of run ${id} is not registered`, { field: 'graph' });
+    const overrides = req.overrides && Object.keys(req.overrides).length ? req.overrides : null;
+    const def = graphWithOverrides(registered, overrides, (t) => this.o.tools.has(t));
+    const cp = await replayCheckpoint(this.o.store, original, def, req.fromStep);
+    let input = overrides && 'input' in overrides ? overrides.input : original.input;
+    if (def.inputSchema && overrides && 'input' in overrides) {
+      const r = def.inputSchema.safeParse(input);
+      if (!r.success) throw new AoError('AO_VALIDATION', `overrides.input: ${r.error.issues[0]?.message}`, { field: zodIssuePath(r.error.issues[0], 'overrides.input') ?? 'overrides.input' });
+      input = r.data;
+    }
+    const budget = budgetWithOverrides(original.budget as Budget, overrides);
+    const info: ReplayInfo = { of: id, fromStep: req.fromStep, mode: req.mode ?? 'live', overrides, baseSeq: cp?.seq ?? 0, originalVersion: original.graphVersion, divergence: null };
+    const trace = newTraceContext();
+    const run = await this.o.store.createRun({
+      id: randomUUID(),
+      graph: def.name,
+      graphVersion: def.version,
+      input,
+      budget,
+      nodes: cp ? cp.state.sched.nodes : Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } as NodeState])),
+      traceId: traceIdOf(trace) ?? null,
+      owner: this.nodeId,
+      leaseMs: this.leaseMs,
+      replay: info,
+    });
+    const { divergence: _d, ...header } = info;
+    const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
+    const start = cp ? await replayStartState(this.o.store, original, def, budget, cp, this.clock.now()) : undefined;
+    await journal.append([draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.replayed', payload: header, causationId: null, key: 'run.replayed' })], {
+      ...(start
+        ? {
+            // The replay's own copy of the checkpoint it starts from: a crash before its next step resumes from it.
+            checkpoint: {
+              step: req.fromStep,
+              node: cp!.node,
+              graphVersion: def.version,
+              state: { ...start, live: start.live.map((l) => ({ ...l, startId: journal.idOf(`${SUPERVISOR_PATH}/${l.name}/start`) })) },
+            },
+            patch: { status: 'running', startedAt: new Date().toISOString(), usage: start.usage },
+          }
+        : {}),
+    });
+    await this.resume((await this.o.store.getRun(run.id))!, { freshReplay: true });
+    return (await this.o.store.getRun(run.id))!;
+  }
+
+  /** Where two runs first differ (actor by actor) and their per-node output differences. */
+  async diff(a: string, b: string): Promise<Awaited<ReturnType<typeof diffRuns>>> {
+    const [ra, rb] = await Promise.all([this.o.store.getRun(a), this.o.store.getRun(b)]);
+    if (!ra) throw new AoError('AO_RUN_NOT_FOUND', `no run ${a}`, { field: 'a' });
+    if (!rb) throw new AoError('AO_RUN_NOT_FOUND', `no run ${b}`, { field: 'b' });
+    return diffRuns(this.o.store, ra, rb);
   }
 
   /** Close a run that is not hosted here with a final status (no actor runs it). */

@@ -1,8 +1,11 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
-import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
-import type { PriceTable } from './budget/ledger.js';
+import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import { foldLedger } from './budget/budget-actor.js';
+import { newLedger } from './budget/ledger.js';
+import type { Ledger, PriceTable } from './budget/ledger.js';
+import { nodeLimitsOf } from './budget/usage.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
@@ -32,29 +35,51 @@ export class RunHost {
   private resolveDone!: () => void;
   private ended = false;
   private readonly asks = new Map<string, (env: Envelope) => void>();
+  private readonly recording: Recording | undefined;
+  private readonly held: Envelope[] = [];
 
   constructor(
     private readonly deps: HostDeps,
     readonly run: RunRecord,
     def: GraphDef<unknown>,
     trace: TraceContext,
-    o: { known?: Envelope[]; restored?: CheckpointState; budgetHistory?: Envelope[]; onEnd: (host: RunHost) => void },
+    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; onEnd: (host: RunHost) => void },
   ) {
-    this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? []);
-    this.done = new Promise<void>((r) => (this.resolveDone = r));
-    this.sub = deps.bus.subscribe(run.id, (env) => {
-      const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
-      if (ask && env.type.startsWith('budget.')) return ask(env);
-      const ref = this.refs.get(env.to);
-      if (ref && !ref.stopped) ref.tell(env);
+    const { wallClockSec: _clock, ...limits } = run.budget as Budget;
+    // The ledger as of the last committed event, kept by folding each commit's budget envelopes:
+    // every checkpoint carries it, so a restore needs no fold over the run's history.
+    let ledger: Ledger = o.ledger ?? newLedger(limits, nodeLimitsOf(def));
+    const budgetOf = (fresh: readonly Envelope[]) => fresh.filter((e) => e.type.startsWith('budget.'));
+    const recording = o.recording;
+    this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
+      ...(o.restored ? { step: o.restored.step } : {}),
+      onCommit: (fresh) => void (ledger = foldLedger(ledger, budgetOf(fresh))),
+      ...(recording && run.replay
+        ? {
+            replay: {
+              recording,
+              info: run.replay,
+              deliver: (env) => this.route(env),
+              onDiverged: (divergence) => {
+                this.releaseHeld();
+                if (recording.mode === 'recorded') this.supervisor.tell({ local: 'diverged', divergence });
+              },
+            },
+          }
+        : {}),
     });
+    this.recording = recording;
+    this.done = new Promise<void>((r) => (this.resolveDone = r));
+    this.sub = deps.bus.subscribe(run.id, (env) => this.route(env));
     const services: RunServices = {
       runId: run.id,
       def,
       input: run.input,
       budget: run.budget as Budget,
       prices: deps.prices,
-      budgetHistory: o.budgetHistory ?? [],
+      ...(o.ledger ? { ledger: o.ledger } : {}),
+      ...(run.replay ? { replay: run.replay } : {}),
+      ledgerAt: (fresh) => foldLedger(ledger, budgetOf(fresh)),
       awaitReply: (requestId, timeoutMs, signal) =>
         new Promise<Envelope>((resolve, reject) => {
           const done = () => {
@@ -103,6 +128,49 @@ export class RunHost {
     };
     this.supervisor = deps.system.spawn(SUPERVISOR_PATH, fromRunSupervisor(services, o.restored));
     this.refs.set(SUPERVISOR_PATH, this.supervisor);
+  }
+
+  /**
+   * Route a published envelope: a budget answer to the call that waits for it, anything else to
+   * the actor it is addressed to. A recorded replay delivers what an actor's decisions depend on
+   * in the original's order (held until what came before it in the original has been delivered).
+   */
+  private route(env: Envelope): void {
+    const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
+    if (ask && env.type.startsWith('budget.')) return ask(env);
+    const rec = this.recording;
+    if (rec?.ordering) {
+      if (!rec.mayDeliver(env)) {
+        this.held.push(env);
+        return;
+      }
+      this.tell(env);
+      rec.delivered(env);
+      // What waited for this one may go now, in turn.
+      for (let i = 0; i < this.held.length; ) {
+        const h = this.held[i]!;
+        if (!rec.mayDeliver(h)) {
+          i += 1;
+          continue;
+        }
+        this.held.splice(i, 1);
+        this.tell(h);
+        rec.delivered(h);
+        i = 0;
+      }
+      return;
+    }
+    this.tell(env);
+  }
+
+  private tell(env: Envelope): void {
+    const ref = this.refs.get(env.to);
+    if (ref && !ref.stopped) ref.tell(env);
+  }
+
+  /** Ordering stops (the replay diverged): deliver whatever waits, in arrival order. */
+  private releaseHeld(): void {
+    for (const h of this.held.splice(0)) this.tell(h);
   }
 
   /** A new run, or one that crashed before its first step: (re-)send `run.started`. */

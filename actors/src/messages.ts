@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AoError, NodeOutputSchema } from '@ao/graphs';
-import { ErrorInfoSchema, UsageSchema } from '@ao/runtime';
+import { DivergenceSchema, ErrorInfoSchema, ReplayInfoSchema, UsageSchema } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 
 /** What a node sees of the run: the same data edge predicates and `args` functions get. */
@@ -32,6 +32,10 @@ export const PAYLOADS = {
   }),
   'run.parked': z.object({ error: ErrorInfoSchema }),
   'run.migrated': z.object({ from: z.string(), to: z.string() }),
+  /** The first event of a replay or fork: what it replays, from where, how, and what it overrides. */
+  'run.replayed': ReplayInfoSchema.omit({ divergence: true }),
+  /** Where a recorded or lenient replay first did something else than the original. */
+  'replay.diverged': DivergenceSchema,
   'node.start': z.object({ node, iteration: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
   'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
   'node.failed': z.object({
@@ -57,6 +61,8 @@ export const PAYLOADS = {
     maxTokens: z.number().int(),
     messages: z.array(z.unknown()),
     tools: z.array(z.string()),
+    /** sha256 of the normalised request (profile, model, parameters, messages, tool schemas): what a recorded replay compares. */
+    hash: z.string().optional(),
   }),
   'llm.response': z.object({
     key: z.string(),
@@ -67,7 +73,7 @@ export const PAYLOADS = {
     finishReason: z.string(),
   }),
   'llm.failed': z.object({ key: z.string(), error: ErrorInfoSchema }),
-  'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown() }),
+  'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown(), hash: z.string().optional() }),
   'budget.request': z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('llm'), key: z.string(), node, actor: z.string(), promptTokens: z.number().int().min(0), maxTokens: z.number().int().positive(), model: z.string() }),
     z.object({ kind: z.literal('tool'), key: z.string(), node, actor: z.string(), tool: z.string() }),

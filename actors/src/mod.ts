@@ -7,3 +7,5 @@ export { PAYLOADS, parseMessage, NodeContextSchema } from './messages.js';
 export type { MessageType, Payload, Message, NodeContext } from './messages.js';
 export * as scheduler from './run-supervisor/scheduler.js';
 export { DEFAULT_SWARM_CONCURRENCY } from './swarm/swarm.js';
+export type { ReplayRequest } from './replay.js';
+export { diffRuns, effectiveLog } from './replay.js';

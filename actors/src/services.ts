@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
-import type { PriceTable } from './budget/ledger.js';
-import type { ActorPath, ActorRef, Clock, Envelope, EnvelopeDraft, LlmPort, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { Ledger, PriceTable } from './budget/ledger.js';
+import type { ActorPath, ActorRef, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -14,8 +14,12 @@ export interface RunServices {
   readonly budget: Budget;
   /** Price per million tokens by model, for `usd` budgets. */
   readonly prices: PriceTable;
-  /** Budget envelopes already in the log (a restored run rebuilds its ledger from them). */
-  readonly budgetHistory: Envelope[];
+  /** The budget actor's ledger when the run was restored (undefined for a new run). */
+  readonly ledger?: Ledger;
+  /** The ledger as of the last commit with these envelopes (about to be committed) applied: for checkpoints. */
+  ledgerAt(fresh: readonly Envelope[]): Ledger;
+  /** Set for a replay or fork: what it replays and overrides. */
+  readonly replay?: ReplayInfo;
   /**
    * Resolves with the envelope that answers the request `requestId` (an envelope whose
    * causationId it is), or rejects after `timeoutMs` or when `signal` aborts. The asking actor is
@@ -43,7 +47,9 @@ export type ActorMessage =
   | { local: 'cancel'; reason: string }
   | { local: 'deadline' }
   /** Sent once to a supervisor restored from a checkpoint: the start messages of its live children. */
-  | { local: 'resume'; starts: Envelope[] };
+  | { local: 'resume'; starts: Envelope[] }
+  /** A recorded replay diverged from its original: the run stops. */
+  | { local: 'diverged'; divergence: Divergence };
 
 export const isEnvelope = (m: ActorMessage): m is Envelope => !('local' in m);
 

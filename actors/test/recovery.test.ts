@@ -152,11 +152,12 @@ describe('recovery when a run changes hands between engines on one store', () =>
       const llm = countingLlm();
       const b = await node({ store, nodeId: `${name}-b`, graphs: [g], tools: toolsWith(tool(false)), llm });
       const done = await b.waitForRun(run.id);
-      return { run, done, b, handled, statusAsked, key: handled[0]!, evs: await allEvents(store, run.id), llm };
+      // Tools get the idempotency key `runId/actor/n`; payloads name the effect by `actor/n` (the same in a replay).
+      return { run, done, b, handled, statusAsked, key: handled[0]!, local: handled[0]!.slice(run.id.length + 1), evs: await allEvents(store, run.id), llm };
     }
 
     it('is not called again by the resuming engine: the run is parked `waiting` with AO_EFFECT_UNKNOWN_OUTCOME, and a person can then cancel it', async () => {
-      const { run, done, b, handled, key, evs, llm } = await inFlight('charge');
+      const { run, done, b, handled, key, local, evs, llm } = await inFlight('charge');
       expect(handled).toEqual([key]); // only the first engine's call
       expect(done.status).toBe('waiting');
       expect(done.error).toMatchObject({ code: 'AO_EFFECT_UNKNOWN_OUTCOME' });
@@ -164,7 +165,7 @@ describe('recovery when a run changes hands between engines on one store', () =>
       expect(done.owner).toBeNull();
       expect(done.nodes.receipt!.status).toBe('pending');
       expect(b.activeRuns()).not.toContain(run.id);
-      expect(evs.filter((e) => e.type === 'effect.unknown_outcome').map((e) => e.payload)).toEqual([{ key, name: 'charge', args: { amountCents: 500 } }]);
+      expect(evs.filter((e) => e.type === 'effect.unknown_outcome').map((e) => e.payload)).toEqual([{ key: local, name: 'charge', args: { amountCents: 500 } }]);
       expect(evs.filter((e) => e.type === 'tool.result')).toEqual([]);
       expect(evs.at(-1)).toMatchObject({ type: 'run.parked', payload: { error: { code: 'AO_EFFECT_UNKNOWN_OUTCOME' } } });
       expect(llm.calls).toBe(0); // it stopped at the tool, before the node's model call
@@ -177,22 +178,22 @@ describe('recovery when a run changes hands between engines on one store', () =>
     });
 
     it('with a status() check answering done, is not called again: the recorded result is its answer and the run completes', async () => {
-      const { done, handled, statusAsked, key, evs } = await inFlight('charge_checked', async () => ({ done: true, result: { chargeId: 'ch_reconciled' } }));
+      const { done, handled, statusAsked, key, local, evs } = await inFlight('charge_checked', async () => ({ done: true, result: { chargeId: 'ch_reconciled' } }));
       expect(handled).toEqual([key]);
       expect(statusAsked).toEqual([key]); // asked with the same idempotency key
       expect(done.status).toBe('succeeded');
-      expect(evs.filter((e) => e.type === 'effect.reconciled').map((e) => e.payload)).toEqual([{ key, name: 'charge_checked', done: true }]);
-      expect(evs.filter((e) => e.type === 'tool.result').map((e) => e.payload)).toEqual([{ key, name: 'charge_checked', ok: true, result: { chargeId: 'ch_reconciled' } }]);
+      expect(evs.filter((e) => e.type === 'effect.reconciled').map((e) => e.payload)).toEqual([{ key: local, name: 'charge_checked', done: true }]);
+      expect(evs.filter((e) => e.type === 'tool.result').map((e) => e.payload)).toEqual([{ key: local, name: 'charge_checked', ok: true, result: { chargeId: 'ch_reconciled' } }]);
       expect(evs.some((e) => e.type === 'effect.unknown_outcome')).toBe(false);
       expectWholeLog(evs);
     });
 
     it('with a status() check answering not done, is called again once, with the same idempotency key', async () => {
-      const { done, handled, statusAsked, key, evs } = await inFlight('charge_retry', async () => ({ done: false }));
+      const { done, handled, statusAsked, key, local, evs } = await inFlight('charge_retry', async () => ({ done: false }));
       expect(statusAsked).toEqual([key]);
       expect(handled).toEqual([key, key]);
       expect(done.status).toBe('succeeded');
-      expect(evs.filter((e) => e.type === 'effect.reconciled').map((e) => e.payload)).toEqual([{ key, name: 'charge_retry', done: false }]);
+      expect(evs.filter((e) => e.type === 'effect.reconciled').map((e) => e.payload)).toEqual([{ key: local, name: 'charge_retry', done: false }]);
       expect(evs.filter((e) => e.type === 'tool.result').map((e) => (e.payload as { result: unknown }).result)).toEqual([{ chargeId: 'ch_2' }]);
       expectWholeLog(evs);
     });

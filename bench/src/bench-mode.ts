@@ -3,6 +3,8 @@ import type { Engine } from '@ao/actors';
 import { MiB, RssSampler, summarize } from './measure.js';
 import type { Summary } from './measure.js';
 import type { BenchNode } from './node.js';
+import { replayStart } from './replay-start.js';
+import type { ReplayStartResult } from './replay-start.js';
 import type { CommitTimes } from './timed-store.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_STOP_GRAPH } from './workload.js';
 
@@ -47,6 +49,8 @@ export interface ModeResult {
   };
   /** From the refusal that stops a run (its `budget.exceeded` envelope) to the last actor stopped. */
   stop: { runs: number; ms: Summary };
+  /** Replay start time from the last step of a short and a long run. */
+  replay: ReplayStartResult;
   /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
   checkpoints: {
     runsCounted: number;
@@ -237,10 +241,12 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     const thr = await throughput(runtime.engine, o);
     log('  stop latency: 30 runs ended by a budget refusal');
     const stop = await stopLatency(runtime.engine, 30, o.runTimeoutMs);
+    log('  replay start: a short and a long loop, replayed from their last step');
+    const replay = await replayStart(runtime.engine, o.runTimeoutMs);
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop };
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay };
   } finally {
     await runtime.close();
   }

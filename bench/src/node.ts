@@ -4,7 +4,7 @@ import { startRuntime } from '@ao/gateway';
 import { loadConfig } from '@ao/runtime';
 import type { Store } from '@ao/runtime';
 import { CommitTimes, timeCommits } from './timed-store.js';
-import { benchPipeline, benchStop } from './workload.js';
+import { benchLoop, benchPipeline, benchStop, REPLAY_LOOPS } from './workload.js';
 
 /** A runtime node wired for the bench; `commits` times the store commits the engine makes. */
 export interface BenchNode {
@@ -24,7 +24,7 @@ export async function openBenchNode(env: Record<string, string>): Promise<BenchN
   const config = loadConfig({ AO_NODE_ID: 'bench', AO_LLM_LATENCY_MS: '0', AO_LOG_LEVEL: 'warn', ...env });
   const commits = new CommitTimes();
   const rt = await startRuntime(config, {
-    graphs: [benchPipeline(), benchStop()] as GraphBuilder<unknown>[],
+    graphs: [benchPipeline(), benchStop(), ...REPLAY_LOOPS.map(benchLoop)] as GraphBuilder<unknown>[],
     wrapStore: (store) => timeCommits(store, commits),
   });
   return { engine: rt.engine, store: rt.store, commits, close: rt.close };

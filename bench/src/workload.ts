@@ -33,3 +33,27 @@ export function benchStop(): GraphBuilder<unknown> {
     .node('fan', { agent: 'swarm', concurrency: 8, tools: ['noop'], maxTurns: 6, instructions: 'Spend tokens until stopped.' })
     .budget({ tokens: 1500 });
 }
+
+/** Name of the loop workload whose body runs `iterations` times. */
+export const benchLoopName = (iterations: number): string => `bench-loop-${iterations}`;
+
+/**
+ * A loop for the replay bench: start -> body -> check, with check -> body taken until body has run
+ * `iterations` times, then end. Each iteration is two steps (two checkpoints), so the run's length
+ * is about 2 x iterations + 3 steps.
+ */
+export function benchLoop(iterations: number): GraphBuilder<unknown> {
+  return graph(benchLoopName(iterations))
+    .node('start', { agent: 'pipeline', instructions: 'Set the task.' })
+    .node('body', { agent: 'pipeline', maxIterations: iterations, tools: ['noop'], args: () => ({ noop: {} }), instructions: 'One more pass.' })
+    .node('check', { agent: 'pipeline', instructions: 'Check the pass.' })
+    .node('end', { agent: 'pipeline', instructions: 'Wrap up.' })
+    .edge('start', 'body')
+    .edge('body', 'check')
+    .edge('check', 'body', () => true)
+    .edge('check', 'end', (ctx) => (ctx.iterations.body ?? 0) >= iterations)
+    .budget({ tokens: 100_000_000, tools: 100_000, wallClockSec: 3600 }) as GraphBuilder<unknown>;
+}
+
+/** Loop sizes of the replay bench: a short and a long run, replayed from their last step. */
+export const REPLAY_LOOPS = [4, 499] as const;

@@ -72,8 +72,17 @@ export async function startRuntime(
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
   const bus = new InProcessBus();
   const llm = o.llm ?? new OfflineLlm({ latencyMs: config.AO_LLM_LATENCY_MS });
+  // A user's tool replaces a built-in one of the same name (e.g. a real web_search for the offline stand-in).
+  const byName = new Map<string, ToolDefinition>();
+  for (const t of builtinTools) byName.set(t.name, t);
+  const builtin = new Set(byName.keys());
+  for (const t of [...ext.tools, ...(o.tools ?? [])]) {
+    if (byName.has(t.name) && !builtin.has(t.name)) throw new AoError('AO_CONFIG_INVALID', `tool "${t.name}" is defined twice`, { field: 'AO_GRAPHS' });
+    builtin.delete(t.name);
+    byName.set(t.name, t);
+  }
   const tools = new ToolRegistry();
-  for (const t of [...builtinTools, ...ext.tools, ...(o.tools ?? [])]) tools.register(t);
+  for (const t of byName.values()) tools.register(t);
   let engine: Engine;
   try {
     engine = await Engine.create({

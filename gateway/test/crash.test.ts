@@ -127,7 +127,8 @@ describe.each(['pglite', 'postgres'] as const)('crash suite on %s', (kind) => {
         expect(events.map((e) => e.type).sort(), label).toEqual(refEvents.map((e) => e.type).sort());
         if (Date.parse(events.at(-1)!.time) > killedAt) interrupted += 1;
         // Each recorded ledger effect took effect exactly once, and nothing unrecorded did.
-        const recorded = events.filter((e) => e.type === 'tool.result' && e.payload.name === 'ledger_write').map((e) => e.payload.key as string);
+        // Payloads name an effect `actor/n`; the tool's idempotency key is `runId/actor/n`.
+        const recorded = events.filter((e) => e.type === 'tool.result' && e.payload.name === 'ledger_write').map((e) => `${run.id}/${e.payload.key as string}`);
         expect(recorded.length, label).toBe(4);
         const written = lines.filter((l) => l.startsWith(`${run.id}/`)).map((l) => l.split('\t')[0]!);
         expect(written.sort(), label).toEqual([...recorded].sort());
@@ -181,7 +182,7 @@ describe.each(['pglite', 'postgres'] as const)('crash suite on %s', (kind) => {
       expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
       expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
       expect(events.map((e) => e.type).sort(), label).toEqual(referenceTypes);
-      const recorded = events.filter((e) => e.type === 'tool.result').map((e) => e.payload.key as string).sort();
+      const recorded = events.filter((e) => e.type === 'tool.result').map((e) => `${run!.id}/${e.payload.key as string}`).sort();
       const written = (await ledgerLines(ledger)).filter((l) => l.startsWith(`${run!.id}/`)).map((l) => l.split('\t')[0]!).sort();
       expect(written, label).toEqual(recorded);
       await server.stop();

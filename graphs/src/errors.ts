@@ -57,6 +57,11 @@ export const ERROR_CODES = {
   AO_RUN_STRANDED: 'The run ended with a node neither finished nor skipped.',
   AO_RUN_INTERRUPTED: 'The process hosting the run stopped while it was running.',
   AO_CONFIG_INVALID: 'An environment variable or config value is invalid.',
+  // replay and fork
+  AO_REPLAY_STEP_OUT_OF_RANGE: 'fromStep is past the last step of the run that can be replayed (details give maxStep).',
+  AO_REPLAY_INCOMPATIBLE: 'The graph registered now cannot continue the checkpoint (a node it names is gone, or an override names an unknown node or tool).',
+  AO_REPLAY_DIVERGED: 'A recorded replay did something else than the original (details: step, actor, both envelopes, a readable diff).',
+  AO_REPLAY_UNSAFE_TOOL: 'A replay reached an unsafe tool with no recorded result; it is not called live unless overrides.allowUnsafe names it.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,3 +7,4 @@ export * from './journal/mod.js';
 export * from './config/mod.js';
 export * from './llm/mod.js';
 export * from './tools/mod.js';
+export * from './replay/mod.js';

@@ -1,4 +1,4 @@
-import { AoError } from '@ao/graphs';
+import { AoError, canonicalJson } from '@ao/graphs';
 import type { NodeDef, NodeOutput, RunContext } from '@ao/graphs';
 import type { ChatMessage, ToolRegistry } from '@ao/runtime';
 import type { Effects, ToolOutcome } from '../effects/effects.js';
@@ -17,8 +17,9 @@ export interface AgentRun {
   signal: AbortSignal;
 }
 
+/** Canonical JSON (keys sorted): the same result reads the same whether it came from the tool or from the log. */
 const render = (o: ToolOutcome): string => {
-  const s = JSON.stringify(o.ok ? o.result : { error: o.error });
+  const s = canonicalJson(o.ok ? (o.result ?? null) : { error: o.error });
   return s.length > MAX_TOOL_RESULT_CHARS ? `${s.slice(0, MAX_TOOL_RESULT_CHARS)}…` : s;
 };
 

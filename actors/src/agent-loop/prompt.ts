@@ -1,4 +1,5 @@
 import type { AgentKind, NodeDef } from '@ao/graphs';
+import { canonicalJson } from '@ao/graphs';
 import type { ChatMessage } from '@ao/runtime';
 import type { NodeContext } from '../messages.js';
 
@@ -15,7 +16,7 @@ const ROLE: Record<AgentKind, string> = {
  */
 export function buildPrompt(node: NodeDef<unknown>, ctx: NodeContext, branch?: { index: number; of: number }): ChatMessage[] {
   const system = [node.instructions ?? '', ROLE[node.agent]].filter(Boolean).join('\n');
-  const parts = [`Node: ${node.id} (${node.agent})`, 'Run input:', JSON.stringify(ctx.input ?? null, null, 2), ''];
+  const parts = [`Node: ${node.id} (${node.agent})`, 'Run input:', JSON.stringify(JSON.parse(canonicalJson(ctx.input ?? null)), null, 2), ''];
   if (ctx.upstream.length) {
     parts.push('Upstream outputs:');
     for (const id of ctx.upstream) {

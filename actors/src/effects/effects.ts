@@ -1,5 +1,5 @@
 import { AoError, isAoError } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage, estimateTokens, parseLlmResponse } from '@ao/runtime';
+import { actorPath, addUsage, contentHash, describeChange, emitterOf, emptyUsage, estimateTokens, gistOf, parseLlmResponse } from '@ao/runtime';
 import type { ActorPath, Envelope, ErrorInfo, LlmRequest, LlmResponse, Usage } from '@ao/runtime';
 import { priceOf } from '../budget/ledger.js';
 import type { BudgetRequest } from '../budget/ledger.js';
@@ -22,10 +22,16 @@ export function errorInfo(e: unknown, fallback: ErrorInfo['code'] = 'AO_INTERNAL
   return { code: fallback, message: e instanceof Error ? e.message : String(e) };
 }
 
+/** What identifies an LLM request for replay: its normalised content (the hash stored with it). */
+function llmRequestContent(r: LlmRequest) {
+  return { profile: r.profile, model: r.model ?? null, maxTokens: r.maxTokens, temperature: r.temperature ?? null, messages: r.messages, tools: r.tools ?? [] };
+}
+
 /**
  * The one path for side effects of an actor: every LLM and tool call is a named, journaled step
- * with an idempotency key `runId/actorPath/n` (n counts this actor's effects), recorded as a
- * request envelope before it runs and a result envelope after.
+ * with a key `actorPath/n` (n counts this actor's effects; the same in a replay of the run) and
+ * an idempotency key `runId/actorPath/n` given to tools, recorded as a request envelope before it
+ * runs and a result envelope after.
  *
  * After a crash the actor runs again from its start message, and the same calls come in the same
  * order with the same keys: a call whose result is in the log is not made again, its recorded
@@ -70,7 +76,39 @@ export class Effects {
 
   private key(): string {
     this.n += 1;
-    return `${this.s.runId}/${this.path}/${this.n}`;
+    return `${this.path}/${this.n}`;
+  }
+
+  /**
+   * In a recorded replay that has diverged, nothing runs live: the replay is over, only the
+   * divergence matters. (A lenient replay goes on live.)
+   */
+  private guardReplay(): void {
+    const r = this.s.journal.replay;
+    if (r?.mode === 'recorded' && r.divergence) {
+      throw new AoError('AO_REPLAY_DIVERGED', `the replay diverged at step ${r.divergence.step} (${r.divergence.actor}); no more calls are made`, { retryable: false });
+    }
+  }
+
+  /**
+   * A replay serving recordings checks the request before anything is asked: a request whose
+   * content hash differs from the original's is a divergence, reported as a readable diff.
+   */
+  private async checkRequest(key: string, type: 'llm.request' | 'tool.call', content: Record<string, unknown>, hash: string): Promise<void> {
+    const r = this.s.journal.replay;
+    const rec = this.s.journal.recording(`${key}/${type === 'llm.request' ? 'req' : 'call'}`);
+    if (!r?.serving || !rec) return;
+    const p = rec.payload as { hash?: string } & Record<string, unknown>;
+    if (p.hash === hash) return;
+    const before = Object.fromEntries(Object.keys(content).map((k) => [k, p[k]]));
+    const diff = describeChange(before, content);
+    await this.s.journal.diverged({
+      step: -1,
+      actor: emitterOf({ from: this.path, to: rec.to }),
+      expected: gistOf(rec, [r.of, r.runId]),
+      actual: { seq: 0, type, from: this.path, to: rec.to, payload: { key, ...content, hash } },
+      diff: diff.length ? [`${type} changed:`, ...diff] : [`${type}: same fields, different content hash (tool schemas or parameters changed)`],
+    });
   }
 
   private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) {
@@ -85,9 +123,13 @@ export class Effects {
   async llm(asked: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
     // A stopped or timed-out actor starts nothing new (its work may still be unwinding).
     signal.throwIfAborted();
+    this.guardReplay();
     const key = this.key();
     const endpoint = actorPath('llm', asked.profile);
     const model = asked.model ?? asked.profile;
+    const hash = contentHash(llmRequestContent(asked));
+    await this.checkRequest(key, 'llm.request', { profile: asked.profile, model: asked.model, messages: asked.messages, tools: (asked.tools ?? []).map((t) => t.name) }, hash);
+    this.guardReplay();
     // The maximum cost: every prompt character counted (JSON included), plus all the output allowed.
     const promptTokens = estimateTokens(JSON.stringify(asked.messages) + JSON.stringify(asked.tools ?? []));
     const decision = await this.approve({ kind: 'llm', key, node: this.node, actor: this.path, promptTokens, maxTokens: asked.maxTokens, model }, signal);
@@ -101,6 +143,7 @@ export class Effects {
       maxTokens: req.maxTokens,
       messages: req.messages,
       tools: (req.tools ?? []).map((t) => t.name),
+      hash,
     }, `${key}/req`);
     const recorded = this.s.journal.recorded(`${key}/res`);
     if (recorded) {
@@ -109,6 +152,26 @@ export class Effects {
     }
     const failed = this.s.journal.recorded(`${key}/fail`);
     if (failed) throw new AoError('AO_LLM_FAILED', (failed.payload as { error: ErrorInfo }).error.message, { retryable: true });
+    // A recorded replay: the original's answer (or failure) instead of a call.
+    const replayed = this.s.journal.recording(`${key}/res`);
+    if (replayed) {
+      const payload = replayed.payload as RecordedLlm;
+      await this.emitAll([
+        { from: endpoint, to: this.path, type: 'llm.response', payload, key: `${key}/res` },
+        { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, this.s.prices), key: `${key}/settle` },
+      ]);
+      return this.settle(payload);
+    }
+    const replayedFailure = this.s.journal.recording(`${key}/fail`);
+    if (replayedFailure) {
+      const info = (replayedFailure.payload as { error: ErrorInfo }).error;
+      await this.emitAll([
+        { from: this.path, to: BUDGET_PATH, type: 'budget.release', payload: { key }, key: `${key}/release` },
+        { from: endpoint, to: this.path, type: 'llm.failed', payload: { key, error: info }, key: `${key}/fail` },
+      ]);
+      throw new AoError('AO_LLM_FAILED', info.message, { retryable: true });
+    }
+    this.guardReplay();
     const port = this.s.llm(req.profile);
     let res: LlmResponse;
     try {
@@ -153,8 +216,21 @@ export class Effects {
   /** Call a tool; a bad argument or a failing handler is an outcome, not a throw (the model sees it). */
   async tool(node: string, name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome> {
     signal.throwIfAborted();
+    this.guardReplay();
     const key = this.key();
     const endpoint = actorPath('tool', name.replace(/[^A-Za-z0-9_.@-]/g, '_'));
+    const def = this.s.tools.get(name);
+    const hash = contentHash({ name, args: args ?? null, schema: def ? this.s.tools.specs([name])[0]!.parameters : null });
+    await this.checkRequest(key, 'tool.call', { name, args }, hash);
+    this.guardReplay();
+    // A replay never calls an unsafe tool live unless it was explicitly allowed (a recorded result is fine).
+    const allow = this.s.replay?.overrides?.allowUnsafe;
+    if (this.s.replay && def?.effect === 'unsafe' && !this.s.journal.recording(`${key}/result`) && !this.s.journal.recorded(`${key}/result`) && allow !== true && !allow?.includes(name)) {
+      throw new AoError('AO_REPLAY_UNSAFE_TOOL', `unsafe tool "${name}" is not called live in a replay; allow it with overrides.allowUnsafe: ["${name}"]`, {
+        details: { tool: name, key },
+        retryable: false,
+      });
+    }
     const decision = await this.approve({ kind: 'tool', key, node: this.node, actor: this.path, tool: name }, signal);
     if (decision.type !== 'budget.granted') {
       const refused = this.refusal(decision);
@@ -163,10 +239,11 @@ export class Effects {
       throw refused;
     }
     const inFlight = this.s.journal.recorded(`${key}/call`) !== undefined;
-    await this.emit(this.path, endpoint, 'tool.call', { key, name, args }, `${key}/call`);
-    const recorded = this.s.journal.recorded(`${key}/result`);
-    const ctx = { runId: this.s.runId, nodeId: node, idempotencyKey: key, signal };
+    await this.emit(this.path, endpoint, 'tool.call', { key, name, args, hash }, `${key}/call`);
+    const recorded = this.s.journal.recorded(`${key}/result`) ?? this.s.journal.recording(`${key}/result`);
+    const ctx = { runId: this.s.runId, nodeId: node, idempotencyKey: `${this.s.runId}/${key}`, signal };
     let outcome: ToolOutcome | undefined = recorded ? outcomeOf(recorded.payload) : undefined;
+    if (!outcome) this.guardReplay();
     if (!outcome && inFlight) outcome = await this.reconcile(name, args, ctx, endpoint, key);
     if (!outcome) {
       try {
@@ -206,9 +283,9 @@ export class Effects {
       await this.emit(endpoint, this.path, 'effect.reconciled', { key, name, done: st.done }, `${key}/reconciled`);
       return st.done ? { ok: true, result: st.result } : undefined;
     }
-    const message = `unsafe tool "${name}" was in flight when the process stopped; whether it took effect is unknown (key ${key})`;
+    const message = `unsafe tool "${name}" was in flight when the process stopped; whether it took effect is unknown (idempotency key ${ctx.idempotencyKey})`;
     await this.emit(endpoint, this.path, 'effect.unknown_outcome', { key, name, args }, `${key}/unknown`);
-    throw new AoError('AO_EFFECT_UNKNOWN_OUTCOME', message, { details: { key, tool: name } });
+    throw new AoError('AO_EFFECT_UNKNOWN_OUTCOME', message, { details: { key, idempotencyKey: ctx.idempotencyKey, tool: name } });
   }
 }
 

@@ -8,6 +8,18 @@ import { NodeStateSchema, UsageSchema } from '@ao/runtime';
  * that message and the recorded effects, so their own progress needs no snapshot: on recovery they
  * run again and replay. State, not history: the size depends on the graph, not on the run's length.
  */
+const SpentSchema = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
+
+/** The budget ledger's moving parts at the checkpoint's seq (its limits come from the run's budget). */
+export const LedgerStateSchema = z.object({
+  used: SpentSchema,
+  byNode: z.record(z.string(), SpentSchema),
+  reserved: z.record(
+    z.string(),
+    z.object({ node: z.string(), actor: z.string(), tokens: z.number(), usd: z.number(), tool: z.string().optional() }),
+  ),
+});
+
 export const CheckpointStateSchema = z.object({
   v: z.literal(1),
   step: z.number().int().min(0),
@@ -22,5 +34,10 @@ export const CheckpointStateSchema = z.object({
   /** The wall-clock deadline (epoch ms), fixed when the run started: it survives restarts. */
   deadline: z.number().optional(),
   live: z.array(z.object({ node: z.string(), name: z.string(), startId: z.string() })),
+  /**
+   * The budget ledger as of this checkpoint's last event, so a restore (or a replay) needs no
+   * fold over the run's history. Absent in checkpoints written before it was added.
+   */
+  ledger: LedgerStateSchema.optional(),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;

@@ -1,6 +1,6 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
-import type { ActorContext, ActorRef, Behaviour, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, Usage } from '@ao/runtime';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, Usage } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
 import { fromPipeline } from '../pipeline/pipeline.js';
@@ -9,13 +9,16 @@ import { fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
-import { foldLedger, fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
+import { fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
 import { nodeLimitsOf } from '../budget/usage.js';
 import { begin, initialState, nodeFailed, nodeSucceeded, retryDue, stopRun } from './scheduler.js';
 import type { SchedulerState, Step } from './scheduler.js';
 
 export const SUPERVISOR_PATH = actorPath('supervisor');
+
+type Snapshot = { step: number; make: (fresh: readonly Envelope[]) => CheckpointWrite };
+const withNode = (c: Snapshot, node: string | null): Snapshot => ({ step: c.step, make: (fresh) => ({ ...c.make(fresh), node }) });
 
 function budgetError(limit: string, scope: string, value: number, used: number, actor: string): ErrorInfo {
   return {
@@ -84,6 +87,11 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           }
           case 'resume':
             return resume(state, msg.starts, ctx);
+          case 'diverged': {
+            const d = msg.divergence;
+            const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
+            return apply(state, stopRun(state.sched, 'failed', error, now), ctx, null, null, 'diverged');
+          }
         }
       }
       let m: Message;
@@ -137,11 +145,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     },
   };
 
-  /** The run's budget actor, with a ledger rebuilt from the log when the run is restored. */
+  /** The run's budget actor, with the ledger it had when the run is restored. */
   function startBudget(state: SupervisorState, ctx: ActorContext<ActorMessage>, restoring: boolean): void {
     const { wallClockSec: _clock, ...limits } = s.budget;
-    const start = newLedger(limits, nodeLimitsOf(s.def));
-    const ledger = restoring ? foldLedger(start, s.budgetHistory) : start;
+    const ledger = restoring && s.ledger ? s.ledger : newLedger(limits, nodeLimitsOf(s.def));
     const ref = ctx.spawn(BUDGET_NAME, fromBudget(s, ledger, s.prices));
     s.register(ref);
     state.budgetActor = ref;
@@ -197,7 +204,19 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     return state;
   }
 
-  function snapshot(state: SupervisorState): CheckpointState {
+  /** The checkpoint of a step, completed when its commit runs (with the ledger as of its last event). */
+  function snapshot(state: SupervisorState): Snapshot {
+    const cp = snapshotState(state);
+    return {
+      step: state.step,
+      make: (fresh) => {
+        const { used, byNode, reserved } = s.ledgerAt(fresh);
+        return { step: state.step, node: null, graphVersion: s.def.version, state: { ...cp, ledger: { used, byNode, reserved } } };
+      },
+    };
+  }
+
+  function snapshotState(state: SupervisorState): CheckpointState {
     return {
       v: 1,
       step: state.step,
@@ -215,7 +234,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     state.step += 1;
     await s.journal.append(
       [draft(s, { from: ctx.path, to: ctx.path, type: 'run.parked', payload: { error }, causationId, key: 'run.parked' })],
-      { patch: { status: 'waiting', error, usage: state.usage, nodes: state.sched.nodes, releaseLease: true }, checkpoint: { step: state.step, node: error.node ?? null, graphVersion: s.def.version, state: snapshot(state) } },
+      { patch: { status: 'waiting', error, usage: state.usage, nodes: state.sched.nodes, releaseLease: true }, checkpoint: withNode(snapshot(state), error.node ?? null) },
     );
     s.finished();
     return state;
@@ -271,7 +290,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           d satisfies never;
       }
     }
-    await s.journal.append(drafts, { patch, checkpoint: { step: next.step, node, graphVersion: s.def.version, state: snapshot(next) } });
+    await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
     if (finished) {
       for (const id of [...next.children.keys()]) stopChild(next, id);
       next.budgetActor?.stop();

@@ -272,7 +272,7 @@ function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Deci
 }
 
 /** Stop the run (cancelled, or out of budget): everything running or waiting to retry is cancelled. */
-export function stopRun(prev: SchedulerState, status: 'cancelled' | 'budget_exceeded', error: ErrorInfo, now: string): Step {
+export function stopRun(prev: SchedulerState, status: 'cancelled' | 'budget_exceeded' | 'failed', error: ErrorInfo, now: string): Step {
   if (prev.finished) return { state: prev, decisions: [] };
   return finish(structuredClone(prev), [], status, now, error);
 }

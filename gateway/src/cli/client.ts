@@ -1,7 +1,7 @@
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
 import { AoError } from '@ao/graphs';
-import type { Envelope, RunStatus } from '@ao/runtime';
+import type { Envelope, ReplayOverrides, RunStatus } from '@ao/runtime';
 import { runSummary, runView, graphView } from '../http/views.js';
 import type { GraphViewT, RunViewT } from '../http/views.js';
 
@@ -16,7 +16,12 @@ export interface Client {
   events(id: string, after: number, limit?: number): Promise<Envelope[]>;
   graphs(): Promise<GraphViewT[]>;
   cancel(id: string): Promise<{ id: string; status: string }>;
+  replay(id: string, req: ReplayRequest): Promise<RunViewT>;
+  diff(a: string, b: string): Promise<RunDiffT>;
 }
+
+export type ReplayRequest = { fromStep: number; mode?: 'live' | 'recorded' | 'lenient'; overrides?: ReplayOverrides };
+export type RunDiffT = Awaited<ReturnType<Engine['diff']>>;
 
 export class ApiError extends Error {
   constructor(
@@ -60,6 +65,12 @@ export class HttpClient implements Client {
   }
   cancel(id: string) {
     return this.req<{ id: string; status: string }>('POST', `/runs/${encodeURIComponent(id)}/cancel`);
+  }
+  replay(id: string, req: ReplayRequest) {
+    return this.req<RunViewT>('POST', `/runs/${encodeURIComponent(id)}/replay`, req);
+  }
+  diff(a: string, b: string) {
+    return this.req<RunDiffT>('GET', `/runs/${encodeURIComponent(a)}/diff/${encodeURIComponent(b)}`);
   }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */
@@ -105,5 +116,11 @@ export class EmbeddedClient implements Client {
   async cancel(id: string) {
     const run = await this.engine.cancel(id).catch((e) => this.rethrow(e));
     return { id: run.id, status: run.status };
+  }
+  async replay(id: string, req: ReplayRequest) {
+    return runView(await this.engine.replay(id, req).catch((e) => this.rethrow(e)));
+  }
+  diff(a: string, b: string) {
+    return this.engine.diff(a, b).catch((e) => this.rethrow(e));
   }
 }

@@ -6,7 +6,7 @@ import type { RunStatus } from '@ao/runtime';
 import { buildApp } from '../http/app.js';
 import { startRuntime } from '../node.js';
 import { ApiError, EmbeddedClient, HttpClient } from './client.js';
-import type { Client } from './client.js';
+import type { Client, ReplayRequest } from './client.js';
 import { watchRun } from './watch.js';
 
 const USAGE = `ao — agent-orchestrator
@@ -17,6 +17,9 @@ Usage:
   ao runs [--status S] [--graph G] [--limit N]
   ao show <run-id> [--events]
   ao cancel <run-id>
+  ao replay <run-id> --from-step N [--recorded | --lenient] [--overrides JSON] [--watch]
+                                            replay (or, with --overrides, fork) a run from a checkpoint
+  ao diff <run-a> <run-b>                   where two runs first differ, and their node outputs
   ao graphs
 
 run/runs/show/graphs talk to the gateway at AO_URL (default http://localhost:$PORT); when none
@@ -38,6 +41,10 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       events: { type: 'boolean', default: false },
       url: { type: 'string' },
+      'from-step': { type: 'string' },
+      recorded: { type: 'boolean', default: false },
+      lenient: { type: 'boolean', default: false },
+      overrides: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -102,6 +109,20 @@ async function main(argv: string[]): Promise<number> {
         out(`run ${r.id} ${r.status}`);
         return 0;
       }
+      case 'replay':
+        return await replay(client, rest[0], values);
+      case 'diff': {
+        if (!rest[0] || !rest[1]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao diff <run-a> <run-b>', 'id');
+        const d = await client.diff(rest[0], rest[1]);
+        out(d.identical ? `identical: ${d.events.a} decisions each` : `first difference at decision ${d.first!.index + 1} of ${d.a}, actor ${d.first!.actor}:`);
+        if (d.first) {
+          out(`  ${d.a}: ${d.first.a ? `${d.first.a.type} -> ${d.first.a.to}` : '(nothing)'}`);
+          out(`  ${d.b}: ${d.first.b ? `${d.first.b.type} -> ${d.first.b.to}` : '(nothing)'}`);
+          for (const l of d.first.diff) out(`    ${l}`);
+        }
+        for (const n of d.nodes) out(`node ${n.node}: output differs\n  a: ${JSON.stringify(n.a)?.slice(0, 300)}\n  b: ${JSON.stringify(n.b)?.slice(0, 300)}`);
+        return d.identical ? 0 : 1;
+      }
       case 'graphs':
         for (const g of await client.graphs()) out(`${g.name.padEnd(16)} ${g.version}  ${g.nodes.map((n) => `${n.id}(${n.agent})`).join(' -> ')}`);
         return 0;
@@ -131,6 +152,36 @@ async function run(client: Client, graph: string | undefined, inputJson: string 
   const status = await watchRun(client, started.id, watch ? out : () => {});
   const final = await client.getRun(started.id);
   if (final.output !== null && final.output !== undefined) out(`output:\n${JSON.stringify(final.output, null, 2)}`);
+  out(`status: ${status}`);
+  return status === 'succeeded' ? 0 : 1;
+}
+
+async function replay(client: Client, id: string | undefined, v: { 'from-step'?: string | undefined; recorded?: boolean | undefined; lenient?: boolean | undefined; overrides?: string | undefined; watch?: boolean | undefined }): Promise<number> {
+  if (!id || v['from-step'] === undefined) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao replay <run-id> --from-step N [--recorded | --lenient]', 'fromStep');
+  const fromStep = Number(v['from-step']);
+  if (!Number.isInteger(fromStep) || fromStep < 0) throw new ApiError(400, 'AO_VALIDATION', '--from-step must be a whole number >= 0', 'fromStep');
+  if (v.recorded && v.lenient) throw new ApiError(400, 'AO_VALIDATION', 'choose one of --recorded and --lenient', 'mode');
+  let overrides: ReplayRequest['overrides'];
+  if (v.overrides !== undefined) {
+    try {
+      overrides = JSON.parse(v.overrides) as ReplayRequest['overrides'];
+    } catch (e) {
+      throw new ApiError(400, 'AO_BAD_JSON', `--overrides is not valid JSON: ${(e as Error).message}`, 'overrides');
+    }
+  }
+  const mode = v.recorded ? 'recorded' : v.lenient ? 'lenient' : 'live';
+  const started = await client.replay(id, { fromStep, mode, ...(overrides ? { overrides } : {}) });
+  out(`run ${started.id} replays ${id} from step ${fromStep} (${mode}${overrides ? ', fork' : ''}) via ${client.where}`);
+  if (!v.watch && client instanceof HttpClient) return 0;
+  const status = await watchRun(client, started.id, v.watch ? out : () => {});
+  const final = await client.getRun(started.id);
+  const d = final.replay?.divergence;
+  if (d) {
+    out(`diverged at step ${d.step}, actor ${d.actor}:`);
+    out(`  original: ${d.expected ? `${d.expected.type} -> ${d.expected.to}` : '(nothing)'}`);
+    out(`  replay:   ${d.actual ? `${d.actual.type} -> ${d.actual.to}` : '(nothing)'}`);
+    for (const l of d.diff) out(`    ${l}`);
+  }
   out(`status: ${status}`);
   return status === 'succeeded' ? 0 : 1;
 }

@@ -9,6 +9,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
 import { body, errorHandler } from './errors.js';
 import { graphsRoutes } from './routes/graphs.js';
+import { replayRoutes } from './routes/replay.js';
 import { runsRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
 import { DEFAULT_STREAM_LIMITS, StreamHub } from '../stream/mod.js';
@@ -58,6 +59,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
     activeRuns: engine.activeRuns().length,
   }));
   await app.register(runsRoutes(engine));
+  await app.register(replayRoutes(engine));
   const streams = new StreamHub({ bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id) }, { ...DEFAULT_STREAM_LIMITS, ...o.stream }, app.log);
   app.decorate('streams', streams);
   app.addHook('preClose', async () => streams.close());

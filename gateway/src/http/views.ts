@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BudgetSchema } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { CheckpointRecordSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
+import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
@@ -44,6 +44,29 @@ export const StartRunBody = z.strictObject({
   budget: BudgetSchema.optional(),
 });
 
+/** POST /runs/:id/replay: from which checkpoint, how (live, recorded, lenient), and for a fork what changes. */
+export const ReplayBody = z.strictObject({
+  fromStep: z.number().int().min(0).max(2_147_483_647),
+  mode: z.enum(REPLAY_MODES).default('live'),
+  overrides: ReplayOverridesSchema.optional().superRefine((v, ctx) => {
+    const why = unstorable(v);
+    if (why) ctx.addIssue({ code: 'custom', message: `overrides ${why}` });
+  }),
+});
+
+/** GET /runs/:a/diff/:b: where two runs first differ, actor by actor, and their per-node output differences. */
+export const RunDiffView = z.object({
+  a: z.string(),
+  b: z.string(),
+  identical: z.boolean(),
+  events: z.object({ a: z.number().int(), b: z.number().int() }),
+  first: z
+    .object({ actor: z.string(), index: z.number().int(), a: EnvelopeGistSchema.nullable(), b: EnvelopeGistSchema.nullable(), diff: z.array(z.string()) })
+    .nullable(),
+  nodes: z.array(z.object({ node: z.string(), a: z.unknown(), b: z.unknown() })),
+});
+export const DiffParams = z.object({ a: z.string().min(1).max(128), b: z.string().min(1).max(128) });
+
 export const RunIdParams = z.object({ id: z.string().min(1).max(128) });
 export const CheckpointParams = RunIdParams.extend({ step: z.coerce.number().int().min(0).max(2_147_483_647) });
 
@@ -73,6 +96,8 @@ export const RunSummary = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  /** The run this one replays or forks, if any. */
+  replayOf: z.string().nullable(),
 });
 const Spent = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
 const Amounts = z.object({ tokens: z.number(), tools: z.number(), usd: z.number() });
@@ -98,6 +123,8 @@ export const RunView = RunSummary.extend({
   cancelRequested: z.boolean(),
   lastSeq: z.number().int(),
   updatedAt: z.string(),
+  /** For a replay or fork: the original, the step, the mode, the overrides and the first divergence. */
+  replay: ReplayInfoSchema.nullable(),
   /** Usage against every limit, live while the run goes (settled and reserved). */
   budgetUsage: z.object({ limits: BudgetSchema, used: Spent, reserved: Amounts }).nullable().optional(),
 });
@@ -140,11 +167,11 @@ export const Health = z.object({
 
 export function runSummary(r: RunRecord): z.infer<typeof RunSummary> {
   const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt } = r;
-  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt };
+  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, replayOf: r.replay?.of ?? null };
 }
 
 export function runView(r: RunRecord): RunViewT {
-  return { ...r };
+  return { ...r, replayOf: r.replay?.of ?? null };
 }
 
 export function graphView(g: GraphDef<unknown>): GraphViewT {

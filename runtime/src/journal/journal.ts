@@ -1,7 +1,21 @@
 import type { Bus } from '../bus/mod.js';
 import { envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
-import type { CheckpointWrite, RunPatch, Store } from '../store/mod.js';
+import type { Recording } from '../replay/recording.js';
+import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store } from '../store/mod.js';
+
+/** A journal of a replay: what it inherits and checks against, and where divergences go. */
+export interface JournalReplay {
+  recording: Recording;
+  info: ReplayInfo;
+  /** Where the envelopes it inherits are delivered when an actor re-emits them (never on the bus: they are not in this run's log). */
+  deliver(env: Envelope): void;
+  /** Called once, after the commit that recorded the first divergence. */
+  onDiverged(d: Divergence): void;
+}
+
+/** A checkpoint, or one made from the envelopes its commit writes (`make` is called in commit order). */
+export type CheckpointSource = CheckpointWrite | { step: number; make: (fresh: readonly Envelope[]) => CheckpointWrite };
 
 /**
  * The write path of one run: gives each new envelope the next gapless seq, commits the batch (with
@@ -31,18 +45,44 @@ export class RunJournal {
     readonly runId: string,
     lastSeq: number,
     known: Iterable<Envelope> = [],
+    private readonly o: { replay?: JournalReplay; step?: number; onCommit?: (fresh: readonly Envelope[]) => void } = {},
   ) {
     this.nextSeq = lastSeq + 1;
     for (const e of known) this.known.set(e.id, e);
+    this.step = o.step ?? 0;
+  }
+
+  /** The supervisor's step of the last checkpoint written (where a divergence is reported). */
+  private step: number;
+
+  get replay(): Recording | undefined {
+    return this.o.replay?.recording;
   }
 
   idOf(dedupeKey: string): string {
     return envelopeIdFor(this.runId, dedupeKey);
   }
 
-  /** An envelope already in the log under this dedupe key (recorded before a crash, or by this process). */
+  /**
+   * An envelope already in the log under this dedupe key (recorded before a crash), or, in a
+   * replay, inherited from the original before the replay's step (as this run's envelope).
+   */
   recorded(dedupeKey: string): Envelope | undefined {
-    return this.known.get(this.idOf(dedupeKey));
+    const id = this.idOf(dedupeKey);
+    const own = this.known.get(id);
+    if (own) return own;
+    const inherited = this.o.replay?.recording.inherited(dedupeKey);
+    return inherited ? { ...inherited, id, runId: this.runId } : undefined;
+  }
+
+  /** In a recorded (or lenient, not yet diverged) replay: the original's envelope for this emission after the step. */
+  recording(dedupeKey: string): Envelope | undefined {
+    return this.o.replay?.recording.recorded(dedupeKey);
+  }
+
+  /** Record a divergence found outside the journal's own check (e.g. a changed LLM request). */
+  async diverged(d: Divergence): Promise<void> {
+    if (this.o.replay) await this.append([], { divergence: d });
   }
 
   /**
@@ -54,45 +94,113 @@ export class RunJournal {
     this.closed = true;
   }
 
-  append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointWrite } = {}): Promise<Envelope[]> {
+  append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointSource; divergence?: Divergence } = {}): Promise<Envelope[]> {
     const run = async (): Promise<Envelope[]> => {
       if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
       if (this.sealed) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
       const time = new Date().toISOString();
-      const out: Envelope[] = [];
+      const out: Array<{ env: Envelope; local?: boolean }> = [];
       const fresh: Envelope[] = [];
+      const replay = this.o.replay;
+      const hadDivergence = replay?.recording.divergence ?? null;
+      if (replay && extra.divergence) replay.recording.diverge({ ...extra.divergence, step: extra.divergence.step < 0 ? this.step : extra.divergence.step });
+      let patch = extra.patch;
+      const step = extra.checkpoint?.step ?? this.step;
       for (const { dedupeKey, ...d } of drafts) {
         const id = this.idOf(dedupeKey);
         const seen = this.known.get(id);
         if (seen) {
-          out.push(seen);
+          out.push({ env: seen });
           continue;
         }
         if (this.written.has(id)) continue; // emitted twice by this process: once is enough
+        const inherited = replay?.recording.inherited(dedupeKey);
+        if (inherited) {
+          // Happened before the replay's step: not run again, not written again; its re-emission
+          // is delivered to the actor that waits for it, as this run's envelope.
+          out.push({ env: { ...inherited, id, runId: this.runId, causationId: d.causationId, trace: d.trace }, local: true });
+          continue;
+        }
         // Validated before it is stored: the log only ever holds envelopes the bus would accept.
-        const env = parseEnvelope({ ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time });
+        let env = parseEnvelope({ ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time });
+        if (replay) {
+          const before = replay.recording.divergence;
+          replay.recording.check(env, step);
+          if (env.type === 'run.finished' || env.type === 'run.parked') replay.recording.checkEnd(step);
+          const now = replay.recording.divergence;
+          if (now && !before) {
+            fresh.push(this.divergedEnvelope(now, env.seq, time, d.trace));
+            env = { ...env, seq: env.seq + 1 };
+            patch = { ...patch, replay: { ...replay.info, divergence: now } };
+          }
+          if (now && env.type === 'run.finished' && replay.recording.mode === 'recorded') {
+            ({ env, patch } = failedByDivergence(env, patch, now));
+          }
+        }
         fresh.push(env);
-        out.push(env);
+        out.push({ env });
       }
-      if (fresh.length || extra.patch || extra.checkpoint) {
-        await this.store.commit({ runId: this.runId, events: fresh, ...extra });
+      const divergence = replay?.recording.divergence ?? null;
+      if (divergence && !hadDivergence && !fresh.some((e) => e.type === 'replay.diverged')) {
+        // Found outside the check (see `diverged`): recorded on its own.
+        fresh.push(this.divergedEnvelope(divergence, this.nextSeq + fresh.length, time, null));
+        patch = { ...patch, replay: { ...replay!.info, divergence } };
       }
+      const checkpoint = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
+      if (fresh.length || patch || checkpoint) {
+        await this.store.commit({ runId: this.runId, events: fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}) });
+      }
+      if (checkpoint) this.step = checkpoint.step;
       this.nextSeq += fresh.length;
       for (const e of fresh) this.written.add(e.id);
+      this.o.onCommit?.(fresh);
       // The run's last word: whatever an unwinding actor still tries to write is refused.
       if (fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) this.sealed = true;
       if (fresh.length) RunJournal.afterCommit?.(fresh.length);
-      for (const e of out) await this.bus.publish(e);
-      return out;
+      if (divergence && !hadDivergence) {
+        replay!.onDiverged(divergence);
+        for (const e of fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
+      }
+      for (const { env, local } of out) {
+        if (local) replay!.deliver(env);
+        else await this.bus.publish(env);
+      }
+      return out.map((o) => o.env);
     };
     const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
     return p;
   }
 
+  /** The boundary a replay's divergence leaves in its log. */
+  private divergedEnvelope(d: Divergence, seq: number, time: string, trace: Envelope['trace']): Envelope {
+    return parseEnvelope({
+      id: this.idOf('replay.diverged'),
+      runId: this.runId,
+      seq,
+      from: 'supervisor',
+      to: 'supervisor',
+      type: 'replay.diverged',
+      payload: d,
+      causationId: null,
+      trace,
+      time,
+    });
+  }
+
   /** Wait until every append so far has committed and been published. */
   async flush(): Promise<void> {
     await this.tail;
   }
+}
 
+/** A recorded replay that diverged does not end as if it had reproduced the run: it fails, with the divergence. */
+function failedByDivergence(env: Envelope, patch: RunPatch | undefined, d: Divergence): { env: Envelope; patch: RunPatch } {
+  const p = env.payload as { status: string; error?: { code: string }; usage?: unknown };
+  const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
+  if (p.error?.code === 'AO_REPLAY_DIVERGED') return { env, patch: patch ?? {} };
+  return {
+    env: { ...env, payload: { status: 'failed', error, ...(p.usage ? { usage: p.usage } : {}) } },
+    patch: { ...patch, status: 'failed', error, output: null },
+  };
 }

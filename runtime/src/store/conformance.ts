@@ -55,6 +55,7 @@ export function storeConformance(
       const page = await store.listEvents('run-events', { after: 2, limit: 2 });
       expect(page.map((e) => e.seq)).toEqual([3, 4]);
       expect(page[0]).toEqual(evs[2]);
+      expect((await store.listEvents('run-events', { after: 1, upTo: 3, limit: 100 })).map((e) => e.seq)).toEqual([2, 3]);
     });
 
     maybe('writing the same event id twice is a no-op', async () => {

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, like, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
@@ -269,11 +269,11 @@ export class DrizzleStore implements Store {
     return { runs: deletedRuns, checkpoints: deletedCheckpoints };
   }
 
-  async listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {
+  async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
     const rows = await this.db
       .select()
       .from(events)
-      .where(and(eq(events.runId, runId), gt(events.seq, q.after ?? 0)))
+      .where(and(eq(events.runId, runId), gt(events.seq, q.after ?? 0), q.upTo !== undefined ? lte(events.seq, q.upTo) : undefined))
       .orderBy(asc(events.seq))
       .limit(q.limit);
     return rows.map(toEnvelope);

@@ -24,7 +24,8 @@ export interface Store {
    * skipped, so a retried commit is harmless; the run's `lastSeq` follows the highest seq written.
    */
   commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void>;
-  listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]>;
+  /** Events with `after` < seq <= `upTo`, in seq order, at most `limit`. */
+  listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]>;
 
   /**
    * Take over runs no live node hosts: `pending` or `running` runs whose lease has expired (or that

@@ -52,6 +52,58 @@ export const ErrorInfoSchema = z.object({
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
+export const REPLAY_MODES = ['live', 'recorded', 'lenient'] as const;
+export const ReplayModeSchema = z.enum(REPLAY_MODES);
+export type ReplayMode = z.infer<typeof ReplayModeSchema>;
+
+/** What a fork changes from its step on (recorded exactly, in the run row and its first event). */
+export const ReplayOverridesSchema = z.strictObject({
+  /** A new run input, seen by every node that starts after the step. */
+  input: z.unknown().optional(),
+  /** Per node: new instructions and/or tool list (nodes that start after the step). */
+  nodes: z
+    .record(z.string().min(1).max(128), z.strictObject({ instructions: z.string().max(100_000).optional(), tools: z.array(z.string().min(1).max(128)).max(64).optional() }))
+    .optional(),
+  /** Budget limits replacing the original's, limit by limit. */
+  budget: z.record(z.string(), z.unknown()).optional(),
+  /** Unsafe tools this replay may call live (by name); `true` for all. Never implied. */
+  allowUnsafe: z.union([z.literal(true), z.array(z.string().min(1).max(128)).max(64)]).optional(),
+});
+export type ReplayOverrides = z.infer<typeof ReplayOverridesSchema>;
+
+/** A compact view of an envelope in a divergence report (no ids or times: they always differ). */
+export const EnvelopeGistSchema = z.object({ seq: z.number().int(), type: z.string(), from: z.string(), to: z.string(), payload: z.unknown() });
+export type EnvelopeGist = z.infer<typeof EnvelopeGistSchema>;
+
+/** The first place a recorded replay did something else than the original. */
+export const DivergenceSchema = z.object({
+  /** The replay's step (its supervisor's checkpoint step) when it diverged. */
+  step: z.number().int(),
+  /** The actor whose decision differs. */
+  actor: z.string(),
+  /** What the original did there (null: the original emitted nothing more from this actor). */
+  expected: EnvelopeGistSchema.nullable(),
+  /** What the replay did (null: the replay ended without emitting it). */
+  actual: EnvelopeGistSchema.nullable(),
+  /** Human-readable lines: changed fields, prompt text as a line diff, changed arguments or model. */
+  diff: z.array(z.string()),
+});
+export type Divergence = z.infer<typeof DivergenceSchema>;
+
+export const ReplayInfoSchema = z.object({
+  /** The run replayed (the original). */
+  of: z.string(),
+  fromStep: z.number().int().min(0),
+  mode: ReplayModeSchema,
+  overrides: ReplayOverridesSchema.nullable(),
+  /** Seq of the original's last event at `fromStep`: the replay inherits the log up to it. */
+  baseSeq: z.number().int().min(0),
+  /** The graph version the original ran (the replay runs the version registered now). */
+  originalVersion: z.string(),
+  divergence: DivergenceSchema.nullable(),
+});
+export type ReplayInfo = z.infer<typeof ReplayInfoSchema>;
+
 /** A run as stored; rows are parsed with this schema when read (a bad row is AO_STORE_CORRUPT). */
 export const RunRecordSchema = z.object({
   id: z.string(),
@@ -69,6 +121,7 @@ export const RunRecordSchema = z.object({
   leaseExpiresAt: z.string().nullable(),
   cancelRequested: z.boolean(),
   lastSeq: z.number().int().min(0),
+  replay: ReplayInfoSchema.nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
@@ -77,12 +130,13 @@ export const RunRecordSchema = z.object({
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 
 export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' | 'budget' | 'nodes' | 'traceId' | 'owner'> & {
+  replay?: ReplayInfo;
   /** The owner's lease, taken in the same insert: no other claim can see the new run as free. */
   leaseMs: number;
 };
 
 export type RunPatch = Partial<
-  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion'>
+  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion' | 'replay'>
 > & {
   /** Clear the lease (the run is parked or finished: no node hosts it). */
   releaseLease?: boolean;

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** One row a run: its state, not its history (that is the event log). */
@@ -24,12 +25,14 @@ export const runs = pgTable(
     cancelRequested: boolean('cancel_requested').notNull().default(false),
     /** Seq of the last event written: the journal continues from it. */
     lastSeq: integer('last_seq').notNull().default(0),
+    /** For a replay or fork: what it replays (original run, step, mode, overrides) and its first divergence. */
+    replay: jsonb('replay'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'string' }),
   },
-  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt)],
+  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt), index('runs_replay_of_idx').on(sql`(${t.replay}->>'of')`)],
 );
 
 /** The event log: every envelope of a run, gapless `seq` per run, unique `id`. */

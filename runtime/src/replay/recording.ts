@@ -1,0 +1,162 @@
+import { envelopeIdFor } from '../envelope/mod.js';
+import type { Envelope } from '../envelope/mod.js';
+import type { Divergence, ReplayMode } from '../store/mod.js';
+import { describeDivergence, emitterOf, gistOf, sameGist } from './describe.js';
+
+/**
+ * Envelope types whose arrival order an actor's decisions depend on (the supervisor's step order,
+ * a swarm's join, the budget actor's ledger): a recorded replay delivers them in the original's
+ * order. Budget answers are not among them: they go to the asking call, not to a mailbox.
+ */
+export const ORDERED_TYPES: ReadonlySet<string> = new Set([
+  'node.completed',
+  'node.failed',
+  'budget.exceeded',
+  'branch.completed',
+  'branch.failed',
+  'budget.request',
+  'budget.settle',
+  'budget.release',
+]);
+
+interface Cursor<T> {
+  list: T[];
+  i: number;
+}
+
+function push<T>(m: Map<string, Cursor<T>>, k: string, v: T): void {
+  const c = m.get(k);
+  if (c) c.list.push(v);
+  else m.set(k, { list: [v], i: 0 });
+}
+
+/**
+ * What a replay knows of the run it replays. The original's log splits at the checkpoint's seq
+ * (`baseSeq`): before it, the replay's inheritance (what happened before the step: never run
+ * again, read back when an actor re-running from its start message asks for it); after it, the
+ * recording a `recorded` or `lenient` replay serves effect results from and checks every decision
+ * against, actor by actor, in order.
+ *
+ * Envelope ids derive from (run id, dedupe key), so the original's envelope for an emission of the
+ * replay is found by computing its id under the original's run id: no key needs to be stored.
+ */
+export class Recording {
+  private readonly before = new Map<string, Envelope>();
+  private readonly after = new Map<string, Envelope>();
+  /** The original's decisions after the step, per emitting actor, in order. */
+  private readonly expected = new Map<string, Cursor<Envelope>>();
+  /** The original's order of arrival of ORDERED_TYPES envelopes, per recipient (original ids). */
+  private readonly inbound = new Map<string, Cursor<string>>();
+  /** Replay envelope id -> the original's envelope it reproduced. */
+  private readonly reproduced = new Map<string, string>();
+  divergence: Divergence | null;
+  /** Deliveries follow the original's order (off after a divergence, or in a replay resumed after a crash). */
+  ordering: boolean;
+
+  constructor(
+    readonly of: string,
+    readonly runId: string,
+    readonly mode: ReplayMode,
+    readonly baseSeq: number,
+    events: Iterable<Envelope>,
+    o: { divergence?: Divergence | null; ordered?: boolean } = {},
+  ) {
+    this.divergence = o.divergence ?? null;
+    for (const e of events) {
+      if (e.seq <= baseSeq) {
+        this.before.set(e.id, e);
+        continue;
+      }
+      if (mode === 'live') continue;
+      this.after.set(e.id, e);
+      push(this.expected, emitterOf(e), e);
+      if (ORDERED_TYPES.has(e.type)) push(this.inbound, e.to, e.id);
+    }
+    this.ordering = mode !== 'live' && (o.ordered ?? true) && !this.divergence;
+  }
+
+  private origId(dedupeKey: string): string {
+    return envelopeIdFor(this.of, dedupeKey);
+  }
+
+  /** The original's envelope for this emission if it happened before the step. */
+  inherited(dedupeKey: string): Envelope | undefined {
+    return this.before.get(this.origId(dedupeKey));
+  }
+
+  /** Recorded results are served (a recorded replay, or a lenient one before it diverged). */
+  get serving(): boolean {
+    return this.mode !== 'live' && !this.divergence;
+  }
+
+  /** The original's envelope for this emission after the step, while results are served. */
+  recorded(dedupeKey: string): Envelope | undefined {
+    return this.serving ? this.after.get(this.origId(dedupeKey)) : undefined;
+  }
+
+  /**
+   * Check one new emission of the replay against the original's next decision of the same actor.
+   * Returns the divergence (and records it) when they differ; a match links the two envelopes.
+   */
+  check(e: { id: string; seq: number; type: string; from: string; to: string; payload: unknown }, step: number): Divergence | undefined {
+    if (!this.serving) return undefined;
+    const actor = emitterOf(e);
+    const q = this.expected.get(actor);
+    const next = q?.list[q.i];
+    const ids = [this.of, this.runId];
+    const actual = gistOf(e, ids);
+    const expected = next ? gistOf(next, ids) : null;
+    if (next && expected && sameGist(expected, actual)) {
+      q!.i += 1;
+      this.reproduced.set(e.id, next.id);
+      return undefined;
+    }
+    return this.diverge({ step, actor, expected, actual, diff: describeDivergence(actor, expected, actual) });
+  }
+
+  /**
+   * A replay resumed after a crash: its own events since the header were checked when they were
+   * written; move the cursors past them so checking continues where it stopped.
+   */
+  advance(own: readonly Envelope[], step: number): void {
+    for (const e of own) if (e.type !== 'run.replayed' && e.type !== 'replay.diverged') this.check(e, step);
+  }
+
+  /** At the replay's end: an actor of the original that still had decisions to make is a divergence. */
+  checkEnd(step: number): Divergence | undefined {
+    if (!this.serving) return undefined;
+    for (const [actor, q] of this.expected) {
+      const next = q.list[q.i];
+      if (!next) continue;
+      const expected = gistOf(next, [this.of, this.runId]);
+      return this.diverge({ step, actor, expected, actual: null, diff: describeDivergence(actor, expected, null) });
+    }
+    return undefined;
+  }
+
+  /** Record the first divergence; recordings stop being served and deliveries stop being ordered. */
+  diverge(d: Divergence): Divergence {
+    if (!this.divergence) this.divergence = d;
+    this.ordering = false;
+    return this.divergence;
+  }
+
+  /**
+   * Whether an envelope may be delivered now: one that reproduces an ORDERED_TYPES envelope of
+   * the original waits until everything its recipient received before it in the original has
+   * been delivered. Call `delivered` after delivering.
+   */
+  mayDeliver(e: Envelope): boolean {
+    if (!this.ordering || !ORDERED_TYPES.has(e.type)) return true;
+    const orig = this.reproduced.get(e.id);
+    if (!orig) return true;
+    const c = this.inbound.get(e.to);
+    return !c || c.list[c.i] === orig || !c.list.includes(orig);
+  }
+
+  delivered(e: Envelope): void {
+    const orig = this.reproduced.get(e.id);
+    const c = orig ? this.inbound.get(e.to) : undefined;
+    if (c && c.list[c.i] === orig) c.i += 1;
+  }
+}
