@@ -6,7 +6,7 @@ import { defineTool, openPgliteStore } from '@ao/runtime';
 import type { Envelope, RunRecord, Store } from '@ao/runtime';
 import type { Engine } from '../src/mod.js';
 import { diffRuns } from '../src/replay.js';
-import { allEvents, countingLlm, makeEngine, startNode, toolsWith } from './harness.js';
+import { allEvents, countingLlm, gate, makeEngine, startNode, toolsWith, until } from './harness.js';
 
 /** A tiny seeded generator, so a failing random graph can be rebuilt from its seed. */
 function rng(seed: number) {
@@ -226,6 +226,58 @@ describe('replay: live, divergence, fork and errors', () => {
       expect(d.first?.actor).toBe('supervisor/b');
     } finally {
       await e.shutdown();
+    }
+  });
+
+  it('a replay whose engine stops mid-way is resumed by another from its own checkpoint, inheriting the same prefix', async () => {
+    const entered = gate();
+    const release = gate();
+    let calls = 0;
+    const slow = defineTool({
+      name: 'slow_lookup',
+      description: 'A lookup that waits for the test.',
+      effect: 'read',
+      input: z.object({ term: z.string() }),
+      handler: async ({ term }) => {
+        calls += 1;
+        if (calls === 3) {
+          entered.open();
+          await release.promise;
+        }
+        return { term, call: calls > 3 ? 'after-handover' : 'first' };
+      },
+    });
+    const g = graph('slow-lookups')
+      .node('a', { agent: 'pipeline', tools: ['slow_lookup'], args: () => ({ slow_lookup: { term: 'first' } }) })
+      .node('b', { agent: 'pipeline', tools: ['slow_lookup'], args: () => ({ slow_lookup: { term: 'second' } }) })
+      .edge('a', 'b')
+      .budget({ tokens: 100_000 });
+    const tools = toolsWith(slow);
+    const a = await startNode({ store, nodeId: 'replay-a', graphs: [g], tools });
+    const original = await a.waitForRun((await a.startRun({ graph: 'slow-lookups' })).id);
+    expect(calls).toBe(2);
+    const replay = await a.replay(original.id, { fromStep: 2 });
+    await entered.promise; // b's call is in flight in the replay
+    await a.shutdown();
+    release.open();
+    const b = await startNode({ store, nodeId: 'replay-b', graphs: [g], tools });
+    try {
+      const done = await until(async () => {
+        const r = await store.getRun(replay.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      }, 'the replay to finish on the second engine');
+      expect(done.replay).toMatchObject({ of: original.id, fromStep: 2 });
+      const events = await allEvents(store, replay.id);
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(events.filter((e) => e.type === 'run.replayed')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'run.finished')).toHaveLength(1);
+      // a ran before the step: never again, on either engine; b's read was made again after the handover.
+      expect(events.some((e) => e.from === 'supervisor/a')).toBe(false);
+      expect(calls).toBe(4);
+      const d = await b.diff(original.id, replay.id);
+      expect(d.nodes.map((n) => n.node)).toEqual(['b']);
+    } finally {
+      await b.shutdown();
     }
   });
 

@@ -49,6 +49,37 @@ describe('ao CLI', () => {
     }
   });
 
+  it('replays a run from a step over HTTP (recorded: identical), and diffs a fork that changed a prompt', async () => {
+    const dir = await tmp();
+    const server = await startServer({ AO_DATA_DIR: dir });
+    try {
+      const env = { AO_URL: server.url };
+      const first = await runCli(['run', 'triage', '--input', '{"intent":"refund","order":"A-9"}', '--watch'], env);
+      const id = /run ([0-9a-f-]{36})/.exec(first.stdout)![1]!;
+      const replay = await runCli(['replay', id, '--from-step', '1', '--recorded', '--watch'], env);
+      expect(replay.stderr).toBe('');
+      expect(replay.code).toBe(0);
+      expect(replay.stdout).toMatch(new RegExp(`replays ${id} from step 1 \\(recorded\\)`));
+      expect(replay.stdout).toMatch(/status: succeeded/);
+      const replayId = /run ([0-9a-f-]{36}) replays/.exec(replay.stdout)![1]!;
+      const same = await runCli(['diff', id, replayId], env);
+      expect(same.code).toBe(0);
+      expect(same.stdout).toMatch(/^identical: \d+ decisions each/);
+      const fork = await runCli(['replay', id, '--from-step', '1', '--watch', '--overrides', '{"nodes":{"refund":{"instructions":"Refund politely."}}}'], env);
+      expect(fork.stdout).toMatch(/\(live, fork\)/);
+      const forkId = /run ([0-9a-f-]{36}) replays/.exec(fork.stdout)![1]!;
+      const differ = await runCli(['diff', id, forkId], env);
+      expect(differ.code).toBe(1);
+      expect(differ.stdout).toMatch(/first difference at decision \d+ of .*, actor supervisor\/refund/);
+      expect(differ.stdout).toContain('Refund politely.');
+      const bad = await runCli(['replay', id, '--from-step', '99'], env);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/AO_REPLAY_STEP_OUT_OF_RANGE/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('reports bad input with its code and exits non-zero', async () => {
     const env = { AO_DATA_DIR: await tmp(), PORT: String(await freePort()) };
     const bad = await runCli(['run', 'triage', '--input', '{oops'], env);

@@ -1,4 +1,4 @@
-import type { Behaviour, Envelope } from '@ao/runtime';
+import type { ActorContext, Behaviour, Envelope } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
 import { parentOf } from '../pipeline/pipeline.js';
 import type { Payload } from '../messages.js';
@@ -37,7 +37,18 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
   return {
     initialState: initial,
     async receive(ledger, msg, ctx) {
-      if (!isEnvelope(msg)) return ledger;
+      // A request that arrives as the run ends (a branch stopping late) has no one to answer.
+      if (!isEnvelope(msg) || s.journal.ended) return ledger;
+      try {
+        return await decideOn(ledger, msg, ctx);
+      } catch (e) {
+        if (s.journal.ended) return ledger;
+        throw e;
+      }
+    },
+  };
+
+  async function decideOn(ledger: Ledger, msg: Envelope, ctx: ActorContext<ActorMessage>): Promise<Ledger> {
       switch (msg.type) {
         case 'budget.request': {
           const req = parseMessage(msg).payload as BudgetRequest;
@@ -69,6 +80,5 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         default:
           return ledger;
       }
-    },
-  };
+  }
 }

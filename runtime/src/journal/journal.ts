@@ -55,6 +55,11 @@ export class RunJournal {
   /** The supervisor's step of the last checkpoint written (where a divergence is reported). */
   private step: number;
 
+  /** The run has ended (its last event is written) or this node stopped hosting it: nothing more can be written. */
+  get ended(): boolean {
+    return this.sealed || this.closed;
+  }
+
   get replay(): Recording | undefined {
     return this.o.replay?.recording;
   }

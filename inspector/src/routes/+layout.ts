@@ -1,3 +1,0 @@
-// SPA: rendered in the browser only; adapter-static emits a single index.html fallback.
-export const ssr = false;
-export const prerender = false;
