@@ -1,0 +1,141 @@
+/**
+ * The gateway's HTTP and stream shapes, as the inspector reads them. They mirror the zod schemas
+ * of `gateway/src/http/views.ts` and `gateway/src/stream/frames.ts` (the inspector talks HTTP only
+ * and imports no gateway code); the browser tests run them against a real gateway.
+ */
+
+export const RUN_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'budget_exceeded', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const ENDED: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled', 'waiting']);
+
+export type NodeStatus = 'pending' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  llmCalls: number;
+  toolCalls: number;
+  perTool: Record<string, number>;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  node?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface RunSummary {
+  id: string;
+  graph: string;
+  graphVersion: string;
+  status: RunStatus;
+  usage: Usage;
+  error: ErrorInfo | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The run this one replays or forks, if any. */
+  replayOf?: string | null;
+  /** On stream frames (and run views): orders two views of one run. */
+  lastSeq?: number;
+}
+
+export interface Budget {
+  tokens?: number;
+  tools?: number;
+  usd?: number;
+  wallClockSec?: number;
+  perTool?: Record<string, number>;
+}
+
+export interface NodeState {
+  status: NodeStatus;
+  iteration: number;
+  attempt: number;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: { code: string; message: string };
+}
+
+export interface ReplayInfo {
+  of: string;
+  fromStep: number;
+  mode: 'live' | 'recorded' | 'lenient';
+  /** Seq of the original's last event at `fromStep`. */
+  baseSeq: number;
+  overrides: unknown;
+  divergence: unknown;
+}
+
+export interface RunView extends RunSummary {
+  input: unknown;
+  output: unknown;
+  budget: Budget;
+  nodes: Record<string, NodeState>;
+  traceId: string | null;
+  lastSeq: number;
+  updatedAt: string;
+  replay?: ReplayInfo | null;
+}
+
+export interface GraphNode {
+  id: string;
+  agent: string;
+  llm: string;
+  tools: string[];
+  concurrency?: number;
+  instructions?: string;
+  maxIterations?: number;
+}
+export interface GraphEdge {
+  from: string;
+  to: string;
+  conditional: boolean;
+  back: boolean;
+}
+export interface GraphView {
+  name: string;
+  version: string;
+  entries: string[];
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  budget: Budget;
+  hasInputSchema: boolean;
+}
+
+export interface Envelope {
+  id: string;
+  runId: string;
+  seq: number;
+  from: string;
+  to: string;
+  type: string;
+  payload: unknown;
+  causationId: string | null;
+  trace: { traceparent: string; tracestate?: string } | null;
+  time: string;
+}
+
+export interface CheckpointSummary {
+  runId: string;
+  step: number;
+  seq: number;
+  node: string | null;
+  graphVersion: string;
+  sizeBytes: number;
+  createdAt: string;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+export type StreamFrame =
+  | { kind: 'envelope'; envelope: Envelope }
+  | { kind: 'end'; runId: string; status: RunStatus; lastSeq: number }
+  | { kind: 'behind'; lastSeq: number | null; error: { code: string; message: string } }
+  | { kind: 'ready' }
+  | { kind: 'run'; cause: string; run: RunSummary & { lastSeq: number; updatedAt: string } }
+  | { kind: 'error'; error: { code: string; message: string } };

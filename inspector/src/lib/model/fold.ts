@@ -1,0 +1,229 @@
+import type { Budget, Envelope, NodeStatus, RunStatus } from '../api/types';
+
+/** What the inspector shows of one graph node at some point of a run. */
+export interface NodeView {
+  status: NodeStatus;
+  iteration: number;
+  attempt: number;
+  /** Swarm branches: started, finished and failed so far (of `of`). */
+  branches: { of: number; running: number; done: number; failed: number };
+  /** Tokens settled for this node. */
+  tokens: number;
+  error?: string;
+}
+
+export interface Amounts {
+  tokens: number;
+  tools: number;
+  usd: number;
+  perTool: Record<string, number>;
+}
+
+interface Reservation {
+  node: string;
+  tokens: number;
+  usd: number;
+  tool?: string;
+}
+
+/**
+ * Where a run's log starts from when it does not start from nothing: a replay begins restored
+ * from a checkpoint of the original (node states, budget ledger, wall-clock deadline), and its
+ * log holds only what happened after.
+ */
+export interface FoldBase {
+  nodes?: Record<string, { status: NodeStatus; iteration: number; attempt: number }>;
+  used?: Amounts;
+  byNode?: Record<string, { tokens: number }>;
+  reserved?: Record<string, Reservation>;
+  /** The wall-clock deadline (epoch ms) the run carries. */
+  deadline?: number;
+}
+
+/** The base of a replay, read from its own copy of the checkpoint it starts from (`GET /runs/:id/checkpoints/:step`). */
+export function baseFromCheckpoint(state: unknown): FoldBase {
+  const s = (state ?? {}) as {
+    sched?: { nodes?: FoldBase['nodes'] };
+    ledger?: { used?: Amounts; byNode?: FoldBase['byNode']; reserved?: FoldBase['reserved'] };
+    deadline?: number;
+  };
+  return {
+    ...(s.sched?.nodes ? { nodes: s.sched.nodes } : {}),
+    ...(s.ledger?.used ? { used: s.ledger.used } : {}),
+    ...(s.ledger?.byNode ? { byNode: s.ledger.byNode } : {}),
+    ...(s.ledger?.reserved ? { reserved: s.ledger.reserved } : {}),
+    ...(typeof s.deadline === 'number' ? { deadline: s.deadline } : {}),
+  };
+}
+
+/**
+ * A run folded from its envelopes: run status, node states and the budget ledger (settled and
+ * reserved), the same rules as the budget actor's ledger (`actors/src/budget/ledger.ts`). Folded
+ * from the log alone, so the inspector can show any point of a run: live (fold as envelopes
+ * arrive) or stepping through (fold the first n).
+ */
+export class RunFold {
+  status: RunStatus = 'pending';
+  nodes: Record<string, NodeView> = {};
+  used: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
+  private reservations = new Map<string, Reservation>();
+  startedAt: string | null = null;
+  /** Time of the last envelope applied. */
+  at: string | null = null;
+  applied = 0;
+
+  readonly deadline: number | undefined;
+
+  constructor(nodeIds: readonly string[], base: FoldBase = {}) {
+    for (const id of nodeIds) {
+      const b = base.nodes?.[id];
+      this.nodes[id] = { ...blankNode(), ...(b ? { status: b.status, iteration: b.iteration, attempt: b.attempt } : {}), tokens: base.byNode?.[id]?.tokens ?? 0 };
+    }
+    if (base.used) this.used = { ...base.used, perTool: { ...base.used.perTool } };
+    for (const [k, r] of Object.entries(base.reserved ?? {})) this.reservations.set(k, { node: r.node, tokens: r.tokens, usd: r.usd, ...(r.tool ? { tool: r.tool } : {}) });
+    this.deadline = base.deadline;
+  }
+
+  /** Reserved by calls in flight (granted, not settled or released). */
+  get reserved(): Amounts {
+    const r: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
+    for (const x of this.reservations.values()) {
+      r.tokens += x.tokens;
+      r.usd += x.usd;
+      if (x.tool) {
+        r.tools += 1;
+        r.perTool[x.tool] = (r.perTool[x.tool] ?? 0) + 1;
+      }
+    }
+    return r;
+  }
+
+  private node(id: string): NodeView {
+    return (this.nodes[id] ??= blankNode());
+  }
+
+  apply(e: Envelope): void {
+    this.applied += 1;
+    this.at = e.time;
+    const p = (e.payload ?? {}) as Record<string, unknown>;
+    const id = typeof p.node === 'string' ? p.node : '';
+    switch (e.type) {
+      case 'run.started':
+      case 'run.replayed':
+        this.status = 'running';
+        this.startedAt ??= e.time;
+        break;
+      case 'run.finished':
+        this.status = p.status as RunStatus;
+        break;
+      case 'run.parked':
+        this.status = 'waiting';
+        break;
+      case 'node.start': {
+        const n = this.node(id);
+        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined });
+        n.branches = { of: 0, running: 0, done: 0, failed: 0 };
+        break;
+      }
+      case 'node.completed':
+        this.node(id).status = 'succeeded';
+        break;
+      case 'node.failed': {
+        const n = this.node(id);
+        n.status = 'failed';
+        n.error = (p.error as { message?: string } | undefined)?.message;
+        break;
+      }
+      case 'node.retry_scheduled':
+        this.node(id).status = 'retrying';
+        break;
+      case 'node.skipped':
+        this.node(id).status = 'skipped';
+        break;
+      case 'loop.iterated':
+        for (const r of (p.reset as string[] | undefined) ?? []) {
+          const n = this.node(r);
+          n.status = 'pending';
+        }
+        break;
+      case 'branch.start': {
+        const b = this.node(id).branches;
+        b.of = Math.max(b.of, p.of as number);
+        b.running += 1;
+        break;
+      }
+      case 'branch.completed':
+      case 'branch.failed': {
+        const b = this.node(id).branches;
+        b.running = Math.max(0, b.running - 1);
+        if (e.type === 'branch.completed') b.done += 1;
+        else b.failed += 1;
+        break;
+      }
+      case 'budget.granted': {
+        const r = p.reservation as Reservation;
+        this.reservations.set(p.key as string, { node: r.node, tokens: r.tokens, usd: r.usd, ...(r.tool ? { tool: r.tool } : {}) });
+        break;
+      }
+      case 'budget.settle': {
+        const r = this.reservations.get(p.key as string);
+        if (!r) break; // settled already, or never granted: the ledger ignores it too
+        this.reservations.delete(p.key as string);
+        this.used.tokens += p.tokens as number;
+        this.used.usd += p.usd as number;
+        this.node(r.node).tokens += p.tokens as number;
+        if (r.tool) {
+          this.used.tools += 1;
+          this.used.perTool[r.tool] = (this.used.perTool[r.tool] ?? 0) + 1;
+        }
+        break;
+      }
+      case 'budget.release':
+        this.reservations.delete(p.key as string);
+        break;
+    }
+  }
+}
+
+const blankNode = (): NodeView => ({ status: 'pending', iteration: 0, attempt: 0, branches: { of: 0, running: 0, done: 0, failed: 0 }, tokens: 0 });
+
+/** The fold of the first `n` envelopes. */
+export function foldUpTo(events: readonly Envelope[], n: number, nodeIds: readonly string[], base?: FoldBase): RunFold {
+  const f = new RunFold(nodeIds, base);
+  const end = Math.min(n, events.length);
+  for (let i = 0; i < end; i++) f.apply(events[i]!);
+  return f;
+}
+
+export interface Gauge {
+  /** `tokens`, `tools`, `usd`, `wallClockSec` or `perTool.<tool>`. */
+  name: string;
+  label: string;
+  limit: number;
+  used: number;
+  reserved: number;
+  unit: string;
+}
+
+/**
+ * One gauge per limit of the run's budget, at the fold's point in time; the wall clock runs to
+ * `nowMs` when given (a live run), else to the time of the last envelope folded.
+ */
+export function gauges(limits: Budget, f: RunFold, nowMs?: number): Gauge[] {
+  const out: Gauge[] = [];
+  const r = f.reserved;
+  if (limits.tokens !== undefined) out.push({ name: 'tokens', label: 'tokens', limit: limits.tokens, used: f.used.tokens, reserved: r.tokens, unit: '' });
+  if (limits.tools !== undefined) out.push({ name: 'tools', label: 'tool calls', limit: limits.tools, used: f.used.tools, reserved: r.tools, unit: '' });
+  if (limits.usd !== undefined) out.push({ name: 'usd', label: 'cost', limit: limits.usd, used: f.used.usd, reserved: r.usd, unit: '$' });
+  if (limits.wallClockSec !== undefined) {
+    const to = nowMs ?? (f.at ? Date.parse(f.at) : undefined);
+    // A restored run (a replay) carries its deadline: what is used is what the deadline no longer leaves.
+    const elapsed =
+      to === undefined ? 0 : f.deadline !== undefined ? limits.wallClockSec - (f.deadline - to) / 1000 : f.startedAt ? (to - Date.parse(f.startedAt)) / 1000 : 0;
+    out.push({ name: 'wallClockSec', label: 'wall clock', limit: limits.wallClockSec, used: Math.max(0, elapsed), reserved: 0, unit: 's' });
+  }
+  for (const [tool, cap] of Object.entries(limits.perTool ?? {})) {
+    out.push({ name: `perTool.${tool}`, label: `${tool} calls`, limit: cap, used: f.used.perTool[tool] ?? 0, reserved: r.perTool[tool] ?? 0, unit: '' });
+  }
+  return out;
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import type { Envelope } from '../api/types';
+import { baseFromCheckpoint, foldUpTo, gauges, RunFold } from './fold';
+import { Lanes, MAX_BRANCH_LANES } from './lanes';
+import { layeredLayout } from './layout';
+
+let seq = 0;
+const env = (type: string, payload: unknown, from = 'supervisor', to = 'supervisor', time = '2026-01-01T00:00:00.000Z'): Envelope => ({
+  id: `id-${++seq}`,
+  runId: 'r',
+  seq,
+  from,
+  to,
+  type,
+  payload,
+  causationId: null,
+  trace: null,
+  time,
+});
+
+describe('RunFold', () => {
+  it('follows node states through start, retry, completion, skips and loops', () => {
+    const evs = [
+      env('run.started', {}),
+      env('node.start', { node: 'a', iteration: 1, attempt: 1 }),
+      env('node.failed', { node: 'a', error: { code: 'X', message: 'boom' } }),
+      env('node.retry_scheduled', { node: 'a', attempt: 2 }),
+      env('node.start', { node: 'a', iteration: 1, attempt: 2 }),
+      env('node.completed', { node: 'a' }),
+      env('node.skipped', { node: 'b' }),
+      env('loop.iterated', { from: 'c', to: 'a', iteration: 2, reset: ['a'] }),
+      env('run.finished', { status: 'succeeded' }),
+    ];
+    const at = (n: number) => foldUpTo(evs, n, ['a', 'b']);
+    expect(at(0).status).toBe('pending');
+    expect(at(2).nodes.a).toMatchObject({ status: 'running', attempt: 1 });
+    expect(at(3).nodes.a).toMatchObject({ status: 'failed', error: 'boom' });
+    expect(at(4).nodes.a!.status).toBe('retrying');
+    expect(at(6).nodes.a).toMatchObject({ status: 'succeeded', attempt: 2 });
+    expect(at(7).nodes.b!.status).toBe('skipped');
+    expect(at(8).nodes.a!.status).toBe('pending');
+    expect(at(9).status).toBe('succeeded');
+  });
+
+  it('keeps the budget ledger like the budget actor: reservations until settled or released, settlements counted once', () => {
+    const f = new RunFold(['s']);
+    const grant = (key: string, tokens: number, tool?: string) => env('budget.granted', { key, reservation: { node: 's', actor: 'supervisor/s', tokens, usd: 0, ...(tool ? { tool } : {}) } });
+    f.apply(grant('k1', 500));
+    f.apply(grant('k2', 0, 'web_search'));
+    f.apply(grant('k3', 300));
+    expect(f.reserved).toEqual({ tokens: 800, tools: 1, usd: 0, perTool: { web_search: 1 } });
+    f.apply(env('budget.settle', { key: 'k1', tokens: 120, usd: 0 }));
+    f.apply(env('budget.settle', { key: 'k1', tokens: 120, usd: 0 })); // a redelivery
+    f.apply(env('budget.settle', { key: 'k2', tokens: 0, usd: 0, tool: 'web_search' }));
+    f.apply(env('budget.release', { key: 'k3' }));
+    expect(f.used).toEqual({ tokens: 120, tools: 1, usd: 0, perTool: { web_search: 1 } });
+    expect(f.reserved).toEqual({ tokens: 0, tools: 0, usd: 0, perTool: {} });
+    expect(f.nodes.s!.tokens).toBe(120);
+  });
+
+  it('gives a gauge per limit, the wall clock measured from run.started', () => {
+    const f = foldUpTo(
+      [env('run.started', {}, 'supervisor', 'supervisor', '2026-01-01T00:00:00.000Z'), env('node.start', { node: 'a', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor', '2026-01-01T00:00:12.000Z')],
+      2,
+      ['a'],
+    );
+    const g = gauges({ tokens: 1000, tools: 5, wallClockSec: 60, perTool: { web_search: 2 } }, f);
+    expect(g.map((x) => x.name)).toEqual(['tokens', 'tools', 'wallClockSec', 'perTool.web_search']);
+    expect(g.find((x) => x.name === 'wallClockSec')!.used).toBe(12);
+  });
+
+  it("starts a replay from its checkpoint's node states, ledger and deadline", () => {
+    const base = baseFromCheckpoint({
+      sched: { nodes: { a: { status: 'succeeded', iteration: 1, attempt: 1 }, b: { status: 'running', iteration: 1, attempt: 1 } } },
+      ledger: { used: { tokens: 900, tools: 1, usd: 0, perTool: { noop: 1 } }, byNode: { a: { tokens: 900, tools: 1, usd: 0, perTool: {} } }, reserved: { k: { node: 'b', actor: 'supervisor/b', tokens: 50, usd: 0 } } },
+      deadline: Date.parse('2026-01-01T00:01:00.000Z'),
+    });
+    const f = foldUpTo([env('run.replayed', { of: 'r0', fromStep: 2 }, 'supervisor', 'supervisor', '2026-01-01T00:00:30.000Z')], 1, ['a', 'b'], base);
+    expect(f.status).toBe('running');
+    expect(f.nodes.a).toMatchObject({ status: 'succeeded', tokens: 900 });
+    expect(f.nodes.b!.status).toBe('running');
+    expect(f.used.tokens).toBe(900);
+    expect(f.reserved.tokens).toBe(50);
+    // 60 s limit, 30 s left at the deadline: 30 s used, however long the original took to get there.
+    expect(gauges({ wallClockSec: 60 }, f)[0]!.used).toBe(30);
+  });
+
+  it('counts swarm branches of a node', () => {
+    const f = new RunFold(['sw']);
+    f.apply(env('node.start', { node: 'sw', iteration: 1, attempt: 1 }));
+    for (const b of [1, 2, 3]) f.apply(env('branch.start', { node: 'sw', branch: b, of: 3 }));
+    f.apply(env('branch.completed', { node: 'sw', branch: 1 }));
+    f.apply(env('branch.failed', { node: 'sw', branch: 2 }));
+    expect(f.nodes.sw!.branches).toEqual({ of: 3, running: 1, done: 1, failed: 1 });
+  });
+});
+
+describe('Lanes', () => {
+  it('orders lanes supervisor, budget, nodes in graph order with their branches, then model and tools', () => {
+    const l = new Lanes(['plan', 'analyse']);
+    l.add([
+      env('tool.call', {}, 'supervisor/analyse/branch-2', 'tool/web_search'),
+      env('llm.request', {}, 'supervisor/plan', 'llm/default'),
+      env('budget.request', {}, 'supervisor/analyse/branch-1@1.2', 'supervisor/budget'),
+      env('node.start', {}, 'supervisor', 'supervisor/analyse'),
+    ]);
+    expect(l.lanes.map((x) => x.label)).toEqual(['supervisor', 'budget', 'plan', 'analyse', 'analyse/branch-1', 'analyse/branch-2', 'llm/default', 'tool/web_search']);
+    expect(l.of('supervisor/analyse/branch-1@1.2')).toBe(4);
+  });
+
+  it('puts the branches of a wide swarm into one lane', () => {
+    const l = new Lanes(['fan']);
+    l.add(Array.from({ length: MAX_BRANCH_LANES + 1 }, (_, i) => env('branch.start', {}, 'supervisor/fan', `supervisor/fan/branch-${i + 1}`)));
+    expect(l.lanes.map((x) => x.label)).toEqual(['fan', 'fan/branch-*']);
+    expect(l.of('supervisor/fan/branch-3')).toBe(1);
+  });
+});
+
+describe('layeredLayout', () => {
+  const o = { nodeWidth: 100, nodeHeight: 40, gapX: 20, gapY: 30 };
+  it('puts each node below its deepest predecessor and ignores loop edges when layering', () => {
+    const pos = layeredLayout(['a', 'b', 'c', 'd'], [
+      { from: 'a', to: 'b' },
+      { from: 'a', to: 'c' },
+      { from: 'b', to: 'd' },
+      { from: 'c', to: 'd' },
+      { from: 'd', to: 'a', back: true },
+    ], o);
+    expect(pos.a!.y).toBe(0);
+    expect(pos.b!.y).toBe(70);
+    expect(pos.c!.y).toBe(70);
+    expect(pos.d!.y).toBe(140);
+    expect(pos.b!.x).not.toBe(pos.c!.x);
+  });
+
+  it('orders a layer by its neighbours so edges do not cross', () => {
+    // x1 -> y2 and x2 -> y1, declared crosswise: the sweep swaps the second layer.
+    const pos = layeredLayout(['x1', 'x2', 'y1', 'y2'], [
+      { from: 'x1', to: 'y2' },
+      { from: 'x2', to: 'y1' },
+    ], o);
+    expect(Math.sign(pos.x1!.x - pos.x2!.x)).toBe(Math.sign(pos.y2!.x - pos.y1!.x));
+  });
+});
