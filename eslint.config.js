@@ -42,13 +42,14 @@ export default tseslint.config(
   {
     // Only an adapter's own folder imports its client library (DESIGN.md, STYLE.md 4).
     files: ['**/*.ts'],
-    ignores: ['runtime/src/actor-system/**', 'runtime/src/store/pg/**', 'runtime/src/store/pglite/**', 'runtime/src/testing/**', 'runtime/drizzle.config.ts', '**/*.test.ts', 'tests/**'],
+    ignores: ['runtime/src/actor-system/**', 'runtime/src/store/pg/**', 'runtime/src/store/pglite/**', 'runtime/src/tools/mcp/**', 'runtime/src/testing/**', 'runtime/drizzle.config.ts', '**/*.test.ts', 'tests/**'],
     rules: {
       'no-restricted-syntax': [
         'error',
         { selector: "ImportDeclaration[source.value='nact']", message: 'Only runtime/src/actor-system imports nact.' },
         { selector: "ImportDeclaration[source.value='pg']", message: 'Only runtime/src/store/pg imports pg.' },
         { selector: "ImportDeclaration[source.value=/^@electric-sql\\/pglite/]", message: 'Only runtime/src/store/pglite imports PGlite.' },
+        { selector: "ImportDeclaration[source.value=/^@modelcontextprotocol\\/sdk/]", message: 'Only runtime/src/tools/mcp imports the MCP SDK.' },
       ],
     },
   },

@@ -1,11 +1,41 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
+import { LlmProfilesSchema } from '../llm/profiles.js';
+import { McpServersSchema } from '../tools/mcp/config.js';
 
 /**
  * Every environment variable the runtime reads, validated once at start-up. README's
  * configuration table lists the same variables.
  */
+/** An unset variable and an empty one mean the same: not configured. */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s ? s : undefined));
+
+/** A JSON value in a variable, checked with `schema`; unset or empty is `undefined`. */
+function jsonVar<T extends z.ZodType>(schema: T, what: string) {
+  return z
+    .string()
+    .optional()
+    .transform((s, ctx): z.output<T> | undefined => {
+      if (!s) return undefined;
+      let v: unknown;
+      try {
+        v = JSON.parse(s);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not JSON: ${(e as Error).message.slice(0, 200)}` });
+        return z.NEVER;
+      }
+      const r = schema.safeParse(v);
+      if (r.success) return r.data;
+      const i = r.error.issues[0];
+      ctx.addIssue({ code: 'custom', message: `not ${what}: ${i?.path.map(String).join('.') || '(root)'}: ${i?.message}` });
+      return z.NEVER;
+    });
+}
+
 const PricesSchema = z.record(z.string().min(1), z.strictObject({ input: z.number().min(0), output: z.number().min(0) }));
 
 export const ConfigSchema = z.object({
@@ -37,6 +67,28 @@ export const ConfigSchema = z.object({
         return z.NEVER;
       }
     }),
+  /**
+   * LLM profiles by name, as JSON: {"default":{"provider":"openai","baseUrl":"http://localhost:11434/v1","model":"llama3.2"},
+   * "claude":{"provider":"anthropic","model":"claude-sonnet-4-5","apiKeyEnv":"ANTHROPIC_API_KEY"}}. A node's `llm` names one.
+   */
+  AO_LLM_PROFILES: jsonVar(LlmProfilesSchema, 'LLM profiles'),
+  /** Without AO_LLM_PROFILES.default: an OpenAI-compatible endpoint becomes the default profile. */
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  /** Without AO_LLM_PROFILES.default and OPENAI_*: Anthropic becomes the default profile. */
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  /** The model of the default profile made from OPENAI_* or ANTHROPIC_* (e.g. llama3.2 for Ollama). */
+  AO_LLM_MODEL: optionalString,
+  /** Longest one attempt of an LLM call may take (ms), for profiles that do not set timeoutMs. */
+  AO_LLM_TIMEOUT_MS: z.coerce.number().int().positive().max(3_600_000).optional(),
+  /** Retries of an LLM call on 429/5xx/timeouts, for profiles that do not set maxRetries. */
+  AO_LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).optional(),
+  /**
+   * MCP servers whose tools to register, as JSON by server name: {"fs":{"command":"npx","args":["-y",
+   * "@modelcontextprotocol/server-filesystem","/data"]},"search":{"url":"https://mcp.example.com/mcp"}}.
+   */
+  AO_MCP_SERVERS: jsonVar(McpServersSchema, 'MCP servers'),
   /** Fault injection for crash tests: SIGKILL this process after it committed this many events. */
   AO_FAULT_KILL_AFTER_EVENTS: z.coerce.number().int().positive().optional(),
 });

@@ -6,6 +6,11 @@ export const ToolCallSchema = z.object({
   id: z.string().min(1),
   name: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()),
+  /**
+   * Set when the model's arguments were not a JSON object (cut off, or not JSON at all): the raw
+   * text, kept so the agent loop can tell the model what was wrong (`arguments` is then `{}`).
+   */
+  malformed: z.string().optional(),
 });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
 
@@ -65,10 +70,27 @@ export type LlmResponse = z.infer<typeof LlmResponseSchema>;
  * ```
  */
 export interface LlmPort {
-  /** Provider name, e.g. `offline` or `openai`; recorded with every call. */
+  /** Provider name, e.g. `offline`, `openai` or `anthropic`; recorded with every call. */
   readonly provider: string;
   /** Rejects with an error named `AbortError` when `signal` aborts. */
-  complete(req: LlmRequest, signal?: AbortSignal): Promise<LlmResponse>;
+  complete(req: LlmRequest, signal?: AbortSignal, options?: LlmCallOptions): Promise<LlmResponse>;
+}
+
+/** One piece of an answer as a streaming provider writes it. */
+export interface LlmDelta {
+  /** Text appended to the answer. */
+  readonly text: string;
+  /** Counts from 1 per HTTP attempt: a retried call starts its answer again with a higher attempt. */
+  readonly attempt: number;
+}
+
+/** What travels beside a request besides its abort signal. */
+export interface LlmCallOptions {
+  /**
+   * Called with each piece of answer text as it arrives (streaming adapters only). Deltas are a
+   * live view: the complete response is what counts, is journaled and is replayed.
+   */
+  readonly onDelta?: (delta: LlmDelta) => void;
 }
 
 /**

@@ -6,3 +6,15 @@ export {
   type ToolDefinition,
 } from './registry.js';
 export { builtinTools, noop, stripeRefund, webSearch } from './builtin/mod.js';
+export {
+  McpConnection,
+  mcpTools,
+  mcpToolName,
+  connectMcpServers,
+  McpServersSchema,
+  McpServerSchema,
+  type McpServers,
+  type McpServerConfig,
+  type McpServersConfig,
+  type McpTool,
+} from './mcp/mod.js';

@@ -26,6 +26,11 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   /** Offered to the model with the schema; say what the tool does and when to use it. */
   readonly description: string;
   readonly input: S;
+  /**
+   * The JSON schema of the arguments as offered to the model, when the tool brings its own (MCP
+   * tools do); otherwise it is generated from `input`. `input` still validates every call.
+   */
+  readonly parameters?: Record<string, unknown>;
   readonly effect: EffectClass;
   /** Called only with arguments that passed `input`. */
   handler(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
@@ -94,7 +99,7 @@ export class ToolRegistry {
   specs(names: readonly string[]): ToolSpec[] {
     return names.map((name) => {
       const def = this.require(name);
-      const { $schema: _drop, ...parameters } = z.toJSONSchema(def.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+      const { $schema: _drop, ...parameters } = def.parameters ?? (z.toJSONSchema(def.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>);
       return { name, description: def.description, parameters };
     });
   }

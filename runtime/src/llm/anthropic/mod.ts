@@ -1,0 +1,1 @@
+export { AnthropicLlm, ANTHROPIC_VERSION } from './anthropic-llm.js';

@@ -1,0 +1,1 @@
+export { OpenAiLlm, type OpenAiLlmOptions } from './openai-llm.js';

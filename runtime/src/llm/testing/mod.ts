@@ -1,0 +1,1 @@
+export { FakeProvider, type FakeAnswer, type FakeFault, type FakeReply, type FakeRequest } from './fake-provider.js';
