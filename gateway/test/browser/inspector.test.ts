@@ -1,0 +1,226 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '@ao/runtime';
+import { startServer } from '../process.js';
+import type { Server } from '../process.js';
+import { ARTIFACTS, buildInspector, chromiumAvailable, launch } from './chromium.js';
+import { RECORD_LONG_TASKS, RECORD_NODE_STATES } from './page-scripts.js';
+
+const FIXTURES = fileURLToPath(new URL('../stream-fixtures.ts', import.meta.url));
+const ENDED = ['succeeded', 'failed', 'budget_exceeded', 'cancelled', 'waiting'];
+
+/**
+ * The inspector in Debian's Chromium against a real `ao serve` (the one `pnpm start` runs), with
+ * the offline model slowed to 500 ms a call so a run can be watched while it goes. The tests share
+ * one server and follow one story: start a run from the form, watch it, step through it, replay it;
+ * then a run of 10,000 envelopes for the page's responsiveness. Screenshots of every page land in
+ * gateway/test/browser/artifacts/.
+ */
+describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real gateway', () => {
+  let server: Server;
+  let browser: Browser;
+  let page: Page;
+  let dir: string;
+  let runId: string;
+  const shot = (p: Page, name: string) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
+    const res = await fetch(`${server.url}${path}`, init);
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const events = async (id: string) => (await api<{ events: Envelope[] }>(`/runs/${id}/events?limit=1000`)).events;
+  const runPage = (p: Page, attrs: string) => p.waitForSelector(`[data-testid=run-page]${attrs}`, { state: 'attached', timeout: 60_000 });
+  const attr = async (p: Page, selector: string, name: string) => p.locator(selector).first().getAttribute(name);
+  const nodeStatuses = (p: Page) =>
+    p.$$eval('[data-testid^="node-"]', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-testid')!.slice(5), e.getAttribute('data-status')])));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ao-browser-'));
+    await buildInspector();
+    server = await startServer({ AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '500', AO_GRAPHS: FIXTURES });
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (e) => console.error('page error:', e));
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts a run of research-swarm from the form and shows its nodes turn green live, with its message flow and budget', async () => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('[data-testid=runs][data-feed=open]');
+    await expect.poll(() => page.locator('[data-testid=start-graph]').inputValue()).toBe('research-swarm');
+    // Record every state each graph node shows, from the moment the run page draws it.
+    await page.evaluate(RECORD_NODE_STATES);
+    await page.click('[data-testid=start-submit]');
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+    runId = page.url().split('/').at(-1)!;
+    await page.waitForSelector('[data-testid=node-plan][data-status=succeeded]');
+    await shot(page, 'run-live');
+    await runPage(page, '[data-ended=succeeded]');
+    await shot(page, 'run-research-swarm');
+
+    // Live: every node was drawn running, then green; none jumped straight from pending to done.
+    const log = (await page.evaluate('window.nodeLog')) as Array<[string, string]>;
+    for (const node of ['plan', 'search', 'analyse', 'summarise']) {
+      const seen = log.filter(([id]) => id === node).map(([, s]) => s);
+      expect(seen, node).toContain('running');
+      expect(seen.indexOf('running'), node).toBeLessThan(seen.lastIndexOf('succeeded'));
+      expect(seen.at(-1), node).toBe('succeeded');
+    }
+    expect(await nodeStatuses(page)).toEqual({ plan: 'succeeded', search: 'succeeded', analyse: 'succeeded', summarise: 'succeeded' });
+
+    // The message flow: an arrow per envelope, a lane per actor.
+    const log2 = await events(runId);
+    expect(await attr(page, '[data-testid=message-flow]', 'data-arrows')).toBe(String(log2.length));
+    const lanes = await page.locator('[data-testid=lane]').allTextContents();
+    expect(lanes).toEqual(expect.arrayContaining(['supervisor', 'budget', 'plan', 'search', 'analyse', 'analyse/branch-1', 'analyse/branch-2', 'analyse/branch-3', 'summarise', 'llm/default', 'tool/web_search']));
+
+    // A gauge for every limit of the budget, reading what the gateway's ledger says.
+    const usage = await api<{ used: { tokens: number; tools: number; perTool: Record<string, number> } }>(`/runs/${runId}/usage`);
+    const gauge = async (name: string) => ({
+      used: Number(await attr(page, `[data-testid="gauge-${name}"]`, 'data-used')),
+      limit: Number(await attr(page, `[data-testid="gauge-${name}"]`, 'data-limit')),
+      reserved: Number(await attr(page, `[data-testid="gauge-${name}"]`, 'data-reserved')),
+    });
+    expect(await gauge('tokens')).toEqual({ used: usage.used.tokens, limit: 50000, reserved: 0 });
+    expect(await gauge('tools')).toEqual({ used: usage.used.tools, limit: 100, reserved: 0 });
+    expect(await gauge('perTool.web_search')).toEqual({ used: usage.used.perTool.web_search, limit: 20, reserved: 0 });
+    const clock = await gauge('wallClockSec');
+    expect(clock.limit).toBe(300);
+    expect(clock.used).toBeGreaterThan(0);
+  });
+
+  it('lists runs live with status, graph, duration and tokens, and filters them', async () => {
+    const list = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await list.goto(`${server.url}/`);
+    await list.waitForSelector('[data-testid=runs][data-feed=open]');
+    await list.waitForSelector(`[data-testid=run-row][data-run="${runId}"][data-status=succeeded]`);
+    // A run started elsewhere appears, and its status follows, without a reload.
+    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage', input: { intent: 'refund' } }) });
+    await list.waitForSelector(`[data-testid=run-row][data-run="${id}"][data-status=running]`, { state: 'attached' });
+    await list.waitForSelector(`[data-testid=run-row][data-run="${id}"][data-status=succeeded]`, { state: 'attached' });
+    const row = list.locator(`[data-testid=run-row][data-run="${runId}"]`);
+    const run = await api<{ usage: { totalTokens: number } }>(`/runs/${runId}`);
+    await expect.poll(() => row.locator('td').nth(5).textContent()).toBe(run.usage.totalTokens.toLocaleString('en-US'));
+    expect(await row.locator('td').nth(1).textContent()).toBe('research-swarm');
+    expect(await row.locator('td').nth(4).textContent()).toMatch(/\d+(\.\d)? (ms|s)$/);
+    await shot(list, 'runs-list');
+
+    await list.selectOption('[data-testid=filter-graph]', 'triage');
+    await expect.poll(() => list.locator('[data-testid=run-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run')))).toEqual([id]);
+    await list.selectOption('[data-testid=filter-graph]', '');
+    await list.selectOption('[data-testid=filter-status]', 'failed');
+    await list.waitForSelector('text=No runs match the filters');
+    await list.close();
+  });
+
+  it('steps through the finished run, redrawing graph, message flow and budget as they were at each event', async () => {
+    const log = await events(runId);
+    const k = log.findIndex((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === 'search');
+    const n = k + 1;
+    await page.locator('[data-testid=step-slider]').fill(String(n));
+    await runPage(page, `[data-position="${n}"]`);
+    const analyseStarted = log.slice(0, n).some((e) => e.type === 'node.start' && (e.payload as { node: string }).node === 'analyse');
+    expect(await nodeStatuses(page)).toEqual({ plan: 'succeeded', search: 'succeeded', analyse: analyseStarted ? 'running' : 'pending', summarise: 'pending' });
+    expect(await attr(page, '[data-testid=run-page]', 'data-status')).toBe('running');
+    expect(await attr(page, '[data-testid=message-flow]', 'data-arrows')).toBe(String(n));
+    const settled = log.slice(0, n).filter((e) => e.type === 'budget.settle').reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
+    expect(Number(await attr(page, '[data-testid="gauge-tokens"]', 'data-used'))).toBe(settled);
+    expect(Number(await attr(page, '[data-testid="gauge-perTool.web_search"]', 'data-used'))).toBe(1);
+    expect(await attr(page, '[data-testid=event-detail]', 'data-seq')).toBe(String(log[k]!.seq));
+    await shot(page, 'step-through');
+
+    await page.click('[data-testid=step-next]');
+    await runPage(page, `[data-position="${n + 1}"]`);
+    await page.click('[data-testid=step-prev]');
+    await runPage(page, `[data-position="${n}"]`);
+    await page.keyboard.press('ArrowRight');
+    await runPage(page, `[data-position="${n + 1}"]`);
+
+    // An event picked in the list: the run as it was there, and its envelope in the panel.
+    await page.click('[data-testid=step-first]');
+    await runPage(page, '[data-position="0"]');
+    expect(Object.values(await nodeStatuses(page))).toEqual(['pending', 'pending', 'pending', 'pending']);
+    expect(await attr(page, '[data-testid="gauge-tokens"]', 'data-used')).toBe('0');
+    await page.click('[data-testid=event-row][data-seq="5"]');
+    await runPage(page, '[data-position="5"]');
+    expect(await attr(page, '[data-testid=event-detail]', 'data-seq')).toBe('5');
+    expect(await page.locator('[data-testid=event-detail] pre').textContent()).toContain(log[4]!.id);
+    expect(await nodeStatuses(page)).toMatchObject({ plan: 'running', search: 'pending' });
+  });
+
+  it('replays the run from a checkpoint (recorded) and opens the new run, which continues from that step', async () => {
+    const { checkpoints } = await api<{ checkpoints: Array<{ step: number; node: string | null }> }>(`/runs/${runId}/checkpoints`);
+    const step = checkpoints.find((c) => c.node === 'search')!.step;
+    await page.selectOption('[data-testid=replay-mode]', 'recorded');
+    await page.click(`[data-testid="replay-${step}"]`);
+    await page.waitForURL((u) => /#\/runs\/[0-9a-f-]{36}$/.test(u.hash) && !u.hash.endsWith(runId));
+    const replayId = page.url().split('/').at(-1)!;
+    await runPage(page, `[data-run="${replayId}"][data-ended=succeeded]`);
+    expect(await page.locator('[data-testid=replay-of]').textContent()).toContain(runId.slice(0, 8));
+    expect(await nodeStatuses(page)).toEqual({ plan: 'succeeded', search: 'succeeded', analyse: 'succeeded', summarise: 'succeeded' });
+    await shot(page, 'replay');
+    const replay = await api<{ status: string; replay: { of: string; fromStep: number; mode: string; divergence: unknown } }>(`/runs/${replayId}`);
+    expect(replay).toMatchObject({ status: 'succeeded', replay: { of: runId, fromStep: step, mode: 'recorded', divergence: null } });
+    // At its first event the replay shows the run as restored from the checkpoint: plan and search done.
+    await page.click('[data-testid=step-first]');
+    await runPage(page, '[data-position="0"]');
+    expect(await nodeStatuses(page)).toMatchObject({ plan: 'succeeded', search: 'succeeded' });
+  });
+
+  it('stays responsive on a run of 10,000 events (time to interactive recorded)', async () => {
+    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'fanout-10k' }) });
+    let run = await api<{ status: string; lastSeq: number }>(`/runs/${id}`);
+    while (!ENDED.includes(run.status)) {
+      await new Promise((r) => setTimeout(r, 250));
+      run = await api(`/runs/${id}`);
+    }
+    expect(run.status).toBe('succeeded');
+    expect(run.lastSeq).toBeGreaterThanOrEqual(10_000);
+
+    const big = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await big.addInitScript({ content: RECORD_LONG_TASKS });
+    const t0 = Date.now();
+    await big.goto(`${server.url}/#/runs/${id}`);
+    await runPage(big, `[data-events="${run.lastSeq}"][data-ended=succeeded]`);
+    const loadMs = Date.now() - t0;
+    // Interactive: a step back redraws graph, message flow and budget at once.
+    const t1 = Date.now();
+    await big.click('[data-testid=step-prev]');
+    await runPage(big, `[data-position="${run.lastSeq - 1}"]`);
+    const stepMs = Date.now() - t1;
+    const t2 = Date.now();
+    await big.locator('[data-testid=step-slider]').fill('5000');
+    await runPage(big, '[data-position="5000"]');
+    const seekMs = Date.now() - t2;
+    const longTasks = (await big.evaluate('window.longTasks')) as number[];
+    const figures = {
+      events: run.lastSeq,
+      timeToInteractiveMs: loadMs + stepMs,
+      loadAllEventsMs: loadMs,
+      stepBackMs: stepMs,
+      seekToMiddleMs: seekMs,
+      longestTaskMs: Math.round(Math.max(0, ...longTasks)),
+      totalBlockingMs: Math.round(longTasks.reduce((s, d) => s + Math.max(0, d - 50), 0)),
+      longTasks: longTasks.length,
+    };
+    console.log('inspector on a run of', run.lastSeq, 'events:', JSON.stringify(figures));
+    await writeFile(join(ARTIFACTS, 'tti.json'), JSON.stringify(figures, null, 2));
+    await big.click('[data-testid=step-last]');
+    await runPage(big, `[data-position="${run.lastSeq}"]`);
+    expect(await nodeStatuses(big)).toEqual({ 'fan-a': 'succeeded', 'fan-b': 'succeeded', 'fan-c': 'succeeded' });
+    expect(await attr(big, '[data-testid=message-flow]', 'data-arrows')).toBe(String(run.lastSeq));
+    await shot(big, 'run-10k');
+    // Generous bounds, so a busy machine does not fail it; the figures above are the measurement.
+    expect(figures.longestTaskMs).toBeLessThan(2000);
+    expect(figures.timeToInteractiveMs).toBeLessThan(30_000);
+    await big.close();
+  }, 180_000);
+});
