@@ -4,7 +4,7 @@ import adapter from '@sveltejs/adapter-static';
 const config = {
   kit: {
     // SPA: one index.html; the Fastify gateway serves build/ at `/`.
-    adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html' }),
+    adapter: adapter({ pages: 'build', assets: 'build' }),
     // Pages live in the URL's hash (`/#/runs/<id>`): the paths themselves (`/runs/<id>`) are the
     // gateway's API on the same origin, and in `vite dev` they are proxied to it.
     router: { type: 'hash' },

@@ -8,6 +8,8 @@ const api = { target: gateway, ws: true };
 
 export default defineConfig({
   plugins: [sveltekit()],
+  // `pnpm start` builds this app first: keep that quiet (the build is a few seconds, not a problem).
+  build: { rolldownOptions: { checks: { bundlerTimings: false } } },
   server: {
     proxy: {
       '/runs': api,
