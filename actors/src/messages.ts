@@ -54,6 +54,10 @@ export const PAYLOADS = {
   'branch.completed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
   'branch.failed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), error: ErrorInfoSchema, usage: PartialUsage, retryable: z.boolean() }),
   'branch.retry_scheduled': z.object({ node, branch: z.number().int(), attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
+  /** A supervisor handed a sub-task to a child agent (`<supervisor>/task-k`). */
+  'task.started': z.object({ node, task: z.number().int().positive(), text: z.string() }),
+  'task.completed': z.object({ node, task: z.number().int().positive(), output: NodeOutputSchema, usage: PartialUsage }),
+  'task.failed': z.object({ node, task: z.number().int().positive(), error: ErrorInfoSchema, usage: PartialUsage }),
   'llm.request': z.object({
     key: z.string(),
     profile: z.string(),

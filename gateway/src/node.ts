@@ -3,14 +3,18 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, Store, ToolDefinition } from '@ao/runtime';
+import { startProviders } from './providers.js';
+import type { Providers } from './providers.js';
 
 export interface Runtime {
   engine: Engine;
   store: Store;
   bus: Bus;
   llm: LlmPort;
+  /** LLM adapters by profile, MCP servers, and the live feed of answers being written (`providers.deltas`). */
+  providers: Providers;
   close(): Promise<void>;
 }
 
@@ -67,16 +71,18 @@ export async function startRuntime(
       if (committed >= limit) process.kill(process.pid, 'SIGKILL');
     };
   }
+  // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
+  const providers = await startProviders(config, o.llm ? { llm: o.llm } : {});
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL })
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
   const bus = new InProcessBus();
-  const llm = o.llm ?? new OfflineLlm({ latencyMs: config.AO_LLM_LATENCY_MS });
+  const llm = providers.defaultLlm;
   // A user's tool replaces a built-in one of the same name (e.g. a real web_search for the offline stand-in).
   const byName = new Map<string, ToolDefinition>();
   for (const t of builtinTools) byName.set(t.name, t);
   const builtin = new Set(byName.keys());
-  for (const t of [...ext.tools, ...(o.tools ?? [])]) {
+  for (const t of [...ext.tools, ...(o.tools ?? []), ...providers.tools]) {
     if (byName.has(t.name) && !builtin.has(t.name)) throw new AoError('AO_CONFIG_INVALID', `tool "${t.name}" is defined twice`, { field: 'AO_GRAPHS' });
     builtin.delete(t.name);
     byName.set(t.name, t);
@@ -89,7 +95,7 @@ export async function startRuntime(
       store: o.wrapStore ? o.wrapStore(store) : store,
       bus,
       tools,
-      llm: () => llm,
+      llm: providers.llm,
       nodeId: config.AO_NODE_ID,
       leaseMs: config.AO_LEASE_MS,
       prices: config.AO_PRICES,
@@ -97,6 +103,7 @@ export async function startRuntime(
       graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
     });
   } catch (e) {
+    await providers.close();
     await store.close();
     throw e;
   }
@@ -105,10 +112,12 @@ export async function startRuntime(
     store,
     bus,
     llm,
+    providers,
     close: async () => {
       await engine.shutdown();
       await bus.close();
       await store.close();
+      await providers.close();
     },
   };
 }

@@ -87,6 +87,11 @@ export class GraphBuilder<I = unknown> {
         field: `nodes.${id}.concurrency`,
       });
     }
+    for (const k of ['route', 'delegate'] as const) {
+      if (r.data[k] !== undefined && r.data.agent !== 'supervisor') {
+        throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${id}.${k} is only for supervisor nodes`, { field: `nodes.${id}.${k}` });
+      }
+    }
     this.nodes.push({ id, ...r.data, ...(args ? { args } : {}) });
     return this;
   }
@@ -139,6 +144,11 @@ export class GraphBuilder<I = unknown> {
   build(): GraphDef<I> {
     if (this.built) return this.built;
     const { entries, backEdges, loops } = analyse(this.nodes, this.edges);
+    for (const n of this.nodes) {
+      if (n.route && !this.edges.some((e, i) => e.from === n.id && !backEdges.has(i))) {
+        throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${n.id}.route: the node has no successor to route to`, { field: `nodes.${n.id}.route` });
+      }
+    }
     // A node's sub-budget is carved from the run's: no limit of it may exceed the run's.
     for (const n of this.nodes) {
       for (const k of ['tokens', 'tools', 'usd'] as const) {

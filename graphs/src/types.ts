@@ -36,6 +36,8 @@ export const NodeOutputSchema = z.object({
     .array(z.object({ name: z.string(), args: z.unknown(), result: z.unknown(), ok: z.boolean() }))
     .optional(),
   branches: z.array(z.string()).optional(),
+  /** A routing supervisor's choice: the successors that run next (edges to the others are not taken). */
+  route: z.array(z.string()).optional(),
 });
 export type NodeOutput = z.infer<typeof NodeOutputSchema>;
 
@@ -64,6 +66,17 @@ export const NodeOptionsSchema = z.strictObject({
   maxTurns: positiveInt.max(100).default(4),
   maxIterations: positiveInt.optional(),
   maxTokens: positiveInt.default(1024),
+  /**
+   * Supervisor nodes: the model picks which of the node's successors run next (a `route` tool
+   * offered with the successors as choices; validated). An edge's `when` still has to hold.
+   * Without a choice, every successor whose `when` holds runs, as for other nodes.
+   */
+  route: z.boolean().optional(),
+  /**
+   * Supervisor nodes: the model may plan up to this many sub-tasks per call of a `delegate` tool;
+   * each runs as a child agent (with the node's tools) in parallel, and their answers come back.
+   */
+  delegate: positiveInt.max(16).optional(),
   /** A sub-budget of this node, charged against it and against the run's budget. */
   budget: z
     .strictObject({ tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), perTool: z.record(z.string().min(1), positiveInt).optional() })

@@ -1,8 +1,11 @@
 import { AoError, canonicalJson } from '@ao/graphs';
 import type { NodeDef, NodeOutput, RunContext } from '@ao/graphs';
-import type { ChatMessage, ToolRegistry } from '@ao/runtime';
+import type { ActorPath, ChatMessage, ToolCall, ToolRegistry } from '@ao/runtime';
 import type { Effects, ToolOutcome } from '../effects/effects.js';
 import type { NodeContext } from '../messages.js';
+import type { RunServices } from '../services.js';
+import { delegateControl, routeControl } from '../supervisor/controls.js';
+import type { ControlTool } from '../supervisor/controls.js';
 import { buildPrompt } from './prompt.js';
 
 /** A tool result fed back to a model is cut to this many characters. */
@@ -15,6 +18,22 @@ export interface AgentRun {
   effects: Effects;
   tools: ToolRegistry;
   signal: AbortSignal;
+  /**
+   * What a supervisor node with `route` or `delegate` needs besides: the run's services, its
+   * actor path (child agents live under it) and its start message's id. Without it, a
+   * supervisor runs the plain loop.
+   */
+  scope?: { services: RunServices; path: ActorPath; causationId: string };
+}
+
+/** Malformed arguments are quoted back to the model up to this many characters. */
+const MAX_QUOTED_ARGS = 300;
+
+/** A call whose arguments were not a JSON object: the model hears why, the tool is not called. */
+function malformedOutcome(call: ToolCall): ToolOutcome {
+  const raw = call.malformed ?? '';
+  const quoted = raw.length > MAX_QUOTED_ARGS ? `${raw.slice(0, MAX_QUOTED_ARGS)}…` : raw;
+  return { ok: false, error: { code: 'AO_TOOL_ARGS_INVALID', message: `the arguments of ${call.name} are not a JSON object (${quoted}); call it again with a JSON object that fits its schema` } };
 }
 
 /** Canonical JSON (keys sorted): the same result reads the same whether it came from the tool or from the log. */
@@ -25,14 +44,17 @@ const render = (o: ToolOutcome): string => {
 
 /**
  * The agent loop of one node (or swarm branch): offer the model the node's tools, run the tool
- * calls it makes (validated; a bad call comes back to the model as an error result, never a
- * crash), feed the results back, and stop at a final answer or after `maxTurns` model calls.
+ * calls it makes (validated; a bad call, including arguments that are not JSON, comes back to the
+ * model as an error result, never a crash), feed the results back, and stop at a final answer or
+ * after `maxTurns` model calls. A supervisor with `route` or `delegate` is also offered those
+ * control tools (see `supervisor/controls.ts`).
  * A node with `args(ctx)` calls its tools with those arguments first, then asks the model once.
  */
 export async function runAgent(a: AgentRun): Promise<NodeOutput> {
   const { node, effects, signal } = a;
   const messages: ChatMessage[] = buildPrompt(node, a.context, a.branch);
   const used: NonNullable<NodeOutput['tools']> = [];
+  const chosen: { route?: string[] } = {};
 
   if (node.args) {
     let mapped: Record<string, unknown>;
@@ -51,7 +73,8 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
     return { text: res.message.content, ...(used.length ? { tools: used } : {}) };
   }
 
-  const specs = a.tools.specs(node.tools);
+  const controls = controlsOf(a);
+  const specs = [...a.tools.specs(node.tools), ...controls.map((c) => c.spec)];
   let text = '';
   for (let turn = 1; turn <= node.maxTurns; turn++) {
     // On the last turn no tools are offered, so the model must answer.
@@ -62,12 +85,25 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
     if (!calls.length) break;
     messages.push({ role: 'assistant', content: res.message.content, toolCalls: calls });
     for (const call of calls) {
-      const outcome: ToolOutcome = node.tools.includes(call.name)
-        ? await effects.tool(node.id, call.name, call.arguments, signal)
-        : { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${node.tools.join(', ') || 'none'}` } };
-      used.push({ name: call.name, args: call.arguments, ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+      const control = controls.find((c) => c.spec.name === call.name);
+      const outcome: ToolOutcome =
+        call.malformed !== undefined ? malformedOutcome(call)
+        : control ? await control.run(call.arguments, signal)
+        : node.tools.includes(call.name) ? await effects.tool(node.id, call.name, call.arguments, signal)
+        : { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${[...node.tools, ...controls.map((c) => c.spec.name)].join(', ') || 'none'}` } };
+      used.push({ name: call.name, args: call.malformed ?? call.arguments, ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
       messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: render(outcome) });
     }
   }
-  return { text, ...(used.length ? { tools: used } : {}) };
+  return { text, ...(used.length ? { tools: used } : {}), ...(chosen.route ? { route: chosen.route } : {}) };
+
+  function controlsOf(r: AgentRun): ControlTool[] {
+    const sc = r.scope;
+    if (r.node.agent !== 'supervisor' || !sc) return [];
+    const scope = { s: sc.services, node: r.node, context: r.context, path: sc.path, causationId: sc.causationId, effects: r.effects };
+    return [
+      ...(r.node.route ? [routeControl(scope, chosen)] : []),
+      ...(r.node.delegate ? [delegateControl(scope, (c) => runAgent({ ...c, tools: r.tools }))] : []),
+    ];
+  }
 }

@@ -175,7 +175,7 @@ export class Effects {
     const port = this.s.llm(req.profile);
     let res: LlmResponse;
     try {
-      res = parseLlmResponse(await port.complete(req, signal), port.provider);
+      res = parseLlmResponse(await port.complete(req, signal, { call: { runId: this.s.runId, key, actor: this.path } }), port.provider);
     } catch (e) {
       const err = signal.aborted && isAoError(signal.reason) ? signal.reason : e;
       // A stopped actor writes nothing more (its run is ending); a timed-out one frees its grant.

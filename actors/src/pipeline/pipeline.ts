@@ -55,7 +55,7 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
         s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
-          runAgent({ node, context: m.context, effects, tools: s.tools, signal }),
+          runAgent({ node, context: m.context, effects, tools: s.tools, signal, scope: { services: s, path: ctx.path, causationId: msg.id } }),
         );
         if (!stop.signal.aborted) await reply('node.completed', { ...base, output, usage: effects.usage });
       } catch (e) {

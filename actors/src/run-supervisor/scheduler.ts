@@ -7,7 +7,8 @@ import type { ErrorInfo, NodeState } from '@ao/runtime';
  *
  * Semantics:
  * - Entry nodes start first. When a node succeeds, each outgoing edge is resolved: taken when it
- *   has no predicate or its predicate is truthy, else not taken.
+ *   has no predicate or its predicate is truthy (and, for a routing supervisor whose output names
+ *   a `route`, when its target is in the route), else not taken.
  * - A node runs when every forward in-edge is resolved and at least one was taken (a join waits
  *   for every predecessor that can still run). If all are resolved and none was taken it is
  *   skipped, and its own out-edges resolve as not taken, so skips propagate and a join after a
@@ -202,9 +203,11 @@ function restartLoop<I>(def: GraphDef<I>, state: SchedulerState, loop: Loop, dec
 }
 
 function resolveForward<I>(def: GraphDef<I>, state: SchedulerState, node: string, ctx: RunContext<I>, decisions: Decision[], now: string): void {
+  // A routing supervisor's choice narrows its out-edges to the successors it picked.
+  const route = state.outputs[node]?.route;
   def.edges.forEach((e, i) => {
     if (e.from !== node || e.back) return;
-    state.edges[i] = !e.when || e.when(ctx) ? 'taken' : 'not_taken';
+    state.edges[i] = (!e.when || e.when(ctx)) && (!route || route.includes(e.to)) ? 'taken' : 'not_taken';
   });
   propagate(def, state, decisions, now);
 }

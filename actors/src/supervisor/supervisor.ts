@@ -3,8 +3,10 @@ import { fromPipeline } from '../pipeline/pipeline.js';
 import type { ActorMessage, RunServices } from '../services.js';
 
 /**
- * A `supervisor` node: plans and directs the agents after it. Here it runs the agent loop with
- * the supervisor role prompt; model-chosen routing among successors comes with real providers.
+ * A `supervisor` node: plans and directs the agents after it. It runs the agent loop with the
+ * supervisor role prompt; with `route` the model also picks which successors run next, and with
+ * `delegate` it may hand sub-tasks to child agents (the control tools of `controls.ts`, which the
+ * agent loop offers to supervisor nodes).
  */
 export function fromSupervisor(s: RunServices): Behaviour<ActorMessage, null> {
   return fromPipeline(s);

@@ -1,3 +1,5 @@
+import type { LlmPort } from './port.js';
+
 /**
  * A piece of an LLM answer as it is being written, for live views (the inspector). Deltas are
  * ephemeral: they are never journaled, have no `seq`, and are not part of a run's event log or
@@ -62,4 +64,26 @@ export class DeltaFeed {
       }
     }
   }
+}
+
+/**
+ * The adapter with its deltas published on `feed`, labelled with the call's run, effect key and
+ * actor (from the call options). Nothing is built for a run nobody listens to.
+ */
+export function withDeltas(port: LlmPort, feed: DeltaFeed): LlmPort {
+  return {
+    provider: port.provider,
+    complete(req, signal, options = {}) {
+      const call = options.call;
+      if (!call) return port.complete(req, signal, options);
+      let index = 0;
+      return port.complete(req, signal, {
+        ...options,
+        onDelta: (d) => {
+          options.onDelta?.(d);
+          if (feed.listening(call.runId)) feed.publish({ kind: 'llm.delta', runId: call.runId, key: call.key, actor: call.actor, attempt: d.attempt, index: index++, text: d.text });
+        },
+      });
+    },
+  };
 }

@@ -33,4 +33,4 @@ export {
   type LlmProfile,
   type LlmEnv,
 } from './profiles.js';
-export { DeltaFeed, type DeltaEvent } from './deltas.js';
+export { DeltaFeed, withDeltas, type DeltaEvent } from './deltas.js';

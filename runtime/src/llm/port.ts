@@ -91,6 +91,8 @@ export interface LlmCallOptions {
    * live view: the complete response is what counts, is journaled and is replayed.
    */
   readonly onDelta?: (delta: LlmDelta) => void;
+  /** Which journaled call this is (run, effect key, calling actor): lets a wrapper label its deltas. */
+  readonly call?: { readonly runId: string; readonly key: string; readonly actor: string };
 }
 
 /**
