@@ -8,5 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Files share the machine's Postgres (each uses its own database) and two cores.
     maxWorkers: 2,
+    // No test may reach a real provider, whatever the developer's shell exports (tests point
+    // adapters at local fakes explicitly); empty means unset to the config.
+    env: { OPENAI_API_KEY: '', OPENAI_BASE_URL: '', ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: '', AO_LLM_PROFILES: '', AO_MCP_SERVERS: '' },
   },
 });
