@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
-import { createActorSystem, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
+import { createActorSystem, meters, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -148,6 +148,7 @@ export class Engine {
       leaseMs: this.leaseMs,
     });
     const host = this.host(run, def, trace, {});
+    meters().runsStarted.add(1, { 'ao.graph': def.name });
     await host.begin(def, budget, trace);
     return run;
   }
@@ -297,6 +298,7 @@ export class Engine {
           }
         : {}),
     });
+    meters().runsStarted.add(1, { 'ao.graph': def.name, replay: true });
     await this.resume((await this.o.store.getRun(run.id))!, { freshReplay: true });
     return (await this.o.store.getRun(run.id))!;
   }

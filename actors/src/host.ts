@@ -9,6 +9,7 @@ import { nodeLimitsOf } from './budget/usage.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
+import { runEnded } from './telemetry.js';
 import type { ActorMessage, LlmResolver, RunServices } from './services.js';
 
 export interface HostDeps {
@@ -96,6 +97,13 @@ export class RunHost {
           this.asks.set(requestId, (env) => (done(), resolve(env)));
         }),
       journal: this.journal,
+      startedAt: Date.parse(run.startedAt ?? run.createdAt),
+      spanAttributes: {
+        'ao.run.id': run.id,
+        'ao.graph': def.name,
+        'ao.graph.version': def.version,
+        ...(run.replay ? { replay: true, 'ao.replay.of': run.replay.of, 'ao.replay.mode': run.replay.mode } : {}),
+      },
       llm: deps.llm,
       tools: deps.tools,
       clock: deps.clock,
@@ -112,6 +120,7 @@ export class RunHost {
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
         console.error(`[run ${run.id}] supervisor crashed:`, err);
+        runEnded(services, 'failed', error);
         // If even this write fails (the store is down), the lease lapses and recovery resumes the
         // run from its last checkpoint.
         void this.journal

@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorPath, ActorRef, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -30,7 +30,12 @@ export interface RunServices {
   readonly llm: LlmResolver;
   readonly tools: ToolRegistry;
   readonly clock: Clock;
+  /** The run's trace context: its root span's ids (every span of the run descends from it). */
   readonly trace: TraceContext;
+  /** When the run started (epoch ms): the start of its root span. */
+  readonly startedAt: number;
+  /** Attributes every span of the run carries (run id, graph, version, replay). */
+  readonly spanAttributes: Attributes;
   /** Make an actor reachable by its path for envelopes from the bus. */
   register(ref: ActorRef<ActorMessage>): void;
   unregister(path: ActorPath): void;

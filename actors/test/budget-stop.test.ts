@@ -37,7 +37,7 @@ describe.each(['pglite', 'postgres'] as const)('a swarm stopped by its budget on
     }
     await new Promise((r) => setTimeout(r, 200));
     expect(unhandled).toEqual([]);
-    expect(errors.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('crashed'))).toEqual([]);
+    expect(errors.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith('[actors]'))).toEqual([]);
     errors.mockRestore();
   });
 });

@@ -4,6 +4,8 @@ import { MiB, RssSampler, summarize } from './measure.js';
 import type { Summary } from './measure.js';
 import type { BenchNode } from './node.js';
 import { replayStart } from './replay-start.js';
+import { tracingCost } from './tracing.js';
+import type { TracingResult } from './tracing.js';
 import type { ReplayStartResult } from './replay-start.js';
 import type { CommitTimes } from './timed-store.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_STOP_GRAPH } from './workload.js';
@@ -49,6 +51,8 @@ export interface ModeResult {
   };
   /** From the refusal that stops a run (its `budget.exceeded` envelope) to the last actor stopped. */
   stop: { runs: number; ms: Summary };
+  /** Per-step overhead with tracing off and on (spans exported over OTLP/HTTP to a local receiver). */
+  tracing: TracingResult;
   /** Replay start time from the last step of a short and a long run. */
   replay: ReplayStartResult;
   /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
@@ -241,12 +245,14 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     const thr = await throughput(runtime.engine, o);
     log('  stop latency: 30 runs ended by a budget refusal');
     const stop = await stopLatency(runtime.engine, 30, o.runTimeoutMs);
+    log('  tracing: off/on alternation, 4 x 25 runs each');
+    const tracing = await tracingCost(runtime.engine, 4, 25, o.runTimeoutMs);
     log('  replay start: a short and a long loop, replayed from their last step');
     const replay = await replayStart(runtime.engine, o.runTimeoutMs);
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay };
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay, tracing };
   } finally {
     await runtime.close();
   }

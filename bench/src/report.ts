@@ -42,6 +42,8 @@ function rows(modes: ModeResult[]): string[][] {
     r('checkpoints per run (mean; min-max)', (m) => `${one(m.checkpoints.perRun.mean)}; ${m.checkpoints.perRun.min}-${m.checkpoints.perRun.max}`),
     r('bytes per checkpoint mean / max', (m) => `${int(m.checkpoints.bytes.mean)} / ${int(m.checkpoints.bytes.max)}`),
     r('**budget stop latency** p50 / p99 (ms), refusal to last actor stopped', (m) => `${ms(m.stop.ms.p50)} / ${ms(m.stop.ms.p99)} (${m.stop.runs} runs)`),
+    r('**per-step overhead, tracing off / on** p50 (ms)', (m) => (m.tracing ? `${ms(m.tracing.off.p50)} / ${ms(m.tracing.on.p50)}` : 'n/a')),
+    r('  tracing off / on p99 (ms); spans exported', (m) => (m.tracing ? `${ms(m.tracing.off.p99)} / ${ms(m.tracing.on.p99)}; ${m.tracing.spansExported}` : 'n/a')),
     ...(modes[0]?.replay?.runs ?? []).flatMap((_, i) => [
       r(`**replay start** of a ${modes[0]!.replay.runs[i]!.steps}-step run from step ${modes[0]!.replay.runs[i]!.fromStep}, live p50 / p99 (ms)`, (m) => replayCell(m, i, 'live', 'startMs')),
       r(`  same, recorded p50 / p99 (ms)`, (m) => replayCell(m, i, 'recorded', 'startMs')),
@@ -143,6 +145,7 @@ export function renderMarkdown(report: BenchReport): string {
       `**Checkpoints**: each sequential run's checkpoints read back with \`listCheckpoints\`; bytes are \`sizeBytes\`, the UTF-8 length of the checkpoint state's JSON as the store records it. ` +
       `**Events**: each sequential run's event log paged through \`listEvents\`. Every run, warm-up included, must end \`succeeded\` or the bench fails. ` +
       `**Stop latency**: 30 runs of \`bench-stop\` (a swarm of 8 branches racing for a 1,500-token budget), each stopped by a budget refusal; measured from the time of its \`budget.exceeded\` envelope to the moment \`waitForRun\` returns (the engine hosts none of the run's actors any more); each must end \`budget_exceeded\` with no live actor. ` +
+      `**Tracing**: ${4} rounds of ${25} runs with no tracer provider (every span a no-op: the default without OTEL_EXPORTER_OTLP_ENDPOINT) then ${25} with spans batched and exported over OTLP/HTTP (JSON) to a receiver in the same process, alternating so drift falls on both; per-step overhead as in the sequential phase. ` +
       `**Replay start**: a loop graph (start, body, check, end; body and check repeat) run once short and once long; each is replayed ${7} times per mode from its last replayable step (the one before the step that ended it); ` +
       `start is \`engine.replay()\` until it returns (checkpoint read and copied, the events of the actors live at that step read, the replay's row and first event written, the run hosted); ` +
       `first new event is from the call to the time of the replay's second event. Every replay must end \`succeeded\`.`,

@@ -3,8 +3,8 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
-import type { Bus, Config, LlmPort, Store, ToolDefinition } from '@ao/runtime';
+import { builtinTools, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import type { Bus, Config, LlmPort, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
 
@@ -15,6 +15,8 @@ export interface Runtime {
   llm: LlmPort;
   /** LLM adapters by profile, MCP servers, and the live feed of answers being written (`providers.deltas`). */
   providers: Providers;
+  /** OpenTelemetry export (on when OTEL_EXPORTER_OTLP_ENDPOINT is set). */
+  telemetry: Telemetry;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,8 @@ export async function startRuntime(
       if (committed >= limit) process.kill(process.pid, 'SIGKILL');
     };
   }
+  // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
+  const telemetry = startTelemetry({ nodeId: config.AO_NODE_ID });
   // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
   const providers = await startProviders(config, o.llm ? { llm: o.llm } : {});
   const store = config.DATABASE_URL
@@ -105,6 +109,7 @@ export async function startRuntime(
   } catch (e) {
     await providers.close();
     await store.close();
+    await telemetry.shutdown();
     throw e;
   }
   return {
@@ -113,11 +118,14 @@ export async function startRuntime(
     bus,
     llm,
     providers,
+    telemetry,
     close: async () => {
       await engine.shutdown();
       await bus.close();
       await store.close();
       await providers.close();
+      // Last: flush the spans of everything above, so none is lost on exit.
+      await telemetry.shutdown();
     },
   };
 }

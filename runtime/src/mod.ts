@@ -8,3 +8,4 @@ export * from './config/mod.js';
 export * from './llm/mod.js';
 export * from './tools/mod.js';
 export * from './replay/mod.js';
+export * from './telemetry/mod.js';

@@ -1,6 +1,7 @@
 import { AoError, isAoError } from '@ao/graphs';
-import { actorPath, addUsage, contentHash, describeChange, emitterOf, emptyUsage, estimateTokens, gistOf, parseLlmResponse } from '@ao/runtime';
-import type { ActorPath, Envelope, ErrorInfo, LlmRequest, LlmResponse, Usage } from '@ao/runtime';
+import { actorPath, addUsage, captureContent, contentHash, describeChange, emitterOf, emptyUsage, endSpan, estimateTokens, gistOf, meters, parseLlmResponse, SpanKind, startChildSpan } from '@ao/runtime';
+import type { ActorPath, Attributes, Envelope, ErrorInfo, LlmRequest, LlmResponse, Span, TraceContext, Usage } from '@ao/runtime';
+import { replayAttr } from '../telemetry.js';
 import { priceOf } from '../budget/ledger.js';
 import type { BudgetRequest } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
@@ -44,12 +45,23 @@ export class Effects {
   private n = 0;
   usage: Usage = emptyUsage();
 
+  /** The trace context its envelopes carry: the node's span (or the run's, without one). */
+  private readonly trace: TraceContext;
+
   constructor(
     private readonly s: RunServices,
     private readonly path: ActorPath,
     private readonly causationId: string,
     private readonly node: string,
-  ) {}
+    /** The node's span: LLM and tool call spans are its children. */
+    private readonly span?: { span: Span; trace: TraceContext },
+  ) {
+    this.trace = span?.trace ?? s.trace;
+  }
+
+  private attrs(extra: Attributes = {}): Attributes {
+    return { 'ao.graph': String(this.s.spanAttributes['ao.graph']), 'ao.node': this.node, ...replayAttr(this.s), ...extra };
+  }
 
   /**
    * Ask the budget actor before a call. A decision already in the log (the call is being replayed
@@ -66,8 +78,10 @@ export class Effects {
     return reply;
   }
 
-  private refusal(env: Envelope): AoError {
+  private refusal(env: Envelope, span?: Span): AoError {
     const p = env.payload as Payload<'budget.refused'>;
+    meters().refusals.add(1, this.attrs({ limit: p.limit }));
+    span?.addEvent('budget.refused', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.stop': p.stop, ...(p.tool ? { 'gen_ai.tool.name': p.tool } : {}) });
     const what = p.limit === 'perTool' ? `${p.tool} calls` : p.limit;
     return new AoError(p.stop ? 'AO_BUDGET_EXCEEDED' : 'AO_BUDGET_TOOL_CAP', `${p.scope === 'run' ? 'the run' : p.scope} has no ${what} left (${p.used} used of ${p.value})`, {
       details: { limit: p.limit, scope: p.scope, value: p.value, used: p.used, actor: this.path, ...(p.tool ? { tool: p.tool } : {}) },
@@ -117,10 +131,47 @@ export class Effects {
 
   /** Several envelopes in one journal append: one commit. */
   private emitAll(items: Array<{ from: ActorPath; to: ActorPath; type: string; payload: unknown; key: string }>) {
-    return this.s.journal.append(items.map((i) => draft(this.s, { ...i, causationId: this.causationId })));
+    return this.s.journal.append(items.map((i) => draft({ runId: this.s.runId, trace: this.trace }, { ...i, causationId: this.causationId })));
   }
 
+  /** One LLM call, as a `chat` span (GenAI semantic conventions) under the node's span. */
   async llm(asked: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
+    const model = asked.model ?? asked.profile;
+    const span = startChildSpan(
+      this.span?.span,
+      `chat ${model}`,
+      {
+        ...this.s.spanAttributes,
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.system': this.s.llm(asked.profile).provider,
+        'gen_ai.request.model': model,
+        'gen_ai.request.max_tokens': asked.maxTokens,
+        ...(asked.temperature !== undefined ? { 'gen_ai.request.temperature': asked.temperature } : {}),
+        ...(captureContent() ? { 'gen_ai.input.messages': JSON.stringify(asked.messages) } : {}),
+      },
+      SpanKind.CLIENT,
+    );
+    try {
+      const res = await this.llmCall(asked, signal, span);
+      span.setAttributes({
+        'gen_ai.response.model': res.model,
+        'gen_ai.usage.input_tokens': res.usage.inputTokens,
+        'gen_ai.usage.output_tokens': res.usage.outputTokens,
+        'gen_ai.response.finish_reasons': [res.finishReason],
+        ...(captureContent() ? { 'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', content: res.message.content, toolCalls: res.message.toolCalls }]) } : {}),
+      });
+      const m = meters();
+      m.tokens.add(res.usage.inputTokens, this.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'input' }));
+      m.tokens.add(res.usage.outputTokens, this.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'output' }));
+      endSpan(span);
+      return res;
+    } catch (e) {
+      endSpan(span, errorInfo(e, 'AO_LLM_FAILED'));
+      throw e;
+    }
+  }
+
+  private async llmCall(asked: LlmRequest, signal: AbortSignal, span: Span): Promise<LlmResponse> {
     // A stopped or timed-out actor starts nothing new (its work may still be unwinding).
     signal.throwIfAborted();
     this.guardReplay();
@@ -132,8 +183,9 @@ export class Effects {
     this.guardReplay();
     // The maximum cost: every prompt character counted (JSON included), plus all the output allowed.
     const promptTokens = estimateTokens(JSON.stringify(asked.messages) + JSON.stringify(asked.tools ?? []));
+    span.setAttribute('ao.effect.key', key);
     const decision = await this.approve({ kind: 'llm', key, node: this.node, actor: this.path, promptTokens, maxTokens: asked.maxTokens, model }, signal);
-    if (decision.type !== 'budget.granted') throw this.refusal(decision);
+    if (decision.type !== 'budget.granted') throw this.refusal(decision, span);
     const granted = (decision.payload as Payload<'budget.granted'>).maxTokens;
     const req: LlmRequest = granted ? { ...asked, maxTokens: granted } : asked;
     await this.emit(this.path, endpoint, 'llm.request', {
@@ -146,6 +198,7 @@ export class Effects {
       hash,
     }, `${key}/req`);
     const recorded = this.s.journal.recorded(`${key}/res`);
+    span.setAttribute('ao.effect.source', recorded ? 'log' : this.s.journal.recording(`${key}/res`) ? 'recording' : 'live');
     if (recorded) {
       await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, this.s.prices), `${key}/settle`);
       return this.settle(recorded.payload as RecordedLlm);
@@ -213,12 +266,35 @@ export class Effects {
     return { model: p.model, message: { content: p.content, toolCalls: p.toolCalls }, usage: p.usage, finishReason: p.finishReason };
   }
 
-  /** Call a tool; a bad argument or a failing handler is an outcome, not a throw (the model sees it). */
+  /** Call a tool, as an `execute_tool` span under the node's span; a bad argument or a failing handler is an outcome, not a throw (the model sees it). */
   async tool(node: string, name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome> {
+    const span = startChildSpan(this.span?.span, `execute_tool ${name}`, {
+      ...this.s.spanAttributes,
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': name,
+      ...(captureContent() ? { 'gen_ai.tool.call.arguments': JSON.stringify(args ?? null) } : {}),
+    });
+    try {
+      const outcome = await this.toolCall(node, name, args, signal, span);
+      span.setAttribute('ao.tool.outcome', outcome.ok ? 'ok' : 'error');
+      if (captureContent() && outcome.ok) span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result ?? null));
+      meters().toolCalls.add(1, this.attrs({ 'gen_ai.tool.name': name, outcome: outcome.ok ? 'ok' : 'error' }));
+      endSpan(span, outcome.ok ? undefined : outcome.error);
+      return outcome;
+    } catch (e) {
+      span.setAttribute('ao.tool.outcome', 'refused_or_failed');
+      meters().toolCalls.add(1, this.attrs({ 'gen_ai.tool.name': name, outcome: 'failed' }));
+      endSpan(span, errorInfo(e, 'AO_TOOL_FAILED'));
+      throw e;
+    }
+  }
+
+  private async toolCall(node: string, name: string, args: unknown, signal: AbortSignal, span: Span): Promise<ToolOutcome> {
     signal.throwIfAborted();
     this.guardReplay();
     const key = this.key();
     const endpoint = actorPath('tool', name.replace(/[^A-Za-z0-9_.@-]/g, '_'));
+    span.setAttributes({ 'ao.effect.key': key, 'ao.idempotency_key': `${this.s.runId}/${key}` });
     const def = this.s.tools.get(name);
     const hash = contentHash({ name, args: args ?? null, schema: def ? this.s.tools.specs([name])[0]!.parameters : null });
     await this.checkRequest(key, 'tool.call', { name, args }, hash);
@@ -233,7 +309,7 @@ export class Effects {
     }
     const decision = await this.approve({ kind: 'tool', key, node: this.node, actor: this.path, tool: name }, signal);
     if (decision.type !== 'budget.granted') {
-      const refused = this.refusal(decision);
+      const refused = this.refusal(decision, span);
       // A per-tool cap refuses this tool only: the model hears why and may go on with others.
       if (refused.code === 'AO_BUDGET_TOOL_CAP') return { ok: false, error: { code: refused.code, message: refused.message } };
       throw refused;
@@ -243,6 +319,7 @@ export class Effects {
     const recorded = this.s.journal.recorded(`${key}/result`) ?? this.s.journal.recording(`${key}/result`);
     const ctx = { runId: this.s.runId, nodeId: node, idempotencyKey: `${this.s.runId}/${key}`, signal };
     let outcome: ToolOutcome | undefined = recorded ? outcomeOf(recorded.payload) : undefined;
+    span.setAttribute('ao.effect.source', this.s.journal.recorded(`${key}/result`) ? 'log' : recorded ? 'recording' : 'live');
     if (!outcome) this.guardReplay();
     if (!outcome && inFlight) outcome = await this.reconcile(name, args, ctx, endpoint, key);
     if (!outcome) {

@@ -7,6 +7,7 @@ import { parseMessage } from '../messages.js';
 import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
+import { nodeEnded, nodeSpan } from '../telemetry.js';
 
 export const parentOf = (p: ActorPath): ActorPath => p.slice(0, p.lastIndexOf('/')) as ActorPath;
 
@@ -15,7 +16,8 @@ export const parentOf = (p: ActorPath): ActorPath => p.slice(0, p.lastIndexOf('/
  * read): report it to the parent as a non-retryable failure, so the run never waits on it forever.
  */
 export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, path: ActorPath): void {
-  if (!isEnvelope(msg)) return;
+  // The run has ended (the actor was unwinding after the stop): there is no one left to tell.
+  if (!isEnvelope(msg) || s.journal.ended) return;
   const p = (msg.payload ?? {}) as { node?: unknown; iteration?: unknown; attempt?: unknown; branch?: unknown };
   const failed = msg.type === 'branch.start' ? 'branch.failed' : 'node.failed';
   const payload = {
@@ -28,7 +30,9 @@ export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, pat
   };
   void s.journal
     .append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })])
-    .catch((e) => console.error(`[actors] could not report the crash of ${path}:`, e));
+    .catch((e) => {
+      if (!s.journal.ended) console.error(`[actors] could not report the crash of ${path}:`, e);
+    });
 }
 
 /**
@@ -47,19 +51,24 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       const m = parseMessage(msg).payload as Payload<'node.start'>;
       const node = s.def.node(m.node);
       if (!node) throw new AoError('AO_ENVELOPE_INVALID', `unknown node ${m.node}`, { field: 'payload.node' });
-      const effects = new Effects(s, ctx.path, msg.id, m.node);
-      const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
       if (started) return state; // a start delivered twice (recovery re-delivers): run once
       started = true;
+      const span = nodeSpan(s, msg, { name: 'node', node: m.node, kind: node.agent, iteration: m.iteration, attempt: m.attempt, actor: ctx.path });
+      const effects = new Effects(s, ctx.path, msg.id, m.node, span);
+      const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
       const reply = (type: string, payload: unknown) =>
-        s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+      let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, effects, tools: s.tools, signal, scope: { services: s, path: ctx.path, causationId: msg.id } }),
         );
         if (!stop.signal.aborted) await reply('node.completed', { ...base, output, usage: effects.usage });
       } catch (e) {
-        if (!stop.signal.aborted) await reply('node.failed', { ...base, error: errorInfo(e), usage: effects.usage, retryable: isRetryable(e) });
+        failure = errorInfo(e);
+        if (!stop.signal.aborted) await reply('node.failed', { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) });
+      } finally {
+        nodeEnded(s, span, m.node, failure ?? (stop.signal.aborted ? { code: 'AO_NODE_CANCELLED', message: 'stopped' } : undefined));
       }
       return state;
     },

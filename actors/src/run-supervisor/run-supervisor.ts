@@ -1,6 +1,7 @@
 import type { AgentKind } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, Usage } from '@ao/runtime';
+import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
+import { runEnded, stepSpan } from '../telemetry.js';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, TraceContext, Usage } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
 import { fromPipeline } from '../pipeline/pipeline.js';
@@ -59,6 +60,8 @@ const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unkno
  */
 export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): Behaviour<ActorMessage, SupervisorState> {
   const timers = new Set<() => void>();
+  /** The trace context of the message being handled: the step's span links to its sender's. */
+  let cause: TraceContext | null = null;
   return {
     initialState: restored
       ? {
@@ -73,6 +76,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     async receive(state, msg, ctx) {
       if (state.sched.finished) return state;
       const now = new Date().toISOString();
+      cause = isEnvelope(msg) ? msg.trace : null;
       if (!isEnvelope(msg)) {
         switch (msg.local) {
           case 'retry':
@@ -250,10 +254,12 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   ): Promise<SupervisorState> {
     if (!step.decisions.length && step.state === state.sched) return state;
     const next: SupervisorState = { ...state, sched: step.state, step: state.step + 1 };
+    const span = stepSpan(s, next.step, cause);
     const drafts: EnvelopeDraft[] = [];
     const note = (to: EnvelopeDraft['to'], type: string, payload: unknown, key: string): void => {
-      drafts.push(draft(s, { from: ctx.path, to, type, payload, causationId, key }));
+      drafts.push(draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to, type, payload, causationId, key }));
     };
+    let ended: { status: string; error?: ErrorInfo } | undefined;
     const patch: RunPatch = { nodes: step.state.nodes, usage: next.usage };
     let finished = false;
     for (const d of step.decisions) {
@@ -282,6 +288,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
         case 'finish': {
           for (const id of d.cancel) stopChild(next, id);
           finished = true;
+          ended = { status: d.status, ...(d.error ? { error: d.error } : {}) };
           note(ctx.path, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage: next.usage }, 'run.finished');
           Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: new Date().toISOString(), releaseLease: true });
           break;
@@ -290,7 +297,18 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           d satisfies never;
       }
     }
-    await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
+    try {
+      await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
+    } catch (e) {
+      endSpan(span.span, { code: 'AO_INTERNAL', message: (e as Error).message });
+      throw e;
+    }
+    span.span.setAttribute('ao.decisions', step.decisions.map((d) => d.kind).join(','));
+    endSpan(span.span);
+    if (ended) {
+      const budget = ended.error?.code === 'AO_BUDGET_EXCEEDED' ? ended.error.details : undefined;
+      runEnded(s, ended.status, ended.error, budget ? [{ name: 'budget.exceeded', attributes: Object.fromEntries(Object.entries(budget).map(([k, v]) => [`ao.budget.${k}`, String(v)])) }] : []);
+    }
     if (finished) {
       for (const id of [...next.children.keys()]) stopChild(next, id);
       next.budgetActor?.stop();

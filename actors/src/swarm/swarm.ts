@@ -1,6 +1,6 @@
 import { AoError } from '@ao/graphs';
 import type { NodeDef, NodeOutput } from '@ao/graphs';
-import { addUsage, emptyUsage } from '@ao/runtime';
+import { addUsage, emptyUsage, spanContextOf } from '@ao/runtime';
 import type { ActorContext, ActorPath, ActorRef, Behaviour, Envelope, ErrorInfo, Usage } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
@@ -11,12 +11,13 @@ import { parentOf, reportCrash } from '../pipeline/pipeline.js';
 import { backoff } from '../run-supervisor/scheduler.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
+import { nodeEnded, nodeSpan } from '../telemetry.js';
 
 /** Default number of branches of a swarm node without `concurrency`. */
 export const DEFAULT_SWARM_CONCURRENCY = 3;
 
 interface SwarmState {
-  start?: { env: Envelope; node: string; iteration: number; attempt: number; context: NodeContext };
+  start?: { env: Envelope; node: string; iteration: number; attempt: number; context: NodeContext; span: ReturnType<typeof nodeSpan> };
   branches: Array<{ ref?: ActorRef<ActorMessage>; attempt: number; output?: NodeOutput; done: boolean }>;
   usage: Usage;
   finished: boolean;
@@ -30,9 +31,13 @@ interface SwarmState {
  */
 export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
   const stopTimers: Array<() => void> = [];
+  /** The execution under way (its span must end even when the actor is stopped). */
+  let current: SwarmState | undefined;
   return {
     initialState: { branches: [], usage: emptyUsage(), finished: false },
     async receive(state, msg, ctx) {
+      // Whatever reaches a swarm after its run ended (a branch result racing the stop) changes nothing.
+      if (s.journal.ended) return state;
       if (!isEnvelope(msg)) return msg.local === 'retry' ? retryBranch(s, state, msg.branch ?? 0, ctx) : state;
       if (state.finished) return state;
       switch (msg.type) {
@@ -42,11 +47,12 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           const node = s.def.node(m.node)!;
           const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
           const next: SwarmState = {
-            start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context },
+            start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context, span: nodeSpan(s, msg, { name: 'node', node: m.node, kind: 'swarm', iteration: m.iteration, attempt: m.attempt, actor: ctx.path }) },
             branches: Array.from({ length: of }, () => ({ attempt: 0, done: false })),
             usage: emptyUsage(),
             finished: false,
           };
+          current = next;
           for (let b = 1; b <= of; b++) await startBranch(s, next, b, ctx);
           return next;
         }
@@ -56,6 +62,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           if (!br || br.done || m.attempt !== br.attempt) return state;
           br.done = true;
           br.output = m.output;
+          state.start?.span.span.addLink({ context: spanContextOf(msg.trace) ?? state.start.span.span.spanContext() });
           br.ref?.stop();
           state.usage = addUsage(state.usage, m.usage);
           if (state.branches.every((b) => b.done)) {
@@ -67,6 +74,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
               ...(outputs.some((o) => o.tools?.length) ? { tools: outputs.flatMap((o) => o.tools ?? []) } : {}),
             };
             await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
+            nodeEnded(s, state.start!.span, state.start!.node);
           }
           return state;
         }
@@ -80,7 +88,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           if (m.retryable && policy && br.attempt <= policy.attempts) {
             const delayMs = backoff(policy, br.attempt);
             await s.journal.append([
-              draft(s, {
+              draft({ runId: s.runId, trace: state.start!.span.trace }, {
                 from: ctx.path,
                 to: ctx.path,
                 type: 'branch.retry_scheduled',
@@ -96,6 +104,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           for (const b of state.branches) b.ref?.stop();
           const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
           await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
+          nodeEnded(s, state.start!.span, state.start!.node, error);
           return state;
         }
         default:
@@ -104,6 +113,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
     },
     onStop() {
       for (const c of stopTimers) c();
+      if (current?.start && !current.finished) nodeEnded(s, current.start.span, current.start.node, { code: 'AO_NODE_CANCELLED', message: 'stopped' });
     },
     onCrash(err, msg, path) {
       for (const c of stopTimers) c();
@@ -115,7 +125,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
 async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
   const st = state.start!;
   const payload = { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest };
-  await s.journal.append([draft(s, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })]);
+  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })]);
 }
 
 async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<void> {
@@ -127,7 +137,7 @@ async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
   s.register(ref);
   br.ref = ref;
   const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
-  await s.journal.append([draft(s, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })]);
+  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })]);
 }
 
 async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
@@ -147,17 +157,22 @@ function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       started = true;
       const m = parseMessage(msg).payload as Payload<'branch.start'>;
       const node: NodeDef<unknown> = s.def.node(m.node)!;
-      const effects = new Effects(s, ctx.path, msg.id, m.node);
+      const span = nodeSpan(s, msg, { name: 'node.branch', node: m.node, kind: node.agent, attempt: m.attempt, branch: m.branch, actor: ctx.path });
+      const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
       const send = (type: string, payload: unknown) =>
-        s.journal.append([draft(s, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+      let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, branch: { index: m.branch, of: m.of }, effects, tools: s.tools, signal }),
         );
         if (!stop.signal.aborted) await send('branch.completed', { ...base, output, usage: effects.usage });
       } catch (e) {
-        if (!stop.signal.aborted) await send('branch.failed', { ...base, error: errorInfo(e), usage: effects.usage, retryable: isRetryable(e) });
+        failure = errorInfo(e);
+        if (!stop.signal.aborted) await send('branch.failed', { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) });
+      } finally {
+        nodeEnded(s, span, m.node, failure ?? (stop.signal.aborted ? { code: 'AO_NODE_CANCELLED', message: 'stopped' } : undefined));
       }
       return state;
     },
