@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graph } from '@ao/graphs';
 import { loadConfig } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
+import { inMemoryTelemetry } from '@ao/runtime/testing';
 import { startRuntime } from '../src/mod.js';
 import type { Runtime } from '../src/mod.js';
 
@@ -24,7 +25,9 @@ describe('MCP tools in a graph (server-everything over stdio, configured by AO_M
   let rt: Runtime;
   let dir: string;
   let startMs = 0;
+  let tel: ReturnType<typeof inMemoryTelemetry>;
   beforeAll(async () => {
+    tel = inMemoryTelemetry();
     dir = await mkdtemp(join(tmpdir(), 'ao-mcp-'));
     const t0 = performance.now();
     rt = await startRuntime(
@@ -38,7 +41,7 @@ describe('MCP tools in a graph (server-everything over stdio, configured by AO_M
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('calls a server tool through the full path: budget approval, validation, journaled call and recorded result; a recorded replay needs no server', async () => {
+  it('calls a server tool through the full path: budget approval, validation, span, journaled call and recorded result; a recorded replay needs no server', async () => {
     console.log(`[mcp] startRuntime with one stdio MCP server: ${startMs.toFixed(0)} ms`);
     expect(rt.providers.mcp.describe()).toMatchObject({ everything: { transport: 'stdio', restarts: 0 } });
     const { id } = await rt.engine.startRun({ graph: 'mcp-sum', input: {} });
@@ -60,6 +63,12 @@ describe('MCP tools in a graph (server-everything over stdio, configured by AO_M
     const refused = of('bad').find((e) => e.type === 'tool.result')!;
     expect(refused.payload).toMatchObject({ ok: false, error: { code: 'AO_TOOL_ARGS_INVALID' } });
     expect(run.nodes).toMatchObject({ bad: { status: 'succeeded' } });
+
+    // The call is an OpenTelemetry span of the node, in the run's trace.
+    const spans = tel.spans.getFinishedSpans().filter((x) => x.name === 'execute_tool everything__get-sum' && x.attributes['ao.run.id'] === id);
+    const okSpan = spans.find((x) => x.attributes['ao.tool.outcome'] === 'ok');
+    expect(okSpan?.attributes).toMatchObject({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'everything__get-sum' });
+    expect(okSpan!.spanContext().traceId).toBe(run.traceId);
 
     // Recorded: a replay with the server gone reproduces the run from the log alone.
     await rt.providers.mcp.close();
