@@ -67,6 +67,11 @@ export interface StartRunRequest {
   input?: unknown;
   /** Overrides of the graph's budget, limit by limit. */
   budget?: Budget;
+  /** Whose run it is (the gateway passes the API key's tenant); default `default`. */
+  tenant?: string;
+  /** Unique per tenant (`Idempotency-Key`), with the hash of the request that carried it. */
+  idempotencyKey?: string;
+  requestHash?: string;
 }
 
 /**
@@ -146,6 +151,8 @@ export class Engine {
       traceId: traceIdOf(trace) ?? null,
       owner: this.nodeId,
       leaseMs: this.leaseMs,
+      ...(req.tenant !== undefined ? { tenant: req.tenant } : {}),
+      ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey, ...(req.requestHash ? { requestHash: req.requestHash } : {}) } : {}),
     });
     const host = this.host(run, def, trace, {});
     meters().runsStarted.add(1, { 'ao.graph': def.name });

@@ -49,6 +49,8 @@ const run = (id: string, status: RunRecord['status'], lastSeq: number): RunRecor
     owner: null,
     leaseExpiresAt: null,
     cancelRequested: false,
+    tenant: 'default',
+    idempotencyKey: null,
     lastSeq,
     createdAt: new Date(0).toISOString(),
     updatedAt: new Date(0).toISOString(),

@@ -68,6 +68,14 @@ export const ERROR_CODES = {
   AO_TOOL_TIMEOUT: 'A tool call (e.g. on an MCP server) did not answer within its timeout.',
   AO_MCP_SERVER_FAILED: 'An MCP server could not be started, or stopped during a call (it is restarted; the call failed).',
   AO_SUPERVISOR_ROUTE_INVALID: 'A supervisor chose a next node that is not one of its successors in the graph.',
+  // gateway: auth, tenants and limits
+  AO_UNAUTHORIZED: 'The request carries no API key, or one that is unknown or revoked (send Authorization: Bearer <key>).',
+  AO_KEY_READ_ONLY: 'A read-only API key may not start, cancel or replay runs.',
+  AO_RATE_LIMITED: 'Too many requests for this API key (or address) in the window; retry after Retry-After seconds.',
+  AO_TOO_MANY_ACTIVE_RUNS: 'The tenant already has as many active runs as it may; wait for some to finish (details: limit, active).',
+  AO_TOO_MANY_STREAMS: 'Too many open WebSocket streams for this tenant or for the server (details: limit).',
+  AO_IDEMPOTENCY_KEY_REUSED: 'The Idempotency-Key was already used for a different request body.',
+  AO_SHUTTING_DOWN: 'The server is shutting down and takes no new runs; send it to another node.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

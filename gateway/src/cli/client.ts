@@ -35,13 +35,18 @@ export class ApiError extends Error {
 }
 
 export class HttpClient implements Client {
-  constructor(readonly where: string) {}
+  /** `apiKey` (default `AO_API_KEY`) is sent as `Authorization: Bearer` when the gateway requires keys. */
+  constructor(
+    readonly where: string,
+    private readonly apiKey = process.env.AO_API_KEY,
+  ) {}
 
   private async req<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(new URL(path, this.where), {
-      method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
+    const headers: Record<string, string> = {
+      ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    };
+    const res = await fetch(new URL(path, this.where), { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; field?: string } };
     if (!res.ok) throw new ApiError(res.status, json.error?.code ?? 'AO_INTERNAL', json.error?.message ?? res.statusText, json.error?.field);
     return json as T;

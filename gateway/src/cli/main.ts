@@ -4,9 +4,11 @@ import { isAoError } from '@ao/graphs';
 import { loadConfig, RUN_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import { buildApp } from '../http/app.js';
+import { drainAndClose } from '../http/shutdown.js';
 import { startRuntime } from '../node.js';
 import { ApiError, EmbeddedClient, HttpClient } from './client.js';
 import type { Client, ReplayRequest } from './client.js';
+import { keysCommand } from './keys.js';
 import { watchRun } from './watch.js';
 
 const USAGE = `ao — agent-orchestrator
@@ -21,6 +23,8 @@ Usage:
                                             replay (or, with --overrides, fork) a run from a checkpoint
   ao diff <run-a> <run-b>                   where two runs first differ, and their node outputs
   ao graphs
+  ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
+                                            API keys (written to the store; the first one turns auth on)
 
 run/runs/show/graphs talk to the gateway at AO_URL (default http://localhost:$PORT); when none
 answers they open the store themselves (embedded mode).`;
@@ -28,6 +32,7 @@ answers they open the store themselves (embedded mode).`;
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'keys') return keysCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -204,7 +209,9 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  await app.close();
+  // Stop taking runs, give hosted ones AO_SHUTDOWN_GRACE_MS to finish, then stop the rest at their last step and release their leases.
+  const drained = await drainAndClose(app, rt.engine);
+  if (drained.left) out(`  ${drained.left} runs still going after ${drained.waitedMs} ms: stopped at their last step, leases released for another node`);
   await rt.close();
   return 0;
 }

@@ -1,16 +1,21 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
+import { ActiveRunCap, Authenticator, gatewayEnv, limitsOf, registerGuard, StreamSlots } from './auth/mod.js';
+import type { AuthOptions, Limits } from './auth/mod.js';
 import { body, errorHandler } from './errors.js';
 import { graphsRoutes } from './routes/graphs.js';
 import { replayRoutes } from './routes/replay.js';
 import { runsRoutes } from './routes/runs.js';
+import type { Admission } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
 import { DEFAULT_STREAM_LIMITS, StreamHub } from '../stream/mod.js';
 import type { StreamLimits } from '../stream/mod.js';
@@ -23,24 +28,41 @@ export interface AppOptions {
   logger?: boolean | { level: string };
   /** Serve the inspector's build at `/` when present. */
   inspectorDir?: string | false;
+  /** Largest request body (bytes); default `AO_BODY_LIMIT`, 1 MiB. */
   bodyLimit?: number;
   llmProvider?: string;
   /** Bounds of the WebSocket streams (per connection); the defaults suit a browser. */
   stream?: Partial<StreamLimits>;
+  /** Auth and limits; each defaults to its environment variable (`AO_REQUIRE_AUTH`, `AO_RATE_LIMIT`, ...). */
+  limits?: Partial<Limits>;
+  /** How long verified keys are cached (revocation takes this long); default 5 s. */
+  authCacheMs?: number;
+}
+
+/** The gateway's door: who may come in, how much, and whether it still takes runs. */
+export interface Gate {
+  auth: Authenticator;
+  limits: Limits;
+  slots: StreamSlots;
+  readonly draining: boolean;
+  /** Stop taking runs (SIGTERM): POST /runs and replays answer 503 AO_SHUTTING_DOWN, /health 503. */
+  drain(): void;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The live streams this app serves (`GET /runs/:id/stream`, `GET /stream`). */
     streams: StreamHub;
+    gate: Gate;
   }
 }
 
 /** The gateway's HTTP app over an engine. Listening is the caller's business (tests use inject). */
 export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<FastifyInstance> {
+  const limits: Limits = { ...limitsOf(gatewayEnv(process.env)), ...o.limits, ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}) };
   const app = Fastify({
     logger: o.logger ?? false,
-    bodyLimit: o.bodyLimit ?? 1024 * 1024,
+    bodyLimit: limits.bodyLimit,
     // A URL Fastify cannot even parse (bad percent-encoding) still gets our error shape.
     frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(400).send(body('AO_VALIDATION', `bad request: ${err.message}`)),
   }).withTypeProvider<ZodTypeProvider>();
@@ -50,29 +72,59 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   // JSON only: any other body is a 415 with a code, not a string fed to a JSON schema.
   app.removeContentTypeParser(['text/plain']);
 
-  app.get('/health', { schema: { response: { 200: Health } } }, async () => ({
-    status: 'ok' as const,
-    node: engine.nodeId,
-    store: engine.store.kind,
-    bus: engine.bus.kind,
-    llm: o.llmProvider ?? 'offline',
-    activeRuns: engine.activeRuns().length,
-  }));
-  await app.register(runsRoutes(engine));
-  await app.register(replayRoutes(engine));
+  // The API documented from the same zod schemas that validate it (OpenAPI at /docs/json, UI at /docs).
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'agent-orchestrator', version: '0.1.0', description: 'Durable multi-agent workflows: runs, their event logs, checkpoints, replays and live streams.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `ao keys create --tenant T`.' } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  const auth = new Authenticator(engine.store, { required: limits.requireAuth, cacheMs: o.authCacheMs ?? 5_000 } satisfies AuthOptions);
+  let draining = false;
+  const gate: Gate = {
+    auth,
+    limits,
+    slots: new StreamSlots(limits.maxStreams, limits.maxStreamsTotal),
+    get draining() {
+      return draining;
+    },
+    drain: () => void (draining = true),
+  };
+  app.decorate('gate', gate);
+  // Clients only listen: a frame from one is at most a close or a pong. Registered before the
+  // guard: its onRequest hook marks upgrade requests, so an upgrade refused by the guard (401) still
+  // has its socket closed after the answer.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 } });
+  await registerGuard(app, auth, limits);
+  const admission: Admission = { cap: new ActiveRunCap(engine.store, limits.maxActiveRuns), draining: () => draining };
+
+  app.get('/health', { schema: { security: [], response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    return reply.status(draining ? 503 : 200).send({
+      status: draining ? ('draining' as const) : ('ok' as const),
+      node: engine.nodeId,
+      store: engine.store.kind,
+      bus: engine.bus.kind,
+      llm: o.llmProvider ?? 'offline',
+      activeRuns: engine.activeRuns().length,
+    });
+  });
+  await app.register(runsRoutes(engine, admission));
+  await app.register(replayRoutes(engine, admission));
   const streams = new StreamHub({ bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id) }, { ...DEFAULT_STREAM_LIMITS, ...o.stream }, app.log);
   app.decorate('streams', streams);
   app.addHook('preClose', async () => streams.close());
-  // Clients only listen: a frame from one is at most a close or a pong.
-  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 } });
-  await app.register(streamRoutes(engine, streams));
+  await app.register(streamRoutes(engine, streams, gate.slots));
   await app.register(graphsRoutes(engine));
 
   const dir = o.inspectorDir === undefined ? INSPECTOR_BUILD : o.inspectorDir;
   const inspector = dir && existsSync(`${dir}/index.html`) ? dir : undefined;
   if (inspector) await app.register(fastifyStatic, { root: inspector, wildcard: false });
   app.setNotFoundHandler((req, reply) => {
-    const api = /^\/(runs|graphs|health|nodes|stream)(\/|$|\?)/.test(req.url);
+    const api = /^\/(runs|graphs|health|nodes|stream|docs)(\/|$|\?)/.test(req.url);
     if (inspector && req.method === 'GET' && !api) return reply.sendFile('index.html');
     return reply.status(404).send(body('AO_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });

@@ -44,6 +44,19 @@ export const StartRunBody = z.strictObject({
   budget: BudgetSchema.optional(),
 });
 
+/** `Idempotency-Key` on POST /runs: 1 to 255 printable ASCII characters. Other headers pass through untouched. */
+export const StartRunHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .optional(),
+});
+
+/** 202 to POST /runs and POST /runs/:id/cancel. */
+export const Accepted = z.object({ id: z.string(), status: z.string() });
+
 /** POST /runs/:id/replay: from which checkpoint, how (live, recorded, lenient), and for a fork what changes. */
 export const ReplayBody = z.strictObject({
   fromStep: z.number().int().min(0).max(2_147_483_647),
@@ -98,6 +111,8 @@ export const RunSummary = z.object({
   finishedAt: z.string().nullable(),
   /** The run this one replays or forks, if any. */
   replayOf: z.string().nullable(),
+  /** Whose run it is (the tenant of the key that started it, or of its original). */
+  tenant: z.string(),
 });
 const Spent = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
 const Amounts = z.object({ tokens: z.number(), tools: z.number(), usd: z.number() });
@@ -157,7 +172,8 @@ export type GraphViewT = z.infer<typeof GraphView>;
 
 export const EventsPage = z.object({ events: z.array(EnvelopeSchema), next: z.number().int().nullable() });
 export const Health = z.object({
-  status: z.literal('ok'),
+  /** `draining` (503) once the server is shutting down: send new runs elsewhere. */
+  status: z.enum(['ok', 'draining']),
   node: z.string(),
   store: z.string(),
   bus: z.string(),
@@ -166,8 +182,8 @@ export const Health = z.object({
 });
 
 export function runSummary(r: RunRecord): z.infer<typeof RunSummary> {
-  const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt } = r;
-  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, replayOf: r.replay?.of ?? null };
+  const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, tenant } = r;
+  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, replayOf: r.replay?.of ?? null, tenant };
 }
 
 export function runView(r: RunRecord): RunViewT {

@@ -16,6 +16,8 @@ export interface StatusSource {
 interface Client {
   socket: FrameSocket;
   writer: FrameWriter;
+  /** Only this tenant's runs are sent (undefined: every run). */
+  tenant: string | undefined;
 }
 
 const text = (f: StreamFrameT): string => JSON.stringify(f);
@@ -46,8 +48,8 @@ export class StatusFeed {
     return this.clients.size;
   }
 
-  add(socket: FrameSocket): void {
-    const c: Client = { socket, writer: new FrameWriter(socket, this.limits) };
+  add(socket: FrameSocket, tenant?: string): void {
+    const c: Client = { socket, writer: new FrameWriter(socket, this.limits), tenant };
     this.clients.add(c);
     socket.on('close', () => this.remove(c));
     this.sub ??= this.source.bus.subscribe('*', (e) => this.onEnvelope(e));
@@ -79,7 +81,7 @@ export class StatusFeed {
     this.reading.add(runId);
     try {
       const run = await this.source.getRun(runId);
-      if (run && this.clients.size) this.broadcast(text(this.frameOf(run, cause)));
+      if (run && this.clients.size) this.broadcast(text(this.frameOf(run, cause)), run.tenant);
     } catch (err) {
       this.onError(err);
     } finally {
@@ -96,9 +98,10 @@ export class StatusFeed {
     return { kind: 'run', cause, run: { ...runSummary(run), lastSeq: run.lastSeq, updatedAt: run.updatedAt } };
   }
 
-  private broadcast(frame: string): void {
+  private broadcast(frame: string, tenant: string): void {
     const bytes = Buffer.byteLength(frame);
     for (const c of this.clients) {
+      if (c.tenant !== undefined && c.tenant !== tenant) continue;
       if (c.writer.fits(bytes)) {
         c.writer.sendNow(frame);
         continue;

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
@@ -6,8 +6,8 @@ import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
-import { checkpoints, events, runs } from './schema.js';
+import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
+import { apiKeys, checkpoints, events, runs } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -37,6 +37,10 @@ function toRecord(row: typeof runs.$inferSelect): RunRecord {
   return r.data;
 }
 
+function toKey(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
+  return { ...row, createdAt: iso(row.createdAt)!, revokedAt: iso(row.revokedAt) };
+}
+
 function toCheckpoint(row: typeof checkpoints.$inferSelect): CheckpointRecord {
   const r = CheckpointRecordSchema.safeParse({ ...row, createdAt: iso(row.createdAt) });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${row.step} of run ${row.runId}: ${r.error.issues[0]?.message}`);
@@ -62,20 +66,80 @@ export class DrizzleStore implements Store {
     private readonly onClose: () => Promise<void>,
   ) {}
 
-  async createRun({ leaseMs, ...run }: NewRun): Promise<RunRecord> {
+  async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
+    // A replay belongs to the tenant of its original, whoever asks for it.
+    const owner = tenant ?? (run.replay ? (await this.getRun(run.replay.of))?.tenant : undefined) ?? 'default';
     const [row] = await this.db
       .insert(runs)
       .values({
         ...run,
+        tenant: owner,
         leaseExpiresAt: leaseUntil(leaseMs),
         status: 'pending',
         usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} },
         createdAt: now,
         updatedAt: now,
       })
+      // Only the (tenant, idempotency key) index can conflict (ids are fresh uuids): a repeat of a key.
+      .onConflictDoNothing()
       .returning();
-    return toRecord(row!);
+    if (!row) {
+      throw new AoError('AO_IDEMPOTENCY_KEY_REUSED', `tenant ${owner} already has a run with idempotency key ${JSON.stringify(run.idempotencyKey)}`, {
+        field: 'headers.idempotency-key',
+      });
+    }
+    return toRecord(row);
+  }
+
+  async findRunByIdempotencyKey(tenant: string, key: string): Promise<{ run: RunRecord; requestHash: string | null } | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(runs)
+      .where(and(eq(runs.tenant, tenant), eq(runs.idempotencyKey, key)))
+      .limit(1);
+    return row ? { run: toRecord(row), requestHash: row.requestHash } : undefined;
+  }
+
+  async countRuns(tenant: string, statuses: readonly RunStatus[]): Promise<number> {
+    if (!statuses.length) return 0;
+    const [row] = await this.db
+      .select({ n: count() })
+      .from(runs)
+      .where(and(eq(runs.tenant, tenant), inArray(runs.status, [...statuses])));
+    return row?.n ?? 0;
+  }
+
+  async createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
+    const [row] = await this.db
+      .insert(apiKeys)
+      .values({ ...key, createdAt: new Date().toISOString() })
+      .returning();
+    return toKey(row!);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const [row] = await this.db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+    return row ? toKey(row) : undefined;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const rows = await this.db.select().from(apiKeys).orderBy(asc(apiKeys.createdAt), asc(apiKeys.id));
+    return rows.map(toKey);
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    const rows = await this.db
+      .update(apiKeys)
+      .set({ revokedAt: new Date().toISOString() })
+      .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id });
+    return rows.length > 0;
+  }
+
+  async hasApiKeys(): Promise<boolean> {
+    const [row] = await this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1);
+    return row !== undefined;
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -87,6 +151,7 @@ export class DrizzleStore implements Store {
     const conds = [];
     if (q.status) conds.push(eq(runs.status, q.status));
     if (q.graph) conds.push(eq(runs.graph, q.graph));
+    if (q.tenant !== undefined) conds.push(eq(runs.tenant, q.tenant));
     if (q.cursor) conds.push(lt(runs.n, decodeCursor(q.cursor)));
     const rows = await this.db
       .select()
@@ -164,6 +229,16 @@ export class DrizzleStore implements Store {
       .where(inArray(runs.id, candidates))
       .returning();
     return rows.sort((a, b) => a.n - b.n).map(toRecord);
+  }
+
+  async claimRun(q: { id: string; owner: string; leaseMs: number; from: string }): Promise<RunRecord | undefined> {
+    const free = or(eq(runs.owner, q.from), isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`));
+    const [row] = await this.db
+      .update(runs)
+      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .where(and(eq(runs.id, q.id), inArray(runs.status, ACTIVE), free))
+      .returning();
+    return row ? toRecord(row) : undefined;
   }
 
   async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }> {

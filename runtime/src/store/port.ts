@@ -1,10 +1,12 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
+import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
   graph?: string;
+  /** Only this tenant's runs (the gateway always passes the caller's). */
+  tenant?: string;
   limit: number;
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string;
@@ -16,7 +18,15 @@ export interface ListRunsQuery {
  */
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
+  /**
+   * Insert a run (leased to its owner). A replay without a `tenant` gets its original's.
+   * @throws AoError `AO_IDEMPOTENCY_KEY_REUSED` when the tenant already has a run with this `idempotencyKey`.
+   */
   createRun(run: NewRun): Promise<RunRecord>;
+  /** The tenant's run submitted with this idempotency key, and the hash of that request. */
+  findRunByIdempotencyKey(tenant: string, key: string): Promise<{ run: RunRecord; requestHash: string | null } | undefined>;
+  /** How many of the tenant's runs have one of these statuses (the gateway's cap on active runs). */
+  countRuns(tenant: string, statuses: readonly RunStatus[]): Promise<number>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }>;
   /**
@@ -33,6 +43,12 @@ export interface Store {
    * FOR UPDATE SKIP LOCKED, so two nodes never claim the same run. Returns the claimed runs.
    */
   claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]>;
+  /**
+   * Take one run handed out by the cluster's work queue: it must be active and either held by
+   * `from` (the queue's placeholder owner), by no one, or under an expired lease. Returns the run,
+   * or undefined when another node has it.
+   */
+  claimRun(q: { id: string; owner: string; leaseMs: number; from: string }): Promise<RunRecord | undefined>;
   /** Extend the leases `owner` holds on `runIds`; returns the ids whose cancel was requested. */
   renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }>;
   /** Give up leases (graceful shutdown): another node may claim the runs at once. */
@@ -47,6 +63,15 @@ export interface Store {
   latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined>;
   getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined>;
   listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
+
+  /** Store a new API key (its hash only). */
+  createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Revoke a key (kept, with the time); false if there is no such unrevoked key. */
+  revokeApiKey(id: string): Promise<boolean>;
+  /** Whether any unrevoked key exists (then every route but /health needs one). */
+  hasApiKeys(): Promise<boolean>;
 
   /** Apply a graph's retention policy to its finished runs; returns what was deleted. */
   sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }>;

@@ -122,6 +122,10 @@ export const RunRecordSchema = z.object({
   cancelRequested: z.boolean(),
   lastSeq: z.number().int().min(0),
   replay: ReplayInfoSchema.nullable(),
+  /** Whose run it is (the API key's tenant; `default` without keys). A replay inherits its original's. */
+  tenant: z.string(),
+  /** The `Idempotency-Key` it was submitted with, if any. */
+  idempotencyKey: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
@@ -131,6 +135,12 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 
 export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' | 'budget' | 'nodes' | 'traceId' | 'owner'> & {
   replay?: ReplayInfo;
+  /** Default: a replay's original's tenant, else `default`. */
+  tenant?: string;
+  /** Unique per tenant: a second run with the same key is refused with AO_IDEMPOTENCY_KEY_REUSED. */
+  idempotencyKey?: string;
+  /** Hash of the request that carried the key (compared when the key comes again). */
+  requestHash?: string;
   /** The owner's lease, taken in the same insert: no other claim can see the new run as free. */
   leaseMs: number;
 };
@@ -163,3 +173,13 @@ export const CheckpointRecordSchema = z.object({
 export type CheckpointRecord = z.infer<typeof CheckpointRecordSchema>;
 export type CheckpointSummary = Omit<CheckpointRecord, 'state'>;
 
+/** An API key as stored: never the key itself, only its hash. */
+export interface ApiKeyRecord {
+  id: string;
+  tenant: string;
+  name: string | null;
+  hash: string;
+  readOnly: boolean;
+  createdAt: string;
+  revokedAt: string | null;
+}

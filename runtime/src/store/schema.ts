@@ -27,12 +27,25 @@ export const runs = pgTable(
     lastSeq: integer('last_seq').notNull().default(0),
     /** For a replay or fork: what it replays (original run, step, mode, overrides) and its first divergence. */
     replay: jsonb('replay'),
+    /**
+     * Whose run it is: the tenant of the API key that started it (a replay inherits its original's).
+     * Runs started without a key (open mode, the CLI's embedded mode) belong to `default`.
+     */
+    tenant: text('tenant').notNull().default('default'),
+    /** The `Idempotency-Key` of the POST /runs that created it, unique per tenant. */
+    idempotencyKey: text('idempotency_key'),
+    /** sha256 of that request's body: the same key with another body is refused, not answered with this run. */
+    requestHash: text('request_hash'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'string' }),
   },
-  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt), index('runs_replay_of_idx').on(sql`(${t.replay}->>'of')`)],
+  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt), index('runs_replay_of_idx').on(sql`(${t.replay}->>'of')`),
+    index('runs_tenant_idx').on(t.tenant, t.n),
+    index('runs_tenant_status_idx').on(t.tenant, t.status),
+    uniqueIndex('runs_tenant_idempotency_idx').on(t.tenant, t.idempotencyKey),
+  ],
 );
 
 /** The event log: every envelope of a run, gapless `seq` per run, unique `id`. */
@@ -79,5 +92,21 @@ export const checkpoints = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.step] })],
 );
 
-export const schema = { runs, events, checkpoints };
+/**
+ * API keys. Only a hash of each key is stored: a key is `ao_<id>_<secret>` with 256 random bits of
+ * secret, so a fast hash (sha256) is enough; there is nothing to brute-force.
+ */
+export const apiKeys = pgTable('api_keys', {
+  /** The public part of the key (in the key itself, in logs, in `ao keys list`). */
+  id: text('id').primaryKey(),
+  tenant: text('tenant').notNull(),
+  name: text('name'),
+  /** sha256 (hex) of the whole key. */
+  hash: text('hash').notNull(),
+  readOnly: boolean('read_only').notNull().default(false),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'string' }),
+});
+
+export const schema = { runs, events, checkpoints, apiKeys };
 export type Schema = typeof schema;

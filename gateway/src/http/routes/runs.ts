@@ -1,8 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AoError } from '@ao/graphs';
+import { AoError, isAoError } from '@ao/graphs';
 import type { Engine } from '@ao/actors';
+import { contentHash } from '@ao/runtime';
+import type { RunRecord } from '@ao/runtime';
+import { ownRun } from '../auth/mod.js';
+import type { ActiveRunCap } from '../auth/mod.js';
 import {
+  Accepted,
   CheckpointParams,
   CheckpointSummaryView,
   CheckpointView,
@@ -15,61 +20,97 @@ import {
   runSummary,
   runView,
   StartRunBody,
+  StartRunHeaders,
   UsageView,
 } from '../views.js';
 
-const Accepted = z.object({ id: z.string(), status: z.string() });
-const RUN_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** What POST /runs needs besides the engine: the cap on active runs, and whether the server still takes runs. */
+export interface Admission {
+  cap: ActiveRunCap;
+  /** Set once the server is shutting down: no new runs (503 AO_SHUTTING_DOWN). */
+  draining(): boolean;
+}
+
+export function refuseWhileDraining(a: Admission): void {
+  if (a.draining()) throw new AoError('AO_SHUTTING_DOWN', 'this server is shutting down and takes no new runs; send the request to another node');
+}
 
 export const runsRoutes =
-  (engine: Engine): FastifyPluginAsyncZod =>
+  (engine: Engine, admission: Admission): FastifyPluginAsyncZod =>
   async (app) => {
-    /** The run, or AO_RUN_NOT_FOUND (also for an id no run could have, e.g. with a NUL in it). */
-    const findRun = async (id: string) => {
-      const run = RUN_ID.test(id) ? await engine.getRun(id) : undefined;
-      if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${JSON.stringify(id)}`, { field: 'id' });
-      return run;
-    };
-    app.post('/runs', { schema: { body: StartRunBody, response: { 202: Accepted } } }, async (req, reply) => {
-      const run = await engine.startRun(req.body);
-      return reply.status(202).send({ id: run.id, status: run.status });
+    /**
+     * Start a run. With `Idempotency-Key`, the tenant's first run with that key is the answer to
+     * every repeat (202, its id and status now, `Idempotent-Replayed: true`); the same key with a
+     * different body is 422 AO_IDEMPOTENCY_KEY_REUSED.
+     */
+    app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } } }, async (req, reply) => {
+      const tenant = req.principal.tenant;
+      const key = req.headers['idempotency-key'];
+      const hash = key === undefined ? undefined : contentHash(req.body);
+      const repeat = async (): Promise<RunRecord | undefined> => {
+        if (key === undefined) return undefined;
+        const prior = await engine.store.findRunByIdempotencyKey(tenant, key);
+        if (!prior) return undefined;
+        if (prior.requestHash !== hash) {
+          throw new AoError('AO_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(key)} was used for run ${prior.run.id} with a different request body`, { field: 'headers.idempotency-key' });
+        }
+        return prior.run;
+      };
+      const answer = (run: RunRecord, replayed: boolean) => {
+        if (replayed) void reply.header('idempotent-replayed', 'true');
+        return reply.status(202).send({ id: run.id, status: run.status });
+      };
+      const prior = await repeat();
+      if (prior) return answer(prior, true);
+      refuseWhileDraining(admission);
+      try {
+        const run = await admission.cap.admit(tenant, () => engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }));
+        return answer(run, false);
+      } catch (e) {
+        // Two requests with one key at once: the store let one in; the other answers with its run.
+        if (isAoError(e) && e.code === 'AO_IDEMPOTENCY_KEY_REUSED') {
+          const run = await repeat();
+          if (run) return answer(run, true);
+        }
+        throw e;
+      }
     });
 
     app.get('/runs', { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } }, async (req) => {
-      const page = await engine.listRuns(req.query);
+      const page = await engine.listRuns({ ...req.query, tenant: req.principal.tenant });
       return { runs: page.runs.map(runSummary), next: page.next };
     });
 
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
-      const run = await findRun(req.params.id);
+      const run = await ownRun(engine, req, req.params.id);
       const u = await engine.usage(run.id);
       return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
     });
 
     app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {
-      const run = await findRun(req.params.id);
+      const run = await ownRun(engine, req, req.params.id);
       return (await engine.usage(run.id))!;
     });
 
     app.post('/runs/:id/cancel', { schema: { params: RunIdParams, response: { 202: Accepted } } }, async (req, reply) => {
-      const run = await engine.cancel((await findRun(req.params.id)).id);
+      const run = await engine.cancel((await ownRun(engine, req, req.params.id)).id);
       return reply.status(202).send({ id: run.id, status: run.status });
     });
 
     app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
-      const run = await findRun(req.params.id);
+      const run = await ownRun(engine, req, req.params.id);
       return { checkpoints: await engine.store.listCheckpoints(run.id) };
     });
 
     app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
-      const run = await findRun(req.params.id);
+      const run = await ownRun(engine, req, req.params.id);
       const cp = await engine.store.getCheckpoint(run.id, req.params.step);
       if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
       return cp;
     });
 
     app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
-      const run = await findRun(req.params.id);
+      const run = await ownRun(engine, req, req.params.id);
       const events = await engine.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
       // A full page may have more behind it; a short one is the end of the log for now.
       const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;

@@ -1,12 +1,13 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Engine } from '@ao/actors';
 import type { StreamHub } from '../../stream/hub.js';
+import { ownRun } from '../auth/mod.js';
+import type { StreamSlots } from '../auth/mod.js';
 import { body } from '../errors.js';
 import { RunIdParams } from '../views.js';
-
-const RUN_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export const StreamQuery = z.strictObject({
   /** Send the envelopes after this seq (0: the whole log). */
@@ -21,18 +22,25 @@ const upgradeRequired = (path: string) => body('AO_UPGRADE_REQUIRED', `${path} i
  * code; a plain GET (no upgrade) is `426 AO_UPGRADE_REQUIRED`. The frames are in `stream/frames.ts`.
  */
 export const streamRoutes =
-  (engine: Engine, hub: StreamHub): FastifyPluginAsyncZod =>
+  (engine: Engine, hub: StreamHub, slots: StreamSlots): FastifyPluginAsyncZod =>
   async (app) => {
+    /** An upgrade takes one of its tenant's stream slots (429 AO_TOO_MANY_STREAMS when none is left) until its socket closes. */
+    const takeSlot = (req: FastifyRequest) => {
+      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return;
+      const release = slots.acquire(req.principal.tenant);
+      req.raw.socket.once('close', release);
+    };
     app.route({
       method: 'GET',
       url: '/runs/:id/stream',
       schema: { params: RunIdParams, querystring: StreamQuery },
       preHandler: async (req) => {
-        const run = RUN_ID.test(req.params.id) ? await engine.getRun(req.params.id) : undefined;
-        if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${JSON.stringify(req.params.id)}`, { field: 'id' });
+        // Another tenant's run is a 404, as if it did not exist.
+        const run = await ownRun(engine, req, req.params.id);
         if (req.query.after > run.lastSeq) {
           throw new AoError('AO_STREAM_CURSOR_AHEAD', `after=${req.query.after} is past the run's last seq (${run.lastSeq})`, { field: 'query.after' });
         }
+        takeSlot(req);
       },
       handler: async (_req, reply) => reply.status(426).header('upgrade', 'websocket').send(upgradeRequired('/runs/:id/stream')),
       wsHandler: (socket, req) => hub.serveRun(socket, req.params.id, req.query.after),
@@ -42,7 +50,9 @@ export const streamRoutes =
       method: 'GET',
       url: '/stream',
       schema: { querystring: z.strictObject({}) },
+      preHandler: async (req) => takeSlot(req),
       handler: async (_req, reply) => reply.status(426).header('upgrade', 'websocket').send(upgradeRequired('/stream')),
-      wsHandler: (socket) => hub.feed.add(socket),
+      // Only the caller's tenant's runs.
+      wsHandler: (socket, req) => hub.feed.add(socket, req.principal.tenant),
     });
   };
