@@ -12,7 +12,7 @@ import type { Runtime } from '../src/mod.js';
 import type { RunStreamRecord } from '../src/stream/mod.js';
 import { connect } from './stream-client.js';
 import type { StreamClient } from './stream-client.js';
-import { fanout } from './stream-fixtures.js';
+import { fanout, probes } from './stream-fixtures.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -44,7 +44,7 @@ describe('a stream client that reads too slowly', () => {
   const figures: Record<string, unknown> = { limits: LIMITS };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ao-backpressure-'));
-    rt = await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'bp' }), { graphs: [fanout] });
+    rt = await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'bp' }), { graphs: [fanout], tools: probes });
     app = await buildApp(rt.engine, { inspectorDir: false, stream: LIMITS });
     // A Unix socket, not TCP: its kernel buffers are small and fixed (a few hundred KB), while a
     // loopback TCP connection's grow with autotuning and can swallow a whole 7 MB run, so a client
@@ -78,7 +78,7 @@ describe('a stream client that reads too slowly', () => {
     const record = await eventually(recordOf(runId, 0));
     const heapAtBehind = heapMiB();
     expect(record.outcome).toBe('behind');
-    const run = await rt.engine.waitForRun(runId, 120_000);
+    const run = await rt.engine.waitForRun(runId, 200_000);
     expect(run.status).toBe('succeeded');
     const log = await rt.engine.listEvents(runId, { limit: 1_000_000 });
     const largest = Math.max(...log.map(frameBytes));
@@ -89,7 +89,7 @@ describe('a stream client that reads too slowly', () => {
     const total = log.reduce((s, e) => s + frameBytes(e), 0);
     figures.live = { events: log.length, streamBytes: total, largestFrame: largest, ...record, heapBeforeMiB: heapBefore, heapAtBehindMiB: heapAtBehind, heapAfterRunMiB: heapMiB() };
     live = { client, record };
-  });
+  }, 240_000);
 
   it('receives everything up to the seq it was told, then `behind`, and resumes from there with no gap and no duplicate', async () => {
     const { client, record } = live;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
@@ -29,15 +30,31 @@ export function launch(): Promise<Browser> {
   });
 }
 
-/** Build the inspector (what `pnpm start` serves), so the tests drive the code as it is now. */
+/**
+ * Build the inspector (what `pnpm start` serves), so the tests drive the code as it is now. It is
+ * built beside the old build and swapped in whole: other test files start servers meanwhile, and
+ * none may see a half-written build.
+ */
 export async function buildInspector(): Promise<void> {
   await mkdir(ARTIFACTS, { recursive: true });
-  const vite = fileURLToPath(new URL('./node_modules/vite/bin/vite.js', `file://${INSPECTOR}`));
+  const cache = join(INSPECTOR, 'node_modules', '.cache');
+  await mkdir(cache, { recursive: true });
+  const next = join(cache, `inspector-build-${process.pid}`);
+  const old = join(cache, `inspector-old-${process.pid}`);
+  const vite = join(INSPECTOR, 'node_modules', 'vite', 'bin', 'vite.js');
   await new Promise<void>((resolve, reject) => {
-    const p = spawn(process.execPath, [vite, 'build', '--logLevel', 'error'], { cwd: INSPECTOR, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [vite, 'build', '--logLevel', 'error'], {
+      cwd: INSPECTOR,
+      env: { ...process.env, AO_INSPECTOR_OUT: next },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`vite build exited ${code}: ${out}`))));
   });
+  const build = join(INSPECTOR, 'build');
+  if (existsSync(build)) await rename(build, old);
+  await rename(next, build);
+  await rm(old, { recursive: true, force: true });
 }

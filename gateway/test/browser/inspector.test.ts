@@ -222,5 +222,5 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     expect(figures.longestTaskMs).toBeLessThan(2000);
     expect(figures.timeToInteractiveMs).toBeLessThan(30_000);
     await big.close();
-  }, 180_000);
+  }, 240_000);
 });
