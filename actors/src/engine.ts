@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, meters, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -17,6 +18,9 @@ import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
+
+/** The placeholder owner of a run waiting in the cluster's work queue for a node to take it. */
+export const QUEUE_OWNER = '~queue';
 
 export interface EngineOptions {
   store: Store;
@@ -94,6 +98,10 @@ export class Engine {
   private readonly loops: NodeJS.Timeout[] = [];
   private claiming: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly started = new Date().toISOString();
+  private runsHosted = 0;
+  private tasksDone = 0;
+  private queueSub: Subscription | undefined;
 
   private constructor(private readonly o: EngineOptions) {
     this.graphs = new GraphRegistry((t) => o.tools.has(t));
@@ -109,7 +117,17 @@ export class Engine {
     const e = new Engine(o);
     if (!o.passive) await e.claim(true);
     e.startLoops();
+    if (o.bus.queue && !o.passive) {
+      e.queueSub = o.bus.queue.consume('runs', (p) => e.fromQueue(p));
+      await e.queueSub.ready;
+    }
+    if (o.bus.membership && !o.passive) await e.beat();
     return e;
+  }
+
+  /** Tell the cluster this node is alive (GET /nodes); entries expire without beats. */
+  private async beat(): Promise<void> {
+    await this.o.bus.membership?.beat(this.nodeInfo());
   }
 
   get store(): Store {
@@ -141,6 +159,7 @@ export class Engine {
     const budget = effectiveBudget(def, req.budget);
     const trace = newTraceContext();
     const nodes: Record<string, NodeState> = Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 }]));
+    const queue = this.o.bus.queue;
     const run = await this.o.store.createRun({
       id: randomUUID(),
       graph: def.name,
@@ -149,27 +168,56 @@ export class Engine {
       budget,
       nodes,
       traceId: traceIdOf(trace) ?? null,
-      owner: this.nodeId,
+      // In a cluster the run waits for a node to take it from the work queue (the claim loop takes
+      // it only if the queue did not hand it out within a lease).
+      owner: queue ? QUEUE_OWNER : this.nodeId,
       leaseMs: this.leaseMs,
       ...(req.tenant !== undefined ? { tenant: req.tenant } : {}),
       ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey, ...(req.requestHash ? { requestHash: req.requestHash } : {}) } : {}),
     });
-    const host = this.host(run, def, trace, {});
     meters().runsStarted.add(1, { 'ao.graph': def.name });
+    if (queue) {
+      await queue.enqueue('runs', run.id, { runId: run.id, trace });
+      return run;
+    }
+    const host = this.host(run, def, trace, {});
+    await host.ready;
     await host.begin(def, budget, trace);
     return run;
   }
 
   private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording }): RunHost {
     const host = new RunHost(
-      { store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock, prices: this.o.prices ?? {} },
+      { nodeId: this.nodeId, store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock, prices: this.o.prices ?? {} },
       run,
       def,
       trace,
       { ...o, onEnd: (h) => this.hosts.get(h.run.id) === h && this.hosts.delete(h.run.id) },
     );
     this.hosts.set(run.id, host);
+    this.runsHosted += 1;
     return host;
+  }
+
+  /** A run handed out by the cluster's work queue: claim it (unless another node has) and host it. */
+  private async fromQueue(payload: unknown): Promise<void> {
+    const p = z.object({ runId: z.string().min(1).max(128) }).safeParse(payload);
+    if (!p.success) throw new AoError('AO_VALIDATION', `a run-queue item must be {runId}: ${p.error.issues[0]?.message}`);
+    // Shutting down: hand it back, another node takes it.
+    if (this.closed) throw new AoError('AO_INTERNAL', `node ${this.nodeId} is shutting down`);
+    this.tasksDone += 1;
+    if (this.hosts.has(p.data.runId)) return;
+    const run = await this.o.store.claimRun({ id: p.data.runId, owner: this.nodeId, leaseMs: this.leaseMs, from: QUEUE_OWNER });
+    if (run) await this.resume(run);
+  }
+
+  /** The cluster's nodes (from the bus's membership), or this node alone without one. */
+  async nodes(): Promise<NodeInfo[]> {
+    return this.o.bus.membership ? this.o.bus.membership.list() : [this.nodeInfo()];
+  }
+
+  private nodeInfo(): NodeInfo {
+    return { id: this.nodeId, started: this.started, runsHosted: this.runsHosted, activeRuns: this.hosts.size, tasksDone: this.tasksDone, lastHeartbeat: new Date().toISOString() };
   }
 
   /**
@@ -192,7 +240,9 @@ export class Engine {
     return this.claiming;
   }
 
-  private async resume(run: RunRecord, o: { freshReplay?: boolean } = {}): Promise<void> {
+  private async resume(run: RunRecord): Promise<void> {
+    // A replay that has written only its first event has not started: deliveries follow the original's order.
+    const o = { freshReplay: run.replay !== null && run.lastSeq <= 1 };
     const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? newTraceContext();
     const registered = this.graphs.get(run.graph);
     if (!registered) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
@@ -239,8 +289,17 @@ export class Engine {
         { patch: { graphVersion: def.version } },
       );
     }
-    if (restored) host.resume(starts);
-    else await host.begin(def, run.budget as Budget, trace);
+    try {
+      await host.ready;
+      if (restored) host.resume(starts);
+      else await host.begin(def, run.budget as Budget, trace);
+    } catch (e) {
+      // Not started after all (the bus or the store failed): let go, so the queue or a claim retries it.
+      host.stop();
+      if (this.hosts.get(run.id) === host) this.hosts.delete(run.id);
+      await this.o.store.releaseLeases(this.nodeId, [run.id]).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** The budget ledger as of the last committed event: the checkpoint's plus what came after it (or, for old checkpoints, a fold of the whole history). */
@@ -284,7 +343,7 @@ export class Engine {
       budget,
       nodes: cp ? cp.state.sched.nodes : Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } as NodeState])),
       traceId: traceIdOf(trace) ?? null,
-      owner: this.nodeId,
+      owner: this.o.bus.queue ? QUEUE_OWNER : this.nodeId,
       leaseMs: this.leaseMs,
       replay: info,
     });
@@ -306,7 +365,8 @@ export class Engine {
         : {}),
     });
     meters().runsStarted.add(1, { 'ao.graph': def.name, replay: true });
-    await this.resume((await this.o.store.getRun(run.id))!, { freshReplay: true });
+    if (this.o.bus.queue) await this.o.bus.queue.enqueue('runs', run.id, { runId: run.id });
+    else await this.resume((await this.o.store.getRun(run.id))!);
     return (await this.o.store.getRun(run.id))!;
   }
 
@@ -364,6 +424,7 @@ export class Engine {
     };
     every(Math.max(50, Math.floor(this.leaseMs / 3)), () => this.renew());
     if (!this.o.passive) every(this.o.claimIntervalMs ?? Math.max(100, Math.floor(this.leaseMs / 2)), () => this.claim(false));
+    if (this.o.bus.membership && !this.o.passive) every(2_000, () => this.beat());
     const sweepMs = this.o.sweepIntervalMs ?? 60_000;
     if (sweepMs > 0) every(sweepMs, () => this.sweep().then(() => undefined));
   }
@@ -430,9 +491,19 @@ export class Engine {
         new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`run ${id} did not finish in ${timeoutMs} ms`)), timeoutMs))),
       ]).finally(() => clearTimeout(t));
     }
-    const run = await this.o.store.getRun(id);
+    let run = await this.o.store.getRun(id);
     if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    return run;
+    // In a cluster another node may host it: follow its row until it ends or waits.
+    if (this.o.bus.queue && !host) {
+      const end = Date.now() + timeoutMs;
+      while (run && !TERMINAL_STATUSES.has(run.status) && run.status !== 'waiting') {
+        if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
+        const local = this.hosts.get(id);
+        await (local ? Promise.race([local.done, new Promise((r) => setTimeout(r, Math.max(1, end - Date.now())))]) : new Promise((r) => setTimeout(r, 25)));
+        run = await this.o.store.getRun(id);
+      }
+    }
+    return run!;
   }
 
   /** Runs this node hosts right now. */
@@ -453,7 +524,9 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.loops) clearInterval(t);
+    this.queueSub?.unsubscribe();
     await this.claiming.catch(() => undefined);
+    if (!this.o.passive) await this.o.bus.membership?.leave(this.nodeId).catch(() => undefined);
     const ids = [...this.hosts.keys()];
     for (const h of this.hosts.values()) h.stop();
     this.system.shutdown();

@@ -13,6 +13,8 @@ import { runEnded } from './telemetry.js';
 import type { ActorMessage, LlmResolver, RunServices } from './services.js';
 
 export interface HostDeps {
+  /** This runtime node: the owner its commits must still be (fencing). */
+  nodeId?: string;
   prices: PriceTable;
   store: Store;
   bus: Bus;
@@ -30,6 +32,8 @@ export interface HostDeps {
 export class RunHost {
   readonly journal: RunJournal;
   readonly done: Promise<void>;
+  /** Resolves once the run's envelopes reach this host (a network bus subscribes first): await before the first append. */
+  readonly ready: Promise<void>;
   private readonly refs = new Map<ActorPath, ActorRef<ActorMessage>>();
   private readonly sub: Subscription;
   private readonly supervisor: ActorRef<ActorMessage>;
@@ -54,6 +58,8 @@ export class RunHost {
     const recording = o.recording;
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
+      // Every commit is fenced by this node's hold on the run.
+      ...(deps.nodeId !== undefined ? { owner: deps.nodeId } : {}),
       onCommit: (fresh) => void (ledger = foldLedger(ledger, budgetOf(fresh))),
       ...(recording && run.replay
         ? {
@@ -72,6 +78,7 @@ export class RunHost {
     this.recording = recording;
     this.done = new Promise<void>((r) => (this.resolveDone = r));
     this.sub = deps.bus.subscribe(run.id, (env) => this.route(env));
+    this.ready = this.sub.ready ?? Promise.resolve();
     const services: RunServices = {
       runId: run.id,
       def,

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, NatsBus, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -80,7 +80,16 @@ export async function startRuntime(
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL })
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
-  const bus = new InProcessBus();
+  // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
+  let bus: Bus;
+  try {
+    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: config.AO_NODE_ID }) : new InProcessBus();
+  } catch (e) {
+    await providers.close();
+    await store.close();
+    await telemetry.shutdown();
+    throw e;
+  }
   const llm = providers.defaultLlm;
   // A user's tool replaces a built-in one of the same name (e.g. a real web_search for the offline stand-in).
   const byName = new Map<string, ToolDefinition>();
@@ -107,6 +116,7 @@ export async function startRuntime(
       graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
     });
   } catch (e) {
+    await bus.close();
     await providers.close();
     await store.close();
     await telemetry.shutdown();

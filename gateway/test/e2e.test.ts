@@ -3,11 +3,15 @@ import { graph, MAX_DRAFTS } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { OfflineLlm } from '@ao/runtime';
 import type { Envelope, LlmPort } from '@ao/runtime';
-import { postgresAvailable } from '@ao/runtime/testing';
+import { natsAvailable, postgresAvailable } from '@ao/runtime/testing';
 import { concurrencyProbe, testGateway } from './harness.js';
 import type { StoreKind, TestGateway } from './harness.js';
 
 const pgUp = await postgresAvailable();
+const natsUp = pgUp && (await natsAvailable());
+/** Whether a suite of this kind can run here (under CI every kind must). */
+const up = (kind: StoreKind) => kind === 'pglite' || (kind === 'postgres' ? pgUp : natsUp);
+const KINDS: StoreKind[] = ['pglite', 'postgres', 'postgres+nats'];
 const types = (evs: Envelope[], type: string) => evs.filter((e) => e.type === type).map((e) => (e.payload as { node: string }).node);
 
 /** A model that fails the first `failures` calls made for node `node`, then behaves. */
@@ -41,16 +45,16 @@ const testGraphs = [
   graph('slow-node').node('slow', { agent: 'pipeline', timeoutSec: 0.05 }),
 ] as GraphBuilder<unknown>[];
 
-describe.each(['pglite', 'postgres'] as StoreKind[])('end to end through the HTTP API on %s', (kind) => {
+describe.each(KINDS)('end to end through the HTTP API on %s', (kind) => {
   let gw: TestGateway;
   let probe: ReturnType<typeof concurrencyProbe>;
   beforeAll(async () => {
-    if (kind === 'postgres' && !pgUp) return;
+    if (!up(kind)) return;
     probe = concurrencyProbe(new OfflineLlm({ latencyMs: 20 }));
     gw = await testGateway(kind, { llm: probe, graphs: testGraphs });
   });
   afterAll(async () => gw?.close());
-  const test = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => (kind === 'postgres' && !pgUp ? ctx.skip() : fn()));
+  const test = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => (!up(kind) ? ctx.skip() : fn()));
 
   test('research-swarm with the product page input succeeds and its events show every node', async () => {
     const run = await gw.runToEnd({ graph: 'research-swarm', input: { topic: 'mediasoup vs LiveKit in 2026' } });
@@ -204,8 +208,8 @@ describe.each(['pglite', 'postgres'] as StoreKind[])('end to end through the HTT
   });
 });
 
-describe.each(['pglite', 'postgres'] as StoreKind[])('supervision on %s', (kind) => {
-  const test = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => (kind === 'postgres' && !pgUp ? ctx.skip() : fn()));
+describe.each(KINDS)('supervision on %s', (kind) => {
+  const test = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => (!up(kind) ? ctx.skip() : fn()));
 
   test('a failing node is retried with backoff and then succeeds', async () => {
     const gw = await testGateway(kind, { llm: flaky(new OfflineLlm(), 'work', 2), graphs: testGraphs });

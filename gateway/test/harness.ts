@@ -5,11 +5,12 @@ import type { FastifyInstance } from 'fastify';
 import type { GraphBuilder } from '@ao/graphs';
 import { loadConfig } from '@ao/runtime';
 import type { Envelope, LlmPort } from '@ao/runtime';
-import { createTestDatabase } from '@ao/runtime/testing';
+import { createTestDatabase, dropNatsPrefix, natsPrefix, TEST_NATS_URL } from '@ao/runtime/testing';
 import { buildApp, startRuntime } from '../src/mod.js';
 import type { Runtime } from '../src/mod.js';
 
-export type StoreKind = 'pglite' | 'postgres';
+/** The embedded default, Postgres, or Postgres with the NATS JetStream bus (a cluster of one). */
+export type StoreKind = 'pglite' | 'postgres' | 'postgres+nats';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -23,8 +24,9 @@ export interface TestGateway {
 /** A gateway over a fresh store of the given kind (in-memory-like temp dir for PGlite, a new database for Postgres). */
 export async function testGateway(kind: StoreKind, o: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[] } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'ao-test-'));
-  const db = kind === 'postgres' ? await createTestDatabase() : undefined;
-  const config = loadConfig({ AO_DATA_DIR: dir, ...(db ? { DATABASE_URL: db.url } : {}), AO_NODE_ID: 'test' });
+  const db = kind !== 'pglite' ? await createTestDatabase() : undefined;
+  const prefix = kind === 'postgres+nats' ? natsPrefix('gw') : undefined;
+  const config = loadConfig({ AO_DATA_DIR: dir, ...(db ? { DATABASE_URL: db.url } : {}), ...(prefix ? { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix } : {}), AO_NODE_ID: 'test' });
   const rt = await startRuntime(config, o);
   const app = await buildApp(rt.engine, { inspectorDir: false });
   const tg: TestGateway = {
@@ -34,6 +36,7 @@ export async function testGateway(kind: StoreKind, o: { llm?: LlmPort; graphs?: 
       await app.close();
       await rt.close();
       await db?.drop();
+      if (prefix) await dropNatsPrefix(prefix);
       await rm(dir, { recursive: true, force: true });
     },
     async runToEnd(body) {

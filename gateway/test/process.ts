@@ -45,9 +45,9 @@ export interface Server {
   exited(ms: number): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string>): Promise<Server> {
+export async function startServer(env: Record<string, string>, args: string[] = []): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'serve'], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'serve', ...args], {
     cwd: ROOT,
     env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,5 +87,38 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
     },
     exited: (ms) =>
       Promise.race([exited, new Promise<void>((_, rej) => setTimeout(() => rej(new Error(`ao serve still running after ${ms} ms`)), ms).unref())]),
+  };
+}
+
+/** A real headless `ao node` process; resolves once it says it is running. */
+export async function startNodeProcess(env: Record<string, string>): Promise<Omit<Server, 'url'> & { log: () => string }> {
+  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 30_000;
+  while (!/node \S+ running/.test(log)) {
+    if (gone) throw new Error(`ao node exited ${proc.exitCode}: ${log}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`ao node did not come up: ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    proc,
+    log: () => log,
+    kill9: async () => {
+      if (!gone) proc.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      if (!gone) proc.kill('SIGTERM');
+      await exited;
+    },
+    exited: (ms) => Promise.race([exited, new Promise<void>((_, rej) => setTimeout(() => rej(new Error(`ao node still running after ${ms} ms`)), ms).unref())]),
   };
 }

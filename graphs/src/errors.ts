@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   AO_RUN_STRANDED: 'The run ended with a node neither finished nor skipped.',
   AO_RUN_INTERRUPTED: 'The process hosting the run stopped while it was running.',
   AO_CONFIG_INVALID: 'An environment variable or config value is invalid.',
+  AO_LEASE_LOST: 'This node no longer holds the run: another node took it over (its lease had lapsed), so nothing was written.',
   // replay and fork
   AO_REPLAY_STEP_OUT_OF_RANGE: 'fromStep is past the last step of the run that can be replayed (details give maxStep).',
   AO_REPLAY_INCOMPATIBLE: 'The graph registered now cannot continue the checkpoint (a node it names is gone, or an override names an unknown node or tool).',

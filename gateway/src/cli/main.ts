@@ -14,7 +14,10 @@ import { watchRun } from './watch.js';
 const USAGE = `ao — agent-orchestrator
 
 Usage:
-  ao serve [--port N] [--host H]            gateway + runtime node (+ inspector) on :4000
+  ao serve [--port N] [--host H] [--no-node]
+                                            gateway + runtime node (+ inspector) on :4000;
+                                            --no-node: a gateway only (needs NATS_URL: nodes take its runs)
+  ao node                                   a headless runtime node (NATS_URL: it pulls runs from the cluster)
   ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
   ao runs [--status S] [--graph G] [--limit N]
   ao show <run-id> [--events]
@@ -51,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       lenient: { type: 'boolean', default: false },
       overrides: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      'no-node': { type: 'boolean', default: false },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -64,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
     ...(values.host ? { HOST: values.host } : {}),
   });
 
-  if (cmd === 'serve') return serve(config);
+  if (cmd === 'serve') return serve(config, { node: !values['no-node'] });
+  if (cmd === 'node') return node(config);
 
   const url = values.url ?? process.env.AO_URL ?? `http://localhost:${config.PORT}`;
   let close = async () => {};
@@ -191,17 +196,9 @@ async function replay(client: Client, id: string | undefined, v: { 'from-step'?:
   return status === 'succeeded' ? 0 : 1;
 }
 
-async function serve(config: ReturnType<typeof loadConfig>): Promise<number> {
-  // A server outlives a stray rejection: it is logged loudly, never a reason to drop every run.
-  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
-  const rt = await startRuntime(config);
-  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider });
-  const address = await app.listen({ port: config.PORT, host: config.HOST });
-  out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
-  out(`  store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}`);
-  out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
-  out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
-  await new Promise<void>((resolve) => {
+/** Wait for SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       out(`${sig}: shutting down`);
       resolve();
@@ -209,6 +206,31 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** A headless runtime node: it hosts runs (from the cluster's queue with NATS_URL) until stopped. */
+async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
+  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
+  const rt = await startRuntime(config);
+  out(`agent-orchestrator node ${config.AO_NODE_ID} running; store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
+  await untilSignal();
+  await rt.close();
+  return 0;
+}
+
+async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }): Promise<number> {
+  // A server outlives a stray rejection: it is logged loudly, never a reason to drop every run.
+  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
+  if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
+  // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
+  const rt = await startRuntime(config, o.node ? {} : { passive: true });
+  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider });
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
+  out(`  store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
+  out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
+  out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
+  await untilSignal();
   // Stop taking runs, give hosted ones AO_SHUTDOWN_GRACE_MS to finish, then stop the rest at their last step and release their leases.
   const drained = await drainAndClose(app, rt.engine);
   if (drained.left) out(`  ${drained.left} runs still going after ${drained.waitedMs} ms: stopped at their last step, leases released for another node`);

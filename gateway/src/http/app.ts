@@ -13,6 +13,7 @@ import { ActiveRunCap, Authenticator, gatewayEnv, limitsOf, registerGuard, Strea
 import type { AuthOptions, Limits } from './auth/mod.js';
 import { body, errorHandler } from './errors.js';
 import { graphsRoutes } from './routes/graphs.js';
+import { nodesRoutes } from './routes/nodes.js';
 import { replayRoutes } from './routes/replay.js';
 import { runsRoutes } from './routes/runs.js';
 import type { Admission } from './routes/runs.js';
@@ -114,6 +115,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   });
   await app.register(runsRoutes(engine, admission));
   await app.register(replayRoutes(engine, admission));
+  await app.register(nodesRoutes(engine));
   const streams = new StreamHub({ bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id) }, { ...DEFAULT_STREAM_LIMITS, ...o.stream }, app.log);
   app.decorate('streams', streams);
   app.addHook('preClose', async () => streams.close());

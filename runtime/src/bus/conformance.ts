@@ -3,7 +3,7 @@ import { newEnvelopeId } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { Bus } from './port.js';
 
-/** Every bus adapter must pass this suite (in-process here; JetStream in its own issue). */
+/** Every bus adapter must pass this suite (in-process and JetStream). */
 export function busConformance(name: string, factory: () => Promise<Bus>): void {
   const env = (runId: string, seq: number, extra: Partial<Envelope> = {}): Envelope => ({
     id: newEnvelopeId(),
@@ -30,7 +30,7 @@ export function busConformance(name: string, factory: () => Promise<Bus>): void 
     it('delivers envelopes of a run to its subscribers in publish order', async () => {
       const bus = await factory();
       const got: number[] = [];
-      bus.subscribe('r1', (e) => void got.push(e.seq));
+      await bus.subscribe('r1', (e) => void got.push(e.seq)).ready;
       for (let i = 1; i <= 50; i++) await bus.publish(env('r1', i));
       await until(() => got.length === 50);
       expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -41,8 +41,8 @@ export function busConformance(name: string, factory: () => Promise<Bus>): void 
       const bus = await factory();
       const r1: string[] = [];
       const all: string[] = [];
-      bus.subscribe('r1', (e) => void r1.push(e.runId));
-      bus.subscribe('*', (e) => void all.push(e.runId));
+      await bus.subscribe('r1', (e) => void r1.push(e.runId)).ready;
+      await bus.subscribe('*', (e) => void all.push(e.runId)).ready;
       await bus.publish(env('r1', 1));
       await bus.publish(env('r2', 1));
       await until(() => all.length === 2);
@@ -67,10 +67,11 @@ export function busConformance(name: string, factory: () => Promise<Bus>): void 
       const a: number[] = [];
       const b: number[] = [];
       const sa = bus.subscribe('r1', (e) => void a.push(e.seq));
-      bus.subscribe('r1', (e) => {
+      await sa.ready;
+      await bus.subscribe('r1', (e) => {
         b.push(e.seq);
         if (e.seq === 1) throw new Error('boom');
-      });
+      }).ready;
       await bus.publish(env('r1', 1));
       await until(() => a.length === 1 && b.length === 1);
       sa.unsubscribe();

@@ -4,17 +4,56 @@ export type EnvelopeHandler = (env: Envelope) => void | Promise<void>;
 
 export interface Subscription {
   unsubscribe(): void;
+  /** Resolves once deliveries have begun (a network bus creates its consumer first); absent = at once. */
+  readonly ready?: Promise<void>;
+}
+
+/** A work item's handler: resolve to acknowledge it, throw to have it redelivered (with backoff, then dead-lettered). */
+export type WorkHandler = (payload: unknown) => Promise<void>;
+
+/** Work shared by the nodes of a cluster: each item is handed to one node at a time, at least once. */
+export interface WorkQueue {
+  /** Enqueue once per `id` (a repeat within the dedupe window is dropped). */
+  enqueue(queue: 'runs' | 'tasks', id: string, payload: unknown): Promise<void>;
+  consume(queue: 'runs' | 'tasks', handler: WorkHandler): Subscription;
+}
+
+/** What a runtime node says about itself in the cluster's membership (GET /nodes). */
+export interface NodeInfo {
+  id: string;
+  started: string;
+  /** Runs this node has hosted since it started, and hosts now. */
+  runsHosted: number;
+  activeRuns: number;
+  /** Work items (run starts taken from the queue) this node has handled. */
+  tasksDone: number;
+  lastHeartbeat: string;
+}
+
+/** Node membership and liveness: entries expire when their node stops beating. */
+export interface Membership {
+  beat(info: NodeInfo): Promise<void>;
+  list(): Promise<NodeInfo[]>;
+  leave(id: string): Promise<void>;
 }
 
 /**
  * The bus carries envelopes between actors (and to observers) after the journal has committed
  * them. Delivery is at-least-once and in publish order per subscriber; the envelope id makes a
- * redelivery detectable. Adapters: in-process (here), NATS JetStream (a later issue).
+ * redelivery detectable. Adapters: in-process, and NATS JetStream (`nats/`).
  */
 export interface Bus {
   readonly kind: string;
-  publish(env: Envelope): Promise<void>;
+  /**
+   * Publish a committed envelope. `again`: a re-delivery of one published before (recovery re-sends
+   * what a crash interrupted), which a bus that drops duplicates by id must still deliver.
+   */
+  publish(env: Envelope, o?: { again?: boolean }): Promise<void>;
   /** Every envelope of one run (`runId`), or of all runs (`'*'`). */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription;
   close(): Promise<void>;
+  /** Cluster work distribution (NATS); absent on the in-process bus, where one node does everything. */
+  readonly queue?: WorkQueue;
+  /** Cluster membership (NATS KV); absent on the in-process bus. */
+  readonly membership?: Membership;
 }

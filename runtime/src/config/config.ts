@@ -47,6 +47,10 @@ export const ConfigSchema = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   AO_DATA_DIR: z.string().min(1).default('.ao'),
+  /** NATS server(s) with JetStream; set: the JetStream bus and cluster work distribution; unset: the in-process bus. */
+  NATS_URL: optionalString,
+  /** Prefix of the JetStream streams, consumers, subjects and KV bucket (one cluster per prefix). */
+  AO_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -').default('ao'),
   AO_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('local'),
   AO_LLM_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   AO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/mod.js';
+import { isAoError } from '@ao/graphs';
 import { envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
@@ -45,7 +46,7 @@ export class RunJournal {
     readonly runId: string,
     lastSeq: number,
     known: Iterable<Envelope> = [],
-    private readonly o: { replay?: JournalReplay; step?: number; onCommit?: (fresh: readonly Envelope[]) => void } = {},
+    private readonly o: { replay?: JournalReplay; step?: number; onCommit?: (fresh: readonly Envelope[]) => void; owner?: string } = {},
   ) {
     this.nextSeq = lastSeq + 1;
     for (const e of known) this.known.set(e.id, e);
@@ -104,7 +105,7 @@ export class RunJournal {
       if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
       if (this.sealed) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
       const time = new Date().toISOString();
-      const out: Array<{ env: Envelope; local?: boolean }> = [];
+      const out: Array<{ env: Envelope; local?: boolean; again?: boolean }> = [];
       const fresh: Envelope[] = [];
       const replay = this.o.replay;
       const hadDivergence = replay?.recording.divergence ?? null;
@@ -115,7 +116,7 @@ export class RunJournal {
         const id = this.idOf(dedupeKey);
         const seen = this.known.get(id);
         if (seen) {
-          out.push({ env: seen });
+          out.push({ env: seen, again: true });
           continue;
         }
         if (this.written.has(id)) continue; // emitted twice by this process: once is enough
@@ -153,7 +154,13 @@ export class RunJournal {
       }
       const checkpoint = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
       if (fresh.length || patch || checkpoint) {
-        await this.store.commit({ runId: this.runId, events: fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}) });
+        try {
+          await this.store.commit({ runId: this.runId, events: fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
+        } catch (e) {
+          // Fenced: another node holds the run now; this journal writes nothing more.
+          if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.closed = true;
+          throw e;
+        }
       }
       if (checkpoint) this.step = checkpoint.step;
       this.nextSeq += fresh.length;
@@ -166,9 +173,9 @@ export class RunJournal {
         replay!.onDiverged(divergence);
         for (const e of fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
       }
-      for (const { env, local } of out) {
+      for (const { env, local, again } of out) {
         if (local) replay!.deliver(env);
-        else await this.bus.publish(env);
+        else await this.bus.publish(env, again ? { again } : undefined);
       }
       return out.map((o) => o.env);
     };

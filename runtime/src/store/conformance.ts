@@ -97,6 +97,32 @@ export function storeConformance(
       expect((await store.renewLeases(owner, ['run-expired'], 5000)).cancelRequested).toEqual(['run-expired']);
     });
 
+    maybe('a run handed out by the work queue is claimed by exactly one node, and not while another holds it', async () => {
+      await store.createRun({ id: 'run-queued', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'queue', leaseMs: 60_000 });
+      // The claim loop leaves it to the queue until its placeholder lease expires.
+      expect((await store.claimRuns({ owner: 'n9', leaseMs: 1000, limit: 100, reclaimOwn: false, exclude: [] })).map((r) => r.id)).not.toContain('run-queued');
+      const [a, b] = await Promise.all([
+        store.claimRun({ id: 'run-queued', owner: 'n2', leaseMs: 5000, from: 'queue' }),
+        store.claimRun({ id: 'run-queued', owner: 'n3', leaseMs: 5000, from: 'queue' }),
+      ]);
+      expect([a, b].filter(Boolean)).toHaveLength(1);
+      expect((a ?? b)!.owner).toMatch(/^n[23]$/);
+      // A redelivered item finds it taken.
+      expect(await store.claimRun({ id: 'run-queued', owner: 'n4', leaseMs: 5000, from: 'queue' })).toBeUndefined();
+    });
+
+    maybe('a commit fenced by its owner writes nothing once another node holds the run (AO_LEASE_LOST)', async () => {
+      await store.createRun({ id: 'run-fenced', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'old', leaseMs: 1 });
+      await store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 1)], owner: 'old' });
+      await new Promise((r) => setTimeout(r, 20));
+      expect((await store.claimRuns({ owner: 'new', leaseMs: 5000, limit: 100, reclaimOwn: false, exclude: [] })).map((r) => r.id)).toContain('run-fenced');
+      await expect(store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], patch: { status: 'failed' }, owner: 'old' })).rejects.toMatchObject({ code: 'AO_LEASE_LOST' });
+      expect(await store.listEvents('run-fenced', { limit: 10 })).toHaveLength(1);
+      expect((await store.getRun('run-fenced'))!).toMatchObject({ owner: 'new', lastSeq: 1 });
+      await store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], owner: 'new' });
+      expect((await store.getRun('run-fenced'))!.lastSeq).toBe(2);
+    });
+
     maybe('lists runs newest first, filtered, with a cursor', async () => {
       for (let i = 0; i < 5; i++) await newRun(`list-${i}`, i % 2 ? 'odd' : 'even');
       const p1 = await store.listRuns({ graph: 'even', limit: 2 });

@@ -163,10 +163,28 @@ export class DrizzleStore implements Store {
     return { runs: page.map(toRecord), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
   }
 
-  async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void> {
+  async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void> {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     const { releaseLease, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
+      let row: { lastSeq: number } | undefined;
+      // The run row first: it locks the run, and with `owner` it fences a node whose lease another
+      // node has taken (nothing of this batch is written then).
+      if (batch.patch || batch.checkpoint || maxSeq > 0 || batch.owner !== undefined) {
+        [row] = await tx
+          .update(runs)
+          .set({
+            ...patch,
+            updatedAt: new Date().toISOString(),
+            ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
+            ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
+          })
+          .where(batch.owner !== undefined ? and(eq(runs.id, batch.runId), eq(runs.owner, batch.owner)) : eq(runs.id, batch.runId))
+          .returning({ lastSeq: runs.lastSeq });
+        if (!row && batch.owner !== undefined) {
+          throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
+        }
+      }
       if (batch.events.length) {
         await tx
           .insert(events)
@@ -186,30 +204,18 @@ export class DrizzleStore implements Store {
           )
           .onConflictDoNothing({ target: events.id });
       }
-      if (batch.patch || batch.checkpoint || maxSeq > 0) {
-        const [row] = await tx
-          .update(runs)
-          .set({
-            ...patch,
-            updatedAt: new Date().toISOString(),
-            ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
-            ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
-          })
-          .where(eq(runs.id, batch.runId))
-          .returning({ lastSeq: runs.lastSeq });
-        if (batch.checkpoint && row) {
-          const c = batch.checkpoint;
-          await tx.insert(checkpoints).values({
-            runId: batch.runId,
-            step: c.step,
-            seq: row.lastSeq,
-            node: c.node,
-            graphVersion: c.graphVersion,
-            state: c.state,
-            sizeBytes: Buffer.byteLength(JSON.stringify(c.state)),
-            createdAt: new Date().toISOString(),
-          });
-        }
+      if (batch.checkpoint && row) {
+        const c = batch.checkpoint;
+        await tx.insert(checkpoints).values({
+          runId: batch.runId,
+          step: c.step,
+          seq: row.lastSeq,
+          node: c.node,
+          graphVersion: c.graphVersion,
+          state: c.state,
+          sizeBytes: Buffer.byteLength(JSON.stringify(c.state)),
+          createdAt: new Date().toISOString(),
+        });
       }
     });
   }

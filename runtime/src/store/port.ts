@@ -32,8 +32,10 @@ export interface Store {
   /**
    * Append events and apply a run patch in one transaction. Events already stored (same id) are
    * skipped, so a retried commit is harmless; the run's `lastSeq` follows the highest seq written.
+   * With `owner`, nothing is written unless that node still holds the run (AO_LEASE_LOST): the
+   * fence that keeps a node whose lease lapsed from writing beside the one that took over.
    */
-  commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite }): Promise<void>;
+  commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void>;
   /** Events with `after` < seq <= `upTo`, in seq order, at most `limit`. */
   listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]>;
 

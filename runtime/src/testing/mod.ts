@@ -1,2 +1,3 @@
 export * from './postgres.js';
 export { inMemoryTelemetry } from '../telemetry/sdk.js';
+export * from './nats.js';

@@ -1,0 +1,19 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Engine } from '@ao/actors';
+
+export const NodeView = z.object({
+  id: z.string(),
+  started: z.string(),
+  runsHosted: z.number().int(),
+  activeRuns: z.number().int(),
+  tasksDone: z.number().int(),
+  lastHeartbeat: z.string(),
+});
+
+/** GET /nodes: the cluster's runtime nodes and their liveness (NATS KV membership), or this node alone. */
+export const nodesRoutes =
+  (engine: Engine): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/nodes', { schema: { response: { 200: z.object({ nodes: z.array(NodeView) }) } } }, async () => ({ nodes: await engine.nodes() }));
+  };

@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
+import { freePort, startNodeProcess, startServer } from './process.js';
+
+const pgUp = await postgresAvailable();
+const natsUp = pgUp && (await natsAvailable());
+
+interface Env {
+  id: string;
+  seq: number;
+  type: string;
+  payload: { key?: string; node?: string };
+}
+
+const json = async <T>(url: string, init?: RequestInit): Promise<T> => (await fetch(url, init)).json() as Promise<T>;
+const post = (url: string, body: unknown) => json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+async function waitAll(url: string, ids: string[], ms: number): Promise<Map<string, { status: string; output: unknown }>> {
+  const end = Date.now() + ms;
+  const done = new Map<string, { status: string; output: unknown }>();
+  while (done.size < ids.length) {
+    for (const id of ids) {
+      if (done.has(id)) continue;
+      const r = await json<{ status: string; output: unknown }>(`${url}/runs/${id}`);
+      if (['succeeded', 'failed', 'cancelled', 'budget_exceeded'].includes(r.status)) done.set(id, r);
+    }
+    if (done.size < ids.length && Date.now() > end) {
+      const stuck = ids.filter((id) => !done.has(id));
+      const detail = await Promise.all(
+        stuck.slice(0, 3).map(async (id) => {
+          const r = await json<{ status: string; owner: string | null; nodes: Record<string, { status: string }> }>(`${url}/runs/${id}`);
+          const evs = (await json<{ events: Env[] }>(`${url}/runs/${id}/events?limit=1000`)).events;
+          return `${id} ${r.status} owner=${r.owner} nodes=${JSON.stringify(Object.fromEntries(Object.entries(r.nodes).map(([k, v]) => [k, v.status])))} last: ${evs.slice(-4).map((e) => `${e.seq}:${e.type}`).join(' ')}`;
+        }),
+      );
+      throw new Error(`${stuck.length} of ${ids.length} runs unfinished after ${ms} ms:\n${detail.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return done;
+}
+
+/** A run's log is whole: gapless seqs, unique ids, one run.finished, each effect's result recorded once. */
+function expectWholeLog(events: Env[], label: string): void {
+  expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
+  expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
+  expect(events.filter((e) => e.type === 'run.finished'), label).toHaveLength(1);
+  for (const type of ['llm.response', 'tool.result', 'budget.granted']) {
+    const keys = events.filter((e) => e.type === type).map((e) => e.payload.key);
+    expect(new Set(keys).size, `${label}: ${type} per effect key`).toBe(keys.length);
+  }
+}
+
+describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS JetStream and Postgres', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let dir: string;
+  const prefix = natsPrefix('cl');
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'ao-cluster-'));
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await dropNatsPrefix(prefix);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs 120 research-swarm runs across the nodes; one is SIGKILLed mid-way and every run still completes, whole', async () => {
+    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LEASE_MS: '3000', AO_LLM_LATENCY_MS: '15' };
+    const gateway = await startServer({ ...env, AO_NODE_ID: 'gateway' }, ['--no-node']);
+    const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNodeProcess({ ...env, AO_NODE_ID: id })));
+    try {
+      const members = await json<{ nodes: Array<{ id: string }> }>(`${gateway.url}/nodes`);
+      expect(members.nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
+      const ids: string[] = [];
+      for (let i = 0; i < 120; i++) ids.push((await post(`${gateway.url}/runs`, { graph: 'research-swarm', input: { topic: `topic ${i}` } })).id);
+      // Kill one node once a fair share of the work is done, with runs in flight on it.
+      for (;;) {
+        const done = (await json<{ runs: unknown[] }>(`${gateway.url}/runs?status=succeeded&limit=100`)).runs.length;
+        if (done >= 30) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const before = (await json<{ nodes: Array<{ id: string; runsHosted: number; activeRuns: number }> }>(`${gateway.url}/nodes`)).nodes;
+      const victim = nodes[0]!;
+      await victim.kill9();
+      const finished = await waitAll(gateway.url, ids, 120_000);
+      expect([...finished.values()].filter((r) => r.status !== 'succeeded')).toEqual([]);
+      for (const id of ids) expectWholeLog((await json<{ events: Env[] }>(`${gateway.url}/runs/${id}/events?limit=1000`)).events, `run ${id}`);
+      const after = (await json<{ nodes: Array<{ id: string; runsHosted: number; tasksDone: number }> }>(`${gateway.url}/nodes`)).nodes;
+      const survivors = after.filter((n) => n.id !== 'n1');
+      expect(survivors.map((n) => n.id)).toEqual(['n2', 'n3']);
+      for (const n of survivors) expect(n.runsHosted, `${n.id} hosted runs`).toBeGreaterThan(0);
+      console.log(
+        `[cluster] 120 runs; before the kill: ${before.map((n) => `${n.id} hosted ${n.runsHosted} (${n.activeRuns} active)`).join(', ')}; ` +
+          `after: ${after.map((n) => `${n.id} hosted ${n.runsHosted}, took ${n.tasksDone} from the queue`).join(', ')}`,
+      );
+    } catch (e) {
+      for (const [i, n] of nodes.entries()) console.error(`--- n${i + 1} log (tail) ---\n${n.log().slice(-3000)}`);
+      throw e;
+    } finally {
+      for (const n of nodes) await n.stop();
+      await gateway.stop();
+    }
+  }, 240_000);
+});
+
+/** Debian's nats-server with JetStream on a free port and its own store, restartable in place. */
+async function natsServer(storeDir: string): Promise<{ url: string; start: () => Promise<void>; stop: () => Promise<void> }> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const url = `nats://127.0.0.1:${port}`;
+  const start = async () => {
+    proc = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+    const end = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const { natsUnreachable } = await import('@ao/runtime/testing');
+        if ((await natsUnreachable(url)) === undefined) return;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > end) throw new Error('nats-server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async () => {
+    const p = proc;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    await gone;
+  };
+  return { url, start, stop };
+}
+
+describe.skipIf(!natsUp)('a NATS restart mid-run', () => {
+  it('pauses the runs and resumes them on reconnect: all complete, nothing lost', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ao-nats-restart-'));
+    const db = await createTestDatabase();
+    const nats = await natsServer(join(dir, 'js'));
+    await nats.start();
+    const server = await startServer({ DATABASE_URL: db.url, NATS_URL: nats.url, AO_NATS_PREFIX: 'restart', AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '150', AO_NODE_ID: 'solo' });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push((await post(`${server.url}/runs`, { graph: 'research-swarm', input: { topic: `restart ${i}` } })).id);
+      // Mid-run: some events are in, none has finished.
+      for (;;) {
+        const running = (await json<{ runs: unknown[] }>(`${server.url}/runs?status=running&limit=100`)).runs.length;
+        if (running >= 4) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await nats.stop();
+      await new Promise((r) => setTimeout(r, 1500));
+      await nats.start();
+      const finished = await waitAll(server.url, ids, 90_000);
+      expect([...finished.values()].map((r) => (r.status === 'succeeded' ? r.status : `${r.status}: ${JSON.stringify((r as { error?: unknown }).error)}`))).toEqual(ids.map(() => 'succeeded'));
+      for (const id of ids) expectWholeLog((await json<{ events: Env[] }>(`${server.url}/runs/${id}/events?limit=1000`)).events, `run ${id}`);
+    } finally {
+      await server.stop();
+      await nats.stop();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+});

@@ -1,0 +1,319 @@
+import { randomUUID } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { AoError } from '@ao/graphs';
+import { parseEnvelope } from '../../envelope/mod.js';
+import type { Envelope } from '../../envelope/mod.js';
+import type { Bus, EnvelopeHandler, Membership, NodeInfo, Subscription, WorkHandler, WorkQueue } from '../port.js';
+
+const nanos = (ms: number) => ms * 1_000_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export interface NatsBusOptions {
+  url: string;
+  /** Prefix of every stream, subject, consumer and bucket (AO_NATS_PREFIX; tests use unique ones). */
+  prefix: string;
+  /** A name for the connection (shown by the server). */
+  name?: string;
+  /** Deliveries of a work item before it is parked on the dead-letter subject. */
+  maxDeliver?: number;
+  /** How long a pulled work item may go unacknowledged before it is redelivered (a node died). */
+  ackWaitMs?: number;
+  /** How long a node's membership entry lives without a heartbeat. */
+  nodeTtlMs?: number;
+}
+
+/**
+ * The bus over NATS JetStream. A run's envelopes are published on `<p>.ev.<runId>` in the
+ * `<P>_EVENTS` stream with their envelope id as the message id, so JetStream drops duplicates (a
+ * re-publication after a crash); a run's subscriber reads them through an ordered consumer, which
+ * survives reconnects without a gap. Work items (run starts) go on the `<P>_WORK` work-queue
+ * stream and are pulled by every node through one durable consumer per queue, acknowledged
+ * explicitly; a failing item is redelivered with backoff, then parked on `<p>.dlq.<queue>` in the
+ * `<P>_DLQ` stream, where an operator can see it. Node membership lives in the `<P>_nodes` KV
+ * bucket, each entry expiring without heartbeats.
+ *
+ * Pulls expire after 5 s and the server heartbeats every second, so a consumer notices a NATS
+ * restart within seconds and resumes where it stopped; publishes retry until NATS is back.
+ *
+ * Postgres stays the durability point: JetStream carries, it does not store the truth.
+ */
+export class NatsBus implements Bus {
+  readonly kind = 'nats';
+  private closed = false;
+  private readonly subs = new Set<ConsumerMessages>();
+  readonly queue: WorkQueue;
+  readonly membership: Membership;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly kv: KV,
+    private readonly o: Required<Omit<NatsBusOptions, 'name'>>,
+  ) {
+    this.queue = { enqueue: (q, id, payload) => this.enqueue(q, id, payload), consume: (q, h) => this.consume(q, h) };
+    this.membership = { beat: (info) => this.beat(info), list: () => this.listNodes(), leave: (id) => this.leave(id) };
+  }
+
+  /** Connect and create the streams, the consumers and the bucket if missing. */
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const o = { maxDeliver: 5, ackWaitMs: 30_000, nodeTtlMs: 10_000, ...opts };
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.prefix)) throw new AoError('AO_CONFIG_INVALID', `AO_NATS_PREFIX must be 1-32 letters, digits, _ or -, got ${JSON.stringify(o.prefix)}`, { field: 'AO_NATS_PREFIX' });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: o.url, name: o.name ?? 'agent-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+    } catch (e) {
+      throw new AoError('AO_CONFIG_INVALID', `cannot connect to NATS at ${o.url}: ${(e as Error).message}`, { field: 'NATS_URL', cause: e });
+    }
+    const jsm = await jetstreamManager(nc);
+    const P = o.prefix.toUpperCase();
+    const ensure = async (cfg: Parameters<JetStreamManager['streams']['add']>[0]) => {
+      try {
+        await jsm.streams.info(cfg.name!);
+      } catch {
+        await jsm.streams.add(cfg);
+      }
+    };
+    await ensure({ name: `${P}_EVENTS`, subjects: [`${o.prefix}.ev.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(3_600_000), duplicate_window: nanos(120_000) });
+    await ensure({ name: `${P}_WORK`, subjects: [`${o.prefix}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) });
+    await ensure({ name: `${P}_DLQ`, subjects: [`${o.prefix}.dlq.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(7 * 24 * 3_600_000) });
+    for (const q of ['runs', 'tasks']) {
+      const durable = `${o.prefix}-${q}`;
+      try {
+        await jsm.consumers.info(`${P}_WORK`, durable);
+      } catch {
+        await jsm.consumers.add(`${P}_WORK`, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: `${o.prefix}.work.${q}`,
+          ack_wait: nanos(o.ackWaitMs),
+          max_deliver: o.maxDeliver + 1,
+          max_ack_pending: 10_000,
+        });
+      }
+    }
+    const kv = await new Kvm(nc).create(`${o.prefix}_nodes`, { ttl: o.nodeTtlMs, history: 1 });
+    return new NatsBus(nc, jetstream(nc), jsm, kv, o);
+  }
+
+  /** Try `f` until it succeeds (NATS may be restarting), unless the bus closes or `go()` turns false. */
+  private async retrying<T>(what: string, go: () => boolean, f: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed || !go()) return undefined;
+      try {
+        return await f();
+      } catch (e) {
+        if (attempt % 10 === 0) console.error(`[bus nats] could not ${what} (retrying): ${(e as Error).message}`);
+        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  private subject(runId: string): string {
+    return `${this.o.prefix}.ev.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  }
+
+  /**
+   * Publish, retrying while NATS is unreachable (a restart pauses the run, it does not lose the
+   * message: the journal has committed it, and JetStream drops the copy if an earlier try landed).
+   */
+  async publish(raw: Envelope, o: { again?: boolean } = {}): Promise<void> {
+    const env = parseEnvelope(raw); // what goes on the wire is a valid envelope, or nothing
+    const data = enc.encode(JSON.stringify(env));
+    // A re-delivery after a recovery must not be dropped as a duplicate of the first publication
+    // (its retries still are); receivers recognise the envelope by its id.
+    const msgID = o.again ? `${env.id}/again/${randomUUID()}` : env.id;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) return;
+      try {
+        await this.js.publish(this.subject(env.runId), data, { msgID, timeout: 5_000 });
+        return;
+      } catch (e) {
+        if (this.closed || this.nc.isClosed()) return;
+        if (attempt % 20 === 0) console.error(`[bus nats] publish of ${env.type} (${env.id}) failed, retrying: ${(e as Error).message}`);
+        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
+  subscribe(runId: string, handler: EnvelopeHandler): Subscription {
+    let messages: ConsumerMessages | undefined;
+    let stopped = false;
+    const filter = runId === '*' ? `${this.o.prefix}.ev.>` : this.subject(runId);
+    const ready = (async () => {
+      const m = await this.retrying(`subscribe to ${filter}`, () => !stopped, async () => {
+        const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_EVENTS`, { filter_subjects: filter, deliver_policy: DeliverPolicy.New });
+        return consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
+      });
+      if (!m) return;
+      if (stopped) {
+        await m.close();
+        return;
+      }
+      messages = m;
+      this.subs.add(m);
+      void (async () => {
+        for await (const msg of m) {
+          let env: Envelope;
+          try {
+            env = parseEnvelope(JSON.parse(dec.decode(msg.data)));
+          } catch (e) {
+            console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
+            continue;
+          }
+          try {
+            await handler(env);
+          } catch (e) {
+            console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
+          }
+        }
+      })();
+    })();
+    ready.catch((e) => console.error(`[bus nats] could not subscribe to ${filter}:`, e));
+    return {
+      ready,
+      unsubscribe: () => {
+        stopped = true;
+        if (messages) {
+          this.subs.delete(messages);
+          void messages.close();
+        }
+      },
+    };
+  }
+
+  private async enqueue(queue: 'runs' | 'tasks', id: string, payload: unknown): Promise<void> {
+    const data = enc.encode(JSON.stringify(payload));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.js.publish(`${this.o.prefix}.work.${queue}`, data, { msgID: `${queue}:${id}`, timeout: 5_000 });
+        return;
+      } catch (e) {
+        if (this.closed || attempt >= 40) throw new AoError('AO_INTERNAL', `could not enqueue ${queue} item ${id}: ${(e as Error).message}`, { cause: e });
+        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  /**
+   * Pull a queue's items and hand each to `handler`: acknowledged when it resolves, redelivered
+   * with backoff when it throws, parked on the dead-letter subject after `maxDeliver` tries.
+   */
+  private consume(queue: 'runs' | 'tasks', handler: WorkHandler): Subscription {
+    let messages: ConsumerMessages | undefined;
+    let stopped = false;
+    const ready = (async () => {
+      const m = await this.retrying(`consume ${queue}`, () => !stopped, async () => {
+        const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_WORK`, `${this.o.prefix}-${queue}`);
+        return consumer.consume({ max_messages: 64, expires: 5_000, idle_heartbeat: 1_000 });
+      });
+      if (!m) return;
+      if (stopped) return void (await m.close());
+      messages = m;
+      this.subs.add(m);
+      void (async () => {
+        for await (const msg of m) {
+          const tries = msg.info.deliveryCount;
+          let payload: unknown;
+          try {
+            payload = JSON.parse(dec.decode(msg.data));
+          } catch {
+            payload = undefined;
+          }
+          try {
+            if (payload === undefined) throw new Error('not JSON');
+            const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
+            try {
+              await handler(payload);
+            } finally {
+              clearInterval(keepAlive);
+            }
+            msg.ack();
+          } catch (e) {
+            if (tries >= this.o.maxDeliver) {
+              // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue.
+              const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
+              await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead))).catch(() => undefined);
+              console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
+              msg.ack();
+            } else {
+              msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
+            }
+          }
+        }
+      })();
+    })();
+    ready.catch((e) => console.error(`[bus nats] could not consume ${queue}:`, e));
+    return {
+      ready,
+      unsubscribe: () => {
+        stopped = true;
+        if (messages) {
+          this.subs.delete(messages);
+          void messages.close();
+        }
+      },
+    };
+  }
+
+  /** Dead-lettered items of a queue (for operators and tests). */
+  async deadLetters(queue: 'runs' | 'tasks'): Promise<unknown[]> {
+    const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_DLQ`, { filter_subjects: `${this.o.prefix}.dlq.${queue}`, deliver_policy: DeliverPolicy.All });
+    const out: unknown[] = [];
+    const batch = await consumer.fetch({ max_messages: 1000, expires: 1_000 });
+    for await (const m of batch) {
+      out.push(JSON.parse(dec.decode(m.data)));
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  }
+
+  private async beat(info: NodeInfo): Promise<void> {
+    await this.kv.put(info.id.replace(/[^A-Za-z0-9_=.-]/g, '_'), JSON.stringify(info));
+  }
+
+  private async leave(id: string): Promise<void> {
+    await this.kv.delete(id.replace(/[^A-Za-z0-9_=.-]/g, '_')).catch(() => undefined);
+  }
+
+  private async listNodes(): Promise<NodeInfo[]> {
+    const out: NodeInfo[] = [];
+    for await (const key of await this.kv.keys()) {
+      const e = await this.kv.get(key);
+      if (e && e.operation === 'PUT' && e.length) out.push(JSON.parse(e.string()) as NodeInfo);
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const m of this.subs) await m.close().catch(() => undefined);
+    this.subs.clear();
+    await this.nc.drain().catch(() => undefined);
+  }
+
+  /** For tests: the connection's state. */
+  get connected(): boolean {
+    return !this.nc.isClosed();
+  }
+
+  /** For operators: the stream names (useful in logs). */
+  get streams(): string[] {
+    const P = this.o.prefix.toUpperCase();
+    return [`${P}_EVENTS`, `${P}_WORK`, `${P}_DLQ`];
+  }
+
+  /** The JetStream manager (tests inspect consumers). */
+  get manager(): JetStreamManager {
+    return this.jsm;
+  }
+}
