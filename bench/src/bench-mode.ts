@@ -3,6 +3,8 @@ import type { Engine } from '@ao/actors';
 import { MiB, RssSampler, summarize } from './measure.js';
 import type { Summary } from './measure.js';
 import type { BenchNode } from './node.js';
+import { loadPhase } from './load.js';
+import type { LoadResult } from './load.js';
 import { replayStart } from './replay-start.js';
 import { tracingCost } from './tracing.js';
 import type { TracingResult } from './tracing.js';
@@ -55,6 +57,8 @@ export interface ModeResult {
   tracing: TracingResult;
   /** Replay start time from the last step of a short and a long run. */
   replay: ReplayStartResult;
+  /** Runs submitted all at once over HTTP (auth on): submit latency, completion, none lost. */
+  load?: LoadResult;
   /** The checkpoints of the sequential runs, read back with `listCheckpoints`. */
   checkpoints: {
     runsCounted: number;
@@ -249,10 +253,13 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     const tracing = await tracingCost(runtime.engine, 4, 25, o.runTimeoutMs);
     log('  replay start: a short and a long loop, replayed from their last step');
     const replay = await replayStart(runtime.engine, o.runTimeoutMs);
+    const loadRuns = Number(process.env.BENCH_LOAD_RUNS ?? 1000);
+    log(`  load: ${loadRuns} runs submitted at once over HTTP`);
+    const load = await loadPhase(runtime.engine, loadRuns, 300_000);
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay, tracing };
+    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay, tracing, load };
   } finally {
     await runtime.close();
   }

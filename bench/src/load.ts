@@ -1,0 +1,67 @@
+import { performance } from 'node:perf_hooks';
+import type { Engine } from '@ao/actors';
+import { buildApp, createApiKey } from '@ao/gateway';
+import { summarize } from './measure.js';
+import type { Summary } from './measure.js';
+import { BENCH_GRAPH } from './workload.js';
+
+export interface LoadResult {
+  /** Runs submitted, all at once, each its own POST /runs over HTTP with an API key. */
+  runs: number;
+  /** Each POST /runs from the request to its 202. */
+  submitMs: Summary;
+  /** From the first request to the last 202. */
+  submitSec: number;
+  /** From the first request to the last run finished. */
+  elapsedSec: number;
+  runsPerSec: number;
+  succeeded: number;
+  /** Submits that got no 202, runs that did not succeed, or runs missing from the store afterwards. */
+  lost: number;
+}
+
+/**
+ * The load phase: a real gateway (auth on, a key of its own tenant, no rate limit or run cap) in
+ * front of the bench's engine takes `runs` POST /runs at once; every run must end `succeeded`,
+ * and the tenant's runs in the store must be exactly those.
+ */
+export async function loadPhase(engine: Engine, runs: number, timeoutMs: number): Promise<LoadResult> {
+  const tenant = `load-${Date.now()}`;
+  const { key } = await createApiKey(engine.store, { tenant });
+  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: 0, requireAuth: true } });
+  const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+  try {
+    const t0 = performance.now();
+    let lastAccepted = t0;
+    const submit = async (i: number): Promise<{ id?: string; ms: number }> => {
+      const s = performance.now();
+      const res = await fetch(`${address}/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': `load-${i}` },
+        body: JSON.stringify({ graph: BENCH_GRAPH, input: { i } }),
+      });
+      const ms = performance.now() - s;
+      const body = (await res.json()) as { id?: string };
+      lastAccepted = Math.max(lastAccepted, performance.now());
+      return res.status === 202 && body.id ? { id: body.id, ms } : { ms };
+    };
+    const answers = await Promise.all(Array.from({ length: runs }, (_, i) => submit(i)));
+    const ids = answers.flatMap((a) => (a.id ? [a.id] : []));
+    const finished = await Promise.all(ids.map((id) => engine.waitForRun(id, timeoutMs)));
+    const elapsedSec = (performance.now() - t0) / 1000;
+    const succeeded = finished.filter((r) => r.status === 'succeeded').length;
+    const stored = await engine.store.countRuns(tenant, ['succeeded']);
+    const lost = runs - Math.min(succeeded, stored, new Set(ids).size);
+    return {
+      runs,
+      submitMs: summarize(answers.map((a) => a.ms)),
+      submitSec: (lastAccepted - t0) / 1000,
+      elapsedSec,
+      runsPerSec: succeeded / elapsedSec,
+      succeeded,
+      lost,
+    };
+  } finally {
+    await app.close();
+  }
+}
