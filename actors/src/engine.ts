@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
-import { createActorSystem, meters, newTraceContext, RunJournal, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
+import { createActorSystem, emitRunSpan, meters, newTraceContext, RunJournal, runTraceContext, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -18,6 +18,12 @@ import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
+
+/** Wait for `p` (its failure ignored) at most `ms`. */
+async function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.resolve(p).catch(() => undefined), new Promise((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
+}
 
 /** The placeholder owner of a run waiting in the cluster's work queue for a node to take it. */
 export const QUEUE_OWNER = '~queue';
@@ -102,6 +108,8 @@ export class Engine {
   private runsHosted = 0;
   private tasksDone = 0;
   private queueSub: Subscription | undefined;
+  /** Runs being taken from the queue right now (shutdown waits for them). */
+  private readonly taking = new Set<Promise<void>>();
 
   private constructor(private readonly o: EngineOptions) {
     this.graphs = new GraphRegistry((t) => o.tools.has(t));
@@ -157,11 +165,13 @@ export class Engine {
       input = r.data;
     }
     const budget = effectiveBudget(def, req.budget);
-    const trace = newTraceContext();
+    const id = randomUUID();
+    // The root span id derives from the run id: a node taking the run from the queue rebuilds it.
+    const trace = runTraceContext(id, traceIdOf(newTraceContext()));
     const nodes: Record<string, NodeState> = Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 }]));
     const queue = this.o.bus.queue;
     const run = await this.o.store.createRun({
-      id: randomUUID(),
+      id,
       graph: def.name,
       graphVersion: def.version,
       input,
@@ -181,8 +191,10 @@ export class Engine {
       return run;
     }
     const host = this.host(run, def, trace, {});
-    await host.ready;
-    await host.begin(def, budget, trace);
+    // The run is stored (that is what the caller is told); its first step is written beside the
+    // answer, not before it, so a burst of submits does not queue behind every run's writes. If
+    // that write fails the lease is given up and the claim loop starts the run again.
+    this.startHost(host, () => host.begin(def, budget, trace)).catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not start run ${run.id}; a claim will start it again:`, e));
     return run;
   }
 
@@ -207,8 +219,19 @@ export class Engine {
     if (this.closed) throw new AoError('AO_INTERNAL', `node ${this.nodeId} is shutting down`);
     this.tasksDone += 1;
     if (this.hosts.has(p.data.runId)) return;
-    const run = await this.o.store.claimRun({ id: p.data.runId, owner: this.nodeId, leaseMs: this.leaseMs, from: QUEUE_OWNER });
-    if (run) await this.resume(run);
+    const taking = (async () => {
+      const run = await this.o.store.claimRun({ id: p.data.runId, owner: this.nodeId, leaseMs: this.leaseMs, from: QUEUE_OWNER });
+      if (!run) return;
+      // Shut down meanwhile: give it back at once rather than host it on a stopped actor system.
+      if (this.closed) return void (await this.o.store.releaseLeases(this.nodeId, [run.id]));
+      await this.resume(run);
+    })();
+    this.taking.add(taking);
+    try {
+      await taking;
+    } finally {
+      this.taking.delete(taking);
+    }
   }
 
   /** The cluster's nodes (from the bus's membership), or this node alone without one. */
@@ -243,7 +266,7 @@ export class Engine {
   private async resume(run: RunRecord): Promise<void> {
     // A replay that has written only its first event has not started: deliveries follow the original's order.
     const o = { freshReplay: run.replay !== null && run.lastSeq <= 1 };
-    const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? newTraceContext();
+    const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId);
     const registered = this.graphs.get(run.graph);
     if (!registered) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
     if (run.cancelRequested) return this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: 'cancelled while no node hosted it' });
@@ -283,21 +306,30 @@ export class Engine {
     }
     const ledger = restored ? await this.restoredLedger(run, def, restored, cp!.seq, known) : undefined;
     const host = this.host(run, def, trace, { known, ...(ledger ? { ledger } : {}), ...(recording ? { recording } : {}), ...(restored ? { restored } : {}) });
-    if (run.graphVersion !== def.version) {
-      await host.journal.append(
-        [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],
-        { patch: { graphVersion: def.version } },
-      );
-    }
-    try {
-      await host.ready;
+    await this.startHost(host, async () => {
+      if (run.graphVersion !== def.version) {
+        await host.journal.append(
+          [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],
+          { patch: { graphVersion: def.version } },
+        );
+      }
       if (restored) host.resume(starts);
       else await host.begin(def, run.budget as Budget, trace);
+    });
+  }
+
+  /**
+   * Start a host once the run's envelopes reach it; if that fails (the bus or the store), let the
+   * run go (stop the host, give up the lease) so the queue or a claim starts it again.
+   */
+  private async startHost(host: RunHost, start: () => Promise<void>): Promise<void> {
+    try {
+      await host.ready;
+      await start();
     } catch (e) {
-      // Not started after all (the bus or the store failed): let go, so the queue or a claim retries it.
       host.stop();
-      if (this.hosts.get(run.id) === host) this.hosts.delete(run.id);
-      await this.o.store.releaseLeases(this.nodeId, [run.id]).catch(() => undefined);
+      if (this.hosts.get(host.run.id) === host) this.hosts.delete(host.run.id);
+      await this.o.store.releaseLeases(this.nodeId, [host.run.id]).catch(() => undefined);
       throw e;
     }
   }
@@ -378,9 +410,16 @@ export class Engine {
     return diffRuns(this.o.store, ra, rb);
   }
 
-  /** Close a run that is not hosted here with a final status (no actor runs it). */
-  private end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-    return this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString() });
+  /** Close a run that is not hosted here with a final status (no actor runs it), with its root span. */
+  private async end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
+    await this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString() });
+    emitRunSpan({
+      trace: (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId),
+      startTime: Date.parse(run.startedAt ?? run.createdAt),
+      attributes: { 'ao.run.id': run.id, 'ao.graph': run.graph, 'ao.graph.version': run.graphVersion, 'ao.run.status': status, ...(run.replay ? { replay: true } : {}) },
+      error,
+    });
+    meters().runsFinished.add(1, { 'ao.graph': run.graph, status, ...(run.replay ? { replay: true } : {}) });
   }
 
   /** Stop a run for a person to decide (status `waiting`, with the reason), releasing its lease. */
@@ -496,14 +535,16 @@ export class Engine {
     // In a cluster another node may host it: follow its row until it ends or waits.
     if (this.o.bus.queue && !host) {
       const end = Date.now() + timeoutMs;
-      while (run && !TERMINAL_STATUSES.has(run.status) && run.status !== 'waiting') {
+      for (let pause = 10; !TERMINAL_STATUSES.has(run.status) && run.status !== 'waiting'; pause = Math.min(250, pause * 2)) {
         if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
         const local = this.hosts.get(id);
-        await (local ? Promise.race([local.done, new Promise((r) => setTimeout(r, Math.max(1, end - Date.now())))]) : new Promise((r) => setTimeout(r, 25)));
-        run = await this.o.store.getRun(id);
+        await (local ? Promise.race([local.done, new Promise((r) => setTimeout(r, Math.max(1, end - Date.now())))]) : new Promise((r) => setTimeout(r, pause)));
+        const now = await this.o.store.getRun(id);
+        if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
+        run = now;
       }
     }
-    return run!;
+    return run;
   }
 
   /** Runs this node hosts right now. */
@@ -525,12 +566,13 @@ export class Engine {
     this.closed = true;
     for (const t of this.loops) clearInterval(t);
     this.queueSub?.unsubscribe();
-    await this.claiming.catch(() => undefined);
-    if (!this.o.passive) await this.o.bus.membership?.leave(this.nodeId).catch(() => undefined);
+    // Bounded: with the bus or the store down these could wait for ever, and a node told to stop must stop.
+    await within(5_000, Promise.all([this.claiming, ...this.taking]));
+    if (!this.o.passive) await within(2_000, this.o.bus.membership?.leave(this.nodeId));
     const ids = [...this.hosts.keys()];
     for (const h of this.hosts.values()) h.stop();
     this.system.shutdown();
-    for (const h of [...this.hosts.values()]) await h.journal.flush();
+    await within(5_000, Promise.all([...this.hosts.values()].map((h) => h.journal.flush())));
     this.hosts.clear();
     await this.o.store.releaseLeases(this.nodeId, ids).catch(() => undefined);
   }

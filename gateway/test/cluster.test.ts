@@ -86,11 +86,19 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
         await new Promise((r) => setTimeout(r, 100));
       }
       const before = (await json<{ nodes: Array<{ id: string; runsHosted: number; activeRuns: number }> }>(`${gateway.url}/nodes`)).nodes;
+      // The victim was hosting runs when it died: they must be taken over.
+      expect(before.find((n) => n.id === 'n1')!.activeRuns).toBeGreaterThan(0);
       const victim = nodes[0]!;
       await victim.kill9();
       const finished = await waitAll(gateway.url, ids, 120_000);
       expect([...finished.values()].filter((r) => r.status !== 'succeeded')).toEqual([]);
-      for (const id of ids) expectWholeLog((await json<{ events: Env[] }>(`${gateway.url}/runs/${id}/events?limit=1000`)).events, `run ${id}`);
+      for (const id of ids) {
+        const events = (await json<{ events: Array<Env & { trace: { traceparent: string } | null }> }>(`${gateway.url}/runs/${id}/events?limit=1000`)).events;
+        expectWholeLog(events, `run ${id}`);
+        // The trace id the API gave for the run is the one its envelopes (and spans) carry, whichever node hosted it.
+        const { traceId } = await json<{ traceId: string }>(`${gateway.url}/runs/${id}`);
+        expect(events[0]!.trace!.traceparent.split('-')[1], `run ${id}`).toBe(traceId);
+      }
       const after = (await json<{ nodes: Array<{ id: string; runsHosted: number; tasksDone: number }> }>(`${gateway.url}/nodes`)).nodes;
       const survivors = after.filter((n) => n.id !== 'n1');
       expect(survivors.map((n) => n.id)).toEqual(['n2', 'n3']);

@@ -50,8 +50,9 @@ describe.each(KINDS)('end to end through the HTTP API on %s', (kind) => {
   let probe: ReturnType<typeof concurrencyProbe>;
   beforeAll(async () => {
     if (!up(kind)) return;
-    // Over NATS each budget answer takes a network hop: a slower model keeps the overlap checks about concurrency, not timing.
-    probe = concurrencyProbe(new OfflineLlm({ latencyMs: kind === 'postgres+nats' ? 100 : 20 }));
+    // A model slow enough that the overlap checks test concurrency, not timing, on a loaded 2-core
+    // machine (and over NATS, where each budget answer is a network hop).
+    probe = concurrencyProbe(new OfflineLlm({ latencyMs: kind === 'postgres+nats' ? 150 : 80 }));
     gw = await testGateway(kind, { llm: probe, graphs: testGraphs });
   });
   afterAll(async () => gw?.close());

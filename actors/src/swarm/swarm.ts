@@ -73,8 +73,9 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
               branches: outputs.map((o) => o.text),
               ...(outputs.some((o) => o.tools?.length) ? { tools: outputs.flatMap((o) => o.tools ?? []) } : {}),
             };
-            await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
+            // The span ends before the reply, which may fail as the run ends: it must end either way.
             nodeEnded(s, state.start!.span, state.start!.node);
+            await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
           }
           return state;
         }
@@ -103,8 +104,8 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           state.finished = true;
           for (const b of state.branches) b.ref?.stop();
           const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
-          await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
           nodeEnded(s, state.start!.span, state.start!.node, error);
+          await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
           return state;
         }
         default:

@@ -35,6 +35,17 @@ export function newTraceContext(): TraceContext {
   return { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` };
 }
 
+/**
+ * A run's trace context, rebuilt from its id and stored trace id: the root span id is derived from
+ * the run id, so any node (one that takes the run from a queue before it has any event, or one
+ * that resumes it) arrives at the same context the run was created with.
+ */
+export function runTraceContext(runId: string, traceId?: string | null): TraceContext {
+  const t = traceId && /^[0-9a-f]{32}$/.test(traceId) ? traceId : createHash('sha256').update(`trace\0${runId}`).digest('hex').slice(0, 32);
+  const span = createHash('sha256').update(`root\0${runId}`).digest('hex').slice(0, 16);
+  return { traceparent: `00-${t}-${span}-01` };
+}
+
 export function traceIdOf(t: TraceContext | null | undefined): string | undefined {
   return t?.traceparent.split('-')[1];
 }

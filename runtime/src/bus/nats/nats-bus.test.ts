@@ -58,6 +58,17 @@ describe.skipIf(!available)('NATS JetStream bus', () => {
     expect(got[0]).toBe(e.id);
   });
 
+  it('delivers a re-delivery (again) even though its envelope id was published before', async () => {
+    const bus = await open();
+    const got: string[] = [];
+    await bus.subscribe('r1', (e) => void got.push(e.id)).ready;
+    const e = env('r1', 1);
+    await bus.publish(e);
+    await bus.publish(e, { again: true });
+    await until(() => got.length >= 2);
+    expect(got).toEqual([e.id, e.id]);
+  });
+
   it('hands each work item to one consumer among several, and acknowledges it once handled', async () => {
     const prefix = natsPrefix();
     const a = await open(prefix);

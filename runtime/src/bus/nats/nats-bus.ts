@@ -2,15 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
+import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
 import type { Bus, EnvelopeHandler, Membership, NodeInfo, Subscription, WorkHandler, WorkQueue } from '../port.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
+const NodeInfoSchema = z.object({
+  id: z.string(),
+  started: z.string(),
+  runsHosted: z.number().int(),
+  activeRuns: z.number().int(),
+  tasksDone: z.number().int(),
+  lastHeartbeat: z.string(),
+});
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -74,10 +83,12 @@ export class NatsBus implements Bus {
     }
     const jsm = await jetstreamManager(nc);
     const P = o.prefix.toUpperCase();
+    const notFound = (e: unknown) => /not found/i.test((e as Error).message ?? '');
     const ensure = async (cfg: Parameters<JetStreamManager['streams']['add']>[0]) => {
       try {
         await jsm.streams.info(cfg.name!);
-      } catch {
+      } catch (e) {
+        if (!notFound(e)) throw e;
         await jsm.streams.add(cfg);
       }
     };
@@ -88,7 +99,8 @@ export class NatsBus implements Bus {
       const durable = `${o.prefix}-${q}`;
       try {
         await jsm.consumers.info(`${P}_WORK`, durable);
-      } catch {
+      } catch (e) {
+        if (!notFound(e)) throw e;
         await jsm.consumers.add(`${P}_WORK`, {
           durable_name: durable,
           ack_policy: AckPolicy.Explicit,
@@ -103,13 +115,17 @@ export class NatsBus implements Bus {
     return new NatsBus(nc, jetstream(nc), jsm, kv, o);
   }
 
-  /** Try `f` until it succeeds (NATS may be restarting), unless the bus closes or `go()` turns false. */
-  private async retrying<T>(what: string, go: () => boolean, f: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Try `f` with exponential backoff (up to 2 s) until it succeeds (NATS may be restarting); gives
+   * up (undefined) when the bus closes or `go()` turns false, and throws after `maxAttempts`.
+   */
+  private async retrying<T>(what: string, go: () => boolean, f: () => Promise<T>, maxAttempts = Infinity): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
-      if (this.closed || !go()) return undefined;
+      if (this.closed || this.nc.isClosed() || !go()) return undefined;
       try {
         return await f();
       } catch (e) {
+        if (attempt + 1 >= maxAttempts) throw new AoError('AO_INTERNAL', `could not ${what}: ${(e as Error).message}`, { cause: e });
         if (attempt % 10 === 0) console.error(`[bus nats] could not ${what} (retrying): ${(e as Error).message}`);
         await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
       }
@@ -130,61 +146,73 @@ export class NatsBus implements Bus {
     // A re-delivery after a recovery must not be dropped as a duplicate of the first publication
     // (its retries still are); receivers recognise the envelope by its id.
     const msgID = o.again ? `${env.id}/again/${randomUUID()}` : env.id;
-    for (let attempt = 0; ; attempt++) {
-      if (this.closed) return;
-      try {
-        await this.js.publish(this.subject(env.runId), data, { msgID, timeout: 5_000 });
-        return;
-      } catch (e) {
-        if (this.closed || this.nc.isClosed()) return;
-        if (attempt % 20 === 0) console.error(`[bus nats] publish of ${env.type} (${env.id}) failed, retrying: ${(e as Error).message}`);
-        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
-      }
-    }
+    await this.retrying(`publish ${env.type} (${env.id})`, () => true, () => this.js.publish(this.subject(env.runId), data, { msgID, timeout: 5_000 }));
   }
 
   /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription {
-    let messages: ConsumerMessages | undefined;
-    let stopped = false;
     const filter = runId === '*' ? `${this.o.prefix}.ev.>` : this.subject(runId);
-    const ready = (async () => {
-      const m = await this.retrying(`subscribe to ${filter}`, () => !stopped, async () => {
+    return this.pump(
+      `subscribe to ${filter}`,
+      async () => {
         const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_EVENTS`, { filter_subjects: filter, deliver_policy: DeliverPolicy.New });
         return consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
-      });
-      if (!m) return;
-      if (stopped) {
-        await m.close();
-        return;
-      }
-      messages = m;
-      this.subs.add(m);
-      void (async () => {
-        for await (const msg of m) {
-          let env: Envelope;
-          try {
-            env = parseEnvelope(JSON.parse(dec.decode(msg.data)));
-          } catch (e) {
-            console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
-            continue;
-          }
-          try {
-            await handler(env);
-          } catch (e) {
-            console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
-          }
+      },
+      async (msg) => {
+        let env: Envelope;
+        try {
+          env = parseEnvelope(JSON.parse(dec.decode(msg.data)));
+        } catch (e) {
+          console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
+          return;
         }
-      })();
+        try {
+          await handler(env);
+        } catch (e) {
+          console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
+        }
+      },
+    );
+  }
+
+  /**
+   * Open a consumer (retrying while NATS is away) and feed its messages to `onMessage`, one at a
+   * time; if the consumer fails or ends while still wanted, open it again. `ready` resolves once
+   * the first one is open.
+   */
+  private pump(what: string, open: () => Promise<ConsumerMessages>, onMessage: (msg: JsMsg) => Promise<void>): Subscription {
+    let current: ConsumerMessages | undefined;
+    let stopped = false;
+    let opened!: () => void;
+    const ready = new Promise<void>((r) => (opened = r));
+    void (async () => {
+      while (!stopped && !this.closed) {
+        const m = await this.retrying(what, () => !stopped, open);
+        if (!m) break;
+        if (stopped) {
+          await m.close().catch(() => undefined);
+          break;
+        }
+        current = m;
+        this.subs.add(m);
+        opened();
+        try {
+          for await (const msg of m) await onMessage(msg);
+        } catch (e) {
+          if (!stopped && !this.closed) console.error(`[bus nats] ${what}: the consumer failed, opening it again:`, e);
+        } finally {
+          this.subs.delete(m);
+        }
+      }
+      opened();
     })();
-    ready.catch((e) => console.error(`[bus nats] could not subscribe to ${filter}:`, e));
     return {
       ready,
       unsubscribe: () => {
         stopped = true;
-        if (messages) {
-          this.subs.delete(messages);
-          void messages.close();
+        if (current) {
+          this.subs.delete(current);
+          void current.close().catch(() => undefined);
         }
       },
     };
@@ -192,15 +220,9 @@ export class NatsBus implements Bus {
 
   private async enqueue(queue: 'runs' | 'tasks', id: string, payload: unknown): Promise<void> {
     const data = enc.encode(JSON.stringify(payload));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.js.publish(`${this.o.prefix}.work.${queue}`, data, { msgID: `${queue}:${id}`, timeout: 5_000 });
-        return;
-      } catch (e) {
-        if (this.closed || attempt >= 40) throw new AoError('AO_INTERNAL', `could not enqueue ${queue} item ${id}: ${(e as Error).message}`, { cause: e });
-        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
-      }
-    }
+    // Bounded (about a minute): the caller is a request waiting for its answer.
+    const done = await this.retrying(`enqueue ${queue} item ${id}`, () => true, () => this.js.publish(`${this.o.prefix}.work.${queue}`, data, { msgID: `${queue}:${id}`, timeout: 5_000 }), 40);
+    if (!done) throw new AoError('AO_INTERNAL', `could not enqueue ${queue} item ${id}: the bus is closed`);
   }
 
   /**
@@ -208,60 +230,45 @@ export class NatsBus implements Bus {
    * with backoff when it throws, parked on the dead-letter subject after `maxDeliver` tries.
    */
   private consume(queue: 'runs' | 'tasks', handler: WorkHandler): Subscription {
-    let messages: ConsumerMessages | undefined;
-    let stopped = false;
-    const ready = (async () => {
-      const m = await this.retrying(`consume ${queue}`, () => !stopped, async () => {
+    return this.pump(
+      `consume ${queue}`,
+      async () => {
         const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_WORK`, `${this.o.prefix}-${queue}`);
         return consumer.consume({ max_messages: 64, expires: 5_000, idle_heartbeat: 1_000 });
-      });
-      if (!m) return;
-      if (stopped) return void (await m.close());
-      messages = m;
-      this.subs.add(m);
-      void (async () => {
-        for await (const msg of m) {
-          const tries = msg.info.deliveryCount;
-          let payload: unknown;
-          try {
-            payload = JSON.parse(dec.decode(msg.data));
-          } catch {
-            payload = undefined;
-          }
-          try {
-            if (payload === undefined) throw new Error('not JSON');
-            const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
-            try {
-              await handler(payload);
-            } finally {
-              clearInterval(keepAlive);
-            }
-            msg.ack();
-          } catch (e) {
-            if (tries >= this.o.maxDeliver) {
-              // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue.
-              const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
-              await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead))).catch(() => undefined);
-              console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
-              msg.ack();
-            } else {
-              msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
-            }
-          }
+      },
+      async (msg) => {
+        const tries = msg.info.deliveryCount;
+        let payload: unknown;
+        try {
+          payload = JSON.parse(dec.decode(msg.data));
+        } catch {
+          payload = undefined;
         }
-      })();
-    })();
-    ready.catch((e) => console.error(`[bus nats] could not consume ${queue}:`, e));
-    return {
-      ready,
-      unsubscribe: () => {
-        stopped = true;
-        if (messages) {
-          this.subs.delete(messages);
-          void messages.close();
+        try {
+          if (payload === undefined) throw new Error('not JSON');
+          const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
+          try {
+            await handler(payload);
+          } finally {
+            clearInterval(keepAlive);
+          }
+          msg.ack();
+        } catch (e) {
+          if (tries < this.o.maxDeliver) return void msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
+          // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue; if
+          // even that fails, it stays in the queue and comes back.
+          const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
+          try {
+            await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead)), { timeout: 5_000 });
+          } catch (dlq) {
+            console.error(`[bus nats] could not park a ${queue} item (${(dlq as Error).message}); it will be redelivered`);
+            return void msg.nak(30_000);
+          }
+          console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
+          msg.ack();
         }
       },
-    };
+    );
   }
 
   /** Dead-lettered items of a queue (for operators and tests). */
@@ -288,7 +295,12 @@ export class NatsBus implements Bus {
     const out: NodeInfo[] = [];
     for await (const key of await this.kv.keys()) {
       const e = await this.kv.get(key);
-      if (e && e.operation === 'PUT' && e.length) out.push(JSON.parse(e.string()) as NodeInfo);
+      if (!e || e.operation !== 'PUT' || !e.length) continue;
+      try {
+        out.push(NodeInfoSchema.parse(JSON.parse(e.string())));
+      } catch {
+        console.error(`[bus nats] ignored a malformed membership entry ${key}`);
+      }
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
