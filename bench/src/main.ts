@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { benchMode } from './bench-mode.js';
+import { clusterBench } from './cluster.js';
 import type { BenchOptions } from './bench-mode.js';
 import { machineInfo } from './env.js';
 import { openBenchNode } from './node.js';
@@ -60,7 +61,9 @@ async function main(): Promise<void> {
     await rm(dataDir, { recursive: true, force: true });
   }
 
-  const report: BenchReport = { machine: machineInfo(), options: o, modes, totalSec: (performance.now() - started) / 1000 };
+  log('[bench] cluster: 1, 2 and 3 ao node processes on NATS JetStream + Postgres');
+  const cluster = await clusterBench({ counts: [1, 2, 3], sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: o.concurrency, windowSec: o.windowSec, log });
+  const report: BenchReport = { machine: machineInfo(), options: o, modes, cluster, totalSec: (performance.now() - started) / 1000 };
   log('');
   log(renderText(report));
   await writeFile(RESULTS_MD, renderMarkdown(report));

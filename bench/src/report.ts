@@ -1,4 +1,5 @@
 import type { BenchOptions, ModeResult } from './bench-mode.js';
+import type { ClusterResult } from './cluster.js';
 import type { MachineInfo } from './env.js';
 import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
 
@@ -8,6 +9,8 @@ export interface BenchReport {
   machine: MachineInfo;
   options: BenchOptions;
   modes: ModeOutcome[];
+  /** Runs/s and per-step overhead with 1, 2 and 3 node processes on NATS + Postgres. */
+  cluster?: ClusterResult;
   totalSec: number;
 }
 
@@ -76,6 +79,18 @@ function skippedNotes(modes: ModeOutcome[]): string[] {
   return modes.flatMap((m) => ('skipped' in m ? [`${LABELS[m.store]}: skipped (${m.skipped})`] : []));
 }
 
+/** The cluster table: one row per node count. */
+function clusterSection(c: ClusterResult | undefined): string[] {
+  if (!c) return [];
+  if ('skipped' in c) return [`Cluster: skipped (${c.skipped})`];
+  return [
+    table(
+      ['ao node processes', 'per-step overhead p50 / p99 (ms), one run at a time', 'runs/s at concurrency', 'steps/s', 'runs completed'],
+      c.points.map((p) => [String(p.nodes), `${ms(p.stepMs.p50)} / ${ms(p.stepMs.p99)} (${p.sequentialRuns} runs)`, `${one(p.runsPerSec)} (${p.concurrency})`, one(p.stepsPerSec), `${p.completed} in ${one(p.elapsedSec)} s`]),
+    ),
+  ];
+}
+
 /** The results table as printed to stdout. */
 export function renderText(report: BenchReport): string {
   const done = completed(report.modes);
@@ -83,6 +98,7 @@ export function renderText(report: BenchReport): string {
   parts.push(...skippedNotes(report.modes));
   for (const m of done) parts.push(`${LABELS[m.store]} events of one run by type: ${formatByType(m.events.byType)}`);
   for (const m of done) parts.push(`${LABELS[m.store]} checkpoints of one run: ${formatCheckpoints(m.checkpoints.firstRun)}`);
+  parts.push(...clusterSection(report.cluster).map((x) => x.replaceAll('**', '')));
   parts.push(`total bench time ${report.totalSec.toFixed(1)} s`);
   return parts.join('\n');
 }
@@ -125,6 +141,14 @@ export function renderMarkdown(report: BenchReport): string {
     'Checkpoints of one run (step, node, size of the state JSON):',
     '',
     ...done.map((m) => `- ${LABELS[m.store]}: ${formatCheckpoints(m.checkpoints.firstRun)}`),
+    '',
+    '## Cluster (NATS JetStream + Postgres)',
+    '',
+    ...clusterSection(report.cluster),
+    '',
+    'The bench process is a gateway without a node: it enqueues runs of the same 5-step workload and follows their rows (polling with backoff from 10 ms, which adds to each run\'s time); ' +
+      'N `ao node` processes (N = 1, 2, 3; offline LLM at 0 ms) take them from the JetStream work queue and host them. Per-node concurrency: each node keeps up to 64 unacknowledged queue items and hosts every run it takes, so the load is set by the submitter: ' +
+      `${report.options.concurrency} runs in flight for ${report.options.windowSec} s. All processes share this machine's cores with Postgres and nats-server, so adding nodes adds no CPU here: these figures show the cost of the NATS hop and of coordination, not scale-out headroom.`,
     '',
     `Whole bench: ${report.totalSec.toFixed(1)} s.`,
     '',
