@@ -12,12 +12,36 @@ export class ApiError extends Error {
   }
 }
 
+const KEY = 'ao.apiKey';
+
+/**
+ * The API key the inspector sends, if the gateway wants one (once any key exists, every route but
+ * `/health` does). Kept in this browser's localStorage; set from the header's key field.
+ */
+export function apiKey(): string | null {
+  try {
+    return localStorage.getItem(KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setApiKey(key: string | null): void {
+  if (key) localStorage.setItem(KEY, key);
+  else localStorage.removeItem(KEY);
+}
+
 async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   let res: Response;
+  const key = apiKey();
   try {
     res = await fetch(path, {
       method,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        accept: 'application/json',
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (e) {
@@ -35,7 +59,9 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
 export const getJson = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const postJson = <T>(path: string, body: unknown): Promise<T> => request<T>('POST', path, body);
 
-/** The WebSocket URL of a gateway path on this origin. */
+/** The WebSocket URL of a gateway path on this origin (a browser cannot set headers on one: the key goes in `access_token`). */
 export function wsUrl(path: string): string {
-  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+  const key = apiKey();
+  const withKey = key ? `${path}${path.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(key)}` : path;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${withKey}`;
 }
