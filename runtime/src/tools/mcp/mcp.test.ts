@@ -74,7 +74,9 @@ describe('MCP tools from a real server (server-everything over stdio)', () => {
   it('a server that dies fails its in-flight call cleanly, is restarted, and serves the next call', async () => {
     const conn = servers.connections[0]!;
     const pid = conn.pid!;
-    const inFlight = codeOf(registry.call('everything__trigger-long-running-operation', { duration: 10, steps: 5 }, ctx()));
+    // Called on the connection with generous timeouts: on a loaded CI machine a restart takes seconds,
+    // and this test is about the kill and the restart, not the 800 ms call timeout of the others.
+    const inFlight = codeOf(conn.call('trigger-long-running-operation', { duration: 10, steps: 5 }, { signal: new AbortController().signal, timeoutMs: 30_000 }));
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
@@ -82,7 +84,7 @@ describe('MCP tools from a real server (server-everything over stdio)', () => {
     const failMs = Date.now() - t0;
     // Called while the restart is under way: waits for it.
     const t1 = Date.now();
-    expect(await registry.call('everything__echo', { message: 'after restart' }, ctx())).toEqual({ content: [{ type: 'text', text: 'Echo: after restart' }] });
+    expect(await conn.call('echo', { message: 'after restart' }, { signal: new AbortController().signal, timeoutMs: 30_000 })).toEqual({ content: [{ type: 'text', text: 'Echo: after restart' }] });
     console.log(`[mcp] in-flight call failed ${failMs} ms after the kill; next call answered ${Date.now() - t1} ms later (restart included)`);
     expect(conn.restarts).toBe(1);
     expect(conn.pid).not.toBe(pid);
