@@ -224,7 +224,7 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
   const rt = await startRuntime(config, o.node ? {} : { passive: true });
-  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider });
+  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
   out(`  store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);

@@ -19,7 +19,7 @@ import { runsRoutes } from './routes/runs.js';
 import type { Admission } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
 import { DEFAULT_STREAM_LIMITS, StreamHub } from '../stream/mod.js';
-import type { StreamLimits } from '../stream/mod.js';
+import type { RunSource, StreamLimits } from '../stream/mod.js';
 import { Health } from './views.js';
 
 /** Where the inspector's static build lands (`pnpm --filter @ao/inspector build`). */
@@ -27,6 +27,8 @@ export const INSPECTOR_BUILD = fileURLToPath(new URL('../../../inspector/build',
 
 export interface AppOptions {
   logger?: boolean | { level: string };
+  /** LLM answers as they are written (the runtime's DeltaFeed): forwarded on run streams as `delta` frames. */
+  deltas?: RunSource['deltas'];
   /** Serve the inspector's build at `/` when present. */
   inspectorDir?: string | false;
   /** Largest request body (bytes); default `AO_BODY_LIMIT`, 1 MiB. */
@@ -116,7 +118,11 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   await app.register(runsRoutes(engine, admission));
   await app.register(replayRoutes(engine, admission));
   await app.register(nodesRoutes(engine));
-  const streams = new StreamHub({ bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id) }, { ...DEFAULT_STREAM_LIMITS, ...o.stream }, app.log);
+  const streams = new StreamHub(
+    { bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
+    { ...DEFAULT_STREAM_LIMITS, ...o.stream },
+    app.log,
+  );
   app.decorate('streams', streams);
   app.addHook('preClose', async () => streams.close());
   await app.register(streamRoutes(engine, streams, gate.slots));

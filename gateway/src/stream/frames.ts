@@ -31,8 +31,22 @@ export const RunFrame = z.object({
   run: RunSummary.extend({ lastSeq: z.number().int(), updatedAt: z.string() }),
 });
 export const ErrorFrame = z.object({ kind: z.literal('error'), error: ErrorBody });
+/**
+ * A piece of an LLM answer being written (ephemeral: no seq, never in the log; the `llm.response`
+ * envelope that follows holds the whole answer). Best effort: dropped, never queued, when the
+ * client's socket is full.
+ */
+export const DeltaFrame = z.object({
+  kind: z.literal('delta'),
+  runId: z.string(),
+  key: z.string(),
+  actor: z.string(),
+  attempt: z.number().int(),
+  index: z.number().int(),
+  text: z.string(),
+});
 
-export const StreamFrame = z.discriminatedUnion('kind', [EnvelopeFrame, EndFrame, BehindFrame, ReadyFrame, RunFrame, ErrorFrame]);
+export const StreamFrame = z.discriminatedUnion('kind', [EnvelopeFrame, EndFrame, BehindFrame, ReadyFrame, RunFrame, ErrorFrame, DeltaFrame]);
 export type StreamFrameT = z.infer<typeof StreamFrame>;
 export type RunFrameT = z.infer<typeof RunFrame>;
 

@@ -1,5 +1,5 @@
 import { TERMINAL_STATUSES } from '@ao/runtime';
-import type { Bus, Envelope, RunRecord, RunStatus, Subscription } from '@ao/runtime';
+import type { Bus, DeltaEvent, Envelope, RunRecord, RunStatus, Subscription } from '@ao/runtime';
 import { CLOSE } from './frames.js';
 import type { StreamFrameT } from './frames.js';
 import { FrameWriter } from './writer.js';
@@ -25,9 +25,10 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   pollMs: 1000,
 };
 
-/** The log and the bus, as the run stream reads them. */
+/** The log and the bus, as the run stream reads them (and, when the runtime streams answers, its deltas). */
 export interface RunSource {
   bus: Bus;
+  deltas?: { subscribe(runId: string, handler: (d: DeltaEvent) => void): { unsubscribe(): void } };
   listEvents(runId: string, q: { after: number; limit: number }): Promise<Envelope[]>;
   getRun(id: string): Promise<RunRecord | undefined>;
 }
@@ -54,6 +55,9 @@ export interface RunStreamStats {
   peakQueuedBytes: number;
   sent: number;
   outcome: 'open' | 'ended' | 'behind' | 'closed' | 'error';
+  /** Answer deltas sent, and dropped because the client's socket was full. */
+  deltasSent: number;
+  deltasDropped: number;
 }
 
 /**
@@ -77,7 +81,8 @@ export class RunStream {
   private dropped = false;
   private wake: (() => void) | undefined;
   private sub: Subscription | undefined;
-  readonly stats: RunStreamStats = { peakBufferedBytes: 0, peakQueuedBytes: 0, sent: 0, outcome: 'open' };
+  readonly stats: RunStreamStats = { peakBufferedBytes: 0, peakQueuedBytes: 0, sent: 0, outcome: 'open', deltasSent: 0, deltasDropped: 0 };
+  private deltaSub: { unsubscribe(): void } | undefined;
 
   constructor(
     private readonly source: RunSource,
@@ -98,6 +103,7 @@ export class RunStream {
   /** Stream until the run ends, the client leaves or falls behind. Never throws. */
   async run(): Promise<RunStreamStats> {
     this.sub = this.source.bus.subscribe(this.runId, (e) => this.onLive(e));
+    this.deltaSub = this.source.deltas?.subscribe(this.runId, (d) => this.onDelta(d));
     try {
       await this.catchUp();
       while (!this.done) {
@@ -221,9 +227,23 @@ export class RunStream {
     this.wake?.();
   }
 
+  /** An answer being written: sent at once if the socket has room, dropped otherwise (never queued: the envelope that follows holds it all). */
+  private onDelta(d: DeltaEvent): void {
+    if (this.done) return;
+    const text = frame({ kind: 'delta', runId: d.runId, key: d.key, actor: d.actor, attempt: d.attempt, index: d.index, text: d.text });
+    if (!this.writer.open || !this.writer.fits(text.length)) {
+      this.stats.deltasDropped += 1;
+      return;
+    }
+    this.writer.sendNow(text);
+    this.stats.deltasSent += 1;
+  }
+
   private release(): void {
     this.sub?.unsubscribe();
     this.sub = undefined;
+    this.deltaSub?.unsubscribe();
+    this.deltaSub = undefined;
     this.queue = [];
     this.queuedBytes = 0;
   }

@@ -1,5 +1,5 @@
 import { wsUrl } from './http';
-import type { Envelope, RunStatus, RunSummary, StreamFrame } from './types';
+import type { DeltaFrame, Envelope, RunStatus, RunSummary, StreamFrame } from './types';
 
 export type StreamState = 'connecting' | 'open' | 'reconnecting' | 'ended' | 'closed';
 
@@ -47,7 +47,7 @@ export interface RunFollower {
 export function followRun(
   runId: string,
   after: number,
-  on: { envelopes(batch: Envelope[]): void; end(status: RunStatus, lastSeq: number): void; state(s: StreamState, detail?: string): void },
+  on: { envelopes(batch: Envelope[]): void; end(status: RunStatus, lastSeq: number): void; state(s: StreamState, detail?: string): void; delta?(d: DeltaFrame): void },
 ): RunFollower {
   let last = after;
   let ws: WebSocket | undefined;
@@ -74,6 +74,8 @@ export function followRun(
         batch.now();
         on.state('ended');
         on.end(f.status, f.lastSeq);
+      } else if (f.kind === 'delta') {
+        on.delta?.(f);
       } else if (f.kind === 'behind' || f.kind === 'error') {
         on.state('reconnecting', f.error.message);
       }

@@ -138,4 +138,16 @@ export type StreamFrame =
   | { kind: 'behind'; lastSeq: number | null; error: { code: string; message: string } }
   | { kind: 'ready' }
   | { kind: 'run'; cause: string; run: RunSummary & { lastSeq: number; updatedAt: string } }
-  | { kind: 'error'; error: { code: string; message: string } };
+  | { kind: 'error'; error: { code: string; message: string } }
+  | DeltaFrame;
+
+/** A piece of an LLM answer being written (ephemeral: no seq; the `llm.response` envelope holds the whole answer). */
+export interface DeltaFrame {
+  kind: 'delta';
+  runId: string;
+  key: string;
+  actor: string;
+  attempt: number;
+  index: number;
+  text: string;
+}

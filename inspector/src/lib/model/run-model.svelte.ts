@@ -38,6 +38,8 @@ export class RunModel {
   cursor = $state<number | null>(null);
   /** The envelope shown in the detail panel (index into `events`). */
   selected = $state<number | null>(null);
+  /** Answers being written right now, by call key (from delta frames; gone once the call's llm.response arrives). */
+  writing = $state<Record<string, { actor: string; text: string }>>({});
 
   private live = new RunFold([]);
   private liveVersion = $state(0);
@@ -78,6 +80,12 @@ export class RunModel {
           void this.refresh();
         },
         state: (s) => (this.stream = s),
+        delta: (d) => {
+          const prev = this.writing[d.key];
+          // A retried call writes its answer again under a higher attempt: start over.
+          const text = d.index === 0 || !prev ? d.text : prev.text + d.text;
+          this.writing = { ...this.writing, [d.key]: { actor: d.actor, text } };
+        },
       });
     } catch (e) {
       this.error = (e as Error).message;
@@ -91,10 +99,16 @@ export class RunModel {
 
   private append(batch: Envelope[]): void {
     let stepped = false;
+    let answered = false;
     for (const e of batch) {
       this.events.push(e);
       this.live.apply(e);
+      if ((e.type === 'llm.response' || e.type === 'llm.failed') && (e.payload as { key?: string }).key! in this.writing) answered = true;
       if (/^(node\.(completed|failed|skipped)|run\.|loop\.|branch\.completed)/.test(e.type)) stepped = true;
+    }
+    if (answered) {
+      const keys = new Set(batch.filter((e) => e.type === 'llm.response' || e.type === 'llm.failed').map((e) => (e.payload as { key: string }).key));
+      this.writing = Object.fromEntries(Object.entries(this.writing).filter(([k]) => !keys.has(k)));
     }
     if (this.lanes.add(batch)) this.lanesVersion += 1;
     this.count = this.events.length;
