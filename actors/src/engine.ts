@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, emitRunSpan, meters, newTraceContext, RunJournal, runTraceContext, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -15,7 +15,7 @@ import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
-import { SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
+import { answerSchema, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
 
@@ -71,6 +71,28 @@ export function effectiveBudget(def: GraphDef<unknown>, override: Budget | undef
   const perTool = { ...def.budget.perTool, ...o.perTool };
   return parseBudget({ ...def.budget, ...o, ...(Object.keys(perTool).length ? { perTool } : {}) });
 }
+
+/** An answer to a wait of a run: POST /runs/:id/signal. */
+export interface SignalRequest {
+  /** The node whose wait it answers. */
+  node: string;
+  /** The wait (as listed in the run's `waits`); without it, the node's open wait, or its next one. */
+  waitId?: string;
+  payload: unknown;
+}
+
+export interface SignalResult {
+  run: RunRecord;
+  signal: SignalRecord;
+  /** The wait it answers (null: it came before the node's wait, and the next one takes it). */
+  wait: WaitInfo | null;
+  /** A repeat of an answer already given (nothing changed). */
+  duplicate: boolean;
+}
+
+/** Signals a waiting run could take now (their wait is open). */
+const answerable = (waits: readonly WaitInfo[], signals: readonly SignalRecord[]): boolean =>
+  signals.some((sig) => waits.some((w) => (sig.waitId !== null ? w.id === sig.waitId : w.node === sig.node)));
 
 export interface StartRunRequest {
   graph: string;
@@ -204,7 +226,7 @@ export class Engine {
       run,
       def,
       trace,
-      { ...o, onEnd: (h) => this.hosts.get(h.run.id) === h && this.hosts.delete(h.run.id) },
+      { ...o, onEnd: (h) => this.hosts.get(h.run.id) === h && this.hosts.delete(h.run.id), onPassivated: (h) => void this.afterPassivation(h.run.id) },
     );
     this.hosts.set(run.id, host);
     this.runsHosted += 1;
@@ -410,9 +432,78 @@ export class Engine {
     return diffRuns(this.o.store, ra, rb);
   }
 
+  /**
+   * Answer a wait of a run (an approval, an agent's question). The answer is validated against the
+   * wait's schema and stored before anything else, so it is never lost: a run that sleeps is woken
+   * (here, or through the cluster's queue), a run hosted here takes it at once, a run hosted on
+   * another node takes it when that node renews its lease. An answer for a node whose wait is not
+   * open yet is kept for it. A second answer to the same wait is a no-op (`duplicate`).
+   */
+  async signal(id: string, req: SignalRequest): Promise<SignalResult> {
+    const run = await this.o.store.getRun(id);
+    if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
+    if (TERMINAL_STATUSES.has(run.status)) throw new AoError('AO_RUN_NOT_WAITING', `run ${id} has ended (${run.status}); it waits for nothing`, { field: 'id' });
+    const def = this.graphs.get(run.graph);
+    const node = def?.node(req.node);
+    if (!def || !node) throw new AoError('AO_VALIDATION', `graph "${run.graph}" has no node "${req.node}"`, { field: 'node' });
+    const waitingFor = () => (run.waits.length ? `it waits for: ${run.waits.map((w) => `${w.node} (${w.kind} ${w.id})`).join(', ')}` : 'it waits for nothing');
+    const wait = run.waits.find((w) => w.node === req.node && (req.waitId === undefined || w.id === req.waitId)) ?? null;
+    if (!wait && req.waitId !== undefined) {
+      // Answered before (a double click after the first answer was taken): the first one stands.
+      const prior = await this.o.store.getSignal(id, req.waitId);
+      if (prior && prior.node === req.node) return { run, signal: prior, wait: null, duplicate: true };
+    }
+    const kind: WaitInfo['kind'] | undefined = wait?.kind ?? (node.approval ? 'approval' : node.interrupt ? 'interrupt' : undefined);
+    if (!wait) {
+      // Kept for a wait still to come only if the node can still ask: an approval not yet reached,
+      // a question from a node that has not finished.
+      const status = run.nodes[req.node]?.status ?? 'pending';
+      const mayAsk = req.waitId === undefined && (kind === 'approval' ? status === 'pending' || status === 'waiting' : kind === 'interrupt' ? status === 'pending' || status === 'running' || status === 'retrying' || status === 'waiting' : false);
+      if (!mayAsk || run.status === 'waiting') {
+        throw new AoError('AO_RUN_NOT_WAITING', `run ${id} is not waiting for an answer from node "${req.node}"${req.waitId !== undefined ? ` (wait ${req.waitId})` : ''}; ${waitingFor()}`, { field: 'node' });
+      }
+    }
+    const parsed = answerSchema(def, req.node, kind!).safeParse(req.payload);
+    if (!parsed.success) {
+      const field = zodIssuePath(parsed.error.issues[0], 'payload') ?? 'payload';
+      throw new AoError('AO_VALIDATION', `${field}: ${parsed.error.issues[0]?.message}`, { field });
+    }
+    const { signal, duplicate } = await this.o.store.addSignal({ id: randomUUID(), runId: id, node: req.node, waitId: wait?.id ?? null, payload: parsed.data });
+    if (!duplicate && wait) await this.wake(id);
+    return { run: (await this.o.store.getRun(id)) ?? run, signal, wait, duplicate };
+  }
+
+  /**
+   * An answer came for a run: its host here takes it now; a sleeping run is woken (one waker wins)
+   * and resumed here or, in a cluster, by whichever node takes it from the queue. A run hosted on
+   * another node takes the answer when that node renews its lease.
+   */
+  private async wake(id: string): Promise<void> {
+    const host = this.hosts.get(id);
+    if (host) return host.signals();
+    const queue = this.o.bus.queue;
+    const run = await this.o.store.wakeRun({ id, owner: queue ? QUEUE_OWNER : this.nodeId, leaseMs: this.leaseMs });
+    if (!run) return;
+    if (queue) return void (await queue.enqueue('runs', id, { runId: id }));
+    // Even a passive engine (the CLI's embedded one) hosts the run its own answer woke.
+    if (this.closed) return void (await this.o.store.releaseLeases(this.nodeId, [id]));
+    // Resumed beside the answer (the caller is told it is stored): a failure gives the run back to the claim loop.
+    this.resume(run).catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not resume run ${id} after an answer:`, e));
+  }
+
+  /** A run went to sleep: an answer that came while it was going is taken now (otherwise nobody would wake it). */
+  private async afterPassivation(id: string): Promise<void> {
+    try {
+      const [run, pending] = await Promise.all([this.o.store.getRun(id), this.o.store.pendingSignals(id)]);
+      if (run && run.status === 'waiting' && answerable(run.waits, pending)) await this.wake(id);
+    } catch (e) {
+      console.error(`[engine ${this.nodeId}] could not check run ${id} for answers after it went to sleep:`, e);
+    }
+  }
+
   /** Close a run that is not hosted here with a final status (no actor runs it), with its root span. */
   private async end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-    await this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString() });
+    await this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString(), waits: [], wakeAt: null });
     emitRunSpan({
       trace: (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId),
       startTime: Date.parse(run.startedAt ?? run.createdAt),
@@ -472,7 +563,7 @@ export class Engine {
   private async renew(): Promise<void> {
     const ids = [...this.hosts.keys()];
     if (!ids.length) return;
-    const { renewed, cancelRequested } = await this.o.store.renewLeases(this.nodeId, ids, this.leaseMs);
+    const { renewed, cancelRequested, signalled } = await this.o.store.renewLeases(this.nodeId, ids, this.leaseMs);
     const kept = new Set(renewed);
     for (const id of ids) {
       const h = this.hosts.get(id);
@@ -485,6 +576,7 @@ export class Engine {
       }
     }
     for (const id of cancelRequested) this.hosts.get(id)?.cancel('cancelled by request');
+    for (const id of signalled) void this.hosts.get(id)?.signals().catch((e: unknown) => console.error(`[engine ${this.nodeId}] run ${id}:`, e));
   }
 
   /** Apply every graph's retention policy to its finished runs. */

@@ -48,7 +48,7 @@ export class RunHost {
     readonly run: RunRecord,
     def: GraphDef<unknown>,
     trace: TraceContext,
-    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; onEnd: (host: RunHost) => void },
+    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; onEnd: (host: RunHost) => void; onPassivated?: (host: RunHost) => void },
   ) {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     // The ledger as of the last committed event, kept by folding each commit's budget envelopes:
@@ -96,10 +96,13 @@ export class RunHost {
             signal.removeEventListener('abort', onAbort);
           };
           const onAbort = () => (done(), reject(signal.reason));
-          const cancel = deps.clock.setTimer(timeoutMs, () => {
-            done();
-            reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
-          });
+          // An answer from a person has no timeout here (the wait's own timeout answers it).
+          const cancel = Number.isFinite(timeoutMs)
+            ? deps.clock.setTimer(timeoutMs, () => {
+                done();
+                reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
+              })
+            : () => undefined;
           signal.addEventListener('abort', onAbort, { once: true });
           this.asks.set(requestId, (env) => (done(), resolve(env)));
         }),
@@ -124,6 +127,14 @@ export class RunHost {
           o.onEnd(this);
         });
       },
+      passivated: () => {
+        void this.journal.flush().then(() => {
+          this.stop();
+          o.onEnd(this);
+          o.onPassivated?.(this);
+        });
+      },
+      pendingSignals: () => deps.store.pendingSignals(run.id),
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
         console.error(`[run ${run.id}] supervisor crashed:`, err);
@@ -153,7 +164,7 @@ export class RunHost {
    */
   private route(env: Envelope): void {
     const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
-    if (ask && env.type.startsWith('budget.')) return ask(env);
+    if (ask && (env.type.startsWith('budget.') || env.type === 'wait.resolved')) return ask(env);
     const rec = this.recording;
     if (rec?.ordering) {
       if (!rec.mayDeliver(env)) {
@@ -208,6 +219,12 @@ export class RunHost {
   /** Restored from a checkpoint: hand the supervisor the start messages of its live children. */
   resume(starts: Envelope[]): void {
     this.supervisor.tell({ local: 'resume', starts });
+  }
+
+  /** Answers came for this run's waits: hand them to its supervisor. */
+  async signals(): Promise<void> {
+    const signals = await this.deps.store.pendingSignals(this.run.id);
+    if (signals.length && !this.ended) this.supervisor.tell({ local: 'signals', signals });
   }
 
   cancel(reason: string): void {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AoError, NodeOutputSchema } from '@ao/graphs';
-import { DivergenceSchema, ErrorInfoSchema, ReplayInfoSchema, UsageSchema } from '@ao/runtime';
+import { DivergenceSchema, ErrorInfoSchema, ReplayInfoSchema, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 
 /** What a node sees of the run: the same data edge predicates and `args` functions get. */
@@ -10,6 +10,10 @@ export const NodeContextSchema = z.object({
   iterations: z.record(z.string(), z.number().int()),
   /** Ids of the nodes whose outputs this node builds on (its predecessors that ran). */
   upstream: z.array(z.string()),
+  /** A person's answer to the approval before this node (nodes with `approval`). */
+  approval: z.unknown().optional(),
+  /** Approval answers so far, by node (what edge predicates see as `approvals`). */
+  approvals: z.record(z.string(), z.unknown()).optional(),
 });
 export type NodeContext = z.infer<typeof NodeContextSchema>;
 
@@ -31,6 +35,25 @@ export const PAYLOADS = {
     usage: UsageSchema,
   }),
   'run.parked': z.object({ error: ErrorInfoSchema }),
+  /** Nothing can go on until a person answers: the run's actors are checkpointed and stopped. */
+  'run.waiting': z.object({ waits: z.array(WaitInfoSchema) }),
+  /** A waiting run was woken (an answer came, or a wait timed out) and its actors restored. */
+  'run.resumed': z.object({ pausedMs: z.number().int().min(0), wallClockPaused: z.boolean() }),
+  /** An agent asks a person mid-node (its actor waits for `wait.resolved`). */
+  'wait.registered': WaitInfoSchema,
+  /** The supervisor opened a wait (an approval before a node). */
+  'wait.opened': WaitInfoSchema,
+  /** How a wait ended: a person's answer (with the signal's id) or its timeout. */
+  'wait.resolved': z.object({
+    wait: z.string(),
+    node,
+    kind: WaitInfoSchema.shape.kind,
+    outcome: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('signal'), payload: z.unknown(), signal: z.string() }),
+      z.object({ kind: z.literal('timeout'), action: z.enum(['approve', 'reject', 'fail', 'continue']) }),
+    ]),
+    approved: z.boolean().optional(),
+  }),
   'run.migrated': z.object({ from: z.string(), to: z.string() }),
   /** The first event of a replay or fork: what it replays, from where, how, and what it overrides. */
   'run.replayed': ReplayInfoSchema.omit({ divergence: true }),

@@ -1,7 +1,7 @@
 export { Engine, effectiveBudget } from './engine.js';
 export type { UsageReport } from './budget/usage.js';
 export * as ledger from './budget/ledger.js';
-export type { EngineOptions, StartRunRequest } from './engine.js';
+export type { EngineOptions, SignalRequest, SignalResult, StartRunRequest } from './engine.js';
 export type { LlmResolver, RunServices, ActorMessage } from './services.js';
 export { PAYLOADS, parseMessage, NodeContextSchema } from './messages.js';
 export type { MessageType, Payload, Message, NodeContext } from './messages.js';

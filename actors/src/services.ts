@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -41,6 +41,10 @@ export interface RunServices {
   unregister(path: ActorPath): void;
   /** Called once by the run supervisor when the run has ended or is parked. */
   finished(): void;
+  /** Called once by the run supervisor when it passivated the run (it waits for a person; nothing of it stays in memory). */
+  passivated(): void;
+  /** Answers to this run's waits not taken yet (oldest first). */
+  pendingSignals(): Promise<SignalRecord[]>;
   /** The run supervisor itself crashed: end the run failed, or leave it to recovery if even that fails. */
   crashed(error: unknown): void;
 }
@@ -54,7 +58,11 @@ export type ActorMessage =
   /** Sent once to a supervisor restored from a checkpoint: the start messages of its live children. */
   | { local: 'resume'; starts: Envelope[] }
   /** A recorded replay diverged from its original: the run stops. */
-  | { local: 'diverged'; divergence: Divergence };
+  | { local: 'diverged'; divergence: Divergence }
+  /** Answers (signals) came for this run's waits. */
+  | { local: 'signals'; signals: SignalRecord[] }
+  /** A wait's timeout fired. */
+  | { local: 'waitTimeout'; wait: string };
 
 export const isEnvelope = (m: ActorMessage): m is Envelope => !('local' in m);
 

@@ -92,6 +92,9 @@ export class GraphBuilder<I = unknown> {
         throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${id}.${k} is only for supervisor nodes`, { field: `nodes.${id}.${k}` });
       }
     }
+    if (r.data.interrupt !== undefined && r.data.agent === 'swarm') {
+      throw new GraphError('AO_GRAPH_INVALID_NODE_OPTIONS', `nodes.${id}.interrupt is for pipeline and supervisor nodes`, { field: `nodes.${id}.interrupt` });
+    }
     this.nodes.push({ id, ...r.data, ...(args ? { args } : {}) });
     return this;
   }
@@ -228,22 +231,30 @@ function versionHash<I>(
   budget: Budget,
   input: z.ZodType<I> | undefined,
 ): string {
-  let inputJson: unknown = null;
-  if (input) {
-    try {
-      inputJson = z.toJSONSchema(input);
-    } catch {
-      inputJson = 'unrepresentable';
-    }
-  }
+  const inputJson = schemaJson(input);
   const canonical = canonicalJson({
     name,
-    nodes: nodes.map(({ args, ...n }) => ({ ...n, args: args ? args.toString() : null })),
+    nodes: nodes.map(({ args, approval, interrupt, ...n }) => ({
+      ...n,
+      args: args ? args.toString() : null,
+      ...(approval ? { approval: { ...approval, schema: schemaJson(approval.schema) } } : {}),
+      ...(interrupt ? { interrupt: { ...interrupt, schema: schemaJson(interrupt.schema) } } : {}),
+    })),
     edges: edges.map((e) => ({ from: e.from, to: e.to, when: e.when ? e.when.toString() : null })),
     budget,
     input: inputJson,
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** A zod schema as JSON Schema (for hashing and for offering it to people and models); null without one. */
+export function schemaJson(schema: z.ZodType | undefined): unknown {
+  if (!schema) return null;
+  try {
+    return z.toJSONSchema(schema);
+  } catch {
+    return 'unrepresentable';
+  }
 }
 
 /** JSON with object keys sorted, so equal definitions hash equal whatever the key order. */

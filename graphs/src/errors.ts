@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   AO_EFFECT_UNKNOWN_OUTCOME: 'An unsafe tool call was in flight at a crash and its outcome is unknown; the run waits for a person.',
   AO_GRAPH_VERSION_CHANGED: 'The graph changed since the run started and declares no migration from its version.',
   AO_RUN_NOT_ACTIVE: 'The run has already ended.',
+  AO_RUN_NOT_WAITING: 'The run is not waiting for an answer from this node (it ended, or the node asks nothing).',
+  AO_WAIT_TIMED_OUT: 'Nobody answered a wait (approval or question) within its timeoutSec, and its timeout action is to fail.',
   AO_CHECKPOINT_NOT_FOUND: 'No checkpoint with this step exists for the run.',
   AO_RUN_CANCELLED: 'The run was cancelled.',
   AO_BUDGET_EXCEEDED: 'A budget limit was reached; the run stopped (details name the limit, its value, the amount used and the actor).',

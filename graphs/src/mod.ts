@@ -1,4 +1,4 @@
-export { graph, GraphBuilder, toGraphDef, isGraphBuilder, parseBudget, canonicalJson } from './builder.js';
+export { graph, GraphBuilder, toGraphDef, isGraphBuilder, parseBudget, canonicalJson, schemaJson } from './builder.js';
 export { GraphRegistry } from './registry.js';
 export * from './types.js';
 export * from './errors.js';

@@ -44,6 +44,8 @@ export type NodeOutput = z.infer<typeof NodeOutputSchema>;
 /** What edge predicates and `args` functions see. */
 export interface RunContext<I = unknown> {
   readonly input: I;
+  /** Answers to approvals so far, by node id (the latest iteration's). */
+  readonly approvals?: Readonly<Record<string, unknown>>;
   /** Outputs of the nodes finished so far, by node id (the latest iteration for loop nodes). */
   readonly outputs: Readonly<Record<string, NodeOutput>>;
   /** How many times each node has started in this run. */
@@ -53,6 +55,63 @@ export interface RunContext<I = unknown> {
 export type EdgePredicate<I = unknown> = (ctx: RunContext<I>) => unknown;
 /** Map the run context to tool arguments, by tool name; the node then calls those tools directly. */
 export type ArgsMapper<I = unknown> = (ctx: RunContext<I>) => Record<string, unknown>;
+
+/** What a person answers to an approval when the node declares no schema of its own. */
+export const ApprovalAnswerSchema = z.strictObject({
+  approved: z.boolean(),
+  comment: z.string().max(10_000).optional(),
+});
+export type ApprovalAnswer = z.infer<typeof ApprovalAnswerSchema>;
+
+/** What a person answers to an agent's question (`interrupt`) when the node declares no schema. */
+export const InterruptAnswerSchema = z.strictObject({ answer: z.string().max(100_000) });
+
+const isZodType = (v: unknown): v is z.ZodType => !!v && typeof v === 'object' && typeof (v as { safeParse?: unknown }).safeParse === 'function';
+const zodSchema = z.custom<z.ZodType>(isZodType, 'a zod schema');
+
+/** When a wait times out: what happens (`approve`/`reject` answer an approval; `fail` ends the run failed). */
+export const WAIT_TIMEOUT_ACTIONS = ['approve', 'reject', 'fail'] as const;
+
+const waitOptions = {
+  /** Seconds to wait for the answer; without it a wait lasts until it is answered or the run is cancelled. */
+  timeoutSec: z.number().positive().finite().max(366 * 24 * 3600).optional(),
+  /**
+   * Whether the time spent waiting counts against the run's `wallClockSec` budget. By default it
+   * does not: a run that waits three days for a person is not out of time when the answer comes.
+   */
+  countWallClock: z.boolean().default(false),
+};
+
+/**
+ * A person's approval before the node runs. The run stops (`waiting`), its actors are
+ * checkpointed and stopped, and an answer (POST /runs/:id/signal) that fits `schema` (default
+ * `{approved: boolean, comment?: string}`) resumes it on any node: approved (an answer whose
+ * `approved` is not `false`), the node runs with the answer in its context; rejected, the node is
+ * skipped (as if none of its in-edges had been taken).
+ */
+export const ApprovalOptionsSchema = z.strictObject({
+  prompt: z.string().min(1).max(10_000),
+  schema: zodSchema.optional(),
+  ...waitOptions,
+  /** What a timeout does (default `reject`). */
+  onTimeout: z.enum(WAIT_TIMEOUT_ACTIONS).default('reject'),
+});
+export type ApprovalOptions = z.output<typeof ApprovalOptionsSchema>;
+
+/**
+ * Lets the node's agent ask a person mid-node: it is offered an `ask_human` tool; the call makes
+ * the run wait (checkpointed, passivated) and the person's answer (fitting `schema`, default
+ * `{answer: string}`) is the tool's result. Nothing the agent did before the question runs again.
+ */
+export const InterruptOptionsSchema = z.strictObject({
+  /** What the tool's description tells the model about when to ask. */
+  prompt: z.string().min(1).max(10_000).optional(),
+  schema: zodSchema.optional(),
+  ...waitOptions,
+  /** What a timeout does: `fail` ends the run failed; otherwise the model is told nobody answered (default). */
+  onTimeout: z.enum(['fail', 'continue']).default('continue'),
+});
+export type InterruptOptions = z.output<typeof InterruptOptionsSchema>;
 
 /** The serialisable part of node options, validated by zod. */
 export const NodeOptionsSchema = z.strictObject({
@@ -77,6 +136,10 @@ export const NodeOptionsSchema = z.strictObject({
    * each runs as a child agent (with the node's tools) in parallel, and their answers come back.
    */
   delegate: positiveInt.max(16).optional(),
+  /** A person approves (or rejects) the node before it runs; see {@link ApprovalOptionsSchema}. */
+  approval: ApprovalOptionsSchema.optional(),
+  /** The node's agent may ask a person mid-node; see {@link InterruptOptionsSchema}. */
+  interrupt: InterruptOptionsSchema.optional(),
   /** A sub-budget of this node, charged against it and against the run's budget. */
   budget: z
     .strictObject({ tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), perTool: z.record(z.string().min(1), positiveInt).optional() })

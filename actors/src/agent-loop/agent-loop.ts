@@ -4,7 +4,7 @@ import type { ActorPath, ChatMessage, ToolCall, ToolRegistry } from '@ao/runtime
 import type { Effects, ToolOutcome } from '../effects/effects.js';
 import type { NodeContext } from '../messages.js';
 import type { RunServices } from '../services.js';
-import { delegateControl, routeControl } from '../supervisor/controls.js';
+import { askHumanControl, delegateControl, routeControl } from '../supervisor/controls.js';
 import type { ControlTool } from '../supervisor/controls.js';
 import { buildPrompt } from './prompt.js';
 
@@ -99,11 +99,13 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
 
   function controlsOf(r: AgentRun): ControlTool[] {
     const sc = r.scope;
-    if (r.node.agent !== 'supervisor' || !sc) return [];
+    if (!sc) return [];
     const scope = { s: sc.services, node: r.node, context: r.context, path: sc.path, causationId: sc.causationId, effects: r.effects };
+    const supervisor = r.node.agent === 'supervisor';
     return [
-      ...(r.node.route ? [routeControl(scope, chosen)] : []),
-      ...(r.node.delegate ? [delegateControl(scope, (c) => runAgent({ ...c, tools: r.tools }))] : []),
+      ...(r.node.interrupt ? [askHumanControl(scope)] : []),
+      ...(supervisor && r.node.route ? [routeControl(scope, chosen)] : []),
+      ...(supervisor && r.node.delegate ? [delegateControl(scope, (c) => runAgent({ ...c, tools: r.tools }))] : []),
     ];
   }
 }

@@ -25,6 +25,7 @@ export function buildPrompt(node: NodeDef<unknown>, ctx: NodeContext, branch?: {
     }
     parts.push('');
   }
+  if (ctx.approval !== undefined) parts.push('A person approved this step:', canonicalJson(ctx.approval), '');
   const iteration = ctx.iterations[node.id] ?? 1;
   if (iteration > 1) parts.push(`Iteration: ${iteration}`);
   if (branch) parts.push(`Branch: ${branch.index} of ${branch.of}`);

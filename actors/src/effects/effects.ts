@@ -1,6 +1,6 @@
-import { AoError, isAoError } from '@ao/graphs';
+import { AoError, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
 import { actorPath, addUsage, captureContent, contentHash, describeChange, emitterOf, emptyUsage, endSpan, estimateTokens, gistOf, meters, parseLlmResponse, SpanKind, startChildSpan } from '@ao/runtime';
-import type { ActorPath, Attributes, Envelope, ErrorInfo, LlmRequest, LlmResponse, Span, TraceContext, Usage } from '@ao/runtime';
+import type { ActorPath, Attributes, Envelope, ErrorInfo, LlmRequest, LlmResponse, Span, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
 import { priceOf } from '../budget/ledger.js';
 import type { BudgetRequest } from '../budget/ledger.js';
@@ -132,6 +132,40 @@ export class Effects {
   /** Several envelopes in one journal append: one commit. */
   private emitAll(items: Array<{ from: ActorPath; to: ActorPath; type: string; payload: unknown; key: string }>) {
     return this.s.journal.append(items.map((i) => draft({ runId: this.s.runId, trace: this.trace }, { ...i, causationId: this.causationId })));
+  }
+
+  /**
+   * Ask a person and wait for the answer (the node's `interrupt`). The question is an effect like
+   * any other: registered with the run supervisor under this actor's next effect key (the wait's
+   * stable id), and answered by a `wait.resolved` envelope. While nobody answers, the run is
+   * passivated; when the answer comes this actor runs again from its start message, reads every
+   * earlier effect back from the log and finds the answer there: nothing before the question is
+   * done twice.
+   */
+  async interrupt(q: { prompt: string; payload?: unknown }, signal: AbortSignal): Promise<Payload<'wait.resolved'>> {
+    signal.throwIfAborted();
+    const key = this.key();
+    const answered = this.s.journal.recorded(`${key}/resolved`);
+    if (answered) return answered.payload as Payload<'wait.resolved'>;
+    const opts = this.s.def.node(this.node)?.interrupt;
+    const since = new Date(this.s.clock.now());
+    const wait: WaitInfo = {
+      id: key,
+      node: this.node,
+      kind: 'interrupt',
+      prompt: q.prompt,
+      ...(q.payload !== undefined ? { payload: q.payload } : {}),
+      schema: schemaJson(opts?.schema ?? InterruptAnswerSchema),
+      since: since.toISOString(),
+      ...(opts?.timeoutSec !== undefined ? { timeoutAt: since.getTime() + opts.timeoutSec * 1000 } : {}),
+      countWallClock: opts?.countWallClock ?? false,
+      actor: this.path,
+    };
+    // No timeout of its own: the wait's timeout (if any) is an answer too.
+    const reply = this.s.awaitReply(this.s.journal.idOf(`${key}/wait`), Infinity, signal);
+    reply.catch(() => undefined);
+    await this.emit(this.path, actorPath('supervisor'), 'wait.registered', wait, `${key}/wait`);
+    return (await reply).payload as Payload<'wait.resolved'>;
   }
 
   /** One LLM call, as a `chat` span (GenAI semantic conventions) under the node's span. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NodeOutputSchema } from '@ao/graphs';
-import { NodeStateSchema, UsageSchema } from '@ao/runtime';
+import { NodeStateSchema, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 
 /**
  * What a checkpoint holds: the run supervisor's state at a step and its live children, each with
@@ -29,7 +29,11 @@ export const CheckpointStateSchema = z.object({
     deferred: z.array(z.object({ from: z.string(), to: z.string() })),
     outputs: z.record(z.string(), NodeOutputSchema),
     finished: z.boolean(),
+    waits: z.record(z.string(), WaitInfoSchema).optional(),
+    approvals: z.record(z.string(), z.unknown()).optional(),
   }),
+  /** Set when the run was passivated: when (epoch ms), so a wall clock that does not count the wait can be moved on. */
+  pausedAt: z.number().optional(),
   usage: UsageSchema,
   /** The wall-clock deadline (epoch ms), fixed when the run started: it survives restarts. */
   deadline: z.number().optional(),

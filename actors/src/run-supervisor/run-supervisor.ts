@@ -1,7 +1,9 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, TraceContext, Usage } from '@ao/runtime';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import { ApprovalAnswerSchema, InterruptAnswerSchema } from '@ao/graphs';
+import type { z } from 'zod';
 import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
 import { fromPipeline } from '../pipeline/pipeline.js';
@@ -13,8 +15,8 @@ import type { CheckpointState } from './checkpoint.js';
 import { fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
 import { nodeLimitsOf } from '../budget/usage.js';
-import { begin, initialState, nodeFailed, nodeSucceeded, retryDue, stopRun } from './scheduler.js';
-import type { SchedulerState, Step } from './scheduler.js';
+import { begin, initialState, nodeFailed, nodeSucceeded, quiescent, retryDue, stopRun, waitOpened, waitResolved } from './scheduler.js';
+import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
 
 export const SUPERVISOR_PATH = actorPath('supervisor');
 
@@ -43,6 +45,24 @@ interface SupervisorState {
   children: Map<string, Child>;
   /** Children to re-spawn when restored from a checkpoint (until the resume message comes). */
   restore?: CheckpointState['live'];
+  /** When the run was passivated (epoch ms), until it resumes. */
+  pausedAt?: number;
+  /** The run was passivated: this supervisor is done. */
+  asleep?: boolean;
+}
+
+/** The schema a wait's answer must fit: the node's own, or the default of its kind. */
+export function answerSchema(def: RunServices['def'], node: string, kind: WaitInfo['kind']): z.ZodType {
+  const n = def.node(node);
+  if (kind === 'approval') return n?.approval?.schema ?? ApprovalAnswerSchema;
+  if (kind === 'interrupt') return n?.interrupt?.schema ?? InterruptAnswerSchema;
+  return ApprovalAnswerSchema;
+}
+
+/** Combine steps taken one after another into one (each starts from the state the previous left). */
+function chain(first: Step, next: (state: SchedulerState) => Step): Step {
+  const second = next(first.state);
+  return { state: second.state, decisions: [...first.decisions, ...second.decisions] };
 }
 
 const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unknown>> = {
@@ -71,10 +91,11 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           children: new Map(),
           restore: restored.live,
           ...(restored.deadline !== undefined ? { deadline: restored.deadline } : {}),
+          ...(restored.pausedAt !== undefined ? { pausedAt: restored.pausedAt } : {}),
         }
       : { sched: initialState(s.def), usage: emptyUsage(), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
-      if (state.sched.finished) return state;
+      if (state.sched.finished || state.asleep) return state;
       const now = new Date().toISOString();
       cause = isEnvelope(msg) ? msg.trace : null;
       if (!isEnvelope(msg)) {
@@ -91,6 +112,15 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           }
           case 'resume':
             return resume(state, msg.starts, ctx);
+          case 'signals': {
+            const { step, consumed } = answer(state.sched, msg.signals, now);
+            return apply(state, step, ctx, null, null, 'signals', consumed);
+          }
+          case 'waitTimeout': {
+            const wait = state.sched.waits?.[msg.wait];
+            if (!wait) return state;
+            return apply(state, waitResolved(s.def, state.sched, wait.id, timeoutOutcome(wait), now), ctx, null, wait.node, `timeout/${wait.id}`);
+          }
           case 'diverged': {
             const d = msg.divergence;
             const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
@@ -113,6 +143,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
             armDeadline(state, ctx);
           }
           return apply(state, begin(s.def, state.sched, now), ctx, msg.id, null);
+        case 'wait.registered': {
+          const wait = m.payload as WaitInfo;
+          return apply(state, waitOpened(state.sched, wait), ctx, msg.id, wait.node);
+        }
         case 'budget.exceeded': {
           const p = m.payload;
           const error = budgetError(p.limit, p.scope, p.value, p.used, p.actor);
@@ -191,10 +225,33 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     timers.add(cancel);
   }
 
-  /** Restored from a checkpoint: re-spawn the live children with their start messages, re-arm retries. */
-  function resume(state: SupervisorState, starts: Envelope[], ctx: ActorContext<ActorMessage>): SupervisorState {
+  /**
+   * Restored from a checkpoint: re-spawn the live children with their start messages, re-arm
+   * retries and wait timeouts. A passivated run first takes the answers that woke it (and the
+   * waits that timed out): an answer must be in the log before the actor that asked re-runs.
+   */
+  async function resume(prev: SupervisorState, starts: Envelope[], ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    let state = prev;
     startBudget(state, ctx, true);
+    let wake: { pausedMs: number; paused: boolean } | undefined;
+    if (state.pausedAt !== undefined) {
+      const pausedMs = Math.max(0, Math.round(s.clock.now() - state.pausedAt));
+      // Waiting for a person does not use up the run's wall clock unless a wait says it counts.
+      const paused = !Object.values(state.sched.waits ?? {}).some((w) => w.countWallClock);
+      if (paused && state.deadline !== undefined) state.deadline += pausedMs;
+      delete state.pausedAt;
+      wake = { pausedMs, paused };
+    }
     armDeadline(state, ctx);
+    if (wake || Object.keys(state.sched.waits ?? {}).length) {
+      const now = new Date().toISOString();
+      const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
+      const due = Object.values(step.state.waits ?? {}).filter((w) => w.timeoutAt !== undefined && w.timeoutAt <= s.clock.now());
+      let all = step;
+      for (const w of due) all = chain(all, (st) => waitResolved(s.def, st, w.id, timeoutOutcome(w), now));
+      state = await apply(state, all, ctx, null, null, 'resume', consumed, true, wake);
+      if (state.asleep || state.sched.finished) return state;
+    }
     const byId = new Map(starts.map((e) => [e.id, e]));
     for (const live of state.restore ?? []) {
       const ref = spawnChild(state, live.node, live.name, ctx);
@@ -205,7 +262,51 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     for (const [node, n] of Object.entries(state.sched.nodes)) {
       if (n.status === 'retrying') armRetry(node, (n.retryAt ?? 0) - s.clock.now(), ctx);
     }
+    for (const w of Object.values(state.sched.waits ?? {})) armWait(w, ctx);
     return state;
+  }
+
+  function timeoutOutcome(w: WaitInfo): WaitOutcome {
+    const action = w.kind === 'approval' ? (s.def.node(w.node)?.approval?.onTimeout ?? 'reject') : w.kind === 'interrupt' ? (s.def.node(w.node)?.interrupt?.onTimeout ?? 'continue') : 'reject';
+    return { kind: 'timeout', action };
+  }
+
+  /** Arm a wait's timeout (a timeout beyond what a timer can hold is left to the wake-up at `wakeAt`). */
+  function armWait(w: WaitInfo, ctx: ActorContext<ActorMessage>): void {
+    if (w.timeoutAt === undefined) return;
+    const delay = w.timeoutAt - s.clock.now();
+    if (delay > 2 ** 31 - 1) return;
+    const cancel = s.clock.setTimer(Math.max(0, delay), () => {
+      timers.delete(cancel);
+      ctx.self.tell({ local: 'waitTimeout', wait: w.id });
+    });
+    timers.add(cancel);
+  }
+
+  /**
+   * Match answers to open waits: by wait id, or (an answer that came before its wait) by node, the
+   * oldest first. Answers that fit no schema or answer a wait already closed are consumed and
+   * dropped; early answers for a node with no open wait stay pending.
+   */
+  function answer(sched: SchedulerState, signals: readonly SignalRecord[], now: string): { step: Step; consumed: string[] } {
+    let step: Step = { state: sched, decisions: [] };
+    const consumed: string[] = [];
+    for (const sig of signals) {
+      const open = Object.values(step.state.waits ?? {});
+      const wait = sig.waitId !== null ? open.find((w) => w.id === sig.waitId) : open.find((w) => w.node === sig.node);
+      if (!wait) {
+        if (sig.waitId !== null) consumed.push(sig.id); // its wait is closed: nothing to answer
+        continue;
+      }
+      consumed.push(sig.id);
+      const parsed = answerSchema(s.def, wait.node, wait.kind).safeParse(sig.payload);
+      if (!parsed.success) {
+        console.error(`[supervisor ${s.runId}] dropped signal ${sig.id} for wait ${wait.id}: ${parsed.error.issues[0]?.message}`);
+        continue;
+      }
+      step = chain(step, (st) => waitResolved(s.def, st, wait.id, { kind: 'signal', payload: parsed.data, signal: sig.id }, now));
+    }
+    return { step, consumed };
   }
 
   /** The checkpoint of a step, completed when its commit runs (with the ledger as of its last event). */
@@ -227,7 +328,9 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       sched: state.sched,
       usage: state.usage,
       ...(state.deadline !== undefined ? { deadline: state.deadline } : {}),
-      live: [...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })),
+      // Children not re-spawned yet (a restored run settling its waits first) are live all the same.
+      live: [...[...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })), ...(state.restore ?? [])],
+      ...(state.pausedAt !== undefined ? { pausedAt: state.pausedAt } : {}),
     };
   }
 
@@ -246,13 +349,26 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
 
   async function apply(
     state: SupervisorState,
-    step: Step,
+    first: Step,
     ctx: ActorContext<ActorMessage>,
     causationId: string | null,
     node: string | null,
     causeKey: string = causationId ?? 'none',
+    consumed: string[] = [],
+    force = false,
+    wake?: { pausedMs: number; paused: boolean },
   ): Promise<SupervisorState> {
-    if (!step.decisions.length && step.state === state.sched) return state;
+    let step = first;
+    // About to wait for a person: answers that are already in (they came early, or while the
+    // wait was being opened) are taken now rather than after a passivation.
+    if (quiescent(step.state)) {
+      const more = answer(step.state, await s.pendingSignals(), new Date().toISOString());
+      if (more.consumed.length) {
+        step = chain(step, () => more.step);
+        consumed = [...consumed, ...more.consumed];
+      }
+    }
+    if (!step.decisions.length && step.state === state.sched && !consumed.length && !force && !wake) return state;
     const next: SupervisorState = { ...state, sched: step.state, step: state.step + 1 };
     const span = stepSpan(s, next.step, cause);
     const drafts: EnvelopeDraft[] = [];
@@ -260,7 +376,11 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       drafts.push(draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to, type, payload, causationId, key }));
     };
     let ended: { status: string; error?: ErrorInfo } | undefined;
-    const patch: RunPatch = { nodes: step.state.nodes, usage: next.usage };
+    const patch: RunPatch = { nodes: step.state.nodes, usage: next.usage, ...(consumed.length ? { consumeSignals: consumed } : {}) };
+    if (wake) {
+      patch.status = 'running';
+      note(ctx.path, 'run.resumed', { pausedMs: wake.pausedMs, wallClockPaused: wake.paused }, `resumed/${next.step}`);
+    }
     let finished = false;
     for (const d of step.decisions) {
       switch (d.kind) {
@@ -271,6 +391,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
             outputs: step.state.outputs,
             iterations: Object.fromEntries(Object.entries(step.state.nodes).map(([id, n]) => [id, n.iteration])),
             upstream: d.upstream,
+            ...(step.state.approvals?.[d.node] !== undefined ? { approval: step.state.approvals[d.node] } : {}),
+            ...(step.state.approvals && Object.keys(step.state.approvals).length ? { approvals: step.state.approvals } : {}),
           };
           note(ref.path, 'node.start', { node: d.node, iteration: d.iteration, attempt: d.attempt, context }, `${ref.path}/start`);
           break;
@@ -285,6 +407,23 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           note(ctx.path, 'node.retry_scheduled', { node: d.node, attempt: d.attempt, delayMs: d.delayMs, error: d.error }, `retry/${d.node}/${step.state.nodes[d.node]!.iteration}.${d.attempt}`);
           armRetry(d.node, d.delayMs, ctx);
           break;
+        case 'wait':
+          note(ctx.path, 'wait.opened', d.wait, `wait/${d.wait.id}/opened`);
+          armWait(d.wait, ctx);
+          break;
+        case 'resolved': {
+          const w = d.wait;
+          // A question's answer goes to the actor that asked, as the reply to its registration.
+          const to = w.kind === 'interrupt' && w.actor ? (w.actor as EnvelopeDraft['to']) : ctx.path;
+          const cause = w.kind === 'interrupt' ? s.journal.idOf(`${w.id}/wait`) : causationId;
+          drafts.push(
+            draft(
+              { runId: s.runId, trace: span.trace },
+              { from: ctx.path, to, type: 'wait.resolved', payload: { wait: w.id, node: w.node, kind: w.kind, outcome: d.outcome, ...(d.approved !== undefined ? { approved: d.approved } : {}) }, causationId: cause, key: `${w.id}/resolved` },
+            ),
+          );
+          break;
+        }
         case 'finish': {
           for (const id of d.cancel) stopChild(next, id);
           finished = true;
@@ -297,8 +436,25 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           d satisfies never;
       }
     }
+    const waits = Object.values(step.state.waits ?? {});
+    const sleeping = !finished && quiescent(step.state);
+    if (sleeping) {
+      // Nothing can happen until a person answers: checkpoint and stop everything. Actors blocked
+      // on a question are in the checkpoint as live; they re-run from their start when it is answered.
+      next.pausedAt = s.clock.now();
+      next.asleep = true;
+      const wakeAt = Math.min(...waits.map((w) => w.timeoutAt ?? Infinity));
+      note(ctx.path, 'run.waiting', { waits }, `waiting/${next.step}`);
+      Object.assign(patch, { status: 'waiting', waits, wakeAt: Number.isFinite(wakeAt) ? new Date(wakeAt).toISOString() : null, releaseLease: true });
+    } else if (!finished && (waits.length || state.sched.waits)) {
+      patch.waits = waits;
+    } else if (finished) {
+      Object.assign(patch, { waits: [], wakeAt: null });
+    }
     try {
-      await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
+      // Answers to questions are read back by the actors that asked when they re-run (after a passivation or crash).
+      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
+      s.journal.remember(written.filter((e) => e.type === 'wait.resolved'));
     } catch (e) {
       endSpan(span.span, { code: 'AO_INTERNAL', message: (e as Error).message });
       throw e;
@@ -314,6 +470,12 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       next.budgetActor?.stop();
       for (const t of timers) t();
       s.finished();
+    } else if (sleeping) {
+      for (const c of next.children.values()) c.ref.stop();
+      next.children.clear();
+      next.budgetActor?.stop();
+      for (const t of timers) t();
+      s.passivated();
     }
     return next;
   }

@@ -1,5 +1,6 @@
+import { schemaJson, ApprovalAnswerSchema } from '@ao/graphs';
 import type { GraphDef, NodeOutput, RetryPolicy, RunContext } from '@ao/graphs';
-import type { ErrorInfo, NodeState } from '@ao/runtime';
+import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
 
 /**
  * The run supervisor's decisions, as pure functions over plain data (no I/O, no clock), so tests
@@ -21,6 +22,12 @@ import type { ErrorInfo, NodeState } from '@ao/runtime';
  *   running, a taken back edge waits (deferred) and the loop restarts once the body is idle, so a
  *   node is never started while it runs.
  * - A failed node is retried per its `retry` policy; after that the run fails with the cause.
+ * - A node with `approval` does not start when its in-edges allow it: it waits (`waiting`, a wait
+ *   `approval/<node>/<iteration>`) until a person answers. Approved, it starts with the answer in
+ *   its context; rejected, it is skipped (its out-edges not taken, as for a skip); a timeout
+ *   approves, rejects or fails the run as the node says.
+ * - Questions an agent asks mid-node are waits too (registered by the node's actor); the node
+ *   stays `running`. A run whose only activity is waits is quiescent: it is passivated.
  * - The run ends when nothing runs or waits to retry: succeeded if every node succeeded or was
  *   skipped, failed (AO_RUN_STRANDED) if a node was left pending.
  */
@@ -34,13 +41,24 @@ export interface SchedulerState {
   edges: EdgeState[];
   outputs: Record<string, NodeOutput>;
   finished: boolean;
+  /** Open waits (approvals, questions, budget), by id. */
+  waits?: Record<string, WaitInfo>;
+  /** Approval answers by node (the latest iteration's): in node contexts and edge predicates. */
+  approvals?: Record<string, unknown>;
 }
+
+/** How a wait ended: a person's answer, its timeout, or (an approval's own outcome) approved or not. */
+export type WaitOutcome = { kind: 'signal'; payload: unknown; signal: string } | { kind: 'timeout'; action: 'approve' | 'reject' | 'fail' | 'continue' };
 
 export type Decision =
   | { kind: 'start'; node: string; iteration: number; attempt: number; upstream: string[] }
   | { kind: 'skip'; node: string; reason: string }
   | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
   | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
+  /** A wait opened (an approval before a node): tell the person, arm its timeout. */
+  | { kind: 'wait'; wait: WaitInfo }
+  /** A wait ended: record how; a question's answer goes to the actor that asked. */
+  | { kind: 'resolved'; wait: WaitInfo; outcome: WaitOutcome; approved?: boolean }
   | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
 
 export interface Step {
@@ -63,6 +81,7 @@ export function runContext<I>(s: SchedulerState, input: I): RunContext<I> {
     input,
     outputs: s.outputs,
     iterations: Object.fromEntries(Object.entries(s.nodes).map(([id, n]) => [id, n.iteration])),
+    ...(s.approvals && Object.keys(s.approvals).length ? { approvals: s.approvals } : {}),
   };
 }
 
@@ -71,6 +90,65 @@ export function begin<I>(def: GraphDef<I>, prev: SchedulerState, now: string): S
   const state = structuredClone(prev);
   const decisions: Decision[] = def.entries.map((id) => start(def, state, id, now));
   return { state, decisions };
+}
+
+/** The stable id of the approval before a node's iteration. */
+export const approvalWaitId = (node: string, iteration: number): string => `approval/${node}/${iteration}`;
+
+/** An agent asked a question mid-node (its actor registered the wait): record it. */
+export function waitOpened(prev: SchedulerState, wait: WaitInfo): Step {
+  const n = prev.nodes[wait.node];
+  if (prev.finished || !n || n.status !== 'running' || prev.waits?.[wait.id]) return { state: prev, decisions: [] };
+  const state = structuredClone(prev);
+  state.waits = { ...state.waits, [wait.id]: wait };
+  return { state, decisions: [] };
+}
+
+/**
+ * A wait ended. An approval starts its node (approved) or skips it (rejected), or, timed out with
+ * `fail`, fails the run; a question's outcome goes to the asking actor (a `fail` timeout fails the run).
+ */
+export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: string, outcome: WaitOutcome, now: string): Step {
+  const wait = prev.waits?.[waitId];
+  if (prev.finished || !wait) return { state: prev, decisions: [] };
+  const state = structuredClone(prev);
+  delete state.waits![waitId];
+  if (outcome.kind === 'timeout' && outcome.action === 'fail') {
+    return finish(state, [{ kind: 'resolved', wait, outcome }], 'failed', now, {
+      code: 'AO_WAIT_TIMED_OUT',
+      message: `nobody answered ${wait.kind === 'approval' ? 'the approval before' : 'the question of'} node "${wait.node}" in time`,
+      node: wait.node,
+      details: { wait: wait.id },
+    });
+  }
+  if (wait.kind !== 'approval') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
+  const n = state.nodes[wait.node]!;
+  const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : (outcome.payload as { approved?: unknown } | null)?.approved !== false;
+  const answer = outcome.kind === 'signal' ? outcome.payload : { approved, timedOut: true };
+  state.approvals = { ...state.approvals, [wait.node]: answer };
+  const decisions: Decision[] = [{ kind: 'resolved', wait, outcome, approved }];
+  if (approved) {
+    state.nodes[wait.node] = { status: 'running', iteration: n.iteration, attempt: 1, startedAt: now };
+    decisions.push({ kind: 'start', node: wait.node, iteration: n.iteration, attempt: 1, upstream: upstreamOf(def, state, wait.node) });
+    return { state, decisions };
+  }
+  state.nodes[wait.node] = { ...n, status: 'skipped', finishedAt: now };
+  decisions.push({ kind: 'skip', node: wait.node, reason: outcome.kind === 'timeout' ? 'its approval timed out (rejected)' : 'a person rejected it' });
+  def.edges.forEach((e, i) => {
+    if (e.from === wait.node && !e.back) state.edges[i] = 'not_taken';
+  });
+  propagate(def, state, decisions, now);
+  return maybeFinish(def, state, decisions, now);
+}
+
+/**
+ * Nothing can happen until a person answers: there are open waits, nothing waits to retry, and
+ * every running node is blocked on a question. The run is then passivated.
+ */
+export function quiescent(state: SchedulerState): boolean {
+  const waits = Object.values(state.waits ?? {});
+  if (state.finished || !waits.length) return false;
+  return Object.entries(state.nodes).every(([id, n]) => n.status !== 'retrying' && (n.status !== 'running' || waits.some((w) => w.node === id && w.kind !== 'approval')));
 }
 
 /** Where a completion comes from: a completion of an earlier attempt or iteration is stale. */
@@ -142,9 +220,26 @@ export function backoff(p: RetryPolicy, attempt: number): number {
   return Math.min(p.maxBackoffMs, p.backoffMs * 2 ** Math.max(0, attempt - 1));
 }
 
-function start<I>(def: GraphDef<I>, state: SchedulerState, id: string, now: string): Decision & { kind: 'start' } {
+function start<I>(def: GraphDef<I>, state: SchedulerState, id: string, now: string): Decision & { kind: 'start' | 'wait' } {
   const n = state.nodes[id]!;
   const iteration = n.iteration + 1;
+  const approval = def.node(id)?.approval;
+  if (approval) {
+    // A person approves this execution first: the node waits (and its iteration is counted now).
+    state.nodes[id] = { status: 'waiting', iteration, attempt: 0, startedAt: now };
+    const wait: WaitInfo = {
+      id: approvalWaitId(id, iteration),
+      node: id,
+      kind: 'approval',
+      prompt: approval.prompt,
+      schema: schemaJson(approval.schema ?? ApprovalAnswerSchema),
+      since: now,
+      ...(approval.timeoutSec !== undefined ? { timeoutAt: Date.parse(now) + approval.timeoutSec * 1000 } : {}),
+      countWallClock: approval.countWallClock,
+    };
+    state.waits = { ...state.waits, [wait.id]: wait };
+    return { kind: 'wait', wait };
+  }
   state.nodes[id] = { status: 'running', iteration, attempt: 1, startedAt: now };
   return { kind: 'start', node: id, iteration, attempt: 1, upstream: upstreamOf(def, state, id) };
 }
@@ -185,7 +280,7 @@ function loopExhausted<I>(def: GraphDef<I>, state: SchedulerState, loop: Loop): 
 const region = <I>(def: GraphDef<I>, head: string): Set<string> => new Set(def.loops.filter((l) => l.to === head).flatMap((l) => l.body));
 
 const regionBusy = <I>(def: GraphDef<I>, state: SchedulerState, head: string): boolean =>
-  [...region(def, head)].some((id) => state.nodes[id]!.status === 'running' || state.nodes[id]!.status === 'retrying');
+  [...region(def, head)].some((id) => ['running', 'retrying', 'waiting'].includes(state.nodes[id]!.status));
 
 function restartLoop<I>(def: GraphDef<I>, state: SchedulerState, loop: Loop, decisions: Decision[], now: string): void {
   const body = region(def, loop.to);
@@ -254,7 +349,7 @@ function propagate<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decisi
 
 function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[], now: string): Step {
   const statuses = Object.values(state.nodes).map((n) => n.status);
-  if (statuses.some((s) => s === 'running' || s === 'retrying')) return { state, decisions };
+  if (statuses.some((s) => s === 'running' || s === 'retrying' || s === 'waiting')) return { state, decisions };
   const stranded = Object.entries(state.nodes).filter(([, n]) => n.status === 'pending').map(([id]) => id);
   if (stranded.length) {
     return finish(state, decisions, 'failed', now, {
@@ -282,8 +377,9 @@ export function stopRun(prev: SchedulerState, status: 'cancelled' | 'budget_exce
 
 function finish(state: SchedulerState, decisions: Decision[], status: 'failed' | 'cancelled' | 'budget_exceeded', now: string, error: ErrorInfo): Step {
   const cancel = Object.entries(state.nodes)
-    .filter(([, n]) => n.status === 'running' || n.status === 'retrying')
+    .filter(([, n]) => n.status === 'running' || n.status === 'retrying' || n.status === 'waiting')
     .map(([id]) => id);
+  state.waits = {};
   for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : status === 'budget_exceeded' ? 'ran out of budget' : 'failed'}` } };
   state.finished = true;
   return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };

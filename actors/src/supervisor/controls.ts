@@ -143,3 +143,34 @@ export function delegateControl(scope: SupervisorScope, runChild: ChildRunner): 
     },
   };
 }
+
+/**
+ * `ask_human`: offered to nodes with `interrupt`. The model asks a person a question; the run
+ * waits (passivated) until the answer comes (POST /runs/:id/signal) and the answer is the tool's
+ * result. A timeout with `continue` tells the model nobody answered.
+ */
+export function askHumanControl(scope: Pick<SupervisorScope, 'node' | 'effects'>): ControlTool {
+  const opts = scope.node.interrupt;
+  const schema = z.object({ question: z.string().min(1).max(10_000), details: z.record(z.string(), z.unknown()).optional() });
+  return {
+    spec: {
+      name: 'ask_human',
+      description: `Ask a person and wait for the answer (it may take hours). ${opts?.prompt ?? 'Ask when you need a decision or information only a person can give.'}`,
+      parameters: {
+        type: 'object',
+        properties: {
+          question: { type: 'string', description: 'The question, complete and self-contained.' },
+          details: { type: 'object', description: 'Facts the person needs to answer (amounts, ids, options).' },
+        },
+        required: ['question'],
+      },
+    },
+    async run(args, signal) {
+      const r = schema.safeParse(args);
+      if (!r.success) return invalid('AO_TOOL_ARGS_INVALID', 'ask_human', r.error, 'Give {"question": "..."}.');
+      const res = await scope.effects.interrupt({ prompt: r.data.question, ...(r.data.details ? { payload: r.data.details } : {}) }, signal);
+      if (res.outcome.kind === 'signal') return { ok: true, result: res.outcome.payload };
+      return { ok: false, error: { code: 'AO_WAIT_TIMED_OUT', message: 'nobody answered in time; go on without the answer' } };
+    },
+  };
+}

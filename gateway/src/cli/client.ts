@@ -18,7 +18,11 @@ export interface Client {
   cancel(id: string): Promise<{ id: string; status: string }>;
   replay(id: string, req: ReplayRequest): Promise<RunViewT>;
   diff(a: string, b: string): Promise<RunDiffT>;
+  signal(id: string, req: SignalRequestT): Promise<SignalAcceptedT>;
 }
+
+export type SignalRequestT = { node: string; waitId?: string; payload: unknown };
+export type SignalAcceptedT = { id: string; status: string; signal: string; wait: string | null; duplicate: boolean };
 
 export type ReplayRequest = { fromStep: number; mode?: 'live' | 'recorded' | 'lenient'; overrides?: ReplayOverrides };
 export type RunDiffT = Awaited<ReturnType<Engine['diff']>>;
@@ -77,6 +81,9 @@ export class HttpClient implements Client {
   diff(a: string, b: string) {
     return this.req<RunDiffT>('GET', `/runs/${encodeURIComponent(a)}/diff/${encodeURIComponent(b)}`);
   }
+  signal(id: string, req: SignalRequestT) {
+    return this.req<SignalAcceptedT>('POST', `/runs/${encodeURIComponent(id)}/signal`, req);
+  }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */
   static async reachable(url: string): Promise<boolean> {
@@ -127,5 +134,9 @@ export class EmbeddedClient implements Client {
   }
   diff(a: string, b: string) {
     return this.engine.diff(a, b).catch((e) => this.rethrow(e));
+  }
+  async signal(id: string, req: SignalRequestT) {
+    const r = await this.engine.signal(id, req).catch((e) => this.rethrow(e));
+    return { id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate };
   }
 }

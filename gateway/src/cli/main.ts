@@ -25,6 +25,9 @@ Usage:
   ao replay <run-id> --from-step N [--recorded | --lenient] [--overrides JSON] [--watch]
                                             replay (or, with --overrides, fork) a run from a checkpoint
   ao diff <run-a> <run-b>                   where two runs first differ, and their node outputs
+  ao waiting                                runs waiting for a person, and what they wait for
+  ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
+                                            answer what a run waits for (an approval, an agent's question)
   ao graphs
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
@@ -53,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
       recorded: { type: 'boolean', default: false },
       lenient: { type: 'boolean', default: false },
       overrides: { type: 'string' },
+      node: { type: 'string' },
+      wait: { type: 'string' },
+      payload: { type: 'string' },
+      approve: { type: 'boolean', default: false },
+      reject: { type: 'boolean', default: false },
+      comment: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       'no-node': { type: 'boolean', default: false },
     },
@@ -121,6 +130,17 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'replay':
         return await replay(client, rest[0], values);
+      case 'signal':
+        return await signal(client, rest[0], values);
+      case 'waiting': {
+        const runs = await client.listRuns({ status: 'waiting', limit: values.limit ? Number(values.limit) : 50 });
+        if (!runs.length) out('no run waits for a person');
+        for (const r of runs) {
+          if (!r.waits.length) out(`${r.id}  ${r.graph.padEnd(16)} parked: ${r.error?.code ?? ''} ${r.error?.message ?? ''}`);
+          for (const w of r.waits) out(`${r.id}  ${r.graph.padEnd(16)} ${w.node}: ${w.prompt}  (${w.kind}, wait ${w.id}, since ${w.since})`);
+        }
+        return 0;
+      }
       case 'diff': {
         if (!rest[0] || !rest[1]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao diff <run-a> <run-b>', 'id');
         const d = await client.diff(rest[0], rest[1]);
@@ -145,6 +165,29 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** `ao signal`: answer a wait; embedded, follow the run until it ends or waits again. */
+async function signal(client: Client, id: string | undefined, v: { node?: string | undefined; wait?: string | undefined; payload?: string | undefined; approve?: boolean | undefined; reject?: boolean | undefined; comment?: string | undefined; watch?: boolean | undefined }): Promise<number> {
+  const usage = 'usage: ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID]';
+  if (!id || !v.node) throw new ApiError(400, 'AO_VALIDATION', usage, id ? 'node' : 'id');
+  if ([v.approve, v.reject, v.payload !== undefined].filter(Boolean).length !== 1) throw new ApiError(400, 'AO_VALIDATION', `give exactly one of --approve, --reject, --payload; ${usage}`, 'payload');
+  let payload: unknown;
+  if (v.payload !== undefined) {
+    try {
+      payload = JSON.parse(v.payload);
+    } catch (e) {
+      throw new ApiError(400, 'AO_BAD_JSON', `--payload is not valid JSON: ${(e as Error).message}`, 'payload');
+    }
+  } else {
+    payload = { approved: v.approve === true, ...(v.comment !== undefined ? { comment: v.comment } : {}) };
+  }
+  const r = await client.signal(id, { node: v.node, ...(v.wait ? { waitId: v.wait } : {}), payload });
+  out(r.duplicate ? `run ${id}: that wait was already answered (${r.signal}); nothing changed` : `run ${id}: answer ${r.signal} stored${r.wait ? ` for wait ${r.wait}` : ' (before the wait: the next one takes it)'} via ${client.where}`);
+  if (!v.watch && client instanceof HttpClient) return 0;
+  const status = await watchRun(client, id, v.watch ? out : () => {});
+  out(`status: ${status}`);
+  return status === 'succeeded' || status === 'waiting' ? 0 : 1;
+}
+
 async function run(client: Client, graph: string | undefined, inputJson: string | undefined, watch: boolean): Promise<number> {
   if (!graph) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao run <graph> --input <json>', 'graph');
   let input: unknown = {};
@@ -163,6 +206,10 @@ async function run(client: Client, graph: string | undefined, inputJson: string 
   const final = await client.getRun(started.id);
   if (final.output !== null && final.output !== undefined) out(`output:\n${JSON.stringify(final.output, null, 2)}`);
   out(`status: ${status}`);
+  if (status === 'waiting') {
+    for (const w of final.waits) out(`waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${final.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`);
+    return 0;
+  }
   return status === 'succeeded' ? 0 : 1;
 }
 

@@ -36,6 +36,18 @@ export function progressLine(e: Envelope, t0: number): string | undefined {
       return `${at} ${c(33, '↻')} ${node} retry ${p.attempt} in ${p.delayMs} ms`;
     case 'loop.iterated':
       return `${at} ${c(36, '↺')} loop ${p.from} -> ${p.to} (iteration ${p.iteration})`;
+    case 'wait.opened':
+    case 'wait.registered':
+      return `${at} ${c(33, '⏸')} ${node} waits for a person: ${p.prompt} (wait ${p.id})`;
+    case 'wait.resolved': {
+      const o = p.outcome as { kind: string; payload?: unknown; action?: string };
+      const what = o.kind === 'timeout' ? `timed out (${o.action})` : `answered ${JSON.stringify(o.payload).slice(0, 80)}`;
+      return `${at} ${c(36, '▶')} ${node} ${what}${p.approved === false ? ' — rejected' : ''}`;
+    }
+    case 'run.waiting':
+      return `${at} ${c(33, '⏸')} run waiting for a person (checkpointed; no process holds it)`;
+    case 'run.resumed':
+      return `${at} ${c(36, '▶')} run resumed after ${((p.pausedMs as number) / 1000).toFixed(1)}s${p.wallClockPaused ? ' (wall clock paused meanwhile)' : ''}`;
     case 'run.finished': {
       const ok = p.status === 'succeeded';
       const u = p.usage as { totalTokens?: number; toolCalls?: number };
@@ -46,7 +58,7 @@ export function progressLine(e: Envelope, t0: number): string | undefined {
   }
 }
 
-/** Follow a run's event log until it ends, printing progress; returns its final status. */
+/** Follow a run's event log until it ends or sleeps waiting for a person, printing progress; returns its status then. */
 export async function watchRun(client: Client, id: string, write: (s: string) => void, pollMs = 150): Promise<string> {
   let after = 0;
   let t0: number | undefined;
@@ -60,7 +72,7 @@ export async function watchRun(client: Client, id: string, write: (s: string) =>
     }
     if (events.length === 0) {
       const run = await client.getRun(id);
-      if (TERMINAL_STATUSES.has(run.status) && run.lastSeq <= after) return run.status;
+      if ((TERMINAL_STATUSES.has(run.status) || (run.status === 'waiting' && run.owner === null)) && run.lastSeq <= after) return run.status;
       await new Promise((r) => setTimeout(r, pollMs));
     }
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { BudgetSchema } from '@ao/graphs';
+import { ApprovalAnswerSchema, BudgetSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_STATUSES, UsageSchema } from '@ao/runtime';
+import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
@@ -113,6 +113,8 @@ export const RunSummary = z.object({
   replayOf: z.string().nullable(),
   /** Whose run it is (the tenant of the key that started it, or of its original). */
   tenant: z.string(),
+  /** What the run waits for a person to answer (POST /runs/:id/signal); empty unless it waits. */
+  waits: z.array(WaitInfoSchema),
 });
 const Spent = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
 const Amounts = z.object({ tokens: z.number(), tools: z.number(), usd: z.number() });
@@ -162,6 +164,10 @@ export const GraphView = z.object({
       maxTurns: z.number(),
       maxIterations: z.number().optional(),
       hasArgs: z.boolean(),
+      /** A person approves the node before it runs (the answer's JSON Schema in `schema`). */
+      approval: z.object({ prompt: z.string(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() }).optional(),
+      /** The node's agent may ask a person (`ask_human`). */
+      interrupt: z.object({ prompt: z.string().optional(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() }).optional(),
     }),
   ),
   edges: z.array(z.object({ from: z.string(), to: z.string(), conditional: z.boolean(), back: z.boolean() })),
@@ -182,8 +188,8 @@ export const Health = z.object({
 });
 
 export function runSummary(r: RunRecord): z.infer<typeof RunSummary> {
-  const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, tenant } = r;
-  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, replayOf: r.replay?.of ?? null, tenant };
+  const { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, tenant, waits } = r;
+  return { id, graph, graphVersion, status, usage, error, createdAt, startedAt, finishedAt, replayOf: r.replay?.of ?? null, tenant, waits };
 }
 
 export function runView(r: RunRecord): RunViewT {
@@ -195,10 +201,37 @@ export function graphView(g: GraphDef<unknown>): GraphViewT {
     name: g.name,
     version: g.version,
     entries: [...g.entries],
-    nodes: g.nodes.map(({ args, tools, ...n }) => ({ ...n, tools: [...tools], hasArgs: args !== undefined })),
+    nodes: g.nodes.map(({ args, tools, approval, interrupt, ...n }) => ({
+      ...n,
+      tools: [...tools],
+      hasArgs: args !== undefined,
+      ...(approval ? { approval: { ...approval, schema: schemaJson(approval.schema ?? ApprovalAnswerSchema) } } : {}),
+      ...(interrupt ? { interrupt: { ...interrupt, schema: schemaJson(interrupt.schema ?? InterruptAnswerSchema) } } : {}),
+    })),
     edges: g.edges.map((e) => ({ from: e.from, to: e.to, conditional: e.when !== undefined, back: e.back })),
     budget: g.budget,
     hasInputSchema: g.inputSchema !== undefined,
   };
 }
 
+
+/** An answer to a wait of a run: POST /runs/:id/signal. */
+export const SignalBody = z.strictObject({
+  /** The node whose wait it answers. */
+  node: z.string().min(1).max(128),
+  /** The wait (from the run's `waits`): pass it for exactly-once answers; without it, the node's open (or next) wait. */
+  waitId: z.string().min(1).max(512).optional(),
+  /** The answer, checked against the wait's schema (approvals default to {approved, comment?}). */
+  payload: z.unknown(),
+});
+
+export const SignalAccepted = z.object({
+  id: z.string(),
+  status: z.enum(RUN_STATUSES),
+  /** The stored answer's id. */
+  signal: z.string(),
+  /** The wait it answers (null: it came before the node's wait opened; the next one takes it). */
+  wait: z.string().nullable(),
+  /** True when this repeats an answer already given: nothing changed. */
+  duplicate: z.boolean(),
+});

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { GraphRegistry } from '../registry.js';
 import type { GraphBuilder } from '../builder.js';
 import type { RunContext } from '../types.js';
-import { MAX_DRAFTS, draftCritique, exampleGraphs, researchSwarm, triage } from './mod.js';
+import { MAX_DRAFTS, draftCritique, exampleGraphs, researchSwarm, triage, triageWithApproval } from './mod.js';
 
 const ctx = <I = unknown>(c: Partial<RunContext<I>>): RunContext<I> => ({ input: undefined as I, outputs: {}, iterations: {}, ...c });
 const edgeList = (edges: ReadonlyArray<{ from: string; to: string; back: boolean; when?: unknown }>) =>
@@ -13,7 +13,18 @@ describe('example graphs', () => {
     const r = new GraphRegistry((t) => t === 'web_search' || t === 'stripe_refund');
     // GraphDef<I> is invariant in I, so a list of graphs with different inputs is widened by a cast.
     for (const b of exampleGraphs) r.register(b as GraphBuilder<unknown>);
-    expect(r.list().map((d) => d.name)).toEqual(['draft-critique', 'research-swarm', 'triage']);
+    expect(r.list().map((d) => d.name)).toEqual(['draft-critique', 'research-swarm', 'triage', 'triage-with-approval']);
+  });
+
+  it('triage-with-approval is triage plus a person approving the refund before stripe_refund; triage itself asks nobody', () => {
+    const plain = triage.build();
+    const hitl = triageWithApproval.build();
+    expect(plain.nodes.some((n) => n.approval || n.interrupt)).toBe(false);
+    expect(hitl.nodes.map((n) => n.id)).toEqual(plain.nodes.map((n) => n.id));
+    expect(hitl.node('refund')?.approval).toMatchObject({ prompt: 'Approve this refund?', onTimeout: 'reject', countWallClock: false });
+    expect(hitl.nodes.filter((n) => n.approval).map((n) => n.id)).toEqual(['refund']);
+    expect(hitl.budget).toEqual(plain.budget);
+    expect(hitl.node('refund')?.approval?.schema?.safeParse({ approved: 'yes' }).success).toBe(false);
   });
 
   it('research-swarm is a plan -> search -> analyse -> summarise chain with a swarm of 3 and a web_search cap', () => {

@@ -81,6 +81,14 @@ export class RunJournal {
     return inherited ? { ...inherited, id, runId: this.runId } : undefined;
   }
 
+  /**
+   * Keep envelopes this process wrote so `recorded` finds them (an answer to a question must be
+   * readable by the actor that asked when it re-runs on this host).
+   */
+  remember(envs: readonly Envelope[]): void {
+    for (const e of envs) this.known.set(e.id, e);
+  }
+
   /** In a recorded (or lenient, not yet diverged) replay: the original's envelope for this emission after the step. */
   recording(dedupeKey: string): Envelope | undefined {
     return this.o.replay?.recording.recorded(dedupeKey);

@@ -6,8 +6,8 @@ import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
-import { apiKeys, checkpoints, events, runs } from './schema.js';
+import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import { apiKeys, checkpoints, events, runs, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -32,6 +32,7 @@ function toRecord(row: typeof runs.$inferSelect): RunRecord {
     startedAt: iso(row.startedAt),
     finishedAt: iso(row.finishedAt),
     leaseExpiresAt: iso(row.leaseExpiresAt),
+    wakeAt: iso(row.wakeAt),
   });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `run ${row.id}: ${r.error.issues[0]?.message}`, { details: { runId: row.id } });
   return r.data;
@@ -39,6 +40,10 @@ function toRecord(row: typeof runs.$inferSelect): RunRecord {
 
 function toKey(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
   return { ...row, createdAt: iso(row.createdAt)!, revokedAt: iso(row.revokedAt) };
+}
+
+function toSignal(row: typeof signals.$inferSelect): SignalRecord {
+  return { ...row, createdAt: iso(row.createdAt)!, consumedAt: iso(row.consumedAt) };
 }
 
 function toCheckpoint(row: typeof checkpoints.$inferSelect): CheckpointRecord {
@@ -165,7 +170,7 @@ export class DrizzleStore implements Store {
 
   async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void> {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
-    const { releaseLease, ...patch } = batch.patch ?? {};
+    const { releaseLease, consumeSignals, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
       let row: { lastSeq: number } | undefined;
       // The run row first: it locks the run, and with `owner` it fences a node whose lease another
@@ -204,6 +209,12 @@ export class DrizzleStore implements Store {
           )
           .onConflictDoNothing({ target: events.id });
       }
+      if (consumeSignals?.length) {
+        await tx
+          .update(signals)
+          .set({ consumedAt: new Date().toISOString() })
+          .where(and(eq(signals.runId, batch.runId), inArray(signals.id, consumeSignals)));
+      }
       if (batch.checkpoint && row) {
         const c = batch.checkpoint;
         await tx.insert(checkpoints).values({
@@ -225,7 +236,13 @@ export class DrizzleStore implements Store {
     const candidates = this.db
       .select({ id: runs.id })
       .from(runs)
-      .where(and(inArray(runs.status, ACTIVE), free, q.exclude.length ? notInArray(runs.id, q.exclude) : undefined))
+      .where(
+        and(
+          // Active runs no one holds, and waiting runs whose wait timed out (no one holds those).
+          or(and(inArray(runs.status, ACTIVE), free), and(eq(runs.status, 'waiting'), isNull(runs.owner), lte(runs.wakeAt, sql`now()`))),
+          q.exclude.length ? notInArray(runs.id, q.exclude) : undefined,
+        ),
+      )
       .orderBy(asc(runs.n))
       .limit(q.limit)
       .for('update', { skipLocked: true });
@@ -247,14 +264,71 @@ export class DrizzleStore implements Store {
     return row ? toRecord(row) : undefined;
   }
 
-  async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }> {
-    if (!runIds.length) return { renewed: [], cancelRequested: [] };
+  async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[]; signalled: string[] }> {
+    if (!runIds.length) return { renewed: [], cancelRequested: [], signalled: [] };
     const rows = await this.db
       .update(runs)
       .set({ leaseExpiresAt: leaseUntil(leaseMs) })
       .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)))
-      .returning({ id: runs.id, cancelRequested: runs.cancelRequested });
-    return { renewed: rows.map((r) => r.id), cancelRequested: rows.filter((r) => r.cancelRequested).map((r) => r.id) };
+      .returning({
+        id: runs.id,
+        cancelRequested: runs.cancelRequested,
+        signalled: sql<boolean>`exists (select 1 from ${signals} where ${signals.runId} = ${runs.id} and ${signals.consumedAt} is null)`,
+      });
+    return {
+      renewed: rows.map((r) => r.id),
+      cancelRequested: rows.filter((r) => r.cancelRequested).map((r) => r.id),
+      signalled: rows.filter((r) => r.signalled).map((r) => r.id),
+    };
+  }
+
+  async addSignal(sig: { id: string; runId: string; node: string; waitId: string | null; payload: unknown }): Promise<{ signal: SignalRecord; duplicate: boolean }> {
+    const [row] = await this.db
+      .insert(signals)
+      .values({ ...sig, payload: sig.payload ?? null, createdAt: new Date().toISOString() })
+      .onConflictDoNothing()
+      .returning();
+    if (row) return { signal: toSignal(row), duplicate: false };
+    // A second answer to the same wait (or a second early answer for the node): the first stands.
+    const [first] = await this.db
+      .select()
+      .from(signals)
+      .where(
+        and(
+          eq(signals.runId, sig.runId),
+          sig.waitId !== null ? eq(signals.waitId, sig.waitId) : and(eq(signals.node, sig.node), isNull(signals.waitId), isNull(signals.consumedAt)),
+        ),
+      )
+      .limit(1);
+    if (!first) throw new AoError('AO_INTERNAL', `signal for run ${sig.runId} conflicted but no earlier signal was found`);
+    return { signal: toSignal(first), duplicate: true };
+  }
+
+  async pendingSignals(runId: string): Promise<SignalRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(signals)
+      .where(and(eq(signals.runId, runId), isNull(signals.consumedAt)))
+      .orderBy(asc(signals.createdAt), asc(signals.id));
+    return rows.map(toSignal);
+  }
+
+  async getSignal(runId: string, waitId: string): Promise<SignalRecord | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(signals)
+      .where(and(eq(signals.runId, runId), eq(signals.waitId, waitId)))
+      .limit(1);
+    return row ? toSignal(row) : undefined;
+  }
+
+  async wakeRun(q: { id: string; owner: string; leaseMs: number }): Promise<RunRecord | undefined> {
+    const [row] = await this.db
+      .update(runs)
+      .set({ status: 'running', owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .where(and(eq(runs.id, q.id), eq(runs.status, 'waiting'), isNull(runs.owner), sql`jsonb_array_length(${runs.waits}) > 0`))
+      .returning();
+    return row ? toRecord(row) : undefined;
   }
 
   async releaseLeases(owner: string, runIds: string[]): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus } from './records.js';
+import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
@@ -41,7 +41,8 @@ export interface Store {
 
   /**
    * Take over runs no live node hosts: `pending` or `running` runs whose lease has expired (or that
-   * have none), plus, with `reclaimOwn`, those `owner` held before a restart. Rows are locked with
+   * have none), plus, with `reclaimOwn`, those `owner` held before a restart, plus waiting runs
+   * nobody holds whose `wakeAt` has passed (a wait timed out). Rows are locked with
    * FOR UPDATE SKIP LOCKED, so two nodes never claim the same run. Returns the claimed runs.
    */
   claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]>;
@@ -51,8 +52,25 @@ export interface Store {
    * or undefined when another node has it.
    */
   claimRun(q: { id: string; owner: string; leaseMs: number; from: string }): Promise<RunRecord | undefined>;
-  /** Extend the leases `owner` holds on `runIds`; returns the ids whose cancel was requested. */
-  renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[] }>;
+  /**
+   * Extend the leases `owner` holds on `runIds`; returns the ids whose cancel was requested and
+   * those with signals waiting to be taken.
+   */
+  renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<{ renewed: string[]; cancelRequested: string[]; signalled: string[] }>;
+  /**
+   * Keep an answer to a wait. At most one per wait id (and one pending early answer per node):
+   * a repeat is not stored, and the first is returned with `duplicate: true`.
+   */
+  addSignal(sig: { id: string; runId: string; node: string; waitId: string | null; payload: unknown }): Promise<{ signal: SignalRecord; duplicate: boolean }>;
+  /** Signals not yet taken by the run, oldest first. */
+  pendingSignals(runId: string): Promise<SignalRecord[]>;
+  /** The signal that answered (or will answer) a wait. */
+  getSignal(runId: string, waitId: string): Promise<SignalRecord | undefined>;
+  /**
+   * Wake a passivated run (status `waiting` with waits, no owner): it becomes `running`, held by
+   * `owner`. Exactly one caller wins; undefined for the others (or a run that is not asleep).
+   */
+  wakeRun(q: { id: string; owner: string; leaseMs: number }): Promise<RunRecord | undefined>;
   /** Give up leases (graceful shutdown): another node may claim the runs at once. */
   releaseLeases(owner: string, runIds: string[]): Promise<void>;
   /** Envelopes of a run whose type starts with `prefix` (e.g. `budget.`), in seq order. */

@@ -5,7 +5,8 @@ export const RunStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatusSchema>;
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled']);
 
-export const NODE_STATUSES = ['pending', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] as const;
+/** `waiting`: the node waits for a person's approval before it runs. */
+export const NODE_STATUSES = ['pending', 'waiting', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] as const;
 export const NodeStateSchema = z.object({
   status: z.enum(NODE_STATUSES),
   /** Executions started so far (loops run a node more than once). */
@@ -104,6 +105,45 @@ export const ReplayInfoSchema = z.object({
 });
 export type ReplayInfo = z.infer<typeof ReplayInfoSchema>;
 
+export const WAIT_KINDS = ['approval', 'interrupt', 'budget'] as const;
+
+/**
+ * Something a run waits for a person to answer: an approval before a node, a question an agent
+ * asked mid-node, or more budget. Its id is stable (derived from the node, iteration and effect),
+ * so an answer names exactly one wait and a repeated answer is a no-op.
+ */
+export const WaitInfoSchema = z.object({
+  id: z.string().min(1),
+  node: z.string(),
+  kind: z.enum(WAIT_KINDS),
+  /** What the person is asked. */
+  prompt: z.string(),
+  /** What comes with the question (an agent's payload, the budget limit reached). */
+  payload: z.unknown().optional(),
+  /** JSON Schema of a valid answer. */
+  schema: z.unknown(),
+  since: z.string(),
+  /** When it times out (epoch ms), if it does. */
+  timeoutAt: z.number().optional(),
+  /** Whether the time waited counts against the run's wall-clock budget. */
+  countWallClock: z.boolean(),
+  /** The actor that waits for the answer (questions asked mid-node). */
+  actor: z.string().optional(),
+});
+export type WaitInfo = z.infer<typeof WaitInfoSchema>;
+
+/** An answer to a wait (POST /runs/:id/signal): kept until the run takes it, even if it came before the wait. */
+export interface SignalRecord {
+  id: string;
+  runId: string;
+  node: string;
+  /** The wait it answers; null when it came before the node's wait was registered (the next wait of the node takes it). */
+  waitId: string | null;
+  payload: unknown;
+  createdAt: string;
+  consumedAt: string | null;
+}
+
 /** A run as stored; rows are parsed with this schema when read (a bad row is AO_STORE_CORRUPT). */
 export const RunRecordSchema = z.object({
   id: z.string(),
@@ -126,6 +166,10 @@ export const RunRecordSchema = z.object({
   tenant: z.string(),
   /** The `Idempotency-Key` it was submitted with, if any. */
   idempotencyKey: z.string().nullable(),
+  /** What the run waits for a person to answer (empty unless it waits). */
+  waits: z.array(WaitInfoSchema),
+  /** When a waiting run must be resumed without an answer (its earliest wait timeout). */
+  wakeAt: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
@@ -146,10 +190,12 @@ export type NewRun = Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'input' |
 };
 
 export type RunPatch = Partial<
-  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion' | 'replay'>
+  Pick<RunRecord, 'status' | 'output' | 'error' | 'usage' | 'nodes' | 'startedAt' | 'finishedAt' | 'owner' | 'graphVersion' | 'replay' | 'waits' | 'wakeAt'>
 > & {
   /** Clear the lease (the run is parked or finished: no node hosts it). */
   releaseLease?: boolean;
+  /** Signals taken by this commit (their waits resolved): marked consumed in the same transaction. */
+  consumeSignals?: string[];
 };
 
 /** A checkpoint as written with a step's events. */

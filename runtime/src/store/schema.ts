@@ -36,6 +36,10 @@ export const runs = pgTable(
     idempotencyKey: text('idempotency_key'),
     /** sha256 of that request's body: the same key with another body is refused, not answered with this run. */
     requestHash: text('request_hash'),
+    /** The waits a person must answer (approval, question, budget); empty unless the run waits. */
+    waits: jsonb('waits').notNull().default([]),
+    /** A waiting run whose earliest wait times out then is resumed by whichever node claims it. */
+    wakeAt: timestamp('wake_at', { withTimezone: true, mode: 'string' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }),
@@ -45,6 +49,7 @@ export const runs = pgTable(
     index('runs_tenant_idx').on(t.tenant, t.n),
     index('runs_tenant_status_idx').on(t.tenant, t.status),
     uniqueIndex('runs_tenant_idempotency_idx').on(t.tenant, t.idempotencyKey),
+    index('runs_wake_idx').on(t.status, t.wakeAt),
   ],
 );
 
@@ -108,5 +113,32 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'string' }),
 });
 
-export const schema = { runs, events, checkpoints, apiKeys };
+/**
+ * Answers to waits (POST /runs/:id/signal): the run's mailbox for people. A signal is stored
+ * before anything else happens, so an answer is never lost (not even one that comes before the
+ * wait is registered); the run's host marks it consumed in the commit that resolves the wait.
+ * At most one signal per wait (a double click is a no-op) and at most one pending early signal
+ * per node.
+ */
+export const signals = pgTable(
+  'signals',
+  {
+    id: text('id').primaryKey(),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    node: text('node').notNull(),
+    waitId: text('wait_id'),
+    payload: jsonb('payload'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
+    consumedAt: timestamp('consumed_at', { withTimezone: true, mode: 'string' }),
+  },
+  (t) => [
+    uniqueIndex('signals_wait_idx').on(t.runId, t.waitId),
+    uniqueIndex('signals_early_idx').on(t.runId, t.node).where(sql`${t.waitId} is null and ${t.consumedAt} is null`),
+    index('signals_pending_idx').on(t.runId).where(sql`${t.consumedAt} is null`),
+  ],
+);
+
+export const schema = { runs, events, checkpoints, apiKeys, signals };
 export type Schema = typeof schema;

@@ -18,6 +18,8 @@ import {
   RunSummary,
   RunView,
   runSummary,
+  SignalAccepted,
+  SignalBody,
   runView,
   StartRunBody,
   StartRunHeaders,
@@ -95,6 +97,18 @@ export const runsRoutes =
     app.post('/runs/:id/cancel', { schema: { params: RunIdParams, response: { 202: Accepted } } }, async (req, reply) => {
       const run = await engine.cancel((await ownRun(engine, req, req.params.id)).id);
       return reply.status(202).send({ id: run.id, status: run.status });
+    });
+
+    /**
+     * Answer what a run waits for (an approval, an agent's question): 202 once the answer is
+     * stored; the run resumes on whichever node takes it. 400 with the field for an answer that
+     * does not fit the wait's schema, 409 AO_RUN_NOT_WAITING when the run waits for nothing from
+     * that node. A repeat (same wait) is answered with `duplicate: true` and changes nothing.
+     */
+    app.post('/runs/:id/signal', { schema: { params: RunIdParams, body: SignalBody, response: { 202: SignalAccepted } } }, async (req, reply) => {
+      const run = await ownRun(engine, req, req.params.id);
+      const r = await engine.signal(run.id, req.body);
+      return reply.status(202).send({ id: run.id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate });
     });
 
     app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+import { openPgliteStore } from '@ao/runtime';
+import type { Store } from '@ao/runtime';
+import { allEvents, countingLlm, startNode, until } from './harness.js';
+import type { Engine } from '../src/mod.js';
+import { exampleGraphs } from '@ao/graphs';
+
+const ask = graph('hitl-ask')
+  .node('draft', { agent: 'pipeline', instructions: 'Draft the reply.', interrupt: { prompt: 'Ask when the customer name is missing.' } })
+  .node('send', { agent: 'pipeline', instructions: 'Send it.' })
+  .edge('draft', 'send') as GraphBuilder<unknown>;
+
+const timed = graph('hitl-timeout')
+  .node('gate', { agent: 'pipeline', approval: { prompt: 'Go?', timeoutSec: 0.2, onTimeout: 'fail' } })
+  .budget({ wallClockSec: 30 }) as GraphBuilder<unknown>;
+
+const graphs = [...(exampleGraphs as readonly GraphBuilder<unknown>[]), ask, timed];
+
+describe('human in the loop', () => {
+  let store: Store;
+  let engine: Engine;
+  const llm = countingLlm();
+  beforeAll(async () => {
+    store = await openPgliteStore();
+    engine = await startNode({ store, nodeId: 'a', llm, graphs, leaseMs: 600 });
+  });
+  afterAll(async () => {
+    await engine?.shutdown();
+    await store?.close();
+  });
+
+  const waiting = (id: string) => until(async () => ((await store.getRun(id))?.status === 'waiting' && engine.activeRuns().every((r) => r !== id) ? store.getRun(id) : undefined), `run ${id} asleep`);
+
+  it('an approval before a node passivates the run (no actor, no lease) and an approving answer resumes it to the refund', async () => {
+    const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund', charge: 'ch_1' } });
+    const asleep = await waiting(run.id);
+    expect(asleep!.owner).toBeNull();
+    expect(asleep!.waits).toHaveLength(1);
+    expect(asleep!.waits[0]).toMatchObject({ id: 'approval/refund/1', node: 'refund', kind: 'approval', prompt: 'Approve this refund?' });
+    expect(asleep!.nodes.refund!.status).toBe('waiting');
+    expect(engine.liveActors(run.id)).toBe(0);
+    const types = (await allEvents(store, run.id)).map((e) => e.type);
+    expect(types).toContain('wait.opened');
+    expect(types.at(-1)).toBe('run.waiting');
+    expect(types).not.toContain('tool.call');
+
+    const res = await engine.signal(run.id, { node: 'refund', payload: { approved: true, amount: 5, comment: 'ok' } });
+    expect(res.duplicate).toBe(false);
+    expect(res.wait?.id).toBe('approval/refund/1');
+    // A double click: the same wait answered again is a no-op.
+    const again = await engine.signal(run.id, { node: 'refund', waitId: 'approval/refund/1', payload: { approved: false } });
+    expect(again.duplicate).toBe(true);
+    expect(again.signal.id).toBe(res.signal.id);
+
+    const done = await until(async () => {
+      const r = await store.getRun(run.id);
+      return r && r.status === 'succeeded' ? r : undefined;
+    }, 'run to succeed');
+    expect(done.waits).toEqual([]);
+    const evs = await allEvents(store, run.id);
+    expect(evs.filter((e) => e.type === 'tool.call' && (e.payload as { name: string }).name === 'stripe_refund')).toHaveLength(1);
+    const resolved = evs.find((e) => e.type === 'wait.resolved')!;
+    expect(resolved.payload).toMatchObject({ wait: 'approval/refund/1', approved: true, outcome: { kind: 'signal', payload: { approved: true, amount: 5 } } });
+    expect(evs.filter((e) => e.type === 'run.resumed')).toHaveLength(1);
+    // classify ran once: nothing before the wait ran again.
+    expect(evs.filter((e) => e.type === 'node.start' && (e.payload as { node: string }).node === 'classify')).toHaveLength(1);
+    // The person's answer reached the refund node's prompt.
+    const refundPrompt = evs.find((e) => e.type === 'llm.request' && e.from === 'supervisor/refund')!;
+    expect(JSON.stringify(refundPrompt.payload)).toContain('A person approved this step');
+    // Gapless log.
+    expect(evs.map((e) => e.seq)).toEqual(evs.map((_, i) => i + 1));
+  });
+
+  it('a rejecting answer skips the refund (no stripe_refund call) and the run succeeds', async () => {
+    const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund', charge: 'ch_2' } });
+    await waiting(run.id);
+    await engine.signal(run.id, { node: 'refund', payload: { approved: false, comment: 'fraud' } });
+    const done = await until(async () => {
+      const r = await store.getRun(run.id);
+      return r && r.status === 'succeeded' ? r : undefined;
+    }, 'run to end');
+    expect(done.nodes.refund!.status).toBe('skipped');
+    const evs = await allEvents(store, run.id);
+    expect(evs.some((e) => e.type === 'tool.call')).toBe(false);
+    expect(evs.find((e) => e.type === 'node.skipped' && (e.payload as { node: string }).node === 'refund')!.payload).toMatchObject({ node: 'refund', reason: 'a person rejected it' });
+  });
+
+  it('a wrong answer is refused with the field, and an answer to a run that waits for nothing is AO_RUN_NOT_WAITING', async () => {
+    const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
+    await waiting(run.id);
+    await expect(engine.signal(run.id, { node: 'refund', payload: { approved: 'yes' } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.approved' });
+    await expect(engine.signal(run.id, { node: 'escalate', payload: { approved: true } })).rejects.toMatchObject({ code: 'AO_RUN_NOT_WAITING' });
+    await engine.signal(run.id, { node: 'refund', payload: { approved: true } });
+    await until(async () => (await store.getRun(run.id))?.status === 'succeeded', 'run to end');
+    await expect(engine.signal(run.id, { node: 'refund', payload: { approved: true } })).rejects.toMatchObject({ code: 'AO_RUN_NOT_WAITING' });
+  });
+
+  it('an answer that comes before the wait is kept and taken when the wait opens: the run never sleeps', async () => {
+    const slow = countingLlm(300);
+    const other = await startNode({ store, nodeId: 'early', llm: slow, graphs, leaseMs: 600 });
+    try {
+      const run = await other.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
+      const early = await other.signal(run.id, { node: 'refund', payload: { approved: true } });
+      expect(early.wait).toBeNull();
+      const done = await other.waitForRun(run.id);
+      expect(done.status).toBe('succeeded');
+      const types = (await allEvents(store, run.id)).map((e) => e.type);
+      expect(types).toContain('wait.resolved');
+      expect(types).not.toContain('run.waiting');
+    } finally {
+      await other.shutdown();
+    }
+  });
+
+  it("an agent's question passivates the run; the answer is the ask_human result and nothing before it runs again", async () => {
+    const before = llm.calls;
+    const run = await engine.startRun({ graph: 'hitl-ask', input: { ticket: 't1' } });
+    const asleep = await waiting(run.id);
+    const w = asleep!.waits[0]!;
+    expect(w).toMatchObject({ node: 'draft', kind: 'interrupt', actor: 'supervisor/draft' });
+    const callsAtWait = llm.calls - before;
+    await engine.signal(run.id, { node: 'draft', waitId: w.id, payload: { answer: 'Ada Lovelace' } });
+    const done = await until(async () => {
+      const r = await store.getRun(run.id);
+      return r && r.status === 'succeeded' ? r : undefined;
+    }, 'run to end');
+    expect(done.output).toBeTruthy();
+    const evs = await allEvents(store, run.id);
+    // The first model call (which asked) was read back from the log, not made again.
+    const draftRequests = evs.filter((e) => e.type === 'llm.request' && e.from === 'supervisor/draft');
+    expect(draftRequests).toHaveLength(2);
+    expect(llm.calls - before).toBe(callsAtWait + 2); // draft's second turn and send
+    expect(JSON.stringify(draftRequests[1]!.payload)).toContain('Ada Lovelace');
+  });
+
+  it('a wait that times out with onTimeout fail ends the run failed with AO_WAIT_TIMED_OUT, woken by the claim loop', async () => {
+    const run = await engine.startRun({ graph: 'hitl-timeout' });
+    const done = await until(async () => {
+      const r = await store.getRun(run.id);
+      return r && r.status === 'failed' ? r : undefined;
+    }, 'run to time out');
+    expect(done.error).toMatchObject({ code: 'AO_WAIT_TIMED_OUT', node: 'gate' });
+  });
+
+  it('cancelling a sleeping run ends it cancelled', async () => {
+    const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
+    await waiting(run.id);
+    const r = await engine.cancel(run.id);
+    expect(r.status).toBe('cancelled');
+    expect(r.waits).toEqual([]);
+  });
+});
