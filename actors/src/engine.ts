@@ -222,7 +222,17 @@ export class Engine {
 
   private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording }): RunHost {
     const host = new RunHost(
-      { nodeId: this.nodeId, store: this.o.store, bus: this.o.bus, system: this.system, llm: this.o.llm, tools: this.o.tools, clock: this.clock, prices: this.o.prices ?? {} },
+      {
+        nodeId: this.nodeId,
+        store: this.o.store,
+        bus: this.o.bus,
+        system: this.system,
+        llm: this.o.llm,
+        tools: this.o.tools,
+        clock: this.clock,
+        prices: this.o.prices ?? {},
+        fork: async (id, step, budget) => (await this.replay(id, { fromStep: step, mode: 'live', overrides: { budget } })).id,
+      },
       run,
       def,
       trace,

@@ -22,7 +22,12 @@ export interface HostDeps {
   llm: LlmResolver;
   tools: ToolRegistry;
   clock: Clock;
+  /** Fork a run from a checkpoint with a new budget (the engine's replay): the fork's id. */
+  fork?: (runId: string, step: number, budget: Record<string, unknown>) => Promise<string>;
 }
+
+/** Envelopes that answer a busy actor's request (a budget decision, an answer from a person). */
+const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.held', 'wait.resolved']);
 
 /**
  * One run hosted on this node: its journal, the routes from bus envelopes to its actors, and its
@@ -135,6 +140,10 @@ export class RunHost {
         });
       },
       pendingSignals: () => deps.store.pendingSignals(run.id),
+      fork: (step, budget) => {
+        if (!deps.fork) throw new AoError('AO_INTERNAL', 'this node cannot fork runs');
+        return deps.fork(run.id, step, budget);
+      },
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
         console.error(`[run ${run.id}] supervisor crashed:`, err);
@@ -164,7 +173,7 @@ export class RunHost {
    */
   private route(env: Envelope): void {
     const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
-    if (ask && (env.type.startsWith('budget.') || env.type === 'wait.resolved')) return ask(env);
+    if (ask && ANSWERS.has(env.type)) return ask(env);
     const rec = this.recording;
     if (rec?.ordering) {
       if (!rec.mayDeliver(env)) {

@@ -121,6 +121,12 @@ export const PAYLOADS = {
   }),
   'budget.settle': z.object({ key: z.string(), tokens: z.number().int().min(0), usd: z.number().min(0), tool: z.string().optional(), model: z.string().optional() }),
   'budget.release': z.object({ key: z.string() }),
+  /** A request that would pass a soft limit is held (the asker waits) while a person decides. */
+  'budget.held': z.object({ key: z.string(), limit: z.enum(['tokens', 'tools', 'usd']), value: z.number(), used: z.number() }),
+  /** Sent to the run supervisor: a soft limit was reached; it opens a wait for a person. */
+  'budget.escalated': z.object({ key: z.string(), node, actor: z.string(), limit: z.enum(['tokens', 'tools', 'usd']), value: z.number(), used: z.number() }),
+  /** A person granted more: the soft limits from now on. */
+  'budget.raised': z.object({ wait: z.string(), soft: z.object({ tokens: z.number().optional(), tools: z.number().optional(), usd: z.number().optional() }) }),
   'budget.exceeded': z.object({
     limit: z.enum(['tokens', 'tools', 'usd', 'perTool', 'wallClockSec']),
     scope: z.string(),

@@ -93,8 +93,17 @@ export async function replayStartState(store: Store, run: RunRecord, def: GraphD
   }
   const left = cp.state.deadline !== undefined ? cp.state.deadline - Date.parse(cp.createdAt) : undefined;
   const deadline = budget.wallClockSec === undefined ? undefined : now + (left ?? budget.wallClockSec * 1000);
-  const { deadline: _old, ...rest } = cp.state;
-  return { ...rest, ledger, ...(deadline !== undefined ? { deadline } : {}) };
+  const { deadline: _old, pausedAt: _paused, ...rest } = cp.state;
+  // A fork asks again under its own budget: budget waits of the original are not carried over (the
+  // held request is sent again by the actor that made it), and the soft limits are the fork's.
+  const waits = Object.fromEntries(Object.entries(rest.sched.waits ?? {}).filter(([, w]) => w.kind !== 'budget'));
+  const { soft: _soft, ...ledgerRest } = ledger;
+  return {
+    ...rest,
+    sched: { ...rest.sched, waits },
+    ledger: { ...ledgerRest, ...(budget.soft ? { soft: { ...budget.soft } } : {}) },
+    ...(deadline !== undefined ? { deadline } : {}),
+  };
 }
 
 /**

@@ -16,7 +16,15 @@ const timed = graph('hitl-timeout')
   .node('gate', { agent: 'pipeline', approval: { prompt: 'Go?', timeoutSec: 0.2, onTimeout: 'fail' } })
   .budget({ wallClockSec: 30 }) as GraphBuilder<unknown>;
 
-const graphs = [...(exampleGraphs as readonly GraphBuilder<unknown>[]), ask, timed];
+const soft = graph('hitl-soft')
+  .node('a', { agent: 'pipeline', instructions: 'Step a.' })
+  .node('b', { agent: 'pipeline', instructions: 'Step b.' })
+  .node('c', { agent: 'pipeline', instructions: 'Step c.' })
+  .edge('a', 'b')
+  .edge('b', 'c')
+  .budget({ tokens: 100_000, soft: { tokens: 1200 } }) as GraphBuilder<unknown>;
+
+const graphs = [...(exampleGraphs as readonly GraphBuilder<unknown>[]), ask, timed, soft];
 
 describe('human in the loop', () => {
   let store: Store;
@@ -150,5 +158,83 @@ describe('human in the loop', () => {
     const r = await engine.cancel(run.id);
     expect(r.status).toBe('cancelled');
     expect(r.waits).toEqual([]);
+  });
+
+  describe('budget escalation at a soft limit', () => {
+    it('the run waits instead of dying; a grant raises the soft limit and the held call goes on', async () => {
+      const run = await engine.startRun({ graph: 'hitl-soft' });
+      const asleep = await waiting(run.id);
+      const w = asleep!.waits[0]!;
+      expect(w).toMatchObject({ kind: 'budget', id: 'budget/tokens/1200', node: 'b', payload: { limit: 'tokens', value: 1200, hard: 100_000 } });
+      await engine.signal(run.id, { node: w.node, waitId: w.id, payload: { decision: 'grant', tokens: 100_000 } });
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      }, 'run to succeed');
+      expect(done.usage.llmCalls).toBe(3);
+      const evs = await allEvents(store, run.id);
+      expect(evs.find((e) => e.type === 'budget.raised')!.payload).toMatchObject({ soft: { tokens: 100_000 } });
+      // The hard limit never moved and nothing was refused.
+      expect(evs.some((e) => e.type === 'budget.refused')).toBe(false);
+    });
+
+    it('a denial ends the run budget_exceeded with the soft limit named', async () => {
+      const run = await engine.startRun({ graph: 'hitl-soft' });
+      const w = (await waiting(run.id))!.waits[0]!;
+      await engine.signal(run.id, { node: w.node, payload: { decision: 'deny', comment: 'too expensive' } });
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status === 'budget_exceeded' ? r : undefined;
+      }, 'run to end');
+      expect(done.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'tokens', value: 1200, soft: true, decision: 'deny' } });
+    });
+
+    it('a fork ends the run and goes on in a new run from its latest step with the new budget', async () => {
+      const run = await engine.startRun({ graph: 'hitl-soft' });
+      const w = (await waiting(run.id))!.waits[0]!;
+      await engine.signal(run.id, { node: w.node, payload: { decision: 'fork', budget: { tokens: 50_000, soft: { tokens: 40_000 } } } });
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status === 'budget_exceeded' ? r : undefined;
+      }, 'run to end');
+      const forkedTo = (done.error!.details as { forkedTo: string }).forkedTo;
+      expect(forkedTo).toBeTruthy();
+      const fork = await until(async () => {
+        const r = await store.getRun(forkedTo);
+        return r && r.status === 'succeeded' ? r : undefined;
+      }, 'fork to succeed');
+      expect(fork.replay).toMatchObject({ of: run.id, overrides: { budget: { tokens: 50_000, soft: { tokens: 40_000 } } } });
+      expect(fork.budget).toMatchObject({ tokens: 50_000, soft: { tokens: 40_000 } });
+      // The fork went on from where the original stopped: node a's answer was inherited, not asked again.
+      const forkEvents = await allEvents(store, forkedTo);
+      expect(forkEvents.some((e) => e.type === 'llm.request' && e.from === 'supervisor/a')).toBe(false);
+      expect(forkEvents.filter((e) => e.type === 'node.completed').map((e) => (e.payload as { node: string }).node)).toEqual(['b', 'c']);
+    });
+
+    it('an answer that is not a budget decision is refused with the field', async () => {
+      const run = await engine.startRun({ graph: 'hitl-soft' });
+      const w = (await waiting(run.id))!.waits[0]!;
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'more please' } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.decision' });
+      await engine.cancel(run.id);
+    });
+  });
+
+  it('an answer given through another node of the cluster resumes the run there', async () => {
+    const b = await startNode({ store, nodeId: 'b', llm, graphs, leaseMs: 600 });
+    try {
+      const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
+      await waiting(run.id);
+      await b.signal(run.id, { node: 'refund', payload: { approved: true } });
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      }, 'run to succeed');
+      expect(done.nodes.refund!.status).toBe('succeeded');
+      // Node b woke it and hosted it to the end; node a never took it back.
+      expect((await b.nodes())[0]!.runsHosted).toBe(1);
+      expect(engine.activeRuns()).not.toContain(run.id);
+    } finally {
+      await b.shutdown();
+    }
   });
 });

@@ -171,6 +171,13 @@ export class GraphBuilder<I = unknown> {
         }
       }
     }
+    for (const k of ['tokens', 'tools', 'usd'] as const) {
+      const soft = this.limits.soft?.[k];
+      const hard = this.limits[k];
+      if (soft !== undefined && hard !== undefined && soft >= hard) {
+        throw new GraphError('AO_GRAPH_INVALID_BUDGET', `budget.soft.${k} (${soft}) must be below budget.${k} (${hard})`, { field: `budget.soft.${k}` });
+      }
+    }
     for (const tool of Object.keys(this.limits.perTool ?? {})) {
       if (!this.nodes.some((n) => n.tools.includes(tool))) {
         throw new GraphError('AO_GRAPH_UNKNOWN_TOOL', `budget.perTool names "${tool}", which no node uses`, {
@@ -188,7 +195,11 @@ export class GraphBuilder<I = unknown> {
           ...(n.budget ? { budget: Object.freeze({ ...n.budget, ...(n.budget.perTool ? { perTool: Object.freeze({ ...n.budget.perTool }) } : {}) }) } : {}),
         }) as NodeDef<I>,
     );
-    const budget = Object.freeze({ ...this.limits, ...(this.limits.perTool ? { perTool: Object.freeze({ ...this.limits.perTool }) } : {}) });
+    const budget = Object.freeze({
+      ...this.limits,
+      ...(this.limits.perTool ? { perTool: Object.freeze({ ...this.limits.perTool }) } : {}),
+      ...(this.limits.soft ? { soft: Object.freeze({ ...this.limits.soft }) } : {}),
+    });
     const edges: EdgeDef<I>[] = this.edges.map((e, i) => Object.freeze({ ...e, back: backEdges.has(i) }));
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const def: GraphDef<I> = {

@@ -16,6 +16,12 @@ export const BudgetSchema = z.strictObject({
   perTool: z.record(z.string().min(1), positiveInt).optional(),
   /** Dollars, priced from the per-model price table (AO_PRICES). */
   usd: z.number().positive().finite().optional(),
+  /**
+   * Soft limits (of the run's tokens, tool calls, dollars): a call that would pass one does not
+   * stop the run; the run waits for a person to grant more (up to the hard limit, if any), deny
+   * (the run ends `budget_exceeded`) or fork it with a new budget. See {@link BudgetAnswerSchema}.
+   */
+  soft: z.strictObject({ tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional() }).optional(),
 });
 /** Hard limits of a run: total tokens, total tool calls, wall clock, and per-tool call caps. */
 export type Budget = z.infer<typeof BudgetSchema>;
@@ -62,6 +68,16 @@ export const ApprovalAnswerSchema = z.strictObject({
   comment: z.string().max(10_000).optional(),
 });
 export type ApprovalAnswer = z.infer<typeof ApprovalAnswerSchema>;
+
+/** What a person answers when a run reaches a soft budget limit. */
+export const BudgetAnswerSchema = z.discriminatedUnion('decision', [
+  /** Raise the soft limits by these amounts (default: by the soft limit reached, once more). */
+  z.strictObject({ decision: z.literal('grant'), tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), comment: z.string().max(2000).optional() }),
+  z.strictObject({ decision: z.literal('deny'), comment: z.string().max(2000).optional() }),
+  /** End this run (`budget_exceeded`) and go on in a fork from its latest step with this budget. */
+  z.strictObject({ decision: z.literal('fork'), budget: z.record(z.string(), z.unknown()), comment: z.string().max(2000).optional() }),
+]);
+export type BudgetAnswer = z.infer<typeof BudgetAnswerSchema>;
 
 /** What a person answers to an agent's question (`interrupt`) when the node declares no schema. */
 export const InterruptAnswerSchema = z.strictObject({ answer: z.string().max(100_000) });

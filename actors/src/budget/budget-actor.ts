@@ -4,7 +4,7 @@ import { parentOf } from '../pipeline/pipeline.js';
 import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
-import { decide, release, reserve, settle } from './ledger.js';
+import { decide, raise, release, reserve, settle } from './ledger.js';
 import type { BudgetRequest, Ledger, PriceTable } from './ledger.js';
 
 /** The budget actor's path in every run. */
@@ -22,6 +22,7 @@ export function foldLedger(start: Ledger, events: Iterable<Envelope>): Ledger {
     if (e.type === 'budget.granted') l = reserve(l, p.key, (e.payload as Payload<'budget.granted'>).reservation);
     else if (e.type === 'budget.settle') l = settle(l, p.key, e.payload as Payload<'budget.settle'>);
     else if (e.type === 'budget.release') l = release(l, p.key);
+    else if (e.type === 'budget.raised') l = { ...l, soft: (e.payload as Payload<'budget.raised'>).soft };
   }
   return l;
 }
@@ -34,6 +35,8 @@ export function foldLedger(start: Ledger, events: Iterable<Envelope>): Ledger {
  */
 export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable): Behaviour<ActorMessage, Ledger> {
   let stopped = false;
+  /** Requests held at a soft limit until a person decides, by key, in arrival order. */
+  const held = new Map<string, Envelope>();
   return {
     initialState: initial,
     async receive(ledger, msg, ctx) {
@@ -58,11 +61,23 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
           const reply = (type: string, payload: unknown, key: string, to = msg.from) =>
             draft(s, { from: ctx.path, to, type, payload, causationId: msg.id, key });
           if (d.grant) {
+            held.delete(req.key);
             const next = reserve(ledger, req.key, d.reservation);
             await s.journal.append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)]);
             return next;
           }
-          const { grant: _g, ...refusal } = d;
+          if (d.soft) {
+            // Held: the asker waits (no timeout) and the supervisor asks a person.
+            held.set(req.key, msg);
+            const limit = d.limit as 'tokens' | 'tools' | 'usd';
+            await s.journal.append([
+              reply('budget.held', { key: req.key, limit, value: d.value, used: d.used }, `${req.key}/held`),
+              reply('budget.escalated', { key: req.key, node: req.node, actor: req.actor, limit, value: d.value, used: d.used }, `budget.escalated/${limit}/${d.value}`, parentOf(ctx.path)),
+            ]);
+            return ledger;
+          }
+          held.delete(req.key);
+          const { grant: _g, soft: _s, ...refusal } = d;
           const drafts = [reply('budget.refused', { key: req.key, ...refusal }, `${req.key}/grant`)];
           if (d.stop && !stopped) {
             stopped = true;
@@ -77,6 +92,20 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         }
         case 'budget.release':
           return release(ledger, (parseMessage(msg).payload as Payload<'budget.release'>).key);
+        case 'wait.resolved': {
+          // A person granted more (a denial or fork ends the run; the supervisor sees to that).
+          const p = parseMessage(msg).payload as Payload<'wait.resolved'>;
+          const answer = p.outcome.kind === 'signal' ? (p.outcome.payload as { decision?: string; tokens?: number; tools?: number; usd?: number }) : undefined;
+          if (p.kind !== 'budget' || answer?.decision !== 'grant') return ledger;
+          const reached = /^budget\/(tokens|tools|usd)\//.exec(p.wait)?.[1] as 'tokens' | 'tools' | 'usd' | undefined;
+          const given = { ...(answer.tokens ? { tokens: answer.tokens } : {}), ...(answer.tools ? { tools: answer.tools } : {}), ...(answer.usd ? { usd: answer.usd } : {}) };
+          // No amount: the limit reached is raised by its own size once more.
+          const by = Object.keys(given).length || !reached ? given : { [reached]: s.budget.soft?.[reached] ?? 0 };
+          let next = raise(ledger, by);
+          await s.journal.append([draft(s, { from: ctx.path, to: ctx.path, type: 'budget.raised', payload: { wait: p.wait, soft: next.soft ?? {} }, causationId: msg.id, key: `raised/${p.wait}` })]);
+          for (const h of [...held.values()]) next = await decideOn(next, h, ctx);
+          return next;
+        }
         default:
           return ledger;
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decide, MIN_OUTPUT_TOKENS, newLedger, priceOf, release, reservePrice, reserve, settle } from './ledger.js';
+import { decide, MIN_OUTPUT_TOKENS, newLedger, priceOf, raise, release, reservePrice, reserve, settle } from './ledger.js';
 import type { BudgetRequest, Decision, Ledger, Limits, PriceTable, Reservation } from './ledger.js';
 
 /** Fixed seed of the property tests in this file (fast-check `seed`), so a failure reproduces. */
@@ -495,5 +495,33 @@ describe('ledger property: interleaved requests, settlements and releases', () =
       }),
       { seed: SEED, numRuns: 200 },
     );
+  });
+});
+
+describe('soft limits', () => {
+  const llm = (key: string, maxTokens = 100) => ({ kind: 'llm' as const, key, node: 'n', actor: 'supervisor/n', promptTokens: 50, maxTokens, model: 'm' });
+
+  it('a call that would pass a soft limit is held for a person (soft, not a stop), below the hard limit', () => {
+    const l = newLedger({ tokens: 1000, soft: { tokens: 120 } });
+    expect(decide(l, llm('a', 60))).toMatchObject({ grant: true });
+    expect(decide(l, llm('a', 100))).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 120, used: 0, stop: false, soft: true });
+  });
+
+  it('a grant raises the soft limit by the amount but never past the hard limit, where the hard limit decides again', () => {
+    let l = newLedger({ tokens: 1000, soft: { tokens: 120 } });
+    l = raise(l, { tokens: 500 });
+    expect(l.soft).toEqual({ tokens: 620 });
+    l = raise(l, { tokens: 5000 });
+    expect(l.soft).toEqual({ tokens: 1000 });
+    // Soft equal to hard means nothing: a call past it is refused and stops the run, never held.
+    l = reserve(l, 'x', { node: 'n', actor: 'a', tokens: 990, usd: 0 });
+    expect(decide(l, llm('b'))).toMatchObject({ grant: false, limit: 'tokens', stop: true });
+    expect(decide(l, llm('b'))).not.toHaveProperty('soft');
+  });
+
+  it('tool calls have a soft limit too', () => {
+    let l = newLedger({ tools: 5, soft: { tools: 1 } });
+    l = reserve(l, 't1', { node: 'n', actor: 'a', tokens: 0, usd: 0, tool: 'x' });
+    expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({ grant: false, limit: 'tools', soft: true, stop: false, value: 1 });
   });
 });

@@ -31,8 +31,17 @@ export interface Reservation {
   tool?: string;
 }
 
+/** Soft limits of the run: passing one makes the run wait for a person (see budget escalation). */
+export interface SoftLimits {
+  tokens?: number;
+  tools?: number;
+  usd?: number;
+}
+
 export interface Ledger {
   limits: Limits;
+  /** The run's soft limits as raised so far by people's grants. */
+  soft?: SoftLimits;
   nodeLimits: Record<string, Limits>;
   used: Spent;
   byNode: Record<string, Spent>;
@@ -57,6 +66,8 @@ export type Decision =
       used: number;
       /** Whether the run must stop (a per-tool cap only refuses that tool). */
       stop: boolean;
+      /** A soft limit: the request is held while a person decides (grant, deny, fork). */
+      soft?: true;
     };
 
 /** Price per million tokens, by model. */
@@ -66,8 +77,21 @@ export const MIN_OUTPUT_TOKENS = 16;
 
 const empty = (): Spent => ({ tokens: 0, tools: 0, usd: 0, perTool: {} });
 
-export function newLedger(limits: Limits, nodeLimits: Record<string, Limits> = {}): Ledger {
-  return { limits, nodeLimits, used: empty(), byNode: {}, reserved: {} };
+export function newLedger(limits: Limits & { soft?: SoftLimits }, nodeLimits: Record<string, Limits> = {}): Ledger {
+  const { soft, ...hard } = limits;
+  return { limits: hard, nodeLimits, used: empty(), byNode: {}, reserved: {}, ...(soft ? { soft: { ...soft } } : {}) };
+}
+
+/** A person granted more: raise the soft limits by these amounts (never past the hard limits, which stay). */
+export function raise(l: Ledger, by: SoftLimits): Ledger {
+  const soft = { ...l.soft };
+  for (const k of ['tokens', 'tools', 'usd'] as const) {
+    const cur = soft[k];
+    if (cur === undefined || by[k] === undefined) continue;
+    const hard = l.limits[k];
+    soft[k] = hard !== undefined ? Math.min(hard, cur + by[k]) : cur + by[k];
+  }
+  return { ...l, soft };
 }
 
 /** Price of a call; a model missing from the table costs the `*` entry's price (or nothing). */
@@ -104,6 +128,13 @@ function committed(l: Ledger, node?: string): Spent {
   return out;
 }
 
+/** A soft limit that still means something: below its hard limit (once raised to it, the hard limit decides). */
+function softOf(l: Ledger, k: 'tokens' | 'tools' | 'usd'): number | undefined {
+  const soft = l.soft?.[k];
+  const hard = l.limits[k];
+  return soft !== undefined && (hard === undefined || soft < hard) ? soft : undefined;
+}
+
 export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Decision {
   const scopes: Array<{ scope: 'run' | `node:${string}`; limits: Limits; c: Spent }> = [{ scope: 'run', limits: l.limits, c: committed(l) }];
   const nl = l.nodeLimits[req.node];
@@ -118,6 +149,11 @@ export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): 
       if (limits.tools !== undefined && c.tools + 1 > limits.tools) {
         return { grant: false, limit: 'tools', scope, value: limits.tools, used: c.tools, stop: true };
       }
+    }
+    const c = committed(l);
+    const softTools = softOf(l, 'tools');
+    if (softTools !== undefined && c.tools + 1 > softTools) {
+      return { grant: false, limit: 'tools', scope: 'run', value: softTools, used: c.tools, stop: false, soft: true };
     }
     return { grant: true, reservation: { node: req.node, actor: req.actor, tokens: 0, usd: 0, tool: req.tool } };
   }
@@ -136,6 +172,16 @@ export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): 
     if (limits.usd !== undefined && c.usd + usd > limits.usd) {
       return { grant: false, limit: 'usd', scope, value: limits.usd, used: c.usd, stop: true };
     }
+  }
+  // Soft limits: the whole call must fit (a person decides rather than an answer cut short).
+  const run = scopes[0]!.c;
+  const softTokens = softOf(l, 'tokens');
+  if (softTokens !== undefined && run.tokens + req.promptTokens + maxTokens > softTokens) {
+    return { grant: false, limit: 'tokens', scope: 'run', value: softTokens, used: run.tokens, stop: false, soft: true };
+  }
+  const softUsd = softOf(l, 'usd');
+  if (softUsd !== undefined && run.usd + usd > softUsd) {
+    return { grant: false, limit: 'usd', scope: 'run', value: softUsd, used: run.usd, stop: false, soft: true };
   }
   const reservation: Reservation = { node: req.node, actor: req.actor, tokens: req.promptTokens + maxTokens, usd };
   return { grant: true, reservation, ...(maxTokens < req.maxTokens ? { maxTokens } : {}) };

@@ -75,7 +75,10 @@ export class Effects {
     // its later rejection must not go unhandled (that would take the process down).
     reply.catch(() => undefined);
     await this.emit(this.path, BUDGET_PATH, 'budget.request', req, `${req.key}/budget`);
-    return reply;
+    const first = await reply;
+    if (first.type !== 'budget.held') return first;
+    // A soft limit: a person decides; the final answer to the same request comes when they have.
+    return this.s.awaitReply(this.s.journal.idOf(`${req.key}/budget`), Infinity, signal);
   }
 
   private refusal(env: Envelope, span?: Span): AoError {

@@ -18,6 +18,8 @@ export const LedgerStateSchema = z.object({
     z.string(),
     z.object({ node: z.string(), actor: z.string(), tokens: z.number(), usd: z.number(), tool: z.string().optional() }),
   ),
+  /** Soft limits as raised by people so far. */
+  soft: z.object({ tokens: z.number().optional(), tools: z.number().optional(), usd: z.number().optional() }).optional(),
 });
 
 export const CheckpointStateSchema = z.object({

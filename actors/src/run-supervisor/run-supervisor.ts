@@ -2,7 +2,9 @@ import type { AgentKind } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
 import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
-import { ApprovalAnswerSchema, InterruptAnswerSchema } from '@ao/graphs';
+import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
+import type { Payload } from '../messages.js';
+import { BUDGET_PATH } from '../effects/effects.js';
 import type { z } from 'zod';
 import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
@@ -56,7 +58,7 @@ export function answerSchema(def: RunServices['def'], node: string, kind: WaitIn
   const n = def.node(node);
   if (kind === 'approval') return n?.approval?.schema ?? ApprovalAnswerSchema;
   if (kind === 'interrupt') return n?.interrupt?.schema ?? InterruptAnswerSchema;
-  return ApprovalAnswerSchema;
+  return BudgetAnswerSchema;
 }
 
 /** Combine steps taken one after another into one (each starts from the state the previous left). */
@@ -146,6 +148,22 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
         case 'wait.registered': {
           const wait = m.payload as WaitInfo;
           return apply(state, waitOpened(state.sched, wait), ctx, msg.id, wait.node);
+        }
+        case 'budget.escalated': {
+          const p = m.payload as Payload<'budget.escalated'>;
+          const hard = s.budget[p.limit];
+          const wait: WaitInfo = {
+            id: `budget/${p.limit}/${p.value}`,
+            node: p.node,
+            kind: 'budget',
+            prompt: `The run reached its soft ${p.limit} limit (${Math.round(p.used * 1000) / 1000} used of ${p.value}${hard !== undefined ? `; hard limit ${hard}` : ''}). Grant more, deny (the run ends budget_exceeded), or fork it with a new budget?`,
+            payload: { limit: p.limit, value: p.value, used: p.used, ...(hard !== undefined ? { hard } : {}), actor: p.actor },
+            schema: schemaJson(BudgetAnswerSchema),
+            since: now,
+            countWallClock: false,
+            actor: BUDGET_PATH,
+          };
+          return apply(state, waitOpened(state.sched, wait), ctx, msg.id, p.node);
         }
         case 'budget.exceeded': {
           const p = m.payload;
@@ -315,8 +333,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     return {
       step: state.step,
       make: (fresh) => {
-        const { used, byNode, reserved } = s.ledgerAt(fresh);
-        return { step: state.step, node: null, graphVersion: s.def.version, state: { ...cp, ledger: { used, byNode, reserved } } };
+        const { used, byNode, reserved, soft } = s.ledgerAt(fresh);
+        return { step: state.step, node: null, graphVersion: s.def.version, state: { ...cp, ledger: { used, byNode, reserved, ...(soft ? { soft } : {}) } } };
       },
     };
   }
@@ -369,6 +387,15 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       }
     }
     if (!step.decisions.length && step.state === state.sched && !consumed.length && !force && !wake) return state;
+    // A person forked the run at a soft budget limit: the fork (from the latest step, with the new
+    // budget) exists before this run ends, and its end names it.
+    for (const d of step.decisions) {
+      if (d.kind !== 'resolved' || d.wait.kind !== 'budget' || d.outcome.kind !== 'signal') continue;
+      const a = d.outcome.payload as { decision?: string; budget?: Record<string, unknown> };
+      if (a.decision !== 'fork') continue;
+      const forkedTo = await s.fork(state.step, a.budget ?? {});
+      step = { ...step, decisions: step.decisions.map((x) => (x.kind === 'finish' && x.error ? { ...x, error: { ...x.error, details: { ...x.error.details, forkedTo } } } : x)) };
+    }
     const next: SupervisorState = { ...state, sched: step.state, step: state.step + 1 };
     const span = stepSpan(s, next.step, cause);
     const drafts: EnvelopeDraft[] = [];
@@ -414,7 +441,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
         case 'resolved': {
           const w = d.wait;
           // A question's answer goes to the actor that asked, as the reply to its registration.
-          const to = w.kind === 'interrupt' && w.actor ? (w.actor as EnvelopeDraft['to']) : ctx.path;
+          // A budget grant goes to the budget actor, which raises the soft limit and decides what it held.
+          const to = w.kind !== 'approval' && w.actor ? (w.actor as EnvelopeDraft['to']) : ctx.path;
           const cause = w.kind === 'interrupt' ? s.journal.idOf(`${w.id}/wait`) : causationId;
           drafts.push(
             draft(
@@ -437,7 +465,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       }
     }
     const waits = Object.values(step.state.waits ?? {});
-    const sleeping = !finished && quiescent(step.state);
+    // Not while a granted call is in flight (its actor is not blocked on a person).
+    const sleeping = !finished && quiescent(step.state) && !Object.keys(s.ledgerAt([]).reserved).length;
     if (sleeping) {
       // Nothing can happen until a person answers: checkpoint and stop everything. Actors blocked
       // on a question are in the checkpoint as live; they re-run from their start when it is answered.

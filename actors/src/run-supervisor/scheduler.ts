@@ -121,6 +121,18 @@ export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: 
       details: { wait: wait.id },
     });
   }
+  if (wait.kind === 'budget') {
+    const answer = outcome.kind === 'signal' ? (outcome.payload as { decision?: string }) : undefined;
+    if (answer?.decision === 'grant') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
+    const p = (wait.payload ?? {}) as { limit?: string; value?: number; used?: number };
+    const forked = answer?.decision === 'fork';
+    return finish(state, [{ kind: 'resolved', wait, outcome }], 'budget_exceeded', now, {
+      code: 'AO_BUDGET_EXCEEDED',
+      message: `the run reached its soft ${p.limit} limit (${p.used} used of ${p.value}) and ${forked ? 'a person forked it with a new budget' : outcome.kind === 'timeout' ? 'nobody granted more in time' : 'a person denied more'}`,
+      node: wait.node,
+      details: { limit: p.limit, scope: 'run', value: p.value, used: p.used, soft: true, decision: answer?.decision ?? 'timeout' },
+    });
+  }
   if (wait.kind !== 'approval') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
   const n = state.nodes[wait.node]!;
   const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : (outcome.payload as { approved?: unknown } | null)?.approved !== false;
