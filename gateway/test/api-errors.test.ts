@@ -86,7 +86,7 @@ describe('bad input gets a 4xx with a stable code and the failing field, never a
     ]);
     expect(g.budget).toEqual({ tokens: 8000, tools: 10, wallClockSec: 60, perTool: { stripe_refund: 1 } });
     const all = (await gw.app.inject({ url: '/graphs' })).json();
-    expect(all.graphs.map((x: { name: string }) => x.name)).toEqual(['draft-critique', 'research-swarm', 'triage']);
+    expect(all.graphs.map((x: { name: string }) => x.name)).toEqual(['draft-critique', 'research-swarm', 'triage', 'triage-with-approval']);
     const loop = all.graphs[0].edges.find((e: { back: boolean }) => e.back);
     expect(loop).toMatchObject({ from: 'critique', to: 'draft', conditional: true });
   });

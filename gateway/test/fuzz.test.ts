@@ -15,6 +15,7 @@ const ROUTES = [
   '/runs/{id}/events',
   '/runs/{id}/usage',
   '/runs/{id}/cancel',
+  '/runs/{id}/signal',
   '/runs/{id}/checkpoints',
   '/runs/{id}/checkpoints/{step}',
   '/runs/{id}/replay',

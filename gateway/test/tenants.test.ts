@@ -153,6 +153,21 @@ describe('tenant boundaries: another tenant\'s run is a 404, exactly like no run
     feedB.ws.close();
   });
 
+  it('signal: another tenant\'s waiting run is a 404 and keeps waiting; its owner answers it; a read-only key may not (403)', async () => {
+    const res = await gw.as(a, { method: 'POST', url: '/runs', payload: { graph: 'triage-with-approval', input: { intent: 'refund' } } });
+    const waitingRun = (res.json() as { id: string }).id;
+    await gw.rt.engine.waitForRun(waitingRun);
+    const answer = { node: 'refund', payload: { approved: true } };
+    expect(errorOf(await gw.as(b, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer }))).toEqual(notFound);
+    expect(errorOf(await gw.as(aReader, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer }))).toEqual({ status: 403, code: 'AO_KEY_READ_ONLY' });
+    expect((await gw.rt.store.getRun(waitingRun))!.status).toBe('waiting');
+    expect((await gw.rt.store.pendingSignals(waitingRun))).toEqual([]);
+    const ok = await gw.as(a, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer });
+    expect(ok.statusCode, ok.body).toBe(202);
+    for (let i = 0; i < 400 && (await gw.rt.store.getRun(waitingRun))!.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await gw.rt.store.getRun(waitingRun))!.status).toBe('succeeded');
+  });
+
   it('a read-only key reads its tenant\'s runs but may not start, cancel or replay (403)', async () => {
     expect((await gw.as(aReader, { url: `/runs/${runA}` })).statusCode).toBe(200);
     expect((await gw.as(aReader, { url: '/runs' })).json().runs.map((r: { id: string }) => r.id)).toContain(runA);
