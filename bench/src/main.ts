@@ -10,6 +10,7 @@ import { machineInfo } from './env.js';
 import { openBenchNode } from './node.js';
 import { createScratchDatabase, redact } from './postgres.js';
 import { renderMarkdown, renderText } from './report.js';
+import { renderWaiting, waitingBench } from './waiting.js';
 import type { BenchReport, ModeOutcome } from './report.js';
 
 const RESULTS_MD = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
@@ -63,10 +64,12 @@ async function main(): Promise<void> {
 
   log('[bench] cluster: 1, 2 and 3 ao node processes on NATS JetStream + Postgres');
   const cluster = await clusterBench({ counts: [1, 2, 3], sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: o.concurrency, windowSec: o.windowSec, log });
+  const waiting = await waitingBench({ runs: intEnv('BENCH_WAITING_RUNS', 10_000), concurrency: 32, answer: 200, log });
   const report: BenchReport = { machine: machineInfo(), options: o, modes, cluster, totalSec: (performance.now() - started) / 1000 };
   log('');
   log(renderText(report));
-  await writeFile(RESULTS_MD, renderMarkdown(report));
+  log(renderWaiting(waiting));
+  await writeFile(RESULTS_MD, `${renderMarkdown(report)}\n${renderWaiting(waiting)}`);
   await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
   log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
 }
