@@ -127,7 +127,7 @@ export function renderWaiting(r: WaitingReport | { skipped: string }): string {
     ...r.samples.map((s) => `| ${s.waiting} | ${s.rssMiB} | ${s.heapMiB} |`),
     '',
     `- Runs hosted in memory once all waited: **${r.hostedWhileWaiting}** (every waiting run passivated: no actor, no lease).`,
-    `- RSS growth from ${first.waiting} to ${last.waiting} waiting runs: ${Math.round((last.rssMiB - first.rssMiB) * 10) / 10} MiB (${perRunKiB.toFixed(2)} KiB per run).`,
+    `- From ${first.waiting} to ${last.waiting} waiting runs: heap ${Math.round((last.heapMiB - first.heapMiB) * 10) / 10} MiB (${(((last.heapMiB - first.heapMiB) * 1024) / Math.max(1, last.waiting - first.waiting)).toFixed(2)} KiB per run, the bench's own list of run ids included), RSS ${Math.round((last.rssMiB - first.rssMiB) * 10) / 10} MiB (${perRunKiB.toFixed(2)} KiB per run; RSS moves with the allocator, the heap is the steadier figure).`,
     `- Started and put to sleep in ${r.submitSec.toFixed(1)} s (${(r.runs / r.submitSec).toFixed(0)} runs/s).`,
     `- Answer -> run succeeded (resume from the checkpoint, 1 more node), ${r.answered} runs one at a time: p50 ${r.answerToSucceededMs.p50.toFixed(1)} ms, p99 ${r.answerToSucceededMs.p99.toFixed(1)} ms.`,
     '',
