@@ -51,6 +51,8 @@ const run = (id: string, status: RunRecord['status'], lastSeq: number): RunRecor
     cancelRequested: false,
     tenant: 'default',
     idempotencyKey: null,
+    waits: [],
+    wakeAt: null,
     lastSeq,
     createdAt: new Date(0).toISOString(),
     updatedAt: new Date(0).toISOString(),

@@ -6,7 +6,7 @@ import { FrameWriter } from './writer.js';
 import type { FrameSocket, WriterLimits } from './writer.js';
 
 /** Envelopes after which a run's status, node states or usage may have changed. */
-const CHANGES = /^(run\.(started|finished|parked|migrated)|node\.(start|completed|failed|skipped|retry_scheduled)|loop\.iterated)$/;
+const CHANGES = /^(run\.(started|finished|parked|migrated|waiting|resumed)|node\.(start|completed|failed|skipped|retry_scheduled)|loop\.iterated|wait\.(opened|registered|resolved)|budget\.escalated)$/;
 
 export interface StatusSource {
   bus: Bus;
