@@ -1,4 +1,4 @@
-import type { Budget, Envelope, NodeStatus, RunStatus } from '../api/types';
+import type { Budget, Envelope, NodeStatus, RunStatus, WaitInfo } from '../api/types';
 
 /** What the inspector shows of one graph node at some point of a run. */
 export interface NodeView {
@@ -10,6 +10,8 @@ export interface NodeView {
   /** Tokens settled for this node. */
   tokens: number;
   error?: string;
+  /** The node's agent asked a person (`ask_human`) and waits for the answer. */
+  asking?: boolean;
 }
 
 export interface Amounts {
@@ -68,6 +70,10 @@ export class RunFold {
   used: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
   private reservations = new Map<string, Reservation>();
   startedAt: string | null = null;
+  /** Waits open at this point (from `wait.opened` / `wait.registered`, until `wait.resolved`), by id. */
+  waits: Record<string, WaitInfo> = {};
+  /** Ids of the waits resolved so far. */
+  readonly resolved = new Set<string>();
   /** Time of the last envelope applied. */
   at: string | null = null;
   applied = 0;
@@ -117,20 +123,43 @@ export class RunFold {
         this.status = p.status as RunStatus;
         break;
       case 'run.parked':
+      case 'run.waiting':
         this.status = 'waiting';
         break;
+      case 'run.resumed':
+        this.status = 'running';
+        break;
+      case 'wait.opened':
+      case 'wait.registered': {
+        const w = p as unknown as WaitInfo;
+        if (this.resolved.has(w.id)) break;
+        this.waits[w.id] = w;
+        // An approval holds the node before it starts; a question comes from a node that runs.
+        if (!id) break;
+        if (w.kind === 'approval') this.node(id).status = 'waiting';
+        else this.node(id).asking = true;
+        break;
+      }
+      case 'wait.resolved': {
+        const w = p.wait as string;
+        this.resolved.add(w);
+        delete this.waits[w];
+        if (id && p.kind !== 'approval' && !Object.values(this.waits).some((x) => x.node === id && x.kind !== 'approval')) this.node(id).asking = false;
+        break;
+      }
       case 'node.start': {
         const n = this.node(id);
-        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined });
+        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined, asking: false });
         n.branches = { of: 0, running: 0, done: 0, failed: 0 };
         break;
       }
       case 'node.completed':
-        this.node(id).status = 'succeeded';
+        Object.assign(this.node(id), { status: 'succeeded', asking: false });
         break;
       case 'node.failed': {
         const n = this.node(id);
         n.status = 'failed';
+        n.asking = false;
         n.error = (p.error as { message?: string } | undefined)?.message;
         break;
       }
