@@ -23,7 +23,7 @@ interface RunView {
  * runs of `triage-with-approval` wait for a refund's approval; the runs page lists both under
  * "Waiting for you"; one is approved from its run page (after a bad answer, which the gateway
  * refuses and the form shows at its field) and refunds, the other is rejected with a comment and
- * ends without a refund. Then an agent's question (`ask_human`) answered in a text box. Screenshots land in gateway/test/browser/artifacts/.
+ * ends without a refund. Then an agent's question (`ask_human`) answered in a text box, and a soft budget limit granted more. Screenshots land in gateway/test/browser/artifacts/.
  */
 describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector', () => {
   let server: Server;
@@ -169,7 +169,7 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     const run = await api<RunView & { waits: Array<{ prompt: string }> }>(`/runs/${id}`);
     expect(await form.locator('[data-testid=wait-prompt]').textContent()).toBe(run.waits[0]!.prompt);
     // The node runs (its agent asked mid-turn) and is drawn asking a person.
-    await page.waitForSelector('[data-testid=node-draft][data-status=running][data-asking=true]');
+    await page.waitForSelector('[data-testid=node-draft][data-status=running][data-asking=interrupt]');
     await shot(page, 'wait-question');
     await form.locator('[data-testid=answer-answer]').fill('The customer is Ada Lovelace.');
     await form.locator('[data-testid=answer-submit]').click();
@@ -179,5 +179,28 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ node: 'draft', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'The customer is Ada Lovelace.' } } });
     expect(JSON.stringify(log.filter((e) => e.type === 'llm.request' && e.from.startsWith('supervisor/draft')).at(-1)!.payload)).toContain('Ada Lovelace');
     await shot(page, 'wait-question-answered');
+  });
+
+  it('grants more at a soft budget limit: grant / deny / fork offered, the grant with its amount', async () => {
+    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'soft-budget' }) });
+    await page.goto(`${server.url}/#/runs/${id}`);
+    const form = page.locator('[data-testid=wait][data-kind=budget]');
+    await form.waitFor({ timeout: 60_000 });
+    expect(await form.getAttribute('data-mode')).toBe('choice');
+    expect(await form.locator('[data-testid=wait-payload]').textContent()).toContain('"limit": "tokens"');
+    const node = await form.getAttribute('data-node');
+    await page.waitForSelector(`[data-testid=node-${node}][data-asking=budget]`);
+    for (const d of ['grant', 'deny', 'fork']) expect(await form.locator(`[data-testid=answer-choice-${d}]`).count()).toBe(1);
+    // Fork takes a budget object: JSON, started from the shape.
+    await form.locator('[data-testid=answer-choice-fork]').check();
+    expect(JSON.parse(await form.locator('[data-testid=answer-json]').inputValue())).toEqual({ decision: 'fork', budget: {} });
+    await form.locator('[data-testid=answer-choice-grant]').check();
+    await form.locator('[data-testid=answer-tokens]').fill('100000');
+    await shot(page, 'wait-budget');
+    await form.locator('[data-testid=answer-submit]').click();
+    await runPage(page, `[data-run="${id}"][data-ended=succeeded]`);
+    const log = await events(id);
+    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ kind: 'budget', outcome: { kind: 'signal', payload: { decision: 'grant', tokens: 100_000 } } });
+    expect(log.some((e) => e.type === 'budget.raised')).toBe(true);
   });
 });

@@ -11,4 +11,13 @@ export const askAPerson = graph('ask-a-person')
   .node('send', { agent: 'pipeline', instructions: 'Send it.' })
   .edge('draft', 'send');
 
-export const graphs = [askAPerson] as GraphBuilder<unknown>[];
+/** Three steps under a soft token limit the second one passes (as in actors/test/hitl.test.ts): the run waits for a person to grant more. */
+export const softBudget = graph('soft-budget')
+  .node('a', { agent: 'pipeline', instructions: 'Step a.' })
+  .node('b', { agent: 'pipeline', instructions: 'Step b.' })
+  .node('c', { agent: 'pipeline', instructions: 'Step c.' })
+  .edge('a', 'b')
+  .edge('b', 'c')
+  .budget({ tokens: 100_000, soft: { tokens: 1200 } });
+
+export const graphs = [askAPerson, softBudget] as GraphBuilder<unknown>[];

@@ -17,16 +17,22 @@ export interface AnswerField {
  * - `approval`: Approve / Reject buttons (they set `approved`) and the other fields, all optional inputs;
  * - `text`: one text box (an agent's question with the default `{answer: string}`);
  * - `fields`: inputs and a submit button (a schema of simple properties only);
+ * - `choice`: one of several shapes told apart by a constant (`oneOf` of objects whose `decision`
+ *   is `grant`, `deny` or `fork`: a budget's soft limit), each with its own fields or JSON;
  * - `json`: a JSON textarea, for anything else.
  */
 export type AnswerForm =
   | { mode: 'approval'; fields: AnswerField[] }
   | { mode: 'text'; field: string }
   | { mode: 'fields'; fields: AnswerField[] }
+  | { mode: 'choice'; key: string; variants: Array<{ value: string; form: Extract<AnswerForm, { mode: 'fields' | 'json' }> }> }
   | { mode: 'json'; template: string };
 
 interface JsonSchema {
   type?: string | string[];
+  const?: unknown;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
   required?: string[];
   enum?: unknown[];
@@ -42,17 +48,45 @@ function simpleField(name: string, s: JsonSchema, required: boolean): AnswerFiel
   return undefined;
 }
 
-/** A JSON skeleton of an object schema's properties, to start a JSON answer from. */
+/** A JSON skeleton of an object schema's required properties, to start a JSON answer from. */
 function template(s: JsonSchema): string {
   if (s.type !== 'object' || !s.properties) return '{}';
   const sample = (p: JsonSchema): unknown =>
-    p.type === 'string' ? '' : p.type === 'number' || p.type === 'integer' ? 0 : p.type === 'boolean' ? false : p.type === 'array' ? [] : p.type === 'object' ? {} : null;
-  return JSON.stringify(Object.fromEntries(Object.entries(s.properties).map(([k, p]) => [k, sample(p)])), null, 2);
+    p.const !== undefined
+      ? p.const
+      : p.type === 'string' ? '' : p.type === 'number' || p.type === 'integer' ? 0 : p.type === 'boolean' ? false : p.type === 'array' ? [] : p.type === 'object' ? {} : null;
+  // What must be there (and constants); everything when nothing is required.
+  const must = Object.entries(s.properties).filter(([k, p]) => s.required?.includes(k) || p.const !== undefined);
+  return JSON.stringify(Object.fromEntries((must.length ? must : Object.entries(s.properties)).map(([k, p]) => [k, sample(p)])), null, 2);
+}
+
+/** The property every variant of a `oneOf` fixes to its own string constant (`decision`), if there is one. */
+function discriminator(variants: JsonSchema[]): string | undefined {
+  const first = variants[0]?.properties ?? {};
+  return Object.keys(first).find((k) => {
+    const values = variants.map((v) => v.properties?.[k]?.const);
+    return values.every((c) => typeof c === 'string') && new Set(values).size === values.length && variants.every((v) => v.required?.includes(k));
+  });
 }
 
 /** The form for a wait's answer, from its kind and its answer's JSON Schema. */
 export function answerForm(wait: Pick<WaitInfo, 'kind' | 'schema'>): AnswerForm {
   const s = (wait.schema ?? {}) as JsonSchema;
+  const variants = s.oneOf ?? s.anyOf;
+  if (variants?.length && variants.every((v) => v.type === 'object' && v.properties)) {
+    const key = discriminator(variants);
+    if (key) {
+      return {
+        mode: 'choice',
+        key,
+        variants: variants.map((v) => {
+          const rest: JsonSchema = { ...v, properties: Object.fromEntries(Object.entries(v.properties!).filter(([k]) => k !== key)), required: (v.required ?? []).filter((k) => k !== key) };
+          const f = answerForm({ kind: 'budget', schema: rest });
+          return { value: v.properties![key]!.const as string, form: f.mode === 'fields' ? f : { mode: 'json' as const, template: template(v) } };
+        }),
+      };
+    }
+  }
   const props = s.type === 'object' && s.properties ? Object.entries(s.properties) : undefined;
   if (!props) return { mode: 'json', template: template(s) };
   const required = new Set(s.required ?? []);

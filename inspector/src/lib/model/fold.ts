@@ -10,8 +10,8 @@ export interface NodeView {
   /** Tokens settled for this node. */
   tokens: number;
   error?: string;
-  /** The node's agent asked a person (`ask_human`) and waits for the answer. */
-  asking?: boolean;
+  /** The node waits mid-run for a person: its agent asked (`interrupt`), or it reached a soft budget limit (`budget`). */
+  asking?: 'interrupt' | 'budget';
 }
 
 export interface Amounts {
@@ -108,6 +108,15 @@ export class RunFold {
     return (this.nodes[id] ??= blankNode());
   }
 
+  private open(w: WaitInfo): void {
+    if (this.resolved.has(w.id)) return;
+    this.waits[w.id] = w;
+    if (!w.node) return;
+    // An approval holds the node before it starts; a question (or a soft budget limit) comes from a node that runs.
+    if (w.kind === 'approval') this.node(w.node).status = 'waiting';
+    else this.node(w.node).asking = w.kind;
+  }
+
   apply(e: Envelope): void {
     this.applied += 1;
     this.at = e.time;
@@ -123,43 +132,40 @@ export class RunFold {
         this.status = p.status as RunStatus;
         break;
       case 'run.parked':
+        this.status = 'waiting';
+        break;
       case 'run.waiting':
         this.status = 'waiting';
+        // All the waits open as the run went to sleep: some (a budget's soft limit) have no `wait.opened` of their own.
+        for (const w of (p.waits as WaitInfo[] | undefined) ?? []) this.open(w);
         break;
       case 'run.resumed':
         this.status = 'running';
         break;
       case 'wait.opened':
-      case 'wait.registered': {
-        const w = p as unknown as WaitInfo;
-        if (this.resolved.has(w.id)) break;
-        this.waits[w.id] = w;
-        // An approval holds the node before it starts; a question comes from a node that runs.
-        if (!id) break;
-        if (w.kind === 'approval') this.node(id).status = 'waiting';
-        else this.node(id).asking = true;
+      case 'wait.registered':
+        this.open(p as unknown as WaitInfo);
         break;
-      }
       case 'wait.resolved': {
         const w = p.wait as string;
         this.resolved.add(w);
         delete this.waits[w];
-        if (id && p.kind !== 'approval' && !Object.values(this.waits).some((x) => x.node === id && x.kind !== 'approval')) this.node(id).asking = false;
+        if (id && p.kind !== 'approval') this.node(id).asking = Object.values(this.waits).find((x) => x.node === id && x.kind !== 'approval')?.kind as NodeView['asking'];
         break;
       }
       case 'node.start': {
         const n = this.node(id);
-        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined, asking: false });
+        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined, asking: undefined });
         n.branches = { of: 0, running: 0, done: 0, failed: 0 };
         break;
       }
       case 'node.completed':
-        Object.assign(this.node(id), { status: 'succeeded', asking: false });
+        Object.assign(this.node(id), { status: 'succeeded', asking: undefined });
         break;
       case 'node.failed': {
         const n = this.node(id);
         n.status = 'failed';
-        n.asking = false;
+        n.asking = undefined;
         n.error = (p.error as { message?: string } | undefined)?.message;
         break;
       }

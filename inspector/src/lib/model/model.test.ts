@@ -170,12 +170,24 @@ describe('waits for a person', () => {
 
   it('folds a question: the node keeps running, asking until the answer', () => {
     const f = foldUpTo([env('run.started', {}), env('node.start', { node: 'a', iteration: 1, attempt: 1 }), env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1')], 3, ['a']);
-    expect(f.nodes.a).toMatchObject({ status: 'running', asking: true });
+    expect(f.nodes.a).toMatchObject({ status: 'running', asking: 'interrupt' });
     f.apply(env('wait.resolved', { wait: 'q1', node: 'a', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'yes' }, signal: 's' } }, 'supervisor', 'supervisor/a@1.1'));
-    expect(f.nodes.a!.asking).toBe(false);
+    expect(f.nodes.a!.asking).toBeUndefined();
     // The asking actor re-runs after a passivation and registers the same wait again: it stays answered.
     f.apply(env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1'));
-    expect(f.nodes.a!.asking).toBe(false);
+    expect(f.nodes.a!.asking).toBeUndefined();
+  });
+});
+
+describe('waits opened only by run.waiting', () => {
+  it('takes the waits a run went to sleep with (a soft budget limit has no wait.opened of its own)', () => {
+    const w = { id: 'budget/tokens/1200', node: 'b', kind: 'budget', prompt: 'more?', schema: {}, since: '2026-01-01T00:00:00.000Z', countWallClock: false };
+    const f = foldUpTo([env('run.started', {}), env('node.start', { node: 'b', iteration: 1, attempt: 1 }), env('run.waiting', { waits: [w] })], 3, ['b']);
+    expect(f.nodes.b).toMatchObject({ status: 'running', asking: 'budget' });
+    expect(Object.keys(f.waits)).toEqual([w.id]);
+    f.apply(env('wait.resolved', { wait: w.id, node: 'b', kind: 'budget', outcome: { kind: 'signal', payload: { decision: 'grant' }, signal: 's' } }));
+    expect(f.waits).toEqual({});
+    expect(f.nodes.b!.asking).toBeUndefined();
   });
 });
 
@@ -203,6 +215,25 @@ describe('answer forms', () => {
     expect(answerForm({ kind: 'approval', schema: nested })).toEqual({ mode: 'json', template: JSON.stringify({ approved: false, lines: [] }, null, 2) });
     expect(answerForm({ kind: 'budget', schema: { type: 'object', properties: { action: { enum: ['raise', 'stop'] } }, required: ['action'] } })).toMatchObject({ mode: 'fields', fields: [{ name: 'action', type: 'enum', options: ['raise', 'stop'] }] });
     expect(answerForm({ kind: 'approval', schema: undefined }).mode).toBe('json');
+  });
+
+  it("offers a budget's soft limit as grant / deny / fork, each with its own fields (fork, with a budget object, in JSON)", () => {
+    const budget = {
+      oneOf: [
+        { type: 'object', properties: { decision: { type: 'string', const: 'grant' }, tokens: { type: 'integer', exclusiveMinimum: 0 }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
+        { type: 'object', properties: { decision: { type: 'string', const: 'deny' }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
+        { type: 'object', properties: { decision: { type: 'string', const: 'fork' }, budget: { type: 'object' } }, required: ['decision', 'budget'] },
+      ],
+    };
+    expect(answerForm({ kind: 'budget', schema: budget })).toEqual({
+      mode: 'choice',
+      key: 'decision',
+      variants: [
+        { value: 'grant', form: { mode: 'fields', fields: [{ name: 'tokens', type: 'integer', required: false }, { name: 'comment', type: 'string', required: false, long: true }] } },
+        { value: 'deny', form: { mode: 'fields', fields: [{ name: 'comment', type: 'string', required: false, long: true }] } },
+        { value: 'fork', form: { mode: 'json', template: JSON.stringify({ decision: 'fork', budget: {} }, null, 2) } },
+      ],
+    });
   });
 
   it('builds the payload: empty optional fields left out, numbers parsed, a non-number is the field’s error', () => {
