@@ -56,7 +56,9 @@ export async function startServer(env: Record<string, string>, args: string[] = 
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: two browser test files start a server (and a Chromium) each at the same moment, and
+  // on a loaded 2-core machine tsx alone takes 15 s to bring one up.
+  const deadline = Date.now() + 60_000;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
@@ -99,7 +101,9 @@ export async function startNodeProcess(env: Record<string, string>): Promise<Omi
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
-  const deadline = Date.now() + 30_000;
+  // Generous: two browser test files start a server (and a Chromium) each at the same moment, and
+  // on a loaded 2-core machine tsx alone takes 15 s to bring one up.
+  const deadline = Date.now() + 60_000;
   while (!/node \S+ running/.test(log)) {
     if (gone) throw new Error(`ao node exited ${proc.exitCode}: ${log}`);
     if (Date.now() > deadline) {

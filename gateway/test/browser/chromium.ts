@@ -54,7 +54,19 @@ export async function buildInspector(): Promise<void> {
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`vite build exited ${code}: ${out}`))));
   });
   const build = join(INSPECTOR, 'build');
-  if (existsSync(build)) await rename(build, old);
-  await rename(next, build);
+  // Another test file may be swapping in its own build at the same moment: whichever rename loses
+  // (the old build already moved, or a new one already in place) tries again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (existsSync(build)) await rename(build, old);
+      await rename(next, build);
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (attempt >= 20 || !['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(code ?? '')) throw e;
+      await rm(old, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   await rm(old, { recursive: true, force: true });
 }

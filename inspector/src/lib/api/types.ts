@@ -6,9 +6,41 @@
 
 export const RUN_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'budget_exceeded', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const ENDED: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled', 'waiting']);
+/** A run in one of these is over; a `waiting` one goes on once a person answers (or the error that parked it is dealt with). */
+export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'budget_exceeded', 'cancelled']);
 
-export type NodeStatus = 'pending' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+/** `waiting`: the node waits for a person's approval before it runs. */
+export type NodeStatus = 'pending' | 'waiting' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+
+/** What a run waits for a person to answer (`POST /runs/:id/signal`). */
+export interface WaitInfo {
+  id: string;
+  node: string;
+  kind: 'approval' | 'interrupt' | 'budget';
+  /** What the person is asked. */
+  prompt: string;
+  /** What comes with the question (an agent's payload, the budget limit reached). */
+  payload?: unknown;
+  /** JSON Schema of a valid answer. */
+  schema: unknown;
+  since: string;
+  /** When it times out (epoch ms), if it does. */
+  timeoutAt?: number;
+  countWallClock: boolean;
+  /** The actor that waits for the answer (questions asked mid-node). */
+  actor?: string;
+}
+
+/** `POST /runs/:id/signal` answered 202. */
+export interface SignalAccepted {
+  id: string;
+  status: RunStatus;
+  signal: string;
+  /** The wait it answered (null: it came before the wait opened). */
+  wait: string | null;
+  /** The same wait was answered before: nothing changed. */
+  duplicate: boolean;
+}
 
 export interface Usage {
   inputTokens: number;
@@ -40,6 +72,8 @@ export interface RunSummary {
   replayOf?: string | null;
   /** On stream frames (and run views): orders two views of one run. */
   lastSeq?: number;
+  /** What the run waits for a person to answer; empty unless it waits (a `waiting` run with none is parked on an error). */
+  waits?: WaitInfo[];
 }
 
 export interface Budget {
@@ -88,6 +122,16 @@ export interface GraphNode {
   concurrency?: number;
   instructions?: string;
   maxIterations?: number;
+  /** A person approves the node before it runs (`schema`: JSON Schema of the answer). */
+  approval?: WaitOptions & { prompt: string };
+  /** The node's agent may ask a person (`ask_human`). */
+  interrupt?: WaitOptions & { prompt?: string };
+}
+export interface WaitOptions {
+  schema: unknown;
+  timeoutSec?: number;
+  onTimeout: string;
+  countWallClock: boolean;
 }
 export interface GraphEdge {
   from: string;

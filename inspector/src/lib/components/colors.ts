@@ -1,6 +1,8 @@
 /** One colour per envelope family, shared by the message flow and the event list. */
 export function typeColor(type: string): string {
   if (/failed|refused|exceeded|unknown_outcome/.test(type)) return '#cf222e';
+  // Asking a person and their answers.
+  if (type.startsWith('wait.')) return '#bf3989';
   if (type.startsWith('run.')) return '#6639ba';
   if (type.startsWith('node.') || type.startsWith('loop.')) return '#0969da';
   if (type.startsWith('branch.')) return '#8250df';

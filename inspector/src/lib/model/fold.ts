@@ -1,4 +1,4 @@
-import type { Budget, Envelope, NodeStatus, RunStatus } from '../api/types';
+import type { Budget, Envelope, NodeStatus, RunStatus, WaitInfo } from '../api/types';
 
 /** What the inspector shows of one graph node at some point of a run. */
 export interface NodeView {
@@ -10,6 +10,8 @@ export interface NodeView {
   /** Tokens settled for this node. */
   tokens: number;
   error?: string;
+  /** The node waits mid-run for a person: its agent asked (`interrupt`), or it reached a soft budget limit (`budget`). */
+  asking?: 'interrupt' | 'budget';
 }
 
 export interface Amounts {
@@ -68,6 +70,10 @@ export class RunFold {
   used: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
   private reservations = new Map<string, Reservation>();
   startedAt: string | null = null;
+  /** Waits open at this point (from `wait.opened` / `wait.registered`, until `wait.resolved`), by id. */
+  waits: Record<string, WaitInfo> = {};
+  /** Ids of the waits resolved so far. */
+  readonly resolved = new Set<string>();
   /** Time of the last envelope applied. */
   at: string | null = null;
   applied = 0;
@@ -102,6 +108,15 @@ export class RunFold {
     return (this.nodes[id] ??= blankNode());
   }
 
+  private open(w: WaitInfo): void {
+    if (this.resolved.has(w.id)) return;
+    this.waits[w.id] = w;
+    if (!w.node) return;
+    // An approval holds the node before it starts; a question (or a soft budget limit) comes from a node that runs.
+    if (w.kind === 'approval') this.node(w.node).status = 'waiting';
+    else this.node(w.node).asking = w.kind;
+  }
+
   apply(e: Envelope): void {
     this.applied += 1;
     this.at = e.time;
@@ -119,18 +134,38 @@ export class RunFold {
       case 'run.parked':
         this.status = 'waiting';
         break;
+      case 'run.waiting':
+        this.status = 'waiting';
+        // All the waits open as the run went to sleep: some (a budget's soft limit) have no `wait.opened` of their own.
+        for (const w of (p.waits as WaitInfo[] | undefined) ?? []) this.open(w);
+        break;
+      case 'run.resumed':
+        this.status = 'running';
+        break;
+      case 'wait.opened':
+      case 'wait.registered':
+        this.open(p as unknown as WaitInfo);
+        break;
+      case 'wait.resolved': {
+        const w = p.wait as string;
+        this.resolved.add(w);
+        delete this.waits[w];
+        if (id && p.kind !== 'approval') this.node(id).asking = Object.values(this.waits).find((x) => x.node === id && x.kind !== 'approval')?.kind as NodeView['asking'];
+        break;
+      }
       case 'node.start': {
         const n = this.node(id);
-        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined });
+        Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined, asking: undefined });
         n.branches = { of: 0, running: 0, done: 0, failed: 0 };
         break;
       }
       case 'node.completed':
-        this.node(id).status = 'succeeded';
+        Object.assign(this.node(id), { status: 'succeeded', asking: undefined });
         break;
       case 'node.failed': {
         const n = this.node(id);
         n.status = 'failed';
+        n.asking = undefined;
         n.error = (p.error as { message?: string } | undefined)?.message;
         break;
       }

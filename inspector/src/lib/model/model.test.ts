@@ -3,6 +3,7 @@ import type { Envelope } from '../api/types';
 import { baseFromCheckpoint, foldUpTo, gauges, RunFold } from './fold';
 import { Lanes, MAX_BRANCH_LANES } from './lanes';
 import { layeredLayout } from './layout';
+import { answerForm, answerPayload, fieldOf, timeLeft } from './answer';
 
 let seq = 0;
 const env = (type: string, payload: unknown, from = 'supervisor', to = 'supervisor', time = '2026-01-01T00:00:00.000Z'): Envelope => ({
@@ -140,5 +141,116 @@ describe('layeredLayout', () => {
       { from: 'x2', to: 'y1' },
     ], o);
     expect(Math.sign(pos.x1!.x - pos.x2!.x)).toBe(Math.sign(pos.y2!.x - pos.y1!.x));
+  });
+});
+
+describe('waits for a person', () => {
+  const wait = (id: string, node: string, kind: 'approval' | 'interrupt') => ({ id, node, kind, prompt: 'ok?', schema: {}, since: '2026-01-01T00:00:00.000Z', countWallClock: false });
+
+  it('folds an approval: the node waits, the run sleeps and resumes, a rejection skips the node', () => {
+    const evs = [
+      env('run.started', {}),
+      env('node.start', { node: 'a', iteration: 1, attempt: 1 }),
+      env('node.completed', { node: 'a' }),
+      env('wait.opened', wait('w1', 'b', 'approval')),
+      env('run.waiting', { waits: [wait('w1', 'b', 'approval')] }),
+    ];
+    const f = foldUpTo(evs, evs.length, ['a', 'b']);
+    expect(f.status).toBe('waiting');
+    expect(f.nodes.b!.status).toBe('waiting');
+    expect(Object.keys(f.waits)).toEqual(['w1']);
+    f.apply(env('run.resumed', { pausedMs: 1200, wallClockPaused: true }));
+    f.apply(env('wait.resolved', { wait: 'w1', node: 'b', kind: 'approval', outcome: { kind: 'signal', payload: { approved: false }, signal: 's1' }, approved: false }));
+    f.apply(env('node.skipped', { node: 'b', reason: 'rejected' }));
+    expect(f.status).toBe('running');
+    expect(f.nodes.b!.status).toBe('skipped');
+    expect(f.waits).toEqual({});
+    expect(f.resolved.has('w1')).toBe(true);
+  });
+
+  it('folds a question: the node keeps running, asking until the answer', () => {
+    const f = foldUpTo([env('run.started', {}), env('node.start', { node: 'a', iteration: 1, attempt: 1 }), env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1')], 3, ['a']);
+    expect(f.nodes.a).toMatchObject({ status: 'running', asking: 'interrupt' });
+    f.apply(env('wait.resolved', { wait: 'q1', node: 'a', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'yes' }, signal: 's' } }, 'supervisor', 'supervisor/a@1.1'));
+    expect(f.nodes.a!.asking).toBeUndefined();
+    // The asking actor re-runs after a passivation and registers the same wait again: it stays answered.
+    f.apply(env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1'));
+    expect(f.nodes.a!.asking).toBeUndefined();
+  });
+});
+
+describe('waits opened only by run.waiting', () => {
+  it('takes the waits a run went to sleep with (a soft budget limit has no wait.opened of its own)', () => {
+    const w = { id: 'budget/tokens/1200', node: 'b', kind: 'budget', prompt: 'more?', schema: {}, since: '2026-01-01T00:00:00.000Z', countWallClock: false };
+    const f = foldUpTo([env('run.started', {}), env('node.start', { node: 'b', iteration: 1, attempt: 1 }), env('run.waiting', { waits: [w] })], 3, ['b']);
+    expect(f.nodes.b).toMatchObject({ status: 'running', asking: 'budget' });
+    expect(Object.keys(f.waits)).toEqual([w.id]);
+    f.apply(env('wait.resolved', { wait: w.id, node: 'b', kind: 'budget', outcome: { kind: 'signal', payload: { decision: 'grant' }, signal: 's' } }));
+    expect(f.waits).toEqual({});
+    expect(f.nodes.b!.asking).toBeUndefined();
+  });
+});
+
+describe('answer forms', () => {
+  const refund = {
+    type: 'object',
+    properties: { approved: { type: 'boolean' }, amount: { type: 'number', exclusiveMinimum: 0 }, comment: { type: 'string', maxLength: 2000 } },
+    required: ['approved'],
+    additionalProperties: false,
+  };
+
+  it('offers Approve/Reject with the other simple properties as optional fields', () => {
+    expect(answerForm({ kind: 'approval', schema: refund })).toEqual({
+      mode: 'approval',
+      fields: [
+        { name: 'amount', type: 'number', required: false },
+        { name: 'comment', type: 'string', required: false, long: true },
+      ],
+    });
+  });
+
+  it('asks a text answer for the default question schema, JSON for anything complex', () => {
+    expect(answerForm({ kind: 'interrupt', schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } })).toEqual({ mode: 'text', field: 'answer' });
+    const nested = { type: 'object', properties: { approved: { type: 'boolean' }, lines: { type: 'array', items: { type: 'string' } } } };
+    expect(answerForm({ kind: 'approval', schema: nested })).toEqual({ mode: 'json', template: JSON.stringify({ approved: false, lines: [] }, null, 2) });
+    expect(answerForm({ kind: 'budget', schema: { type: 'object', properties: { action: { enum: ['raise', 'stop'] } }, required: ['action'] } })).toMatchObject({ mode: 'fields', fields: [{ name: 'action', type: 'enum', options: ['raise', 'stop'] }] });
+    expect(answerForm({ kind: 'approval', schema: undefined }).mode).toBe('json');
+  });
+
+  it("offers a budget's soft limit as grant / deny / fork, each with its own fields (fork, with a budget object, in JSON)", () => {
+    const budget = {
+      oneOf: [
+        { type: 'object', properties: { decision: { type: 'string', const: 'grant' }, tokens: { type: 'integer', exclusiveMinimum: 0 }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
+        { type: 'object', properties: { decision: { type: 'string', const: 'deny' }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
+        { type: 'object', properties: { decision: { type: 'string', const: 'fork' }, budget: { type: 'object' } }, required: ['decision', 'budget'] },
+      ],
+    };
+    expect(answerForm({ kind: 'budget', schema: budget })).toEqual({
+      mode: 'choice',
+      key: 'decision',
+      variants: [
+        { value: 'grant', form: { mode: 'fields', fields: [{ name: 'tokens', type: 'integer', required: false }, { name: 'comment', type: 'string', required: false, long: true }] } },
+        { value: 'deny', form: { mode: 'fields', fields: [{ name: 'comment', type: 'string', required: false, long: true }] } },
+        { value: 'fork', form: { mode: 'json', template: JSON.stringify({ decision: 'fork', budget: {} }, null, 2) } },
+      ],
+    });
+  });
+
+  it('builds the payload: empty optional fields left out, numbers parsed, a non-number is the field’s error', () => {
+    const form = answerForm({ kind: 'approval', schema: refund });
+    if (form.mode !== 'approval') throw new Error(form.mode);
+    expect(answerPayload(form.fields, { amount: ' 12.5 ', comment: '' }, { approved: true })).toEqual({ payload: { approved: true, amount: 12.5 } });
+    expect(answerPayload(form.fields, { amount: '-3', comment: 'too much' }, { approved: false })).toEqual({ payload: { approved: false, amount: -3, comment: 'too much' } });
+    expect(answerPayload(form.fields, { amount: 'ten' }, { approved: true })).toEqual({ field: 'amount', message: 'amount: not a number' });
+    expect(fieldOf('payload.amount', ['amount', 'comment'])).toBe('amount');
+    expect(fieldOf('payload', ['amount'])).toBeUndefined();
+  });
+
+  it('says how long until a timeout', () => {
+    expect(timeLeft(undefined, 0)).toBe('no timeout');
+    expect(timeLeft(3 * 86_400_000, 0)).toBe('3 d 00 h');
+    expect(timeLeft(3_725_000, 0)).toBe('1 h 02 m');
+    expect(timeLeft(45_000, 0)).toBe('45 s');
+    expect(timeLeft(0, 1)).toBe('timed out');
   });
 });

@@ -1,7 +1,7 @@
 import { getJson } from '../api/http';
 import { followRun } from '../api/stream';
 import type { RunFollower, StreamState } from '../api/stream';
-import type { CheckpointSummary, Envelope, GraphView, RunStatus, RunView } from '../api/types';
+import type { CheckpointSummary, Envelope, GraphView, RunStatus, RunView, WaitInfo } from '../api/types';
 import { baseFromCheckpoint, foldUpTo, RunFold } from './fold';
 import type { FoldBase } from './fold';
 import { Lanes } from './lanes';
@@ -41,9 +41,24 @@ export class RunModel {
   /** Answers being written right now, by call key (from delta frames; gone once the call's llm.response arrives). */
   writing = $state<Record<string, { actor: string; text: string }>>({});
 
+  /**
+   * What the run waits for a person to answer now (whatever the step-through shows): the waits the
+   * log opened and did not resolve, and those of the run's view the log has not resolved (a replay
+   * restored from a checkpoint with a wait open). Oldest first.
+   */
+  readonly openWaits: WaitInfo[] = $derived.by(() => {
+    void this.liveVersion;
+    const byId = new Map<string, WaitInfo>(Object.entries(this.live.waits));
+    for (const w of this.run?.waits ?? []) if (!byId.has(w.id) && !this.live.resolved.has(w.id)) byId.set(w.id, w);
+    return [...byId.values()].sort((a, b) => a.since.localeCompare(b.since));
+  });
+
   private live = new RunFold([]);
   private liveVersion = $state(0);
   private follower: RunFollower | undefined;
+  /** While the run sleeps waiting for a person: looks at it now and then to follow it again once it wakes. */
+  private watchTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
   private checkpointTimer: ReturnType<typeof setTimeout> | undefined;
   private nodeIds: string[] = [];
   private base: FoldBase = {};
@@ -73,28 +88,70 @@ export class RunModel {
       this.run = run;
       this.graph = graph;
       void this.loadCheckpoints();
-      this.follower = followRun(this.runId, 0, {
-        envelopes: (batch) => this.append(batch),
-        end: (status) => {
-          this.ended = status;
-          void this.refresh();
-        },
-        state: (s) => (this.stream = s),
-        delta: (d) => {
-          const prev = this.writing[d.key];
-          // A retried call writes its answer again under a higher attempt: start over.
-          const text = d.index === 0 || !prev ? d.text : prev.text + d.text;
-          this.writing = { ...this.writing, [d.key]: { actor: d.actor, text } };
-        },
-      });
+      this.follow();
     } catch (e) {
       this.error = (e as Error).message;
     }
   }
 
+  /** Follow the run's stream from the last envelope received. */
+  private follow(): void {
+    this.follower?.close();
+    const after = this.events.at(-1)?.seq ?? 0;
+    this.follower = followRun(this.runId, after, {
+      envelopes: (batch) => this.append(batch),
+      end: (status) => {
+        this.ended = status;
+        void this.refresh();
+        // A run waiting for a person is not over: its stream ends while it sleeps; follow it again once it wakes.
+        if (status === 'waiting') this.watch();
+      },
+      state: (s) => (this.stream = s),
+      delta: (d) => {
+        const prev = this.writing[d.key];
+        // A retried call writes its answer again under a higher attempt: start over.
+        const text = d.index === 0 || !prev ? d.text : prev.text + d.text;
+        this.writing = { ...this.writing, [d.key]: { actor: d.actor, text } };
+      },
+    });
+  }
+
+  /**
+   * The run was answered (or may have been): follow it again now. Its stream ends at once if it
+   * still sleeps (the answer wakes it on whichever node takes it), and the watch goes on.
+   */
+  resume(): void {
+    if (this.closed || this.ended !== 'waiting') return;
+    clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
+    this.ended = null;
+    // The step-through was at the end: follow the run live again.
+    if (this.cursor !== null && this.cursor >= this.count) this.cursor = null;
+    this.follow();
+  }
+
+  /** Look at a sleeping run every 2 s (someone may answer elsewhere, or a wait time out); follow it again once it moved. */
+  private watch(): void {
+    clearTimeout(this.watchTimer);
+    this.watchTimer = setTimeout(async () => {
+      this.watchTimer = undefined;
+      if (this.closed || this.ended !== 'waiting') return;
+      try {
+        const run = await getJson<RunView>(`/runs/${encodeURIComponent(this.runId)}`);
+        if (run.status !== 'waiting' || run.lastSeq > (this.events.at(-1)?.seq ?? 0)) return this.resume();
+        this.run = run;
+      } catch {
+        /* the gateway is away: look again later */
+      }
+      this.watch();
+    }, 2000);
+  }
+
   close(): void {
+    this.closed = true;
     this.follower?.close();
     clearTimeout(this.checkpointTimer);
+    clearTimeout(this.watchTimer);
   }
 
   private append(batch: Envelope[]): void {
