@@ -67,6 +67,8 @@ describe('human in the loop', () => {
       return r && r.status === 'succeeded' ? r : undefined;
     }, 'run to succeed');
     expect(done.waits).toEqual([]);
+    // The answer was taken in the commit that resolved its wait.
+    expect(await store.pendingSignals(run.id)).toEqual([]);
     const evs = await allEvents(store, run.id);
     expect(evs.filter((e) => e.type === 'tool.call' && (e.payload as { name: string }).name === 'stripe_refund')).toHaveLength(1);
     const resolved = evs.find((e) => e.type === 'wait.resolved')!;
