@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AoError, GraphRegistry, parseBudget, zodIssuePath } from '@ao/graphs';
-import type { Budget, GraphBuilder, GraphDef } from '@ao/graphs';
-import { createActorSystem, emitRunSpan, meters, newTraceContext, RunJournal, runTraceContext, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
+import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
+import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
+import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -90,9 +90,31 @@ export interface SignalResult {
   duplicate: boolean;
 }
 
-/** Signals a waiting run could take now (their wait is open). */
+/** Signals a waiting run could take now (their wait is open; an early answer is never a budget decision). */
 const answerable = (waits: readonly WaitInfo[], signals: readonly SignalRecord[]): boolean =>
-  signals.some((sig) => waits.some((w) => (sig.waitId !== null ? w.id === sig.waitId : w.node === sig.node)));
+  signals.some((sig) => waits.some((w) => (sig.waitId !== null ? w.id === sig.waitId : w.node === sig.node && w.kind !== 'budget')));
+
+/**
+ * A budget decision that cannot work is refused at the door (400), not found out by the run: a
+ * fork's budget must be valid over the run's, and a grant may not name amounts for limits the run
+ * has no soft limit of.
+ */
+function checkBudgetAnswer(run: RunRecord, a: BudgetAnswer): void {
+  if (a.decision === 'fork') {
+    try {
+      parseBudget({ ...(run.budget as Budget), ...a.budget }, 'payload.budget');
+    } catch (e) {
+      const field = isAoError(e) && e.field ? e.field : 'payload.budget';
+      throw new AoError('AO_VALIDATION', (e as Error).message, { field });
+    }
+  }
+  if (a.decision === 'grant') {
+    const soft = (run.budget as Budget).soft ?? {};
+    for (const k of ['tokens', 'tools', 'usd'] as const) {
+      if (a[k] !== undefined && soft[k] === undefined) throw new AoError('AO_VALIDATION', `payload.${k}: the run has no soft ${k} limit to raise`, { field: `payload.${k}` });
+    }
+  }
+}
 
 export interface StartRunRequest {
   graph: string;
@@ -231,7 +253,11 @@ export class Engine {
         tools: this.o.tools,
         clock: this.clock,
         prices: this.o.prices ?? {},
-        fork: async (id, step, budget) => (await this.replay(id, { fromStep: step, mode: 'live', overrides: { budget } })).id,
+        fork: async (id, step, budget, key) => {
+          const forkId = envelopeIdFor(id, key);
+          if (await this.o.store.getRun(forkId)) return forkId; // made before a crash: the same fork
+          return (await this.replay(id, { fromStep: step, mode: 'live', overrides: { budget }, id: forkId })).id;
+        },
       },
       run,
       def,
@@ -400,7 +426,7 @@ export class Engine {
     const info: ReplayInfo = { of: id, fromStep: req.fromStep, mode: req.mode ?? 'live', overrides, baseSeq: cp?.seq ?? 0, originalVersion: original.graphVersion, divergence: null };
     const trace = newTraceContext();
     const run = await this.o.store.createRun({
-      id: randomUUID(),
+      id: req.id ?? randomUUID(),
       graph: def.name,
       graphVersion: def.version,
       input,
@@ -478,9 +504,19 @@ export class Engine {
       const field = zodIssuePath(parsed.error.issues[0], 'payload') ?? 'payload';
       throw new AoError('AO_VALIDATION', `${field}: ${parsed.error.issues[0]?.message}`, { field });
     }
+    if (wait?.kind === 'budget') checkBudgetAnswer(run, parsed.data as BudgetAnswer);
     const { signal, duplicate } = await this.o.store.addSignal({ id: randomUUID(), runId: id, node: req.node, waitId: wait?.id ?? null, payload: parsed.data });
+    // An answer to an open wait wakes the run; an early one (or a repeat) may have become
+    // answerable while it was stored (the run opened the wait and fell asleep meanwhile).
     if (!duplicate && wait) await this.wake(id);
+    else await this.wakeIfAnswerable(id);
     return { run: (await this.o.store.getRun(id)) ?? run, signal, wait, duplicate };
+  }
+
+  /** Wake a sleeping run that has an answer it can take now. */
+  private async wakeIfAnswerable(id: string): Promise<void> {
+    const [run, pending] = await Promise.all([this.o.store.getRun(id), this.o.store.pendingSignals(id)]);
+    if (run && run.status === 'waiting' && answerable(run.waits, pending)) await this.wake(id);
   }
 
   /**
@@ -490,7 +526,7 @@ export class Engine {
    */
   private async wake(id: string): Promise<void> {
     const host = this.hosts.get(id);
-    if (host) return host.signals();
+    if (host && !host.stopped) return host.signals();
     const queue = this.o.bus.queue;
     const run = await this.o.store.wakeRun({ id, owner: queue ? QUEUE_OWNER : this.nodeId, leaseMs: this.leaseMs });
     if (!run) return;
@@ -504,8 +540,7 @@ export class Engine {
   /** A run went to sleep: an answer that came while it was going is taken now (otherwise nobody would wake it). */
   private async afterPassivation(id: string): Promise<void> {
     try {
-      const [run, pending] = await Promise.all([this.o.store.getRun(id), this.o.store.pendingSignals(id)]);
-      if (run && run.status === 'waiting' && answerable(run.waits, pending)) await this.wake(id);
+      await this.wakeIfAnswerable(id);
     } catch (e) {
       console.error(`[engine ${this.nodeId}] could not check run ${id} for answers after it went to sleep:`, e);
     }

@@ -23,7 +23,7 @@ export interface HostDeps {
   tools: ToolRegistry;
   clock: Clock;
   /** Fork a run from a checkpoint with a new budget (the engine's replay): the fork's id. */
-  fork?: (runId: string, step: number, budget: Record<string, unknown>) => Promise<string>;
+  fork?: (runId: string, step: number, budget: Record<string, unknown>, key: string) => Promise<string>;
 }
 
 /** Envelopes that answer a busy actor's request (a budget decision, an answer from a person). */
@@ -140,9 +140,9 @@ export class RunHost {
         });
       },
       pendingSignals: () => deps.store.pendingSignals(run.id),
-      fork: (step, budget) => {
+      fork: (step, budget, key) => {
         if (!deps.fork) throw new AoError('AO_INTERNAL', 'this node cannot fork runs');
-        return deps.fork(run.id, step, budget);
+        return deps.fork(run.id, step, budget, key);
       },
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
@@ -249,6 +249,11 @@ export class RunHost {
     this.supervisor.stop();
     this.refs.clear();
     this.resolveDone();
+  }
+
+  /** This host has stopped (the run ended, went to sleep, or the node let it go). */
+  get stopped(): boolean {
+    return this.ended;
   }
 
   /** Live actors of this run (the supervisor and its descendants that have not stopped). */

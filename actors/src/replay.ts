@@ -14,6 +14,8 @@ export interface ReplayRequest {
   mode?: ReplayMode;
   /** A fork: what changes from the step on. */
   overrides?: ReplayOverrides;
+  /** The new run's id (a fork asked for by a run itself: the same request gives the same run). Default: a fresh one. */
+  id?: string;
 }
 
 /** Longest chain of replays of replays followed when a log is assembled. */

@@ -43,8 +43,11 @@ export interface RunServices {
   finished(): void;
   /** Called once by the run supervisor when it passivated the run (it waits for a person; nothing of it stays in memory). */
   passivated(): void;
-  /** Fork this run from its checkpoint `step` with a new budget (a person's answer at a soft limit); resolves with the fork's id. */
-  fork(step: number, budget: Record<string, unknown>): Promise<string>;
+  /**
+   * Fork this run from its checkpoint `step` with a new budget (a person's answer at a soft limit);
+   * resolves with the fork's id, which derives from `key`: asked again (after a crash), the same fork.
+   */
+  fork(step: number, budget: Record<string, unknown>, key: string): Promise<string>;
   /** Answers to this run's waits not taken yet (oldest first). */
   pendingSignals(): Promise<SignalRecord[]>;
   /** The run supervisor itself crashed: end the run failed, or leave it to recovery if even that fails. */

@@ -217,6 +217,10 @@ describe('human in the loop', () => {
       const run = await engine.startRun({ graph: 'hitl-soft' });
       const w = (await waiting(run.id))!.waits[0]!;
       await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'more please' } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.decision' });
+      // Decisions that could not work are refused at the door, not found out by the run.
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'grant', usd: 5 } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.usd' });
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'fork', budget: { tokens: 'lots' } } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.budget.tokens' });
+      expect((await store.getRun(run.id))!.status).toBe('waiting');
       await engine.cancel(run.id);
     });
   });
@@ -237,6 +241,31 @@ describe('human in the loop', () => {
       expect(engine.activeRuns()).not.toContain(run.id);
     } finally {
       await b.shutdown();
+    }
+  });
+
+  it('a timed-out waiting run claimed by a node that died before resuming it is claimed again once that lease lapses', async () => {
+    const own = await openPgliteStore();
+    const first = await startNode({ store: own, nodeId: 'first', llm, graphs, leaseMs: 600, claimIntervalMs: 60_000 });
+    let second: Engine | undefined;
+    try {
+      const run = await first.startRun({ graph: 'hitl-timeout' });
+      await until(async () => ((await own.getRun(run.id))?.status === 'waiting' && first.activeRuns().length === 0) || undefined, 'run asleep');
+      await first.shutdown();
+      await new Promise((r) => setTimeout(r, 300)); // its wait times out
+      // A node claims it (status still waiting) and dies before its first step.
+      const claimed = await own.claimRuns({ owner: 'dead', leaseMs: 50, limit: 10, reclaimOwn: false, exclude: [] });
+      expect(claimed.map((r) => [r.id, r.status, r.owner])).toEqual([[run.id, 'waiting', 'dead']]);
+      second = await startNode({ store: own, nodeId: 'second', llm, graphs, leaseMs: 600, claimIntervalMs: 100 });
+      const done = await until(async () => {
+        const r = await own.getRun(run.id);
+        return r && r.status === 'failed' ? r : undefined;
+      }, 'run to time out on the second node');
+      expect(done.error?.code).toBe('AO_WAIT_TIMED_OUT');
+    } finally {
+      await second?.shutdown();
+      await first.shutdown();
+      await own.close();
     }
   });
 });

@@ -53,6 +53,7 @@ const run = (id: string, status: RunRecord['status'], lastSeq: number): RunRecor
     idempotencyKey: null,
     waits: [],
     wakeAt: null,
+    replay: null,
     lastSeq,
     createdAt: new Date(0).toISOString(),
     updatedAt: new Date(0).toISOString(),

@@ -4,7 +4,7 @@ import { parentOf } from '../pipeline/pipeline.js';
 import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
-import { decide, raise, release, reserve, settle } from './ledger.js';
+import { decide, release, reserve, settle } from './ledger.js';
 import type { BudgetRequest, Ledger, PriceTable } from './ledger.js';
 
 /** The budget actor's path in every run. */
@@ -92,17 +92,9 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         }
         case 'budget.release':
           return release(ledger, (parseMessage(msg).payload as Payload<'budget.release'>).key);
-        case 'wait.resolved': {
-          // A person granted more (a denial or fork ends the run; the supervisor sees to that).
-          const p = parseMessage(msg).payload as Payload<'wait.resolved'>;
-          const answer = p.outcome.kind === 'signal' ? (p.outcome.payload as { decision?: string; tokens?: number; tools?: number; usd?: number }) : undefined;
-          if (p.kind !== 'budget' || answer?.decision !== 'grant') return ledger;
-          const reached = /^budget\/(tokens|tools|usd)\//.exec(p.wait)?.[1] as 'tokens' | 'tools' | 'usd' | undefined;
-          const given = { ...(answer.tokens ? { tokens: answer.tokens } : {}), ...(answer.tools ? { tools: answer.tools } : {}), ...(answer.usd ? { usd: answer.usd } : {}) };
-          // No amount: the limit reached is raised by its own size once more.
-          const by = Object.keys(given).length || !reached ? given : { [reached]: s.budget.soft?.[reached] ?? 0 };
-          let next = raise(ledger, by);
-          await s.journal.append([draft(s, { from: ctx.path, to: ctx.path, type: 'budget.raised', payload: { wait: p.wait, soft: next.soft ?? {} }, causationId: msg.id, key: `raised/${p.wait}` })]);
+        case 'budget.raised': {
+          // A person granted more (the supervisor committed the raise with the answer): decide what was held.
+          let next: Ledger = { ...ledger, soft: (parseMessage(msg).payload as Payload<'budget.raised'>).soft };
           for (const h of [...held.values()]) next = await decideOn(next, h, ctx);
           return next;
         }

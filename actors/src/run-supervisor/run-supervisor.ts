@@ -3,6 +3,9 @@ import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
 import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
+import type { Budget, BudgetAnswer } from '@ao/graphs';
+import { raise } from '../budget/ledger.js';
+import type { SoftLimits } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import { BUDGET_PATH } from '../effects/effects.js';
 import type { z } from 'zod';
@@ -61,6 +64,17 @@ export function answerSchema(def: RunServices['def'], node: string, kind: WaitIn
   return BudgetAnswerSchema;
 }
 
+/**
+ * What a person's grant raises: the amounts given, and the limit that was reached by its own soft
+ * size if the grant names no amount for it (a grant that left it where it was would be asked again).
+ */
+export function grantedRaise(grant: BudgetAnswer & { decision: 'grant' }, wait: WaitInfo, budget: Budget): SoftLimits {
+  const reached = (wait.payload as { limit?: 'tokens' | 'tools' | 'usd' } | undefined)?.limit;
+  const by: SoftLimits = { ...(grant.tokens ? { tokens: grant.tokens } : {}), ...(grant.tools ? { tools: grant.tools } : {}), ...(grant.usd ? { usd: grant.usd } : {}) };
+  if (reached && by[reached] === undefined) by[reached] = budget.soft?.[reached] ?? 0;
+  return by;
+}
+
 /** Combine steps taken one after another into one (each starts from the state the previous left). */
 function chain(first: Step, next: (state: SchedulerState) => Step): Step {
   const second = next(first.state);
@@ -115,7 +129,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           case 'resume':
             return resume(state, msg.starts, ctx);
           case 'signals': {
-            const { step, consumed } = answer(state.sched, msg.signals, now);
+            // A poke: what is pending is read now (a snapshot sent earlier may hold answers already taken).
+            const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
             return apply(state, step, ctx, null, null, 'signals', consumed);
           }
           case 'waitTimeout': {
@@ -311,7 +326,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     const consumed: string[] = [];
     for (const sig of signals) {
       const open = Object.values(step.state.waits ?? {});
-      const wait = sig.waitId !== null ? open.find((w) => w.id === sig.waitId) : open.find((w) => w.node === sig.node);
+      // An early answer (no wait id) is for the node's approval or question, never a budget wait.
+      const wait = sig.waitId !== null ? open.find((w) => w.id === sig.waitId) : open.find((w) => w.node === sig.node && w.kind !== 'budget');
       if (!wait) {
         if (sig.waitId !== null) consumed.push(sig.id); // its wait is closed: nothing to answer
         continue;
@@ -380,7 +396,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     // About to wait for a person: answers that are already in (they came early, or while the
     // wait was being opened) are taken now rather than after a passivation.
     if (quiescent(step.state)) {
-      const more = answer(step.state, await s.pendingSignals(), new Date().toISOString());
+      const taken = new Set(consumed);
+      const more = answer(step.state, (await s.pendingSignals()).filter((sig) => !taken.has(sig.id)), new Date().toISOString());
       if (more.consumed.length) {
         step = chain(step, () => more.step);
         consumed = [...consumed, ...more.consumed];
@@ -393,7 +410,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       if (d.kind !== 'resolved' || d.wait.kind !== 'budget' || d.outcome.kind !== 'signal') continue;
       const a = d.outcome.payload as { decision?: string; budget?: Record<string, unknown> };
       if (a.decision !== 'fork') continue;
-      const forkedTo = await s.fork(state.step, a.budget ?? {});
+      const forkedTo = await s.fork(state.step, a.budget ?? {}, `fork/${d.wait.id}`);
       step = { ...step, decisions: step.decisions.map((x) => (x.kind === 'finish' && x.error ? { ...x, error: { ...x.error, details: { ...x.error.details, forkedTo } } } : x)) };
     }
     const next: SupervisorState = { ...state, sched: step.state, step: state.step + 1 };
@@ -441,9 +458,15 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
         case 'resolved': {
           const w = d.wait;
           // A question's answer goes to the actor that asked, as the reply to its registration.
-          // A budget grant goes to the budget actor, which raises the soft limit and decides what it held.
-          const to = w.kind !== 'approval' && w.actor ? (w.actor as EnvelopeDraft['to']) : ctx.path;
+          const to = w.kind === 'interrupt' && w.actor ? (w.actor as EnvelopeDraft['to']) : ctx.path;
           const cause = w.kind === 'interrupt' ? s.journal.idOf(`${w.id}/wait`) : causationId;
+          const grant = w.kind === 'budget' && d.outcome.kind === 'signal' ? (d.outcome.payload as BudgetAnswer) : undefined;
+          if (grant?.decision === 'grant') {
+            // The raise commits with the resolution (a crash cannot keep one without the other); the
+            // budget actor applies it and decides the calls it held.
+            const soft = raise(s.ledgerAt([]), grantedRaise(grant, w, s.budget)).soft ?? {};
+            drafts.push(draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: BUDGET_PATH, type: 'budget.raised', payload: { wait: w.id, soft }, causationId, key: `raised/${w.id}` }));
+          }
           drafts.push(
             draft(
               { runId: s.runId, trace: span.trace },

@@ -239,7 +239,8 @@ export class DrizzleStore implements Store {
       .where(
         and(
           // Active runs no one holds, and waiting runs whose wait timed out (no one holds those).
-          or(and(inArray(runs.status, ACTIVE), free), and(eq(runs.status, 'waiting'), isNull(runs.owner), lte(runs.wakeAt, sql`now()`))),
+          // (A node that claimed one and died before its first step left it waiting under an expired lease: free too.)
+          or(and(inArray(runs.status, ACTIVE), free), and(eq(runs.status, 'waiting'), lte(runs.wakeAt, sql`now()`), or(isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`)))),
           q.exclude.length ? notInArray(runs.id, q.exclude) : undefined,
         ),
       )
