@@ -24,7 +24,11 @@ const soft = graph('hitl-soft')
   .edge('b', 'c')
   .budget({ tokens: 100_000, soft: { tokens: 1200 } }) as GraphBuilder<unknown>;
 
-const graphs = [...(exampleGraphs as readonly GraphBuilder<unknown>[]), ask, timed, soft];
+const counted = graph('hitl-counted')
+  .node('gate', { agent: 'pipeline', approval: { prompt: 'Go?', countWallClock: true } })
+  .budget({ wallClockSec: 0.5 }) as GraphBuilder<unknown>;
+
+const graphs = [...(exampleGraphs as readonly GraphBuilder<unknown>[]), ask, timed, soft, counted];
 
 describe('human in the loop', () => {
   let store: Store;
@@ -267,5 +271,21 @@ describe('human in the loop', () => {
       await first.shutdown();
       await own.close();
     }
+  });
+
+  it('a wait that counts the wall clock ends a sleeping run budget_exceeded when the clock runs out; others do not', async () => {
+    const run = await engine.startRun({ graph: 'hitl-counted' });
+    const asleep = await waiting(run.id);
+    expect(asleep!.wakeAt).not.toBeNull();
+    const done = await until(async () => {
+      const r = await store.getRun(run.id);
+      return r && r.status === 'budget_exceeded' ? r : undefined;
+    }, 'run to run out of wall clock');
+    expect(done.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'wallClockSec' } });
+    // triage-with-approval has a 60 s wall clock that waiting does not use: its wake-up is its 3-day timeout.
+    const other = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
+    const w = await waiting(other.id);
+    expect(Date.parse(w!.wakeAt!) - Date.now()).toBeGreaterThan(2 * 24 * 3600 * 1000);
+    await engine.cancel(other.id);
   });
 });

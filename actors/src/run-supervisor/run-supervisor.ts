@@ -120,12 +120,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
             return apply(state, retryDue(s.def, state.sched, msg.node, now), ctx, null, msg.node, `retry/${msg.node}/${state.sched.nodes[msg.node]?.attempt}`);
           case 'cancel':
             return apply(state, stopRun(state.sched, 'cancelled', { code: 'AO_RUN_CANCELLED', message: msg.reason }, now), ctx, null, null, 'cancel');
-          case 'deadline': {
-            const limit = s.budget.wallClockSec ?? 0;
-            const used = (s.clock.now() - ((state.deadline ?? s.clock.now()) - limit * 1000)) / 1000;
-            const error = budgetError('wallClockSec', 'run', limit, Math.round(used * 1000) / 1000, 'supervisor');
-            return apply(state, stopRun(state.sched, 'budget_exceeded', error, now), ctx, null, null, 'deadline');
-          }
+          case 'deadline':
+            return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), now), ctx, null, null, 'deadline');
           case 'resume':
             return resume(state, msg.starts, ctx);
           case 'signals': {
@@ -216,6 +212,12 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     },
   };
 
+  function wallClockError(state: SupervisorState): ErrorInfo {
+    const limit = s.budget.wallClockSec ?? 0;
+    const used = (s.clock.now() - ((state.deadline ?? s.clock.now()) - limit * 1000)) / 1000;
+    return budgetError('wallClockSec', 'run', limit, Math.round(used * 1000) / 1000, 'supervisor');
+  }
+
   /** The run's budget actor, with the ledger it had when the run is restored. */
   function startBudget(state: SupervisorState, ctx: ActorContext<ActorMessage>, restoring: boolean): void {
     const { wallClockSec: _clock, ...limits } = s.budget;
@@ -276,6 +278,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       wake = { pausedMs, paused };
     }
     armDeadline(state, ctx);
+    if (wake && !wake.paused && state.deadline !== undefined && s.clock.now() >= state.deadline) {
+      // Out of wall clock while asleep (a wait that counts it): the run ends, whatever was answered.
+      return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), new Date().toISOString()), ctx, null, null, 'deadline', [], true, wake);
+    }
     if (wake || Object.keys(state.sched.waits ?? {}).length) {
       const now = new Date().toISOString();
       const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
@@ -495,7 +501,9 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       // on a question are in the checkpoint as live; they re-run from their start when it is answered.
       next.pausedAt = s.clock.now();
       next.asleep = true;
-      const wakeAt = Math.min(...waits.map((w) => w.timeoutAt ?? Infinity));
+      // Woken at the earliest timeout, or when the wall clock runs out if a wait counts it.
+      const counting = waits.some((w) => w.countWallClock) && next.deadline !== undefined ? next.deadline : Infinity;
+      const wakeAt = Math.min(counting, ...waits.map((w) => w.timeoutAt ?? Infinity));
       note(ctx.path, 'run.waiting', { waits }, `waiting/${next.step}`);
       Object.assign(patch, { status: 'waiting', waits, wakeAt: Number.isFinite(wakeAt) ? new Date(wakeAt).toISOString() : null, releaseLease: true });
     } else if (!finished && (waits.length || state.sched.waits)) {
