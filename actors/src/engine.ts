@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
-import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
+import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -47,6 +47,11 @@ export interface EngineOptions {
   passive?: boolean;
   /** Price per million input and output tokens, by model, for `usd` budgets. */
   prices?: PriceTable;
+  /**
+   * The 32-byte key secret tool results are sealed with (AO_SECRET_KEY; see `resolveSecretKey`).
+   * Without it, secret parts of tool results cannot be kept: they are dropped (see `sealOutcome`).
+   */
+  secretKey?: Uint8Array;
 }
 
 /**
@@ -142,6 +147,7 @@ export class Engine {
   readonly graphs: GraphRegistry;
   readonly nodeId: string;
   private readonly system: ActorSystem;
+  private readonly secrets: SecretVault;
   private readonly hosts = new Map<string, RunHost>();
   private readonly clock: Clock;
   private readonly leaseMs: number;
@@ -161,6 +167,7 @@ export class Engine {
     this.clock = o.clock ?? systemClock;
     this.leaseMs = o.leaseMs ?? 15_000;
     this.system = createActorSystem();
+    this.secrets = new SecretVault(o.store, o.secretKey);
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
   }
 
@@ -251,6 +258,7 @@ export class Engine {
         system: this.system,
         llm: this.o.llm,
         tools: this.o.tools,
+        secrets: this.secrets,
         clock: this.clock,
         prices: this.o.prices ?? {},
         fork: async (id, step, budget, key) => {

@@ -1,7 +1,7 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
-import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -21,6 +21,7 @@ export interface HostDeps {
   system: ActorSystem;
   llm: LlmResolver;
   tools: ToolRegistry;
+  secrets: SecretVault;
   clock: Clock;
   /** Fork a run from a checkpoint with a new budget (the engine's replay): the fork's id. */
   fork?: (runId: string, step: number, budget: Record<string, unknown>, key: string) => Promise<string>;
@@ -121,6 +122,7 @@ export class RunHost {
       },
       llm: deps.llm,
       tools: deps.tools,
+      secrets: deps.secrets.forRun(run),
       clock: deps.clock,
       trace,
       register: (ref) => void this.refs.set(ref.path, ref),

@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -29,6 +29,8 @@ export interface RunServices {
   readonly journal: RunJournal;
   readonly llm: LlmResolver;
   readonly tools: ToolRegistry;
+  /** Secret tool results of this run (and of the runs it replays), sealed under the node's key. */
+  readonly secrets: RunSecrets;
   readonly clock: Clock;
   /** The run's trace context: its root span's ids (every span of the run descends from it). */
   readonly trace: TraceContext;

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, NatsBus, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, httpRequestTool, NatsBus, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -94,6 +94,7 @@ export async function startRuntime(
   // A user's tool replaces a built-in one of the same name (e.g. a real web_search for the offline stand-in).
   const byName = new Map<string, ToolDefinition>();
   for (const t of builtinTools) byName.set(t.name, t);
+  byName.set('http_request', httpRequestTool({ allow: config.AO_HTTP_TOOL_ALLOW }));
   const builtin = new Set(byName.keys());
   for (const t of [...ext.tools, ...(o.tools ?? []), ...providers.tools]) {
     if (byName.has(t.name) && !builtin.has(t.name)) throw new AoError('AO_CONFIG_INVALID', `tool "${t.name}" is defined twice`, { field: 'AO_GRAPHS' });
@@ -104,6 +105,8 @@ export async function startRuntime(
   for (const t of byName.values()) tools.register(t);
   let engine: Engine;
   try {
+    // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
+    const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
     engine = await Engine.create({
       store: o.wrapStore ? o.wrapStore(store) : store,
       bus,
@@ -112,6 +115,7 @@ export async function startRuntime(
       nodeId: config.AO_NODE_ID,
       leaseMs: config.AO_LEASE_MS,
       prices: config.AO_PRICES,
+      ...(secretKey ? { secretKey } : {}),
       ...(o.passive ? { passive: true } : {}),
       graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
     });

@@ -79,6 +79,12 @@ export const ERROR_CODES = {
   AO_TOO_MANY_STREAMS: 'Too many open WebSocket streams for this tenant or for the server (details: limit).',
   AO_IDEMPOTENCY_KEY_REUSED: 'The Idempotency-Key was already used for a different request body.',
   AO_SHUTTING_DOWN: 'The server is shutting down and takes no new runs; send it to another node.',
+  // safety of tools: secrets and the HTTP tool
+  AO_SECRET_KEY_MISSING: 'A secret could not be stored: no key is configured (set AO_SECRET_KEY; required with Postgres). Secret parts of tool results are then dropped, reading [secret not kept: AO_SECRET_KEY_MISSING].',
+  AO_SECRET_UNREADABLE: 'A stored secret could not be decrypted: AO_SECRET_KEY is not the key it was stored with, or the row was altered.',
+  AO_SECRET_NOT_FOUND: 'A tool argument names a secret handle that this run (and the runs it replays) does not hold.',
+  AO_SECRET_NOT_ALLOWED: 'A secret handle was passed in a tool argument that is not marked secret; secrets only go where a tool asks for one.',
+  AO_HTTP_TOOL_ADDRESS_BLOCKED: 'The http_request tool refused an address that is not public (loopback, private, link-local, unique-local, multicast, unspecified) and not allowed by AO_HTTP_TOOL_ALLOW.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

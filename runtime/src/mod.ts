@@ -9,3 +9,4 @@ export * from './llm/mod.js';
 export * from './tools/mod.js';
 export * from './replay/mod.js';
 export * from './telemetry/mod.js';
+export * from './secrets/mod.js';

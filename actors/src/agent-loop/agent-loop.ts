@@ -1,5 +1,6 @@
 import { AoError, canonicalJson } from '@ao/graphs';
 import type { NodeDef, NodeOutput, RunContext } from '@ao/graphs';
+import { redactArgs, toolSecrets } from '@ao/runtime';
 import type { ActorPath, ChatMessage, ToolCall, ToolRegistry } from '@ao/runtime';
 import type { Effects, ToolOutcome } from '../effects/effects.js';
 import type { NodeContext } from '../messages.js';
@@ -42,6 +43,9 @@ const render = (o: ToolOutcome): string => {
   return s.length > MAX_TOOL_RESULT_CHARS ? `${s.slice(0, MAX_TOOL_RESULT_CHARS)}…` : s;
 };
 
+/** Arguments as a node's output records them: secret ones redacted, as in the `tool.call` event. */
+const shownArgs = (tools: ToolRegistry, name: string, args: unknown) => redactArgs(toolSecrets(tools.get(name)), args);
+
 /**
  * The agent loop of one node (or swarm branch): offer the model the node's tools, run the tool
  * calls it makes (validated; a bad call, including arguments that are not JSON, comes back to the
@@ -66,7 +70,7 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
     for (const name of node.tools) {
       if (!(name in mapped)) continue;
       const outcome = await effects.tool(node.id, name, mapped[name], signal);
-      used.push({ name, args: mapped[name], ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+      used.push({ name, args: shownArgs(a.tools, name, mapped[name]), ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
       messages.push({ role: 'user', content: `Result of ${name}: ${render(outcome)}` });
     }
     const res = await effects.llm({ profile: node.llm, messages, maxTokens: node.maxTokens }, signal);
@@ -91,7 +95,7 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
         : control ? await control.run(call.arguments, signal)
         : node.tools.includes(call.name) ? await effects.tool(node.id, call.name, call.arguments, signal)
         : { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${[...node.tools, ...controls.map((c) => c.spec.name)].join(', ') || 'none'}` } };
-      used.push({ name: call.name, args: call.malformed ?? call.arguments, ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+      used.push({ name: call.name, args: call.malformed ?? shownArgs(a.tools, call.name, call.arguments), ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
       messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: render(outcome) });
     }
   }

@@ -1,11 +1,12 @@
 import { AoError, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
-import { actorPath, addUsage, captureContent, contentHash, describeChange, emitterOf, emptyUsage, endSpan, estimateTokens, gistOf, meters, parseLlmResponse, SpanKind, startChildSpan } from '@ao/runtime';
-import type { ActorPath, Attributes, Envelope, ErrorInfo, LlmRequest, LlmResponse, Span, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import { actorPath, addUsage, captureContent, contentHash, describeChange, emitterOf, emptyUsage, endSpan, estimateTokens, gistOf, meters, parseLlmResponse, redactArgs, SpanKind, startChildSpan, toolSecrets } from '@ao/runtime';
+import type { ActorPath, Attributes, Envelope, ErrorInfo, LlmRequest, LlmResponse, Span, ToolSecrets, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
 import { priceOf } from '../budget/ledger.js';
 import type { BudgetRequest } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import { draft } from '../services.js';
+import { openArgs, sealOutcome } from './secrets.js';
 import type { RunServices } from '../services.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorInfo };
@@ -303,16 +304,28 @@ export class Effects {
     return { model: p.model, message: { content: p.content, toolCalls: p.toolCalls }, usage: p.usage, finishReason: p.finishReason };
   }
 
-  /** Call a tool, as an `execute_tool` span under the node's span; a bad argument or a failing handler is an outcome, not a throw (the model sees it). */
+  /**
+   * Call a tool, as an `execute_tool` span under the node's span; a bad argument or a failing
+   * handler is an outcome, not a throw (the model sees it). Only the tools the node lists may be
+   * called (AO_TOOL_NOT_ALLOWED otherwise, whoever asks). Arguments marked secret are redacted in
+   * the log and the span; secret parts of the result are sealed and replaced by handles.
+   */
   async tool(node: string, name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome> {
+    const allowed = this.s.def.node(this.node)?.tools ?? [];
+    if (!allowed.includes(name)) {
+      // Decided from the graph alone, so a re-run decides the same: nothing to journal.
+      return { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${this.node}" may not call tool "${name}"; it may call: ${allowed.join(', ') || 'none'}` } };
+    }
+    const sec = toolSecrets(this.s.tools.get(name));
+    const shown = redactArgs(sec, args);
     const span = startChildSpan(this.span?.span, `execute_tool ${name}`, {
       ...this.s.spanAttributes,
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': name,
-      ...(captureContent() ? { 'gen_ai.tool.call.arguments': JSON.stringify(args ?? null) } : {}),
+      ...(captureContent() ? { 'gen_ai.tool.call.arguments': JSON.stringify(shown ?? null) } : {}),
     });
     try {
-      const outcome = await this.toolCall(node, name, args, signal, span);
+      const outcome = await this.toolCall(node, name, args, shown, sec, signal, span);
       span.setAttribute('ao.tool.outcome', outcome.ok ? 'ok' : 'error');
       if (captureContent() && outcome.ok) span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result ?? null));
       meters().toolCalls.add(1, this.attrs({ 'gen_ai.tool.name': name, outcome: outcome.ok ? 'ok' : 'error' }));
@@ -326,19 +339,22 @@ export class Effects {
     }
   }
 
-  private async toolCall(node: string, name: string, args: unknown, signal: AbortSignal, span: Span): Promise<ToolOutcome> {
+  private async toolCall(node: string, name: string, args: unknown, shown: unknown, sec: ToolSecrets, signal: AbortSignal, span: Span): Promise<ToolOutcome> {
     signal.throwIfAborted();
     this.guardReplay();
     const key = this.key();
     const endpoint = actorPath('tool', name.replace(/[^A-Za-z0-9_.@-]/g, '_'));
     span.setAttributes({ 'ao.effect.key': key, 'ao.idempotency_key': `${this.s.runId}/${key}` });
     const def = this.s.tools.get(name);
+    // The hash covers the arguments as given (literal secrets included, handles as handles): a
+    // recorded replay compares true arguments while the log shows them redacted.
     const hash = contentHash({ name, args: args ?? null, schema: def ? this.s.tools.specs([name])[0]!.parameters : null });
-    await this.checkRequest(key, 'tool.call', { name, args }, hash);
+    await this.checkRequest(key, 'tool.call', { name, args: shown }, hash);
     this.guardReplay();
     // A replay never calls an unsafe tool live unless it was explicitly allowed (a recorded result is fine).
     const allow = this.s.replay?.overrides?.allowUnsafe;
-    if (this.s.replay && def?.effect === 'unsafe' && !this.s.journal.recording(`${key}/result`) && !this.s.journal.recorded(`${key}/result`) && allow !== true && !allow?.includes(name)) {
+    const effect = this.s.tools.effectOf(name, args);
+    if (this.s.replay && effect === 'unsafe' && !this.s.journal.recording(`${key}/result`) && !this.s.journal.recorded(`${key}/result`) && allow !== true && !allow?.includes(name)) {
       throw new AoError('AO_REPLAY_UNSAFE_TOOL', `unsafe tool "${name}" is not called live in a replay; allow it with overrides.allowUnsafe: ["${name}"]`, {
         details: { tool: name, key },
         retryable: false,
@@ -352,16 +368,24 @@ export class Effects {
       throw refused;
     }
     const inFlight = this.s.journal.recorded(`${key}/call`) !== undefined;
-    await this.emit(this.path, endpoint, 'tool.call', { key, name, args, hash }, `${key}/call`);
+    await this.emit(this.path, endpoint, 'tool.call', { key, name, args: shown, hash }, `${key}/call`);
     const recorded = this.s.journal.recorded(`${key}/result`) ?? this.s.journal.recording(`${key}/result`);
     const ctx = { runId: this.s.runId, nodeId: node, idempotencyKey: `${this.s.runId}/${key}`, signal };
     let outcome: ToolOutcome | undefined = recorded ? outcomeOf(recorded.payload) : undefined;
     span.setAttribute('ao.effect.source', this.s.journal.recorded(`${key}/result`) ? 'log' : recorded ? 'recording' : 'live');
     if (!outcome) this.guardReplay();
-    if (!outcome && inFlight) outcome = await this.reconcile(name, args, ctx, endpoint, key);
+    let real = args;
+    if (!outcome) {
+      // Handles become values only here, just before the call: nothing before this line (log,
+      // span, hash, budget) ever held the secret.
+      const opened = await openArgs(this.s.secrets, sec, name, args);
+      if (opened.ok) real = opened.args;
+      else outcome = opened;
+    }
+    if (!outcome && inFlight) outcome = await this.reconcile(name, real, shown, effect, sec, ctx, endpoint, key);
     if (!outcome) {
       try {
-        outcome = { ok: true, result: await this.s.tools.call(name, args, ctx) };
+        outcome = { ok: true, result: await sealOutcome(this.s.secrets, sec, key, await this.s.tools.call(name, real, ctx)) };
       } catch (e) {
         if (signal.aborted) {
           // Timed out: the call was made, so it counts (the grant is settled, never leaked). A
@@ -386,19 +410,22 @@ export class Effects {
   private async reconcile(
     name: string,
     args: unknown,
+    shown: unknown,
+    effect: string | undefined,
+    sec: ToolSecrets,
     ctx: { runId: string; nodeId: string; idempotencyKey: string; signal: AbortSignal },
     endpoint: ActorPath,
     key: string,
   ): Promise<ToolOutcome | undefined> {
     const def = this.s.tools.get(name);
-    if (!def || def.effect !== 'unsafe') return undefined; // pure, read, idempotent: call again, same key
+    if (!def || effect !== 'unsafe') return undefined; // pure, read, idempotent: call again, same key
     if (def.status) {
       const st = await def.status(this.s.tools.validate(name, args) as never, ctx);
       await this.emit(endpoint, this.path, 'effect.reconciled', { key, name, done: st.done }, `${key}/reconciled`);
-      return st.done ? { ok: true, result: st.result } : undefined;
+      return st.done ? { ok: true, result: await sealOutcome(this.s.secrets, sec, key, st.result) } : undefined;
     }
     const message = `unsafe tool "${name}" was in flight when the process stopped; whether it took effect is unknown (idempotency key ${ctx.idempotencyKey})`;
-    await this.emit(endpoint, this.path, 'effect.unknown_outcome', { key, name, args }, `${key}/unknown`);
+    await this.emit(endpoint, this.path, 'effect.unknown_outcome', { key, name, args: shown }, `${key}/unknown`);
     throw new AoError('AO_EFFECT_UNKNOWN_OUTCOME', message, { details: { key, idempotencyKey: ctx.idempotencyKey, tool: name } });
   }
 }

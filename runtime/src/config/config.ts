@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
 import { LlmProfilesSchema } from '../llm/profiles.js';
 import { McpServersSchema } from '../tools/mcp/config.js';
+import { parseAllowList } from '../tools/http/address.js';
+import { parseSecretKey } from '../secrets/key.js';
 
 /**
  * Every environment variable the runtime reads, validated once at start-up. README's
@@ -93,6 +95,27 @@ export const ConfigSchema = z.object({
    * "@modelcontextprotocol/server-filesystem","/data"]},"search":{"url":"https://mcp.example.com/mcp"}}.
    */
   AO_MCP_SERVERS: jsonVar(McpServersSchema, 'MCP servers'),
+  /**
+   * 32 random bytes in base64 (`openssl rand -base64 32`): the key secret tool results are
+   * encrypted with. Unset with the embedded store: one is generated into AO_DATA_DIR/secret.key.
+   * Unset with Postgres: secret parts of tool results are dropped, not kept (AO_SECRET_KEY_MISSING).
+   */
+  AO_SECRET_KEY: optionalString.superRefine((s, ctx) => {
+    if (s === undefined) return;
+    try {
+      parseSecretKey(s);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+  /** Hosts, IP addresses and CIDRs (comma-separated) the http_request tool may reach although they are not public. */
+  AO_HTTP_TOOL_ALLOW: optionalString.superRefine((s, ctx) => {
+    try {
+      parseAllowList(s);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
   /** Fault injection for crash tests: SIGKILL this process after it committed this many events. */
   AO_FAULT_KILL_AFTER_EVENTS: z.coerce.number().int().positive().optional(),
 });

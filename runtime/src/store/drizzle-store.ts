@@ -6,8 +6,8 @@ import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
-import { apiKeys, checkpoints, events, runs, signals } from './schema.js';
+import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import { apiKeys, checkpoints, events, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -397,6 +397,23 @@ export class DrizzleStore implements Store {
       .where(eq(checkpoints.runId, runId))
       .orderBy(asc(checkpoints.step));
     return rows.map((r) => ({ ...r, createdAt: iso(r.createdAt)! }));
+  }
+
+  async putSecrets(rows: SecretRecord[]): Promise<void> {
+    if (!rows.length) return;
+    const createdAt = new Date().toISOString();
+    await this.db
+      .insert(secrets)
+      .values(rows.map((r) => ({ ...r, createdAt })))
+      .onConflictDoUpdate({ target: [secrets.runId, secrets.handle], set: { keyId: sql`excluded.key_id`, iv: sql`excluded.iv`, data: sql`excluded.data`, createdAt } });
+  }
+
+  async getSecrets(runIds: string[], handles: string[]): Promise<SecretRecord[]> {
+    if (!runIds.length || !handles.length) return [];
+    return this.db
+      .select({ runId: secrets.runId, handle: secrets.handle, keyId: secrets.keyId, iv: secrets.iv, data: secrets.data })
+      .from(secrets)
+      .where(and(inArray(secrets.runId, runIds), inArray(secrets.handle, handles)));
   }
 
   async sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }> {

@@ -1,6 +1,6 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
@@ -92,6 +92,14 @@ export interface Store {
   revokeApiKey(id: string): Promise<boolean>;
   /** Whether any unrevoked key exists (then every route but /health needs one). */
   hasApiKeys(): Promise<boolean>;
+
+  /**
+   * Store sealed secrets (see `SecretVault`). A handle written again replaces the row: a call
+   * repeated after a crash, before its result was journaled, may have produced a new value.
+   */
+  putSecrets(rows: SecretRecord[]): Promise<void>;
+  /** The sealed secrets of these runs with these handles (any order). */
+  getSecrets(runIds: string[], handles: string[]): Promise<SecretRecord[]>;
 
   /** Apply a graph's retention policy to its finished runs; returns what was deleted. */
   sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }>;

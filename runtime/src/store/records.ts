@@ -229,3 +229,13 @@ export interface ApiKeyRecord {
   createdAt: string;
   revokedAt: string | null;
 }
+
+/** One sealed secret: what the vault stores for a handle of a run (never the plaintext). */
+export interface SecretRecord {
+  runId: string;
+  handle: string;
+  /** Which key sealed it (a fingerprint, not the key). */
+  keyId: string;
+  iv: string;
+  data: string;
+}

@@ -140,5 +140,28 @@ export const signals = pgTable(
   ],
 );
 
-export const schema = { runs, events, checkpoints, apiKeys, signals };
+/**
+ * Tool results marked secret, encrypted (AES-256-GCM) under the node's AO_SECRET_KEY; the event log
+ * holds only their handles. A row belongs to its run (deleted with it); `key_id` names the key it
+ * was sealed with, so a wrong key is told apart from a damaged row.
+ */
+export const secrets = pgTable(
+  'secrets',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** `secret:<32 hex>`, derived from the effect key and the value's place in the result. */
+    handle: text('handle').notNull(),
+    keyId: text('key_id').notNull(),
+    /** base64 of the 12-byte GCM nonce. */
+    iv: text('iv').notNull(),
+    /** base64 of the ciphertext followed by the 16-byte GCM tag. */
+    data: text('data').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.handle] })],
+);
+
+export const schema = { runs, events, checkpoints, apiKeys, signals, secrets };
 export type Schema = typeof schema;

@@ -6,6 +6,7 @@ export {
   type ToolDefinition,
 } from './registry.js';
 export { builtinTools, noop, stripeRefund, webSearch } from './builtin/mod.js';
+export { httpRequestTool, nonPublicClass, parseAllowList, type HttpToolOptions } from './http/mod.js';
 export {
   McpConnection,
   mcpTools,

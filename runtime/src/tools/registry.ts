@@ -31,7 +31,20 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
    * tools do); otherwise it is generated from `input`. `input` still validates every call.
    */
   readonly parameters?: Record<string, unknown>;
+  /**
+   * The schema of the handler's result. Not enforced; it marks which parts of a result are secret
+   * (`.meta({ secret: true })`): those are sealed in the vault and replaced by handles before the
+   * result is journaled or shown to the model.
+   */
+  readonly output?: z.ZodType;
+  /** The result's JSON schema, when the tool brings its own (an MCP tool's `outputSchema`); takes precedence over `output`. */
+  readonly outputParameters?: Record<string, unknown>;
   readonly effect: EffectClass;
+  /**
+   * The effect class of one call, when it depends on the arguments (`http_request`: GET is `read`,
+   * POST `unsafe`); `effect` otherwise. Called with the raw arguments; return `effect` if unsure.
+   */
+  effectOf?(args: unknown): EffectClass;
   /** Called only with arguments that passed `input`. */
   handler(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
   /**
@@ -84,6 +97,12 @@ export class ToolRegistry {
 
   get(name: string): ToolDefinition | undefined {
     return this.tools.get(name);
+  }
+
+  /** The effect class of a call of `name` with these arguments (`effectOf`, else `effect`). */
+  effectOf(name: string, rawArgs: unknown): EffectClass | undefined {
+    const def = this.tools.get(name);
+    return def ? (def.effectOf?.(rawArgs) ?? def.effect) : undefined;
   }
 
   /** Registered names, in registration order. */
@@ -139,7 +158,7 @@ export class ToolRegistry {
       throw new AoError('AO_TOOL_FAILED', `Tool "${name}" failed: ${message}`, {
         cause: e,
         details: { tool: name, effect: def.effect, aborted: ctx.signal.aborted },
-        retryable: def.effect === 'read' || def.effect === 'idempotent',
+        retryable: ['read', 'idempotent'].includes(def.effectOf?.(rawArgs) ?? def.effect),
       });
     }
   }
