@@ -17,7 +17,7 @@ export function toolsWith(...extra: ToolDefinition[]): ToolRegistry {
 /** An engine on a fresh store of the given kind, with the example graphs and built-in tools. */
 export async function makeEngine(
   kind: StoreKind,
-  opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number } = {},
+  opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number; secretKey?: Uint8Array } = {},
 ): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
   let store: Store;
   let drop: (() => Promise<void>) | undefined;
@@ -38,6 +38,7 @@ export async function makeEngine(
     graphs: [...exampleGraphs, ...(opts.graphs ?? [])] as GraphBuilder<unknown>[],
     ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
     ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(opts.secretKey ? { secretKey: opts.secretKey } : {}),
   });
   return {
     engine,
@@ -64,6 +65,7 @@ export function startNode(o: {
   leaseMs?: number;
   claimIntervalMs?: number;
   sweepIntervalMs?: number;
+  secretKey?: Uint8Array;
 }): Promise<Engine> {
   const llm = o.llm ?? new OfflineLlm();
   return Engine.create({
@@ -76,6 +78,7 @@ export function startNode(o: {
     ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
     ...(o.claimIntervalMs !== undefined ? { claimIntervalMs: o.claimIntervalMs } : {}),
     sweepIntervalMs: o.sweepIntervalMs ?? 0,
+    ...(o.secretKey ? { secretKey: o.secretKey } : {}),
   });
 }
 
