@@ -30,7 +30,7 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x
 const MAX_BODY = 1_000_000;
 
 /** A case-insensitive, anchored pattern for a header name (JSON schema patterns have no `i` flag). */
-const anyCase = (name: string) => `^${[...name].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c.replace(/[-\\^$.*+?()[\]{}|]/g, '\\$&'))).join('')}$`;
+const anyCase = (name: string) => `^${[...name].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&'))).join('')}$`;
 
 const Input = z.object({
   method: z.enum(METHODS).default('GET'),
