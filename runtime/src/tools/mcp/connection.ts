@@ -10,7 +10,7 @@ import type { Clock } from '../../clock/mod.js';
 import type { McpServerConfig } from './config.js';
 
 /** A tool as the server lists it. */
-export type McpTool = Pick<Tool, 'name' | 'description' | 'inputSchema' | 'annotations'>;
+export type McpTool = Pick<Tool, 'name' | 'description' | 'inputSchema' | 'annotations'> & Partial<Pick<Tool, 'outputSchema'>>;
 
 export interface McpConnectionOptions {
   readonly clock?: Clock;

@@ -4,6 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { EffectClass, ToolDefinition } from '../registry.js';
 import type { McpServerConfig } from './config.js';
 import type { McpConnection, McpTool } from './connection.js';
+import { hasSecretMarks } from '../../secrets/marks.js';
 
 /** The longest text of a tool result kept in the event log (the model sees at most 4000 characters anyway). */
 const MAX_TEXT = 16_000;
@@ -59,10 +60,22 @@ export function resultOf(r: CallToolResult): { content: unknown[]; structuredCon
 }
 
 /**
+ * Our result's schema when the tool's `outputSchema` marks secrets (`"x-secret": true`, or
+ * `"writeOnly": true`): the marks apply to `structuredContent`, the part that schema describes.
+ */
+function outputOf(t: McpTool): Record<string, unknown> | undefined {
+  if (!t.outputSchema || !hasSecretMarks(t.outputSchema)) return undefined;
+  return { type: 'object', properties: { structuredContent: t.outputSchema } };
+}
+
+/**
  * The server's tools as our tool definitions: named with the prefix, offered to models with the
  * server's own input schema, validated by it, classified by effect, and called through the
  * connection with the call's abort signal, the configured timeout and the idempotency key (as
- * `_meta`). A result the server marks `isError` is a failed call (AO_TOOL_FAILED).
+ * `_meta`). A result the server marks `isError` is a failed call (AO_TOOL_FAILED). Secret marks
+ * in an input schema or output schema are honoured (see `outputOf`); a tool with secret outputs
+ * loses its text content when it gives structured content, because the text is, by the MCP spec,
+ * the same JSON written out, secrets included.
  */
 export function mcpTools(conn: McpConnection, config: McpServerConfig): ToolDefinition[] {
   const allowed = config.tools ? new Set(config.tools) : undefined;
@@ -71,11 +84,13 @@ export function mcpTools(conn: McpConnection, config: McpServerConfig): ToolDefi
     .filter((t) => !allowed || allowed.has(t.name))
     .map((t): ToolDefinition => {
       const { $schema: _drop, ...parameters } = t.inputSchema as Record<string, unknown>;
+      const outputParameters = outputOf(t);
       return {
         name: mcpToolName(conn.name, t.name, config.prefix),
         description: t.description ?? `${t.name} (MCP server ${conn.name})`,
         input: validatorOf(t.inputSchema),
         parameters,
+        ...(outputParameters ? { outputParameters } : {}),
         effect: effectOf(t, config),
         async handler(args, ctx) {
           const res = await conn.call(t.name, (args ?? {}) as Record<string, unknown>, {
@@ -88,6 +103,7 @@ export function mcpTools(conn: McpConnection, config: McpServerConfig): ToolDefi
             const text = out.content.map((c) => (c as { text?: string }).text ?? '').filter(Boolean).join('\n').slice(0, 2000);
             throw new AoError('AO_TOOL_FAILED', `MCP tool ${t.name} (server ${conn.name}) failed: ${text || 'isError without text'}`, { details: { server: conn.name, tool: t.name, result: out } });
           }
+          if (outputParameters && out.structuredContent !== undefined) return { content: out.content.filter((c) => (c as { type?: string }).type !== 'text'), structuredContent: out.structuredContent };
           return out;
         },
       };
