@@ -24,3 +24,21 @@ export function clock(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
+
+/**
+ * What an event's secrets look like, for a note beside its JSON: tool results marked secret read
+ * as handles (`secret:` and 32 hex digits; the value is kept encrypted by the server and never sent
+ * here), secret arguments written literally read `[redacted]`, and secrets a server without a key
+ * could not keep read `[secret not kept: …]`. Empty when the event holds none.
+ */
+export function secretNote(text: string): string {
+  const handles = new Set(text.match(/secret:[0-9a-f]{32}/g) ?? []).size;
+  const redacted = text.split('[redacted]').length - 1;
+  const dropped = text.split('[secret not kept').length - 1;
+  const parts = [
+    handles ? `${handles} secret ${handles === 1 ? 'value' : 'values'} shown as a handle (secret:…), kept encrypted on the server` : '',
+    redacted ? `${redacted} secret ${redacted === 1 ? 'argument' : 'arguments'} redacted` : '',
+    dropped ? `${dropped} secret ${dropped === 1 ? 'value' : 'values'} not kept (the server has no AO_SECRET_KEY)` : '',
+  ].filter(Boolean);
+  return parts.join('; ');
+}
