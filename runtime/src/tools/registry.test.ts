@@ -31,7 +31,7 @@ async function aoError(fn: () => unknown): Promise<AoError> {
 describe('ToolRegistry', () => {
   it('lists registered tools and rejects a duplicate name as a wiring mistake', () => {
     const r = registry();
-    expect(r.names()).toEqual(['web_search', 'stripe_refund', 'noop']);
+    expect(r.names()).toEqual(['web_search', 'stripe_refund', 'noop', 'http_request']);
     expect(r.has('web_search')).toBe(true);
     expect(r.get('stripe_refund')?.effect).toBe('idempotent');
     expect(() => r.register(webSearch)).toThrow(TypeError);
