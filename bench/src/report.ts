@@ -122,7 +122,7 @@ export function renderMarkdown(report: BenchReport): string {
   return [
     '# Benchmark results',
     '',
-    'Written by `pnpm bench` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
+    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
     '',
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,
