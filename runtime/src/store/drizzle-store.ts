@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
@@ -64,11 +65,66 @@ function toEnvelope(row: typeof events.$inferSelect): Envelope {
   }
 }
 
+/**
+ * A statement run by the adapter's own client, beneath drizzle: one round trip, parameters bound
+ * as given, and (Postgres) prepared once per connection under `name`. The hot path uses it.
+ */
+export type RawQuery = (name: string, text: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+/**
+ * The append of a batch of events with no patch or checkpoint (most commits of a run: an actor's
+ * request, a decision, an effect's result) as ONE statement, so one round trip and one commit
+ * instead of BEGIN, UPDATE, INSERT, COMMIT. The run row is updated first and, with an owner, the
+ * events are inserted only if that node still holds the run (the fence): a data-modifying CTE runs
+ * once and atomically. The events travel as one JSON array (serialised once, not per column), the
+ * log stays append-only (ON CONFLICT DO NOTHING: a retried id is skipped, nothing read first).
+ */
+const APPEND_COLUMNS = `v.id, v.run_id, v.seq, v.type, v.from_path, v.to_path, v.causation_id, v.payload, v.trace, v.time
+    from jsonb_to_recordset($4::jsonb) as v(id uuid, run_id text, seq int, type text, from_path text, to_path text, causation_id uuid, payload jsonb, trace jsonb, time timestamptz)`;
+const APPEND_SQL = {
+  owned: `with r as (
+    update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 and owner = $5 returning 1
+  ), ins as (
+    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
+    select ${APPEND_COLUMNS}
+    where exists (select 1 from r)
+    on conflict (id) do nothing
+    returning 1
+  ) select (select count(*) from r)::int as owned`,
+  free: `with r as (
+    update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 returning 1
+  ), ins as (
+    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
+    select ${APPEND_COLUMNS}
+    on conflict (id) do nothing
+    returning 1
+  ) select (select count(*) from r)::int as owned`,
+};
+
+/** The envelopes of a batch as the JSON array the append statement reads (column names as in the table). */
+function appendJson(batch: readonly Envelope[]): string {
+  return JSON.stringify(
+    batch.map((e) => ({
+      id: e.id,
+      run_id: e.runId,
+      seq: e.seq,
+      type: e.type,
+      from_path: e.from,
+      to_path: e.to,
+      causation_id: e.causationId,
+      payload: e.payload ?? null,
+      trace: e.trace,
+      time: e.time,
+    })),
+  );
+}
+
 export class DrizzleStore implements Store {
   constructor(
     readonly kind: 'pglite' | 'postgres',
     private readonly db: Db,
     private readonly onClose: () => Promise<void>,
+    private readonly raw?: RawQuery,
   ) {}
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
@@ -170,6 +226,22 @@ export class DrizzleStore implements Store {
 
   async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void> {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
+    // Signals consumed with the step (rare: a wait answered) take the transaction below.
+    if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoint)) {
+      const owned = batch.owner !== undefined;
+      const now = new Date().toISOString();
+      let found: Array<Record<string, unknown>>;
+      if (!batch.patch && !batch.checkpoint) {
+        const values = [batch.runId, now, maxSeq, appendJson(batch.events), ...(owned ? [batch.owner] : [])];
+        found = await this.raw(owned ? 'ao_append_owned' : 'ao_append', owned ? APPEND_SQL.owned : APPEND_SQL.free, values);
+      } else {
+        found = await this.commitOneStatement(batch, maxSeq, now);
+      }
+      if (owned && Number(found[0]?.owned) === 0) {
+        throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
+      }
+      return;
+    }
     const { releaseLease, consumeSignals, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
       let row: { lastSeq: number } | undefined;
@@ -229,6 +301,45 @@ export class DrizzleStore implements Store {
         });
       }
     });
+  }
+
+  /**
+   * A step's commit (run patch, events, checkpoint) as one statement: the run row's UPDATE (built
+   * by drizzle, fenced by owner) feeds the events' and the checkpoint's INSERTs in one
+   * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
+   * transaction. The checkpoint state is serialised once (its size is that text's length).
+   */
+  private async commitOneStatement(batch: Parameters<Store['commit']>[0], maxSeq: number, now: string): Promise<Array<Record<string, unknown>>> {
+    const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
+    const update = this.db
+      .update(runs)
+      .set({
+        ...patch,
+        updatedAt: now,
+        ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
+        ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
+      })
+      .where(batch.owner !== undefined ? and(eq(runs.id, batch.runId), eq(runs.owner, batch.owner)) : eq(runs.id, batch.runId))
+      .returning({ lastSeq: runs.lastSeq })
+      .toSQL();
+    const values: unknown[] = [...update.params];
+    const param = (v: unknown) => `$${values.push(v)}`;
+    const parts = [`r as (${update.sql})`];
+    if (batch.events.length) {
+      parts.push(`ins as (insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
+        select ${APPEND_COLUMNS.replace('$4', param(appendJson(batch.events)))}
+        ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
+        on conflict (id) do nothing returning 1)`);
+    }
+    const c = batch.checkpoint;
+    if (c) {
+      const state = JSON.stringify(c.state);
+      parts.push(`cp as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
+        select ${param(batch.runId)}, ${param(c.step)}::int, r.last_seq, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+    }
+    const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
+    // Named by its text: a run has a handful of patch shapes, each prepared once per connection.
+    return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
   }
 
   async claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]> {
