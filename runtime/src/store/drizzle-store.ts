@@ -6,6 +6,8 @@ import { parseEnvelope } from '../envelope/mod.js';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
+import { EVENT_COLUMNS, EVENT_ROWS, eventsJson, GroupAppend } from './group-append.js';
+import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
 import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { apiKeys, checkpoints, events, runs, signals } from './schema.js';
@@ -66,58 +68,17 @@ function toEnvelope(row: typeof events.$inferSelect): Envelope {
 }
 
 /**
- * A statement run by the adapter's own client, beneath drizzle: one round trip, parameters bound
- * as given, and (Postgres) prepared once per connection under `name`. The hot path uses it.
+ * An append of events with no patch or checkpoint by a caller that holds no lease (tests, tools):
+ * one statement, the run row updated first; the hosted runs' appends go through {@link GroupAppend}.
  */
-export type RawQuery = (name: string, text: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
-
-/**
- * The append of a batch of events with no patch or checkpoint (most commits of a run: an actor's
- * request, a decision, an effect's result) as ONE statement, so one round trip and one commit
- * instead of BEGIN, UPDATE, INSERT, COMMIT. The run row is updated first and, with an owner, the
- * events are inserted only if that node still holds the run (the fence): a data-modifying CTE runs
- * once and atomically. The events travel as one JSON array (serialised once, not per column), the
- * log stays append-only (ON CONFLICT DO NOTHING: a retried id is skipped, nothing read first).
- */
-const APPEND_COLUMNS = `v.id, v.run_id, v.seq, v.type, v.from_path, v.to_path, v.causation_id, v.payload, v.trace, v.time
-    from jsonb_to_recordset($4::jsonb) as v(id uuid, run_id text, seq int, type text, from_path text, to_path text, causation_id uuid, payload jsonb, trace jsonb, time timestamptz)`;
-const APPEND_SQL = {
-  owned: `with r as (
-    update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 and owner = $5 returning 1
-  ), ins as (
-    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-    select ${APPEND_COLUMNS}
-    where exists (select 1 from r)
-    on conflict (id) do nothing
-    returning 1
-  ) select (select count(*) from r)::int as owned`,
-  free: `with r as (
+const APPEND_FREE_SQL = `with r as (
     update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 returning 1
   ), ins as (
     insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-    select ${APPEND_COLUMNS}
+    select ${EVENT_COLUMNS} from ${EVENT_ROWS('$4')}
     on conflict (id) do nothing
     returning 1
-  ) select (select count(*) from r)::int as owned`,
-};
-
-/** The envelopes of a batch as the JSON array the append statement reads (column names as in the table). */
-function appendJson(batch: readonly Envelope[]): string {
-  return JSON.stringify(
-    batch.map((e) => ({
-      id: e.id,
-      run_id: e.runId,
-      seq: e.seq,
-      type: e.type,
-      from_path: e.from,
-      to_path: e.to,
-      causation_id: e.causationId,
-      payload: e.payload ?? null,
-      trace: e.trace,
-      time: e.time,
-    })),
-  );
-}
+  ) select (select count(*) from r)::int as owned`;
 
 export class DrizzleStore implements Store {
   constructor(
@@ -125,7 +86,13 @@ export class DrizzleStore implements Store {
     private readonly db: Db,
     private readonly onClose: () => Promise<void>,
     private readonly raw?: RawQuery,
-  ) {}
+    /** Statements of grouped appends in flight at once (PGlite has one connection: 1). */
+    maxGroupsInFlight = 4,
+  ) {
+    this.group = raw ? new GroupAppend(raw, maxGroupsInFlight) : undefined;
+  }
+
+  private readonly group: GroupAppend | undefined;
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
@@ -231,9 +198,10 @@ export class DrizzleStore implements Store {
       const owned = batch.owner !== undefined;
       const now = new Date().toISOString();
       let found: Array<Record<string, unknown>>;
-      if (!batch.patch && !batch.checkpoint) {
-        const values = [batch.runId, now, maxSeq, appendJson(batch.events), ...(owned ? [batch.owner] : [])];
-        found = await this.raw(owned ? 'ao_append_owned' : 'ao_append', owned ? APPEND_SQL.owned : APPEND_SQL.free, values);
+      if (!batch.patch && !batch.checkpoint && owned) {
+        return this.group!.append(batch.runId, batch.owner!, batch.events);
+      } else if (!batch.patch && !batch.checkpoint) {
+        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, eventsJson(batch.events)]);
       } else {
         found = await this.commitOneStatement(batch, maxSeq, now);
       }
@@ -327,7 +295,7 @@ export class DrizzleStore implements Store {
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
       parts.push(`ins as (insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-        select ${APPEND_COLUMNS.replace('$4', param(appendJson(batch.events)))}
+        select ${EVENT_COLUMNS} from ${EVENT_ROWS(param(eventsJson(batch.events)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
