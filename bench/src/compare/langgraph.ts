@@ -99,20 +99,18 @@ export async function openLangGraph(o: OpenOptions): Promise<BenchSystem> {
       const out = await loopOf(steps).invoke(null, { configurable: { thread_id: id, checkpoint_id: history[1] }, durability: 'sync', recursionLimit: steps + 10 });
       if (out.step !== steps) throw new Error(`replay ended at step ${out.step}`);
     },
-    async startHanging(n) {
-      const ids = Array.from({ length: n }, (_, i) => `crash-${i}`);
-      for (const id of ids) void crash.invoke({ step: 0, last: '' }, { configurable: { thread_id: id }, durability: 'sync' }).catch(() => undefined);
-      return ids;
+    async startHanging(i) {
+      const id = `crash-${i}`;
+      void crash.invoke({ step: 0, last: '' }, { configurable: { thread_id: id }, durability: 'sync' }).catch(() => undefined);
+      return id;
     },
     async resumeAll(ids) {
       // LangGraph does not resume anything by itself: the application re-invokes each thread it
       // knows was in flight with no input, which continues from the thread's last checkpoint.
-      await Promise.all(
-        ids.map(async (id) => {
-          const out = await crash.invoke(null, { configurable: { thread_id: id }, durability: 'sync' });
-          if (out.step !== PIPELINE_STEPS) throw new Error(`resumed thread ${id} ended at step ${out.step}`);
-        }),
-      );
+      const ends = await Promise.allSettled(ids.map((id) => crash.invoke(null, { configurable: { thread_id: id }, durability: 'sync' })));
+      const failed = ends.filter((r) => r.status === 'rejected' || r.value.step !== PIPELINE_STEPS);
+      if (failed[0]) console.error(`[langgraph] ${failed.length} resumed threads did not finish, e.g.`, failed[0]);
+      return failed.length;
     },
     close: () => saver.end(),
   };

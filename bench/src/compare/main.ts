@@ -11,7 +11,7 @@ import { machineInfo } from '../env.js';
 import { renderMarkdown, renderTables } from './report.js';
 import type { CompareData } from './report.js';
 import { runCrashResume, runWorker } from './run-worker.js';
-import { SYSTEMS } from './system.js';
+import { SYSTEM_LABEL, SYSTEMS } from './system.js';
 import type { SystemName } from './system.js';
 
 const RESULTS_MD = fileURLToPath(new URL('../../RESULTS.md', import.meta.url));
@@ -33,13 +33,16 @@ async function peerVersions(): Promise<Record<string, string>> {
   return pkg.devDependencies;
 }
 
+/** An error as one short line for the report (a worker's stderr tail can be long). */
+const firstLines = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n').filter(Boolean).slice(0, 3).join(' / ').slice(0, 400);
+
 async function main(): Promise<void> {
   const started = performance.now();
   const knobs: CompareData['knobs'] = {
     rounds: intEnv('BENCH_ROUNDS', 2),
     warmup: intEnv('BENCH_WARMUP', 10),
     w1Runs: intEnv('BENCH_W1_RUNS', 100),
-    w1MaxSec: intEnv('BENCH_W1_MAX_SEC', 15),
+    w1MaxSec: intEnv('BENCH_W1_MAX_SEC', 10),
     w2Runs: intEnv('BENCH_W2_RUNS', 20),
     w3Sec: intEnv('BENCH_W3_SEC', 30),
     w3Concurrency: intEnv('BENCH_W3_CONCURRENCY', 64),
@@ -59,9 +62,14 @@ async function main(): Promise<void> {
     for (let round = 1; round <= (w === 'w4' ? 1 : knobs.rounds); round++) {
       for (const s of systems) {
         log(`[bench] ${w} round ${round}: ${s}`);
-        const r = await runWorker(s, w, knobs);
-        if (r.workload !== w) throw new Error(`expected ${w}, got ${r.workload}`);
-        ((d[w][s] ??= []) as (typeof r)[]).push(r);
+        try {
+          const r = await runWorker(s, w, knobs);
+          if (r.workload !== w) throw new Error(`expected ${w}, got ${r.workload}`);
+          ((d[w][s] ??= []) as (typeof r)[]).push(r);
+        } catch (e) {
+          d.notes.push(`${SYSTEM_LABEL[s]} could not run ${w.toUpperCase()} (round ${round}): ${firstLines(e)}`);
+          log(`[bench] ${s} ${w} failed: ${firstLines(e)}`);
+        }
       }
     }
   }
@@ -70,9 +78,14 @@ async function main(): Promise<void> {
       for (let round = 1; round <= (n > 1 ? 1 : knobs.rounds); round++) {
         for (const s of systems) {
           log(`[bench] w5 (${n} in flight) round ${round}: ${s}`);
-          const r = await runCrashResume(s, n, knobs);
-          if (r.workload !== 'w5-recover') throw new Error('expected w5-recover');
-          ((d.w5[s] ??= {})[n] ??= []).push(r);
+          try {
+            const r = await runCrashResume(s, n, knobs);
+            if (r.workload !== 'w5-recover') throw new Error('expected w5-recover');
+            ((d.w5[s] ??= {})[n] ??= []).push(r);
+          } catch (e) {
+            d.notes.push(`${SYSTEM_LABEL[s]} could not run W5 with ${n} in flight (round ${round}): ${firstLines(e)}`);
+            log(`[bench] ${s} w5 ${n} failed: ${firstLines(e)}`);
+          }
         }
       }
     }

@@ -16,7 +16,7 @@ const data = (): CompareData => ({
   w4: {
     'ours-pg-nats': [{ workload: 'w4', steps: 1000, runMs: 2000, replayMs: [5], written: { 'public.events': { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 } }, total: { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 }, shortSteps: 10, shortTotal: { rows: 10, rowBytes: 5000, diskBytes: 8192 } }],
   },
-  w5: { dbos: { 1: [{ workload: 'w5-recover', runs: 1, readyMs: 100, firstResumedMs: 1100, allResumedMs: 1100, allFinishedMs: 1200 }] } },
+  w5: { dbos: { 1: [{ workload: 'w5-recover', runs: 1, failed: 0, resumed: 1, readyMs: 100, firstResumedMs: 1100, allResumedMs: 1100, allFinishedMs: 1200 }] } },
   notes: [],
   totalSec: 1,
 });
@@ -27,7 +27,7 @@ describe('the comparison report', () => {
     expect(f.w1).toEqual({ p50: 2, p99: 3, n: 3 });
     expect(f.w3).toMatchObject({ runsPerSec: 10, stepsPerSec: 50, cpuSecPer1000Steps: 3 });
     expect(f.w4).toMatchObject({ stepMs: 2, rowsPerStep: 1, bytesPerStep: 500, shortBytesPerStep: 500, replayMs: 5 });
-    expect(figuresOf(data(), 'dbos').w5?.[1]).toEqual({ readyMs: 100, firstMs: 1100, allMs: 1100, finishedMs: 1200 });
+    expect(figuresOf(data(), 'dbos').w5?.[1]).toEqual({ readyMs: 100, firstMs: 1100, allMs: 1100, finishedMs: 1200, failed: 0 });
   });
 
   it('states ratios as the peer over ours, and ours over the peer for rates', () => {

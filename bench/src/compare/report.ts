@@ -31,7 +31,7 @@ export interface Figures {
   w2?: { p50: number; p99: number; n: number };
   w3?: { runsPerSec: number; stepsPerSec: number; cpuSecPer1000Steps: number; clientCpuSecPer1000Steps: number; failed: number };
   w4?: { stepMs: number; rowsPerStep: number | null; bytesPerStep: number | null; diskBytesPerStep: number | null; totalBytes: number | null; shortBytesPerStep: number | null; replayMs: number; written: Record<string, TableStats> | null };
-  w5?: Record<number, { readyMs: number; firstMs: number; allMs: number; finishedMs: number }>;
+  w5?: Record<number, { readyMs: number; firstMs: number; allMs: number; finishedMs: number; failed: number }>;
 }
 
 const median = (xs: number[]): number => summarize(xs).p50;
@@ -76,7 +76,7 @@ export function figuresOf(d: CompareData, s: SystemName): Figures {
   if (w5) {
     out.w5 = {};
     for (const [n, rs] of Object.entries(w5)) {
-      out.w5[Number(n)] = { readyMs: median(rs.map((r) => r.readyMs)), firstMs: median(rs.map((r) => r.firstResumedMs)), allMs: median(rs.map((r) => r.allResumedMs)), finishedMs: median(rs.map((r) => r.allFinishedMs)) };
+      out.w5[Number(n)] = { readyMs: median(rs.map((r) => r.readyMs)), firstMs: median(rs.map((r) => r.firstResumedMs)), allMs: median(rs.map((r) => r.allResumedMs)), finishedMs: median(rs.map((r) => r.allFinishedMs)), failed: rs.reduce((a, r) => a + r.failed, 0) };
     }
   }
   return out;
@@ -113,6 +113,7 @@ export function renderTables(d: CompareData): string {
     rows.push([`W5 ${n} run(s) in flight: restart to ready (ms)`, ...col((x) => f(x.w5?.[n]?.readyMs, 0))]);
     rows.push([`W5 ${n}: restart to first resumed step (ms)`, ...col((x) => f(x.w5?.[n]?.firstMs, 0))]);
     rows.push([`W5 ${n}: restart to all resumed (ms)`, ...col((x) => f(x.w5?.[n]?.allMs, 0))]);
+    rows.push([`W5 ${n}: restart to all finished (ms); runs that did not succeed`, ...col((x) => (x.w5?.[n] ? `${f(x.w5[n]!.finishedMs, 0)}; ${x.w5[n]!.failed}` : '-'))]);
     rows.push([`W5 ${n}: ready to first resumed step (ms)`, ...col((x) => (x.w5?.[n] ? f(x.w5[n]!.firstMs - x.w5[n]!.readyMs, 0) : '-'))]);
   }
   const figures = table(['metric', ...d.systems.map((s) => SYSTEM_LABEL[s])], rows);

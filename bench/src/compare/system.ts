@@ -27,13 +27,13 @@ export interface BenchSystem {
   loop(steps: number): Promise<string>;
   /** W4: re-run the last step of that finished run from the state before it, to the run's end. */
   replayLast(id: string): Promise<void>;
-  /** W5, before the crash: start `n` 5-step runs whose step 3 hangs; returns their ids. */
-  startHanging(n: number): Promise<string[]>;
+  /** W5, before the crash: start one 5-step run whose step 3 hangs (`i`: its index); returns its id. */
+  startHanging(i: number): Promise<string>;
   /**
    * W5, after the restart: whatever the system needs to resume the runs in flight (nothing where
-   * recovery is automatic at open), until every one of them has finished.
+   * recovery is automatic at open), until every one of them has ended; returns how many failed.
    */
-  resumeAll(ids: string[]): Promise<void>;
+  resumeAll(ids: string[]): Promise<number>;
   /** Database connections' server processes, for CPU accounting (none for PGlite). */
   usesServer: boolean;
   close(): Promise<void>;
