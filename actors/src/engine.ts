@@ -28,6 +28,10 @@ async function within(ms: number, p: Promise<unknown> | undefined): Promise<void
 /** The placeholder owner of a run waiting in the cluster's work queue for a node to take it. */
 export const QUEUE_OWNER = '~queue';
 
+/** Runs claimed per query, and resumed at once, when taking runs over. */
+const CLAIM_BATCH = 100;
+const RESUME_CONCURRENCY = 8;
+
 export interface EngineOptions {
   store: Store;
   bus: Bus;
@@ -315,14 +319,27 @@ export class Engine {
    */
   private claim(reclaimOwn: boolean): Promise<void> {
     const go = async () => {
-      if (this.closed) return;
-      const runs = await this.o.store.claimRuns({ owner: this.nodeId, leaseMs: this.leaseMs, limit: 100, reclaimOwn, exclude: [...this.hosts.keys()] });
-      for (const run of runs) {
-        try {
-          await this.resume(run);
-        } catch (e) {
-          console.error(`[engine ${this.nodeId}] could not resume run ${run.id}:`, e);
-        }
+      // Batch after batch until none is left: a node restarting after a crash may have held
+      // hundreds of runs, and each waiting for the next tick would wait a lease for nothing.
+      const tried = new Set<string>(); // not claimed twice in one go, even if its resume failed
+      for (;;) {
+        if (this.closed) return;
+        const runs = await this.o.store.claimRuns({ owner: this.nodeId, leaseMs: this.leaseMs, limit: CLAIM_BATCH, reclaimOwn, exclude: [...this.hosts.keys(), ...tried] });
+        for (const r of runs) tried.add(r.id);
+        // A few at a time: each resume is a handful of reads (checkpoint, the events since it).
+        let next = 0;
+        const worker = async () => {
+          while (next < runs.length) {
+            const run = runs[next++]!;
+            try {
+              await this.resume(run);
+            } catch (e) {
+              console.error(`[engine ${this.nodeId}] could not resume run ${run.id}:`, e);
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(RESUME_CONCURRENCY, runs.length) }, worker));
+        if (runs.length < CLAIM_BATCH) return;
       }
     };
     this.claiming = this.claiming.then(go, go);

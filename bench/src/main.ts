@@ -13,7 +13,7 @@ import { renderMarkdown, renderText } from './report.js';
 import { renderWaiting, waitingBench } from './waiting.js';
 import type { BenchReport, ModeOutcome } from './report.js';
 
-const RESULTS_MD = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
+const RESULTS_MD = fileURLToPath(new URL('../RUNTIME-RESULTS.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../results.jsonl', import.meta.url));
 
 function intEnv(name: string, fallback: number): number {

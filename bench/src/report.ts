@@ -120,9 +120,9 @@ export function renderMarkdown(report: BenchReport): string {
   const done = completed(report.modes);
   const skipped = skippedNotes(report.modes);
   return [
-    '# Benchmark results',
+    '# Benchmark results: our runtime alone (`pnpm --filter @ao/bench bench:runtime`)',
     '',
-    'Written by `pnpm bench` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
+    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
     '',
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,

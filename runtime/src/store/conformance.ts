@@ -121,6 +121,40 @@ export function storeConformance(
       expect((await store.getRun('run-fenced'))!).toMatchObject({ owner: 'new', lastSeq: 1 });
       await store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], owner: 'new' });
       expect((await store.getRun('run-fenced'))!.lastSeq).toBe(2);
+      // An append of events alone (the grouped path) is fenced the same way.
+      await expect(store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 3)], owner: 'old' })).rejects.toMatchObject({ code: 'AO_LEASE_LOST' });
+      expect(await store.listEvents('run-fenced', { limit: 10 })).toHaveLength(2);
+    });
+
+    maybe('appends of many runs at once all land, gapless; a fenced one among them fails alone', async () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `run-group-${i}`);
+      for (const id of ids) await newRun(id);
+      await store.createRun({ id: 'run-group-lost', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'other', leaseMs: 60_000 });
+      const results = await Promise.allSettled([
+        ...ids.flatMap((id) => [store.commit({ runId: id, events: [ev(id, 1), ev(id, 2)], owner: 'n1' })]),
+        store.commit({ runId: 'run-group-lost', events: [ev('run-group-lost', 1)], owner: 'n1' }),
+      ]);
+      expect(results.slice(0, ids.length).every((r) => r.status === 'fulfilled')).toBe(true);
+      expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'AO_LEASE_LOST' } });
+      for (const id of ids) {
+        await store.commit({ runId: id, events: [ev(id, 3)], owner: 'n1' });
+        expect((await store.listEvents(id, { limit: 10 })).map((e) => e.seq)).toEqual([1, 2, 3]);
+        expect((await store.getRun(id))!.lastSeq).toBe(3);
+      }
+      expect(await store.listEvents('run-group-lost', { limit: 10 })).toEqual([]);
+    });
+
+    maybe("a step's commit writes its events, run patch and checkpoint together, the checkpoint at the run's last seq", async () => {
+      await newRun('run-step');
+      await store.commit({ runId: 'run-step', events: [ev('run-step', 1), ev('run-step', 2)], owner: 'n1' });
+      const state = { nodes: { a: 'done' }, text: 'é' };
+      await store.commit({ runId: 'run-step', events: [ev('run-step', 3)], patch: { status: 'running', usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3, llmCalls: 1, toolCalls: 0, perTool: {} } }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' });
+      const cp = await store.latestCheckpoint('run-step');
+      expect(cp).toMatchObject({ step: 1, seq: 3, node: 'a', state, sizeBytes: Buffer.byteLength(JSON.stringify(state)) });
+      expect(await store.getRun('run-step')).toMatchObject({ status: 'running', lastSeq: 3, usage: { totalTokens: 3 } });
+      // Retried (same ids, same step): nothing is written twice; the checkpoint's key refuses a second copy.
+      await expect(store.commit({ runId: 'run-step', events: [ev('run-step', 4)], checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' })).rejects.toThrow();
+      expect(await store.listEvents('run-step', { limit: 10 })).toHaveLength(3);
     });
 
     maybe('lists runs newest first, filtered, with a cursor', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
@@ -5,6 +6,8 @@ import { parseEnvelope } from '../envelope/mod.js';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ListRunsQuery, Store } from './port.js';
+import { EVENT_COLUMNS, EVENT_ROWS, eventsJson, GroupAppend } from './group-append.js';
+import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { apiKeys, checkpoints, events, runs, secrets, signals } from './schema.js';
@@ -64,12 +67,32 @@ function toEnvelope(row: typeof events.$inferSelect): Envelope {
   }
 }
 
+/**
+ * An append of events with no patch or checkpoint by a caller that holds no lease (tests, tools):
+ * one statement, the run row updated first; the hosted runs' appends go through {@link GroupAppend}.
+ */
+const APPEND_FREE_SQL = `with r as (
+    update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 returning 1
+  ), ins as (
+    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
+    select ${EVENT_COLUMNS} from ${EVENT_ROWS('$4')}
+    on conflict (id) do nothing
+    returning 1
+  ) select (select count(*) from r)::int as owned`;
+
 export class DrizzleStore implements Store {
   constructor(
     readonly kind: 'pglite' | 'postgres',
     private readonly db: Db,
     private readonly onClose: () => Promise<void>,
-  ) {}
+    private readonly raw?: RawQuery,
+    /** Statements of grouped appends in flight at once (PGlite has one connection: 1). */
+    maxGroupsInFlight = 4,
+  ) {
+    this.group = raw ? new GroupAppend(raw, maxGroupsInFlight) : undefined;
+  }
+
+  private readonly group: GroupAppend | undefined;
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
@@ -170,6 +193,23 @@ export class DrizzleStore implements Store {
 
   async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void> {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
+    // Signals consumed with the step (rare: a wait answered) take the transaction below.
+    if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoint)) {
+      const owned = batch.owner !== undefined;
+      const now = new Date().toISOString();
+      let found: Array<Record<string, unknown>>;
+      if (!batch.patch && !batch.checkpoint && owned) {
+        return this.group!.append(batch.runId, batch.owner!, batch.events);
+      } else if (!batch.patch && !batch.checkpoint) {
+        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, eventsJson(batch.events)]);
+      } else {
+        found = await this.commitOneStatement(batch, maxSeq, now);
+      }
+      if (owned && Number(found[0]?.owned) === 0) {
+        throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
+      }
+      return;
+    }
     const { releaseLease, consumeSignals, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
       let row: { lastSeq: number } | undefined;
@@ -229,6 +269,45 @@ export class DrizzleStore implements Store {
         });
       }
     });
+  }
+
+  /**
+   * A step's commit (run patch, events, checkpoint) as one statement: the run row's UPDATE (built
+   * by drizzle, fenced by owner) feeds the events' and the checkpoint's INSERTs in one
+   * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
+   * transaction. The checkpoint state is serialised once (its size is that text's length).
+   */
+  private async commitOneStatement(batch: Parameters<Store['commit']>[0], maxSeq: number, now: string): Promise<Array<Record<string, unknown>>> {
+    const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
+    const update = this.db
+      .update(runs)
+      .set({
+        ...patch,
+        updatedAt: now,
+        ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
+        ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
+      })
+      .where(batch.owner !== undefined ? and(eq(runs.id, batch.runId), eq(runs.owner, batch.owner)) : eq(runs.id, batch.runId))
+      .returning({ lastSeq: runs.lastSeq })
+      .toSQL();
+    const values: unknown[] = [...update.params];
+    const param = (v: unknown) => `$${values.push(v)}`;
+    const parts = [`r as (${update.sql})`];
+    if (batch.events.length) {
+      parts.push(`ins as (insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
+        select ${EVENT_COLUMNS} from ${EVENT_ROWS(param(eventsJson(batch.events)))}
+        ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
+        on conflict (id) do nothing returning 1)`);
+    }
+    const c = batch.checkpoint;
+    if (c) {
+      const state = JSON.stringify(c.state);
+      parts.push(`cp as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
+        select ${param(batch.runId)}, ${param(c.step)}::int, r.last_seq, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+    }
+    const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
+    // Named by its text: a run has a handful of patch shapes, each prepared once per connection.
+    return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
   }
 
   async claimRuns(q: { owner: string; leaseMs: number; limit: number; reclaimOwn: boolean; exclude: string[] }): Promise<RunRecord[]> {

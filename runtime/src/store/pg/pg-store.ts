@@ -18,5 +18,7 @@ export async function openPgStore(opts: { url: string; max?: number }): Promise<
     await pool.end();
     throw e;
   }
-  return new DrizzleStore('postgres', db as unknown as Db, () => pool.end());
+  // The hot path's statements are named: each connection prepares them once and reuses the plan.
+  const raw = async (name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as Array<Record<string, unknown>>;
+  return new DrizzleStore('postgres', db as unknown as Db, () => pool.end(), raw);
 }

@@ -17,5 +17,8 @@ export async function openPgliteStore(opts: { dataDir?: string } = {}): Promise<
   await client.waitReady;
   const db = drizzle({ client, schema });
   await migrate(db, { migrationsFolder });
-  return new DrizzleStore('pglite', db as unknown as Db, () => client.close());
+  // PGlite runs a query only between transactions (its own mutex), so the hot path's single
+  // statements interleave safely with drizzle's transactions.
+  const raw = async (_name: string, text: string, values: unknown[]) => (await client.query<Record<string, unknown>>(text, values)).rows;
+  return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1);
 }

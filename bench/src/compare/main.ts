@@ -1,0 +1,107 @@
+/**
+ * `pnpm bench`: the five workloads (W1-W5) on ours (both modes), LangGraph.js and DBOS, each
+ * system in a process of its own on a fresh scratch database, the systems alternated round by
+ * round (A B C D A B C D) so machine drift falls on all of them. Prints the table and writes
+ * bench/RESULTS.md and a line of bench/results.jsonl.
+ */
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { machineInfo } from '../env.js';
+import { renderMarkdown, renderTables } from './report.js';
+import type { CompareData } from './report.js';
+import { runCrashResume, runWorker } from './run-worker.js';
+import { SYSTEM_LABEL, SYSTEMS } from './system.js';
+import type { SystemName } from './system.js';
+
+const RESULTS_MD = fileURLToPath(new URL('../../RESULTS.md', import.meta.url));
+const RESULTS_JSONL = fileURLToPath(new URL('../../results.jsonl', import.meta.url));
+const HOW_MD = fileURLToPath(new URL('./how-measured.md', import.meta.url));
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+const listEnv = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+
+/** The peers' versions: bench/package.json pins them exactly. */
+async function peerVersions(): Promise<Record<string, string>> {
+  const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { devDependencies: Record<string, string> };
+  return pkg.devDependencies;
+}
+
+/** An error as one short line for the report (a worker's stderr tail can be long). */
+const firstLines = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n').filter(Boolean).slice(0, 3).join(' / ').slice(0, 400);
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const knobs: CompareData['knobs'] = {
+    rounds: intEnv('BENCH_ROUNDS', 2),
+    warmup: intEnv('BENCH_WARMUP', 10),
+    w1Runs: intEnv('BENCH_W1_RUNS', 100),
+    w1MaxSec: intEnv('BENCH_W1_MAX_SEC', 10),
+    w2Runs: intEnv('BENCH_W2_RUNS', 20),
+    w3Sec: intEnv('BENCH_W3_SEC', 30),
+    w3Concurrency: intEnv('BENCH_W3_CONCURRENCY', 64),
+    w4Steps: intEnv('BENCH_W4_STEPS', 1000),
+    w4Reps: intEnv('BENCH_W4_REPS', 3),
+    w5Runs: listEnv('BENCH_W5_RUNS', '1,1000').map(Number),
+  };
+  if (knobs.w4Steps % 2 !== 0 || knobs.w4Steps < 4) throw new Error('BENCH_W4_STEPS must be even and at least 4');
+  const systems = listEnv('BENCH_SYSTEMS', SYSTEMS.join(',')) as SystemName[];
+  for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(', ')}`);
+  const workloads = listEnv('BENCH_WORKLOADS', 'w1,w2,w3,w4,w5');
+  const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, notes: [], totalSec: 0 };
+  const log = (s: string) => console.log(s);
+
+  for (const w of ['w1', 'w2', 'w3', 'w4'] as const) {
+    if (!workloads.includes(w)) continue;
+    for (let round = 1; round <= (w === 'w4' ? 1 : knobs.rounds); round++) {
+      for (const s of systems) {
+        log(`[bench] ${w} round ${round}: ${s}`);
+        try {
+          const r = await runWorker(s, w, knobs);
+          if (r.workload !== w) throw new Error(`expected ${w}, got ${r.workload}`);
+          ((d[w][s] ??= []) as (typeof r)[]).push(r);
+        } catch (e) {
+          d.notes.push(`${SYSTEM_LABEL[s]} could not run ${w.toUpperCase()} (round ${round}): ${firstLines(e)}`);
+          log(`[bench] ${s} ${w} failed: ${firstLines(e)}`);
+        }
+      }
+    }
+  }
+  if (workloads.includes('w5')) {
+    for (const n of knobs.w5Runs) {
+      for (let round = 1; round <= (n > 1 ? 1 : knobs.rounds); round++) {
+        for (const s of systems) {
+          log(`[bench] w5 (${n} in flight) round ${round}: ${s}`);
+          try {
+            const r = await runCrashResume(s, n, knobs);
+            if (r.workload !== 'w5-recover') throw new Error('expected w5-recover');
+            ((d.w5[s] ??= {})[n] ??= []).push(r);
+          } catch (e) {
+            d.notes.push(`${SYSTEM_LABEL[s]} could not run W5 with ${n} in flight (round ${round}): ${firstLines(e)}`);
+            log(`[bench] ${s} w5 ${n} failed: ${firstLines(e)}`);
+          }
+        }
+      }
+    }
+  }
+  d.totalSec = (performance.now() - started) / 1000;
+  log('');
+  log(renderTables(d));
+  await writeFile(RESULTS_MD, renderMarkdown(d, await readFile(HOW_MD, 'utf8')));
+  await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'compare', ...d })}\n`);
+  log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
+}
+
+main().then(
+  () => setTimeout(() => process.exit(0), 2000).unref(),
+  (e: unknown) => {
+    console.error('[bench] failed:', e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  },
+);
