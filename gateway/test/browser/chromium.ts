@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -39,6 +39,33 @@ export async function buildInspector(): Promise<void> {
   await mkdir(ARTIFACTS, { recursive: true });
   const cache = join(INSPECTOR, 'node_modules', '.cache');
   await mkdir(cache, { recursive: true });
+  // Test files run in workers of one vitest process (the same parent pid): the first builds, the
+  // others wait for it and use that build. Rebuilding would swap the folder under a server another
+  // file is testing against (its page then loads nothing: the CI failure of the 10k-event test).
+  const built = join(cache, `built-for-${process.ppid}`);
+  const lock = join(cache, 'build.lock');
+  for (;;) {
+    if (existsSync(built)) return;
+    try {
+      await mkdir(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock left by a killed run is stale after 5 minutes.
+      const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+      if (age > 300_000) await rm(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    await buildOnce(cache);
+    await writeFile(built, String(Date.now()));
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildOnce(cache: string): Promise<void> {
   const next = join(cache, `inspector-build-${process.pid}`);
   const old = join(cache, `inspector-old-${process.pid}`);
   const vite = join(INSPECTOR, 'node_modules', 'vite', 'bin', 'vite.js');
