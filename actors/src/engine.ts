@@ -13,6 +13,7 @@ import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
+import { TaskRunner } from './tasks/task-runner.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { answerSchema, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
@@ -51,6 +52,8 @@ export interface EngineOptions {
   passive?: boolean;
   /** Price per million input and output tokens, by model, for `usd` budgets. */
   prices?: PriceTable;
+  /** Node tasks (node executions, swarm branches) this node runs at once in a cluster (default 32). */
+  taskConcurrency?: number;
   /**
    * The 32-byte key secret tool results are sealed with (AO_SECRET_KEY; see `resolveSecretKey`).
    * Without it, secret parts of tool results cannot be kept: they are dropped (see `sealOutcome`).
@@ -160,8 +163,10 @@ export class Engine {
   private closed = false;
   private readonly started = new Date().toISOString();
   private runsHosted = 0;
-  private tasksDone = 0;
   private queueSub: Subscription | undefined;
+  private taskSub: Subscription | undefined;
+  /** Runs this node's share of the cluster's node tasks (absent without a cluster, or passive). */
+  private readonly tasks: TaskRunner | undefined;
   /** Runs being taken from the queue right now (shutdown waits for them). */
   private readonly taking = new Set<Promise<void>>();
 
@@ -173,6 +178,21 @@ export class Engine {
     this.system = createActorSystem();
     this.secrets = new SecretVault(o.store, o.secretKey);
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
+    if (o.bus.queue && o.bus.rpc && !o.passive) {
+      this.tasks = new TaskRunner({
+        nodeId: this.nodeId,
+        store: o.store,
+        bus: o.bus,
+        system: this.system,
+        graphs: this.graphs,
+        llm: o.llm,
+        tools: o.tools,
+        secrets: this.secrets,
+        clock: this.clock,
+        prices: o.prices ?? {},
+        leaseMs: this.leaseMs,
+      });
+    }
   }
 
   /** Create the engine and resume the runs this node held before a restart or that no node holds. */
@@ -183,6 +203,11 @@ export class Engine {
     if (o.bus.queue && !o.passive) {
       e.queueSub = o.bus.queue.consume('runs', (p) => e.fromQueue(p));
       await e.queueSub.ready;
+    }
+    if (e.tasks) {
+      const tasks = e.tasks;
+      e.taskSub = o.bus.queue!.consume('tasks', (p) => tasks.run(p), { concurrency: o.taskConcurrency ?? 32 });
+      await e.taskSub.ready;
     }
     if (o.bus.membership && !o.passive) await e.beat();
     return e;
@@ -265,6 +290,14 @@ export class Engine {
         secrets: this.secrets,
         clock: this.clock,
         prices: this.o.prices ?? {},
+        // In a cluster the run's node executions and swarm branches go on the task queue.
+        ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started } } : {}),
+        onLost: (h, e) => {
+          console.error(`[engine ${this.nodeId}] run ${h.run.id}: a node task could not be handed out (${(e as Error).message}); giving the run up to be resumed`);
+          h.stop();
+          if (this.hosts.get(h.run.id) === h) this.hosts.delete(h.run.id);
+          void this.o.store.releaseLeases(this.nodeId, [h.run.id]).catch(() => undefined);
+        },
         fork: async (id, step, budget, key) => {
           const forkId = envelopeIdFor(id, key);
           if (await this.o.store.getRun(forkId)) return forkId; // made before a crash: the same fork
@@ -287,7 +320,6 @@ export class Engine {
     if (!p.success) throw new AoError('AO_VALIDATION', `a run-queue item must be {runId}: ${p.error.issues[0]?.message}`);
     // Shutting down: hand it back, another node takes it.
     if (this.closed) throw new AoError('AO_INTERNAL', `node ${this.nodeId} is shutting down`);
-    this.tasksDone += 1;
     if (this.hosts.has(p.data.runId)) return;
     const taking = (async () => {
       const run = await this.o.store.claimRun({ id: p.data.runId, owner: this.nodeId, leaseMs: this.leaseMs, from: QUEUE_OWNER });
@@ -310,7 +342,15 @@ export class Engine {
   }
 
   private nodeInfo(): NodeInfo {
-    return { id: this.nodeId, started: this.started, runsHosted: this.runsHosted, activeRuns: this.hosts.size, tasksDone: this.tasksDone, lastHeartbeat: new Date().toISOString() };
+    return {
+      id: this.nodeId,
+      started: this.started,
+      runsHosted: this.runsHosted,
+      activeRuns: this.hosts.size,
+      tasksDone: this.tasks?.done ?? 0,
+      activeTasks: this.tasks?.active ?? 0,
+      lastHeartbeat: new Date().toISOString(),
+    };
   }
 
   /**
@@ -728,6 +768,9 @@ export class Engine {
     this.closed = true;
     for (const t of this.loops) clearInterval(t);
     this.queueSub?.unsubscribe();
+    this.taskSub?.unsubscribe();
+    // Node tasks running here go back to the queue (another node runs them).
+    await this.tasks?.shutdown();
     // Bounded: with the bus or the store down these could wait for ever, and a node told to stop must stop.
     await within(5_000, Promise.all([this.claiming, ...this.taking]));
     if (!this.o.passive) await within(2_000, this.o.bus.membership?.leave(this.nodeId));

@@ -1,6 +1,7 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
+import { randomUUID } from 'node:crypto';
 import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -11,6 +12,8 @@ import { fromRunSupervisor, SUPERVISOR_PATH } from './run-supervisor/run-supervi
 import { draft } from './services.js';
 import { runEnded } from './telemetry.js';
 import type { ActorMessage, LlmResolver, RunServices } from './services.js';
+import { HostTasks } from './tasks/host-tasks.js';
+import { Replies } from './tasks/replies.js';
 
 export interface HostDeps {
   /** This runtime node: the owner its commits must still be (fencing). */
@@ -25,10 +28,14 @@ export interface HostDeps {
   clock: Clock;
   /** Fork a run from a checkpoint with a new budget (the engine's replay): the fork's id. */
   fork?: (runId: string, step: number, budget: Record<string, unknown>, key: string) => Promise<string>;
+  /**
+   * In a cluster: node executions and swarm branches go on the task queue, and any node runs them
+   * (`hostStarted`: when this node started, which tells its incarnations apart).
+   */
+  tasks?: { hostStarted: string };
+  /** This hosting must end at once (a task could not be handed out): the engine gives the run up. */
+  onLost?: (host: RunHost, e: unknown) => void;
 }
-
-/** Envelopes that answer a busy actor's request (a budget decision, an answer from a person). */
-const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.held', 'wait.resolved']);
 
 /**
  * One run hosted on this node: its journal, the routes from bus envelopes to its actors, and its
@@ -45,7 +52,9 @@ export class RunHost {
   private readonly supervisor: ActorRef<ActorMessage>;
   private resolveDone!: () => void;
   private ended = false;
-  private readonly asks = new Map<string, (env: Envelope) => void>();
+  private readonly replies: Replies;
+  /** This run's node tasks, when they run across the cluster. */
+  private readonly tasks: HostTasks | undefined;
   private readonly recording: Recording | undefined;
   private readonly held: Envelope[] = [];
 
@@ -84,7 +93,23 @@ export class RunHost {
     this.recording = recording;
     this.done = new Promise<void>((r) => (this.resolveDone = r));
     this.sub = deps.bus.subscribe(run.id, (env) => this.route(env));
-    this.ready = this.sub.ready ?? Promise.resolve();
+    this.replies = new Replies(deps.clock);
+    // A replay stays on its host: its actors read the original's recording, which only the host holds.
+    const { queue, rpc } = deps.bus;
+    this.tasks =
+      deps.tasks && queue && rpc && !run.replay
+        ? new HostTasks({
+            runId: run.id,
+            epoch: randomUUID(),
+            host: deps.nodeId ?? 'local',
+            hostStarted: deps.tasks.hostStarted,
+            rpc,
+            queue,
+            journal: this.journal,
+            onDispatchFailed: (e) => deps.onLost?.(this, e),
+          })
+        : undefined;
+    this.ready = Promise.all([this.sub.ready, this.tasks?.ready]).then(() => undefined);
     const services: RunServices = {
       runId: run.id,
       def,
@@ -94,24 +119,7 @@ export class RunHost {
       ...(o.ledger ? { ledger: o.ledger } : {}),
       ...(run.replay ? { replay: run.replay } : {}),
       ledgerAt: (fresh) => foldLedger(ledger, budgetOf(fresh)),
-      awaitReply: (requestId, timeoutMs, signal) =>
-        new Promise<Envelope>((resolve, reject) => {
-          const done = () => {
-            this.asks.delete(requestId);
-            cancel();
-            signal.removeEventListener('abort', onAbort);
-          };
-          const onAbort = () => (done(), reject(signal.reason));
-          // An answer from a person has no timeout here (the wait's own timeout answers it).
-          const cancel = Number.isFinite(timeoutMs)
-            ? deps.clock.setTimer(timeoutMs, () => {
-                done();
-                reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
-              })
-            : () => undefined;
-          signal.addEventListener('abort', onAbort, { once: true });
-          this.asks.set(requestId, (env) => (done(), resolve(env)));
-        }),
+      awaitReply: (requestId, timeoutMs, signal) => this.replies.await(requestId, timeoutMs, signal),
       journal: this.journal,
       startedAt: Date.parse(run.startedAt ?? run.createdAt),
       spanAttributes: {
@@ -125,6 +133,7 @@ export class RunHost {
       secrets: deps.secrets.forRun(run),
       clock: deps.clock,
       trace,
+      ...(this.tasks ? { remote: (path: ActorPath) => this.tasks!.ref(path) } : {}),
       register: (ref) => void this.refs.set(ref.path, ref),
       unregister: (path) => void this.refs.delete(path),
       finished: () => {
@@ -174,8 +183,7 @@ export class RunHost {
    * in the original's order (held until what came before it in the original has been delivered).
    */
   private route(env: Envelope): void {
-    const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
-    if (ask && ANSWERS.has(env.type)) return ask(env);
+    if (this.replies.deliver(env)) return;
     const rec = this.recording;
     if (rec?.ordering) {
       if (!rec.mayDeliver(env)) {
@@ -247,6 +255,7 @@ export class RunHost {
     if (this.ended) return;
     this.ended = true;
     this.journal.close();
+    this.tasks?.close();
     this.sub.unsubscribe();
     this.supervisor.stop();
     this.refs.clear();
@@ -258,8 +267,13 @@ export class RunHost {
     return this.ended;
   }
 
-  /** Live actors of this run (the supervisor and its descendants that have not stopped). */
+  /** Live actors of this run (the supervisor and its descendants that have not stopped, here or as tasks elsewhere). */
   liveActors(): number {
     return [...this.refs.values()].filter((r) => !r.stopped).length;
+  }
+
+  /** Node tasks of this run handed out to the cluster and not finished or stopped. */
+  liveTasks(): number {
+    return this.tasks?.live ?? 0;
   }
 }

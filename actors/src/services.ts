@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunJournal, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorJournal, ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -26,7 +26,7 @@ export interface RunServices {
    * busy in its own handler, so the answer comes this way, not through its mailbox.
    */
   awaitReply(requestId: string, timeoutMs: number, signal: AbortSignal): Promise<Envelope>;
-  readonly journal: RunJournal;
+  readonly journal: ActorJournal;
   readonly llm: LlmResolver;
   readonly tools: ToolRegistry;
   /** Secret tool results of this run (and of the runs it replays), sealed under the node's key. */
@@ -38,6 +38,11 @@ export interface RunServices {
   readonly startedAt: number;
   /** Attributes every span of the run carries (run id, graph, version, replay). */
   readonly spanAttributes: Attributes;
+  /**
+   * In a cluster: a ref for the child actor at `path` that runs as a node task on any node (its
+   * start message puts it on the task queue). Absent when the run's actors all live on its host.
+   */
+  remote?(path: ActorPath): ActorRef<ActorMessage>;
   /** Make an actor reachable by its path for envelopes from the bus. */
   register(ref: ActorRef<ActorMessage>): void;
   unregister(path: ActorPath): void;

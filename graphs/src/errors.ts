@@ -60,6 +60,9 @@ export const ERROR_CODES = {
   AO_RUN_INTERRUPTED: 'The process hosting the run stopped while it was running.',
   AO_CONFIG_INVALID: 'An environment variable or config value is invalid.',
   AO_LEASE_LOST: 'This node no longer holds the run: another node took it over (its lease had lapsed), so nothing was written.',
+  AO_BUS_NO_RESPONDER: 'Nobody on the bus answers this request (e.g. the node that hosted a run is gone).',
+  AO_BUS_UNAVAILABLE: 'The bus did not answer in time, or is unreachable (NATS restarting).',
+  AO_TASK_STOPPED: 'A node task (a node execution or swarm branch run on another node) was stopped, or handed to another holder: it writes nothing more.',
   // replay and fork
   AO_REPLAY_STEP_OUT_OF_RANGE: 'fromStep is past the last step of the run that can be replayed (details give maxStep).',
   AO_REPLAY_INCOMPATIBLE: 'The graph registered now cannot continue the checkpoint (a node it names is gone, or an override names an unknown node or tool).',

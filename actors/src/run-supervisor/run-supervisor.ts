@@ -1,7 +1,7 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import type { ActorContext, ActorPath, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { Budget, BudgetAnswer } from '@ao/graphs';
 import { raise } from '../budget/ledger.js';
@@ -13,7 +13,7 @@ import { parseMessage } from '../messages.js';
 import type { Message } from '../messages.js';
 import { fromPipeline } from '../pipeline/pipeline.js';
 import { fromSupervisor } from '../supervisor/supervisor.js';
-import { fromSwarm } from '../swarm/swarm.js';
+import { fromBranch, fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
@@ -79,6 +79,13 @@ export function grantedRaise(grant: BudgetAnswer & { decision: 'grant' }, wait: 
 function chain(first: Step, next: (state: SchedulerState) => Step): Step {
   const second = next(first.state);
   return { state: second.state, decisions: [...first.decisions, ...second.decisions] };
+}
+
+/** The behaviour of a node task's actor, from its start message (`node.start` or `branch.start`). */
+export function taskBehaviour(start: Envelope, s: RunServices): Behaviour<ActorMessage, unknown> | undefined {
+  if (start.type === 'branch.start') return fromBranch(s) as Behaviour<ActorMessage, unknown>;
+  const node = s.def.node(String((start.payload as { node?: unknown } | null)?.node));
+  return start.type === 'node.start' && node && node.agent !== 'swarm' ? KINDS[node.agent](s) : undefined;
 }
 
 const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unknown>> = {
@@ -246,7 +253,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   }
 
   function spawnChild(state: SupervisorState, node: string, name: string, ctx: ActorContext<ActorMessage>): ActorRef<ActorMessage> {
-    const ref = ctx.spawn(name, KINDS[s.def.node(node)!.agent](s));
+    const kind = s.def.node(node)!.agent;
+    // In a cluster a pipeline or supervisor node runs as a node task on any node; a swarm's join
+    // stays here (its branches are the tasks).
+    const ref = (kind !== 'swarm' ? s.remote?.(`${ctx.path}/${name}` as ActorPath) : undefined) ?? ctx.spawn(name, KINDS[kind](s));
     s.register(ref);
     state.children.set(node, { ref, name });
     return ref;

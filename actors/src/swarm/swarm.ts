@@ -134,7 +134,9 @@ async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
   const br = state.branches[b - 1]!;
   br.attempt += 1;
   // One actor per attempt: a late reply from a stopped attempt is recognised by its attempt number.
-  const ref = ctx.spawn(executionName(`branch-${b}`, 1, br.attempt), fromBranch(s));
+  const name = executionName(`branch-${b}`, 1, br.attempt);
+  // In a cluster the branch runs as a node task on any node.
+  const ref = s.remote?.(`${ctx.path}/${name}` as ActorPath) ?? ctx.spawn(name, fromBranch(s));
   s.register(ref);
   br.ref = ref;
   const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
@@ -148,7 +150,7 @@ async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
 }
 
 /** One branch of a swarm: the agent loop with its branch number in the prompt. */
-function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
+export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
   const stop = new AbortController();
   let started = false;
   return {

@@ -15,7 +15,25 @@ export type WorkHandler = (payload: unknown) => Promise<void>;
 export interface WorkQueue {
   /** Enqueue once per `id` (a repeat within the dedupe window is dropped). */
   enqueue(queue: 'runs' | 'tasks', id: string, payload: unknown): Promise<void>;
-  consume(queue: 'runs' | 'tasks', handler: WorkHandler): Subscription;
+  /**
+   * Hand the queue's items to `handler`; `concurrency` items at a time (default 1). An item is
+   * pulled only when a slot is free, so none waits unacknowledged behind busy ones.
+   */
+  consume(queue: 'runs' | 'tasks', handler: WorkHandler, o?: { concurrency?: number }): Subscription;
+}
+
+/**
+ * Request and reply between the nodes of a cluster (NATS core request/reply): a run's host answers
+ * the node tasks it handed out on other nodes (their writes go through the host's journal).
+ */
+export interface Rpc {
+  /** Answer calls to `name` until unsubscribed; the handler's value (JSON) is the reply. */
+  serve(name: string, handler: (payload: unknown) => Promise<unknown>): Subscription;
+  /**
+   * Call `name` and resolve with its reply. Rejects with AO_BUS_NO_RESPONDER when nobody serves
+   * `name`, and AO_BUS_UNAVAILABLE on a timeout or while the bus is unreachable.
+   */
+  call(name: string, payload: unknown, timeoutMs: number): Promise<unknown>;
 }
 
 /** What a runtime node says about itself in the cluster's membership (GET /nodes). */
@@ -25,8 +43,10 @@ export interface NodeInfo {
   /** Runs this node has hosted since it started, and hosts now. */
   runsHosted: number;
   activeRuns: number;
-  /** Work items (run starts taken from the queue) this node has handled. */
+  /** Node executions and swarm branches (task-queue items) this node has run to their end. */
   tasksDone: number;
+  /** Task-queue items running on this node now. */
+  activeTasks?: number;
   lastHeartbeat: string;
 }
 
@@ -56,4 +76,6 @@ export interface Bus {
   readonly queue?: WorkQueue;
   /** Cluster membership (NATS KV); absent on the in-process bus. */
   readonly membership?: Membership;
+  /** Request/reply between nodes (NATS); absent on the in-process bus. */
+  readonly rpc?: Rpc;
 }

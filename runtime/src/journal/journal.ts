@@ -19,6 +19,24 @@ export interface JournalReplay {
 export type CheckpointSource = CheckpointWrite | { step: number; make: (fresh: readonly Envelope[]) => CheckpointWrite };
 
 /**
+ * What an actor sees of its run's journal: the host's own (`RunJournal`), or, for a node task run
+ * on another node, one whose writes go through the host's (see `@ao/actors` tasks).
+ */
+export interface ActorJournal {
+  readonly runId: string;
+  /** Nothing more can be written (the run ended, or this actor's host or task let it go). */
+  readonly ended: boolean;
+  readonly replay: Recording | undefined;
+  idOf(dedupeKey: string): string;
+  recorded(dedupeKey: string): Envelope | undefined;
+  recording(dedupeKey: string): Envelope | undefined;
+  remember(envs: readonly Envelope[]): void;
+  diverged(d: Divergence): Promise<void>;
+  append(drafts: EnvelopeDraft[], extra?: { patch?: RunPatch; checkpoint?: CheckpointSource; divergence?: Divergence }): Promise<Envelope[]>;
+  flush(): Promise<void>;
+}
+
+/**
  * The write path of one run: gives each new envelope the next gapless seq, commits the batch (with
  * an optional run patch and checkpoint) in one store transaction, and only after that commit
  * publishes the envelopes on the bus: the event log is the outbox.
@@ -28,7 +46,7 @@ export type CheckpointSource = CheckpointWrite | { step: number; make: (fresh: r
  * published instead, which re-delivers what the crash interrupted. `known` holds the envelopes
  * loaded at recovery; ids written by this process are remembered too.
  */
-export class RunJournal {
+export class RunJournal implements ActorJournal {
   private nextSeq: number;
   private tail: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */

@@ -1,2 +1,2 @@
 export { RunJournal } from './journal.js';
-export type { JournalReplay, CheckpointSource } from './journal.js';
+export type { ActorJournal, JournalReplay, CheckpointSource } from './journal.js';

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
+import { connect, NoRespondersError, RequestError } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
-import { AoError } from '@ao/graphs';
+import { AoError, ERROR_CODES } from '@ao/graphs';
+import type { ErrorCode } from '@ao/graphs';
 import { parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
-import type { Bus, EnvelopeHandler, Membership, NodeInfo, Subscription, WorkHandler, WorkQueue } from '../port.js';
+import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, Subscription, WorkHandler, WorkQueue } from '../port.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
 const NodeInfoSchema = z.object({
@@ -18,8 +19,11 @@ const NodeInfoSchema = z.object({
   runsHosted: z.number().int(),
   activeRuns: z.number().int(),
   tasksDone: z.number().int(),
+  activeTasks: z.number().int().optional(),
   lastHeartbeat: z.string(),
 });
+/** A reply on the wire: the handler's value, or its error (code and message). */
+const ReplySchema = z.union([z.object({ ok: z.unknown() }), z.object({ error: z.object({ code: z.string(), message: z.string() }) })]);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -59,6 +63,7 @@ export class NatsBus implements Bus {
   private readonly subs = new Set<ConsumerMessages>();
   readonly queue: WorkQueue;
   readonly membership: Membership;
+  readonly rpc: Rpc;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -67,7 +72,11 @@ export class NatsBus implements Bus {
     private readonly kv: KV,
     private readonly o: Required<Omit<NatsBusOptions, 'name'>>,
   ) {
-    this.queue = { enqueue: (q, id, payload) => this.enqueue(q, id, payload), consume: (q, h) => this.consume(q, h) };
+    this.queue = {
+      enqueue: (q, id, payload) => this.enqueue(q, id, payload),
+      consume: (q, h, c) => ((c?.concurrency ?? 1) > 1 ? this.pull(q, h, c!.concurrency!) : this.consume(q, h)),
+    };
+    this.rpc = { serve: (n, h) => this.serve(n, h), call: (n, p, t) => this.call(n, p, t) };
     this.membership = { beat: (info) => this.beat(info), list: () => this.listNodes(), leave: (id) => this.leave(id) };
   }
 
@@ -236,39 +245,145 @@ export class NatsBus implements Bus {
         const consumer = await this.js.consumers.get(`${this.o.prefix.toUpperCase()}_WORK`, `${this.o.prefix}-${queue}`);
         return consumer.consume({ max_messages: 64, expires: 5_000, idle_heartbeat: 1_000 });
       },
-      async (msg) => {
-        const tries = msg.info.deliveryCount;
-        let payload: unknown;
-        try {
-          payload = JSON.parse(dec.decode(msg.data));
-        } catch {
-          payload = undefined;
-        }
-        try {
-          if (payload === undefined) throw new Error('not JSON');
-          const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
-          try {
-            await handler(payload);
-          } finally {
-            clearInterval(keepAlive);
-          }
-          msg.ack();
-        } catch (e) {
-          if (tries < this.o.maxDeliver) return void msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
-          // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue; if
-          // even that fails, it stays in the queue and comes back.
-          const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
-          try {
-            await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead)), { timeout: 5_000 });
-          } catch (dlq) {
-            console.error(`[bus nats] could not park a ${queue} item (${(dlq as Error).message}); it will be redelivered`);
-            return void msg.nak(30_000);
-          }
-          console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
-          msg.ack();
-        }
-      },
+      (msg) => this.work(queue, msg, handler),
     );
+  }
+
+  /**
+   * Pull a queue's items `concurrency` at a time: an item is fetched only when a slot is free (a
+   * fetched item's ack timer runs, so none may wait behind busy ones), and each runs on its own.
+   */
+  private pull(queue: 'runs' | 'tasks', handler: WorkHandler, concurrency: number): Subscription {
+    let stopped = false;
+    let active = 0;
+    let freed: (() => void) | undefined;
+    let batch: ConsumerMessages | undefined;
+    let opened!: () => void;
+    const ready = new Promise<void>((r) => (opened = r));
+    const what = `consume ${queue}`;
+    void (async () => {
+      let consumer: Awaited<ReturnType<JetStreamClient['consumers']['get']>> | undefined;
+      while (!stopped && !this.closed) {
+        consumer ??= await this.retrying(what, () => !stopped, () => this.js.consumers.get(`${this.o.prefix.toUpperCase()}_WORK`, `${this.o.prefix}-${queue}`));
+        if (!consumer) break;
+        opened();
+        while (active >= concurrency && !stopped) await new Promise<void>((r) => (freed = r));
+        if (stopped || this.closed) break;
+        try {
+          batch = await consumer.fetch({ max_messages: concurrency - active, expires: 5_000, idle_heartbeat: 1_000 });
+          for await (const msg of batch) {
+            // Unsubscribed while the fetch was open: hand it back at once.
+            if (stopped) {
+              msg.nak();
+              continue;
+            }
+            active += 1;
+            void this.work(queue, msg, handler).finally(() => {
+              active -= 1;
+              freed?.();
+            });
+          }
+        } catch (e) {
+          if (stopped || this.closed) break;
+          console.error(`[bus nats] ${what}: a fetch failed (${(e as Error).message}); fetching again`);
+          consumer = undefined;
+          await sleep(500);
+        } finally {
+          batch = undefined;
+        }
+      }
+      opened();
+    })();
+    return {
+      ready,
+      unsubscribe: () => {
+        stopped = true;
+        freed?.();
+        void batch?.close().catch(() => undefined);
+      },
+    };
+  }
+
+  /** One work item: acknowledged when its handler resolves, redelivered with backoff when it throws, parked after `maxDeliver`. */
+  private async work(queue: 'runs' | 'tasks', msg: JsMsg, handler: WorkHandler): Promise<void> {
+    const tries = msg.info.deliveryCount;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(dec.decode(msg.data));
+    } catch {
+      payload = undefined;
+    }
+    try {
+      if (payload === undefined) throw new Error('not JSON');
+      const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
+      try {
+        await handler(payload);
+      } finally {
+        clearInterval(keepAlive);
+      }
+      msg.ack();
+    } catch (e) {
+      if (tries < this.o.maxDeliver) return void msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
+      // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue; if
+      // even that fails, it stays in the queue and comes back.
+      const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
+      try {
+        await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead)), { timeout: 5_000 });
+      } catch (dlq) {
+        console.error(`[bus nats] could not park a ${queue} item (${(dlq as Error).message}); it will be redelivered`);
+        return void msg.nak(30_000);
+      }
+      console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
+      msg.ack();
+    }
+  }
+
+  private rpcSubject(name: string): string {
+    return `${this.o.prefix}.rpc.${name}`;
+  }
+
+  /** Answer requests to `name` (core NATS: no stream holds them; the caller retries). */
+  private serve(name: string, handler: (payload: unknown) => Promise<unknown>): Subscription {
+    const sub = this.nc.subscribe(this.rpcSubject(name), {
+      callback: (err, msg) => {
+        if (err) return;
+        void (async () => {
+          let reply: unknown;
+          try {
+            reply = { ok: (await handler(JSON.parse(dec.decode(msg.data)))) ?? null };
+          } catch (e) {
+            const code = e instanceof AoError ? e.code : 'AO_INTERNAL';
+            reply = { error: { code, message: (e as Error).message } };
+          }
+          try {
+            msg.respond(enc.encode(JSON.stringify(reply)));
+          } catch (e) {
+            console.error(`[bus nats] could not answer a request on ${msg.subject}: ${(e as Error).message}`);
+          }
+        })();
+      },
+    });
+    // Ready once the server has the subscription: a caller told to call it finds it.
+    return { ready: this.nc.flush().catch(() => undefined), unsubscribe: () => sub.unsubscribe() };
+  }
+
+  private async call(name: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.closed) throw new AoError('AO_BUS_UNAVAILABLE', 'the bus is closed');
+    let data: Uint8Array;
+    try {
+      const m = await this.nc.request(this.rpcSubject(name), enc.encode(JSON.stringify(payload)), { timeout: timeoutMs });
+      data = m.data;
+    } catch (e) {
+      if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders())) throw new AoError('AO_BUS_NO_RESPONDER', `nobody answers ${name}`);
+      throw new AoError('AO_BUS_UNAVAILABLE', `request ${name}: ${(e as Error).message}`, { cause: e });
+    }
+    const r = ReplySchema.safeParse(JSON.parse(dec.decode(data)));
+    if (!r.success) throw new AoError('AO_ENVELOPE_INVALID', `a malformed reply to ${name}`);
+    if ('error' in r.data) {
+      const code = (r.data.error.code in ERROR_CODES ? r.data.error.code : 'AO_INTERNAL') as ErrorCode;
+      throw new AoError(code, r.data.error.message);
+    }
+    return r.data.ok;
   }
 
   /** Dead-lettered items of a queue (for operators and tests). */

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { AoError, isAoError } from '@ao/graphs';
+import { ActorPathSchema, TraceContextSchema } from '@ao/runtime';
+import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, Rpc, Subscription, WorkQueue } from '@ao/runtime';
+import type { ActorMessage } from '../services.js';
+import { isEnvelope } from '../services.js';
+
+/**
+ * A node task on the cluster's task queue: one execution of a pipeline or supervisor node, or one
+ * swarm branch, of a run hosted on `host`. Any node may run it; its writes go through the host's
+ * journal (the run's one writer) over `rpc` subject `task`, answered only by that hosting (`epoch`).
+ */
+export const TaskItemSchema = z.object({
+  runId: z.string().min(1).max(128),
+  /** The actor's path in the run (`supervisor/analyse/branch-2`). */
+  path: ActorPathSchema,
+  /** The id of its start message (`node.start` or `branch.start`), already in the run's log. */
+  startId: z.uuid(),
+  host: z.string().min(1).max(128),
+  /** When the host node started (a node restarted under the same id is another incarnation). */
+  hostStarted: z.string().min(1).max(64),
+  /** The hosting of the run that handed the task out: a new host (after a failover) hands it out again under its own. */
+  epoch: z.string().min(1).max(64),
+});
+export type TaskItem = z.infer<typeof TaskItemSchema>;
+
+/** What a task's envelopes may look like on the way to its host (validated there: the bus is a boundary). */
+const DraftSchema = z.object({
+  runId: z.string().min(1).max(128),
+  from: ActorPathSchema,
+  to: ActorPathSchema,
+  type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/),
+  payload: z.unknown(),
+  causationId: z.uuid().nullable(),
+  trace: TraceContextSchema.nullable(),
+  dedupeKey: z.string().min(1).max(1024),
+});
+
+/** A task's request to its host: take the task (fencing any earlier holder), or write envelopes. */
+export const TaskRequestSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('claim'), path: ActorPathSchema, holder: z.string().min(1).max(64) }),
+  z.object({ op: z.literal('append'), path: ActorPathSchema, holder: z.string().min(1).max(64), drafts: z.array(DraftSchema).min(1).max(64) }),
+]);
+export type TaskRequest = z.infer<typeof TaskRequestSchema>;
+
+/** The rpc name a run's hosting answers its tasks on (run ids are made subject-safe). */
+export const taskSubject = (runId: string, epoch: string): string => `task.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}.${epoch}`;
+
+/** Messages that start a node task (what a remote actor is handed). */
+const STARTS: ReadonlySet<string> = new Set(['node.start', 'branch.start']);
+
+interface Dispatched {
+  ref: RemoteRef;
+  /** The delivery of the task that may write now (the latest to claim it). */
+  holder?: string;
+  done: boolean;
+}
+
+/**
+ * An actor of this run that runs as a node task somewhere in the cluster. Telling it its start
+ * message puts the task on the queue; stopping it fences the task (its next write is refused, and
+ * it stops there).
+ */
+class RemoteRef implements ActorRef<ActorMessage> {
+  stopped = false;
+  constructor(
+    readonly path: ActorPath,
+    private readonly tasks: HostTasks,
+  ) {}
+
+  tell(msg: ActorMessage): void {
+    // Answers addressed to it reach the task through its own subscription to the run.
+    if (this.stopped || !isEnvelope(msg) || !STARTS.has(msg.type)) return;
+    this.tasks.dispatch(this, msg);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+/**
+ * The host's side of its run's node tasks: hands them out on the task queue and writes what they
+ * send, in order, through the run's journal. Only a task's current holder may write, only
+ * envelopes from its own actor (or the actors under it), and nothing once it was stopped.
+ */
+export class HostTasks {
+  private readonly tasks = new Map<ActorPath, Dispatched>();
+  private readonly sub: Subscription;
+  readonly ready: Promise<void>;
+  private closed = false;
+
+  constructor(
+    private readonly o: {
+      runId: string;
+      epoch: string;
+      host: string;
+      hostStarted: string;
+      rpc: Rpc;
+      queue: WorkQueue;
+      journal: ActorJournal;
+      /** A task could not be handed out (the bus stayed away): the host gives the run up, so it is resumed and handed out again. */
+      onDispatchFailed: (e: unknown) => void;
+    },
+  ) {
+    this.sub = o.rpc.serve(taskSubject(o.runId, o.epoch), (p) => this.handle(p));
+    this.ready = this.sub.ready ?? Promise.resolve();
+  }
+
+  /** A ref for an actor at `path` that will run as a node task. */
+  ref(path: ActorPath): ActorRef<ActorMessage> {
+    const prior = this.tasks.get(path);
+    if (prior && !prior.ref.stopped) return prior.ref;
+    const ref = new RemoteRef(path, this);
+    this.tasks.set(path, { ref, done: false });
+    return ref;
+  }
+
+  dispatch(ref: RemoteRef, start: Envelope): void {
+    if (this.closed) return;
+    const item: TaskItem = { runId: this.o.runId, path: ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch };
+    // Enqueued once per hosting (JetStream drops a repeat of the same id).
+    this.o.queue.enqueue('tasks', `${this.o.runId}/${ref.path}/${this.o.epoch}`, item).catch((e: unknown) => {
+      if (!this.closed) this.o.onDispatchFailed(e);
+    });
+  }
+
+  private async handle(raw: unknown): Promise<unknown> {
+    const r = TaskRequestSchema.safeParse(raw);
+    if (!r.success) throw new AoError('AO_VALIDATION', `a task request: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    const req = r.data;
+    const t = this.tasks.get(req.path);
+    if (this.closed || this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
+    if (!t || t.ref.stopped) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped`);
+    if (req.op === 'claim') {
+      // A redelivery (the node that ran it died or stalled) takes the task over; the earlier holder is fenced.
+      t.holder = req.holder;
+      return { claimed: true };
+    }
+    if (t.holder !== req.holder) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} is held by another delivery`);
+    // Its own emissions only: keyed under its path, and from or to it (an effect's result comes from the endpoint it called).
+    const under = (p: string) => p === req.path || p.startsWith(`${req.path}/`);
+    for (const d of req.drafts) {
+      if (d.runId !== this.o.runId || !d.dedupeKey.startsWith(`${req.path}/`) || !(under(d.from) || under(d.to))) {
+        throw new AoError('AO_VALIDATION', `task ${req.path} may only write its own envelopes of run ${this.o.runId} (got ${d.type} ${d.dedupeKey} from ${d.from} to ${d.to})`);
+      }
+    }
+    try {
+      await this.o.journal.append(req.drafts as EnvelopeDraft[]);
+    } catch (e) {
+      if (this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
+      throw isAoError(e) ? e : new AoError('AO_INTERNAL', (e as Error).message);
+    }
+    if (req.drafts.some((d) => d.dedupeKey === `${req.path}/done`)) t.done = true;
+    return { written: req.drafts.length };
+  }
+
+  /** Tasks handed out and not stopped (for tests and the node's view). */
+  get live(): number {
+    return [...this.tasks.values()].filter((t) => !t.ref.stopped && !t.done).length;
+  }
+
+  /** The hosting ends: every task is fenced, and nobody answers them here any more. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.tasks.values()) t.ref.stop();
+    this.sub.unsubscribe();
+  }
+}
