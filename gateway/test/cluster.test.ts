@@ -102,10 +102,14 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
       const after = (await json<{ nodes: Array<{ id: string; runsHosted: number; tasksDone: number }> }>(`${gateway.url}/nodes`)).nodes;
       const survivors = after.filter((n) => n.id !== 'n1');
       expect(survivors.map((n) => n.id)).toEqual(['n2', 'n3']);
-      for (const n of survivors) expect(n.runsHosted, `${n.id} hosted runs`).toBeGreaterThan(0);
+      for (const n of survivors) {
+        expect(n.runsHosted, `${n.id} hosted runs`).toBeGreaterThan(0);
+        // Node executions and swarm branches are pulled from the task queue by every node.
+        expect(n.tasksDone, `${n.id} ran node tasks`).toBeGreaterThan(0);
+      }
       console.log(
         `[cluster] 120 runs; before the kill: ${before.map((n) => `${n.id} hosted ${n.runsHosted} (${n.activeRuns} active)`).join(', ')}; ` +
-          `after: ${after.map((n) => `${n.id} hosted ${n.runsHosted}, took ${n.tasksDone} from the queue`).join(', ')}`,
+          `after: ${after.map((n) => `${n.id} hosted ${n.runsHosted}, ran ${n.tasksDone} node tasks`).join(', ')}`,
       );
     } catch (e) {
       for (const [i, n] of nodes.entries()) console.error(`--- n${i + 1} log (tail) ---\n${n.log().slice(-3000)}`);

@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleGraphs, graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+import { actorPath, envelopeIdFor, NatsBus, OfflineLlm, openPgStore } from '@ao/runtime';
+import type { ActorJournal, Envelope, EnvelopeDraft, LlmPort, LlmRequest, Rpc, Store, Subscription, WorkQueue } from '@ao/runtime';
+import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
+import { Engine } from '../src/mod.js';
+import { HostTasks } from '../src/tasks/host-tasks.js';
+import type { TaskItem } from '../src/tasks/host-tasks.js';
+import { allEvents, toolsWith, until } from './harness.js';
+
+const RUN = 'run-tasks-1';
+
+/** A host's task side with the bus and the journal faked: what it hands out, and what it writes. */
+function hostTasks() {
+  let handler: ((p: unknown) => Promise<unknown>) | undefined;
+  let unsubscribed = false;
+  const rpc: Rpc = {
+    serve: (_name, h): Subscription => ((handler = h), { unsubscribe: () => void (unsubscribed = true) }),
+    call: () => Promise.reject(new Error('not used')),
+  };
+  const items: Array<{ id: string; item: TaskItem }> = [];
+  const queue: WorkQueue = { enqueue: async (_q, id, item) => void items.push({ id, item: item as TaskItem }), consume: () => ({ unsubscribe: () => undefined }) };
+  const written: EnvelopeDraft[] = [];
+  const journal = { ended: false, append: async (d: EnvelopeDraft[]) => (written.push(...d), []) } as unknown as ActorJournal;
+  const tasks = new HostTasks({ runId: RUN, epoch: 'e1', host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', rpc, queue, journal, onDispatchFailed: () => undefined });
+  const ask = (p: unknown) => handler!(p);
+  return { tasks, items, written, ask, unsubscribed: () => unsubscribed };
+}
+
+const PATH = actorPath('supervisor', 'analyse', 'branch-1');
+const start = (type = 'branch.start'): Envelope => ({
+  id: envelopeIdFor(RUN, `${PATH}/start`),
+  runId: RUN,
+  seq: 7,
+  from: actorPath('supervisor', 'analyse'),
+  to: PATH,
+  type,
+  payload: {},
+  causationId: null,
+  trace: null,
+  time: new Date().toISOString(),
+});
+const draft = (over: Partial<EnvelopeDraft> = {}): EnvelopeDraft => ({
+  runId: RUN,
+  from: PATH,
+  to: actorPath('supervisor', 'budget'),
+  type: 'budget.request',
+  payload: {},
+  causationId: null,
+  trace: null,
+  dedupeKey: `${PATH}/1/budget`,
+  ...over,
+});
+
+describe('node tasks: the host side', () => {
+  it('hands a task out once its start message reaches it, and ignores every other envelope', async () => {
+    const h = hostTasks();
+    const ref = h.tasks.ref(PATH);
+    ref.tell({ ...start(), type: 'budget.granted' });
+    ref.tell(start());
+    await until(() => h.items.length === 1, 'the task to be enqueued');
+    expect(h.items[0]!.item).toEqual({ runId: RUN, path: PATH, startId: start().id, host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', epoch: 'e1' });
+    // One queue id per hosting: JetStream drops a repeat, a new host's is new.
+    expect(h.items[0]!.id).toBe(`${RUN}/${PATH}/e1`);
+  });
+
+  it('writes what the holder of a task sends; a later delivery that claims it fences the earlier one', async () => {
+    const h = hostTasks();
+    h.tasks.ref(PATH);
+    await h.ask({ op: 'claim', path: PATH, holder: 'first' });
+    await h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft()] });
+    await h.ask({ op: 'claim', path: PATH, holder: 'second' });
+    await expect(h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await h.ask({ op: 'append', path: PATH, holder: 'second', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] });
+    expect(h.written.map((d) => d.dedupeKey)).toEqual([`${PATH}/1/budget`, `${PATH}/2/budget`]);
+  });
+
+  it("refuses a task's writes once it was stopped, or once the hosting ended", async () => {
+    const h = hostTasks();
+    const ref = h.tasks.ref(PATH);
+    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    ref.stop();
+    await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft()] })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await expect(h.ask({ op: 'claim', path: PATH, holder: 'y' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    const other = actorPath('supervisor', 'summarise');
+    h.tasks.ref(other);
+    h.tasks.close();
+    expect(h.unsubscribed()).toBe(true);
+    await expect(h.ask({ op: 'claim', path: other, holder: 'z' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    expect(h.written).toEqual([]);
+  });
+
+  it("refuses envelopes that are not the task's own, and malformed requests (the bus is a boundary)", async () => {
+    const h = hostTasks();
+    h.tasks.ref(PATH);
+    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    const bad: Array<Partial<EnvelopeDraft>> = [
+      { dedupeKey: 'supervisor/summarise/done' }, // keyed under another actor
+      { from: actorPath('supervisor'), to: actorPath('supervisor', 'budget') }, // neither from nor to the task
+      { runId: 'another-run' },
+    ];
+    for (const b of bad) await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft(b)] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
+    await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
+    await expect(h.ask({ op: 'steal', path: PATH })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
+    await expect(h.ask({ op: 'append', path: 'not a path!', holder: 'x', drafts: [draft()] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
+    // A model's answer comes from the endpoint it called, to the task: that is the task's own.
+    await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft({ from: actorPath('llm', 'default'), to: PATH, type: 'llm.response', dedupeKey: `${PATH}/1/res` })] });
+    expect(h.written).toHaveLength(1);
+  });
+});
+
+const pgUp = await postgresAvailable();
+const natsUp = pgUp && (await natsAvailable());
+
+/** An offline model that notes which node answered each prompt. */
+function spy(node: string, seen: Array<{ node: string; text: string }>, latencyMs: number): LlmPort {
+  const inner = new OfflineLlm({ latencyMs });
+  return {
+    provider: inner.provider,
+    complete: (req: LlmRequest, signal?: AbortSignal) => {
+      seen.push({ node, text: req.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('\n') });
+      return inner.complete(req, signal);
+    },
+  };
+}
+
+const ask = graph('tasks-ask')
+  .node('draft', { agent: 'pipeline', instructions: 'Draft the reply.', interrupt: { prompt: 'Ask when the customer name is missing.' } })
+  .node('send', { agent: 'pipeline', instructions: 'Send it.' })
+  .edge('draft', 'send') as GraphBuilder<unknown>;
+
+describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Postgres', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const prefix = natsPrefix('tk');
+  const stores: Store[] = [];
+  const buses: NatsBus[] = [];
+  const engines: Engine[] = [];
+  const seen: Array<{ node: string; text: string }> = [];
+
+  const startNode = async (id: string, latencyMs = 40): Promise<Engine> => {
+    const store = await openPgStore({ url: db.url });
+    const bus = await NatsBus.connect({ url: TEST_NATS_URL, prefix, name: id, ackWaitMs: 4_000 });
+    stores.push(store);
+    buses.push(bus);
+    const llm = spy(id, seen, latencyMs);
+    const e = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, leaseMs: 2_000, sweepIntervalMs: 0, graphs: [...exampleGraphs, ask] as GraphBuilder<unknown>[] });
+    engines.push(e);
+    return e;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    for (const id of ['n1', 'n2', 'n3']) await startNode(id);
+  });
+  afterAll(async () => {
+    for (const e of engines) await e.shutdown();
+    for (const b of buses) await b.close();
+    for (const s of stores) await s.close();
+    await db?.drop();
+    await dropNatsPrefix(prefix);
+  });
+
+  it("spreads one run's swarm branches over the nodes; every node runs tasks and every log is whole", async () => {
+    const runs = [];
+    for (let i = 0; i < 9; i++) runs.push(await engines[i % 3]!.startRun({ graph: 'research-swarm', input: { topic: `spread-${i}` } }));
+    for (const r of runs) expect((await engines[0]!.waitForRun(r.id, 60_000)).status).toBe('succeeded');
+    let spread = 0;
+    for (const [i, r] of runs.entries()) {
+      // Which node answered each branch of this run's swarm (the prompt names the topic and the branch).
+      const branches = seen.filter((c) => c.text.includes(`spread-${i}"`) && c.text.includes('Branch: '));
+      expect(branches.length, `run ${i}`).toBeGreaterThanOrEqual(3);
+      if (new Set(branches.map((c) => c.node)).size > 1) spread += 1;
+      const evs = await allEvents(stores[0]!, r.id);
+      expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
+      expect(new Set(evs.map((e) => e.id)).size).toBe(evs.length);
+      const keys = evs.filter((e) => e.type === 'llm.response').map((e) => (e.payload as { key: string }).key);
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+    // Tasks are pulled by whichever node is free: most runs' branches land on more than one node.
+    expect(spread).toBeGreaterThan(0);
+    // Membership entries are refreshed every 2 s.
+    const nodes = await until(async () => {
+      const all = await engines[0]!.nodes();
+      return all.length === 3 && all.every((n) => n.tasksDone > 0) ? all : undefined;
+    }, 'every node to report tasks done', 6_000);
+    console.log(`[tasks] 9 runs: ${spread} with branches on several nodes; tasks done ${nodes.map((n) => `${n.id}=${n.tasksDone}`).join(', ')}`);
+  }, 90_000);
+
+  it("a node that shuts down mid-task hands its tasks back: another node finishes them, and no model call's answer is logged twice", async () => {
+    const slow = await startNode('n4', 600);
+    const runs = [];
+    for (let i = 0; i < 6; i++) runs.push(await engines[0]!.startRun({ graph: 'research-swarm', input: { topic: `handback-${i}` } }));
+    await until(async () => (await slow.nodes()).some((n) => n.id === 'n4' && (n.activeTasks ?? 0) > 0), 'n4 to run a task', 20_000);
+    await slow.shutdown();
+    for (const r of runs) expect((await engines[0]!.waitForRun(r.id, 60_000)).status).toBe('succeeded');
+    // What n4 was asked before it stopped was asked again elsewhere: its tasks were run again by others.
+    const mine = new Set(seen.filter((c) => c.node === 'n4').map((c) => c.text));
+    expect(mine.size).toBeGreaterThan(0);
+    expect(seen.some((c) => c.node !== 'n4' && mine.has(c.text))).toBe(true);
+    for (const r of runs) {
+      const evs = await allEvents(stores[0]!, r.id);
+      for (const type of ['llm.response', 'budget.granted']) {
+        const keys = evs.filter((e) => e.type === type).map((e) => (e.payload as { key: string }).key);
+        expect(new Set(keys).size, `${type} per key`).toBe(keys.length);
+      }
+      expect(evs.filter((e) => e.type === 'run.finished')).toHaveLength(1);
+    }
+  }, 90_000);
+
+  it("a task that asks a person stops when the run goes to sleep; the answer wakes the run and the task runs again on any node, reading its first call back", async () => {
+    const run = await engines[1]!.startRun({ graph: 'tasks-ask', input: { ticket: 't1' } });
+    const asleep = await until(async () => {
+      const r = await stores[0]!.getRun(run.id);
+      return r && r.status === 'waiting' && r.waits.length ? r : undefined;
+    }, 'the run to wait', 20_000);
+    const w = asleep.waits[0]!;
+    expect(w).toMatchObject({ node: 'draft', kind: 'interrupt', actor: 'supervisor/draft' });
+    await engines[2]!.signal(run.id, { node: 'draft', waitId: w.id, payload: { answer: 'Ada Lovelace' } });
+    const done = await until(async () => {
+      const r = await stores[0]!.getRun(run.id);
+      return r && r.status === 'succeeded' ? r : undefined;
+    }, 'the run to end', 30_000);
+    expect(done.output).toBeTruthy();
+    const evs = await allEvents(stores[0]!, run.id);
+    const draftRequests = evs.filter((e) => e.type === 'llm.request' && e.from === 'supervisor/draft');
+    // The call that asked was read back from the log when the task ran again, not made again.
+    expect(draftRequests).toHaveLength(2);
+    expect(JSON.stringify(draftRequests[1]!.payload)).toContain('Ada Lovelace');
+    expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
+  }, 60_000);
+});
