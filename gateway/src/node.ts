@@ -83,7 +83,7 @@ export async function startRuntime(
   // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
   let bus: Bus;
   try {
-    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: config.AO_NODE_ID }) : new InProcessBus();
+    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: config.AO_NODE_ID, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
   } catch (e) {
     await providers.close();
     await store.close();
@@ -114,6 +114,7 @@ export async function startRuntime(
       llm: providers.llm,
       nodeId: config.AO_NODE_ID,
       leaseMs: config.AO_LEASE_MS,
+      taskConcurrency: config.AO_NODE_TASKS,
       prices: config.AO_PRICES,
       ...(secretKey ? { secretKey } : {}),
       ...(o.passive ? { passive: true } : {}),

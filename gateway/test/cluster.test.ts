@@ -71,7 +71,7 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
   });
 
   it('runs 120 research-swarm runs across the nodes; one is SIGKILLed mid-way and every run still completes, whole', async () => {
-    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LEASE_MS: '3000', AO_LLM_LATENCY_MS: '15' };
+    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LEASE_MS: '3000', AO_NATS_ACK_WAIT_MS: '6000', AO_LLM_LATENCY_MS: '15' };
     const gateway = await startServer({ ...env, AO_NODE_ID: 'gateway' }, ['--no-node']);
     const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNodeProcess({ ...env, AO_NODE_ID: id })));
     try {

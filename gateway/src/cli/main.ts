@@ -17,7 +17,7 @@ Usage:
   ao serve [--port N] [--host H] [--no-node]
                                             gateway + runtime node (+ inspector) on :4000;
                                             --no-node: a gateway only (needs NATS_URL: nodes take its runs)
-  ao node                                   a headless runtime node (NATS_URL: it pulls runs from the cluster)
+  ao node                                   a headless runtime node (NATS_URL: it pulls runs and node tasks from the cluster)
   ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
   ao runs [--status S] [--graph G] [--limit N]
   ao show <run-id> [--events]

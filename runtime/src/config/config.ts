@@ -53,6 +53,10 @@ export const ConfigSchema = z.object({
   NATS_URL: optionalString,
   /** Prefix of the JetStream streams, consumers, subjects and KV bucket (one cluster per prefix). */
   AO_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -').default('ao'),
+  /** How long a pulled work item (a run start, a node task) may go unacknowledged before it is handed to another node (a node died); set when the queues are first created. */
+  AO_NATS_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+  /** Node tasks (node executions, swarm branches) a runtime node runs at once in a cluster. */
+  AO_NODE_TASKS: z.coerce.number().int().min(1).max(1_000).default(32),
   AO_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('local'),
   AO_LLM_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   AO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
