@@ -291,7 +291,7 @@ export class Engine {
         clock: this.clock,
         prices: this.o.prices ?? {},
         // In a cluster the run's node executions and swarm branches go on the task queue.
-        ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started } } : {}),
+        ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started, silentMs: Math.max(10_000, 2 * this.leaseMs) } } : {}),
         onLost: (h, e) => {
           console.error(`[engine ${this.nodeId}] run ${h.run.id}: a node task could not be handed out (${(e as Error).message}); giving the run up to be resumed`);
           h.stop();

@@ -32,7 +32,7 @@ export interface HostDeps {
    * In a cluster: node executions and swarm branches go on the task queue, and any node runs them
    * (`hostStarted`: when this node started, which tells its incarnations apart).
    */
-  tasks?: { hostStarted: string };
+  tasks?: { hostStarted: string; silentMs: number };
   /** This hosting must end at once (a task could not be handed out): the engine gives the run up. */
   onLost?: (host: RunHost, e: unknown) => void;
 }
@@ -107,6 +107,7 @@ export class RunHost {
             queue,
             journal: this.journal,
             onDispatchFailed: (e) => deps.onLost?.(this, e),
+            silentMs: deps.tasks.silentMs,
           })
         : undefined;
     this.ready = Promise.all([this.sub.ready, this.tasks?.ready]).then(() => undefined);

@@ -10,9 +10,13 @@ import type { TaskItem } from '../src/tasks/host-tasks.js';
 import { allEvents, toolsWith, until } from './harness.js';
 
 const RUN = 'run-tasks-1';
+const tasksToClose: HostTasks[] = [];
+afterAll(() => {
+  for (const t of tasksToClose) t.close();
+});
 
 /** A host's task side with the bus and the journal faked: what it hands out, and what it writes. */
-function hostTasks() {
+function hostTasks(o: { silentMs?: number } = {}) {
   let handler: ((p: unknown) => Promise<unknown>) | undefined;
   let unsubscribed = false;
   const rpc: Rpc = {
@@ -22,8 +26,9 @@ function hostTasks() {
   const items: Array<{ id: string; item: TaskItem }> = [];
   const queue: WorkQueue = { enqueue: async (_q, id, item) => void items.push({ id, item: item as TaskItem }), consume: () => ({ unsubscribe: () => undefined }) };
   const written: EnvelopeDraft[] = [];
-  const journal = { ended: false, append: async (d: EnvelopeDraft[]) => (written.push(...d), []) } as unknown as ActorJournal;
-  const tasks = new HostTasks({ runId: RUN, epoch: 'e1', host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', rpc, queue, journal, onDispatchFailed: () => undefined });
+  const journal = { ended: false, append: async (d: EnvelopeDraft[]) => (written.push(...d), []), flush: async () => undefined } as unknown as ActorJournal;
+  const tasks = new HostTasks({ runId: RUN, epoch: 'e1', host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', rpc, queue, journal, onDispatchFailed: () => undefined, ...o });
+  tasksToClose.push(tasks);
   const ask = (p: unknown) => handler!(p);
   return { tasks, items, written, ask, unsubscribed: () => unsubscribed };
 }
@@ -67,7 +72,7 @@ describe('node tasks: the host side', () => {
 
   it('writes what the holder of a task sends; a later delivery that claims it fences the earlier one', async () => {
     const h = hostTasks();
-    h.tasks.ref(PATH);
+    h.tasks.ref(PATH).tell(start());
     await h.ask({ op: 'claim', path: PATH, holder: 'first' });
     await h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft()] });
     await h.ask({ op: 'claim', path: PATH, holder: 'second' });
@@ -93,12 +98,19 @@ describe('node tasks: the host side', () => {
 
   it("refuses envelopes that are not the task's own, and malformed requests (the bus is a boundary)", async () => {
     const h = hostTasks();
-    h.tasks.ref(PATH);
+    h.tasks.ref(PATH).tell(start());
     await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    const done = { dedupeKey: `${PATH}/done`, to: actorPath('supervisor', 'analyse'), type: 'branch.completed' };
     const bad: Array<Partial<EnvelopeDraft>> = [
       { dedupeKey: 'supervisor/summarise/done' }, // keyed under another actor
-      { from: actorPath('supervisor'), to: actorPath('supervisor', 'budget') }, // neither from nor to the task
+      { from: actorPath('supervisor'), to: actorPath('supervisor', 'budget') }, // not from the task
       { runId: 'another-run' },
+      { type: 'run.finished', to: actorPath('supervisor') }, // only the run's host ends it
+      { type: 'budget.granted', dedupeKey: `${PATH}/1/grant`, to: PATH }, // decisions are the budget actor's
+      { type: 'budget.request', to: actorPath('supervisor') }, // a request goes to the budget actor
+      { ...done, type: 'node.completed' }, // a branch ends as a branch
+      { ...done, to: actorPath('supervisor') }, // to its parent only
+      { type: 'llm.response', from: actorPath('supervisor', 'summarise'), to: PATH, dedupeKey: `${PATH}/1/res` }, // a result comes from an endpoint
     ];
     for (const b of bad) await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft(b)] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
     await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
@@ -106,7 +118,30 @@ describe('node tasks: the host side', () => {
     await expect(h.ask({ op: 'append', path: 'not a path!', holder: 'x', drafts: [draft()] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
     // A model's answer comes from the endpoint it called, to the task: that is the task's own.
     await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft({ from: actorPath('llm', 'default'), to: PATH, type: 'llm.response', dedupeKey: `${PATH}/1/res` })] });
-    expect(h.written).toHaveLength(1);
+    await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft(done)] });
+    expect(h.written).toHaveLength(2);
+    // Done: a later delivery has nothing to take over.
+    await expect(h.ask({ op: 'claim', path: PATH, holder: 'late' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+  });
+
+  it('a stopped task learns it at its next beat; a claimed task that falls silent is handed out again under a new id', async () => {
+    const h = hostTasks({ silentMs: 200 });
+    const ref = h.tasks.ref(PATH);
+    ref.tell(start());
+    await until(() => h.items.length === 1, 'the task to be enqueued');
+    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    await h.ask({ op: 'beat', path: PATH, holder: 'x' });
+    // Silent (no beat, no write) past silentMs: out again, generation 1.
+    await until(() => h.items.length === 2, 'the silent task to be handed out again', 3_000);
+    expect(h.items[1]!.id).toBe(`${RUN}/${PATH}/e1/1`);
+    expect(h.items[1]!.item.startId).toBe(start().id);
+    ref.stop();
+    await expect(h.ask({ op: 'beat', path: PATH, holder: 'x' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    // A task never claimed waits in the queue: not handed out twice.
+    const other = actorPath('supervisor', 'summarise');
+    h.tasks.ref(other).tell({ ...start('node.start'), id: envelopeIdFor(RUN, `${other}/start`), to: other });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(h.items.filter((i) => i.item.path === other)).toHaveLength(1);
   });
 });
 

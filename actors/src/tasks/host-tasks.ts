@@ -36,9 +36,10 @@ const DraftSchema = z.object({
   dedupeKey: z.string().min(1).max(1024),
 });
 
-/** A task's request to its host: take the task (fencing any earlier holder), or write envelopes. */
+/** A task's request to its host: take the task (fencing any earlier holder), say it is alive, or write envelopes. */
 export const TaskRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('claim'), path: ActorPathSchema, holder: z.string().min(1).max(64) }),
+  z.object({ op: z.literal('beat'), path: ActorPathSchema, holder: z.string().min(1).max(64) }),
   z.object({ op: z.literal('append'), path: ActorPathSchema, holder: z.string().min(1).max(64), drafts: z.array(DraftSchema).min(1).max(64) }),
 ]);
 export type TaskRequest = z.infer<typeof TaskRequestSchema>;
@@ -49,10 +50,39 @@ export const taskSubject = (runId: string, epoch: string): string => `task.${run
 /** Messages that start a node task (what a remote actor is handed). */
 const STARTS: ReadonlySet<string> = new Set(['node.start', 'branch.start']);
 
+/** What a task's actor (or a child agent under it) may write, and to whom. */
+const EMITS: Record<string, (to: string) => boolean> = {
+  'budget.request': (to) => to === BUDGET_PATH,
+  'budget.settle': (to) => to === BUDGET_PATH,
+  'budget.release': (to) => to === BUDGET_PATH,
+  'llm.request': (to) => to.startsWith('llm/'),
+  'tool.call': (to) => to.startsWith('tool/'),
+  'wait.registered': (to) => to === SUPERVISOR,
+  'task.started': () => true,
+  'task.completed': () => true,
+  'task.failed': () => true,
+};
+/** What the endpoints a task called answer it (written by the task, from the endpoint). */
+const RESULTS: ReadonlySet<string> = new Set(['llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
+/** A task's last word, to its parent: by the kind of its start message. */
+const DONE: Record<string, ReadonlySet<string>> = {
+  'node.start': new Set(['node.completed', 'node.failed']),
+  'branch.start': new Set(['branch.completed', 'branch.failed']),
+};
+const BUDGET_PATH = 'supervisor/budget';
+const SUPERVISOR = 'supervisor';
+
 interface Dispatched {
   ref: RemoteRef;
+  /** Its start message's type, once handed out. */
+  start?: string;
   /** The delivery of the task that may write now (the latest to claim it). */
   holder?: string;
+  /** Last heard of (handed out, claimed, a write or a beat): epoch ms. */
+  seen: number;
+  /** Handed out again after a silence (each time under a new queue id). */
+  generation: number;
+  startEnv?: Envelope;
   done: boolean;
 }
 
@@ -101,10 +131,36 @@ export class HostTasks {
       journal: ActorJournal;
       /** A task could not be handed out (the bus stayed away): the host gives the run up, so it is resumed and handed out again. */
       onDispatchFailed: (e: unknown) => void;
+      /**
+       * A task claimed and then silent this long (no write, no beat; a running task beats every
+       * few seconds) is handed out again: its node is gone, or its item was dropped.
+       */
+      silentMs?: number;
+      now?: () => number;
     },
   ) {
     this.sub = o.rpc.serve(taskSubject(o.runId, o.epoch), (p) => this.handle(p));
     this.ready = this.sub.ready ?? Promise.resolve();
+    const silentMs = o.silentMs ?? 30_000;
+    this.watch = setInterval(() => this.redispatchSilent(silentMs), Math.max(250, Math.floor(silentMs / 4)));
+    this.watch.unref();
+  }
+
+  private readonly watch: NodeJS.Timeout;
+  private now(): number {
+    return this.o.now?.() ?? Date.now();
+  }
+
+  /** Hand out again the tasks that were claimed and then fell silent (a fresh claim fences the silent delivery). */
+  private redispatchSilent(silentMs: number): void {
+    if (this.closed) return;
+    for (const t of this.tasks.values()) {
+      if (t.ref.stopped || t.done || !t.startEnv || t.holder === undefined || this.now() - t.seen < silentMs) continue;
+      t.generation += 1;
+      t.seen = this.now();
+      console.error(`[tasks] run ${this.o.runId}: task ${t.ref.path} silent for ${silentMs} ms; handing it out again (generation ${t.generation})`);
+      this.enqueue(t, t.startEnv);
+    }
   }
 
   /** A ref for an actor at `path` that will run as a node task. */
@@ -112,17 +168,43 @@ export class HostTasks {
     const prior = this.tasks.get(path);
     if (prior && !prior.ref.stopped) return prior.ref;
     const ref = new RemoteRef(path, this);
-    this.tasks.set(path, { ref, done: false });
+    this.tasks.set(path, { ref, done: false, seen: this.now(), generation: 0 });
     return ref;
   }
 
   dispatch(ref: RemoteRef, start: Envelope): void {
-    if (this.closed) return;
-    const item: TaskItem = { runId: this.o.runId, path: ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch };
-    // Enqueued once per hosting (JetStream drops a repeat of the same id).
-    this.o.queue.enqueue('tasks', `${this.o.runId}/${ref.path}/${this.o.epoch}`, item).catch((e: unknown) => {
+    const t = this.tasks.get(ref.path);
+    if (this.closed || !t || t.ref !== ref) return;
+    t.start = start.type;
+    t.startEnv = start;
+    t.seen = this.now();
+    this.enqueue(t, start);
+  }
+
+  private enqueue(t: Dispatched, start: Envelope): void {
+    const item: TaskItem = { runId: this.o.runId, path: t.ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch };
+    // Enqueued once per hosting and generation (JetStream drops a repeat of the same id).
+    const id = `${this.o.runId}/${t.ref.path}/${this.o.epoch}${t.generation ? `/${t.generation}` : ''}`;
+    this.o.queue.enqueue('tasks', id, item).catch((e: unknown) => {
       if (!this.closed) this.o.onDispatchFailed(e);
     });
+  }
+
+  /** Whether a task may write these envelopes: its own emissions only (the bus is a boundary). */
+  private check(t: Dispatched, path: string, drafts: ReadonlyArray<z.infer<typeof DraftSchema>>): void {
+    const under = (p: string) => p === path || p.startsWith(`${path}/`);
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    for (const d of drafts) {
+      const ok =
+        d.runId === this.o.runId &&
+        d.dedupeKey.startsWith(`${path}/`) &&
+        (d.dedupeKey === `${path}/done`
+          ? d.from === path && d.to === parent && (DONE[t.start ?? ''] ?? new Set()).has(d.type)
+          : RESULTS.has(d.type)
+            ? /^(llm|tool)\//.test(d.from) && under(d.to)
+            : under(d.from) && (EMITS[d.type]?.(d.to) ?? false));
+      if (!ok) throw new AoError('AO_VALIDATION', `task ${path} may only write its own envelopes of run ${this.o.runId} (got ${d.type} ${d.dedupeKey} from ${d.from} to ${d.to})`);
+    }
   }
 
   private async handle(raw: unknown): Promise<unknown> {
@@ -131,20 +213,19 @@ export class HostTasks {
     const req = r.data;
     const t = this.tasks.get(req.path);
     if (this.closed || this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
-    if (!t || t.ref.stopped) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped`);
+    if (!t || t.ref.stopped || (req.op === 'claim' && t.done)) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped or is done`);
     if (req.op === 'claim') {
       // A redelivery (the node that ran it died or stalled) takes the task over; the earlier holder is fenced.
       t.holder = req.holder;
+      t.seen = this.now();
+      // What the earlier holder had written is committed before the new one reads the log.
+      await this.o.journal.flush();
       return { claimed: true };
     }
     if (t.holder !== req.holder) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} is held by another delivery`);
-    // Its own emissions only: keyed under its path, and from or to it (an effect's result comes from the endpoint it called).
-    const under = (p: string) => p === req.path || p.startsWith(`${req.path}/`);
-    for (const d of req.drafts) {
-      if (d.runId !== this.o.runId || !d.dedupeKey.startsWith(`${req.path}/`) || !(under(d.from) || under(d.to))) {
-        throw new AoError('AO_VALIDATION', `task ${req.path} may only write its own envelopes of run ${this.o.runId} (got ${d.type} ${d.dedupeKey} from ${d.from} to ${d.to})`);
-      }
-    }
+    t.seen = this.now();
+    if (req.op === 'beat') return { alive: true };
+    this.check(t, req.path, req.drafts);
     try {
       await this.o.journal.append(req.drafts as EnvelopeDraft[]);
     } catch (e) {
@@ -164,6 +245,7 @@ export class HostTasks {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watch);
     for (const t of this.tasks.values()) t.ref.stop();
     this.sub.unsubscribe();
   }

@@ -11,11 +11,27 @@ export const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.r
  */
 export class Replies {
   private readonly asks = new Map<string, (env: Envelope) => void>();
+  /** Answers that came before their request was awaited (kept only with `keepEarly`). */
+  private readonly early = new Map<string, Envelope>();
 
-  constructor(private readonly clock: Clock) {}
+  /**
+   * `keepEarly`: keep answers nobody awaits yet, for a request about to be awaited. A node task
+   * re-run from its start subscribes to the run before it replays its recorded effects, so the
+   * answer to a request its earlier delivery made may arrive before the re-run asks again.
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly keepEarly = false,
+  ) {}
 
   /** Resolves with the envelope whose causationId is `requestId`; rejects after `timeoutMs` or when `signal` aborts. */
   await(requestId: string, timeoutMs: number, signal: AbortSignal): Promise<Envelope> {
+    const kept = this.early.get(requestId);
+    if (kept) {
+      // A held request's final answer comes later: keep waiting for that one.
+      this.early.delete(requestId);
+      if (kept.type !== 'budget.held') return Promise.resolve(kept);
+    }
     return new Promise<Envelope>((resolve, reject) => {
       const done = () => {
         this.asks.delete(requestId);
@@ -35,11 +51,13 @@ export class Replies {
     });
   }
 
-  /** Hand `env` to the request it answers; false if it answers none. */
+  /** Hand `env` to the request it answers (or keep it for one about to be awaited); false if neither. */
   deliver(env: Envelope): boolean {
-    const ask = env.causationId ? this.asks.get(env.causationId) : undefined;
-    if (!ask || !ANSWERS.has(env.type)) return false;
-    ask(env);
+    if (!env.causationId || !ANSWERS.has(env.type)) return false;
+    const ask = this.asks.get(env.causationId);
+    if (ask) ask(env);
+    else if (this.keepEarly) this.early.set(env.causationId, env);
+    else return false;
     return true;
   }
 }

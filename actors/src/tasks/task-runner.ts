@@ -135,6 +135,7 @@ export class TaskRunner {
     const run = await this.d.store.getRun(item.runId);
     // Over, or asleep: its host hands the task out again when it wakes.
     if (!run || TERMINAL_STATUSES.has(run.status) || run.status === 'waiting') return;
+    if (this.closed) throw new AoError('AO_INTERNAL', `node ${this.d.nodeId} is shutting down`);
     const def = this.d.graphs.get(run.graph);
     if (!def || def.version !== run.graphVersion) {
       // Another node may have it (a rolling upgrade): delivered again, then parked for an operator.
@@ -159,7 +160,7 @@ export class TaskRunner {
   private async execute(item: TaskItem, run: RunRecord, def: NonNullable<ReturnType<GraphRegistry['get']>>, onStop: (stop: () => void) => void): Promise<boolean> {
     const { store, bus } = this.d;
     const holder = randomUUID();
-    const replies = new Replies(this.d.clock);
+    const replies = new Replies(this.d.clock, true);
     let ref: ActorRef<ActorMessage> | undefined;
     let settle!: (finished: boolean) => void;
     const over = new Promise<boolean>((r) => (settle = r));
@@ -170,6 +171,7 @@ export class TaskRunner {
       settle(finished);
     };
     onStop(() => end('this node shut down'));
+    let stopBeat = () => undefined as void;
     // Answers to its requests come on the run's subject: subscribed before anything is asked.
     const sub: Subscription = bus.subscribe(run.id, (env) => {
       if (replies.deliver(env)) return;
@@ -184,8 +186,21 @@ export class TaskRunner {
         if (isAoError(e) && e.code === 'AO_TASK_STOPPED') return false;
         throw e;
       }
+      // Alive: the host hands a task that falls silent out again (and a stopped task learns it here).
+      let beating = false;
+      const beat = setInterval(() => {
+        if (beating || journal?.ended) return;
+        beating = true;
+        send({ op: 'beat', path: item.path, holder })
+          .catch((e: unknown) => void (isAoError(e) && e.code === 'AO_TASK_STOPPED' && end(e.message)))
+          .finally(() => (beating = false));
+      }, Math.max(100, Math.min(2_000, Math.floor(this.d.leaseMs / 3))));
+      stopBeat = () => clearInterval(beat);
       const [start] = await store.getEvents(run.id, [item.startId]);
-      if (!start) throw new AoError('AO_STORE_CORRUPT', `run ${run.id} has no start message ${item.startId} for task ${item.path}`);
+      // Its start message, and no other actor's (the item came over the bus).
+      if (!start || start.id !== envelopeIdFor(run.id, `${item.path}/start`) || start.to !== item.path) {
+        throw new AoError('AO_STORE_CORRUPT', `run ${run.id} has no start message ${item.startId} for task ${item.path}`);
+      }
       const known = await store.listEvents(run.id, { after: start.seq - 1, limit: 1_000_000 });
       journal = new TaskJournal(run.id, known, send, item.path, holder, () => settle(true));
       const services = this.services(run, def, journal, replies);
@@ -205,6 +220,7 @@ export class TaskRunner {
         clearInterval(watch);
       }
     } finally {
+      stopBeat();
       ref?.stop();
       sub.unsubscribe();
     }
@@ -215,7 +231,8 @@ export class TaskRunner {
    * fenced the task answers AO_TASK_STOPPED; a host that answers nothing any more (it died, or
    * stopped hosting the run) is taken for gone once the run's row says another node holds it, or
    * the run paused or ended, or its node is gone or restarted, or it stayed silent for two leases:
-   * the task stops (the run's next host hands it out again).
+   * the task stops (the run's next host hands it out again). Any other error is the host's answer
+   * (its write failed, as a local actor's would) and goes to the caller.
    */
   private async send(item: TaskItem, req: TaskRequest, stopped: () => boolean): Promise<unknown> {
     const subject = taskSubject(item.runId, item.epoch);
@@ -226,7 +243,8 @@ export class TaskRunner {
         return await this.d.bus.rpc!.call(subject, req, 10_000);
       } catch (e) {
         const code = isAoError(e) ? e.code : 'AO_INTERNAL';
-        if (code === 'AO_TASK_STOPPED' || code === 'AO_VALIDATION') throw e;
+        // The host's answer (stopped; or its write failed, as a local actor's would): the caller's.
+        if (code !== 'AO_BUS_NO_RESPONDER' && code !== 'AO_BUS_UNAVAILABLE') throw e;
         if (code === 'AO_BUS_NO_RESPONDER') {
           silentSince ??= Date.now();
           if (await this.hostGone(item, Date.now() - silentSince)) throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
@@ -246,9 +264,9 @@ export class TaskRunner {
     const run = await this.d.store.getRun(item.runId).catch(() => undefined);
     if (!run || TERMINAL_STATUSES.has(run.status) || run.status === 'waiting' || run.owner !== item.host) return true;
     const members = await this.d.bus.membership?.list().catch(() => undefined);
-    if (!members) return false;
-    const node = members.find((n) => n.id === item.host);
-    return !node || node.started !== item.hostStarted;
+    // Restarted under the same id (a missing entry may only be a NATS restart it has not beaten after yet).
+    const node = members?.find((n) => n.id === item.host);
+    return node !== undefined && node.started !== item.hostStarted;
   }
 
   /** What a task's actor shares with its run (the parts a run's host alone keeps are refused). */

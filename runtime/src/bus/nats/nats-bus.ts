@@ -278,10 +278,12 @@ export class NatsBus implements Bus {
               continue;
             }
             active += 1;
-            void this.work(queue, msg, handler).finally(() => {
-              active -= 1;
-              freed?.();
-            });
+            void this.work(queue, msg, handler)
+              .catch((e: unknown) => console.error(`[bus nats] ${what}: could not settle an item: ${(e as Error).message}`))
+              .finally(() => {
+                active -= 1;
+                freed?.();
+              });
           }
         } catch (e) {
           if (stopped || this.closed) break;
