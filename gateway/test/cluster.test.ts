@@ -1,60 +1,14 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
-import { freePort, startNodeProcess, startServer } from './process.js';
+import { natsServer, startNodeProcess, startServer } from './process.js';
+import { expectWholeLog, json, post, waitAll } from './runs.js';
+import type { Env } from './runs.js';
 
 const pgUp = await postgresAvailable();
 const natsUp = pgUp && (await natsAvailable());
-
-interface Env {
-  id: string;
-  seq: number;
-  type: string;
-  payload: { key?: string; node?: string };
-}
-
-const json = async <T>(url: string, init?: RequestInit): Promise<T> => (await fetch(url, init)).json() as Promise<T>;
-const post = (url: string, body: unknown) => json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-async function waitAll(url: string, ids: string[], ms: number): Promise<Map<string, { status: string; output: unknown }>> {
-  const end = Date.now() + ms;
-  const done = new Map<string, { status: string; output: unknown }>();
-  while (done.size < ids.length) {
-    for (const id of ids) {
-      if (done.has(id)) continue;
-      const r = await json<{ status: string; output: unknown }>(`${url}/runs/${id}`);
-      if (['succeeded', 'failed', 'cancelled', 'budget_exceeded'].includes(r.status)) done.set(id, r);
-    }
-    if (done.size < ids.length && Date.now() > end) {
-      const stuck = ids.filter((id) => !done.has(id));
-      const detail = await Promise.all(
-        stuck.slice(0, 3).map(async (id) => {
-          const r = await json<{ status: string; owner: string | null; nodes: Record<string, { status: string }> }>(`${url}/runs/${id}`);
-          const evs = (await json<{ events: Env[] }>(`${url}/runs/${id}/events?limit=1000`)).events;
-          return `${id} ${r.status} owner=${r.owner} nodes=${JSON.stringify(Object.fromEntries(Object.entries(r.nodes).map(([k, v]) => [k, v.status])))} last: ${evs.slice(-4).map((e) => `${e.seq}:${e.type}`).join(' ')}`;
-        }),
-      );
-      throw new Error(`${stuck.length} of ${ids.length} runs unfinished after ${ms} ms:\n${detail.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return done;
-}
-
-/** A run's log is whole: gapless seqs, unique ids, one run.finished, each effect's result recorded once. */
-function expectWholeLog(events: Env[], label: string): void {
-  expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
-  expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
-  expect(events.filter((e) => e.type === 'run.finished'), label).toHaveLength(1);
-  for (const type of ['llm.response', 'tool.result', 'budget.granted']) {
-    const keys = events.filter((e) => e.type === type).map((e) => e.payload.key);
-    expect(new Set(keys).size, `${label}: ${type} per effect key`).toBe(keys.length);
-  }
-}
 
 describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS JetStream and Postgres', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -120,35 +74,6 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
     }
   }, 240_000);
 });
-
-/** Debian's nats-server with JetStream on a free port and its own store, restartable in place. */
-async function natsServer(storeDir: string): Promise<{ url: string; start: () => Promise<void>; stop: () => Promise<void> }> {
-  const port = await freePort();
-  let proc: ChildProcess | undefined;
-  const url = `nats://127.0.0.1:${port}`;
-  const start = async () => {
-    proc = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
-    const end = Date.now() + 10_000;
-    for (;;) {
-      try {
-        const { natsUnreachable } = await import('@ao/runtime/testing');
-        if ((await natsUnreachable(url)) === undefined) return;
-      } catch {
-        /* not yet */
-      }
-      if (Date.now() > end) throw new Error('nats-server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const stop = async () => {
-    const p = proc;
-    if (!p || p.exitCode !== null) return;
-    const gone = new Promise<void>((r) => p.once('exit', () => r()));
-    p.kill('SIGTERM');
-    await gone;
-  };
-  return { url, start, stop };
-}
 
 describe.skipIf(!natsUp)('a NATS restart mid-run', () => {
   it('pauses the runs and resumes them on reconnect: all complete, nothing lost', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -125,4 +126,44 @@ export async function startNodeProcess(env: Record<string, string>): Promise<Omi
     },
     exited: (ms) => Promise.race([exited, new Promise<void>((_, rej) => setTimeout(() => rej(new Error(`ao node still running after ${ms} ms`)), ms).unref())]),
   };
+}
+
+/** Debian's nats-server binary (apt-get install nats-server), for tests that run a private one. */
+export const NATS_SERVER = '/usr/sbin/nats-server';
+
+/** Whether the NATS_SERVER binary is here; under CI a missing one throws instead of skipping. */
+export function natsServerInstalled(): boolean {
+  if (existsSync(NATS_SERVER)) return true;
+  if (process.env.CI) throw new Error(`CI is set and ${NATS_SERVER} is missing: install it with apt-get install -y nats-server`);
+  console.warn(`[tests] ${NATS_SERVER} missing: the suites that run a private NATS server are skipped (they run under CI)`);
+  return false;
+}
+
+/** A private nats-server with JetStream on a free port and its own store, restartable in place. */
+export async function natsServer(storeDir: string): Promise<{ url: string; start: () => Promise<void>; stop: () => Promise<void> }> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const url = `nats://127.0.0.1:${port}`;
+  const start = async () => {
+    proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+    const end = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const { natsUnreachable } = await import('@ao/runtime/testing');
+        if ((await natsUnreachable(url)) === undefined) return;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > end) throw new Error('nats-server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async () => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    await gone;
+  };
+  return { url, start, stop };
 }

@@ -60,6 +60,8 @@ export interface NatsBusOptions {
 export class NatsBus implements Bus {
   readonly kind = 'nats';
   private closed = false;
+  /** Whether the connection is up (false from a disconnect until the reconnect). */
+  private up = true;
   private readonly subs = new Set<ConsumerMessages>();
   readonly queue: WorkQueue;
   readonly membership: Membership;
@@ -78,6 +80,12 @@ export class NatsBus implements Bus {
     };
     this.rpc = { serve: (n, h) => this.serve(n, h), call: (n, p, t) => this.call(n, p, t) };
     this.membership = { beat: (info) => this.beat(info), list: () => this.listNodes(), leave: (id) => this.leave(id) };
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.up = false;
+        else if (s.type === 'reconnect') this.up = true;
+      }
+    })().catch(() => undefined);
   }
 
   /** Connect and create the streams, the consumers and the bucket if missing. */
@@ -134,6 +142,7 @@ export class NatsBus implements Bus {
       try {
         return await f();
       } catch (e) {
+        if (this.closed) return undefined; // closed meanwhile (e.g. with NATS away): nothing to retry
         if (attempt + 1 >= maxAttempts) throw new AoError('AO_INTERNAL', `could not ${what}: ${(e as Error).message}`, { cause: e });
         if (attempt % 10 === 0) console.error(`[bus nats] could not ${what} (retrying): ${(e as Error).message}`);
         await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
@@ -427,12 +436,19 @@ export class NatsBus implements Bus {
     this.closed = true;
     for (const m of this.subs) await m.close().catch(() => undefined);
     this.subs.clear();
-    await this.nc.drain().catch(() => undefined);
+    // With NATS away, drain() fails at once (nothing can be flushed) and leaves the connection
+    // open, reconnecting for ever and holding its pending requests: close it then.
+    await this.nc.drain().catch(() => this.nc.close().catch(() => undefined));
   }
 
   /** For tests: the connection's state. */
   get connected(): boolean {
     return !this.nc.isClosed();
+  }
+
+  /** Whether NATS answers now: false while the connection is lost (a restart, a partition once noticed) and after close. */
+  get reachable(): boolean {
+    return this.up && !this.closed && !this.nc.isClosed();
   }
 
   /** For operators: the stream names (useful in logs). */
