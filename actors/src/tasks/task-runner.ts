@@ -165,7 +165,9 @@ export class TaskRunner {
     let settle!: (finished: boolean) => void;
     const over = new Promise<boolean>((r) => (settle = r));
     let journal: TaskJournal | undefined;
+    let ended = false;
     const end = (why: string, finished = false) => {
+      ended = true;
       journal?.end(why);
       ref?.stop();
       settle(finished);
@@ -179,7 +181,8 @@ export class TaskRunner {
     });
     try {
       await sub.ready;
-      const send = (req: TaskRequest) => this.send(item, req, () => journal?.ended === true);
+      // Stopped before its journal exists (e.g. while claiming): its requests stop too.
+      const send = (req: TaskRequest) => this.send(item, req, () => ended || journal?.ended === true);
       try {
         await send({ op: 'claim', path: item.path, holder });
       } catch (e) {
