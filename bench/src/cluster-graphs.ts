@@ -1,4 +1,4 @@
 /** The bench graphs, as a module `ao node` processes load through AO_GRAPHS. */
-import { benchPipeline } from './workload.js';
+import { benchPipeline, benchSwarm } from './workload.js';
 
-export const graphs = [benchPipeline()];
+export const graphs = [benchPipeline(), benchSwarm()];

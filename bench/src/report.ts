@@ -1,7 +1,7 @@
 import type { BenchOptions, ModeResult } from './bench-mode.js';
-import type { ClusterResult } from './cluster.js';
+import type { ClusterResult, ClusterSettings, ClusterWorkload } from './cluster.js';
 import type { MachineInfo } from './env.js';
-import { BENCH_GRAPH, BENCH_STEPS } from './workload.js';
+import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_BRANCHES, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
 
 export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
 
@@ -79,16 +79,81 @@ function skippedNotes(modes: ModeOutcome[]): string[] {
   return modes.flatMap((m) => ('skipped' in m ? [`${LABELS[m.store]}: skipped (${m.skipped})`] : []));
 }
 
-/** The cluster table: one row per node count. */
-function clusterSection(c: ClusterResult | undefined): string[] {
+const WORKLOAD_LABEL: Record<ClusterWorkload, string> = { pipeline: `pipeline (${BENCH_STEPS} steps)`, swarm: `swarm (1 step, ${BENCH_SWARM_BRANCHES} branches, 1 step)` };
+
+/** The cluster table: one row per workload and node count. */
+export function renderClusterTable(c: ClusterResult | undefined): string[] {
   if (!c) return [];
   if ('skipped' in c) return [`Cluster: skipped (${c.skipped})`];
+  const pair = (s: { p50: number; p99: number } | undefined): string => (s ? `${ms(s.p50)} / ${ms(s.p99)}` : '-');
   return [
     table(
-      ['ao node processes', 'per-step overhead p50 / p99 (ms), one run at a time', 'runs/s at concurrency', 'steps/s', 'runs completed'],
-      c.points.map((p) => [String(p.nodes), `${ms(p.stepMs.p50)} / ${ms(p.stepMs.p99)} (${p.sequentialRuns} runs)`, `${one(p.runsPerSec)} (${p.concurrency})`, one(p.stepsPerSec), `${p.completed} in ${one(p.elapsedSec)} s`]),
+      ['workload', 'ao node processes', 'one run at a time: run p50 / p99 (ms), row created to finished; as the submitter saw it', '**per-step overhead** p50 / p99 (ms), one run at a time', '**runs/s** at concurrency', 'steps/s', 'runs completed in the window', 'per node: runs hosted / node tasks done', 'node tasks per run'],
+      c.points.map((p) => {
+        const runs = p.sequentialRuns + p.completed;
+        const tasks = p.perNode?.reduce((a, x) => a + x.tasksDone, 0);
+        return [
+          WORKLOAD_LABEL[p.workload ?? 'pipeline'],
+          String(p.nodes),
+          p.runMs ? `${pair(p.runMs)}; ${pair(p.seenMs)} (${p.sequentialRuns} runs)` : '-',
+          p.stepMs ? `${pair(p.stepMs)}${p.runMs ? '' : ` (${p.sequentialRuns} runs)`}` : '-',
+          `${one(p.runsPerSec)} (${p.concurrency})`,
+          one(p.stepsPerSec),
+          `${p.completed} in ${one(p.elapsedSec)} s`,
+          p.perNode ? p.perNode.map((x) => `${x.runsHosted} / ${x.tasksDone}`).join('; ') : '-',
+          tasks !== undefined && runs > 0 ? one(tasks / runs) : '-',
+        ];
+      }),
     ),
   ];
+}
+
+/** How the cluster was measured, with its settings (what CLUSTER.md and RUNTIME-RESULTS.md say under the table). */
+export function clusterHow(st: ClusterSettings): string {
+  const swarm = st.workloads.includes('swarm');
+  return [
+    `The bench process is a gateway without a node (a passive engine): it enqueues runs and follows their rows. ` +
+      `N \`ao node\` processes (N = ${st.counts.join(', ')}), each on the same Postgres database and NATS prefix (a fresh one per N), take the runs from the JetStream run queue and host them; ` +
+      `every pipeline node execution${swarm ? ' and every swarm branch' : ''} is a node task on a second JetStream work queue that every node pulls, so a run's steps can run on any node, their writes going to the run's host over NATS request/reply.`,
+    '',
+    `- **Workload${swarm ? 's' : ''}**: \`${BENCH_GRAPH}\` (bench/src/workload.ts), ${BENCH_STEPS} sequential \`pipeline\` steps, each calling the \`noop\` tool once (via \`args\`) and then the offline LLM once; each step is a node task.` +
+      (swarm
+        ? ` And \`${BENCH_SWARM_GRAPH}\`: a step, a \`swarm\` step of ${BENCH_SWARM_BRANCHES} branches, a step; every step and branch does what a pipeline step does, and each branch is a node task of its own, so one run's branches can spread over the nodes (steps/s counts ${BENCH_SWARM_STEPS} per run: the two steps and the ${BENCH_SWARM_BRANCHES} branches; per-step overhead is not given for it, as its branches overlap).`
+        : ''),
+    `- **Per-node concurrency**: each node runs up to AO_NODE_TASKS = ${st.nodeTasks} node tasks at once (a task is fetched only when a slot is free), and its run-queue consumer holds up to ${st.runQueueUnacked} unacknowledged run items (a run is acknowledged once hosted; a node hosts every run it takes). AO_NATS_ACK_WAIT_MS = ${st.ackWaitMs}. Offline LLM latency AO_LLM_LATENCY_MS = ${st.llmLatencyMs}.`,
+    `- **Load**: set by the submitter. Per workload and node count: ${st.warmupRuns} warm-up runs (not timed), then ${st.sequentialRuns} runs one at a time, nearest-rank percentiles. ` +
+      `Their run time is taken from the run row, \`createdAt\` (written by the submitter's \`startRun\`) to \`finishedAt\` (written by the hosting node's run supervisor when it ends the run), one machine and one clock; per-step overhead = that / ${BENCH_STEPS}. ` +
+      `The time the submitter saw (\`startRun\` to \`waitForRun\` returning) is given beside it: a gateway without a node follows another node's run by polling its row 10, 20, 40, 80, 160 ms ... apart, so that time is quantised to those polls (a run that ends after 70 ms is seen at about 150 ms). ` +
+      `Then ${st.concurrency} runs kept in flight for a ${st.windowSec} s window; the runs in flight at the deadline are awaited, and runs/s = runs started in the window / time from the first start to the last finish (the polls delay each worker's next start, so they count here too). Every run must end \`succeeded\`.`,
+    `- **Per node**: runs hosted and node tasks done by each node during the sequential runs and the window, from the differences of the counters in the cluster's membership (refreshed every 2 s; read 2.5 s after each phase); node tasks per run = all nodes' tasks / runs in those phases. This shows how runs and tasks divide among the nodes, not which node ran which branch of one run (a run's events do not name the node that ran a task); that one run's branches do spread is checked by the NATS test in actors/test/tasks.test.ts.`,
+    `- **Machine**: all processes (the bench, the ${Math.max(...st.counts)} nodes at most, Postgres and nats-server) share this machine's cores, so adding nodes adds no CPU here: these figures show the cost of the NATS hops and of coordination and how the work spreads, not scale-out headroom.`,
+  ].join('\n');
+}
+
+/** bench/CLUSTER.md: header (date, machine, versions), the cluster table, its settings and how it was measured. */
+export function renderClusterMarkdown(r: { machine: MachineInfo; cluster: ClusterResult; settings: ClusterSettings; totalSec: number }): string {
+  const mc = r.machine;
+  return [
+    '# Benchmark results: the cluster (`BENCH_WORKLOADS=cluster pnpm bench`)',
+    '',
+    'Written by the `cluster` workload of `pnpm bench` (bench/src/compare/main.ts, bench/src/cluster.ts); overwritten on every run. History: `bench/results.jsonl` (lines with `"kind":"cluster"`).',
+    '',
+    `- Date: ${mc.date}`,
+    `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}; Postgres and nats-server on the same machine, shared with the bench and every node`,
+    `- Node: ${mc.node}`,
+    `- Packages: ${Object.entries(mc.packages).map(([n, v]) => `${n} ${v}`).join(', ')}`,
+    `- Settings: ${r.settings.counts.join(', ')} \`ao node\` processes; per node AO_NODE_TASKS ${r.settings.nodeTasks}, run-queue consumer up to ${r.settings.runQueueUnacked} unacknowledged items, AO_NATS_ACK_WAIT_MS ${r.settings.ackWaitMs}; submitter ${r.settings.sequentialRuns} sequential runs, then concurrency ${r.settings.concurrency} for ${r.settings.windowSec} s; offline LLM at ${r.settings.llmLatencyMs} ms`,
+    `- Whole cluster bench: ${r.totalSec.toFixed(0)} s`,
+    '',
+    '## Figures',
+    '',
+    ...renderClusterTable(r.cluster),
+    '',
+    '## How measured',
+    '',
+    clusterHow(r.settings),
+    '',
+  ].join('\n');
 }
 
 /** The results table as printed to stdout. */
@@ -98,7 +163,7 @@ export function renderText(report: BenchReport): string {
   parts.push(...skippedNotes(report.modes));
   for (const m of done) parts.push(`${LABELS[m.store]} events of one run by type: ${formatByType(m.events.byType)}`);
   for (const m of done) parts.push(`${LABELS[m.store]} checkpoints of one run: ${formatCheckpoints(m.checkpoints.firstRun)}`);
-  parts.push(...clusterSection(report.cluster).map((x) => x.replaceAll('**', '')));
+  parts.push(...renderClusterTable(report.cluster).map((x) => x.replaceAll('**', '')));
   parts.push(`total bench time ${report.totalSec.toFixed(1)} s`);
   return parts.join('\n');
 }
@@ -144,12 +209,9 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     '## Cluster (NATS JetStream + Postgres)',
     '',
-    ...clusterSection(report.cluster),
+    ...renderClusterTable(report.cluster),
     '',
-    'The bench process is a gateway without a node: it enqueues runs of the same 5-step workload and follows their rows (polling with backoff from 10 ms, which adds to each run\'s time); ' +
-      'N `ao node` processes (N = 1, 2, 3; offline LLM at 0 ms) take them from the JetStream work queue and host them. Per-node concurrency: each node keeps up to 64 unacknowledged queue items and hosts every run it takes, so the load is set by the submitter: ' +
-      `${report.options.concurrency} runs in flight for ${report.options.windowSec} s. All processes share this machine's cores with Postgres and nats-server, so adding nodes adds no CPU here: these figures show the cost of the NATS hop and of coordination, not scale-out headroom.`,
-    '',
+    ...(report.cluster && 'points' in report.cluster && report.cluster.settings ? [clusterHow(report.cluster.settings), ''] : []),
     `Whole bench: ${report.totalSec.toFixed(1)} s.`,
     '',
     '## How measured',

@@ -22,6 +22,31 @@ export function benchPipeline(): GraphBuilder<unknown> {
   return g.budget({ tokens: 1_000_000, tools: BENCH_STEPS * 2, wallClockSec: 120 });
 }
 
+export const BENCH_SWARM_GRAPH = 'bench-swarm';
+
+/** Branches of the swarm step of {@link benchSwarm}. */
+export const BENCH_SWARM_BRANCHES = 3;
+
+/** Units of agent work in a {@link benchSwarm} run: the step before, each branch, the step after. */
+export const BENCH_SWARM_STEPS = BENCH_SWARM_BRANCHES + 2;
+
+/**
+ * The swarm workload of the cluster bench: a `pipeline` step, a `swarm` step of
+ * {@link BENCH_SWARM_BRANCHES} branches, a `pipeline` step. Every step and every branch does what a
+ * {@link benchPipeline} step does (the `noop` tool once through `args`, then the offline LLM once);
+ * in a cluster each branch is a node task of its own, so one run's branches can run on several nodes.
+ */
+export function benchSwarm(): GraphBuilder<unknown> {
+  const work = { tools: ['noop'], args: () => ({ noop: {} }) };
+  return graph(BENCH_SWARM_GRAPH)
+    .node('before', { agent: 'pipeline', ...work, instructions: 'Benchmark step before the swarm.' })
+    .node('fan', { agent: 'swarm', concurrency: BENCH_SWARM_BRANCHES, ...work, instructions: 'Benchmark branch.' })
+    .node('after', { agent: 'pipeline', ...work, instructions: 'Benchmark step after the swarm.' })
+    .edge('before', 'fan')
+    .edge('fan', 'after')
+    .budget({ tokens: 1_000_000, tools: BENCH_SWARM_STEPS * 2, wallClockSec: 120 });
+}
+
 export const BENCH_STOP_GRAPH = 'bench-stop';
 
 /**

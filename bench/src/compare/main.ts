@@ -2,12 +2,17 @@
  * `pnpm bench`: the five workloads (W1-W5) on ours (both modes), LangGraph.js and DBOS, each
  * system in a process of its own on a fresh scratch database, the systems alternated round by
  * round (A B C D A B C D) so machine drift falls on all of them. Prints the table and writes
- * bench/RESULTS.md and a line of bench/results.jsonl.
+ * bench/RESULTS.md and a line of bench/results.jsonl. The `cluster` workload measures ours alone
+ * with 1, 2 and 3 `ao node` processes on NATS JetStream + Postgres (bench/src/cluster.ts) and
+ * writes bench/CLUSTER.md and a `"kind":"cluster"` line; RESULTS.md is left as it is when none of
+ * W1-W5 ran.
  */
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import type { ClusterWorkload } from '../cluster.js';
 import { machineInfo } from '../env.js';
+import { renderClusterMarkdown, renderClusterTable } from '../report.js';
 import { renderMarkdown, renderTables } from './report.js';
 import type { CompareData } from './report.js';
 import { runCrashResume, runWorker } from './run-worker.js';
@@ -15,6 +20,7 @@ import { SYSTEM_LABEL, SYSTEMS } from './system.js';
 import type { SystemName } from './system.js';
 
 const RESULTS_MD = fileURLToPath(new URL('../../RESULTS.md', import.meta.url));
+const CLUSTER_MD = fileURLToPath(new URL('../../CLUSTER.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../../results.jsonl', import.meta.url));
 const HOW_MD = fileURLToPath(new URL('./how-measured.md', import.meta.url));
 
@@ -25,6 +31,8 @@ function intEnv(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return n;
 }
+/** BENCH_WORKLOADS: W1-W5 compare the systems; `cluster` is ours alone on 1, 2 and 3 nodes. */
+const WORKLOADS = ['w1', 'w2', 'w3', 'w4', 'w5', 'cluster'];
 const listEnv = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
 
 /** The peers' versions: bench/package.json pins them exactly. */
@@ -53,7 +61,11 @@ async function main(): Promise<void> {
   if (knobs.w4Steps % 2 !== 0 || knobs.w4Steps < 4) throw new Error('BENCH_W4_STEPS must be even and at least 4');
   const systems = listEnv('BENCH_SYSTEMS', SYSTEMS.join(',')) as SystemName[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(', ')}`);
-  const workloads = listEnv('BENCH_WORKLOADS', 'w1,w2,w3,w4,w5');
+  const workloads = listEnv('BENCH_WORKLOADS', WORKLOADS.join(','));
+  for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}`);
+  const clusterWorkloads = listEnv('BENCH_CLUSTER_WORKLOADS', 'pipeline,swarm') as ClusterWorkload[];
+  for (const w of clusterWorkloads) if (w !== 'pipeline' && w !== 'swarm') throw new Error(`unknown cluster workload ${w}; known: pipeline, swarm`);
+  const cluster = { counts: [1, 2, 3], workloads: clusterWorkloads, sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: intEnv('BENCH_CLUSTER_CONCURRENCY', 16), windowSec: intEnv('BENCH_CLUSTER_SEC', 10) };
   const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, notes: [], totalSec: 0 };
   const log = (s: string) => console.log(s);
 
@@ -91,11 +103,29 @@ async function main(): Promise<void> {
     }
   }
   d.totalSec = (performance.now() - started) / 1000;
-  log('');
-  log(renderTables(d));
-  await writeFile(RESULTS_MD, renderMarkdown(d, await readFile(HOW_MD, 'utf8')));
-  await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'compare', ...d })}\n`);
-  log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
+  if (workloads.some((w) => w !== 'cluster')) {
+    log('');
+    log(renderTables(d));
+    await writeFile(RESULTS_MD, renderMarkdown(d, await readFile(HOW_MD, 'utf8')));
+    await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'compare', ...d })}\n`);
+    log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
+  }
+
+  if (workloads.includes('cluster')) {
+    const t0 = performance.now();
+    log(`[bench] cluster: ${cluster.counts.join(', ')} ao node processes on NATS JetStream + Postgres (${cluster.workloads.join(', ')})`);
+    // Loaded only here: it starts a gateway in this process.
+    const { clusterBench, clusterSettings } = await import('../cluster.js');
+    const machine = machineInfo();
+    const settings = clusterSettings(cluster);
+    const result = await clusterBench({ ...cluster, log });
+    const c = { machine, settings, cluster: result, totalSec: (performance.now() - t0) / 1000 };
+    log('');
+    log(renderClusterTable(result).map((x) => x.replaceAll('**', '')).join('\n'));
+    await writeFile(CLUSTER_MD, renderClusterMarkdown(c));
+    await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'cluster', ...c })}\n`);
+    log(`\nwrote ${CLUSTER_MD} and appended to ${RESULTS_JSONL}`);
+  }
 }
 
 main().then(

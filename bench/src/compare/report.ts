@@ -165,6 +165,7 @@ Written by \`pnpm bench\` (bench/src/compare/main.ts); overwritten on every run.
 - Peers: ${Object.entries(d.peers).map(([k, v]) => `${k} ${v}`).join(', ')}
 - Knobs: ${JSON.stringify(d.knobs)}
 - Whole bench: ${d.totalSec.toFixed(0)} s
+- Cluster (ours alone on 1, 2 and 3 \`ao node\` processes, NATS JetStream + Postgres): see \`bench/CLUSTER.md\`, written by the \`cluster\` workload of the same command (\`BENCH_WORKLOADS=cluster pnpm bench\` refreshes it alone)
 
 ## Figures
 
