@@ -206,7 +206,7 @@ export class Engine {
     }
     if (e.tasks) {
       const tasks = e.tasks;
-      e.taskSub = o.bus.queue!.consume('tasks', (p) => tasks.run(p), { concurrency: o.taskConcurrency ?? 32 });
+      e.taskSub = o.bus.queue!.consume('tasks', (p, info) => tasks.run(p, info), { concurrency: o.taskConcurrency ?? 32 });
       await e.taskSub.ready;
     }
     if (o.bus.membership && !o.passive) await e.beat();

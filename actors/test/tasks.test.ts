@@ -16,7 +16,7 @@ afterAll(() => {
 });
 
 /** A host's task side with the bus and the journal faked: what it hands out, and what it writes. */
-function hostTasks(o: { silentMs?: number } = {}) {
+function hostTasks(o: { silentMs?: number; unclaimedMs?: number } = {}) {
   let handler: ((p: unknown) => Promise<unknown>) | undefined;
   let unsubscribed = false;
   const rpc: Rpc = {
@@ -65,7 +65,7 @@ describe('node tasks: the host side', () => {
     ref.tell({ ...start(), type: 'budget.granted' });
     ref.tell(start());
     await until(() => h.items.length === 1, 'the task to be enqueued');
-    expect(h.items[0]!.item).toEqual({ runId: RUN, path: PATH, startId: start().id, host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', epoch: 'e1' });
+    expect(h.items[0]!.item).toEqual({ runId: RUN, path: PATH, startId: start().id, host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', epoch: 'e1', generation: 0 });
     // One queue id per hosting: JetStream drops a repeat, a new host's is new.
     expect(h.items[0]!.id).toBe(`${RUN}/${PATH}/e1`);
   });
@@ -73,33 +73,54 @@ describe('node tasks: the host side', () => {
   it('writes what the holder of a task sends; a later delivery that claims it fences the earlier one', async () => {
     const h = hostTasks();
     h.tasks.ref(PATH).tell(start());
-    await h.ask({ op: 'claim', path: PATH, holder: 'first' });
+    await h.ask({ op: 'claim', path: PATH, holder: 'first', generation: 0, deliveries: 1 });
     await h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft()] });
-    await h.ask({ op: 'claim', path: PATH, holder: 'second' });
+    await h.ask({ op: 'claim', path: PATH, holder: 'second', generation: 0, deliveries: 1 });
     await expect(h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
     await h.ask({ op: 'append', path: PATH, holder: 'second', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] });
     expect(h.written.map((d) => d.dedupeKey)).toEqual([`${PATH}/1/budget`, `${PATH}/2/budget`]);
   });
 
+  it('a delivery that claims late (it stalled while a later one took the task) is refused', async () => {
+    const h = hostTasks();
+    h.tasks.ref(PATH).tell(start());
+    await h.ask({ op: 'claim', path: PATH, holder: 'second', generation: 0, deliveries: 2 });
+    await expect(h.ask({ op: 'claim', path: PATH, holder: 'first', generation: 0, deliveries: 1 })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await h.ask({ op: 'append', path: PATH, holder: 'second', drafts: [draft()] });
+    // A copy handed out again (a later generation) wins over any delivery of an earlier one.
+    await h.ask({ op: 'claim', path: PATH, holder: 'third', generation: 1, deliveries: 1 });
+    await expect(h.ask({ op: 'beat', path: PATH, holder: 'second' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+  });
+
+  it('a task nobody claimed for long (its item parked after failed deliveries) is handed out again', async () => {
+    const h = hostTasks({ silentMs: 60_000, unclaimedMs: 300 });
+    h.tasks.ref(PATH).tell(start());
+    await until(() => h.items.length === 2, 'the unclaimed task to be handed out again', 3_000);
+    expect(h.items[1]).toMatchObject({ id: `${RUN}/${PATH}/e1/1`, item: { generation: 1, startId: start().id } });
+    await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 1, deliveries: 1 });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(h.items).toHaveLength(2); // claimed (and not silent past silentMs): not again
+  });
+
   it("refuses a task's writes once it was stopped, or once the hosting ended", async () => {
     const h = hostTasks();
     const ref = h.tasks.ref(PATH);
-    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 0, deliveries: 1 });
     ref.stop();
     await expect(h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft()] })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
-    await expect(h.ask({ op: 'claim', path: PATH, holder: 'y' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await expect(h.ask({ op: 'claim', path: PATH, holder: 'y', generation: 0, deliveries: 1 })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
     const other = actorPath('supervisor', 'summarise');
     h.tasks.ref(other);
     h.tasks.close();
     expect(h.unsubscribed()).toBe(true);
-    await expect(h.ask({ op: 'claim', path: other, holder: 'z' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await expect(h.ask({ op: 'claim', path: other, holder: 'z', generation: 0, deliveries: 1 })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
     expect(h.written).toEqual([]);
   });
 
   it("refuses envelopes that are not the task's own, and malformed requests (the bus is a boundary)", async () => {
     const h = hostTasks();
     h.tasks.ref(PATH).tell(start());
-    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 0, deliveries: 1 });
     const done = { dedupeKey: `${PATH}/done`, to: actorPath('supervisor', 'analyse'), type: 'branch.completed' };
     const bad: Array<Partial<EnvelopeDraft>> = [
       { dedupeKey: 'supervisor/summarise/done' }, // keyed under another actor
@@ -121,7 +142,7 @@ describe('node tasks: the host side', () => {
     await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft(done)] });
     expect(h.written).toHaveLength(2);
     // Done: a later delivery has nothing to take over.
-    await expect(h.ask({ op: 'claim', path: PATH, holder: 'late' })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await expect(h.ask({ op: 'claim', path: PATH, holder: 'late', generation: 0, deliveries: 1 })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
   });
 
   it('a stopped task learns it at its next beat; a claimed task that falls silent is handed out again under a new id', async () => {
@@ -129,7 +150,7 @@ describe('node tasks: the host side', () => {
     const ref = h.tasks.ref(PATH);
     ref.tell(start());
     await until(() => h.items.length === 1, 'the task to be enqueued');
-    await h.ask({ op: 'claim', path: PATH, holder: 'x' });
+    await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 0, deliveries: 1 });
     await h.ask({ op: 'beat', path: PATH, holder: 'x' });
     // Silent (no beat, no write) past silentMs: out again, generation 1.
     await until(() => h.items.length === 2, 'the silent task to be handed out again', 3_000);

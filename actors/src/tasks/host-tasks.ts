@@ -21,6 +21,8 @@ export const TaskItemSchema = z.object({
   hostStarted: z.string().min(1).max(64),
   /** The hosting of the run that handed the task out: a new host (after a failover) hands it out again under its own. */
   epoch: z.string().min(1).max(64),
+  /** How many times this hosting handed the task out (again after a silence): later ones win claims. */
+  generation: z.number().int().min(0).max(1_000_000),
 });
 export type TaskItem = z.infer<typeof TaskItemSchema>;
 
@@ -38,7 +40,14 @@ const DraftSchema = z.object({
 
 /** A task's request to its host: take the task (fencing any earlier holder), say it is alive, or write envelopes. */
 export const TaskRequestSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('claim'), path: ActorPathSchema, holder: z.string().min(1).max(64) }),
+  z.object({
+    op: z.literal('claim'),
+    path: ActorPathSchema,
+    holder: z.string().min(1).max(64),
+    /** Its item's generation and delivery count: a claim older than the current holder's is refused. */
+    generation: z.number().int().min(0).max(1_000_000),
+    deliveries: z.number().int().min(1).max(1_000_000),
+  }),
   z.object({ op: z.literal('beat'), path: ActorPathSchema, holder: z.string().min(1).max(64) }),
   z.object({ op: z.literal('append'), path: ActorPathSchema, holder: z.string().min(1).max(64), drafts: z.array(DraftSchema).min(1).max(64) }),
 ]);
@@ -78,6 +87,8 @@ interface Dispatched {
   start?: string;
   /** The delivery of the task that may write now (the latest to claim it). */
   holder?: string;
+  /** The holder's item generation and delivery count. */
+  order?: [number, number];
   /** Last heard of (handed out, claimed, a write or a beat): epoch ms. */
   seen: number;
   /** Handed out again after a silence (each time under a new queue id). */
@@ -136,13 +147,19 @@ export class HostTasks {
        * few seconds) is handed out again: its node is gone, or its item was dropped.
        */
       silentMs?: number;
+      /**
+       * A task nobody claimed this long is handed out again (its item may have been parked after
+       * failed deliveries); a copy that comes late finds the task claimed or done and stops.
+       */
+      unclaimedMs?: number;
       now?: () => number;
     },
   ) {
     this.sub = o.rpc.serve(taskSubject(o.runId, o.epoch), (p) => this.handle(p));
     this.ready = this.sub.ready ?? Promise.resolve();
     const silentMs = o.silentMs ?? 30_000;
-    this.watch = setInterval(() => this.redispatchSilent(silentMs), Math.max(250, Math.floor(silentMs / 4)));
+    const unclaimedMs = o.unclaimedMs ?? Math.max(60_000, 4 * silentMs);
+    this.watch = setInterval(() => this.redispatchSilent(silentMs, unclaimedMs), Math.max(250, Math.floor(Math.min(silentMs, unclaimedMs) / 4)));
     this.watch.unref();
   }
 
@@ -151,14 +168,19 @@ export class HostTasks {
     return this.o.now?.() ?? Date.now();
   }
 
-  /** Hand out again the tasks that were claimed and then fell silent (a fresh claim fences the silent delivery). */
-  private redispatchSilent(silentMs: number): void {
+  /**
+   * Hand out again the tasks that were claimed and then fell silent, or that nobody claimed for
+   * long (a fresh claim fences the silent delivery; a stale copy finds the task taken or done).
+   */
+  private redispatchSilent(silentMs: number, unclaimedMs: number): void {
     if (this.closed) return;
     for (const t of this.tasks.values()) {
-      if (t.ref.stopped || t.done || !t.startEnv || t.holder === undefined || this.now() - t.seen < silentMs) continue;
+      if (t.ref.stopped || t.done || !t.startEnv) continue;
+      const limit = t.holder === undefined ? unclaimedMs : silentMs;
+      if (this.now() - t.seen < limit) continue;
       t.generation += 1;
       t.seen = this.now();
-      console.error(`[tasks] run ${this.o.runId}: task ${t.ref.path} silent for ${silentMs} ms; handing it out again (generation ${t.generation})`);
+      console.error(`[tasks] run ${this.o.runId}: task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`);
       this.enqueue(t, t.startEnv);
     }
   }
@@ -182,7 +204,7 @@ export class HostTasks {
   }
 
   private enqueue(t: Dispatched, start: Envelope): void {
-    const item: TaskItem = { runId: this.o.runId, path: t.ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch };
+    const item: TaskItem = { runId: this.o.runId, path: t.ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch, generation: t.generation };
     // Enqueued once per hosting and generation (JetStream drops a repeat of the same id).
     const id = `${this.o.runId}/${t.ref.path}/${this.o.epoch}${t.generation ? `/${t.generation}` : ''}`;
     this.o.queue.enqueue('tasks', id, item).catch((e: unknown) => {
@@ -215,8 +237,14 @@ export class HostTasks {
     if (this.closed || this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
     if (!t || t.ref.stopped || (req.op === 'claim' && t.done)) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped or is done`);
     if (req.op === 'claim') {
-      // A redelivery (the node that ran it died or stalled) takes the task over; the earlier holder is fenced.
+      // A later delivery (the node that ran it died or stalled) takes the task over and the
+      // earlier holder is fenced; an earlier one that claims late (it stalled) is refused.
+      const order: [number, number] = [req.generation, req.deliveries];
+      if (t.holder !== req.holder && t.order && (order[0] < t.order[0] || (order[0] === t.order[0] && order[1] < t.order[1]))) {
+        throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was taken by a later delivery`);
+      }
       t.holder = req.holder;
+      t.order = order;
       t.seen = this.now();
       // What the earlier holder had written is committed before the new one reads the log.
       await this.o.journal.flush();

@@ -127,7 +127,7 @@ export class TaskRunner {
   }
 
   /** A task-queue item: resolves when it is over (acknowledged); throws to have it delivered again. */
-  async run(raw: unknown): Promise<void> {
+  async run(raw: unknown, delivery: { deliveries: number } = { deliveries: 1 }): Promise<void> {
     const p = TaskItemSchema.safeParse(raw);
     if (!p.success) throw new AoError('AO_VALIDATION', `a task-queue item: ${p.error.issues[0]?.path.join('.')}: ${p.error.issues[0]?.message}`);
     if (this.closed) throw new AoError('AO_INTERNAL', `node ${this.d.nodeId} is shutting down`);
@@ -147,7 +147,7 @@ export class TaskRunner {
     this.running.add(handle);
     let finished: boolean;
     try {
-      finished = await this.execute(item, run, def, (s) => (stop = s));
+      finished = await this.execute(item, delivery.deliveries, run, def, (s) => (stop = s));
       if (finished) this.done += 1;
     } finally {
       this.running.delete(handle);
@@ -157,7 +157,7 @@ export class TaskRunner {
     if (!finished && this.closed) throw new AoError('AO_INTERNAL', `node ${this.d.nodeId} shut down during task ${item.path}`);
   }
 
-  private async execute(item: TaskItem, run: RunRecord, def: NonNullable<ReturnType<GraphRegistry['get']>>, onStop: (stop: () => void) => void): Promise<boolean> {
+  private async execute(item: TaskItem, deliveries: number, run: RunRecord, def: NonNullable<ReturnType<GraphRegistry['get']>>, onStop: (stop: () => void) => void): Promise<boolean> {
     const { store, bus } = this.d;
     const holder = randomUUID();
     const replies = new Replies(this.d.clock, true);
@@ -184,7 +184,7 @@ export class TaskRunner {
       // Stopped before its journal exists (e.g. while claiming): its requests stop too.
       const send = (req: TaskRequest) => this.send(item, req, () => ended || journal?.ended === true);
       try {
-        await send({ op: 'claim', path: item.path, holder });
+        await send({ op: 'claim', path: item.path, holder, generation: item.generation, deliveries });
       } catch (e) {
         if (isAoError(e) && e.code === 'AO_TASK_STOPPED') return false;
         throw e;

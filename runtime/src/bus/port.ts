@@ -8,8 +8,11 @@ export interface Subscription {
   readonly ready?: Promise<void>;
 }
 
-/** A work item's handler: resolve to acknowledge it, throw to have it redelivered (with backoff, then dead-lettered). */
-export type WorkHandler = (payload: unknown) => Promise<void>;
+/**
+ * A work item's handler: resolve to acknowledge it, throw to have it redelivered (with backoff,
+ * then dead-lettered). `deliveries` counts from 1: a later delivery of the same item has a higher one.
+ */
+export type WorkHandler = (payload: unknown, info: { deliveries: number }) => Promise<void>;
 
 /** Work shared by the nodes of a cluster: each item is handed to one node at a time, at least once. */
 export interface WorkQueue {

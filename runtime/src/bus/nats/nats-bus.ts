@@ -328,7 +328,7 @@ export class NatsBus implements Bus {
       if (payload === undefined) throw new Error('not JSON');
       const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.o.ackWaitMs / 3));
       try {
-        await handler(payload);
+        await handler(payload, { deliveries: tries });
       } finally {
         clearInterval(keepAlive);
       }
