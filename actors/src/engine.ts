@@ -165,6 +165,9 @@ export class Engine {
   private runsHosted = 0;
   private queueSub: Subscription | undefined;
   private taskSub: Subscription | undefined;
+  /** Since when the bus has been unreachable (leases are not renewed after half a lease of it). */
+  private unreachableSince: number | undefined;
+  private lettingGo = false;
   /** Runs this node's share of the cluster's node tasks (absent without a cluster, or passive). */
   private readonly tasks: TaskRunner | undefined;
   /** Runs being taken from the queue right now (shutdown waits for them). */
@@ -673,6 +676,20 @@ export class Engine {
   private async renew(): Promise<void> {
     const ids = [...this.hosts.keys()];
     if (!ids.length) return;
+    // Cut off from the bus for half a lease, this node can move none of its runs on (nothing it
+    // writes reaches their actors or tasks): it stops renewing, so other nodes take them over, and
+    // its own commits are fenced from then on. It sees which it lost when it renews again.
+    if (this.o.bus.reachable === false) {
+      this.unreachableSince ??= Date.now();
+      if (Date.now() - this.unreachableSince > this.leaseMs / 2) {
+        if (!this.lettingGo) console.error(`[engine ${this.nodeId}] the bus is unreachable: not renewing the leases of ${ids.length} run(s), so other nodes take them over`);
+        this.lettingGo = true;
+        return;
+      }
+    } else {
+      this.unreachableSince = undefined;
+      this.lettingGo = false;
+    }
     const { renewed, cancelRequested, signalled } = await this.o.store.renewLeases(this.nodeId, ids, this.leaseMs);
     const kept = new Set(renewed);
     for (const id of ids) {

@@ -1,7 +1,7 @@
 import { exampleGraphs } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, ToolRegistry } from '@ao/runtime';
-import type { Envelope, LlmPort, Store, ToolDefinition } from '@ao/runtime';
+import type { Bus, Envelope, LlmPort, Store, ToolDefinition } from '@ao/runtime';
 import { createTestDatabase } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
 
@@ -66,11 +66,13 @@ export function startNode(o: {
   claimIntervalMs?: number;
   sweepIntervalMs?: number;
   secretKey?: Uint8Array;
+  /** Its own bus (default: a new in-process one). */
+  bus?: Bus;
 }): Promise<Engine> {
   const llm = o.llm ?? new OfflineLlm();
   return Engine.create({
     store: o.store,
-    bus: new InProcessBus(),
+    bus: o.bus ?? new InProcessBus(),
     llm: typeof llm === 'function' ? llm : () => llm,
     tools: o.tools ?? toolsWith(),
     nodeId: o.nodeId,

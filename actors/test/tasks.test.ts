@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleGraphs, graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
-import { actorPath, envelopeIdFor, NatsBus, OfflineLlm, openPgStore } from '@ao/runtime';
+import { actorPath, envelopeIdFor, InProcessBus, NatsBus, OfflineLlm, openPgliteStore, openPgStore } from '@ao/runtime';
 import type { ActorJournal, Envelope, EnvelopeDraft, LlmPort, LlmRequest, Rpc, Store, Subscription, WorkQueue } from '@ao/runtime';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
 import { HostTasks } from '../src/tasks/host-tasks.js';
 import type { TaskItem } from '../src/tasks/host-tasks.js';
-import { allEvents, toolsWith, until } from './harness.js';
+import { allEvents, startNode, toolsWith, until } from './harness.js';
 
 const RUN = 'run-tasks-1';
 const tasksToClose: HostTasks[] = [];
@@ -166,6 +166,50 @@ describe('node tasks: the host side', () => {
   });
 });
 
+describe('a node cut off from its bus', () => {
+  /** An in-process bus that can be marked unreachable (as a NATS connection that dropped). */
+  class CuttableBus extends InProcessBus {
+    cut = false;
+    get reachable(): boolean {
+      return !this.cut;
+    }
+    // Cut off, nothing it publishes arrives: its actors cannot go on.
+    override publish(env: Envelope, o?: { again?: boolean }): Promise<void> {
+      return this.cut ? Promise.resolve() : super.publish(env, o);
+    }
+  }
+
+  it('stops renewing its leases after half a lease, so another node takes its runs over and completes them', async () => {
+    const store = await openPgliteStore();
+    const bus = new CuttableBus();
+    const graphs = exampleGraphs as unknown as GraphBuilder<unknown>[];
+    const a = await startNode({ store, nodeId: 'cut', bus, graphs, leaseMs: 600, llm: new OfflineLlm({ latencyMs: 150 }) });
+    const b = await startNode({ store, nodeId: 'other', graphs, leaseMs: 600, claimIntervalMs: 50 });
+    try {
+      const run = await a.startRun({ graph: 'research-swarm', input: { topic: 'cut off' } });
+      await until(async () => ((await store.getRun(run.id))?.lastSeq ?? 0) > 5, 'the run to be under way');
+      bus.cut = true;
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      }, 'the other node to finish the run', 30_000);
+      expect(b.activeRuns()).not.toContain(run.id);
+      const evs = await allEvents(store, run.id);
+      expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
+      expect(new Set(evs.map((e) => e.id)).size).toBe(evs.length);
+      expect(evs.filter((e) => e.type === 'run.finished')).toHaveLength(1);
+      expect(done.output).toBeTruthy();
+      // Back on the bus, the cut node finds it lost the run and stops hosting it.
+      bus.cut = false;
+      await until(() => !a.activeRuns().includes(run.id), 'the cut node to let the run go');
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+      await store.close();
+    }
+  }, 60_000);
+});
+
 const pgUp = await postgresAvailable();
 const natsUp = pgUp && (await natsAvailable());
 
@@ -262,6 +306,32 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
       }
       expect(evs.filter((e) => e.type === 'run.finished')).toHaveLength(1);
     }
+  }, 90_000);
+
+  it('a node cut off from NATS mid-task (no nak, no beat): its tasks go to other nodes, and every run completes, each model answer logged once', async () => {
+    const cut = await startNode('n5', 800);
+    const bus = buses.at(-1)!;
+    const runs = [];
+    for (let i = 0; i < 6; i++) runs.push(await engines[0]!.startRun({ graph: 'research-swarm', input: { topic: `cut-${i}` } }));
+    await until(async () => (await cut.nodes()).some((n) => n.id === 'n5' && (n.activeTasks ?? 0) > 0), 'n5 to run a task', 20_000);
+    // Runs it hosts, if any, are taken over once its leases lapse (it stops renewing them).
+    const hosted = cut.activeRuns().length;
+    // A partition as a crash would leave it: the connection gone, its items neither acked nor nak'd.
+    await (bus as unknown as { nc: { close(): Promise<void> } }).nc.close();
+    const t0 = Date.now();
+    for (const r of runs) expect((await engines[0]!.waitForRun(r.id, 60_000)).status).toBe('succeeded');
+    console.log(`[tasks] n5 cut off while hosting ${hosted} of ${runs.length} runs: all finished elsewhere within ${Date.now() - t0} ms`);
+    const mine = new Set(seen.filter((c) => c.node === 'n5').map((c) => c.text));
+    expect(seen.some((c) => c.node !== 'n5' && mine.has(c.text))).toBe(true);
+    for (const r of runs) {
+      const evs = await allEvents(stores[0]!, r.id);
+      expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
+      for (const type of ['llm.response', 'budget.granted']) {
+        const keys = evs.filter((e) => e.type === type).map((e) => (e.payload as { key: string }).key);
+        expect(new Set(keys).size, `${type} per key`).toBe(keys.length);
+      }
+    }
+    await cut.shutdown();
   }, 90_000);
 
   it("a task that asks a person stops when the run goes to sleep; the answer wakes the run and the task runs again on any node, reading its first call back", async () => {

@@ -39,7 +39,7 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
         if (done >= 30) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      const before = (await json<{ nodes: Array<{ id: string; runsHosted: number; activeRuns: number }> }>(`${gateway.url}/nodes`)).nodes;
+      const before = (await json<{ nodes: Array<{ id: string; runsHosted: number; activeRuns: number; activeTasks?: number }> }>(`${gateway.url}/nodes`)).nodes;
       // The victim was hosting runs when it died: they must be taken over.
       expect(before.find((n) => n.id === 'n1')!.activeRuns).toBeGreaterThan(0);
       const victim = nodes[0]!;
@@ -62,7 +62,7 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
         expect(n.tasksDone, `${n.id} ran node tasks`).toBeGreaterThan(0);
       }
       console.log(
-        `[cluster] 120 runs; before the kill: ${before.map((n) => `${n.id} hosted ${n.runsHosted} (${n.activeRuns} active)`).join(', ')}; ` +
+        `[cluster] 120 runs; before the kill: ${before.map((n) => `${n.id} hosted ${n.runsHosted} (${n.activeRuns} active, ${n.activeTasks ?? 0} tasks running)`).join(', ')}; ` +
           `after: ${after.map((n) => `${n.id} hosted ${n.runsHosted}, ran ${n.tasksDone} node tasks`).join(', ')}`,
       );
     } catch (e) {

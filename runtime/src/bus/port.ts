@@ -79,6 +79,8 @@ export interface Bus {
   readonly queue?: WorkQueue;
   /** Cluster membership (NATS KV); absent on the in-process bus. */
   readonly membership?: Membership;
+  /** False while the bus cannot be reached (NATS down, or this node cut off from it); absent: always reachable. */
+  readonly reachable?: boolean;
   /** Request/reply between nodes (NATS); absent on the in-process bus. */
   readonly rpc?: Rpc;
 }

@@ -5,9 +5,12 @@ import type { Engine } from '@ao/actors';
 export const NodeView = z.object({
   id: z.string(),
   started: z.string(),
+  /** Runs this node has hosted since it started, and hosts now. */
   runsHosted: z.number().int(),
   activeRuns: z.number().int(),
+  /** Node tasks (node executions, swarm branches of any node's runs) run here to their end, and running now. */
   tasksDone: z.number().int(),
+  activeTasks: z.number().int().optional(),
   lastHeartbeat: z.string(),
 });
 

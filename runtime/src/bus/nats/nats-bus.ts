@@ -94,7 +94,10 @@ export class NatsBus implements Bus {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.prefix)) throw new AoError('AO_CONFIG_INVALID', `AO_NATS_PREFIX must be 1-32 letters, digits, _ or -, got ${JSON.stringify(o.prefix)}`, { field: 'AO_NATS_PREFIX' });
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: o.url, name: o.name ?? 'agent-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+      nc = await connect({ servers: o.url, name: o.name ?? 'agent-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000,
+        // A silent partition is noticed in about 15 s (the default pings every 2 minutes): the
+        // engine then stops renewing its leases, and other nodes take its runs over.
+        pingInterval: 5_000, maxPingOut: 3 });
     } catch (e) {
       throw new AoError('AO_CONFIG_INVALID', `cannot connect to NATS at ${o.url}: ${(e as Error).message}`, { field: 'NATS_URL', cause: e });
     }
