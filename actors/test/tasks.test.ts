@@ -174,8 +174,8 @@ describe('a node cut off from its bus', () => {
       return !this.cut;
     }
     // Cut off, nothing it publishes arrives: its actors cannot go on.
-    override publish(env: Envelope, o?: { again?: boolean }): Promise<void> {
-      return this.cut ? Promise.resolve() : super.publish(env, o);
+    override publish(env: Envelope): Promise<void> {
+      return this.cut ? Promise.resolve() : super.publish(env);
     }
   }
 
