@@ -366,7 +366,8 @@ export class Engine {
       // hundreds of runs, and each waiting for the next tick would wait a lease for nothing.
       const tried = new Set<string>(); // not claimed twice in one go, even if its resume failed
       for (;;) {
-        if (this.closed) return;
+        // Cut off from the bus, this node could host nothing it takes (see renew).
+        if (this.closed || this.o.bus.reachable === false) return;
         const runs = await this.o.store.claimRuns({ owner: this.nodeId, leaseMs: this.leaseMs, limit: CLAIM_BATCH, reclaimOwn, exclude: [...this.hosts.keys(), ...tried] });
         for (const r of runs) tried.add(r.id);
         // A few at a time: each resume is a handful of reads (checkpoint, the events since it).
