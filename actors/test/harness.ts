@@ -14,20 +14,19 @@ export function toolsWith(...extra: ToolDefinition[]): ToolRegistry {
   return tools;
 }
 
+/** A fresh store of the given kind (a Postgres test database, dropped by `drop`, or an in-memory PGlite). */
+export async function openStore(kind: StoreKind): Promise<{ store: Store; drop?: () => Promise<void> }> {
+  if (kind === 'pglite') return { store: await openPgliteStore() };
+  const db = await createTestDatabase();
+  return { store: await openPgStore({ url: db.url }), drop: db.drop };
+}
+
 /** An engine on a fresh store of the given kind, with the example graphs and built-in tools. */
 export async function makeEngine(
   kind: StoreKind,
   opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number; secretKey?: Uint8Array } = {},
 ): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
-  let store: Store;
-  let drop: (() => Promise<void>) | undefined;
-  if (kind === 'postgres') {
-    const db = await createTestDatabase();
-    drop = db.drop;
-    store = await openPgStore({ url: db.url });
-  } else {
-    store = await openPgliteStore();
-  }
+  const { store, drop } = await openStore(kind);
   const tools = opts.tools ?? toolsWith();
   const llm = opts.llm ?? new OfflineLlm();
   const engine = await Engine.create({

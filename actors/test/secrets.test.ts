@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
-import { defineTool, openPgliteStore, openPgStore } from '@ao/runtime';
+import { defineTool } from '@ao/runtime';
 import type { Envelope, LlmPort, LlmRequest, LlmResponse, Store } from '@ao/runtime';
-import { createTestDatabase, inMemoryTelemetry, postgresAvailable } from '@ao/runtime/testing';
+import { inMemoryTelemetry, postgresAvailable } from '@ao/runtime/testing';
 import type { Engine } from '../src/mod.js';
-import { allEvents, gate, startNode, toolsWith, until } from './harness.js';
+import { allEvents, gate, openStore, startNode, toolsWith, until } from './harness.js';
 
 const pgUp = await postgresAvailable();
 
@@ -128,13 +128,7 @@ describe.each([
     if (!available) return;
     process.env.AO_OTEL_CAPTURE_CONTENT = '1';
     tel = inMemoryTelemetry();
-    if (kind === 'postgres') {
-      const db = await createTestDatabase();
-      drop = db.drop;
-      store = await openPgStore({ url: db.url });
-    } else {
-      store = await openPgliteStore();
-    }
+    ({ store, drop } = await openStore(kind));
     engine = await node(`${kind}-main`, scriptedLlm());
     original = await engine.waitForRun((await engine.startRun({ graph: 'secret-flow', input: {} })).id);
   });

@@ -43,3 +43,15 @@ function packageVersions(): Record<string, string> {
   }
   return out;
 }
+
+/** A positive integer from the environment (a bench knob), or `fallback` when unset. */
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** A comma-separated list from the environment, or `fallback`'s. */
+export const listEnv = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchMode } from './bench-mode.js';
 import { clusterBench } from './cluster.js';
 import type { BenchOptions } from './bench-mode.js';
-import { machineInfo } from './env.js';
+import { intEnv, machineInfo } from './env.js';
 import { openBenchNode } from './node.js';
 import { createScratchDatabase, redact } from './postgres.js';
 import { renderMarkdown, renderText } from './report.js';
@@ -16,13 +16,6 @@ import type { BenchReport, ModeOutcome } from './report.js';
 const RESULTS_MD = fileURLToPath(new URL('../RUNTIME-RESULTS.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../results.jsonl', import.meta.url));
 
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /** Defaults keep both modes under ~2 minutes on 2 cores; env vars override for quick checks. */
 function options(): BenchOptions {

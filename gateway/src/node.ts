@@ -142,7 +142,7 @@ export async function startRuntime(
       // makes them give up at once. Nothing is lost: every envelope is committed to the store
       // before it is published, and the node that takes a run over resumes it from there, as
       // after a crash. (test/shutdown-nats-down.test.ts)
-      if (bus instanceof NatsBus && !bus.reachable) await bus.close();
+      if (bus.reachable === false) await bus.close();
       await engine.shutdown();
       await bus.close();
       await store.close();

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { AoError, isAoError } from '@ao/graphs';
-import { ActorPathSchema, TraceContextSchema } from '@ao/runtime';
+import { ActorPathSchema, EnvelopeSchema } from '@ao/runtime';
 import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, Rpc, Subscription, WorkQueue } from '@ao/runtime';
+import { BUDGET_PATH } from '../effects/effects.js';
+import { parentOf } from '../pipeline/pipeline.js';
+import { SUPERVISOR_PATH } from '../run-supervisor/run-supervisor.js';
 import type { ActorMessage } from '../services.js';
 import { isEnvelope } from '../services.js';
 
@@ -26,17 +29,8 @@ export const TaskItemSchema = z.object({
 });
 export type TaskItem = z.infer<typeof TaskItemSchema>;
 
-/** What a task's envelopes may look like on the way to its host (validated there: the bus is a boundary). */
-const DraftSchema = z.object({
-  runId: z.string().min(1).max(128),
-  from: ActorPathSchema,
-  to: ActorPathSchema,
-  type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/),
-  payload: z.unknown(),
-  causationId: z.uuid().nullable(),
-  trace: TraceContextSchema.nullable(),
-  dedupeKey: z.string().min(1).max(1024),
-});
+/** A task's envelope on the way to its host, before the journal gives it an id, a seq and a time (validated there: the bus is a boundary). */
+const DraftSchema = EnvelopeSchema.omit({ id: true, seq: true, time: true }).extend({ dedupeKey: z.string().min(1).max(1024) });
 
 /** A task's request to its host: take the task (fencing any earlier holder), say it is alive, or write envelopes. */
 export const TaskRequestSchema = z.discriminatedUnion('op', [
@@ -56,8 +50,6 @@ export type TaskRequest = z.infer<typeof TaskRequestSchema>;
 /** The rpc name a run's hosting answers its tasks on (run ids are made subject-safe). */
 export const taskSubject = (runId: string, epoch: string): string => `task.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}.${epoch}`;
 
-/** Messages that start a node task (what a remote actor is handed). */
-const STARTS: ReadonlySet<string> = new Set(['node.start', 'branch.start']);
 
 /** What a task's actor (or a child agent under it) may write, and to whom. */
 const EMITS: Record<string, (to: string) => boolean> = {
@@ -66,7 +58,7 @@ const EMITS: Record<string, (to: string) => boolean> = {
   'budget.release': (to) => to === BUDGET_PATH,
   'llm.request': (to) => to.startsWith('llm/'),
   'tool.call': (to) => to.startsWith('tool/'),
-  'wait.registered': (to) => to === SUPERVISOR,
+  'wait.registered': (to) => to === SUPERVISOR_PATH,
   'task.started': () => true,
   'task.completed': () => true,
   'task.failed': () => true,
@@ -78,13 +70,11 @@ const DONE: Record<string, ReadonlySet<string>> = {
   'node.start': new Set(['node.completed', 'node.failed']),
   'branch.start': new Set(['branch.completed', 'branch.failed']),
 };
-const BUDGET_PATH = 'supervisor/budget';
-const SUPERVISOR = 'supervisor';
+/** Messages that start a node task (what a remote actor is handed). */
+const STARTS: ReadonlySet<string> = new Set(Object.keys(DONE));
 
 interface Dispatched {
   ref: RemoteRef;
-  /** Its start message's type, once handed out. */
-  start?: string;
   /** The delivery of the task that may write now (the latest to claim it). */
   holder?: string;
   /** The holder's item generation and delivery count. */
@@ -93,7 +83,8 @@ interface Dispatched {
   seen: number;
   /** Handed out again after a silence (each time under a new queue id). */
   generation: number;
-  startEnv?: Envelope;
+  /** Its start message, once handed out. */
+  start?: Envelope;
   done: boolean;
 }
 
@@ -175,13 +166,13 @@ export class HostTasks {
   private redispatchSilent(silentMs: number, unclaimedMs: number): void {
     if (this.closed) return;
     for (const t of this.tasks.values()) {
-      if (t.ref.stopped || t.done || !t.startEnv) continue;
+      if (t.ref.stopped || t.done || !t.start) continue;
       const limit = t.holder === undefined ? unclaimedMs : silentMs;
       if (this.now() - t.seen < limit) continue;
       t.generation += 1;
       t.seen = this.now();
       console.error(`[tasks] run ${this.o.runId}: task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`);
-      this.enqueue(t, t.startEnv);
+      this.enqueue(t, t.start);
     }
   }
 
@@ -197,8 +188,7 @@ export class HostTasks {
   dispatch(ref: RemoteRef, start: Envelope): void {
     const t = this.tasks.get(ref.path);
     if (this.closed || !t || t.ref !== ref) return;
-    t.start = start.type;
-    t.startEnv = start;
+    t.start = start;
     t.seen = this.now();
     this.enqueue(t, start);
   }
@@ -215,13 +205,13 @@ export class HostTasks {
   /** Whether a task may write these envelopes: its own emissions only (the bus is a boundary). */
   private check(t: Dispatched, path: string, drafts: ReadonlyArray<z.infer<typeof DraftSchema>>): void {
     const under = (p: string) => p === path || p.startsWith(`${path}/`);
-    const parent = path.slice(0, path.lastIndexOf('/'));
+    const parent = parentOf(path as ActorPath);
     for (const d of drafts) {
       const ok =
         d.runId === this.o.runId &&
         d.dedupeKey.startsWith(`${path}/`) &&
         (d.dedupeKey === `${path}/done`
-          ? d.from === path && d.to === parent && (DONE[t.start ?? ''] ?? new Set()).has(d.type)
+          ? d.from === path && d.to === parent && (DONE[t.start?.type ?? ''] ?? new Set()).has(d.type)
           : RESULTS.has(d.type)
             ? /^(llm|tool)\//.test(d.from) && under(d.to)
             : under(d.from) && (EMITS[d.type]?.(d.to) ?? false));

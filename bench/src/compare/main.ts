@@ -11,7 +11,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ClusterWorkload } from '../cluster.js';
-import { machineInfo } from '../env.js';
+import { intEnv, listEnv, machineInfo } from '../env.js';
 import { renderClusterMarkdown, renderClusterTable } from '../report.js';
 import { renderMarkdown, renderTables } from './report.js';
 import type { CompareData } from './report.js';
@@ -24,16 +24,8 @@ const CLUSTER_MD = fileURLToPath(new URL('../../CLUSTER.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../../results.jsonl', import.meta.url));
 const HOW_MD = fileURLToPath(new URL('./how-measured.md', import.meta.url));
 
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 /** BENCH_WORKLOADS: W1-W5 compare the systems; `cluster` is ours alone on 1, 2 and 3 nodes. */
 const WORKLOADS = ['w1', 'w2', 'w3', 'w4', 'w5', 'cluster'];
-const listEnv = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
 
 /** The peers' versions: bench/package.json pins them exactly. */
 async function peerVersions(): Promise<Record<string, string>> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '@ao/runtime';
 import { startServer } from '../process.js';
 import type { Server } from '../process.js';
-import { ARTIFACTS, buildInspector, chromiumAvailable, launch } from './chromium.js';
+import { ARTIFACTS, buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } from './chromium.js';
 
 const FIXTURES = fileURLToPath(new URL('./hitl-fixtures.ts', import.meta.url));
 
@@ -30,16 +30,9 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
   let browser: Browser;
   let page: Page;
   let dir: string;
-  const shot = (p: Page, name: string) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-  const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const res = await fetch(`${server.url}${path}`, init);
-    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
+  const { api, events } = gatewayApi(() => server.url);
   const start = () => api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage-with-approval', input: { intent: 'refund' } }) });
-  const events = async (id: string) => (await api<{ events: Envelope[] }>(`/runs/${id}/events?limit=1000`)).events;
   const refundCalls = (evs: Envelope[]) => evs.filter((e) => e.type === 'tool.call' && (e.payload as { name?: string }).name === 'stripe_refund');
-  const runPage = (p: Page, attrs: string) => p.waitForSelector(`[data-testid=run-page]${attrs}`, { state: 'attached', timeout: 60_000 });
   const waitingRow = (id: string) => `[data-testid=waiting-row][data-run="${id}"]`;
 
   beforeAll(async () => {

@@ -4,7 +4,8 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import type { Envelope } from '@ao/runtime';
 
 /** Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it). Never a downloaded browser. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -20,6 +21,23 @@ export function chromiumAvailable(): boolean {
   if (process.env.CI) throw new Error(`CI is set and ${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does)`);
   console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
   return false;
+}
+
+/** A full-page screenshot into gateway/test/browser/artifacts/. */
+export const shot = (p: Page, name: string) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+/** The run page once it carries `attrs` (e.g. `[data-status=succeeded]`). */
+export const runPage = (p: Page, attrs: string) => p.waitForSelector(`[data-testid=run-page]${attrs}`, { state: 'attached', timeout: 60_000 });
+
+/** JSON calls to the gateway at `url()` (read when called: the server starts in beforeAll), and a run's events. */
+export function gatewayApi(url: () => string) {
+  const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
+    const res = await fetch(`${url()}${path}`, init);
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const events = async (id: string) => (await api<{ events: Envelope[] }>(`/runs/${id}/events?limit=1000`)).events;
+  return { api, events };
 }
 
 export function launch(): Promise<Browser> {

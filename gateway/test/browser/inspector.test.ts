@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Envelope } from '@ao/runtime';
 import { startServer } from '../process.js';
 import type { Server } from '../process.js';
-import { ARTIFACTS, buildInspector, chromiumAvailable, launch } from './chromium.js';
+import { ARTIFACTS, buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } from './chromium.js';
 import { RECORD_LONG_TASKS, RECORD_NODE_STATES } from './page-scripts.js';
 
 const FIXTURES = fileURLToPath(new URL('../stream-fixtures.ts', import.meta.url));
@@ -26,14 +25,7 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
   let page: Page;
   let dir: string;
   let runId: string;
-  const shot = (p: Page, name: string) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-  const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const res = await fetch(`${server.url}${path}`, init);
-    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
-  const events = async (id: string) => (await api<{ events: Envelope[] }>(`/runs/${id}/events?limit=1000`)).events;
-  const runPage = (p: Page, attrs: string) => p.waitForSelector(`[data-testid=run-page]${attrs}`, { state: 'attached', timeout: 60_000 });
+  const { api, events } = gatewayApi(() => server.url);
   const attr = async (p: Page, selector: string, name: string) => p.locator(selector).first().getAttribute(name);
   const nodeStatuses = (p: Page) =>
     p.$$eval('[data-testid^="node-"]', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-testid')!.slice(5), e.getAttribute('data-status')])));
