@@ -7,6 +7,8 @@ import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgres
 import { Engine } from '../src/mod.js';
 import { HostTasks } from '../src/tasks/host-tasks.js';
 import type { TaskItem } from '../src/tasks/host-tasks.js';
+import { TaskRunner } from '../src/tasks/task-runner.js';
+import type { TaskRunnerDeps } from '../src/tasks/task-runner.js';
 import { allEvents, startNode, toolsWith, until } from './harness.js';
 
 const RUN = 'run-tasks-1';
@@ -163,6 +165,15 @@ describe('node tasks: the host side', () => {
     h.tasks.ref(other).tell({ ...start('node.start'), id: envelopeIdFor(RUN, `${other}/start`), to: other });
     await new Promise((r) => setTimeout(r, 700));
     expect(h.items.filter((i) => i.item.path === other)).toHaveLength(1);
+  });
+});
+
+describe('node tasks: the worker side', () => {
+  it('refuses a malformed task-queue item with AO_VALIDATION naming the field, before anything else (the item is then delivered again, then parked)', async () => {
+    const runner = new TaskRunner({} as unknown as TaskRunnerDeps);
+    await expect(runner.run({ runId: RUN, path: PATH })).rejects.toMatchObject({ code: 'AO_VALIDATION', message: expect.stringContaining('startId') });
+    await expect(runner.run('not an object')).rejects.toMatchObject({ code: 'AO_VALIDATION' });
+    expect(runner.active).toBe(0);
   });
 });
 
