@@ -21,6 +21,10 @@ import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
 
 /** Wait for `p` (its failure ignored) at most `ms`. */
+/** The envelopes after which a run's status has moved to where `waitForRun` stops following it. */
+const RUN_ENDS: ReadonlySet<string> = new Set(['run.finished', 'run.parked', 'run.waiting']);
+const settled = (run: RunRecord): boolean => TERMINAL_STATUSES.has(run.status) || run.status === 'waiting';
+
 async function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
   let t: NodeJS.Timeout | undefined;
   await Promise.race([Promise.resolve(p).catch(() => undefined), new Promise((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
@@ -752,16 +756,29 @@ export class Engine {
     }
     let run = await this.o.store.getRun(id);
     if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    // In a cluster another node may host it: follow its row until it ends or waits.
-    if (this.o.bus.queue && !host) {
+    // In a cluster another node may host it: follow it by push (its last envelope on the bus, or
+    // this node taking it), reading its row again at each word and every second at most.
+    if (this.o.bus.queue && !host && !settled(run)) {
       const end = Date.now() + timeoutMs;
-      for (let pause = 10; !TERMINAL_STATUSES.has(run.status) && run.status !== 'waiting'; pause = Math.min(250, pause * 2)) {
-        if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
-        const local = this.hosts.get(id);
-        await (local ? Promise.race([local.done, new Promise((r) => setTimeout(r, Math.max(1, end - Date.now())))]) : new Promise((r) => setTimeout(r, pause)));
-        const now = await this.o.store.getRun(id);
-        if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
-        run = now;
+      let poke: () => void = () => undefined;
+      const sub = this.o.bus.subscribe(id, (env) => {
+        if (RUN_ENDS.has(env.type)) poke();
+      });
+      try {
+        await sub.ready;
+        run = (await this.o.store.getRun(id)) ?? run;
+        while (!settled(run)) {
+          if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
+          const woken = new Promise<void>((r) => (poke = r));
+          const local = this.hosts.get(id);
+          let t: NodeJS.Timeout | undefined;
+          await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+          const now = await this.o.store.getRun(id);
+          if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
+          run = now;
+        }
+      } finally {
+        sub.unsubscribe();
       }
     }
     return run;

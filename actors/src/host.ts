@@ -2,7 +2,7 @@ import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
-import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -48,7 +48,6 @@ export class RunHost {
   /** Resolves once the run's envelopes reach this host (a network bus subscribes first): await before the first append. */
   readonly ready: Promise<void>;
   private readonly refs = new Map<ActorPath, ActorRef<ActorMessage>>();
-  private readonly sub: Subscription;
   private readonly supervisor: ActorRef<ActorMessage>;
   private resolveDone!: () => void;
   private ended = false;
@@ -75,7 +74,14 @@ export class RunHost {
       ...(o.restored ? { step: o.restored.step } : {}),
       // Every commit is fenced by this node's hold on the run.
       ...(deps.nodeId !== undefined ? { owner: deps.nodeId } : {}),
-      onCommit: (fresh) => void (ledger = foldLedger(ledger, budgetOf(fresh))),
+      // Folded as envelopes are accepted (staged ones too): the host's view of the ledger is the actors' view.
+      onWrite: (fresh) => void (ledger = foldLedger(ledger, budgetOf(fresh))),
+      // Local first: the host's actors get the run's envelopes in process; the bus carries them to the others.
+      deliver: (env) => this.route(env),
+      isLocal: (path) => {
+        const ref = this.refs.get(path);
+        return ref !== undefined && !ref.remote;
+      },
       ...(recording && run.replay
         ? {
             replay: {
@@ -92,7 +98,6 @@ export class RunHost {
     });
     this.recording = recording;
     this.done = new Promise<void>((r) => (this.resolveDone = r));
-    this.sub = deps.bus.subscribe(run.id, (env) => this.route(env));
     this.replies = new Replies(deps.clock);
     // A replay stays on its host: its actors read the original's recording, which only the host holds.
     const { queue, rpc } = deps.bus;
@@ -110,7 +115,7 @@ export class RunHost {
             silentMs: deps.tasks.silentMs,
           })
         : undefined;
-    this.ready = Promise.all([this.sub.ready, this.tasks?.ready]).then(() => undefined);
+    this.ready = Promise.resolve(this.tasks?.ready).then(() => undefined);
     const services: RunServices = {
       runId: run.id,
       def,
@@ -257,7 +262,6 @@ export class RunHost {
     this.ended = true;
     this.journal.close();
     this.tasks?.close();
-    this.sub.unsubscribe();
     this.supervisor.stop();
     this.refs.clear();
     this.resolveDone();

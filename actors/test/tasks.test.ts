@@ -338,8 +338,12 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     const t0 = Date.now();
     for (const r of runs) expect((await engines[0]!.waitForRun(r.id, 60_000)).status).toBe('succeeded');
     console.log(`[tasks] n5 cut off while hosting ${hosted} of ${runs.length} runs: all finished elsewhere within ${Date.now() - t0} ms`);
-    // The calls it was waiting on were made again by the nodes that ran its tasks.
-    for (const text of cutShort) expect(seen.some((c) => c.node !== 'n5' && c.text === text)).toBe(true);
+    // The branch calls it was waiting on (node tasks) were made again by the nodes that ran its
+    // tasks. A call of a node of a run it hosted runs on the host: it may still have ended there,
+    // under its lease (Postgres was in reach); the logs below hold each answer once either way.
+    const branchCalls = cutShort.filter((text) => text.includes('Branch: '));
+    expect(branchCalls.length + hosted).toBeGreaterThan(0);
+    for (const text of branchCalls) expect(seen.some((c) => c.node !== 'n5' && c.text === text)).toBe(true);
     for (const r of runs) {
       const evs = await allEvents(stores[0]!, r.id);
       expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
@@ -351,7 +355,7 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     await cut.shutdown();
   }, 90_000);
 
-  it("a task that asks a person stops when the run goes to sleep; the answer wakes the run and the task runs again on any node, reading its first call back", async () => {
+  it("a node that asks a person stops when the run goes to sleep; the answer wakes the run on any node, and the node runs again reading its first call back", async () => {
     const run = await engines[1]!.startRun({ graph: 'tasks-ask', input: { ticket: 't1' } });
     const asleep = await until(async () => {
       const r = await stores[0]!.getRun(run.id);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
+import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { startServer } from './process.js';
 
 /**
@@ -18,6 +18,10 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/crash-graphs.ts', import.meta.
 const RUNS_PER_CYCLE = 6;
 const CYCLES = Number(process.env.AO_CRASH_CYCLES ?? 11);
 const pgUp = await postgresAvailable();
+const natsUp = await natsAvailable();
+/** The stores (and buses) the suite runs on: the embedded default, Postgres, and Postgres with the NATS JetStream bus. */
+type Kind = 'pglite' | 'postgres' | 'postgres+nats';
+const unavailable = (kind: Kind): boolean => (kind !== 'pglite' && !pgUp) || (kind === 'postgres+nats' && !natsUp);
 
 type Json = Record<string, unknown>;
 interface Env {
@@ -48,22 +52,27 @@ async function ledgerLines(file: string): Promise<string[]> {
   return existsSync(file) ? (await readFile(file, 'utf8')).split('\n').filter(Boolean) : [];
 }
 
-describe.each(['pglite', 'postgres'] as const)('crash suite on %s', (kind) => {
+describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on %s', (kind: Kind) => {
   const cleanups: Array<() => Promise<void>> = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   });
 
   it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: 600_000 }, async (ctx) => {
-    if (kind === 'postgres' && !pgUp) return ctx.skip();
+    if (unavailable(kind)) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), `ao-crash-${kind}-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const ledger = join(dir, 'ledger.tsv');
     const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' };
-    if (kind === 'postgres') {
+    if (kind !== 'pglite') {
       const db = await createTestDatabase();
       cleanups.push(db.drop);
       base.DATABASE_URL = db.url;
+    }
+    if (kind === 'postgres+nats') {
+      const prefix = natsPrefix('crash');
+      cleanups.push(() => dropNatsPrefix(prefix));
+      Object.assign(base, { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix });
     }
     const input = { batch: 'b-1' };
 
@@ -145,15 +154,20 @@ describe.each(['pglite', 'postgres'] as const)('crash suite on %s', (kind) => {
   });
 
   it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: 600_000 }, async (ctx) => {
-    if (kind === 'postgres' && !pgUp) return ctx.skip();
+    if (unavailable(kind)) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), `ao-sweep-${kind}-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const ledger = join(dir, 'ledger.tsv');
     const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_NODE_ID: 'sweep' };
-    if (kind === 'postgres') {
+    if (kind !== 'pglite') {
       const db = await createTestDatabase();
       cleanups.push(db.drop);
       base.DATABASE_URL = db.url;
+    }
+    if (kind === 'postgres+nats') {
+      const prefix = natsPrefix('crash');
+      cleanups.push(() => dropNatsPrefix(prefix));
+      Object.assign(base, { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix });
     }
     const input = { batch: 'sweep' };
     const clean = await startServer(base);

@@ -63,17 +63,21 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
           if (d.grant) {
             held.delete(req.key);
             const next = reserve(ledger, req.key, d.reservation);
-            await s.journal.append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)]);
+            // Staged: it commits with the call it approves (or, for a node task elsewhere, at once).
+            await s.journal.append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)], { stage: true });
             return next;
           }
           if (d.soft) {
             // Held: the asker waits (no timeout) and the supervisor asks a person.
             held.set(req.key, msg);
             const limit = d.limit as 'tokens' | 'tools' | 'usd';
-            await s.journal.append([
-              reply('budget.held', { key: req.key, limit, value: d.value, used: d.used }, `${req.key}/held`),
-              reply('budget.escalated', { key: req.key, node: req.node, actor: req.actor, limit, value: d.value, used: d.used }, `budget.escalated/${limit}/${d.value}`, parentOf(ctx.path)),
-            ]);
+            await s.journal.append(
+              [
+                reply('budget.held', { key: req.key, limit, value: d.value, used: d.used }, `${req.key}/held`),
+                reply('budget.escalated', { key: req.key, node: req.node, actor: req.actor, limit, value: d.value, used: d.used }, `budget.escalated/${limit}/${d.value}`, parentOf(ctx.path)),
+              ],
+              { stage: true },
+            );
             return ledger;
           }
           held.delete(req.key);
@@ -83,7 +87,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
             stopped = true;
             drafts.push(reply('budget.exceeded', { limit: d.limit, scope: d.scope, value: d.value, used: d.used, actor: req.actor }, 'budget.exceeded', parentOf(ctx.path)));
           }
-          await s.journal.append(drafts);
+          await s.journal.append(drafts, { stage: true });
           return ledger;
         }
         case 'budget.settle': {

@@ -75,7 +75,8 @@ export class Effects {
     // If the request cannot even be written (the run is ending), the reply is never awaited:
     // its later rejection must not go unhandled (that would take the process down).
     reply.catch(() => undefined);
-    await this.emit(this.path, BUDGET_PATH, 'budget.request', req, `${req.key}/budget`);
+    // Staged: the request and the budget's decision commit with the call they approve.
+    await this.emit(this.path, BUDGET_PATH, 'budget.request', req, `${req.key}/budget`, true);
     const first = await reply;
     if (first.type !== 'budget.held') return first;
     // A soft limit: a person decides; the final answer to the same request comes when they have.
@@ -129,13 +130,22 @@ export class Effects {
     });
   }
 
-  private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) {
-    return this.emitAll([{ from, to, type, payload, key }]);
+  private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string, stage = false) {
+    return this.emitAll([{ from, to, type, payload, key }], stage);
   }
 
-  /** Several envelopes in one journal append: one commit. */
-  private emitAll(items: Array<{ from: ActorPath; to: ActorPath; type: string; payload: unknown; key: string }>) {
-    return this.s.journal.append(items.map((i) => draft({ runId: this.s.runId, trace: this.trace }, { ...i, causationId: this.causationId })));
+  /**
+   * Several envelopes in one journal append: one commit, or (`stage`) none of its own: they ride
+   * in the run's next commit. Durability points are an effect's intent (its request, with the
+   * budget's grant staged before it) and what cannot be re-derived after a crash; a result the
+   * effect's class lets us make again (an LLM answer, a pure, read or idempotent tool's result)
+   * and its settlement are staged.
+   */
+  private emitAll(items: Array<{ from: ActorPath; to: ActorPath; type: string; payload: unknown; key: string }>, stage = false) {
+    return this.s.journal.append(
+      items.map((i) => draft({ runId: this.s.runId, trace: this.trace }, { ...i, causationId: this.causationId })),
+      stage ? { stage } : {},
+    );
   }
 
   /**
@@ -238,7 +248,7 @@ export class Effects {
     const recorded = this.s.journal.recorded(`${key}/res`);
     span.setAttribute('ao.effect.source', recorded ? 'log' : this.s.journal.recording(`${key}/res`) ? 'recording' : 'live');
     if (recorded) {
-      await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, this.s.prices), `${key}/settle`);
+      await this.emit(this.path, BUDGET_PATH, 'budget.settle', settlement(recorded.payload as RecordedLlm, this.s.prices), `${key}/settle`, true);
       return this.settle(recorded.payload as RecordedLlm);
     }
     const failed = this.s.journal.recorded(`${key}/fail`);
@@ -271,11 +281,11 @@ export class Effects {
       const err = signal.aborted && isAoError(signal.reason) ? signal.reason : e;
       // A stopped actor writes nothing more (its run is ending); a timed-out one frees its grant.
       if (!stopped(signal)) {
-        await this.emit(this.path, BUDGET_PATH, 'budget.release', { key }, `${key}/release`);
+        await this.emit(this.path, BUDGET_PATH, 'budget.release', { key }, `${key}/release`, true);
       }
       if (signal.aborted) throw err; // stopped or timed out: not the model's failure, nothing to record
       const info = errorInfo(err, 'AO_LLM_FAILED');
-      await this.emit(endpoint, this.path, 'llm.failed', { key, error: info }, `${key}/fail`);
+      await this.emit(endpoint, this.path, 'llm.failed', { key, error: info }, `${key}/fail`, true);
       throw isAoError(err) ? err : new AoError('AO_LLM_FAILED', info.message, { cause: e, retryable: true });
     }
     const payload: RecordedLlm = {
@@ -286,11 +296,15 @@ export class Effects {
       usage: res.usage,
       finishReason: res.finishReason,
     };
-    // The answer and its settlement commit together.
-    await this.emitAll([
-      { from: endpoint, to: this.path, type: 'llm.response', payload, key: `${key}/res` },
-      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, this.s.prices), key: `${key}/settle` },
-    ]);
+    // The answer and its settlement commit together, with the run's next durable point (a crash
+    // before it makes the call again, under the same key: the grant is in the log).
+    await this.emitAll(
+      [
+        { from: endpoint, to: this.path, type: 'llm.response', payload, key: `${key}/res` },
+        { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: settlement(payload, this.s.prices), key: `${key}/settle` },
+      ],
+      true,
+    );
     return this.settle(payload);
   }
 
@@ -391,7 +405,7 @@ export class Effects {
           // Timed out: the call was made, so it counts (the grant is settled, never leaked). A
           // stopped actor writes nothing more: its run is ending.
           if (!stopped(signal)) {
-            await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`);
+            await this.emit(this.path, BUDGET_PATH, 'budget.settle', { key, tokens: 0, usd: 0, tool: name }, `${key}/settle`, true);
           }
           throw signal.reason;
         }
@@ -399,10 +413,15 @@ export class Effects {
       }
     }
     this.usage = addUsage(this.usage, { toolCalls: 1, perTool: { [name]: 1 } });
-    await this.emitAll([
-      { from: endpoint, to: this.path, type: 'tool.result', payload: { key, name, ...outcome }, key: `${key}/result` },
-      { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: { key, tokens: 0, usd: 0, tool: name }, key: `${key}/settle` },
-    ]);
+    // An unsafe tool's result is durable at once (lost, its call could not be made again); any
+    // other's rides in the next commit (lost, it is made again under the same idempotency key).
+    await this.emitAll(
+      [
+        { from: endpoint, to: this.path, type: 'tool.result', payload: { key, name, ...outcome }, key: `${key}/result` },
+        { from: this.path, to: BUDGET_PATH, type: 'budget.settle', payload: { key, tokens: 0, usd: 0, tool: name }, key: `${key}/settle` },
+      ],
+      effect !== 'unsafe',
+    );
     return outcome;
   }
 

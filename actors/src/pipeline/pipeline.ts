@@ -57,7 +57,7 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
       const reply = (type: string, payload: unknown) =>
-        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })], { stage: true });
       let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>

@@ -1,7 +1,7 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorPath, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { Budget, BudgetAnswer } from '@ao/graphs';
 import { raise } from '../budget/ledger.js';
@@ -254,9 +254,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
 
   function spawnChild(state: SupervisorState, node: string, name: string, ctx: ActorContext<ActorMessage>): ActorRef<ActorMessage> {
     const kind = s.def.node(node)!.agent;
-    // In a cluster a pipeline or supervisor node runs as a node task on any node; a swarm's join
-    // stays here (its branches are the tasks).
-    const ref = (kind !== 'swarm' ? s.remote?.(`${ctx.path}/${name}` as ActorPath) : undefined) ?? ctx.spawn(name, KINDS[kind](s));
+    // A node execution runs here, on its run's host: its messages stay in process and ride in the
+    // run's commits. In a cluster, runs spread over the nodes through the run queue, and a swarm's
+    // branches (the work one run fans out) through the task queue.
+    const ref = ctx.spawn(name, KINDS[kind](s));
     s.register(ref);
     state.children.set(node, { ref, name });
     return ref;
@@ -523,7 +524,9 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     }
     try {
       // Answers to questions are read back by the actors that asked when they re-run (after a passivation or crash).
-      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node) });
+      // Staged when it only moves the graph on (the journal commits at once when the run ends,
+      // sleeps, takes answers or changes its waits): it rides in the commit of the next effect.
+      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node), stage: true });
       s.journal.remember(written.filter((e) => e.type === 'wait.resolved'));
     } catch (e) {
       endSpan(span.span, { code: 'AO_INTERNAL', message: (e as Error).message });

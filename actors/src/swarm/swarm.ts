@@ -126,7 +126,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
 async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
   const st = state.start!;
   const payload = { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest };
-  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })]);
+  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })], { stage: true });
 }
 
 async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<void> {
@@ -140,7 +140,7 @@ async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: Ac
   s.register(ref);
   br.ref = ref;
   const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
-  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })]);
+  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })], { stage: true });
 }
 
 async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
@@ -164,7 +164,7 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
       const send = (type: string, payload: unknown) =>
-        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })]);
+        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })], { stage: true });
       let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>

@@ -95,6 +95,7 @@ interface Dispatched {
  */
 class RemoteRef implements ActorRef<ActorMessage> {
   stopped = false;
+  readonly remote = true;
   constructor(
     readonly path: ActorPath,
     private readonly tasks: HostTasks,

@@ -13,6 +13,8 @@ export interface ActorRef<M> {
   tell(msg: M): void;
   stop(): void;
   readonly stopped: boolean;
+  /** The actor runs elsewhere (a node task on another node): what it is told travels over the bus. */
+  readonly remote?: boolean;
 }
 
 export interface ActorContext<M> {

@@ -32,8 +32,38 @@ export interface ActorJournal {
   recording(dedupeKey: string): Envelope | undefined;
   remember(envs: readonly Envelope[]): void;
   diverged(d: Divergence): Promise<void>;
-  append(drafts: EnvelopeDraft[], extra?: { patch?: RunPatch; checkpoint?: CheckpointSource; divergence?: Divergence }): Promise<Envelope[]>;
+  append(drafts: EnvelopeDraft[], extra?: AppendExtra): Promise<Envelope[]>;
   flush(): Promise<void>;
+}
+
+/** What an append may carry besides its envelopes. */
+export interface AppendExtra {
+  patch?: RunPatch;
+  checkpoint?: CheckpointSource;
+  divergence?: Divergence;
+  /**
+   * May ride in the run's next commit (a message between the run's own actors: a node's start or
+   * end, a budget decision, an effect's result). It is delivered to the host's actors at once and
+   * written with the next durable append, or after `STAGE_FLUSH_MS` at the latest. A crash loses
+   * it, and the actors re-derive it (same ids, same content) from the last commit. The journal
+   * commits it at once anyway when it cannot be staged: a replay, an envelope for an actor on
+   * another node (it travels over the bus, which carries committed envelopes only), or a patch
+   * that changes more than the run's node states and usage.
+   */
+  stage?: boolean;
+}
+
+/** A staged envelope is committed after at most this long, when nothing durable comes first. */
+export const STAGE_FLUSH_MS = 5;
+
+/** Run-row fields a staged append may change (the rest: status, leases, waits, signals... commit at once). */
+const STAGEABLE_PATCH: ReadonlySet<string> = new Set(['nodes', 'usage']);
+
+/** What the run's next commit carries besides the append that makes it. */
+interface Staged {
+  events: Envelope[];
+  patch: RunPatch | undefined;
+  checkpoints: CheckpointWrite[];
 }
 
 /**
@@ -41,18 +71,31 @@ export interface ActorJournal {
  * an optional run patch and checkpoint) in one store transaction, and only after that commit
  * publishes the envelopes on the bus: the event log is the outbox.
  *
+ * Durability points, not envelope points: an append marked `stage` is not committed on its own.
+ * It is delivered to the host's own actors at once (`deliver`) and rides in the next durable
+ * append (an effect's intent, the run's end), so a step commits where the outside world is
+ * touched, not at every message. Nothing staged reaches the bus before its commit.
+ *
+ * Local first: with `deliver`, every envelope goes to the host's actors in process (after its
+ * commit, or at once when staged), and the bus carries it, after the commit, to the others (node
+ * tasks on other nodes, live streams), in the background: `flush` waits for that.
+ *
  * Envelope ids derive from their dedupe keys, so an actor re-run after a crash emits ids the log
  * already holds. Those are not written again (no duplicate, no gap): the stored envelope is
- * published instead, which re-delivers what the crash interrupted. `known` holds the envelopes
- * loaded at recovery; ids written by this process are remembered too.
+ * delivered and published instead, which re-delivers what the crash interrupted. `known` holds
+ * the envelopes loaded at recovery; ids written by this process are remembered too.
  */
 export class RunJournal implements ActorJournal {
   private nextSeq: number;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Publication on the bus, after each commit, in commit order. */
+  private published: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */
   private readonly known = new Map<string, Envelope>();
-  /** Ids this process wrote (ids only: payloads are not kept in memory). */
+  /** Ids this process wrote or staged (ids only: payloads are not kept in memory). */
   private readonly written = new Set<string>();
+  private staged: Staged | undefined;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private sealed = false;
   /** Called after every commit (fault injection in crash tests; metrics later). */
@@ -64,7 +107,17 @@ export class RunJournal implements ActorJournal {
     readonly runId: string,
     lastSeq: number,
     known: Iterable<Envelope> = [],
-    private readonly o: { replay?: JournalReplay; step?: number; onCommit?: (fresh: readonly Envelope[]) => void; owner?: string } = {},
+    private readonly o: {
+      replay?: JournalReplay;
+      step?: number;
+      /** Called with every append's new envelopes once they are accepted (staged or committed), in seq order. */
+      onWrite?: (fresh: readonly Envelope[]) => void;
+      owner?: string;
+      /** Hand an envelope to the host's own actors (in process). Without it, they get it through the bus. */
+      deliver?: (env: Envelope) => void;
+      /** Whether an actor path is one of the host's own actors (an envelope for any other is committed at once). */
+      isLocal?: (path: Envelope['to']) => boolean;
+    } = {},
   ) {
     this.nextSeq = lastSeq + 1;
     for (const e of known) this.known.set(e.id, e);
@@ -120,13 +173,25 @@ export class RunJournal implements ActorJournal {
   /**
    * Fence the journal: once this node stops hosting the run (it ended, the node shuts down or lost
    * the lease), an actor still unwinding can write nothing more, so it can never race the node
-   * that takes the run over.
+   * that takes the run over. What was staged and not committed is dropped (re-derived by whoever
+   * resumes the run).
    */
   close(): void {
     this.closed = true;
+    this.staged = undefined;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
   }
 
-  append(drafts: EnvelopeDraft[], extra: { patch?: RunPatch; checkpoint?: CheckpointSource; divergence?: Divergence } = {}): Promise<Envelope[]> {
+  /** Whether this append may ride in the next commit (see `AppendExtra.stage`). */
+  private stageable(extra: AppendExtra, fresh: readonly Envelope[]): boolean {
+    if (!extra.stage || this.o.replay || extra.divergence || !this.o.deliver) return false;
+    if (extra.patch && Object.keys(extra.patch).some((k) => !STAGEABLE_PATCH.has(k))) return false;
+    const isLocal = this.o.isLocal;
+    return fresh.every((e) => e.type !== 'run.finished' && e.type !== 'run.parked' && (isLocal ? isLocal(e.to) : true));
+  }
+
+  append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
     const run = async (): Promise<Envelope[]> => {
       if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
       if (this.sealed) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
@@ -178,27 +243,65 @@ export class RunJournal implements ActorJournal {
         fresh.push(this.divergedEnvelope(divergence, this.nextSeq + fresh.length, time, null));
         patch = { ...patch, replay: { ...replay!.info, divergence } };
       }
-      const checkpoint = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
-      if (fresh.length || patch || checkpoint) {
+      const made = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
+      // The checkpoint reflects the log up to this append's last envelope (a later staged one may share its commit).
+      const checkpoint = made ? { ...made, seq: fresh.length ? fresh[fresh.length - 1]!.seq : this.nextSeq - 1 } : undefined;
+      if (this.stageable({ ...extra, ...(patch ? { patch } : {}) }, fresh)) {
+        const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
+        st.events.push(...fresh);
+        if (patch) st.patch = { ...st.patch, ...patch };
+        if (checkpoint) st.checkpoints.push(checkpoint);
+        this.accepted(fresh, checkpoint);
+        for (const { env, again } of out) {
+          this.o.deliver!(env);
+          // Already in the log (a re-run after a crash): observers may see it again at once.
+          if (again) this.publish([env], true);
+        }
+        if (this.staged && !this.flushTimer) {
+          this.flushTimer = setTimeout(() => {
+            this.flushTimer = undefined;
+            if (this.staged && !this.ended) this.append([]).catch(() => undefined);
+          }, STAGE_FLUSH_MS);
+          this.flushTimer.unref?.();
+        }
+        return out.map((o) => o.env);
+      }
+      const st = this.staged;
+      const events = st ? [...st.events, ...fresh] : fresh;
+      const merged = st?.patch || patch ? { ...st?.patch, ...patch } : undefined;
+      const checkpoints = [...(st?.checkpoints ?? []), ...(checkpoint ? [checkpoint] : [])];
+      if (events.length || merged || checkpoints.length) {
         try {
-          await this.store.commit({ runId: this.runId, events: fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
+          await this.store.commit({ runId: this.runId, events, ...(merged ? { patch: merged } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
         } catch (e) {
           // Fenced: another node holds the run now; this journal writes nothing more.
-          if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.closed = true;
+          if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.close();
           throw e;
         }
       }
-      if (checkpoint) this.step = checkpoint.step;
-      this.nextSeq += fresh.length;
-      for (const e of fresh) this.written.add(e.id);
-      this.o.onCommit?.(fresh);
+      // What was staged is in this commit (a failed commit keeps it for the next one).
+      if (st === this.staged) this.staged = undefined;
+      if (this.flushTimer && !this.staged) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+      }
+      this.accepted(fresh, checkpoint);
       // The run's last word: whatever an unwinding actor still tries to write is refused.
       if (fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) this.sealed = true;
-      if (fresh.length) RunJournal.afterCommit?.(fresh.length);
-      if (divergence && !hadDivergence) {
-        replay!.onDiverged(divergence);
-        for (const e of fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
+      if (events.length) RunJournal.afterCommit?.(events.length);
+      if (divergence && !hadDivergence) replay!.onDiverged(divergence);
+      if (this.o.deliver) {
+        // The host's actors get this append's envelopes now; the bus takes the whole commit after.
+        for (const { env, local } of out) {
+          if (local) replay!.deliver(env);
+          else this.o.deliver(env);
+        }
+        this.publish(events, false);
+        const again = out.filter((x) => x.again).map((x) => x.env);
+        if (again.length) this.publish(again, true);
+        return out.map((o) => o.env);
       }
+      for (const e of fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
       for (const { env, local, again } of out) {
         if (local) replay!.deliver(env);
         else await this.bus.publish(env, again ? { again } : undefined);
@@ -208,6 +311,28 @@ export class RunJournal implements ActorJournal {
     const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
     return p;
+  }
+
+  /** Envelopes of this append are accepted (staged or committed): seqs move on, the host folds them. */
+  private accepted(fresh: readonly Envelope[], checkpoint: CheckpointWrite | undefined): void {
+    if (checkpoint) this.step = checkpoint.step;
+    this.nextSeq += fresh.length;
+    for (const e of fresh) this.written.add(e.id);
+    this.o.onWrite?.(fresh);
+  }
+
+  /** Publish committed envelopes on the bus, in order, off the actors' path (a failure is logged: the log has them). */
+  private publish(envs: readonly Envelope[], again: boolean): void {
+    if (!envs.length) return;
+    this.published = this.published.then(async () => {
+      for (const env of envs) {
+        try {
+          await this.bus.publish(env, again ? { again } : undefined);
+        } catch (e) {
+          if (!this.ended) console.error(`[journal ${this.runId}] could not publish ${env.type} ${env.id}:`, (e as Error).message);
+        }
+      }
+    });
   }
 
   /** The boundary a replay's divergence leaves in its log. */
@@ -226,9 +351,11 @@ export class RunJournal implements ActorJournal {
     });
   }
 
-  /** Wait until every append so far has committed and been published. */
+  /** Commit what is staged, and wait until every append so far has committed and been published. */
   async flush(): Promise<void> {
+    if (this.staged && !this.ended) await this.append([]).catch(() => undefined);
     await this.tail;
+    await this.published;
   }
 }
 

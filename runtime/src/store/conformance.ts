@@ -157,6 +157,31 @@ export function storeConformance(
       expect(await store.listEvents('run-step', { limit: 10 })).toHaveLength(3);
     });
 
+    maybe('a commit that carries several steps writes each checkpoint at its own seq (staged steps ride in one commit)', async () => {
+      await newRun('run-steps');
+      const a = { nodes: { a: 'done' } };
+      const b = { nodes: { a: 'done', b: 'done' } };
+      await store.commit({
+        runId: 'run-steps',
+        events: [1, 2, 3, 4, 5].map((n) => ev('run-steps', n)),
+        patch: { nodes: {} },
+        checkpoints: [
+          { step: 1, seq: 2, node: 'a', graphVersion: 'v1', state: a },
+          { step: 2, seq: 4, node: 'b', graphVersion: 'v1', state: b },
+        ],
+        owner: 'n1',
+      });
+      expect((await store.listCheckpoints('run-steps')).map((c) => [c.step, c.seq, c.node])).toEqual([
+        [1, 2, 'a'],
+        [2, 4, 'b'],
+      ]);
+      expect(await store.latestCheckpoint('run-steps')).toMatchObject({ step: 2, seq: 4, state: b });
+      expect((await store.getRun('run-steps'))!.lastSeq).toBe(5);
+      // Signals consumed with the steps take the transaction: the same seqs there.
+      await store.commit({ runId: 'run-steps', events: [ev('run-steps', 6), ev('run-steps', 7)], patch: { consumeSignals: ['none'] }, checkpoints: [{ step: 3, seq: 6, node: null, graphVersion: 'v1', state: a }], owner: 'n1' });
+      expect((await store.getCheckpoint('run-steps', 3))?.seq).toBe(6);
+    });
+
     maybe('lists runs newest first, filtered, with a cursor', async () => {
       for (let i = 0; i < 5; i++) await newRun(`list-${i}`, i % 2 ? 'odd' : 'even');
       const p1 = await store.listRuns({ graph: 'even', limit: 2 });

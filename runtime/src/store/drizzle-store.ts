@@ -5,11 +5,11 @@ import { AoError } from '@ao/graphs';
 import { parseEnvelope } from '../envelope/mod.js';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { ListRunsQuery, Store } from './port.js';
+import type { CommitBatch, ListRunsQuery, Store } from './port.js';
 import { EVENT_COLUMNS, EVENT_ROWS, eventsJson, GroupAppend } from './group-append.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { apiKeys, checkpoints, events, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
@@ -191,16 +191,19 @@ export class DrizzleStore implements Store {
     return { runs: page.map(toRecord), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
   }
 
-  async commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void> {
+  async commit(input: CommitBatch): Promise<void> {
+    const { checkpoint: one, checkpoints: many, ...rest } = input;
+    const cps = [...(one ? [one] : []), ...(many ?? [])];
+    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}) };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Signals consumed with the step (rare: a wait answered) take the transaction below.
-    if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoint)) {
+    if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoints)) {
       const owned = batch.owner !== undefined;
       const now = new Date().toISOString();
       let found: Array<Record<string, unknown>>;
-      if (!batch.patch && !batch.checkpoint && owned) {
+      if (!batch.patch && !batch.checkpoints && owned) {
         return this.group!.append(batch.runId, batch.owner!, batch.events);
-      } else if (!batch.patch && !batch.checkpoint) {
+      } else if (!batch.patch && !batch.checkpoints) {
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, eventsJson(batch.events)]);
       } else {
         found = await this.commitOneStatement(batch, maxSeq, now);
@@ -215,7 +218,7 @@ export class DrizzleStore implements Store {
       let row: { lastSeq: number } | undefined;
       // The run row first: it locks the run, and with `owner` it fences a node whose lease another
       // node has taken (nothing of this batch is written then).
-      if (batch.patch || batch.checkpoint || maxSeq > 0 || batch.owner !== undefined) {
+      if (batch.patch || batch.checkpoints || maxSeq > 0 || batch.owner !== undefined) {
         [row] = await tx
           .update(runs)
           .set({
@@ -255,12 +258,11 @@ export class DrizzleStore implements Store {
           .set({ consumedAt: new Date().toISOString() })
           .where(and(eq(signals.runId, batch.runId), inArray(signals.id, consumeSignals)));
       }
-      if (batch.checkpoint && row) {
-        const c = batch.checkpoint;
+      for (const c of row ? (batch.checkpoints ?? []) : []) {
         await tx.insert(checkpoints).values({
           runId: batch.runId,
           step: c.step,
-          seq: row.lastSeq,
+          seq: c.seq ?? row!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
           state: c.state,
@@ -277,7 +279,7 @@ export class DrizzleStore implements Store {
    * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
    * transaction. The checkpoint state is serialised once (its size is that text's length).
    */
-  private async commitOneStatement(batch: Parameters<Store['commit']>[0], maxSeq: number, now: string): Promise<Array<Record<string, unknown>>> {
+  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string): Promise<Array<Record<string, unknown>>> {
     const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
     const update = this.db
       .update(runs)
@@ -299,11 +301,11 @@ export class DrizzleStore implements Store {
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
-    const c = batch.checkpoint;
-    if (c) {
+    for (const [i, c] of (batch.checkpoints ?? []).entries()) {
       const state = JSON.stringify(c.state);
-      parts.push(`cp as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
-        select ${param(batch.runId)}, ${param(c.step)}::int, r.last_seq, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+      const seq = c.seq !== undefined ? `${param(c.seq)}::int` : 'r.last_seq';
+      parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
+        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
     const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
     // Named by its text: a run has a handful of patch shapes, each prepared once per connection.

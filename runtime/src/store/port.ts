@@ -16,6 +16,16 @@ export interface ListRunsQuery {
  * Durable state: runs and the event log. Adapters: PGlite (embedded, file-backed) and Postgres,
  * sharing one drizzle schema and one implementation ({@link DrizzleStore}).
  */
+/** One commit of a run: its events, a run patch, and the checkpoints of the steps it carries (in step order). */
+export interface CommitBatch {
+  runId: string;
+  events: Envelope[];
+  patch?: RunPatch;
+  checkpoint?: CheckpointWrite;
+  checkpoints?: CheckpointWrite[];
+  owner?: string;
+}
+
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
   /**
@@ -35,7 +45,7 @@ export interface Store {
    * With `owner`, nothing is written unless that node still holds the run (AO_LEASE_LOST): the
    * fence that keeps a node whose lease lapsed from writing beside the one that took over.
    */
-  commit(batch: { runId: string; events: Envelope[]; patch?: RunPatch; checkpoint?: CheckpointWrite; owner?: string }): Promise<void>;
+  commit(batch: CommitBatch): Promise<void>;
   /** Events with `after` < seq <= `upTo`, in seq order, at most `limit`. */
   listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]>;
 

@@ -201,6 +201,11 @@ export type RunPatch = Partial<
 /** A checkpoint as written with a step's events. */
 export interface CheckpointWrite {
   step: number;
+  /**
+   * The seq of the last event this checkpoint reflects. Absent: the run's last seq after the
+   * commit. A commit that carries several steps (staged, see RunJournal) names each step's own.
+   */
+  seq?: number;
   node: string | null;
   graphVersion: string;
   state: unknown;

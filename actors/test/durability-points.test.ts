@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+import { defineTool, InProcessBus, OfflineLlm, openPgliteStore } from '@ao/runtime';
+import type { CommitBatch, Envelope, Store } from '@ao/runtime';
+import { Engine } from '../src/mod.js';
+import { toolsWith } from './harness.js';
+
+/**
+ * Durability points, not envelope points: a step commits where the outside world is touched (an
+ * effect's intent) and the messages between a run's own actors (node start and end, budget
+ * decisions, results, the supervisor's checkpoint) ride in those commits.
+ */
+const STEPS = 5;
+
+/** `STEPS` pipeline nodes in a row, each calling `noop` (through `args`), then the model once: the bench's W1. */
+function pipeline(): GraphBuilder<unknown> {
+  let g = graph('dp-pipeline');
+  for (let i = 1; i <= STEPS; i++) g = g.node(`s${i}`, { agent: 'pipeline', tools: ['noop'], args: () => ({ noop: {} }), instructions: `Step ${i}.` });
+  for (let i = 2; i <= STEPS; i++) g = g.edge(`s${i - 1}`, `s${i}`);
+  return g as GraphBuilder<unknown>;
+}
+
+/** A tool that returns when the test lets it (no timer: a slow machine cannot make it pass or fail). */
+let release: () => void = () => undefined;
+const held = defineTool({
+  name: 'held',
+  description: 'Returns when the test releases it.',
+  effect: 'pure',
+  input: z.looseObject({}),
+  handler: () => new Promise<{ ok: true }>((r) => (release = () => r({ ok: true }))),
+});
+
+/** `fast` and `slow` in parallel: fast ends while slow's tool is still held. */
+const parallel = graph('dp-parallel')
+  .node('begin', { agent: 'pipeline', instructions: 'Begin.' })
+  .node('fast', { agent: 'pipeline', instructions: 'Be quick.' })
+  .node('slow', { agent: 'pipeline', tools: ['held'], args: () => ({ held: {} }), instructions: 'Wait.' })
+  .node('join', { agent: 'pipeline', instructions: 'Join.' })
+  .edge('begin', 'fast')
+  .edge('begin', 'slow')
+  .edge('fast', 'join')
+  .edge('slow', 'join') as GraphBuilder<unknown>;
+
+describe('durability points', () => {
+  let store: Store;
+  let engine: Engine;
+  const commits = new Map<string, CommitBatch[]>();
+
+  beforeAll(async () => {
+    const raw = await openPgliteStore();
+    // Every commit the engine makes, by run.
+    store = new Proxy(raw, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return (b: CommitBatch) => {
+            commits.set(b.runId, [...(commits.get(b.runId) ?? []), b]);
+            return target.commit(b);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const llm = new OfflineLlm();
+    engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(held), graphs: [pipeline(), parallel] });
+  });
+  afterAll(async () => {
+    await engine?.shutdown();
+    await store?.close();
+  });
+
+  it('a step of one tool call and one model call commits at most 3 times, and every envelope and checkpoint is still in the log', async () => {
+    const run = await engine.startRun({ graph: 'dp-pipeline', input: { topic: 'commits' } });
+    const done = await engine.waitForRun(run.id, 30_000);
+    expect(done.status).toBe('succeeded');
+    const batches = commits.get(run.id) ?? [];
+    // The run's first commit (run.started) and its last (run.finished) besides the steps.
+    expect(batches.length).toBeLessThanOrEqual(3 * STEPS + 2);
+    const events = await store.listEvents(run.id, { limit: 10_000 });
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    // Each step's 12 envelopes (start, budget request and grant per call, the calls, results,
+    // settlements, the node's end) are all in the log.
+    for (const type of ['node.start', 'node.completed', 'tool.call', 'tool.result', 'llm.request', 'llm.response']) {
+      expect(events.filter((e) => e.type === type), type).toHaveLength(STEPS);
+    }
+    expect(events.filter((e) => e.type === 'budget.granted')).toHaveLength(2 * STEPS);
+    expect(events.filter((e) => e.type === 'budget.settle')).toHaveLength(2 * STEPS);
+    // An effect's intent is committed with the budget's grant for it: the grant is never later than its call.
+    const seqOf = (type: string, key: string) => events.find((e) => e.type === type && (e.payload as { key: string }).key === key)!.seq;
+    for (const call of events.filter((e) => e.type === 'llm.request' || e.type === 'tool.call')) {
+      const key = (call.payload as { key: string }).key;
+      const commit = batches.find((b) => b.events.some((e) => e.id === call.id))!;
+      expect(commit.events.some((e) => e.type === 'budget.granted' && (e.payload as { key: string }).key === key), `the grant of ${key} commits with its call`).toBe(true);
+      expect(seqOf('budget.granted', key)).toBeLessThan(call.seq);
+    }
+    // One checkpoint per supervisor step, each at the seq of its own step's last envelope (a
+    // commit may carry more after it), so a restore from it re-derives what came later.
+    const cps = await store.listCheckpoints(run.id);
+    expect(cps.map((c) => c.step)).toEqual(cps.map((_, i) => i + 1));
+    for (const cp of cps) {
+      const last = events.find((e) => e.seq === cp.seq)!;
+      expect(last.from, `checkpoint ${cp.step} ends at a supervisor envelope`).toBe('supervisor');
+    }
+  });
+
+  it('what is staged reaches the log by itself while another branch of the run is still busy', async () => {
+    const run = await engine.startRun({ graph: 'dp-parallel', input: { topic: 'flush' } });
+    let seen: Envelope[] = [];
+    const end = Date.now() + 30_000;
+    // `fast` ends while `slow` is held: its end must be committed without waiting for slow.
+    while (!seen.some((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === 'fast')) {
+      if (Date.now() > end) throw new Error(`fast's end never reached the log: ${seen.map((e) => e.type).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+      seen = await store.listEvents(run.id, { limit: 10_000 });
+    }
+    expect(seen.some((e) => e.type === 'tool.result')).toBe(false);
+    release();
+    const done = await engine.waitForRun(run.id, 30_000);
+    expect(done.status).toBe('succeeded');
+  });
+});
