@@ -37,6 +37,25 @@ export function busConformance(name: string, factory: () => Promise<Bus>): void 
       await bus.close();
     });
 
+    it("delivers a commit's envelopes one by one, in order, between single ones (large commits split)", async () => {
+      const bus = await factory();
+      const got: number[] = [];
+      const all: number[] = [];
+      await bus.subscribe('rc', (e) => void got.push(e.seq)).ready;
+      await bus.subscribe('*', (e) => void all.push(e.seq)).ready;
+      const commit = (envs: Envelope[]) => (bus.publishCommit ? bus.publishCommit(envs) : Promise.all(envs.map((e) => bus.publish(e))).then(() => undefined));
+      await bus.publish(env('rc', 1));
+      await commit([2, 3, 4].map((n) => env('rc', n)));
+      // Big enough to be split over several messages on a network bus.
+      const big = 'x'.repeat(100_000);
+      await commit([5, 6, 7, 8].map((n) => env('rc', n, { payload: { big } })));
+      await bus.publish(env('rc', 9));
+      await until(() => got.length === 9 && all.length === 9, 15_000);
+      expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(all).toEqual(got);
+      await bus.close();
+    });
+
     it('keeps runs apart and lets a wildcard subscriber see all runs', async () => {
       const bus = await factory();
       const r1: string[] = [];

@@ -72,6 +72,12 @@ export interface Bus {
    * what a crash interrupted), which a bus that drops duplicates by id must still deliver.
    */
   publish(env: Envelope, o?: { again?: boolean }): Promise<void>;
+  /**
+   * Publish the envelopes of one commit, in order, as `publish` would one by one. A network bus
+   * sends them together (one message per commit, split only past its payload limit), which is
+   * what makes a host's own commits cheap to carry to the others. Absent: one `publish` each.
+   */
+  publishCommit?(envs: readonly Envelope[]): Promise<void>;
   /** Every envelope of one run (`runId`), or of all runs (`'*'`). */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription;
   close(): Promise<void>;

@@ -325,6 +325,14 @@ export class RunJournal implements ActorJournal {
   private publish(envs: readonly Envelope[], again: boolean): void {
     if (!envs.length) return;
     this.published = this.published.then(async () => {
+      if (!again && this.bus.publishCommit) {
+        try {
+          await this.bus.publishCommit(envs);
+        } catch (e) {
+          if (!this.ended) console.error(`[journal ${this.runId}] could not publish ${envs.length} envelope(s):`, (e as Error).message);
+        }
+        return;
+      }
       for (const env of envs) {
         try {
           await this.bus.publish(env, again ? { again } : undefined);

@@ -152,9 +152,19 @@ export function storeConformance(
       const cp = await store.latestCheckpoint('run-step');
       expect(cp).toMatchObject({ step: 1, seq: 3, node: 'a', state, sizeBytes: Buffer.byteLength(JSON.stringify(state)) });
       expect(await store.getRun('run-step')).toMatchObject({ status: 'running', lastSeq: 3, usage: { totalTokens: 3 } });
-      // Retried (same ids, same step): nothing is written twice; the checkpoint's key refuses a second copy.
-      await expect(store.commit({ runId: 'run-step', events: [ev('run-step', 4)], checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' })).rejects.toThrow();
+      // A second copy of a step's checkpoint is refused (its key), and nothing of its commit is written.
+      await expect(store.commit({ runId: 'run-step', events: [ev('run-step', 4)], patch: { status: 'running' }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' })).rejects.toThrow();
       expect(await store.listEvents('run-step', { limit: 10 })).toHaveLength(3);
+      // A grouped commit (it only moves the run on) retried after an unknown outcome is idempotent:
+      // nothing is written twice, and it does not fail the other runs of its group.
+      const again = ev('run-step', 4);
+      await store.commit({ runId: 'run-step', events: [again], checkpoints: [{ step: 2, seq: 4, node: 'b', graphVersion: 'v1', state }], owner: 'n1' });
+      await store.commit({ runId: 'run-step', events: [again], checkpoints: [{ step: 2, seq: 4, node: 'b', graphVersion: 'v1', state }], owner: 'n1' });
+      expect(await store.listEvents('run-step', { limit: 10 })).toHaveLength(4);
+      expect((await store.listCheckpoints('run-step')).map((c) => [c.step, c.seq])).toEqual([
+        [1, 3],
+        [2, 4],
+      ]);
     });
 
     maybe('a commit that carries several steps writes each checkpoint at its own seq (staged steps ride in one commit)', async () => {

@@ -68,6 +68,16 @@ function toEnvelope(row: typeof events.$inferSelect): Envelope {
 }
 
 /**
+ * A commit that only moves a hosted run on (events, node states, usage, checkpoints at their own
+ * seqs) can share one statement with other runs' (see GroupAppend); status changes, leases,
+ * waits and signals take a statement of their own.
+ */
+function groupable(batch: Omit<CommitBatch, 'checkpoint'>): boolean {
+  if (batch.patch && Object.keys(batch.patch).some((k) => k !== 'nodes' && k !== 'usage')) return false;
+  return (batch.checkpoints ?? []).every((c) => c.seq !== undefined) || batch.events.length > 0;
+}
+
+/**
  * An append of events with no patch or checkpoint by a caller that holds no lease (tests, tools):
  * one statement, the run row updated first; the hosted runs' appends go through {@link GroupAppend}.
  */
@@ -201,8 +211,9 @@ export class DrizzleStore implements Store {
       const owned = batch.owner !== undefined;
       const now = new Date().toISOString();
       let found: Array<Record<string, unknown>>;
-      if (!batch.patch && !batch.checkpoints && owned) {
-        return this.group!.append(batch.runId, batch.owner!, batch.events);
+      if (owned && groupable(batch)) {
+        const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}) });
       } else if (!batch.patch && !batch.checkpoints) {
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, eventsJson(batch.events)]);
       } else {

@@ -27,14 +27,17 @@ export function eventsJson(batch: readonly Envelope[]): string {
 }
 
 /**
- * Appends of many runs in ONE statement: each run's row is updated only where the committing
- * node still owns it (the fence), and only those runs' events are inserted; the statement answers
- * with the runs it updated. Append-only: nothing is read first, a retried id is skipped.
+ * Commits of many runs in ONE statement: each run's row is updated only where the committing
+ * node still owns it (the fence), with its node states and usage when the commit changes them,
+ * and only those runs' events and checkpoints are inserted; the statement answers with the runs it
+ * updated. Append-only: nothing is read first, a retried event id or step is skipped (so one run's
+ * retried commit never fails the others' in its group).
  */
 const GROUP_SQL = `with b as (
-    select * from jsonb_to_recordset($1::jsonb) as b(run_id text, owner text, max_seq int)
+    select * from jsonb_to_recordset($1::jsonb) as b(run_id text, owner text, max_seq int, nodes jsonb, usage jsonb)
   ), r as (
-    update runs set updated_at = $2::timestamptz, last_seq = greatest(runs.last_seq, b.max_seq)
+    update runs set updated_at = $2::timestamptz, last_seq = greatest(runs.last_seq, b.max_seq),
+      nodes = coalesce(b.nodes, runs.nodes), usage = coalesce(b.usage, runs.usage)
     from b where runs.id = b.run_id and runs.owner = b.owner
     returning runs.id
   ), ins as (
@@ -43,12 +46,27 @@ const GROUP_SQL = `with b as (
     where v.run_id in (select id from r)
     on conflict (id) do nothing
     returning 1
+  ), cp as (
+    insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
+    select c.run_id, c.step, c.seq, c.node, c.graph_version, c.state, c.size_bytes, $2::timestamptz
+    from jsonb_to_recordset($4::jsonb) as c(run_id text, step int, seq int, node text, graph_version text, state jsonb, size_bytes int)
+    where c.run_id in (select id from r)
+    on conflict (run_id, step) do nothing
+    returning 1
   ) select id from r`;
+
+/** What a grouped commit may carry besides events: node states, usage, checkpoints (each at its seq). */
+export interface GroupExtra {
+  nodes?: unknown;
+  usage?: unknown;
+  checkpoints?: ReadonlyArray<{ step: number; seq: number; node: string | null; graphVersion: string; state: unknown }>;
+}
 
 interface Pending {
   runId: string;
   owner: string;
   events: Envelope[];
+  extra: GroupExtra;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -56,8 +74,8 @@ interface Pending {
 const DEADLOCK = '40P01';
 
 /**
- * Group commit of the event appends of hosted runs (events only, fenced by owner: most of a run's
- * commits). While `maxInFlight` statements are in flight, further appends wait and then go
+ * Group commit of hosted runs' commits that only move them on (events, node states, usage,
+ * checkpoints; fenced by owner: nearly all of a run's commits). While `maxInFlight` statements are in flight, further appends wait and then go
  * together in one statement: one round trip, one WAL flush for all of them. With nothing in
  * flight an append goes at once, so a lone run waits for no one. A run's journal appends one
  * batch at a time, so a run is in at most one statement; rows are locked in run-id order, and a
@@ -72,9 +90,9 @@ export class GroupAppend {
     private readonly maxInFlight: number,
   ) {}
 
-  append(runId: string, owner: string, events: Envelope[]): Promise<void> {
+  append(runId: string, owner: string, events: Envelope[], extra: GroupExtra = {}): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ runId, owner, events, resolve, reject });
+      this.pending.push({ runId, owner, events, extra, resolve, reject });
       if (this.inFlight < this.maxInFlight) void this.flush();
     });
   }
@@ -93,12 +111,15 @@ export class GroupAppend {
     this.inFlight++;
     try {
       group.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
-      const runs = JSON.stringify(group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0) })));
+      const runs = JSON.stringify(
+        group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
+      );
       const events = eventsJson(group.flatMap((p) => p.events));
+      const checkpoints = checkpointsJson(group);
       let rows: Array<Record<string, unknown>> | undefined;
       for (let attempt = 1; !rows; attempt++) {
         try {
-          rows = await this.raw('ao_append_group', GROUP_SQL, [runs, new Date().toISOString(), events]);
+          rows = await this.raw('ao_commit_group', GROUP_SQL, [runs, new Date().toISOString(), events, checkpoints]);
         } catch (e) {
           if (attempt < 5 && (e as { code?: string }).code === DEADLOCK) continue;
           throw e;
@@ -116,4 +137,17 @@ export class GroupAppend {
       if (this.pending.length && this.inFlight < this.maxInFlight) void this.flush();
     }
   }
+}
+
+/** The checkpoints of a group as the JSON array its statement reads: each state serialised once (its size is that text's length). */
+function checkpointsJson(group: readonly Pending[]): string {
+  const parts: string[] = [];
+  for (const p of group) {
+    for (const c of p.extra.checkpoints ?? []) {
+      const state = JSON.stringify(c.state);
+      const head = JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state) });
+      parts.push(`${head.slice(0, -1)},"state":${state}}`);
+    }
+  }
+  return `[${parts.join(',')}]`;
 }

@@ -27,7 +27,16 @@ export class InProcessBus implements Bus {
   async publish(raw: Envelope): Promise<void> {
     if (this.closed) throw new Error('bus is closed');
     // Same boundary as a real transport: a structurally invalid envelope never reaches an actor.
-    const env = parseEnvelope(raw);
+    this.deliver(parseEnvelope(raw));
+  }
+
+  /** A commit's envelopes: the journal validated them before it stored them, so they are not parsed again. */
+  async publishCommit(envs: readonly Envelope[]): Promise<void> {
+    if (this.closed) throw new Error('bus is closed');
+    for (const env of envs) this.deliver(env);
+  }
+
+  private deliver(env: Envelope): void {
     for (const s of this.subs) {
       if (s.active && (s.runId === '*' || s.runId === env.runId)) {
         s.queue.push(env);

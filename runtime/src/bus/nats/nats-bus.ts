@@ -42,6 +42,9 @@ export interface NatsBusOptions {
   nodeTtlMs?: number;
 }
 
+/** A commit's envelopes travel as one message up to this size (well under NATS's default 1 MiB payload limit). */
+export const COMMIT_MESSAGE_BYTES = 256 * 1024;
+
 /**
  * The bus over NATS JetStream. A run's envelopes are published on `<p>.ev.<runId>` in the
  * `<P>_EVENTS` stream with their envelope id as the message id, so JetStream drops duplicates (a
@@ -170,6 +173,39 @@ export class NatsBus implements Bus {
     await this.retrying(`publish ${env.type} (${env.id})`, () => true, () => this.js.publish(this.subject(env.runId), data, { msgID, timeout: 5_000 }));
   }
 
+  /**
+   * One JetStream message per commit (split past `COMMIT_MESSAGE_BYTES`): a JSON array of its
+   * envelopes, deduplicated by its first and last ids. Receivers unpack it (and still take the
+   * single envelopes `publish` sends).
+   */
+  async publishCommit(envs: readonly Envelope[]): Promise<void> {
+    let batch: string[] = [];
+    let first: Envelope | undefined;
+    let last: Envelope | undefined;
+    let bytes = 0;
+    const send = async (): Promise<void> => {
+      if (!batch.length) return;
+      const data = enc.encode(`[${batch.join(',')}]`);
+      const msgID = `${first!.id}..${last!.id}`;
+      const what = `publish ${batch.length} envelope(s) of run ${first!.runId} (${msgID})`;
+      const runId = first!.runId;
+      batch = [];
+      bytes = 0;
+      first = undefined;
+      await this.retrying(what, () => true, () => this.js.publish(this.subject(runId), data, { msgID, timeout: 5_000 }));
+    };
+    for (const env of envs) {
+      // The journal built these from validated envelopes: they are serialised once, here.
+      const json = JSON.stringify(env);
+      if (batch.length && (bytes + json.length > COMMIT_MESSAGE_BYTES || env.runId !== first!.runId)) await send();
+      batch.push(json);
+      bytes += json.length;
+      first ??= env;
+      last = env;
+    }
+    await send();
+  }
+
   /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription {
     const filter = runId === '*' ? `${this.o.prefix}.ev.>` : this.subject(runId);
@@ -180,17 +216,27 @@ export class NatsBus implements Bus {
         return consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
       },
       async (msg) => {
-        let env: Envelope;
+        // Envelopes from another process: validated here, where they enter (one, or a commit's array).
+        let data: unknown;
         try {
-          env = parseEnvelope(JSON.parse(dec.decode(msg.data)));
+          data = JSON.parse(dec.decode(msg.data));
         } catch (e) {
-          console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
+          console.error(`[bus nats] dropped a message that is not JSON on ${msg.subject}: ${(e as Error).message}`);
           return;
         }
-        try {
-          await handler(env);
-        } catch (e) {
-          console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
+        for (const raw of Array.isArray(data) ? data : [data]) {
+          let env: Envelope;
+          try {
+            env = parseEnvelope(raw);
+          } catch (e) {
+            console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
+            continue;
+          }
+          try {
+            await handler(env);
+          } catch (e) {
+            console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
+          }
         }
       },
     );
