@@ -76,6 +76,7 @@ describe('durability points', () => {
     const done = await engine.waitForRun(run.id, 30_000);
     expect(done.status).toBe('succeeded');
     const batches = commits.get(run.id) ?? [];
+    console.log(`[durability points] a ${STEPS}-step pipeline (a tool call and a model call a step) committed ${batches.length} times`);
     // The run's first commit (run.started) and its last (run.finished) besides the steps.
     expect(batches.length).toBeLessThanOrEqual(3 * STEPS + 2);
     const events = await store.listEvents(run.id, { limit: 10_000 });
