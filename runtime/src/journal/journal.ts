@@ -59,6 +59,27 @@ export const STAGE_FLUSH_MS = 5;
 /** Run-row fields a staged append may change (the rest: status, leases, waits, signals... commit at once). */
 const STAGEABLE_PATCH: ReadonlySet<string> = new Set(['nodes', 'usage']);
 
+/** An append waiting in the journal's queue. */
+interface Request {
+  drafts: EnvelopeDraft[];
+  extra: AppendExtra;
+  resolve: (envs: Envelope[]) => void;
+  reject: (e: unknown) => void;
+}
+
+/** An append taken from the queue: its envelopes with their seqs, ready to stage or commit. */
+interface Prepared {
+  req: Request;
+  /** What the append resolves with, in order: new envelopes, ones already in the log (`again`), a replay's inherited ones (`local`). */
+  out: Array<{ env: Envelope; local?: boolean; again?: boolean }>;
+  fresh: Envelope[];
+  patch?: RunPatch;
+  checkpoint?: CheckpointWrite;
+  stage: boolean;
+  /** The replay diverged with this append. */
+  diverged?: Divergence;
+}
+
 /** What the run's next commit carries besides the append that makes it. */
 interface Staged {
   events: Envelope[];
@@ -87,7 +108,9 @@ interface Staged {
  */
 export class RunJournal implements ActorJournal {
   private nextSeq: number;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Appends waiting for the one in progress, and the loop that takes them. */
+  private readonly queue: Request[] = [];
+  private draining: Promise<void> | undefined;
   /** Publication on the bus, after each commit, in commit order. */
   private published: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */
@@ -191,134 +214,191 @@ export class RunJournal implements ActorJournal {
     return fresh.every((e) => e.type !== 'run.finished' && e.type !== 'run.parked' && (isLocal ? isLocal(e.to) : true));
   }
 
+  /**
+   * Append envelopes (with a run patch and a checkpoint). Appends are taken in order; those that
+   * come while a commit is in flight go together in the next one (one commit for many actors of
+   * the run: a swarm's branches that each reach a durability point at once commit once), except
+   * in a replay, whose checks take one append at a time.
+   */
   append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
-    const run = async (): Promise<Envelope[]> => {
-      if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
-      if (this.sealed) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
-      const time = new Date().toISOString();
-      const out: Array<{ env: Envelope; local?: boolean; again?: boolean }> = [];
-      const fresh: Envelope[] = [];
-      const replay = this.o.replay;
-      const hadDivergence = replay?.recording.divergence ?? null;
-      if (replay && extra.divergence) replay.recording.diverge({ ...extra.divergence, step: extra.divergence.step < 0 ? this.step : extra.divergence.step });
-      let patch = extra.patch;
-      const step = extra.checkpoint?.step ?? this.step;
-      for (const { dedupeKey, ...d } of drafts) {
-        const id = this.idOf(dedupeKey);
-        const seen = this.known.get(id);
-        if (seen) {
-          out.push({ env: seen, again: true });
-          continue;
-        }
-        if (this.written.has(id)) continue; // emitted twice by this process: once is enough
-        const inherited = replay?.recording.inherited(dedupeKey);
-        if (inherited) {
-          // Happened before the replay's step: not run again, not written again; its re-emission
-          // is delivered to the actor that waits for it, as this run's envelope.
-          out.push({ env: { ...inherited, id, runId: this.runId, causationId: d.causationId, trace: d.trace }, local: true });
-          continue;
-        }
-        // Validated before it is stored: the log only ever holds envelopes the bus would accept.
-        let env = parseEnvelope({ ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time });
-        if (replay) {
-          const before = replay.recording.divergence;
-          replay.recording.check(env, step);
-          if (env.type === 'run.finished' || env.type === 'run.parked') replay.recording.checkEnd(step);
-          const now = replay.recording.divergence;
-          if (now && !before) {
-            fresh.push(this.divergedEnvelope(now, env.seq, time, d.trace));
-            env = { ...env, seq: env.seq + 1 };
-            patch = { ...patch, replay: { ...replay.info, divergence: now } };
-          }
-          if (now && env.type === 'run.finished' && replay.recording.mode === 'recorded') {
-            ({ env, patch } = failedByDivergence(env, patch, now));
-          }
-        }
-        fresh.push(env);
-        out.push({ env });
+    return new Promise<Envelope[]>((resolve, reject) => {
+      this.queue.push({ drafts, extra, resolve, reject });
+      if (!this.draining) this.draining = this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length) await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    // No await between the check above and this line: an append cannot slip in between.
+    this.draining = undefined;
+  }
+
+  /** Take a batch of appends: stage them all, or commit them (with whatever is staged) in one commit. */
+  private async take(reqs: Request[]): Promise<void> {
+    const seqBefore = this.nextSeq;
+    const items: Prepared[] = [];
+    let ends = false;
+    for (const r of reqs) {
+      try {
+        if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
+        if (this.sealed || ends) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
+        const p = this.prepare(r);
+        items.push(p);
+        if (p.fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) ends = true;
+      } catch (e) {
+        r.reject(e);
       }
-      const divergence = replay?.recording.divergence ?? null;
-      if (divergence && !hadDivergence && !fresh.some((e) => e.type === 'replay.diverged')) {
-        // Found outside the check (see `diverged`): recorded on its own.
-        fresh.push(this.divergedEnvelope(divergence, this.nextSeq + fresh.length, time, null));
-        patch = { ...patch, replay: { ...replay!.info, divergence } };
-      }
-      const made = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
-      // The checkpoint reflects the log up to this append's last envelope (a later staged one may share its commit).
-      const checkpoint = made ? { ...made, seq: fresh.length ? fresh[fresh.length - 1]!.seq : this.nextSeq - 1 } : undefined;
-      if (this.stageable({ ...extra, ...(patch ? { patch } : {}) }, fresh)) {
-        const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
-        st.events.push(...fresh);
-        if (patch) st.patch = { ...st.patch, ...patch };
-        if (checkpoint) st.checkpoints.push(checkpoint);
-        this.accepted(fresh, checkpoint);
-        for (const { env, again } of out) {
+    }
+    if (!items.length) return;
+    if (items.every((p) => p.stage)) {
+      const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
+      for (const p of items) {
+        st.events.push(...p.fresh);
+        if (p.patch) st.patch = { ...st.patch, ...p.patch };
+        if (p.checkpoint) st.checkpoints.push(p.checkpoint);
+        for (const { env, again } of p.out) {
           this.o.deliver!(env);
           // Already in the log (a re-run after a crash): observers may see it again at once.
           if (again) this.publish([env], true);
         }
-        if (this.staged && !this.flushTimer) {
-          this.flushTimer = setTimeout(() => {
-            this.flushTimer = undefined;
-            if (this.staged && !this.ended) this.append([]).catch(() => undefined);
-          }, STAGE_FLUSH_MS);
-          this.flushTimer.unref?.();
+        p.req.resolve(p.out.map((o) => o.env));
+      }
+      if (!this.flushTimer) {
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = undefined;
+          if (this.staged && !this.ended) this.append([]).catch(() => undefined);
+        }, STAGE_FLUSH_MS);
+        this.flushTimer.unref?.();
+      }
+      return;
+    }
+    const st = this.staged;
+    const events = [...(st?.events ?? []), ...items.flatMap((p) => p.fresh)];
+    let patch: RunPatch | undefined = st?.patch;
+    for (const p of items) if (p.patch) patch = { ...patch, ...p.patch };
+    const checkpoints = [...(st?.checkpoints ?? []), ...items.flatMap((p) => (p.checkpoint ? [p.checkpoint] : []))];
+    if (events.length || patch || checkpoints.length) {
+      try {
+        await this.store.commit({ runId: this.runId, events, ...(patch ? { patch } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
+      } catch (e) {
+        // Fenced: another node holds the run now; this journal writes nothing more.
+        if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.close();
+        // Not written: the seqs go back (what was staged stays staged, for the next commit).
+        this.nextSeq = seqBefore;
+        for (const p of items) {
+          for (const env of p.fresh) this.written.delete(env.id);
+          p.req.reject(e);
         }
-        return out.map((o) => o.env);
+        return;
       }
-      const st = this.staged;
-      const events = st ? [...st.events, ...fresh] : fresh;
-      const merged = st?.patch || patch ? { ...st?.patch, ...patch } : undefined;
-      const checkpoints = [...(st?.checkpoints ?? []), ...(checkpoint ? [checkpoint] : [])];
-      if (events.length || merged || checkpoints.length) {
-        try {
-          await this.store.commit({ runId: this.runId, events, ...(merged ? { patch: merged } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
-        } catch (e) {
-          // Fenced: another node holds the run now; this journal writes nothing more.
-          if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.close();
-          throw e;
-        }
-      }
-      // What was staged is in this commit (a failed commit keeps it for the next one).
-      if (st === this.staged) this.staged = undefined;
-      if (this.flushTimer && !this.staged) {
-        clearTimeout(this.flushTimer);
-        this.flushTimer = undefined;
-      }
-      this.accepted(fresh, checkpoint);
-      // The run's last word: whatever an unwinding actor still tries to write is refused.
-      if (fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) this.sealed = true;
-      if (events.length) RunJournal.afterCommit?.(events.length);
-      if (divergence && !hadDivergence) replay!.onDiverged(divergence);
-      if (this.o.deliver) {
-        // The host's actors get this append's envelopes now; the bus takes the whole commit after.
-        for (const { env, local } of out) {
+    }
+    // What was staged is in this commit.
+    if (st === this.staged) this.staged = undefined;
+    if (this.flushTimer && !this.staged) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    // The run's last word: whatever an unwinding actor still tries to write is refused.
+    if (ends) this.sealed = true;
+    if (events.length) RunJournal.afterCommit?.(events.length);
+    const replay = this.o.replay;
+    if (this.o.deliver) {
+      for (const p of items) if (p.diverged) replay!.onDiverged(p.diverged);
+      // The host's actors get these appends' envelopes now; the bus takes the whole commit after.
+      for (const p of items) {
+        for (const { env, local } of p.out) {
           if (local) replay!.deliver(env);
           else this.o.deliver(env);
         }
-        this.publish(events, false);
-        const again = out.filter((x) => x.again).map((x) => x.env);
-        if (again.length) this.publish(again, true);
-        return out.map((o) => o.env);
       }
-      for (const e of fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
-      for (const { env, local, again } of out) {
-        if (local) replay!.deliver(env);
-        else await this.bus.publish(env, again ? { again } : undefined);
+      this.publish(events, false);
+      const again = items.flatMap((p) => p.out.filter((x) => x.again).map((x) => x.env));
+      if (again.length) this.publish(again, true);
+      for (const p of items) p.req.resolve(p.out.map((o) => o.env));
+      return;
+    }
+    for (const p of items) {
+      try {
+        if (p.diverged) {
+          replay!.onDiverged(p.diverged);
+          for (const e of p.fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
+        }
+        for (const { env, local, again } of p.out) {
+          if (local) replay!.deliver(env);
+          else await this.bus.publish(env, again ? { again } : undefined);
+        }
+        p.req.resolve(p.out.map((o) => o.env));
+      } catch (e) {
+        p.req.reject(e);
       }
-      return out.map((o) => o.env);
-    };
-    const p = this.tail.then(run, run);
-    this.tail = p.catch(() => undefined);
-    return p;
+    }
   }
 
-  /** Envelopes of this append are accepted (staged or committed): seqs move on, the host folds them. */
-  private accepted(fresh: readonly Envelope[], checkpoint: CheckpointWrite | undefined): void {
+  /**
+   * An append's envelopes, given their seqs (checked against the recording in a replay), with its
+   * patch and checkpoint: accepted into the journal (the host folds them) before they commit.
+   */
+  private prepare(req: Request): Prepared {
+    const { drafts, extra } = req;
+    const time = new Date().toISOString();
+    const out: Prepared['out'] = [];
+    const fresh: Envelope[] = [];
+    const replay = this.o.replay;
+    const hadDivergence = replay?.recording.divergence ?? null;
+    if (replay && extra.divergence) replay.recording.diverge({ ...extra.divergence, step: extra.divergence.step < 0 ? this.step : extra.divergence.step });
+    let patch = extra.patch;
+    const step = extra.checkpoint?.step ?? this.step;
+    for (const { dedupeKey, ...d } of drafts) {
+      const id = this.idOf(dedupeKey);
+      const seen = this.known.get(id);
+      if (seen) {
+        out.push({ env: seen, again: true });
+        continue;
+      }
+      if (this.written.has(id) || fresh.some((e) => e.id === id)) continue; // emitted twice by this process: once is enough
+      const inherited = replay?.recording.inherited(dedupeKey);
+      if (inherited) {
+        // Happened before the replay's step: not run again, not written again; its re-emission
+        // is delivered to the actor that waits for it, as this run's envelope.
+        out.push({ env: { ...inherited, id, runId: this.runId, causationId: d.causationId, trace: d.trace }, local: true });
+        continue;
+      }
+      // Validated before it is stored: the log only ever holds envelopes the bus would accept.
+      let env = parseEnvelope({ ...d, id, seq: this.nextSeq + fresh.length, time: d.time ?? time });
+      if (replay) {
+        const before = replay.recording.divergence;
+        replay.recording.check(env, step);
+        if (env.type === 'run.finished' || env.type === 'run.parked') replay.recording.checkEnd(step);
+        const now = replay.recording.divergence;
+        if (now && !before) {
+          fresh.push(this.divergedEnvelope(now, env.seq, time, d.trace));
+          env = { ...env, seq: env.seq + 1 };
+          patch = { ...patch, replay: { ...replay.info, divergence: now } };
+        }
+        if (now && env.type === 'run.finished' && replay.recording.mode === 'recorded') {
+          ({ env, patch } = failedByDivergence(env, patch, now));
+        }
+      }
+      fresh.push(env);
+      out.push({ env });
+    }
+    const divergence = replay?.recording.divergence ?? null;
+    if (divergence && !hadDivergence && !fresh.some((e) => e.type === 'replay.diverged')) {
+      // Found outside the check (see `diverged`): recorded on its own.
+      fresh.push(this.divergedEnvelope(divergence, this.nextSeq + fresh.length, time, null));
+      patch = { ...patch, replay: { ...replay!.info, divergence } };
+    }
+    const made = extra.checkpoint && 'make' in extra.checkpoint ? extra.checkpoint.make(fresh) : extra.checkpoint;
+    // The checkpoint reflects the log up to this append's last envelope (a later one may share its commit).
+    const checkpoint = made ? { ...made, seq: fresh.length ? fresh[fresh.length - 1]!.seq : this.nextSeq - 1 } : undefined;
+    const stage = this.stageable({ ...extra, ...(patch ? { patch } : {}) }, fresh);
+    // Accepted: seqs move on, and the host folds the envelopes (a later append's checkpoint in the
+    // same commit must see this one's budget decisions).
     if (checkpoint) this.step = checkpoint.step;
     this.nextSeq += fresh.length;
     for (const e of fresh) this.written.add(e.id);
     this.o.onWrite?.(fresh);
+    return { req, out, fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), stage, ...(divergence && !hadDivergence ? { diverged: divergence } : {}) };
   }
 
   /** Publish committed envelopes on the bus, in order, off the actors' path (a failure is logged: the log has them). */
@@ -362,7 +442,7 @@ export class RunJournal implements ActorJournal {
   /** Commit what is staged, and wait until every append so far has committed and been published. */
   async flush(): Promise<void> {
     if (this.staged && !this.ended) await this.append([]).catch(() => undefined);
-    await this.tail;
+    while (this.draining) await this.draining;
     await this.published;
   }
 }
