@@ -56,8 +56,10 @@ export interface EngineOptions {
   passive?: boolean;
   /** Price per million input and output tokens, by model, for `usd` budgets. */
   prices?: PriceTable;
-  /** Node tasks (node executions, swarm branches) this node runs at once in a cluster (default 32). */
+  /** Node tasks (swarm branches) this node runs at once in a cluster (default 32). */
   taskConcurrency?: number;
+  /** How long a staged envelope may wait for its run's next commit (default `STAGE_FLUSH_MS`, 5 ms; tests that count commits set it long). */
+  stageFlushMs?: number;
   /**
    * The 32-byte key secret tool results are sealed with (AO_SECRET_KEY; see `resolveSecretKey`).
    * Without it, secret parts of tool results cannot be kept: they are dropped (see `sealOutcome`).
@@ -297,7 +299,8 @@ export class Engine {
         secrets: this.secrets,
         clock: this.clock,
         prices: this.o.prices ?? {},
-        // In a cluster the run's node executions and swarm branches go on the task queue.
+        ...(this.o.stageFlushMs !== undefined ? { stageFlushMs: this.o.stageFlushMs } : {}),
+        // In a cluster the run's swarm branches go on the task queue.
         ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started, silentMs: Math.max(10_000, 2 * this.leaseMs) } } : {}),
         onLost: (h, e) => {
           console.error(`[engine ${this.nodeId}] run ${h.run.id}: a node task could not be handed out (${(e as Error).message}); giving the run up to be resumed`);

@@ -33,6 +33,8 @@ export interface HostDeps {
    * (`hostStarted`: when this node started, which tells its incarnations apart).
    */
   tasks?: { hostStarted: string; silentMs: number };
+  /** How long a staged envelope may wait for the run's next commit (the journal's default otherwise). */
+  stageFlushMs?: number;
   /** This hosting must end at once (a task could not be handed out): the engine gives the run up. */
   onLost?: (host: RunHost, e: unknown) => void;
 }
@@ -72,6 +74,7 @@ export class RunHost {
     const recording = o.recording;
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
+      ...(deps.stageFlushMs !== undefined ? { flushMs: deps.stageFlushMs } : {}),
       // Every commit is fenced by this node's hold on the run.
       ...(deps.nodeId !== undefined ? { owner: deps.nodeId } : {}),
       // Folded as envelopes are accepted (staged ones too): the host's view of the ledger is the actors' view.

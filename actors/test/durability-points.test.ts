@@ -46,6 +46,8 @@ const parallel = graph('dp-parallel')
 describe('durability points', () => {
   let store: Store;
   let engine: Engine;
+  /** The same, with staged envelopes that wait for a commit as long as it takes: counting commits cannot depend on the machine's speed. */
+  let patient: Engine;
   const commits = new Map<string, CommitBatch[]>();
 
   beforeAll(async () => {
@@ -65,20 +67,23 @@ describe('durability points', () => {
     });
     const llm = new OfflineLlm();
     engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(held), graphs: [pipeline(), parallel] });
+    patient = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(held), graphs: [pipeline()], nodeId: 'patient', stageFlushMs: 600_000 });
   });
   afterAll(async () => {
+    await patient?.shutdown();
     await engine?.shutdown();
     await store?.close();
   });
 
-  it('a step of one tool call and one model call commits at most 3 times, and every envelope and checkpoint is still in the log', async () => {
-    const run = await engine.startRun({ graph: 'dp-pipeline', input: { topic: 'commits' } });
-    const done = await engine.waitForRun(run.id, 30_000);
+  it('a step of one tool call and one model call commits twice (the ceiling is 3), and every envelope and checkpoint is still in the log', async () => {
+    const run = await patient.startRun({ graph: 'dp-pipeline', input: { topic: 'commits' } });
+    const done = await patient.waitForRun(run.id, 30_000);
     expect(done.status).toBe('succeeded');
     const batches = commits.get(run.id) ?? [];
     console.log(`[durability points] a ${STEPS}-step pipeline (a tool call and a model call a step) committed ${batches.length} times`);
-    // The run's first commit (run.started) and its last (run.finished) besides the steps.
-    expect(batches.length).toBeLessThanOrEqual(3 * STEPS + 2);
+    // Two a step (the tool's intent, the model's), besides the run's first (run.started) and last
+    // (run.finished): the issue's ceiling is 3 a step.
+    expect(batches.length).toBeLessThanOrEqual(2 * STEPS + 2);
     const events = await store.listEvents(run.id, { limit: 10_000 });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     // Each step's 12 envelopes (start, budget request and grant per call, the calls, results,

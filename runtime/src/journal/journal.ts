@@ -140,6 +140,8 @@ export class RunJournal implements ActorJournal {
       deliver?: (env: Envelope) => void;
       /** Whether an actor path is one of the host's own actors (an envelope for any other is committed at once). */
       isLocal?: (path: Envelope['to']) => boolean;
+      /** How long a staged envelope may wait for the next commit (default `STAGE_FLUSH_MS`). */
+      flushMs?: number;
     } = {},
   ) {
     this.nextSeq = lastSeq + 1;
@@ -267,7 +269,7 @@ export class RunJournal implements ActorJournal {
         this.flushTimer = setTimeout(() => {
           this.flushTimer = undefined;
           if (this.staged && !this.ended) this.append([]).catch(() => undefined);
-        }, STAGE_FLUSH_MS);
+        }, this.o.flushMs ?? STAGE_FLUSH_MS);
         this.flushTimer.unref?.();
       }
       return;
