@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
+import type { ActorSystem, Bus, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -21,6 +21,15 @@ import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
 
 /** Wait for `p` (its failure ignored) at most `ms`. */
+/** What a batch of resumes read at once for one run (see `Engine.loadForResume`). */
+interface Loaded {
+  checkpoint: CheckpointRecord | undefined;
+  first: Envelope | undefined;
+  /** The run's events after `after`: its checkpoint's seq, or before the earliest start message it names. */
+  after: number;
+  known: Envelope[];
+}
+
 /** The envelopes after which a run's status has moved to where `waitForRun` stops following it. */
 const RUN_ENDS: ReadonlySet<string> = new Set(['run.finished', 'run.parked', 'run.waiting']);
 const settled = (run: RunRecord): boolean => TERMINAL_STATUSES.has(run.status) || run.status === 'waiting';
@@ -377,13 +386,20 @@ export class Engine {
         if (this.closed || this.o.bus.reachable === false) return;
         const runs = await this.o.store.claimRuns({ owner: this.nodeId, leaseMs: this.leaseMs, limit: CLAIM_BATCH, reclaimOwn, exclude: [...this.hosts.keys(), ...tried] });
         for (const r of runs) tried.add(r.id);
-        // A few at a time: each resume is a handful of reads (checkpoint, the events since it).
+        // What the batch's resumes read (checkpoints, the events since them) in a few reads for
+        // all of it, then a few resumes at a time.
+        let loaded: Map<string, Loaded> = new Map();
+        try {
+          loaded = await this.loadForResume(runs.filter((r) => r.replay === null));
+        } catch (e) {
+          console.error(`[engine ${this.nodeId}] could not read the claimed runs' checkpoints at once; reading them one by one:`, e);
+        }
         let next = 0;
         const worker = async () => {
           while (next < runs.length) {
             const run = runs[next++]!;
             try {
-              await this.resume(run);
+              await this.resume(run, loaded.get(run.id));
             } catch (e) {
               console.error(`[engine ${this.nodeId}] could not resume run ${run.id}:`, e);
             }
@@ -397,15 +413,37 @@ export class Engine {
     return this.claiming;
   }
 
-  private async resume(run: RunRecord): Promise<void> {
+  /**
+   * The reads of many resumes at once: each run's latest checkpoint and first envelope, the start
+   * messages its checkpoint names, and its events since the earlier of the two (four reads for
+   * the whole batch instead of four a run).
+   */
+  private async loadForResume(runs: RunRecord[]): Promise<Map<string, Loaded>> {
+    const ids = runs.map((r) => r.id);
+    const [cps, firsts] = await Promise.all([this.o.store.latestCheckpoints(ids), this.o.store.firstEvents(ids)]);
+    const startIds = new Map<string, string[]>();
+    for (const [id, cp] of cps) {
+      const live = (cp.state as { live?: Array<{ startId?: unknown }> } | null)?.live;
+      startIds.set(id, Array.isArray(live) ? live.map((l) => l.startId).filter((x): x is string => typeof x === 'string') : []);
+    }
+    const starts = await this.o.store.eventsById([...startIds.values()].flat());
+    const byRun = new Map<string, Envelope[]>();
+    for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+    const ranges = ids.map((id) => ({ runId: id, after: Math.min(cps.get(id)?.seq ?? 0, ...(byRun.get(id) ?? []).map((e) => e.seq - 1)) }));
+    const known = await this.o.store.eventsAfter(ranges);
+    return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), after, known: known.get(id) ?? [] }]));
+  }
+
+  private async resume(run: RunRecord, loaded?: Loaded): Promise<void> {
     // A replay that has written only its first event has not started: deliveries follow the original's order.
     const o = { freshReplay: run.replay !== null && run.lastSeq <= 1 };
-    const trace: TraceContext = (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId);
+    const first = loaded ? loaded.first : (await this.o.store.listEvents(run.id, { limit: 1 }))[0];
+    const trace: TraceContext = first?.trace ?? runTraceContext(run.id, run.traceId);
     const registered = this.graphs.get(run.graph);
     if (!registered) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
     if (run.cancelRequested) return this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: 'cancelled while no node hosted it' });
     const def = run.replay ? graphWithOverrides(registered, run.replay.overrides, (t) => this.o.tools.has(t)) : registered;
-    const cp = await this.o.store.latestCheckpoint(run.id);
+    const cp = loaded ? loaded.checkpoint : await this.o.store.latestCheckpoint(run.id);
     let restored: CheckpointState | undefined;
     if (cp) {
       let state: unknown = cp.state;
@@ -427,9 +465,13 @@ export class Engine {
     }
     // What a crash may have interrupted: the start messages of the live children and everything
     // logged since the earliest of them (their re-runs emit those again, under the same ids).
-    const starts = restored ? await this.o.store.getEvents(run.id, restored.live.map((l) => l.startId)) : [];
+    const wanted = new Set(restored?.live.map((l) => l.startId) ?? []);
+    // Loaded with the batch: the events since the checkpoint include its live children's starts
+    // (read from the earliest of them on), unless the checkpoint was migrated (read them again).
+    const batch = loaded && restored ? loaded.known.filter((e) => wanted.has(e.id)) : undefined;
+    const starts = batch && batch.length === wanted.size ? batch : restored ? await this.o.store.getEvents(run.id, [...wanted]) : [];
     const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
-    const known = await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
+    const known = loaded && loaded.after === from ? loaded.known : await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
     const recording = run.replay ? await loadRecording(this.o.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
     if (recording && !o.freshReplay) recording.advance(await this.o.store.listEvents(run.id, { limit: 10_000_000 }), restored?.step ?? 0);
     // A replay's children that were live at its step started in the original: their start messages are inherited.
@@ -453,12 +495,11 @@ export class Engine {
   }
 
   /**
-   * Start a host once the run's envelopes reach it; if that fails (the bus or the store), let the
-   * run go (stop the host, give up the lease) so the queue or a claim starts it again.
+   * Start a host; if that fails (the bus or the store), let the run go (stop the host, give up the
+   * lease) so the queue or a claim starts it again.
    */
   private async startHost(host: RunHost, start: () => Promise<void>): Promise<void> {
     try {
-      await host.ready;
       await start();
     } catch (e) {
       host.stop();

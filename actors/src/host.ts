@@ -47,15 +47,13 @@ export interface HostDeps {
 export class RunHost {
   readonly journal: RunJournal;
   readonly done: Promise<void>;
-  /** Resolves once the run's envelopes reach this host (a network bus subscribes first): await before the first append. */
-  readonly ready: Promise<void>;
   private readonly refs = new Map<ActorPath, ActorRef<ActorMessage>>();
   private readonly supervisor: ActorRef<ActorMessage>;
   private resolveDone!: () => void;
   private ended = false;
   private readonly replies: Replies;
   /** This run's node tasks, when they run across the cluster. */
-  private readonly tasks: HostTasks | undefined;
+  private tasks: HostTasks | undefined;
   private readonly recording: Recording | undefined;
   private readonly held: Envelope[] = [];
 
@@ -103,22 +101,24 @@ export class RunHost {
     this.done = new Promise<void>((r) => (this.resolveDone = r));
     this.replies = new Replies(deps.clock);
     // A replay stays on its host: its actors read the original's recording, which only the host holds.
+    // Made when the run first hands a task out (its first swarm): a run without one serves nothing on the bus.
     const { queue, rpc } = deps.bus;
-    this.tasks =
-      deps.tasks && queue && rpc && !run.replay
-        ? new HostTasks({
-            runId: run.id,
-            epoch: randomUUID(),
-            host: deps.nodeId ?? 'local',
-            hostStarted: deps.tasks.hostStarted,
-            rpc,
-            queue,
-            journal: this.journal,
-            onDispatchFailed: (e) => deps.onLost?.(this, e),
-            silentMs: deps.tasks.silentMs,
-          })
+    const tasks = deps.tasks;
+    const hostTasks =
+      tasks && queue && rpc && !run.replay
+        ? () =>
+            (this.tasks ??= new HostTasks({
+              runId: run.id,
+              epoch: randomUUID(),
+              host: deps.nodeId ?? 'local',
+              hostStarted: tasks.hostStarted,
+              rpc,
+              queue,
+              journal: this.journal,
+              onDispatchFailed: (e) => deps.onLost?.(this, e),
+              silentMs: tasks.silentMs,
+            }))
         : undefined;
-    this.ready = Promise.resolve(this.tasks?.ready).then(() => undefined);
     const services: RunServices = {
       runId: run.id,
       def,
@@ -142,7 +142,7 @@ export class RunHost {
       secrets: deps.secrets.forRun(run),
       clock: deps.clock,
       trace,
-      ...(this.tasks ? { remote: (path: ActorPath) => this.tasks!.ref(path) } : {}),
+      ...(hostTasks ? { remote: (path: ActorPath) => hostTasks().ref(path) } : {}),
       register: (ref) => void this.refs.set(ref.path, ref),
       unregister: (path) => void this.refs.delete(path),
       finished: () => {

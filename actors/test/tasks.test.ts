@@ -336,7 +336,10 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     // A partition as a crash would leave it: the connection gone, its items neither acked nor nak'd.
     await (bus as unknown as { nc: { close(): Promise<void> } }).nc.close();
     const t0 = Date.now();
-    for (const r of runs) expect((await engines[0]!.waitForRun(r.id, 60_000)).status).toBe('succeeded');
+    for (const r of runs) {
+      const done = await engines[0]!.waitForRun(r.id, 60_000);
+      expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    }
     console.log(`[tasks] n5 cut off while hosting ${hosted} of ${runs.length} runs: all finished elsewhere within ${Date.now() - t0} ms`);
     // The branch calls it was waiting on (node tasks) were made again by the nodes that ran its
     // tasks. A call of a node of a run it hosted runs on the host: it may still have ended there,

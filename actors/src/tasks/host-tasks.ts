@@ -147,8 +147,16 @@ export class HostTasks {
       now?: () => number;
     },
   ) {
-    this.sub = o.rpc.serve(taskSubject(o.runId, o.epoch), (p) => this.handle(p));
-    this.ready = this.sub.ready ?? Promise.resolve();
+    try {
+      this.sub = o.rpc.serve(taskSubject(o.runId, o.epoch), (p) => this.handle(p));
+      this.ready = this.sub.ready ?? Promise.resolve();
+    } catch (e) {
+      // The bus is gone (this node is cut off): no task can be handed out, so the run is given up
+      // (see `dispatch`) rather than failed, and another node resumes it.
+      this.sub = { unsubscribe: () => undefined };
+      this.ready = Promise.reject(e);
+      this.ready.catch(() => undefined);
+    }
     const silentMs = o.silentMs ?? 30_000;
     const unclaimedMs = o.unclaimedMs ?? Math.max(60_000, 4 * silentMs);
     this.watch = setInterval(() => this.redispatchSilent(silentMs, unclaimedMs), Math.max(250, Math.floor(Math.min(silentMs, unclaimedMs) / 4)));
@@ -198,9 +206,12 @@ export class HostTasks {
     const item: TaskItem = { runId: this.o.runId, path: t.ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch, generation: t.generation };
     // Enqueued once per hosting and generation (JetStream drops a repeat of the same id).
     const id = `${this.o.runId}/${t.ref.path}/${this.o.epoch}${t.generation ? `/${t.generation}` : ''}`;
-    this.o.queue.enqueue('tasks', id, item).catch((e: unknown) => {
-      if (!this.closed) this.o.onDispatchFailed(e);
-    });
+    // Handed out once this hosting answers its tasks (a task's first request is its claim).
+    this.ready
+      .then(() => this.o.queue.enqueue('tasks', id, item))
+      .catch((e: unknown) => {
+        if (!this.closed) this.o.onDispatchFailed(e);
+      });
   }
 
   /** Whether a task may write these envelopes: its own emissions only (the bus is a boundary). */

@@ -192,6 +192,31 @@ export function storeConformance(
       expect((await store.getCheckpoint('run-steps', 3))?.seq).toBe(6);
     });
 
+    maybe('reads what resuming many runs needs in one read each: latest checkpoints, first events, events by id, events after a seq', async () => {
+      for (const id of ['rs-a', 'rs-b', 'rs-c']) await newRun(id);
+      const a = [1, 2, 3, 4].map((n) => ev('rs-a', n));
+      const b = [1, 2].map((n) => ev('rs-b', n));
+      await store.commit({ runId: 'rs-a', events: a, patch: { nodes: {} }, checkpoints: [{ step: 1, seq: 2, node: null, graphVersion: 'v', state: { s: 1 } }, { step: 2, seq: 3, node: null, graphVersion: 'v', state: { s: 2 } }], owner: 'n1' });
+      await store.commit({ runId: 'rs-b', events: b, owner: 'n1' });
+      const cps = await store.latestCheckpoints(['rs-a', 'rs-b', 'rs-c']);
+      expect([...cps.keys()]).toEqual(['rs-a']);
+      expect(cps.get('rs-a')).toMatchObject({ step: 2, seq: 3, state: { s: 2 } });
+      const first = await store.firstEvents(['rs-a', 'rs-b', 'rs-c']);
+      expect(first.get('rs-a')?.id).toBe(a[0]!.id);
+      expect(first.get('rs-b')?.id).toBe(b[0]!.id);
+      expect(first.has('rs-c')).toBe(false);
+      expect((await store.eventsById([a[2]!.id, b[1]!.id, 'ffffffff-ffff-4fff-bfff-ffffffffffff'])).map((e) => e.id).sort()).toEqual([a[2]!.id, b[1]!.id].sort());
+      const after = await store.eventsAfter([
+        { runId: 'rs-a', after: 2 },
+        { runId: 'rs-b', after: 0 },
+        { runId: 'rs-c', after: 0 },
+      ]);
+      expect(after.get('rs-a')!.map((e) => e.seq)).toEqual([3, 4]);
+      expect(after.get('rs-b')!.map((e) => e.seq)).toEqual([1, 2]);
+      expect(after.get('rs-c')).toEqual([]);
+      expect(await store.latestCheckpoints([])).toEqual(new Map());
+    });
+
     maybe('lists runs newest first, filtered, with a cursor', async () => {
       for (let i = 0; i < 5; i++) await newRun(`list-${i}`, i % 2 ? 'odd' : 'even');
       const p1 = await store.listRuns({ graph: 'even', limit: 2 });

@@ -465,6 +465,47 @@ export class DrizzleStore implements Store {
     return row ? toCheckpoint(row) : undefined;
   }
 
+  async latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>> {
+    const out = new Map<string, CheckpointRecord>();
+    if (!runIds.length) return out;
+    const rows = await this.db
+      .selectDistinctOn([checkpoints.runId])
+      .from(checkpoints)
+      .where(inArray(checkpoints.runId, runIds))
+      .orderBy(checkpoints.runId, desc(checkpoints.step));
+    for (const row of rows) out.set(row.runId, toCheckpoint(row));
+    return out;
+  }
+
+  async firstEvents(runIds: string[]): Promise<Map<string, Envelope>> {
+    const out = new Map<string, Envelope>();
+    if (!runIds.length) return out;
+    const rows = await this.db.select().from(events).where(and(inArray(events.runId, runIds), eq(events.seq, 1)));
+    for (const row of rows) out.set(row.runId, toEnvelope(row));
+    return out;
+  }
+
+  async eventsById(ids: string[]): Promise<Envelope[]> {
+    if (!ids.length) return [];
+    const rows = await this.db.select().from(events).where(inArray(events.id, ids)).orderBy(asc(events.runId), asc(events.seq));
+    return rows.map(toEnvelope);
+  }
+
+  async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>> {
+    const out = new Map<string, Envelope[]>(ranges.map((r) => [r.runId, []]));
+    if (!ranges.length) return out;
+    const rows = await this.db
+      .select({ e: events })
+      .from(events)
+      .innerJoin(
+        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.after))}::int[]) as f(run_id, after)`,
+        sql`${events.runId} = f.run_id and ${events.seq} > f.after`,
+      )
+      .orderBy(asc(events.runId), asc(events.seq));
+    for (const { e } of rows) out.get(e.runId)!.push(toEnvelope(e));
+    return out;
+  }
+
   async getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined> {
     const [row] = await this.db
       .select()

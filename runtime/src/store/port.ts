@@ -91,6 +91,16 @@ export interface Store {
   requestCancel(runId: string): Promise<boolean>;
 
   latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined>;
+  /**
+   * What resuming many runs at once needs, in one read each (a node restarting after a crash
+   * resumes hundreds): the latest checkpoint of each run, and each run's first envelope.
+   */
+  latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>>;
+  firstEvents(runIds: string[]): Promise<Map<string, Envelope>>;
+  /** Envelopes by id, of any runs (ids are unique across runs). */
+  eventsById(ids: string[]): Promise<Envelope[]>;
+  /** Each run's envelopes with seq > `after`, in seq order, by run. */
+  eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>>;
   getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined>;
   listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
 
