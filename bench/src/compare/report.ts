@@ -166,6 +166,7 @@ Written by \`pnpm bench\` (bench/src/compare/main.ts); overwritten on every run.
 - Knobs: ${JSON.stringify(d.knobs)}
 - Whole bench: ${d.totalSec.toFixed(0)} s
 - Cluster (ours alone on 1, 2 and 3 \`ao node\` processes, NATS JetStream + Postgres): see \`bench/CLUSTER.md\`, written by the \`cluster\` workload of the same command (\`BENCH_WORKLOADS=cluster pnpm bench\` refreshes it alone)
+- Before/after tables of changes to our runtime (the code before and after, alternated on one machine): \`bench/BEFORE-AFTER.md\`
 
 ## Figures
 
