@@ -312,7 +312,7 @@ export class Engine {
         // In a cluster the run's swarm branches go on the task queue.
         ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started, silentMs: Math.max(10_000, 2 * this.leaseMs) } } : {}),
         onLost: (h, e) => {
-          console.error(`[engine ${this.nodeId}] run ${h.run.id}: a node task could not be handed out (${(e as Error).message}); giving the run up to be resumed`);
+          console.error(`[engine ${this.nodeId}] run ${h.run.id}: its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`);
           h.stop();
           if (this.hosts.get(h.run.id) === h) this.hosts.delete(h.run.id);
           void this.o.store.releaseLeases(this.nodeId, [h.run.id]).catch(() => undefined);
@@ -809,7 +809,7 @@ export class Engine {
         if (RUN_ENDS.has(env.type)) poke();
       });
       try {
-        await sub.ready;
+        await within(Math.max(1, end - Date.now()), sub.ready);
         run = (await this.o.store.getRun(id)) ?? run;
         while (!settled(run)) {
           if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
@@ -854,6 +854,8 @@ export class Engine {
     await within(5_000, Promise.all([this.claiming, ...this.taking]));
     if (!this.o.passive) await within(2_000, this.o.bus.membership?.leave(this.nodeId));
     const ids = [...this.hosts.keys()];
+    // What the runs staged is committed before their actors stop (a model's answer is not paid for twice).
+    await within(5_000, Promise.all([...this.hosts.values()].map((h) => h.journal.flush())));
     for (const h of this.hosts.values()) h.stop();
     this.system.shutdown();
     await within(5_000, Promise.all([...this.hosts.values()].map((h) => h.journal.flush())));

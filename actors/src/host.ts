@@ -35,7 +35,7 @@ export interface HostDeps {
   tasks?: { hostStarted: string; silentMs: number };
   /** How long a staged envelope may wait for the run's next commit (the journal's default otherwise). */
   stageFlushMs?: number;
-  /** This hosting must end at once (a task could not be handed out): the engine gives the run up. */
+  /** This hosting must end at once (a task could not be handed out, a commit's outcome is unknown): the engine gives the run up. */
   onLost?: (host: RunHost, e: unknown) => void;
 }
 
@@ -73,6 +73,8 @@ export class RunHost {
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
       ...(deps.stageFlushMs !== undefined ? { flushMs: deps.stageFlushMs } : {}),
+      // A commit whose outcome is unknown ends this hosting: the run is resumed from the log.
+      onFailed: (e) => deps.onLost?.(this, e),
       // Every commit is fenced by this node's hold on the run.
       ...(deps.nodeId !== undefined ? { owner: deps.nodeId } : {}),
       // Folded as envelopes are accepted (staged ones too): the host's view of the ledger is the actors' view.
@@ -106,8 +108,10 @@ export class RunHost {
     const tasks = deps.tasks;
     const hostTasks =
       tasks && queue && rpc && !run.replay
-        ? () =>
-            (this.tasks ??= new HostTasks({
+        ? () => {
+            // An actor still unwinding after the run stopped hands nothing out.
+            if (this.ended) throw new AoError('AO_NODE_CANCELLED', `run ${run.id} is no longer hosted here`);
+            return (this.tasks ??= new HostTasks({
               runId: run.id,
               epoch: randomUUID(),
               host: deps.nodeId ?? 'local',
@@ -117,7 +121,8 @@ export class RunHost {
               journal: this.journal,
               onDispatchFailed: (e) => deps.onLost?.(this, e),
               silentMs: tasks.silentMs,
-            }))
+            }));
+          }
         : undefined;
     const services: RunServices = {
       runId: run.id,

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { defineTool, InProcessBus, OfflineLlm, openPgliteStore } from '@ao/runtime';
-import type { CommitBatch, Envelope, Store } from '@ao/runtime';
+import type { CommitBatch, Envelope, LlmPort, Store } from '@ao/runtime';
 import { Engine } from '../src/mod.js';
-import { toolsWith } from './harness.js';
+import { toolsWith, until } from './harness.js';
 
 /**
  * Durability points, not envelope points: a step commits where the outside world is touched (an
@@ -125,5 +125,67 @@ describe('durability points', () => {
     release();
     const done = await engine.waitForRun(run.id, 30_000);
     expect(done.status).toBe('succeeded');
+  });
+
+  it('an answer the store cannot hold (a NUL character) fails its own append, as its commit used to: the run ends, and a run beside it is untouched', async () => {
+    const offline = new OfflineLlm();
+    // A model whose answers for one topic hold a NUL character (Postgres jsonb refuses it).
+    const nul: LlmPort = {
+      provider: offline.provider,
+      complete: async (req, signal) => {
+        const res = await offline.complete(req, signal);
+        return JSON.stringify(req.messages).includes('poison') ? { ...res, message: { ...res.message, content: `bad\u0000answer` } } : res;
+      },
+    };
+    const e = await Engine.create({ store, bus: new InProcessBus(), llm: () => nul, tools: toolsWith(), graphs: [pipeline()], nodeId: 'nul' });
+    try {
+      const [bad, good] = await Promise.all([e.startRun({ graph: 'dp-pipeline', input: { topic: 'poison' } }), e.startRun({ graph: 'dp-pipeline', input: { topic: 'clean' } })]);
+      const [b, g] = await Promise.all([e.waitForRun(bad.id, 30_000), e.waitForRun(good.id, 30_000)]);
+      expect(b.status).toBe('failed');
+      expect(JSON.stringify(b.error)).toContain('AO_ENVELOPE_INVALID');
+      expect(g.status).toBe('succeeded');
+      const events = await store.listEvents(bad.id, { limit: 10_000 });
+      expect(events.map((x) => x.seq)).toEqual(events.map((_, i) => i + 1));
+    } finally {
+      await e.shutdown();
+    }
+  });
+
+  it('a commit whose outcome is unknown ends the hosting: the run is resumed from the log and ends as if nothing happened', async () => {
+    let failed = 0;
+    // The third commit of the run fails as a lost connection would (it may or may not have landed).
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return async (b: CommitBatch) => {
+            if (b.events.some((x) => x.type === 'tool.call' && (x.payload as { key: string }).key.startsWith('supervisor/s2/')) && failed === 0) {
+              failed += 1;
+              await target.commit(b); // it landed, but the answer was lost
+              throw new Error('Connection terminated unexpectedly');
+            }
+            return target.commit(b);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const llm = new OfflineLlm();
+    const e = await Engine.create({ store: flaky, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(), graphs: [pipeline()], nodeId: 'flaky', claimIntervalMs: 100 });
+    try {
+      const run = await e.startRun({ graph: 'dp-pipeline', input: { topic: 'lost answer' } });
+      const done = await until(async () => {
+        const r = await store.getRun(run.id);
+        return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
+      }, 'the run to be resumed and end', 30_000);
+      expect(failed).toBe(1);
+      expect(done.status).toBe('succeeded');
+      const events = await store.listEvents(run.id, { limit: 10_000 });
+      expect(events.map((x) => x.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(new Set(events.map((x) => x.id)).size).toBe(events.length);
+      for (const type of ['tool.call', 'llm.response', 'node.completed']) expect(events.filter((x) => x.type === type), type).toHaveLength(STEPS);
+    } finally {
+      await e.shutdown();
+    }
   });
 });

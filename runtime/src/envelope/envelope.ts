@@ -91,6 +91,35 @@ export function envelopeIdFor(runId: string, dedupeKey: string): string {
 }
 
 /** Validate an envelope at a boundary (bus, store); a bad one is AO_ENVELOPE_INVALID naming the field. */
+/** Each envelope's payload as JSON, serialised once (for the store and the checks before it). */
+const payloadJson = new WeakMap<Envelope, string>();
+
+/** The payload of an envelope as JSON, serialised once however often it is asked for. */
+export function payloadJsonOf(env: Envelope): string {
+  let json = payloadJson.get(env);
+  if (json === undefined) {
+    json = JSON.stringify(env.payload ?? null);
+    payloadJson.set(env, json);
+  }
+  return json;
+}
+
+/**
+ * What Postgres `jsonb` refuses: a NUL character, and a lone surrogate (JSON.stringify escapes
+ * exactly these two as `\u0000` and `\udXXX`; an escaped backslash before them does not count).
+ */
+const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/**
+ * Refuse, before it is written or delivered, an envelope the store cannot hold, so the append
+ * that made it fails (as its commit would) rather than one that merely shares its commit.
+ */
+export function assertStorable(env: Envelope): void {
+  if (UNSTORABLE.test(payloadJsonOf(env))) {
+    throw new AoError('AO_ENVELOPE_INVALID', `envelope ${env.type} cannot be stored: its payload holds a NUL character or a lone surrogate, which Postgres jsonb refuses`, { field: 'payload' });
+  }
+}
+
 export function parseEnvelope(raw: unknown): Envelope {
   const r = EnvelopeSchema.safeParse(raw);
   if (!r.success) {

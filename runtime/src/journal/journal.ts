@@ -1,6 +1,6 @@
 import type { Bus } from '../bus/mod.js';
 import { isAoError } from '@ao/graphs';
-import { envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
+import { assertStorable, envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store } from '../store/mod.js';
@@ -142,6 +142,12 @@ export class RunJournal implements ActorJournal {
       isLocal?: (path: Envelope['to']) => boolean;
       /** How long a staged envelope may wait for the next commit (default `STAGE_FLUSH_MS`). */
       flushMs?: number;
+      /**
+       * A commit failed for another reason than a lost lease (the store is down, or its answer was
+       * lost): the journal is closed, since what it staged and the seqs it gave are no longer
+       * known to match the log, and whoever hosts the run gives it up to be resumed from the log.
+       */
+      onFailed?: (e: unknown) => void;
     } = {},
   ) {
     this.nextSeq = lastSeq + 1;
@@ -283,14 +289,18 @@ export class RunJournal implements ActorJournal {
       try {
         await this.store.commit({ runId: this.runId, events, ...(patch ? { patch } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
       } catch (e) {
-        // Fenced: another node holds the run now; this journal writes nothing more.
-        if (isAoError(e) && e.code === 'AO_LEASE_LOST') this.close();
-        // Not written: the seqs go back (what was staged stays staged, for the next commit).
+        // Fenced (another node holds the run now), or not known to be written: this journal
+        // writes nothing more. What it staged is dropped, and the run is resumed from the log,
+        // where the actors re-derive it (a retry here could write seqs the log may already hold).
         this.nextSeq = seqBefore;
         for (const p of items) {
           for (const env of p.fresh) this.written.delete(env.id);
           p.req.reject(e);
         }
+        const lost = isAoError(e) && e.code === 'AO_LEASE_LOST';
+        this.close();
+        for (const r of this.queue.splice(0)) r.reject(e);
+        if (!lost) this.o.onFailed?.(e);
         return;
       }
     }
@@ -381,6 +391,7 @@ export class RunJournal implements ActorJournal {
           ({ env, patch } = failedByDivergence(env, patch, now));
         }
       }
+      assertStorable(env);
       fresh.push(env);
       out.push({ env });
     }
@@ -443,8 +454,11 @@ export class RunJournal implements ActorJournal {
 
   /** Commit what is staged, and wait until every append so far has committed and been published. */
   async flush(): Promise<void> {
-    if (this.staged && !this.ended) await this.append([]).catch(() => undefined);
-    while (this.draining) await this.draining;
+    // An append still queued may stage more once it is taken: loop until nothing is queued or staged.
+    while (this.draining || (this.staged && !this.ended)) {
+      if (this.draining) await this.draining;
+      else await this.append([]).catch(() => undefined);
+    }
     await this.published;
   }
 }

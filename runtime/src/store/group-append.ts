@@ -1,4 +1,5 @@
 import { AoError } from '@ao/graphs';
+import { payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 
 /** A statement run beneath drizzle by the adapter's client, prepared once per connection under `name`. */
@@ -8,22 +9,16 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
 export const EVENT_ROWS = (param: string) => `jsonb_to_recordset(${param}::jsonb) as v(id uuid, run_id text, seq int, type text, from_path text, to_path text, causation_id uuid, payload jsonb, trace jsonb, time timestamptz)`;
 export const EVENT_COLUMNS = 'v.id, v.run_id, v.seq, v.type, v.from_path, v.to_path, v.causation_id, v.payload, v.trace, v.time';
 
-/** Envelopes as the JSON array the append statements read: serialised once, not column by column. */
+/**
+ * Envelopes as the JSON array the append statements read: serialised once, not column by column,
+ * each payload's JSON reused from the journal's check (`payloadJsonOf`).
+ */
 export function eventsJson(batch: readonly Envelope[]): string {
-  return JSON.stringify(
-    batch.map((e) => ({
-      id: e.id,
-      run_id: e.runId,
-      seq: e.seq,
-      type: e.type,
-      from_path: e.from,
-      to_path: e.to,
-      causation_id: e.causationId,
-      payload: e.payload ?? null,
-      trace: e.trace,
-      time: e.time,
-    })),
-  );
+  const rows = batch.map((e) => {
+    const head = JSON.stringify({ id: e.id, run_id: e.runId, seq: e.seq, type: e.type, from_path: e.from, to_path: e.to, causation_id: e.causationId, trace: e.trace, time: e.time });
+    return `${head.slice(0, -1)},"payload":${payloadJsonOf(e)}}`;
+  });
+  return `[${rows.join(',')}]`;
 }
 
 /**
