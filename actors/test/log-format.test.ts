@@ -22,8 +22,27 @@ interface Dumped {
 }
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/log-format-v0.json', import.meta.url), 'utf8')) as { finished: Dumped; interrupted: Dumped };
 
+/**
+ * The runs as if they had been written a moment ago: every time moved by the same amount (event
+ * times, the run's times, the wall-clock deadline kept in checkpoints), so their 300 s wall-clock
+ * budget is not spent by the fixture's age.
+ */
+function recent(d: Dumped, now: number): Dumped {
+  const offset = now - Date.parse(d.events[0]!.time);
+  const move = (t: string) => new Date(Date.parse(t) + offset).toISOString();
+  return {
+    run: { ...d.run, createdAt: move(d.run.createdAt), ...(d.run.startedAt ? { startedAt: move(d.run.startedAt) } : {}), ...(d.run.finishedAt ? { finishedAt: move(d.run.finishedAt) } : {}) },
+    events: d.events.map((e) => ({ ...e, time: move(e.time) })),
+    checkpoints: d.checkpoints.map((c) => {
+      const state = c.state as { deadline?: number };
+      return { ...c, state: typeof state.deadline === 'number' ? { ...state, deadline: state.deadline + offset } : state };
+    }),
+  };
+}
+
 /** Write a dumped run's rows into a store as they were, held by a node that is gone (its lease lapsed). */
-async function load(store: Store, d: Dumped): Promise<void> {
+async function load(store: Store, dumped: Dumped): Promise<void> {
+  const d = recent(dumped, Date.now());
   const r = d.run;
   await store.createRun({ id: r.id, graph: r.graph, graphVersion: r.graphVersion, input: r.input, budget: r.budget, nodes: {}, traceId: r.traceId, owner: 'old', leaseMs: 1 });
   await store.commit({
