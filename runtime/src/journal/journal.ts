@@ -246,10 +246,17 @@ export class RunJournal implements ActorJournal {
     const seqBefore = this.nextSeq;
     const items: Prepared[] = [];
     let ends = false;
+    /** Appends after the run's end in this batch: refused once the end is committed (so `ended` reads true to whoever they fail). */
+    const late: Request[] = [];
+    const ended = () => new Error(`run ${this.runId} has ended: its log takes no more events`);
     for (const r of reqs) {
+      if (ends) {
+        late.push(r);
+        continue;
+      }
       try {
         if (this.closed) throw new Error(`the journal of run ${this.runId} is closed: this node no longer hosts it`);
-        if (this.sealed || ends) throw new Error(`run ${this.runId} has ended: its log takes no more events`);
+        if (this.sealed) throw ended();
         const p = this.prepare(r);
         items.push(p);
         if (p.fresh.some((e) => e.type === 'run.finished' || e.type === 'run.parked')) ends = true;
@@ -299,7 +306,7 @@ export class RunJournal implements ActorJournal {
         }
         const lost = isAoError(e) && e.code === 'AO_LEASE_LOST';
         this.close();
-        for (const r of this.queue.splice(0)) r.reject(e);
+        for (const r of [...late, ...this.queue.splice(0)]) r.reject(e);
         if (!lost) this.o.onFailed?.(e);
         return;
       }
@@ -312,6 +319,7 @@ export class RunJournal implements ActorJournal {
     }
     // The run's last word: whatever an unwinding actor still tries to write is refused.
     if (ends) this.sealed = true;
+    for (const r of late) r.reject(ended());
     if (events.length) RunJournal.afterCommit?.(events.length);
     const replay = this.o.replay;
     if (this.o.deliver) {
