@@ -20,11 +20,12 @@ import { answerSchema, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.j
 import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
 
-/** Wait for `p` (its failure ignored) at most `ms`. */
 /** What a batch of resumes read at once for one run (see `Engine.loadForResume`). */
 interface Loaded {
   checkpoint: CheckpointRecord | undefined;
   first: Envelope | undefined;
+  /** The start messages of the live children its checkpoint names. */
+  starts: Envelope[];
   /** The run's events after `after`: its checkpoint's seq, or before the earliest start message it names. */
   after: number;
   known: Envelope[];
@@ -34,6 +35,7 @@ interface Loaded {
 const RUN_ENDS: ReadonlySet<string> = new Set(['run.finished', 'run.parked', 'run.waiting']);
 const settled = (run: RunRecord): boolean => TERMINAL_STATUSES.has(run.status) || run.status === 'waiting';
 
+/** Wait for `p` (its failure ignored) at most `ms`. */
 async function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
   let t: NodeJS.Timeout | undefined;
   await Promise.race([Promise.resolve(p).catch(() => undefined), new Promise((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
@@ -431,7 +433,7 @@ export class Engine {
     for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
     const ranges = ids.map((id) => ({ runId: id, after: Math.min(cps.get(id)?.seq ?? 0, ...(byRun.get(id) ?? []).map((e) => e.seq - 1)) }));
     const known = await this.o.store.eventsAfter(ranges);
-    return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), after, known: known.get(id) ?? [] }]));
+    return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [] }]));
   }
 
   private async resume(run: RunRecord, loaded?: Loaded): Promise<void> {
@@ -465,11 +467,9 @@ export class Engine {
     }
     // What a crash may have interrupted: the start messages of the live children and everything
     // logged since the earliest of them (their re-runs emit those again, under the same ids).
-    const wanted = new Set(restored?.live.map((l) => l.startId) ?? []);
-    // Loaded with the batch: the events since the checkpoint include its live children's starts
-    // (read from the earliest of them on), unless the checkpoint was migrated (read them again).
-    const batch = loaded && restored ? loaded.known.filter((e) => wanted.has(e.id)) : undefined;
-    const starts = batch && batch.length === wanted.size ? batch : restored ? await this.o.store.getEvents(run.id, [...wanted]) : [];
+    const wanted = restored?.live.map((l) => l.startId) ?? [];
+    // Read with the batch, unless a migration changed which children are live (read them again).
+    const starts = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id)) ? loaded.starts : restored ? await this.o.store.getEvents(run.id, wanted) : [];
     const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
     const known = loaded && loaded.after === from ? loaded.known : await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
     const recording = run.replay ? await loadRecording(this.o.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
@@ -571,6 +571,7 @@ export class Engine {
           }
         : {}),
     });
+    await journal.flush(); // published before its host writes after it
     meters().runsStarted.add(1, { 'ao.graph': def.name, replay: true });
     if (this.o.bus.queue) await this.o.bus.queue.enqueue('runs', run.id, { runId: run.id });
     else await this.resume((await this.o.store.getRun(run.id))!);
@@ -686,6 +687,7 @@ export class Engine {
     await journal.append([draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type, payload, causationId: null, key })], {
       patch: { ...patch, releaseLease: true },
     });
+    await journal.flush(); // published before anyone may write after it
   }
 
   /**

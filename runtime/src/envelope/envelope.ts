@@ -104,6 +104,12 @@ export function payloadJsonOf(env: Envelope): string {
   return json;
 }
 
+/** A whole envelope as JSON, its payload's part reused (what the bus sends). */
+export function envelopeJson(env: Envelope): string {
+  const { payload: _payload, ...rest } = env;
+  return `${JSON.stringify(rest).slice(0, -1)},"payload":${payloadJsonOf(env)}}`;
+}
+
 /**
  * What Postgres `jsonb` refuses: a NUL character, and a lone surrogate (JSON.stringify escapes
  * exactly these two as `\u0000` and `\udXXX`; an escaped backslash before them does not count).

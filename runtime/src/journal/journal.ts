@@ -136,7 +136,7 @@ export class RunJournal implements ActorJournal {
       /** Called with every append's new envelopes once they are accepted (staged or committed), in seq order. */
       onWrite?: (fresh: readonly Envelope[]) => void;
       owner?: string;
-      /** Hand an envelope to the host's own actors (in process). Without it, they get it through the bus. */
+      /** Hand an envelope to the host's own actors (in process). Without it (a write for a run no one hosts), only the bus carries it. */
       deliver?: (env: Envelope) => void;
       /** Whether an actor path is one of the host's own actors (an envelope for any other is committed at once). */
       isLocal?: (path: Envelope['to']) => boolean;
@@ -322,36 +322,18 @@ export class RunJournal implements ActorJournal {
     for (const r of late) r.reject(ended());
     if (events.length) RunJournal.afterCommit?.(events.length);
     const replay = this.o.replay;
-    if (this.o.deliver) {
-      for (const p of items) if (p.diverged) replay!.onDiverged(p.diverged);
-      // The host's actors get these appends' envelopes now; the bus takes the whole commit after.
-      for (const p of items) {
-        for (const { env, local } of p.out) {
-          if (local) replay!.deliver(env);
-          else this.o.deliver(env);
-        }
-      }
-      this.publish(events, false);
-      const again = items.flatMap((p) => p.out.filter((x) => x.again).map((x) => x.env));
-      if (again.length) this.publish(again, true);
-      for (const p of items) p.req.resolve(p.out.map((o) => o.env));
-      return;
-    }
+    for (const p of items) if (p.diverged) replay!.onDiverged(p.diverged);
+    // The host's actors get these appends' envelopes now; the bus takes the whole commit after.
     for (const p of items) {
-      try {
-        if (p.diverged) {
-          replay!.onDiverged(p.diverged);
-          for (const e of p.fresh) if (e.type === 'replay.diverged') await this.bus.publish(e);
-        }
-        for (const { env, local, again } of p.out) {
-          if (local) replay!.deliver(env);
-          else await this.bus.publish(env, again ? { again } : undefined);
-        }
-        p.req.resolve(p.out.map((o) => o.env));
-      } catch (e) {
-        p.req.reject(e);
+      for (const { env, local } of p.out) {
+        if (local) replay!.deliver(env);
+        else this.o.deliver?.(env);
       }
     }
+    this.publish(events, false);
+    const again = items.flatMap((p) => p.out.filter((x) => x.again).map((x) => x.env));
+    if (again.length) this.publish(again, true);
+    for (const p of items) p.req.resolve(p.out.map((o) => o.env));
   }
 
   /**

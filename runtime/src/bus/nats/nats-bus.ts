@@ -8,7 +8,7 @@ import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { AoError, ERROR_CODES } from '@ao/graphs';
 import type { ErrorCode } from '@ao/graphs';
-import { parseEnvelope } from '../../envelope/mod.js';
+import { envelopeJson, parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
 import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, Subscription, WorkHandler, WorkQueue } from '../port.js';
 
@@ -195,8 +195,8 @@ export class NatsBus implements Bus {
       await this.retrying(what, () => true, () => this.js.publish(this.subject(runId), data, { msgID, timeout: 5_000 }));
     };
     for (const env of envs) {
-      // The journal built these from validated envelopes: they are serialised once, here.
-      const json = JSON.stringify(env);
+      // The journal validated these and serialised their payloads once already.
+      const json = envelopeJson(env);
       if (batch.length && (bytes + json.length > COMMIT_MESSAGE_BYTES || env.runId !== first!.runId)) await send();
       batch.push(json);
       bytes += json.length;
