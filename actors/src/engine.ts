@@ -4,7 +4,7 @@ import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@a
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
-import { foldLedger } from './budget/budget-actor.js';
+import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
 import { nodeLimitsOf } from './budget/usage.js';
@@ -513,8 +513,12 @@ export class Engine {
   private async restoredLedger(run: RunRecord, def: GraphDef<unknown>, restored: CheckpointState, cpSeq: number, known: Envelope[]): Promise<Ledger> {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     const start = newLedger(limits, nodeLimitsOf(def));
-    if (!restored.ledger) return foldLedger(start, await this.o.store.listEventsOfType(run.id, 'budget.'));
-    return foldLedger({ ...start, ...restored.ledger }, known.filter((e) => e.seq > cpSeq && e.type.startsWith('budget.')));
+    if (!restored.ledger) {
+      const [budget, answers] = await Promise.all([this.o.store.listEventsOfType(run.id, 'budget.'), this.o.store.listEventsOfType(run.id, 'llm.response')]);
+      return foldLedger(start, [...budget, ...answers].sort((a, b) => a.seq - b.seq));
+    }
+    // The checkpoint's usage is its ledger's (checkpoints written before: what its nodes had reported).
+    return foldLedger({ ...start, ...restored.ledger, usage: restored.usage }, known.filter((e) => e.seq > cpSeq && isLedgerEvent(e.type)));
   }
 
   /**

@@ -3,7 +3,7 @@ import { actorPath, RunJournal } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
 import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
-import { foldLedger } from './budget/budget-actor.js';
+import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
 import { nodeLimitsOf } from './budget/usage.js';
@@ -68,7 +68,7 @@ export class RunHost {
     // The ledger as of the last committed event, kept by folding each commit's budget envelopes:
     // every checkpoint carries it, so a restore needs no fold over the run's history.
     let ledger: Ledger = o.ledger ?? newLedger(limits, nodeLimitsOf(def));
-    const budgetOf = (fresh: readonly Envelope[]) => fresh.filter((e) => e.type.startsWith('budget.'));
+    const budgetOf = (fresh: readonly Envelope[]) => fresh.filter((e) => isLedgerEvent(e.type));
     const recording = o.recording;
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
@@ -133,7 +133,7 @@ export class RunHost {
       ...(o.ledger ? { ledger: o.ledger } : {}),
       ...(run.replay ? { replay: run.replay } : {}),
       ledgerAt: (fresh) => foldLedger(ledger, budgetOf(fresh)),
-      awaitReply: (requestId, timeoutMs, signal) => this.replies.await(requestId, timeoutMs, signal),
+      awaitReply: (requestId, timeoutMs, signal, onInterim) => this.replies.await(requestId, timeoutMs, signal, onInterim),
       journal: this.journal,
       startedAt: Date.parse(run.startedAt ?? run.createdAt),
       spanAttributes: {
@@ -172,13 +172,14 @@ export class RunHost {
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
         console.error(`[run ${run.id}] supervisor crashed:`, err);
-        runEnded(services, 'failed', error);
+        const usage = services.ledgerAt([]).usage;
+        runEnded(services, 'failed', error, [], usage);
         // If even this write fails (the store is down), the lease lapses and recovery resumes the
         // run from its last checkpoint.
         void this.journal
           .append(
-            [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage: run.usage }, causationId: null, key: 'run.finished' })],
-            { patch: { status: 'failed', error, finishedAt: new Date().toISOString(), releaseLease: true } },
+            [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage }, causationId: null, key: 'run.finished' })],
+            { patch: { status: 'failed', error, usage, finishedAt: new Date().toISOString(), releaseLease: true } },
           )
           .catch(() => undefined)
           .finally(() => {

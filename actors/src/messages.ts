@@ -116,10 +116,39 @@ export const PAYLOADS = {
     scope: z.string(),
     tool: z.string().optional(),
     value: z.number(),
+    /** Settled usage in the scope (before the budget waited for calls in flight, used + reserved). */
     used: z.number(),
+    /** What calls in flight held, and how many (absent in logs written before). */
+    reserved: z.number().optional(),
+    inFlight: z.number().int().min(0).optional(),
+    /** The least the call needed. */
+    asked: z.number().optional(),
     stop: z.boolean(),
   }),
-  'budget.settle': z.object({ key: z.string(), tokens: z.number().int().min(0), usd: z.number().min(0), tool: z.string().optional(), model: z.string().optional() }),
+  /**
+   * A request that does not fit while other calls in flight hold part of its limit: it waits for
+   * them to settle and is decided again (then `budget.granted` or `budget.refused` answers it).
+   */
+  'budget.waiting': z.object({
+    key: z.string(),
+    node,
+    actor: z.string(),
+    limit: z.enum(['tokens', 'tools', 'usd', 'perTool']),
+    scope: z.string(),
+    tool: z.string().optional(),
+    value: z.number(),
+    used: z.number(),
+    reserved: z.number(),
+    inFlight: z.number().int().min(0),
+    asked: z.number(),
+  }),
+  'budget.settle': z.object({
+    key: z.string(),
+    tokens: z.number().int().min(0),
+    usd: z.number().min(0),
+    tool: z.string().optional(),
+    model: z.string().optional(),
+  }),
   'budget.release': z.object({ key: z.string() }),
   /** A request that would pass a soft limit is held (the asker waits) while a person decides. */
   'budget.held': z.object({ key: z.string(), limit: z.enum(['tokens', 'tools', 'usd']), value: z.number(), used: z.number() }),
@@ -132,6 +161,9 @@ export const PAYLOADS = {
     scope: z.string(),
     value: z.number(),
     used: z.number(),
+    reserved: z.number().optional(),
+    inFlight: z.number().int().min(0).optional(),
+    asked: z.number().optional(),
     actor: z.string(),
   }),
   'effect.reconciled': z.object({ key: z.string(), name: z.string(), done: z.boolean() }),

@@ -25,7 +25,7 @@ export interface RunServices {
    * causationId it is), or rejects after `timeoutMs` or when `signal` aborts. The asking actor is
    * busy in its own handler, so the answer comes this way, not through its mailbox.
    */
-  awaitReply(requestId: string, timeoutMs: number, signal: AbortSignal): Promise<Envelope>;
+  awaitReply(requestId: string, timeoutMs: number, signal: AbortSignal, onInterim?: (env: Envelope) => void): Promise<Envelope>;
   readonly journal: ActorJournal;
   readonly llm: LlmResolver;
   readonly tools: ToolRegistry;

@@ -1,5 +1,5 @@
 import { emitRunSpan, endSpan, meters, startSpan, traceContextOf } from '@ao/runtime';
-import type { Attributes, Envelope, ErrorInfo, Span, TraceContext } from '@ao/runtime';
+import type { Attributes, Envelope, ErrorInfo, Span, TraceContext, Usage } from '@ao/runtime';
 import type { RunServices } from './services.js';
 
 /**
@@ -44,11 +44,20 @@ export function stepSpan(s: RunServices, step: number, cause: TraceContext | nul
 const replayAttr = (s: RunServices): Attributes => (s.spanAttributes.replay ? { replay: true } : {});
 
 /** The run ended: its root span (see emitRunSpan) and the finished-runs metric. */
-export function runEnded(s: RunServices, status: string, error?: ErrorInfo | null, events: Array<{ name: string; attributes: Attributes }> = []): void {
+export function runEnded(s: RunServices, status: string, error?: ErrorInfo | null, events: Array<{ name: string; attributes: Attributes }> = [], usage: Usage = s.ledgerAt([]).usage): void {
   emitRunSpan({
     trace: s.trace,
     startTime: s.startedAt,
-    attributes: { ...s.spanAttributes, 'ao.run.status': status },
+    attributes: {
+      ...s.spanAttributes,
+      'ao.run.status': status,
+      // The run's usage, the same figure as its record and run.finished (its settlements).
+      'gen_ai.usage.input_tokens': usage.inputTokens,
+      'gen_ai.usage.output_tokens': usage.outputTokens,
+      'ao.usage.total_tokens': usage.totalTokens,
+      'ao.usage.llm_calls': usage.llmCalls,
+      'ao.usage.tool_calls': usage.toolCalls,
+    },
     ...(error && status !== 'succeeded' ? { error } : {}),
     events,
   });

@@ -24,9 +24,10 @@ function prng(seed: number): () => number {
 }
 
 /**
- * A scripted model, deterministic per request (its randomness is seeded from the request): it
- * calls 0-3 of the offered tools, and reports usage within what the budget allowed: input no more
- * than the runtime's own prompt estimate, output no more than the granted `maxTokens`.
+ * A scripted model, deterministic per conversation (its randomness is seeded from the messages,
+ * not from the `maxTokens` it was granted, so a budget that shrinks a grant does not change what
+ * the run does): it calls 0-3 of the offered tools, counts its input as the runtime reserves it
+ * (the provider's count), and writes up to 400 tokens, cut at the granted `maxTokens`.
  */
 function scriptedLlm(): LlmPort & { calls: number; overGrant: number } {
   const port = {
@@ -36,7 +37,7 @@ function scriptedLlm(): LlmPort & { calls: number; overGrant: number } {
     overGrant: 0,
     async complete(req: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
       port.calls += 1;
-      const seed = createHash('sha256').update(JSON.stringify(req.messages)).update(String(req.maxTokens)).digest().readUInt32BE(0);
+      const seed = createHash('sha256').update(JSON.stringify(req.messages)).digest().readUInt32BE(0);
       const rnd = prng(seed);
       // A little latency, so branches interleave differently from call to call.
       const wait = Math.floor(rnd() * 4);
@@ -47,8 +48,8 @@ function scriptedLlm(): LlmPort & { calls: number; overGrant: number } {
         });
       }
       const estimate = estimateTokens(JSON.stringify(req.messages) + JSON.stringify(req.tools ?? []));
-      const inputTokens = Math.floor(estimate * (0.5 + rnd() / 2));
-      const outputTokens = Math.floor(req.maxTokens * rnd());
+      const inputTokens = estimate;
+      const outputTokens = Math.min(Math.floor(400 * rnd()), req.maxTokens);
       if (inputTokens > estimate || outputTokens > req.maxTokens) port.overGrant += 1;
       const offered = req.tools ?? [];
       const n = offered.length ? Math.floor(rnd() * 4) : 0;
@@ -245,5 +246,34 @@ describe('budget property: random graphs on one engine never pass their limits',
       { seed: SEED, numRuns: NUM_RUNS, endOnFailure: true },
     );
     expect(llm.overGrant).toBe(0);
+  });
+  it(`a run whose uninterrupted usage is at most 90% of its tokens and tools limits is never stopped by them (seed ${SEED})`, async () => {
+    const free = { runs: 0, waited: 0 };
+    await fc.assert(
+      fc.asyncProperty(caseArb, fc.nat(), async (c, salt) => {
+        // Uninterrupted: the same graph without limits.
+        const nodes = c.nodes.map((n) => ({ ...n, sub: undefined }));
+        const open = buildGraph({ nodes, tokens: undefined, tools: undefined, perTool: {} });
+        h.engine.register(open.builder);
+        const first = await h.engine.waitForRun((await h.engine.startRun({ graph: open.name, input: { salt } })).id, 30_000);
+        expect(first.status).toBe('succeeded');
+        const used = await allEvents(h.store, first.id);
+        const tokens = used.filter((e) => e.type === 'budget.settle').reduce((n, e) => n + payload<{ tokens: number }>(e).tokens, 0);
+        const tools = used.filter((e) => e.type === 'tool.result').length;
+        // Limits it uses at most 90% of (and at least 10 times the useful minimum of output: 160 tokens).
+        const limits = { nodes, tokens: Math.max(160, Math.ceil(tokens / 0.9)), tools: tools ? Math.ceil(tools / 0.9) : undefined, perTool: {} };
+        const tight = buildGraph(limits);
+        h.engine.register(tight.builder);
+        const run = await h.engine.startRun({ graph: tight.name, input: { salt } });
+        const done = await h.engine.waitForRun(run.id, 30_000);
+        const events = await allEvents(h.store, run.id);
+        free.runs += 1;
+        if (events.some((e) => e.type === 'budget.waiting')) free.waited += 1;
+        expect(done.status, `${tokens} tokens and ${tools} tool calls uninterrupted, limits ${limits.tokens} / ${limits.tools}: ${JSON.stringify(done.error)}`).toBe('succeeded');
+        expect(events.filter((e) => e.type === 'budget.refused')).toEqual([]);
+      }),
+      { seed: SEED, numRuns: 20, endOnFailure: true },
+    );
+    console.log(`[budget-property] 90% property: ${free.runs} runs, ${free.waited} of them waited for calls in flight`);
   });
 });

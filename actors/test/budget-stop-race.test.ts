@@ -5,15 +5,16 @@ import type { Envelope, LlmPort, LlmRequest, LlmResponse, RunRecord } from '@ao/
 import { allEvents, gate, makeEngine, sleep } from './harness.js';
 
 /**
- * A swarm of two branches whose budget fits one model call: branch A's call is granted and held
- * open (gated), branch B is refused, which stops the run `budget_exceeded`. The held call is let
- * go at the very moment the run's final event is published: the branch actor has been stopped by
- * then, so nothing it does may reach the log any more.
+ * A swarm of two branches whose budget fits one tool call: branch A's first model call is granted
+ * and held open (gated); branch B calls `noop` (the one tool call), and its second `noop` is
+ * refused, which stops the run `budget_exceeded` (a model call in flight holds no tool calls, so
+ * the budget does not wait for A's). The held call is let go at the very moment the run's final
+ * event is published: the branch actor has been stopped by then, so nothing it does may reach
+ * the log any more.
  */
 const race = graph('budget-stop-race')
-  .node('fan', { agent: 'swarm', concurrency: 2, tools: ['noop'], maxTurns: 3, maxTokens: 1000 })
-  // One call reserves prompt (~100) + up to 1000 output; what is left cannot fit a second prompt.
-  .budget({ tokens: 1100 }) as GraphBuilder<unknown>;
+  .node('fan', { agent: 'swarm', concurrency: 2, tools: ['noop'], maxTurns: 3 })
+  .budget({ tools: 1 }) as GraphBuilder<unknown>;
 
 describe('a model call in flight when a budget stop ends the run', () => {
   let h: Awaited<ReturnType<typeof makeEngine>>;
@@ -25,8 +26,8 @@ describe('a model call in flight when a budget stop ends the run', () => {
       calls += 1;
       const first = calls === 1;
       if (first) await held.promise;
-      // The held call asks for a tool: had the branch gone on, its next step would be a new call.
-      return first && req.tools
+      // Every answer asks for a tool: had the held branch gone on, its next step would be a new call.
+      return req.tools
         ? { model: 'm', message: { content: '', toolCalls: [{ id: 'c1', name: 'noop', arguments: {} }] }, usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'tool_calls' }
         : { model: 'm', message: { content: 'done', toolCalls: [] }, usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'stop' };
     },
@@ -65,7 +66,7 @@ describe('a model call in flight when a budget stop ends the run', () => {
   it('ends the run budget_exceeded, and the stopped branch starts no new call after run.finished', async () => {
     const { done, events } = await runRace();
     expect(done.status).toBe('budget_exceeded');
-    expect(done.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'tokens', value: 1100 } });
+    expect(done.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'tools', value: 1 } });
     const fin = events.find((e) => e.type === 'run.finished')!;
     const started = events.filter((e) => e.seq > fin.seq && ['budget.request', 'budget.granted', 'llm.request', 'tool.call'].includes(e.type));
     expect(started).toEqual([]);

@@ -4,6 +4,7 @@ import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, T
 import type { Bus, Envelope, LlmPort, Store, ToolDefinition } from '@ao/runtime';
 import { createTestDatabase } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
+import type { PriceTable } from '../src/budget/ledger.js';
 
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -24,7 +25,7 @@ export async function openStore(kind: StoreKind): Promise<{ store: Store; drop?:
 /** An engine on a fresh store of the given kind, with the example graphs and built-in tools. */
 export async function makeEngine(
   kind: StoreKind,
-  opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number; secretKey?: Uint8Array } = {},
+  opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number; secretKey?: Uint8Array; prices?: PriceTable } = {},
 ): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
   const { store, drop } = await openStore(kind);
   const tools = opts.tools ?? toolsWith();
@@ -38,6 +39,7 @@ export async function makeEngine(
     ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
     ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...(opts.secretKey ? { secretKey: opts.secretKey } : {}),
+    ...(opts.prices ? { prices: opts.prices } : {}),
   });
   return {
     engine,

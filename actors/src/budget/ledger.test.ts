@@ -43,6 +43,12 @@ function ask(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): { l: Ledge
   return { l: d.grant ? reserve(l, req.key, d.reservation) : l, d };
 }
 
+/** Ask, then settle at the whole reservation: usage that is spent, not in flight. */
+function spend(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Ledger {
+  const d = granted(decide(l, req, prices));
+  return settle(reserve(l, req.key, d.reservation), req.key, { tokens: d.reservation.tokens, usd: d.reservation.usd, ...(d.reservation.tool ? { tool: d.reservation.tool } : {}) });
+}
+
 /** Deep-freeze a value, so a test fails if a "pure" function mutates its input. */
 function frozen<T>(v: T): T {
   if (v && typeof v === 'object' && !Object.isFrozen(v)) {
@@ -63,25 +69,49 @@ describe('decide: LLM calls against a tokens limit', () => {
     expect(reserve(l, 'x', d.reservation).reserved).toEqual({ x: d.reservation });
   });
 
-  it('grants a call with a smaller maxTokens when less than prompt + maxTokens remains', () => {
+  it('grants a call with a smaller maxTokens when less than prompt + maxTokens remains and nothing is in flight', () => {
     let l = newLedger({ tokens: 1000 });
-    l = ask(l, llm({ promptTokens: 0, maxTokens: 700 })).l; // 700 reserved, 300 left
+    l = spend(l, llm({ promptTokens: 0, maxTokens: 700 })); // 700 used, 300 left
     const d = granted(decide(l, llm({ promptTokens: 100, maxTokens: 500 })));
     expect(d.maxTokens).toBe(200);
     expect(d.reservation.tokens).toBe(300);
   });
 
-  it('refuses (and stops the run) when fewer than MIN_OUTPUT_TOKENS would be left for the output', () => {
+  it('refuses (and stops the run) when fewer than MIN_OUTPUT_TOKENS would be left for the output and nothing is in flight', () => {
     let l = newLedger({ tokens: 1000 });
-    l = ask(l, llm({ promptTokens: 0, maxTokens: 900 - MIN_OUTPUT_TOKENS + 1 })).l;
+    l = spend(l, llm({ promptTokens: 0, maxTokens: 900 - MIN_OUTPUT_TOKENS + 1 }));
     // 100 + MIN - 1 left: a prompt of 100 leaves MIN - 1 for output.
     const d = refused(decide(l, llm({ promptTokens: 100, maxTokens: 500 })));
-    expect(d).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 1000, used: 900 - MIN_OUTPUT_TOKENS + 1, stop: true });
+    expect(d).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 1000, used: 900 - MIN_OUTPUT_TOKENS + 1, reserved: 0, inFlight: 0, asked: 100 + MIN_OUTPUT_TOKENS, stop: true });
+  });
+
+  it('makes a call that does not fit wait while calls in flight hold part of the limit, and decides it on what they really used', () => {
+    let l = newLedger({ tokens: 1000 });
+    l = ask(l, llm({ key: 'big', promptTokens: 100, maxTokens: 800 })).l; // 900 held
+    const d = decide(l, llm({ promptTokens: 100, maxTokens: 500 }));
+    expect(d).toEqual({ grant: false, wait: true, limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 100 + MIN_OUTPUT_TOKENS });
+    // Settled far below its reservation: the waiting call now fits whole.
+    l = settle(l, 'big', { tokens: 150, usd: 0 });
+    expect(granted(decide(l, llm({ promptTokens: 100, maxTokens: 500 }))).maxTokens).toBeUndefined();
+  });
+
+  it('waits rather than shrinking while calls in flight could free enough, and shrinks once none is in flight', () => {
+    let l = newLedger({ tokens: 1000 });
+    l = ask(l, llm({ key: 'x', promptTokens: 0, maxTokens: 400 })).l;
+    expect(decide(l, llm({ promptTokens: 100, maxTokens: 800 }))).toMatchObject({ grant: false, wait: true });
+    l = settle(l, 'x', { tokens: 400, usd: 0 }); // it used everything
+    expect(granted(decide(l, llm({ promptTokens: 100, maxTokens: 800 }))).maxTokens).toBe(500);
+  });
+
+  it('does not wait for calls in flight that hold none of the limit (tool calls hold no tokens)', () => {
+    let l = newLedger({ tokens: 100, tools: 10 });
+    l = ask(l, tool('noop')).l;
+    expect(refused(decide(l, llm({ promptTokens: 100, maxTokens: 50 })))).toMatchObject({ limit: 'tokens', stop: true, inFlight: 0 });
   });
 
   it('grants exactly MIN_OUTPUT_TOKENS of output when that is all that is left', () => {
     let l = newLedger({ tokens: 1000 });
-    l = ask(l, llm({ promptTokens: 0, maxTokens: 900 - MIN_OUTPUT_TOKENS })).l;
+    l = spend(l, llm({ promptTokens: 0, maxTokens: 900 - MIN_OUTPUT_TOKENS }));
     const d = granted(decide(l, llm({ promptTokens: 100, maxTokens: 500 })));
     expect(d.maxTokens).toBe(MIN_OUTPUT_TOKENS);
     expect(d.reservation.tokens).toBe(100 + MIN_OUTPUT_TOKENS);
@@ -108,21 +138,23 @@ describe('decide: LLM calls against a tokens limit', () => {
 });
 
 describe('decide: tool calls against tools and per-tool caps', () => {
-  it('refuses the call past the tools limit and stops the run', () => {
+  it('refuses the call past the tools limit and stops the run (it waited while the others were in flight)', () => {
     let l = newLedger({ tools: 2 });
     for (const t of ['a', 'b']) {
-      const r = ask(l, tool(t));
+      const r = ask(l, tool(t, { key: t }));
       expect(r.d.grant).toBe(true);
       l = r.l;
     }
-    expect(refused(decide(l, tool('c')))).toEqual({ grant: false, limit: 'tools', scope: 'run', value: 2, used: 2, stop: true });
+    expect(decide(l, tool('c'))).toEqual({ grant: false, wait: true, limit: 'tools', scope: 'run', value: 2, used: 0, reserved: 2, inFlight: 2, asked: 1 });
+    l = settle(settle(l, 'a', { tokens: 0, usd: 0, tool: 'a' }), 'b', { tokens: 0, usd: 0, tool: 'b' });
+    expect(refused(decide(l, tool('c')))).toEqual({ grant: false, limit: 'tools', scope: 'run', value: 2, used: 2, reserved: 0, inFlight: 0, asked: 1, stop: true });
   });
 
   it('refuses a tool past its per-tool cap without stopping the run, and still grants other tools', () => {
     let l = newLedger({ tools: 10, perTool: { web_search: 1 } });
-    l = ask(l, tool('web_search')).l;
+    l = spend(l, tool('web_search'));
     const d = refused(decide(l, tool('web_search')));
-    expect(d).toEqual({ grant: false, limit: 'perTool', scope: 'run', tool: 'web_search', value: 1, used: 1, stop: false });
+    expect(d).toEqual({ grant: false, limit: 'perTool', scope: 'run', tool: 'web_search', value: 1, used: 1, reserved: 0, inFlight: 0, asked: 1, stop: false });
     expect(decide(l, tool('noop')).grant).toBe(true);
   });
 
@@ -153,13 +185,16 @@ describe('decide: node sub-budgets are checked with the run budget', () => {
 
   it('refuses a node past its tokens sub-budget with scope node:<id>, while other nodes go on', () => {
     let l = newLedger({ tokens: 10_000 }, { a: { tokens: 300 } });
-    l = ask(l, llm({ node: 'a', promptTokens: 100, maxTokens: 200 })).l;
+    l = spend(l, llm({ node: 'a', promptTokens: 100, maxTokens: 200 }));
     expect(refused(decide(l, llm({ node: 'a', promptTokens: 10, maxTokens: 100 })))).toEqual({
       grant: false,
       limit: 'tokens',
       scope: 'node:a',
       value: 300,
       used: 300,
+      reserved: 0,
+      inFlight: 0,
+      asked: 26,
       stop: true,
     });
     expect(decide(l, llm({ node: 'b' })).grant).toBe(true);
@@ -167,21 +202,21 @@ describe('decide: node sub-budgets are checked with the run budget', () => {
 
   it('a node within its sub-budget is still refused when the run has run out', () => {
     let l = newLedger({ tokens: 500 }, { a: { tokens: 400 } });
-    l = ask(l, llm({ node: 'b', promptTokens: 0, maxTokens: 450 })).l;
+    l = spend(l, llm({ node: 'b', promptTokens: 0, maxTokens: 450 }));
     const d = granted(decide(l, llm({ node: 'a', promptTokens: 10, maxTokens: 100 })));
     expect(d.maxTokens).toBe(40); // the run's 50 left, not the node's 400
-    l = reserve(l, 'a1', d.reservation);
+    l = settle(reserve(l, 'a1', d.reservation), 'a1', { tokens: 50, usd: 0 });
     expect(refused(decide(l, llm({ node: 'a', promptTokens: 10, maxTokens: 100 })))).toMatchObject({ limit: 'tokens', scope: 'run' });
   });
 
   it('per-tool caps and tools limits of a node refuse only that node, with its scope', () => {
     let l = newLedger({ tools: 10 }, { a: { tools: 3, perTool: { web_search: 1 } } });
-    l = ask(l, tool('web_search', { node: 'a' })).l;
+    l = spend(l, tool('web_search', { node: 'a' }));
     expect(refused(decide(l, tool('web_search', { node: 'a' })))).toMatchObject({ limit: 'perTool', scope: 'node:a', tool: 'web_search', stop: false });
     expect(decide(l, tool('web_search', { node: 'b' })).grant).toBe(true);
-    l = ask(l, tool('noop', { node: 'a' })).l;
-    l = ask(l, tool('noop', { node: 'a' })).l;
-    expect(refused(decide(l, tool('noop', { node: 'a' })))).toEqual({ grant: false, limit: 'tools', scope: 'node:a', value: 3, used: 3, stop: true });
+    l = spend(l, tool('noop', { node: 'a' }));
+    l = spend(l, tool('noop', { node: 'a' }));
+    expect(refused(decide(l, tool('noop', { node: 'a' })))).toEqual({ grant: false, limit: 'tools', scope: 'node:a', value: 3, used: 3, reserved: 0, inFlight: 0, asked: 1, stop: true });
   });
 });
 
@@ -262,21 +297,39 @@ describe('usd pricing', () => {
     expect(d.reservation.usd).toBeCloseTo((1000 * 10 + 100 * 30) / 1e6, 12);
   });
 
-  it('refuses a call whose maximum price would pass the usd limit, and stops the run', () => {
+  it('makes a call whose maximum price would pass the usd limit wait for calls in flight; settled for less, the same call fits', () => {
     let l = newLedger({ usd: 0.1 });
     const first = ask(l, llm({ key: 'x', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices); // 0.07
     l = first.l;
-    const d = refused(decide(l, llm({ model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices));
-    expect(d).toMatchObject({ limit: 'usd', scope: 'run', value: 0.1, stop: true });
-    expect(d.used).toBeCloseTo(0.07, 12);
-    // Settled for less, the same call fits again.
+    const d = decide(l, llm({ model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices);
+    expect(d).toMatchObject({ grant: false, wait: true, limit: 'usd', scope: 'run', value: 0.1, used: 0, inFlight: 1 });
+    if (!d.grant) expect(d.reserved).toBeCloseTo(0.07, 12);
     l = settle(l, 'x', { tokens: 1100, usd: priceOf(prices, 'big', 1000, 100) });
     expect(decide(l, llm({ model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices).grant).toBe(true);
   });
 
+  it('shrinks maxTokens to what the usd limit still pays for, as a tokens limit does', () => {
+    // 0.03 usd: the prompt costs 0.01, leaving 0.02 for output at 30/M: 666 tokens.
+    const d = granted(decide(newLedger({ usd: 0.03 }), llm({ model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices));
+    expect(d.maxTokens).toBe(666);
+    expect(d.reservation.usd).toBeLessThanOrEqual(0.03);
+    // An unknown model is reserved at the table's highest price: that row decides.
+    const u = granted(decide(newLedger({ usd: 0.03 }), llm({ model: 'default', promptTokens: 1000, maxTokens: 2000 }), prices));
+    expect(u.maxTokens).toBe(666);
+  });
+
+  it('refuses a call whose prompt and the useful minimum of output would pass the usd limit, with nothing in flight, and stops the run', () => {
+    let l = newLedger({ usd: 0.1 });
+    l = spend(l, llm({ key: 'x', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices); // 0.07 spent
+    // 0.03 left: a prompt of 3000 costs 0.03 and leaves nothing for output.
+    const d = refused(decide(l, llm({ model: 'big', promptTokens: 3000, maxTokens: 2000 }), prices));
+    expect(d).toMatchObject({ limit: 'usd', scope: 'run', value: 0.1, stop: true, inFlight: 0 });
+    expect(d.used).toBeCloseTo(0.07, 12);
+  });
+
   it('checks a node usd sub-budget with its scope', () => {
-    const l = newLedger({ usd: 1 }, { a: { usd: 0.05 } });
-    expect(refused(decide(l, llm({ node: 'a', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices))).toMatchObject({ limit: 'usd', scope: 'node:a', value: 0.05 });
+    const l = newLedger({ usd: 1 }, { a: { usd: 0.01 } });
+    expect(refused(decide(l, llm({ node: 'a', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices))).toMatchObject({ limit: 'usd', scope: 'node:a', value: 0.01 });
     expect(decide(l, llm({ node: 'b', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices).grant).toBe(true);
   });
 });
@@ -398,7 +451,15 @@ describe('ledger property: interleaved requests, settlements and releases', () =
                 }
                 l = reserve(l, key, d.reservation);
                 inFlight.push({ key, req, r: d.reservation, maxTokens });
+              } else if (d.wait) {
+                // It waits only while calls in flight in its scope hold some of the limit it failed.
+                const scope = d.scope === 'run' ? undefined : d.scope.slice('node:'.length);
+                const holding = Object.values(l.reserved).filter((r) => (!scope || r.node === scope) && (d.limit === 'tokens' ? r.tokens > 0 : d.limit === 'usd' ? r.usd > 0 : d.limit === 'tools' ? r.tool !== undefined : r.tool === d.tool));
+                expect(holding.length).toBeGreaterThan(0);
+                expect(d.inFlight).toBe(holding.length);
               } else {
+                // Refused: nothing in flight holds any of the limit it failed (else it would wait).
+                expect(d.inFlight).toBe(0);
                 // A refusal names a real limit of the scope it names, and only per-tool caps let the run go on.
                 const scopeLimits = d.scope === 'run' ? limits : nodeLimits[d.scope.slice('node:'.length)];
                 expect(scopeLimits).toBeDefined();
@@ -504,7 +565,7 @@ describe('soft limits', () => {
   it('a call that would pass a soft limit is held for a person (soft, not a stop), below the hard limit', () => {
     const l = newLedger({ tokens: 1000, soft: { tokens: 120 } });
     expect(decide(l, llm('a', 60))).toMatchObject({ grant: true });
-    expect(decide(l, llm('a', 100))).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 120, used: 0, stop: false, soft: true });
+    expect(decide(l, llm('a', 100))).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 120, used: 0, reserved: 0, inFlight: 0, asked: 150, stop: false, soft: true });
   });
 
   it('a grant raises the soft limit by the amount but never past the hard limit, where the hard limit decides again', () => {
@@ -515,6 +576,8 @@ describe('soft limits', () => {
     expect(l.soft).toEqual({ tokens: 1000 });
     // Soft equal to hard means nothing: a call past it is refused and stops the run, never held.
     l = reserve(l, 'x', { node: 'n', actor: 'a', tokens: 990, usd: 0 });
+    expect(decide(l, llm('b'))).toMatchObject({ grant: false, limit: 'tokens', wait: true });
+    l = settle(l, 'x', { tokens: 990, usd: 0 });
     expect(decide(l, llm('b'))).toMatchObject({ grant: false, limit: 'tokens', stop: true });
     expect(decide(l, llm('b'))).not.toHaveProperty('soft');
   });
@@ -522,6 +585,9 @@ describe('soft limits', () => {
   it('tool calls have a soft limit too', () => {
     let l = newLedger({ tools: 5, soft: { tools: 1 } });
     l = reserve(l, 't1', { node: 'n', actor: 'a', tokens: 0, usd: 0, tool: 'x' });
+    // Past it only because of a call in flight: it waits for that call first.
+    expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({ grant: false, wait: true, limit: 'tools', value: 1 });
+    l = settle(l, 't1', { tokens: 0, usd: 0, tool: 'x' });
     expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({ grant: false, limit: 'tools', soft: true, stop: false, value: 1 });
   });
 });

@@ -4,11 +4,16 @@
  * drive these directly.
  *
  * Rules: an LLM call reserves its maximum cost (prompt tokens + max output tokens) before it runs;
- * if less remains, it may be granted a smaller `maxTokens` (at least MIN_OUTPUT_TOKENS), else it
- * is refused. A tool call reserves one call of its tool. Reservations count as spent until the
- * call settles with its actual usage (or is released), so concurrent callers can never together
- * exceed a limit. Node sub-budgets are checked as well as the run's.
+ * a tool call reserves one call of its tool. Reservations count as spent until the call settles
+ * with its actual usage (or is released), so concurrent callers can never together exceed a limit.
+ * A call that does not fit while other calls in flight hold part of the limit waits for them to
+ * settle (they mostly use far less than they reserved); once none does, it is granted a smaller
+ * `maxTokens` if at least MIN_OUTPUT_TOKENS of output fits (tokens and usd alike), else refused.
+ * Node sub-budgets are checked as well as the run's.
  */
+import { addUsage, emptyUsage } from '@ao/runtime';
+import type { Usage } from '@ao/runtime';
+
 export interface Limits {
   tokens?: number;
   tools?: number;
@@ -46,6 +51,19 @@ export interface Ledger {
   used: Spent;
   byNode: Record<string, Spent>;
   reserved: Record<string, Reservation>;
+  /**
+   * The run's usage as its log tells it: totals and calls from the settlements (every call that
+   * settled, whatever became of its node), an LLM call's input/output split from its answer. The
+   * one figure the run's record, `run.finished` and `/usage` all show.
+   */
+  usage: Usage;
+}
+
+/** What a call used, as its settlement says. */
+export interface Actual {
+  tokens: number;
+  usd: number;
+  tool?: string;
 }
 
 export type BudgetRequest =
@@ -54,32 +72,56 @@ export type BudgetRequest =
 
 export type LimitName = 'tokens' | 'tools' | 'usd' | 'perTool' | 'wallClockSec';
 
+/** What a decision reports of the scope whose limit decided it. */
+export interface Standing {
+  limit: LimitName;
+  /** Whose limit: the run's, or a node's sub-budget. */
+  scope: 'run' | `node:${string}`;
+  tool?: string;
+  /** The limit. */
+  value: number;
+  /** Settled usage in that scope (calls that finished). */
+  used: number;
+  /** Held by the reservations of calls in flight in that scope. */
+  reserved: number;
+  /** How many calls in flight hold some of it. */
+  inFlight: number;
+  /** The least the call needed to fit: its whole prompt plus the useful minimum of output (an LLM call), one call (a tool). */
+  asked: number;
+}
+
 export type Decision =
   | { grant: true; reservation: Reservation; maxTokens?: number }
-  | {
+  /**
+   * It does not fit while other calls in flight hold part of the limit: asked again as they settle
+   * (they usually use far less than they reserved), refused only if it still does not fit once
+   * none holds any.
+   */
+  | ({ grant: false; wait: true } & Standing)
+  | ({
       grant: false;
-      limit: LimitName;
-      /** Whose limit: the run's, or a node's sub-budget. */
-      scope: 'run' | `node:${string}`;
-      tool?: string;
-      value: number;
-      used: number;
+      wait?: undefined;
       /** Whether the run must stop (a per-tool cap only refuses that tool). */
       stop: boolean;
       /** A soft limit: the request is held while a person decides (grant, deny, fork). */
       soft?: true;
-    };
+    } & Standing);
 
 /** Price per million tokens, by model. */
 export type PriceTable = Record<string, { input: number; output: number }>;
 
+/**
+ * The useful minimum of output: a call that no longer fits with the `maxTokens` it asked for (and
+ * nothing else in flight to wait for) is granted a smaller `maxTokens`, for tokens and for usd
+ * alike, as long as at least this much output (or all it asked for, if less) fits; else refused.
+ */
 export const MIN_OUTPUT_TOKENS = 16;
 
 const empty = (): Spent => ({ tokens: 0, tools: 0, usd: 0, perTool: {} });
 
 export function newLedger(limits: Limits & { soft?: SoftLimits }, nodeLimits: Record<string, Limits> = {}): Ledger {
   const { soft, ...hard } = limits;
-  return { limits: hard, nodeLimits, used: empty(), byNode: {}, reserved: {}, ...(soft ? { soft: { ...soft } } : {}) };
+  return { limits: hard, nodeLimits, used: empty(), byNode: {}, reserved: {}, usage: emptyUsage(), ...(soft ? { soft: { ...soft } } : {}) };
 }
 
 /** A person granted more: raise the soft limits by these amounts (never past the hard limits, which stay). */
@@ -112,20 +154,31 @@ export function reservePrice(prices: PriceTable, model: string, input: number, o
   return max;
 }
 
-/** Spent plus reserved, for the run or for one node. */
-function committed(l: Ledger, node?: string): Spent {
-  const base = node ? (l.byNode[node] ?? empty()) : l.used;
-  const out: Spent = { tokens: base.tokens, tools: base.tools, usd: base.usd, perTool: { ...base.perTool } };
+/** What calls in flight hold, for the run or one node: the sums, and how many calls hold each. */
+interface Held {
+  tokens: number;
+  usd: number;
+  tools: number;
+  perTool: Record<string, number>;
+  /** Calls holding some tokens, some usd. */
+  tokenCalls: number;
+  usdCalls: number;
+}
+
+function heldBy(l: Ledger, node?: string): Held {
+  const h: Held = { tokens: 0, usd: 0, tools: 0, perTool: {}, tokenCalls: 0, usdCalls: 0 };
   for (const r of Object.values(l.reserved)) {
     if (node && r.node !== node) continue;
-    out.tokens += r.tokens;
-    out.usd += r.usd;
+    h.tokens += r.tokens;
+    h.usd += r.usd;
+    if (r.tokens > 0) h.tokenCalls += 1;
+    if (r.usd > 0) h.usdCalls += 1;
     if (r.tool) {
-      out.tools += 1;
-      out.perTool[r.tool] = (out.perTool[r.tool] ?? 0) + 1;
+      h.tools += 1;
+      h.perTool[r.tool] = (h.perTool[r.tool] ?? 0) + 1;
     }
   }
-  return out;
+  return h;
 }
 
 /** A soft limit that still means something: below its hard limit (once raised to it, the hard limit decides). */
@@ -135,56 +188,121 @@ function softOf(l: Ledger, k: 'tokens' | 'tools' | 'usd'): number | undefined {
   return soft !== undefined && (hard === undefined || soft < hard) ? soft : undefined;
 }
 
-export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Decision {
-  const scopes: Array<{ scope: 'run' | `node:${string}`; limits: Limits; c: Spent }> = [{ scope: 'run', limits: l.limits, c: committed(l) }];
-  const nl = l.nodeLimits[req.node];
-  if (nl) scopes.push({ scope: `node:${req.node}`, limits: nl, c: committed(l, req.node) });
+/**
+ * The most output tokens whose reservation fits in `left` usd with this prompt (Infinity when the
+ * price table makes output free): the inverse of `reservePrice`, which takes the highest price of
+ * the table for a model it does not know, so every row of that set must fit.
+ */
+export function outputFitting(prices: PriceTable, model: string, promptTokens: number, left: number): number {
+  const rows = prices[model] ? [prices[model]] : Object.values(prices);
+  let best = Infinity;
+  for (const p of rows) {
+    const forOutput = left * 1_000_000 - promptTokens * p.input;
+    if (forOutput < 0) return -1;
+    if (p.output > 0) best = Math.min(best, Math.floor(forOutput / p.output));
+  }
+  // Rounding: step down until the price really fits.
+  while (best > 0 && Number.isFinite(best) && reservePrice(prices, model, promptTokens, best) > left) best -= 1;
+  return best;
+}
 
+interface Scope {
+  scope: 'run' | `node:${string}`;
+  limits: Limits;
+  spent: Spent;
+  held: Held;
+}
+
+type Verdict = { fits: true; maxTokens?: number } | { fits: false; wait: boolean; standing: Standing };
+
+/**
+ * Decide a request. Every limit of the run and of the request's node is checked against what is
+ * settled plus what calls in flight hold. A request that does not fit while calls in flight hold
+ * part of the limit it fails waits (`wait`: decided again when they settle); one that does not fit
+ * with none in flight is refused, or (an LLM call) granted a smaller `maxTokens` when at least the
+ * useful minimum of output fits. A soft limit holds the request for a person instead.
+ */
+export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Decision {
+  const scopes: Scope[] = [{ scope: 'run', limits: l.limits, spent: l.used, held: heldBy(l) }];
+  const nl = l.nodeLimits[req.node];
+  if (nl) scopes.push({ scope: `node:${req.node}`, limits: nl, spent: l.byNode[req.node] ?? empty(), held: heldBy(l, req.node) });
+  const verdicts = req.kind === 'tool' ? scopes.map((sc) => toolVerdict(sc, req.tool)) : tokenVerdicts(scopes, req, prices);
+  const refusal = verdicts.find((v) => !v.fits && !v.wait);
+  if (refusal && !refusal.fits) return { grant: false, ...refusal.standing, stop: refusal.standing.limit !== 'perTool' };
+  const waiting = verdicts.find((v) => !v.fits);
+  if (waiting && !waiting.fits) return { grant: false, wait: true, ...waiting.standing };
+  let maxTokens = req.kind === 'llm' ? req.maxTokens : 0;
+  for (const v of verdicts) if (v.fits && v.maxTokens !== undefined) maxTokens = Math.min(maxTokens, v.maxTokens);
+
+  // Soft limits of the run: the whole call must fit (a person decides rather than an answer cut short).
+  const run = scopes[0]!;
+  const softStanding = (limit: 'tokens' | 'tools' | 'usd', value: number, asked: number): Decision => {
+    const held = limit === 'tokens' ? run.held.tokens : limit === 'usd' ? run.held.usd : run.held.tools;
+    const inFlight = limit === 'tokens' ? run.held.tokenCalls : limit === 'usd' ? run.held.usdCalls : run.held.tools;
+    const standing: Standing = { limit, scope: 'run', value, used: run.spent[limit], reserved: held, inFlight, asked };
+    return inFlight > 0 ? { grant: false, wait: true, ...standing } : { grant: false, ...standing, stop: false, soft: true };
+  };
   if (req.kind === 'tool') {
-    for (const { scope, limits, c } of scopes) {
-      const cap = limits.perTool?.[req.tool];
-      if (cap !== undefined && (c.perTool[req.tool] ?? 0) + 1 > cap) {
-        return { grant: false, limit: 'perTool', scope, tool: req.tool, value: cap, used: c.perTool[req.tool] ?? 0, stop: false };
-      }
-      if (limits.tools !== undefined && c.tools + 1 > limits.tools) {
-        return { grant: false, limit: 'tools', scope, value: limits.tools, used: c.tools, stop: true };
-      }
-    }
-    const c = committed(l);
     const softTools = softOf(l, 'tools');
-    if (softTools !== undefined && c.tools + 1 > softTools) {
-      return { grant: false, limit: 'tools', scope: 'run', value: softTools, used: c.tools, stop: false, soft: true };
-    }
+    if (softTools !== undefined && run.spent.tools + run.held.tools + 1 > softTools) return softStanding('tools', softTools, 1);
     return { grant: true, reservation: { node: req.node, actor: req.actor, tokens: 0, usd: 0, tool: req.tool } };
   }
-
-  let maxTokens = req.maxTokens;
-  for (const { scope, limits, c } of scopes) {
-    if (limits.tokens === undefined) continue;
-    const left = limits.tokens - c.tokens;
-    if (left - req.promptTokens < Math.min(MIN_OUTPUT_TOKENS, req.maxTokens)) {
-      return { grant: false, limit: 'tokens', scope, value: limits.tokens, used: c.tokens, stop: true };
-    }
-    maxTokens = Math.min(maxTokens, left - req.promptTokens);
-  }
   const usd = reservePrice(prices, req.model, req.promptTokens, maxTokens);
-  for (const { scope, limits, c } of scopes) {
-    if (limits.usd !== undefined && c.usd + usd > limits.usd) {
-      return { grant: false, limit: 'usd', scope, value: limits.usd, used: c.usd, stop: true };
-    }
-  }
-  // Soft limits: the whole call must fit (a person decides rather than an answer cut short).
-  const run = scopes[0]!.c;
   const softTokens = softOf(l, 'tokens');
-  if (softTokens !== undefined && run.tokens + req.promptTokens + maxTokens > softTokens) {
-    return { grant: false, limit: 'tokens', scope: 'run', value: softTokens, used: run.tokens, stop: false, soft: true };
+  if (softTokens !== undefined && run.spent.tokens + run.held.tokens + req.promptTokens + maxTokens > softTokens) {
+    return softStanding('tokens', softTokens, req.promptTokens + maxTokens);
   }
   const softUsd = softOf(l, 'usd');
-  if (softUsd !== undefined && run.usd + usd > softUsd) {
-    return { grant: false, limit: 'usd', scope: 'run', value: softUsd, used: run.usd, stop: false, soft: true };
-  }
+  if (softUsd !== undefined && run.spent.usd + run.held.usd + usd > softUsd) return softStanding('usd', softUsd, usd);
   const reservation: Reservation = { node: req.node, actor: req.actor, tokens: req.promptTokens + maxTokens, usd };
   return { grant: true, reservation, ...(maxTokens < req.maxTokens ? { maxTokens } : {}) };
+}
+
+function toolVerdict({ scope, limits, spent, held }: Scope, tool: string): Verdict {
+  const cap = limits.perTool?.[tool];
+  const mine = (spent.perTool[tool] ?? 0) + (held.perTool[tool] ?? 0);
+  if (cap !== undefined && mine + 1 > cap) {
+    const inFlight = held.perTool[tool] ?? 0;
+    return { fits: false, wait: inFlight > 0, standing: { limit: 'perTool', scope, tool, value: cap, used: spent.perTool[tool] ?? 0, reserved: inFlight, inFlight, asked: 1 } };
+  }
+  if (limits.tools !== undefined && spent.tools + held.tools + 1 > limits.tools) {
+    return { fits: false, wait: held.tools > 0, standing: { limit: 'tools', scope, value: limits.tools, used: spent.tools, reserved: held.tools, inFlight: held.tools, asked: 1 } };
+  }
+  return { fits: true };
+}
+
+/** An LLM call against the tokens and then the usd limits of each scope (usd priced at the output tokens can still have). */
+function tokenVerdicts(scopes: Scope[], req: Extract<BudgetRequest, { kind: 'llm' }>, prices: PriceTable): Verdict[] {
+  const least = Math.min(MIN_OUTPUT_TOKENS, req.maxTokens);
+  const out: Verdict[] = [];
+  let maxTokens = req.maxTokens;
+  for (const { scope, limits, spent, held } of scopes) {
+    if (limits.tokens === undefined) continue;
+    const left = limits.tokens - spent.tokens - held.tokens;
+    if (left >= req.promptTokens + req.maxTokens) continue;
+    const standing: Standing = { limit: 'tokens', scope, value: limits.tokens, used: spent.tokens, reserved: held.tokens, inFlight: held.tokenCalls, asked: req.promptTokens + least };
+    if (held.tokenCalls > 0) out.push({ fits: false, wait: true, standing });
+    else if (left - req.promptTokens >= least) {
+      maxTokens = Math.min(maxTokens, left - req.promptTokens);
+      out.push({ fits: true, maxTokens });
+    } else out.push({ fits: false, wait: false, standing });
+  }
+  for (const { scope, limits, spent, held } of scopes) {
+    if (limits.usd === undefined) continue;
+    const left = limits.usd - spent.usd - held.usd;
+    if (reservePrice(prices, req.model, req.promptTokens, maxTokens) <= left) continue;
+    const standing: Standing = { limit: 'usd', scope, value: limits.usd, used: spent.usd, reserved: held.usd, inFlight: held.usdCalls, asked: reservePrice(prices, req.model, req.promptTokens, least) };
+    if (held.usdCalls > 0) {
+      out.push({ fits: false, wait: true, standing });
+      continue;
+    }
+    const fitting = outputFitting(prices, req.model, req.promptTokens, left);
+    if (fitting >= least) {
+      maxTokens = Math.min(maxTokens, fitting);
+      out.push({ fits: true, maxTokens });
+    } else out.push({ fits: false, wait: false, standing });
+  }
+  return out;
 }
 
 /** Record a grant's reservation (the budget actor's state after a grant). */
@@ -193,7 +311,7 @@ export function reserve(l: Ledger, key: string, r: Reservation): Ledger {
 }
 
 /** A call finished: its actual usage replaces its reservation. */
-export function settle(l: Ledger, key: string, actual: { tokens: number; usd: number; tool?: string }): Ledger {
+export function settle(l: Ledger, key: string, actual: Actual): Ledger {
   const r = l.reserved[key];
   if (!r) return l; // settled already (a redelivery), or never granted
   const { [key]: _done, ...reserved } = l.reserved;
@@ -203,7 +321,14 @@ export function settle(l: Ledger, key: string, actual: { tokens: number; usd: nu
     tools: s.tools + (r.tool ? 1 : 0),
     perTool: r.tool ? { ...s.perTool, [r.tool]: (s.perTool[r.tool] ?? 0) + 1 } : s.perTool,
   });
-  return { ...l, reserved, used: add(l.used), byNode: { ...l.byNode, [r.node]: add(l.byNode[r.node] ?? empty()) } };
+  // The split of an LLM call's tokens into input and output comes from its answer (see `answered`).
+  const usage = addUsage(l.usage, { totalTokens: actual.tokens, ...(r.tool ? { toolCalls: 1, perTool: { [r.tool]: 1 } } : { llmCalls: 1 }) });
+  return { ...l, reserved, used: add(l.used), byNode: { ...l.byNode, [r.node]: add(l.byNode[r.node] ?? empty()) }, usage };
+}
+
+/** An LLM answer was journaled: its input and output tokens (its settlement, in the same append, counts the total). */
+export function answered(l: Ledger, u: { inputTokens: number; outputTokens: number }): Ledger {
+  return { ...l, usage: addUsage(l.usage, { inputTokens: u.inputTokens, outputTokens: u.outputTokens }) };
 }
 
 /** A call that never ran (aborted, failed before the provider charged): free its reservation. */
@@ -211,4 +336,24 @@ export function release(l: Ledger, key: string): Ledger {
   if (!l.reserved[key]) return l;
   const { [key]: _gone, ...reserved } = l.reserved;
   return { ...l, reserved };
+}
+
+/** A figure of a limit as people read it: counts with separators, dollars to the cent's hundredth. */
+function figure(limit: string, n: number): string {
+  if (limit === 'usd') return `$${(Math.round(n * 10_000) / 10_000).toLocaleString('en-US', { maximumFractionDigits: 4 })}`;
+  if (limit === 'wallClockSec') return `${(Math.round(n * 1000) / 1000).toLocaleString('en-US')} s`;
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/**
+ * What a budget refusal says, used and reserved apart: "the run reached its tokens limit: 1,504
+ * used, 1,496 reserved by 2 calls in flight, limit 3,000; a call needed at least 116".
+ */
+export function budgetMessage(p: { limit: string; scope: string; tool?: string; value: number; used: number; reserved?: number; inFlight?: number; asked?: number }): string {
+  const who = p.scope === 'run' ? 'the run' : p.scope;
+  const what = p.limit === 'perTool' ? `${p.tool ?? 'tool'} calls` : p.limit;
+  const held = p.reserved !== undefined && p.inFlight ? `${figure(p.limit, p.reserved)} reserved by ${p.inFlight} call${p.inFlight === 1 ? '' : 's'} in flight` : 'none in flight';
+  const parts = p.limit === 'wallClockSec' ? `${figure(p.limit, p.used)} elapsed` : `${figure(p.limit, p.used)} used, ${held}`;
+  const asked = p.asked ? `; a call needed at least ${figure(p.limit, p.asked)}` : '';
+  return `${who} reached its ${what} limit: ${parts}, limit ${figure(p.limit, p.value)}${asked}`;
 }

@@ -15,6 +15,9 @@ export interface UsageReport {
   byActor: Record<string, { tokens: number; tools: number; usd: number }>;
   byModel: Record<string, { tokens: number; usd: number; calls: number }>;
   refusals: number;
+  /** Calls that waited for calls in flight to settle before the budget decided them, and how many wait now. */
+  waited: number;
+  waiting: number;
 }
 
 export function nodeLimitsOf(def: GraphDef<unknown>): Record<string, Limits> {
@@ -35,7 +38,14 @@ export function usageReport(def: GraphDef<unknown>, budget: Budget, events: Enve
   const byActor: UsageReport['byActor'] = {};
   const byModel: UsageReport['byModel'] = {};
   let refusals = 0;
+  const waitedFor = new Set<string>();
+  const waitingNow = new Set<string>();
   for (const e of events) {
+    const key = (e.payload as { key?: string } | null)?.key;
+    if (e.type === 'budget.waiting' && key) {
+      waitedFor.add(key);
+      waitingNow.add(key);
+    } else if ((e.type === 'budget.granted' || e.type === 'budget.refused' || e.type === 'budget.release') && key) waitingNow.delete(key);
     if (e.type === 'budget.granted') {
       const p = e.payload as Payload<'budget.granted'>;
       who.set(p.key, { actor: p.reservation.actor, ...(p.reservation.tool ? { tool: p.reservation.tool } : {}) });
@@ -63,5 +73,5 @@ export function usageReport(def: GraphDef<unknown>, budget: Budget, events: Enve
     reserved.usd += r.usd;
     if (r.tool) reserved.tools += 1;
   }
-  return { limits: budget, used: ledger.used, reserved, byNode: ledger.byNode, byActor, byModel, refusals };
+  return { limits: budget, used: ledger.used, reserved, byNode: ledger.byNode, byActor, byModel, refusals, waited: waitedFor.size, waiting: waitingNow.size };
 }

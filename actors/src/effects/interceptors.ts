@@ -3,8 +3,9 @@ import { actorPath, describeChange, emitterOf, endSpan, gistOf, meters, startChi
 import type { Envelope } from '@ao/runtime';
 import type { Payload } from '../messages.js';
 import type { RunServices } from '../services.js';
+import { budgetMessage } from '../budget/ledger.js';
 import { openArgs, sealOutcome } from './secrets.js';
-import { idempotencyKey, resultKey } from './step.js';
+import { idempotencyKey, resultKey, stopped } from './step.js';
 import type { Emission, Interceptor, Step } from './step.js';
 
 /**
@@ -114,25 +115,37 @@ async function approve(step: Step): Promise<Envelope> {
   const req = step.spec.budget(step.key);
   const recorded = s.journal.recorded(`${req.key}/grant`);
   if (recorded) return recorded;
-  const reply = s.awaitReply(s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, step.signal);
+  // Held for a person, or waiting for calls in flight to settle: the same request's final answer
+  // comes later, awaited without the timeout (a person's wait, or the run's wall clock, bounds it).
+  const reply = s.awaitReply(s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, step.signal, (interim) => {
+    if (interim.type === 'budget.waiting') {
+      const p = interim.payload as Payload<'budget.waiting'>;
+      step.span?.addEvent('budget.waiting', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.reserved': p.reserved, 'ao.budget.in_flight': p.inFlight });
+    }
+  });
   // If the request cannot even be written (the run is ending), the reply is never awaited:
   // its later rejection must not go unhandled (that would take the process down).
   reply.catch(() => undefined);
   // Staged: the request and the budget's decision commit with the call they approve.
   await step.actor.emit([{ from: path, to: BUDGET_PATH, type: 'budget.request', payload: req, key: `${req.key}/budget` }], true);
-  const first = await reply;
-  if (first.type !== 'budget.held') return first;
-  // A soft limit: a person decides; the final answer to the same request comes when they have.
-  return s.awaitReply(s.journal.idOf(`${req.key}/budget`), Infinity, step.signal);
+  try {
+    return await reply;
+  } catch (e) {
+    // Given up while it waited (timed out, or its node was cut off; not a run that is ending): the
+    // budget forgets the request, so a grant it might still make reserves nothing for no one.
+    if (!stopped(step.signal) && step.signal.aborted) await step.actor.emit([{ from: path, to: BUDGET_PATH, type: 'budget.release', payload: { key: req.key }, key: `${req.key}/release` }], true).catch(() => undefined);
+    throw e;
+  }
 }
 
 function refusal(step: Step, env: Envelope): AoError {
   const p = env.payload as Payload<'budget.refused'>;
   meters().refusals.add(1, step.actor.attrs({ limit: p.limit }));
   step.span?.addEvent('budget.refused', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.stop': p.stop, ...(p.tool ? { 'gen_ai.tool.name': p.tool } : {}) });
-  const what = p.limit === 'perTool' ? `${p.tool} calls` : p.limit;
-  return new AoError(p.stop ? 'AO_BUDGET_EXCEEDED' : 'AO_BUDGET_TOOL_CAP', `${p.scope === 'run' ? 'the run' : p.scope} has no ${what} left (${p.used} used of ${p.value})`, {
-    details: { limit: p.limit, scope: p.scope, value: p.value, used: p.used, actor: step.actor.path, ...(p.tool ? { tool: p.tool } : {}) },
+  const { limit, scope, value, used, reserved, inFlight, asked, tool } = p;
+  const extra = { ...(reserved !== undefined ? { reserved } : {}), ...(inFlight !== undefined ? { inFlight } : {}), ...(asked !== undefined ? { asked } : {}) };
+  return new AoError(p.stop ? 'AO_BUDGET_EXCEEDED' : 'AO_BUDGET_TOOL_CAP', budgetMessage({ limit, scope, value, used, ...extra, ...(tool ? { tool } : {}) }), {
+    details: { limit, scope, value, used, ...extra, actor: step.actor.path, ...(tool ? { tool } : {}) },
   });
 }
 

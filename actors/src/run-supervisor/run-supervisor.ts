@@ -1,10 +1,10 @@
 import type { AgentKind } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage, endSpan } from '@ao/runtime';
+import { actorPath, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { Budget, BudgetAnswer } from '@ao/graphs';
-import { raise } from '../budget/ledger.js';
+import { budgetMessage, raise } from '../budget/ledger.js';
 import type { SoftLimits } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import { BUDGET_PATH } from '../effects/effects.js';
@@ -28,11 +28,13 @@ export const SUPERVISOR_PATH = actorPath('supervisor');
 type Snapshot = { step: number; make: (fresh: readonly Envelope[]) => CheckpointWrite };
 const withNode = (c: Snapshot, node: string | null): Snapshot => ({ step: c.step, make: (fresh) => ({ ...c.make(fresh), node }) });
 
-function budgetError(limit: string, scope: string, value: number, used: number, actor: string): ErrorInfo {
+function budgetError(p: { limit: string; scope: string; value: number; used: number; reserved?: number | undefined; inFlight?: number | undefined; asked?: number | undefined; actor: string }): ErrorInfo {
+  const { limit, scope, value, used, actor } = p;
+  const extra = { ...(p.reserved !== undefined ? { reserved: p.reserved } : {}), ...(p.inFlight !== undefined ? { inFlight: p.inFlight } : {}), ...(p.asked !== undefined ? { asked: p.asked } : {}) };
   return {
     code: 'AO_BUDGET_EXCEEDED',
-    message: `${scope === 'run' ? 'the run' : scope} reached its ${limit} limit (${used} used of ${value}) at ${actor}`,
-    details: { limit, scope, value, used, actor },
+    message: `${budgetMessage({ limit, scope, value, used, ...extra })} (at ${actor})`,
+    details: { limit, scope, value, used, ...extra, actor },
   };
 }
 
@@ -43,7 +45,6 @@ interface Child {
 
 interface SupervisorState {
   sched: SchedulerState;
-  usage: Usage;
   step: number;
   deadline?: number;
   budgetActor?: ActorRef<ActorMessage>;
@@ -96,7 +97,7 @@ const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unkno
 
 /**
  * The run supervisor: one per run. It walks the graph (decisions come from the pure functions in
- * scheduler.ts), spawns one child actor per node execution, owns node retries, aggregates usage,
+ * scheduler.ts), spawns one child actor per node execution, owns node retries,
  * and ends the run. Each step's decisions, the run row's new state and a checkpoint of the
  * supervisor commit together; restored from a checkpoint, it re-spawns its live children and
  * hands them their start messages again.
@@ -109,14 +110,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     initialState: restored
       ? {
           sched: restored.sched,
-          usage: restored.usage,
           step: restored.step,
           children: new Map(),
           restore: restored.live,
           ...(restored.deadline !== undefined ? { deadline: restored.deadline } : {}),
           ...(restored.pausedAt !== undefined ? { pausedAt: restored.pausedAt } : {}),
         }
-      : { sched: initialState(s.def), usage: emptyUsage(), step: 0, children: new Map() },
+      : { sched: initialState(s.def), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
       if (state.sched.finished || state.asleep) return state;
       const now = new Date().toISOString();
@@ -185,21 +185,19 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
         }
         case 'budget.exceeded': {
           const p = m.payload;
-          const error = budgetError(p.limit, p.scope, p.value, p.used, p.actor);
+          const error = budgetError(p);
           return apply(state, stopRun(state.sched, 'budget_exceeded', error, now), ctx, msg.id, null, msg.id);
         }
         case 'node.completed': {
           const step = nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload);
           if (step.state === state.sched) return state; // stale or duplicate
           stopChild(state, m.payload.node);
-          state.usage = addUsage(state.usage, m.payload.usage);
           return apply(state, step, ctx, msg.id, m.payload.node);
         }
         case 'node.failed': {
           const step = nodeFailed(s.def, state.sched, m.payload.node, m.payload.error, m.payload.retryable, now, m.payload);
           if (step.state === state.sched) return state;
           stopChild(state, m.payload.node);
-          state.usage = addUsage(state.usage, m.payload.usage);
           if (m.payload.error.code === 'AO_EFFECT_UNKNOWN_OUTCOME') return park(state, m.payload.error, msg.id, ctx);
           if (m.payload.error.code === 'AO_BUDGET_EXCEEDED') {
             return apply(state, stopRun(state.sched, 'budget_exceeded', { ...m.payload.error, node: m.payload.node }, now), ctx, msg.id, m.payload.node);
@@ -222,7 +220,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   function wallClockError(state: SupervisorState): ErrorInfo {
     const limit = s.budget.wallClockSec ?? 0;
     const used = (s.clock.now() - ((state.deadline ?? s.clock.now()) - limit * 1000)) / 1000;
-    return budgetError('wallClockSec', 'run', limit, Math.round(used * 1000) / 1000, 'supervisor');
+    return budgetError({ limit: 'wallClockSec', scope: 'run', value: limit, used: Math.round(used * 1000) / 1000, actor: 'supervisor' });
   }
 
   /** The run's budget actor, with the ledger it had when the run is restored. */
@@ -366,18 +364,18 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     return {
       step: state.step,
       make: (fresh) => {
-        const { used, byNode, reserved, soft } = s.ledgerAt(fresh);
-        return { step: state.step, node: null, graphVersion: s.def.version, state: { ...cp, ledger: { used, byNode, reserved, ...(soft ? { soft } : {}) } } };
+        const { used, byNode, reserved, soft, usage } = s.ledgerAt(fresh);
+        return { step: state.step, node: null, graphVersion: s.def.version, state: { ...cp, usage, ledger: { used, byNode, reserved, ...(soft ? { soft } : {}) } } };
       },
     };
   }
 
-  function snapshotState(state: SupervisorState): CheckpointState {
+  /** The supervisor's part of a checkpoint (its usage, like its ledger, is the log's as of the checkpoint: see `snapshot`). */
+  function snapshotState(state: SupervisorState): Omit<CheckpointState, 'usage'> {
     return {
       v: 1,
       step: state.step,
       sched: state.sched,
-      usage: state.usage,
       ...(state.deadline !== undefined ? { deadline: state.deadline } : {}),
       // Children not re-spawned yet (a restored run settling its waits first) are live all the same.
       live: [...[...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })), ...(state.restore ?? [])],
@@ -392,7 +390,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     state.step += 1;
     await s.journal.append(
       [draft(s, { from: ctx.path, to: ctx.path, type: 'run.parked', payload: { error }, causationId, key: 'run.parked' })],
-      { patch: { status: 'waiting', error, usage: state.usage, nodes: state.sched.nodes, releaseLease: true }, checkpoint: withNode(snapshot(state), error.node ?? null) },
+      { patch: { status: 'waiting', error, usage: s.ledgerAt([]).usage, nodes: state.sched.nodes, releaseLease: true }, checkpoint: withNode(snapshot(state), error.node ?? null) },
     );
     s.finished();
     return state;
@@ -437,7 +435,9 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       drafts.push(draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to, type, payload, causationId, key }));
     };
     let ended: { status: string; error?: ErrorInfo } | undefined;
-    const patch: RunPatch = { nodes: step.state.nodes, usage: next.usage, ...(consumed.length ? { consumeSignals: consumed } : {}) };
+    // The run's usage is its settlements' (nodes that failed or were cut off count too).
+    const usage = s.ledgerAt([]).usage;
+    const patch: RunPatch = { nodes: step.state.nodes, usage, ...(consumed.length ? { consumeSignals: consumed } : {}) };
     if (wake) {
       patch.status = 'running';
       note(ctx.path, 'run.resumed', { pausedMs: wake.pausedMs, wallClockPaused: wake.paused }, `resumed/${next.step}`);
@@ -496,7 +496,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           for (const id of d.cancel) stopChild(next, id);
           finished = true;
           ended = { status: d.status, ...(d.error ? { error: d.error } : {}) };
-          note(ctx.path, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage: next.usage }, 'run.finished');
+          note(ctx.path, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage }, 'run.finished');
           Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: new Date().toISOString(), releaseLease: true });
           break;
         }
@@ -536,7 +536,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     endSpan(span.span);
     if (ended) {
       const budget = ended.error?.code === 'AO_BUDGET_EXCEEDED' ? ended.error.details : undefined;
-      runEnded(s, ended.status, ended.error, budget ? [{ name: 'budget.exceeded', attributes: Object.fromEntries(Object.entries(budget).map(([k, v]) => [`ao.budget.${k}`, String(v)])) }] : []);
+      runEnded(s, ended.status, ended.error, budget ? [{ name: 'budget.exceeded', attributes: Object.fromEntries(Object.entries(budget).map(([k, v]) => [`ao.budget.${k}`, String(v)])) }] : [], usage);
     }
     if (finished) {
       for (const id of [...next.children.keys()]) stopChild(next, id);

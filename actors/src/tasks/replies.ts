@@ -2,7 +2,13 @@ import { AoError } from '@ao/graphs';
 import type { Clock, Envelope } from '@ao/runtime';
 
 /** Envelopes that answer a busy actor's request (a budget decision, an answer from a person). */
-export const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.held', 'wait.resolved']);
+export const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.held', 'budget.waiting', 'wait.resolved']);
+/**
+ * Answers that say the decision is still to come: the budget holds the request for a person
+ * (`budget.held`), or waits for calls in flight to settle (`budget.waiting`). The request stays
+ * awaited, without its timeout (the run's wall clock or a person's wait bounds it).
+ */
+export const INTERIM: ReadonlySet<string> = new Set(['budget.held', 'budget.waiting']);
 
 /**
  * Requests of a run's busy actors waiting for their answers: an actor asks (e.g. the budget actor)
@@ -24,30 +30,46 @@ export class Replies {
     private readonly keepEarly = false,
   ) {}
 
-  /** Resolves with the envelope whose causationId is `requestId`; rejects after `timeoutMs` or when `signal` aborts. */
-  await(requestId: string, timeoutMs: number, signal: AbortSignal): Promise<Envelope> {
+  /**
+   * Resolves with the envelope whose causationId is `requestId`; rejects after `timeoutMs` or when
+   * `signal` aborts. An interim answer (INTERIM) is told to `onInterim` and the request stays
+   * awaited without the timeout, until its final answer.
+   */
+  await(requestId: string, timeoutMs: number, signal: AbortSignal, onInterim?: (env: Envelope) => void): Promise<Envelope> {
     const kept = this.early.get(requestId);
     if (kept) {
-      // A held request's final answer comes later: keep waiting for that one.
       this.early.delete(requestId);
-      if (kept.type !== 'budget.held') return Promise.resolve(kept);
+      if (!INTERIM.has(kept.type)) return Promise.resolve(kept);
+      onInterim?.(kept);
+      timeoutMs = Infinity;
     }
     return new Promise<Envelope>((resolve, reject) => {
+      let cancel: () => void = () => undefined;
       const done = () => {
         this.asks.delete(requestId);
         cancel();
         signal.removeEventListener('abort', onAbort);
       };
       const onAbort = () => (done(), reject(signal.reason));
-      // An answer from a person has no timeout here (the wait's own timeout answers it).
-      const cancel = Number.isFinite(timeoutMs)
-        ? this.clock.setTimer(timeoutMs, () => {
-            done();
-            reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
-          })
-        : () => undefined;
+      if (signal.aborted) return onAbort();
+      if (Number.isFinite(timeoutMs)) {
+        cancel = this.clock.setTimer(timeoutMs, () => {
+          done();
+          reject(new AoError('AO_BUDGET_UNAVAILABLE', `no budget decision within ${timeoutMs} ms`));
+        });
+      }
       signal.addEventListener('abort', onAbort, { once: true });
-      this.asks.set(requestId, (env) => (done(), resolve(env)));
+      this.asks.set(requestId, (env) => {
+        if (INTERIM.has(env.type)) {
+          // Decided later: no timeout from now on (a person, or the run's wall clock, bounds it).
+          cancel();
+          cancel = () => undefined;
+          onInterim?.(env);
+          return;
+        }
+        done();
+        resolve(env);
+      });
     });
   }
 

@@ -284,7 +284,7 @@ export class TaskRunner {
       budget: run.budget as Budget,
       prices: this.d.prices,
       ledgerAt: hostOnly('the budget ledger'),
-      awaitReply: (id, ms, signal) => replies.await(id, ms, signal),
+      awaitReply: (id, ms, signal, onInterim) => replies.await(id, ms, signal, onInterim),
       journal,
       llm: this.d.llm,
       tools: this.d.tools,

@@ -127,6 +127,9 @@ export const UsageView = z.object({
   byActor: z.record(z.string(), Amounts),
   byModel: z.record(z.string(), z.object({ tokens: z.number(), usd: z.number(), calls: z.number() })),
   refusals: z.number().int(),
+  /** Calls that waited for calls in flight to settle before the budget decided them; how many wait now. */
+  waited: z.number().int(),
+  waiting: z.number().int(),
 });
 
 export const RunView = RunSummary.extend({

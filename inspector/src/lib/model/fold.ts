@@ -69,6 +69,8 @@ export class RunFold {
   nodes: Record<string, NodeView> = {};
   used: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
   private reservations = new Map<string, Reservation>();
+  /** Calls waiting for calls in flight to settle (`budget.waiting`, until decided), by key: the gauge they wait on. */
+  readonly waiting = new Map<string, string>();
   startedAt: string | null = null;
   /** Waits open at this point (from `wait.opened` / `wait.registered`, until `wait.resolved`), by id. */
   waits: Record<string, WaitInfo> = {};
@@ -195,7 +197,14 @@ export class RunFold {
         else b.failed += 1;
         break;
       }
+      case 'budget.waiting':
+        this.waiting.set(p.key as string, p.limit === 'perTool' ? `perTool.${String(p.tool)}` : String(p.limit));
+        break;
+      case 'budget.refused':
+        this.waiting.delete(p.key as string);
+        break;
       case 'budget.granted': {
+        this.waiting.delete(p.key as string);
         const r = p.reservation as Reservation;
         this.reservations.set(p.key as string, { node: r.node, tokens: r.tokens, usd: r.usd, ...(r.tool ? { tool: r.tool } : {}) });
         break;
@@ -215,6 +224,7 @@ export class RunFold {
       }
       case 'budget.release':
         this.reservations.delete(p.key as string);
+        this.waiting.delete(p.key as string);
         break;
     }
   }
@@ -237,6 +247,8 @@ export interface Gauge {
   limit: number;
   used: number;
   reserved: number;
+  /** Calls waiting for this limit's calls in flight to settle before they are decided. */
+  waiting: number;
   unit: string;
 }
 
@@ -245,7 +257,7 @@ export interface Gauge {
  * `nowMs` when given (a live run), else to the time of the last envelope folded.
  */
 export function gauges(limits: Budget, f: RunFold, nowMs?: number): Gauge[] {
-  const out: Gauge[] = [];
+  const out: Omit<Gauge, 'waiting'>[] = [];
   const r = f.reserved;
   if (limits.tokens !== undefined) out.push({ name: 'tokens', label: 'tokens', limit: limits.tokens, used: f.used.tokens, reserved: r.tokens, unit: '' });
   if (limits.tools !== undefined) out.push({ name: 'tools', label: 'tool calls', limit: limits.tools, used: f.used.tools, reserved: r.tools, unit: '' });
@@ -260,5 +272,7 @@ export function gauges(limits: Budget, f: RunFold, nowMs?: number): Gauge[] {
   for (const [tool, cap] of Object.entries(limits.perTool ?? {})) {
     out.push({ name: `perTool.${tool}`, label: `${tool} calls`, limit: cap, used: f.used.perTool[tool] ?? 0, reserved: r.perTool[tool] ?? 0, unit: '' });
   }
-  return out;
+  const waiting = new Map<string, number>();
+  for (const g of f.waiting.values()) waiting.set(g, (waiting.get(g) ?? 0) + 1);
+  return out.map((g) => ({ ...g, waiting: waiting.get(g.name) ?? 0 }));
 }

@@ -59,6 +59,18 @@ describe('RunFold', () => {
     expect(f.nodes.s!.tokens).toBe(120);
   });
 
+  it('counts calls waiting on a limit on its gauge until the budget decides them', () => {
+    const f = new RunFold(['s']);
+    f.apply(env('budget.granted', { key: 'k1', reservation: { node: 's', actor: 'supervisor/s', tokens: 900, usd: 0 } }));
+    f.apply(env('budget.waiting', { key: 'k2', node: 's', actor: 'supervisor/s', limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 116 }));
+    f.apply(env('budget.waiting', { key: 'k3', node: 's', actor: 'supervisor/s', limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 116 }));
+    expect(gauges({ tokens: 1000, tools: 5 }, f).map((g) => [g.name, g.waiting])).toEqual([['tokens', 2], ['tools', 0]]);
+    f.apply(env('budget.settle', { key: 'k1', tokens: 120, usd: 0 }));
+    f.apply(env('budget.granted', { key: 'k2', reservation: { node: 's', actor: 'supervisor/s', tokens: 300, usd: 0 } }));
+    f.apply(env('budget.refused', { key: 'k3', limit: 'tokens', scope: 'run', value: 1000, used: 120, stop: true }));
+    expect(gauges({ tokens: 1000 }, f)[0]).toMatchObject({ used: 120, reserved: 300, waiting: 0 });
+  });
+
   it('gives a gauge per limit, the wall clock measured from run.started', () => {
     const f = foldUpTo(
       [env('run.started', {}, 'supervisor', 'supervisor', '2026-01-01T00:00:00.000Z'), env('node.start', { node: 'a', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor', '2026-01-01T00:00:12.000Z')],
