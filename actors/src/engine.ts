@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
-import { createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
+import { beatIntervalMs, createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
+import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -56,6 +56,16 @@ export interface EngineOptions {
   clock?: Clock;
   /** This runtime node's id; the runs it hosts carry it as owner. */
   nodeId?: string;
+  /**
+   * This process's hold on its node id, taken before the engine claims anything
+   * (`NodeIdentity.take`); its id is the engine's. The engine beats it and lets it go on
+   * shutdown. If another process takes the id over (this one was silent past its lease), the
+   * engine stops hosting at once, writing and releasing nothing (the runs and the leases under
+   * that id are the other process's now), and calls `onIdentityLost`.
+   */
+  identity?: NodeIdentity;
+  /** Told once the identity was lost (AO_NODE_ID_IN_USE): the engine has stopped; the process should exit. */
+  onIdentityLost?: (error: AoError) => void;
   graphs?: ReadonlyArray<GraphBuilder<never> | GraphDef<never> | GraphBuilder<unknown> | GraphDef<unknown>>;
   /** How long a run's lease lasts without renewal; renewed every third of it. */
   leaseMs?: number;
@@ -189,10 +199,16 @@ export class Engine {
   private readonly tasks: TaskRunner | undefined;
   /** Runs being taken from the queue right now (shutdown waits for them). */
   private readonly taking = new Set<Promise<void>>();
+  /** Another process took this node's id: nothing may be written or released under it any more. */
+  private lost = false;
+  /** Whether the last identity beat failed (logged once per outage). */
+  private beatFailing = false;
+  private readonly self: ProcessRef;
 
   private constructor(private readonly o: EngineOptions) {
     this.graphs = new GraphRegistry((t) => o.tools.has(t));
-    this.nodeId = o.nodeId ?? 'local';
+    this.nodeId = o.identity?.id ?? o.nodeId ?? 'local';
+    this.self = o.identity?.self ?? thisProcess();
     this.clock = o.clock ?? systemClock;
     this.leaseMs = o.leaseMs ?? 15_000;
     this.system = createActorSystem();
@@ -299,6 +315,8 @@ export class Engine {
   }
 
   private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording }): RunHost {
+    // A resume that was on its way when the id was lost must not start writing under it.
+    if (this.lost) throw nodeIdInUse(this.nodeId, undefined, 'lost');
     const host = new RunHost(
       {
         nodeId: this.nodeId,
@@ -317,7 +335,7 @@ export class Engine {
           console.error(`[engine ${this.nodeId}] run ${h.run.id}: its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`);
           h.stop();
           if (this.hosts.get(h.run.id) === h) this.hosts.delete(h.run.id);
-          void this.o.store.releaseLeases(this.nodeId, [h.run.id]).catch(() => undefined);
+          void this.release([h.run.id]);
         },
         fork: async (id, step, budget, key) => {
           const forkId = envelopeIdFor(id, key);
@@ -346,7 +364,7 @@ export class Engine {
       const run = await this.o.store.claimRun({ id: p.data.runId, owner: this.nodeId, leaseMs: this.leaseMs, from: QUEUE_OWNER });
       if (!run) return;
       // Shut down meanwhile: give it back at once rather than host it on a stopped actor system.
-      if (this.closed) return void (await this.o.store.releaseLeases(this.nodeId, [run.id]));
+      if (this.closed) return void (await this.release([run.id]));
       await this.resume(run);
     })();
     this.taking.add(taking);
@@ -365,6 +383,8 @@ export class Engine {
   private nodeInfo(): NodeInfo {
     return {
       id: this.nodeId,
+      host: this.self.host,
+      pid: this.self.pid,
       started: this.started,
       runsHosted: this.runsHosted,
       activeRuns: this.hosts.size,
@@ -504,7 +524,7 @@ export class Engine {
     } catch (e) {
       host.stop();
       if (this.hosts.get(host.run.id) === host) this.hosts.delete(host.run.id);
-      await this.o.store.releaseLeases(this.nodeId, [host.run.id]).catch(() => undefined);
+      await this.release([host.run.id]);
       throw e;
     }
   }
@@ -654,7 +674,7 @@ export class Engine {
     if (!run) return;
     if (queue) return void (await queue.enqueue('runs', id, { runId: id }));
     // Even a passive engine (the CLI's embedded one) hosts the run its own answer woke.
-    if (this.closed) return void (await this.o.store.releaseLeases(this.nodeId, [id]));
+    if (this.closed) return void (await this.release([id]));
     // Resumed beside the answer (the caller is told it is stored): a failure gives the run back to the claim loop.
     this.resume(run).catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not resume run ${id} after an answer:`, e));
   }
@@ -723,6 +743,7 @@ export class Engine {
     every(Math.max(50, Math.floor(this.leaseMs / 3)), () => this.renew());
     if (!this.o.passive) every(this.o.claimIntervalMs ?? Math.max(100, Math.floor(this.leaseMs / 2)), () => this.claim(false));
     if (this.o.bus.membership && !this.o.passive) every(2_000, () => this.beat());
+    if (this.o.identity) every(beatIntervalMs(this.o.identity.staleMs), () => this.beatIdentity());
     const sweepMs = this.o.sweepIntervalMs ?? 60_000;
     if (sweepMs > 0) every(sweepMs, () => this.sweep().then(() => undefined));
   }
@@ -866,6 +887,55 @@ export class Engine {
     this.system.shutdown();
     await within(5_000, Promise.all([...this.hosts.values()].map((h) => h.journal.flush())));
     this.hosts.clear();
+    await this.release(ids);
+    await within(5_000, this.o.identity?.release());
+  }
+
+  /**
+   * Give up leases, unless this node's id was taken over: the leases under it are the new
+   * holder's then (the same owner id), and releasing them would hand its runs to anyone.
+   */
+  private async release(ids: string[]): Promise<void> {
+    if (this.lost || !ids.length) return;
     await this.o.store.releaseLeases(this.nodeId, ids).catch(() => undefined);
+  }
+
+  /** Keep this node's id; if another process has taken it, stop at once (see `EngineOptions.identity`). */
+  private async beatIdentity(): Promise<void> {
+    const identity = this.o.identity;
+    if (!identity || this.closed) return;
+    let kept: boolean;
+    try {
+      kept = await identity.beat();
+    } catch (e) {
+      // The store is unreachable: leases cannot be renewed either. The id stays ours unless the
+      // outage outlasts the lease and another process takes it; the next beat tells.
+      if (!this.beatFailing) console.error(`[engine ${this.nodeId}] could not beat its node id (retrying): ${(e as Error).message}`);
+      this.beatFailing = true;
+      return;
+    }
+    this.beatFailing = false;
+    if (!kept && !this.closed) await this.identityLost(identity);
+  }
+
+  /**
+   * Another process holds this node's id: it has (or will have at once) every run and lease under
+   * it. Stop every actor without writing or releasing anything (what they staged is dropped and
+   * re-derived by the new holder), stop taking work, and tell the owner of the process.
+   */
+  private async identityLost(identity: NodeIdentity): Promise<void> {
+    this.lost = true;
+    this.closed = true;
+    for (const t of this.loops) clearInterval(t);
+    this.queueSub?.unsubscribe();
+    this.taskSub?.unsubscribe();
+    for (const h of this.hosts.values()) h.stop();
+    this.hosts.clear();
+    identity.abandon();
+    const error = nodeIdInUse(this.nodeId, await identity.holder().catch(() => undefined), 'lost');
+    console.error(`[engine ${this.nodeId}] ${error.code}: ${error.message}`);
+    await this.tasks?.shutdown();
+    this.system.shutdown();
+    this.o.onIdentityLost?.(error);
   }
 }

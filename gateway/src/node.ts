@@ -3,13 +3,21 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, httpRequestTool, NatsBus, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
-import type { Bus, Config, LlmPort, Store, Telemetry, ToolDefinition } from '@ao/runtime';
+import { builtinTools, httpRequestTool, NatsBus, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
 
 export interface Runtime {
   engine: Engine;
+  /** This node's id (`engine.nodeId`) and where it came from: AO_NODE_ID, the data dir, or made for this process. */
+  nodeId: string;
+  nodeIdSource: NodeIdSource;
+  /**
+   * Resolves if another process takes this node's id over (AO_NODE_ID_IN_USE; this one was
+   * silent past its lease): the engine has stopped hosting, and the process should exit.
+   */
+  lost: Promise<AoError>;
   store: Store;
   bus: Bus;
   llm: LlmPort;
@@ -49,8 +57,9 @@ export async function loadExtensions(spec: string | undefined, cwd = process.cwd
 
 /**
  * The composition root of a runtime node: picks each port's adapter from the config (PGlite or
- * Postgres; the in-process bus; the offline LLM), loads the user's graphs and tools, and wires the
- * engine, which resumes the runs this node held before a restart.
+ * Postgres; the in-process bus; the offline LLM), loads the user's graphs and tools, takes its
+ * node id (refused with AO_NODE_ID_IN_USE while a live process holds it), and wires the engine,
+ * which resumes the runs this node held before a restart.
  */
 export async function startRuntime(
   config: Config,
@@ -73,19 +82,40 @@ export async function startRuntime(
       if (committed >= limit) process.kill(process.pid, 'SIGKILL');
     };
   }
+  // AO_NODE_ID, else the id kept beside the embedded store's data, else one made for this process.
+  const { id: nodeId, source: nodeIdSource } = await resolveNodeId({ configured: config.AO_NODE_ID, idFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'node-id') });
   // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
-  const telemetry = startTelemetry({ nodeId: config.AO_NODE_ID });
-  // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
-  const providers = await startProviders(config, o.llm ? { llm: o.llm } : {});
+  const telemetry = startTelemetry({ nodeId });
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL })
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+  // The id before anything else: a node whose id a live process holds starts nothing (no MCP
+  // server, no queue consumer) and claims no run.
+  let identity: NodeIdentity;
+  try {
+    identity = await NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => console.error(`[ao] ${m}`) });
+  } catch (e) {
+    await store.close();
+    await telemetry.shutdown();
+    throw e;
+  }
+  // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
+  let providers: Providers;
+  try {
+    providers = await startProviders(config, o.llm ? { llm: o.llm } : {});
+  } catch (e) {
+    await identity.release().catch(() => undefined);
+    await store.close();
+    await telemetry.shutdown();
+    throw e;
+  }
   // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
   let bus: Bus;
   try {
-    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: config.AO_NODE_ID, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
+    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
   } catch (e) {
     await providers.close();
+    await identity.release().catch(() => undefined);
     await store.close();
     await telemetry.shutdown();
     throw e;
@@ -104,6 +134,8 @@ export async function startRuntime(
   const tools = new ToolRegistry();
   for (const t of byName.values()) tools.register(t);
   let engine: Engine;
+  let lostIt: (e: AoError) => void = () => undefined;
+  const lost = new Promise<AoError>((r) => (lostIt = r));
   try {
     // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
     const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
@@ -112,7 +144,8 @@ export async function startRuntime(
       bus,
       tools,
       llm: providers.llm,
-      nodeId: config.AO_NODE_ID,
+      identity,
+      onIdentityLost: (e) => lostIt(e),
       leaseMs: config.AO_LEASE_MS,
       taskConcurrency: config.AO_NODE_TASKS,
       prices: config.AO_PRICES,
@@ -123,12 +156,16 @@ export async function startRuntime(
   } catch (e) {
     await bus.close();
     await providers.close();
+    await identity.release().catch(() => undefined);
     await store.close();
     await telemetry.shutdown();
     throw e;
   }
   return {
     engine,
+    nodeId,
+    nodeIdSource,
+    lost,
     store,
     bus,
     llm,

@@ -24,15 +24,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Run the `ao` CLI to completion; resolves with its exit code and output. */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Run the `ao` CLI to completion; resolves with its exit code and output. With `timeoutMs`, a
+ * process still running then is SIGKILLed (its code is then null): a test never leaves one behind.
+ */
+export function runCli(args: string[], env: Record<string, string>, o: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const timer = o.timeoutMs !== undefined ? setTimeout(() => p.kill('SIGKILL'), o.timeoutMs) : undefined;
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -93,12 +100,19 @@ export async function startServer(env: Record<string, string>, args: string[] = 
   };
 }
 
-/** A real headless `ao node` process; resolves once it says it is running. */
-export async function startNodeProcess(env: Record<string, string>): Promise<Omit<Server, 'url'> & { log: () => string }> {
+/**
+ * A real headless `ao node` process; resolves once it says it is running. `onOutput` sees its
+ * output so far each time it writes (a test can act while it is still starting).
+ */
+export async function startNodeProcess(env: Record<string, string>, o: { onOutput?: (log: string) => void } = {}): Promise<Omit<Server, 'url'> & { log: () => string }> {
   const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const take = (d: Buffer) => {
+    log += d.toString();
+    o.onOutput?.(log);
+  };
+  proc.stdout!.on('data', take);
+  proc.stderr!.on('data', take);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));

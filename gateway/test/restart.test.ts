@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,9 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
     if (kind === 'postgres' && !pgUp) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), 'ao-restart-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const env: Record<string, string> = { AO_DATA_DIR: dir, AO_NODE_ID: 'n1' };
+    // Embedded, no AO_NODE_ID: the id made at the first start is kept in the data dir, so every
+    // restart on it is the same node and takes its runs back at once. Postgres: a given id.
+    const env: Record<string, string> = kind === 'pglite' ? { AO_DATA_DIR: dir } : { AO_DATA_DIR: dir, AO_NODE_ID: 'n1' };
     if (kind === 'postgres') {
       const db = await createTestDatabase();
       cleanups.push(db.drop);
@@ -44,6 +46,8 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
 
     const first = await startServer(env);
     cleanups.push(first.stop);
+    const nodeId = (await json(`${first.url}/health`)).body.node as string;
+    if (kind === 'pglite') expect((await readFile(join(dir, 'node-id'), 'utf8')).trim()).toBe(nodeId);
     const finished = [await startRun(first.url, 'triage', { intent: 'refund' }), await startRun(first.url, 'research-swarm', { topic: 'crash safety' })];
     const before = new Map<string, { run: unknown; events: unknown }>();
     for (const id of finished) {
@@ -55,12 +59,14 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
     // A run still going when the process dies: its model takes a minute to answer.
     const slow = await startServer({ ...env, AO_LLM_LATENCY_MS: '60000' });
     cleanups.push(slow.stop);
+    expect((await json(`${slow.url}/health`)).body.node).toBe(nodeId);
     const inflight = await startRun(slow.url, 'draft-critique', { brief: 'crash me' });
     await until(slow.url, inflight, (r) => r.status === 'running' && (r.lastSeq as number) >= 3);
     await slow.kill9();
 
     const second = await startServer(env);
     cleanups.push(second.stop);
+    expect((await json(`${second.url}/health`)).body.node).toBe(nodeId);
     for (const id of finished) {
       expect((await json(`${second.url}/runs/${id}`)).body).toEqual(before.get(id)!.run);
       expect((await json(`${second.url}/runs/${id}/events?limit=1000`)).body.events).toEqual(before.get(id)!.events);

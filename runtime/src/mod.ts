@@ -10,3 +10,4 @@ export * from './tools/mod.js';
 export * from './replay/mod.js';
 export * from './telemetry/mod.js';
 export * from './secrets/mod.js';
+export * from './identity/mod.js';

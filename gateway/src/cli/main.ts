@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
+import type { AoError } from '@ao/graphs';
 import { loadConfig, RUN_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import { buildApp } from '../http/app.js';
 import { drainAndClose } from '../http/shutdown.js';
 import { startRuntime } from '../node.js';
+import type { Runtime } from '../node.js';
 import { ApiError, EmbeddedClient, HttpClient } from './client.js';
 import type { Client, ReplayRequest } from './client.js';
 import { keysCommand } from './keys.js';
@@ -243,6 +247,27 @@ async function replay(client: Client, id: string | undefined, v: { 'from-step'?:
   return status === 'succeeded' ? 0 : 1;
 }
 
+/** Where a node's id came from, for the start-up banner. */
+function idNote(rt: Runtime, config: ReturnType<typeof loadConfig>): string {
+  if (rt.nodeIdSource === 'configured') return 'AO_NODE_ID';
+  if (rt.nodeIdSource === 'data-dir') return `kept in ${join(config.AO_DATA_DIR, 'node-id')}`;
+  return 'made for this process: AO_NODE_ID is unset';
+}
+
+/**
+ * Run until SIGINT or SIGTERM (undefined), or until another process takes this node's id over
+ * (the error: the engine has already stopped hosting).
+ */
+function untilStopped(rt: Runtime): Promise<AoError | undefined> {
+  return Promise.race([untilSignal().then(() => undefined), rt.lost]);
+}
+
+/** The end of a node whose id was taken over: say so on stderr with the code; the process exits non-zero. */
+function lostId(e: AoError): number {
+  process.stderr.write(`error ${e.code}: ${e.message}\n`);
+  return 1;
+}
+
 /** Wait for SIGINT or SIGTERM. */
 function untilSignal(): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -259,10 +284,10 @@ function untilSignal(): Promise<void> {
 async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
   process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
   const rt = await startRuntime(config);
-  out(`agent-orchestrator node ${config.AO_NODE_ID} running; store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
-  await untilSignal();
+  out(`agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
+  const lost = await untilStopped(rt);
   await rt.close();
-  return 0;
+  return lost ? lostId(lost) : 0;
 }
 
 async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }): Promise<number> {
@@ -271,13 +296,19 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
   const rt = await startRuntime(config, o.node ? {} : { passive: true });
-  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
+  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
-  out(`  store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
+  out(`  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
   out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
   out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
-  await untilSignal();
+  const lost = await untilStopped(rt);
+  if (lost) {
+    // Its engine has stopped without writing anything more: nothing to drain.
+    await app.close();
+    await rt.close();
+    return lostId(lost);
+  }
   // Stop taking runs, give hosted ones AO_SHUTDOWN_GRACE_MS to finish, then stop the rest at their last step and release their leases.
   const drained = await drainAndClose(app, rt.engine);
   if (drained.left) out(`  ${drained.left} runs still going after ${drained.waitedMs} ms: stopped at their last step, leases released for another node`);

@@ -26,7 +26,8 @@ import { Health } from './views.js';
 export const INSPECTOR_BUILD = fileURLToPath(new URL('../../../inspector/build', import.meta.url));
 
 export interface AppOptions {
-  logger?: boolean | { level: string };
+  /** Fastify's (pino) logger; `base` replaces pino's default bindings (`ao serve` adds the node id to pid and host name). */
+  logger?: boolean | { level: string; base?: Record<string, unknown> };
   /** LLM answers as they are written (the runtime's DeltaFeed): forwarded on run streams as `delta` frames. */
   deltas?: RunSource['deltas'];
   /** Serve the inspector's build at `/` when present. */

@@ -42,6 +42,9 @@ export interface Rpc {
 /** What a runtime node says about itself in the cluster's membership (GET /nodes). */
 export interface NodeInfo {
   id: string;
+  /** The host and pid of the process holding the id (absent from nodes of older versions). */
+  host?: string;
+  pid?: number;
   started: string;
   /** Runs this node has hosted since it started, and hosts now. */
   runsHosted: number;

@@ -5,6 +5,7 @@ import { LlmProfilesSchema } from '../llm/profiles.js';
 import { McpServersSchema } from '../tools/mcp/config.js';
 import { parseAllowList } from '../tools/http/address.js';
 import { parseSecretKey } from '../secrets/key.js';
+import { NODE_ID_PATTERN } from '../identity/node-id.js';
 
 /**
  * Every environment variable the runtime reads, validated once at start-up. README's
@@ -57,7 +58,11 @@ export const ConfigSchema = z.object({
   AO_NATS_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   /** Node tasks (node executions, swarm branches) a runtime node runs at once in a cluster. */
   AO_NODE_TASKS: z.coerce.number().int().min(1).max(1_000).default(32),
-  AO_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('local'),
+  /**
+   * This runtime node's id (runs it hosts carry it as owner). Unset: one unique to the process,
+   * kept in AO_DATA_DIR/node-id with the embedded store (see `resolveNodeId`).
+   */
+  AO_NODE_ID: optionalString.pipe(z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ . or -, at most 128').optional()),
   AO_LLM_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   AO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Modules (comma-separated paths) exporting `graphs` and/or `tools` to register at start-up. */

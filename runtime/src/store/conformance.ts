@@ -228,5 +228,55 @@ export function storeConformance(
       await store.commit({ runId: 'list-1', events: [], patch: { status: 'succeeded' } });
       expect((await store.listRuns({ status: 'succeeded', limit: 10 })).runs.map((r) => r.id)).toContain('list-1');
     });
+
+    const claim = (id: string, instance: string, o: { host?: string; pid?: number; staleMs?: number } = {}) => ({
+      id,
+      instance,
+      host: o.host ?? `host-${instance}`,
+      pidNs: 'pid:[1]',
+      pid: o.pid ?? 100,
+      staleMs: o.staleMs ?? 600_000,
+    });
+
+    maybe('holds a node id for one process: refused to others while it beats, taken by compare-and-set on its instance', async () => {
+      expect(await store.takeNodeId(claim('nid-one', 'a', { pid: 11 }))).toEqual({ taken: true });
+      expect(await store.takeNodeId(claim('nid-one', 'a', { pid: 11 }))).toEqual({ taken: true }); // its holder again
+      const refused = await store.takeNodeId(claim('nid-one', 'b', { pid: 22 }));
+      expect(refused).toMatchObject({ taken: false, holder: { id: 'nid-one', instance: 'a', host: 'host-a', pidNs: 'pid:[1]', pid: 11, staleMs: 600_000 } });
+      const h = (refused as { holder: { heartbeatAgeMs: number; heartbeatAt: string; startedAt: string } }).holder;
+      expect(h.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+      expect(h.heartbeatAgeMs).toBeLessThan(600_000);
+      expect(Date.parse(h.heartbeatAt)).toBeGreaterThanOrEqual(Date.parse(h.startedAt));
+      expect(await store.beatNodeId('nid-one', 'a')).toBe(true);
+      expect(await store.beatNodeId('nid-one', 'b')).toBe(false);
+      // Replacing an instance that does not hold it changes nothing.
+      expect((await store.takeNodeId({ ...claim('nid-one', 'b', { pid: 22 }), replacing: 'not-a' })).taken).toBe(false);
+      expect(await store.takeNodeId({ ...claim('nid-one', 'b', { pid: 22 }), replacing: 'a' })).toEqual({ taken: true });
+      expect(await store.beatNodeId('nid-one', 'a')).toBe(false);
+      expect(await store.nodeIdHolder('nid-one')).toMatchObject({ instance: 'b', host: 'host-b', pid: 22 });
+      await store.releaseNodeId('nid-one', 'a'); // not its holder: nothing happens
+      expect(await store.nodeIdHolder('nid-one')).toMatchObject({ instance: 'b' });
+      await store.releaseNodeId('nid-one', 'b');
+      expect(await store.nodeIdHolder('nid-one')).toBeUndefined();
+      expect(await store.takeNodeId(claim('nid-one', 'c'))).toEqual({ taken: true });
+    });
+
+    maybe("gives a node id to the next process once its holder's heartbeat is older than the holder's lease", async () => {
+      expect(await store.takeNodeId(claim('nid-stale', 'a', { staleMs: 100 }))).toEqual({ taken: true });
+      // The database's clock decides; wait until it calls the beat stale.
+      for (let end = Date.now() + 30_000; (await store.nodeIdHolder('nid-stale'))!.heartbeatAgeMs <= 150; ) {
+        if (Date.now() > end) throw new Error('the heartbeat never went stale');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await store.takeNodeId(claim('nid-stale', 'b'))).toEqual({ taken: true });
+      expect(await store.beatNodeId('nid-stale', 'a')).toBe(false);
+    });
+
+    maybe('of many processes asking for one node id at the same moment, exactly one gets it', async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => store.takeNodeId(claim('nid-race', `r${i}`))));
+      const winners = answers.flatMap((a, i) => (a.taken ? [`r${i}`] : []));
+      expect(winners).toHaveLength(1);
+      for (const a of answers) if (!a.taken) expect(a.holder?.instance).toBe(winners[0]);
+    });
   });
 }

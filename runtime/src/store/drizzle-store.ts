@@ -9,7 +9,8 @@ import type { CommitBatch, ListRunsQuery, Store } from './port.js';
 import { EVENT_COLUMNS, EVENT_ROWS, eventsJson, GroupAppend } from './group-append.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
-import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, RunRecord, RunStatus, SignalRecord } from './records.js';
+import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, NodeIdClaim, NodeIdHolder, RunRecord, RunStatus, SignalRecord } from './records.js';
+import { beatNodeId, nodeIdHolder, releaseNodeId, takeNodeId } from './node-ids.js';
 import { apiKeys, checkpoints, events, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
@@ -547,6 +548,22 @@ export class DrizzleStore implements Store {
       .select({ runId: secrets.runId, handle: secrets.handle, keyId: secrets.keyId, iv: secrets.iv, data: secrets.data })
       .from(secrets)
       .where(and(inArray(secrets.runId, runIds), inArray(secrets.handle, handles)));
+  }
+
+  takeNodeId(claim: NodeIdClaim & { replacing?: string }): Promise<{ taken: true } | { taken: false; holder: NodeIdHolder | undefined }> {
+    return takeNodeId(this.db, claim);
+  }
+
+  beatNodeId(id: string, instance: string): Promise<boolean> {
+    return beatNodeId(this.db, id, instance);
+  }
+
+  releaseNodeId(id: string, instance: string): Promise<void> {
+    return releaseNodeId(this.db, id, instance);
+  }
+
+  nodeIdHolder(id: string): Promise<NodeIdHolder | undefined> {
+    return nodeIdHolder(this.db, id);
   }
 
   async sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }> {

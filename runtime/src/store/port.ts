@@ -1,6 +1,6 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, NodeIdClaim, NodeIdHolder, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 
 export interface ListRunsQuery {
   status?: RunStatus;
@@ -120,6 +120,21 @@ export interface Store {
   putSecrets(rows: SecretRecord[]): Promise<void>;
   /** The sealed secrets of these runs with these handles (any order). */
   getSecrets(runIds: string[], handles: string[]): Promise<SecretRecord[]>;
+
+  /**
+   * Take a runtime node id for a process, in one statement: it is taken when no one holds it, when
+   * its holder's last beat is older than the holder's `staleMs`, when `replacing` names the
+   * holder's instance (the caller proved that process gone; compare-and-set, so two callers that
+   * proved it cannot both win), or when the caller holds it already. Otherwise the holder is
+   * returned (undefined if it let go meanwhile: ask again). Holders silent for a day are deleted.
+   */
+  takeNodeId(claim: NodeIdClaim & { replacing?: string }): Promise<{ taken: true } | { taken: false; holder: NodeIdHolder | undefined }>;
+  /** The holder's beat: false when `instance` no longer holds `id` (another process took it). */
+  beatNodeId(id: string, instance: string): Promise<boolean>;
+  /** Let go of `id` (graceful shutdown), if `instance` still holds it. */
+  releaseNodeId(id: string, instance: string): Promise<void>;
+  /** Who holds `id` now, if anyone. */
+  nodeIdHolder(id: string): Promise<NodeIdHolder | undefined>;
 
   /** Apply a graph's retention policy to its finished runs; returns what was deleted. */
   sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }>;

@@ -244,3 +244,30 @@ export interface SecretRecord {
   iv: string;
   data: string;
 }
+
+/** The process that holds a runtime node id (table `node_ids`; see `NodeIdentity`). */
+export interface NodeIdHolder {
+  id: string;
+  /** A random token of the holding process. */
+  instance: string;
+  host: string;
+  /** The holder's pid namespace: its pid means that process only on a host with the same one. */
+  pidNs: string;
+  pid: number;
+  /** After how long without a beat the holder counts as dead (its lease). */
+  staleMs: number;
+  startedAt: string;
+  heartbeatAt: string;
+  /** How long ago its last beat was, by the database's clock (no clock skew between hosts). */
+  heartbeatAgeMs: number;
+}
+
+/** A process asking for a node id. */
+export interface NodeIdClaim {
+  id: string;
+  instance: string;
+  host: string;
+  pidNs: string;
+  pid: number;
+  staleMs: number;
+}

@@ -163,5 +163,24 @@ export const secrets = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.handle] })],
 );
 
-export const schema = { runs, events, checkpoints, apiKeys, signals, secrets };
+/**
+ * Who holds each runtime node id (see `NodeIdentity`): one live process per id. Leases and every
+ * commit are fenced by the owner id alone, so two processes with one id would be two writers of
+ * the same runs; a process takes its id here before it claims anything, and keeps it by beating.
+ */
+export const nodeIds = pgTable('node_ids', {
+  id: text('id').primaryKey(),
+  /** A random token per process: a restarted process tells itself from the one before it. */
+  instance: text('instance').notNull(),
+  host: text('host').notNull(),
+  /** The process's pid namespace (Linux: `/proc/self/ns/pid`), so a pid is compared only where it means the same process. */
+  pidNs: text('pid_ns').notNull(),
+  pid: integer('pid').notNull(),
+  /** After how long without a beat the holder is taken for dead (its lease). */
+  staleMs: integer('stale_ms').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }).notNull(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'string' }).notNull(),
+});
+
+export const schema = { runs, events, checkpoints, apiKeys, signals, secrets, nodeIds };
 export type Schema = typeof schema;

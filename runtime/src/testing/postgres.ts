@@ -56,3 +56,14 @@ export async function createTestDatabase(
     },
   };
 }
+
+/** One statement on the database at `url` (tests that set up a row no API writes, e.g. another host's). */
+export async function queryOnce(url: string, text: string, values: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, values)).rows as Array<Record<string, unknown>>;
+  } finally {
+    await c.end();
+  }
+}

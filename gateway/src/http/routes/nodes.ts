@@ -4,6 +4,9 @@ import type { Engine } from '@ao/actors';
 
 export const NodeView = z.object({
   id: z.string(),
+  /** Where the process holding the id runs (its host name and pid). */
+  host: z.string().optional(),
+  pid: z.number().int().optional(),
   started: z.string(),
   /** Runs this node has hosted since it started, and hosts now. */
   runsHosted: z.number().int(),

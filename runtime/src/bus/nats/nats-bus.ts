@@ -15,6 +15,8 @@ import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, Subscription, Wor
 const nanos = (ms: number) => ms * 1_000_000;
 const NodeInfoSchema = z.object({
   id: z.string(),
+  host: z.string().optional(),
+  pid: z.number().int().optional(),
   started: z.string(),
   runsHosted: z.number().int(),
   activeRuns: z.number().int(),
