@@ -102,6 +102,21 @@ describe('budgets wait for calls in flight before refusing', () => {
     expect(tight.done.error!.message).toMatch(/^the run reached its tokens limit: [\d,]+ used, none in flight, limit 1,500; a call needed at least [\d,]+/);
   });
 
+  it('a recorded replay of a run whose calls waited, from every step, reproduces its log (the budget is told the original order)', async () => {
+    const free = await run('research-swarm');
+    const { done, events } = await run('research-swarm', { tokens: Math.ceil(settled(free.events).tokens * 1.3) });
+    expect(done.status).toBe('succeeded');
+    expect(of(events, 'budget.waiting').length).toBeGreaterThan(0);
+    const cps = await h.store.listCheckpoints(done.id);
+    for (const cp of cps) {
+      const step = cp.step - 1;
+      const replay = await h.engine.waitForRun((await h.engine.replay(done.id, { fromStep: step, mode: 'recorded' })).id, 30_000);
+      expect(replay.replay?.divergence ?? null, `from step ${step}`).toBeNull();
+      expect(replay.status, `from step ${step}`).toBe('succeeded');
+      expect(replay.output, `from step ${step}`).toEqual(done.output);
+    }
+  });
+
   it('a 16-branch swarm succeeds at 1.2 times its uninterrupted usage and stops, never over, at 0.5 times', async () => {
     const free = await run('swarm-16');
     expect(free.done.status).toBe('succeeded');
