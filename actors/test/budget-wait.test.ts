@@ -189,3 +189,19 @@ describe('budgets wait for calls in flight before refusing', () => {
     expect(tight.done.usage.inputTokens + tight.done.usage.outputTokens).toBe(tight.done.usage.totalTokens);
   });
 });
+
+describe('a reservation fits the call', () => {
+  it('reserves the prompt as the provider’s port counts it, when the port can count', async () => {
+    const offline = new OfflineLlm();
+    const counted = { provider: 'counted', complete: offline.complete.bind(offline), countPromptTokens: async () => 7 };
+    const h = await makeEngine('pglite', { llm: counted });
+    try {
+      const done = await h.engine.waitForRun((await h.engine.startRun({ graph: 'triage', input: { intent: 'refund' } })).id, 30_000);
+      const asked = of(await allEvents(h.store, done.id), 'budget.request').filter((p) => p.kind === 'llm');
+      expect(asked.length).toBeGreaterThan(0);
+      expect(asked.map((p) => p.promptTokens)).toEqual(asked.map(() => 7));
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -112,7 +112,7 @@ export const budget: Interceptor = {
  */
 async function approve(step: Step): Promise<Envelope> {
   const { s, path } = step.actor;
-  const req = step.spec.budget(step.key);
+  const req = await step.spec.budget(step.key);
   const recorded = s.journal.recorded(`${req.key}/grant`);
   if (recorded) return recorded;
   // Held for a person, or waiting for calls in flight to settle: the same request's final answer

@@ -1,4 +1,4 @@
-import { actorPath, captureContent, contentHash, estimateTokens, meters, parseLlmResponse, SpanKind } from '@ao/runtime';
+import { actorPath, captureContent, contentHash, meters, parseLlmResponse, promptTokenEstimate, SpanKind } from '@ao/runtime';
 import type { LlmRequest, LlmResponse } from '@ao/runtime';
 import { priceOf } from '../budget/ledger.js';
 import type { RunServices } from '../services.js';
@@ -36,8 +36,13 @@ export function llmStep(actor: StepActor, asked: LlmRequest): StepSpec<LlmReques
     name: model,
     endpoint: actorPath('llm', asked.profile),
     request: { type: 'llm.request', suffix: 'req', content: { profile: asked.profile, model: asked.model, messages: asked.messages, tools }, hash },
-    // The maximum cost: every prompt character counted (JSON included), plus all the output allowed.
-    budget: (key) => ({ kind: 'llm', key, node, actor: path, promptTokens: estimateTokens(JSON.stringify(asked.messages) + JSON.stringify(asked.tools ?? [])), maxTokens: asked.maxTokens, model }),
+    // The maximum cost: the prompt as the provider counts it (its port's count, else the runtime's
+    // estimate from the JSON of the messages and tools), plus all the output allowed.
+    async budget(key) {
+      const port = s.llm(asked.profile);
+      const promptTokens = port.countPromptTokens ? await port.countPromptTokens(asked) : promptTokenEstimate(asked);
+      return { kind: 'llm', key, node, actor: path, promptTokens, maxTokens: asked.maxTokens, model };
+    },
     granted(key, grant) {
       const req: LlmRequest = grant?.maxTokens ? { ...asked, maxTokens: grant.maxTokens } : asked;
       return { input: req, payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: req.messages, tools, hash } };

@@ -63,8 +63,8 @@ export interface StepSpec<I, W, P> {
     /** The hash of the request's true content: a recorded replay compares it with the original's. */
     hash: string;
   };
-  /** What the budget is asked before the call. */
-  budget(key: string): BudgetRequest;
+  /** What the budget is asked before the call (an LLM call may ask its provider to count the prompt). */
+  budget(key: string): BudgetRequest | Promise<BudgetRequest>;
   /** The request's payload and the live call's input, once the budget granted the call (an LLM call's output is capped at the grant). */
   granted(key: string, grant: Payload<'budget.granted'> | undefined): { payload: Record<string, unknown>; input: I };
   /** The outcome, journaled as `<key>/<suffix>`. */

@@ -7,6 +7,7 @@ export {
   FinishReasonSchema,
   parseLlmResponse,
   estimateTokens,
+  promptTokenEstimate,
   type ToolCall,
   type ChatMessage,
   type ToolSpec,

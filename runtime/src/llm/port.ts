@@ -74,6 +74,22 @@ export interface LlmPort {
   readonly provider: string;
   /** Rejects with an error named `AbortError` when `signal` aborts. */
   complete(req: LlmRequest, signal?: AbortSignal, options?: LlmCallOptions): Promise<LlmResponse>;
+  /**
+   * The input tokens the provider will count for this request, or an upper bound of them: what
+   * the budget reserves for the prompt. Without it the runtime reserves `promptTokenEstimate`.
+   */
+  countPromptTokens?(req: LlmRequest): number | Promise<number>;
+}
+
+/**
+ * The prompt's tokens when the provider gives no count of its own: a character count of the JSON
+ * of the messages and tool schemas, at 4 characters a token. An upper bound of what the offline
+ * model counts (it counts the text without the JSON); for a real model, about right for English
+ * and code and an undercount for text that tokenises densely (CJK, emoji): ports that can count
+ * exactly (OpenAI, with its tokenizer) do.
+ */
+export function promptTokenEstimate(req: Pick<LlmRequest, 'messages' | 'tools'>): number {
+  return estimateTokens(JSON.stringify(req.messages) + JSON.stringify(req.tools ?? []));
 }
 
 /** One piece of an answer as a streaming provider writes it. */

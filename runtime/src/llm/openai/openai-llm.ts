@@ -1,4 +1,5 @@
 import { endpoint, estimateUsage, finishOf, parseArguments, policyOf } from '../http/common.js';
+import { countOpenAiPrompt } from './tokens.js';
 import type { HttpLlmOptions } from '../http/common.js';
 import { checkStatus, ProviderError, withRetries } from '../http/retry.js';
 import type { Attempt, HttpPolicy } from '../http/retry.js';
@@ -61,6 +62,11 @@ export class OpenAiLlm implements LlmPort {
     this.policy = policyOf(o);
     this.fetch = o.fetch ?? globalThis.fetch;
     this.maxTokensParam = o.maxTokensParam ?? (/^https:\/\/api\.openai\.com\b/.test(o.baseUrl) ? 'max_completion_tokens' : 'max_tokens');
+  }
+
+  /** The prompt in OpenAI's tokens for its models (./tokens.ts); the character estimate for others. */
+  countPromptTokens(req: LlmRequest): Promise<number> {
+    return countOpenAiPrompt(req.model ?? this.o.model, req);
   }
 
   complete(req: LlmRequest, signal?: AbortSignal, options: LlmCallOptions = {}): Promise<LlmResponse> {
