@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { graph } from '@ao/graphs';
 import type { Budget, GraphBuilder } from '@ao/graphs';
-import { defineTool, OfflineLlm, spanContextOf } from '@ao/runtime';
+import { createLlm, defineTool, OfflineLlm, spanContextOf } from '@ao/runtime';
 import type { Envelope, RunRecord } from '@ao/runtime';
 import { inMemoryTelemetry } from '@ao/runtime/testing';
 import { allEvents, makeEngine, toolsWith, until } from './harness.js';
@@ -191,6 +191,21 @@ describe('budgets wait for calls in flight before refusing', () => {
 });
 
 describe('a reservation fits the call', () => {
+  it('a profile’s maxTokens lowers a node’s 1,024 in the request and in what the budget reserves', async () => {
+    const h = await makeEngine('pglite', { llm: createLlm('default', { provider: 'offline', maxTokens: 200 }) });
+    try {
+      const done = await h.engine.waitForRun((await h.engine.startRun({ graph: 'triage', input: { intent: 'refund' } })).id, 30_000);
+      expect(done.status).toBe('succeeded');
+      const events = await allEvents(h.store, done.id);
+      const asked = of(events, 'budget.request').filter((p) => p.kind === 'llm');
+      expect(asked.length).toBeGreaterThan(0);
+      expect(new Set(asked.map((p) => p.maxTokens))).toEqual(new Set([200]));
+      expect(new Set(of(events, 'llm.request').map((p) => p.maxTokens))).toEqual(new Set([200]));
+    } finally {
+      await h.close();
+    }
+  });
+
   it('reserves the prompt as the provider’s port counts it, when the port can count', async () => {
     const offline = new OfflineLlm();
     const counted = { provider: 'counted', complete: offline.complete.bind(offline), countPromptTokens: async () => 7 };

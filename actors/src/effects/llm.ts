@@ -26,8 +26,11 @@ function llmRequestContent(r: LlmRequest) {
  * the output. A failure is the call's, journaled and thrown (retryable). An answer is staged: lost
  * in a crash, the call is made again under the same key (its grant is in the log).
  */
-export function llmStep(actor: StepActor, asked: LlmRequest): StepSpec<LlmRequest, LlmResponse, RecordedLlm> {
+export function llmStep(actor: StepActor, requested: LlmRequest): StepSpec<LlmRequest, LlmResponse, RecordedLlm> {
   const { s, path, node } = actor;
+  // A profile's `maxTokens` lowers what a node asks for (and so what the budget reserves).
+  const cap = s.llm(requested.profile).maxOutputTokens;
+  const asked = cap !== undefined && requested.maxTokens > cap ? { ...requested, maxTokens: cap } : requested;
   const model = asked.model ?? asked.profile;
   const hash = contentHash(llmRequestContent(asked));
   const tools = (asked.tools ?? []).map((t) => t.name);

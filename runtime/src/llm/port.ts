@@ -79,6 +79,8 @@ export interface LlmPort {
    * the budget reserves for the prompt. Without it the runtime reserves `promptTokenEstimate`.
    */
   countPromptTokens?(req: LlmRequest): number | Promise<number>;
+  /** The most output a call may ask for through this port (its profile's `maxTokens`): larger asks are lowered to it. */
+  readonly maxOutputTokens?: number;
 }
 
 /**

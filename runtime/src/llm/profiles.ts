@@ -4,11 +4,18 @@ import type { Clock } from '../clock/mod.js';
 import { AnthropicLlm } from './anthropic/mod.js';
 import { OfflineLlm } from './offline/mod.js';
 import { OpenAiLlm } from './openai/mod.js';
-import type { LlmPort } from './port.js';
+import type { LlmPort, LlmRequest } from './port.js';
+
+/**
+ * The most output a call through the profile may ask for: a node's `maxTokens` (1,024 unless it
+ * says) is lowered to it, and so is what the budget reserves for the call's output.
+ */
+const maxTokens = z.number().int().positive().optional();
 
 const http = {
   /** The model a request gets when it names none. */
   model: z.string().min(1),
+  maxTokens,
   /** The key itself (prefer `apiKeyEnv`: keys do not belong in JSON config). */
   apiKey: z.string().min(1).optional(),
   /** The environment variable holding the key. */
@@ -29,7 +36,7 @@ const http = {
  * variables (see {@link llmProfilesOf}).
  */
 export const LlmProfileSchema = z.discriminatedUnion('provider', [
-  z.strictObject({ provider: z.literal('offline'), model: z.string().min(1).optional(), latencyMs: z.number().int().min(0).max(60_000).optional() }),
+  z.strictObject({ provider: z.literal('offline'), model: z.string().min(1).optional(), latencyMs: z.number().int().min(0).max(60_000).optional(), maxTokens }),
   z.strictObject({
     provider: z.literal('openai'),
     baseUrl: z.url().default('https://api.openai.com/v1'),
@@ -90,6 +97,18 @@ export function describeProfile(p: LlmProfile): { provider: string; model?: stri
 
 /** Build one adapter; `env` resolves `apiKeyEnv`. */
 export function createLlm(name: string, p: LlmProfile, o: { env?: NodeJS.ProcessEnv; clock?: Clock; fetch?: typeof fetch } = {}): LlmPort {
+  const port = adapterOf(name, p, o);
+  if (p.maxTokens === undefined) return port;
+  const cap = p.maxTokens;
+  return {
+    provider: port.provider,
+    maxOutputTokens: cap,
+    complete: (req, signal, options) => port.complete(req, signal, options),
+    ...(port.countPromptTokens ? { countPromptTokens: (req: LlmRequest) => port.countPromptTokens!(req) } : {}),
+  };
+}
+
+function adapterOf(name: string, p: LlmProfile, o: { env?: NodeJS.ProcessEnv; clock?: Clock; fetch?: typeof fetch }): LlmPort {
   if (p.provider === 'offline') return new OfflineLlm({ ...(p.latencyMs ? { latencyMs: p.latencyMs } : {}), ...(p.model ? { model: p.model } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   let apiKey = p.apiKey;
   if (p.apiKeyEnv) {
