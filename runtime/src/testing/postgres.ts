@@ -67,3 +67,42 @@ export async function queryOnce(url: string, text: string, values: unknown[] = [
     await c.end();
   }
 }
+
+/** A session of its own on the database at `url`, for tests that hold a transaction or a lock open while other processes work. */
+export async function openSession(url: string): Promise<{ query: (text: string, values?: unknown[]) => Promise<Array<Record<string, unknown>>>; end: () => Promise<void> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return {
+    query: async (text, values = []) => (await c.query(text, values)).rows as Array<Record<string, unknown>>,
+    end: () => c.end(),
+  };
+}
+
+/**
+ * Make the processes about to open a fresh database start their migrations at the same moment:
+ * a transaction of ours creates drizzle's schema and stays open, so whoever creates it next
+ * waits for it (and, under the migration lock, the others wait for that one). `release()` waits
+ * until `n` sessions wait, then rolls back: they all go at once.
+ */
+export async function migrationBarrier(url: string): Promise<{ waiting: () => Promise<number>; release: (n: number, timeoutMs?: number) => Promise<void> }> {
+  const s = await openSession(url);
+  await s.query('begin');
+  await s.query('create schema drizzle');
+  const waiting = async () =>
+    Number((await queryOnce(url, 'select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()'))[0]!.n);
+  return {
+    waiting,
+    release: async (n, timeoutMs = 120_000) => {
+      try {
+        const end = Date.now() + timeoutMs;
+        while ((await waiting()) < n) {
+          if (Date.now() > end) throw new Error(`only ${await waiting()} of ${n} sessions came to wait for the migrations`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await s.query('rollback');
+      } finally {
+        await s.end();
+      }
+    },
+  };
+}
