@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, httpRequestTool, NatsBus, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, DataDirLock, httpRequestTool, NatsBus, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -25,8 +25,24 @@ export interface Runtime {
   providers: Providers;
   /** OpenTelemetry export (on when OTEL_EXPORTER_OTLP_ENDPOINT is set). */
   telemetry: Telemetry;
+  /**
+   * Embedded store only: this process holds AO_DATA_DIR (`DataDirLock`). `ao serve` publishes its
+   * HTTP address in the lock, where a CLI on the same directory finds it.
+   */
+  publishUrl(url: string): Promise<void>;
   close(): Promise<void>;
 }
+
+type RuntimeOptions = {
+  llm?: LlmPort;
+  graphs?: AnyGraph[];
+  tools?: ToolDefinition[];
+  passive?: boolean;
+  /** Decorate the store the engine uses (the bench times its commits); `Runtime.store` stays the raw one. */
+  wrapStore?: (store: Store) => Store;
+  /** What the data dir's lock names as its holder (`ao serve`, `ao node`, `ao run`...). */
+  command?: string;
+};
 
 type AnyGraph = GraphBuilder<unknown> | GraphDef<unknown>;
 
@@ -56,22 +72,37 @@ export async function loadExtensions(spec: string | undefined, cwd = process.cwd
 }
 
 /**
- * The composition root of a runtime node: picks each port's adapter from the config (PGlite or
- * Postgres; the in-process bus; the offline LLM), loads the user's graphs and tools, takes its
- * node id (refused with AO_NODE_ID_IN_USE while a live process holds it), and wires the engine,
- * which resumes the runs this node held before a restart.
+ * The composition root of a runtime node: with the embedded store, takes the data directory
+ * (refused with AO_DATA_DIR_LOCKED while a live process holds it) before anything opens it; picks
+ * each port's adapter from the config (PGlite or Postgres; the in-process bus; the offline LLM),
+ * loads the user's graphs and tools, takes its node id (refused with AO_NODE_ID_IN_USE while a
+ * live process holds it), and wires the engine, which resumes the runs this node held before a
+ * restart.
  */
-export async function startRuntime(
-  config: Config,
-  o: {
-    llm?: LlmPort;
-    graphs?: AnyGraph[];
-    tools?: ToolDefinition[];
-    passive?: boolean;
-    /** Decorate the store the engine uses (the bench times its commits); `Runtime.store` stays the raw one. */
-    wrapStore?: (store: Store) => Store;
-  } = {},
-): Promise<Runtime> {
+export async function startRuntime(config: Config, o: RuntimeOptions = {}): Promise<Runtime> {
+  if (config.DATABASE_URL) return startOn(config, o, undefined);
+  // One process per data directory: PGlite takes no lock of its own, and a second process on its
+  // files would write a copy of the database the first never sees.
+  const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: o.command ?? 'ao', log: (m) => console.error(`[ao] ${m}`) });
+  try {
+    const rt = await startOn(config, o, lock);
+    return {
+      ...rt,
+      close: async () => {
+        try {
+          await rt.close();
+        } finally {
+          await lock.release();
+        }
+      },
+    };
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
+}
+
+async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | undefined): Promise<Runtime> {
   const ext = await loadExtensions(config.AO_GRAPHS);
   if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) {
     // Crash tests: die without warning, mid-run, right after a commit and before its delivery.
@@ -171,6 +202,9 @@ export async function startRuntime(
     llm,
     providers,
     telemetry,
+    publishUrl: async (url) => {
+      await lock?.publishUrl(url);
+    },
     close: async () => {
       // NATS down: what the engine still hands the bus on its way down (publishes and consumers,
       // which retry until NATS is back; its node tasks' requests; leaving the membership) cannot

@@ -105,6 +105,8 @@ describe('error catalogue', () => {
       expect(HTTP_STATUS[code as keyof typeof HTTP_STATUS], code).toBeGreaterThanOrEqual(400);
     }
     expect(Object.keys(HTTP_STATUS).sort()).toEqual(Object.keys(ERROR_CODES).sort());
+    // A second process on an embedded data directory: a conflict with the one holding it.
+    expect(HTTP_STATUS.AO_DATA_DIR_LOCKED).toBe(409);
   });
 });
 

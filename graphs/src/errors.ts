@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   AO_BUS_NO_RESPONDER: 'Nobody on the bus answers this request (e.g. the node that hosted a run is gone).',
   AO_BUS_UNAVAILABLE: 'The bus did not answer in time, or is unreachable (NATS restarting).',
   AO_NODE_ID_IN_USE: 'A live process (its heartbeat is fresh) holds this runtime node id: a node refuses to start with it rather than take its runs, and a node whose id another process took over stops (details: its host, pid and last heartbeat).',
+  AO_DATA_DIR_LOCKED: 'Another live process holds the embedded data directory (AO_DATA_DIR): one process at a time may open it, so this one did not (details: its pid, host, command and, for `ao serve`, the url of its HTTP API, which the CLI then uses).',
   AO_TASK_STOPPED: 'A node task (a node execution or swarm branch run on another node) was stopped, or handed to another holder: it writes nothing more.',
   // replay and fork
   AO_REPLAY_STEP_OUT_OF_RANGE: 'fromStep is past the last step of the run that can be replayed (details give maxStep).',

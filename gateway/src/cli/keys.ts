@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AoError } from '@ao/graphs';
-import { loadConfig, openPgliteStore, openPgStore } from '@ao/runtime';
+import { DataDirLock, loadConfig, openPgliteStore, openPgStore } from '@ao/runtime';
 import type { Store } from '@ao/runtime';
 import { createApiKey } from '../http/auth/mod.js';
-import { HttpClient } from './client.js';
 
 const USAGE = `ao keys create --tenant T [--read-only] [--name N]   a new API key (printed once; only its hash is stored)
 ao keys list                                        keys: id, tenant, read-only, name, created, revoked
@@ -28,11 +27,16 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
     return values.help ? 0 : 2;
   }
   const config = loadConfig(env);
-  if (!config.DATABASE_URL && (await HttpClient.reachable(env.AO_URL ?? `http://localhost:${config.PORT}`))) {
-    // PGlite is one process at a time: the running server holds the data directory.
-    throw new AoError('AO_CONFIG_INVALID', 'a server is running on the embedded store (PGlite), which only one process may open: stop it, run `ao keys ...`, and start it again (or use DATABASE_URL)');
+  // The embedded store is one process at a time: a server holding the data directory refuses us
+  // (AO_DATA_DIR_LOCKED, naming it); stop it, run `ao keys ...`, and start it again.
+  const lock = config.DATABASE_URL ? undefined : await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: `ao keys ${sub}` });
+  let store: Store;
+  try {
+    store = config.DATABASE_URL ? await openPgStore({ url: config.DATABASE_URL, max: 1 }) : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+  } catch (e) {
+    await lock?.release();
+    throw e;
   }
-  const store: Store = config.DATABASE_URL ? await openPgStore({ url: config.DATABASE_URL, max: 1 }) : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
   try {
     switch (sub) {
       case 'create': {
@@ -60,5 +64,6 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
     }
   } finally {
     await store.close();
+    await lock?.release();
   }
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
-import { loadConfig, RUN_STATUSES } from '@ao/runtime';
+import { DataDirLock, dataDirLocked, loadConfig, RUN_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import { buildApp } from '../http/app.js';
 import { drainAndClose } from '../http/shutdown.js';
@@ -36,7 +37,8 @@ Usage:
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
 
-run/runs/show/graphs talk to the gateway at AO_URL (default http://localhost:$PORT); when none
+run/runs/show/graphs talk to the gateway at AO_URL; without it, to the \`ao serve\` that holds
+AO_DATA_DIR (its address is in the directory's lock), else to http://localhost:$PORT; when none
 answers they open the store themselves (embedded mode).`;
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -84,19 +86,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'serve') return serve(config, { node: !values['no-node'] });
   if (cmd === 'node') return node(config);
 
-  const url = values.url ?? process.env.AO_URL ?? `http://localhost:${config.PORT}`;
-  let close = async () => {};
-  let client: Client;
-  if (await HttpClient.reachable(url)) {
-    client = new HttpClient(url);
-  } else {
-    if (values.url || process.env.AO_URL) throw new Error(`no gateway answers at ${url}`);
-    // Its own node id: the CLI must never take over runs a server with the configured id hosts.
-    // Passive: it hosts the run it starts (`ao run`) and takes over nothing else.
-    const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn', AO_NODE_ID: `cli-${process.pid}` }, { passive: true });
-    client = new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`);
-    close = rt.close;
-  }
+  const { client, close } = await connect(config, cmd, values.url ?? process.env.AO_URL);
   try {
     switch (cmd) {
       case 'run':
@@ -166,6 +156,57 @@ async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await close();
+  }
+}
+
+/**
+ * The gateway a command talks to. Named (`--url`, AO_URL): that one. Embedded store: the server
+ * that holds AO_DATA_DIR, at the address in its lock (whatever its port); a directory held by a
+ * process without one (\`ao node\`, another CLI) is AO_DATA_DIR_LOCKED, never opened. Otherwise the
+ * gateway on the default port, else an engine in this process on the store.
+ */
+async function connect(config: ReturnType<typeof loadConfig>, cmd: string, named: string | undefined): Promise<{ client: Client; close: () => Promise<void> }> {
+  const none = async () => {};
+  if (named) {
+    if (await HttpClient.reachable(named)) return { client: new HttpClient(named), close: none };
+    throw new Error(`no gateway answers at ${named}`);
+  }
+  for (let attempt = 0; ; attempt++) {
+    if (!config.DATABASE_URL) {
+      const url = await serverOfDataDir(config.AO_DATA_DIR);
+      if (url) return { client: new HttpClient(url), close: none };
+    }
+    const fallback = `http://localhost:${config.PORT}`;
+    if (await HttpClient.reachable(fallback)) return { client: new HttpClient(fallback), close: none };
+    try {
+      // Its own node id: the CLI must never take over runs a server with the configured id hosts.
+      // Passive: it hosts the run it starts (`ao run`) and takes over nothing else.
+      const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn', AO_NODE_ID: `cli-${process.pid}` }, { passive: true, command: `ao ${cmd}` });
+      return { client: new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`), close: rt.close };
+    } catch (e) {
+      // A server took the directory between our look and our try: talk to it (once).
+      if (isAoError(e) && e.code === 'AO_DATA_DIR_LOCKED' && attempt === 0) continue;
+      throw e;
+    }
+  }
+}
+
+/**
+ * The address of the live \`ao serve\` holding the data directory, once it listens; undefined when
+ * nobody holds it (or its holder is gone). A holder without an address fails AO_DATA_DIR_LOCKED:
+ * the CLI does not open a directory another process holds.
+ */
+async function serverOfDataDir(dir: string): Promise<string | undefined> {
+  // A server holds the directory from before its store opens until it listens: give it that long.
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const seen = await DataDirLock.inspect(dir);
+    if (!seen || seen.state === 'gone') return undefined;
+    const h = seen.holder;
+    if (h?.url && (await HttpClient.reachable(h.url))) return h.url;
+    const starting = h?.command === 'ao serve' && seen.state === 'alive';
+    if (!starting || Date.now() > end) throw dataDirLocked(dir, h, h?.url ? ' (its HTTP API does not answer)' : '');
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -247,6 +288,13 @@ async function replay(client: Client, id: string | undefined, v: { 'from-step'?:
   return status === 'succeeded' ? 0 : 1;
 }
 
+/** Where a client on this host reaches a server listening at `addr` (a wildcard host means loopback). */
+function reachableUrl(addr: string | AddressInfo | null, host: string): string {
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
 /** Where a node's id came from, for the start-up banner. */
 function idNote(rt: Runtime, config: ReturnType<typeof loadConfig>): string {
   if (rt.nodeIdSource === 'configured') return 'AO_NODE_ID';
@@ -283,7 +331,7 @@ function untilSignal(): Promise<void> {
 /** A headless runtime node: it hosts runs (from the cluster's queue with NATS_URL) until stopped. */
 async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
   process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
-  const rt = await startRuntime(config);
+  const rt = await startRuntime(config, { command: 'ao node' });
   out(`agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
   const lost = await untilStopped(rt);
   await rt.close();
@@ -295,9 +343,11 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
   if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
-  const rt = await startRuntime(config, o.node ? {} : { passive: true });
+  const rt = await startRuntime(config, { command: 'ao serve', ...(o.node ? {} : { passive: true }) });
   const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
+  // In the data dir's lock: a CLI started on the same directory talks to this server, whatever its port.
+  await rt.publishUrl(reachableUrl(app.server.address(), config.HOST));
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
   out(`  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
   out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);

@@ -9,7 +9,8 @@ import { schema } from '../schema.js';
 
 /**
  * The embedded store: PGlite (Postgres compiled to WASM) in `dataDir`, durable across restarts.
- * One process at a time may open a data dir. Without `dataDir` it is in memory (tests).
+ * One process at a time may open a data dir: callers lock it first (`DataDirLock`, as
+ * `startRuntime` does). Without `dataDir` it is in memory (tests).
  */
 export async function openPgliteStore(opts: { dataDir?: string } = {}): Promise<DrizzleStore> {
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
