@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runCli, startServer } from './process.js';
+import { CLI, freePort, ROOT, runCli, startServer } from './process.js';
 import type { Server } from './process.js';
 import { json, waitAll } from './runs.js';
 
@@ -68,6 +69,26 @@ describe('one owner per embedded data directory', () => {
     server = await startServer({ AO_DATA_DIR: dir });
     expect(await json<{ status: string }>(`${server.url}/runs/${id}`)).toMatchObject({ status: 'succeeded' });
     expect(await publishedLock(dir, server)).toMatchObject({ pid: server.proc.pid, url: server.url });
+
+    // `ao show <id> | head -1`: the reader goes away; the CLI exits cleanly, no EPIPE stack.
+    const piped = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" --import tsx "${CLI}" show ${id} --events | head -1`], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(piped).toEqual({ code: 0, stdout: '{\n', stderr: '' });
+    // And a reader that is gone before the CLI writes anything: every write fails with EPIPE.
+    const closed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'show', id, '--events'], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      p.stdout.destroy();
+      let stderr = '';
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(closed).toEqual({ code: 0, stderr: '' });
 
     await server.stop();
     // A graceful stop lets the directory go: no lock left behind.

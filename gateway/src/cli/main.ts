@@ -41,7 +41,18 @@ run/runs/show/graphs talk to the gateway at AO_URL; without it, to the \`ao serv
 AO_DATA_DIR (its address is in the directory's lock), else to http://localhost:$PORT; when none
 answers they open the store themselves (embedded mode).`;
 
-const out = (s: string) => process.stdout.write(`${s}\n`);
+/**
+ * A reader that went away (\`ao show <id> | head -1\`) is not an error: what it did not read is
+ * dropped, and the command finishes (a run it hosts included) and exits as it would have.
+ */
+let stdoutGone = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  stdoutGone = true;
+});
+const out = (s: string) => {
+  if (!stdoutGone) process.stdout.write(`${s}\n`);
+};
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'keys') return keysCommand(argv.slice(1));
