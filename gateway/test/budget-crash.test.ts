@@ -10,7 +10,7 @@ import { startServer } from './process.js';
  * or in flight at the kill, no run spends past its limit; one whose uninterrupted usage fits its
  * limit with room to spare still succeeds; one whose limit is too small ends budget_exceeded.
  */
-const TRIALS = Number(process.env.AO_BUDGET_CRASH_TRIALS ?? 6);
+const TRIALS = Number(process.env.AO_BUDGET_CRASH_TRIALS ?? 4);
 type Json = Record<string, unknown>;
 interface Env {
   seq: number;

@@ -16,7 +16,7 @@ import { startServer } from './process.js';
  */
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-graphs.ts', import.meta.url));
 const RUNS_PER_CYCLE = 6;
-const CYCLES = Number(process.env.AO_CRASH_CYCLES ?? 11);
+const CYCLES = Number(process.env.AO_CRASH_CYCLES ?? 6);
 const pgUp = await postgresAvailable();
 const natsUp = await natsAvailable();
 /** The stores (and buses) the suite runs on: the embedded default, Postgres, and Postgres with the NATS JetStream bus. */
@@ -32,7 +32,7 @@ interface Env {
   payload: Json;
 }
 
-const SWEEP = Number(process.env.AO_CRASH_SWEEP ?? 16);
+const SWEEP = Number(process.env.AO_CRASH_SWEEP ?? 8);
 const get = async (url: string): Promise<Json> => (await fetch(url)).json() as Promise<Json>;
 const post = (base: string, body: unknown) =>
   fetch(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(() => undefined);
