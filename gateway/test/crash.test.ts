@@ -150,7 +150,8 @@ describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on 
       `[crash ${kind}] ${trials} runs over ${CYCLES} kill cycles (${doubleCrashes} with a second crash during recovery): ` +
         `${interrupted} were in flight at a kill; all succeeded with the reference output; ${reexecuted} in-flight idempotent calls re-executed with their key`,
     );
-    expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? 50));
+    // Most runs must have been caught mid-way by a kill (else the suite proves little): three in four.
+    expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? Math.ceil(CYCLES * RUNS_PER_CYCLE * 0.75)));
   });
 
   it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: 600_000 }, async (ctx) => {
