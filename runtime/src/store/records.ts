@@ -262,12 +262,5 @@ export interface NodeIdHolder {
   heartbeatAgeMs: number;
 }
 
-/** A process asking for a node id. */
-export interface NodeIdClaim {
-  id: string;
-  instance: string;
-  host: string;
-  pidNs: string;
-  pid: number;
-  staleMs: number;
-}
+/** A process asking for a node id: what it will hold, before any beat. */
+export type NodeIdClaim = Pick<NodeIdHolder, 'id' | 'instance' | 'host' | 'pidNs' | 'pid' | 'staleMs'>;
