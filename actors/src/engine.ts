@@ -448,7 +448,7 @@ export class Engine {
       const live = (cp.state as { live?: Array<{ startId?: unknown }> } | null)?.live;
       startIds.set(id, Array.isArray(live) ? live.map((l) => l.startId).filter((x): x is string => typeof x === 'string') : []);
     }
-    const starts = await this.o.store.eventsById([...startIds.values()].flat());
+    const starts = await this.o.store.eventsById([...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id }))));
     const byRun = new Map<string, Envelope[]>();
     for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
     const ranges = ids.map((id) => ({ runId: id, after: Math.min(cps.get(id)?.seq ?? 0, ...(byRun.get(id) ?? []).map((e) => e.seq - 1)) }));

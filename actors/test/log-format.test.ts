@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleGraphs } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { InProcessBus, OfflineLlm, openPgliteStore } from '@ao/runtime';
 import type { CheckpointRecord, Envelope, RunRecord, Store } from '@ao/runtime';
+import { writeFormat1Store } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
 import { diffRuns } from '../src/replay.js';
 import { allEvents, toolsWith, until } from './harness.js';
@@ -53,13 +57,37 @@ async function load(store: Store, dumped: Dumped): Promise<void> {
   });
 }
 
-describe('the log format of runs journaled before durability points', () => {
+/**
+ * The same rows as the code of log format 1 stored them (one `events` row per envelope, the
+ * migrations up to 0006), then opened by today's code: migration 0007 rewrites them as format 2.
+ */
+async function openFormat1(): Promise<{ store: Store; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ao-log-format-'));
+  const now = Date.now();
+  await writeFormat1Store(dir, [recent(fixture.finished, now), recent(fixture.interrupted, now)]);
+  return { store: await openPgliteStore({ dataDir: dir }), dir };
+}
+
+describe.each([
+  { rows: 'committed by today\'s code (row format 2)', format1: false },
+  { rows: 'stored as row format 1 and migrated', format1: true },
+])('the log format of runs journaled before durability points, $rows', ({ format1 }) => {
   let store: Store;
   let engine: Engine;
+  let dir: string | undefined;
   beforeAll(async () => {
-    store = await openPgliteStore();
-    await load(store, fixture.finished);
-    await load(store, fixture.interrupted);
+    if (format1) {
+      ({ store, dir } = await openFormat1());
+      const old = fixture.interrupted;
+      // Read back exactly as the old code wrote them.
+      const log = await allEvents(store, old.run.id);
+      expect(log.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace])).toEqual(old.events.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace]));
+      expect(log.map((e) => e.payload)).toEqual(old.events.map((e) => e.payload ?? null));
+    } else {
+      store = await openPgliteStore();
+      await load(store, fixture.finished);
+      await load(store, fixture.interrupted);
+    }
     await new Promise((r) => setTimeout(r, 20)); // the old node's leases lapse
     const llm = new OfflineLlm();
     engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(), graphs: [...exampleGraphs] as GraphBuilder<unknown>[], nodeId: 'new' });
@@ -67,6 +95,7 @@ describe('the log format of runs journaled before durability points', () => {
   afterAll(async () => {
     await engine?.shutdown();
     await store?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('a run stopped mid-swarm by the old code resumes with the new: its log kept as written, gapless, each effect once, the output of a run made now', async () => {

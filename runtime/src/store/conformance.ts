@@ -205,7 +205,7 @@ export function storeConformance(
       expect(first.get('rs-a')?.id).toBe(a[0]!.id);
       expect(first.get('rs-b')?.id).toBe(b[0]!.id);
       expect(first.has('rs-c')).toBe(false);
-      expect((await store.eventsById([a[2]!.id, b[1]!.id, 'ffffffff-ffff-4fff-bfff-ffffffffffff'])).map((e) => e.id).sort()).toEqual([a[2]!.id, b[1]!.id].sort());
+      expect((await store.eventsById([{ runId: 'rs-a', id: a[2]!.id }, { runId: 'rs-b', id: b[1]!.id }, { runId: 'rs-a', id: 'ffffffff-ffff-4fff-bfff-ffffffffffff' }, { runId: 'rs-a', id: b[0]!.id }])).map((e) => e.id).sort()).toEqual([a[2]!.id, b[1]!.id].sort());
       const after = await store.eventsAfter([
         { runId: 'rs-a', after: 2 },
         { runId: 'rs-b', after: 0 },

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
-import { and, asc, count, desc, eq, gt, inArray, isNull, like, lt, lte, notInArray, or, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, count, desc, eq, gt, inArray, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
-import { parseEnvelope } from '../envelope/mod.js';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ListRunsQuery, Store } from './port.js';
-import { EVENT_COLUMNS, EVENT_ROWS, eventsJson, GroupAppend } from './group-append.js';
+import { GroupAppend, JOURNAL_INSERT, JOURNAL_ROWS } from './group-append.js';
+import { journalRowsJson, unpackRow, unpackRows } from './journal-format.js';
+import type { JournalRow } from './journal-format.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, NodeIdClaim, NodeIdHolder, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { beatNodeId, nodeIdHolder, releaseNodeId, takeNodeId } from './node-ids.js';
-import { apiKeys, checkpoints, events, runs, secrets, signals } from './schema.js';
+import { apiKeys, checkpoints, journal, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -60,13 +61,7 @@ const ACTIVE: RunStatus[] = ['pending', 'running'];
 const TERMINAL = [...TERMINAL_STATUSES];
 const leaseUntil = (ms: number) => sql`now() + ${ms} * interval '1 millisecond'`;
 
-function toEnvelope(row: typeof events.$inferSelect): Envelope {
-  try {
-    return parseEnvelope({ ...row, time: new Date(row.time).toISOString() });
-  } catch (e) {
-    throw new AoError('AO_STORE_CORRUPT', `event ${row.id} of run ${row.runId} is not a valid envelope`, { cause: e });
-  }
-}
+const toRow = (row: typeof journal.$inferSelect): JournalRow => row;
 
 /**
  * A commit that only moves a hosted run on (events, node states, usage, checkpoints at their own
@@ -85,8 +80,7 @@ function groupable(batch: Omit<CommitBatch, 'checkpoint'>): boolean {
 const APPEND_FREE_SQL = `with r as (
     update runs set updated_at = $2::timestamptz, last_seq = greatest(last_seq, $3::int) where id = $1 returning 1
   ), ins as (
-    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-    select ${EVENT_COLUMNS} from ${EVENT_ROWS('$4')}
+    ${JOURNAL_INSERT} from ${JOURNAL_ROWS('$4')}
     on conflict (id) do nothing
     returning 1
   ) select (select count(*) from r)::int as owned`;
@@ -216,7 +210,7 @@ export class DrizzleStore implements Store {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
         return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}) });
       } else if (!batch.patch && !batch.checkpoints) {
-        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, eventsJson(batch.events)]);
+        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, journalRowsJson(batch.events)]);
       } else {
         found = await this.commitOneStatement(batch, maxSeq, now);
       }
@@ -246,23 +240,7 @@ export class DrizzleStore implements Store {
         }
       }
       if (batch.events.length) {
-        await tx
-          .insert(events)
-          .values(
-            batch.events.map((e) => ({
-              id: e.id,
-              runId: e.runId,
-              seq: e.seq,
-              type: e.type,
-              from: e.from,
-              to: e.to,
-              causationId: e.causationId,
-              payload: e.payload ?? null,
-              trace: e.trace,
-              time: e.time,
-            })),
-          )
-          .onConflictDoNothing({ target: events.id });
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events)}::json) as v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json) on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -308,8 +286,7 @@ export class DrizzleStore implements Store {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-        select ${EVENT_COLUMNS} from ${EVENT_ROWS(param(eventsJson(batch.events)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
@@ -434,22 +411,19 @@ export class DrizzleStore implements Store {
   }
 
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
-    const rows = await this.db
-      .select()
-      .from(events)
-      .where(and(eq(events.runId, runId), like(events.type, `${prefix.replace(/[%_\\]/g, '\\$&')}%`)))
-      .orderBy(asc(events.seq));
-    return rows.map(toEnvelope);
+    const rows = await this.db.select().from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
+    return unpackRows(rows.map(toRow)).filter((e) => e.type.startsWith(prefix));
   }
 
   async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {
     if (!ids.length) return [];
     const rows = await this.db
       .select()
-      .from(events)
-      .where(and(eq(events.runId, runId), inArray(events.id, ids)))
-      .orderBy(asc(events.seq));
-    return rows.map(toEnvelope);
+      .from(journal)
+      .where(and(eq(journal.runId, runId), arrayOverlaps(journal.ids, ids)))
+      .orderBy(asc(journal.seq));
+    const wanted = new Set(ids);
+    return unpackRows(rows.map(toRow)).filter((e) => wanted.has(e.id));
   }
 
   async requestCancel(runId: string): Promise<boolean> {
@@ -481,29 +455,36 @@ export class DrizzleStore implements Store {
   async firstEvents(runIds: string[]): Promise<Map<string, Envelope>> {
     const out = new Map<string, Envelope>();
     if (!runIds.length) return out;
-    const rows = await this.db.select().from(events).where(and(inArray(events.runId, runIds), eq(events.seq, 1)));
-    for (const row of rows) out.set(row.runId, toEnvelope(row));
+    const rows = await this.db.select().from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
+    for (const row of rows) out.set(row.runId, unpackRow(toRow(row))[0]!);
     return out;
   }
 
-  async eventsById(ids: string[]): Promise<Envelope[]> {
-    if (!ids.length) return [];
-    const rows = await this.db.select().from(events).where(inArray(events.id, ids)).orderBy(asc(events.runId), asc(events.seq));
-    return rows.map(toEnvelope);
+  async eventsById(refs: ReadonlyArray<{ runId: string; id: string }>): Promise<Envelope[]> {
+    if (!refs.length) return [];
+    const ids = refs.map((r) => r.id);
+    const rows = await this.db
+      .select()
+      .from(journal)
+      .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
+      .orderBy(asc(journal.runId), asc(journal.seq));
+    const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
+    return unpackRows(rows.map(toRow)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
   }
 
   async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>> {
     const out = new Map<string, Envelope[]>(ranges.map((r) => [r.runId, []]));
     if (!ranges.length) return out;
+    const after = new Map(ranges.map((r) => [r.runId, r.after]));
     const rows = await this.db
-      .select({ e: events })
-      .from(events)
+      .select({ j: journal })
+      .from(journal)
       .innerJoin(
         sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.after))}::int[]) as f(run_id, after)`,
-        sql`${events.runId} = f.run_id and ${events.seq} > f.after`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} > f.after`,
       )
-      .orderBy(asc(events.runId), asc(events.seq));
-    for (const { e } of rows) out.get(e.runId)!.push(toEnvelope(e));
+      .orderBy(asc(journal.runId), asc(journal.seq));
+    for (const { j } of rows) out.get(j.runId)!.push(...unpackRows([toRow(j)], after.get(j.runId)));
     return out;
   }
 
@@ -593,13 +574,21 @@ export class DrizzleStore implements Store {
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
-    const rows = await this.db
-      .select()
-      .from(events)
-      .where(and(eq(events.runId, runId), gt(events.seq, q.after ?? 0), q.upTo !== undefined ? lte(events.seq, q.upTo) : undefined))
-      .orderBy(asc(events.seq))
-      .limit(q.limit);
-    return rows.map(toEnvelope);
+    // A row holds at least one envelope of the range it overlaps (seqs are gapless), so `limit`
+    // rows hold `limit` envelopes; a row that does not (a commit with a gap) is read past.
+    const out: Envelope[] = [];
+    let after = q.after ?? 0;
+    for (;;) {
+      const rows = await this.db
+        .select()
+        .from(journal)
+        .where(and(eq(journal.runId, runId), gt(journal.lastSeq, after), q.upTo !== undefined ? lte(journal.seq, q.upTo) : undefined))
+        .orderBy(asc(journal.seq))
+        .limit(q.limit);
+      out.push(...unpackRows(rows.map(toRow), after, q.upTo));
+      if (out.length >= q.limit || rows.length < q.limit) return out.slice(0, q.limit);
+      after = rows.at(-1)!.lastSeq;
+    }
   }
 
   close(): Promise<void> {

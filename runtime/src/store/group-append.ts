@@ -1,31 +1,22 @@
 import { AoError } from '@ao/graphs';
-import { payloadJsonOf } from '../envelope/mod.js';
+import { journalRowsJson } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
 
 /** A statement run beneath drizzle by the adapter's client, prepared once per connection under `name`. */
 export type RawQuery = (name: string, text: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
-/** The event columns of a JSON array of envelopes (see {@link eventsJson}), as a row source. */
-export const EVENT_ROWS = (param: string) => `jsonb_to_recordset(${param}::jsonb) as v(id uuid, run_id text, seq int, type text, from_path text, to_path text, causation_id uuid, payload jsonb, trace jsonb, time timestamptz)`;
-export const EVENT_COLUMNS = 'v.id, v.run_id, v.seq, v.type, v.from_path, v.to_path, v.causation_id, v.payload, v.trace, v.time';
-
 /**
- * Envelopes as the JSON array the append statements read: serialised once, not column by column,
- * each payload's JSON reused from the journal's check (`payloadJsonOf`).
+ * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
+ * row source. The body is read as `json`, so its text is stored as it was written.
  */
-export function eventsJson(batch: readonly Envelope[]): string {
-  const rows = batch.map((e) => {
-    const head = JSON.stringify({ id: e.id, run_id: e.runId, seq: e.seq, type: e.type, from_path: e.from, to_path: e.to, causation_id: e.causationId, trace: e.trace, time: e.time });
-    return `${head.slice(0, -1)},"payload":${payloadJsonOf(e)}}`;
-  });
-  return `[${rows.join(',')}]`;
-}
+export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json)`;
+export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body';
 
 /**
  * Commits of many runs in ONE statement: each run's row is updated only where the committing
  * node still owns it (the fence), with its node states and usage when the commit changes them,
- * and only those runs' events and checkpoints are inserted; the statement answers with the runs it
- * updated. Append-only: nothing is read first, a retried event id or step is skipped (so one run's
+ * and only those runs' journal rows (one a run) and checkpoints are inserted; the statement answers with the runs it
+ * updated. Append-only: nothing is read first, a retried commit (its first envelope's id) or step is skipped (so one run's
  * retried commit never fails the others' in its group).
  */
 const GROUP_SQL = `with b as (
@@ -36,8 +27,7 @@ const GROUP_SQL = `with b as (
     from b where runs.id = b.run_id and runs.owner = b.owner
     returning runs.id
   ), ins as (
-    insert into events (id, run_id, seq, type, from_path, to_path, causation_id, payload, trace, time)
-    select ${EVENT_COLUMNS} from ${EVENT_ROWS('$3')}
+    ${JOURNAL_INSERT} from ${JOURNAL_ROWS('$3')}
     where v.run_id in (select id from r)
     on conflict (id) do nothing
     returning 1
@@ -109,7 +99,7 @@ export class GroupAppend {
       const runs = JSON.stringify(
         group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
       );
-      const events = eventsJson(group.flatMap((p) => p.events));
+      const events = journalRowsJson(group.flatMap((p) => p.events));
       const checkpoints = checkpointsJson(group);
       let rows: Array<Record<string, unknown>> | undefined;
       for (let attempt = 1; !rows; attempt++) {

@@ -97,8 +97,8 @@ export interface Store {
    */
   latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>>;
   firstEvents(runIds: string[]): Promise<Map<string, Envelope>>;
-  /** Envelopes by id, of any runs (ids are unique across runs). */
-  eventsById(ids: string[]): Promise<Envelope[]>;
+  /** Envelopes by run and id (of many runs at once). */
+  eventsById(refs: ReadonlyArray<{ runId: string; id: string }>): Promise<Envelope[]>;
   /** Each run's envelopes with seq > `after`, in seq order, by run. */
   eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>>;
   getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined>;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** One row a run: its state, not its history (that is the event log). */
 export const runs = pgTable(
@@ -53,24 +53,32 @@ export const runs = pgTable(
   ],
 );
 
-/** The event log: every envelope of a run, gapless `seq` per run, unique `id`. */
-export const events = pgTable(
-  'events',
+/**
+ * The event log (format 2, see `journal-format.ts`): one row per commit of a run, its envelopes
+ * (gapless `seq` per run, unique ids) packed in one JSON body (Postgres compresses a row past
+ * about 2 KB: a commit of many envelopes costs less than their sum). `id` is
+ * the first envelope's id: a retried commit is skipped, and a different commit at the same first
+ * seq is refused. `ids` lists every envelope's id in body order, so a start message is found by id.
+ */
+export const journal = pgTable(
+  'journal',
   {
     id: uuid('id').primaryKey(),
     runId: text('run_id')
       .notNull()
       .references(() => runs.id, { onDelete: 'cascade' }),
+    /** Seq of the first envelope. */
     seq: integer('seq').notNull(),
-    type: text('type').notNull(),
-    from: text('from_path').notNull(),
-    to: text('to_path').notNull(),
-    causationId: uuid('causation_id'),
-    payload: jsonb('payload'),
-    trace: jsonb('trace'),
+    /** Seq of the last envelope. */
+    lastSeq: integer('last_seq').notNull(),
+    /** The body's format (`JOURNAL_FORMAT`). */
+    format: smallint('format').notNull(),
+    ids: uuid('ids').array().notNull(),
+    /** The first envelope's time; the others are offsets from it. */
     time: timestamp('time', { withTimezone: true, mode: 'string' }).notNull(),
+    body: json('body').notNull(),
   },
-  (t) => [uniqueIndex('events_run_seq_idx').on(t.runId, t.seq)],
+  (t) => [uniqueIndex('journal_run_seq_idx').on(t.runId, t.seq)],
 );
 
 /**
@@ -182,5 +190,5 @@ export const nodeIds = pgTable('node_ids', {
   heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'string' }).notNull(),
 });
 
-export const schema = { runs, events, checkpoints, apiKeys, signals, secrets, nodeIds };
+export const schema = { runs, journal, checkpoints, apiKeys, signals, secrets, nodeIds };
 export type Schema = typeof schema;

@@ -1,3 +1,4 @@
 export * from './postgres.js';
 export { inMemoryTelemetry } from '../telemetry/sdk.js';
 export * from './nats.js';
+export { writeFormat1Store } from './format-1.js';
