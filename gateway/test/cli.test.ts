@@ -29,11 +29,41 @@ describe('ao CLI', () => {
     expect(res.stdout).toMatch(/status: succeeded/);
     const id = /run ([0-9a-f-]{36})/.exec(res.stdout)![1]!;
     const runs = await runCli(['runs'], env);
-    expect(runs.stdout).toContain(id);
+    const [header, row] = runs.stdout.split('\n');
+    expect(header).toMatch(/^ID\s+GRAPH\s+STATUS\s+TOKENS\s+TOOK\s+CREATED$/);
+    expect(row).toMatch(new RegExp(`^${id}\\s+triage\\s+succeeded\\s+[\\d,]+\\s+[\\d.]+s\\s+(just now|\\d+[smh] ago)$`));
     const show = await runCli(['show', id, '--events'], env);
-    expect(show.stdout).toContain('"status": "succeeded"');
+    expect(show.stderr).toBe('');
+    expect(show.stdout).toMatch(/^ {2}status +succeeded$/m);
+    expect(show.stdout).toMatch(/^ {2}graph +triage \(version [0-9a-f]{16}\)$/m);
+    expect(show.stdout).toMatch(/^ {2}usage +[\d,]+ \/ 8,000 tokens, \d+ LLM calls, 1 \/ 10 tool calls$/m);
+    // Nodes in the graph's order, each with its state.
+    expect(show.stdout).toMatch(/^nodes\n {2}classify +succeeded +[\d.]+s\n {2}refund +succeeded +[\d.]+s\n {2}escalate +skipped$/m);
+    expect(show.stdout).toMatch(/^input\n {2}intent: refund$/m);
+    expect(show.stdout).toMatch(/^output\n {2}refund:\n/m);
+    expect(show.stdout).toMatch(/^ {4}tool stripe_refund\(/m);
+    expect(show.stdout).not.toContain('"graphVersion"');
     expect(show.stdout).toMatch(/run\.finished/);
-  });
+    const raw = await runCli(['show', id, '--json'], env);
+    expect(JSON.parse(raw.stdout)).toMatchObject({ id, status: 'succeeded', graph: 'triage', input: { intent: 'refund' } });
+  }, 120_000);
+
+  it('draws each graph edge by edge, conditional and loop edges marked, and shows one graph with its input fields', async () => {
+    const env = { AO_DATA_DIR: await tmp(), PORT: String(await freePort()) };
+    const all = await runCli(['graphs'], env);
+    expect(all.stderr).toBe('');
+    // triage branches from classify: two conditional edges, not a chain classify -> refund -> escalate.
+    expect(all.stdout).toMatch(/^triage {2}version [0-9a-f]{16} {2}3 nodes .*\n {2}classify -\?-> refund\n {2}classify -\?-> escalate\n/m);
+    expect(all.stdout).not.toMatch(/refund -.*-> escalate/);
+    expect(all.stdout).toMatch(/^ {2}critique -\?-> draft {2}\(loops back\)$/m);
+    expect(all.stdout).toMatch(/^ {2}plan +---> search$/m);
+    const one = await runCli(['graphs', 'draft-critique'], env);
+    expect(one.stdout).toMatch(/^input\n {2}brief {2}string, required, min length 1$/m);
+    expect(one.stdout).toMatch(/^ {2}draft +pipeline +default +at most 3 iterations$/m);
+    const unknown = await runCli(['graphs', 'nope'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/AO_GRAPH_NOT_FOUND/);
+  }, 120_000);
 
   it('talks to a running gateway over HTTP and watches a swarm run to the end', async () => {
     const dir = await tmp();
@@ -44,6 +74,10 @@ describe('ao CLI', () => {
       expect(res.stdout).toContain(`via ${server.url}`);
       for (const n of ['plan', 'search', 'analyse', 'summarise']) expect(res.stdout).toMatch(new RegExp(`✔ ${n}\\s+succeeded`));
       expect(res.stdout).toMatch(/branch 3\/3 started/);
+      // One graph over HTTP (GET /graphs/:name): a graph without an input schema says so.
+      const triage = await runCli(['graphs', 'triage'], { AO_URL: server.url });
+      expect(triage.stdout).toMatch(/^edges\n {2}classify -\?-> refund\n {2}classify -\?-> escalate\n/m);
+      expect(triage.stdout).toMatch(/^input\n {2}any JSON value \(the graph has no input schema\)$/m);
     } finally {
       await server.stop();
     }

@@ -63,6 +63,16 @@ describe('OpenAPI at /docs: the API documented from the schemas it enforces', ()
     await gw.rt.engine.waitForRun(ok.json().id);
   });
 
+  it('documents GET /graphs/{name} as a graph with its input JSON Schema, or a 404 with a code', async () => {
+    const responses = (doc.paths['/graphs/{name}']!.get as unknown as { responses: Record<string, { content: Record<string, { schema: { properties: Record<string, { description?: string; properties?: object }> } }> }> }).responses;
+    const ok = responses['200']!.content['application/json']!.schema;
+    expect(ok.properties.inputSchema!.description).toMatch(/JSON Schema/);
+    expect(Object.keys(ok.properties)).toEqual(expect.arrayContaining(['nodes', 'edges', 'budget', 'version', 'inputSchema']));
+    expect(responses['404']!.content['application/json']!.schema.properties.error!.properties).toHaveProperty('code');
+    const res = await gw.app.inject({ url: '/graphs/draft-critique' });
+    expect(res.json().inputSchema.required).toEqual(['brief']);
+  });
+
   it('the query limits documented are the pagination caps enforced', async () => {
     const limit = (path: string) => doc.paths[path]!.get!.parameters!.find((p) => p.in === 'query' && p.name === 'limit')!.schema;
     expect(limit('/runs')).toMatchObject({ maximum: 100 });

@@ -2,8 +2,8 @@ import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
 import { AoError } from '@ao/graphs';
 import type { Envelope, ReplayOverrides, RunStatus } from '@ao/runtime';
-import { runSummary, runView, graphView } from '../http/views.js';
-import type { GraphViewT, RunViewT } from '../http/views.js';
+import { graphDetail, runSummary, runView, graphView } from '../http/views.js';
+import type { GraphDetailViewT, GraphViewT, RunViewT } from '../http/views.js';
 
 export type RunSummaryT = ReturnType<typeof runSummary>;
 
@@ -15,6 +15,8 @@ export interface Client {
   listRuns(q: { status?: RunStatus; graph?: string; limit?: number }): Promise<RunSummaryT[]>;
   events(id: string, after: number, limit?: number): Promise<Envelope[]>;
   graphs(): Promise<GraphViewT[]>;
+  /** One graph with its input JSON Schema; AO_GRAPH_NOT_FOUND (404) when there is none by that name. */
+  graph(name: string): Promise<GraphDetailViewT>;
   cancel(id: string): Promise<{ id: string; status: string }>;
   replay(id: string, req: ReplayRequest): Promise<RunViewT>;
   diff(a: string, b: string): Promise<RunDiffT>;
@@ -72,6 +74,9 @@ export class HttpClient implements Client {
   async graphs() {
     return (await this.req<{ graphs: GraphViewT[] }>('GET', '/graphs')).graphs;
   }
+  graph(name: string) {
+    return this.req<GraphDetailViewT>('GET', `/graphs/${encodeURIComponent(name)}`);
+  }
   cancel(id: string) {
     return this.req<{ id: string; status: string }>('POST', `/runs/${encodeURIComponent(id)}/cancel`);
   }
@@ -114,7 +119,9 @@ export class EmbeddedClient implements Client {
   async getRun(id: string) {
     const run = await this.engine.getRun(id);
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${id}`, 'id');
-    return runView(run);
+    // As GET /runs/:id answers: usage against every limit.
+    const u = await this.engine.usage(run.id);
+    return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
   }
   async listRuns(q: { status?: RunStatus; graph?: string; limit?: number }) {
     return (await this.engine.listRuns({ ...q, limit: q.limit ?? 20 })).runs.map(runSummary);
@@ -124,6 +131,11 @@ export class EmbeddedClient implements Client {
   }
   async graphs() {
     return this.engine.graphs.list().map(graphView);
+  }
+  async graph(name: string) {
+    const g = this.engine.graphs.get(name);
+    if (!g) throw new ApiError(404, 'AO_GRAPH_NOT_FOUND', `no graph named "${name}"`, 'name');
+    return graphDetail(g);
   }
   async cancel(id: string) {
     const run = await this.engine.cancel(id).catch((e) => this.rethrow(e));

@@ -13,6 +13,7 @@ import { startRuntime } from '../node.js';
 import type { Runtime } from '../node.js';
 import { ApiError, EmbeddedClient, HttpClient } from './client.js';
 import type { Client, ReplayRequest } from './client.js';
+import { graphDetailLines, graphsList, runLines, runsTable } from './format.js';
 import { keysCommand } from './keys.js';
 import { watchRun } from './watch.js';
 
@@ -25,7 +26,7 @@ Usage:
   ao node                                   a headless runtime node (NATS_URL: it pulls runs and node tasks from the cluster)
   ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
   ao runs [--status S] [--graph G] [--limit N]
-  ao show <run-id> [--events]
+  ao show <run-id> [--events] [--json]      a run's status, times, usage, nodes and output; --json: the raw run
   ao cancel <run-id>
   ao replay <run-id> --from-step N [--recorded | --lenient] [--overrides JSON] [--watch]
                                             replay (or, with --overrides, fork) a run from a checkpoint
@@ -33,7 +34,7 @@ Usage:
   ao waiting                                runs waiting for a person, and what they wait for
   ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
                                             answer what a run waits for (an approval, an agent's question)
-  ao graphs
+  ao graphs [<name>]                        every graph's edges; with a name, its nodes and input fields
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
 
@@ -68,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       graph: { type: 'string' },
       limit: { type: 'string' },
       events: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       url: { type: 'string' },
       'from-step': { type: 'string' },
       recorded: { type: 'boolean', default: false },
@@ -109,18 +111,20 @@ async function main(argv: string[]): Promise<number> {
           ...(values.graph ? { graph: values.graph } : {}),
           limit: values.limit ? Number(values.limit) : 20,
         });
-        if (!runs.length) out('no runs');
-        for (const r of runs) {
-          const secs = r.finishedAt && r.startedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(2)}s` : '-';
-          out(`${r.id}  ${r.graph.padEnd(16)} ${r.status.padEnd(15)} ${String(r.usage.totalTokens).padStart(7)} tok  ${secs.padStart(7)}  ${r.createdAt}`);
-        }
+        for (const l of runsTable(runs, Date.now())) out(l);
         return 0;
       }
       case 'show': {
         if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao show <run-id>', 'id');
         const r = await client.getRun(rest[0]);
-        out(JSON.stringify(r, null, 2));
+        if (values.json) out(JSON.stringify(r, null, 2));
+        else {
+          // The graph's node order, when the graph is still registered.
+          const order = await client.graph(r.graph).then((g) => g.nodes.map((n) => n.id), () => []);
+          for (const l of runLines(r, Date.now(), order)) out(l);
+        }
         if (values.events) {
+          if (!values.json) out('\nevents');
           for (let after = 0, page = await client.events(r.id, 0); page.length; after = page.at(-1)!.seq, page = await client.events(r.id, after)) {
             for (const e of page) out(`${String(e.seq).padStart(4)} ${e.type.padEnd(22)} ${e.from} -> ${e.to}`);
           }
@@ -158,9 +162,11 @@ async function main(argv: string[]): Promise<number> {
         for (const n of d.nodes) out(`node ${n.node}: output differs\n  a: ${JSON.stringify(n.a)?.slice(0, 300)}\n  b: ${JSON.stringify(n.b)?.slice(0, 300)}`);
         return d.identical ? 0 : 1;
       }
-      case 'graphs':
-        for (const g of await client.graphs()) out(`${g.name.padEnd(16)} ${g.version}  ${g.nodes.map((n) => `${n.id}(${n.agent})`).join(' -> ')}`);
+      case 'graphs': {
+        const lines = rest[0] ? graphDetailLines(await client.graph(rest[0])) : graphsList(await client.graphs());
+        for (const l of lines) out(l);
         return 0;
+      }
       default:
         out(`unknown command "${cmd}"\n\n${USAGE}`);
         return 2;

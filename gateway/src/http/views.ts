@@ -179,6 +179,23 @@ export const GraphView = z.object({
 });
 export type GraphViewT = z.infer<typeof GraphView>;
 
+/** Every 4xx and 5xx answer: a stable `AO_*` code, a message for people, and the failing field when there is one. */
+export const ErrorView = z.object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) });
+
+/** GET /graphs/:name: the summary, plus the JSON Schema the run input must satisfy (null: the graph takes any input). */
+export const GraphDetailView = GraphView.extend({
+  /**
+   * zod 4's `z.toJSONSchema` of the graph's input schema, as a client writes the input (fields
+   * with a default are optional). Parts JSON Schema cannot express are `{}`; the server still
+   * checks the input with the zod schema itself.
+   */
+  inputSchema: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('The JSON Schema (draft 2020-12) of the run input a client sends; null when the graph takes any input.'),
+});
+export type GraphDetailViewT = z.infer<typeof GraphDetailView>;
+
 export const EventsPage = z.object({ events: z.array(EnvelopeSchema), next: z.number().int().nullable() });
 export const Health = z.object({
   /** `draining` (503) once the server is shutting down: send new runs elsewhere. */
@@ -217,6 +234,20 @@ export function graphView(g: GraphDef<unknown>): GraphViewT {
   };
 }
 
+/** A graph's input schema as the JSON Schema of what a client sends; null when the graph has none. */
+export function inputJsonSchema(g: GraphDef<unknown>): Record<string, unknown> | null {
+  if (!g.inputSchema) return null;
+  try {
+    return z.toJSONSchema(g.inputSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  } catch (e) {
+    // A cycle without an id, say: still a schema (any input), and it says why.
+    return { description: `not representable as JSON Schema (${(e as Error).message}); the server checks the input when a run starts` };
+  }
+}
+
+export function graphDetail(g: GraphDef<unknown>): GraphDetailViewT {
+  return { ...graphView(g), inputSchema: inputJsonSchema(g) };
+}
 
 /** An answer to a wait of a run: POST /runs/:id/signal. */
 export const SignalBody = z.strictObject({

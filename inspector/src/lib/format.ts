@@ -18,6 +18,18 @@ export function since(start: string | null, end: string | null, now: number): st
   return duration((end ? Date.parse(end) : now) - Date.parse(start));
 }
 
+/** A graph's budget for people: `20,000 tokens · 120 s wall clock · stripe_refund ×1`. */
+export function budgetText(b: { tokens?: number; tools?: number; usd?: number; wallClockSec?: number; perTool?: Record<string, number> }): string {
+  const parts = [
+    b.tokens !== undefined ? `${b.tokens.toLocaleString('en-US')} tokens` : '',
+    b.tools !== undefined ? `${b.tools.toLocaleString('en-US')} tool calls` : '',
+    b.usd !== undefined ? `$${b.usd}` : '',
+    b.wallClockSec !== undefined ? `${b.wallClockSec} s wall clock` : '',
+    ...Object.entries(b.perTool ?? {}).map(([tool, cap]) => `${tool} ×${cap}`),
+  ].filter(Boolean);
+  return parts.length ? parts.join(' · ') : 'no limits';
+}
+
 export const shortId = (id: string): string => id.slice(0, 8);
 
 export function clock(iso: string): string {

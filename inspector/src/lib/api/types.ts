@@ -148,6 +148,10 @@ export interface GraphView {
   budget: Budget;
   hasInputSchema: boolean;
 }
+/** GET /graphs/:name: a graph with the JSON Schema of its run input (null: any input). */
+export interface GraphDetail extends GraphView {
+  inputSchema: Record<string, unknown> | null;
+}
 
 export interface Envelope {
   id: string;
