@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureBuilt, hashInputs, inspectorInputs, STAMP } from './build-inspector.mjs';
+import { inspectorInputs } from './build-inspector.mjs';
+import { ensureBuilt, hashInputs, STAMP } from './stamp.mjs';
 
 // The decision `pnpm start` makes before serving: build the inspector only when what it is built
 // from changed. A fake repository and an injected build stand in for the app and vite.
