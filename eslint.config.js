@@ -5,6 +5,10 @@ import importX from 'eslint-plugin-import-x';
 
 /** Packages in layer order, top first: a package may import only those below it (DESIGN.md). */
 const layers = ['@ao/gateway', '@ao/actors', '@ao/runtime', '@ao/graphs'];
+/**
+ * @param {string} pkg
+ * @returns {import('eslint').Linter.RulesRecord}
+ */
 const layerRule = (pkg) => {
   const above = layers.slice(0, layers.indexOf(pkg) + 1).filter((p) => p !== pkg);
   return {

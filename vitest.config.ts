@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{graphs,runtime,actors,gateway,bench}/**/*.test.ts', 'inspector/src/**/*.test.ts'],
+    include: ['{graphs,runtime,actors,gateway,bench,scripts}/**/*.test.ts', 'inspector/src/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
