@@ -5,7 +5,7 @@ import { AoError } from '@ao/graphs';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ListRunsQuery, Store } from './port.js';
-import { GroupAppend, JOURNAL_INSERT, JOURNAL_ROWS } from './group-append.js';
+import { GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { journalRowsJson, unpackRow, unpackRows } from './journal-format.js';
 import type { JournalRow } from './journal-format.js';
 import type { RawQuery } from './group-append.js';
@@ -240,7 +240,7 @@ export class DrizzleStore implements Store {
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events)}::json) as v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json) on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx

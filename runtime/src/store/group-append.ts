@@ -9,7 +9,8 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
  * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
  * row source. The body is read as `json`, so its text is stored as it was written.
  */
-export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json)`;
+export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json)';
+export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
 export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body';
 
 /**
