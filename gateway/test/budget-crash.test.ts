@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from './process.js';
+import { settle } from './runs.js';
 
 /**
  * Budgets across crashes (issue 20): a real `ao serve` is SIGKILLed at a different moment of each
@@ -20,16 +21,6 @@ interface Env {
 }
 const get = async (url: string): Promise<Json> => (await fetch(url)).json() as Promise<Json>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function settle(base: string, ids: string[], ms = 90_000): Promise<Json[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const runs = await Promise.all(ids.map((id) => get(`${base}/runs/${id}`)));
-    if (runs.every((r) => !['pending', 'running'].includes(r.status as string))) return runs;
-    if (Date.now() > end) throw new Error(`runs did not finish: ${JSON.stringify(runs.map((r) => [r.id, r.status]))}`);
-    await sleep(100);
-  }
-}
 
 describe('budgets across SIGKILL', () => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -56,7 +47,7 @@ describe('budgets across SIGKILL', () => {
       const killedAt = Date.now();
       const server = await startServer(base);
       cleanups.push(server.stop);
-      const runs = await settle(server.url, ids);
+      const runs = await settle(server.url, ids, 90_000);
       for (const [i, run] of runs.entries()) {
         const limit = [3000, 3200, 1500][i]!;
         const label = `trial ${trial} run ${run.id} (tokens ${limit})`;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { startServer } from './process.js';
+import { settle } from './runs.js';
 
 /**
  * Crash suite: a real `ao serve` process is SIGKILLed at many points of several concurrent runs
@@ -37,16 +38,6 @@ const get = async (url: string): Promise<Json> => (await fetch(url)).json() as P
 const post = (base: string, body: unknown) =>
   fetch(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(() => undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function settle(base: string, ids: string[], ms = 60_000): Promise<Json[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const runs = await Promise.all(ids.map((id) => get(`${base}/runs/${id}`)));
-    if (runs.every((r) => !['pending', 'running'].includes(r.status as string))) return runs;
-    if (Date.now() > end) throw new Error(`runs did not finish: ${JSON.stringify(runs.map((r) => [r.id, r.status]))}`);
-    await sleep(100);
-  }
-}
 
 async function ledgerLines(file: string): Promise<string[]> {
   return existsSync(file) ? (await readFile(file, 'utf8')).split('\n').filter(Boolean) : [];
@@ -80,7 +71,7 @@ describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on 
     const clean = await startServer(base);
     cleanups.push(clean.stop);
     const refId = ((await (await fetch(`${clean.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'crash-pipeline', input }) })).json()) as Json).id as string;
-    const [ref] = await settle(clean.url, [refId]);
+    const [ref] = await settle(clean.url, [refId], 60_000);
     expect(ref!.status).toBe('succeeded');
     const refEvents = (await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[];
     await clean.stop();
@@ -121,7 +112,7 @@ describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on 
       const all = ((await get(`${server.url}/runs?limit=100&graph=crash-pipeline`)).runs as Json[]).map((r) => r.id as string);
       const ids = all.filter((id) => !seen.has(id));
       ids.forEach((id) => seen.add(id));
-      const runs = await settle(server.url, ids);
+      const runs = await settle(server.url, ids, 60_000);
       const lines = await ledgerLines(ledger);
       const calls = await ledgerLines(`${ledger}.calls`);
       for (const run of runs) {
@@ -174,7 +165,7 @@ describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on 
     const clean = await startServer(base);
     cleanups.push(clean.stop);
     const refId = ((await (await post(clean.url, { graph: 'crash-pipeline', input }))!.json()) as Json).id as string;
-    const [ref] = await settle(clean.url, [refId]);
+    const [ref] = await settle(clean.url, [refId], 60_000);
     const reference = ref!.output;
     const referenceTypes = ((await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[]).map((e) => e.type).sort();
     await clean.stop();
@@ -189,7 +180,7 @@ describe.each(['pglite', 'postgres', 'postgres+nats'] as const)('crash suite on 
       cleanups.push(server.stop);
       const latest = ((await get(`${server.url}/runs?limit=1`)).runs as Json[])[0]!;
       expect(latest.id, `killed after event ${k}: the run was created`).not.toBe(refId);
-      const [run] = await settle(server.url, [latest.id as string]);
+      const [run] = await settle(server.url, [latest.id as string], 60_000);
       const events = (await get(`${server.url}/runs/${run!.id}/events?limit=1000`)).events as Env[];
       const label = `killed after event ${k}`;
       expect(run!.status, label).toBe('succeeded');

@@ -47,3 +47,14 @@ export function expectWholeLog(events: Env[], label: string): void {
     expect(new Set(keys).size, `${label}: ${type} per effect key`).toBe(keys.length);
   }
 }
+
+/** Every run's record once none of them is pending or running (polled), or an error naming those that are not. */
+export async function settle(base: string, ids: string[], ms: number): Promise<Array<Record<string, unknown>>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const runs = await Promise.all(ids.map((id) => json<Record<string, unknown>>(`${base}/runs/${id}`)));
+    if (runs.every((r) => !['pending', 'running'].includes(r.status as string))) return runs;
+    if (Date.now() > end) throw new Error(`runs did not finish: ${JSON.stringify(runs.map((r) => [r.id, r.status]))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
