@@ -81,6 +81,8 @@ export interface EngineOptions {
   taskConcurrency?: number;
   /** How long a staged envelope may wait for its run's next commit (default `STAGE_FLUSH_MS`, 5 ms; tests that count commits set it long). */
   stageFlushMs?: number;
+  /** The largest payload an envelope may carry, in bytes (`AO_MAX_PAYLOAD_BYTES`; default 8 MiB): past it the append that made it fails with AO_PAYLOAD_TOO_LARGE. */
+  maxPayloadBytes?: number;
   /**
    * The 32-byte key secret tool results are sealed with (AO_SECRET_KEY; see `resolveSecretKey`).
    * Without it, secret parts of tool results cannot be kept: they are dropped (see `sealOutcome`).
@@ -329,6 +331,7 @@ export class Engine {
         clock: this.clock,
         prices: this.o.prices ?? {},
         ...(this.o.stageFlushMs !== undefined ? { stageFlushMs: this.o.stageFlushMs } : {}),
+        ...(this.o.maxPayloadBytes !== undefined ? { maxPayloadBytes: this.o.maxPayloadBytes } : {}),
         // In a cluster the run's swarm branches go on the task queue.
         ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started, silentMs: Math.max(10_000, 2 * this.leaseMs) } } : {}),
         onLost: (h, e) => {

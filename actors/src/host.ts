@@ -35,6 +35,8 @@ export interface HostDeps {
   tasks?: { hostStarted: string; silentMs: number };
   /** How long a staged envelope may wait for the run's next commit (the journal's default otherwise). */
   stageFlushMs?: number;
+  /** The largest payload an envelope may carry, in bytes (the journal's default otherwise: 8 MiB). */
+  maxPayloadBytes?: number;
   /** This hosting must end at once (a task could not be handed out, a commit's outcome is unknown): the engine gives the run up. */
   onLost?: (host: RunHost, e: unknown) => void;
 }
@@ -73,6 +75,7 @@ export class RunHost {
     this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
       ...(deps.stageFlushMs !== undefined ? { flushMs: deps.stageFlushMs } : {}),
+      ...(deps.maxPayloadBytes !== undefined ? { maxPayloadBytes: deps.maxPayloadBytes } : {}),
       // A commit whose outcome is unknown ends this hosting: the run is resumed from the log.
       onFailed: (e) => deps.onLost?.(this, e),
       // Every commit is fenced by this node's hold on the run.

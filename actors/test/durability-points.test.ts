@@ -151,6 +151,30 @@ describe('durability points', () => {
     }
   });
 
+  it('an answer past the payload cap fails its own append with AO_PAYLOAD_TOO_LARGE: the run ends, a run beside it is untouched, the log stays gapless', async () => {
+    const offline = new OfflineLlm();
+    const big: LlmPort = {
+      provider: offline.provider,
+      complete: async (req, signal) => {
+        const res = await offline.complete(req, signal);
+        return JSON.stringify(req.messages).includes('huge') ? { ...res, message: { ...res.message, content: 'x'.repeat(20_000) } } : res;
+      },
+    };
+    const e = await Engine.create({ store, bus: new InProcessBus(), llm: () => big, tools: toolsWith(), graphs: [pipeline()], nodeId: 'cap', maxPayloadBytes: 16_384 });
+    try {
+      const [bad, good] = await Promise.all([e.startRun({ graph: 'dp-pipeline', input: { topic: 'huge' } }), e.startRun({ graph: 'dp-pipeline', input: { topic: 'small' } })]);
+      const [b, g] = await Promise.all([e.waitForRun(bad.id, 30_000), e.waitForRun(good.id, 30_000)]);
+      expect(b.status).toBe('failed');
+      expect(JSON.stringify(b.error)).toContain('AO_PAYLOAD_TOO_LARGE');
+      expect(g.status).toBe('succeeded');
+      const events = await store.listEvents(bad.id, { limit: 10_000 });
+      expect(events.map((x) => x.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(events.every((x) => JSON.stringify(x.payload).length < 16_384)).toBe(true);
+    } finally {
+      await e.shutdown();
+    }
+  });
+
   it('a commit whose outcome is unknown ends the hosting: the run is resumed from the log and ends as if nothing happened', async () => {
     let failed = 0;
     // The third commit of the run fails as a lost connection would (it may or may not have landed).

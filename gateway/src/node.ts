@@ -118,8 +118,8 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
   const telemetry = startTelemetry({ nodeId });
   const store = config.DATABASE_URL
-    ? await openPgStore({ url: config.DATABASE_URL })
-    : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+    ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
+    : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), contentMinChars: config.AO_CONTENT_MIN_BYTES });
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.
   let identity: NodeIdentity;
@@ -171,6 +171,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
     // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
     const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
     engine = await Engine.create({
+      maxPayloadBytes: config.AO_MAX_PAYLOAD_BYTES,
       store: o.wrapStore ? o.wrapStore(store) : store,
       bus,
       tools,

@@ -69,6 +69,10 @@ export const ConfigSchema = z.object({
   AO_GRAPHS: z.string().optional(),
   /** How long a run's lease lasts without renewal (ms). */
   AO_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  /** The largest payload an envelope may carry (bytes of JSON): past it the step fails with AO_PAYLOAD_TOO_LARGE instead of bloating the log. */
+  AO_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1_024).max(1_073_741_824).default(8 * 1024 * 1024),
+  /** Strings at least this long (a large tool result, input or answer) are stored once per run, by reference, however often the run repeats them. */
+  AO_CONTENT_MIN_BYTES: z.coerce.number().int().min(256).max(1_073_741_824).default(65_536),
   /** Price per million input/output tokens by model, as JSON: {"gpt-4o":{"input":2.5,"output":10},"*":{...}}. */
   AO_PRICES: z
     .string()

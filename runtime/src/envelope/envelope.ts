@@ -116,12 +116,22 @@ export function envelopeJson(env: Envelope): string {
  */
 const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
+/** The largest payload an envelope may carry (its JSON, in bytes) unless configured otherwise: 8 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
+
 /**
- * Refuse, before it is written or delivered, an envelope the store cannot hold, so the append
+ * Refuse, before it is written or delivered, an envelope the store cannot hold (or one past the
+ * payload cap, which would only bloat the log), so the append
  * that made it fails (as its commit would) rather than one that merely shares its commit.
  */
-export function assertStorable(env: Envelope): void {
-  if (UNSTORABLE.test(payloadJsonOf(env))) {
+export function assertStorable(env: Envelope, maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES): void {
+  const json = payloadJsonOf(env);
+  // A UTF-8 byte is at most one UTF-16 unit and a unit at most 3 bytes: count only when it matters.
+  if (json.length * 3 > maxPayloadBytes && Buffer.byteLength(json) > maxPayloadBytes) {
+    const bytes = Buffer.byteLength(json);
+    throw new AoError('AO_PAYLOAD_TOO_LARGE', `envelope ${env.type} cannot be stored: its payload is ${bytes} bytes, over the limit of ${maxPayloadBytes} (AO_MAX_PAYLOAD_BYTES)`, { field: 'payload', details: { bytes, max: maxPayloadBytes } });
+  }
+  if (UNSTORABLE.test(json)) {
     throw new AoError('AO_ENVELOPE_INVALID', `envelope ${env.type} cannot be stored: its payload holds a NUL character or a lone surrogate, which Postgres jsonb refuses`, { field: 'payload' });
   }
 }

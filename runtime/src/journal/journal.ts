@@ -142,6 +142,8 @@ export class RunJournal implements ActorJournal {
       isLocal?: (path: Envelope['to']) => boolean;
       /** How long a staged envelope may wait for the next commit (default `STAGE_FLUSH_MS`). */
       flushMs?: number;
+      /** The largest payload an envelope may carry (bytes); the envelope's append fails past it (AO_PAYLOAD_TOO_LARGE). */
+      maxPayloadBytes?: number;
       /**
        * A commit failed for another reason than a lost lease (the store is down, or its answer was
        * lost): the journal is closed, since what it staged and the seqs it gave are no longer
@@ -381,7 +383,7 @@ export class RunJournal implements ActorJournal {
           ({ env, patch } = failedByDivergence(env, patch, now));
         }
       }
-      assertStorable(env);
+      assertStorable(env, this.o.maxPayloadBytes);
       fresh.push(env);
       out.push({ env });
     }

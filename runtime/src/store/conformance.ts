@@ -58,6 +58,18 @@ export function storeConformance(
       expect((await store.listEvents('run-events', { after: 1, upTo: 3, limit: 100 })).map((e) => e.seq)).toEqual([2, 3]);
     });
 
+    maybe('long strings in payloads and checkpoints (stored once per run, by reference) read back whole, through every commit path', async () => {
+      await newRun('run-long');
+      const long = `"quoted" \\ \uE000 ${'é'.repeat(70_000)}`; // past the default AO_CONTENT_MIN_BYTES (64 KiB)
+      const evs = [1, 2, 3, 4].map((s) => ({ ...ev('run-long', s), payload: { s, long, list: [long, '\uE000short'] } }));
+      await store.commit({ runId: 'run-long', events: evs.slice(0, 1), owner: 'n1' });
+      await store.commit({ runId: 'run-long', events: evs.slice(1, 2), patch: { status: 'running' }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state: { long } }, owner: 'n1' });
+      await store.commit({ runId: 'run-long', events: evs.slice(2, 3), patch: { consumeSignals: ['none'] }, owner: 'n1' });
+      await store.commit({ runId: 'run-long', events: evs.slice(3) });
+      expect(await store.listEvents('run-long', { limit: 10 })).toEqual(evs);
+      expect((await store.latestCheckpoint('run-long'))?.state).toEqual({ long });
+    });
+
     maybe('writing the same event id twice is a no-op', async () => {
       await newRun('run-dup');
       const e = ev('run-dup', 1);

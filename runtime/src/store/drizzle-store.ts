@@ -5,14 +5,15 @@ import { AoError } from '@ao/graphs';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ListRunsQuery, Store } from './port.js';
-import { GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
+import { CONTENTS_INSERT, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
+import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { journalRowsJson, unpackRow, unpackRows } from './journal-format.js';
 import type { JournalRow } from './journal-format.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, NodeIdClaim, NodeIdHolder, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { beatNodeId, nodeIdHolder, releaseNodeId, takeNodeId } from './node-ids.js';
-import { apiKeys, checkpoints, journal, runs, secrets, signals } from './schema.js';
+import { apiKeys, checkpoints, contents, journal, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
@@ -51,7 +52,7 @@ function toSignal(row: typeof signals.$inferSelect): SignalRecord {
   return { ...row, createdAt: iso(row.createdAt)!, consumedAt: iso(row.consumedAt) };
 }
 
-function toCheckpoint(row: typeof checkpoints.$inferSelect): CheckpointRecord {
+function toCheckpoint(row: Omit<typeof checkpoints.$inferSelect, 'state'> & { state: unknown }): CheckpointRecord {
   const r = CheckpointRecordSchema.safeParse({ ...row, createdAt: iso(row.createdAt) });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${row.step} of run ${row.runId}: ${r.error.issues[0]?.message}`);
   return r.data;
@@ -61,7 +62,11 @@ const ACTIVE: RunStatus[] = ['pending', 'running'];
 const TERMINAL = [...TERMINAL_STATUSES];
 const leaseUntil = (ms: number) => sql`now() + ${ms} * interval '1 millisecond'`;
 
-const toRow = (row: typeof journal.$inferSelect): JournalRow => row;
+/** A journal row as read: its body as stored JSON text (content references not yet resolved). */
+const JOURNAL_COLUMNS = { runId: journal.runId, seq: journal.seq, lastSeq: journal.lastSeq, format: journal.format, ids: journal.ids, time: journal.time, body: sql<string>`${journal.body}::text` };
+/** A checkpoint as read: its state as stored JSON text. */
+const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string>`${checkpoints.state}::text`, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
+type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
 
 /**
  * A commit that only moves a hosted run on (events, node states, usage, checkpoints at their own
@@ -83,6 +88,8 @@ const APPEND_FREE_SQL = `with r as (
     ${JOURNAL_INSERT} from ${JOURNAL_ROWS('$4')}
     on conflict (id) do nothing
     returning 1
+  ), ct as (
+    ${CONTENTS_INSERT('$5')} on conflict do nothing returning 1
   ) select (select count(*) from r)::int as owned`;
 
 export class DrizzleStore implements Store {
@@ -93,11 +100,15 @@ export class DrizzleStore implements Store {
     private readonly raw?: RawQuery,
     /** Statements of grouped appends in flight at once (PGlite has one connection: 1). */
     maxGroupsInFlight = 4,
+    /** Strings at least this long are stored once per run, by reference (see content-refs.ts). */
+    private readonly contentMinChars = CONTENT_MIN_CHARS,
   ) {
     this.group = raw ? new GroupAppend(raw, maxGroupsInFlight) : undefined;
   }
 
   private readonly group: GroupAppend | undefined;
+  /** The contents this process knows each recent run has stored. */
+  private readonly known = new KnownContents();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
@@ -201,6 +212,13 @@ export class DrizzleStore implements Store {
     const cps = [...(one ? [one] : []), ...(many ?? [])];
     const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}) };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
+    // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
+    const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
+    await this.commitPacked(batch, maxSeq, pk);
+    if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
+  }
+
+  private async commitPacked(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, pk: ContentPacker): Promise<void> {
     // Signals consumed with the step (rare: a wait answered) take the transaction below.
     if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoints)) {
       const owned = batch.owner !== undefined;
@@ -208,11 +226,12 @@ export class DrizzleStore implements Store {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}) });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk });
       } else if (!batch.patch && !batch.checkpoints) {
-        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, journalRowsJson(batch.events)]);
+        const rows = journalRowsJson(batch.events, pk.pack);
+        found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
       } else {
-        found = await this.commitOneStatement(batch, maxSeq, now);
+        found = await this.commitOneStatement(batch, maxSeq, now, pk);
       }
       if (owned && Number(found[0]?.owned) === 0) {
         throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
@@ -240,7 +259,7 @@ export class DrizzleStore implements Store {
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, pk.pack)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -249,17 +268,19 @@ export class DrizzleStore implements Store {
           .where(and(eq(signals.runId, batch.runId), inArray(signals.id, consumeSignals)));
       }
       for (const c of row ? (batch.checkpoints ?? []) : []) {
+        const state = pk.pack(JSON.stringify(c.state));
         await tx.insert(checkpoints).values({
           runId: batch.runId,
           step: c.step,
           seq: c.seq ?? row!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
-          state: c.state,
-          sizeBytes: Buffer.byteLength(JSON.stringify(c.state)),
+          state: sql`${state}::jsonb`,
+          sizeBytes: Buffer.byteLength(state),
           createdAt: new Date().toISOString(),
         });
       }
+      if (pk.fresh.size) await tx.execute(sql`insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from json_to_recordset(${`[${pk.rowsJson()}]`}::json) as c(run_id text, hash text, body text) on conflict do nothing`);
     });
   }
 
@@ -269,7 +290,7 @@ export class DrizzleStore implements Store {
    * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
    * transaction. The checkpoint state is serialised once (its size is that text's length).
    */
-  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string): Promise<Array<Record<string, unknown>>> {
+  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string, pk: ContentPacker): Promise<Array<Record<string, unknown>>> {
     const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
     const update = this.db
       .update(runs)
@@ -286,16 +307,17 @@ export class DrizzleStore implements Store {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, pk.pack)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
     for (const [i, c] of (batch.checkpoints ?? []).entries()) {
-      const state = JSON.stringify(c.state);
+      const state = pk.pack(JSON.stringify(c.state));
       const seq = c.seq !== undefined ? `${param(c.seq)}::int` : 'r.last_seq';
       parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
         select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
+    if (pk.fresh.size) parts.push(`ct as (${CONTENTS_INSERT(param(`[${pk.rowsJson()}]`))} ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''} on conflict do nothing returning 1)`);
     const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
     // Named by its text: a run has a handful of patch shapes, each prepared once per connection.
     return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
@@ -411,19 +433,19 @@ export class DrizzleStore implements Store {
   }
 
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
-    const rows = await this.db.select().from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
-    return unpackRows(rows.map(toRow)).filter((e) => e.type.startsWith(prefix));
+    const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
+    return (await this.unpack(rows)).filter((e) => e.type.startsWith(prefix));
   }
 
   async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {
     if (!ids.length) return [];
     const rows = await this.db
-      .select()
+      .select(JOURNAL_COLUMNS)
       .from(journal)
       .where(and(eq(journal.runId, runId), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.seq));
     const wanted = new Set(ids);
-    return unpackRows(rows.map(toRow)).filter((e) => wanted.has(e.id));
+    return (await this.unpack(rows)).filter((e) => wanted.has(e.id));
   }
 
   async requestCancel(runId: string): Promise<boolean> {
@@ -436,27 +458,27 @@ export class DrizzleStore implements Store {
   }
 
   async latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined> {
-    const [row] = await this.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.step)).limit(1);
-    return row ? toCheckpoint(row) : undefined;
+    const rows = await this.db.select(CHECKPOINT_COLUMNS).from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.step)).limit(1);
+    return (await this.checkpointsOf(rows))[0];
   }
 
   async latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>> {
     const out = new Map<string, CheckpointRecord>();
     if (!runIds.length) return out;
     const rows = await this.db
-      .selectDistinctOn([checkpoints.runId])
+      .selectDistinctOn([checkpoints.runId], CHECKPOINT_COLUMNS)
       .from(checkpoints)
       .where(inArray(checkpoints.runId, runIds))
       .orderBy(checkpoints.runId, desc(checkpoints.step));
-    for (const row of rows) out.set(row.runId, toCheckpoint(row));
+    for (const cp of await this.checkpointsOf(rows)) out.set(cp.runId, cp);
     return out;
   }
 
   async firstEvents(runIds: string[]): Promise<Map<string, Envelope>> {
     const out = new Map<string, Envelope>();
     if (!runIds.length) return out;
-    const rows = await this.db.select().from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
-    for (const row of rows) out.set(row.runId, unpackRow(toRow(row))[0]!);
+    const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
+    for (const row of await this.resolve(rows)) out.set(row.runId, unpackRow(row)[0]!);
     return out;
   }
 
@@ -464,12 +486,12 @@ export class DrizzleStore implements Store {
     if (!refs.length) return [];
     const ids = refs.map((r) => r.id);
     const rows = await this.db
-      .select()
+      .select(JOURNAL_COLUMNS)
       .from(journal)
       .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.runId), asc(journal.seq));
     const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
-    return unpackRows(rows.map(toRow)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
+    return (await this.unpack(rows)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
   }
 
   async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>> {
@@ -477,24 +499,24 @@ export class DrizzleStore implements Store {
     if (!ranges.length) return out;
     const after = new Map(ranges.map((r) => [r.runId, r.after]));
     const rows = await this.db
-      .select({ j: journal })
+      .select(JOURNAL_COLUMNS)
       .from(journal)
       .innerJoin(
         sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.after))}::int[]) as f(run_id, after)`,
         sql`${journal.runId} = f.run_id and ${journal.lastSeq} > f.after`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
-    for (const { j } of rows) out.get(j.runId)!.push(...unpackRows([toRow(j)], after.get(j.runId)));
+    for (const row of await this.resolve(rows)) out.get(row.runId)!.push(...unpackRows([row], after.get(row.runId)));
     return out;
   }
 
   async getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined> {
-    const [row] = await this.db
-      .select()
+    const rows = await this.db
+      .select(CHECKPOINT_COLUMNS)
       .from(checkpoints)
       .where(and(eq(checkpoints.runId, runId), eq(checkpoints.step, step)))
       .limit(1);
-    return row ? toCheckpoint(row) : undefined;
+    return (await this.checkpointsOf(rows))[0];
   }
 
   async listCheckpoints(runId: string): Promise<CheckpointSummary[]> {
@@ -580,15 +602,52 @@ export class DrizzleStore implements Store {
     let after = q.after ?? 0;
     for (;;) {
       const rows = await this.db
-        .select()
+        .select(JOURNAL_COLUMNS)
         .from(journal)
         .where(and(eq(journal.runId, runId), gt(journal.lastSeq, after), q.upTo !== undefined ? lte(journal.seq, q.upTo) : undefined))
         .orderBy(asc(journal.seq))
         .limit(q.limit);
-      out.push(...unpackRows(rows.map(toRow), after, q.upTo));
+      out.push(...unpackRows(await this.resolve(rows), after, q.upTo));
       if (out.length >= q.limit || rows.length < q.limit) return out.slice(0, q.limit);
       after = rows.at(-1)!.lastSeq;
     }
+  }
+
+  /** Rows with their content references resolved (one read of the contents they name). */
+  private async resolve(rows: JournalRow[]): Promise<JournalRow[]> {
+    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.body as string })));
+    if (!content) return rows;
+    return rows.map((r) => ({ ...r, body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), `journal row at seq ${r.seq} of run ${r.runId}`) }));
+  }
+
+  private async unpack(rows: JournalRow[]): Promise<Envelope[]> {
+    return unpackRows(await this.resolve(rows));
+  }
+
+  private async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
+    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.state })));
+    return rows.map((r) => {
+      const text = content ? resolveRefs(r.state, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : r.state;
+      return toCheckpoint({ ...r, state: JSON.parse(text) as unknown });
+    });
+  }
+
+  /** The contents these stored texts reference (by `run/hash`), or undefined when they reference none. */
+  private async contentsOf(texts: ReadonlyArray<{ runId: string; text: string }>): Promise<Map<string, string> | undefined> {
+    const runIds = new Set<string>();
+    const hashes = new Set<string>();
+    for (const { runId, text } of texts) {
+      for (const h of refsIn(text)) {
+        runIds.add(runId);
+        hashes.add(h);
+      }
+    }
+    if (!hashes.size) return undefined;
+    const found = await this.db
+      .select({ runId: contents.runId, hash: contents.hash, body: contents.body })
+      .from(contents)
+      .where(and(inArray(contents.runId, [...runIds]), inArray(contents.hash, [...hashes])));
+    return new Map(found.map((c) => [`${c.runId}/${c.hash}`, c.body]));
   }
 
   close(): Promise<void> {

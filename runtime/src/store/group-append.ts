@@ -1,5 +1,6 @@
 import { AoError } from '@ao/graphs';
-import { journalRowsJson } from './journal-format.js';
+import type { ContentPacker } from './content-refs.js';
+import { journalRows } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
 
 /** A statement run beneath drizzle by the adapter's client, prepared once per connection under `name`. */
@@ -13,10 +14,13 @@ export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, 
 export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
 export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body';
 
+/** The insert of a commit's content rows (see `ContentPacker.rowsJson`), from a JSON array parameter; a content already stored is skipped. */
+export const CONTENTS_INSERT = (param: string) => `insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from json_to_recordset(${param}::json) as c(run_id text, hash text, body text)`;
+
 /**
  * Commits of many runs in ONE statement: each run's row is updated only where the committing
  * node still owns it (the fence), with its node states and usage when the commit changes them,
- * and only those runs' journal rows (one a run) and checkpoints are inserted; the statement answers with the runs it
+ * and only those runs' journal rows (one a run), checkpoints and contents are inserted; the statement answers with the runs it
  * updated. Append-only: nothing is read first, a retried commit (its first envelope's id) or step is skipped (so one run's
  * retried commit never fails the others' in its group).
  */
@@ -39,13 +43,19 @@ const GROUP_SQL = `with b as (
     where c.run_id in (select id from r)
     on conflict (run_id, step) do nothing
     returning 1
+  ), ct as (
+    ${CONTENTS_INSERT('$5')}
+    where c.run_id in (select id from r)
+    on conflict do nothing
+    returning 1
   ) select id from r`;
 
-/** What a grouped commit may carry besides events: node states, usage, checkpoints (each at its seq). */
+/** What a grouped commit may carry besides events: node states, usage, checkpoints (each at its seq), and its contents stored by reference. */
 export interface GroupExtra {
   nodes?: unknown;
   usage?: unknown;
   checkpoints?: ReadonlyArray<{ step: number; seq: number; node: string | null; graphVersion: string; state: unknown }>;
+  contents?: ContentPacker;
 }
 
 interface Pending {
@@ -100,12 +110,13 @@ export class GroupAppend {
       const runs = JSON.stringify(
         group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
       );
-      const events = journalRowsJson(group.flatMap((p) => p.events));
+      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.contents?.pack)).join(',')}]`;
       const checkpoints = checkpointsJson(group);
+      const contents = `[${group.map((p) => p.extra.contents?.rowsJson() ?? '').filter(Boolean).join(',')}]`;
       let rows: Array<Record<string, unknown>> | undefined;
       for (let attempt = 1; !rows; attempt++) {
         try {
-          rows = await this.raw('ao_commit_group', GROUP_SQL, [runs, new Date().toISOString(), events, checkpoints]);
+          rows = await this.raw('ao_commit_group', GROUP_SQL, [runs, new Date().toISOString(), events, checkpoints, contents]);
         } catch (e) {
           if (attempt < 5 && (e as { code?: string }).code === DEADLOCK) continue;
           throw e;
@@ -130,7 +141,7 @@ function checkpointsJson(group: readonly Pending[]): string {
   const parts: string[] = [];
   for (const p of group) {
     for (const c of p.extra.checkpoints ?? []) {
-      const state = JSON.stringify(c.state);
+      const state = (p.extra.contents?.pack ?? String)(JSON.stringify(c.state));
       const head = JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state) });
       parts.push(`${head.slice(0, -1)},"state":${state}}`);
     }

@@ -82,6 +82,23 @@ export const journal = pgTable(
 );
 
 /**
+ * Content stored once per run (see `content-refs.ts`): a long string of a payload or a checkpoint,
+ * under its hash; journal bodies and checkpoint states hold references to it. Deleted with its run.
+ */
+export const contents = pgTable(
+  'contents',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    hash: text('hash').notNull(),
+    /** The string's JSON-escaped text (what sits between its quotes in JSON). */
+    body: text('body').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.hash] })],
+);
+
+/**
  * One row per step of a run (a node finished, a swarm joined, a loop restarted): the state of the
  * run supervisor and of every live actor at that step, never the history, so its size does not
  * grow with the run's length.
@@ -190,5 +207,5 @@ export const nodeIds = pgTable('node_ids', {
   heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'string' }).notNull(),
 });
 
-export const schema = { runs, journal, checkpoints, apiKeys, signals, secrets, nodeIds };
+export const schema = { runs, journal, contents, checkpoints, apiKeys, signals, secrets, nodeIds };
 export type Schema = typeof schema;

@@ -33,7 +33,7 @@ export async function migrateUnderLock(url: string): Promise<void> {
 }
 
 /** The Postgres store (`DATABASE_URL`): a pool, migrations applied at open (under an advisory lock). */
-export async function openPgStore(opts: { url: string; max?: number }): Promise<DrizzleStore> {
+export async function openPgStore(opts: { url: string; max?: number; contentMinChars?: number }): Promise<DrizzleStore> {
   await migrateUnderLock(opts.url);
   const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10 });
   // A pool error (e.g. the server restarting) must not crash the process; queries will fail instead.
@@ -41,5 +41,5 @@ export async function openPgStore(opts: { url: string; max?: number }): Promise<
   const db = drizzle({ client: pool, schema });
   // The hot path's statements are named: each connection prepares them once and reuses the plan.
   const raw = async (name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as Array<Record<string, unknown>>;
-  return new DrizzleStore('postgres', db as unknown as Db, () => pool.end(), raw);
+  return new DrizzleStore('postgres', db as unknown as Db, () => pool.end(), raw, undefined, opts.contentMinChars);
 }

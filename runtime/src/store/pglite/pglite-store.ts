@@ -12,7 +12,7 @@ import { schema } from '../schema.js';
  * One process at a time may open a data dir: callers lock it first (`DataDirLock`, as
  * `startRuntime` does). Without `dataDir` it is in memory (tests).
  */
-export async function openPgliteStore(opts: { dataDir?: string } = {}): Promise<DrizzleStore> {
+export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?: number } = {}): Promise<DrizzleStore> {
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
   const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
   await client.waitReady;
@@ -21,5 +21,5 @@ export async function openPgliteStore(opts: { dataDir?: string } = {}): Promise<
   // PGlite runs a query only between transactions (its own mutex), so the hot path's single
   // statements interleave safely with drizzle's transactions.
   const raw = async (_name: string, text: string, values: unknown[]) => (await client.query<Record<string, unknown>>(text, values)).rows;
-  return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1);
+  return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1, opts.contentMinChars);
 }
