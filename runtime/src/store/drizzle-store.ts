@@ -7,7 +7,8 @@ import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ListRunsQuery, Store } from './port.js';
 import { CONTENTS_INSERT, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
-import { journalRowsJson, unpackRow, unpackRows } from './journal-format.js';
+import { rebuildRequests, RequestHistories } from './request-history.js';
+import { journalRowsJson, unpackRows } from './journal-format.js';
 import type { JournalRow } from './journal-format.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
@@ -109,6 +110,8 @@ export class DrizzleStore implements Store {
   private readonly group: GroupAppend | undefined;
   /** The contents this process knows each recent run has stored. */
   private readonly known = new KnownContents();
+  /** Each active run's agents' last requests, which their next ones continue. */
+  private readonly histories = new RequestHistories();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = new Date().toISOString();
@@ -214,11 +217,16 @@ export class DrizzleStore implements Store {
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
-    await this.commitPacked(batch, maxSeq, pk);
+    // An agent's requests are stored as what they add to its previous one (see request-history.ts).
+    const hp = this.histories.packer(batch.runId);
+    const pack = (json: string, env: Envelope) => pk.pack(hp.pack(env, json));
+    await this.commitPacked(batch, maxSeq, pk, pack);
     if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
+    if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) this.histories.forget(batch.runId);
+    else this.histories.landed(batch.runId, hp);
   }
 
-  private async commitPacked(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, pk: ContentPacker): Promise<void> {
+  private async commitPacked(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, pk: ContentPacker, pack: (json: string, env: Envelope) => string): Promise<void> {
     // Signals consumed with the step (rare: a wait answered) take the transaction below.
     if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoints)) {
       const owned = batch.owner !== undefined;
@@ -226,12 +234,12 @@ export class DrizzleStore implements Store {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack });
       } else if (!batch.patch && !batch.checkpoints) {
-        const rows = journalRowsJson(batch.events, pk.pack);
+        const rows = journalRowsJson(batch.events, pack);
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
       } else {
-        found = await this.commitOneStatement(batch, maxSeq, now, pk);
+        found = await this.commitOneStatement(batch, maxSeq, now, pk, pack);
       }
       if (owned && Number(found[0]?.owned) === 0) {
         throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
@@ -259,7 +267,7 @@ export class DrizzleStore implements Store {
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, pk.pack)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, pack)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -290,7 +298,7 @@ export class DrizzleStore implements Store {
    * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
    * transaction. The checkpoint state is serialised once (its size is that text's length).
    */
-  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string, pk: ContentPacker): Promise<Array<Record<string, unknown>>> {
+  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string, pk: ContentPacker, pack: (json: string, env: Envelope) => string): Promise<Array<Record<string, unknown>>> {
     const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
     const update = this.db
       .update(runs)
@@ -307,7 +315,7 @@ export class DrizzleStore implements Store {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, pk.pack)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, pack)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
@@ -478,7 +486,7 @@ export class DrizzleStore implements Store {
     const out = new Map<string, Envelope>();
     if (!runIds.length) return out;
     const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
-    for (const row of await this.resolve(rows)) out.set(row.runId, unpackRow(row)[0]!);
+    for (const e of await this.expand(rows)) if (e.seq === 1) out.set(e.runId, e);
     return out;
   }
 
@@ -506,7 +514,7 @@ export class DrizzleStore implements Store {
         sql`${journal.runId} = f.run_id and ${journal.lastSeq} > f.after`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
-    for (const row of await this.resolve(rows)) out.get(row.runId)!.push(...unpackRows([row], after.get(row.runId)));
+    for (const e of await this.expand(rows)) if (e.seq > after.get(e.runId)!) out.get(e.runId)!.push(e);
     return out;
   }
 
@@ -599,6 +607,7 @@ export class DrizzleStore implements Store {
     // A row holds at least one envelope of the range it overlaps (seqs are gapless), so `limit`
     // rows hold `limit` envelopes; a row that does not (a commit with a gap) is read past.
     const out: Envelope[] = [];
+    const bases = new Map<string, readonly unknown[]>();
     let after = q.after ?? 0;
     for (;;) {
       const rows = await this.db
@@ -607,7 +616,7 @@ export class DrizzleStore implements Store {
         .where(and(eq(journal.runId, runId), gt(journal.lastSeq, after), q.upTo !== undefined ? lte(journal.seq, q.upTo) : undefined))
         .orderBy(asc(journal.seq))
         .limit(q.limit);
-      out.push(...unpackRows(await this.resolve(rows), after, q.upTo));
+      out.push(...(await this.expand(rows, bases)).filter((e) => e.seq > after && e.seq <= (q.upTo ?? Infinity)));
       if (out.length >= q.limit || rows.length < q.limit) return out.slice(0, q.limit);
       after = rows.at(-1)!.lastSeq;
     }
@@ -620,8 +629,27 @@ export class DrizzleStore implements Store {
     return rows.map((r) => ({ ...r, body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), `journal row at seq ${r.seq} of run ${r.runId}`) }));
   }
 
-  private async unpack(rows: JournalRow[]): Promise<Envelope[]> {
-    return unpackRows(await this.resolve(rows));
+  private unpack(rows: JournalRow[]): Promise<Envelope[]> {
+    return this.expand(rows);
+  }
+
+  /**
+   * The envelopes of rows (of any runs, each run's in seq order): contents resolved and requests
+   * rebuilt from their deltas; a run whose rows continue requests made before them is read from
+   * its start first. `bases` carries requests already rebuilt (a read in pages passes it on).
+   */
+  private async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>()): Promise<Envelope[]> {
+    const envs = unpackRows(await this.resolve(rows));
+    const first = rebuildRequests(envs, bases);
+    if (!first.missing.size) return first.envelopes;
+    for (const runId of first.missing) {
+      const from = Math.min(...rows.filter((r) => r.runId === runId).map((r) => r.seq));
+      const earlier = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(eq(journal.runId, runId), lt(journal.seq, from))).orderBy(asc(journal.seq));
+      rebuildRequests(unpackRows(await this.resolve(earlier)), bases);
+    }
+    const again = rebuildRequests(envs, bases);
+    if (again.missing.size) throw new AoError('AO_STORE_CORRUPT', `run ${[...again.missing][0]} has a request that continues one its log does not hold`);
+    return again.envelopes;
   }
 
   private async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {

@@ -56,6 +56,8 @@ export interface GroupExtra {
   usage?: unknown;
   checkpoints?: ReadonlyArray<{ step: number; seq: number; node: string | null; graphVersion: string; state: unknown }>;
   contents?: ContentPacker;
+  /** How each payload is stored (content references, request deltas); as it is by default. */
+  pack?: (json: string, env: Envelope) => string;
 }
 
 interface Pending {
@@ -110,7 +112,7 @@ export class GroupAppend {
       const runs = JSON.stringify(
         group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
       );
-      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.contents?.pack)).join(',')}]`;
+      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack)).join(',')}]`;
       const checkpoints = checkpointsJson(group);
       const contents = `[${group.map((p) => p.extra.contents?.rowsJson() ?? '').filter(Boolean).join(',')}]`;
       let rows: Array<Record<string, unknown>> | undefined;

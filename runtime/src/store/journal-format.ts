@@ -49,12 +49,12 @@ const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a 
  * (a commit is one run's), envelopes in seq order, each payload's JSON reused from the journal's
  * check (`payloadJsonOf`), serialised once.
  */
-export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string) => string = (j) => j): string {
+export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => string = (j) => j): string {
   return `[${journalRows(envelopes, pack).join(',')}]`;
 }
 
 /** The rows of {@link journalRowsJson}, each a JSON object's text; `pack` rewrites each payload's JSON (content references). */
-export function journalRows(envelopes: readonly Envelope[], pack: (json: string) => string = (j) => j): string[] {
+export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => string = (j) => j): string[] {
   const byRun = new Map<string, Envelope[]>();
   for (const e of envelopes) {
     const list = byRun.get(e.runId);
@@ -78,7 +78,7 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string)
       if (explicitSeq) tail += `,${e.seq}`;
       trace = e.trace;
       seq = e.seq;
-      return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${pack(payloadJsonOf(e))}${tail}]`;
+      return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${pack(payloadJsonOf(e), e)}${tail}]`;
     });
     const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
     rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]}`);

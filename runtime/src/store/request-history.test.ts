@@ -1,0 +1,94 @@
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../envelope/mod.js';
+import { DrizzleStore } from './drizzle-store.js';
+import type { Db } from './drizzle-store.js';
+import { migrationsFolder } from './migrations.js';
+import { schema } from './schema.js';
+
+/** Seeded words: about `n` characters of text that does not compress to nothing. */
+function words(seed: number, n: number): string {
+  let x = seed;
+  let out = '';
+  while (out.length < n) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    out += `w${(x % 100_000).toString(36)} `;
+  }
+  return out;
+}
+
+describe('an agent conversation is stored as what each request adds to the one before', () => {
+  let client: PGlite;
+  const open = () => new DrizzleStore('pglite', drizzle({ client, schema }) as unknown as Db, async () => undefined, async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows, 1);
+  let store: DrizzleStore;
+  beforeAll(async () => {
+    client = new PGlite();
+    await migrate(drizzle({ client, schema }), { migrationsFolder });
+    store = open();
+  });
+  afterAll(async () => {
+    await client.close();
+  });
+
+  let seq = 0;
+  const env = (runId: string, type: string, from: string, payload: unknown): Envelope =>
+    ({ id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`, runId, seq, type, from, to: 'llm/default', payload, causationId: null, trace: null, time: new Date().toISOString() }) as Envelope;
+
+  /** A conversation of `turns` turns by two agents of one run, one commit a request (as the journal makes it). */
+  async function converse(s: DrizzleStore, runId: string, turns: number, firstTurn = 1, history: { a: unknown[]; b: unknown[] } = { a: [{ role: 'system', content: 'You are A.' }], b: [{ role: 'system', content: 'You are B.' }] }): Promise<Envelope[]> {
+    const written: Envelope[] = [];
+    for (let t = firstTurn; t < firstTurn + turns; t++) {
+      for (const agent of ['a', 'b'] as const) {
+        const messages = history[agent];
+        messages.push({ role: 'tool', content: words(t * 7 + (agent === 'a' ? 1 : 2), 1000) });
+        const req = env(runId, 'llm.request', `supervisor/${agent}`, { key: `${agent}/${t}`, profile: 'default', messages, tools: [] });
+        written.push({ ...req, payload: { ...(req.payload as object), messages: [...messages] } });
+        await s.commit({ runId, events: [req], owner: 'n1' });
+        const res = env(runId, 'llm.response', `llm/default`, { key: `${agent}/${t}`, content: `answer ${t}` });
+        messages.push({ role: 'assistant', content: `answer ${t}` });
+        written.push(res);
+        await s.commit({ runId, events: [res], owner: 'n1' });
+      }
+    }
+    return written;
+  }
+
+  it('stores each message about once, and every read gives back whole requests', async () => {
+    await store.createRun({ id: 'h-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    const written = await converse(store, 'h-1', 30);
+    const bytes = await client.query<{ n: number }>("select sum(octet_length(body::text))::int as n from journal where run_id = 'h-1'");
+    // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas.
+    expect(bytes.rows[0]!.n).toBeLessThan(120_000);
+    expect(await store.listEvents('h-1', { limit: 1_000 })).toEqual(written);
+    // Pages and reads that start after a request's base read the run's earlier rows first.
+    const page = await store.listEvents('h-1', { after: 100, limit: 7 });
+    expect(page).toEqual(written.slice(100, 107));
+    expect((await store.eventsAfter([{ runId: 'h-1', after: 110 }])).get('h-1')).toEqual(written.slice(110));
+    expect(await store.getEvents('h-1', [written[90]!.id])).toEqual([written[90]]);
+    expect(await store.eventsById([{ runId: 'h-1', id: written[118]!.id }])).toEqual([written[118]]);
+    expect((await store.listEventsOfType('h-1', 'llm.request')).map((e) => (e.payload as { messages: unknown[] }).messages.length)).toEqual(written.filter((e) => e.type === 'llm.request').map((e) => (e.payload as { messages: unknown[] }).messages.length));
+  });
+
+  it('a request that does not continue the one before (a changed history) is stored with what it keeps of it', async () => {
+    await store.createRun({ id: 'h-2', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    const a = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'one' }] });
+    const b = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'two' }, { role: 'user', content: 'three' }] });
+    const c = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'other' }] });
+    const d = env('h-2', 'llm.request', 'supervisor/a', { messages: 'not an array' });
+    for (const e of [a, b, c, d]) await store.commit({ runId: 'h-2', events: [e], owner: 'n1' });
+    expect(await store.listEvents('h-2', { limit: 10 })).toEqual([a, b, c, d]);
+  });
+
+  it('after a restart the next request is stored whole, then deltas go on; a finished run is forgotten', async () => {
+    await store.createRun({ id: 'h-3', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    const history = { a: [{ role: 'system', content: 'You are A.' }] as unknown[], b: [{ role: 'system', content: 'You are B.' }] as unknown[] };
+    const before = await converse(store, 'h-3', 3, 1, history);
+    const restarted = open();
+    const after = await converse(restarted, 'h-3', 3, 4, history);
+    expect(await restarted.listEvents('h-3', { limit: 100 })).toEqual([...before, ...after]);
+    await restarted.commit({ runId: 'h-3', events: [], patch: { status: 'succeeded' }, owner: 'n1' });
+    expect(await store.listEvents('h-3', { limit: 100 })).toEqual([...before, ...after]);
+  });
+});
