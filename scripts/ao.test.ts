@@ -65,25 +65,37 @@ describe('the CLI without compiling TypeScript at start', () => {
     }
   });
 
-  it('the entry and the chunks it imports statically load no engine, store, HTTP server, bus, telemetry or MCP package', async () => {
-    // Everything `ao.mjs` loads before it runs a line (static imports, through shared chunks).
+  /** The installed packages a chunk loads before it runs a line (its static imports, through shared chunks). */
+  const staticPackages = async (file: string): Promise<string[]> => {
     const loaded = new Set<string>();
     const packages = new Set<string>();
-    const visit = async (file: string) => {
-      if (loaded.has(file)) return;
-      loaded.add(file);
-      const src = await readFile(file, 'utf8');
+    const visit = async (f: string) => {
+      if (loaded.has(f)) return;
+      loaded.add(f);
+      const src = await readFile(f, 'utf8');
       for (const m of src.matchAll(/^(?:import|export)\s[^;]*?from\s*"([^"]+)"|^import\s*"([^"]+)"/gms)) {
         const spec = (m[1] ?? m[2])!;
-        if (spec.startsWith('./chunk-')) await visit(join(dirname(file), spec));
+        if (spec.startsWith('./chunk-')) await visit(join(dirname(f), spec));
         else if (!spec.startsWith('node:')) packages.add(spec.replace(/.*\/node_modules\/(@[^/]+\/[^/]+|[^/]+)\/.*/, '$1'));
       }
     };
-    await visit(join(outDir, ENTRY));
-    expect([...packages]).toEqual(['zod']);
+    await visit(file);
+    return [...packages].sort();
+  };
+
+  it('the entry and the chunks it imports statically load no engine, store, HTTP server, bus, telemetry or MCP package', async () => {
+    expect(await staticPackages(join(outDir, ENTRY))).toEqual(['zod']);
     // The heavy ones are still in the build, in chunks of their own.
     const all = (await Promise.all((await readdir(outDir)).filter((f) => f.endsWith('.mjs')).map((f) => readFile(join(outDir, f), 'utf8')))).join('\n');
     for (const p of ['fastify', '@electric-sql/pglite', '@nats-io/transport-node', '@opentelemetry/sdk-node', '@modelcontextprotocol/sdk', 'nact', 'pg@']) expect(all).toContain(p);
+  });
+
+  it('the engine loads the OpenTelemetry SDK, the MCP SDK and the NATS client only when it uses them', async () => {
+    const engine = (await readdir(outDir)).find((f) => /^node-[A-Z0-9]+\.mjs$/.test(f));
+    expect(engine).toBeDefined();
+    const loaded = await staticPackages(join(outDir, engine!));
+    expect(loaded).toContain('@electric-sql/pglite');
+    for (const p of ['@opentelemetry/sdk-node', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@modelcontextprotocol/sdk', '@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'fastify']) expect(loaded).not.toContain(p);
   });
 
   it('with AO_GRAPHS, the launcher loads the TypeScript modules it names and registers their graphs', async () => {
