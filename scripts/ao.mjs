@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// `pnpm ao` and `pnpm start`: the CLI from dist/ao.mjs, built by scripts/build-cli.mjs when the
-// workspace's sources changed since the last build. With AO_GRAPHS, the user's modules import
-// @ao/graphs and @ao/runtime, whose exports are TypeScript: the CLI then runs from source through
-// tsx, so those modules and the CLI share one copy of each package (a graph built with another
-// copy's builder would not be recognised).
+// `pnpm ao` and `pnpm start`: the CLI from dist/cli-<hash>/ao.mjs, built by scripts/build-cli.mjs
+// when no build of the workspace's current sources exists. With AO_GRAPHS, the user's modules
+// import @ao/graphs and @ao/runtime, whose exports are TypeScript: the CLI then runs from source
+// through tsx, so those modules and the CLI share one copy of each package (a graph built with
+// another copy's builder would not be recognised).
+import { existsSync } from 'node:fs';
 import process from 'node:process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensureBuilt, hashInputs } from './stamp.mjs';
+import { hashInputs, STAMP } from './stamp.mjs';
+import { buildCli, buildDir, cliInputs, ENTRY, pruneBuilds } from './build-cli.mjs';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -16,9 +18,12 @@ if (process.env.AO_GRAPHS) {
   register();
   await import(pathToFileURL(join(ROOT, 'gateway', 'src', 'cli', 'main.ts')).href);
 } else {
-  const outDir = join(ROOT, 'dist');
-  const outfile = join(outDir, 'ao.mjs');
-  const { cliInputs, buildCli } = await import('./build-cli.mjs');
-  await ensureBuilt({ hash: await hashInputs(ROOT, cliInputs(ROOT)), outDir, build: () => buildCli(ROOT, outfile) });
-  await import(pathToFileURL(outfile).href);
+  const hash = await hashInputs(ROOT, cliInputs(ROOT));
+  const distDir = join(ROOT, 'dist');
+  const dir = buildDir(distDir, hash);
+  if (!existsSync(join(dir, STAMP))) {
+    await buildCli(ROOT, dir, hash);
+    await pruneBuilds(distDir, dir);
+  }
+  await import(pathToFileURL(join(dir, ENTRY)).href);
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleGraphs, graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
-import { actorPath, envelopeIdFor, InProcessBus, NatsBus, OfflineLlm, openPgliteStore, openPgStore } from '@ao/runtime';
+import { actorPath, connectNatsBus, envelopeIdFor, InProcessBus, OfflineLlm, openPgliteStore, openPgStore } from '@ao/runtime';
+import type { NatsBus } from '@ao/runtime';
 import type { ActorJournal, Envelope, EnvelopeDraft, LlmPort, LlmRequest, Rpc, Store, Subscription, WorkQueue } from '@ao/runtime';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
@@ -257,7 +258,7 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
 
   const startNode = async (id: string, latencyMs = 40): Promise<Engine> => {
     const store = await openPgStore({ url: db.url });
-    const bus = await NatsBus.connect({ url: TEST_NATS_URL, prefix, name: id, ackWaitMs: 4_000 });
+    const bus = await connectNatsBus({ url: TEST_NATS_URL, prefix, name: id, ackWaitMs: 4_000 });
     stores.push(store);
     buses.push(bus);
     const llm = spy(id, seen, latencyMs);

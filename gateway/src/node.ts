@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, DataDirLock, httpRequestTool, NatsBus, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -116,7 +116,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   // AO_NODE_ID, else the id kept beside the embedded store's data, else one made for this process.
   const { id: nodeId, source: nodeIdSource } = await resolveNodeId({ configured: config.AO_NODE_ID, idFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'node-id') });
   // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
-  const telemetry = startTelemetry({ nodeId });
+  const telemetry = await startTelemetry({ nodeId });
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
     : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), contentMinChars: config.AO_CONTENT_MIN_BYTES });
@@ -143,7 +143,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
   let bus: Bus;
   try {
-    bus = config.NATS_URL ? await NatsBus.connect({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
+    bus = config.NATS_URL ? await connectNatsBus({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
   } catch (e) {
     await providers.close();
     await identity.release().catch(() => undefined);

@@ -7,15 +7,16 @@ import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
 import { DataDirLock, dataDirLocked, loadConfig, RUN_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
-import { buildApp } from '../http/app.js';
-import { drainAndClose } from '../http/shutdown.js';
-import { startRuntime } from '../node.js';
 import type { Runtime } from '../node.js';
-import { ApiError, EmbeddedClient, HttpClient } from './client.js';
+import { ApiError, HttpClient } from './client.js';
 import type { Client, ReplayRequest } from './client.js';
 import { graphDetailLines, graphsList, runLines, runsTable } from './format.js';
-import { keysCommand } from './keys.js';
 import { watchRun } from './watch.js';
+
+// The engine (../node.js), the HTTP app, the stores and what they load (fastify, PGlite, pg, NATS,
+// OpenTelemetry, the MCP SDK: most of a second of module loading) are imported by the commands
+// that use them, below, not here: a command that talks to a running gateway loads none of them.
+// The bundle (scripts/build-cli.mjs) splits them into chunks at these `import()`s.
 
 const USAGE = `ao — agent-orchestrator
 
@@ -56,7 +57,7 @@ const out = (s: string) => {
 };
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'keys') return keysCommand(argv.slice(1));
+  if (argv[0] === 'keys') return (await import('./keys.js')).keysCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -198,6 +199,7 @@ async function connect(config: ReturnType<typeof loadConfig>, cmd: string, named
     try {
       // Its own node id: the CLI must never take over runs a server with the configured id hosts.
       // Passive: it hosts the run it starts (`ao run`) and takes over nothing else.
+      const [{ startRuntime }, { EmbeddedClient }] = await Promise.all([import('../node.js'), import('./embedded-client.js')]);
       const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn', AO_NODE_ID: `cli-${process.pid}` }, { passive: true, command: `ao ${cmd}` });
       return { client: new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`), close: rt.close };
     } catch (e) {
@@ -348,6 +350,7 @@ function untilSignal(): Promise<void> {
 /** A headless runtime node: it hosts runs (from the cluster's queue with NATS_URL) until stopped. */
 async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
   process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
+  const { startRuntime } = await import('../node.js');
   const rt = await startRuntime(config, { command: 'ao node' });
   out(`agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
   const lost = await untilStopped(rt);
@@ -360,7 +363,12 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
   if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
+  // The HTTP app's modules load while the store opens (PGlite's start awaits its WebAssembly).
+  const http = Promise.all([import('../http/app.js'), import('../http/shutdown.js')]);
+  http.catch(() => {}); // awaited below; a failure of startRuntime must not leave it unhandled
+  const { startRuntime } = await import('../node.js');
   const rt = await startRuntime(config, { command: 'ao serve', ...(o.node ? {} : { passive: true }) });
+  const [{ buildApp }, { drainAndClose }] = await http;
   const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   // In the data dir's lock: a CLI started on the same directory talks to this server, whatever its port.

@@ -1,4 +1,7 @@
 export type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, Subscription, WorkHandler, WorkQueue } from './port.js';
-export { NatsBus } from './nats/nats-bus.js';
-export type { NatsBusOptions } from './nats/nats-bus.js';
+// NatsBus as a type only: connectNatsBus imports its module (and the NATS client) when it is
+// called. A value export here would put that module in the static chunks of every bundle that
+// imports this barrel (esbuild), loaded whether NATS is used or not.
+export type { NatsBus, NatsBusOptions } from './nats/nats-bus.js';
+export { connectNatsBus } from './nats/connect.js';
 export { InProcessBus } from './in-process/in-process-bus.js';

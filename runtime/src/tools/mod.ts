@@ -8,7 +8,7 @@ export {
 export { builtinTools, noop, stripeRefund, webSearch } from './builtin/mod.js';
 export { httpRequestTool, nonPublicClass, parseAllowList, type HttpToolOptions } from './http/mod.js';
 export {
-  McpConnection,
+  type McpConnection,
   mcpTools,
   mcpToolName,
   connectMcpServers,

@@ -1,8 +1,7 @@
 import { AoError } from '@ao/graphs';
 import type { ToolDefinition } from '../registry.js';
 import type { McpServersConfig } from './config.js';
-import { McpConnection } from './connection.js';
-import type { McpConnectionOptions } from './connection.js';
+import type { McpConnection, McpConnectionOptions } from './connection.js';
 import { mcpTools } from './tools.js';
 
 /** The MCP servers of a node, connected, and their tools. */
@@ -21,6 +20,9 @@ export interface McpServers {
  */
 export async function connectMcpServers(config: McpServersConfig | undefined, o: McpConnectionOptions = {}): Promise<McpServers> {
   const entries = Object.entries(config ?? {});
+  if (!entries.length) return { connections: [], tools: [], describe: () => ({}), close: async () => {} };
+  // The MCP SDK (about 0.2 s of CPU to load) only for a node that has servers.
+  const { McpConnection } = await import('./connection.js');
   const connections = entries.map(([name, c]) => new McpConnection(name, c, o));
   const started = await Promise.allSettled(connections.map((c) => c.start()));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
