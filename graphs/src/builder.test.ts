@@ -62,6 +62,7 @@ describe('node', () => {
     ['concurrency on a non-swarm node', { agent: 'pipeline', concurrency: 2 }, 'nodes.a.concurrency'],
     ['an unknown option key', { agent: 'pipeline', colour: 'red' } as unknown as NodeOptionsInput, 'nodes.a'],
     ['maxTurns 0', { agent: 'pipeline', maxTurns: 0 }, 'nodes.a.maxTurns'],
+    ['maxTurns above 10,000', { agent: 'pipeline', maxTurns: 10_001 }, 'nodes.a.maxTurns'],
     ['maxIterations 0', { agent: 'pipeline', maxIterations: 0 }, 'nodes.a.maxIterations'],
     ['a negative timeoutSec', { agent: 'pipeline', timeoutSec: -1 }, 'nodes.a.timeoutSec'],
     ['an empty llm name', { agent: 'pipeline', llm: '' }, 'nodes.a.llm'],
@@ -90,6 +91,12 @@ describe('node', () => {
     expect(n.concurrency).toBeUndefined();
     expect(n.maxIterations).toBeUndefined();
     expect(n.retry).toBeUndefined();
+  });
+
+  it('accepts maxTurns up to 10,000 (long tool-calling conversations) and keeps the default at 4', () => {
+    expect(graph('g').node('a', { agent: 'pipeline', maxTurns: 10_000 }).build().node('a')!.maxTurns).toBe(10_000);
+    expect(graph('g').node('a', { agent: 'pipeline', maxTurns: 1001 }).build().node('a')!.maxTurns).toBe(1001);
+    expect(graph('g').node('a', { agent: 'pipeline' }).build().node('a')!.maxTurns).toBe(4);
   });
 
   it('fills in the retry backoff defaults', () => {

@@ -138,7 +138,11 @@ export const NodeOptionsSchema = z.strictObject({
   instructions: z.string().optional(),
   retry: RetrySchema.optional(),
   timeoutSec: z.number().positive().finite().optional(),
-  maxTurns: positiveInt.max(100).default(4),
+  /**
+   * Model calls of the node's agent loop (the last offers no tools, so the model answers). Up to
+   * 10,000: long tool-calling conversations are a workload we measure (bench W6: 1,000 turns).
+   */
+  maxTurns: positiveInt.max(10_000).default(4),
   maxIterations: positiveInt.optional(),
   maxTokens: positiveInt.default(1024),
   /**

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { readPage, standinAnswer, W6_SYSTEM, W6_TOOL, w6User } from './conversation.js';
 import { fakeLlm, hangTool, noopTool } from './standin.js';
 import { FANOUT_BRANCHES, PIPELINE_STEPS } from './system.js';
 import type { BenchSystem, OpenOptions } from './system.js';
@@ -53,6 +54,42 @@ const fanout = DBOS.registerWorkflow(
   { name: 'fanout' },
 );
 
+type Message =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls: { id: string; name: string; arguments: { page: number } }[] }
+  | { role: 'tool'; toolCallId: string; name: string; content: string };
+
+/**
+ * W6: the agent loop as a DBOS workflow. The history is the workflow's own state (a local array,
+ * rebuilt on recovery from the recorded step outputs); each model call and each tool call is a
+ * step that returns the new message, so the system database records each message once. The
+ * model step answers from the whole history (the stand-in of `conversation.ts`), which, being
+ * the step's input and not its output, DBOS does not record.
+ */
+const conversation = DBOS.registerWorkflow(
+  async (turns: number): Promise<string> => {
+    const history: Message[] = [
+      { role: 'system', content: W6_SYSTEM },
+      { role: 'user', content: w6User(turns) },
+    ];
+    for (;;) {
+      const answer = await DBOS.runStep(
+        async (): Promise<Message> => {
+          const a = standinAnswer(history.filter((m) => m.role === 'tool').length, turns, true);
+          return { role: 'assistant', content: a.content, toolCalls: a.call ? [{ id: a.call.id, name: a.call.name, arguments: a.call.args }] : [] };
+        },
+        { name: 'model' },
+      );
+      history.push(answer);
+      if (answer.role !== 'assistant' || !answer.toolCalls.length) return answer.content;
+      for (const call of answer.toolCalls) {
+        history.push(await DBOS.runStep(async (): Promise<Message> => ({ role: 'tool', toolCallId: call.id, name: W6_TOOL, content: JSON.stringify(await readPage(call.arguments.page)) }), { name: 'tool' }));
+      }
+    }
+  },
+  { name: 'conversation' },
+);
+
 export async function openDbos(o: OpenOptions): Promise<BenchSystem> {
   if (!o.dbUrl) throw new Error('DBOS needs a Postgres system database');
   DBOS.setConfig({ name: 'ao-bench', systemDatabaseUrl: o.dbUrl, applicationVersion: 'bench', logLevel: 'error' });
@@ -90,6 +127,20 @@ export async function openDbos(o: OpenOptions): Promise<BenchSystem> {
       const failed = ends.filter((r) => r.status === 'rejected' || r.value !== PIPELINE_STEPS);
       if (failed[0]) console.error(`[dbos] ${failed.length} resumed workflows did not finish, e.g.`, failed[0]);
       return failed.length;
+    },
+    async conversation(turns) {
+      const h = await DBOS.startWorkflow(conversation)(turns);
+      if ((await h.getResult()) !== standinAnswer(turns, turns, false).content) throw new Error('conversation ended without the final answer');
+      return h.workflowID;
+    },
+    async startConversation(turns) {
+      const id = `w6-crash-${turns}`;
+      await DBOS.startWorkflow(conversation, { workflowID: id })(turns);
+      return id;
+    },
+    async resumeConversation(id, turns) {
+      // Recovery is automatic: `DBOS.launch()` re-ran the pending workflow, its recorded steps served from the database.
+      return (await DBOS.retrieveWorkflow<string>(id).getResult()) === standinAnswer(turns, turns, false).content;
     },
     close: () => DBOS.shutdown(),
   };

@@ -1,5 +1,7 @@
-import { Annotation, END, Send, START, StateGraph } from '@langchain/langgraph';
+import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
+import { Annotation, END, MessagesAnnotation, Send, START, StateGraph } from '@langchain/langgraph';
 import { PostgresSaver } from '@langchain/langgraph-checkpoint-postgres';
+import { readPage, standinAnswer, W6_SYSTEM, w6User } from './conversation.js';
 import { fakeLlm, hangTool, noopTool } from './standin.js';
 import { FANOUT_BRANCHES, PIPELINE_STEPS } from './system.js';
 import type { BenchSystem, OpenOptions } from './system.js';
@@ -61,6 +63,37 @@ function fanout(saver: PostgresSaver) {
     .compile({ checkpointer: saver });
 }
 
+type M = typeof MessagesAnnotation.State;
+
+/**
+ * W6: the agent loop as LangGraph's docs write it: a `messages` state (`MessagesAnnotation`, its
+ * append reducer), a `model` node that answers from the whole history and a `tools` node that runs
+ * the calls of the last AI message, the model node routed to the tools while it calls one. The
+ * model is the stand-in of `conversation.ts` (it always has the tool; it stops once all pages are
+ * read); the tools node is written out instead of `ToolNode`, so no tool schema machinery runs.
+ */
+function conversation(saver: PostgresSaver, turns: number) {
+  return new StateGraph(MessagesAnnotation)
+    .addNode('model', (s: M) => {
+      const a = standinAnswer(s.messages.filter((m) => ToolMessage.isInstance(m)).length, turns, true);
+      return { messages: [new AIMessage({ content: a.content, tool_calls: a.call ? [{ id: a.call.id, name: a.call.name, args: a.call.args, type: 'tool_call' }] : [] })] };
+    })
+    .addNode('tools', async (s: M) => {
+      const last = s.messages.at(-1) as AIMessage;
+      const out: ToolMessage[] = [];
+      for (const c of last.tool_calls ?? []) out.push(new ToolMessage({ tool_call_id: c.id!, name: c.name, content: JSON.stringify(await readPage((c.args as { page: number }).page)) }));
+      return { messages: out };
+    })
+    .addEdge(START, 'model')
+    .addConditionalEdges('model', (s: M) => ((s.messages.at(-1) as AIMessage).tool_calls?.length ? 'tools' : END))
+    .addEdge('tools', 'model')
+    .compile({ checkpointer: saver });
+}
+
+/** Every turn is two supersteps (model, tools), plus the final answer. */
+const conversationLimit = (turns: number) => 2 * turns + 10;
+const finalAnswer = (turns: number) => standinAnswer(turns, turns, false).content;
+
 let seq = 0;
 const threadId = (what: string) => `${what}-${process.pid}-${++seq}`;
 
@@ -74,6 +107,9 @@ export async function openLangGraph(o: OpenOptions): Promise<BenchSystem> {
   const loops = new Map<number, ReturnType<typeof loop>>();
   const loopOf = (steps: number) => loops.get(steps) ?? loops.set(steps, loop(saver, steps)).get(steps)!;
   const loopSteps = new Map<string, number>();
+  const talks = new Map<number, ReturnType<typeof conversation>>();
+  const talkOf = (turns: number) => talks.get(turns) ?? talks.set(turns, conversation(saver, turns)).get(turns)!;
+  const opening = (turns: number) => ({ messages: [new SystemMessage(W6_SYSTEM), new HumanMessage(w6User(turns))] });
   return {
     usesServer: true,
     async pipeline() {
@@ -111,6 +147,22 @@ export async function openLangGraph(o: OpenOptions): Promise<BenchSystem> {
       const failed = ends.filter((r) => r.status === 'rejected' || r.value.step !== PIPELINE_STEPS);
       if (failed[0]) console.error(`[langgraph] ${failed.length} resumed threads did not finish, e.g.`, failed[0]);
       return failed.length;
+    },
+    async conversation(turns) {
+      const id = threadId(`c${turns}`);
+      const out = await talkOf(turns).invoke(opening(turns), { configurable: { thread_id: id }, durability: 'sync', recursionLimit: conversationLimit(turns) });
+      if (out.messages.at(-1)?.content !== finalAnswer(turns)) throw new Error(`conversation ${id} ended without the final answer`);
+      return id;
+    },
+    async startConversation(turns) {
+      const id = `w6-crash-${turns}`;
+      void talkOf(turns).invoke(opening(turns), { configurable: { thread_id: id }, durability: 'sync', recursionLimit: conversationLimit(turns) }).catch(() => undefined);
+      return id;
+    },
+    async resumeConversation(id, turns) {
+      // As in W5: the application re-invokes the thread it knows was in flight, with no input.
+      const out = await talkOf(turns).invoke(null, { configurable: { thread_id: id }, durability: 'sync', recursionLimit: conversationLimit(turns) });
+      return out.messages.at(-1)?.content === finalAnswer(turns);
     },
     close: () => saver.end(),
   };

@@ -1,11 +1,11 @@
 /**
- * `pnpm bench`: the five workloads (W1-W5) on ours (both modes), LangGraph.js and DBOS, each
+ * `pnpm bench`: the six workloads (W1-W6) on ours (both modes), LangGraph.js and DBOS, each
  * system in a process of its own on a fresh scratch database, the systems alternated round by
  * round (A B C D A B C D) so machine drift falls on all of them. Prints the table and writes
  * bench/RESULTS.md and a line of bench/results.jsonl. The `cluster` workload measures ours alone
  * with 1, 2 and 3 `ao node` processes on NATS JetStream + Postgres (bench/src/cluster.ts) and
  * writes bench/CLUSTER.md and a `"kind":"cluster"` line; RESULTS.md is left as it is when none of
- * W1-W5 ran.
+ * W1-W6 ran.
  */
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +15,8 @@ import { intEnv, listEnv, machineInfo } from '../env.js';
 import { renderClusterMarkdown, renderClusterTable } from '../report.js';
 import { renderMarkdown, renderTables } from './report.js';
 import type { CompareData } from './report.js';
-import { runCrashResume, runWorker } from './run-worker.js';
+import { killTurn } from './conversation.js';
+import { runConversationCrash, runCrashResume, runWorker } from './run-worker.js';
 import { SYSTEM_LABEL, SYSTEMS } from './system.js';
 import type { SystemName } from './system.js';
 
@@ -24,8 +25,8 @@ const CLUSTER_MD = fileURLToPath(new URL('../../CLUSTER.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../../results.jsonl', import.meta.url));
 const HOW_MD = fileURLToPath(new URL('./how-measured.md', import.meta.url));
 
-/** BENCH_WORKLOADS: W1-W5 compare the systems; `cluster` is ours alone on 1, 2 and 3 nodes. */
-const WORKLOADS = ['w1', 'w2', 'w3', 'w4', 'w5', 'cluster'];
+/** BENCH_WORKLOADS: W1-W6 compare the systems; `cluster` is ours alone on 1, 2 and 3 nodes. */
+const WORKLOADS = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'cluster'];
 
 /** The peers' versions: bench/package.json pins them exactly. */
 async function peerVersions(): Promise<Record<string, string>> {
@@ -49,7 +50,11 @@ async function main(): Promise<void> {
     w4Steps: intEnv('BENCH_W4_STEPS', 1000),
     w4Reps: intEnv('BENCH_W4_REPS', 3),
     w5Runs: listEnv('BENCH_W5_RUNS', '1,1000').map(Number),
+    w6Turns: listEnv('BENCH_W6_TURNS', '10,100,1000').map(Number),
+    w6ResumeTurns: listEnv('BENCH_W6_RESUME_TURNS', '10,1000').map(Number),
+    w6TimeoutSec: intEnv('BENCH_W6_TIMEOUT_SEC', 1200),
   };
+  for (const n of [...knobs.w6Turns, ...knobs.w6ResumeTurns]) if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error('BENCH_W6_TURNS and BENCH_W6_RESUME_TURNS: whole numbers from 1 to 10000');
   if (knobs.w4Steps % 2 !== 0 || knobs.w4Steps < 4) throw new Error('BENCH_W4_STEPS must be even and at least 4');
   const systems = listEnv('BENCH_SYSTEMS', SYSTEMS.join(',')) as SystemName[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(', ')}`);
@@ -58,7 +63,7 @@ async function main(): Promise<void> {
   const clusterWorkloads = listEnv('BENCH_CLUSTER_WORKLOADS', 'pipeline,swarm') as ClusterWorkload[];
   for (const w of clusterWorkloads) if (w !== 'pipeline' && w !== 'swarm') throw new Error(`unknown cluster workload ${w}; known: pipeline, swarm`);
   const cluster = { counts: [1, 2, 3], workloads: clusterWorkloads, sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: intEnv('BENCH_CLUSTER_CONCURRENCY', 16), windowSec: intEnv('BENCH_CLUSTER_SEC', 10) };
-  const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, notes: [], totalSec: 0 };
+  const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, w6: {}, notes: [], totalSec: 0 };
   const log = (s: string) => console.log(s);
 
   for (const w of ['w1', 'w2', 'w3', 'w4'] as const) {
@@ -90,6 +95,35 @@ async function main(): Promise<void> {
             d.notes.push(`${SYSTEM_LABEL[s]} could not run W5 with ${n} in flight (round ${round}): ${firstLines(e)}`);
             log(`[bench] ${s} w5 ${n} failed: ${firstLines(e)}`);
           }
+        }
+      }
+    }
+  }
+  if (workloads.includes('w6')) {
+    const timeoutMs = knobs.w6TimeoutSec * 1000;
+    for (const n of knobs.w6Turns) {
+      for (const s of systems) {
+        log(`[bench] w6 (${n} turns): ${s}`);
+        try {
+          const r = await runWorker(s, 'w6', knobs, { env: { BENCH_W6_TURNS_RUN: String(n) }, timeoutMs });
+          if (r.workload !== 'w6') throw new Error('expected w6');
+          ((d.w6[s] ??= { runs: {}, resumes: {} }).runs[n] = r);
+        } catch (e) {
+          d.notes.push(`${SYSTEM_LABEL[s]} could not run W6 with ${n} turns: ${firstLines(e)}`);
+          log(`[bench] ${s} w6 ${n} failed: ${firstLines(e)}`);
+        }
+      }
+    }
+    for (const n of knobs.w6ResumeTurns) {
+      for (const s of systems) {
+        log(`[bench] w6 crash-resume (${n} turns, killed at turn ${killTurn(n)}): ${s}`);
+        try {
+          const r = await runConversationCrash(s, n, killTurn(n), knobs, timeoutMs);
+          if (r.workload !== 'w6-recover') throw new Error('expected w6-recover');
+          ((d.w6[s] ??= { runs: {}, resumes: {} }).resumes[n] = r);
+        } catch (e) {
+          d.notes.push(`${SYSTEM_LABEL[s]} could not run W6's crash-resume with ${n} turns: ${firstLines(e)}`);
+          log(`[bench] ${s} w6 crash-resume ${n} failed: ${firstLines(e)}`);
         }
       }
     }

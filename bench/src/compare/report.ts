@@ -11,13 +11,15 @@ type Of<W extends WorkerResult['workload']> = Extract<WorkerResult, { workload: 
 export interface CompareData {
   machine: MachineInfo;
   peers: Record<string, string>;
-  knobs: WorkerKnobs & { rounds: number; w5Runs: number[] };
+  knobs: WorkerKnobs & { rounds: number; w5Runs: number[]; w6Turns: number[]; w6ResumeTurns: number[]; w6TimeoutSec: number };
   systems: SystemName[];
   w1: Partial<Record<SystemName, Of<'w1'>[]>>;
   w2: Partial<Record<SystemName, Of<'w2'>[]>>;
   w3: Partial<Record<SystemName, Of<'w3'>[]>>;
   w4: Partial<Record<SystemName, Of<'w4'>[]>>;
   w5: Partial<Record<SystemName, Record<number, Of<'w5-recover'>[]>>>;
+  /** W6 by number of turns: the plain runs (stored bytes) and the crash-resumed ones. */
+  w6: Partial<Record<SystemName, { runs: Record<number, Of<'w6'>>; resumes: Record<number, Of<'w6-recover'>> }>>;
   /** Why a system could not run a workload. */
   notes: string[];
   totalSec: number;
@@ -32,6 +34,23 @@ export interface Figures {
   w3?: { runsPerSec: number; stepsPerSec: number; cpuSecPer1000Steps: number; clientCpuSecPer1000Steps: number; failed: number };
   w4?: { stepMs: number; rowsPerStep: number | null; bytesPerStep: number | null; diskBytesPerStep: number | null; totalBytes: number | null; shortBytesPerStep: number | null; replayMs: number; written: Record<string, TableStats> | null };
   w5?: Record<number, { readyMs: number; firstMs: number; allMs: number; finishedMs: number; failed: number }>;
+  w6?: {
+    runs: Record<number, W6Figures>;
+    resumes: Record<number, { killedAt: number; readyMs: number; firstMs: number; finishedMs: number; ok: boolean; peakRssMiB: number }>;
+  };
+}
+
+export interface W6Figures {
+  /** Row bytes written by the conversation (null: not measured, PGlite). */
+  storedBytes: number | null;
+  diskBytes: number | null;
+  rows: number | null;
+  bytesPerTurn: number | null;
+  uniqueBytes: number;
+  /** Stored over unique content: 1 would be each thing kept once, uncompressed, without overhead. */
+  storedPerUnique: number | null;
+  runMs: number;
+  peakRssMiB: number;
 }
 
 const median = (xs: number[]): number => summarize(xs).p50;
@@ -79,6 +98,24 @@ export function figuresOf(d: CompareData, s: SystemName): Figures {
       out.w5[Number(n)] = { readyMs: median(rs.map((r) => r.readyMs)), firstMs: median(rs.map((r) => r.firstResumedMs)), allMs: median(rs.map((r) => r.allResumedMs)), finishedMs: median(rs.map((r) => r.allFinishedMs)), failed: rs.reduce((a, r) => a + r.failed, 0) };
     }
   }
+  const w6 = d.w6?.[s];
+  if (w6) {
+    out.w6 = { runs: {}, resumes: {} };
+    for (const [n, r] of Object.entries(w6.runs)) {
+      const stored = r.total?.rowBytes ?? null;
+      out.w6.runs[Number(n)] = {
+        storedBytes: stored,
+        diskBytes: r.total?.diskBytes ?? null,
+        rows: r.total?.rows ?? null,
+        bytesPerTurn: stored === null ? null : stored / r.turns,
+        uniqueBytes: r.uniqueBytes,
+        storedPerUnique: stored === null ? null : stored / r.uniqueBytes,
+        runMs: r.runMs,
+        peakRssMiB: r.peakRssMiB,
+      };
+    }
+    for (const [n, r] of Object.entries(w6.resumes)) out.w6.resumes[Number(n)] = { killedAt: r.killedAt, readyMs: r.readyMs, firstMs: r.firstResumedMs, finishedMs: r.finishedMs, ok: r.ok, peakRssMiB: r.peakRssMiB };
+  }
   return out;
 }
 
@@ -88,8 +125,62 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** The figures table (one column per system) and the ratios of each peer to ours. */
+const bytes = (n: number | null | undefined): string => (n === null || n === undefined ? '-' : n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : n >= 10 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+
+/** Whether W6 has figures of any system. */
+const hasW6 = (d: CompareData): boolean => Object.values(d.w6 ?? {}).some((x) => x && (Object.keys(x.runs).length || Object.keys(x.resumes).length));
+
+/** W6's table (one column per system) and the ratios of each peer to ours at the longest conversation. */
+export function renderW6Tables(d: CompareData): string {
+  const figs = Object.fromEntries(d.systems.map((s) => [s, figuresOf(d, s).w6])) as Record<SystemName, Figures['w6']>;
+  const col = (get: (x: NonNullable<Figures['w6']>) => string) => d.systems.map((s) => (figs[s] ? get(figs[s]) : '-'));
+  const turns = [...d.knobs.w6Turns].sort((a, b) => a - b);
+  const rows: string[][] = [];
+  for (const n of turns) {
+    const unique = Object.values(figs).find((x) => x?.runs[n])?.runs[n]!.uniqueBytes;
+    rows.push([`W6 ${n} turns: stored bytes (row bytes)`, ...col((x) => bytes(x.runs[n]?.storedBytes))]);
+    rows.push([`W6 ${n}: bytes per turn`, ...col((x) => f(x.runs[n]?.bytesPerTurn, 0))]);
+    rows.push([`W6 ${n}: stored / unique content (${bytes(unique)})`, ...col((x) => f(x.runs[n]?.storedPerUnique, 1))]);
+    rows.push([`W6 ${n}: disk bytes (heap+TOAST+indexes); rows`, ...col((x) => (x.runs[n] ? `${bytes(x.runs[n]!.diskBytes)}; ${x.runs[n]!.rows ?? '-'}` : '-'))]);
+    rows.push([`W6 ${n}: run time (s); peak RSS (MiB)`, ...col((x) => (x.runs[n] ? `${f(x.runs[n]!.runMs / 1000, 1)}; ${f(x.runs[n]!.peakRssMiB, 0)}` : '-'))]);
+  }
+  for (let i = 1; i < turns.length; i++) {
+    const [a, b] = [turns[i - 1]!, turns[i]!];
+    rows.push([`W6 stored bytes, ${b} turns / ${a} turns (linear: ${f(b / a, 0)}x)`, ...col((x) => ratio(x.runs[b]?.storedBytes ?? NaN, x.runs[a]?.storedBytes ?? NaN))]);
+  }
+  for (const n of d.knobs.w6ResumeTurns) {
+    const at = Object.values(figs).find((x) => x?.resumes[n])?.resumes[n]!.killedAt;
+    rows.push([`W6 ${n} turns, SIGKILL at turn ${at ?? '-'}: restart to ready (ms)`, ...col((x) => f(x.resumes[n]?.readyMs, 0))]);
+    rows.push([`W6 ${n}: restart to first resumed turn (ms)`, ...col((x) => f(x.resumes[n]?.firstMs, 0))]);
+    rows.push([`W6 ${n}: restart to finished (ms); ended with the answer`, ...col((x) => (x.resumes[n] ? `${f(x.resumes[n]!.finishedMs, 0)}; ${x.resumes[n]!.ok ? 'yes' : 'NO'}` : '-'))]);
+    rows.push([`W6 ${n}: peak RSS of the restarted process (MiB)`, ...col((x) => f(x.resumes[n]?.peakRssMiB, 0))]);
+  }
+  const figures = table(['metric', ...d.systems.map((s) => SYSTEM_LABEL[s])], rows);
+  const longest = turns.at(-1) ?? NaN;
+  const longestResume = [...d.knobs.w6ResumeTurns].sort((a, b) => a - b).at(-1) ?? NaN;
+  const ratioRows: string[][] = [];
+  for (const o of d.systems.filter((s) => s.startsWith('ours'))) {
+    for (const p of d.systems.filter((s) => !s.startsWith('ours'))) {
+      ratioRows.push([
+        `${SYSTEM_LABEL[p]} / ${SYSTEM_LABEL[o]}`,
+        ratio(figs[p]?.runs[longest]?.bytesPerTurn ?? NaN, figs[o]?.runs[longest]?.bytesPerTurn ?? NaN),
+        ratio(figs[p]?.resumes[longestResume]?.firstMs ?? NaN, figs[o]?.resumes[longestResume]?.firstMs ?? NaN),
+        ratio(figs[p]?.resumes[longestResume]?.finishedMs ?? NaN, figs[o]?.resumes[longestResume]?.finishedMs ?? NaN),
+      ]);
+    }
+  }
+  const ratios = ratioRows.length ? `\n\nW6 ratios, each a peer's figure over ours (above 1x ours is better):\n\n${table(['peer / ours', `bytes/turn (${longest})`, `first resumed turn (${longestResume})`, `restart to finished (${longestResume})`], ratioRows)}` : '';
+  return `${figures}${ratios}`;
+}
+
+/** The figures table (one column per system) and the ratios of each peer to ours; W6's tables after them. */
 export function renderTables(d: CompareData): string {
+  const w1to5 = (['w1', 'w2', 'w3', 'w4', 'w5'] as const).some((w) => Object.keys(d[w]).length > 0);
+  const w6 = hasW6(d) ? renderW6Tables(d) : '';
+  return w1to5 || !w6 ? `${renderMainTables(d)}${w6 ? `\n\n${w6}` : ''}` : w6;
+}
+
+function renderMainTables(d: CompareData): string {
   const figs = Object.fromEntries(d.systems.map((s) => [s, figuresOf(d, s)])) as Record<SystemName, Figures>;
   const col = (get: (x: Figures) => string) => d.systems.map((s) => get(figs[s]));
   const rows: string[][] = [
@@ -154,6 +245,14 @@ export function renderMarkdown(d: CompareData, how: string): string {
     })
     .filter(Boolean)
     .join('\n');
+  const longest = [...d.knobs.w6Turns].sort((a, b) => a - b).at(-1) ?? NaN;
+  const w6Written = d.systems
+    .map((s) => {
+      const w = d.w6?.[s]?.runs[longest]?.written;
+      return w ? `- ${SYSTEM_LABEL[s]}: ${Object.entries(w).map(([t, x]) => `${t} ${x.rows} rows / ${bytes(x.rowBytes)}`).join('; ')}` : undefined;
+    })
+    .filter(Boolean)
+    .join('\n');
   return `# Benchmark results: ours, LangGraph.js and DBOS, side by side
 
 Written by \`pnpm bench\` (bench/src/compare/main.ts); overwritten on every run. History: \`bench/results.jsonl\`.
@@ -179,7 +278,7 @@ ${perRound}
 W4, what the ${d.knobs.w4Steps}-step run wrote, by table:
 
 ${written || '-'}
-${d.notes.length ? `\nNotes:\n\n${d.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
+${hasW6(d) ? `\nW6, what the ${longest}-turn conversation wrote, by table:\n\n${w6Written || '-'}\n` : ''}${d.notes.length ? `\nNotes:\n\n${d.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
 ## How measured
 
 ${how}

@@ -74,12 +74,35 @@ export function startWorker(system: SystemName, workload: Workload, knobs: Worke
   return { result, kill: () => child.kill('SIGKILL'), exited };
 }
 
+/** Options of one worker (or crash/restart pair): extra environment, and a time limit after which it is killed. */
+export interface WorkerOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** The worker's result, or (past `timeoutMs`) the worker SIGKILLed and an error. */
+async function resultOf(w: Worker, what: string, timeoutMs?: number): Promise<WorkerResult> {
+  if (timeoutMs === undefined) return w.result;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      w.kill();
+      reject(new Error(`${what} gave no result in ${Math.round(timeoutMs / 1000)} s (killed)`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([w.result, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One worker on fresh resources, released afterwards. */
-export async function runWorker(system: SystemName, workload: Workload, knobs: WorkerKnobs): Promise<WorkerResult> {
+export async function runWorker(system: SystemName, workload: Workload, knobs: WorkerKnobs, o: WorkerOptions = {}): Promise<WorkerResult> {
   const r = await resources(system);
   try {
-    const w = startWorker(system, workload, knobs, r.env);
-    const result = await w.result;
+    const w = startWorker(system, workload, knobs, { ...r.env, ...o.env });
+    const result = await resultOf(w, `worker ${system} ${workload}`, o.timeoutMs);
     await w.exited;
     return result;
   } finally {
@@ -87,24 +110,38 @@ export async function runWorker(system: SystemName, workload: Workload, knobs: W
   }
 }
 
-/** W5: a process starts `n` runs, is SIGKILLed with all of them in flight at step 3, and a new one recovers them. */
-export async function runCrashResume(system: SystemName, n: number, knobs: WorkerKnobs): Promise<WorkerResult> {
+/**
+ * A crash and a restart on the same resources: the `crash` worker gets its work in flight and
+ * reports the ids, is SIGKILLed, and the `recover` worker (given the ids in `BENCH_IDS_FILE`)
+ * resumes it and reports.
+ */
+async function crashThenRecover(system: SystemName, crash: Workload, recover: Workload, knobs: WorkerKnobs, o: WorkerOptions): Promise<WorkerResult> {
   const r = await resources(system);
-  const dir = await mkdtemp(join(tmpdir(), 'ao-cmp-w5-'));
+  const dir = await mkdtemp(join(tmpdir(), `ao-cmp-${crash}-`));
   try {
-    const crash = startWorker(system, 'w5-crash', knobs, { ...r.env, BENCH_HANG: '1', BENCH_W5_RUNS: String(n) });
-    const hung = await crash.result;
-    crash.kill();
-    await crash.exited;
-    if (hung.workload !== 'w5-crash') throw new Error('unexpected crash result');
+    const c = startWorker(system, crash, knobs, { ...r.env, ...o.env, BENCH_HANG: '1' });
+    const hung = await resultOf(c, `worker ${system} ${crash}`, o.timeoutMs);
+    c.kill();
+    await c.exited;
+    if (hung.workload !== crash || !('ids' in hung)) throw new Error('unexpected crash result');
     const idsFile = join(dir, 'ids.json');
     await writeFile(idsFile, JSON.stringify(hung.ids));
-    const w = startWorker(system, 'w5-recover', knobs, { ...r.env, BENCH_W5_IDS_FILE: idsFile });
-    const result = await w.result;
+    const w = startWorker(system, recover, knobs, { ...r.env, ...o.env, BENCH_IDS_FILE: idsFile });
+    const result = await resultOf(w, `worker ${system} ${recover}`, o.timeoutMs);
     await w.exited;
     return result;
   } finally {
     await rm(dir, { recursive: true, force: true });
     await r.release();
   }
+}
+
+/** W5: a process starts `n` runs, is SIGKILLed with all of them in flight at step 3, and a new one recovers them. */
+export function runCrashResume(system: SystemName, n: number, knobs: WorkerKnobs): Promise<WorkerResult> {
+  return crashThenRecover(system, 'w5-crash', 'w5-recover', knobs, { env: { BENCH_W5_RUNS: String(n) } });
+}
+
+/** W6: a process runs a `turns`-turn conversation, is SIGKILLed in flight at turn `killAt`, and a new one resumes it. */
+export function runConversationCrash(system: SystemName, turns: number, killAt: number, knobs: WorkerKnobs, timeoutMs: number): Promise<WorkerResult> {
+  return crashThenRecover(system, 'w6-crash', 'w6-recover', knobs, { env: { BENCH_W6_TURNS_RUN: String(turns), BENCH_W6_KILL_AT: String(killAt) }, timeoutMs });
 }

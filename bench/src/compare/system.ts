@@ -34,6 +34,12 @@ export interface BenchSystem {
    * recovery is automatic at open), until every one of them has ended; returns how many failed.
    */
   resumeAll(ids: string[]): Promise<number>;
+  /** W6: one conversation of `turns` tool-calling turns and a final answer, to its end; returns its id. */
+  conversation(turns: number): Promise<string>;
+  /** W6, before the crash: start that conversation (its tool call at the kill turn hangs); returns its id. */
+  startConversation(turns: number): Promise<string>;
+  /** W6, after the restart: whatever the system needs to resume it, until it has ended; whether it ended with the final answer. */
+  resumeConversation(id: string, turns: number): Promise<boolean>;
   /** Database connections' server processes, for CPU accounting (none for PGlite). */
   usesServer: boolean;
   close(): Promise<void>;
@@ -48,4 +54,6 @@ export interface OpenOptions {
   natsPrefix?: string;
   /** Length of the W4 loop (ours registers its loop graphs up front). */
   loopSteps?: number;
+  /** W6's turns, in a W6 process (ours registers the conversation's graph and its model up front). */
+  w6Turns?: number;
 }

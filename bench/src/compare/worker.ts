@@ -5,13 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { uniqueContentBytes, w6Hang } from './conversation.js';
 import { cpuBetween, serverCpu, statsDelta, tableStats, totalOf } from './db.js';
 import type { TableStats } from './db.js';
 import { hang } from './standin.js';
 import { PIPELINE_STEPS } from './system.js';
 import type { BenchSystem, OpenOptions, SystemName } from './system.js';
 
-export type Workload = 'w1' | 'w2' | 'w3' | 'w4' | 'w5-crash' | 'w5-recover';
+export type Workload = 'w1' | 'w2' | 'w3' | 'w4' | 'w5-crash' | 'w5-recover' | 'w6' | 'w6-crash' | 'w6-recover';
 
 export interface WorkerKnobs {
   warmup: number;
@@ -41,7 +42,21 @@ export type WorkerResult =
       shortTotal: TableStats | null;
     }
   | { workload: 'w5-crash'; ids: string[] }
-  | { workload: 'w5-recover'; runs: number; failed: number; resumed: number; readyMs: number; firstResumedMs: number; allResumedMs: number; allFinishedMs: number };
+  | { workload: 'w5-recover'; runs: number; failed: number; resumed: number; readyMs: number; firstResumedMs: number; allResumedMs: number; allFinishedMs: number }
+  | {
+      workload: 'w6';
+      turns: number;
+      runMs: number;
+      /** Per table, what the conversation wrote (Postgres-backed systems only). */
+      written: Record<string, TableStats> | null;
+      total: TableStats | null;
+      /** The bytes of the conversation's unique content (`uniqueContentBytes`). */
+      uniqueBytes: number;
+      /** The process's peak resident memory (MiB). */
+      peakRssMiB: number;
+    }
+  | { workload: 'w6-crash'; ids: string[] }
+  | { workload: 'w6-recover'; turns: number; killedAt: number; ok: boolean; readyMs: number; firstResumedMs: number; finishedMs: number; peakRssMiB: number };
 
 async function open(system: SystemName, o: OpenOptions): Promise<BenchSystem> {
   switch (system) {
@@ -170,6 +185,39 @@ async function w5Recover(system: SystemName, o: OpenOptions, ids: string[]): Pro
   }
 }
 
+const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
+
+/** W6: one conversation of `turns` turns; what it wrote to the database. */
+async function w6(s: BenchSystem, turns: number, dbUrl?: string): Promise<WorkerResult> {
+  const before = dbUrl ? await tableStats(dbUrl) : undefined;
+  const t = performance.now();
+  await s.conversation(turns);
+  const runMs = performance.now() - t;
+  const written = before ? statsDelta(before, await tableStats(dbUrl!)) : null;
+  return { workload: 'w6', turns, runMs, written, total: written ? totalOf(written) : null, uniqueBytes: uniqueContentBytes(turns), peakRssMiB: peakRssMiB() };
+}
+
+/** W6 before the crash: the conversation started and caught in flight at the kill turn (its tool call hangs). */
+async function w6Crash(s: BenchSystem, turns: number): Promise<WorkerResult> {
+  const hung = new Promise<void>((resolve) => (w6Hang.onHung = resolve));
+  const id = await s.startConversation(turns);
+  await hung;
+  return { workload: 'w6-crash', ids: [id] };
+}
+
+async function w6Recover(system: SystemName, o: OpenOptions, id: string, turns: number, killedAt: number): Promise<WorkerResult> {
+  const t0 = performance.now();
+  const s = await open(system, o);
+  const readyMs = performance.now() - t0;
+  try {
+    const ok = await s.resumeConversation(id, turns);
+    const finishedMs = performance.now() - t0;
+    return { workload: 'w6-recover', turns, killedAt, ok, readyMs, firstResumedMs: (w6Hang.resumedAt ?? NaN) - t0, finishedMs, peakRssMiB: peakRssMiB() };
+  } finally {
+    await s.close();
+  }
+}
+
 async function main(): Promise<void> {
   const system = process.env.BENCH_SYSTEM as SystemName;
   const workload = process.env.BENCH_WORKLOAD as Workload;
@@ -178,16 +226,21 @@ async function main(): Promise<void> {
     ...(process.env.BENCH_DB_URL ? { dbUrl: process.env.BENCH_DB_URL } : {}),
     ...(process.env.BENCH_DATA_DIR ? { dataDir: process.env.BENCH_DATA_DIR } : {}),
     loopSteps: k.w4Steps ?? 1000,
+    ...(process.env.BENCH_W6_TURNS_RUN ? { w6Turns: Number(process.env.BENCH_W6_TURNS_RUN) } : {}),
     ...(process.env.BENCH_NATS_URL ? { natsUrl: process.env.BENCH_NATS_URL, natsPrefix: process.env.BENCH_NATS_PREFIX! } : {}),
   };
   let result: WorkerResult;
+  const ids = async () => JSON.parse(await readFile(process.env.BENCH_IDS_FILE!, 'utf8')) as string[];
   if (workload === 'w5-recover') {
-    result = await w5Recover(system, o, JSON.parse(await readFile(process.env.BENCH_W5_IDS_FILE!, 'utf8')) as string[]);
+    result = await w5Recover(system, o, await ids());
+  } else if (workload === 'w6-recover') {
+    result = await w6Recover(system, o, (await ids())[0]!, o.w6Turns!, Number(process.env.BENCH_W6_KILL_AT));
   } else {
     const s = await open(system, o);
-    if (workload === 'w5-crash') {
-      result = await w5Crash(s, Number(process.env.BENCH_W5_RUNS ?? '1'));
+    if (workload === 'w5-crash' || workload === 'w6-crash') {
+      result = workload === 'w5-crash' ? await w5Crash(s, Number(process.env.BENCH_W5_RUNS ?? '1')) : await w6Crash(s, o.w6Turns!);
       hang.onHung = undefined;
+      w6Hang.onHung = undefined;
       // Stays up, runs in flight, until the orchestrator kills it.
       console.log(`RESULT ${JSON.stringify(result)}`);
       return;
@@ -196,6 +249,7 @@ async function main(): Promise<void> {
       if (workload === 'w1') result = await w1(s, k);
       else if (workload === 'w2') result = await w2(s, k);
       else if (workload === 'w3') result = await w3(s, k, o.dbUrl);
+      else if (workload === 'w6') result = await w6(s, o.w6Turns!, o.dbUrl);
       else result = await w4(s, k, o.dbUrl);
     } finally {
       await s.close();
