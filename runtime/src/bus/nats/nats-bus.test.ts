@@ -58,6 +58,24 @@ describe.skipIf(!available)('NATS JetStream bus', () => {
     expect(got[0]).toBe(e.id);
   });
 
+  it('carries an envelope past NATS\'s max payload in parts, whole and in order, alone or in a commit, and what follows it too', async () => {
+    const bus = await open();
+    const got: Envelope[] = [];
+    const all: Envelope[] = [];
+    await bus.subscribe('r-big', (e) => void got.push(e)).ready;
+    await bus.subscribe('*', (e) => void (e.runId === 'r-big' ? all.push(e) : undefined)).ready;
+    // 3 MB of text: three times the server's default max payload, so whole it would be refused.
+    const big = { ...env('r-big', 1), payload: { text: 'é'.repeat(1_500_000) } };
+    const after = env('r-big', 2);
+    await bus.publish(big);
+    await bus.publishCommit([after, { ...env('r-big', 3), payload: { text: 'x'.repeat(1_200_000) } }, env('r-big', 4)]);
+    await until(() => got.length >= 4 && all.length >= 4, 20_000);
+    expect(got.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(got[0]).toEqual(big);
+    expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect((all[2]!.payload as { text: string }).text).toHaveLength(1_200_000);
+  });
+
   it('delivers a re-delivery (again) even though its envelope id was published before', async () => {
     const bus = await open();
     const got: string[] = [];

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connect, NoRespondersError, RequestError } from '@nats-io/transport-node';
+import { connect, headers, NoRespondersError, RequestError } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
@@ -46,6 +46,14 @@ export interface NatsBusOptions {
 
 /** A commit's envelopes travel as one message up to this size (well under NATS's default 1 MiB payload limit). */
 export const COMMIT_MESSAGE_BYTES = 256 * 1024;
+/**
+ * An envelope larger than that (a long conversation's request, a large tool result) travels in
+ * parts of this size, each a message with an `Ao-Part: i/n` header, put together by the
+ * receiver: NATS refuses a message past its max payload (1 MiB by default), and retrying one
+ * would hold back every later envelope of the run.
+ */
+export const PART_BYTES = 256 * 1024;
+const PART_HEADER = 'Ao-Part';
 
 /**
  * The bus over NATS JetStream. A run's envelopes are published on `<p>.ev.<runId>` in the
@@ -172,7 +180,22 @@ export class NatsBus implements Bus {
     // A re-delivery after a recovery must not be dropped as a duplicate of the first publication
     // (its retries still are); receivers recognise the envelope by its id.
     const msgID = o.again ? `${env.id}/again/${randomUUID()}` : env.id;
-    await this.retrying(`publish ${env.type} (${env.id})`, () => true, () => this.js.publish(this.subject(env.runId), data, { msgID, timeout: 5_000 }));
+    await this.send(this.subject(env.runId), data, msgID, `publish ${env.type} (${env.id})`);
+  }
+
+  /** One message, or its parts in order when it is past `PART_BYTES` (see there). */
+  private async send(subject: string, data: Uint8Array, msgID: string, what: string): Promise<void> {
+    if (data.length <= COMMIT_MESSAGE_BYTES) {
+      await this.retrying(what, () => true, () => this.js.publish(subject, data, { msgID, timeout: 5_000 }));
+      return;
+    }
+    const n = Math.ceil(data.length / PART_BYTES);
+    for (let i = 1; i <= n; i++) {
+      const h = headers();
+      h.set(PART_HEADER, `${i}/${n}`);
+      const part = data.subarray((i - 1) * PART_BYTES, i * PART_BYTES);
+      await this.retrying(`${what}, part ${i} of ${n}`, () => true, () => this.js.publish(subject, part, { msgID: `${msgID}/part/${i}/${n}`, headers: h, timeout: 5_000 }));
+    }
   }
 
   /**
@@ -194,7 +217,7 @@ export class NatsBus implements Bus {
       batch = [];
       bytes = 0;
       first = undefined;
-      await this.retrying(what, () => true, () => this.js.publish(this.subject(runId), data, { msgID, timeout: 5_000 }));
+      await this.send(this.subject(runId), data, msgID, what);
     };
     for (const env of envs) {
       // The journal validated these and serialised their payloads once already.
@@ -211,6 +234,7 @@ export class NatsBus implements Bus {
   /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription {
     const filter = runId === '*' ? `${this.o.prefix}.ev.>` : this.subject(runId);
+    const parts = new Map<string, Uint8Array[]>();
     return this.pump(
       `subscribe to ${filter}`,
       async () => {
@@ -218,10 +242,31 @@ export class NatsBus implements Bus {
         return consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
       },
       async (msg) => {
+        // A large message comes in parts, in order on its subject: kept until the last one.
+        let bytes = msg.data;
+        const part = msg.headers?.get(PART_HEADER);
+        if (part) {
+          const [i, n] = part.split('/').map(Number);
+          // Parts of one message share its id (before `/part/`): another publisher's messages may come between them.
+          const key = `${msg.subject} ${(msg.headers?.get('Nats-Msg-Id') ?? '').replace(/\/part\/\d+\/\d+$/, '')}`;
+          const got = i === 1 ? [] : parts.get(key);
+          if (!got || got.length !== i! - 1) {
+            parts.delete(key); // a part missing (e.g. subscribed mid-message): that message is lost to this subscriber
+            console.error(`[bus nats] dropped part ${part} of a message on ${msg.subject}: its earlier parts were not received`);
+            return;
+          }
+          got.push(msg.data);
+          if (i! < n!) {
+            parts.set(key, got);
+            return;
+          }
+          parts.delete(key);
+          bytes = Buffer.concat(got);
+        }
         // Envelopes from another process: validated here, where they enter (one, or a commit's array).
         let data: unknown;
         try {
-          data = JSON.parse(dec.decode(msg.data));
+          data = JSON.parse(dec.decode(bytes));
         } catch (e) {
           console.error(`[bus nats] dropped a message that is not JSON on ${msg.subject}: ${(e as Error).message}`);
           return;
