@@ -1,8 +1,8 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
-import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Divergence, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
+import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
 import type { Budget, BudgetAnswer } from '@ao/graphs';
 import { budgetMessage, raise } from '../budget/ledger.js';
 import type { SoftLimits } from '../budget/ledger.js';
@@ -141,11 +141,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
             if (!wait) return state;
             return apply(state, waitResolved(s.def, state.sched, wait.id, timeoutOutcome(wait), now), ctx, null, wait.node, `timeout/${wait.id}`);
           }
-          case 'diverged': {
-            const d = msg.divergence;
-            const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
-            return apply(state, stopRun(state.sched, 'failed', error, now), ctx, null, null, 'diverged');
-          }
+          case 'diverged':
+            return endDiverged(state, msg.divergence, ctx);
         }
       }
       let m: Message;
@@ -383,6 +380,12 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     };
   }
 
+  /** A strict replay that diverged ends here, failed with its divergence (the children this step may have spawned stop with it). */
+  function endDiverged(state: SupervisorState, d: Divergence, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
+    return apply(state, stopRun(state.sched, 'failed', error, new Date().toISOString()), ctx, null, null, 'diverged');
+  }
+
   /** An effect's outcome is unknown: stop everything and wait for a person (the run is `waiting`). */
   async function park(state: SupervisorState, error: ErrorInfo, causationId: string, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
     for (const node of [...state.children.keys()]) stopChild(state, node);
@@ -526,10 +529,14 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       // Answers to questions are read back by the actors that asked when they re-run (after a passivation or crash).
       // Staged when it only moves the graph on (the journal commits at once when the run ends,
       // sleeps, takes answers or changes its waits): it rides in the commit of the next effect.
-      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node), stage: true });
+      // Strict unless it ends the run: a recorded replay that no longer reproduces its original
+      // opens no wait, does not sleep and starts nothing (the journal refuses such a step).
+      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node), stage: true, ...(finished ? {} : { strict: true }) });
       s.journal.remember(written.filter((e) => e.type === 'wait.resolved'));
     } catch (e) {
       endSpan(span.span, { code: 'AO_INTERNAL', message: (e as Error).message });
+      const d = s.journal.replay?.divergence;
+      if (isAoError(e) && e.code === 'AO_REPLAY_DIVERGED' && d) return endDiverged(state, d, ctx);
       throw e;
     }
     span.span.setAttribute('ao.decisions', step.decisions.map((d) => d.kind).join(','));
