@@ -64,6 +64,14 @@ describe('ao verify', () => {
     await run('question', 'triage', { intent: 'question' });
     await run('refund-2', 'triage', { intent: 'refund', order: 'A-2' });
     await run('swarm', 'research-swarm', { topic: 'actor systems' });
+    // Runs that waited for a person: their answers and clock times are served from their logs.
+    for (const [name, approved] of [['approved', true], ['rejected', false]] as const) {
+      const { id } = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund', charge: `ch_${name}` } });
+      for (let r = await store.getRun(id); r?.status !== 'waiting'; r = await store.getRun(id)) await new Promise((res) => setTimeout(res, 20));
+      await engine.signal(id, { node: 'refund', payload: { approved } });
+      for (let r = await store.getRun(id); r?.status !== 'succeeded'; r = await store.getRun(id)) await new Promise((res) => setTimeout(res, 20));
+      ids[name] = id;
+    }
     await run('critique', 'draft-critique', { brief: 'a note on durable agents' });
     await engine.shutdown();
     await store.close();
@@ -77,12 +85,12 @@ describe('ao verify', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
-    expect(lines).toHaveLength(6);
+    expect(lines).toHaveLength(8);
     for (const id of Object.values(ids)) expect(lines.filter((l) => l.startsWith(`✔ identical  ${id}  `))).toHaveLength(1);
-    expect(lines.at(-1)).toMatch(/^verified 5 runs in [\d.]+ m?s: 5 identical, 0 diverged$/);
-    // Verifying wrote nothing to the store: it still holds the five runs and nothing else.
+    expect(lines.at(-1)).toMatch(/^verified 7 runs in [\d.]+ m?s: 7 identical, 0 diverged$/);
+    // Verifying wrote nothing to the store: it still holds the seven runs and nothing else.
     const again = await runCli(['verify', '--json'], env);
-    expect(JSON.parse(again.stdout).summary.runs).toBe(5);
+    expect(JSON.parse(again.stdout).summary.runs).toBe(7);
   }, 120_000);
 
   it("after an example's instructions changed through AO_GRAPHS, exits non-zero naming the first divergence of each affected run", async () => {
@@ -99,7 +107,7 @@ describe('ao verify', () => {
     // A triage run that never reached the refund node decides as before: the changed graph still reproduces it.
     expect(out).toMatch(new RegExp(`^✔ identical  ${ids.question}  triage  .*\\(graph version [0-9a-f]{16} → [0-9a-f]{16}\\)$`, 'm'));
     expect(out).toMatch(new RegExp(`^✔ identical  ${ids.swarm}  research-swarm  `, 'm'));
-    expect(out.trim().split('\n').at(-1)).toMatch(/^verified 5 runs in .*: 3 identical, 2 diverged$/);
+    expect(out.trim().split('\n').at(-1)).toMatch(/^verified 7 runs in .*: 5 identical, 2 diverged$/);
   }, 120_000);
 
   it('--json gives every verdict and the summary; --graph, --limit and --status select the runs', async () => {
@@ -138,7 +146,7 @@ describe('ao verify', () => {
     const text = await readFile(file, 'utf8');
     const { root, tags } = wellFormedXml(text);
     expect(root).toBe('testsuites');
-    expect(tags.find((t) => t.name === 'testsuite')?.attrs).toMatchObject({ tests: '5', failures: '2', errors: '0' });
+    expect(tags.find((t) => t.name === 'testsuite')?.attrs).toMatchObject({ tests: '7', failures: '2', errors: '0' });
     const cases = tags.filter((t) => t.name === 'testcase');
     expect(cases.map((c) => c.attrs.name).sort()).toEqual(Object.values(ids).sort());
     expect(tags.filter((t) => t.name === 'failure')).toHaveLength(2);

@@ -17,6 +17,8 @@ import { fromBranch, fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
+import { recordedWake, withRecordedTimes } from './recorded-waits.js';
+import type { RecordedWake } from './recorded-waits.js';
 import { fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
 import { nodeLimitsOf } from '../budget/usage.js';
@@ -104,6 +106,8 @@ const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unkno
  */
 export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): Behaviour<ActorMessage, SupervisorState> {
   const timers = new Set<() => void>();
+  /** The wall-clock deadline's timer (one at a time: a deadline moved by a pause is armed again). */
+  let deadlineTimer: (() => void) | undefined;
   /** The trace context of the message being handled: the step's span links to its sender's. */
   let cause: TraceContext | null = null;
   return {
@@ -230,11 +234,17 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   }
 
   function armDeadline(state: SupervisorState, ctx: ActorContext<ActorMessage>): void {
+    if (deadlineTimer) {
+      deadlineTimer();
+      timers.delete(deadlineTimer);
+      deadlineTimer = undefined;
+    }
     if (state.deadline === undefined) return;
     const cancel = s.clock.setTimer(Math.max(0, state.deadline - s.clock.now()), () => {
       timers.delete(cancel);
       ctx.self.tell({ local: 'deadline' });
     });
+    deadlineTimer = cancel;
     timers.add(cancel);
   }
 
@@ -288,7 +298,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       // Out of wall clock while asleep (a wait that counts it): the run ends, whatever was answered.
       return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), new Date().toISOString()), ctx, null, null, 'deadline', [], true, wake);
     }
-    if (wake || Object.keys(state.sched.waits ?? {}).length) {
+    const open = Object.keys(state.sched.waits ?? {});
+    // A recorded replay restored where its original slept wakes as the original did, with its answers.
+    const woke = !wake && open.length ? recordedWake(s.journal, state.step + 1, open) : undefined;
+    if (woke) {
+      state = await wakeRecorded(state, woke, ctx);
+      if (state.asleep || state.sched.finished) return state;
+    } else if (wake || open.length) {
       const now = new Date().toISOString();
       const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
       const due = Object.values(step.state.waits ?? {}).filter((w) => w.timeoutAt !== undefined && w.timeoutAt <= s.clock.now());
@@ -309,6 +325,23 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     }
     for (const w of Object.values(state.sched.waits ?? {})) armWait(w, ctx);
     return state;
+  }
+
+  /**
+   * A recorded replay where its original slept: it goes on at once, as the original woke at the
+   * next step (see ./recorded-waits.ts): the same pause (the wall clock moves by it unless a wait
+   * counted it), the same answers and timeouts, in the same order.
+   */
+  function wakeRecorded(state: SupervisorState, woke: RecordedWake, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    delete state.pausedAt;
+    if (woke.paused && state.deadline !== undefined) {
+      state.deadline += woke.pausedMs;
+      armDeadline(state, ctx);
+    }
+    const now = new Date().toISOString();
+    let step: Step = { state: state.sched, decisions: [] };
+    for (const r of woke.resolved) step = chain(step, (st) => waitResolved(s.def, st, r.wait, r.outcome, now));
+    return apply(state, step, ctx, null, null, 'resume', [], true, { pausedMs: woke.pausedMs, paused: woke.paused });
   }
 
   function timeoutOutcome(w: WaitInfo): WaitOutcome {
@@ -422,6 +455,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       }
     }
     if (!step.decisions.length && step.state === state.sched && !consumed.length && !force && !wake) return state;
+    // A recorded replay's waits open at the times its original's did.
+    step = withRecordedTimes(s.journal, state.sched, step, state.step + 1);
     // A person forked the run at a soft budget limit: the fork (from the latest step, with the new
     // budget) exists before this run ends, and its end names it.
     for (const d of step.decisions) {
@@ -510,7 +545,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     const waits = Object.values(step.state.waits ?? {});
     // Not while a granted call is in flight (its actor is not blocked on a person).
     const sleeping = !finished && quiescent(step.state) && !Object.keys(s.ledgerAt([]).reserved).length;
-    if (sleeping) {
+    // A recorded replay sleeps only where its original did not wake: it is woken with the original's answers at once.
+    const woke = sleeping ? recordedWake(s.journal, next.step + 1, waits.map((w) => w.id)) : undefined;
+    if (sleeping && woke) {
+      next.pausedAt = s.clock.now();
+      note(ctx.path, 'run.waiting', { waits }, `waiting/${next.step}`);
+      patch.waits = waits;
+    } else if (sleeping) {
       // Nothing can happen until a person answers: checkpoint and stop everything. Actors blocked
       // on a question are in the checkpoint as live; they re-run from their start when it is answered.
       next.pausedAt = s.clock.now();
@@ -550,6 +591,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       next.budgetActor?.stop();
       for (const t of timers) t();
       s.finished();
+    } else if (woke) {
+      return wakeRecorded(next, woke, ctx);
     } else if (sleeping) {
       for (const c of next.children.values()) c.ref.stop();
       next.children.clear();
