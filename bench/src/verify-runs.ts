@@ -14,6 +14,8 @@ export interface VerifyRunsResult {
   verifyMs: number;
   perRunMs: number;
   identical: number;
+  /** Resident memory after verifying them (the scratch store forgets each run once verified). */
+  rssMiB: number;
 }
 
 const INPUTS: Array<[string, unknown]> = [
@@ -35,11 +37,11 @@ async function record(store: Store, n: number): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   try {
     for (let i = 0; i < n; i += 8) {
-      const batch = INPUTS.flatMap(() => []).length + Math.min(8, n - i);
-      out.push(...(await Promise.all(Array.from({ length: batch }, async (_, k) => {
+      const batch = Array.from({ length: Math.min(8, n - i) }, async (_, k) => {
         const [graph, input] = INPUTS[(i + k) % INPUTS.length]!;
         return engine.waitForRun((await engine.startRun({ graph, input })).id);
-      }))));
+      });
+      out.push(...(await Promise.all(batch)));
     }
   } finally {
     await engine.shutdown();
@@ -68,13 +70,14 @@ export async function verifyRuns(n: number, concurrency: number, log: (s: string
     }));
     const verifyMs = performance.now() - t1;
     await verifier.close();
-    return { runs: runs.length, concurrency, recordMs, verifyMs, perRunMs: verifyMs / runs.length, identical };
+    return { runs: runs.length, concurrency, recordMs, verifyMs, perRunMs: verifyMs / runs.length, identical, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
   } finally {
     await store.close();
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // `pnpm bench:verify [runs] [concurrency]`
   const n = Number(process.argv[2] ?? 200);
   const c = Number(process.argv[3] ?? 4);
   verifyRuns(n, c, console.log).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });

@@ -6,12 +6,12 @@ import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
  * Waits in a recorded replay (issue 19). What the original read from the clock about a wait (when
  * it opened, when it times out), the answers it took and the times it slept are decisions the
  * replay cannot make again: they are served from the original's log, so a recorded replay of a
- * run that waited for a person reproduces its log from every step, and no person is asked again.
- * A live replay waits again, as a new run would.
+ * run that waited for a person reproduces its log from every step, and no person is asked again
+ * (a lenient replay too, until it diverges). A live replay waits again, as a new run would.
  */
 
-/** Served from the original: a recorded replay that still reproduces it. */
-const serving = (j: ActorJournal): boolean => j.replay?.mode === 'recorded' && j.replay.serving;
+/** Served from the original: a recorded replay, or a lenient one before its divergence. */
+const serving = (j: ActorJournal): boolean => j.replay?.serving === true;
 
 /** The clock fields of a wait. */
 const TIMES = ['since', 'timeoutAt'] as const;

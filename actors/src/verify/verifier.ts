@@ -1,12 +1,14 @@
 import { AoError, isAoError, toGraphDef } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { InProcessBus, openPgliteStore, TERMINAL_STATUSES } from '@ao/runtime';
+import { InProcessBus, TERMINAL_STATUSES } from '@ao/runtime';
 import type { Divergence, Envelope, LlmPort, RunRecord, Store, ToolRegistry } from '@ao/runtime';
-import { Engine } from './engine.js';
+import { Engine } from '../engine.js';
+import { ScratchStore } from './scratch-store.js';
 
 /**
  * Verifying recordings: a finished run is replayed from its start in recorded mode against the
- * graphs and tools of the code loaded now, in this process, on a scratch store of its own. Every
+ * graphs and tools of the code loaded now, in this process, on a scratch store in memory
+ * (./scratch-store.ts). Every
  * decision is checked against the original's (see the replay's determinism check); no model or
  * tool is called and nothing is written where the run came from. This is what `ao verify` runs
  * over a store before a deploy.
@@ -40,8 +42,6 @@ export interface VerifierOptions {
   llm?: (profile: string) => LlmPort;
   /** How long one run's replay may take (default 30 s). */
   timeoutMs?: number;
-  /** Runs a scratch store holds before it is replaced by a fresh one (memory stays bounded; default 500). */
-  runsPerStore?: number;
 }
 
 /** A model port that counts as `inner` does but refuses to be called. */
@@ -66,64 +66,34 @@ function refusing(inner: LlmPort | undefined): LlmPort {
  * ```
  */
 export class Verifier {
-  private scratch: Scratch | undefined;
-  private opening: Promise<Scratch> | undefined;
-  /** Scratch stores replaced by a fresh one, closed once their last run is verified. */
-  private readonly retired = new Set<Scratch>();
+  private scratch: Promise<{ store: ScratchStore; engine: Engine }> | undefined;
   private readonly graphs: Map<string, GraphDef<unknown>>;
 
   constructor(private readonly o: VerifierOptions) {
     this.graphs = new Map(o.graphs.map((g) => toGraphDef(g)).map((d) => [d.name, d]));
   }
 
-  /** A scratch store and a passive engine on it (it claims nothing: only the replays it starts run). */
-  private async open(): Promise<Scratch> {
-    const store = await openPgliteStore();
-    try {
-      const llm = this.o.llm;
-      const engine = await Engine.create({
-        store,
-        bus: new InProcessBus(),
-        llm: (profile) => refusing(llm?.(profile)),
-        tools: this.o.tools,
-        graphs: [...this.graphs.values()],
-        passive: true,
-        sweepIntervalMs: 0,
-      });
-      return { store, engine, runs: 0, active: 0 };
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-  }
-
-  /** The scratch store for the next run: a fresh one once the current one holds `runsPerStore` runs. */
-  private async take(): Promise<Scratch> {
-    if (this.scratch && this.scratch.runs >= (this.o.runsPerStore ?? 500)) {
-      this.retired.add(this.scratch);
-      this.scratch = undefined;
-    }
-    if (!this.scratch) {
-      this.opening ??= this.open().finally(() => (this.opening = undefined));
-      const opened = await this.opening;
-      this.scratch ??= opened;
-    }
-    const s = this.scratch;
-    s.runs += 1;
-    s.active += 1;
-    return s;
-  }
-
-  private async give(s: Scratch): Promise<void> {
-    s.active -= 1;
-    if (s.active === 0 && this.retired.delete(s)) await closeScratch(s);
+  /** The scratch store and a passive engine on it (it claims nothing: only the replays it starts run). */
+  private open(): Promise<{ store: ScratchStore; engine: Engine }> {
+    const llm = this.o.llm;
+    const store = new ScratchStore();
+    return (this.scratch ??= Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: (profile) => refusing(llm?.(profile)),
+      tools: this.o.tools,
+      graphs: [...this.graphs.values()],
+      passive: true,
+      sweepIntervalMs: 0,
+    }).then((engine) => ({ store, engine })));
   }
 
   /**
    * Verify one finished run, given its row and its whole log (from a store, or a file): both are
-   * copied to the scratch store, and it is replayed there from step 0 in recorded mode. A run whose graph is not registered now, or
-   * that did not finish, is an `error` verdict; a graph whose version changed is replayed all the
-   * same (a replay from the start uses no checkpoint, so no migration is needed) and says so.
+   * copied to the scratch store, and it is replayed there from step 0 in recorded mode. A run whose
+   * graph is not registered now, or that did not finish, is an `error` verdict; a graph whose
+   * version changed is replayed all the same (a replay from the start uses no checkpoint, so no
+   * migration is needed) and says so.
    */
   async verify(run: RunRecord, events: readonly Envelope[]): Promise<Verdict> {
     const def = this.graphs.get(run.graph);
@@ -137,14 +107,15 @@ export class Verifier {
     if (!def) return fail('AO_GRAPH_NOT_FOUND', `graph "${run.graph}" is not registered in this checkout`);
     if (!TERMINAL_STATUSES.has(run.status)) return fail('AO_VALIDATION', `run is ${run.status}: only finished runs are verified`);
     if (run.replay) return fail('AO_VALIDATION', 'run is a replay: verify its original');
-    const scratch = await this.take();
-    // Timed from here: opening a scratch store (a second or so) is not the run's.
-    const t1 = performance.now();
+    const { store, engine } = await this.open();
+    const t0 = performance.now();
+    const ids = [run.id];
     try {
-      await copyRun(scratch.store, run, events);
-      const started = await scratch.engine.replay(run.id, { fromStep: 0, mode: 'recorded' });
-      const replay = await scratch.engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
-      const ms = performance.now() - t1;
+      await copyRun(store, run, events);
+      const started = await engine.replay(run.id, { fromStep: 0, mode: 'recorded' });
+      ids.push(started.id);
+      const replay = await engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
+      const ms = performance.now() - t0;
       const divergence = replay.replay?.divergence ?? undefined;
       if (divergence) return { ...base, outcome: 'diverged', divergence, events: events.length, ms };
       if (replay.status !== run.status) {
@@ -153,32 +124,21 @@ export class Verifier {
       }
       return { ...base, outcome: 'identical', events: events.length, ms };
     } catch (e) {
-      return { ...base, outcome: 'error', error: { code: isAoError(e) ? e.code : 'AO_INTERNAL', message: (e as Error).message }, events: events.length, ms: performance.now() - t1 };
+      return { ...base, outcome: 'error', error: { code: isAoError(e) ? e.code : 'AO_INTERNAL', message: (e as Error).message }, events: events.length, ms: performance.now() - t0 };
     } finally {
-      await this.give(scratch);
+      // Verified (or given up on: a replay still hosted is cancelled first): memory stays flat.
+      if (ids[1] && engine.activeRuns().includes(ids[1])) await engine.cancel(ids[1]).catch(() => undefined);
+      store.forget(ids);
     }
   }
 
   async close(): Promise<void> {
-    await this.opening?.catch(() => undefined);
-    const all = [...this.retired, ...(this.scratch ? [this.scratch] : [])];
-    this.retired.clear();
+    const s = await this.scratch?.catch(() => undefined);
     this.scratch = undefined;
-    for (const s of all) await closeScratch(s);
+    if (!s) return;
+    await s.engine.shutdown();
+    await s.store.close();
   }
-}
-
-interface Scratch {
-  store: Store;
-  engine: Engine;
-  /** Runs verified on it so far, and those under way. */
-  runs: number;
-  active: number;
-}
-
-async function closeScratch(s: Scratch): Promise<void> {
-  await s.engine.shutdown();
-  await s.store.close();
 }
 
 /**
