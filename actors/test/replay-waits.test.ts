@@ -33,11 +33,11 @@ const soft = graph('replay-soft')
 
 const decisions = (events: Envelope[]) => events.filter((e) => e.type !== 'run.replayed' && e.type !== 'replay.diverged');
 
-describe('waits replayed exactly', () => {
+describe.each(['pglite', 'postgres'] as const)('waits replayed exactly on %s', (kind) => {
   let h: Awaited<ReturnType<typeof makeEngine>>;
   const llm = countingLlm();
   beforeAll(async () => {
-    h = await makeEngine('pglite', { llm, graphs: [ask, timed, soft], leaseMs: 600 });
+    h = await makeEngine(kind, { llm, graphs: [ask, timed, soft], leaseMs: 600 });
   });
   afterAll(() => h.close());
 
