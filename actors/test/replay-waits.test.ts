@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graph } from '@ao/graphs';
+import { exampleGraphs, graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
-import type { Envelope, RunRecord } from '@ao/runtime';
+import { NatsBus, openPgStore } from '@ao/runtime';
+import type { Envelope, LlmPort, RunRecord, Store } from '@ao/runtime';
+import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
+import { Engine } from '../src/mod.js';
 import { diffRuns } from '../src/replay.js';
-import { allEvents, countingLlm, makeEngine, until } from './harness.js';
+import { allEvents, countingLlm, makeEngine, toolsWith, until } from './harness.js';
 
 /**
  * Waits replay exactly (issue 19): in a recorded replay, the answers a run received, the times it
@@ -33,11 +36,37 @@ const soft = graph('replay-soft')
 
 const decisions = (events: Envelope[]) => events.filter((e) => e.type !== 'run.replayed' && e.type !== 'replay.diverged');
 
-describe.each(['pglite', 'postgres'] as const)('waits replayed exactly on %s', (kind) => {
-  let h: Awaited<ReturnType<typeof makeEngine>>;
+type Kind = 'pglite' | 'postgres' | 'postgres + NATS';
+const natsUp = (await postgresAvailable()) && (await natsAvailable());
+
+/** One engine on the store (and bus) of `kind`: on NATS, runs and replays go through the cluster's run queue. */
+async function open(kind: Kind, llm: LlmPort, graphs: GraphBuilder<unknown>[]): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
+  if (kind !== 'postgres + NATS') return makeEngine(kind, { llm, graphs, leaseMs: 600 });
+  const db = await createTestDatabase();
+  const prefix = natsPrefix('rw');
+  const store = await openPgStore({ url: db.url });
+  const bus = await NatsBus.connect({ url: TEST_NATS_URL, prefix, name: 'rw', ackWaitMs: 4_000 });
+  const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: 'rw', leaseMs: 1_000, sweepIntervalMs: 0, graphs: [...exampleGraphs, ...graphs] as GraphBuilder<unknown>[] });
+  return {
+    engine,
+    store,
+    close: async () => {
+      await engine.shutdown();
+      await bus.close();
+      await store.close();
+      await db.drop();
+      await dropNatsPrefix(prefix);
+    },
+  };
+}
+
+const kinds: Kind[] = ['pglite', 'postgres', ...(natsUp ? (['postgres + NATS'] as const) : [])];
+
+describe.each(kinds)('waits replayed exactly on %s', (kind) => {
+  let h: Awaited<ReturnType<typeof open>>;
   const llm = countingLlm();
   beforeAll(async () => {
-    h = await makeEngine(kind, { llm, graphs: [ask, timed, soft], leaseMs: 600 });
+    h = await open(kind, llm, [ask, timed, soft]);
   });
   afterAll(() => h.close());
 
