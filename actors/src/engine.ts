@@ -583,7 +583,9 @@ export class Engine {
     });
     const { divergence: _d, ...header } = info;
     const journal = new RunJournal(this.o.store, this.o.bus, run.id, run.lastSeq);
-    const start = cp ? await replayStartState(this.o.store, original, def, budget, cp, this.clock.now()) : undefined;
+    // Served from the original (recorded, or lenient until it diverges) under its budget: it goes on as the original did.
+    const asRecorded = info.mode !== 'live' && !overrides?.budget;
+    const start = cp ? await replayStartState(this.o.store, original, def, budget, cp, this.clock.now(), { asRecorded }) : undefined;
     await journal.append([draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.replayed', payload: header, causationId: null, key: 'run.replayed' })], {
       ...(start
         ? {

@@ -85,7 +85,15 @@ export async function replayCheckpoint(store: Store, run: RunRecord, def: GraphD
  * leave the replay the time the original had left at that step, and its budget ledger (folded
  * from the original's log for checkpoints that predate ledgers in checkpoints).
  */
-export async function replayStartState(store: Store, run: RunRecord, def: GraphDef<unknown>, budget: Budget, cp: { seq: number; createdAt: string; state: CheckpointState }, now: number): Promise<CheckpointState> {
+export async function replayStartState(
+  store: Store,
+  run: RunRecord,
+  def: GraphDef<unknown>,
+  budget: Budget,
+  cp: { seq: number; createdAt: string; state: CheckpointState },
+  now: number,
+  o: { asRecorded?: boolean } = {},
+): Promise<CheckpointState> {
   let ledger = cp.state.ledger;
   if (!ledger) {
     const { wallClockSec: _c, ...limits } = budget;
@@ -96,6 +104,9 @@ export async function replayStartState(store: Store, run: RunRecord, def: GraphD
   const left = cp.state.deadline !== undefined ? cp.state.deadline - Date.parse(cp.createdAt) : undefined;
   const deadline = budget.wallClockSec === undefined ? undefined : now + (left ?? budget.wallClockSec * 1000);
   const { deadline: _old, pausedAt: _paused, ...rest } = cp.state;
+  // A recorded replay under the original's budget goes on as the original did: its budget waits
+  // and soft limits (raised by earlier grants) are the original's, and their answers are served.
+  if (o.asRecorded) return { ...rest, ledger, ...(deadline !== undefined ? { deadline } : {}) };
   // A fork asks again under its own budget: budget waits of the original are not carried over (the
   // held request is sent again by the actor that made it), and the soft limits are the fork's.
   const waits = Object.fromEntries(Object.entries(rest.sched.waits ?? {}).filter(([, w]) => w.kind !== 'budget'));

@@ -44,7 +44,7 @@ type RuntimeOptions = {
   command?: string;
 };
 
-type AnyGraph = GraphBuilder<unknown> | GraphDef<unknown>;
+export type AnyGraph = GraphBuilder<unknown> | GraphDef<unknown>;
 
 /** Load the user modules named in AO_GRAPHS: each may export `graphs` and `tools` arrays. */
 export async function loadExtensions(spec: string | undefined, cwd = process.cwd()): Promise<{ graphs: AnyGraph[]; tools: ToolDefinition[] }> {
@@ -69,6 +69,35 @@ export async function loadExtensions(spec: string | undefined, cwd = process.cwd
     tools.push(...((mod.tools as ToolDefinition[] | undefined) ?? []));
   }
   return { graphs, tools };
+}
+
+/**
+ * The built-in tools and the given ones: a user's tool replaces a built-in one of the same name
+ * (e.g. a real web_search for the offline stand-in); two user tools of one name are refused.
+ */
+export function toolRegistry(config: Pick<Config, 'AO_HTTP_TOOL_ALLOW'>, extra: readonly ToolDefinition[]): ToolRegistry {
+  const byName = new Map<string, ToolDefinition>();
+  for (const t of builtinTools) byName.set(t.name, t);
+  byName.set('http_request', httpRequestTool({ allow: config.AO_HTTP_TOOL_ALLOW }));
+  const builtin = new Set(byName.keys());
+  for (const t of extra) {
+    if (byName.has(t.name) && !builtin.has(t.name)) throw new AoError('AO_CONFIG_INVALID', `tool "${t.name}" is defined twice`, { field: 'AO_GRAPHS' });
+    builtin.delete(t.name);
+    byName.set(t.name, t);
+  }
+  const tools = new ToolRegistry();
+  for (const t of byName.values()) tools.register(t);
+  return tools;
+}
+
+/**
+ * The example graphs and the given ones: a user's graph replaces the example of the same name (a
+ * changed copy of an example, as tools replace built-in ones); two user graphs of one name are
+ * refused when registered (AO_GRAPH_ALREADY_REGISTERED).
+ */
+export function withExamples(graphs: readonly AnyGraph[]): GraphBuilder<unknown>[] {
+  const mine = new Set(graphs.map((g) => g.name));
+  return [...exampleGraphs.filter((g) => !mine.has(g.name)), ...graphs] as GraphBuilder<unknown>[];
 }
 
 /**
@@ -152,18 +181,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
     throw e;
   }
   const llm = providers.defaultLlm;
-  // A user's tool replaces a built-in one of the same name (e.g. a real web_search for the offline stand-in).
-  const byName = new Map<string, ToolDefinition>();
-  for (const t of builtinTools) byName.set(t.name, t);
-  byName.set('http_request', httpRequestTool({ allow: config.AO_HTTP_TOOL_ALLOW }));
-  const builtin = new Set(byName.keys());
-  for (const t of [...ext.tools, ...(o.tools ?? []), ...providers.tools]) {
-    if (byName.has(t.name) && !builtin.has(t.name)) throw new AoError('AO_CONFIG_INVALID', `tool "${t.name}" is defined twice`, { field: 'AO_GRAPHS' });
-    builtin.delete(t.name);
-    byName.set(t.name, t);
-  }
-  const tools = new ToolRegistry();
-  for (const t of byName.values()) tools.register(t);
+  const tools = toolRegistry(config, [...ext.tools, ...(o.tools ?? []), ...providers.tools]);
   let engine: Engine;
   let lostIt: (e: AoError) => void = () => undefined;
   const lost = new Promise<AoError>((r) => (lostIt = r));
@@ -183,7 +201,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
       prices: config.AO_PRICES,
       ...(secretKey ? { secretKey } : {}),
       ...(o.passive ? { passive: true } : {}),
-      graphs: [...exampleGraphs, ...ext.graphs, ...(o.graphs ?? [])] as GraphBuilder<unknown>[],
+      graphs: withExamples([...ext.graphs, ...(o.graphs ?? [])]),
     });
   } catch (e) {
     await bus.close();

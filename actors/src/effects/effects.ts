@@ -2,6 +2,7 @@ import { InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
 import type { ActorPath, Attributes, LlmRequest, LlmResponse, Span, TraceContext, Usage, WaitInfo } from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
+import { recordedQuestionTimes } from '../run-supervisor/recorded-waits.js';
 import type { Payload } from '../messages.js';
 import { draft } from '../services.js';
 import type { RunServices } from '../services.js';
@@ -106,6 +107,8 @@ export class Effects {
     if (answered) return answered.payload as Payload<'wait.resolved'>;
     const opts = this.s.def.node(this.node)?.interrupt;
     const since = new Date(this.s.clock.now());
+    // A recorded replay registers it at the times its original did.
+    const times = recordedQuestionTimes(this.s.journal, key);
     const wait: WaitInfo = {
       id: key,
       node: this.node,
@@ -117,6 +120,7 @@ export class Effects {
       ...(opts?.timeoutSec !== undefined ? { timeoutAt: since.getTime() + opts.timeoutSec * 1000 } : {}),
       countWallClock: opts?.countWallClock ?? false,
       actor: this.path,
+      ...times,
     };
     // No timeout of its own: the wait's timeout (if any) is an answer too.
     const reply = this.s.awaitReply(this.s.journal.idOf(`${key}/wait`), Infinity, signal);

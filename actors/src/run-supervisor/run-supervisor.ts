@@ -1,8 +1,8 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, endSpan } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
-import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
-import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
+import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Divergence, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
+import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
 import type { Budget, BudgetAnswer } from '@ao/graphs';
 import { budgetMessage, raise } from '../budget/ledger.js';
 import type { SoftLimits } from '../budget/ledger.js';
@@ -17,6 +17,8 @@ import { fromBranch, fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
+import { recordedWake, withRecordedTimes } from './recorded-waits.js';
+import type { RecordedWake } from './recorded-waits.js';
 import { fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
 import { nodeLimitsOf } from '../budget/usage.js';
@@ -104,6 +106,8 @@ const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unkno
  */
 export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): Behaviour<ActorMessage, SupervisorState> {
   const timers = new Set<() => void>();
+  /** The wall-clock deadline's timer (one at a time: a deadline moved by a pause is armed again). */
+  let deadlineTimer: (() => void) | undefined;
   /** The trace context of the message being handled: the step's span links to its sender's. */
   let cause: TraceContext | null = null;
   return {
@@ -141,11 +145,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
             if (!wait) return state;
             return apply(state, waitResolved(s.def, state.sched, wait.id, timeoutOutcome(wait), now), ctx, null, wait.node, `timeout/${wait.id}`);
           }
-          case 'diverged': {
-            const d = msg.divergence;
-            const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
-            return apply(state, stopRun(state.sched, 'failed', error, now), ctx, null, null, 'diverged');
-          }
+          case 'diverged':
+            return endDiverged(state, msg.divergence, ctx);
         }
       }
       let m: Message;
@@ -233,11 +234,17 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   }
 
   function armDeadline(state: SupervisorState, ctx: ActorContext<ActorMessage>): void {
+    if (deadlineTimer) {
+      deadlineTimer();
+      timers.delete(deadlineTimer);
+      deadlineTimer = undefined;
+    }
     if (state.deadline === undefined) return;
     const cancel = s.clock.setTimer(Math.max(0, state.deadline - s.clock.now()), () => {
       timers.delete(cancel);
       ctx.self.tell({ local: 'deadline' });
     });
+    deadlineTimer = cancel;
     timers.add(cancel);
   }
 
@@ -291,7 +298,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       // Out of wall clock while asleep (a wait that counts it): the run ends, whatever was answered.
       return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), new Date().toISOString()), ctx, null, null, 'deadline', [], true, wake);
     }
-    if (wake || Object.keys(state.sched.waits ?? {}).length) {
+    const open = Object.keys(state.sched.waits ?? {});
+    // A recorded replay restored where its original slept wakes as the original did, with its answers.
+    const woke = !wake && open.length ? recordedWake(s.journal, state.step + 1, open) : undefined;
+    if (woke) {
+      state = await wakeRecorded(state, woke, ctx);
+      if (state.asleep || state.sched.finished) return state;
+    } else if (wake || open.length) {
       const now = new Date().toISOString();
       const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
       const due = Object.values(step.state.waits ?? {}).filter((w) => w.timeoutAt !== undefined && w.timeoutAt <= s.clock.now());
@@ -312,6 +325,23 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     }
     for (const w of Object.values(state.sched.waits ?? {})) armWait(w, ctx);
     return state;
+  }
+
+  /**
+   * A recorded replay where its original slept: it goes on at once, as the original woke at the
+   * next step (see ./recorded-waits.ts): the same pause (the wall clock moves by it unless a wait
+   * counted it), the same answers and timeouts, in the same order.
+   */
+  function wakeRecorded(state: SupervisorState, woke: RecordedWake, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    delete state.pausedAt;
+    if (woke.paused && state.deadline !== undefined) {
+      state.deadline += woke.pausedMs;
+      armDeadline(state, ctx);
+    }
+    const now = new Date().toISOString();
+    let step: Step = { state: state.sched, decisions: [] };
+    for (const r of woke.resolved) step = chain(step, (st) => waitResolved(s.def, st, r.wait, r.outcome, now));
+    return apply(state, step, ctx, null, null, 'resume', [], true, { pausedMs: woke.pausedMs, paused: woke.paused });
   }
 
   function timeoutOutcome(w: WaitInfo): WaitOutcome {
@@ -383,6 +413,12 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     };
   }
 
+  /** A strict replay that diverged ends here, failed with its divergence (the children this step may have spawned stop with it). */
+  function endDiverged(state: SupervisorState, d: Divergence, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
+    return apply(state, stopRun(state.sched, 'failed', error, new Date().toISOString()), ctx, null, null, 'diverged');
+  }
+
   /** An effect's outcome is unknown: stop everything and wait for a person (the run is `waiting`). */
   async function park(state: SupervisorState, error: ErrorInfo, causationId: string, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
     for (const node of [...state.children.keys()]) stopChild(state, node);
@@ -419,6 +455,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       }
     }
     if (!step.decisions.length && step.state === state.sched && !consumed.length && !force && !wake) return state;
+    // A recorded replay's waits open at the times its original's did.
+    step = withRecordedTimes(s.journal, state.sched, step, state.step + 1);
     // A person forked the run at a soft budget limit: the fork (from the latest step, with the new
     // budget) exists before this run ends, and its end names it.
     for (const d of step.decisions) {
@@ -507,7 +545,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     const waits = Object.values(step.state.waits ?? {});
     // Not while a granted call is in flight (its actor is not blocked on a person).
     const sleeping = !finished && quiescent(step.state) && !Object.keys(s.ledgerAt([]).reserved).length;
-    if (sleeping) {
+    // A recorded replay sleeps only where its original did not wake: it is woken with the original's answers at once.
+    const woke = sleeping ? recordedWake(s.journal, next.step + 1, waits.map((w) => w.id)) : undefined;
+    if (sleeping && woke) {
+      next.pausedAt = s.clock.now();
+      note(ctx.path, 'run.waiting', { waits }, `waiting/${next.step}`);
+      patch.waits = waits;
+    } else if (sleeping) {
       // Nothing can happen until a person answers: checkpoint and stop everything. Actors blocked
       // on a question are in the checkpoint as live; they re-run from their start when it is answered.
       next.pausedAt = s.clock.now();
@@ -526,10 +570,14 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       // Answers to questions are read back by the actors that asked when they re-run (after a passivation or crash).
       // Staged when it only moves the graph on (the journal commits at once when the run ends,
       // sleeps, takes answers or changes its waits): it rides in the commit of the next effect.
-      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node), stage: true });
+      // Strict unless it ends the run: a recorded replay that no longer reproduces its original
+      // opens no wait, does not sleep and starts nothing (the journal refuses such a step).
+      const written = await s.journal.append(drafts, { patch, checkpoint: withNode(snapshot(next), node), stage: true, ...(finished ? {} : { strict: true }) });
       s.journal.remember(written.filter((e) => e.type === 'wait.resolved'));
     } catch (e) {
       endSpan(span.span, { code: 'AO_INTERNAL', message: (e as Error).message });
+      const d = s.journal.replay?.divergence;
+      if (isAoError(e) && e.code === 'AO_REPLAY_DIVERGED' && d) return endDiverged(state, d, ctx);
       throw e;
     }
     span.span.setAttribute('ao.decisions', step.decisions.map((d) => d.kind).join(','));
@@ -543,6 +591,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       next.budgetActor?.stop();
       for (const t of timers) t();
       s.finished();
+    } else if (woke) {
+      return wakeRecorded(next, woke, ctx);
     } else if (sleeping) {
       for (const c of next.children.values()) c.ref.stop();
       next.children.clear();

@@ -36,6 +36,9 @@ Usage:
   ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
                                             answer what a run waits for (an approval, an agent's question)
   ao graphs [<name>]                        every graph's edges; with a name, its nodes and input fields
+  ao verify [--since 24h] [--graph G] [--status S] [--limit N] [--json] [--junit FILE]
+                                            replay finished runs of the store against this checkout (recorded,
+                                            in process, nothing written); exit code 0 only if none diverged
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
 
@@ -58,6 +61,7 @@ const out = (s: string) => {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'keys') return (await import('./keys.js')).keysCommand(argv.slice(1));
+  if (argv[0] === 'verify') return (await import('./verify.js')).verifyCommand(argv.slice(1), out);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

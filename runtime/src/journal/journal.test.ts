@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessBus } from '../bus/mod.js';
-import type { EnvelopeDraft } from '../envelope/mod.js';
+import { envelopeIdFor } from '../envelope/mod.js';
+import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import { Recording } from '../replay/mod.js';
+import type { ReplayInfo } from '../store/mod.js';
 import { openPgliteStore } from '../store/pglite/pglite-store.js';
 import type { Store } from '../store/mod.js';
 import { RunJournal } from './journal.js';
@@ -53,6 +56,45 @@ describe('RunJournal', () => {
     expect((await store.listEvents('j-stage', { limit: 10 })).map((e) => [e.seq, e.type])).toEqual([
       [1, 'budget.request'],
       [2, 'tool.call'],
+    ]);
+  });
+
+  it('a strict append of a recorded replay that diverges writes the divergence alone and fails AO_REPLAY_DIVERGED; later strict appends fail without writing', async () => {
+    // The original: the supervisor opened a wait, then slept.
+    const orig = (seq: number, type: string, key: string, payload: unknown): Envelope => ({
+      ...draft('orig', type, key, 'supervisor'),
+      id: envelopeIdFor('orig', key),
+      runId: 'orig',
+      seq,
+      time: new Date(0).toISOString(),
+      payload,
+    });
+    const info: ReplayInfo = { of: 'orig', fromStep: 0, mode: 'recorded', overrides: null, baseSeq: 0, originalVersion: 'v', divergence: null };
+    await store.createRun({ id: 'j-strict', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, replay: info });
+    const recording = new Recording('orig', 'j-strict', 'recorded', 0, [orig(1, 'wait.opened', 'w/opened', { prompt: 'Go?' }), orig(2, 'run.waiting', 'waiting/1', {})]);
+    const diverged: unknown[] = [];
+    const j = new RunJournal(store, new InProcessBus(), 'j-strict', 0, [], {
+      owner: 'n1',
+      deliver: () => undefined,
+      isLocal: () => true,
+      replay: { recording, info, deliver: () => undefined, onDiverged: (d) => diverged.push(d) },
+    });
+    const opened = { ...draft('j-strict', 'wait.opened', 'w/opened', 'supervisor'), payload: { prompt: 'Go now?' } };
+    const step = j.append([opened, draft('j-strict', 'run.waiting', 'waiting/1', 'supervisor')], { patch: { status: 'waiting' }, checkpoint: { step: 1, node: null, graphVersion: 'v', state: {} }, strict: true });
+    await expect(step).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED', details: { step: 1, actor: 'supervisor' } });
+    expect(diverged).toHaveLength(1);
+    const events = await store.listEvents('j-strict', { limit: 10 });
+    expect(events.map((e) => e.type)).toEqual(['replay.diverged']);
+    const run = await store.getRun('j-strict');
+    expect(run?.status).not.toBe('waiting');
+    expect(run?.replay?.divergence?.diff.join('\n')).toContain('payload.prompt');
+    expect(await store.listCheckpoints('j-strict')).toEqual([]);
+    // Diverged already: a strict append is refused before anything is written; one that ends the run is not strict.
+    await expect(j.append([draft('j-strict', 'node.start', 'a/start')], { strict: true })).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED' });
+    await j.append([draft('j-strict', 'run.finished', 'run.finished', 'supervisor')], { patch: { status: 'failed' } });
+    expect((await store.listEvents('j-strict', { limit: 10 })).map((e) => [e.seq, e.type])).toEqual([
+      [1, 'replay.diverged'],
+      [2, 'run.finished'],
     ]);
   });
 });

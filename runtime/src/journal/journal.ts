@@ -1,5 +1,5 @@
 import type { Bus } from '../bus/mod.js';
-import { isAoError } from '@ao/graphs';
+import { AoError, isAoError } from '@ao/graphs';
 import { assertStorable, envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
@@ -51,6 +51,15 @@ export interface AppendExtra {
    * that changes more than the run's node states and usage.
    */
   stage?: boolean;
+  /**
+   * A strict (recorded) replay's step that goes on (one that ends the run is not): refused with
+   * AO_REPLAY_DIVERGED when the replay has diverged, or diverges with it. Then nothing of the
+   * append is written but a new divergence (its `replay.diverged` boundary and the run's
+   * `replay.divergence`): a replay that no longer reproduces its original opens no wait, does not
+   * go to sleep and starts nothing; its supervisor ends it instead. Checked when the append is
+   * taken, so a divergence another actor's append records first is seen too.
+   */
+  strict?: boolean;
 }
 
 /** A staged envelope is committed after at most this long, when nothing durable comes first. */
@@ -78,6 +87,8 @@ interface Prepared {
   stage: boolean;
   /** The replay diverged with this append. */
   diverged?: Divergence;
+  /** A strict append refused by that divergence: only the divergence is written, and the append fails once it is. */
+  refused?: Divergence;
 }
 
 /** What the run's next commit carries besides the append that makes it. */
@@ -335,7 +346,10 @@ export class RunJournal implements ActorJournal {
     this.publish(events, false);
     const again = items.flatMap((p) => p.out.filter((x) => x.again).map((x) => x.env));
     if (again.length) this.publish(again, true);
-    for (const p of items) p.req.resolve(p.out.map((o) => o.env));
+    for (const p of items) {
+      if (p.refused) p.req.reject(divergedError(p.refused));
+      else p.req.resolve(p.out.map((o) => o.env));
+    }
   }
 
   /**
@@ -349,6 +363,8 @@ export class RunJournal implements ActorJournal {
     const fresh: Envelope[] = [];
     const replay = this.o.replay;
     const hadDivergence = replay?.recording.divergence ?? null;
+    const strict = extra.strict === true && replay?.recording.mode === 'recorded';
+    if (strict && hadDivergence) throw divergedError(hadDivergence);
     if (replay && extra.divergence) replay.recording.diverge({ ...extra.divergence, step: extra.divergence.step < 0 ? this.step : extra.divergence.step });
     let patch = extra.patch;
     const step = extra.checkpoint?.step ?? this.step;
@@ -374,6 +390,7 @@ export class RunJournal implements ActorJournal {
         replay.recording.check(env, step);
         if (env.type === 'run.finished' || env.type === 'run.parked') replay.recording.checkEnd(step);
         const now = replay.recording.divergence;
+        if (now && !before && strict) return this.refuse(req, now, time, d.trace);
         if (now && !before) {
           fresh.push(this.divergedEnvelope(now, env.seq, time, d.trace));
           env = { ...env, seq: env.seq + 1 };
@@ -404,6 +421,18 @@ export class RunJournal implements ActorJournal {
     for (const e of fresh) this.written.add(e.id);
     this.o.onWrite?.(fresh);
     return { req, out, fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), stage, ...(divergence && !hadDivergence ? { diverged: divergence } : {}) };
+  }
+
+  /**
+   * A strict append that diverged: written as its divergence alone (the boundary and the run's
+   * `replay.divergence`), none of its envelopes, patch or checkpoint; it fails after the commit.
+   */
+  private refuse(req: Request, d: Divergence, time: string, trace: Envelope['trace']): Prepared {
+    const boundary = this.divergedEnvelope(d, this.nextSeq, time, trace);
+    this.nextSeq += 1;
+    this.written.add(boundary.id);
+    this.o.onWrite?.([boundary]);
+    return { req, out: [], fresh: [boundary], patch: { replay: { ...this.o.replay!.info, divergence: d } }, stage: false, diverged: d, refused: d };
   }
 
   /** Publish committed envelopes on the bus, in order, off the actors' path (a failure is logged: the log has them). */
@@ -453,6 +482,11 @@ export class RunJournal implements ActorJournal {
     }
     await this.published;
   }
+}
+
+/** What a strict append of a replay that diverged fails with: its supervisor ends the run with it. */
+function divergedError(d: Divergence): AoError {
+  return new AoError('AO_REPLAY_DIVERGED', `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, { details: d, retryable: false });
 }
 
 /** A recorded replay that diverged does not end as if it had reproduced the run: it fails, with the divergence. */

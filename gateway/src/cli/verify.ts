@@ -1,0 +1,220 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Verifier } from '@ao/actors';
+import type { Verdict } from '@ao/actors';
+import { AoError } from '@ao/graphs';
+import { DataDirLock, llmProfilesOf, LlmProfiles, loadConfig, openPgliteStore, openPgStore, RUN_STATUSES, TERMINAL_STATUSES } from '@ao/runtime';
+import type { RunRecord, RunStatus, Store } from '@ao/runtime';
+import { loadExtensions, toolRegistry, withExamples } from '../node.js';
+
+const USAGE = `ao verify [--since 24h] [--graph NAME] [--status S] [--limit N] [--json] [--junit FILE] [--concurrency N]
+  replays finished runs of the store (DATABASE_URL, or PGlite under AO_DATA_DIR) in recorded mode
+  against the graphs and tools of this checkout (examples and AO_GRAPHS), in this process: no
+  server, no model or tool called, nothing written to the store. One line per run and a summary;
+  exit code 0 only when every run reproduced its log. Default: the last 100 finished runs.`;
+
+/** What `ao verify` was asked. */
+export interface VerifyArgs {
+  sinceMs?: number;
+  graph?: string;
+  status?: RunStatus;
+  limit: number;
+  json: boolean;
+  junit?: string;
+  concurrency: number;
+}
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `30m`, `24h`, `7d` in milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
+  if (!m) throw new AoError('AO_VALIDATION', `--since must be a duration such as 90s, 30m, 24h or 7d (got ${JSON.stringify(text)})`, { field: 'since' });
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      since: { type: 'string' },
+      graph: { type: 'string' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      junit: { type: 'string' },
+      concurrency: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new AoError('AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, { field: 'status' });
+  const whole = (name: string, v: string | undefined, dflt: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new AoError('AO_VALIDATION', `--${name} must be a whole number >= 1`, { field: name });
+    return n;
+  };
+  return {
+    ...(values.since !== undefined ? { sinceMs: parseDuration(values.since) } : {}),
+    ...(values.graph ? { graph: values.graph } : {}),
+    ...(values.status ? { status: values.status as RunStatus } : {}),
+    limit: whole('limit', values.limit, 100),
+    json: values.json,
+    ...(values.junit ? { junit: values.junit } : {}),
+    concurrency: whole('concurrency', values.concurrency, 4),
+  };
+}
+
+/**
+ * The runs to verify, newest first: finished ones (or those of `--status`), not replays, created
+ * within `--since`, of `--graph`, at most `--limit`.
+ */
+export async function selectRuns(store: Store, a: Pick<VerifyArgs, 'sinceMs' | 'graph' | 'status' | 'limit'>, now = Date.now()): Promise<RunRecord[]> {
+  const picked: RunRecord[] = [];
+  const oldest = a.sinceMs !== undefined ? now - a.sinceMs : -Infinity;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await store.listRuns({ ...(a.status ? { status: a.status } : {}), ...(a.graph ? { graph: a.graph } : {}), limit: 200, ...(cursor ? { cursor } : {}) });
+    for (const r of page.runs) {
+      // Newest first: past the window, every later page is older still.
+      if (Date.parse(r.createdAt) < oldest) return picked;
+      if (r.replay || !TERMINAL_STATUSES.has(r.status)) continue;
+      picked.push(r);
+      if (picked.length >= a.limit) return picked;
+    }
+    if (!page.next) return picked;
+    cursor = page.next;
+  }
+}
+
+const short = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+/** One verdict as the lines a person reads: a line for the run, and a diverged run's diff indented below it. */
+export function verdictLines(v: Verdict): string[] {
+  const version = v.version.current !== null && v.version.current !== v.version.recorded ? `  (graph version ${v.version.recorded} → ${v.version.current}${v.version.compatible ? ', declared compatible' : ''})` : '';
+  const head = `${v.run}  ${v.graph}`;
+  if (v.outcome === 'identical') return [`✔ identical  ${head}  ${v.events} events, ${short(v.ms)}${version}`];
+  if (v.outcome === 'error') return [`! not verified  ${head}  ${v.error!.code}: ${v.error!.message}${version}`];
+  const d = v.divergence!;
+  const what = `${d.expected ? d.expected.type : '(nothing)'} → ${d.actual ? d.actual.type : '(nothing)'}`;
+  return [`✘ diverged  ${head}  at step ${d.step}, actor ${d.actor}: ${what}${version}`, ...d.diff.map((l) => `    ${l}`)];
+}
+
+export interface VerifySummary {
+  runs: number;
+  identical: number;
+  diverged: number;
+  errors: number;
+  ms: number;
+}
+
+export function summarise(verdicts: readonly Verdict[], ms: number): VerifySummary {
+  const count = (o: Verdict['outcome']) => verdicts.filter((v) => v.outcome === o).length;
+  return { runs: verdicts.length, identical: count('identical'), diverged: count('diverged'), errors: count('error'), ms: Math.round(ms) };
+}
+
+export function summaryLine(s: VerifySummary): string {
+  if (!s.runs) return 'no finished runs to verify';
+  return `verified ${s.runs} run${s.runs === 1 ? '' : 's'} in ${short(s.ms)}: ${s.identical} identical, ${s.diverged} diverged${s.errors ? `, ${s.errors} not verified` : ''}`;
+}
+
+/** XML 1.0 text: escaped, and without the control characters it cannot hold. */
+function xml(s: string): string {
+  return (
+    s
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&apos;')
+  );
+}
+
+/** A JUnit XML report: one test case per run (class: its graph), a divergence a failure, a run not verified an error. */
+export function junitXml(verdicts: readonly Verdict[], s: VerifySummary): string {
+  const secs = (ms: number) => (ms / 1000).toFixed(3);
+  const cases = verdicts.map((v) => {
+    const open = `    <testcase classname="${xml(v.graph)}" name="${xml(v.run)}" time="${secs(v.ms)}"`;
+    if (v.outcome === 'identical') return `${open}/>`;
+    const [head, ...rest] = verdictLines(v);
+    const tag = v.outcome === 'diverged' ? 'failure' : 'error';
+    const type = v.outcome === 'diverged' ? 'AO_REPLAY_DIVERGED' : v.error!.code;
+    return `${open}>\n      <${tag} message="${xml(head!)}" type="${xml(type)}">${xml([head, ...rest].join('\n'))}</${tag}>\n    </testcase>`;
+  });
+  const attrs = `tests="${s.runs}" failures="${s.diverged}" errors="${s.errors}" time="${secs(s.ms)}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ao verify" ${attrs}>\n  <testsuite name="ao verify" ${attrs}>\n${cases.join('\n')}${cases.length ? '\n' : ''}  </testsuite>\n</testsuites>\n`;
+}
+
+/** Run `fn` over `items`, at most `n` at once, results in the items' order. */
+async function pool<T, R>(items: readonly T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+/** The source store, opened as `ao keys` opens it: the embedded one only while no other process holds its directory. */
+async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ store: Store; close: () => Promise<void> }> {
+  if (config.DATABASE_URL) {
+    const store = await openPgStore({ url: config.DATABASE_URL, max: 2 });
+    return { store, close: () => store.close() };
+  }
+  const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: 'ao verify' });
+  try {
+    const store = await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await lock.release();
+      },
+    };
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
+}
+
+/**
+ * `ao verify`: replay the selected runs of the configured store against this checkout, in
+ * recorded mode, in process; print a line per run and a summary (or `--json`), and write a JUnit
+ * report with `--junit`. Exit code 0 only when every run reproduced its log.
+ */
+export async function verifyCommand(argv: string[], out: (s: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const a = parseVerifyArgs(argv);
+  if (a === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  const config = loadConfig(env);
+  const ext = await loadExtensions(config.AO_GRAPHS);
+  const tools = toolRegistry(config, ext.tools);
+  const profiles = new LlmProfiles(llmProfilesOf(config), { env });
+  const verifier = new Verifier({ graphs: withExamples(ext.graphs), tools, llm: (p) => profiles.resolve(p) });
+  const source = await openSource(config);
+  const t0 = performance.now();
+  let verdicts: Verdict[];
+  try {
+    const runs = await selectRuns(source.store, a);
+    verdicts = await pool(runs, a.concurrency, async (run) => {
+      const v = await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }));
+      if (!a.json) for (const l of verdictLines(v)) out(l);
+      return v;
+    });
+  } finally {
+    await verifier.close();
+    await source.close();
+  }
+  const summary = summarise(verdicts, performance.now() - t0);
+  if (a.json) out(JSON.stringify({ runs: verdicts, summary }, null, 2));
+  else out(summaryLine(summary));
+  if (a.junit) await writeFile(a.junit, junitXml(verdicts, summary));
+  return summary.diverged === 0 && summary.errors === 0 ? 0 : 1;
+}
