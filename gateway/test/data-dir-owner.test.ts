@@ -79,7 +79,8 @@ describe('one owner per embedded data directory', () => {
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       p.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
-    expect(piped).toEqual({ code: 0, stdout: '{\n', stderr: '' });
+    // (`ao show` prints a summary; its first line names the run.)
+    expect(piped).toEqual({ code: 0, stdout: `run ${id}\n`, stderr: '' });
     // And a reader that is gone before the CLI writes anything: every write fails with EPIPE.
     const closed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'show', id, '--events'], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
