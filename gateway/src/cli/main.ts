@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
@@ -372,7 +373,7 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   http.catch(() => {}); // awaited below; a failure of startRuntime must not leave it unhandled
   const { startRuntime } = await import('../node.js');
   const rt = await startRuntime(config, { command: 'ao serve', ...(o.node ? {} : { passive: true }) });
-  const [{ buildApp }, { drainAndClose }] = await http;
+  const [{ buildApp, INSPECTOR_BUILD }, { drainAndClose }] = await http;
   const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   // In the data dir's lock: a CLI started on the same directory talks to this server, whatever its port.
@@ -380,6 +381,8 @@ async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
   out(`  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
   out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
+  const base = address.replace('127.0.0.1', 'localhost');
+  out(`  ${existsSync(join(INSPECTOR_BUILD, 'index.html')) ? `inspector: ${base}/   ` : ''}API docs: ${base}/docs`);
   out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
   const lost = await untilStopped(rt);
   if (lost) {

@@ -27,7 +27,7 @@ export const INSPECTOR_BUILD = fileURLToPath(new URL('../../../inspector/build',
 
 export interface AppOptions {
   /** Fastify's (pino) logger; `base` replaces pino's default bindings (`ao serve` adds the node id to pid and host name). */
-  logger?: boolean | { level: string; base?: Record<string, unknown> };
+  logger?: boolean | { level: string; base?: Record<string, unknown>; stream?: { write(line: string): void } };
   /** LLM answers as they are written (the runtime's DeltaFeed): forwarded on run streams as `delta` frames. */
   deltas?: RunSource['deltas'];
   /** Serve the inspector's build at `/` when present. */
@@ -66,6 +66,8 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   const limits: Limits = { ...limitsOf(gatewayEnv(process.env)), ...o.limits, ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}) };
   const app = Fastify({
     logger: o.logger ?? false,
+    // One access line per request (below), not Fastify's two.
+    disableRequestLogging: true,
     bodyLimit: limits.bodyLimit,
     // A URL Fastify cannot even parse (bad percent-encoding) still gets our error shape.
     frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(400).send(body('AO_VALIDATION', `bad request: ${err.message}`)),
@@ -73,6 +75,10 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  app.addHook('onResponse', (req, reply, done) => {
+    req.log.info({ status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, `${req.method} ${req.url} ${reply.statusCode}`);
+    done();
+  });
   // JSON only: any other body is a 415 with a code, not a string fed to a JSON schema.
   app.removeContentTypeParser(['text/plain']);
 
