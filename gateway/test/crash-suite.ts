@@ -51,22 +51,28 @@ export function crashSuite(kind: Kind): void {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
     });
 
-    it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: 600_000 }, async (ctx) => {
-      if (unavailable(kind)) return ctx.skip();
-      const dir = await mkdtemp(join(tmpdir(), `ao-crash-${kind}-`));
+    /** A server's environment on this kind of store: a fresh data directory (and database, NATS prefix), the fixture graphs, an effects ledger. */
+    async function serverEnv(prefix: string, env: Record<string, string>): Promise<{ ledger: string; base: Record<string, string> }> {
+      const dir = await mkdtemp(join(tmpdir(), prefix));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const ledger = join(dir, 'ledger.tsv');
-      const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' };
+      const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, ...env };
       if (kind !== 'pglite') {
         const db = await createTestDatabase();
         cleanups.push(db.drop);
         base.DATABASE_URL = db.url;
       }
       if (kind === 'postgres+nats') {
-        const prefix = natsPrefix('crash');
-        cleanups.push(() => dropNatsPrefix(prefix));
-        Object.assign(base, { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix });
+        const subjects = natsPrefix('crash');
+        cleanups.push(() => dropNatsPrefix(subjects));
+        Object.assign(base, { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: subjects });
       }
+      return { ledger, base };
+    }
+
+    it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: 600_000 }, async (ctx) => {
+      if (unavailable(kind)) return ctx.skip();
+      const { ledger, base } = await serverEnv(`ao-crash-${kind}-`, { AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' });
       const input = { batch: 'b-1' };
 
       // The reference: one uninterrupted run.
@@ -149,20 +155,7 @@ export function crashSuite(kind: Kind): void {
 
     it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: 600_000 }, async (ctx) => {
       if (unavailable(kind)) return ctx.skip();
-      const dir = await mkdtemp(join(tmpdir(), `ao-sweep-${kind}-`));
-      cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      const ledger = join(dir, 'ledger.tsv');
-      const base: Record<string, string> = { AO_DATA_DIR: join(dir, 'data'), AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_NODE_ID: 'sweep' };
-      if (kind !== 'pglite') {
-        const db = await createTestDatabase();
-        cleanups.push(db.drop);
-        base.DATABASE_URL = db.url;
-      }
-      if (kind === 'postgres+nats') {
-        const prefix = natsPrefix('crash');
-        cleanups.push(() => dropNatsPrefix(prefix));
-        Object.assign(base, { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix });
-      }
+      const { ledger, base } = await serverEnv(`ao-sweep-${kind}-`, { AO_NODE_ID: 'sweep' });
       const input = { batch: 'sweep' };
       const clean = await startServer(base);
       cleanups.push(clean.stop);

@@ -1,13 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '@ao/runtime';
-import { startServer } from '../process.js';
 import type { Server } from '../process.js';
-import { ARTIFACTS, buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } from './chromium.js';
+import { ARTIFACTS, chromiumAvailable, gatewayApi, openInspector, runPage, shot } from './chromium.js';
+import type { InspectorSession } from './chromium.js';
 
 const FIXTURES = fileURLToPath(new URL('./hitl-fixtures.ts', import.meta.url));
 
@@ -26,28 +25,19 @@ interface RunView {
  * ends without a refund. Then an agent's question (`ask_human`) answered in a text box, and a soft budget limit granted more. Screenshots land in gateway/test/browser/artifacts/.
  */
 describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector', () => {
+  let session: InspectorSession;
   let server: Server;
-  let browser: Browser;
   let page: Page;
-  let dir: string;
   const { api, events } = gatewayApi(() => server.url);
   const start = () => api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage-with-approval', input: { intent: 'refund' } }) });
   const refundCalls = (evs: Envelope[]) => evs.filter((e) => e.type === 'tool.call' && (e.payload as { name?: string }).name === 'stripe_refund');
   const waitingRow = (id: string) => `[data-testid=waiting-row][data-run="${id}"]`;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ao-browser-hitl-'));
-    await buildInspector();
-    server = await startServer({ AO_DATA_DIR: dir, AO_GRAPHS: FIXTURES });
-    browser = await launch();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => console.error('page error:', e));
+    session = await openInspector('ao-browser-hitl-', { AO_GRAPHS: FIXTURES });
+    ({ server, page } = session);
   }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => session?.close());
 
   let approveId: string;
   let rejectId: string;

@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import type { Envelope } from '@ao/runtime';
+import { startServer } from '../process.js';
+import type { Server } from '../process.js';
 
 /** Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it). Never a downloaded browser. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -114,4 +117,32 @@ async function buildOnce(cache: string): Promise<void> {
     }
   }
   await rm(old, { recursive: true, force: true });
+}
+
+/** A real `ao serve` on a fresh data directory, serving the inspector as built now, and a Chromium page. */
+export interface InspectorSession {
+  server: Server;
+  browser: Browser;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/** Build the inspector, start `ao serve` with `env` on a temporary data directory (`prefix`), open a page. */
+export async function openInspector(prefix: string, env: Record<string, string> = {}): Promise<InspectorSession> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await buildInspector();
+  const server = await startServer({ AO_DATA_DIR: dir, ...env });
+  const browser = await launch();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  return {
+    server,
+    browser,
+    page,
+    async close() {
+      await browser.close();
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

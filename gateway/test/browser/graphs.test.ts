@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer } from '../process.js';
 import type { Server } from '../process.js';
-import { buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } from './chromium.js';
+import { chromiumAvailable, gatewayApi, openInspector, runPage, shot } from './chromium.js';
+import type { InspectorSession } from './chromium.js';
 
 /**
  * The inspector's graphs page in Debian's Chromium against a real `ao serve`: every graph with its
@@ -13,25 +10,16 @@ import { buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } 
  * built from that schema.
  */
 describe.skipIf(!chromiumAvailable())('the graphs page in Chromium against a real gateway', () => {
+  let session: InspectorSession;
   let server: Server;
-  let browser: Browser;
   let page: Page;
-  let dir: string;
   const { api } = gatewayApi(() => server.url);
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ao-browser-graphs-'));
-    await buildInspector();
-    server = await startServer({ AO_DATA_DIR: dir });
-    browser = await launch();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => console.error('page error:', e));
+    session = await openInspector('ao-browser-graphs-');
+    ({ server, page } = session);
   }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => session?.close());
 
   it('lists every graph with its edges, and opens one with its nodes, edges, budget and input schema', async () => {
     await page.goto(`${server.url}/`);

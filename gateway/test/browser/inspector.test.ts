@@ -1,12 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer } from '../process.js';
 import type { Server } from '../process.js';
-import { ARTIFACTS, buildInspector, chromiumAvailable, gatewayApi, launch, runPage, shot } from './chromium.js';
+import { ARTIFACTS, chromiumAvailable, gatewayApi, openInspector, runPage, shot } from './chromium.js';
+import type { InspectorSession } from './chromium.js';
 import { RECORD_LONG_TASKS, RECORD_NODE_STATES } from './page-scripts.js';
 
 const FIXTURES = fileURLToPath(new URL('../stream-fixtures.ts', import.meta.url));
@@ -20,10 +19,10 @@ const ENDED = ['succeeded', 'failed', 'budget_exceeded', 'cancelled', 'waiting']
  * gateway/test/browser/artifacts/.
  */
 describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real gateway', () => {
+  let session: InspectorSession;
   let server: Server;
   let browser: Browser;
   let page: Page;
-  let dir: string;
   let runId: string;
   const { api, events } = gatewayApi(() => server.url);
   const attr = async (p: Page, selector: string, name: string) => p.locator(selector).first().getAttribute(name);
@@ -31,18 +30,10 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     p.$$eval('[data-testid^="node-"]', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-testid')!.slice(5), e.getAttribute('data-status')])));
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ao-browser-'));
-    await buildInspector();
-    server = await startServer({ AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '500', AO_GRAPHS: FIXTURES });
-    browser = await launch();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => console.error('page error:', e));
+    session = await openInspector('ao-browser-', { AO_LLM_LATENCY_MS: '500', AO_GRAPHS: FIXTURES });
+    ({ server, browser, page } = session);
   }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => session?.close());
 
   it('starts a run of research-swarm from the form and shows its nodes turn green live, with its message flow and budget', async () => {
     await page.goto(`${server.url}/`);

@@ -47,6 +47,8 @@ export class ContentPacker {
 
   /** `json` with each long string literal replaced by a reference (and short ones starting with MARK escaped). */
   readonly pack = (json: string): string => {
+    // Most payloads hold no string that long and no mark: nothing to scan.
+    if (json.length < this.min && !json.includes(MARK)) return json;
     let out = '';
     let last = 0;
     let open = json.indexOf('"');
@@ -84,6 +86,7 @@ export class ContentPacker {
 
 /** The hashes a stored JSON text references. */
 export function refsIn(text: string): string[] {
+  if (!text.includes(MARK)) return [];
   const out: string[] = [];
   for (const m of text.matchAll(REF)) if (m[1] !== MARK) out.push(m[1]!.slice(0, 22));
   return out;

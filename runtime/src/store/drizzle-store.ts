@@ -5,7 +5,7 @@ import { AoError } from '@ao/graphs';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ListRunsQuery, Store } from './port.js';
-import { CONTENTS_INSERT, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
+import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
 import { journalRowsJson, unpackRows } from './journal-format.js';
@@ -288,7 +288,7 @@ export class DrizzleStore implements Store {
           createdAt: new Date().toISOString(),
         });
       }
-      if (pk.fresh.size) await tx.execute(sql`insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from json_to_recordset(${`[${pk.rowsJson()}]`}::json) as c(run_id text, hash text, body text) on conflict do nothing`);
+      if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
     });
   }
 
@@ -442,7 +442,7 @@ export class DrizzleStore implements Store {
 
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
     const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
-    return (await this.unpack(rows)).filter((e) => e.type.startsWith(prefix));
+    return (await this.expand(rows)).filter((e) => e.type.startsWith(prefix));
   }
 
   async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {
@@ -453,7 +453,7 @@ export class DrizzleStore implements Store {
       .where(and(eq(journal.runId, runId), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.seq));
     const wanted = new Set(ids);
-    return (await this.unpack(rows)).filter((e) => wanted.has(e.id));
+    return (await this.expand(rows)).filter((e) => wanted.has(e.id));
   }
 
   async requestCancel(runId: string): Promise<boolean> {
@@ -499,7 +499,7 @@ export class DrizzleStore implements Store {
       .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.runId), asc(journal.seq));
     const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
-    return (await this.unpack(rows)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
+    return (await this.expand(rows)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
   }
 
   async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>> {
@@ -627,10 +627,6 @@ export class DrizzleStore implements Store {
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.body as string })));
     if (!content) return rows;
     return rows.map((r) => ({ ...r, body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), `journal row at seq ${r.seq} of run ${r.runId}`) }));
-  }
-
-  private unpack(rows: JournalRow[]): Promise<Envelope[]> {
-    return this.expand(rows);
   }
 
   /**

@@ -15,7 +15,9 @@ export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json
 export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body';
 
 /** The insert of a commit's content rows (see `ContentPacker.rowsJson`), from a JSON array parameter; a content already stored is skipped. */
-export const CONTENTS_INSERT = (param: string) => `insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from json_to_recordset(${param}::json) as c(run_id text, hash text, body text)`;
+export const CONTENTS_INSERT_INTO = 'insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from';
+export const CONTENTS_ROW_TYPE = 'c(run_id text, hash text, body text)';
+export const CONTENTS_INSERT = (param: string) => `${CONTENTS_INSERT_INTO} json_to_recordset(${param}::json) as ${CONTENTS_ROW_TYPE}`;
 
 /**
  * Commits of many runs in ONE statement: each run's row is updated only where the committing
