@@ -26,9 +26,9 @@ describe('RunJournal', () => {
   });
   afterAll(() => store?.close());
 
-  const open = async (id: string) => {
+  const open = async (id: string, o: { flushMs?: number; flushTurns?: number } = {}) => {
     await store.createRun({ id, graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
-    return new RunJournal(store, new InProcessBus(), id, 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true });
+    return new RunJournal(store, new InProcessBus(), id, 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true, ...o });
   };
 
   it('an append queued behind the run\'s end is refused once the end is committed: the journal reads ended when it fails', async () => {
@@ -54,6 +54,40 @@ describe('RunJournal', () => {
     expect(await store.listEvents('j-stage', { limit: 10 })).toEqual([]);
     await j.append([draft('j-stage', 'tool.call', 'k/call', 'tool/noop')]);
     expect((await store.listEvents('j-stage', { limit: 10 })).map((e) => [e.seq, e.type])).toEqual([
+      [1, 'budget.request'],
+      [2, 'tool.call'],
+    ]);
+  });
+
+  it('a staged envelope with nothing after it is committed by the flush timer', async () => {
+    const j = await open('j-flush', { flushMs: 1 });
+    await j.append([draft('j-flush', 'node.completed', 'a/done')], { stage: true });
+    await expect.poll(async () => (await store.listEvents('j-flush', { limit: 10 })).map((e) => e.type), { timeout: 30_000 }).toEqual(['node.completed']);
+  });
+
+  it('on a busy event loop the flush timer waits for the work queued ahead of it: the request and the intent it leads to commit once', async () => {
+    const j = await open('j-busy', { flushMs: 1 });
+    const commits: number[] = [];
+    const was = RunJournal.afterCommit;
+    RunJournal.afterCommit = (n) => commits.push(n);
+    try {
+      await j.append([draft('j-busy', 'budget.request', 'k/budget')], { stage: true });
+      // The grant and the intent are a few turns away, each turn slower than the timer: the loop is busy.
+      const hop = (n: number): Promise<void> =>
+        new Promise((resolve) =>
+          setImmediate(() => {
+            const until = Date.now() + 3;
+            while (Date.now() < until);
+            resolve(n > 1 ? hop(n - 1) : undefined);
+          }),
+        );
+      await hop(10);
+      await j.append([draft('j-busy', 'tool.call', 'k/call', 'tool/noop')]);
+    } finally {
+      RunJournal.afterCommit = was;
+    }
+    expect(commits).toEqual([2]);
+    expect((await store.listEvents('j-busy', { limit: 10 })).map((e) => [e.seq, e.type])).toEqual([
       [1, 'budget.request'],
       [2, 'tool.call'],
     ]);
