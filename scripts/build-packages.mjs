@@ -24,7 +24,8 @@ export const PACKAGES = ['graphs', 'runtime', 'actors', 'gateway'];
 
 /**
  * @param {string} root the repository
- * @param {{ clean?: boolean }} [o]
+ * @param {{ clean?: boolean, inspector?: string }} [o] `inspector`: a built inspector to ship
+ *   instead of the workspace's (tests: a vite build there would race the browser tests' own)
  * @returns {Promise<void>}
  */
 export async function buildPackages(root, o = {}) {
@@ -37,7 +38,7 @@ export async function buildPackages(root, o = {}) {
   // gateway/src/http/app.ts (INSPECTOR_BUILD) looks for `../inspector` beside the compiled code.
   const inspector = join(root, 'gateway', 'dist', 'inspector');
   await rm(inspector, { recursive: true, force: true });
-  await cp(await ensureInspector(root), inspector, { recursive: true, filter: (f) => basename(f) !== STAMP });
+  await cp(o.inspector ?? (await ensureInspector(root)), inspector, { recursive: true, filter: (f) => basename(f) !== STAMP });
 }
 
 /**

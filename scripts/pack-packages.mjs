@@ -16,10 +16,11 @@ const ROOT = join(import.meta.dirname, '..');
 /**
  * @param {string} root the repository
  * @param {string} dest where the tarballs go (emptied of older `ao-*.tgz` first)
+ * @param {{ inspector?: string }} [o] a built inspector to ship instead of the workspace's (build-packages.mjs)
  * @returns {Promise<string[]>} the tarballs, in dependency order
  */
-export async function packPackages(root, dest) {
-  await buildPackages(root, { clean: true });
+export async function packPackages(root, dest, o = {}) {
+  await buildPackages(root, { clean: true, ...o });
   await mkdir(dest, { recursive: true });
   for (const f of await readdir(dest)) if (/^ao-.*\.tgz$/.test(f)) await rm(join(dest, f));
   const [cmd, ...pre] = await pnpmCommand(root);
