@@ -140,7 +140,8 @@ describe('in your own project: the packed packages installed with npm outside th
           await new Promise((r) => setTimeout(r, 100));
         }
       });
-      expect(log).toContain('greet');
+      const graphs = JSON.stringify(await (await fetch(`${url}/graphs`)).json());
+      expect(graphs).toContain('"greet"');
 
       const page = await fetch(`${url}/`);
       expect(page.status).toBe(200);
@@ -160,6 +161,9 @@ describe('in your own project: the packed packages installed with npm outside th
       expect(final).toMatchObject({ status: 'succeeded', error: null });
       const events = JSON.stringify(await (await fetch(`${url}/runs/${id}/events`)).json());
       expect(events).toContain('HELLO FROM MY PROJECT!');
+      // The CLI of the project talks to that server.
+      const runs = await run(join(project, 'node_modules', '.bin', 'ao'), ['runs'], project, cleanEnv({ AO_URL: url }));
+      expect(runs).toMatch(new RegExp(`^${id}\\s+greet\\s+succeeded`, 'm'));
     } finally {
       if (!gone) server.kill('SIGTERM');
     }
