@@ -24,14 +24,13 @@ export async function packPackages(root, dest, o = {}) {
   await mkdir(dest, { recursive: true });
   for (const f of await readdir(dest)) if (/^ao-.*\.tgz$/.test(f)) await rm(join(dest, f));
   const [cmd, ...pre] = await pnpmCommand(root);
-  const tarballs = [];
-  for (const p of PACKAGES) {
-    const { name, version } = JSON.parse(await readFile(join(root, p, 'package.json'), 'utf8'));
-    // Already built: prepack would only find tsc's build current and copy the assets again.
-    await run(cmd, [...pre, 'pack', '--pack-destination', dest], join(root, p), { AO_PACKAGES_BUILT: '1' });
-    tarballs.push(join(dest, `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`));
-  }
-  return tarballs;
+  /** @type {{ name: string, version: string }[]} */
+  const manifests = await Promise.all(PACKAGES.map(async (p) => JSON.parse(await readFile(join(root, p, 'package.json'), 'utf8'))));
+  const filters = manifests.flatMap((m) => ['--filter', m.name]);
+  // Already built: the prepacks (build-packages.mjs) would only find tsc's build current and copy
+  // the assets again.
+  await run(cmd, [...pre, '--recursive', ...filters, 'pack', '--pack-destination', dest], root, { AO_PACKAGES_BUILT: '1' });
+  return manifests.map((m) => join(dest, `${m.name.replace(/^@/, '').replace('/', '-')}-${m.version}.tgz`));
 }
 
 /**
