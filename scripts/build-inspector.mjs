@@ -39,15 +39,25 @@ export function viteBuild(root) {
   });
 }
 
-async function main() {
-  const force = process.argv.includes('--force');
-  const hash = await hashInputs(ROOT, inspectorInputs(ROOT));
-  const outDir = join(ROOT, 'inspector', 'build');
+/**
+ * Builds the inspector into `<root>/inspector/build/` unless that build is current.
+ * @param {string} root
+ * @param {boolean} [force] build anyway
+ * @returns {Promise<string>} the build directory
+ */
+export async function ensureInspector(root, force = false) {
+  const hash = await hashInputs(root, inspectorInputs(root));
+  const outDir = join(root, 'inspector', 'build');
   const build = () => {
     process.stderr.write('building the inspector (inspector/build/ is missing or older than its sources)\n');
-    return viteBuild(ROOT);
+    return viteBuild(root);
   };
   await ensureBuilt({ hash, outDir, build, force });
+  return outDir;
+}
+
+async function main() {
+  await ensureInspector(ROOT, process.argv.includes('--force'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

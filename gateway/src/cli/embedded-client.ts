@@ -21,7 +21,7 @@ export class EmbeddedClient implements Client {
     const run = await this.engine.startRun(req).catch((e) => this.rethrow(e));
     return { id: run.id, status: run.status };
   }
-  async getRun(id: string) {
+  async getRun(id: string): ReturnType<Client['getRun']> {
     const run = await this.engine.getRun(id);
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${id}`, 'id');
     // As GET /runs/:id answers: usage against every limit.

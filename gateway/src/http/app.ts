@@ -22,8 +22,17 @@ import { DEFAULT_STREAM_LIMITS, StreamHub } from '../stream/mod.js';
 import type { RunSource, StreamLimits } from '../stream/mod.js';
 import { Health } from './views.js';
 
-/** Where the inspector's static build lands (`pnpm --filter @ao/inspector build`). */
-export const INSPECTOR_BUILD = fileURLToPath(new URL('../../../inspector/build', import.meta.url));
+/**
+ * The inspector's static build: in an installed package, the copy beside the compiled code
+ * (`dist/inspector/`, put there by scripts/build-packages.mjs); in the workspace, the inspector's
+ * own output (`inspector/build/`, scripts/build-inspector.mjs).
+ */
+export const INSPECTOR_BUILD = inspectorBuild();
+
+function inspectorBuild(): string {
+  const packaged = fileURLToPath(new URL('../inspector', import.meta.url));
+  return existsSync(packaged) ? packaged : fileURLToPath(new URL('../../../inspector/build', import.meta.url));
+}
 
 export interface AppOptions {
   /** Fastify's (pino) logger; `base` replaces pino's default bindings (`ao serve` adds the node id to pid and host name). */
