@@ -139,7 +139,9 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     await page.locator('[data-testid=compare][data-ready=true]').waitFor();
     const first = page.locator('[data-testid=first-divergence]');
     expect(await first.getAttribute('data-actor')).toBe('supervisor/draft');
-    expect(await first.textContent()).toContain('Write the draft as a numbered list.');
+    // Where they part is the new instructions' first effect: the draft's first request (its budget request, its prompt).
+    expect(await first.textContent()).toMatch(/^First divergence: supervisor\/draft/);
+    expect(await page.locator('[data-testid=fork-overrides]').textContent()).toContain('Write the draft as a numbered list.');
     // Aligned by actor: outline is the same in both, draft is where they part.
     const rows = page.locator('[data-testid=compare-row]');
     expect(await rows.evaluateAll((els) => els.map((e) => [e.getAttribute('data-actor'), e.getAttribute('data-first')]))).toEqual(
