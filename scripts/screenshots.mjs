@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ROOT = join(import.meta.dirname, '..');
 const DOCS = join(ROOT, 'docs');
@@ -47,12 +48,12 @@ async function startServer() {
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`ao serve exited ${proc.exitCode}`);
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      if ((await globalThis.fetch(`${url}/health`)).ok) break;
     } catch {
       /* not up yet */
     }
     if (i > 600) throw new Error('ao serve did not start in 60 s');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return {
     url,
@@ -66,16 +67,22 @@ async function startServer() {
 
 async function main() {
   const server = await startServer();
+  /**
+   * @param {string} path
+   * @param {unknown} [body] POSTed as JSON when given
+   * @returns {Promise<any>}
+   */
   const api = async (path, body) => {
-    const res = await fetch(`${server.url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await globalThis.fetch(`${server.url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
+  /** @param {string} id */
   const ended = async (id) => {
     for (;;) {
       const run = await api(`/runs/${id}`);
       if (!['pending', 'running'].includes(run.status)) return run;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   };
   const browser = await chromium.launch({
@@ -85,8 +92,9 @@ async function main() {
   try {
     await mkdir(DOCS, { recursive: true });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, deviceScaleFactor: 1 });
-    page.on('pageerror', (e) => process.stderr.write(`page error: ${e.stack ?? e}\n`));
-    page.on('console', (m) => m.type() === 'error' && process.stderr.write(`console: ${m.text()}\n`));
+    page.on('pageerror', (/** @type {Error} */ e) => process.stderr.write(`page error: ${e.stack ?? e}\n`));
+    page.on('console', (/** @type {{ type(): string, text(): string }} */ m) => m.type() === 'error' && process.stderr.write(`console: ${m.text()}\n`));
+    /** @param {string} name @param {{ fullPage?: boolean }} [o] */
     const shot = (name, o = {}) => page.screenshot({ path: join(DOCS, `inspector-${name}.png`), ...o });
 
     const swarm = await api('/runs', { graph: 'research-swarm', input: { question: 'What is durable execution, and who needs it?' } });
@@ -104,7 +112,7 @@ async function main() {
     await page.click('[data-testid=tab-timeline]');
     await page.waitForSelector('[data-testid=timeline-bar]');
     await page.locator('[data-testid=timeline]').scrollIntoViewIfNeeded();
-    await page.locator('[data-testid=timeline]').evaluate((el) => el.closest('section')?.scrollIntoView());
+    await page.locator('[data-testid=timeline]').evaluate((/** @type {any} */ el) => el.closest('section')?.scrollIntoView());
     await shot('timeline');
 
     // A loop (draft-critique): the drawer of `draft`, two iterations with their prompts and answers.
@@ -116,7 +124,7 @@ async function main() {
 
     // A fork of draft-critique with new instructions for `draft`, compared with its original.
     const { checkpoints } = await api(`/runs/${dc.id}/checkpoints`);
-    const step = checkpoints.find((c) => c.node === 'outline').step;
+    const step = checkpoints.find((/** @type {{ node: string | null }} */ c) => c.node === 'outline').step;
     const fork = await api(`/runs/${dc.id}/replay`, { fromStep: step, mode: 'live', overrides: { nodes: { draft: { instructions: 'Write the draft as a numbered list of short points.' } } } });
     await ended(fork.id);
     await page.goto(`${server.url}/#/compare/${dc.id}/${fork.id}`);

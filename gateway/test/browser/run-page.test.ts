@@ -123,6 +123,27 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     await page.keyboard.press('Escape');
   });
 
+  it('does not count the time a run slept waiting for an approval on its wall-clock gauge', async () => {
+    const { id } = await post<{ id: string }>('/runs', { graph: 'triage-with-approval', input: { intent: 'refund' } });
+    expect((await finished(id)).status).toBe('waiting');
+    await post(`/runs/${id}/signal`, { node: 'refund', waitId: 'approval/refund/1', payload: { approved: true, amount: 5 } });
+    for (let run = await api<{ status: string }>(`/runs/${id}`); run.status !== 'succeeded'; run = await api(`/runs/${id}`)) {
+      expect(ENDED.filter((s) => s !== 'waiting')).not.toContain(run.status);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`${server.url}/#/runs/${id}`);
+    await runPage(page, '[data-ended=succeeded]');
+    const log = await events(id);
+    const resumed = log.find((e) => e.type === 'run.resumed')!.payload as { pausedMs: number; wallClockPaused: boolean };
+    expect(resumed.wallClockPaused).toBe(true);
+    const start = Date.parse(log.find((e) => e.type === 'run.started')!.time);
+    const end = Date.parse(log.at(-1)!.time);
+    const gauge = page.locator('[data-testid="gauge-wallClockSec"]');
+    // The run's time less the time it slept, as the budget counts it.
+    expect(Number(await gauge.getAttribute('data-used'))).toBeCloseTo((end - start - resumed.pausedMs) / 1000, 6);
+    expect(Number(await gauge.getAttribute('data-used'))).toBeLessThan((end - start) / 1000);
+  });
+
   it('compares a fork with changed instructions with its original, marking the first divergence and the outputs that differ', async () => {
     const { checkpoints } = await api<{ checkpoints: Array<{ step: number; node: string | null }> }>(`/runs/${critique}/checkpoints`);
     const step = checkpoints.find((c) => c.node === 'outline')!.step;
