@@ -90,9 +90,21 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     const lanes = page.locator('[data-testid=lane]');
     expect(await lanes.allTextContents()).toEqual(expect.arrayContaining(['analyse', 'branch-1', 'branch-2', 'branch-3']));
     expect(await page.locator('[data-testid=lane][title^="supervisor/analyse/branch-2"]').textContent()).toBe('branch-2');
+    // A branch's lane opens its node's drawer at that branch.
+    await page.click('[data-testid=lane][title^="supervisor/analyse/branch-2"]');
+    const focused = page.locator('[data-testid=node-drawer][data-node=analyse] [data-testid=execution].focus');
+    await focused.waitFor();
+    expect(await focused.getAttribute('data-actor')).toBe('supervisor/analyse/branch-2');
+    await page.keyboard.press('Escape');
+
+    const log = await events(swarm);
+    // Where the tokens went, node by node, beside the budget.
+    const settledBy = (node: string) => log.filter((e) => e.type === 'budget.settle' && (e.from === `supervisor/${node}` || e.from.startsWith(`supervisor/${node}/`))).reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
+    expect(await page.locator('[data-testid=spent-by-node] [data-node]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-node'), Number(e.getAttribute('data-tokens'))]))).toEqual(
+      ['plan', 'search', 'analyse', 'summarise'].map((n) => [n, settledBy(n)]),
+    );
 
     await page.click('[data-testid=tab-timeline]');
-    const log = await events(swarm);
     const starts = log.filter((e) => e.type === 'node.start' || e.type === 'branch.start');
     const calls = log.filter((e) => e.type === 'llm.request' || e.type === 'tool.call');
     const bars = page.locator('[data-testid=timeline-bar][data-kind=node]');
