@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../api/types';
-import { executions, executionsOf, nodeOfLane } from './executions';
+import { executions, executionsOf } from './executions';
 import { timeline } from './timeline';
 
 let seq = 0;
@@ -74,10 +74,6 @@ describe('executions', () => {
     ]);
     expect(xs[2]!.calls[0]).toMatchObject({ kind: 'llm', error: { code: 'AO_LLM_FAILED', message: 'rate limited' } });
     expect(executions(log())).toHaveLength(5);
-    expect(nodeOfLane('supervisor/analyse/branch-2')).toBe('analyse');
-    expect(nodeOfLane('supervisor/draft@2.1')).toBe('draft');
-    expect(nodeOfLane('supervisor/budget')).toBeUndefined();
-    expect(nodeOfLane('llm/default')).toBeUndefined();
   });
 });
 

@@ -1,5 +1,4 @@
 import type { Envelope } from '../api/types';
-import { actorKey } from './lanes';
 
 /** A chat message of an LLM request, as the inspector reads it. */
 export interface PromptMessage {
@@ -265,9 +264,3 @@ export function executions(events: readonly Envelope[]): ExecutionView[] {
 
 /** The executions of one node, in order. */
 export const executionsOf = (events: readonly Envelope[], node: string): ExecutionView[] => executions(events).filter((x) => x.node === node);
-
-/** A node's name from a lane key (`supervisor/analyse/branch-2` -> `analyse`); undefined for other actors. */
-export function nodeOfLane(key: string): string | undefined {
-  const m = /^supervisor\/([^/]+)/.exec(actorKey(key));
-  return m && m[1] !== 'budget' ? m[1] : undefined;
-}
