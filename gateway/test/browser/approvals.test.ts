@@ -170,6 +170,9 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     const form = page.locator('[data-testid=wait][data-kind=budget]');
     await form.waitFor({ timeout: 60_000 });
     expect(await form.getAttribute('data-mode')).toBe('choice');
+    // The tokens gauge marks the soft limit the run stopped at.
+    expect(await page.locator('[data-testid="gauge-tokens"]').getAttribute('data-soft')).toBe('1200');
+    expect(await page.locator('[data-testid="soft-tokens"]').textContent()).toBe('soft 1,200');
     expect(await form.locator('[data-testid=wait-payload]').textContent()).toContain('"limit": "tokens"');
     const node = await form.getAttribute('data-node');
     await page.waitForSelector(`[data-testid=node-${node}][data-asking=budget]`);
@@ -184,6 +187,8 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     await runPage(page, `[data-run="${id}"][data-ended=succeeded]`);
     const log = await events(id);
     expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ kind: 'budget', outcome: { kind: 'signal', payload: { decision: 'grant', tokens: 100_000 } } });
-    expect(log.some((e) => e.type === 'budget.raised')).toBe(true);
+    const raised = log.find((e) => e.type === 'budget.raised')!.payload as { soft: { tokens: number } };
+    // Raised by the grant: the gauge's mark follows.
+    expect(await page.locator('[data-testid="gauge-tokens"]').getAttribute('data-soft')).toBe(String(raised.soft.tokens));
   });
 });

@@ -64,7 +64,7 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     const log2 = await events(runId);
     expect(await attr(page, '[data-testid=message-flow]', 'data-arrows')).toBe(String(log2.length));
     const lanes = await page.locator('[data-testid=lane]').allTextContents();
-    expect(lanes).toEqual(expect.arrayContaining(['supervisor', 'budget', 'plan', 'search', 'analyse', 'analyse/branch-1', 'analyse/branch-2', 'analyse/branch-3', 'summarise', 'llm/default', 'tool/web_search']));
+    expect(lanes).toEqual(expect.arrayContaining(['supervisor', 'budget', 'plan', 'search', 'analyse', 'branch-1', 'branch-2', 'branch-3', 'summarise', 'llm/default', 'tool/web_search']));
 
     // A gauge for every limit of the budget, reading what the gateway's ledger says.
     const usage = await api<{ used: { tokens: number; tools: number; perTool: Record<string, number> } }>(`/runs/${runId}/usage`);

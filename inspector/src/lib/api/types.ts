@@ -82,6 +82,8 @@ export interface Budget {
   usd?: number;
   wallClockSec?: number;
   perTool?: Record<string, number>;
+  /** Soft limits: a call that would pass one waits for a person to grant more. */
+  soft?: { tokens?: number; tools?: number; usd?: number };
 }
 
 export interface NodeState {

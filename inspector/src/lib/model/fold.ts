@@ -78,6 +78,12 @@ export class RunFold {
   readonly resolved = new Set<string>();
   /** Time of the last envelope applied. */
   at: string | null = null;
+  /** Time spent asleep waiting for a person that the run's wall clock does not count (ms), from `run.resumed`. */
+  pausedMs = 0;
+  /** Asleep since (epoch ms) on waits that do not count the wall clock; null while not. */
+  pausedSince: number | null = null;
+  /** Soft limits as raised by a person (`budget.raised`); undefined: the run's own. */
+  soft: Budget['soft'] | undefined;
   applied = 0;
 
   readonly deadline: number | undefined;
@@ -138,11 +144,16 @@ export class RunFold {
         break;
       case 'run.waiting':
         this.status = 'waiting';
+        // The wall clock stops while a run sleeps for a person, unless one of its waits says it counts.
+        if (!((p.waits as WaitInfo[] | undefined) ?? []).some((w) => w.countWallClock)) this.pausedSince ??= Date.parse(e.time);
         // All the waits open as the run went to sleep: some (a budget's soft limit) have no `wait.opened` of their own.
         for (const w of (p.waits as WaitInfo[] | undefined) ?? []) this.open(w);
         break;
       case 'run.resumed':
         this.status = 'running';
+        if (p.wallClockPaused !== false && typeof p.pausedMs === 'number') this.pausedMs += p.pausedMs;
+        else if (p.wallClockPaused !== false && this.pausedSince !== null) this.pausedMs += Date.parse(e.time) - this.pausedSince;
+        this.pausedSince = null;
         break;
       case 'wait.opened':
       case 'wait.registered':
@@ -222,6 +233,9 @@ export class RunFold {
         }
         break;
       }
+      case 'budget.raised':
+        this.soft = p.soft as Budget['soft'];
+        break;
       case 'budget.release':
         this.reservations.delete(p.key as string);
         this.waiting.delete(p.key as string);
@@ -247,6 +261,8 @@ export interface Gauge {
   limit: number;
   used: number;
   reserved: number;
+  /** The soft limit (a person is asked before it is passed), if the budget has one. */
+  soft?: number;
   /** Calls waiting for this limit's calls in flight to settle before they are decided. */
   waiting: number;
   unit: string;
@@ -259,14 +275,26 @@ export interface Gauge {
 export function gauges(limits: Budget, f: RunFold, nowMs?: number): Gauge[] {
   const out: Omit<Gauge, 'waiting'>[] = [];
   const r = f.reserved;
-  if (limits.tokens !== undefined) out.push({ name: 'tokens', label: 'tokens', limit: limits.tokens, used: f.used.tokens, reserved: r.tokens, unit: '' });
-  if (limits.tools !== undefined) out.push({ name: 'tools', label: 'tool calls', limit: limits.tools, used: f.used.tools, reserved: r.tools, unit: '' });
-  if (limits.usd !== undefined) out.push({ name: 'usd', label: 'cost', limit: limits.usd, used: f.used.usd, reserved: r.usd, unit: '$' });
+  const soft = f.soft ?? limits.soft ?? {};
+  const withSoft = (k: 'tokens' | 'tools' | 'usd') => (soft[k] !== undefined ? { soft: soft[k] } : {});
+  // A limit may be soft only: its gauge reads against the soft limit.
+  const cap = (k: 'tokens' | 'tools' | 'usd') => limits[k] ?? soft[k];
+  if (cap('tokens') !== undefined) out.push({ name: 'tokens', label: 'tokens', limit: cap('tokens')!, used: f.used.tokens, reserved: r.tokens, unit: '', ...withSoft('tokens') });
+  if (cap('tools') !== undefined) out.push({ name: 'tools', label: 'tool calls', limit: cap('tools')!, used: f.used.tools, reserved: r.tools, unit: '', ...withSoft('tools') });
+  if (cap('usd') !== undefined) out.push({ name: 'usd', label: 'cost', limit: cap('usd')!, used: f.used.usd, reserved: r.usd, unit: '$', ...withSoft('usd') });
   if (limits.wallClockSec !== undefined) {
-    const to = nowMs ?? (f.at ? Date.parse(f.at) : undefined);
+    const last = nowMs ?? (f.at ? Date.parse(f.at) : undefined);
+    // Time asleep for a person does not count (unless a wait says so): the clock stops when the run sleeps.
+    const to = last === undefined ? undefined : f.pausedSince !== null ? Math.min(last, f.pausedSince) : last;
     // A restored run (a replay) carries its deadline: what is used is what the deadline no longer leaves.
     const elapsed =
-      to === undefined ? 0 : f.deadline !== undefined ? limits.wallClockSec - (f.deadline - to) / 1000 : f.startedAt ? (to - Date.parse(f.startedAt)) / 1000 : 0;
+      to === undefined
+        ? 0
+        : f.deadline !== undefined
+          ? limits.wallClockSec - (f.deadline + f.pausedMs - to) / 1000
+          : f.startedAt
+            ? (to - Date.parse(f.startedAt) - f.pausedMs) / 1000
+            : 0;
     out.push({ name: 'wallClockSec', label: 'wall clock', limit: limits.wallClockSec, used: Math.max(0, elapsed), reserved: 0, unit: 's' });
   }
   for (const [tool, cap] of Object.entries(limits.perTool ?? {})) {

@@ -5,6 +5,8 @@ export interface Lane {
   label: string;
   /** What kind of actor: for colour. */
   kind: 'supervisor' | 'budget' | 'node' | 'branch' | 'llm' | 'tool' | 'other';
+  /** The graph node the lane's actor runs (a node's lane and its branches'), if any. */
+  node?: string;
 }
 
 /** More branches than this under one node share one lane (`analyse/branch-*`). */
@@ -91,7 +93,8 @@ export class Lanes {
     this.lanes.length = 0;
     this.byPath.clear();
     sorted.forEach((key, i) => {
-      this.lanes.push({ key, label: labelOf(key), kind: kindOf(key) });
+      const node = /^supervisor\/([^/]+)/.exec(key)?.[1];
+      this.lanes.push({ key, label: labelOf(key), kind: kindOf(key), ...(node && node !== 'budget' ? { node } : {}) });
       this.byPath.set(key, i);
     });
     // Grouped branches resolve through the `branch-*` lane.
@@ -102,8 +105,11 @@ export class Lanes {
   }
 }
 
+/** A lane's label: a branch reads `branch-2` (under its node's lane, in its node's colour), never `analyse/bran…`. */
 function labelOf(key: string): string {
   if (key === 'supervisor') return 'supervisor';
+  const branch = /\/(branch-(\d+|\*))$/.exec(key);
+  if (branch) return branch[1]!;
   return key.startsWith('supervisor/') ? key.slice('supervisor/'.length) : key;
 }
 

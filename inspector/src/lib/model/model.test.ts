@@ -82,6 +82,32 @@ describe('RunFold', () => {
     expect(g.find((x) => x.name === 'wallClockSec')!.used).toBe(12);
   });
 
+  it('does not count time asleep for a person on the wall clock, unless a wait counts it (triage-with-approval read 71 s / 60 s)', () => {
+    const t = (s: number) => `2026-01-01T00:${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}.000Z`;
+    const wait = (countWallClock: boolean) => ({ id: 'w', node: 'a', kind: 'approval', prompt: 'ok?', schema: {}, since: t(5), countWallClock });
+    const evs = (count: boolean) => [
+      env('run.started', {}, 'supervisor', 'supervisor', t(0)),
+      env('run.waiting', { waits: [wait(count)] }, 'supervisor', 'supervisor', t(5)),
+      env('run.resumed', { pausedMs: 60_000, wallClockPaused: !count }, 'supervisor', 'supervisor', t(65)),
+      env('run.finished', { status: 'succeeded' }, 'supervisor', 'supervisor', t(71)),
+    ];
+    const clock = (n: number, count = false, now?: number) => gauges({ wallClockSec: 60 }, foldUpTo(evs(count), n, ['a']), now)[0]!.used;
+    expect(clock(4)).toBe(11);
+    // Asleep: the clock stands still at 5 s, however late it is now.
+    expect(clock(2, false, Date.parse(t(50)))).toBe(5);
+    expect(clock(4, true)).toBe(71);
+    expect(clock(2, true, Date.parse(t(50)))).toBe(50);
+  });
+
+  it('shows soft limits, and the soft limit a person raised', () => {
+    const f = foldUpTo([env('run.started', {})], 1, []);
+    expect(gauges({ tokens: 1000, soft: { tokens: 600 } }, f)[0]).toMatchObject({ name: 'tokens', limit: 1000, soft: 600 });
+    // A soft-only limit reads against the soft limit.
+    expect(gauges({ soft: { usd: 2 } }, f)[0]).toMatchObject({ name: 'usd', limit: 2, soft: 2 });
+    f.apply(env('budget.raised', { wait: 'w', soft: { tokens: 900 } }));
+    expect(gauges({ tokens: 1000, soft: { tokens: 600 } }, f)[0]!.soft).toBe(900);
+  });
+
   it("starts a replay from its checkpoint's node states, ledger and deadline", () => {
     const base = baseFromCheckpoint({
       sched: { nodes: { a: { status: 'succeeded', iteration: 1, attempt: 1 }, b: { status: 'running', iteration: 1, attempt: 1 } } },
@@ -117,14 +143,14 @@ describe('Lanes', () => {
       env('budget.request', {}, 'supervisor/analyse/branch-1@1.2', 'supervisor/budget'),
       env('node.start', {}, 'supervisor', 'supervisor/analyse'),
     ]);
-    expect(l.lanes.map((x) => x.label)).toEqual(['supervisor', 'budget', 'plan', 'analyse', 'analyse/branch-1', 'analyse/branch-2', 'llm/default', 'tool/web_search']);
+    expect(l.lanes.map((x) => x.label)).toEqual(['supervisor', 'budget', 'plan', 'analyse', 'branch-1', 'branch-2', 'llm/default', 'tool/web_search']);
     expect(l.of('supervisor/analyse/branch-1@1.2')).toBe(4);
   });
 
   it('puts the branches of a wide swarm into one lane', () => {
     const l = new Lanes(['fan']);
     l.add(Array.from({ length: MAX_BRANCH_LANES + 1 }, (_, i) => env('branch.start', {}, 'supervisor/fan', `supervisor/fan/branch-${i + 1}`)));
-    expect(l.lanes.map((x) => x.label)).toEqual(['fan', 'fan/branch-*']);
+    expect(l.lanes.map((x) => x.label)).toEqual(['fan', 'branch-*']);
     expect(l.of('supervisor/fan/branch-3')).toBe(1);
   });
 });
