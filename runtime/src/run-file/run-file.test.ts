@@ -15,7 +15,7 @@ describe('run files (ao export / ao import)', () => {
     await source.createRun({ id, graph: 'g', graphVersion: 'v1', input: { q: 1 }, budget: { tokens: 100 }, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     let prev: string | null = null;
     const events: Envelope[] = [1, 2, 3, 4].map((seq) => {
-      const e: Envelope = { id: newEnvelopeId(), runId: id, seq, from: 'supervisor', to: 'supervisor/a', type: 'node.started', payload: { key: `${id}/supervisor/a/${seq}`, secret: 'secret:h1' }, causationId: prev, trace: null, time: new Date().toISOString() };
+      const e: Envelope = { id: newEnvelopeId(), runId: id, seq, from: 'supervisor' as Envelope['from'], to: 'supervisor/a' as Envelope['to'], type: 'node.started', payload: { key: `${id}/supervisor/a/${seq}`, secret: 'secret:h1' }, causationId: prev, trace: null, time: new Date().toISOString() };
       prev = e.id;
       return e;
     });
