@@ -23,8 +23,8 @@ export interface Client {
   signal(id: string, req: SignalRequestT): Promise<SignalAcceptedT>;
   /** A finished run as a run file (GET /runs/:id/export). */
   exportRun(id: string, o: { checkpoints: boolean }): Promise<RunFile>;
-  /** Load a run file as a run (POST /runs/import); `newId`: under a fresh id. */
-  importRun(file: RunFile, o: { newId: boolean }): Promise<ImportedT>;
+  /** Load a run file as a run (POST /runs/import). */
+  importRun(file: RunFile): Promise<ImportedT>;
 }
 
 export type ImportedT = { id: string; graph: string; status: string; events: number; checkpoints: number };
@@ -99,8 +99,8 @@ export class HttpClient implements Client {
   exportRun(id: string, o: { checkpoints: boolean }) {
     return this.req<RunFile>('GET', `/runs/${encodeURIComponent(id)}/export?checkpoints=${o.checkpoints}`);
   }
-  importRun(file: RunFile, o: { newId: boolean }) {
-    return this.req<ImportedT>('POST', `/runs/import?newId=${o.newId}`, file);
+  importRun(file: RunFile) {
+    return this.req<ImportedT>('POST', '/runs/import', file);
   }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */

@@ -60,8 +60,8 @@ export class EmbeddedClient implements Client {
   exportRun(id: string, o: { checkpoints: boolean }) {
     return exportRun(this.engine.store, id, o).catch((e) => this.rethrow(e));
   }
-  async importRun(file: RunFile, o: { newId: boolean }) {
-    const run = await importRun(this.engine.store, file, o).catch((e) => this.rethrow(e));
+  async importRun(file: RunFile) {
+    const run = await importRun(this.engine.store, file).catch((e) => this.rethrow(e));
     return { id: run.id, graph: run.graph, status: run.status, events: file.events.length, checkpoints: file.checkpoints.length };
   }
 }

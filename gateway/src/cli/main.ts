@@ -37,8 +37,7 @@ Usage:
   ao export <run-id> [-o FILE] [--no-checkpoints]
                                             a finished run as one JSON file (format ao-run, version 1): run,
                                             every envelope (answers to waits included), checkpoints
-  ao import <FILE> [--new-id]               load a run file as a run (shown, replayed, diffed like any);
-                                            --new-id: under a fresh id when its id is already stored
+  ao import <FILE>                          load a run file as a run (shown, replayed, diffed like any)
   ao waiting                                runs waiting for a person, and what they wait for
   ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
                                             answer what a run waits for (an approval, an agent's question)
@@ -99,7 +98,6 @@ async function main(argv: string[]): Promise<number> {
       'no-node': { type: 'boolean', default: false },
       output: { type: 'string', short: 'o' },
       'no-checkpoints': { type: 'boolean', default: false },
-      'new-id': { type: 'boolean', default: false },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -192,14 +190,14 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'import': {
-        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao import <FILE> [--new-id]', 'file');
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao import <FILE>', 'file');
         const path = rest[0];
         const text = await (path === '-' ? Promise.resolve(readFileSync(0, 'utf8')) : readFile(path, 'utf8')).catch((e: Error) => {
           throw new ApiError(400, 'AO_VALIDATION', `cannot read ${path}: ${e.message}`, 'file');
         });
         const file = parseRunFile(text, path);
-        const r = await client.importRun(file, { newId: values['new-id'] });
-        out(`imported run ${r.id} (${r.graph}, ${r.status}, ${r.events} events, ${r.checkpoints} checkpoints)${r.id !== file.run.id ? ` as a copy of ${file.run.id}` : ''} via ${client.where}`);
+        const r = await client.importRun(file);
+        out(`imported run ${r.id} (${r.graph}, ${r.status}, ${r.events} events, ${r.checkpoints} checkpoints) via ${client.where}`);
         return 0;
       }
       case 'graphs': {

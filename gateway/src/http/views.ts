@@ -275,10 +275,5 @@ export const ExportQuery = z.strictObject({
   checkpoints: z.enum(['true', 'false']).default('true'),
 });
 
-/** POST /runs/import: `newId=true` imports the file under a fresh id (a copy), instead of AO_RUN_EXISTS for an id already stored. */
-export const ImportQuery = z.strictObject({
-  newId: z.enum(['true', 'false']).default('false'),
-});
-
 /** 201 to POST /runs/import. */
 export const Imported = z.object({ id: z.string(), graph: z.string(), status: z.string(), events: z.number().int(), checkpoints: z.number().int() });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
 import { EnvelopeSchema } from '../envelope/mod.js';
@@ -121,21 +120,6 @@ export async function exportRun(store: Store, id: string, o: { checkpoints?: boo
   };
 }
 
-/**
- * The same run under a new id: the run id and every envelope id are replaced wherever the file
- * holds them (envelopes, causations, checkpoint states, idempotency keys `runId/actor/n`), so the
- * copy decides exactly as the original and shares nothing with it.
- */
-export function renameRun(file: RunFile, newId: string = randomUUID()): RunFile {
-  const ids = new Map<string, string>([[file.run.id, newId], ...file.events.map((e): [string, string] => [e.id, randomUUID()])]);
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // Longest first, so an id that contains another is replaced whole.
-  const pattern = new RegExp([...ids.keys()].sort((a, b) => b.length - a.length).map(escape).join('|'), 'g');
-  const { exportedAt, ...rest } = file;
-  const text = JSON.stringify(rest).replace(pattern, (m) => ids.get(m)!);
-  return parseRunFile({ ...(JSON.parse(text) as object), exportedAt });
-}
-
 /** The row of a run file as the verifier and the stores read runs (finished, held by no one). */
 export function runRecordOf(file: RunFile, tenant = 'default'): RunRecord {
   return {
@@ -154,10 +138,11 @@ export function runRecordOf(file: RunFile, tenant = 'default'): RunRecord {
 
 /**
  * Load a run file into `store` for `tenant`: shown, replayed from any step it has a checkpoint
- * for, diffed and verified as a run recorded there. `newId` (true: a fresh uuid) imports it under
- * another id, as a copy; otherwise an id already stored is AO_RUN_EXISTS.
+ * for, diffed and verified as a run recorded there. It keeps its id: a run's envelope ids derive
+ * from its id and what each envelope is (a recorded replay finds the original's envelopes by
+ * computing them), so a run cannot be renamed without losing its replays. An id already stored
+ * is AO_RUN_EXISTS.
  */
-export async function importRun(store: Store, file: RunFile, o: { tenant?: string; newId?: string | boolean } = {}): Promise<RunRecord> {
-  const f = o.newId ? renameRun(file, typeof o.newId === 'string' ? o.newId : randomUUID()) : file;
-  return store.importRun({ run: { ...f.run, tenant: o.tenant ?? 'default' }, events: f.events, checkpoints: f.checkpoints });
+export async function importRun(store: Store, file: RunFile, o: { tenant?: string } = {}): Promise<RunRecord> {
+  return store.importRun({ run: { ...file.run, tenant: o.tenant ?? 'default' }, events: file.events, checkpoints: file.checkpoints });
 }
