@@ -107,6 +107,8 @@ describe(`run files over HTTP (import into ${targetKind})`, () => {
     expect(errorOf(bad)).toEqual({ status: 400, code: 'AO_VALIDATION' });
     expect(bad.json().error.field).toMatch(/version/);
     expect(errorOf(await importInto({ ...f, events: f.events.slice(1) }))).toEqual({ status: 400, code: 'AO_VALIDATION' });
+    // What no store can hold is refused at the door, not a 500.
+    expect(errorOf(await importInto({ ...f, run: { ...f.run, input: { text: 'a\u0000b' } } }))).toEqual({ status: 400, code: 'AO_VALIDATION' });
     const ro = await source.key('tenant-a', { readOnly: true });
     expect((await source.as(ro, { url: `/runs/${swarm}/export` })).statusCode).toBe(200);
     expect(errorOf(await source.as(ro, { method: 'POST', url: '/runs/import', payload: f }))).toEqual({ status: 403, code: 'AO_KEY_READ_ONLY' });

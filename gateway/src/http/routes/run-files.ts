@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
+import { AoError } from '@ao/graphs';
 import { exportRun, importRun, RunFileSchema } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
-import { ExportQuery, Imported, RunIdParams } from '../views.js';
+import { ExportQuery, Imported, RunIdParams, unstorable } from '../views.js';
 
 /** A run file is a whole log: larger than other request bodies may be. */
 export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -22,6 +23,9 @@ export const runFilesRoutes =
     });
 
     app.post('/runs/import', { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, response: { 201: Imported } } }, async (req, reply) => {
+      // What a store cannot hold (a NUL character, an unpaired surrogate) is refused at the door, not a 500.
+      const why = unstorable(req.body);
+      if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
       const run = await importRun(engine.store, req.body, { tenant: req.principal.tenant });
       return reply.status(201).send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
     });
