@@ -11,3 +11,4 @@ export * from './replay/mod.js';
 export * from './telemetry/mod.js';
 export * from './secrets/mod.js';
 export * from './identity/mod.js';
+export * from './run-file/mod.js';

@@ -1,6 +1,6 @@
 import { AoError, canonicalJson } from '@ao/graphs';
 import { TERMINAL_STATUSES } from '@ao/runtime';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CommitBatch, Envelope, ListRunsQuery, NewRun, NodeIdHolder, RunRecord, RunStatus, SecretRecord, SignalRecord, Store } from '@ao/runtime';
+import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CommitBatch, Envelope, ImportedRun, ListRunsQuery, NewRun, NodeIdHolder, RunRecord, RunStatus, SecretRecord, SignalRecord, Store } from '@ao/runtime';
 
 /** A copy through JSON, as a store's round trip makes it (undefined fields dropped, no shared objects). */
 const copy = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
@@ -62,6 +62,26 @@ export class ScratchStore implements Store {
       finishedAt: null,
     };
     this.runs.set(run.id, { run: record, events: [], ids: new Set(), checkpoints: [] });
+    this.n += 1;
+    return copy(record);
+  }
+
+  async importRun({ run, events, checkpoints }: ImportedRun): Promise<RunRecord> {
+    if (this.runs.has(run.id)) throw new AoError('AO_RUN_EXISTS', `run ${run.id} exists in the scratch store`, { field: 'run.id' });
+    const sorted = copy([...events].sort((a, b) => a.seq - b.seq));
+    const record: RunRecord = {
+      ...copy(run),
+      owner: null,
+      leaseExpiresAt: null,
+      cancelRequested: false,
+      lastSeq: sorted.at(-1)?.seq ?? 0,
+      idempotencyKey: null,
+      waits: [],
+      wakeAt: null,
+      updatedAt: new Date().toISOString(),
+    };
+    const cps = checkpoints.map((c) => ({ ...copy(c), runId: run.id, sizeBytes: canonicalJson(c.state).length })).sort((a, b) => a.step - b.step);
+    this.runs.set(run.id, { run: record, events: sorted, ids: new Set(sorted.map((e) => e.id)), checkpoints: cps });
     this.n += 1;
     return copy(record);
   }

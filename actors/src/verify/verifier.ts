@@ -147,10 +147,5 @@ export class Verifier {
  */
 async function copyRun(store: Store, run: RunRecord, events: readonly Envelope[]): Promise<void> {
   if (await store.getRun(run.id)) return;
-  await store.createRun({ id: run.id, graph: run.graph, graphVersion: run.graphVersion, input: run.input, budget: run.budget, nodes: run.nodes, traceId: run.traceId, owner: null, leaseMs: 0, tenant: run.tenant });
-  await store.commit({
-    runId: run.id,
-    events: [...events],
-    patch: { status: run.status, output: run.output, error: run.error, usage: run.usage, nodes: run.nodes, startedAt: run.startedAt, finishedAt: run.finishedAt, releaseLease: true },
-  });
+  await store.importRun({ run, events: [...events], checkpoints: [] });
 }

@@ -2,7 +2,7 @@
 // (the engine's client, EmbeddedClient, is in embedded-client.ts, imported when it is needed).
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
-import type { Envelope, ReplayOverrides, RunStatus } from '@ao/runtime';
+import type { Envelope, ReplayOverrides, RunFile, RunStatus } from '@ao/runtime';
 import type { GraphDetailViewT, GraphViewT, runSummary, RunViewT } from '../http/views.js';
 
 export type RunSummaryT = ReturnType<typeof runSummary>;
@@ -21,7 +21,13 @@ export interface Client {
   replay(id: string, req: ReplayRequest): Promise<RunViewT>;
   diff(a: string, b: string): Promise<RunDiffT>;
   signal(id: string, req: SignalRequestT): Promise<SignalAcceptedT>;
+  /** A finished run as a run file (GET /runs/:id/export). */
+  exportRun(id: string, o: { checkpoints: boolean }): Promise<RunFile>;
+  /** Load a run file as a run (POST /runs/import). */
+  importRun(file: RunFile): Promise<ImportedT>;
 }
+
+export type ImportedT = { id: string; graph: string; status: string; events: number; checkpoints: number };
 
 export type SignalRequestT = { node: string; waitId?: string; payload: unknown };
 export type SignalAcceptedT = { id: string; status: string; signal: string; wait: string | null; duplicate: boolean };
@@ -88,6 +94,13 @@ export class HttpClient implements Client {
   }
   signal(id: string, req: SignalRequestT) {
     return this.req<SignalAcceptedT>('POST', `/runs/${encodeURIComponent(id)}/signal`, req);
+  }
+
+  exportRun(id: string, o: { checkpoints: boolean }) {
+    return this.req<RunFile>('GET', `/runs/${encodeURIComponent(id)}/export?checkpoints=${o.checkpoints}`);
+  }
+  importRun(file: RunFile) {
+    return this.req<ImportedT>('POST', '/runs/import', file);
   }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */

@@ -1,7 +1,8 @@
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
 import { AoError } from '@ao/graphs';
-import type { RunStatus } from '@ao/runtime';
+import { exportRun, importRun } from '@ao/runtime';
+import type { RunFile, RunStatus } from '@ao/runtime';
 import { graphDetail, runSummary, runView, graphView } from '../http/views.js';
 import { ApiError } from './client.js';
 import type { Client, ReplayRequest, SignalRequestT } from './client.js';
@@ -55,5 +56,12 @@ export class EmbeddedClient implements Client {
   async signal(id: string, req: SignalRequestT) {
     const r = await this.engine.signal(id, req).catch((e) => this.rethrow(e));
     return { id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate };
+  }
+  exportRun(id: string, o: { checkpoints: boolean }) {
+    return exportRun(this.engine.store, id, o).catch((e) => this.rethrow(e));
+  }
+  async importRun(file: RunFile) {
+    const run = await importRun(this.engine.store, file).catch((e) => this.rethrow(e));
+    return { id: run.id, graph: run.graph, status: run.status, events: file.events.length, checkpoints: file.checkpoints.length };
   }
 }

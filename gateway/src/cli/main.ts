@@ -2,11 +2,12 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
-import { DataDirLock, dataDirLocked, loadConfig, RUN_STATUSES } from '@ao/runtime';
+import { DataDirLock, dataDirLocked, loadConfig, parseRunFile, RUN_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import type { Runtime } from '../node.js';
 import { ApiError, HttpClient } from './client.js';
@@ -33,17 +34,23 @@ Usage:
   ao replay <run-id> --from-step N [--recorded | --lenient] [--overrides JSON] [--watch]
                                             replay (or, with --overrides, fork) a run from a checkpoint
   ao diff <run-a> <run-b>                   where two runs first differ, and their node outputs
+  ao export <run-id> [-o FILE] [--no-checkpoints]
+                                            a finished run as one JSON file (format ao-run, version 1): run,
+                                            every envelope (answers to waits included), checkpoints
+  ao import <FILE>                          load a run file as a run (shown, replayed, diffed like any)
   ao waiting                                runs waiting for a person, and what they wait for
   ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
                                             answer what a run waits for (an approval, an agent's question)
   ao graphs [<name>]                        every graph's edges; with a name, its nodes and input fields
   ao verify [--since 24h] [--graph G] [--status S] [--limit N] [--json] [--junit FILE]
-                                            replay finished runs of the store against this checkout (recorded,
-                                            in process, nothing written); exit code 0 only if none diverged
+  ao verify <FILE|DIR>... [--json] [--junit FILE]
+                                            replay finished runs of the store, or run files, against this
+                                            checkout (recorded, in process, nothing written); exit code 0
+                                            only if none diverged
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
 
-run/runs/show/graphs talk to the gateway at AO_URL; without it, to the \`ao serve\` that holds
+run/runs/show/graphs/export/import talk to the gateway at AO_URL; without it, to the \`ao serve\` that holds
 AO_DATA_DIR (its address is in the directory's lock), else to http://localhost:$PORT; when none
 answers they open the store themselves (embedded mode).`;
 
@@ -89,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
       comment: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       'no-node': { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+      'no-checkpoints': { type: 'boolean', default: false },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -167,6 +176,29 @@ async function main(argv: string[]): Promise<number> {
         }
         for (const n of d.nodes) out(`node ${n.node}: output differs\n  a: ${JSON.stringify(n.a)?.slice(0, 300)}\n  b: ${JSON.stringify(n.b)?.slice(0, 300)}`);
         return d.identical ? 0 : 1;
+      }
+      case 'export': {
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao export <run-id> [-o FILE] [--no-checkpoints]', 'id');
+        const file = await client.exportRun(rest[0], { checkpoints: !values['no-checkpoints'] });
+        const text = `${JSON.stringify(file, null, 1)}\n`;
+        if (!values.output || values.output === '-') {
+          if (!stdoutGone) process.stdout.write(text);
+          return 0;
+        }
+        await writeFile(values.output, text);
+        out(`exported run ${file.run.id} (${file.run.graph}, ${file.run.status}, ${file.events.length} events, ${file.checkpoints.length} checkpoints) to ${values.output}`);
+        return 0;
+      }
+      case 'import': {
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao import <FILE>', 'file');
+        const path = rest[0];
+        const text = await (path === '-' ? Promise.resolve(readFileSync(0, 'utf8')) : readFile(path, 'utf8')).catch((e: Error) => {
+          throw new ApiError(400, 'AO_VALIDATION', `cannot read ${path}: ${e.message}`, 'file');
+        });
+        const file = parseRunFile(text, path);
+        const r = await client.importRun(file);
+        out(`imported run ${r.id} (${r.graph}, ${r.status}, ${r.events} events, ${r.checkpoints} checkpoints) via ${client.where}`);
+        return 0;
       }
       case 'graphs': {
         const lines = rest[0] ? graphDetailLines(await client.graph(rest[0])) : graphsList(await client.graphs());

@@ -1,21 +1,27 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Verifier } from '@ao/actors';
 import type { Verdict } from '@ao/actors';
-import { AoError } from '@ao/graphs';
-import { DataDirLock, llmProfilesOf, LlmProfiles, loadConfig, openPgliteStore, openPgStore, RUN_STATUSES, TERMINAL_STATUSES } from '@ao/runtime';
-import type { RunRecord, RunStatus, Store } from '@ao/runtime';
+import { AoError, isAoError } from '@ao/graphs';
+import { DataDirLock, llmProfilesOf, LlmProfiles, loadConfig, openPgliteStore, openPgStore, parseRunFile, RUN_STATUSES, runRecordOf, TERMINAL_STATUSES } from '@ao/runtime';
+import type { Config, RunRecord, RunStatus, Store } from '@ao/runtime';
+import type { ToolDefinition } from '@ao/runtime';
 import { loadExtensions, toolRegistry, withExamples } from '../node.js';
+import type { AnyGraph } from '../node.js';
 
 const USAGE = `ao verify [--since 24h] [--graph NAME] [--status S] [--limit N] [--json] [--junit FILE] [--concurrency N]
-  replays finished runs of the store (DATABASE_URL, or PGlite under AO_DATA_DIR) in recorded mode
-  against the graphs and tools of this checkout (examples and AO_GRAPHS), in this process: no
-  server, no model or tool called, nothing written to the store. One line per run and a summary;
-  exit code 0 only when every run reproduced its log. Default: the last 100 finished runs.`;
+ao verify <FILE|DIR>... [--json] [--junit FILE] [--concurrency N]
+  replays finished runs of the store (DATABASE_URL, or PGlite under AO_DATA_DIR), or the run files
+  given (\`ao export\`; a directory: every .json file under it), in recorded mode against the
+  graphs and tools of this checkout (examples and AO_GRAPHS), in this process: no server, no model
+  or tool called, nothing written to the store. One line per run and a summary; exit code 0 only
+  when every run reproduced its log. Default: the last 100 finished runs of the store.`;
 
 /** What `ao verify` was asked. */
 export interface VerifyArgs {
+  /** Run files and directories of them: verify these instead of the store's runs. */
+  files: string[];
   sinceMs?: number;
   graph?: string;
   status?: RunStatus;
@@ -35,8 +41,9 @@ export function parseDuration(text: string): number {
 }
 
 function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       since: { type: 'string' },
       graph: { type: 'string' },
@@ -49,6 +56,10 @@ function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
     },
   });
   if (values.help) return 'help';
+  if (positionals.length) {
+    const storeOnly = (['since', 'graph', 'status', 'limit'] as const).find((k) => values[k] !== undefined);
+    if (storeOnly) throw new AoError('AO_VALIDATION', `--${storeOnly} selects runs of a store: it does not apply to files`, { field: storeOnly });
+  }
   if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new AoError('AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, { field: 'status' });
   const whole = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;
@@ -57,6 +68,7 @@ function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
     return n;
   };
   return {
+    files: positionals,
     ...(values.since !== undefined ? { sinceMs: parseDuration(values.since) } : {}),
     ...(values.graph ? { graph: values.graph } : {}),
     ...(values.status ? { status: values.status as RunStatus } : {}),
@@ -91,10 +103,13 @@ export async function selectRuns(store: Store, a: Pick<VerifyArgs, 'sinceMs' | '
 
 const short = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
+/** A verdict on a run, and the file it came from when it came from one. */
+export type FileVerdict = Verdict & { file?: string };
+
 /** One verdict as the lines a person reads: a line for the run, and a diverged run's diff indented below it. */
-export function verdictLines(v: Verdict): string[] {
+export function verdictLines(v: FileVerdict): string[] {
   const version = v.version.current !== null && v.version.current !== v.version.recorded ? `  (graph version ${v.version.recorded} → ${v.version.current}${v.version.compatible ? ', declared compatible' : ''})` : '';
-  const head = `${v.run}  ${v.graph}`;
+  const head = `${v.run}  ${v.graph}${v.file ? `  ${v.file}` : ''}`;
   if (v.outcome === 'identical') return [`✔ identical  ${head}  ${v.events} events, ${short(v.ms)}${version}`];
   if (v.outcome === 'error') return [`! not verified  ${head}  ${v.error!.code}: ${v.error!.message}${version}`];
   const d = v.divergence!;
@@ -195,26 +210,71 @@ export async function verifyCommand(argv: string[], out: (s: string) => void, en
   }
   const config = loadConfig(env);
   const ext = await loadExtensions(config.AO_GRAPHS);
-  const tools = toolRegistry(config, ext.tools);
-  const profiles = new LlmProfiles(llmProfilesOf(config), { env });
-  const verifier = new Verifier({ graphs: withExamples(ext.graphs), tools, llm: (p) => profiles.resolve(p) });
-  const source = await openSource(config);
+  const verifier = verifierFor(config, ext, env);
   const t0 = performance.now();
-  let verdicts: Verdict[];
+  const say = (v: FileVerdict) => {
+    if (!a.json) for (const l of verdictLines(v)) out(l);
+    return v;
+  };
+  let verdicts: FileVerdict[];
   try {
-    const runs = await selectRuns(source.store, a);
-    verdicts = await pool(runs, a.concurrency, async (run) => {
-      const v = await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }));
-      if (!a.json) for (const l of verdictLines(v)) out(l);
-      return v;
-    });
+    if (a.files.length) {
+      const files = await runFilesIn(a.files);
+      verdicts = await pool(files, a.concurrency, async (path) => say(await verifyFile(verifier, path)));
+    } else {
+      const source = await openSource(config);
+      try {
+        const runs = await selectRuns(source.store, a);
+        verdicts = await pool(runs, a.concurrency, async (run) => say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }))));
+      } finally {
+        await source.close();
+      }
+    }
   } finally {
     await verifier.close();
-    await source.close();
   }
   const summary = summarise(verdicts, performance.now() - t0);
   if (a.json) out(JSON.stringify({ runs: verdicts, summary }, null, 2));
   else out(summaryLine(summary));
   if (a.junit) await writeFile(a.junit, junitXml(verdicts, summary));
   return summary.diverged === 0 && summary.errors === 0 ? 0 : 1;
+}
+
+/**
+ * A verifier of the graphs and tools of this checkout (the examples and `ext`, AO_GRAPHS' modules)
+ * and the configured model profiles (to count prompt tokens as the originals did: none is called).
+ */
+export function verifierFor(config: Config, ext: { graphs: readonly AnyGraph[]; tools: readonly ToolDefinition[] }, env: NodeJS.ProcessEnv = process.env): Verifier {
+  const tools = toolRegistry(config, ext.tools);
+  const profiles = new LlmProfiles(llmProfilesOf(config), { env });
+  return new Verifier({ graphs: withExamples(ext.graphs), tools, llm: (p) => profiles.resolve(p) });
+}
+
+/** The run files named: files as given, directories as every `.json` file under them, in name order. */
+export async function runFilesIn(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch((e: Error) => {
+      throw new AoError('AO_VALIDATION', `cannot read ${p}: ${e.message}`, { field: 'file' });
+    });
+    if (!s.isDirectory()) {
+      out.push(p);
+      continue;
+    }
+    const names = (await readdir(p, { recursive: true })).filter((n) => n.endsWith('.json')).sort();
+    out.push(...names.map((n) => join(p, n)));
+  }
+  return out;
+}
+
+/** Verify one run file: a file that cannot be read or is not a valid run file is a verdict `error` naming it. */
+export async function verifyFile(verifier: Verifier, path: string): Promise<FileVerdict> {
+  let file;
+  try {
+    file = parseRunFile(await readFile(path, 'utf8'), path);
+  } catch (e) {
+    const error = { code: isAoError(e) ? e.code : 'AO_VALIDATION', message: (e as Error).message };
+    return { run: path, graph: '-', status: '-', outcome: 'error', version: { recorded: '-', current: null }, error, events: 0, ms: 0, file: path };
+  }
+  return { ...(await verifier.verify(runRecordOf(file), file.events)), file: path };
 }

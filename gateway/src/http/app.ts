@@ -15,6 +15,7 @@ import { body, errorHandler } from './errors.js';
 import { graphsRoutes } from './routes/graphs.js';
 import { nodesRoutes } from './routes/nodes.js';
 import { replayRoutes } from './routes/replay.js';
+import { runFilesRoutes } from './routes/run-files.js';
 import { runsRoutes } from './routes/runs.js';
 import type { Admission } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
@@ -133,6 +134,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   });
   await app.register(runsRoutes(engine, admission));
   await app.register(replayRoutes(engine, admission));
+  await app.register(runFilesRoutes(engine));
   await app.register(nodesRoutes(engine));
   const streams = new StreamHub(
     { bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },

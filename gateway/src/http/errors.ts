@@ -27,6 +27,9 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   // A body naming an unknown graph is bad input (400); GET /graphs/:name maps it to 404 itself.
   AO_GRAPH_NOT_FOUND: 400,
   AO_RUN_NOT_FOUND: 404,
+  AO_RUN_EXISTS: 409,
+  AO_RUN_FILE_INVALID: 400,
+  AO_RUN_NOT_FINISHED: 409,
   AO_ROUTE_NOT_FOUND: 404,
   AO_PAYLOAD_TOO_LARGE: 413,
   AO_UNSUPPORTED_MEDIA_TYPE: 415,

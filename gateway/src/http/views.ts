@@ -269,3 +269,11 @@ export const SignalAccepted = z.object({
   /** True when this repeats an answer already given: nothing changed. */
   duplicate: z.boolean(),
 });
+
+/** GET /runs/:id/export: `checkpoints=false` leaves the checkpoints out (a smaller file that verifies and replays from step 0). */
+export const ExportQuery = z.strictObject({
+  checkpoints: z.enum(['true', 'false']).default('true'),
+});
+
+/** 201 to POST /runs/import. */
+export const Imported = z.object({ id: z.string(), graph: z.string(), status: z.string(), events: z.number().int(), checkpoints: z.number().int() });

@@ -241,6 +241,45 @@ export function storeConformance(
       expect((await store.listRuns({ status: 'succeeded', limit: 10 })).runs.map((r) => r.id)).toContain('list-1');
     });
 
+    maybe('imports a whole finished run in one go: its row as it ended, its log, its checkpoints; a second import of it is AO_RUN_EXISTS', async () => {
+      const id = 'run-imported';
+      const big = 'x'.repeat(70_000); // stored once by reference, read back whole
+      const events = [1, 2, 3, 4, 5].map((s) => ({ ...ev(id, s), ...(s === 4 ? { payload: { big } } : {}) }));
+      const run = {
+        id,
+        graph: 'g',
+        graphVersion: 'v1',
+        status: 'succeeded' as const,
+        input: { a: 1 },
+        output: { done: true },
+        error: null,
+        budget: { tokens: 10 },
+        usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3, llmCalls: 1, toolCalls: 0, perTool: {} },
+        nodes: { a: { status: 'succeeded' as const, iteration: 1, attempt: 1 } },
+        traceId: null,
+        replay: null,
+        tenant: 't-import',
+        createdAt: '2026-01-02T03:04:05.000Z',
+        startedAt: '2026-01-02T03:04:05.100Z',
+        finishedAt: '2026-01-02T03:04:06.000Z',
+      };
+      const cps = [
+        { step: 0, seq: 2, node: null, graphVersion: 'v1', state: { at: 0 }, createdAt: '2026-01-02T03:04:05.200Z' },
+        { step: 1, seq: 5, node: 'a', graphVersion: 'v1', state: { at: 1, big }, createdAt: '2026-01-02T03:04:05.900Z' },
+      ];
+      const r = await store.importRun({ run, events, checkpoints: cps });
+      expect(r).toMatchObject({ ...run, owner: null, leaseExpiresAt: null, lastSeq: 5, waits: [], wakeAt: null, idempotencyKey: null });
+      expect(await store.getRun(id)).toEqual(r);
+      expect(await store.listEvents(id, { limit: 100 })).toEqual(events);
+      expect((await store.listEvents(id, { after: 2, upTo: 4, limit: 100 })).map((e) => e.seq)).toEqual([3, 4]);
+      expect((await store.listCheckpoints(id)).map((c) => [c.step, c.seq, c.node])).toEqual([[0, 2, null], [1, 5, 'a']]);
+      expect((await store.getCheckpoint(id, 1))?.state).toEqual({ at: 1, big });
+      // A finished run held by no one: no node takes it over.
+      expect((await store.claimRuns({ owner: 'n-import', leaseMs: 1000, limit: 100, reclaimOwn: true, exclude: [] })).map((x) => x.id)).not.toContain(id);
+      await expect(store.importRun({ run, events, checkpoints: cps })).rejects.toMatchObject({ code: 'AO_RUN_EXISTS' });
+      expect(await store.listEvents(id, { limit: 100 })).toHaveLength(5);
+    });
+
     const claim = (id: string, instance: string, o: { host?: string; pid?: number; staleMs?: number } = {}) => ({
       id,
       instance,

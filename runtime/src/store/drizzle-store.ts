@@ -4,7 +4,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { CommitBatch, ListRunsQuery, Store } from './port.js';
+import type { CommitBatch, ImportedRun, ListRunsQuery, Store } from './port.js';
 import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
@@ -57,6 +57,12 @@ function toCheckpoint(row: Omit<typeof checkpoints.$inferSelect, 'state'> & { st
   const r = CheckpointRecordSchema.safeParse({ ...row, createdAt: iso(row.createdAt) });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${row.step} of run ${row.runId}: ${r.error.issues[0]?.message}`);
   return r.data;
+}
+
+/** The fields of an imported run's row it brings (a whole RunRecord may be passed: its lease, key and waits stay behind). */
+function pickImported(r: ImportedRun['run']): ImportedRun['run'] {
+  const { id, graph, graphVersion, status, input, output, error, budget, usage, nodes, traceId, replay, tenant, createdAt, startedAt, finishedAt } = r;
+  return { id, graph, graphVersion, status, input, output, error, budget, usage, nodes, traceId, replay, tenant, createdAt, startedAt, finishedAt };
 }
 
 const ACTIVE: RunStatus[] = ['pending', 'running'];
@@ -136,6 +142,42 @@ export class DrizzleStore implements Store {
         field: 'headers.idempotency-key',
       });
     }
+    return toRecord(row);
+  }
+
+  async importRun({ run, events, checkpoints: cps }: ImportedRun): Promise<RunRecord> {
+    const sorted = [...events].sort((a, b) => a.seq - b.seq);
+    // One journal row per step, as the commits that wrote the run cut it (at its checkpoints' seqs).
+    const cuts = new Set(cps.map((c) => c.seq));
+    const chunks: Envelope[][] = [[]];
+    for (const e of sorted) {
+      chunks.at(-1)!.push(e);
+      if (cuts.has(e.seq)) chunks.push([]);
+    }
+    const pk = new ContentPacker(run.id, undefined, this.contentMinChars);
+    const hp = new RequestHistories().packer(run.id);
+    const pack = (json: string, env: Envelope) => pk.pack(hp.pack(env, json));
+    const rows = chunks.filter((c) => c.length).map((c) => journalRowsJson(c, pack));
+    const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
+    const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
+    const now = new Date().toISOString();
+    const row = await this.db.transaction(async (tx) => {
+      const [inserted] = await tx
+        .insert(runs)
+        .values({ ...pickImported(run), owner: null, leaseExpiresAt: null, cancelRequested: false, lastSeq: sorted.at(-1)?.seq ?? 0, waits: [], wakeAt: null, updatedAt: now })
+        .onConflictDoNothing()
+        .returning();
+      if (!inserted) throw exists();
+      // Envelope ids are unique across runs: a log imported before under another run id is refused, not merged.
+      const firstIds = rows.length ? chunks.filter((c) => c.length).map((c) => c[0]!.id) : [];
+      if (firstIds.length && (await tx.select({ id: journal.id }).from(journal).where(inArray(journal.id, firstIds)).limit(1)).length) throw exists();
+      for (const r of rows) await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${r}::json) as ${sql.raw(JOURNAL_ROW_TYPE)}`);
+      for (const c of states) {
+        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: sql`${c.text}::jsonb`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
+      }
+      if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
+      return inserted;
+    });
     return toRecord(row);
   }
 

@@ -1,4 +1,4 @@
-export type { Store, ListRunsQuery, CommitBatch } from './port.js';
+export type { Store, ListRunsQuery, CommitBatch, ImportedRun } from './port.js';
 export * from './records.js';
 export { DrizzleStore } from './drizzle-store.js';
 export { openPgliteStore } from './pglite/pglite-store.js';

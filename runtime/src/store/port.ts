@@ -2,6 +2,18 @@ import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, NodeIdClaim, NodeIdHolder, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 
+/**
+ * A finished run recorded elsewhere (an `ao export` file, see run-file/), as
+ * {@link Store.importRun} inserts it: its row as it ended, its whole log and its checkpoints.
+ */
+export interface ImportedRun {
+  run: Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'status' | 'input' | 'output' | 'error' | 'budget' | 'usage' | 'nodes' | 'traceId' | 'replay' | 'tenant' | 'createdAt' | 'startedAt' | 'finishedAt'>;
+  /** Every envelope, seq 1 to the last, gapless. */
+  events: Envelope[];
+  /** Its checkpoints, each with the seq of the last envelope it reflects. */
+  checkpoints: Array<Pick<CheckpointRecord, 'step' | 'seq' | 'node' | 'graphVersion' | 'state' | 'createdAt'>>;
+}
+
 export interface ListRunsQuery {
   status?: RunStatus;
   graph?: string;
@@ -33,6 +45,14 @@ export interface Store {
    * @throws AoError `AO_IDEMPOTENCY_KEY_REUSED` when the tenant already has a run with this `idempotencyKey`.
    */
   createRun(run: NewRun): Promise<RunRecord>;
+  /**
+   * Insert a whole finished run as it was recorded (`ao import`), in one transaction: its row
+   * as it ended (held by no one, so no node resumes it), its log as journal rows (one per step,
+   * cut at its checkpoints' seqs, as the commits that wrote it were) and its checkpoints.
+   * @throws AoError `AO_RUN_EXISTS` when a run with this id, or one of its envelope ids, is stored
+   * already (nothing is written).
+   */
+  importRun(run: ImportedRun): Promise<RunRecord>;
   /** The tenant's run submitted with this idempotency key, and the hash of that request. */
   findRunByIdempotencyKey(tenant: string, key: string): Promise<{ run: RunRecord; requestHash: string | null } | undefined>;
   /** How many of the tenant's runs have one of these statuses (the gateway's cap on active runs). */
