@@ -64,6 +64,13 @@ export const graphs = [
 ];
 `;
 
+const VERIFY = `import { verifyRecording } from '@ao/gateway/testing';
+import { graphs, tools } from './my-graphs.ts';
+
+const verdict = await verifyRecording('greet.json', graphs, { tools });
+console.log('verified:', verdict.outcome);
+`;
+
 describe('in your own project: the packed packages installed with npm outside the repository', () => {
   let dir: string;
   let project: string;
@@ -109,7 +116,9 @@ describe('in your own project: the packed packages installed with npm outside th
         dependencies: Record<string, string>;
         bin?: unknown;
       };
-      expect(manifest.exports).toEqual({ '.': { types: './dist/mod.d.ts', default: './dist/mod.js' } });
+      const main = { '.': { types: './dist/mod.d.ts', default: './dist/mod.js' } };
+      // The gateway also ships `verifyRecording` for users' own test suites.
+      expect(manifest.exports).toEqual(name === 'gateway' ? { ...main, './testing': { types: './dist/testing/mod.d.ts', default: './dist/testing/mod.js' } } : main);
       for (const [dep, version] of Object.entries(manifest.dependencies)) expect(version, `${name}: ${dep}`).toMatch(/^\d+\.\d+\.\d+$/);
       expect(manifest.bin).toEqual(name === 'gateway' ? { ao: './bin/ao.mjs' } : undefined);
     }
@@ -164,6 +173,11 @@ describe('in your own project: the packed packages installed with npm outside th
       // The CLI of the project talks to that server.
       const runs = await run(join(project, 'node_modules', '.bin', 'ao'), ['runs'], project, cleanEnv({ AO_URL: url }));
       expect(runs).toMatch(new RegExp(`^${id}\\s+greet\\s+succeeded`, 'm'));
+      // The run exported as a file and verified from the project's own code, as a test suite would.
+      await run(join(project, 'node_modules', '.bin', 'ao'), ['export', id, '-o', 'greet.json'], project, cleanEnv({ AO_URL: url }));
+      await writeFile(join(project, 'verify.ts'), VERIFY);
+      const verified = await run(process.execPath, ['--import', 'tsx', 'verify.ts'], project, cleanEnv({}));
+      expect(verified).toContain('verified: identical');
     } finally {
       if (!gone) server.kill('SIGTERM');
     }
