@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { DrizzleStore } from '../drizzle-store.js';
+import { PreparedStatements } from './prepared.js';
 import type { Db } from '../drizzle-store.js';
 import { migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
@@ -20,9 +21,11 @@ export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
-  // PGlite runs a query only between transactions (its own mutex), so the hot path's single
-  // statements interleave safely with drizzle's transactions.
-  const raw = async (_name: string, text: string, values: unknown[]) => (await client.query<Record<string, unknown>>(text, values)).rows;
+  // PGlite runs a statement only between transactions (its own mutex, which the prepared
+  // statements hold too), so the hot path's single statements interleave safely with drizzle's transactions.
+  // The hot path's statements (commits) are prepared once by name, as on Postgres.
+  const prepared = new PreparedStatements(client);
+  const raw = (name: string, text: string, values: unknown[]) => prepared.query(name, text, values);
   return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1, opts.contentMinChars);
 }
 
