@@ -462,13 +462,15 @@ export class Engine {
   private async resume(run: RunRecord, loaded?: Loaded): Promise<void> {
     // A replay that has written only its first event has not started: deliveries follow the original's order.
     const o = { freshReplay: run.replay !== null && run.lastSeq <= 1 };
-    const first = loaded ? loaded.first : (await this.o.store.listEvents(run.id, { limit: 1 }))[0];
+    // Nothing logged yet (a run fresh from the queue): no first event, checkpoint or log to read.
+    const blank = !loaded && run.lastSeq === 0 && run.replay === null;
+    const first = loaded ? loaded.first : blank ? undefined : (await this.o.store.listEvents(run.id, { limit: 1 }))[0];
     const trace: TraceContext = first?.trace ?? runTraceContext(run.id, run.traceId);
     const registered = this.graphs.get(run.graph);
     if (!registered) return this.park(run, { code: 'AO_GRAPH_NOT_FOUND', message: `graph "${run.graph}" is not registered on node "${this.nodeId}"` });
     if (run.cancelRequested) return this.end(run, 'cancelled', { code: 'AO_RUN_CANCELLED', message: 'cancelled while no node hosted it' });
     const def = run.replay ? graphWithOverrides(registered, run.replay.overrides, (t) => this.o.tools.has(t)) : registered;
-    const cp = loaded ? loaded.checkpoint : await this.o.store.latestCheckpoint(run.id);
+    const cp = loaded ? loaded.checkpoint : blank ? undefined : await this.o.store.latestCheckpoint(run.id);
     let restored: CheckpointState | undefined;
     if (cp) {
       let state: unknown = cp.state;
@@ -494,7 +496,7 @@ export class Engine {
     // Read with the batch, unless a migration changed which children are live (read them again).
     const starts = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id)) ? loaded.starts : restored ? await this.o.store.getEvents(run.id, wanted) : [];
     const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
-    const known = loaded && loaded.after === from ? loaded.known : await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
+    const known = loaded && loaded.after === from ? loaded.known : blank ? [] : await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
     const recording = run.replay ? await loadRecording(this.o.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
     if (recording && !o.freshReplay) recording.advance(await this.o.store.listEvents(run.id, { limit: 10_000_000 }), restored?.step ?? 0);
     // A replay's children that were live at its step started in the original: their start messages are inherited.
