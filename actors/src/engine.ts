@@ -13,6 +13,7 @@ import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
+import { RunWatch } from './run-watch.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
@@ -194,6 +195,8 @@ export class Engine {
   private runsHosted = 0;
   private queueSub: Subscription | undefined;
   private taskSub: Subscription | undefined;
+  /** Follows runs hosted elsewhere by the bus's run signals (absent without them). */
+  private readonly watch: RunWatch | undefined;
   /** Since when the bus has been unreachable (leases are not renewed after half a lease of it). */
   private unreachableSince: number | undefined;
   private lettingGo = false;
@@ -215,6 +218,7 @@ export class Engine {
     this.leaseMs = o.leaseMs ?? 15_000;
     this.system = createActorSystem();
     this.secrets = new SecretVault(o.store, o.secretKey);
+    if (o.bus.watchRuns) this.watch = new RunWatch(o.bus as Bus & Required<Pick<Bus, 'watchRuns'>>);
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
     if (o.bus.queue && o.bus.rpc && !o.passive) {
       this.tasks = new TaskRunner({
@@ -832,29 +836,44 @@ export class Engine {
     }
     let run = await this.o.store.getRun(id);
     if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    // In a cluster another node may host it: follow it by push (its last envelope on the bus, or
-    // this node taking it), reading its row again at each word and every second at most.
+    // In a cluster another node may host it: follow it by push (its run-level signals, or its
+    // last envelope on the bus, or this node taking it), reading its row again at each word and
+    // every second at most.
     if (this.o.bus.queue && !host && !settled(run)) {
       const end = Date.now() + timeoutMs;
+      // `signalled` keeps a word that came during a read, which `poke` (set only while waiting) would miss.
+      let signalled = false;
       let poke: () => void = () => undefined;
-      const sub = this.o.bus.subscribe(id, (env) => {
-        if (RUN_ENDS.has(env.type)) poke();
-      });
-      try {
+      const onEnd = (type: string) => {
+        if (!RUN_ENDS.has(type)) return;
+        signalled = true;
+        poke();
+      };
+      let stop: () => void;
+      if (this.watch) {
+        stop = await this.watch.follow(id, onEnd);
+      } else {
+        const sub = this.o.bus.subscribe(id, (env) => onEnd(env.type));
+        stop = () => sub.unsubscribe();
         await within(Math.max(1, end - Date.now()), sub.ready);
+      }
+      try {
         run = (await this.o.store.getRun(id)) ?? run;
         while (!settled(run)) {
           if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
-          const woken = new Promise<void>((r) => (poke = r));
-          const local = this.hosts.get(id);
-          let t: NodeJS.Timeout | undefined;
-          await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+          if (!signalled) {
+            const woken = new Promise<void>((r) => (poke = r));
+            const local = this.hosts.get(id);
+            let t: NodeJS.Timeout | undefined;
+            await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+          }
+          signalled = false;
           const now = await this.o.store.getRun(id);
           if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
           run = now;
         }
       } finally {
-        sub.unsubscribe();
+        stop();
       }
     }
     return run;
@@ -880,6 +899,7 @@ export class Engine {
     for (const t of this.loops) clearInterval(t);
     this.queueSub?.unsubscribe();
     this.taskSub?.unsubscribe();
+    this.watch?.close();
     // Node tasks running here go back to the queue (another node runs them).
     await this.tasks?.shutdown();
     // Bounded: with the bus or the store down these could wait for ever, and a node told to stop must stop.

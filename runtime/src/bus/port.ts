@@ -64,6 +64,19 @@ export interface Membership {
 }
 
 /**
+ * A run-level envelope (`run.*`: started, finished, parked, waiting, resumed, ...) as a short
+ * signal: which run, what happened, at which seq. The envelope itself stays in the log.
+ */
+export interface RunSignal {
+  runId: string;
+  type: string;
+  seq: number;
+}
+
+/** Whether an envelope of this type is also pushed as a {@link RunSignal}. */
+export const isRunSignal = (type: string): boolean => type.startsWith('run.');
+
+/**
  * The bus carries envelopes between actors (and to observers) after the journal has committed
  * them. Delivery is at-least-once and in publish order per subscriber; the envelope id makes a
  * redelivery detectable. Adapters: in-process, and NATS JetStream (`nats/`).
@@ -83,6 +96,13 @@ export interface Bus {
   publishCommit?(envs: readonly Envelope[]): Promise<void>;
   /** Every envelope of one run (`runId`), or of all runs (`'*'`). */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription;
+  /**
+   * Signals of every run's run-level envelopes, pushed after their commit (see {@link RunSignal}):
+   * how a process that does not host a run learns that it ended or changed status, without a
+   * consumer per run or a read of its row per poll. At most once: a watcher that must not miss
+   * an end re-reads the row now and then. Absent: use `subscribe`.
+   */
+  watchRuns?(handler: (s: RunSignal) => void): Subscription;
   close(): Promise<void>;
   /** Cluster work distribution (NATS); absent on the in-process bus, where one node does everything. */
   readonly queue?: WorkQueue;

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graph } from '@ao/graphs';
+import type { GraphBuilder } from '@ao/graphs';
+import { connectNatsBus, OfflineLlm, openPgStore } from '@ao/runtime';
+import type { Bus, NatsBus, RunSignal, Store, Subscription } from '@ao/runtime';
+import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
+import { Engine } from '../src/mod.js';
+import { toolsWith } from './harness.js';
+
+const up = (await postgresAvailable()) && (await natsAvailable());
+
+const two = graph('watch-two')
+  .node('a', { agent: 'pipeline', instructions: 'First.' })
+  .node('b', { agent: 'pipeline', instructions: 'Second.' })
+  .edge('a', 'b') as GraphBuilder<unknown>;
+
+/** A bus that counts per-run subscriptions and can drop every run signal (as when they are lost). */
+function watched(bus: NatsBus, o: { drop: boolean }): Bus & { perRun: string[]; signals: RunSignal[] } {
+  const perRun: string[] = [];
+  const signals: RunSignal[] = [];
+  return Object.assign(Object.create(bus) as Bus, {
+    perRun,
+    signals,
+    subscribe: (runId: string, h: Parameters<Bus['subscribe']>[1]): Subscription => {
+      perRun.push(runId);
+      return bus.subscribe(runId, h);
+    },
+    watchRuns: (h: (s: RunSignal) => void): Subscription =>
+      bus.watchRuns((s) => {
+        signals.push(s);
+        if (!o.drop) h(s);
+      }),
+  });
+}
+
+describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by push (NATS run signals)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const prefix = natsPrefix('rw');
+  const stores: Store[] = [];
+  const buses: NatsBus[] = [];
+  const engines: Engine[] = [];
+
+  const open = async (id: string, o: { passive?: boolean; drop?: boolean } = {}) => {
+    const store = await openPgStore({ url: db.url });
+    const nats = await connectNatsBus({ url: TEST_NATS_URL, prefix, name: id });
+    stores.push(store);
+    buses.push(nats);
+    const bus = watched(nats, { drop: o.drop ?? false });
+    const llm = new OfflineLlm({ latencyMs: 20 });
+    const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, sweepIntervalMs: 0, graphs: [two], ...(o.passive ? { passive: true } : {}) });
+    engines.push(engine);
+    return { engine, bus };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await open('rw-node');
+  });
+  afterAll(async () => {
+    for (const e of engines) await e.shutdown();
+    for (const b of buses) await b.close();
+    for (const s of stores) await s.close();
+    await db?.drop();
+    await dropNatsPrefix(prefix);
+  });
+
+  it("learns that another node's runs ended from their run.finished signals, with no consumer per run", async () => {
+    const { engine, bus } = await open('rw-gateway', { passive: true });
+    const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => engine.startRun({ graph: 'watch-two', input: { i } })));
+    const done = await Promise.all(runs.map((r) => engine.waitForRun(r.id, 30_000)));
+    expect(done.map((r) => r.status)).toEqual(runs.map(() => 'succeeded'));
+    expect(done.every((r) => r.owner !== 'rw-gateway')).toBe(true);
+    // Followed through the one shared watch: no subscription of any run's envelopes.
+    expect(bus.perRun).toEqual([]);
+    for (const r of runs) expect(bus.signals.filter((s) => s.runId === r.id).map((s) => s.type)).toContain('run.finished');
+  }, 60_000);
+
+  it('still sees a run end when every signal is lost (it reads the row again now and then)', async () => {
+    const { engine, bus } = await open('rw-deaf', { passive: true, drop: true });
+    const run = await engine.startRun({ graph: 'watch-two', input: {} });
+    expect((await engine.waitForRun(run.id, 30_000)).status).toBe('succeeded');
+    expect(bus.signals.some((s) => s.runId === run.id && s.type === 'run.finished')).toBe(true);
+  }, 60_000);
+});
