@@ -14,6 +14,12 @@ const two = graph('watch-two')
   .node('b', { agent: 'pipeline', instructions: 'Second.' })
   .edge('a', 'b') as GraphBuilder<unknown>;
 
+/** A swarm's branches are node tasks (a pipeline's steps run on the run's host). */
+const fan = graph('watch-fan')
+  .node('fan', { agent: 'swarm', concurrency: 2, instructions: 'Branch.' })
+  .node('after', { agent: 'pipeline', instructions: 'After.' })
+  .edge('fan', 'after') as GraphBuilder<unknown>;
+
 /** A bus that counts per-run subscriptions and can drop every run signal (as when they are lost). */
 function watched(bus: NatsBus, o: { drop: boolean }): Bus & { perRun: string[]; signals: RunSignal[] } {
   const perRun: string[] = [];
@@ -47,7 +53,7 @@ describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by 
     buses.push(nats);
     const bus = watched(nats, { drop: o.drop ?? false });
     const llm = new OfflineLlm({ latencyMs: 20 });
-    const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, sweepIntervalMs: 0, graphs: [two], ...(o.passive ? { passive: true } : {}) });
+    const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, sweepIntervalMs: 0, graphs: [two, fan], ...(o.passive ? { passive: true } : {}) });
     engines.push(engine);
     return { engine, bus };
   };
@@ -73,6 +79,21 @@ describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by 
     // Followed through the one shared watch: no subscription of any run's envelopes.
     expect(bus.perRun).toEqual([]);
     for (const r of runs) expect(bus.signals.filter((s) => s.runId === r.id).map((s) => s.type)).toContain('run.finished');
+  }, 60_000);
+
+  it("names the node that ran each node task (a swarm's branch) in its last word; a recorded replay on one node still matches", async () => {
+    const host = engines[0]!;
+    const run = await host.startRun({ graph: 'watch-fan', input: { where: true } });
+    expect((await host.waitForRun(run.id, 30_000)).status).toBe('succeeded');
+    const events = await stores[0]!.listEvents(run.id, { limit: 1_000 });
+    const branches = events.filter((e) => e.type === 'branch.completed').map((e) => (e.payload as { ranOn?: string }).ranOn);
+    expect(branches).toEqual(['rw-node', 'rw-node']);
+    // What ran on the host itself names no node: the run's host is on its row (`owner`).
+    const steps = events.filter((e) => e.type === 'node.completed').map((e) => (e.payload as { ranOn?: string }).ranOn);
+    expect(steps).toEqual([undefined, undefined]);
+    const replay = await host.waitForRun((await host.replay(run.id, { fromStep: 0, mode: 'recorded' })).id, 30_000);
+    expect(replay.status).toBe('succeeded');
+    expect(replay.replay?.divergence ?? null).toBeNull();
   }, 60_000);
 
   it('still sees a run end when every signal is lost (it reads the row again now and then)', async () => {
