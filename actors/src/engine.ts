@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
-import { beatIntervalMs, createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
+import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -14,6 +14,7 @@ import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
 import { RunWatch } from './run-watch.js';
+import { LoadMeter } from './load-meter.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
@@ -195,6 +196,8 @@ export class Engine {
   private runsHosted = 0;
   private queueSub: Subscription | undefined;
   private taskSub: Subscription | undefined;
+  /** This process's CPU and event-loop delay between heartbeats (GET /nodes). */
+  private readonly loadMeter = new LoadMeter();
   /** Follows runs hosted elsewhere by the bus's run signals (absent without them). */
   private readonly watch: RunWatch | undefined;
   /** Since when the bus has been unreachable (leases are not renewed after half a lease of it). */
@@ -262,6 +265,11 @@ export class Engine {
 
   get store(): Store {
     return this.o.store;
+  }
+
+  /** True for an engine that hosts no runs of its own choosing: a gateway without a runtime node. */
+  get passive(): boolean {
+    return this.o.passive === true;
   }
 
   get bus(): Bus {
@@ -388,6 +396,7 @@ export class Engine {
   }
 
   private nodeInfo(): NodeInfo {
+    const load = this.loadMeter.read();
     return {
       id: this.nodeId,
       host: this.self.host,
@@ -397,6 +406,8 @@ export class Engine {
       activeRuns: this.hosts.size,
       tasksDone: this.tasks?.done ?? 0,
       activeTasks: this.tasks?.active ?? 0,
+      runs: [...this.hosts.keys()].slice(0, NODE_RUNS_LISTED),
+      load,
       lastHeartbeat: new Date().toISOString(),
     };
   }
@@ -900,6 +911,7 @@ export class Engine {
     this.queueSub?.unsubscribe();
     this.taskSub?.unsubscribe();
     this.watch?.close();
+    this.loadMeter.close();
     // Node tasks running here go back to the queue (another node runs them).
     await this.tasks?.shutdown();
     // Bounded: with the bus or the store down these could wait for ever, and a node told to stop must stop.

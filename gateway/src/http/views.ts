@@ -201,6 +201,12 @@ export const Health = z.object({
   /** `draining` (503) once the server is shutting down: send new runs elsewhere. */
   status: z.enum(['ok', 'draining']),
   node: z.string(),
+  /**
+   * `node`: this process hosts runs (a runtime node, with or without a gateway). `gateway`: a
+   * gateway without a node (`ao serve --no-node`): it takes runs in and follows them, the cluster's
+   * nodes host them (GET /nodes lists those); `node` is then this gateway's own id.
+   */
+  role: z.enum(['node', 'gateway']),
   store: z.string(),
   bus: z.string(),
   llm: z.string(),

@@ -53,7 +53,24 @@ export interface NodeInfo {
   tasksDone: number;
   /** Task-queue items running on this node now. */
   activeTasks?: number;
+  /** Ids of the runs it hosts now (the first {@link NODE_RUNS_LISTED}). */
+  runs?: string[];
+  /** How busy the process was since its previous heartbeat. */
+  load?: NodeLoad;
   lastHeartbeat: string;
+}
+
+/** Runs a node lists in its membership entry at most (`activeRuns` counts them all). */
+export const NODE_RUNS_LISTED = 100;
+
+/** A node process's load over its last heartbeat interval. */
+export interface NodeLoad {
+  /** CPU time used / wall time (1 = one CPU busy). */
+  cpu: number;
+  /** Event-loop delay, p99, in ms (how late a timer fired): high when the process cannot keep up. */
+  eventLoopDelayMs: number;
+  /** Resident memory, bytes. */
+  rssBytes: number;
 }
 
 /** Node membership and liveness: entries expire when their node stops beating. */

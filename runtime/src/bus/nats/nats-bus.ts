@@ -23,6 +23,8 @@ const NodeInfoSchema = z.object({
   activeRuns: z.number().int(),
   tasksDone: z.number().int(),
   activeTasks: z.number().int().optional(),
+  runs: z.array(z.string()).optional(),
+  load: z.object({ cpu: z.number(), eventLoopDelayMs: z.number(), rssBytes: z.number() }).optional(),
   lastHeartbeat: z.string(),
 });
 const RunSignalSchema = z.object({ runId: z.string().min(1), type: z.string().min(1), seq: z.number().int().positive() });
@@ -562,7 +564,12 @@ export class NatsBus implements Bus {
 
   private async listNodes(): Promise<NodeInfo[]> {
     const out: NodeInfo[] = [];
-    for await (const key of await this.kv.keys()) {
+    // `keys()` reads the bucket through a consumer: a node that beats while it runs is delivered
+    // again (its new revision), so a key can come twice. Listed once each: that was the "4th node"
+    // GET /nodes showed now and then in a cluster of three.
+    const keys = new Set<string>();
+    for await (const key of await this.kv.keys()) keys.add(key);
+    for (const key of keys) {
       const e = await this.kv.get(key);
       if (!e || e.operation !== 'PUT' || !e.length) continue;
       try {
