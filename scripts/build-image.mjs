@@ -22,12 +22,12 @@ async function main() {
     const { viteBuild } = await import('./build-inspector.mjs');
     await viteBuild(ROOT);
   }
-  console.log(`built ${IMAGE_CLI}`);
+  process.stdout.write(`built ${IMAGE_CLI}\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e) => {
-    console.error(e);
+    process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   });
 }
