@@ -1,5 +1,5 @@
 # One image for the cluster, two commands (docker-compose.yml runs both):
-#   gateway:  node dist/app/ao.mjs serve --no-node --host 0.0.0.0 --port 3000
+#   gateway:  node dist/app/ao.mjs serve --no-node --host 0.0.0.0 --port 4000
 #   node:     node dist/app/ao.mjs node
 # The image is the `node` base image plus the compiled output: the bundled CLI (dist/app), the
 # installed production packages it imports, the SQL migrations and the built inspector. No Docker
@@ -32,6 +32,6 @@ COPY --from=build /app/dist/app dist/app
 COPY --from=build /app/runtime/src/store/drizzle runtime/src/store/drizzle
 COPY --from=build /app/inspector/build inspector/build
 USER node
-EXPOSE 3000
+EXPOSE 4000
 ENTRYPOINT ["node", "dist/app/ao.mjs"]
-CMD ["serve", "--no-node", "--host", "0.0.0.0", "--port", "3000"]
+CMD ["serve", "--no-node", "--host", "0.0.0.0", "--port", "4000"]
