@@ -14,6 +14,7 @@ import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
 import { RunWatch } from './run-watch.js';
+import { ranOnSummary } from './tasks/ran-on.js';
 import { LoadMeter } from './load-meter.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
@@ -829,6 +830,16 @@ export class Engine {
     const def = this.graphs.get(run.graph);
     const events = await this.o.store.listEventsOfType(run.id, 'budget.');
     return usageReport(def ?? ({ nodes: [] } as unknown as GraphDef<unknown>), run.budget as Budget, events);
+  }
+
+  /**
+   * Where a run's steps and branches ran, from the `ranOn` of their last words, each node in order
+   * of first appearance: its host (or hosts, after a failover) and the nodes that ran its tasks.
+   * Empty without a cluster (nothing is named there) and for a replay (it runs on its host).
+   */
+  async ranOn(runId: string): Promise<ReturnType<typeof ranOnSummary>> {
+    if (!this.o.bus.queue) return [];
+    return ranOnSummary(await this.o.store.listEventsOfType(runId, ''));
   }
 
   listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {

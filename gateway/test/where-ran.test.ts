@@ -45,12 +45,15 @@ describe.skipIf(!up)('where things ran: a gateway without a node and a runtime n
     await nodeApp.close();
   });
 
-  it("shows a run's host, and in its events the node that ran each swarm branch", async () => {
+  it("shows a run's host and where its steps ran, and in its events the node that ran each swarm branch", async () => {
     const res = await app.inject({ method: 'POST', url: '/runs', payload: { graph: 'research-swarm', input: { topic: 'where' } } });
     expect(res.statusCode).toBe(202);
     const { id } = res.json() as { id: string };
     expect((await gateway.engine.waitForRun(id, 60_000)).status).toBe('succeeded');
-    const run = (await app.inject({ url: `/runs/${id}` })).json() as { owner: string | null };
+    const run = (await app.inject({ url: `/runs/${id}` })).json() as { owner: string | null; ranOn?: Array<{ node: string; done: number }> };
+    // Every step and branch ran on the one node; the gateway ran none.
+    expect(run.ranOn?.map((w) => w.node)).toEqual(['wr-node']);
+    expect(run.ranOn![0]!.done).toBeGreaterThan(3);
     // The host holds it until its lease is given up (it ended: no node holds it, or its host still does).
     expect([null, 'wr-node']).toContain(run.owner);
     const events = (await app.inject({ url: `/runs/${id}/events?limit=1000` })).json() as { events: Envelope[] };

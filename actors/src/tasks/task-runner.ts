@@ -9,8 +9,8 @@ import type { ActorMessage, LlmResolver, RunServices } from '../services.js';
 import { TaskItemSchema, taskSubject } from './host-tasks.js';
 import type { TaskItem, TaskRequest } from './host-tasks.js';
 import { Replies } from './replies.js';
+import { withRanOn } from './ran-on.js';
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Envelopes after which nothing of the run goes on until it is hosted again: its tasks stop. */
@@ -94,7 +94,7 @@ class TaskJournal implements ActorJournal {
       if (extra.patch || extra.checkpoint || extra.divergence) throw new AoError('AO_INTERNAL', 'a node task writes envelopes only (run state is its host\'s)');
       if (this.stoppedWhy) throw new AoError('AO_TASK_STOPPED', `task ${this.path} of run ${this.runId} stopped: ${this.stoppedWhy}`);
       for (let i = 0; i < drafts.length; i += 64) {
-        const chunk = drafts.slice(i, i + 64).map(({ time: _t, ...d }) => (d.dedupeKey === `${this.path}/done` && isRecord(d.payload) ? { ...d, payload: { ...d.payload, ranOn: this.nodeId } } : d));
+        const chunk = drafts.slice(i, i + 64).map(({ time: _t, ...d }) => withRanOn(d, this.nodeId));
         await this.send({ op: 'append', path: this.path as TaskRequest['path'], holder: this.holder, drafts: chunk as Extract<TaskRequest, { op: 'append' }>['drafts'] });
       }
       if (drafts.some((d) => d.dedupeKey === `${this.path}/done`)) this.onDone();
