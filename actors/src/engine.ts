@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
-import { beatIntervalMs, createActorSystem, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
+import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -13,6 +13,9 @@ import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
+import { RunWatch } from './run-watch.js';
+import { ranOnSummary } from './tasks/ran-on.js';
+import { LoadMeter } from './load-meter.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { CheckpointStateSchema } from './run-supervisor/checkpoint.js';
 import type { CheckpointState } from './run-supervisor/checkpoint.js';
@@ -194,6 +197,10 @@ export class Engine {
   private runsHosted = 0;
   private queueSub: Subscription | undefined;
   private taskSub: Subscription | undefined;
+  /** This process's CPU and event-loop delay between heartbeats (GET /nodes). */
+  private readonly loadMeter = new LoadMeter();
+  /** Follows runs hosted elsewhere by the bus's run signals (absent without them). */
+  private readonly watch: RunWatch | undefined;
   /** Since when the bus has been unreachable (leases are not renewed after half a lease of it). */
   private unreachableSince: number | undefined;
   private lettingGo = false;
@@ -215,6 +222,7 @@ export class Engine {
     this.leaseMs = o.leaseMs ?? 15_000;
     this.system = createActorSystem();
     this.secrets = new SecretVault(o.store, o.secretKey);
+    if (o.bus.watchRuns) this.watch = new RunWatch(o.bus as Bus & Required<Pick<Bus, 'watchRuns'>>);
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
     if (o.bus.queue && o.bus.rpc && !o.passive) {
       this.tasks = new TaskRunner({
@@ -258,6 +266,11 @@ export class Engine {
 
   get store(): Store {
     return this.o.store;
+  }
+
+  /** True for an engine that hosts no runs of its own choosing: a gateway without a runtime node. */
+  get passive(): boolean {
+    return this.o.passive === true;
   }
 
   get bus(): Bus {
@@ -384,6 +397,7 @@ export class Engine {
   }
 
   private nodeInfo(): NodeInfo {
+    const load = this.loadMeter.read();
     return {
       id: this.nodeId,
       host: this.self.host,
@@ -393,6 +407,8 @@ export class Engine {
       activeRuns: this.hosts.size,
       tasksDone: this.tasks?.done ?? 0,
       activeTasks: this.tasks?.active ?? 0,
+      runs: [...this.hosts.keys()].slice(0, NODE_RUNS_LISTED),
+      load,
       lastHeartbeat: new Date().toISOString(),
     };
   }
@@ -818,6 +834,16 @@ export class Engine {
     return usageReport(def ?? ({ nodes: [] } as unknown as GraphDef<unknown>), run.budget as Budget, events);
   }
 
+  /**
+   * Where a run's steps and branches ran, from the `ranOn` of their last words, each node in order
+   * of first appearance: its host (or hosts, after a failover) and the nodes that ran its tasks.
+   * Empty without a cluster (nothing is named there) and for a replay (it runs on its host).
+   */
+  async ranOn(runId: string): Promise<ReturnType<typeof ranOnSummary>> {
+    if (!this.o.bus.queue) return [];
+    return ranOnSummary(await this.o.store.listEventsOfType(runId, ''));
+  }
+
   listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {
     return this.o.store.listEvents(runId, q);
   }
@@ -834,29 +860,44 @@ export class Engine {
     }
     let run = await this.o.store.getRun(id);
     if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    // In a cluster another node may host it: follow it by push (its last envelope on the bus, or
-    // this node taking it), reading its row again at each word and every second at most.
+    // In a cluster another node may host it: follow it by push (its run-level signals, or its
+    // last envelope on the bus, or this node taking it), reading its row again at each word and
+    // every second at most.
     if (this.o.bus.queue && !host && !settled(run)) {
       const end = Date.now() + timeoutMs;
+      // `signalled` keeps a word that came during a read, which `poke` (set only while waiting) would miss.
+      let signalled = false;
       let poke: () => void = () => undefined;
-      const sub = this.o.bus.subscribe(id, (env) => {
-        if (RUN_ENDS.has(env.type)) poke();
-      });
-      try {
+      const onEnd = (type: string) => {
+        if (!RUN_ENDS.has(type)) return;
+        signalled = true;
+        poke();
+      };
+      let stop: () => void;
+      if (this.watch) {
+        stop = await this.watch.follow(id, onEnd);
+      } else {
+        const sub = this.o.bus.subscribe(id, (env) => onEnd(env.type));
+        stop = () => sub.unsubscribe();
         await within(Math.max(1, end - Date.now()), sub.ready);
+      }
+      try {
         run = (await this.o.store.getRun(id)) ?? run;
         while (!settled(run)) {
           if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
-          const woken = new Promise<void>((r) => (poke = r));
-          const local = this.hosts.get(id);
-          let t: NodeJS.Timeout | undefined;
-          await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+          if (!signalled) {
+            const woken = new Promise<void>((r) => (poke = r));
+            const local = this.hosts.get(id);
+            let t: NodeJS.Timeout | undefined;
+            await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+          }
+          signalled = false;
           const now = await this.o.store.getRun(id);
           if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
           run = now;
         }
       } finally {
-        sub.unsubscribe();
+        stop();
       }
     }
     return run;
@@ -882,6 +923,8 @@ export class Engine {
     for (const t of this.loops) clearInterval(t);
     this.queueSub?.unsubscribe();
     this.taskSub?.unsubscribe();
+    this.watch?.close();
+    this.loadMeter.close();
     // Node tasks running here go back to the queue (another node runs them).
     await this.tasks?.shutdown();
     // Bounded: with the bus or the store down these could wait for ever, and a node told to stop must stop.

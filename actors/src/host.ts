@@ -14,6 +14,7 @@ import { runEnded } from './telemetry.js';
 import type { ActorMessage, LlmResolver, RunServices } from './services.js';
 import { HostTasks } from './tasks/host-tasks.js';
 import { Replies } from './tasks/replies.js';
+import { ranOnJournal } from './tasks/ran-on.js';
 
 export interface HostDeps {
   /** This runtime node: the owner its commits must still be (fencing). */
@@ -137,7 +138,8 @@ export class RunHost {
       ...(run.replay ? { replay: run.replay } : {}),
       ledgerAt: (fresh) => foldLedger(ledger, budgetOf(fresh)),
       awaitReply: (requestId, timeoutMs, signal, onInterim) => this.replies.await(requestId, timeoutMs, signal, onInterim),
-      journal: this.journal,
+      // In a cluster the actors' last words name this node (`ranOn`), as a node task's name its node.
+      journal: queue && deps.nodeId !== undefined && !run.replay ? ranOnJournal(this.journal, deps.nodeId) : this.journal,
       startedAt: Date.parse(run.startedAt ?? run.createdAt),
       spanAttributes: {
         'ao.run.id': run.id,

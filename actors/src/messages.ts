@@ -60,7 +60,8 @@ export const PAYLOADS = {
   /** Where a recorded or lenient replay first did something else than the original. */
   'replay.diverged': DivergenceSchema,
   'node.start': z.object({ node, iteration: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
-  'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
+  /** `ranOn`: the runtime node that ran it, when it ran as a node task of a cluster (absent on the run's host). */
+  'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage, ranOn: z.string().optional() }),
   'node.failed': z.object({
     node,
     iteration: z.number().int(),
@@ -69,13 +70,14 @@ export const PAYLOADS = {
     usage: PartialUsage,
     /** False when retrying cannot help (or the node's own retries, e.g. a swarm's per-branch ones, are spent). */
     retryable: z.boolean(),
+    ranOn: z.string().optional(),
   }),
   'node.skipped': z.object({ node, reason: z.string() }),
   'node.retry_scheduled': z.object({ node, attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
   'loop.iterated': z.object({ from: node, to: node, iteration: z.number().int(), reset: z.array(z.string()) }),
   'branch.start': z.object({ node, branch: z.number().int().positive(), of: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
-  'branch.completed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage }),
-  'branch.failed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), error: ErrorInfoSchema, usage: PartialUsage, retryable: z.boolean() }),
+  'branch.completed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage, ranOn: z.string().optional() }),
+  'branch.failed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), error: ErrorInfoSchema, usage: PartialUsage, retryable: z.boolean(), ranOn: z.string().optional() }),
   'branch.retry_scheduled': z.object({ node, branch: z.number().int(), attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
   /** A supervisor handed a sub-task to a child agent (`<supervisor>/task-k`). */
   'task.started': z.object({ node, task: z.number().int().positive(), text: z.string() }),

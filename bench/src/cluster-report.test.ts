@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterResult, ClusterSettings } from './cluster.js';
 import { summarize } from './measure.js';
 import { renderClusterMarkdown, renderClusterTable } from './report.js';
+import { parseCpuStat } from './scale/cgroup.js';
+import type { ScaleResult } from './scale/cluster-scale.js';
+import { renderScaleTable } from './scale/report.js';
 
 const settings: ClusterSettings = { counts: [1, 2], workloads: ['pipeline', 'swarm'], warmupRuns: 10, sequentialRuns: 2, concurrency: 16, windowSec: 10, nodeTasks: 32, ackWaitMs: 30_000, runQueueUnacked: 64, llmLatencyMs: 0, natsUrl: 'nats://127.0.0.1:4222' };
 const point = { sequentialRuns: 2, runMs: summarize([100, 110]), seenMs: summarize([150, 160]), concurrency: 16, completed: 98, elapsedSec: 10, runsPerSec: 9.8, stepsPerSec: 49 };
@@ -28,5 +31,36 @@ describe('the cluster report', () => {
     expect(md).toContain('up to 64 unacknowledged');
     expect(md).toContain('concurrency 16 for 10 s');
     expect(md).toContain('2 cores');
+  });
+});
+
+describe('the scaling report', () => {
+  const s = { counts: [1, 2], cpusPerNode: 0.1, weight: 4, nodeTasks: 32, llmLatencyMs: 500, warmupRuns: 2, sequentialRuns: 6, rampSec: 6, windowSec: 20, natsUrl: 'nats://127.0.0.1:4222' };
+  const load = (n: number) => ({ nodes: Array.from({ length: n }, () => 0.1), postgres: 0.2, postgresBench: 0.1, nats: 0.05, submitter: 0.1, machine: 1.5 });
+  const scale: ScaleResult = {
+    settings: s,
+    cgroup: 'cgroup v1',
+    points: [
+      { nodes: 0, stepMs: summarize([510, 512]) },
+      { nodes: 1, stepMs: summarize([520, 530]), loadedStepMs: summarize([900]), inFlight: 32, completed: 60, runsPerSec: 3, stepsPerSec: 15, commitsPerStep: 5, load: load(1), throttled: [{ periods: 100, throttled: 40 }], runsHosted: [60] },
+      { nodes: 2, stepMs: summarize([525]), loadedStepMs: summarize([950]), inFlight: 64, completed: 116, runsPerSec: 5.8, stepsPerSec: 29, commitsPerStep: 5, load: load(2), throttled: [{ periods: 100, throttled: 50 }, { periods: 0, throttled: 0 }], runsHosted: [60, 56] },
+    ],
+  };
+
+  it('gives the speed-up over one node, the per-step time above the model, and the load of each part', () => {
+    const [t] = renderScaleTable(scale);
+    const rows = t!.split('\n').slice(2);
+    expect(rows[0]).toMatch(/^\| embedded .*\| 510 \/ 512 \(10\)/);
+    expect(rows[1]).toMatch(/^\| 1 `ao node`\s+\| 3\.00\s+\| 1\.00×\s+\| 15\.0\s+\| 520 \/ 530 \(20\)\s+\| 900 \/ 900\s+\| 32; 60\s+\| 10 % \(10 %\)\s+\| 40 %\s+\| 10 % \/ 20 %\s+\| 5 %/);
+    expect(rows[2]).toMatch(/\| 1\.93×\s+\|.*\| 10 %, 10 % \(10 %\)\s+\| 50 %, -\s+\|/);
+    const md = renderClusterMarkdown({ machine: { date: 'd', cpu: 'cpu', cores: 2, memoryGiB: 8, os: 'Linux', node: 'v20', packages: {} }, scale, totalSec: 60 });
+    expect(md).toContain('limited to 0.1 CPU by its cgroup');
+    expect(md).toContain('cpu.shares 4096');
+    expect(md).not.toContain('## Overhead');
+  });
+
+  it('reads throttling from cgroup v1 and v2 cpu.stat', () => {
+    expect(parseCpuStat('nr_periods 10\nnr_throttled 4\nthrottled_time 2000000\n')).toEqual({ periods: 10, throttled: 4, throttledMs: 2 });
+    expect(parseCpuStat('usage_usec 5\nnr_periods 10\nnr_throttled 3\nthrottled_usec 1500\n')).toEqual({ periods: 10, throttled: 3, throttledMs: 1.5 });
   });
 });

@@ -15,9 +15,9 @@ import { createScratchDatabase } from './postgres.js';
 import { graphs } from './cluster-graphs.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/src/cli/main.ts', import.meta.url));
-const GRAPHS = fileURLToPath(new URL('./cluster-graphs.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../gateway/src/cli/main.ts', import.meta.url));
+export const GRAPHS = fileURLToPath(new URL('./cluster-graphs.ts', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** What a cluster run executes: the 5-step pipeline, or a run whose middle step is a 3-branch swarm. */
 export type ClusterWorkload = 'pipeline' | 'swarm';
@@ -74,8 +74,7 @@ export interface ClusterPoint {
   runMs?: Summary;
   /**
    * Run time as the submitter saw it: `startRun` to `waitForRun` returning. A passive engine
-   * follows another node's run by polling its row (10, 20, 40, 80, 160 ms, ... apart), so this is
-   * quantised to those polls.
+   * follows another node's run by its run signals over NATS and reads the row when it ended.
    */
   seenMs?: Summary;
   /** {@link runMs} / steps: the pipeline only (a swarm's branches overlap). */
@@ -116,7 +115,7 @@ export function clusterSettings(o: { counts: number[]; workloads?: ClusterWorklo
   };
 }
 
-async function startNode(env: Record<string, string>): Promise<ChildProcess> {
+export async function startNode(env: Record<string, string>): Promise<ChildProcess> {
   const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   p.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -129,7 +128,7 @@ async function startNode(env: Record<string, string>): Promise<ChildProcess> {
   return p;
 }
 
-const stop = (p: ChildProcess) =>
+export const stop = (p: ChildProcess) =>
   new Promise<void>((r) => {
     if (p.exitCode !== null) return r();
     p.once('exit', () => r());

@@ -1,6 +1,8 @@
 import type { BenchOptions, ModeResult } from './bench-mode.js';
 import type { ClusterResult, ClusterSettings, ClusterWorkload } from './cluster.js';
 import type { MachineInfo } from './env.js';
+import type { ScaleResult } from './scale/cluster-scale.js';
+import { renderScaleTable, scaleHow } from './scale/report.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_BRANCHES, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
 
 export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
@@ -123,36 +125,39 @@ export function clusterHow(st: ClusterSettings): string {
     `- **Per-node concurrency**: each node runs up to AO_NODE_TASKS = ${st.nodeTasks} node tasks at once (a task is fetched only when a slot is free), and its run-queue consumer holds up to ${st.runQueueUnacked} unacknowledged run items (a run is acknowledged once hosted; a node hosts every run it takes). AO_NATS_ACK_WAIT_MS = ${st.ackWaitMs}. Offline LLM latency AO_LLM_LATENCY_MS = ${st.llmLatencyMs}.`,
     `- **Load**: set by the submitter. Per workload and node count: ${st.warmupRuns} warm-up runs (not timed), then ${st.sequentialRuns} runs one at a time, nearest-rank percentiles. ` +
       `Their run time is taken from the run row, \`createdAt\` (written by the submitter's \`startRun\`) to \`finishedAt\` (written by the hosting node's run supervisor when it ends the run), one machine and one clock; per-step overhead = that / ${BENCH_STEPS}. ` +
-      `The time the submitter saw (\`startRun\` to \`waitForRun\` returning) is given beside it: a gateway without a node follows another node's run by polling its row 10, 20, 40, 80, 160 ms ... apart, so that time is quantised to those polls (a run that ends after 70 ms is seen at about 150 ms). ` +
-      `Then ${st.concurrency} runs kept in flight for a ${st.windowSec} s window; the runs in flight at the deadline are awaited, and runs/s = runs started in the window / time from the first start to the last finish (the polls delay each worker's next start, so they count here too). Every run must end \`succeeded\`.`,
-    `- **Per node**: runs hosted and node tasks done by each node during the sequential runs and the window, from the differences of the counters in the cluster's membership (refreshed every 2 s; read 2.5 s after each phase); node tasks per run = all nodes' tasks / runs in those phases. This shows how runs and tasks divide among the nodes, not which node ran which branch of one run (a run's events do not name the node that ran a task); that one run's branches do spread is checked by the NATS test in actors/test/tasks.test.ts.`,
+      `The time the submitter saw (\`startRun\` to \`waitForRun\` returning) is given beside it: a gateway without a node follows another node's run by its run signals over core NATS (\`<prefix>.st.<run>\`, sent by the host after each run-level commit), reading the row when one says the run ended. ` +
+      `Then ${st.concurrency} runs kept in flight for a ${st.windowSec} s window; the runs in flight at the deadline are awaited, and runs/s = runs started in the window / time from the first start to the last finish . Every run must end \`succeeded\`.`,
+    `- **Per node**: runs hosted and node tasks done by each node during the sequential runs and the window, from the differences of the counters in the cluster's membership (refreshed every 2 s; read 2.5 s after each phase); node tasks per run = all nodes' tasks / runs in those phases. This shows how runs and tasks divide among the nodes; which node ran each task of a run is in its events (\`node.completed\` and \`node.failed\` name it).`,
     `- **Machine**: all processes (the bench, the ${Math.max(...st.counts)} nodes at most, Postgres and nats-server) share this machine's cores, so adding nodes adds no CPU here: these figures show the cost of the NATS hops and of coordination and how the work spreads, not scale-out headroom.`,
   ].join('\n');
 }
 
-/** bench/CLUSTER.md: header (date, machine, versions), the cluster table, its settings and how it was measured. */
-export function renderClusterMarkdown(r: { machine: MachineInfo; cluster: ClusterResult; settings: ClusterSettings; totalSec: number }): string {
+/**
+ * bench/CLUSTER.md: header (date, machine, versions), the scaling table and how it was measured,
+ * then (when measured) the overhead table at 0 ms model latency and its settings.
+ */
+export function renderClusterMarkdown(r: { machine: MachineInfo; scale?: ScaleResult; cluster?: ClusterResult; settings?: ClusterSettings; totalSec: number }): string {
   const mc = r.machine;
+  const scale = r.scale && !('skipped' in r.scale) ? r.scale : undefined;
   return [
     '# Benchmark results: the cluster (`BENCH_WORKLOADS=cluster pnpm bench`)',
     '',
-    'Written by the `cluster` workload of `pnpm bench` (bench/src/compare/main.ts, bench/src/cluster.ts); overwritten on every run. History: `bench/results.jsonl` (lines with `"kind":"cluster"`).',
+    'Written by the `cluster` workload of `pnpm bench` (bench/src/compare/main.ts, bench/src/scale/cluster-scale.ts, bench/src/cluster.ts); overwritten on every run. History: `bench/results.jsonl` (lines with `"kind":"cluster"`).',
     '',
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}; Postgres and nats-server on the same machine, shared with the bench and every node`,
     `- Node: ${mc.node}`,
     `- Packages: ${Object.entries(mc.packages).map(([n, v]) => `${n} ${v}`).join(', ')}`,
-    `- Settings: ${r.settings.counts.join(', ')} \`ao node\` processes; per node AO_NODE_TASKS ${r.settings.nodeTasks}, run-queue consumer up to ${r.settings.runQueueUnacked} unacknowledged items, AO_NATS_ACK_WAIT_MS ${r.settings.ackWaitMs}; submitter ${r.settings.sequentialRuns} sequential runs, then concurrency ${r.settings.concurrency} for ${r.settings.windowSec} s; offline LLM at ${r.settings.llmLatencyMs} ms`,
+    ...(scale ? [`- Scaling: ${scale.settings.counts.join(', ')} \`ao node\` processes, each limited to ${scale.settings.cpusPerNode || 'unlimited'} CPU by its cgroup; AO_NODE_TASKS ${scale.settings.nodeTasks}; offline LLM at ${scale.settings.llmLatencyMs} ms; ${scale.settings.nodeTasks} runs in flight per node, counted over ${scale.settings.windowSec} s`] : []),
+    ...(r.settings ? [`- Overhead: ${r.settings.counts.join(', ')} \`ao node\` processes; per node AO_NODE_TASKS ${r.settings.nodeTasks}, run-queue consumer up to ${r.settings.runQueueUnacked} unacknowledged items, AO_NATS_ACK_WAIT_MS ${r.settings.ackWaitMs}; submitter ${r.settings.sequentialRuns} sequential runs, then concurrency ${r.settings.concurrency} for ${r.settings.windowSec} s; offline LLM at ${r.settings.llmLatencyMs} ms`] : []),
     `- Whole cluster bench: ${r.totalSec.toFixed(0)} s`,
     '',
-    '## Figures',
-    '',
-    ...renderClusterTable(r.cluster),
-    '',
-    '## How measured',
-    '',
-    clusterHow(r.settings),
-    '',
+    ...(r.scale
+      ? ['## Scaling: nodes with a CPU quota each, a model that takes its time', '', ...renderScaleTable(r.scale), '', ...(scale ? ['### How measured', '', scaleHow(scale.settings, scale.cgroup), ''] : [])]
+      : []),
+    ...(r.cluster && r.settings
+      ? ['## Overhead: the cluster\'s hops at 0 ms model latency, nodes on the shared cores (BENCH_CLUSTER_OVERHEAD=1)', '', ...renderClusterTable(r.cluster), '', '### How measured', '', clusterHow(r.settings), '']
+      : []),
   ].join('\n');
 }
 

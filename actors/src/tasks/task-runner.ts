@@ -9,6 +9,7 @@ import type { ActorMessage, LlmResolver, RunServices } from '../services.js';
 import { TaskItemSchema, taskSubject } from './host-tasks.js';
 import type { TaskItem, TaskRequest } from './host-tasks.js';
 import { Replies } from './replies.js';
+import { withRanOn } from './ran-on.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -50,6 +51,8 @@ class TaskJournal implements ActorJournal {
     private readonly holder: string,
     /** Told when the task's own last word (`<path>/done`) is written. */
     private readonly onDone: () => void,
+    /** This runtime node: its last word names it (`ranOn`), so a run's log says where each task ran. */
+    private readonly nodeId: string,
   ) {
     for (const e of known) this.known.set(e.id, e);
   }
@@ -91,7 +94,7 @@ class TaskJournal implements ActorJournal {
       if (extra.patch || extra.checkpoint || extra.divergence) throw new AoError('AO_INTERNAL', 'a node task writes envelopes only (run state is its host\'s)');
       if (this.stoppedWhy) throw new AoError('AO_TASK_STOPPED', `task ${this.path} of run ${this.runId} stopped: ${this.stoppedWhy}`);
       for (let i = 0; i < drafts.length; i += 64) {
-        const chunk = drafts.slice(i, i + 64).map(({ time: _t, ...d }) => d);
+        const chunk = drafts.slice(i, i + 64).map(({ time: _t, ...d }) => withRanOn(d, this.nodeId));
         await this.send({ op: 'append', path: this.path as TaskRequest['path'], holder: this.holder, drafts: chunk as Extract<TaskRequest, { op: 'append' }>['drafts'] });
       }
       if (drafts.some((d) => d.dedupeKey === `${this.path}/done`)) this.onDone();
@@ -205,7 +208,7 @@ export class TaskRunner {
         throw new AoError('AO_STORE_CORRUPT', `run ${run.id} has no start message ${item.startId} for task ${item.path}`);
       }
       const known = await store.listEvents(run.id, { after: start.seq - 1, limit: 1_000_000 });
-      journal = new TaskJournal(run.id, known, send, item.path, holder, () => settle(true));
+      journal = new TaskJournal(run.id, known, send, item.path, holder, () => settle(true), this.d.nodeId);
       const services = this.services(run, def, journal, replies);
       const behaviour = taskBehaviour(start, services);
       if (!behaviour) throw new AoError('AO_ENVELOPE_INVALID', `task ${item.path}: ${start.type} does not start a node task`);

@@ -10,7 +10,7 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ClusterWorkload } from '../cluster.js';
+import type { ClusterResult, ClusterSettings, ClusterWorkload } from '../cluster.js';
 import { intEnv, listEnv, machineInfo } from '../env.js';
 import { renderClusterMarkdown, renderClusterTable } from '../report.js';
 import { renderMarkdown, renderTables } from './report.js';
@@ -139,15 +139,25 @@ async function main(): Promise<void> {
 
   if (workloads.includes('cluster')) {
     const t0 = performance.now();
-    log(`[bench] cluster: ${cluster.counts.join(', ')} ao node processes on NATS JetStream + Postgres (${cluster.workloads.join(', ')})`);
-    // Loaded only here: it starts a gateway in this process.
-    const { clusterBench, clusterSettings } = await import('../cluster.js');
     const machine = machineInfo();
-    const settings = clusterSettings(cluster);
-    const result = await clusterBench({ ...cluster, log });
-    const c = { machine, settings, cluster: result, totalSec: (performance.now() - t0) / 1000 };
+    // Loaded only here: they start gateways in this process.
+    const { clusterScaleBench, scaleSettings } = await import('../scale/cluster-scale.js');
+    const { renderScaleTable } = await import('../scale/report.js');
+    const scaleSet = scaleSettings();
+    log(`[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`);
+    const scale = await clusterScaleBench(scaleSet, log);
     log('');
-    log(renderClusterTable(result).map((x) => x.replaceAll('**', '')).join('\n'));
+    log(renderScaleTable(scale).map((x) => x.replaceAll('**', '')).join('\n'));
+    // The cost of the hops at 0 ms model latency, 1-3 nodes on the shared cores: BENCH_CLUSTER_OVERHEAD=1.
+    let overhead: { settings: ClusterSettings; cluster: ClusterResult } | undefined;
+    if (process.env.BENCH_CLUSTER_OVERHEAD === '1') {
+      log(`[bench] cluster overhead: ${cluster.counts.join(', ')} ao node processes on NATS JetStream + Postgres (${cluster.workloads.join(', ')})`);
+      const { clusterBench, clusterSettings } = await import('../cluster.js');
+      const settings = clusterSettings(cluster);
+      overhead = { settings, cluster: await clusterBench({ ...cluster, log }) };
+      log(renderClusterTable(overhead.cluster).map((x) => x.replaceAll('**', '')).join('\n'));
+    }
+    const c = { machine, scale, ...(overhead ?? {}), totalSec: (performance.now() - t0) / 1000 };
     await writeFile(CLUSTER_MD, renderClusterMarkdown(c));
     await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'cluster', ...c })}\n`);
     log(`\nwrote ${CLUSTER_MD} and appended to ${RESULTS_JSONL}`);

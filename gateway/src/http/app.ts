@@ -126,6 +126,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
     return reply.status(draining ? 503 : 200).send({
       status: draining ? ('draining' as const) : ('ok' as const),
       node: engine.nodeId,
+      role: engine.passive ? ('gateway' as const) : ('node' as const),
       store: engine.store.kind,
       bus: engine.bus.kind,
       llm: o.llmProvider ?? 'offline',

@@ -145,6 +145,12 @@ export const RunView = RunSummary.extend({
   updatedAt: z.string(),
   /** For a replay or fork: the original, the step, the mode, the overrides and the first divergence. */
   replay: ReplayInfoSchema.nullable(),
+  /**
+   * Where it ran, in a cluster: each runtime node that ran its steps (its host, and its hosts
+   * before a failover) or its swarm branches (node tasks), in order of first appearance, with how
+   * many it finished there and the seqs of the first and last. `owner` is its host now.
+   */
+  ranOn: z.array(z.object({ node: z.string(), done: z.number().int(), firstSeq: z.number().int(), lastSeq: z.number().int() })).optional(),
   /** Usage against every limit, live while the run goes (settled and reserved). */
   budgetUsage: z.object({ limits: BudgetSchema, used: Spent, reserved: Amounts }).nullable().optional(),
 });
@@ -201,6 +207,12 @@ export const Health = z.object({
   /** `draining` (503) once the server is shutting down: send new runs elsewhere. */
   status: z.enum(['ok', 'draining']),
   node: z.string(),
+  /**
+   * `node`: this process hosts runs (a runtime node, with or without a gateway). `gateway`: a
+   * gateway without a node (`ao serve --no-node`): it takes runs in and follows them, the cluster's
+   * nodes host them (GET /nodes lists those); `node` is then this gateway's own id.
+   */
+  role: z.enum(['node', 'gateway']),
   store: z.string(),
   bus: z.string(),
   llm: z.string(),

@@ -71,6 +71,26 @@ export function busConformance(name: string, factory: () => Promise<Bus>): void 
       await bus.close();
     });
 
+    it('pushes the run-level envelopes of every run to its run watchers as signals, and nothing else', async () => {
+      const bus = await factory();
+      if (!bus.watchRuns) return void (await bus.close());
+      const got: string[] = [];
+      const w = bus.watchRuns((s) => void got.push(`${s.runId} ${s.type} ${s.seq}`));
+      await w.ready;
+      const commit = (envs: Envelope[]) => (bus.publishCommit ? bus.publishCommit(envs) : Promise.all(envs.map((e) => bus.publish(e))).then(() => undefined));
+      await bus.publish(env('ws1', 1, { type: 'run.started' }));
+      await commit([env('ws1', 2), env('ws1', 3, { type: 'node.completed' }), env('ws1', 4, { type: 'run.finished' })]);
+      await bus.publish(env('ws2', 1, { type: 'run.waiting' }));
+      await until(() => got.length === 3);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(got.sort()).toEqual(['ws1 run.finished 4', 'ws1 run.started 1', 'ws2 run.waiting 1']);
+      w.unsubscribe();
+      await bus.publish(env('ws1', 5, { type: 'run.resumed' }));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(got).toHaveLength(3);
+      await bus.close();
+    });
+
     it('refuses an invalid envelope with AO_ENVELOPE_INVALID naming the field', async () => {
       const bus = await factory();
       await expect(bus.publish({ ...env('r1', 1), seq: 0 })).rejects.toMatchObject({ code: 'AO_ENVELOPE_INVALID', field: 'seq' });

@@ -53,7 +53,24 @@ export interface NodeInfo {
   tasksDone: number;
   /** Task-queue items running on this node now. */
   activeTasks?: number;
+  /** Ids of the runs it hosts now (the first {@link NODE_RUNS_LISTED}). */
+  runs?: string[];
+  /** How busy the process was since its previous heartbeat. */
+  load?: NodeLoad;
   lastHeartbeat: string;
+}
+
+/** Runs a node lists in its membership entry at most (`activeRuns` counts them all). */
+export const NODE_RUNS_LISTED = 100;
+
+/** A node process's load over its last heartbeat interval. */
+export interface NodeLoad {
+  /** CPU time used / wall time (1 = one CPU busy). */
+  cpu: number;
+  /** Event-loop delay, p99, in ms (how late a timer fired): high when the process cannot keep up. */
+  eventLoopDelayMs: number;
+  /** Resident memory, bytes. */
+  rssBytes: number;
 }
 
 /** Node membership and liveness: entries expire when their node stops beating. */
@@ -62,6 +79,19 @@ export interface Membership {
   list(): Promise<NodeInfo[]>;
   leave(id: string): Promise<void>;
 }
+
+/**
+ * A run-level envelope (`run.*`: started, finished, parked, waiting, resumed, ...) as a short
+ * signal: which run, what happened, at which seq. The envelope itself stays in the log.
+ */
+export interface RunSignal {
+  runId: string;
+  type: string;
+  seq: number;
+}
+
+/** Whether an envelope of this type is also pushed as a {@link RunSignal}. */
+export const isRunSignal = (type: string): boolean => type.startsWith('run.');
 
 /**
  * The bus carries envelopes between actors (and to observers) after the journal has committed
@@ -83,6 +113,13 @@ export interface Bus {
   publishCommit?(envs: readonly Envelope[]): Promise<void>;
   /** Every envelope of one run (`runId`), or of all runs (`'*'`). */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription;
+  /**
+   * Signals of every run's run-level envelopes, pushed after their commit (see {@link RunSignal}):
+   * how a process that does not host a run learns that it ended or changed status, without a
+   * consumer per run or a read of its row per poll. At most once: a watcher that must not miss
+   * an end re-reads the row now and then. Absent: use `subscribe`.
+   */
+  watchRuns?(handler: (s: RunSignal) => void): Subscription;
   close(): Promise<void>;
   /** Cluster work distribution (NATS); absent on the in-process bus, where one node does everything. */
   readonly queue?: WorkQueue;

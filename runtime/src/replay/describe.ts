@@ -19,12 +19,17 @@ export function withoutRunIds(v: unknown, runIds: readonly string[]): unknown {
 /**
  * An envelope as a decision: type, sender, recipient and payload, with run ids masked. The graph
  * version in `run.started` is left out: a replay runs the code registered now, and checking that
- * code's decisions is the point.
+ * code's decisions is the point. So is `ranOn` in a node task's last word (`node.completed`,
+ * `branch.failed`, ...): which runtime node ran it is where, not what (a replay runs its tasks on its host).
  */
 export function gistOf(e: { seq?: number; type: string; from: string; to: string; payload: unknown }, runIds: readonly string[]): EnvelopeGist {
   let payload = withoutRunIds(e.payload, runIds) ?? null;
   if (e.type === 'run.started' && payload && typeof payload === 'object') {
     const { version: _v, ...rest } = payload as Record<string, unknown>;
+    payload = rest;
+  }
+  if (payload && typeof payload === 'object' && 'ranOn' in payload) {
+    const { ranOn: _n, ...rest } = payload as Record<string, unknown>;
     payload = rest;
   }
   return { seq: e.seq ?? 0, type: e.type, from: e.from, to: e.to, payload };

@@ -14,6 +14,10 @@ export const NodeView = z.object({
   /** Node tasks (node executions, swarm branches of any node's runs) run here to their end, and running now. */
   tasksDone: z.number().int(),
   activeTasks: z.number().int().optional(),
+  /** Ids of the runs it hosts now (the first 100; `activeRuns` counts them all). */
+  runs: z.array(z.string()).optional(),
+  /** Since its previous heartbeat: CPU used / wall time (1 = one CPU), event-loop delay p99 (ms), resident memory. */
+  load: z.object({ cpu: z.number(), eventLoopDelayMs: z.number(), rssBytes: z.number() }).optional(),
   lastHeartbeat: z.string(),
 });
 

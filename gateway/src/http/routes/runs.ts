@@ -85,8 +85,8 @@ export const runsRoutes =
 
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
-      const u = await engine.usage(run.id);
-      return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
+      const [u, ranOn] = await Promise.all([engine.usage(run.id), engine.ranOn(run.id)]);
+      return { ...runView(run), ...(ranOn.length ? { ranOn } : {}), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
     });
 
     app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {

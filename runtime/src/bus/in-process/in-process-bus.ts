@@ -1,6 +1,7 @@
 import { parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
-import type { Bus, EnvelopeHandler, Subscription } from '../port.js';
+import { isRunSignal } from '../port.js';
+import type { Bus, EnvelopeHandler, RunSignal, Subscription } from '../port.js';
 
 interface Sub {
   runId: string;
@@ -55,6 +56,13 @@ export class InProcessBus implements Bus {
         this.subs.delete(sub);
       },
     };
+  }
+
+  /** Run-level envelopes of every run, as signals (the same deliveries as `subscribe('*')`, filtered). */
+  watchRuns(handler: (s: RunSignal) => void): Subscription {
+    return this.subscribe('*', (e) => {
+      if (isRunSignal(e.type)) handler({ runId: e.runId, type: e.type, seq: e.seq });
+    });
   }
 
   private async drain(s: Sub): Promise<void> {

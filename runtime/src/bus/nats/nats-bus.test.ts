@@ -4,6 +4,7 @@ import type { Envelope } from '../../envelope/mod.js';
 import { natsAvailable, natsPrefix, TEST_NATS_URL } from '../../testing/nats.js';
 import { busConformance } from '../conformance.js';
 import { NatsBus } from './nats-bus.js';
+import type { NodeInfo } from '../port.js';
 
 const available = await natsAvailable();
 const opened: NatsBus[] = [];
@@ -127,5 +128,24 @@ describe.skipIf(!available)('NATS JetStream bus', () => {
     expect((await bus.membership.list()).map((n) => n.id)).toEqual(['n1', 'n2']);
     await bus.membership.leave('n2');
     expect((await bus.membership.list()).map((n) => [n.id, n.tasksDone])).toEqual([['n1', 3]]);
+  });
+
+  it('lists each node once, also when nodes beat while the list is read (regression: a 4th entry for 3 nodes)', async () => {
+    const bus = await open();
+    const ids = ['b1', 'b2', 'b3'];
+    const info = (id: string, load?: NodeInfo['load']) => ({ id, started: '2026-12-04T00:00:00.000Z', runsHosted: 0, activeRuns: 1, tasksDone: 0, runs: ['r1'], ...(load ? { load } : {}), lastHeartbeat: new Date().toISOString() });
+    for (const id of ids) await bus.membership.beat(info(id, { cpu: 0.25, eventLoopDelayMs: 3, rssBytes: 1_000 }));
+    let beating = true;
+    const beats = (async () => {
+      while (beating) for (const id of ids) await bus.membership.beat(info(id, { cpu: 0.25, eventLoopDelayMs: 3, rssBytes: 1_000 }));
+    })();
+    try {
+      for (let i = 0; i < 30; i++) expect((await bus.membership.list()).map((n) => n.id)).toEqual(ids);
+    } finally {
+      beating = false;
+      await beats;
+    }
+    // Runs hosted now and the load travel with the entry.
+    expect((await bus.membership.list())[0]).toMatchObject({ runs: ['r1'], load: { cpu: 0.25, eventLoopDelayMs: 3, rssBytes: 1_000 } });
   });
 });

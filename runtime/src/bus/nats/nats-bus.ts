@@ -10,7 +10,8 @@ import { AoError, ERROR_CODES } from '@ao/graphs';
 import type { ErrorCode } from '@ao/graphs';
 import { envelopeJson, parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
-import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, Subscription, WorkHandler, WorkQueue } from '../port.js';
+import { isRunSignal } from '../port.js';
+import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, RunSignal, Subscription, WorkHandler, WorkQueue } from '../port.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
 const NodeInfoSchema = z.object({
@@ -22,8 +23,11 @@ const NodeInfoSchema = z.object({
   activeRuns: z.number().int(),
   tasksDone: z.number().int(),
   activeTasks: z.number().int().optional(),
+  runs: z.array(z.string()).optional(),
+  load: z.object({ cpu: z.number(), eventLoopDelayMs: z.number(), rssBytes: z.number() }).optional(),
   lastHeartbeat: z.string(),
 });
+const RunSignalSchema = z.object({ runId: z.string().min(1), type: z.string().min(1), seq: z.number().int().positive() });
 /** A reply on the wire: the handler's value, or its error (code and message). */
 const ReplySchema = z.union([z.object({ ok: z.unknown() }), z.object({ error: z.object({ code: z.string(), message: z.string() }) })]);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -180,6 +184,7 @@ export class NatsBus implements Bus {
     // A re-delivery after a recovery must not be dropped as a duplicate of the first publication
     // (its retries still are); receivers recognise the envelope by its id.
     const msgID = o.again ? `${env.id}/again/${randomUUID()}` : env.id;
+    this.signal([env]);
     await this.send(this.subject(env.runId), data, msgID, `publish ${env.type} (${env.id})`);
   }
 
@@ -204,6 +209,7 @@ export class NatsBus implements Bus {
    * single envelopes `publish` sends).
    */
   async publishCommit(envs: readonly Envelope[]): Promise<void> {
+    this.signal(envs);
     let batch: string[] = [];
     let first: Envelope | undefined;
     let last: Envelope | undefined;
@@ -229,6 +235,49 @@ export class NatsBus implements Bus {
       last = env;
     }
     await send();
+  }
+
+  /**
+   * Push the run-level envelopes among `envs` as signals on `<p>.st.<runId>` over core NATS: no
+   * stream, no consumer, a few dozen bytes each, sent before the JetStream copy since the commit
+   * they report is done. At most once (a message sent while disconnected is lost): watchers re-read.
+   */
+  private signal(envs: readonly Envelope[]): void {
+    for (const e of envs) {
+      if (!isRunSignal(e.type)) continue;
+      try {
+        this.nc.publish(this.signalSubject(e.runId), enc.encode(JSON.stringify({ runId: e.runId, type: e.type, seq: e.seq } satisfies RunSignal)));
+      } catch {
+        // Closed or disconnected: the watchers' re-reads cover it.
+      }
+    }
+  }
+
+  private signalSubject(runId: string): string {
+    return `${this.o.prefix}.st.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  }
+
+  /** Every run's signals (see `signal`): one core NATS subscription, kept across reconnects by the client. */
+  watchRuns(handler: (s: RunSignal) => void): Subscription {
+    const sub = this.nc.subscribe(`${this.o.prefix}.st.>`, {
+      callback: (err, msg) => {
+        if (err) return;
+        let s: RunSignal;
+        try {
+          s = RunSignalSchema.parse(JSON.parse(dec.decode(msg.data)));
+        } catch (e) {
+          console.error(`[bus nats] dropped an invalid run signal on ${msg.subject}: ${(e as Error).message}`);
+          return;
+        }
+        try {
+          handler(s);
+        } catch (e) {
+          console.error(`[bus nats] run signal handler failed for ${s.type} of ${s.runId}:`, e);
+        }
+      },
+    });
+    // The server has the subscription once a round trip after it has come back.
+    return { ready: this.nc.flush().catch(() => undefined), unsubscribe: () => sub.unsubscribe() };
   }
 
   /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
@@ -515,7 +564,12 @@ export class NatsBus implements Bus {
 
   private async listNodes(): Promise<NodeInfo[]> {
     const out: NodeInfo[] = [];
-    for await (const key of await this.kv.keys()) {
+    // `keys()` reads the bucket through a consumer: a node that beats while it runs is delivered
+    // again (its new revision), so a key can come twice. Listed once each: that was the "4th node"
+    // GET /nodes showed now and then in a cluster of three.
+    const keys = new Set<string>();
+    for await (const key of await this.kv.keys()) keys.add(key);
+    for (const key of keys) {
       const e = await this.kv.get(key);
       if (!e || e.operation !== 'PUT' || !e.length) continue;
       try {
