@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   AO_VALIDATION: 'The input does not match its schema; `field` names the first failing field.',
   AO_GRAPH_NOT_FOUND: 'No graph with this name is registered.',
   AO_RUN_NOT_FOUND: 'No run with this id exists.',
+  AO_RUN_ID_AMBIGUOUS: 'A run id prefix matches more than one run; `details.candidates` lists them (give more characters).',
   AO_ROUTE_NOT_FOUND: 'No such route.',
   AO_PAYLOAD_TOO_LARGE: 'The request body is larger than allowed.',
   AO_UNSUPPORTED_MEDIA_TYPE: 'The request body must be application/json.',
