@@ -25,14 +25,14 @@ export async function resolveRunRef(store: Pick<Store, 'getRun' | 'listRuns'>, r
   // Not id-shaped (`nope`): no run by that name, whatever its length.
   if (!RUN_ID_PREFIX.test(ref)) return undefined;
   if (ref.length < RUN_ID_PREFIX_MIN) {
-    throw new AoError('AO_VALIDATION', `${field}: ${JSON.stringify(ref)} is too short for a run id prefix: give at least ${RUN_ID_PREFIX_MIN} characters`, { field });
+    throw new AoError('AO_VALIDATION', `run id prefix ${JSON.stringify(ref)} is too short: give at least ${RUN_ID_PREFIX_MIN} characters of the id`, { field });
   }
   const q: ListRunsQuery = { idPrefix: ref.toLowerCase(), limit: AMBIGUOUS_CANDIDATES, ...(o.tenant !== undefined ? { tenant: o.tenant } : {}) };
   const { runs, next } = await store.listRuns(q);
   if (runs.length <= 1) return runs[0];
   const candidates = runs.map((r) => r.id);
   const more = next ? ', and more' : '';
-  throw new AoError('AO_RUN_ID_AMBIGUOUS', `${field}: ${JSON.stringify(ref)} is the start of ${runs.length}${next ? '+' : ''} runs (${candidates.join(', ')}${more}): give more characters`, {
+  throw new AoError('AO_RUN_ID_AMBIGUOUS', `run id prefix ${JSON.stringify(ref)} matches ${runs.length}${next ? '+' : ''} runs: ${candidates.join(', ')}${more}; give more characters`, {
     field,
     details: { prefix: ref, candidates },
   });
