@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
-import { DataDirLock, dataDirLocked, loadConfig, RUN_ID_PREFIX, RUN_STATUSES } from '@ao/runtime';
+import { DataDirLock, dataDirLocked, loadConfig, RUN_ID_PREFIX, RUN_STATUSES, TERMINAL_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import type { Runtime } from '../node.js';
 import { ApiError, HttpClient } from './client.js';
@@ -317,7 +317,8 @@ async function watch(client: Client, ref: string | undefined): Promise<number> {
   out(`run ${run.id} (${run.graph}) ${run.status} via ${client.where}`);
   // Embedded on PGlite this process holds the data directory: no server can be moving the run.
   const alone = client.where === 'embedded (pglite)';
-  if (alone && (run.status === 'pending' || run.status === 'running')) {
+  const parked = run.status === 'waiting' && run.owner === null;
+  if (alone && !TERMINAL_STATUSES.has(run.status) && !parked) {
     throw new ApiError(503, 'AO_RUN_INTERRUPTED', `run ${run.id} is ${run.status} but no process hosts it (the server that ran it stopped): \`ao serve\` on this data directory resumes it, and \`ao watch\` then follows it`, 'id');
   }
   const answers = (r: RunViewT) => r.waits.map((w) => `waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${r.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`);
