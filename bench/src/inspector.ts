@@ -4,7 +4,7 @@
 // loads the page ROUNDS times. Writes INSPECTOR-RESULTS.md and appends a line to results.jsonl.
 // The browser helpers are the gateway's test harness (they bring playwright-core with them).
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInspector, CHROMIUM, launch, runPage } from '../../gateway/test/browser/chromium.js';
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     const server = await startServer({ AO_DATA_DIR: dir, AO_GRAPHS: FIXTURES });
     const browser = await launch();
     const all: PageFigures[] = [];
+    // The machine's 1-minute load average around the rounds: these figures move with it.
+    const load = [loadavg()[0]!];
     try {
       for (let i = 0; i < rounds; i++) {
         const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -77,13 +79,14 @@ async function main(): Promise<void> {
         await page.close();
       }
     } finally {
+      load.push(loadavg()[0]!);
       await browser.close();
       await server.stop();
     }
     const keys = Object.keys(all[0]!) as Array<keyof PageFigures>;
     const med = Object.fromEntries(keys.map((k) => [k, median(all.map((f) => f[k]))])) as unknown as PageFigures;
     const machine = machineInfo();
-    const report = { kind: 'inspector', machine, events: run.events, rounds, median: med, all, target: TARGET };
+    const report = { kind: 'inspector', machine, loadAverage: load.map((l) => Math.round(l * 10) / 10), events: run.events, rounds, median: med, all, target: TARGET };
     await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
     await writeFile(RESULTS_MD, markdown(report));
     console.log(`[bench:inspector] median of ${rounds}: ${JSON.stringify(med)}`);
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
   }
 }
 
-function markdown(r: { machine: ReturnType<typeof machineInfo>; events: number; rounds: number; median: PageFigures; all: PageFigures[] }): string {
+function markdown(r: { machine: ReturnType<typeof machineInfo>; loadAverage: number[]; events: number; rounds: number; median: PageFigures; all: PageFigures[] }): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const row = (name: string, k: keyof PageFigures, target?: number) =>
     `| ${name} | ${s(r.median[k])} | ${s(Math.min(...r.all.map((f) => f[k])))} - ${s(Math.max(...r.all.map((f) => f[k])))} | ${target === undefined ? '' : `${s(target)} ${r.median[k] <= target ? 'met' : '**missed**'}`} |`;
@@ -101,7 +104,8 @@ function markdown(r: { machine: ReturnType<typeof machineInfo>; events: number; 
 Written by \`pnpm --filter @ao/bench bench:inspector\` (\`bench/src/inspector.ts\`) on ${r.machine.date.slice(0, 10)}:
 ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, Chromium ${CHROMIUM}. The run (three swarms of 16 branches,
 40 tool calls each) is written straight into the store of a fresh \`ao serve\` (PGlite); each of ${r.rounds} rounds opens
-\`/#/runs/<id>\` in a new page. Medians, then the range over the rounds. Other processes shared the machine.
+\`/#/runs/<id>\` in a new page. Medians, then the range over the rounds. Other processes shared the machine: its
+1-minute load average was ${r.loadAverage.join(' before and ')} after the rounds (on 2 cores, anything past 2 means waiting for a core).
 
 | figure | median | range | target |
 |---|---|---|---|
