@@ -9,6 +9,9 @@ const config = {
     // Pages live in the URL's hash (`/#/runs/<id>`): the paths themselves (`/runs/<id>`) are the
     // gateway's API on the same origin, and in `vite dev` they are proxied to it.
     router: { type: 'hash' },
+    // Assets from `/_app/...`, not relative to the page: the gateway also serves this page at
+    // `/runs/<id>` for a browser (see app.html).
+    paths: { relative: false },
   },
 };
 

@@ -82,9 +82,9 @@ describe('ao graphs: graphs drawn edge by edge', () => {
     expect(edgeLines(view(researchSwarm))).toEqual(['plan    ---> search', 'search  ---> analyse', 'analyse ---> summarise']);
   });
 
-  it('draws a join as the edges into it, and gives a node without edges a line', () => {
+  it('draws a join as the edges into it, the last one naming what it waits for, and gives a node without edges a line', () => {
     const diamond = graph('diamond').node('a', { agent: 'pipeline' }).node('b', { agent: 'pipeline' }).node('c', { agent: 'pipeline' }).node('d', { agent: 'pipeline' }).edge('a', 'b').edge('a', 'c').edge('b', 'd').edge('c', 'd');
-    expect(edgeLines(view(diamond))).toEqual(['a ---> b', 'a ---> c', 'b ---> d', 'c ---> d']);
+    expect(edgeLines(view(diamond))).toEqual(['a ---> b', 'a ---> c', 'b ---> d', 'c ---> d  (d joins b, c)']);
     expect(graphDetailLines(detail(diamond))).toContain('  d  pipeline  default  join of 2');
     expect(edgeLines(view(graph('solo').node('only', { agent: 'pipeline' })))).toEqual(['only (no edges)']);
   });

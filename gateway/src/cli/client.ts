@@ -12,7 +12,7 @@ export interface Client {
   readonly where: string;
   startRun(req: { graph: string; input?: unknown; budget?: Budget }): Promise<{ id: string; status: string }>;
   getRun(id: string): Promise<RunViewT>;
-  listRuns(q: { status?: RunStatus; graph?: string; limit?: number }): Promise<RunSummaryT[]>;
+  listRuns(q: RunSearch): Promise<RunSummaryT[]>;
   events(id: string, after: number, limit?: number): Promise<Envelope[]>;
   graphs(): Promise<GraphViewT[]>;
   /** One graph with its input JSON Schema; AO_GRAPH_NOT_FOUND (404) when there is none by that name. */
@@ -28,6 +28,8 @@ export interface Client {
 }
 
 export type ImportedT = { id: string; graph: string; status: string; events: number; checkpoints: number };
+/** What `ao runs` searches by (as `GET /runs` takes it): `q` an id prefix, `since`/`until` ISO instants. */
+export type RunSearch = { status?: RunStatus; graph?: string; limit?: number; q?: string; since?: string; until?: string };
 
 export type SignalRequestT = { node: string; waitId?: string; payload: unknown };
 export type SignalAcceptedT = { id: string; status: string; signal: string; wait: string | null; duplicate: boolean };
@@ -70,7 +72,7 @@ export class HttpClient implements Client {
   getRun(id: string) {
     return this.req<RunViewT>('GET', `/runs/${encodeURIComponent(id)}`);
   }
-  async listRuns(q: { status?: RunStatus; graph?: string; limit?: number }) {
+  async listRuns(q: RunSearch) {
     const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
     return (await this.req<{ runs: RunSummaryT[] }>('GET', `/runs?${qs}`)).runs;
   }

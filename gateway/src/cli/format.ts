@@ -64,12 +64,19 @@ const budgetText = (b: GraphViewT['budget']): string => {
 
 /**
  * A graph's structure as one line per edge (`a -> b`, `a -?-> b` when conditional, `(loops back)`
- * for a loop's back edge), so branches and joins read as they are; a node without any edge gets a
- * line of its own.
+ * for a loop's back edge), so branches and joins read as they are: the last edge into a join says
+ * which nodes it waits for. A node without any edge gets a line of its own.
  */
 export function edgeLines(g: GraphViewT): string[] {
   const width = Math.max(0, ...g.edges.map((e) => e.from.length));
-  const lines = g.edges.map((e) => `${e.from.padEnd(width)} ${e.conditional ? '-?->' : '--->'} ${e.to}${e.back ? '  (loops back)' : ''}`);
+  const into = (to: string) => g.edges.filter((e) => e.to === to && !e.back);
+  const note = (e: GraphViewT['edges'][number], i: number) => {
+    if (e.back) return '  (loops back)';
+    const joined = into(e.to);
+    const last = g.edges.findLastIndex((x) => x.to === e.to && !x.back);
+    return joined.length > 1 && last === i ? `  (${e.to} joins ${joined.map((x) => x.from).join(', ')})` : '';
+  };
+  const lines = g.edges.map((e, i) => `${e.from.padEnd(width)} ${e.conditional ? '-?->' : '--->'} ${e.to}${note(e, i)}`);
   const linked = new Set(g.edges.flatMap((e) => [e.from, e.to]));
   for (const node of g.nodes) if (!linked.has(node.id)) lines.push(`${node.id} (no edges)`);
   return lines;

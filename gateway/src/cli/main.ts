@@ -7,13 +7,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAoError } from '@ao/graphs';
 import type { AoError } from '@ao/graphs';
-import { DataDirLock, dataDirLocked, loadConfig, parseRunFile, RUN_STATUSES } from '@ao/runtime';
+import { DataDirLock, dataDirLocked, loadConfig, parseRunFile, RUN_ID_PREFIX, RUN_STATUSES, TERMINAL_STATUSES } from '@ao/runtime';
 import type { RunStatus } from '@ao/runtime';
 import type { Runtime } from '../node.js';
 import { ApiError, HttpClient } from './client.js';
 import type { Client, ReplayRequest } from './client.js';
+import type { RunViewT } from '../http/views.js';
 import { graphDetailLines, graphsList, runLines, runsTable } from './format.js';
 import { watchRun } from './watch.js';
+import { parseInstant } from './when.js';
 
 // The engine (../node.js), the HTTP app, the stores and what they load (fastify, PGlite, pg, NATS,
 // OpenTelemetry, the MCP SDK: most of a second of module loading) are imported by the commands
@@ -28,8 +30,11 @@ Usage:
                                             --no-node: a gateway only (needs NATS_URL: nodes take its runs)
   ao node                                   a headless runtime node (NATS_URL: it pulls runs and node tasks from the cluster)
   ao run <graph> [--input JSON] [--watch]   start a run; --watch follows its nodes live
-  ao runs [--status S] [--graph G] [--limit N]
+  ao runs [--status S] [--graph G] [--since 24h|DATE] [--until DATE] [--id PREFIX] [--limit N]
+                                            runs, newest first, searched by status, graph, creation time, id prefix
   ao show <run-id> [--events] [--json]      a run's status, times, usage, nodes and output; --json: the raw run
+  ao watch <run-id>                         follow a run (running or finished) as run --watch prints it; exit code:
+                                            0 succeeded, 1 failed, 3 budget_exceeded, 4 cancelled, 5 waiting for a person
   ao cancel <run-id>
   ao replay <run-id> --from-step N [--recorded | --lenient] [--overrides JSON] [--watch]
                                             replay (or, with --overrides, fork) a run from a checkpoint
@@ -50,6 +55,8 @@ Usage:
   ao keys create --tenant T [--read-only] [--name N] | keys list | keys revoke <id>
                                             API keys (written to the store; the first one turns auth on)
 
+A <run-id> is a run's id or a unique prefix of it of at least 8 characters (\`ao show 3f2a9c1e\`).
+
 run/runs/show/graphs/export/import talk to the gateway at AO_URL; without it, to the \`ao serve\` that holds
 AO_DATA_DIR (its address is in the directory's lock), else to http://localhost:$PORT; when none
 answers they open the store themselves (embedded mode).`;
@@ -63,6 +70,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') throw e;
   stdoutGone = true;
 });
+/** Whether stdout's reader went away: a command that only prints (\`ao watch\`) then stops. */
+const readerGone = () => stdoutGone || process.stdout.destroyed;
 const out = (s: string) => {
   if (!stdoutGone) process.stdout.write(`${s}\n`);
 };
@@ -80,6 +89,9 @@ async function main(argv: string[]): Promise<number> {
       host: { type: 'string' },
       status: { type: 'string' },
       graph: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      id: { type: 'string' },
       limit: { type: 'string' },
       events: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -121,9 +133,14 @@ async function main(argv: string[]): Promise<number> {
         return await run(client, rest[0], values.input, values.watch);
       case 'runs': {
         if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new ApiError(400, 'AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, 'status');
+        if (values.id !== undefined && !RUN_ID_PREFIX.test(values.id)) throw new ApiError(400, 'AO_VALIDATION', '--id must be the start of a run id (hex digits and dashes)', 'id');
+        const now = Date.now();
         const runs = await client.listRuns({
           ...(values.status ? { status: values.status as RunStatus } : {}),
           ...(values.graph ? { graph: values.graph } : {}),
+          ...(values.since !== undefined ? { since: parseInstant(values.since, 'since', now) } : {}),
+          ...(values.until !== undefined ? { until: parseInstant(values.until, 'until', now) } : {}),
+          ...(values.id !== undefined ? { q: values.id } : {}),
           limit: values.limit ? Number(values.limit) : 20,
         });
         for (const l of runsTable(runs, Date.now())) out(l);
@@ -152,6 +169,8 @@ async function main(argv: string[]): Promise<number> {
         out(`run ${r.id} ${r.status}`);
         return 0;
       }
+      case 'watch':
+        return await watch(client, rest[0]);
       case 'replay':
         return await replay(client, rest[0], values);
       case 'signal':
@@ -284,7 +303,7 @@ async function signal(client: Client, id: string | undefined, v: { node?: string
   const r = await client.signal(id, { node: v.node, ...(v.wait ? { waitId: v.wait } : {}), payload });
   out(r.duplicate ? `run ${id}: that wait was already answered (${r.signal}); nothing changed` : `run ${id}: answer ${r.signal} stored${r.wait ? ` for wait ${r.wait}` : ' (before the wait: the next one takes it)'} via ${client.where}`);
   if (!v.watch && client instanceof HttpClient) return 0;
-  const status = await watchRun(client, id, v.watch ? out : () => {});
+  const status = await watchRun(client, r.id, v.watch ? out : () => {});
   out(`status: ${status}`);
   return status === 'succeeded' || status === 'waiting' ? 0 : 1;
 }
@@ -312,6 +331,36 @@ async function run(client: Client, graph: string | undefined, inputJson: string 
     return 0;
   }
   return status === 'succeeded' ? 0 : 1;
+}
+
+/** `ao watch`'s exit code for the status a run ended (or parked) in. */
+const WATCH_EXIT: Readonly<Record<string, number>> = { succeeded: 0, failed: 1, budget_exceeded: 3, cancelled: 4, waiting: 5 };
+
+/**
+ * \`ao watch <id>\`: follow a run, running or finished, from its first event, printing what
+ * \`ao run --watch\` prints, until it ends; exit with its status (WATCH_EXIT). A run parked waiting
+ * for a person is followed on through a server (it may be answered from anywhere); embedded on
+ * PGlite nobody else can answer it, so the watch ends there (5). A reader that goes away
+ * (\`| head\`) ends it quietly.
+ */
+async function watch(client: Client, ref: string | undefined): Promise<number> {
+  if (!ref) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao watch <run-id>', 'id');
+  const run = await client.getRun(ref);
+  out(`run ${run.id} (${run.graph}) ${run.status} via ${client.where}`);
+  // Embedded on PGlite this process holds the data directory: no server can be moving the run.
+  const alone = client.where === 'embedded (pglite)';
+  const parked = run.status === 'waiting' && run.owner === null;
+  if (alone && !TERMINAL_STATUSES.has(run.status) && !parked) {
+    throw new ApiError(503, 'AO_RUN_INTERRUPTED', `run ${run.id} is ${run.status} but no process hosts it (the server that ran it stopped): \`ao serve\` on this data directory resumes it, and \`ao watch\` then follows it`, 'id');
+  }
+  const answers = (r: RunViewT) => r.waits.map((w) => `waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${r.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`);
+  const status = await watchRun(client, run.id, out, { stop: readerGone, throughWaits: !alone, onParked: (r) => answers(r).forEach((l) => out(l)) });
+  if (readerGone()) return 0;
+  const final = await client.getRun(run.id);
+  if (final.output !== null && final.output !== undefined) out(`output:\n${JSON.stringify(final.output, null, 2)}`);
+  out(`status: ${status}`);
+  if (status === 'waiting') answers(final).forEach((l) => out(l));
+  return WATCH_EXIT[status] ?? 1;
 }
 
 async function replay(client: Client, id: string | undefined, v: { 'from-step'?: string | undefined; recorded?: boolean | undefined; lenient?: boolean | undefined; overrides?: string | undefined; watch?: boolean | undefined }): Promise<number> {

@@ -9,6 +9,7 @@ import type { Config, RunRecord, RunStatus, Store } from '@ao/runtime';
 import type { ToolDefinition } from '@ao/runtime';
 import { loadExtensions, toolRegistry, withExamples } from '../node.js';
 import type { AnyGraph } from '../node.js';
+import { parseDuration } from './when.js';
 
 const USAGE = `ao verify [--since 24h] [--graph NAME] [--status S] [--limit N] [--json] [--junit FILE] [--concurrency N]
 ao verify <FILE|DIR>... [--json] [--junit FILE] [--concurrency N]
@@ -31,14 +32,6 @@ export interface VerifyArgs {
   concurrency: number;
 }
 
-const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90s`, `30m`, `24h`, `7d` in milliseconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
-  if (!m) throw new AoError('AO_VALIDATION', `--since must be a duration such as 90s, 30m, 24h or 7d (got ${JSON.stringify(text)})`, { field: 'since' });
-  return Number(m[1]) * UNITS[m[2]!]!;
-}
 
 function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
   const { values, positionals } = parseArgs({

@@ -58,11 +58,27 @@ export function progressLine(e: Envelope, t0: number): string | undefined {
   }
 }
 
-/** Follow a run's event log until it ends or sleeps waiting for a person, printing progress; returns its status then. */
-export async function watchRun(client: Client, id: string, write: (s: string) => void, pollMs = 150): Promise<string> {
+/** A run as the watch sees it between reads. */
+type Seen = Awaited<ReturnType<Client['getRun']>>;
+
+/**
+ * Follow a run's event log until it ends or sleeps waiting for a person, printing progress; returns
+ * its status then. `throughWaits`: a run parked waiting for a person is followed on (someone may
+ * answer it elsewhere), and `onParked` hears of each such wait once. `stop`: checked between
+ * reads; once true, returns the run's status as it is.
+ */
+export async function watchRun(
+  client: Client,
+  id: string,
+  write: (s: string) => void,
+  o: { pollMs?: number; stop?: () => boolean; throughWaits?: boolean; onParked?: (run: Seen) => void } = {},
+): Promise<string> {
+  const pollMs = o.pollMs ?? 150;
   let after = 0;
   let t0: number | undefined;
+  let parkedAt = -1;
   for (;;) {
+    if (o.stop?.()) return (await client.getRun(id)).status;
     const events = await client.events(id, after);
     for (const e of events) {
       t0 ??= Date.parse(e.time);
@@ -72,8 +88,14 @@ export async function watchRun(client: Client, id: string, write: (s: string) =>
     }
     if (events.length === 0) {
       const run = await client.getRun(id);
-      if ((TERMINAL_STATUSES.has(run.status) || (run.status === 'waiting' && run.owner === null)) && run.lastSeq <= after) return run.status;
-      await new Promise((r) => setTimeout(r, pollMs));
+      const parked = run.status === 'waiting' && run.owner === null;
+      if ((TERMINAL_STATUSES.has(run.status) || (parked && !o.throughWaits)) && run.lastSeq <= after) return run.status;
+      if (parked && run.lastSeq <= after && parkedAt !== after) {
+        parkedAt = after;
+        o.onParked?.(run);
+      }
+      // Nobody is expected to answer a parked run within milliseconds.
+      await new Promise((r) => setTimeout(r, parked ? Math.max(pollMs, 500) : pollMs));
     }
   }
 }

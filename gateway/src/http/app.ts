@@ -12,6 +12,7 @@ import type { Engine } from '@ao/actors';
 import { ActiveRunCap, Authenticator, gatewayEnv, limitsOf, registerGuard, StreamSlots } from './auth/mod.js';
 import type { AuthOptions, Limits } from './auth/mod.js';
 import { body, errorHandler } from './errors.js';
+import { registerPages } from './pages.js';
 import { graphsRoutes } from './routes/graphs.js';
 import { nodesRoutes } from './routes/nodes.js';
 import { replayRoutes } from './routes/replay.js';
@@ -119,6 +120,10 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   // guard: its onRequest hook marks upgrade requests, so an upgrade refused by the guard (401) still
   // has its socket closed after the answer.
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 } });
+  const dir = o.inspectorDir === undefined ? INSPECTOR_BUILD : o.inspectorDir;
+  const inspector = dir && existsSync(`${dir}/index.html`) ? dir : undefined;
+  // `/runs/<id>` in a browser: the inspector's page for the run (before the guard: the page is static).
+  if (inspector) registerPages(app, inspector);
   await registerGuard(app, auth, limits);
   const admission: Admission = { cap: new ActiveRunCap(engine.store, limits.maxActiveRuns), draining: () => draining };
 
@@ -147,8 +152,6 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   await app.register(streamRoutes(engine, streams, gate.slots));
   await app.register(graphsRoutes(engine));
 
-  const dir = o.inspectorDir === undefined ? INSPECTOR_BUILD : o.inspectorDir;
-  const inspector = dir && existsSync(`${dir}/index.html`) ? dir : undefined;
   if (inspector) await app.register(fastifyStatic, { root: inspector, wildcard: false });
   app.setNotFoundHandler((req, reply) => {
     const api = /^\/(runs|graphs|health|nodes|stream|docs)(\/|$|\?)/.test(req.url);

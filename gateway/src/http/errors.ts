@@ -30,6 +30,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   AO_RUN_EXISTS: 409,
   AO_RUN_FILE_INVALID: 400,
   AO_RUN_NOT_FINISHED: 409,
+  AO_RUN_ID_AMBIGUOUS: 409,
   AO_ROUTE_NOT_FOUND: 404,
   AO_PAYLOAD_TOO_LARGE: 413,
   AO_UNSUPPORTED_MEDIA_TYPE: 415,
@@ -94,11 +95,12 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 };
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; field?: string };
+  /** `candidates`: the run ids an ambiguous id prefix matches (AO_RUN_ID_AMBIGUOUS). */
+  error: { code: ErrorCode; message: string; field?: string; candidates?: string[] };
 }
 
-export const body = (code: ErrorCode, message: string, field?: string): ErrorBody => ({
-  error: { code, message, ...(field ? { field } : {}) },
+export const body = (code: ErrorCode, message: string, field?: string, candidates?: string[]): ErrorBody => ({
+  error: { code, message, ...(field ? { field } : {}), ...(candidates ? { candidates } : {}) },
 });
 
 /** `/body/budget/tokens` -> `budget.tokens` (the part of the request named by the context). */
@@ -119,7 +121,8 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
     return;
   }
   if (isAoError(err)) {
-    void reply.status(HTTP_STATUS[err.code] ?? 500).send(body(err.code, err.message, err.field));
+    const candidates = err.details?.candidates;
+    void reply.status(HTTP_STATUS[err.code] ?? 500).send(body(err.code, err.message, err.field, Array.isArray(candidates) ? candidates.map(String) : undefined));
     return;
   }
   switch (err.code) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApprovalAnswerSchema, BudgetSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
+import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_ID_PREFIX, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
@@ -92,6 +92,12 @@ export const ListRunsQuery = z.strictObject({
   graph: Name.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(64).optional(),
+  /** Runs whose id starts with this (any length, any case: a search, not an address). */
+  q: z.string().regex(RUN_ID_PREFIX, 'an id prefix: hex digits and dashes').optional(),
+  /** Runs created at or after this instant (ISO 8601 with an offset, e.g. 2026-12-04T18:00:00Z). */
+  since: z.iso.datetime({ offset: true }).optional(),
+  /** Runs created before this instant (ISO 8601 with an offset). */
+  until: z.iso.datetime({ offset: true }).optional(),
 });
 
 export const ListEventsQuery = z.strictObject({

@@ -127,10 +127,13 @@ export interface InspectorSession {
   close(): Promise<void>;
 }
 
-/** Build the inspector, start `ao serve` with `env` on a temporary data directory (`prefix`), open a page. */
-export async function openInspector(prefix: string, env: Record<string, string> = {}): Promise<InspectorSession> {
+/**
+ * Build the inspector, start `ao serve` with `env` on a temporary data directory (`prefix`), open a
+ * page. `prepare` fills the data directory before the server opens it (e.g. a run written into its store).
+ */
+export async function openInspector(prefix: string, env: Record<string, string> = {}, o: { prepare?: (dir: string) => Promise<void> } = {}): Promise<InspectorSession> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  await buildInspector();
+  await Promise.all([buildInspector(), o.prepare?.(dir)]);
   const server = await startServer({ AO_DATA_DIR: dir, ...env });
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEnvelopeId } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { Store } from './port.js';
+import { resolveRunRef } from './run-ref.js';
 
 /** Every store adapter must pass this suite (PGlite and Postgres). */
 export function storeConformance(
@@ -278,6 +279,46 @@ export function storeConformance(
       expect((await store.claimRuns({ owner: 'n-import', leaseMs: 1000, limit: 100, reclaimOwn: true, exclude: [] })).map((x) => x.id)).not.toContain(id);
       await expect(store.importRun({ run, events, checkpoints: cps })).rejects.toMatchObject({ code: 'AO_RUN_EXISTS' });
       expect(await store.listEvents(id, { limit: 100 })).toHaveLength(5);
+    });
+
+    maybe('finds runs by id prefix with an index range (wildcards in the prefix are literal) and by creation time', async () => {
+      const ids = ['c0ffee01-0000-4000-8000-000000000001', 'c0ffee01-0000-4000-8000-000000000002', 'c0ffee02-0000-4000-8000-000000000001'];
+      for (const id of ids) await newRun(id, 'search');
+      await newRun('pre_x-1');
+      await newRun('prexx-2');
+      await newRun('pre%y-3');
+      const byPrefix = async (idPrefix: string) => (await store.listRuns({ idPrefix, limit: 10 })).runs.map((r) => r.id).sort();
+      expect(await byPrefix('c0ffee01')).toEqual(ids.slice(0, 2));
+      expect(await byPrefix('c0ffee02-0000')).toEqual([ids[2]]);
+      expect(await byPrefix('c0ffee03')).toEqual([]);
+      expect(await byPrefix('pre_')).toEqual(['pre_x-1']);
+      expect(await byPrefix('pre%')).toEqual(['pre%y-3']);
+      expect((await store.listRuns({ idPrefix: 'c0ffee0', graph: 'search', limit: 1 })).next).not.toBeNull();
+
+      const created = Date.parse((await store.getRun(ids[0]!))!.createdAt);
+      const at = (ms: number) => new Date(created + ms).toISOString();
+      const within = async (q: { since?: string; until?: string }) => (await store.listRuns({ graph: 'search', limit: 10, ...q })).runs.length;
+      expect(await within({ since: at(-60_000), until: at(60_000) })).toBe(3);
+      expect(await within({ since: at(3_600_000) })).toBe(0);
+      expect(await within({ until: at(-60_000) })).toBe(0);
+    });
+
+    maybe('resolves a run reference: the full id, a unique prefix of 8+ characters (any case), never a shorter one or an ambiguous one', async () => {
+      const ids = ['d00dfeed-1111-4000-8000-000000000001', 'd00dfeed-2222-4000-8000-000000000002'];
+      for (const id of ids) await newRun(id);
+      await store.createRun({ id: 'e1e1e1e1-0000-4000-8000-00000000000a', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, tenant: 'other' });
+      const ref = (r: string, tenant = 'default') => resolveRunRef(store, r, { tenant }).then((run) => run?.id);
+      expect(await ref(ids[0]!)).toBe(ids[0]);
+      expect(await ref('d00dfeed-11')).toBe(ids[0]);
+      expect(await ref('D00DFEED-22')).toBe(ids[1]);
+      expect(await ref('d00dfeed-33')).toBeUndefined();
+      expect(await ref('no-such-run')).toBeUndefined();
+      // Another tenant's run is not found by a prefix from this one (its full id is, for the caller to check).
+      expect(await ref('e1e1e1e1')).toBeUndefined();
+      expect(await ref('e1e1e1e1', 'other')).toBe('e1e1e1e1-0000-4000-8000-00000000000a');
+      await expect(ref('d00dfee')).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'id' });
+      await expect(ref('d00dfeed')).rejects.toMatchObject({ code: 'AO_RUN_ID_AMBIGUOUS', field: 'id', details: { prefix: 'd00dfeed', candidates: expect.arrayContaining(ids) } });
+      await expect(ref('d00dfeed')).rejects.toThrow(/d00dfeed-1111-4000-8000-000000000001/);
     });
 
     const claim = (id: string, instance: string, o: { host?: string; pid?: number; staleMs?: number } = {}) => ({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, arrayOverlaps, asc, count, desc, eq, gt, inArray, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import type { Retention } from '@ao/graphs';
@@ -242,6 +242,10 @@ export class DrizzleStore implements Store {
     if (q.graph) conds.push(eq(runs.graph, q.graph));
     if (q.tenant !== undefined) conds.push(eq(runs.tenant, q.tenant));
     if (q.cursor) conds.push(lt(runs.n, decodeCursor(q.cursor)));
+    // LIKE 'prefix%' with the prefix's own wildcards escaped: the text_pattern_ops index makes it a range scan.
+    if (q.idPrefix !== undefined) conds.push(sql`${runs.id} LIKE ${`${q.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
+    if (q.since !== undefined) conds.push(gte(runs.createdAt, q.since));
+    if (q.until !== undefined) conds.push(lt(runs.createdAt, q.until));
     const rows = await this.db
       .select()
       .from(runs)

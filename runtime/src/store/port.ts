@@ -22,6 +22,12 @@ export interface ListRunsQuery {
   limit: number;
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string;
+  /** Only runs whose id starts with this (case-sensitive; ids are lower-case uuids): an index range scan. */
+  idPrefix?: string;
+  /** Only runs created at or after this instant (ISO 8601). */
+  since?: string;
+  /** Only runs created before this instant (ISO 8601). */
+  until?: string;
 }
 
 /**

@@ -50,6 +50,8 @@ export const runs = pgTable(
     index('runs_tenant_status_idx').on(t.tenant, t.status),
     uniqueIndex('runs_tenant_idempotency_idx').on(t.tenant, t.idempotencyKey),
     index('runs_wake_idx').on(t.status, t.wakeAt),
+    // An id prefix (`ao show 3f2a9c1e`) is a LIKE 'prefix%' range scan under any collation.
+    index('runs_id_prefix_idx').using('btree', t.id.op('text_pattern_ops')),
   ],
 );
 

@@ -78,8 +78,13 @@ export const runsRoutes =
       }
     });
 
+    /**
+     * List the tenant's runs, newest first, a page at a time (`cursor`: the previous page's `next`);
+     * search them by status, graph, creation time (`since` <= createdAt < `until`) and id prefix (`q`).
+     */
     app.get('/runs', { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } }, async (req) => {
-      const page = await engine.listRuns({ ...req.query, tenant: req.principal.tenant });
+      const { q, ...rest } = req.query;
+      const page = await engine.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), tenant: req.principal.tenant });
       return { runs: page.runs.map(runSummary), next: page.next };
     });
 

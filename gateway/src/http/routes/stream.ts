@@ -24,6 +24,7 @@ const upgradeRequired = (path: string) => body('AO_UPGRADE_REQUIRED', `${path} i
 export const streamRoutes =
   (engine: Engine, hub: StreamHub, slots: StreamSlots): FastifyPluginAsyncZod =>
   async (app) => {
+    const resolved = new WeakMap<FastifyRequest, string>();
     /** An upgrade takes one of its tenant's stream slots (429 AO_TOO_MANY_STREAMS when none is left) until its socket closes. */
     const takeSlot = (req: FastifyRequest) => {
       if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return;
@@ -37,13 +38,15 @@ export const streamRoutes =
       preHandler: async (req) => {
         // Another tenant's run is a 404, as if it did not exist.
         const run = await ownRun(engine, req, req.params.id);
+        resolved.set(req, run.id);
         if (req.query.after > run.lastSeq) {
           throw new AoError('AO_STREAM_CURSOR_AHEAD', `after=${req.query.after} is past the run's last seq (${run.lastSeq})`, { field: 'query.after' });
         }
         takeSlot(req);
       },
       handler: async (_req, reply) => reply.status(426).header('upgrade', 'websocket').send(upgradeRequired('/runs/:id/stream')),
-      wsHandler: (socket, req) => hub.serveRun(socket, req.params.id, req.query.after),
+      // The run's full id: the path may name it by a prefix.
+      wsHandler: (socket, req) => hub.serveRun(socket, resolved.get(req) ?? req.params.id, req.query.after),
     });
 
     app.route({

@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** The run ids an ambiguous id prefix matches (AO_RUN_ID_AMBIGUOUS). */
+    readonly candidates: string[] = [],
   ) {
     super(message);
   }
@@ -50,7 +52,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
   const json = (await res.json().catch(() => undefined)) as (T & Partial<ApiErrorBody>) | undefined;
   if (!res.ok || json === undefined) {
     const e = json?.error;
-    throw new ApiError(res.status, e?.code ?? 'AO_HTTP', e?.message ?? `${method} ${path}: HTTP ${res.status}`, e?.field);
+    throw new ApiError(res.status, e?.code ?? 'AO_HTTP', e?.message ?? `${method} ${path}: HTTP ${res.status}`, e?.field, e?.candidates ?? []);
   }
   return json;
 }

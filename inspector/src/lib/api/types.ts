@@ -179,7 +179,7 @@ export interface CheckpointSummary {
 }
 
 export interface ApiErrorBody {
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; candidates?: string[] };
 }
 
 export type StreamFrame =

@@ -1,0 +1,1 @@
+CREATE INDEX "runs_id_prefix_idx" ON "runs" USING btree ("id" text_pattern_ops);
