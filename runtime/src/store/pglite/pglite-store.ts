@@ -16,7 +16,7 @@ import { schema } from '../schema.js';
  */
 export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?: number } = {}): Promise<DrizzleStore> {
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-  const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+  const client = yielding(opts.dataDir ? new PGlite(opts.dataDir) : new PGlite());
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
@@ -24,6 +24,27 @@ export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?
   // statements interleave safely with drizzle's transactions.
   const raw = async (_name: string, text: string, values: unknown[]) => (await client.query<Record<string, unknown>>(text, values)).rows;
   return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1, opts.contentMinChars);
+}
+
+const toIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+const YIELDING = new Set<PropertyKey>(['query', 'exec', 'transaction']);
+
+/**
+ * `client` whose statements each start on a turn of the event loop of their own. PGlite executes
+ * on this thread and answers through promises, so without this a busy store (runs committing one
+ * statement after another) chains microtask after microtask and the loop never reaches its I/O
+ * phase: HTTP requests (a burst of submits) wait for whole runs to finish. The turn costs
+ * microseconds; a statement inside a transaction (its `tx`) is not delayed.
+ */
+function yielding(client: PGlite): PGlite {
+  return new Proxy(client, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      return YIELDING.has(prop) ? async (...a: unknown[]) => (await toIo(), f(...a)) : f;
+    },
+  });
 }
 
 /**
