@@ -20,9 +20,9 @@ export interface RunIntakeOptions {
   maxBatch?: number;
   /** How long the first submit of a batch waits for others at most. Default 20 ms. */
   maxWaitMs?: number;
-  /** After a batch of several runs, {@link RunIntake.idle} waits until no submit came for this long. Default 25 ms. */
+  /** After a batch of several runs, {@link RunIntake.idle} waits until no submit came for this long. Default 50 ms. */
   quietMs?: number;
-  /** ... but never longer than this. Default 2,000 ms. */
+  /** ... but never longer than this. Default 5,000 ms. */
   maxDeferMs?: number;
 }
 
@@ -60,7 +60,7 @@ export class RunIntake {
     private readonly store: Pick<Store, 'createRun' | 'createRuns'>,
     o: RunIntakeOptions = {},
   ) {
-    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 25, maxDeferMs: 2_000, ...o };
+    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 50, maxDeferMs: 5_000, ...o };
   }
 
   /** Store `run` with the others submitted meanwhile; resolves once it is committed. */
