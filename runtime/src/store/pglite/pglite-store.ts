@@ -16,7 +16,7 @@ import { schema } from '../schema.js';
  */
 export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?: number } = {}): Promise<DrizzleStore> {
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-  const client = yielding(opts.dataDir ? new PGlite(opts.dataDir) : new PGlite());
+  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF }));
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
@@ -25,6 +25,14 @@ export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?
   const raw = async (_name: string, text: string, values: unknown[]) => (await client.query<Record<string, unknown>>(text, values)).rows;
   return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1, opts.contentMinChars);
 }
+
+/**
+ * Postgres's default 128 MB of shared buffers is touched at start and held: most of an idle
+ * server's memory (idle RSS of `ao serve` 350 MiB with it, see DESIGN.md). The embedded store's
+ * hot pages (recent journal rows, the runs' and indexes' right edges) fit in far less; the rest
+ * is read from the files, which the OS caches.
+ */
+const PGLITE_CONF = 'shared_buffers = 32MB';
 
 const toIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 const YIELDING = new Set<PropertyKey>(['query', 'exec', 'transaction']);
