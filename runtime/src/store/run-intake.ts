@@ -117,6 +117,8 @@ export class RunIntake {
       this.timer = undefined;
       this.check();
     }, Math.max(1, due));
+    // Held runs never keep a process alive that has nothing else to do.
+    this.timer.unref();
   }
 
   /**
