@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
-import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
+import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunIntake, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -213,6 +213,8 @@ export class Engine {
   /** Whether the last identity beat failed (logged once per outage). */
   private beatFailing = false;
   private readonly self: ProcessRef;
+  /** New runs, inserted together with the others submitted at the same time (group commit). */
+  private readonly intake: RunIntake;
 
   private constructor(private readonly o: EngineOptions) {
     this.graphs = new GraphRegistry((t) => o.tools.has(t));
@@ -223,6 +225,7 @@ export class Engine {
     this.system = createActorSystem();
     this.secrets = new SecretVault(o.store, o.secretKey);
     if (o.bus.watchRuns) this.watch = new RunWatch(o.bus as Bus & Required<Pick<Bus, 'watchRuns'>>);
+    this.intake = new RunIntake(o.store);
     for (const g of o.graphs ?? []) this.graphs.register(g as GraphBuilder<unknown>);
     if (o.bus.queue && o.bus.rpc && !o.passive) {
       this.tasks = new TaskRunner({
@@ -301,7 +304,7 @@ export class Engine {
     const trace = runTraceContext(id, traceIdOf(newTraceContext()));
     const nodes: Record<string, NodeState> = Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 }]));
     const queue = this.o.bus.queue;
-    const run = await this.o.store.createRun({
+    const run = await this.intake.create({
       id,
       graph: def.name,
       graphVersion: def.version,
@@ -323,9 +326,13 @@ export class Engine {
     }
     const host = this.host(run, def, trace, {});
     // The run is stored (that is what the caller is told); its first step is written beside the
-    // answer, not before it, so a burst of submits does not queue behind every run's writes. If
-    // that write fails the lease is given up and the claim loop starts the run again.
-    this.startHost(host, () => host.begin(def, budget, trace)).catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not start run ${run.id}; a claim will start it again:`, e));
+    // answer, not before it, and only once the submits that came with it are stored too, so a
+    // burst of submits does not queue behind every run's writes. If that write fails the lease is
+    // given up and the claim loop starts the run again (as after a crash before it).
+    void this.intake
+      .idle()
+      .then(() => (host.stopped ? undefined : this.startHost(host, () => host.begin(def, budget, trace))))
+      .catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not start run ${run.id}; a claim will start it again:`, e));
     return run;
   }
 

@@ -181,6 +181,34 @@ export class DrizzleStore implements Store {
     return toRecord(row);
   }
 
+  /**
+   * Insert several runs in one statement (one commit): the intake's batch of concurrent submits
+   * (see RunIntake). Each entry is the stored run, or `undefined` when its tenant already has a
+   * run with its idempotency key (also when two entries of the batch share one: the first wins).
+   * One bad row fails the whole statement: the caller retries the entries one by one.
+   */
+  async createRuns(batch: readonly NewRun[]): Promise<Array<RunRecord | undefined>> {
+    if (!batch.length) return [];
+    const now = new Date().toISOString();
+    const values = await Promise.all(
+      batch.map(async ({ leaseMs, tenant, ...run }) => ({
+        ...run,
+        tenant: tenant ?? (run.replay ? (await this.getRun(run.replay.of))?.tenant : undefined) ?? 'default',
+        leaseExpiresAt: leaseUntil(leaseMs),
+        status: 'pending',
+        usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} },
+        createdAt: now,
+        updatedAt: now,
+      })),
+    );
+    const rows = await this.db.insert(runs).values(values).onConflictDoNothing().returning();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return batch.map((r) => {
+      const row = byId.get(r.id);
+      return row ? toRecord(row) : undefined;
+    });
+  }
+
   async findRunByIdempotencyKey(tenant: string, key: string): Promise<{ run: RunRecord; requestHash: string | null } | undefined> {
     const [row] = await this.db
       .select()

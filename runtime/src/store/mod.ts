@@ -4,3 +4,4 @@ export { DrizzleStore } from './drizzle-store.js';
 export { openPgliteStore } from './pglite/pglite-store.js';
 export { openPgStore } from './pg/pg-store.js';
 export { resolveRunRef, RUN_ID_PREFIX, RUN_ID_PREFIX_MIN } from './run-ref.js';
+export { RunIntake } from './run-intake.js';

@@ -59,6 +59,13 @@ export interface Store {
    * already (nothing is written).
    */
   importRun(run: ImportedRun): Promise<RunRecord>;
+  /**
+   * Insert several runs in one commit (concurrent submits grouped by RunIntake): each entry is the
+   * stored run, or `undefined` when its tenant already has a run with its idempotency key (the
+   * first of a batch wins). Throws when the statement fails, for all of them. Optional: a store
+   * without it gets one `createRun` per run.
+   */
+  createRuns?(runs: readonly NewRun[]): Promise<Array<RunRecord | undefined>>;
   /** The tenant's run submitted with this idempotency key, and the hash of that request. */
   findRunByIdempotencyKey(tenant: string, key: string): Promise<{ run: RunRecord; requestHash: string | null } | undefined>;
   /** How many of the tenant's runs have one of these statuses (the gateway's cap on active runs). */

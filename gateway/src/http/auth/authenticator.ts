@@ -36,6 +36,8 @@ const MAX_CACHED = 10_000;
 export class Authenticator {
   private readonly keys = new Map<string, Cached<Principal | undefined>>();
   private any: Cached<boolean> | undefined;
+  /** Look-ups on their way, by key hash. */
+  private readonly asking = new Map<string, Promise<Principal | undefined>>();
 
   constructor(
     private readonly store: Pick<Store, 'getApiKey' | 'hasApiKeys'>,
@@ -60,17 +62,27 @@ export class Authenticator {
     const now = Date.now();
     const hit = this.keys.get(hash);
     if (hit && hit.until > now) return hit.value;
+    // A burst of requests with one key before it is cached (1,000 submits at once) asks once.
+    const asking = this.asking.get(hash);
+    if (asking) return asking;
+    const lookup = this.lookUp(id, hash).finally(() => this.asking.delete(hash));
+    this.asking.set(hash, lookup);
+    return lookup;
+  }
+
+  private async lookUp(id: string, hash: string): Promise<Principal | undefined> {
     const rec = await this.store.getApiKey(id);
     const ok = rec !== undefined && rec.revokedAt === null && timingSafeEqual(Buffer.from(rec.hash, 'hex'), Buffer.from(hash, 'hex'));
     const value = ok ? Object.freeze({ tenant: rec.tenant, keyId: rec.id, readOnly: rec.readOnly }) : undefined;
     if (this.keys.size >= MAX_CACHED) this.keys.clear();
-    this.keys.set(hash, { value, until: now + this.o.cacheMs });
+    this.keys.set(hash, { value, until: Date.now() + this.o.cacheMs });
     return value;
   }
 
   /** Forget what is cached (tests; after creating or revoking a key in this process). */
   reset(): void {
     this.keys.clear();
+    this.asking.clear();
     this.any = undefined;
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AoError, isAoError } from '@ao/graphs';
+import { AoError } from '@ao/graphs';
 import type { Engine } from '@ao/actors';
 import { contentHash } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
@@ -62,18 +62,17 @@ export const runsRoutes =
         if (replayed) void reply.header('idempotent-replayed', 'true');
         return reply.status(202).send({ id: run.id, status: run.status });
       };
-      const prior = await repeat();
-      if (prior) return answer(prior, true);
-      refuseWhileDraining(admission);
+      // A first submit (the common case, and every one of a burst) is one insert, the key's
+      // uniqueness checked by the store; its run is looked up only when the start is refused.
       try {
+        refuseWhileDraining(admission);
         const run = await admission.cap.admit(tenant, () => engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }));
         return answer(run, false);
       } catch (e) {
-        // Two requests with one key at once: the store let one in; the other answers with its run.
-        if (isAoError(e) && e.code === 'AO_IDEMPOTENCY_KEY_REUSED') {
-          const run = await repeat();
-          if (run) return answer(run, true);
-        }
+        // A repeat (also one that came at the same time as its first, or while draining, at the
+        // cap, or after its graph was removed) is answered with the key's run.
+        const run = await repeat();
+        if (run) return answer(run, true);
         throw e;
       }
     });

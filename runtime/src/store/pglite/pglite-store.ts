@@ -17,7 +17,7 @@ import { schema } from '../schema.js';
  */
 export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?: number } = {}): Promise<DrizzleStore> {
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-  const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF }));
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
@@ -27,6 +27,35 @@ export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?
   const prepared = new PreparedStatements(client);
   const raw = (name: string, text: string, values: unknown[]) => prepared.query(name, text, values);
   return new DrizzleStore('pglite', db as unknown as Db, () => client.close(), raw, 1, opts.contentMinChars);
+}
+
+/**
+ * Postgres's default 128 MB of shared buffers is touched at start and held: most of an idle
+ * server's memory (idle RSS of `ao serve` 350 MiB with it, see DESIGN.md). The embedded store's
+ * hot pages (recent journal rows, the runs' and indexes' right edges) fit in far less; the rest
+ * is read from the files, which the OS caches.
+ */
+const PGLITE_CONF = 'shared_buffers = 32MB';
+
+const toIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+const YIELDING = new Set<PropertyKey>(['query', 'exec', 'transaction']);
+
+/**
+ * `client` whose statements each start on a turn of the event loop of their own. PGlite executes
+ * on this thread and answers through promises, so without this a busy store (runs committing one
+ * statement after another) chains microtask after microtask and the loop never reaches its I/O
+ * phase: HTTP requests (a burst of submits) wait for whole runs to finish. The turn costs
+ * microseconds; a statement inside a transaction (its `tx`) is not delayed.
+ */
+function yielding(client: PGlite): PGlite {
+  return new Proxy(client, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      return YIELDING.has(prop) ? async (...a: unknown[]) => (await toIo(), f(...a)) : f;
+    },
+  });
 }
 
 /**

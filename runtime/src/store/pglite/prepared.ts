@@ -17,8 +17,12 @@ export class PreparedStatements {
 
   constructor(private readonly client: PGlite) {}
 
-  query(name: string, text: string, values: readonly unknown[]): Promise<Array<Record<string, unknown>>> {
+  async query(name: string, text: string, values: readonly unknown[]): Promise<Array<Record<string, unknown>>> {
     const c = this.client;
+    // On a turn of the event loop of its own, as the store's other statements (see `yielding` in
+    // pglite-store.ts): PGlite answers through promises, and a chain of statements that never
+    // leaves the microtask queue starves I/O and the other actors' mailboxes.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     return c._runExclusiveTransaction(() =>
       c.runExclusive(async () => {
         let p = this.prepared.get(name);
