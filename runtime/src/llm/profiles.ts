@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Clock } from '../clock/mod.js';
 import { LlmLimitsSchema } from './limits/mod.js';
+import type { LlmLimits } from './limits/mod.js';
 import { AnthropicLlm } from './anthropic/mod.js';
 import { OfflineLlm } from './offline/mod.js';
 import { OpenAiLlm } from './openai/mod.js';
@@ -96,8 +97,8 @@ export function llmProfilesOf(c: LlmEnv): Record<string, LlmProfile> {
 }
 
 /** A profile as `/health` may show it: never its key or headers. */
-export function describeProfile(p: LlmProfile): { provider: string; model?: string; baseUrl?: string } {
-  return { provider: p.provider, ...(p.model ? { model: p.model } : {}), ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}) };
+export function describeProfile(p: LlmProfile): { provider: string; model?: string; baseUrl?: string; limits?: LlmLimits } {
+  return { provider: p.provider, ...(p.model ? { model: p.model } : {}), ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}), ...(p.limits ? { limits: p.limits } : {}) };
 }
 
 /** Build one adapter; `env` resolves `apiKeyEnv`. */
