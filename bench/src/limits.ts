@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRuntime } from '@ao/gateway';
 import { loadConfig } from '@ao/runtime';
-import { FakeProvider } from '@ao/runtime/fake-llm';
 import type { FakeLimits } from '@ao/runtime/fake-llm';
 import { dropNatsPrefix, natsPrefix, natsUnreachable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { createScratchDatabase } from './postgres.js';
@@ -23,6 +22,7 @@ import { graphs, LIMITS_GRAPH } from './limits-graphs.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/src/cli/main.ts', import.meta.url));
 const GRAPHS = fileURLToPath(new URL('./limits-graphs.ts', import.meta.url));
+const FAKE = fileURLToPath(new URL('./limits-fake.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const NODES = Number(process.env.AO_BENCH_NODES ?? 4);
@@ -49,6 +49,21 @@ async function startNode(env: Record<string, string>): Promise<{ p: ChildProcess
   return { p, log: () => log };
 }
 
+/** The fake provider in a process of its own (see limits-fake.ts). */
+async function startFake(): Promise<{ p: ChildProcess; url: string }> {
+  const p = spawn(process.execPath, ['--import', 'tsx', FAKE, JSON.stringify(PROVIDER), String(LATENCY_MS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  p.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const m = /fake provider at (\S+)/.exec(log);
+    if (m) return { p, url: m[1]! };
+    if (p.exitCode !== null || Date.now() > end) throw new Error(`the fake provider did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const stop = (p: ChildProcess) =>
   new Promise<void>((r) => {
     if (p.exitCode !== null) return r();
@@ -62,7 +77,7 @@ async function main(): Promise<void> {
   if (why) throw new Error(`NATS at ${natsUrl} unreachable: ${why}`);
   const db = await createScratchDatabase();
   if (!db.ok) throw new Error(db.reason);
-  const fake = await FakeProvider.start(() => ({ text: 'ok', usage: { input: 30, output: 12 }, delayMs: LATENCY_MS }), { limits: PROVIDER });
+  const fake = await startFake();
   const prefix = natsPrefix('limits');
   const dir = await mkdtemp(join(tmpdir(), 'ao-bench-limits-'));
   const profiles = { default: { provider: 'openai', baseUrl: `${fake.url}/v1`, model: 'limited', apiKey: 'k', maxTokens: 64, limits: LIMITS } };
@@ -78,7 +93,7 @@ async function main(): Promise<void> {
     const done = await Promise.all(runs.map((r) => gateway.engine.waitForRun(r.id, 600_000)));
     const wallSec = (Date.now() - t0) / 1000;
     const failed = done.filter((r) => r.status !== 'succeeded');
-    const lim = fake.limiter!;
+    const lim = (await (await fetch(`${fake.url}/_stats`)).json()) as { admitted: number; limited: number; limitedBy: Record<string, number>; times: number[] };
     const times = [...lim.times].sort((a, b) => a - b);
     const spanMs = times.at(-1)! - times[0]!;
     // After the first second's burst (our bucket's capacity), calls are spaced at the rate.
@@ -91,6 +106,7 @@ async function main(): Promise<void> {
       runs: total,
       failed: failed.length,
       provider429s: lim.limited,
+      provider429sBy: lim.limitedBy,
       requests: lim.admitted,
       configuredRpm: RPM,
       measuredRpm: Math.round(steady * 10) / 10,
@@ -109,7 +125,7 @@ async function main(): Promise<void> {
   } finally {
     for (const n of nodes) await stop(n.p);
     await gateway.close();
-    await fake.close();
+    await stop(fake.p);
     await db.drop();
     await dropNatsPrefix(prefix, natsUrl);
     await rm(dir, { recursive: true, force: true });

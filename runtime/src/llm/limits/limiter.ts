@@ -32,6 +32,8 @@ interface Stage {
 /** Polls of a full concurrency set: from this, doubling, up to `MAX_POLL_MS` (with jitter). */
 const FIRST_POLL_MS = 25;
 const MAX_POLL_MS = 1_000;
+/** Turns taken again by a call woken too late for its own. */
+const MAX_LATE_RETRIES = 2;
 
 /**
  * One profile's limits over a bucket table. A call first reserves its tenant's share (when the
@@ -51,7 +53,11 @@ export class ProfileLimiter {
   ) {
     this.profileLimits = bucketLimits(limits);
     this.tenantLimits = limits.tenantShare < 1 ? bucketLimits(limits, limits.tenantShare) : undefined;
+    this.lateMs = (limits.burstSeconds * 1000) / 2;
   }
+
+  /** How late after its turn a call may still go: half the burst, so late calls never add up to more than it. */
+  private readonly lateMs: number;
 
   /** The output tokens reserved for a call asking `maxTokens`. */
   expectedOutput(maxTokens: number): number {
@@ -80,16 +86,22 @@ export class ProfileLimiter {
     try {
       for (const st of stages) {
         if (!st.limits.requests && !st.limits.inputTokens && !st.limits.outputTokens) continue;
-        const bound = Math.max(0, deadline - this.clock.now());
-        const r = await this.table.updateBuckets([st.key], (rows, now) => {
-          const res = reserve(rows.get(st.key), st.limits, c.ask, now, bound);
-          return { next: res.ok ? new Map([[st.key, res.state]]) : new Map(), out: res.ok ? { ok: true as const, waitMs: res.waitMs, limit: res.limit } : res };
-        });
-        if (!r.ok) throw this.refused(c.tenant, r.limit, st.scope, r.waitMs);
-        charged.push(st);
-        if (r.waitMs > 0) {
+        for (let late = 0; ; late++) {
+          const asked = this.clock.now();
+          const bound = Math.max(0, deadline - asked);
+          const r = await this.table.updateBuckets([st.key], (rows, now) => {
+            const res = reserve(rows.get(st.key), st.limits, c.ask, now, bound);
+            return { next: res.ok ? new Map([[st.key, res.state]]) : new Map(), out: res.ok ? { ok: true as const, waitMs: res.waitMs, limit: res.limit } : res };
+          });
+          if (!r.ok) throw this.refused(c.tenant, r.limit, st.scope, r.waitMs);
+          if (late === 0) charged.push(st);
+          if (r.waitMs === 0) break;
           await tell(r.limit ?? 'requests', st.scope, r.waitMs);
           await this.clock.sleep(r.waitMs, c.signal);
+          // Woken well after its turn (a stalled event loop): calls late together would reach the
+          // provider as one burst. Take a new turn instead (the missed one stays spent: handing it
+          // back now would make the very burst). At most twice, then go.
+          if (this.clock.now() - (asked + r.waitMs) <= this.lateMs || late >= MAX_LATE_RETRIES) break;
         }
       }
       if (this.profileLimits.concurrent !== undefined) await this.slot(c, stages, deadline, tell);

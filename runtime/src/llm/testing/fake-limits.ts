@@ -27,6 +27,8 @@ export class FakeLimiter {
   /** Requests admitted, and answered 429. */
   admitted = 0;
   limited = 0;
+  /** 429s by the limit that refused (the first that did not fit). */
+  readonly limitedBy: Record<string, number> = {};
   /** Times (epoch ms) requests were admitted. */
   readonly times: number[] = [];
 
@@ -50,15 +52,23 @@ export class FakeLimiter {
   admit(tokens: { input: number; output: number }, now = Date.now()): { ok: true } | { ok: false; retryAfterMs: number } {
     const asks = { requests: 1, input: tokens.input, output: tokens.output };
     let wait = 0;
+    let by = '';
     for (const [k, b] of Object.entries(this.buckets) as Array<[keyof typeof asks, Bucket]>) {
       b.level = Math.min(b.capacity, b.level + (now - b.at) * b.perMs);
       b.at = now;
       const need = Math.min(asks[k], b.capacity);
-      if (b.level < need) wait = Math.max(wait, (need - b.level) / b.perMs);
+      if (b.level < need) {
+        wait = Math.max(wait, (need - b.level) / b.perMs);
+        by ||= k;
+      }
     }
-    if (this.limits.concurrent !== undefined && this.inFlight >= this.limits.concurrent) wait = Math.max(wait, 50);
+    if (this.limits.concurrent !== undefined && this.inFlight >= this.limits.concurrent) {
+      wait = Math.max(wait, 50);
+      by ||= 'concurrent';
+    }
     if (wait > 0) {
       this.limited += 1;
+      this.limitedBy[by] = (this.limitedBy[by] ?? 0) + 1;
       return { ok: false, retryAfterMs: Math.ceil(wait) };
     }
     for (const [k, b] of Object.entries(this.buckets) as Array<[keyof typeof asks, Bucket]>) b.level -= asks[k];
@@ -66,6 +76,11 @@ export class FakeLimiter {
     this.admitted += 1;
     this.times.push(now);
     return { ok: true };
+  }
+
+  /** What a bench reads: counts and admission times. */
+  stats(): { admitted: number; limited: number; limitedBy: Record<string, number>; times: number[] } {
+    return { admitted: this.admitted, limited: this.limited, limitedBy: this.limitedBy, times: this.times };
   }
 
   /** An admitted request was answered (or its connection closed). */

@@ -76,6 +76,11 @@ export class FakeProvider {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const path = (req.url ?? '').split('?')[0]!;
+        // A bench running the fake in a process of its own reads the enforcer's counts here.
+        if (path === '/_stats' && req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(limiter?.stats() ?? {}));
+          return;
+        }
         const provider = path.endsWith('/chat/completions') ? 'openai' : path.endsWith('/messages') ? 'anthropic' : undefined;
         if (!provider || req.method !== 'POST') {
           res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
