@@ -110,7 +110,7 @@ export const PAYLOADS = {
     profile: z.string(),
     tenant: z.string(),
     limit: z.enum(['requests', 'inputTokens', 'outputTokens', 'concurrent']),
-    scope: z.enum(['profile', 'tenant']),
+    scope: z.enum(['profile', 'tenant', 'provider']),
     waitMs: z.number().int().min(0),
   }),
   'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown(), hash: z.string().optional() }),

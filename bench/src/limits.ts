@@ -34,7 +34,7 @@ const CONCURRENT = 16;
 const LATENCY_MS = 200;
 /** The provider's limits: the same rates, with a larger burst than ours (requests reach it with some jitter). */
 const PROVIDER: FakeLimits = { requestsPerMinute: RPM, inputTokensPerMinute: 600_000, outputTokensPerMinute: 120_000, concurrent: CONCURRENT, burstSeconds: 3 };
-const LIMITS = { requestsPerMinute: RPM, inputTokensPerMinute: 600_000, outputTokensPerMinute: 120_000, concurrentCalls: CONCURRENT, burstSeconds: 1, maxWaitMs: 300_000 };
+const LIMITS = { requestsPerMinute: RPM, inputTokensPerMinute: 600_000, outputTokensPerMinute: 120_000, concurrentCalls: CONCURRENT, burstSeconds: 1, maxWaitMs: 600_000 };
 
 async function startNode(env: Record<string, string>): Promise<{ p: ChildProcess; log: () => string }> {
   const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

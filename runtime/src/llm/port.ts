@@ -117,6 +117,12 @@ export interface LlmCallOptions {
    * waits (awaited: the caller journals it). See `withLimits`.
    */
   readonly onThrottled?: (t: ThrottleInfo) => void | Promise<void>;
+  /**
+   * What an HTTP adapter does with a 429: retry it (its policy, the default), or throw it at once
+   * as `AO_LLM_RATE_LIMITED` (details: `status`, `retryAfterMs`) for the caller to retry through
+   * its limiter (`withLimits` does: a retry sent past the limiter would take a turn of another call).
+   */
+  readonly rateLimited?: 'retry' | 'throw';
 }
 
 /**

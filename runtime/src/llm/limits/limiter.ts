@@ -11,7 +11,8 @@ export interface ThrottleInfo {
   readonly profile: string;
   readonly tenant: string;
   readonly limit: LimitName;
-  readonly scope: 'profile' | 'tenant';
+  /** `provider`: the provider answered 429 all the same (another client on the key); the call retries after its Retry-After. */
+  readonly scope: 'profile' | 'tenant' | 'provider';
   /** The wait planned when it began (for `concurrent`, the first poll's). */
   readonly waitMs: number;
 }
@@ -33,7 +34,7 @@ interface Stage {
 const FIRST_POLL_MS = 25;
 const MAX_POLL_MS = 1_000;
 /** Turns taken again by a call woken too late for its own. */
-const MAX_LATE_RETRIES = 2;
+const MAX_LATE_RETRIES = 1;
 
 /**
  * One profile's limits over a bucket table. A call first reserves its tenant's share (when the
@@ -53,10 +54,10 @@ export class ProfileLimiter {
   ) {
     this.profileLimits = bucketLimits(limits);
     this.tenantLimits = limits.tenantShare < 1 ? bucketLimits(limits, limits.tenantShare) : undefined;
-    this.lateMs = (limits.burstSeconds * 1000) / 2;
+    this.lateMs = limits.burstSeconds * 1000;
   }
 
-  /** How late after its turn a call may still go: half the burst, so late calls never add up to more than it. */
+  /** How late after its turn a call may still go: the burst, so late calls add up to at most one more burst. */
   private readonly lateMs: number;
 
   /** The output tokens reserved for a call asking `maxTokens`. */
@@ -100,7 +101,7 @@ export class ProfileLimiter {
           await this.clock.sleep(r.waitMs, c.signal);
           // Woken well after its turn (a stalled event loop): calls late together would reach the
           // provider as one burst. Take a new turn instead (the missed one stays spent: handing it
-          // back now would make the very burst). At most twice, then go.
+          // back now would make the very burst). At most once, then go.
           if (this.clock.now() - (asked + r.waitMs) <= this.lateMs || late >= MAX_LATE_RETRIES) break;
         }
       }
