@@ -88,8 +88,7 @@ export class ProfileLimiter {
       for (const st of stages) {
         if (!st.limits.requests && !st.limits.inputTokens && !st.limits.outputTokens) continue;
         for (let late = 0; ; late++) {
-          const asked = this.clock.now();
-          const bound = Math.max(0, deadline - asked);
+          const bound = Math.max(0, deadline - this.clock.now());
           const r = await this.table.updateBuckets([st.key], (rows, now) => {
             const res = reserve(rows.get(st.key), st.limits, c.ask, now, bound);
             return { next: res.ok ? new Map([[st.key, res.state]]) : new Map(), out: res.ok ? { ok: true as const, waitMs: res.waitMs, limit: res.limit } : res };
@@ -98,11 +97,14 @@ export class ProfileLimiter {
           if (late === 0) charged.push(st);
           if (r.waitMs === 0) break;
           await tell(r.limit ?? 'requests', st.scope, r.waitMs);
+          // Lateness is what the sleep overran by: the time the update took (waiting for the row's
+          // lock, under a rush) is already in the wait the table's clock gave.
+          const due = this.clock.now() + r.waitMs;
           await this.clock.sleep(r.waitMs, c.signal);
           // Woken well after its turn (a stalled event loop): calls late together would reach the
           // provider as one burst. Take a new turn instead (the missed one stays spent: handing it
           // back now would make the very burst). At most once, then go.
-          if (this.clock.now() - (asked + r.waitMs) <= this.lateMs || late >= MAX_LATE_RETRIES) break;
+          if (this.clock.now() - due <= this.lateMs || late >= MAX_LATE_RETRIES) break;
         }
       }
       if (this.profileLimits.concurrent !== undefined) await this.slot(c, stages, deadline, tell);
