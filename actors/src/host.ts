@@ -130,6 +130,7 @@ export class RunHost {
         : undefined;
     const services: RunServices = {
       runId: run.id,
+      tenant: run.tenant,
       def,
       input: run.input,
       budget: run.budget as Budget,

@@ -102,6 +102,19 @@ export const PAYLOADS = {
     finishReason: z.string(),
   }),
   'llm.failed': z.object({ key: z.string(), error: ErrorInfoSchema }),
+  /**
+   * A live call waits for capacity under its profile's shared limits (before it is sent). How the
+   * world was at the time, not a decision: a recorded replay (which makes no call) has none, and
+   * replay checks leave it out.
+   */
+  'llm.throttled': z.object({
+    key: z.string(),
+    profile: z.string(),
+    tenant: z.string(),
+    limit: z.enum(['requests', 'inputTokens', 'outputTokens', 'concurrent']),
+    scope: z.enum(['profile', 'tenant', 'provider']),
+    waitMs: z.number().int().min(0),
+  }),
   'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown(), hash: z.string().optional() }),
   'budget.request': z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('llm'), key: z.string(), node, actor: z.string(), promptTokens: z.number().int().min(0), maxTokens: z.number().int().positive(), model: z.string() }),

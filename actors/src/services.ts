@@ -8,6 +8,8 @@ export type LlmResolver = (profile: string) => LlmPort;
 /** What the actors of one run share: set up by the engine, passed explicitly (no ambient context). */
 export interface RunServices {
   readonly runId: string;
+  /** Whose run it is: its LLM calls count against this tenant's share of a profile's limits. */
+  readonly tenant: string;
   readonly def: GraphDef<unknown>;
   readonly input: unknown;
   /** The run's effective budget (the graph's, tightened by the run's overrides). */

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, NodeIdentity, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, MemoryBucketTable, NodeIdentity, systemClock, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -162,7 +162,10 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
   let providers: Providers;
   try {
-    providers = await startProviders(config, o.llm ? { llm: o.llm } : {});
+    // Provider limits: shared by every node through the store's bucket table in a cluster (the
+    // embedded node is alone with its data: an in-process table is exact and costs no statement).
+    const buckets = config.DATABASE_URL ? store : new MemoryBucketTable(systemClock);
+    providers = await startProviders(config, { ...(o.llm ? { llm: o.llm } : {}), buckets });
   } catch (e) {
     await identity.release().catch(() => undefined);
     await store.close();

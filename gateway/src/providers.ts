@@ -1,5 +1,5 @@
-import { connectMcpServers, DeltaFeed, llmProfilesOf, LlmProfiles, withDeltas } from '@ao/runtime';
-import type { Config, LlmPort, McpServers, ToolDefinition } from '@ao/runtime';
+import { connectMcpServers, DeltaFeed, llmProfilesOf, LlmProfiles, ProfileLimiter, systemClock, withDeltas, withLimits } from '@ao/runtime';
+import type { BucketTable, Config, LlmPort, McpServers, ToolDefinition } from '@ao/runtime';
 
 /** The node's models and external tools: LLM adapters by profile, MCP servers, and the live delta feed. */
 export interface Providers {
@@ -19,17 +19,25 @@ export interface Providers {
 
 /**
  * Build the LLM adapters of the configured profiles (or use `o.llm` for every profile, as tests
- * do) and connect the MCP servers of `AO_MCP_SERVERS`.
+ * do) and connect the MCP servers of `AO_MCP_SERVERS`. A profile with `limits` waits for capacity
+ * in `o.buckets` (the cluster's shared table) before each call.
  */
-export async function startProviders(config: Config, o: { llm?: LlmPort; env?: NodeJS.ProcessEnv } = {}): Promise<Providers> {
+export async function startProviders(config: Config, o: { llm?: LlmPort; env?: NodeJS.ProcessEnv; buckets?: BucketTable } = {}): Promise<Providers> {
   const deltas = new DeltaFeed();
-  const profiles = o.llm ? undefined : new LlmProfiles(llmProfilesOf(config), { env: o.env ?? process.env });
+  const configured = llmProfilesOf(config);
+  const profiles = o.llm ? undefined : new LlmProfiles(configured, { env: o.env ?? process.env });
   const ports = new Map<string, LlmPort>();
+  const limited = (profile: string, port: LlmPort): LlmPort => {
+    // Limits belong to the profile a node's `llm` resolves to (an unknown one is `default`).
+    const name = profiles?.nameOf(profile) ?? (profile in configured ? profile : 'default');
+    const limits = configured[name]?.limits;
+    return limits && o.buckets ? withLimits(port, new ProfileLimiter(o.buckets, name, limits, systemClock)) : port;
+  };
   const resolve = (profile: string): LlmPort => {
     const inner = o.llm ?? profiles!.resolve(profile);
     let port = ports.get(inner.provider + '\0' + profile);
     if (!port) {
-      port = withDeltas(inner, deltas);
+      port = withDeltas(limited(profile, inner), deltas);
       ports.set(inner.provider + '\0' + profile, port);
     }
     return port;

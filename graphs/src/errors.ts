@@ -75,7 +75,7 @@ export const ERROR_CODES = {
   AO_REPLAY_DIVERGED: 'A recorded replay did something else than the original (details: step, actor, both envelopes, a readable diff).',
   AO_REPLAY_UNSAFE_TOOL: 'A replay reached an unsafe tool with no recorded result; it is not called live unless overrides.allowUnsafe names it.',
   // real LLM providers and MCP tools
-  AO_LLM_RATE_LIMITED: 'The LLM provider kept answering 429 after the retries, or asked to wait longer than allowed (details: status, retryAfterMs, attempts).',
+  AO_LLM_RATE_LIMITED: 'The LLM provider kept answering 429 after the retries, or asked to wait longer than allowed (details: status, retryAfterMs, attempts), or the profile\'s shared limits had no capacity within maxWaitMs (details: profile, limit, scope, waitMs).',
   AO_LLM_TIMEOUT: 'An LLM call got no complete answer within its timeout, or its stream stalled, on every attempt.',
   AO_TOOL_TIMEOUT: 'A tool call (e.g. on an MCP server) did not answer within its timeout.',
   AO_MCP_SERVER_FAILED: 'An MCP server could not be started, or stopped during a call (it is restarted; the call failed).',

@@ -1,5 +1,5 @@
 import { actorPath, captureContent, contentHash, meters, parseLlmResponse, promptTokenEstimate, SpanKind } from '@ao/runtime';
-import type { LlmRequest, LlmResponse } from '@ao/runtime';
+import type { LlmRequest, LlmResponse, ThrottleInfo } from '@ao/runtime';
 import { priceOf } from '../budget/ledger.js';
 import type { RunServices } from '../services.js';
 import { errorInfo } from './step.js';
@@ -60,7 +60,14 @@ export function llmStep(actor: StepActor, requested: LlmRequest): StepSpec<LlmRe
     read: (recorded) => recorded as RecordedLlm,
     async live(req, step) {
       const port = s.llm(req.profile);
-      return parseLlmResponse(await port.complete(req, step.signal, { call: { runId: s.runId, key: step.key, actor: path } }), port.provider);
+      const endpoint = actorPath('llm', req.profile);
+      // Waiting for the profile's shared limits: journaled now (the wait is long enough to see live).
+      const onThrottled = async (t: ThrottleInfo) => {
+        meters().throttled.add(1, actor.attrs({ 'ao.llm.profile': t.profile, 'ao.llm.limit': t.limit, 'ao.llm.limit_scope': t.scope }));
+        step.span?.addEvent('llm.throttled', { 'ao.llm.limit': t.limit, 'ao.llm.limit_scope': t.scope, 'ao.llm.wait_ms': t.waitMs });
+        await actor.emit([{ from: endpoint, to: path, type: 'llm.throttled', payload: { key: step.key, ...t }, key: `${step.key}/throttled` }], false);
+      };
+      return parseLlmResponse(await port.complete(req, step.signal, { call: { runId: s.runId, key: step.key, actor: path, tenant: s.tenant }, onThrottled }), port.provider);
     },
     ok: (res, key) => ({ key, model: res.model, content: res.message.content, toolCalls: res.message.toolCalls, usage: res.usage, finishReason: res.finishReason }),
     unsafe: () => false,

@@ -64,7 +64,7 @@ const EMITS: Record<string, (to: string) => boolean> = {
   'task.failed': () => true,
 };
 /** What the endpoints a task called answer it (written by the task, from the endpoint). */
-const RESULTS: ReadonlySet<string> = new Set(['llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
+const RESULTS: ReadonlySet<string> = new Set(['llm.throttled', 'llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
 /** A task's last word, to its parent: by the kind of its start message. */
 const DONE: Record<string, ReadonlySet<string>> = {
   'node.start': new Set(['node.completed', 'node.failed']),

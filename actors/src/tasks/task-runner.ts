@@ -282,6 +282,7 @@ export class TaskRunner {
     };
     return {
       runId: run.id,
+      tenant: run.tenant,
       def,
       input: run.input,
       budget: run.budget as Budget,

@@ -1,4 +1,4 @@
-import type { LlmPort } from './port.js';
+import type { LlmPort, LlmRequest } from './port.js';
 
 /**
  * A piece of an LLM answer as it is being written, for live views (the inspector). Deltas are
@@ -73,6 +73,9 @@ export class DeltaFeed {
 export function withDeltas(port: LlmPort, feed: DeltaFeed): LlmPort {
   return {
     provider: port.provider,
+    // What the LLM step reads of a port (the profile's output cap, the prompt's count) passes through.
+    ...(port.maxOutputTokens !== undefined ? { maxOutputTokens: port.maxOutputTokens } : {}),
+    ...(port.countPromptTokens ? { countPromptTokens: (req: LlmRequest) => port.countPromptTokens!(req) } : {}),
     complete(req, signal, options = {}) {
       const call = options.call;
       if (!call) return port.complete(req, signal, options);

@@ -35,3 +35,25 @@ export {
   type LlmEnv,
 } from './profiles.js';
 export { DeltaFeed, withDeltas, type DeltaEvent } from './deltas.js';
+export {
+  LlmLimitsSchema,
+  ProfileLimiter,
+  MemoryBucketTable,
+  withLimits,
+  bucketLimits,
+  reserve,
+  adjust,
+  hold,
+  unhold,
+  levelAt,
+  type LlmLimits,
+  type BucketTable,
+  type BucketUpdate,
+  type BucketState,
+  type BucketLimits,
+  type Rate,
+  type Ask,
+  type LimitName,
+  type ThrottleInfo,
+  type Permit,
+} from './limits/mod.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
+import type { ThrottleInfo } from './limits/limiter.js';
 
 /** A model's request to call one tool; `id` pairs it with the `tool` message that answers it. */
 export const ToolCallSchema = z.object({
@@ -110,7 +111,18 @@ export interface LlmCallOptions {
    */
   readonly onDelta?: (delta: LlmDelta) => void;
   /** Which journaled call this is (run, effect key, calling actor): lets a wrapper label its deltas. */
-  readonly call?: { readonly runId: string; readonly key: string; readonly actor: string };
+  readonly call?: { readonly runId: string; readonly key: string; readonly actor: string; readonly tenant?: string };
+  /**
+   * Called once if the call has to wait for capacity under its profile's shared limits, before it
+   * waits (awaited: the caller journals it). See `withLimits`.
+   */
+  readonly onThrottled?: (t: ThrottleInfo) => void | Promise<void>;
+  /**
+   * What an HTTP adapter does with a 429: retry it (its policy, the default), or throw it at once
+   * as `AO_LLM_RATE_LIMITED` (details: `status`, `retryAfterMs`) for the caller to retry through
+   * its limiter (`withLimits` does: a retry sent past the limiter would take a turn of another call).
+   */
+  readonly rateLimited?: 'retry' | 'throw';
 }
 
 /**

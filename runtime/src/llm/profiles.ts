@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Clock } from '../clock/mod.js';
+import { LlmLimitsSchema } from './limits/mod.js';
+import type { LlmLimits } from './limits/mod.js';
 import { AnthropicLlm } from './anthropic/mod.js';
 import { OfflineLlm } from './offline/mod.js';
 import { OpenAiLlm } from './openai/mod.js';
@@ -12,10 +14,14 @@ import type { LlmPort, LlmRequest } from './port.js';
  */
 const maxTokens = z.number().int().positive().optional();
 
+/** The provider's limits, shared by every node that calls through the profile (see `LlmLimitsSchema`). */
+const limits = LlmLimitsSchema.optional();
+
 const http = {
   /** The model a request gets when it names none. */
   model: z.string().min(1),
   maxTokens,
+  limits,
   /** The key itself (prefer `apiKeyEnv`: keys do not belong in JSON config). */
   apiKey: z.string().min(1).optional(),
   /** The environment variable holding the key. */
@@ -36,7 +42,7 @@ const http = {
  * variables (see {@link llmProfilesOf}).
  */
 export const LlmProfileSchema = z.discriminatedUnion('provider', [
-  z.strictObject({ provider: z.literal('offline'), model: z.string().min(1).optional(), latencyMs: z.number().int().min(0).max(60_000).optional(), maxTokens }),
+  z.strictObject({ provider: z.literal('offline'), model: z.string().min(1).optional(), latencyMs: z.number().int().min(0).max(60_000).optional(), maxTokens, limits }),
   z.strictObject({
     provider: z.literal('openai'),
     baseUrl: z.url().default('https://api.openai.com/v1'),
@@ -91,8 +97,8 @@ export function llmProfilesOf(c: LlmEnv): Record<string, LlmProfile> {
 }
 
 /** A profile as `/health` may show it: never its key or headers. */
-export function describeProfile(p: LlmProfile): { provider: string; model?: string; baseUrl?: string } {
-  return { provider: p.provider, ...(p.model ? { model: p.model } : {}), ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}) };
+export function describeProfile(p: LlmProfile): { provider: string; model?: string; baseUrl?: string; limits?: LlmLimits } {
+  return { provider: p.provider, ...(p.model ? { model: p.model } : {}), ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}), ...(p.limits ? { limits: p.limits } : {}) };
 }
 
 /** Build one adapter; `env` resolves `apiKeyEnv`. */
@@ -148,7 +154,12 @@ export class LlmProfiles {
 
   /** The adapter of a profile (or of `default`). */
   resolve(profile: string): LlmPort {
-    return this.ports.get(profile) ?? this.ports.get('default')!;
+    return this.ports.get(this.nameOf(profile))!;
+  }
+
+  /** The profile a node's `llm` resolves to: itself when configured, else `default`. */
+  nameOf(profile: string): string {
+    return this.ports.has(profile) ? profile : 'default';
   }
 
   /** Profile name to provider, model and base URL (no secrets). */

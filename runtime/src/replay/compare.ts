@@ -2,9 +2,10 @@ import { canonicalJson } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { EnvelopeGist } from '../store/mod.js';
 import { describeDivergence, emitterOf, gistOf, sameGist } from './describe.js';
+import { CIRCUMSTANTIAL_TYPES } from './recording.js';
 
-/** Events that describe a replay itself, not a decision of the run: left out of comparisons. */
-const BOOKKEEPING = new Set(['run.replayed', 'replay.diverged']);
+/** Events that describe a replay itself, or the world (a wait for capacity), not a decision of the run: left out of comparisons. */
+const BOOKKEEPING = new Set(['run.replayed', 'replay.diverged', ...CIRCUMSTANTIAL_TYPES]);
 
 export interface LogDifference {
   /** The actor whose decisions differ first. */

@@ -19,6 +19,12 @@ export const ORDERED_TYPES: ReadonlySet<string> = new Set([
   'budget.release',
 ]);
 
+/**
+ * Envelope types that record how the world was (a call waited for a provider's capacity), not a
+ * decision: a recorded replay makes no live call and so has none. Neither recorded nor checked.
+ */
+export const CIRCUMSTANTIAL_TYPES: ReadonlySet<string> = new Set(['llm.throttled']);
+
 interface Cursor<T> {
   list: T[];
   i: number;
@@ -69,6 +75,7 @@ export class Recording {
       }
       if (mode === 'live') continue;
       this.after.set(e.id, e);
+      if (CIRCUMSTANTIAL_TYPES.has(e.type)) continue;
       push(this.expected, emitterOf(e), e);
       if (ORDERED_TYPES.has(e.type)) push(this.inbound, e.to, e.id);
     }
@@ -99,7 +106,7 @@ export class Recording {
    * Returns the divergence (and records it) when they differ; a match links the two envelopes.
    */
   check(e: { id: string; seq: number; type: string; from: string; to: string; payload: unknown }, step: number): Divergence | undefined {
-    if (!this.serving) return undefined;
+    if (!this.serving || CIRCUMSTANTIAL_TYPES.has(e.type)) return undefined;
     const actor = emitterOf(e);
     const q = this.expected.get(actor);
     const next = q?.list[q.i];

@@ -16,6 +16,8 @@ import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, N
 import { beatNodeId, nodeIdHolder, releaseNodeId, takeNodeId } from './node-ids.js';
 import { apiKeys, checkpoints, contents, journal, runs, secrets, signals } from './schema.js';
 import type { Schema } from './schema.js';
+import { BucketRows } from './buckets.js';
+import type { BucketState, BucketTable, BucketUpdate } from '../llm/limits/mod.js';
 
 /** The one drizzle database type both drivers give (a union of the two breaks the query API). */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
@@ -99,7 +101,7 @@ const APPEND_FREE_SQL = `with r as (
     ${CONTENTS_INSERT('$5')} on conflict do nothing returning 1
   ) select (select count(*) from r)::int as owned`;
 
-export class DrizzleStore implements Store {
+export class DrizzleStore implements Store, BucketTable {
   constructor(
     readonly kind: 'pglite' | 'postgres',
     private readonly db: Db,
@@ -114,6 +116,13 @@ export class DrizzleStore implements Store {
   }
 
   private readonly group: GroupAppend | undefined;
+  private buckets: BucketRows | undefined;
+
+  /** The LLM limits' bucket rows (see ./buckets.ts): one table every node of a cluster shares. */
+  updateBuckets<T>(keys: readonly string[], fn: (states: ReadonlyMap<string, BucketState>, now: number) => BucketUpdate<T>): Promise<T> {
+    this.buckets ??= new BucketRows(this.db);
+    return this.buckets.update(keys, fn);
+  }
   /** The contents this process knows each recent run has stored. */
   private readonly known = new KnownContents();
   /** Each active run's agents' last requests, which their next ones continue. */

@@ -209,5 +209,15 @@ export const nodeIds = pgTable('node_ids', {
   heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'string' }).notNull(),
 });
 
-export const schema = { runs, journal, contents, checkpoints, apiKeys, signals, secrets, nodeIds };
+/**
+ * The LLM profiles' shared limits (see `ProfileLimiter`): one row per profile and one per tenant
+ * share in use, each a small JSON state (bucket levels, the time they are taken at, the calls
+ * holding a concurrency slot) updated under a row lock by the one pure function every node runs.
+ */
+export const llmBuckets = pgTable('llm_buckets', {
+  key: text('key').primaryKey(),
+  state: jsonb('state').notNull(),
+});
+
+export const schema = { runs, journal, contents, checkpoints, apiKeys, signals, secrets, nodeIds, llmBuckets };
 export type Schema = typeof schema;

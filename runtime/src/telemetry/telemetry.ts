@@ -124,6 +124,7 @@ interface Instruments {
   tokens: Counter;
   toolCalls: Counter;
   refusals: Counter;
+  throttled: Counter;
 }
 
 let instruments: Instruments | undefined;
@@ -142,6 +143,7 @@ export function meters(): Instruments {
       tokens: m.createCounter('ao.tokens', { description: 'LLM tokens, by graph, node, model and direction' }),
       toolCalls: m.createCounter('ao.tool.calls', { description: 'Tool calls, by graph, node, tool and outcome' }),
       refusals: m.createCounter('ao.budget.refusals', { description: 'Budget refusals, by graph and limit' }),
+      throttled: m.createCounter('ao.llm.throttled', { description: 'LLM calls that waited for capacity under their profile\'s shared limits, by profile, limit and scope' }),
     };
   }
   return instruments;

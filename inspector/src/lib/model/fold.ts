@@ -71,6 +71,10 @@ export class RunFold {
   private reservations = new Map<string, Reservation>();
   /** Calls waiting for calls in flight to settle (`budget.waiting`, until decided), by key: the gauge they wait on. */
   readonly waiting = new Map<string, string>();
+  /** LLM calls waiting for their profile's shared limits (`llm.throttled`, until answered), by key: which limit. */
+  readonly throttled = new Map<string, string>();
+  /** How many LLM calls of the run waited for capacity so far. */
+  throttledCalls = 0;
   startedAt: string | null = null;
   /** Waits open at this point (from `wait.opened` / `wait.registered`, until `wait.resolved`), by id. */
   waits: Record<string, WaitInfo> = {};
@@ -208,6 +212,14 @@ export class RunFold {
         else b.failed += 1;
         break;
       }
+      case 'llm.throttled':
+        this.throttled.set(p.key as string, `${String(p.limit)} (${String(p.scope)})`);
+        this.throttledCalls += 1;
+        break;
+      case 'llm.response':
+      case 'llm.failed':
+        this.throttled.delete(p.key as string);
+        break;
       case 'budget.waiting':
         this.waiting.set(p.key as string, p.limit === 'perTool' ? `perTool.${String(p.tool)}` : String(p.limit));
         break;

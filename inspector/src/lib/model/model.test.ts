@@ -71,6 +71,18 @@ describe('RunFold', () => {
     expect(gauges({ tokens: 1000 }, f)[0]).toMatchObject({ used: 120, reserved: 300, waiting: 0 });
   });
 
+  it('shows calls waiting for their provider\'s capacity (llm.throttled) until they are answered', () => {
+    const f = new RunFold(['s']);
+    const wait = (key: string) => env('llm.throttled', { key, profile: 'default', tenant: 't', limit: 'requests', scope: 'tenant', waitMs: 400 }, 'llm/default', 'supervisor/s');
+    f.apply(wait('supervisor/s/1'));
+    f.apply(wait('supervisor/s/2'));
+    expect([...f.throttled]).toEqual([['supervisor/s/1', 'requests (tenant)'], ['supervisor/s/2', 'requests (tenant)']]);
+    f.apply(env('llm.response', { key: 'supervisor/s/1' }, 'llm/default', 'supervisor/s'));
+    f.apply(env('llm.failed', { key: 'supervisor/s/2' }, 'llm/default', 'supervisor/s'));
+    expect(f.throttled.size).toBe(0);
+    expect(f.throttledCalls).toBe(2);
+  });
+
   it('gives a gauge per limit, the wall clock measured from run.started', () => {
     const f = foldUpTo(
       [env('run.started', {}, 'supervisor', 'supervisor', '2026-01-01T00:00:00.000Z'), env('node.start', { node: 'a', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor', '2026-01-01T00:00:12.000Z')],

@@ -74,7 +74,7 @@ export class AnthropicLlm implements LlmPort {
       return stream && (res.headers.get('content-type') ?? '').includes('text/event-stream')
         ? this.readStream(req, res, a, options)
         : this.readJson(req, await res.text());
-    });
+    }, { rateLimited: options.rateLimited });
   }
 
   private readJson(req: LlmRequest, text: string): LlmResponse {

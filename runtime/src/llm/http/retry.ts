@@ -88,7 +88,13 @@ export interface Attempt {
  * @throws AoError `AO_LLM_RATE_LIMITED` (429 after the retries, or a Retry-After too long),
  * `AO_LLM_TIMEOUT`, or `AO_LLM_FAILED`; an error named `AbortError` when `signal` aborted.
  */
-export async function withRetries<T>(provider: string, policy: HttpPolicy, signal: AbortSignal | undefined, attempt: (a: Attempt) => Promise<T>): Promise<T> {
+export async function withRetries<T>(
+  provider: string,
+  policy: HttpPolicy,
+  signal: AbortSignal | undefined,
+  attempt: (a: Attempt) => Promise<T>,
+  o: { rateLimited?: 'retry' | 'throw' | undefined } = {},
+): Promise<T> {
   for (let n = 1; ; n++) {
     if (signal?.aborted) throw abortError(signal);
     const ac = new AbortController();
@@ -116,6 +122,8 @@ export async function withRetries<T>(provider: string, policy: HttpPolicy, signa
     }
     if (signal?.aborted) throw abortError(signal);
     const { retry, delayMs, error } = classify(provider, failure, n, policy);
+    // A 429 the caller retries itself (through its limiter: the retry is a request like any other).
+    if (o.rateLimited === 'throw' && failure instanceof HttpStatusError && failure.status === 429) throw error;
     if (!retry) throw error;
     try {
       await policy.clock.sleep(delayMs, signal);

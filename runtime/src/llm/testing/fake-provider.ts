@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeLimiter } from './fake-limits.js';
+import type { FakeLimits } from './fake-limits.js';
 
 /** What the fake model answers: text and/or tool calls (arguments as an object, or raw text to send malformed ones). */
 export interface FakeAnswer {
@@ -12,6 +14,8 @@ export interface FakeAnswer {
   /** The reason given: `stop`/`end_turn` by default, `tool_calls`/`tool_use` with calls. */
   finish?: 'length';
   model?: string;
+  /** Answer after this long (a model's latency). */
+  delayMs?: number;
 }
 
 /** A fault instead of an answer. */
@@ -56,15 +60,27 @@ export class FakeProvider {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-  ) {}
+    limiter?: FakeLimiter,
+  ) {
+    this.limiter = limiter;
+  }
 
-  static async start(respond: (r: FakeRequest) => FakeReply): Promise<FakeProvider> {
+  /** With `limits`: the provider's rate limits, enforced with 429s (see {@link FakeLimiter}). */
+  readonly limiter: FakeLimiter | undefined;
+
+  static async start(respond: (r: FakeRequest) => FakeReply, o: { limits?: FakeLimits } = {}): Promise<FakeProvider> {
+    const limiter = o.limits ? new FakeLimiter(o.limits) : undefined;
     const holder: { self?: FakeProvider } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const path = (req.url ?? '').split('?')[0]!;
+        // A bench running the fake in a process of its own reads the enforcer's counts here.
+        if (path === '/_stats' && req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(limiter?.stats() ?? {}));
+          return;
+        }
         const provider = path.endsWith('/chat/completions') ? 'openai' : path.endsWith('/messages') ? 'anthropic' : undefined;
         if (!provider || req.method !== 'POST') {
           res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
@@ -75,11 +91,19 @@ export class FakeProvider {
         holder.self!.requests.push(r);
         holder.self!.open.add(res);
         res.on('close', () => holder.self!.open.delete(res));
-        holder.self!.reply(r, res, respond(r));
+        const reply = respond(r);
+        if (limiter && !isFault(reply)) {
+          const u = usageOf(reply);
+          const admitted = limiter.admit(u);
+          if (!admitted.ok) return holder.self!.reply(r, res, { status: 429, retryAfterMs: String(admitted.retryAfterMs) });
+          res.on('close', () => limiter.done());
+        }
+        if (!isFault(reply) && reply.delayMs) setTimeout(() => holder.self!.reply(r, res, reply), reply.delayMs);
+        else holder.self!.reply(r, res, reply);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    holder.self = new FakeProvider(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    holder.self = new FakeProvider(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, limiter);
     return holder.self;
   }
 
