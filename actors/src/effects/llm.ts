@@ -48,7 +48,9 @@ export function llmStep(actor: StepActor, requested: LlmRequest): StepSpec<LlmRe
     },
     granted(key, grant) {
       const req: LlmRequest = grant?.maxTokens ? { ...asked, maxTokens: grant.maxTokens } : asked;
-      return { input: req, payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: req.messages, tools, hash } };
+      // The payload's own copy of the messages: the agent loop goes on appending to its array, and a
+      // journaled envelope is read (the live stream, the bus) after that, never changed by it.
+      return { input: req, payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: [...req.messages], tools, hash } };
     },
     result: { type: 'llm.response', suffix: 'res' },
     failure: { code: 'AO_LLM_FAILED', type: 'llm.failed', suffix: 'fail' },
