@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
 import { EnvelopeSchema } from '../envelope/mod.js';
 import type { Store } from '../store/port.js';
-import { ErrorInfoSchema, NodeStateSchema, ReplayInfoSchema, RunStatusSchema, TERMINAL_STATUSES, UsageSchema } from '../store/records.js';
+import { RunRecordSchema, RunStatusSchema, TERMINAL_STATUSES } from '../store/records.js';
 import type { RunRecord } from '../store/records.js';
 
 /**
@@ -19,19 +19,22 @@ export const RUN_FILE_VERSION = 1;
 
 const Time = z.iso.datetime({ offset: true });
 
+const RUN = RunRecordSchema.shape;
+
 export const RunFileRunSchema = z.strictObject({
   id: z.string().min(1).max(128),
   graph: z.string().min(1).max(128),
   graphVersion: z.string().min(1),
   status: RunStatusSchema.refine((s) => TERMINAL_STATUSES.has(s), 'a run file holds a finished run (succeeded, failed, budget_exceeded or cancelled)'),
-  input: z.unknown(),
-  output: z.unknown().nullable(),
-  error: ErrorInfoSchema.nullable(),
-  budget: z.record(z.string(), z.unknown()),
-  usage: UsageSchema,
-  nodes: z.record(z.string(), NodeStateSchema),
-  traceId: z.string().nullable(),
-  replay: ReplayInfoSchema.nullable(),
+  // As the store's run record has them (its times are ISO strings of any form; a file's must have an offset).
+  input: RUN.input,
+  output: RUN.output,
+  error: RUN.error,
+  budget: RUN.budget,
+  usage: RUN.usage,
+  nodes: RUN.nodes,
+  traceId: RUN.traceId,
+  replay: RUN.replay,
   createdAt: Time,
   startedAt: Time.nullable(),
   finishedAt: Time.nullable(),

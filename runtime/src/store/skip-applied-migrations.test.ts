@@ -8,9 +8,9 @@ import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as PgliteMigrator from 'drizzle-orm/pglite/migrator';
 import type * as PgMigrator from 'drizzle-orm/node-postgres/migrator';
 import { createTestDatabase, postgresAvailable, queryOnce } from '../testing/postgres.js';
-import { migrationsFolder } from './migrations.js';
 import { openPgStore } from './pg/pg-store.js';
-import { migrationsApplied, openPgliteStore } from './pglite/pglite-store.js';
+import { migrationsApplied, migrationsFolder } from './migrations.js';
+import { openPgliteStore } from './pglite/pglite-store.js';
 
 // The migrators, counted: a store opened on a database that has every migration must not run them.
 const calls = vi.hoisted(() => ({ pglite: 0, pg: 0 }));

@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { DrizzleStore } from '../drizzle-store.js';
 import type { Db } from '../drizzle-store.js';
-import { migrationsFolder } from '../migrations.js';
+import { migrationsApplied, migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
 
 /**
@@ -54,22 +52,5 @@ export async function openPgStore(opts: { url: string; max?: number; contentMinC
   // The hot path's statements are named: each connection prepares them once and reuses the plan.
   const raw = async (name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as Array<Record<string, unknown>>;
   return new DrizzleStore('postgres', db as unknown as Db, () => pool.end(), raw, undefined, opts.contentMinChars);
-}
-
-/**
- * Whether the database has every migration in `folder` already, by drizzle's own rule: its
- * migrator applies the migrations newer (`when`, in the folder's journal) than the last one it
- * recorded, so when that one is at least as new as the journal's last it would apply nothing.
- * False when it cannot tell (no migrations table yet): the migrator then runs under the lock.
- * (The same check as the PGlite store's; each adapter keeps its own so neither loads the other's driver.)
- */
-export async function migrationsApplied(query: (text: string) => Promise<Array<Record<string, unknown>>>, folder: string): Promise<boolean> {
-  // Read synchronously (a small file): while PGlite starts, the thread pool an async read waits for is busy (hundreds of ms under load).
-  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ when: number }> };
-  const newest = journal.entries.at(-1)?.when;
-  if (newest === undefined) return true;
-  const rows = await query('select created_at from "drizzle"."__drizzle_migrations" order by created_at desc limit 1').catch(() => undefined);
-  const last = rows?.[0]?.created_at;
-  return last !== undefined && last !== null && Number(last) >= newest;
 }
 

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { DrizzleStore } from '../drizzle-store.js';
-import { PreparedStatements } from './prepared.js';
+import { nextTurn, PreparedStatements } from './prepared.js';
 import type { Db } from '../drizzle-store.js';
-import { migrationsFolder } from '../migrations.js';
+import { migrationsApplied, migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
 
 /**
@@ -37,7 +35,6 @@ export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?
  */
 const PGLITE_CONF = 'shared_buffers = 32MB';
 
-const toIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 const YIELDING = new Set<PropertyKey>(['query', 'exec', 'transaction']);
 
 /**
@@ -53,26 +50,8 @@ function yielding(client: PGlite): PGlite {
       const v: unknown = Reflect.get(target, prop, target);
       if (typeof v !== 'function') return v;
       const f = (v as (...a: unknown[]) => unknown).bind(target);
-      return YIELDING.has(prop) ? async (...a: unknown[]) => (await toIo(), f(...a)) : f;
+      return YIELDING.has(prop) ? async (...a: unknown[]) => (await nextTurn(), f(...a)) : f;
     },
   });
-}
-
-/**
- * Whether the database has every migration in `folder` already, by drizzle's own rule: its
- * migrator applies the migrations newer (`when`, in the folder's journal) than the last one it
- * recorded, so when that one is at least as new as the journal's last it would apply nothing.
- * One query instead of the migrator's five statements (each its own sync to disk on PGlite) and
- * reading and hashing every migration file. False when it cannot tell (no migrations table yet):
- * the migrator then runs as before.
- */
-export async function migrationsApplied(query: (text: string) => Promise<Array<Record<string, unknown>>>, folder: string): Promise<boolean> {
-  // Read synchronously (a small file): while PGlite starts, the thread pool an async read waits for is busy (hundreds of ms under load).
-  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ when: number }> };
-  const newest = journal.entries.at(-1)?.when;
-  if (newest === undefined) return true;
-  const rows = await query('select created_at from "drizzle"."__drizzle_migrations" order by created_at desc limit 1').catch(() => undefined);
-  const last = rows?.[0]?.created_at;
-  return last !== undefined && last !== null && Number(last) >= newest;
 }
 

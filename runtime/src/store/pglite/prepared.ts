@@ -22,7 +22,7 @@ export class PreparedStatements {
     // On a turn of the event loop of its own, as the store's other statements (see `yielding` in
     // pglite-store.ts): PGlite answers through promises, and a chain of statements that never
     // leaves the microtask queue starves I/O and the other actors' mailboxes.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     return c._runExclusiveTransaction(() =>
       c.runExclusive(async () => {
         let p = this.prepared.get(name);
@@ -42,6 +42,9 @@ export class PreparedStatements {
     );
   }
 }
+
+/** Resolves on the event loop's next turn (after the I/O and timers already due). */
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 function serialize(c: PGlite, oid: number | undefined, v: unknown): string {
   const s = oid !== undefined ? c.serializers[oid] : undefined;
