@@ -39,6 +39,13 @@ export default tseslint.config(
     },
     settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } }, 'import-x/ignore': ['node_modules'] },
   },
+  {
+    // One logger (runtime/src/log): no console in runtime, actors or gateway code, but for the
+    // CLI's own output and test helpers.
+    files: ['runtime/src/**/*.ts', 'actors/src/**/*.ts', 'gateway/src/**/*.ts'],
+    ignores: ['gateway/src/cli/**', '**/testing/**', '**/*.test.ts'],
+    rules: { 'no-console': 'error' },
+  },
   { files: ['graphs/**/*.ts'], rules: layerRule('@ao/graphs') },
   { files: ['runtime/**/*.ts'], rules: layerRule('@ao/runtime') },
   { files: ['actors/**/*.ts'], rules: layerRule('@ao/actors') },

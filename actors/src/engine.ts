@@ -4,6 +4,7 @@ import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@a
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunIntake, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -334,7 +335,7 @@ export class Engine {
     void this.intake
       .idle()
       .then(() => (host.stopped ? undefined : this.startHost(host, () => host.begin(def, budget, trace))))
-      .catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not start run ${run.id}; a claim will start it again:`, e));
+      .catch((e: unknown) => log.error('could not start the run; a claim will start it again', { component: 'engine', nodeId: this.nodeId, runId: run.id, err: e }));
     return run;
   }
 
@@ -357,7 +358,7 @@ export class Engine {
         // In a cluster the run's swarm branches go on the task queue.
         ...(this.o.bus.queue && this.o.bus.rpc ? { tasks: { hostStarted: this.started, silentMs: Math.max(10_000, 2 * this.leaseMs) } } : {}),
         onLost: (h, e) => {
-          console.error(`[engine ${this.nodeId}] run ${h.run.id}: its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`);
+          log.error(`its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`, { component: 'engine', nodeId: this.nodeId, runId: h.run.id });
           h.stop();
           if (this.hosts.get(h.run.id) === h) this.hosts.delete(h.run.id);
           void this.release([h.run.id]);
@@ -446,7 +447,7 @@ export class Engine {
           try {
             loaded = await this.loadForResume(runs.filter((r) => r.replay === null));
           } catch (e) {
-            console.error(`[engine ${this.nodeId}] could not read the claimed runs' checkpoints at once; reading them one by one:`, e);
+            log.warn("could not read the claimed runs' checkpoints at once; reading them one by one", { component: 'engine', nodeId: this.nodeId, err: e });
           }
           for (const run of runs) claimed.push({ run, loaded: loaded.get(run.id) });
           if (runs.length < CLAIM_BATCH) {
@@ -462,7 +463,7 @@ export class Engine {
             try {
               await this.resume(run, loaded);
             } catch (e) {
-              console.error(`[engine ${this.nodeId}] could not resume run ${run.id}:`, e);
+              log.error('could not resume the run', { component: 'engine', nodeId: this.nodeId, runId: run.id, err: e });
             }
           }
         };
@@ -718,7 +719,7 @@ export class Engine {
     // Even a passive engine (the CLI's embedded one) hosts the run its own answer woke.
     if (this.closed) return void (await this.release([id]));
     // Resumed beside the answer (the caller is told it is stored): a failure gives the run back to the claim loop.
-    this.resume(run).catch((e: unknown) => console.error(`[engine ${this.nodeId}] could not resume run ${id} after an answer:`, e));
+    this.resume(run).catch((e: unknown) => log.error('could not resume the run after an answer', { component: 'engine', nodeId: this.nodeId, runId: id, err: e }));
   }
 
   /** A run went to sleep: an answer that came while it was going is taken now (otherwise nobody would wake it). */
@@ -726,7 +727,7 @@ export class Engine {
     try {
       await this.wakeIfAnswerable(id);
     } catch (e) {
-      console.error(`[engine ${this.nodeId}] could not check run ${id} for answers after it went to sleep:`, e);
+      log.error('could not check the run for answers after it went to sleep', { component: 'engine', nodeId: this.nodeId, runId: id, err: e });
     }
   }
 
@@ -778,7 +779,7 @@ export class Engine {
 
   private startLoops(): void {
     const every = (ms: number, fn: () => Promise<void>) => {
-      const t = setInterval(() => void fn().catch((e) => console.error(`[engine ${this.nodeId}]`, e)), ms);
+      const t = setInterval(() => void fn().catch((e) => log.error('a periodic task failed', { component: 'engine', nodeId: this.nodeId, err: e })), ms);
       t.unref();
       this.loops.push(t);
     };
@@ -800,7 +801,7 @@ export class Engine {
     if (this.o.bus.reachable === false) {
       this.unreachableSince ??= Date.now();
       if (Date.now() - this.unreachableSince > this.leaseMs / 2) {
-        if (!this.lettingGo) console.error(`[engine ${this.nodeId}] the bus is unreachable: not renewing the leases of ${ids.length} run(s), so other nodes take them over`);
+        if (!this.lettingGo) log.warn(`the bus is unreachable: not renewing the leases of ${ids.length} run(s), so other nodes take them over`, { component: 'engine', nodeId: this.nodeId });
         this.lettingGo = true;
         return;
       }
@@ -815,13 +816,13 @@ export class Engine {
       if (!h) continue;
       // Fencing: another node took the run over (our lease had expired): stop writing to it.
       if (!kept.has(id)) {
-        console.error(`[engine ${this.nodeId}] lost the lease of run ${id}; stopped hosting it`);
+        log.warn('lost the lease of the run; stopped hosting it', { component: 'engine', nodeId: this.nodeId, runId: id });
         h.stop();
         this.hosts.delete(id);
       }
     }
     for (const id of cancelRequested) this.hosts.get(id)?.cancel('cancelled by request');
-    for (const id of signalled) void this.hosts.get(id)?.signals().catch((e: unknown) => console.error(`[engine ${this.nodeId}] run ${id}:`, e));
+    for (const id of signalled) void this.hosts.get(id)?.signals().catch((e: unknown) => log.error('could not take the run\'s signals', { component: 'engine', nodeId: this.nodeId, runId: id, err: e }));
   }
 
   /** Apply every graph's retention policy to its finished runs. */
@@ -979,7 +980,7 @@ export class Engine {
     } catch (e) {
       // The store is unreachable: leases cannot be renewed either. The id stays ours unless the
       // outage outlasts the lease and another process takes it; the next beat tells.
-      if (!this.beatFailing) console.error(`[engine ${this.nodeId}] could not beat its node id (retrying): ${(e as Error).message}`);
+      if (!this.beatFailing) log.warn(`could not beat its node id (retrying): ${(e as Error).message}`, { component: 'engine', nodeId: this.nodeId });
       this.beatFailing = true;
       return;
     }
@@ -1002,7 +1003,7 @@ export class Engine {
     this.hosts.clear();
     identity.abandon();
     const error = nodeIdInUse(this.nodeId, await identity.holder().catch(() => undefined), 'lost');
-    console.error(`[engine ${this.nodeId}] ${error.code}: ${error.message}`);
+    log.error(`${error.code}: ${error.message}`, { component: 'engine', nodeId: this.nodeId });
     await this.tasks?.shutdown();
     this.system.shutdown();
     this.o.onIdentityLost?.(error);

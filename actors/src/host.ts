@@ -1,5 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
 import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
@@ -177,7 +178,7 @@ export class RunHost {
       },
       crashed: (err) => {
         const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
-        console.error(`[run ${run.id}] supervisor crashed:`, err);
+        log.error('the run supervisor crashed', { component: 'host', runId: run.id, err });
         const usage = services.ledgerAt([]).usage;
         runEnded(services, 'failed', error, [], usage);
         // If even this write fails (the store is down), the lease lapses and recovery resumes the

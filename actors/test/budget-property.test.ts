@@ -5,6 +5,8 @@ import { graph } from '@ao/graphs';
 import type { Budget, GraphBuilder } from '@ao/graphs';
 import { estimateTokens } from '@ao/runtime';
 import type { Envelope, LlmPort, LlmRequest, LlmResponse } from '@ao/runtime';
+import { captureLog, logLine } from '@ao/runtime/testing';
+import type { LogCapture } from '@ao/runtime/testing';
 import { allEvents, makeEngine, sleep } from './harness.js';
 
 /** Fixed fast-check seed of the engine-level property (report it with any failure). */
@@ -153,18 +155,21 @@ describe('budget property: random graphs on one engine never pass their limits',
   const llm = scriptedLlm();
   let h: Awaited<ReturnType<typeof makeEngine>>;
   const stats = { runs: 0, exceeded: 0, succeeded: 0, refusedPerTool: 0, toolResults: 0, lateCrashes: 0 };
-  const consoleError = console.error;
+  let logs: LogCapture | undefined;
   beforeAll(async () => {
     // The known late-abort bug (budget-stop-race.test.ts) logs a crash of a stopped branch that
     // could not report to the closed journal: count those here instead of flooding the output.
-    console.error = (...a: unknown[]) => {
-      if (/could not report the crash of .* is closed/s.test(a.map(String).join(' '))) stats.lateCrashes += 1;
-      else consoleError(...a);
-    };
+    logs = captureLog({
+      forward: (r) => {
+        if (!/could not report the crash of .* is closed/s.test(logLine(r))) return true;
+        stats.lateCrashes += 1;
+        return false;
+      },
+    });
     h = await makeEngine('pglite', { llm, sweepIntervalMs: 0 });
   });
   afterAll(async () => {
-    console.error = consoleError;
+    logs?.restore();
     console.log(
       `[budget-property] seed ${SEED}: ${stats.runs} runs, ${stats.succeeded} succeeded, ${stats.exceeded} budget_exceeded, ${llm.calls} model calls, ` +
         `${stats.toolResults} tool results, ${stats.refusedPerTool} per-tool refusals, ${stats.lateCrashes} late-abort crashes (known bug)`,

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import type { Envelope, LlmPort, LlmRequest, LlmResponse, RunRecord } from '@ao/runtime';
+import { captureLog, logLine } from '@ao/runtime/testing';
+import type { LogCapture } from '@ao/runtime/testing';
 import { allEvents, gate, makeEngine, sleep } from './harness.js';
 
 /**
@@ -33,19 +35,22 @@ describe('a model call in flight when a budget stop ends the run', () => {
     },
   };
   const errors: string[] = [];
-  const consoleError = console.error;
+  let logs: LogCapture | undefined;
 
   beforeAll(async () => {
     // Collected, not printed: the second test provokes the crash log on purpose.
-    console.error = (...a: unknown[]) => {
-      const line = a.map(String).join(' ');
-      errors.push(line);
-      if (!/could not report the crash of .* is closed/s.test(line)) consoleError(...a);
-    };
+    logs = captureLog({
+      forward: (r) => {
+        if (r.level !== 'error' && r.level !== 'warn') return true;
+        const line = logLine(r);
+        errors.push(line);
+        return !/could not report the crash of .* is closed/s.test(line);
+      },
+    });
     h = await makeEngine('pglite', { llm, graphs: [race] });
   });
   afterAll(async () => {
-    console.error = consoleError;
+    logs?.restore();
     await h.close();
   });
 

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
+import { captureLog, logLine } from '@ao/runtime/testing';
 import { makeEngine } from './harness.js';
 
 /**
@@ -27,7 +28,7 @@ describe.each(['pglite', 'postgres'] as const)('a swarm stopped by its budget on
   it('ends budget_exceeded every time, stops every actor, and leaves no rejection unhandled', async () => {
     // Regression (seen in the bench): a budget request arriving as the run ended crashed the budget
     // actor ("its log takes no more events"); it now has no one to answer and is dropped quietly.
-    const errors = vi.spyOn(console, 'error');
+    const logs = captureLog();
     for (let i = 0; i < 30; i++) {
       const run = await h.engine.startRun({ graph: 'racing', input: { i } });
       const done = await h.engine.waitForRun(run.id, 20_000);
@@ -37,7 +38,7 @@ describe.each(['pglite', 'postgres'] as const)('a swarm stopped by its budget on
     }
     await new Promise((r) => setTimeout(r, 200));
     expect(unhandled).toEqual([]);
-    expect(errors.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith('[actors]'))).toEqual([]);
-    errors.mockRestore();
+    logs.restore();
+    expect(logs.records.filter((r) => r.fields.component === 'actors').map(logLine)).toEqual([]);
   });
 });

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { defineTool, OfflineLlm, openPgliteStore, openPgStore } from '@ao/runtime';
 import type { Envelope, LlmPort, Store } from '@ao/runtime';
-import { createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
+import { captureLog, createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
 import { allEvents, countingLlm, gate, sleep, startNode, toolsWith, until } from './harness.js';
 import type { Engine } from '../src/mod.js';
 
@@ -275,9 +275,9 @@ describe('recovery when a run changes hands between engines on one store', () =>
       const v2 = changed().compatibleWith(v1.build().version) as GraphBuilder<unknown>;
       const run = await startOnV1('pin-a2');
       // Watch for a "dropped invalid envelope ... run.migrated" log (a fixed bug: see the test below).
-      const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const logs = captureLog();
       const c = await node({ store, nodeId: 'pin-c', graphs: [v2] });
-      const done = await c.waitForRun(run.id).finally(() => errors.mockRestore());
+      const done = await c.waitForRun(run.id).finally(() => logs.restore());
       expect(done.status).toBe('succeeded');
       expect(done.graphVersion).toBe(v2.build().version);
       const evs = await allEvents(store, run.id);
@@ -298,13 +298,13 @@ describe('recovery when a run changes hands between engines on one store', () =>
     it('resuming a migrated run logs no dropped-envelope error', async () => {
       const v2 = changed().compatibleWith(v1.build().version) as GraphBuilder<unknown>;
       const run = await startOnV1('pin-a3');
-      const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const logs = captureLog();
       try {
         const c = await node({ store, nodeId: 'pin-d', graphs: [v2] });
         expect((await c.waitForRun(run.id)).status).toBe('succeeded');
-        expect(errors.mock.calls.map((c) => String(c[0]))).toEqual([]);
+        expect(logs.lines()).toEqual([]);
       } finally {
-        errors.mockRestore();
+        logs.restore();
       }
     });
   });
@@ -316,7 +316,7 @@ describe('recovery after a node dies without a word (lease expiry) on Postgres',
     const db = await createTestDatabase();
     const storeA = await openPgStore({ url: db.url });
     const storeB = await openPgStore({ url: db.url });
-    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const logs = captureLog();
     const g = graph('lease')
       .node('one', { agent: 'pipeline' })
       .node('two', { agent: 'pipeline' })
@@ -356,7 +356,7 @@ describe('recovery after a node dies without a word (lease expiry) on Postgres',
       await b?.shutdown();
       await storeB.close();
       await db.drop();
-      errors.mockRestore();
+      logs.restore();
     }
   });
 });

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, MemoryBucketTable, NodeIdentity, systemClock, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, log, MemoryBucketTable, pinoLogger, useLogger, NodeIdentity, systemClock, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
 import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -101,6 +101,16 @@ export function withExamples(graphs: readonly AnyGraph[]): GraphBuilder<unknown>
 }
 
 /**
+ * The logging of an `ao serve` or `ao node` process: lines at `AO_LOG_LEVEL` as JSON on stderr
+ * (the HTTP access log is Fastify's, on stdout), and a stray rejection logged loudly: a server
+ * outlives it, it is never a reason to drop every run.
+ */
+export function setUpProcessLogging(config: Pick<Config, 'AO_LOG_LEVEL'>): void {
+  useLogger(pinoLogger({ level: config.AO_LOG_LEVEL }));
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection (a bug; please report it)', { component: 'ao', err }));
+}
+
+/**
  * The composition root of a runtime node: with the embedded store, takes the data directory
  * (refused with AO_DATA_DIR_LOCKED while a live process holds it) before anything opens it; picks
  * each port's adapter from the config (PGlite or Postgres; the in-process bus; the offline LLM),
@@ -112,7 +122,7 @@ export async function startRuntime(config: Config, o: RuntimeOptions = {}): Prom
   if (config.DATABASE_URL) return startOn(config, o, undefined);
   // One process per data directory: PGlite takes no lock of its own, and a second process on its
   // files would write a copy of the database the first never sees.
-  const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: o.command ?? 'ao', log: (m) => console.error(`[ao] ${m}`) });
+  const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: o.command ?? 'ao', log: (m) => log.warn(m, { component: 'ao' }) });
   try {
     const rt = await startOn(config, o, lock);
     return {
@@ -153,7 +163,7 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   // server, no queue consumer) and claims no run.
   let identity: NodeIdentity;
   try {
-    identity = await NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => console.error(`[ao] ${m}`) });
+    identity = await NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => log.warn(m, { component: 'ao', nodeId }) });
   } catch (e) {
     await store.close();
     await telemetry.shutdown();

@@ -53,11 +53,13 @@ export interface Server {
   exited(ms: number): Promise<void>;
 }
 
+// Spawned processes log at warn: no access log, but the runtime's warnings and errors (a lost lease,
+// a node id taken over) are in `log()` for tests to look for and for a failing test to print.
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<Server> {
   const port = await freePort();
   const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'serve', ...args], {
     cwd: ROOT,
-    env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -105,7 +107,7 @@ export async function startServer(env: Record<string, string>, args: string[] = 
  * output so far each time it writes (a test can act while it is still starting).
  */
 export async function startNodeProcess(env: Record<string, string>, o: { onOutput?: (log: string) => void } = {}): Promise<Omit<Server, 'url'> & { log: () => string }> {
-  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const take = (d: Buffer) => {
     log += d.toString();

@@ -3,6 +3,7 @@ export * from './bus/mod.js';
 export * from './store/mod.js';
 export * from './actor-system/mod.js';
 export * from './clock/mod.js';
+export * from './log/mod.js';
 export * from './journal/mod.js';
 export * from './config/mod.js';
 export * from './llm/mod.js';

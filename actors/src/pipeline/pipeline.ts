@@ -1,5 +1,6 @@
 import { AoError } from '@ao/graphs';
 import type { ActorPath, Behaviour } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
@@ -31,7 +32,7 @@ export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, pat
   void s.journal
     .append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })])
     .catch((e) => {
-      if (!s.journal.ended) console.error(`[actors] could not report the crash of ${path}:`, e);
+      if (!s.journal.ended) log.error(`could not report the crash of ${path}`, { component: 'actors', runId: s.runId, err: e });
     });
 }
 

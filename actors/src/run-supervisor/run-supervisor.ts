@@ -1,5 +1,6 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, endSpan } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
 import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Divergence, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
@@ -153,7 +154,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       try {
         m = parseMessage(msg);
       } catch (e) {
-        console.error(`[supervisor ${s.runId}] dropped invalid envelope ${msg.id}:`, (e as Error).message);
+        log.error(`dropped invalid envelope ${msg.id}: ${(e as Error).message}`, { component: 'supervisor', runId: s.runId });
         return state;
       }
       switch (m.type) {
@@ -380,7 +381,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       consumed.push(sig.id);
       const parsed = answerSchema(s.def, wait.node, wait.kind).safeParse(sig.payload);
       if (!parsed.success) {
-        console.error(`[supervisor ${s.runId}] dropped signal ${sig.id} for wait ${wait.id}: ${parsed.error.issues[0]?.message}`);
+        log.error(`dropped signal ${sig.id} for wait ${wait.id}: ${parsed.error.issues[0]?.message}`, { component: 'supervisor', runId: s.runId });
         continue;
       }
       step = chain(step, (st) => waitResolved(s.def, st, wait.id, { kind: 'signal', payload: parsed.data, signal: sig.id }, now));

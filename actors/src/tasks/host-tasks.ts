@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AoError, isAoError } from '@ao/graphs';
 import { ActorPathSchema, EnvelopeSchema } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, Rpc, Subscription, WorkQueue } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { parentOf } from '../pipeline/pipeline.js';
@@ -180,7 +181,7 @@ export class HostTasks {
       if (this.now() - t.seen < limit) continue;
       t.generation += 1;
       t.seen = this.now();
-      console.error(`[tasks] run ${this.o.runId}: task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`);
+      log.warn(`task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`, { component: 'tasks', runId: this.o.runId });
       this.enqueue(t, t.start);
     }
   }

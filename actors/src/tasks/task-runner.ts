@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AoError, isAoError } from '@ao/graphs';
 import type { Budget, GraphRegistry } from '@ao/graphs';
 import { envelopeIdFor, runTraceContext, TERMINAL_STATUSES } from '@ao/runtime';
+import { log } from '@ao/runtime';
 import type { ActorJournal, ActorRef, ActorSystem, Bus, Clock, Divergence, Envelope, EnvelopeDraft, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry } from '@ao/runtime';
 import type { PriceTable } from '../budget/ledger.js';
 import { taskBehaviour } from '../run-supervisor/run-supervisor.js';
@@ -256,7 +257,7 @@ export class TaskRunner {
           if (await this.hostGone(item, Date.now() - silentSince)) throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
         } else {
           silentSince = undefined;
-          if (attempt % 10 === 9) console.error(`[tasks ${this.d.nodeId}] task ${item.path} of run ${item.runId}: ${(e as Error).message} (retrying)`);
+          if (attempt % 10 === 9) log.warn(`task ${item.path}: ${(e as Error).message} (retrying)`, { component: 'tasks', nodeId: this.d.nodeId, runId: item.runId });
         }
         await sleep(Math.min(1_000, 25 * 2 ** Math.min(attempt, 6)));
       }

@@ -442,8 +442,8 @@ function untilSignal(): Promise<void> {
 
 /** A headless runtime node: it hosts runs (from the cluster's queue with NATS_URL) until stopped. */
 async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
-  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
-  const { startRuntime } = await import('../node.js');
+  const { setUpProcessLogging, startRuntime } = await import('../node.js');
+  setUpProcessLogging(config);
   const rt = await startRuntime(config, { command: 'ao node' });
   out(`agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
   const lost = await untilStopped(rt);
@@ -452,14 +452,13 @@ async function node(config: ReturnType<typeof loadConfig>): Promise<number> {
 }
 
 async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }): Promise<number> {
-  // A server outlives a stray rejection: it is logged loudly, never a reason to drop every run.
-  process.on('unhandledRejection', (err) => console.error('[ao] unhandled rejection (a bug; please report it):', err));
   if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
   // The HTTP app's modules load while the store opens (PGlite's start awaits its WebAssembly).
   const http = Promise.all([import('../http/app.js'), import('../http/shutdown.js')]);
   http.catch(() => {}); // awaited below; a failure of startRuntime must not leave it unhandled
-  const { startRuntime } = await import('../node.js');
+  const { setUpProcessLogging, startRuntime } = await import('../node.js');
+  setUpProcessLogging(config);
   const rt = await startRuntime(config, { command: 'ao serve', ...(o.node ? {} : { passive: true }) });
   const [{ buildApp, INSPECTOR_BUILD }, { drainAndClose }] = await http;
   const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });

@@ -1,6 +1,7 @@
 import nact from 'nact';
 import type { Ref } from 'nact';
 import type { ActorPath } from '../envelope/mod.js';
+import { log } from '../log/mod.js';
 
 /**
  * Our typed face of nact: the only module that imports it (nact is CommonJS, unmaintained and
@@ -76,7 +77,7 @@ class RefImpl<M> implements ActorRef<M> {
     try {
       this.onStop();
     } catch (e) {
-      console.error(`[actors] onStop of ${this.path} threw:`, e);
+      log.error(`onStop of ${this.path} threw`, { component: 'actors', err: e });
     }
   }
 }
@@ -107,9 +108,9 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
         try {
           b.onCrash?.(err, msg, path);
         } catch (e) {
-          console.error(`[actors] onCrash of ${path} threw:`, e);
+          log.error(`onCrash of ${path} threw`, { component: 'actors', err: e });
         }
-        if (!b.onCrash) console.error(`[actors] ${path} crashed on`, msg, err);
+        if (!b.onCrash) log.error(`${path} crashed`, { component: 'actors', msg, err });
         return sctx.stop;
       },
       afterStop: () => {

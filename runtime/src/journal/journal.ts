@@ -2,6 +2,7 @@ import type { Bus } from '../bus/mod.js';
 import { AoError, isAoError } from '@ao/graphs';
 import { assertStorable, envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import { log } from '../log/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store } from '../store/mod.js';
 
@@ -465,7 +466,7 @@ export class RunJournal implements ActorJournal {
         try {
           await this.bus.publishCommit(envs);
         } catch (e) {
-          if (!this.ended) console.error(`[journal ${this.runId}] could not publish ${envs.length} envelope(s):`, (e as Error).message);
+          if (!this.ended) log.error(`could not publish ${envs.length} envelope(s): ${(e as Error).message}`, { component: 'journal', runId: this.runId });
         }
         return;
       }
@@ -473,7 +474,7 @@ export class RunJournal implements ActorJournal {
         try {
           await this.bus.publish(env, again ? { again } : undefined);
         } catch (e) {
-          if (!this.ended) console.error(`[journal ${this.runId}] could not publish ${env.type} ${env.id}:`, (e as Error).message);
+          if (!this.ended) log.error(`could not publish ${env.type} ${env.id}: ${(e as Error).message}`, { component: 'journal', runId: this.runId });
         }
       }
     });

@@ -3,6 +3,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { log } from '../log/mod.js';
 import type { Telemetry } from './start.js';
 import { runIdGenerator } from './telemetry.js';
 
@@ -22,5 +23,5 @@ export function startNodeSdk(o: { nodeId: string; env: NodeJS.ProcessEnv }): Tel
   });
   sdk.start();
   let stopped: Promise<void> | undefined;
-  return { enabled: true, shutdown: () => (stopped ??= sdk.shutdown().catch((e) => console.error('[telemetry] shutdown failed:', e))) };
+  return { enabled: true, shutdown: () => (stopped ??= sdk.shutdown().catch((e) => log.error('shutdown failed', { component: 'telemetry', err: e }))) };
 }

@@ -1,5 +1,6 @@
 import { parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
+import { log } from '../../log/mod.js';
 import { isRunSignal } from '../port.js';
 import type { Bus, EnvelopeHandler, RunSignal, Subscription } from '../port.js';
 
@@ -22,7 +23,7 @@ export class InProcessBus implements Bus {
   private readonly onError: (err: unknown, env: Envelope) => void;
 
   constructor(opts: { onError?: (err: unknown, env: Envelope) => void } = {}) {
-    this.onError = opts.onError ?? ((err, env) => console.error(`[bus] handler failed for ${env.type} ${env.id}:`, err));
+    this.onError = opts.onError ?? ((err, env) => log.error(`handler failed for ${env.type} ${env.id}`, { component: 'bus', runId: env.runId, err }));
   }
 
   async publish(raw: Envelope): Promise<void> {

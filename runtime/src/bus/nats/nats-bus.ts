@@ -10,8 +10,11 @@ import { AoError, ERROR_CODES } from '@ao/graphs';
 import type { ErrorCode } from '@ao/graphs';
 import { envelopeJson, parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
+import { log } from '../../log/mod.js';
 import { isRunSignal } from '../port.js';
 import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, RunSignal, Subscription, WorkHandler, WorkQueue } from '../port.js';
+
+const logger = log.child({ component: 'bus nats' });
 
 const nanos = (ms: number) => ms * 1_000_000;
 const NodeInfoSchema = z.object({
@@ -164,7 +167,7 @@ export class NatsBus implements Bus {
       } catch (e) {
         if (this.closed) return undefined; // closed meanwhile (e.g. with NATS away): nothing to retry
         if (attempt + 1 >= maxAttempts) throw new AoError('AO_INTERNAL', `could not ${what}: ${(e as Error).message}`, { cause: e });
-        if (attempt % 10 === 0) console.error(`[bus nats] could not ${what} (retrying): ${(e as Error).message}`);
+        if (attempt % 10 === 0) logger.warn(`could not ${what} (retrying): ${(e as Error).message}`);
         await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
       }
     }
@@ -266,13 +269,13 @@ export class NatsBus implements Bus {
         try {
           s = RunSignalSchema.parse(JSON.parse(dec.decode(msg.data)));
         } catch (e) {
-          console.error(`[bus nats] dropped an invalid run signal on ${msg.subject}: ${(e as Error).message}`);
+          logger.error(`dropped an invalid run signal on ${msg.subject}: ${(e as Error).message}`);
           return;
         }
         try {
           handler(s);
         } catch (e) {
-          console.error(`[bus nats] run signal handler failed for ${s.type} of ${s.runId}:`, e);
+          logger.error(`run signal handler failed for ${s.type}`, { runId: s.runId, err: e });
         }
       },
     });
@@ -301,7 +304,7 @@ export class NatsBus implements Bus {
           const got = i === 1 ? [] : parts.get(key);
           if (!got || got.length !== i! - 1) {
             parts.delete(key); // a part missing (e.g. subscribed mid-message): that message is lost to this subscriber
-            console.error(`[bus nats] dropped part ${part} of a message on ${msg.subject}: its earlier parts were not received`);
+            logger.error(`dropped part ${part} of a message on ${msg.subject}: its earlier parts were not received`);
             return;
           }
           got.push(msg.data);
@@ -317,7 +320,7 @@ export class NatsBus implements Bus {
         try {
           data = JSON.parse(dec.decode(bytes));
         } catch (e) {
-          console.error(`[bus nats] dropped a message that is not JSON on ${msg.subject}: ${(e as Error).message}`);
+          logger.error(`dropped a message that is not JSON on ${msg.subject}: ${(e as Error).message}`);
           return;
         }
         for (const raw of Array.isArray(data) ? data : [data]) {
@@ -325,13 +328,13 @@ export class NatsBus implements Bus {
           try {
             env = parseEnvelope(raw);
           } catch (e) {
-            console.error(`[bus nats] dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
+            logger.error(`dropped an invalid envelope on ${msg.subject}: ${(e as Error).message}`);
             continue;
           }
           try {
             await handler(env);
           } catch (e) {
-            console.error(`[bus nats] handler of ${env.type} (${env.id}) failed:`, e);
+            logger.error(`handler of ${env.type} (${env.id}) failed`, { runId: env.runId, err: e });
           }
         }
       },
@@ -362,7 +365,7 @@ export class NatsBus implements Bus {
         try {
           for await (const msg of m) await onMessage(msg);
         } catch (e) {
-          if (!stopped && !this.closed) console.error(`[bus nats] ${what}: the consumer failed, opening it again:`, e);
+          if (!stopped && !this.closed) logger.warn(`${what}: the consumer failed, opening it again`, { err: e });
         } finally {
           this.subs.delete(m);
         }
@@ -433,7 +436,7 @@ export class NatsBus implements Bus {
             }
             active += 1;
             void this.work(queue, msg, handler)
-              .catch((e: unknown) => console.error(`[bus nats] ${what}: could not settle an item: ${(e as Error).message}`))
+              .catch((e: unknown) => logger.error(`${what}: could not settle an item: ${(e as Error).message}`))
               .finally(() => {
                 active -= 1;
                 freed?.();
@@ -441,7 +444,7 @@ export class NatsBus implements Bus {
           }
         } catch (e) {
           if (stopped || this.closed) break;
-          console.error(`[bus nats] ${what}: a fetch failed (${(e as Error).message}); fetching again`);
+          logger.warn(`${what}: a fetch failed (${(e as Error).message}); fetching again`);
           consumer = undefined;
           await sleep(500);
         } finally {
@@ -486,10 +489,10 @@ export class NatsBus implements Bus {
       try {
         await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead)), { timeout: 5_000 });
       } catch (dlq) {
-        console.error(`[bus nats] could not park a ${queue} item (${(dlq as Error).message}); it will be redelivered`);
+        logger.error(`could not park a ${queue} item (${(dlq as Error).message}); it will be redelivered`);
         return void msg.nak(30_000);
       }
-      console.error(`[bus nats] ${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
+      logger.error(`${queue} item parked on ${this.o.prefix}.dlq.${queue} after ${tries} deliveries: ${(e as Error).message}`);
       msg.ack();
     }
   }
@@ -514,7 +517,7 @@ export class NatsBus implements Bus {
           try {
             msg.respond(enc.encode(JSON.stringify(reply)));
           } catch (e) {
-            console.error(`[bus nats] could not answer a request on ${msg.subject}: ${(e as Error).message}`);
+            logger.error(`could not answer a request on ${msg.subject}: ${(e as Error).message}`);
           }
         })();
       },
@@ -575,7 +578,7 @@ export class NatsBus implements Bus {
       try {
         out.push(NodeInfoSchema.parse(JSON.parse(e.string())));
       } catch {
-        console.error(`[bus nats] ignored a malformed membership entry ${key}`);
+        logger.warn(`ignored a malformed membership entry ${key}`);
       }
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));

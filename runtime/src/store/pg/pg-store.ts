@@ -1,6 +1,7 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { log } from '../../log/mod.js';
 import { DrizzleStore } from '../drizzle-store.js';
 import type { Db } from '../drizzle-store.js';
 import { migrationsApplied, migrationsFolder } from '../migrations.js';
@@ -36,7 +37,7 @@ export async function migrateUnderLock(url: string): Promise<void> {
 export async function openPgStore(opts: { url: string; max?: number; contentMinChars?: number }): Promise<DrizzleStore> {
   const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10 });
   // A pool error (e.g. the server restarting) must not crash the process; queries will fail instead.
-  pool.on('error', (err) => console.error('[store] postgres pool error:', err.message));
+  pool.on('error', (err) => log.error(`postgres pool error: ${err.message}`, { component: 'store' }));
   // A database with every migration needs neither the lock's session nor the migrator: migrations
   // only move forward, so what is applied stays applied, whoever else is starting.
   const applied = await migrationsApplied(async (text) => (await pool.query(text)).rows as Array<Record<string, unknown>>, migrationsFolder);

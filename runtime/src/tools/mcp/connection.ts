@@ -7,6 +7,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AoError, isAoError } from '@ao/graphs';
 import { systemClock } from '../../clock/mod.js';
 import type { Clock } from '../../clock/mod.js';
+import { log } from '../../log/mod.js';
 import type { McpServerConfig } from './config.js';
 
 /** A tool as the server lists it. */
@@ -14,7 +15,7 @@ export type McpTool = Pick<Tool, 'name' | 'description' | 'inputSchema' | 'annot
 
 export interface McpConnectionOptions {
   readonly clock?: Clock;
-  /** Where restarts and a dead server's last stderr lines are reported (default console.error). */
+  /** Where restarts and a dead server's last stderr lines are reported (default: the process's logger, at warn). */
   readonly log?: (line: string) => void;
   /** First delay before reconnecting a server that died; doubled per failed attempt up to 30 s. */
   readonly restartDelayMs?: number;
@@ -57,7 +58,7 @@ export class McpConnection {
     private readonly o: McpConnectionOptions = {},
   ) {
     this.clock = o.clock ?? systemClock;
-    this.log = o.log ?? ((l) => console.error(l));
+    this.log = o.log ?? ((l) => log.warn(l, { component: 'mcp', server: name }));
   }
 
   /** Connect and list the tools. @throws AoError `AO_MCP_SERVER_FAILED` */
