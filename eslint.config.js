@@ -24,6 +24,24 @@ const layerRule = (pkg) => {
   };
 };
 
+/**
+ * `Date.now()` and `new Date()` read the wall clock. Runtime and actors read time through the Clock
+ * port (runtime/src/clock), so a test or a replay can give them another; a site that means wall
+ * time says so by reading `systemClock`.
+ * @type {import('eslint').Rule.RuleModule}
+ */
+const noWallClock = {
+  meta: {
+    type: 'problem',
+    schema: [],
+    messages: { read: 'Read time through the Clock port: clock.now(), isoNow(clock), or systemClock where wall time is meant (runtime/src/clock).' },
+  },
+  create: (context) => ({
+    "MemberExpression[object.name='Date'][property.name='now']": (node) => context.report({ node, messageId: 'read' }),
+    "NewExpression[callee.name='Date'][arguments.length=0]": (node) => context.report({ node, messageId: 'read' }),
+  }),
+};
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.svelte-kit/**', 'inspector/**', '**/drizzle/**', '.ao/**'] },
   js.configs.recommended,
@@ -45,6 +63,13 @@ export default tseslint.config(
     files: ['runtime/src/**/*.ts', 'actors/src/**/*.ts', 'gateway/src/**/*.ts'],
     ignores: ['gateway/src/cli/**', '**/testing/**', '**/*.test.ts'],
     rules: { 'no-console': 'error' },
+  },
+  {
+    // Time through the Clock port (STYLE.md 10); the clock adapter and test code read it directly.
+    files: ['runtime/src/**/*.ts', 'actors/src/**/*.ts'],
+    ignores: ['runtime/src/clock/**', '**/testing/**', '**/*.test.ts', '**/conformance.ts'],
+    plugins: { ao: { rules: { 'no-wall-clock': noWallClock } } },
+    rules: { 'ao/no-wall-clock': 'error' },
   },
   { files: ['graphs/**/*.ts'], rules: layerRule('@ao/graphs') },
   { files: ['runtime/**/*.ts'], rules: layerRule('@ao/runtime') },

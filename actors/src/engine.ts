@@ -4,7 +4,7 @@ import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@a
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunIntake, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
 import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { isoNow, log } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -196,7 +196,7 @@ export class Engine {
   private readonly loops: NodeJS.Timeout[] = [];
   private claiming: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly started = new Date().toISOString();
+  private readonly started = isoNow(); // wall time, before the clock is set: when this node's process started
   private runsHosted = 0;
   private queueSub: Subscription | undefined;
   private taskSub: Subscription | undefined;
@@ -419,7 +419,7 @@ export class Engine {
       activeTasks: this.tasks?.active ?? 0,
       runs: [...this.hosts.keys()].slice(0, NODE_RUNS_LISTED),
       load,
-      lastHeartbeat: new Date().toISOString(),
+      lastHeartbeat: isoNow(this.clock),
     };
   }
 
@@ -634,7 +634,7 @@ export class Engine {
               graphVersion: def.version,
               state: { ...start, live: start.live.map((l) => ({ ...l, startId: journal.idOf(`${SUPERVISOR_PATH}/${l.name}/start`) })) },
             },
-            patch: { status: 'running', startedAt: new Date().toISOString(), usage: start.usage },
+            patch: { status: 'running', startedAt: isoNow(this.clock), usage: start.usage },
           }
         : {}),
     });
@@ -733,7 +733,7 @@ export class Engine {
 
   /** Close a run that is not hosted here with a final status (no actor runs it), with its root span. */
   private async end(run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-    await this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: new Date().toISOString(), waits: [], wakeAt: null });
+    await this.writeUnhosted(run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: isoNow(this.clock), waits: [], wakeAt: null });
     emitRunSpan({
       trace: (await this.o.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId),
       startTime: Date.parse(run.startedAt ?? run.createdAt),
@@ -799,8 +799,8 @@ export class Engine {
     // writes reaches their actors or tasks): it stops renewing, so other nodes take them over, and
     // its own commits are fenced from then on. It sees which it lost when it renews again.
     if (this.o.bus.reachable === false) {
-      this.unreachableSince ??= Date.now();
-      if (Date.now() - this.unreachableSince > this.leaseMs / 2) {
+      this.unreachableSince ??= systemClock.now(); // wall time, as the renewal loop's timer and the leases
+      if (systemClock.now() - this.unreachableSince > this.leaseMs / 2) {
         if (!this.lettingGo) log.warn(`the bus is unreachable: not renewing the leases of ${ids.length} run(s), so other nodes take them over`, { component: 'engine', nodeId: this.nodeId });
         this.lettingGo = true;
         return;
@@ -884,7 +884,7 @@ export class Engine {
     // last envelope on the bus, or this node taking it), reading its row again at each word and
     // every second at most.
     if (this.o.bus.queue && !host && !settled(run)) {
-      const end = Date.now() + timeoutMs;
+      const end = systemClock.now() + timeoutMs; // wall time: the timeout's timers are real ones
       // `signalled` keeps a word that came during a read, which `poke` (set only while waiting) would miss.
       let signalled = false;
       let poke: () => void = () => undefined;
@@ -899,17 +899,17 @@ export class Engine {
       } else {
         const sub = this.o.bus.subscribe(id, (env) => onEnd(env.type));
         stop = () => sub.unsubscribe();
-        await within(Math.max(1, end - Date.now()), sub.ready);
+        await within(Math.max(1, end - systemClock.now()), sub.ready);
       }
       try {
         run = (await this.o.store.getRun(id)) ?? run;
         while (!settled(run)) {
-          if (Date.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
+          if (systemClock.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
           if (!signalled) {
             const woken = new Promise<void>((r) => (poke = r));
             const local = this.hosts.get(id);
             let t: NodeJS.Timeout | undefined;
-            await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - Date.now())))))]).finally(() => clearTimeout(t));
+            await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - systemClock.now())))))]).finally(() => clearTimeout(t));
           }
           signalled = false;
           const now = await this.o.store.getRun(id);

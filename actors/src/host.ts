@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import { actorPath, RunJournal } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { isoNow, log } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
 import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
@@ -186,7 +186,7 @@ export class RunHost {
         void this.journal
           .append(
             [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage }, causationId: null, key: 'run.finished' })],
-            { patch: { status: 'failed', error, usage, finishedAt: new Date().toISOString(), releaseLease: true } },
+            { patch: { status: 'failed', error, usage, finishedAt: isoNow(deps.clock), releaseLease: true } },
           )
           .catch(() => undefined)
           .finally(() => {
@@ -254,7 +254,7 @@ export class RunHost {
         key: 'run.started',
       },
     );
-    await this.journal.append([started], { patch: { status: 'running', startedAt: this.run.startedAt ?? new Date().toISOString() } });
+    await this.journal.append([started], { patch: { status: 'running', startedAt: this.run.startedAt ?? isoNow(this.deps.clock) } });
   }
 
   /** Restored from a checkpoint: hand the supervisor the start messages of its live children. */

@@ -1,6 +1,6 @@
 import type { AgentKind } from '@ao/graphs';
 import { actorPath, endSpan } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { isoNow, log } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
 import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Divergence, Envelope, EnvelopeDraft, ErrorInfo, RunPatch, SignalRecord, TraceContext, WaitInfo } from '@ao/runtime';
 import { ApprovalAnswerSchema, BudgetAnswerSchema, InterruptAnswerSchema, isAoError, schemaJson } from '@ao/graphs';
@@ -124,7 +124,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       : { sched: initialState(s.def), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
       if (state.sched.finished || state.asleep) return state;
-      const now = new Date().toISOString();
+      const now = isoNow(s.clock);
       cause = isEnvelope(msg) ? msg.trace : null;
       if (!isEnvelope(msg)) {
         switch (msg.local) {
@@ -297,7 +297,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     armDeadline(state, ctx);
     if (wake && !wake.paused && state.deadline !== undefined && s.clock.now() >= state.deadline) {
       // Out of wall clock while asleep (a wait that counts it): the run ends, whatever was answered.
-      return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), new Date().toISOString()), ctx, null, null, 'deadline', [], true, wake);
+      return apply(state, stopRun(state.sched, 'budget_exceeded', wallClockError(state), isoNow(s.clock)), ctx, null, null, 'deadline', [], true, wake);
     }
     const open = Object.keys(state.sched.waits ?? {});
     // A recorded replay restored where its original slept wakes as the original did, with its answers.
@@ -306,7 +306,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       state = await wakeRecorded(state, woke, ctx);
       if (state.asleep || state.sched.finished) return state;
     } else if (wake || open.length) {
-      const now = new Date().toISOString();
+      const now = isoNow(s.clock);
       const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
       const due = Object.values(step.state.waits ?? {}).filter((w) => w.timeoutAt !== undefined && w.timeoutAt <= s.clock.now());
       let all = step;
@@ -339,7 +339,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       state.deadline += woke.pausedMs;
       armDeadline(state, ctx);
     }
-    const now = new Date().toISOString();
+    const now = isoNow(s.clock);
     let step: Step = { state: state.sched, decisions: [] };
     for (const r of woke.resolved) step = chain(step, (st) => waitResolved(s.def, st, r.wait, r.outcome, now));
     return apply(state, step, ctx, null, null, 'resume', [], true, { pausedMs: woke.pausedMs, paused: woke.paused });
@@ -417,7 +417,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
   /** A strict replay that diverged ends here, failed with its divergence (the children this step may have spawned stop with it). */
   function endDiverged(state: SupervisorState, d: Divergence, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
     const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
-    return apply(state, stopRun(state.sched, 'failed', error, new Date().toISOString()), ctx, null, null, 'diverged');
+    return apply(state, stopRun(state.sched, 'failed', error, isoNow(s.clock)), ctx, null, null, 'diverged');
   }
 
   /** An effect's outcome is unknown: stop everything and wait for a person (the run is `waiting`). */
@@ -449,7 +449,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     // wait was being opened) are taken now rather than after a passivation.
     if (quiescent(step.state)) {
       const taken = new Set(consumed);
-      const more = answer(step.state, (await s.pendingSignals()).filter((sig) => !taken.has(sig.id)), new Date().toISOString());
+      const more = answer(step.state, (await s.pendingSignals()).filter((sig) => !taken.has(sig.id)), isoNow(s.clock));
       if (more.consumed.length) {
         step = chain(step, () => more.step);
         consumed = [...consumed, ...more.consumed];
@@ -536,7 +536,7 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           finished = true;
           ended = { status: d.status, ...(d.error ? { error: d.error } : {}) };
           note(ctx.path, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage }, 'run.finished');
-          Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: new Date().toISOString(), releaseLease: true });
+          Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: isoNow(s.clock), releaseLease: true });
           break;
         }
         default:

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AoError, isAoError } from '@ao/graphs';
 import { ActorPathSchema, EnvelopeSchema } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { log, systemClock } from '@ao/runtime';
 import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, Rpc, Subscription, WorkQueue } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { parentOf } from '../pipeline/pipeline.js';
@@ -166,7 +166,7 @@ export class HostTasks {
 
   private readonly watch: NodeJS.Timeout;
   private now(): number {
-    return this.o.now?.() ?? Date.now();
+    return this.o.now?.() ?? systemClock.now();
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AoError, isAoError } from '@ao/graphs';
 import type { Budget, GraphRegistry } from '@ao/graphs';
 import { envelopeIdFor, runTraceContext, TERMINAL_STATUSES } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { log, systemClock } from '@ao/runtime';
 import type { ActorJournal, ActorRef, ActorSystem, Bus, Clock, Divergence, Envelope, EnvelopeDraft, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry } from '@ao/runtime';
 import type { PriceTable } from '../budget/ledger.js';
 import { taskBehaviour } from '../run-supervisor/run-supervisor.js';
@@ -253,8 +253,8 @@ export class TaskRunner {
         // The host's answer (stopped; or its write failed, as a local actor's would): the caller's.
         if (code !== 'AO_BUS_NO_RESPONDER' && code !== 'AO_BUS_UNAVAILABLE') throw e;
         if (code === 'AO_BUS_NO_RESPONDER') {
-          silentSince ??= Date.now();
-          if (await this.hostGone(item, Date.now() - silentSince)) throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
+          silentSince ??= systemClock.now(); // wall time: the silence is slept really and held against leases
+          if (await this.hostGone(item, systemClock.now() - silentSince)) throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
         } else {
           silentSince = undefined;
           if (attempt % 10 === 9) log.warn(`task ${item.path}: ${(e as Error).message} (retrying)`, { component: 'tasks', nodeId: this.d.nodeId, runId: item.runId });

@@ -1,5 +1,5 @@
 import { AoError, canonicalJson } from '@ao/graphs';
-import { TERMINAL_STATUSES } from '@ao/runtime';
+import { isoNow, systemClock, TERMINAL_STATUSES } from '@ao/runtime';
 import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CommitBatch, Envelope, ImportedRun, ListRunsQuery, NewRun, NodeIdHolder, RunRecord, RunStatus, SecretRecord, SignalRecord, Store } from '@ao/runtime';
 
 /** A copy through JSON, as a store's round trip makes it (undefined fields dropped, no shared objects). */
@@ -40,7 +40,7 @@ export class ScratchStore implements Store {
   }
 
   async createRun({ leaseMs, tenant, requestHash: _h, idempotencyKey, ...run }: NewRun): Promise<RunRecord> {
-    const now = new Date().toISOString();
+    const now = isoNow();
     if (this.runs.has(run.id)) throw new AoError('AO_INTERNAL', `run ${run.id} exists in the scratch store`);
     const record: RunRecord = {
       ...copy(run),
@@ -48,7 +48,7 @@ export class ScratchStore implements Store {
       output: null,
       error: null,
       usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} },
-      leaseExpiresAt: run.owner ? new Date(Date.now() + leaseMs).toISOString() : null,
+      leaseExpiresAt: run.owner ? new Date(systemClock.now() + leaseMs).toISOString() : null,
       cancelRequested: false,
       lastSeq: 0,
       replay: run.replay ? copy(run.replay) : null,
@@ -78,7 +78,7 @@ export class ScratchStore implements Store {
       idempotencyKey: null,
       waits: [],
       wakeAt: null,
-      updatedAt: new Date().toISOString(),
+      updatedAt: isoNow(),
     };
     const cps = checkpoints.map((c) => ({ ...copy(c), runId: run.id, sizeBytes: canonicalJson(c.state).length })).sort((a, b) => a.step - b.step);
     this.runs.set(run.id, { run: record, events: sorted, ids: new Set(sorted.map((e) => e.id)), checkpoints: cps });
@@ -98,11 +98,11 @@ export class ScratchStore implements Store {
     h.events.sort((a, b) => a.seq - b.seq);
     const lastSeq = Math.max(h.run.lastSeq, ...batch.events.map((e) => e.seq));
     const { releaseLease, consumeSignals: _c, ...patch } = batch.patch ?? {};
-    h.run = { ...h.run, ...copy(patch), lastSeq, updatedAt: new Date().toISOString(), ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}) };
+    h.run = { ...h.run, ...copy(patch), lastSeq, updatedAt: isoNow(), ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}) };
     for (const c of [...(batch.checkpoint ? [batch.checkpoint] : []), ...(batch.checkpoints ?? [])]) {
       const state = copy(c.state);
       h.checkpoints = h.checkpoints.filter((x) => x.step !== c.step);
-      h.checkpoints.push({ runId: batch.runId, step: c.step, seq: c.seq ?? lastSeq, node: c.node, graphVersion: c.graphVersion, state, sizeBytes: canonicalJson(state).length, createdAt: new Date().toISOString() });
+      h.checkpoints.push({ runId: batch.runId, step: c.step, seq: c.seq ?? lastSeq, node: c.node, graphVersion: c.graphVersion, state, sizeBytes: canonicalJson(state).length, createdAt: isoNow() });
       h.checkpoints.sort((a, b) => a.step - b.step);
     }
   }
@@ -187,7 +187,7 @@ export class ScratchStore implements Store {
     for (const id of runIds) {
       const h = this.runs.get(id);
       if (!h || h.run.owner !== owner) continue;
-      h.run = { ...h.run, leaseExpiresAt: new Date(Date.now() + leaseMs).toISOString() };
+      h.run = { ...h.run, leaseExpiresAt: new Date(systemClock.now() + leaseMs).toISOString() };
       renewed.push(id);
       if (h.run.cancelRequested) cancelRequested.push(id);
     }

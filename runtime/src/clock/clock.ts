@@ -22,6 +22,14 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * `clock`'s time as an ISO 8601 timestamp (a record's `updatedAt`, an envelope's `time`). Without a
+ * clock it is the system's: a store stamps its rows with wall time, whatever clock a run reads.
+ */
+export function isoNow(clock: Clock = systemClock): string {
+  return new Date(clock.now()).toISOString();
+}
+
 /** A clock that moves only when told: `advance(ms)` fires every timer that falls due, in order. */
 export class SimulatedClock implements Clock {
   private t: number;

@@ -5,6 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
+import { isoNow, systemClock } from '../clock/mod.js';
 import { pidRunning, thisProcess } from './identity.js';
 import type { ProcessRef } from './identity.js';
 
@@ -151,7 +152,7 @@ export class DataDirLock {
     await mkdir(o.dir, { recursive: true });
     const file = join(o.dir, LOCK_FILE);
     const start = o.self ? undefined : procStart(self.pid);
-    const me: DataDirHolder = { token: randomUUID(), ...self, ...(start !== undefined ? { procStart: start } : {}), command: o.command, startedAt: new Date().toISOString() };
+    const me: DataDirHolder = { token: randomUUID(), ...self, ...(start !== undefined ? { procStart: start } : {}), command: o.command, startedAt: isoNow() };
     const tmp = await writeTemp(file, me);
     // Held from before the lock can name it: another taker in this process must never judge our
     // pid without our token alive for a moment (it would take the lock from us).
@@ -170,16 +171,17 @@ export class DataDirLock {
         let state = judge(seen, { ...o, staleMs });
         if (state === 'unknown') {
           // Another host's holder: alive if it touches the lock while we watch, gone if it stays silent.
+          // Wall time throughout (the system clock): it is compared with the lock file's mtime.
           if (!watching || watching.key !== seen.key) {
-            watching = { key: seen.key, mtimeMs: seen.mtimeMs, until: Date.now() + Math.max(0, staleMs - Math.max(0, Date.now() - seen.mtimeMs)) };
-            o.log?.(`the data directory ${o.dir} is held by ${seen.holder ? `\`${seen.holder.command}\` (pid ${seen.holder.pid} on host ${seen.holder.host})` : 'an unreadable lock'}; waiting for it to touch the lock (then this process stops) or to stay silent ${Math.ceil((watching.until - Date.now()) / 1000)} s more (then it takes the directory)`);
+            watching = { key: seen.key, mtimeMs: seen.mtimeMs, until: systemClock.now() + Math.max(0, staleMs - Math.max(0, systemClock.now() - seen.mtimeMs)) };
+            o.log?.(`the data directory ${o.dir} is held by ${seen.holder ? `\`${seen.holder.command}\` (pid ${seen.holder.pid} on host ${seen.holder.host})` : 'an unreadable lock'}; waiting for it to touch the lock (then this process stops) or to stay silent ${Math.ceil((watching.until - systemClock.now()) / 1000)} s more (then it takes the directory)`);
           } else if (seen.mtimeMs !== watching.mtimeMs) {
             state = 'alive';
-          } else if (Date.now() >= watching.until) {
+          } else if (systemClock.now() >= watching.until) {
             state = 'gone';
           }
           if (state === 'unknown') {
-            await sleep(Math.min(250, Math.max(20, watching.until - Date.now())));
+            await sleep(Math.min(250, Math.max(20, watching.until - systemClock.now())));
             continue;
           }
         }
@@ -207,7 +209,7 @@ export class DataDirLock {
       else if (name.startsWith(`${LOCK_FILE}.`) && name.endsWith('.tmp')) {
         // Another process's name for its record while it takes the lock: only an old one is debris.
         const st = await stat(join(dir, name)).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > 60_000) await unlink(join(dir, name)).catch(() => undefined);
+        if (st && systemClock.now() - st.mtimeMs > 60_000) await unlink(join(dir, name)).catch(() => undefined);
       }
     }
     const handle = await open(file, 'r').catch(() => undefined);
@@ -252,7 +254,7 @@ export class DataDirLock {
     // Touch the file we hold (by its handle: a lock some other process put in its place is not
     // touched), so a process on another host can tell a live holder from a dead one.
     this.beat = setInterval(() => {
-      const now = new Date();
+      const now = new Date(systemClock.now()); // wall time: the file's mtime, read by other hosts
       void this.handle?.utimes(now, now).catch(() => undefined);
     }, LOCK_BEAT_MS);
     this.beat.unref();
@@ -269,7 +271,7 @@ function judge(seen: Seen, o: Pick<DataDirLockOptions, 'self' | 'isRunning' | 's
     if (h.procStart !== undefined && start !== undefined && start !== h.procStart) return 'gone';
     return 'alive';
   }
-  return Date.now() - seen.mtimeMs > (o.staleMs ?? LOCK_STALE_MS) ? 'gone' : 'unknown';
+  return systemClock.now() - seen.mtimeMs > (o.staleMs ?? LOCK_STALE_MS) ? 'gone' : 'unknown';
 }
 
 async function writeTemp(file: string, h: DataDirHolder): Promise<string> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { AoError } from '@ao/graphs';
+import { systemClock } from '../clock/mod.js';
 import type { NodeIdHolder, Store } from '../store/mod.js';
 
 /** This process as the id check sees it: where a pid means this very process. */
@@ -116,9 +117,10 @@ export class NodeIdentity {
     let last: NodeIdHolder | undefined;
     // A bound for the unexpected (a holder whose heartbeat neither moves nor ages); set again once
     // the holder is seen, from its own lease.
-    let giveUpAt = Date.now() + 60_000;
+    // Wall time (the system clock): a bound on a real wait for another process, as the sleeps are.
+    let giveUpAt = systemClock.now() + 60_000;
     for (;;) {
-      if (Date.now() > giveUpAt) throw nodeIdInUse(o.id, last, 'refused');
+      if (systemClock.now() > giveUpAt) throw nodeIdInUse(o.id, last, 'refused');
       const r = await o.store.takeNodeId(replacing !== undefined ? { ...claim, replacing } : claim);
       if (r.taken) {
         held.add(instance);
@@ -141,7 +143,7 @@ export class NodeIdentity {
       if (first && (h.instance !== first.instance || h.heartbeatAt !== first.heartbeatAt)) throw nodeIdInUse(o.id, h, 'refused');
       if (!first) {
         first = h;
-        giveUpAt = Date.now() + Math.max(0, h.staleMs - h.heartbeatAgeMs) + 60_000;
+        giveUpAt = systemClock.now() + Math.max(0, h.staleMs - h.heartbeatAgeMs) + 60_000;
         o.log?.(`node id "${o.id}" is held by ${holderText(h)}; waiting for it to beat (then this node refuses to start) or to go stale within ${Math.max(0, Math.ceil((h.staleMs - h.heartbeatAgeMs) / 1000))} s (then this node takes the id)`);
       }
       await sleep(Math.max(20, Math.min(250, h.staleMs - h.heartbeatAgeMs + 20)));

@@ -3,6 +3,7 @@ import { AoError, isAoError } from '@ao/graphs';
 import { assertStorable, envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import { log } from '../log/mod.js';
+import { isoNow } from '../clock/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store } from '../store/mod.js';
 
@@ -381,7 +382,7 @@ export class RunJournal implements ActorJournal {
    */
   private prepare(req: Request): Prepared {
     const { drafts, extra } = req;
-    const time = new Date().toISOString();
+    const time = isoNow();
     const out: Prepared['out'] = [];
     const fresh: Envelope[] = [];
     const replay = this.o.replay;

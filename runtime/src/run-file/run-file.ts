@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isoNow } from '../clock/mod.js';
 import { AoError, zodIssuePath } from '@ao/graphs';
 import { EnvelopeSchema } from '../envelope/mod.js';
 import type { Store } from '../store/port.js';
@@ -116,7 +117,7 @@ export async function exportRun(store: Store, id: string, o: { checkpoints?: boo
   return {
     format: RUN_FILE_FORMAT,
     version: RUN_FILE_VERSION,
-    exportedAt: new Date().toISOString(),
+    exportedAt: isoNow(),
     run: { id, graph, graphVersion, status, input, output, error, budget, usage, nodes, traceId, replay, createdAt, startedAt, finishedAt },
     events,
     checkpoints: cps.flatMap((c) => (c ? [{ step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: c.state, createdAt: c.createdAt }] : [])),

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { systemClock } from '../clock/mod.js';
 import type { BucketState, BucketUpdate } from '../llm/limits/mod.js';
 import type { Db } from './drizzle-store.js';
 
@@ -30,7 +31,7 @@ export class BucketRows {
       const rows = (res as { rows: unknown[] }).rows as Array<{ key: string; state: BucketState | string; now: number | string }>;
       const states = new Map<string, BucketState>();
       for (const r of rows) states.set(r.key, typeof r.state === 'string' ? (JSON.parse(r.state) as BucketState) : r.state);
-      const now = rows.length ? Number(rows[0]!.now) : Date.now();
+      const now = rows.length ? Number(rows[0]!.now) : systemClock.now();
       const { next, out } = fn(states, now);
       if (next.size) {
         const json = JSON.stringify([...next].map(([key, state]) => ({ key, state })));

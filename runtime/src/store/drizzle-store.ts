@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, arrayOverlaps, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
+import { isoNow } from '../clock/mod.js';
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ImportedRun, ListRunsQuery, Store } from './port.js';
@@ -129,7 +130,7 @@ export class DrizzleStore implements Store, BucketTable {
   private readonly histories = new RequestHistories();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
-    const now = new Date().toISOString();
+    const now = isoNow();
     // A replay belongs to the tenant of its original, whoever asks for it.
     const owner = tenant ?? (run.replay ? (await this.getRun(run.replay.of))?.tenant : undefined) ?? 'default';
     const [row] = await this.db
@@ -169,7 +170,7 @@ export class DrizzleStore implements Store, BucketTable {
     const rows = chunks.filter((c) => c.length).map((c) => journalRowsJson(c, pack));
     const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
     const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
-    const now = new Date().toISOString();
+    const now = isoNow();
     const row = await this.db.transaction(async (tx) => {
       const [inserted] = await tx
         .insert(runs)
@@ -198,7 +199,7 @@ export class DrizzleStore implements Store, BucketTable {
    */
   async createRuns(batch: readonly NewRun[]): Promise<Array<RunRecord | undefined>> {
     if (!batch.length) return [];
-    const now = new Date().toISOString();
+    const now = isoNow();
     const values = await Promise.all(
       batch.map(async ({ leaseMs, tenant, ...run }) => ({
         ...run,
@@ -239,7 +240,7 @@ export class DrizzleStore implements Store, BucketTable {
   async createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
     const [row] = await this.db
       .insert(apiKeys)
-      .values({ ...key, createdAt: new Date().toISOString() })
+      .values({ ...key, createdAt: isoNow() })
       .returning();
     return toKey(row!);
   }
@@ -257,7 +258,7 @@ export class DrizzleStore implements Store, BucketTable {
   async revokeApiKey(id: string): Promise<boolean> {
     const rows = await this.db
       .update(apiKeys)
-      .set({ revokedAt: new Date().toISOString() })
+      .set({ revokedAt: isoNow() })
       .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
       .returning({ id: apiKeys.id });
     return rows.length > 0;
@@ -313,7 +314,7 @@ export class DrizzleStore implements Store, BucketTable {
     // Signals consumed with the step (rare: a wait answered) take the transaction below.
     if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoints)) {
       const owned = batch.owner !== undefined;
-      const now = new Date().toISOString();
+      const now = isoNow();
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
@@ -339,7 +340,7 @@ export class DrizzleStore implements Store, BucketTable {
           .update(runs)
           .set({
             ...patch,
-            updatedAt: new Date().toISOString(),
+            updatedAt: isoNow(),
             ...(maxSeq > 0 ? { lastSeq: sql`greatest(${runs.lastSeq}, ${maxSeq})` } : {}),
             ...(releaseLease ? { owner: null, leaseExpiresAt: null } : {}),
           })
@@ -355,7 +356,7 @@ export class DrizzleStore implements Store, BucketTable {
       if (consumeSignals?.length) {
         await tx
           .update(signals)
-          .set({ consumedAt: new Date().toISOString() })
+          .set({ consumedAt: isoNow() })
           .where(and(eq(signals.runId, batch.runId), inArray(signals.id, consumeSignals)));
       }
       for (const c of row ? (batch.checkpoints ?? []) : []) {
@@ -368,7 +369,7 @@ export class DrizzleStore implements Store, BucketTable {
           graphVersion: c.graphVersion,
           state: sql`${state}::jsonb`,
           sizeBytes: Buffer.byteLength(state),
-          createdAt: new Date().toISOString(),
+          createdAt: isoNow(),
         });
       }
       if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
@@ -432,7 +433,7 @@ export class DrizzleStore implements Store, BucketTable {
       .for('update', { skipLocked: true });
     const rows = await this.db
       .update(runs)
-      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: isoNow() })
       .where(inArray(runs.id, candidates))
       .returning();
     return rows.sort((a, b) => a.n - b.n).map(toRecord);
@@ -442,7 +443,7 @@ export class DrizzleStore implements Store, BucketTable {
     const free = or(eq(runs.owner, q.from), isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`));
     const [row] = await this.db
       .update(runs)
-      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .set({ owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: isoNow() })
       .where(and(eq(runs.id, q.id), inArray(runs.status, ACTIVE), free))
       .returning();
     return row ? toRecord(row) : undefined;
@@ -469,7 +470,7 @@ export class DrizzleStore implements Store, BucketTable {
   async addSignal(sig: { id: string; runId: string; node: string; waitId: string | null; payload: unknown }): Promise<{ signal: SignalRecord; duplicate: boolean }> {
     const [row] = await this.db
       .insert(signals)
-      .values({ ...sig, payload: sig.payload ?? null, createdAt: new Date().toISOString() })
+      .values({ ...sig, payload: sig.payload ?? null, createdAt: isoNow() })
       .onConflictDoNothing()
       .returning();
     if (row) return { signal: toSignal(row), duplicate: false };
@@ -509,7 +510,7 @@ export class DrizzleStore implements Store, BucketTable {
   async wakeRun(q: { id: string; owner: string; leaseMs: number }): Promise<RunRecord | undefined> {
     const [row] = await this.db
       .update(runs)
-      .set({ status: 'running', owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: new Date().toISOString() })
+      .set({ status: 'running', owner: q.owner, leaseExpiresAt: leaseUntil(q.leaseMs), updatedAt: isoNow() })
       .where(and(eq(runs.id, q.id), eq(runs.status, 'waiting'), isNull(runs.owner), sql`jsonb_array_length(${runs.waits}) > 0`))
       .returning();
     return row ? toRecord(row) : undefined;
@@ -629,7 +630,7 @@ export class DrizzleStore implements Store, BucketTable {
 
   async putSecrets(rows: SecretRecord[]): Promise<void> {
     if (!rows.length) return;
-    const createdAt = new Date().toISOString();
+    const createdAt = isoNow();
     await this.db
       .insert(secrets)
       .values(rows.map((r) => ({ ...r, createdAt })))

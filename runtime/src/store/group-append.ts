@@ -1,4 +1,5 @@
 import { AoError } from '@ao/graphs';
+import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
@@ -120,7 +121,7 @@ export class GroupAppend {
       let rows: Array<Record<string, unknown>> | undefined;
       for (let attempt = 1; !rows; attempt++) {
         try {
-          rows = await this.raw('ao_commit_group', GROUP_SQL, [runs, new Date().toISOString(), events, checkpoints, contents]);
+          rows = await this.raw('ao_commit_group', GROUP_SQL, [runs, isoNow(), events, checkpoints, contents]);
         } catch (e) {
           if (attempt < 5 && (e as { code?: string }).code === DEADLOCK) continue;
           throw e;

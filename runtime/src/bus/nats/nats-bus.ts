@@ -11,6 +11,7 @@ import type { ErrorCode } from '@ao/graphs';
 import { envelopeJson, parseEnvelope } from '../../envelope/mod.js';
 import type { Envelope } from '../../envelope/mod.js';
 import { log } from '../../log/mod.js';
+import { isoNow } from '../../clock/mod.js';
 import { isRunSignal } from '../port.js';
 import type { Bus, EnvelopeHandler, Membership, NodeInfo, Rpc, RunSignal, Subscription, WorkHandler, WorkQueue } from '../port.js';
 
@@ -485,7 +486,7 @@ export class NatsBus implements Bus {
       if (tries < this.o.maxDeliver) return void msg.nak(Math.min(30_000, 200 * 2 ** (tries - 1)));
       // Parked where an operator can see it (`<P>_DLQ`), then removed from the work queue; if
       // even that fails, it stays in the queue and comes back.
-      const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: new Date().toISOString() };
+      const dead = { queue, payload: payload ?? dec.decode(msg.data), error: (e as Error).message, deliveries: tries, at: isoNow() };
       try {
         await this.js.publish(`${this.o.prefix}.dlq.${queue}`, enc.encode(JSON.stringify(dead)), { timeout: 5_000 });
       } catch (dlq) {
