@@ -36,10 +36,11 @@ const noWallClock = {
     schema: [],
     messages: { read: 'Read time through the Clock port: clock.now(), isoNow(clock), or systemClock where wall time is meant (runtime/src/clock).' },
   },
-  create: (context) => ({
-    "MemberExpression[object.name='Date'][property.name='now']": (node) => context.report({ node, messageId: 'read' }),
-    "NewExpression[callee.name='Date'][arguments.length=0]": (node) => context.report({ node, messageId: 'read' }),
-  }),
+  create: (context) => {
+    /** @param {import('eslint').Rule.Node} node */
+    const report = (node) => context.report({ node, messageId: 'read' });
+    return { "MemberExpression[object.name='Date'][property.name='now']": report, "NewExpression[callee.name='Date'][arguments.length=0]": report };
+  },
 };
 
 export default tseslint.config(

@@ -192,7 +192,15 @@ export const GraphView = z.object({
 export type GraphViewT = z.infer<typeof GraphView>;
 
 /** Every 4xx and 5xx answer: a stable `AO_*` code, a message for people, and the failing field when there is one. */
-export const ErrorView = z.object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) });
+export const ErrorView = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    field: z.string().optional(),
+    /** The run ids an ambiguous id prefix matches (AO_RUN_ID_AMBIGUOUS). */
+    candidates: z.array(z.string()).optional(),
+  }),
+});
 
 /** GET /graphs/:name: the summary, plus the JSON Schema the run input must satisfy (null: the graph takes any input). */
 export const GraphDetailView = GraphView.extend({

@@ -1,3 +1,5 @@
+import { heldTotal, noSpend, plusSettled } from '@ao/graphs/spend';
+import type { Spent } from '@ao/graphs/spend';
 import type { Budget, Envelope, NodeStatus, RunStatus, WaitInfo } from '../api/types';
 
 /** What the inspector shows of one graph node at some point of a run. */
@@ -14,12 +16,8 @@ export interface NodeView {
   asking?: 'interrupt' | 'budget';
 }
 
-export interface Amounts {
-  tokens: number;
-  tools: number;
-  usd: number;
-  perTool: Record<string, number>;
-}
+/** Tokens, tool calls, dollars and calls per tool: the ledger's figures (`@ao/graphs/spend`). */
+export type Amounts = Spent;
 
 interface Reservation {
   node: string;
@@ -60,14 +58,14 @@ export function baseFromCheckpoint(state: unknown): FoldBase {
 
 /**
  * A run folded from its envelopes: run status, node states and the budget ledger (settled and
- * reserved), the same rules as the budget actor's ledger (`actors/src/budget/ledger.ts`). Folded
+ * reserved), by the budget actor's ledger's rules and with its arithmetic (`@ao/graphs/spend`). Folded
  * from the log alone, so the inspector can show any point of a run: live (fold as envelopes
  * arrive) or stepping through (fold the first n).
  */
 export class RunFold {
   status: RunStatus = 'pending';
   nodes: Record<string, NodeView> = {};
-  used: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
+  used: Amounts = noSpend();
   private reservations = new Map<string, Reservation>();
   /** Calls waiting for calls in flight to settle (`budget.waiting`, until decided), by key: the gauge they wait on. */
   readonly waiting = new Map<string, string>();
@@ -104,16 +102,7 @@ export class RunFold {
 
   /** Reserved by calls in flight (granted, not settled or released). */
   get reserved(): Amounts {
-    const r: Amounts = { tokens: 0, tools: 0, usd: 0, perTool: {} };
-    for (const x of this.reservations.values()) {
-      r.tokens += x.tokens;
-      r.usd += x.usd;
-      if (x.tool) {
-        r.tools += 1;
-        r.perTool[x.tool] = (r.perTool[x.tool] ?? 0) + 1;
-      }
-    }
-    return r;
+    return heldTotal(this.reservations.values());
   }
 
   private node(id: string): NodeView {
@@ -236,13 +225,8 @@ export class RunFold {
         const r = this.reservations.get(p.key as string);
         if (!r) break; // settled already, or never granted: the ledger ignores it too
         this.reservations.delete(p.key as string);
-        this.used.tokens += p.tokens as number;
-        this.used.usd += p.usd as number;
+        this.used = plusSettled(this.used, r, { tokens: p.tokens as number, usd: p.usd as number });
         this.node(r.node).tokens += p.tokens as number;
-        if (r.tool) {
-          this.used.tools += 1;
-          this.used.perTool[r.tool] = (this.used.perTool[r.tool] ?? 0) + 1;
-        }
         break;
       }
       case 'budget.raised':
