@@ -2,8 +2,9 @@
 // (the engine's client, EmbeddedClient, is in embedded-client.ts, imported when it is needed).
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
-import type { Envelope, ReplayOverrides, RunFile, RunStatus } from '@ao/runtime';
-import type { GraphDetailViewT, GraphViewT, runSummary, RunViewT } from '../http/views.js';
+import type { z } from 'zod';
+import type { Envelope, RunFile, RunStatus } from '@ao/runtime';
+import type { GraphDetailViewT, GraphViewT, Imported, ReplayBody, runSummary, RunViewT, SignalAccepted, SignalBody } from '../http/views.js';
 
 export type RunSummaryT = ReturnType<typeof runSummary>;
 
@@ -27,14 +28,14 @@ export interface Client {
   importRun(file: RunFile): Promise<ImportedT>;
 }
 
-export type ImportedT = { id: string; graph: string; status: string; events: number; checkpoints: number };
+export type ImportedT = z.infer<typeof Imported>;
 /** What `ao runs` searches by (as `GET /runs` takes it): `q` an id prefix, `since`/`until` ISO instants. */
 export type RunSearch = { status?: RunStatus; graph?: string; limit?: number; q?: string; since?: string; until?: string };
 
-export type SignalRequestT = { node: string; waitId?: string; payload: unknown };
-export type SignalAcceptedT = { id: string; status: string; signal: string; wait: string | null; duplicate: boolean };
+export type SignalRequestT = z.input<typeof SignalBody>;
+export type SignalAcceptedT = z.infer<typeof SignalAccepted>;
 
-export type ReplayRequest = { fromStep: number; mode?: 'live' | 'recorded' | 'lenient'; overrides?: ReplayOverrides };
+export type ReplayRequest = z.input<typeof ReplayBody>;
 export type RunDiffT = Awaited<ReturnType<Engine['diff']>>;
 
 export class ApiError extends Error {
