@@ -8,9 +8,9 @@ import { openPgliteStore } from '../store/pglite/pglite-store.js';
 import type { Store } from '../store/mod.js';
 import { RunJournal } from './journal.js';
 
-const draft = (runId: string, type: string, key: string, to = 'supervisor/a'): EnvelopeDraft => ({
+const draft = (runId: string, type: string, key: string, to = 'supervisor/a', from = 'supervisor'): EnvelopeDraft => ({
   runId,
-  from: 'supervisor' as EnvelopeDraft['from'],
+  from: from as EnvelopeDraft['from'],
   to: to as EnvelopeDraft['to'],
   type,
   payload: {},
@@ -112,11 +112,11 @@ describe('RunJournal', () => {
     RunJournal.afterCommit = (n) => commits.push(n);
     try {
       const j = new RunJournal(gated, new InProcessBus(), 'j-during', 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true });
-      const intent = j.append([{ ...draft('j-during', 'tool.call', 'x/call', 'tool/noop'), from: 'supervisor/x' }]);
+      const intent = j.append([draft('j-during', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
       await inFlight;
       // Another actor's staged grant: taken now (before the fix it waited behind the gated commit,
       // which this test opens only once the grant is taken: it hung).
-      const [grant] = await j.append([{ ...draft('j-during', 'budget.granted', 'y/grant', 'supervisor/y'), from: 'supervisor/budget' }], { stage: true });
+      const [grant] = await j.append([draft('j-during', 'budget.granted', 'y/grant', 'supervisor/y', 'supervisor/budget')], { stage: true });
       expect(grant!.seq).toBe(2);
       open();
       await intent;
@@ -138,11 +138,11 @@ describe('RunJournal', () => {
     RunJournal.afterCommit = (n) => commits.push(n);
     const later = (f: () => void) => new Promise<void>((r) => setImmediate(() => (f(), r())));
     try {
-      const x = j.append([{ ...draft('j-window', 'tool.call', 'x/call', 'tool/noop'), from: 'supervisor/x' }]);
+      const x = j.append([draft('j-window', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
       // A turn later the budget grants y's call (staged), and a turn after that y journals its intent.
       let y: Promise<unknown> | undefined;
-      await later(() => void j.append([{ ...draft('j-window', 'budget.granted', 'y/grant', 'supervisor/y'), from: 'supervisor/budget' }], { stage: true }));
-      await later(() => (y = j.append([{ ...draft('j-window', 'tool.call', 'y/call', 'tool/noop'), from: 'supervisor/y' }])));
+      await later(() => void j.append([draft('j-window', 'budget.granted', 'y/grant', 'supervisor/y', 'supervisor/budget')], { stage: true }));
+      await later(() => (y = j.append([draft('j-window', 'tool.call', 'y/call', 'tool/noop', 'supervisor/y')])));
       await Promise.all([x, y]);
     } finally {
       RunJournal.afterCommit = was;
