@@ -194,6 +194,18 @@ export type Message = { [T in MessageType]: { type: T; payload: Payload<T>; env:
 
 /** Validate an envelope's payload against its type; an unknown type or bad payload is AO_ENVELOPE_INVALID. */
 export function parseMessage(env: Envelope): Message {
+  // Validated once per envelope: the same envelope is read by several actors of its host (its
+  // recipient, the run's folds), and it does not change once made.
+  const seen = PARSED.get(env);
+  if (seen) return seen;
+  const m = parsePayload(env);
+  PARSED.set(env, m);
+  return m;
+}
+
+const PARSED = new WeakMap<Envelope, Message>();
+
+function parsePayload(env: Envelope): Message {
   const schema = (PAYLOADS as Record<string, z.ZodType>)[env.type];
   if (!schema) throw new AoError('AO_ENVELOPE_INVALID', `unknown message type ${env.type}`, { field: 'type' });
   const r = schema.safeParse(env.payload);

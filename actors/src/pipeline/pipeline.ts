@@ -42,6 +42,12 @@ export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, pat
  * retries. Stopping the actor aborts its in-flight calls. Re-run after a crash from the same
  * start, it replays its recorded effects and reports the same outcome under the same id.
  */
+/**
+ * Why a stopped node actor's work is aborted: one error for all of them (an error's stack is
+ * taken when it is made, and every node actor of every run is stopped once).
+ */
+const STOPPED = new AoError('AO_NODE_CANCELLED', 'the node actor was stopped');
+
 export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
   const stop = new AbortController();
   let started = false;
@@ -74,7 +80,7 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       return state;
     },
     onStop() {
-      stop.abort(new AoError('AO_NODE_CANCELLED', 'the node actor was stopped'));
+      stop.abort(STOPPED);
     },
     onCrash(err, msg, path) {
       reportCrash(s, err, msg, path);

@@ -29,6 +29,9 @@ interface SwarmState {
  * `retry` policy (the finished branches are kept); when a branch's retries are spent, the node
  * fails, and the run supervisor does not retry it again.
  */
+/** Why a stopped branch's work is aborted: one error for all (its stack is taken once). */
+const BRANCH_STOPPED = new AoError('AO_NODE_CANCELLED', 'the branch actor was stopped');
+
 export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
   const stopTimers: Array<() => void> = [];
   /** The execution under way (its span must end even when the actor is stopped). */
@@ -180,7 +183,7 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       return state;
     },
     onStop() {
-      stop.abort(new AoError('AO_NODE_CANCELLED', 'the branch actor was stopped'));
+      stop.abort(BRANCH_STOPPED);
     },
     onCrash(err, msg, path) {
       reportCrash(s, err, msg, path);

@@ -8,11 +8,20 @@ import { AoError, zodIssuePath } from '@ao/graphs';
  * (`llm/default`, `tool/web_search`). Built with {@link actorPath}, never by hand.
  */
 const SEGMENT = /^[A-Za-z0-9_.@-]+$/;
+/** Paths seen valid (a run's few actors send thousands of envelopes); bounded, then started again. */
+const VALID_PATHS = new Set<string>();
+function validPath(s: string): boolean {
+  if (VALID_PATHS.has(s)) return true;
+  if (!s.split('/').every((seg) => SEGMENT.test(seg))) return false;
+  if (VALID_PATHS.size >= 10_000) VALID_PATHS.clear();
+  VALID_PATHS.add(s);
+  return true;
+}
 export const ActorPathSchema = z
   .string()
   .min(1)
   .max(512)
-  .refine((s) => s.split('/').every((seg) => SEGMENT.test(seg)), 'actor path segments are [A-Za-z0-9_.@-]+')
+  .refine(validPath, 'actor path segments are [A-Za-z0-9_.@-]+')
   .brand<'ActorPath'>();
 export type ActorPath = z.infer<typeof ActorPathSchema>;
 

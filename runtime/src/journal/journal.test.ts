@@ -8,9 +8,9 @@ import { openPgliteStore } from '../store/pglite/pglite-store.js';
 import type { Store } from '../store/mod.js';
 import { RunJournal } from './journal.js';
 
-const draft = (runId: string, type: string, key: string, to = 'supervisor/a'): EnvelopeDraft => ({
+const draft = (runId: string, type: string, key: string, to = 'supervisor/a', from = 'supervisor'): EnvelopeDraft => ({
   runId,
-  from: 'supervisor' as EnvelopeDraft['from'],
+  from: from as EnvelopeDraft['from'],
   to: to as EnvelopeDraft['to'],
   type,
   payload: {},
@@ -91,6 +91,64 @@ describe('RunJournal', () => {
       [1, 'budget.request'],
       [2, 'tool.call'],
     ]);
+  });
+
+  it('a staged append made while a durable commit is in flight is taken at once and rides in the next commit', { timeout: 60_000 }, async () => {
+    await store.createRun({ id: 'j-during', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    // A store whose commits wait at a gate: the first commit stays in flight until the test opens it.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let entered!: () => void;
+    const inFlight = new Promise<void>((r) => (entered = r));
+    const gated = new Proxy(store, {
+      get(t, p) {
+        if (p === 'commit') return async (c: Parameters<Store['commit']>[0]) => (entered(), await gate, t.commit(c));
+        const v = Reflect.get(t, p) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const commits: number[] = [];
+    const was = RunJournal.afterCommit;
+    RunJournal.afterCommit = (n) => commits.push(n);
+    try {
+      const j = new RunJournal(gated, new InProcessBus(), 'j-during', 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true });
+      const intent = j.append([draft('j-during', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
+      await inFlight;
+      // Another actor's staged grant: taken now (before the fix it waited behind the gated commit,
+      // which this test opens only once the grant is taken: it hung).
+      const [grant] = await j.append([draft('j-during', 'budget.granted', 'y/grant', 'supervisor/y', 'supervisor/budget')], { stage: true });
+      expect(grant!.seq).toBe(2);
+      open();
+      await intent;
+      await j.flush();
+    } finally {
+      RunJournal.afterCommit = was;
+    }
+    expect(commits).toEqual([1, 1]);
+    expect((await store.listEvents('j-during', { limit: 10 })).map((e) => [e.seq, e.type])).toEqual([
+      [1, 'tool.call'],
+      [2, 'budget.granted'],
+    ]);
+  });
+
+  it('what the run\'s other actors append while a durable append waits its turn joins its commit', async () => {
+    const j = await open('j-window');
+    const commits: number[] = [];
+    const was = RunJournal.afterCommit;
+    RunJournal.afterCommit = (n) => commits.push(n);
+    const later = (f: () => void) => new Promise<void>((r) => setImmediate(() => (f(), r())));
+    try {
+      const x = j.append([draft('j-window', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
+      // A turn later the budget grants y's call (staged), and a turn after that y journals its intent.
+      let y: Promise<unknown> | undefined;
+      await later(() => void j.append([draft('j-window', 'budget.granted', 'y/grant', 'supervisor/y', 'supervisor/budget')], { stage: true }));
+      await later(() => (y = j.append([draft('j-window', 'tool.call', 'y/call', 'tool/noop', 'supervisor/y')])));
+      await Promise.all([x, y]);
+    } finally {
+      RunJournal.afterCommit = was;
+    }
+    expect(commits).toEqual([3]);
+    expect((await store.listEvents('j-window', { limit: 10 })).map((e) => e.type)).toEqual(['budget.granted', 'tool.call', 'tool.call']);
   });
 
   it('a strict append of a recorded replay that diverges writes the divergence alone and fails AO_REPLAY_DIVERGED; later strict appends fail without writing', async () => {

@@ -79,6 +79,9 @@ export const STAGE_FLUSH_MS = 5;
  */
 export const STAGE_FLUSH_TURNS = 32;
 
+/** The longest batch window before a durable commit, in turns of the event loop (see `RunJournal.gather`). */
+export const BATCH_WINDOW_TURNS = 32;
+
 /** Run `f` once the event loop has gone round `turns` more times (each turn runs what was queued before it). */
 function afterTurns(turns: number, f: () => void): void {
   if (turns <= 0) f();
@@ -142,6 +145,17 @@ export class RunJournal implements ActorJournal {
   /** Appends waiting for the one in progress, and the loop that takes them. */
   private readonly queue: Request[] = [];
   private draining: Promise<void> | undefined;
+  /**
+   * A durable commit is in flight (and whether it ends the run). A staged append that comes
+   * meanwhile is taken at once instead of behind it (see `append`); an append taken then that
+   * cannot be staged waits in `ahead`, prepared, for the next commit.
+   */
+  private committing: { ends: boolean } | undefined;
+  private ahead: Prepared[] = [];
+  /** Appends made so far (the batch window watches it move). */
+  private arrivals = 0;
+  /** The batch window is open: a durable commit waits for the run's other actors (see `drain`). */
+  private gathering = false;
   /** Publication on the bus, after each commit, in commit order. */
   private published: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */
@@ -265,21 +279,85 @@ export class RunJournal implements ActorJournal {
    */
   append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
     return new Promise<Envelope[]>((resolve, reject) => {
-      this.queue.push({ drafts, extra, resolve, reject });
-      if (!this.draining) this.draining = this.drain();
+      const req: Request = { drafts, extra, resolve, reject };
+      this.arrivals++;
+      if (this.takesAtOnce(req)) this.stageDuring(req);
+      else {
+        this.queue.push(req);
+        if (!this.draining) this.draining = this.drain();
+      }
     });
   }
 
+  /**
+   * A staged append that comes while a durable commit is in flight is taken at once: it is given
+   * its seqs and delivered now, and rides in the next commit, rather than waiting for the commit
+   * in flight (a swarm's budget grants and intents otherwise followed each other one commit at a
+   * time: on PGlite, 35 commits for 16 branches). Its seqs may come before those of appends still
+   * queued: no envelope depends on one that is queued (an actor sees an envelope only once it is
+   * staged or committed), and one sender's appends keep their order (none of its appends is queued).
+   */
+  private takesAtOnce(req: Request): boolean {
+    if (!(this.gathering || (this.committing && !this.committing.ends)) || !req.extra.stage || this.o.replay || this.closed || this.sealed) return false;
+    // Nothing jumps ahead of the run's end, or of an earlier append of its own sender.
+    const senders = new Set(req.drafts.map((d) => d.from));
+    return !this.queue.some((q) => q.drafts.some((d) => senders.has(d.from) || d.type === 'run.finished' || d.type === 'run.parked'));
+  }
+
+  private stageDuring(req: Request): void {
+    let p: Prepared;
+    try {
+      p = this.prepare(req);
+    } catch (e) {
+      req.reject(e);
+      return;
+    }
+    if (p.stage) this.stage([p]);
+    // Prepared (its seqs are given) but it must commit: it goes in the next commit, with what is queued.
+    else {
+      this.ahead.push(p);
+      if (!this.draining) this.draining = this.drain();
+    }
+  }
+
   private async drain(): Promise<void> {
-    while (this.queue.length) await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    while (this.queue.length || this.ahead.length) {
+      if (!this.o.replay && this.queue.some((r) => !r.extra.stage)) await this.gather();
+      await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    }
     // No await between the check above and this line: an append cannot slip in between.
     this.draining = undefined;
   }
 
+  /**
+   * The batch window before a durable commit: the event loop goes round while the run's other
+   * actors still append (a whole turn in which nothing came closes it: two turns at least), up
+   * to `BATCH_WINDOW_TURNS`.
+   * Staged appends are taken at once meanwhile, so what they start (a budget grant, then the
+   * intent it approves) can join the commit. A swarm's 16 branches then reach their durability
+   * points in a few commits instead of one each (on PGlite a commit runs without yielding, and
+   * the budget actor decides one request a turn); a lone actor pays one turn.
+   */
+  private async gather(): Promise<void> {
+    this.gathering = true;
+    try {
+      // A turn is counted from one of the window's callbacks to the next, so that what was queued
+      // after the window's first callback (in the same turn) has run before the window may close.
+      let seen = this.arrivals;
+      for (let turn = 0; turn < BATCH_WINDOW_TURNS && !this.ended; turn++) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (turn > 0 && this.arrivals === seen) break;
+        seen = this.arrivals;
+      }
+    } finally {
+      this.gathering = false;
+    }
+  }
+
   /** Take a batch of appends: stage them all, or commit them (with whatever is staged) in one commit. */
   private async take(reqs: Request[]): Promise<void> {
-    const seqBefore = this.nextSeq;
-    const items: Prepared[] = [];
+    const items: Prepared[] = this.ahead.splice(0);
+    const seqBefore = items.length ? Math.min(...items.flatMap((p) => p.fresh.map((e) => e.seq)), this.nextSeq) : this.nextSeq;
     let ends = false;
     /** Appends after the run's end in this batch: refused once the end is committed (so `ended` reads true to whoever they fail). */
     const late: Request[] = [];
@@ -301,30 +379,13 @@ export class RunJournal implements ActorJournal {
     }
     if (!items.length) return;
     if (items.every((p) => p.stage)) {
-      const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
-      for (const p of items) {
-        st.events.push(...p.fresh);
-        if (p.patch) st.patch = { ...st.patch, ...p.patch };
-        if (p.checkpoint) st.checkpoints.push(p.checkpoint);
-        for (const { env, again } of p.out) {
-          this.o.deliver!(env);
-          // Already in the log (a re-run after a crash): observers may see it again at once.
-          if (again) this.publish([env], true);
-        }
-        p.req.resolve(p.out.map((o) => o.env));
-      }
-      if (!this.flushTimer) {
-        this.flushTimer = setTimeout(() => {
-          this.flushTimer = undefined;
-          afterTurns(this.o.flushTurns ?? STAGE_FLUSH_TURNS, () => {
-            if (this.staged && !this.ended) this.append([]).catch(() => undefined);
-          });
-        }, this.o.flushMs ?? STAGE_FLUSH_MS);
-        this.flushTimer.unref?.();
-      }
+      this.stage(items);
       return;
     }
     const st = this.staged;
+    // What is staged from here on (while this commit is in flight) rides in the next one.
+    this.staged = undefined;
+    this.committing = { ends };
     const events = [...(st?.events ?? []), ...items.flatMap((p) => p.fresh)];
     let patch: RunPatch | undefined = st?.patch;
     for (const p of items) if (p.patch) patch = { ...patch, ...p.patch };
@@ -333,11 +394,14 @@ export class RunJournal implements ActorJournal {
       try {
         await this.store.commit({ runId: this.runId, events, ...(patch ? { patch } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
       } catch (e) {
+        this.committing = undefined;
         // Fenced (another node holds the run now), or not known to be written: this journal
         // writes nothing more. What it staged is dropped, and the run is resumed from the log,
         // where the actors re-derive it (a retry here could write seqs the log may already hold).
         this.nextSeq = seqBefore;
-        for (const p of items) {
+        // Appends taken while it was in flight were given later seqs: they fail with it.
+        const during = this.ahead.splice(0);
+        for (const p of [...items, ...during]) {
           for (const env of p.fresh) this.written.delete(env.id);
           p.req.reject(e);
         }
@@ -348,8 +412,7 @@ export class RunJournal implements ActorJournal {
         return;
       }
     }
-    // What was staged is in this commit.
-    if (st === this.staged) this.staged = undefined;
+    this.committing = undefined;
     if (this.flushTimer && !this.staged) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
@@ -373,6 +436,31 @@ export class RunJournal implements ActorJournal {
     for (const p of items) {
       if (p.refused) p.req.reject(divergedError(p.refused));
       else p.req.resolve(p.out.map((o) => o.env));
+    }
+  }
+
+  /** Stage prepared appends: delivered to the host's actors now, committed with the run's next commit (or by the flush timer). */
+  private stage(items: readonly Prepared[]): void {
+    const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
+    for (const p of items) {
+      st.events.push(...p.fresh);
+      if (p.patch) st.patch = { ...st.patch, ...p.patch };
+      if (p.checkpoint) st.checkpoints.push(p.checkpoint);
+      for (const { env, again } of p.out) {
+        this.o.deliver!(env);
+        // Already in the log (a re-run after a crash): observers may see it again at once.
+        if (again) this.publish([env], true);
+      }
+      p.req.resolve(p.out.map((o) => o.env));
+    }
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        afterTurns(this.o.flushTurns ?? STAGE_FLUSH_TURNS, () => {
+          if (this.staged && !this.ended) this.append([]).catch(() => undefined);
+        });
+      }, this.o.flushMs ?? STAGE_FLUSH_MS);
+      this.flushTimer.unref?.();
     }
   }
 

@@ -37,6 +37,17 @@ describe('ToolRegistry', () => {
     expect(() => r.register(webSearch)).toThrow(TypeError);
   });
 
+  it('offers each tool\'s parameters as its own JSON Schema on every call, in two registries with same-named tools of different schemas', () => {
+    const echo = (input: z.ZodType) => defineTool({ name: 'echo', description: 'Echo.', effect: 'pure', input, handler: (a) => a });
+    const a = new ToolRegistry().register(echo(z.object({ text: z.string() })));
+    const b = new ToolRegistry().register(echo(z.object({ count: z.number().int() })));
+    for (let i = 0; i < 2; i++) {
+      expect(a.specs(['echo'])[0]!.parameters).toMatchObject({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] });
+      expect(b.specs(['echo'])[0]!.parameters).toMatchObject({ type: 'object', properties: { count: { type: 'integer' } }, required: ['count'] });
+    }
+    expect(a.specs(['echo'])[0]!.parameters).not.toHaveProperty('$schema');
+  });
+
   it('names the missing field when chargeId is absent', async () => {
     const e = await aoError(() => registry().validate('stripe_refund', { amountCents: 500, reason: 'duplicate' }));
     expect(e.code).toBe('AO_TOOL_ARGS_INVALID');
