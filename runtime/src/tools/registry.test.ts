@@ -38,7 +38,7 @@ describe('ToolRegistry', () => {
   });
 
   it('offers each tool\'s parameters as its own JSON Schema on every call, in two registries with same-named tools of different schemas', () => {
-    const echo = (input: z.ZodType) => defineTool({ name: 'echo', description: 'Echo.', effect: 'pure', input, handler: (a) => a });
+    const echo = (input: z.ZodType) => defineTool({ name: 'echo', description: 'Echo.', effect: 'pure', input, handler: async (a) => a });
     const a = new ToolRegistry().register(echo(z.object({ text: z.string() })));
     const b = new ToolRegistry().register(echo(z.object({ count: z.number().int() })));
     for (let i = 0; i < 2; i++) {
