@@ -216,8 +216,18 @@ export class RunJournal implements ActorJournal {
     return this.o.replay?.recording;
   }
 
+  /** Ids lately derived (a key's id is asked for by the actor that checks the log, then by the append). */
+  private readonly ids = new Map<string, string>();
+
   idOf(dedupeKey: string): string {
-    return envelopeIdFor(this.runId, dedupeKey);
+    let id = this.ids.get(dedupeKey);
+    if (id === undefined) {
+      id = envelopeIdFor(this.runId, dedupeKey);
+      // A bounded memo: a long run's keys are mostly asked for once or twice, close together.
+      if (this.ids.size >= 1024) this.ids.clear();
+      this.ids.set(dedupeKey, id);
+    }
+    return id;
   }
 
   /**
@@ -225,6 +235,8 @@ export class RunJournal implements ActorJournal {
    * replay, inherited from the original before the replay's step (as this run's envelope).
    */
   recorded(dedupeKey: string): Envelope | undefined {
+    // A run with nothing in its log before this process (fresh, not a replay) has nothing to find.
+    if (this.known.size === 0 && !this.o.replay) return undefined;
     const id = this.idOf(dedupeKey);
     const own = this.known.get(id);
     if (own) return own;
