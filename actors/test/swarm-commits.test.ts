@@ -1,7 +1,7 @@
 import { graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { RunJournal } from '@ao/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeEngine } from './harness.js';
 
 /**
@@ -42,5 +42,17 @@ describe('a swarm on PGlite', () => {
     // Two durability points a branch (its tool call's intent, its model call's): 32 commits and
     // more when each commits alone.
     expect(commits).toBeLessThan(16);
+  });
+
+  it('starts its branches in one append: in a cluster, where each start goes to a node task and commits at once, that is one commit, not one a branch', async () => {
+    const append = vi.spyOn(RunJournal.prototype, 'append');
+    try {
+      const run = await h.engine.startRun({ graph: 'fan-16', input: {} });
+      expect((await h.engine.waitForRun(run.id)).status).toBe('succeeded');
+      const starts = append.mock.calls.map(([drafts]) => drafts.filter((d) => d.type === 'branch.start').length).filter((n) => n > 0);
+      expect(starts).toEqual([16]);
+    } finally {
+      append.mockRestore();
+    }
   });
 });

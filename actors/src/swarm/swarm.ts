@@ -56,7 +56,9 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
             finished: false,
           };
           current = next;
-          for (let b = 1; b <= of; b++) await startBranch(s, next, b, ctx);
+          // One append for all of them: in a cluster each start goes to a node task, which the
+          // journal commits at once, and one commit a branch cost W2 16 commits in a row.
+          await startBranches(s, next, Array.from({ length: of }, (_, i) => i + 1), ctx);
           return next;
         }
         case 'branch.completed': {
@@ -132,23 +134,27 @@ async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: s
   await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })], { stage: true });
 }
 
-async function startBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<void> {
+/** Start branches (their next attempt each): their actors made, their start messages in one append. */
+async function startBranches(s: RunServices, state: SwarmState, bs: readonly number[], ctx: ActorContext<ActorMessage>): Promise<void> {
   const st = state.start!;
-  const br = state.branches[b - 1]!;
-  br.attempt += 1;
-  // One actor per attempt: a late reply from a stopped attempt is recognised by its attempt number.
-  const name = executionName(`branch-${b}`, 1, br.attempt);
-  // In a cluster the branch runs as a node task on any node.
-  const ref = s.remote?.(`${ctx.path}/${name}` as ActorPath) ?? ctx.spawn(name, fromBranch(s));
-  s.register(ref);
-  br.ref = ref;
-  const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
-  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` })], { stage: true });
+  const drafts = bs.map((b) => {
+    const br = state.branches[b - 1]!;
+    br.attempt += 1;
+    // One actor per attempt: a late reply from a stopped attempt is recognised by its attempt number.
+    const name = executionName(`branch-${b}`, 1, br.attempt);
+    // In a cluster the branch runs as a node task on any node.
+    const ref = s.remote?.(`${ctx.path}/${name}` as ActorPath) ?? ctx.spawn(name, fromBranch(s));
+    s.register(ref);
+    br.ref = ref;
+    const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
+    return draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` });
+  });
+  await s.journal.append(drafts, { stage: true });
 }
 
 async function retryBranch(s: RunServices, state: SwarmState, b: number, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
   if (state.finished || !state.branches[b - 1] || state.branches[b - 1]!.done) return state;
-  await startBranch(s, state, b, ctx);
+  await startBranches(s, state, [b], ctx);
   return state;
 }
 
