@@ -1,3 +1,4 @@
+import { log } from '@ao/runtime';
 import type { ActorContext, Behaviour, Envelope } from '@ao/runtime';
 import { parseMessage } from '../messages.js';
 import { parentOf } from '../pipeline/pipeline.js';
@@ -147,7 +148,15 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
       held.delete(req.key);
       const next = reserve(ledger, req.key, d.reservation);
       // Staged: it commits with the call it approves (or, for a node task elsewhere, at once).
-      await s.journal.append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)], { stage: true });
+      // Not awaited: the next request is decided against the ledger that holds this reservation
+      // already, so for a node task elsewhere the grants of requests that come together ride in
+      // one commit instead of one commit each. Appends keep their order; if this one fails, the
+      // journal is closed and the run is resumed from its log, where the grant is decided again.
+      s.journal
+        .append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)], { stage: true })
+        .catch((e: unknown) => {
+          if (!s.journal.ended) log.error(`could not journal the grant for ${req.key}`, { component: 'budget', runId: s.runId, err: e });
+        });
       return next;
     }
     if (d.wait) {
