@@ -70,7 +70,7 @@ export function crashSuite(kind: Kind): void {
       return { ledger, base };
     }
 
-    it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: 600_000 }, async (ctx) => {
+    it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: Math.max(600_000, CYCLES * 60_000) }, async (ctx) => {
       if (unavailable(kind)) return ctx.skip();
       const { ledger, base } = await serverEnv(`ao-crash-${kind}-`, { AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' });
       const input = { batch: 'b-1' };
@@ -153,7 +153,7 @@ export function crashSuite(kind: Kind): void {
       expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? Math.ceil(CYCLES * RUNS_PER_CYCLE * 0.75)));
     });
 
-    it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: 600_000 }, async (ctx) => {
+    it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: Math.max(600_000, SWEEP * 60_000) }, async (ctx) => {
       if (unavailable(kind)) return ctx.skip();
       const { ledger, base } = await serverEnv(`ao-sweep-${kind}-`, { AO_NODE_ID: 'sweep' });
       const input = { batch: 'sweep' };
