@@ -4,7 +4,7 @@ import type { GraphBuilder } from '@ao/graphs';
 import { connectNatsBus, emitterOf, InProcessBus, OfflineLlm, openPgliteStore, openPgStore, systemClock } from '@ao/runtime';
 import type { Bus, Clock, Envelope, LlmPort, RunRecord, Store } from '@ao/runtime';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
-import { Engine } from '../src/mod.js';
+import { Engine, Verifier } from '../src/mod.js';
 import { diffRuns } from '../src/replay.js';
 import { allEvents, gate, toolsWith, until } from './harness.js';
 
@@ -178,6 +178,18 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     }
   }
 
+  /** `ao verify`'s check: replayed from step 0 on a scratch store, given where the run's steps ended. */
+  async function expectVerified(original: RunRecord): Promise<void> {
+    const v = new Verifier({ graphs: [...exampleGraphs, early, hosted, hostedTimeout] as GraphBuilder<unknown>[], tools: toolsWith() });
+    try {
+      const verdict = await v.verify(original, await allEvents(h.store, original.id), await h.store.listCheckpoints(original.id));
+      expect(verdict.divergence ?? verdict.error ?? null).toBeNull();
+      expect(verdict.outcome).toBe('identical');
+    } finally {
+      await v.close();
+    }
+  }
+
   it('an approval answered before its wait opened: the replay takes the answer in the step that opens the wait', async () => {
     llm.hold();
     const { id } = await h.engine.startRun({ graph: 'early-approval', input: { order: 'A-1' } });
@@ -190,6 +202,7 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     expect(types).not.toContain('run.waiting');
     expect(types.indexOf('wait.resolved')).toBe(types.indexOf('wait.opened') + 1);
     await expectReproducedFromEveryStep(original, 'early answer');
+    await expectVerified(original);
   }, 120_000);
 
   it('an approval answered while another node ran: the replay takes it at the same step, before the other node ends', async () => {
@@ -222,5 +235,6 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     const original = await finished(id);
     expect(original.status).toBe('succeeded');
     await expectReproducedFromEveryStep(original, 'hosted timeout');
+    await expectVerified(original);
   }, 120_000);
 });
