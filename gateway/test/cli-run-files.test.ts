@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunFile } from '@ao/runtime';
 import { runCli, startServer } from './process.js';
-import { FIXTURE_CASES, FIXTURES_DIR } from './record-fixtures.js';
+import { FIXTURE_CASES, FIXTURE_GRAPHS, FIXTURES_DIR } from './record-fixtures.js';
 
 const CHANGED_TRIAGE = fileURLToPath(new URL('./fixtures/changed-triage.ts', import.meta.url));
 const fixture = (name: string) => join(FIXTURES_DIR, name);
@@ -52,7 +52,8 @@ describe('ao export / ao import / ao verify FILES', () => {
   }, 120_000);
 
   it('ao verify FILE DIR replays run files in process: one line each, naming the file, and exits 0', async () => {
-    const res = await runCli(['verify', fixture('triage-refund.json'), FIXTURES_DIR], {});
+    // The graphs recorded only for the fixtures come from AO_GRAPHS, as a user's graphs would.
+    const res = await runCli(['verify', fixture('triage-refund.json'), FIXTURES_DIR], { AO_GRAPHS: FIXTURE_GRAPHS });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');

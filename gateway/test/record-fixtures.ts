@@ -1,5 +1,6 @@
 /**
- * Re-record the run files of the example graphs under graphs/fixtures/ (`pnpm fixtures:record`).
+ * Re-record the run files of the example graphs (and of the graphs recorded only for the fixtures,
+ * ./fixtures/fixture-graphs.ts) under graphs/fixtures/ (`pnpm fixtures:record`).
  * gateway/test/fixtures-verify.test.ts verifies them against the checkout: when a change to an
  * example's prompts, routing or tools is meant, re-record them with this script and commit the new
  * files with the change (the diff of the files shows what the runs now do differently).
@@ -18,11 +19,18 @@ import type { GraphBuilder } from '@ao/graphs';
 import { exportRun, InProcessBus, loadConfig, OfflineLlm, openPgliteStore, systemClock } from '@ao/runtime';
 import type { Clock, CommitBatch, RunRecord, Store } from '@ao/runtime';
 import { toolRegistry } from '../src/node.js';
+import { graphs as fixtureGraphs } from './fixtures/fixture-graphs.js';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../../graphs/fixtures/', import.meta.url));
 
-/** How a case's wait is answered: a payload, or nobody answers until it times out. */
-type Answer = { approved: boolean; comment?: string; amount?: number } | 'timeout';
+/** The module of the graphs recorded only for the fixtures (AO_GRAPHS for `ao verify graphs/fixtures/`). */
+export const FIXTURE_GRAPHS = fileURLToPath(new URL('./fixtures/fixture-graphs.ts', import.meta.url));
+
+/** The graphs the fixtures were recorded with: the examples and the fixture graphs. */
+export const RECORDED_GRAPHS = [...exampleGraphs, ...fixtureGraphs] as readonly GraphBuilder<unknown>[];
+
+/** How a case's waits are answered: a payload (an approval's, a question's or a budget decision), or nobody answers until it times out. */
+type Answer = Record<string, unknown> | 'timeout';
 
 export interface FixtureCase {
   file: string;
@@ -67,6 +75,20 @@ export const FIXTURE_CASES: readonly FixtureCase[] = [
     graph: 'triage-with-approval',
     input: { intent: 'question' },
     expect: (r) => r.status === 'succeeded' && r.nodes.escalate?.status === 'succeeded',
+  },
+  {
+    file: 'refund-reply-question.json',
+    graph: 'refund-reply',
+    input: { ticket: 'T-1042', text: 'I was charged twice, please refund one.' },
+    answer: { answer: 'Order A-7731' },
+    expect: (r) => r.status === 'succeeded' && r.nodes.send?.status === 'succeeded',
+  },
+  {
+    file: 'research-on-budget-granted.json',
+    graph: 'research-on-budget',
+    input: { topic: 'durable agent runtimes' },
+    answer: { decision: 'grant', tokens: 100_000 },
+    expect: (r) => r.status === 'succeeded' && r.nodes.summarise?.status === 'succeeded',
   },
 ];
 
@@ -125,7 +147,7 @@ export async function recordFixtures(dir = FIXTURES_DIR): Promise<Array<{ file: 
     bus: new InProcessBus(),
     llm: () => new OfflineLlm(),
     tools: toolRegistry(loadConfig({}), []),
-    graphs: exampleGraphs as readonly GraphBuilder<unknown>[],
+    graphs: RECORDED_GRAPHS,
     clock,
     claimIntervalMs: 100,
     sweepIntervalMs: 0,
@@ -148,11 +170,14 @@ export async function recordFixtures(dir = FIXTURES_DIR): Promise<Array<{ file: 
         r = await settled(store, id);
         fastWake = false;
         clock.aheadMs = 0;
-      } else if (r.status === 'waiting' && c.answer) {
-        const w = r.waits[0]!;
-        await engine.signal(id, { node: w.node, waitId: w.id, payload: c.answer });
-        await until(`run ${id} to wake`, async () => ((await store.getRun(id))?.status !== 'waiting' ? true : undefined));
-        r = await settled(store, id);
+      } else {
+        // Every wait the run sleeps on is answered alike (a budget may be asked for more than once).
+        while (r.status === 'waiting' && c.answer) {
+          const w = r.waits[0]!;
+          await engine.signal(id, { node: w.node, waitId: w.id, payload: c.answer });
+          await until(`run ${id} to wake`, async () => ((await store.getRun(id))?.status !== 'waiting' ? true : undefined));
+          r = await settled(store, id);
+        }
       }
       if (!c.expect(r)) throw new Error(`${c.file}: the run ended ${r.status} with nodes ${JSON.stringify(r.nodes)}`);
       const file = await exportRun(store, id, { checkpoints: false });
