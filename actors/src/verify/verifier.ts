@@ -1,8 +1,9 @@
 import { AoError, isAoError, toGraphDef } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { InProcessBus, TERMINAL_STATUSES } from '@ao/runtime';
-import type { CheckpointSummary, Divergence, Envelope, LlmPort, RunRecord, Store, ToolRegistry } from '@ao/runtime';
+import { InProcessBus, runRecordOf, TERMINAL_STATUSES } from '@ao/runtime';
+import type { CheckpointSummary, Divergence, Envelope, LlmPort, RunFile, RunRecord, Store, ToolRegistry } from '@ao/runtime';
 import { Engine } from '../engine.js';
+import { NewRunIdSchema, renamedFile, renamedIds } from './rename.js';
 import { ScratchStore } from './scratch-store.js';
 
 /**
@@ -136,6 +137,39 @@ export class Verifier {
       return { ...base, outcome: 'error', error: { code: isAoError(e) ? e.code : 'AO_INTERNAL', message: (e as Error).message }, events: events.length, ms: performance.now() - t0 };
     } finally {
       // Verified (or given up on: a replay still hosted is cancelled first): memory stays flat.
+      if (ids[1] && engine.activeRuns().includes(ids[1])) await engine.cancel(ids[1]).catch(() => undefined);
+      store.forget(ids);
+    }
+  }
+
+  /**
+   * The run of `file` under `newId`, still replayable in recorded mode (see ./rename.ts): a recorded
+   * replay of it from step 0 under the new id makes every envelope id again; every old id in the
+   * file is rewritten to its new one. The run must reproduce against the graphs given (as `verify`
+   * finds it identical): a run that does not cannot have its ids made again.
+   * @throws AoError AO_VALIDATION (a bad id, a run that is a replay or not finished),
+   *   AO_GRAPH_NOT_FOUND, AO_REPLAY_DIVERGED (the run does not reproduce against this checkout)
+   */
+  async rename(file: RunFile, newId: string): Promise<RunFile> {
+    const parsed = NewRunIdSchema.safeParse(newId);
+    if (!parsed.success) throw new AoError('AO_VALIDATION', `as: ${parsed.error.issues[0]?.message}`, { field: 'as' });
+    const run = runRecordOf(file);
+    if (newId === run.id) throw new AoError('AO_VALIDATION', `as: run ${run.id} already has this id`, { field: 'as' });
+    if (run.replay) throw new AoError('AO_VALIDATION', `run ${run.id} is a replay: rename its original`, { field: 'as' });
+    if (!this.graphs.get(run.graph)) throw new AoError('AO_GRAPH_NOT_FOUND', `graph "${run.graph}" is not registered in this checkout`, { field: 'graph' });
+    const { store, engine } = await this.open();
+    const ids = [run.id];
+    try {
+      await copyRun(store, run, file.events, file.checkpoints);
+      const started = await engine.replay(run.id, { fromStep: 0, mode: 'recorded', id: newId });
+      ids.push(started.id);
+      const replay = await engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
+      const d = replay.replay?.divergence;
+      if (d) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: it does not reproduce against this checkout (step ${d.step}, ${d.actor}: ${d.diff[0] ?? ''})`, { field: 'as', details: d });
+      if (replay.status !== run.status) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: its replay ended ${replay.status}, the run ${run.status}`, { field: 'as' });
+      const log = await store.listEvents(started.id, { limit: 10_000_000 });
+      return renamedFile(file, newId, renamedIds(file.events, log, newId));
+    } finally {
       if (ids[1] && engine.activeRuns().includes(ids[1])) await engine.cancel(ids[1]).catch(() => undefined);
       store.forget(ids);
     }
