@@ -11,4 +11,3 @@ export type { ReplayRequest } from './replay.js';
 export { diffRuns, effectiveLog } from './replay.js';
 export { Verifier } from './verify/verifier.js';
 export type { StepEnd, Verdict, VerifierOptions } from './verify/verifier.js';
-export { NewRunIdSchema } from './verify/rename.js';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleGraphs } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
@@ -67,13 +68,14 @@ describe('importing a run under a new id', () => {
   it('an approved run renamed and imported next to its original replays recorded from every step', async () => {
     const original = await approved();
     const file = await exportRun(h.store, original.id);
-    const renamed = await verifier.rename(file, 'copy-of-approved-1');
+    const newId = randomUUID();
+    const renamed = await verifier.rename(file, newId);
     // Nothing of the old id is left: not the run id, not an envelope id.
     const text = JSON.stringify(renamed);
     expect(text).not.toContain(original.id);
     for (const e of file.events) expect(text).not.toContain(e.id);
     const copy = await importRun(h.store, renamed);
-    expect(copy.id).toBe('copy-of-approved-1');
+    expect(copy.id).toBe(newId);
     // The copy decides as the original did (ids masked).
     expect((await diffRuns(h.store, original, copy)).first).toBeNull();
     // Causations point into the copy's own log.
@@ -87,17 +89,19 @@ describe('importing a run under a new id', () => {
 
   it('a research-swarm run (branches, many actors) renamed replays recorded from every step', async () => {
     const original = await h.engine.waitForRun((await h.engine.startRun({ graph: 'research-swarm', input: { topic: 'renaming runs' } })).id);
-    const copy = await importRun(h.store, await verifier.rename(await exportRun(h.store, original.id), 'copy-of-swarm-1'));
+    const copy = await importRun(h.store, await verifier.rename(await exportRun(h.store, original.id), randomUUID()));
     await expectReplaysRecordedFromEveryStep(copy);
   }, 120_000);
 
-  it('an id that is not printable, or the same as the run, or a run that no longer reproduces, is refused', async () => {
+  it('an id that is not a uuid, or the same as the run, or a run that no longer reproduces, is refused', async () => {
     const original = await h.engine.waitForRun((await h.engine.startRun({ graph: 'triage', input: { intent: 'refund' } })).id);
     const file = await exportRun(h.store, original.id);
-    await expect(verifier.rename(file, 'has space')).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
+    await expect(verifier.rename(file, 'copy-of-refund')).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
+    await expect(verifier.rename(file, randomUUID().toUpperCase())).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
     await expect(verifier.rename(file, original.id)).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
     const changed = file.events.map((e) => (e.type === 'node.start' && (e.payload as { node?: string }).node === 'refund' ? { ...e, payload: { ...(e.payload as object), attempt: 7 } } : e));
-    await expect(verifier.rename({ ...file, events: changed }, 'copy-of-changed')).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED' });
-    expect(await h.store.getRun('copy-of-changed')).toBeUndefined();
+    const changedId = randomUUID();
+    await expect(verifier.rename({ ...file, events: changed }, changedId)).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED' });
+    expect(await h.store.getRun(changedId)).toBeUndefined();
   }, 60_000);
 });

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import { CIRCUMSTANTIAL_TYPES, emitterOf, envelopeIdFor } from '@ao/runtime';
 import type { Envelope, RunFile } from '@ao/runtime';
@@ -13,13 +12,6 @@ import type { Envelope, RunFile } from '@ao/runtime';
  * ids and the run id inside payloads (a checkpoint's live children's start ids, a tool's
  * idempotency key) and checkpoint states.
  */
-
-/** What `--as` accepts: printable characters without spaces, as long as a run file's id may be. */
-export const NewRunIdSchema = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
