@@ -40,6 +40,14 @@ const hostedTimeout = graph('hosted-timeout')
   .edge('slow', 'sum')
   .edge('act', 'sum') as GraphBuilder<unknown>;
 
+/** `ask`'s agent asks a question mid-node while `slow` runs (held): its answer is taken while the run is hosted. */
+const hostedQuestion = graph('hosted-question')
+  .node('slow', { agent: 'pipeline', instructions: 'HOLD: gather the context.' })
+  .node('ask', { agent: 'pipeline', instructions: 'Draft the reply.', interrupt: { prompt: 'Ask for the order number when it is missing.' } })
+  .node('sum', { agent: 'pipeline', instructions: 'Summarise.' })
+  .edge('slow', 'sum')
+  .edge('ask', 'sum') as GraphBuilder<unknown>;
+
 const MINUTE = 60_000;
 
 /**
@@ -142,7 +150,7 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
   const llm = heldLlm();
   const clock = new PassingClock();
   beforeAll(async () => {
-    h = await open(kind, llm, clock, [early, hosted, hostedTimeout]);
+    h = await open(kind, llm, clock, [early, hosted, hostedTimeout, hostedQuestion]);
   });
   afterAll(() => h.close());
 
@@ -180,7 +188,7 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
 
   /** `ao verify`'s check: replayed from step 0 on a scratch store, given where the run's steps ended. */
   async function expectVerified(original: RunRecord): Promise<void> {
-    const v = new Verifier({ graphs: [...exampleGraphs, early, hosted, hostedTimeout] as GraphBuilder<unknown>[], tools: toolsWith() });
+    const v = new Verifier({ graphs: [...exampleGraphs, early, hosted, hostedTimeout, hostedQuestion] as GraphBuilder<unknown>[], tools: toolsWith() });
     try {
       const verdict = await v.verify(original, await allEvents(h.store, original.id), await h.store.listCheckpoints(original.id));
       expect(verdict.divergence ?? verdict.error ?? null).toBeNull();
@@ -235,6 +243,21 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     const original = await finished(id);
     expect(original.status).toBe('succeeded');
     await expectReproducedFromEveryStep(original, 'hosted timeout');
+    await expectVerified(original);
+  }, 120_000);
+
+  it("an agent's question answered while another node ran: the replay answers the asking actor at the same step", async () => {
+    llm.hold();
+    const { id } = await h.engine.startRun({ graph: 'hosted-question', input: { ticket: 'T-9' } });
+    const registered = (await logged(id, 'wait.registered')).payload as { id: string };
+    await h.engine.signal(id, { node: 'ask', waitId: registered.id, payload: { answer: 'Order A-7731' } });
+    await logged(id, 'wait.resolved');
+    await until(async () => (await h.store.getRun(id))?.nodes.ask?.status === 'succeeded', 'ask to end');
+    llm.release();
+    const original = await finished(id);
+    expect(original.status).toBe('succeeded');
+    expect((await allEvents(h.store, id)).map((e) => e.type)).not.toContain('run.waiting');
+    await expectReproducedFromEveryStep(original, 'hosted question');
     await expectVerified(original);
   }, 120_000);
 });
