@@ -33,6 +33,11 @@ describe('recorded fixtures of the example graphs', () => {
     expect(recordings.some((r) => r.file.events.some((e) => e.type === 'wait.registered'))).toBe(true);
     expect(outcomes.some((o) => o.kind === 'interrupt' && o.outcome.kind === 'signal')).toBe(true);
     expect(outcomes.some((o) => o.kind === 'budget' && o.outcome.payload?.decision === 'grant')).toBe(true);
+    // An approval answered before its wait opened: taken in that step, never slept; the file keeps the checkpoints that say so.
+    const early = recordings.find((r) => r.name === 'triage-with-approval-pre-approved.json')!.file;
+    expect(early.events.map((e) => e.type)).not.toContain('run.waiting');
+    expect(early.events.some((e) => e.type === 'wait.resolved')).toBe(true);
+    expect(early.checkpoints.length).toBeGreaterThan(0);
     // Small enough to keep in the repository and read in a diff.
     for (const r of recordings) expect(JSON.stringify(r.file).length, r.name).toBeLessThan(128 * 1024);
   });
