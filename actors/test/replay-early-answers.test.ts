@@ -6,7 +6,7 @@ import type { Bus, Clock, Envelope, LlmPort, RunRecord, Store } from '@ao/runtim
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { Engine, Verifier } from '../src/mod.js';
 import { diffRuns } from '../src/replay.js';
-import { allEvents, gate, toolsWith, until } from './harness.js';
+import { allEvents, gate, startNode, toolsWith, until } from './harness.js';
 
 /**
  * Answers a run took without sleeping, replayed exactly (issue 19): one that came before its wait
@@ -250,6 +250,8 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     llm.hold();
     const { id } = await h.engine.startRun({ graph: 'hosted-question', input: { ticket: 'T-9' } });
     const registered = (await logged(id, 'wait.registered')).payload as { id: string };
+    // The supervisor opens it in a step of its own, after the agent's registration is written.
+    await until(async () => (await h.store.getRun(id))?.waits.some((w) => w.id === registered.id), 'the question to be open');
     await h.engine.signal(id, { node: 'ask', waitId: registered.id, payload: { answer: 'Order A-7731' } });
     await logged(id, 'wait.resolved');
     await until(async () => (await h.store.getRun(id))?.nodes.ask?.status === 'succeeded', 'ask to end');
@@ -259,5 +261,47 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
     expect((await allEvents(h.store, id)).map((e) => e.type)).not.toContain('run.waiting');
     await expectReproducedFromEveryStep(original, 'hosted question');
     await expectVerified(original);
+  }, 120_000);
+});
+
+describe('a run handed over while a question was open, replayed', () => {
+  it('the step the new host made on taking the run over (reading no answer) is made again, and the answer after it is taken at its step', async () => {
+    const llm = heldLlm();
+    const store = await openPgliteStore();
+    const graphs = [hostedQuestion];
+    const a = await startNode({ store, nodeId: 'ho-a', graphs, llm, leaseMs: 1_000 });
+    let b: Engine | undefined;
+    try {
+      llm.hold();
+      const { id } = await a.startRun({ graph: 'hosted-question', input: { ticket: 'T-10' } });
+      const events = () => allEvents(store, id);
+      const registered = await until(async () => (await events()).find((e) => e.type === 'wait.registered'), 'the question');
+      await until(async () => (await store.getRun(id))?.waits.some((w) => w.id === (registered.payload as { id: string }).id), 'the question to be open');
+      await a.shutdown();
+      const before = (await store.listCheckpoints(id)).length;
+      b = await startNode({ store, nodeId: 'ho-b', graphs, llm, leaseMs: 1_000 });
+      // The new host took the run over with the question open: a step of its own, with no envelope.
+      await until(async () => (await store.listCheckpoints(id)).length > before, 'the take-over step');
+      await b.signal(id, { node: 'ask', waitId: (registered.payload as { id: string }).id, payload: { answer: 'Order A-7731' } });
+      await until(async () => (await store.getRun(id))?.nodes.ask?.status === 'succeeded', 'ask to end');
+      llm.release();
+      const original = await b.waitForRun(id, 30_000);
+      expect(original.status).toBe('succeeded');
+      const checkpoints = await store.listCheckpoints(id);
+      const log = await events();
+      for (let step = 0; step < checkpoints.length; step++) {
+        if (step === checkpoints.length - 1 && log.at(-1)!.seq === checkpoints[step]!.seq) break;
+        const at = `from step ${step}`;
+        const replay = await b.waitForRun((await b.replay(id, { fromStep: step, mode: 'recorded' })).id, 20_000);
+        expect(replay.replay?.divergence ?? null, at).toBeNull();
+        expect(replay.status, at).toBe('succeeded');
+        expect((await diffRuns(store, original, replay)).first, at).toBeNull();
+        expect((await store.listCheckpoints(replay.id)).map((c) => c.step), at).toEqual(checkpoints.filter((c) => c.step > step || (step > 0 && c.step === step)).map((c) => c.step));
+      }
+    } finally {
+      llm.release();
+      await b?.shutdown();
+      await store.close();
+    }
   }, 120_000);
 });

@@ -111,12 +111,16 @@ export interface RecordedHostedStep {
  * rather than because a message did. Such a step begins with its `wait.resolved` (after the raise
  * of a granted budget), and its
  * checkpoint names no node (a person's answer) or the timeout's wait's node; a step that begins
- * with `run.resumed` is a wake (see `recordedWake`). The replay makes it at once, before any
- * message it holds.
+ * with `run.resumed` is a wake (see `recordedWake`). So is a step that wrote nothing and names no
+ * node (a new host taking the run over with waits open reads the answers in, and found none). The
+ * replay makes it at once, before any message it holds.
  */
 export function recordedHostedStep(j: ActorJournal, stepNo: number): RecordedHostedStep | undefined {
   if (!servesAnswersBySteps(j)) return undefined;
   const step = j.replay!.recordedStep(stepNo, SUPERVISOR);
+  // A step that wrote nothing and names no node: a host taking the run over with waits open (a
+  // restart, a handover), or a poke whose answers were all dropped. Only the step is made again.
+  if (step && step.node === null && !step.envelopes.length) return { node: null, causeKey: 'resume', answers: [] };
   // A granted budget's raise is written just before its answer.
   const first = step?.envelopes.find((e) => e.type !== 'budget.raised');
   if (!step || first?.type !== 'wait.resolved') return undefined;
