@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunIntake, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
+import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunFile, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { isoNow, log } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -285,6 +285,21 @@ export class Engine {
 
   register<I>(g: GraphBuilder<I> | GraphDef<I>): GraphDef<I> {
     return this.graphs.register(g);
+  }
+
+  /**
+   * A run file under a new id that still replays recorded (`ao import FILE --as ID`): see
+   * `Verifier.rename`, here against this engine's graphs, tools and model profiles (whose token
+   * counts the budget's reservations used; no model is called).
+   */
+  async renamedRun(file: RunFile, newId: string): Promise<RunFile> {
+    const { Verifier } = await import('./verify/verifier.js');
+    const verifier = new Verifier({ graphs: this.graphs.list(), tools: this.o.tools, llm: this.o.llm });
+    try {
+      return await verifier.rename(file, newId);
+    } finally {
+      await verifier.close();
+    }
   }
 
   /** Validate and record a run, then start it; resolves once it is stored (status `pending`). */

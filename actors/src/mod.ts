@@ -10,4 +10,4 @@ export { DEFAULT_SWARM_CONCURRENCY } from './swarm/swarm.js';
 export type { ReplayRequest } from './replay.js';
 export { diffRuns, effectiveLog } from './replay.js';
 export { Verifier } from './verify/verifier.js';
-export type { Verdict, VerifierOptions } from './verify/verifier.js';
+export type { StepEnd, Verdict, VerifierOptions } from './verify/verifier.js';

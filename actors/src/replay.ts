@@ -122,8 +122,9 @@ export async function replayStartState(
 /**
  * What a replay run knows of its original: the events of live children from their start up to the
  * checkpoint (inherited), and, for a recorded or lenient replay, everything after it (the
- * recording). Loaded from the original's log by seq range: the part before the earliest live
- * start is never read, so the cost does not grow with the steps before `fromStep`.
+ * recording, with where each of the original's steps ended: its checkpoints' seqs). Loaded from
+ * the original's log by seq range: the part before the earliest live start is never read, so the
+ * cost does not grow with the steps before `fromStep`.
  */
 export async function loadRecording(store: Store, replay: RunRecord, info: ReplayInfo, restored: CheckpointState | undefined, o: { ordered: boolean }): Promise<Recording> {
   let from = info.baseSeq;
@@ -133,7 +134,9 @@ export async function loadRecording(store: Store, replay: RunRecord, info: Repla
     from = Math.min(from, ...starts.map((e) => e.seq - 1));
   }
   const events = await store.listEvents(info.of, { after: from, ...(info.mode === 'live' ? { upTo: info.baseSeq } : {}), limit: ALL });
-  return new Recording(info.of, replay.id, info.mode, info.baseSeq, events, { divergence: info.divergence, ordered: o.ordered });
+  // Where each of the original's steps ended: a recorded replay takes an answer at the step the original did.
+  const steps = info.mode === 'live' ? [] : await store.listCheckpoints(info.of);
+  return new Recording(info.of, replay.id, info.mode, info.baseSeq, events, { divergence: info.divergence, ordered: o.ordered, steps });
 }
 
 /**

@@ -63,7 +63,7 @@ export async function verifyRuns(n: number, concurrency: number, log: (s: string
     await Promise.all(Array.from({ length: concurrency }, async () => {
       for (let i = next++; i < runs.length; i = next++) {
         const run = runs[i]!;
-        const v = await verifier.verify(run, await store.listEvents(run.id, { limit: 1_000_000 }));
+        const v = await verifier.verify(run, await store.listEvents(run.id, { limit: 1_000_000 }), await store.listCheckpoints(run.id));
         if (v.outcome === 'identical') identical += 1;
         else log(`  ${run.id} ${v.outcome}: ${JSON.stringify(v.divergence ?? v.error)}`);
       }

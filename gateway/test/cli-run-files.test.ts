@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunFile } from '@ao/runtime';
 import { runCli, startServer } from './process.js';
-import { FIXTURE_CASES, FIXTURES_DIR } from './record-fixtures.js';
+import { FIXTURE_CASES, FIXTURE_GRAPHS, FIXTURES_DIR } from './record-fixtures.js';
 
 const CHANGED_TRIAGE = fileURLToPath(new URL('./fixtures/changed-triage.ts', import.meta.url));
 const fixture = (name: string) => join(FIXTURES_DIR, name);
@@ -44,6 +45,20 @@ describe('ao export / ao import / ao verify FILES', () => {
     const piped = await runCli(['export', refund.run.id], env);
     expect(parseRunFile(piped.stdout).events).toEqual(refund.events);
 
+    // Under a new id, next to the original: a run of its own that replays recorded (its envelope ids made again).
+    const copyId = randomUUID();
+    const copied = await runCli(['import', fixture('triage-refund.json'), '--as', copyId], env);
+    expect(copied.stderr).toBe('');
+    expect(copied.stdout.trim()).toBe(`imported run ${copyId} (triage, succeeded, ${refund.events.length} events, 0 checkpoints) via embedded (pglite)`);
+    const copy = parseRunFile((await runCli(['export', copyId], env)).stdout);
+    expect(copy.events.map((e) => e.type)).toEqual(refund.events.map((e) => e.type));
+    expect(copy.events.some((e) => refund.events.some((o) => o.id === e.id))).toBe(false);
+    const replayed = await runCli(['replay', copyId, '--from-step', '0', '--recorded', '--watch'], env);
+    expect(replayed.code, replayed.stdout + replayed.stderr).toBe(0);
+    const badId = await runCli(['import', fixture('triage-refund.json'), '--as', 'copy-of-refund'], env);
+    expect(badId.code).toBe(1);
+    expect(badId.stderr).toMatch(/^error AO_VALIDATION: .*uuid/);
+
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ ...refund, version: 7 }));
     const refused = await runCli(['import', bad], env);
@@ -52,7 +67,8 @@ describe('ao export / ao import / ao verify FILES', () => {
   }, 120_000);
 
   it('ao verify FILE DIR replays run files in process: one line each, naming the file, and exits 0', async () => {
-    const res = await runCli(['verify', fixture('triage-refund.json'), FIXTURES_DIR], {});
+    // The graphs recorded only for the fixtures come from AO_GRAPHS, as a user's graphs would.
+    const res = await runCli(['verify', fixture('triage-refund.json'), FIXTURES_DIR], { AO_GRAPHS: FIXTURE_GRAPHS });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
@@ -109,6 +125,13 @@ describe('ao export / ao import / ao verify FILES', () => {
       const again = await runCli(['import', fixture('research-swarm.json')], e);
       expect(again.code).toBe(1);
       expect(again.stderr).toMatch(/^error AO_RUN_EXISTS/);
+      // POST /runs/import?as=ID: renamed by the server, against its graphs.
+      const copyId = randomUUID();
+      const copied = await runCli(['import', fixture('research-swarm.json'), '--as', copyId], e);
+      expect(copied.stderr).toBe('');
+      expect(copied.stdout.trim()).toBe(`imported run ${copyId} (research-swarm, succeeded, ${swarm.events.length} events, 0 checkpoints) via ${server.url}`);
+      const replayed = await runCli(['replay', copyId, '--from-step', '0', '--recorded', '--watch'], e);
+      expect(replayed.code, replayed.stdout + replayed.stderr).toBe(0);
     } finally {
       await server.stop();
     }

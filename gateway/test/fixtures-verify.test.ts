@@ -5,31 +5,45 @@ import { exampleGraphs } from '@ao/graphs';
 import { parseRunFile } from '@ao/runtime';
 import { RecordingNotVerified, verifyRecording } from '@ao/gateway/testing';
 import { graphs as changedTriage } from './fixtures/changed-triage.js';
+import { graphs as fixtureGraphs } from './fixtures/fixture-graphs.js';
 import { FIXTURE_CASES, FIXTURES_DIR } from './record-fixtures.js';
 
 /**
  * The recordings of the example graphs under graphs/fixtures/ replay identically against this
  * checkout. A change to an example's prompts, routing or tools fails here with the diff; if it is
- * meant, re-record them (`pnpm fixtures:record`) and commit the new files with the change.
+ * meant, re-record them (`pnpm fixtures:record`) and commit the new files with the change. Two
+ * graphs recorded only for the fixtures (./fixtures/fixture-graphs.ts) add the waits no example
+ * has: a question asked mid-node, and a grant at a soft budget limit.
  */
 
 const files = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
 const recordings = files.map((f) => ({ name: f, path: join(FIXTURES_DIR, f), file: parseRunFile(readFileSync(join(FIXTURES_DIR, f), 'utf8'), f) }));
 
 describe('recorded fixtures of the example graphs', () => {
-  it('cover every example graph, and every way its waits end: approved, rejected, timed out', () => {
+  it('cover every example graph, and every way a wait ends: approved, rejected, timed out, a question answered, a budget granted', () => {
     expect(files).toEqual(FIXTURE_CASES.map((c) => c.file).sort());
-    expect(new Set(recordings.map((r) => r.file.run.graph))).toEqual(new Set(exampleGraphs.map((g) => g.name)));
-    const outcomes = recordings.flatMap((r) => r.file.events.filter((e) => e.type === 'wait.resolved').map((e) => e.payload as { outcome: { kind: string }; approved?: boolean }));
+    expect(new Set(recordings.map((r) => r.file.run.graph))).toEqual(new Set([...exampleGraphs, ...fixtureGraphs].map((g) => g.name)));
+    const outcomes = recordings.flatMap((r) =>
+      r.file.events.filter((e) => e.type === 'wait.resolved').map((e) => e.payload as { kind: string; outcome: { kind: string; payload?: { decision?: string } }; approved?: boolean }),
+    );
     expect(outcomes.some((o) => o.outcome.kind === 'signal' && o.approved === true)).toBe(true);
     expect(outcomes.some((o) => o.outcome.kind === 'signal' && o.approved === false)).toBe(true);
     expect(outcomes.some((o) => o.outcome.kind === 'timeout')).toBe(true);
+    // A question asked mid-node (its registration in the log) and answered; a soft budget limit granted more.
+    expect(recordings.some((r) => r.file.events.some((e) => e.type === 'wait.registered'))).toBe(true);
+    expect(outcomes.some((o) => o.kind === 'interrupt' && o.outcome.kind === 'signal')).toBe(true);
+    expect(outcomes.some((o) => o.kind === 'budget' && o.outcome.payload?.decision === 'grant')).toBe(true);
+    // An approval answered before its wait opened: taken in that step, never slept; the file keeps the checkpoints that say so.
+    const early = recordings.find((r) => r.name === 'triage-with-approval-pre-approved.json')!.file;
+    expect(early.events.map((e) => e.type)).not.toContain('run.waiting');
+    expect(early.events.some((e) => e.type === 'wait.resolved')).toBe(true);
+    expect(early.checkpoints.length).toBeGreaterThan(0);
     // Small enough to keep in the repository and read in a diff.
     for (const r of recordings) expect(JSON.stringify(r.file).length, r.name).toBeLessThan(128 * 1024);
   });
 
   it.each(recordings.map((r) => [r.name, r.path] as const))('%s replays identically against this checkout', async (_name, path) => {
-    const verdict = await verifyRecording(path);
+    const verdict = await verifyRecording(path, fixtureGraphs);
     expect(verdict).toMatchObject({ outcome: 'identical' });
     expect(verdict.events).toBeGreaterThan(10);
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,31 @@ describe(`run files over HTTP (import into ${targetKind})`, () => {
     }
   }, 120_000);
 
+  it('POST /runs/import?as=ID stores a renamed copy next to the original, which replays recorded from every step; a bad id is 400, a run that no longer reproduces 409', async () => {
+    const f = await exported(approved);
+    const copyId = randomUUID();
+    const res = await importInto(f, `?as=${copyId}`);
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ id: copyId, graph: 'triage-with-approval', status: 'succeeded', events: f.events.length, checkpoints: f.checkpoints.length });
+    const events = await target.events(copyId);
+    expect(events.map((e) => e.type)).toEqual(f.events.map((e) => e.type));
+    expect(events.every((e) => e.runId === copyId && !f.events.some((o) => o.id === e.id))).toBe(true);
+    const steps = (await target.app.inject({ url: `/runs/${copyId}/checkpoints` })).json().checkpoints as Array<{ step: number; seq: number }>;
+    expect(steps.length).toBe(f.checkpoints.length);
+    for (const { step, seq } of steps) {
+      if (seq === f.events.length) break;
+      const r = await target.app.inject({ method: 'POST', url: `/runs/${copyId}/replay`, payload: { fromStep: step, mode: 'recorded' } });
+      expect(r.statusCode, r.body).toBe(202);
+      const replay = await target.rt.engine.waitForRun(r.json().id, 30_000);
+      expect(replay.replay?.divergence ?? null, `from step ${step}`).toBeNull();
+      expect((await target.app.inject({ url: `/runs/${copyId}/diff/${replay.id}` })).json(), `from step ${step}`).toMatchObject({ identical: true, nodes: [] });
+    }
+    expect(errorOf(await importInto(f, '?as=copy-of-approved'))).toEqual({ status: 400, code: 'AO_VALIDATION' });
+    const changed = { ...f, events: f.events.map((e) => (e.type === 'wait.resolved' ? { ...e, payload: { ...(e.payload as object), approved: false } } : e)) };
+    const diverged = await importInto(changed, `?as=${randomUUID()}`);
+    expect(errorOf(diverged)).toEqual({ status: 409, code: 'AO_REPLAY_DIVERGED' });
+  }, 120_000);
+
   it('importing an id already stored is 409 AO_RUN_EXISTS and changes nothing; an imported fixture replays from step 0', async () => {
     const f = parseRunFile(readFileSync(join(FIXTURES_DIR, 'triage-refund.json'), 'utf8'));
     expect((await importInto(f)).statusCode).toBe(201);
@@ -123,6 +149,7 @@ describe(`run files over HTTP (import into ${targetKind})`, () => {
     type Op = { parameters?: Array<{ name: string }>; requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } };
     const doc = (await target.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, Op>> };
     expect(doc.paths['/runs/{id}/export']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'checkpoints']));
+    expect(doc.paths['/runs/import']?.post?.parameters?.map((p) => p.name)).toEqual(['as']);
     const body = doc.paths['/runs/import']?.post?.requestBody?.content['application/json']?.schema;
     expect(Object.keys(body?.properties ?? {})).toEqual(expect.arrayContaining(['format', 'version', 'run', 'events', 'checkpoints']));
   });

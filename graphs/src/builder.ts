@@ -4,6 +4,7 @@ import { GraphError, zodIssuePath } from './errors.js';
 import { AGENT_KINDS, BudgetSchema, NodeOptionsSchema, RESERVED_NODE_IDS, RetentionSchema } from './types.js';
 import type { Budget, CheckpointMigration, EdgeDef, EdgePredicate, GraphDef, NodeDef, NodeOptionsInput, Retention } from './types.js';
 import { analyse } from './validate.js';
+import { canonicalSource } from './fn-source.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
@@ -247,11 +248,12 @@ function versionHash<I>(
     name,
     nodes: nodes.map(({ args, approval, interrupt, ...n }) => ({
       ...n,
-      args: args ? args.toString() : null,
+      args: args ? canonicalSource(args) : null,
       ...(approval ? { approval: { ...approval, schema: schemaJson(approval.schema) } } : {}),
       ...(interrupt ? { interrupt: { ...interrupt, schema: schemaJson(interrupt.schema) } } : {}),
     })),
-    edges: edges.map((e) => ({ from: e.from, to: e.to, when: e.when ? e.when.toString() : null })),
+    // A function's canonical source, not its text: the same graph built by tsx, esbuild or by hand has one version.
+    edges: edges.map((e) => ({ from: e.from, to: e.to, when: e.when ? canonicalSource(e.when) : null })),
     budget,
     input: inputJson,
   });

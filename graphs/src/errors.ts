@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   AO_VALIDATION: 'The input does not match its schema; `field` names the first failing field.',
   AO_GRAPH_NOT_FOUND: 'No graph with this name is registered.',
   AO_RUN_NOT_FOUND: 'No run with this id exists.',
-  AO_RUN_EXISTS: 'A run with this id (or its log) is already stored: an import neither overwrites nor renames it (its envelope ids derive from its id); delete it, or import into another store.',
+  AO_RUN_EXISTS: 'A run with this id (or its log) is already stored: an import never overwrites it; import it under a new id (`ao import FILE --as UUID`), or into another store.',
   AO_RUN_FILE_INVALID: 'A run file (`ao export`, format ao-run) is not valid JSON of a known version, or does not match its schema; `field` names the first failing field.',
   AO_RUN_NOT_FINISHED: 'Only a finished run can be exported or imported (it is pending, running or waiting).',
   AO_RUN_ID_AMBIGUOUS: 'A run id prefix matches more than one run; `details.candidates` lists them (give more characters).',

@@ -1,4 +1,4 @@
-import type { ActorJournal, WaitInfo } from '@ao/runtime';
+import type { ActorJournal, Envelope, WaitInfo } from '@ao/runtime';
 import type { Payload } from '../messages.js';
 import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
 
@@ -8,10 +8,19 @@ import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
  * replay cannot make again: they are served from the original's log, so a recorded replay of a
  * run that waited for a person reproduces its log from every step, and no person is asked again
  * (a lenient replay too, until it diverges). A live replay waits again, as a new run would.
+ *
+ * An answer the original took without sleeping is served at the step it took it in, which its
+ * checkpoints tell (each step's checkpoint names the seq of its last envelope): one that came
+ * early is taken in the step that opens its wait, one taken while the run was hosted (a person's
+ * answer, or a timeout) makes a step of its own right after the step before it. A recording
+ * without checkpoints (a run file that left them out) cannot place those: such a replay waits.
  */
 
 /** Served from the original: a recorded replay, or a lenient one before its divergence. */
 const serving = (j: ActorJournal): boolean => j.replay?.serving === true;
+
+/** The supervisor's actor path (the emitter of its envelopes). */
+const SUPERVISOR = 'supervisor';
 
 /** The clock fields of a wait. */
 const TIMES = ['since', 'timeoutAt'] as const;
@@ -32,16 +41,20 @@ function timed(w: WaitInfo, recorded: WaitInfo | undefined): WaitInfo {
  * from its `wait.opened`, any other's from the original's `run.waiting` of that step.
  */
 export function withRecordedTimes(j: ActorJournal, before: SchedulerState, step: Step, stepNo: number): Step {
-  if (!serving(j) || !step.state.waits) return step;
-  const opened = Object.values(step.state.waits).filter((w) => !before.waits?.[w.id]);
-  if (!opened.length) return step;
+  if (!serving(j)) return step;
+  // Opened in this step: still open, or answered in it too (an answer that came early).
+  const opened = Object.values(step.state.waits ?? {}).filter((w) => !before.waits?.[w.id]);
+  const openedAndAnswered = step.decisions.flatMap((d) => (d.kind === 'wait' && !before.waits?.[d.wait.id] && !step.state.waits?.[d.wait.id] ? [d.wait] : []));
+  if (!opened.length && !openedAndAnswered.length) return step;
   const slept = j.recording(`waiting/${stepNo}`)?.payload as { waits?: WaitInfo[] } | undefined;
   const recordedOf = (id: string) => (j.recording(`wait/${id}/opened`)?.payload as WaitInfo | undefined) ?? slept?.waits?.find((w) => w.id === id);
   const waits = { ...step.state.waits };
   for (const w of opened) waits[w.id] = timed(w, recordedOf(w.id));
+  const answered = new Map(openedAndAnswered.map((w) => [w.id, timed(w, recordedOf(w.id))]));
+  const timedOf = (w: WaitInfo): WaitInfo | undefined => waits[w.id] ?? answered.get(w.id);
   return {
-    state: { ...step.state, waits },
-    decisions: step.decisions.map((d) => (d.kind === 'wait' && waits[d.wait.id] ? { ...d, wait: waits[d.wait.id]! } : d)),
+    state: step.state.waits ? { ...step.state, waits } : step.state,
+    decisions: step.decisions.map((d) => (d.kind === 'wait' && timedOf(d.wait) ? { ...d, wait: timedOf(d.wait)! } : d)),
   };
 }
 
@@ -50,6 +63,72 @@ export function recordedQuestionTimes(j: ActorJournal, key: string): Pick<WaitIn
   if (!serving(j)) return undefined;
   const p = j.recording(`${key}/wait`)?.payload as WaitInfo | undefined;
   return p ? { since: p.since, ...(p.timeoutAt !== undefined ? { timeoutAt: p.timeoutAt } : {}) } : undefined;
+}
+
+/** An answer (or timeout) the original took, as its `wait.resolved` says. */
+export interface RecordedAnswer {
+  wait: string;
+  outcome: WaitOutcome;
+}
+
+const answerOf = (e: Envelope): RecordedAnswer => {
+  const r = e.payload as Payload<'wait.resolved'>;
+  return { wait: r.wait, outcome: r.outcome as WaitOutcome };
+};
+
+/**
+ * Whether a recorded replay places answers by the original's steps (it serves, and knows where the
+ * original's steps ended): it then reads no answer of its own, and arms no wait timeout (the
+ * original's timeouts are served at the steps it took them in, whatever the replay's clock says).
+ */
+export function servesAnswersBySteps(j: ActorJournal): boolean {
+  return serving(j) && j.replay?.knowsSteps === true;
+}
+
+/**
+ * The answers the original took in step `stepNo` among the `open` waits, in its order (an early
+ * answer, taken in the step that opened its wait): what a recorded replay takes where a run reads
+ * the answers already in. Empty when the original took none there, or its steps are not known.
+ */
+export function recordedAnswersAt(j: ActorJournal, stepNo: number, open: ReadonlySet<string>): RecordedAnswer[] {
+  if (!servesAnswersBySteps(j)) return [];
+  const step = j.replay!.recordedStep(stepNo, SUPERVISOR);
+  return (step?.envelopes ?? []).filter((e) => e.type === 'wait.resolved').map(answerOf).filter((a) => open.has(a.wait));
+}
+
+/** A step the original took while hosted, made only of answers: a person's (`signals`) or a timeout's. */
+export interface RecordedHostedStep {
+  /** The node its checkpoint names (null for answers; the wait's node for a timeout). */
+  node: string | null;
+  /** The key its skips are written under, as the original's (`signals`, or `timeout/<wait>`). */
+  causeKey: string;
+  answers: RecordedAnswer[];
+}
+
+/**
+ * In a recorded replay that just made step `stepNo - 1`: whether the original's next step was one it
+ * took while hosted because an answer came in (a person's answer read at a poke, or a wait's timer)
+ * rather than because a message did. Such a step begins with its `wait.resolved` (after the raise
+ * of a granted budget), and its
+ * checkpoint names no node (a person's answer) or the timeout's wait's node; a step that begins
+ * with `run.resumed` is a wake (see `recordedWake`). So is a step that wrote nothing and names no
+ * node (a new host taking the run over with waits open reads the answers in, and found none). The
+ * replay makes it at once, before any message it holds.
+ */
+export function recordedHostedStep(j: ActorJournal, stepNo: number): RecordedHostedStep | undefined {
+  if (!servesAnswersBySteps(j)) return undefined;
+  const step = j.replay!.recordedStep(stepNo, SUPERVISOR);
+  // A step that wrote nothing and names no node: a host taking the run over with waits open (a
+  // restart, a handover), or a poke whose answers were all dropped. Only the step is made again.
+  if (step && step.node === null && !step.envelopes.length) return { node: null, causeKey: 'resume', answers: [] };
+  // A granted budget's raise is written just before its answer.
+  const first = step?.envelopes.find((e) => e.type !== 'budget.raised');
+  if (!step || first?.type !== 'wait.resolved') return undefined;
+  const firstAnswer = answerOf(first);
+  const timedOut = firstAnswer.outcome.kind === 'timeout';
+  if (step.node !== null && !timedOut) return undefined;
+  const answers = step.envelopes.filter((e) => e.type === 'wait.resolved').map(answerOf);
+  return { node: step.node, causeKey: step.node === null ? 'signals' : `timeout/${firstAnswer.wait}`, answers };
 }
 
 /** How the original woke at a step after sleeping: how long it slept and the waits it resolved then, in its order. */
@@ -69,6 +148,8 @@ export function recordedWake(j: ActorJournal, stepNo: number, open: readonly str
   const woke = j.recording(`resumed/${stepNo}`);
   if (!woke) return undefined;
   const p = woke.payload as Payload<'run.resumed'>;
+  // Where the original's steps are known, the answers of that step only (one taken later while hosted is served at its own step).
+  if (servesAnswersBySteps(j)) return { pausedMs: p.pausedMs, paused: p.wallClockPaused, resolved: recordedAnswersAt(j, stepNo, new Set(open)) };
   const resolved = open
     .map((id) => j.recording(`${id}/resolved`))
     .filter((e) => e !== undefined)

@@ -18,8 +18,8 @@ import { fromBranch, fromSwarm } from '../swarm/swarm.js';
 import { draft, executionName, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import type { CheckpointState } from './checkpoint.js';
-import { recordedWake, withRecordedTimes } from './recorded-waits.js';
-import type { RecordedWake } from './recorded-waits.js';
+import { recordedAnswersAt, recordedHostedStep, recordedWake, servesAnswersBySteps, withRecordedTimes } from './recorded-waits.js';
+import type { RecordedHostedStep, RecordedWake } from './recorded-waits.js';
 import { fromBudget, BUDGET_NAME } from '../budget/budget-actor.js';
 import { newLedger } from '../budget/ledger.js';
 import { nodeLimitsOf } from '../budget/usage.js';
@@ -302,9 +302,16 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     const open = Object.keys(state.sched.waits ?? {});
     // A recorded replay restored where its original slept wakes as the original did, with its answers.
     const woke = !wake && open.length ? recordedWake(s.journal, state.step + 1, open) : undefined;
+    // Or, where the original took an answer while hosted right after this step, it takes it now.
+    const hosted = !wake && !woke && open.length ? recordedHostedStep(s.journal, state.step + 1) : undefined;
     if (woke) {
       state = await wakeRecorded(state, woke, ctx);
       if (state.asleep || state.sched.finished) return state;
+    } else if (hosted) {
+      state = await answerHosted(state, hosted, ctx);
+      if (state.asleep || state.sched.finished) return state;
+    } else if (!wake && servesAnswersBySteps(s.journal)) {
+      // A recorded replay reads no answer of its own and takes no timeout by its clock: the original's are served at their steps.
     } else if (wake || open.length) {
       const now = isoNow(s.clock);
       const { step, consumed } = answer(state.sched, await s.pendingSignals(), now);
@@ -345,6 +352,18 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     return apply(state, step, ctx, null, null, 'resume', [], true, { pausedMs: woke.pausedMs, paused: woke.paused });
   }
 
+  /**
+   * A recorded replay where its original took answers while hosted (a person's answer read at a
+   * poke, or a wait's timer): the same step, made at once after the one before it (see
+   * ./recorded-waits.ts), with the original's answers in its order.
+   */
+  function answerHosted(state: SupervisorState, hosted: RecordedHostedStep, ctx: ActorContext<ActorMessage>): Promise<SupervisorState> {
+    const now = isoNow(s.clock);
+    let step: Step = { state: state.sched, decisions: [] };
+    for (const a of hosted.answers) step = chain(step, (st) => waitResolved(s.def, st, a.wait, a.outcome, now));
+    return apply(state, step, ctx, null, hosted.node, hosted.causeKey, [], true);
+  }
+
   function timeoutOutcome(w: WaitInfo): WaitOutcome {
     const action = w.kind === 'approval' ? (s.def.node(w.node)?.approval?.onTimeout ?? 'reject') : w.kind === 'interrupt' ? (s.def.node(w.node)?.interrupt?.onTimeout ?? 'continue') : 'reject';
     return { kind: 'timeout', action };
@@ -352,7 +371,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
 
   /** Arm a wait's timeout (a timeout beyond what a timer can hold is left to the wake-up at `wakeAt`). */
   function armWait(w: WaitInfo, ctx: ActorContext<ActorMessage>): void {
-    if (w.timeoutAt === undefined) return;
+    // A recorded replay takes the original's timeouts at the steps it took them (its clock times are the original's: past).
+    if (w.timeoutAt === undefined || servesAnswersBySteps(s.journal)) return;
     const delay = w.timeoutAt - s.clock.now();
     if (delay > 2 ** 31 - 1) return;
     const cancel = s.clock.setTimer(Math.max(0, delay), () => {
@@ -447,7 +467,13 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     let step = first;
     // About to wait for a person: answers that are already in (they came early, or while the
     // wait was being opened) are taken now rather than after a passivation.
-    if (quiescent(step.state)) {
+    if (quiescent(step.state) && servesAnswersBySteps(s.journal)) {
+      // A recorded replay takes those the original took in this step (one that came early), from its log.
+      const now = isoNow(s.clock);
+      for (const a of recordedAnswersAt(s.journal, state.step + 1, new Set(Object.keys(step.state.waits ?? {})))) {
+        step = chain(step, (st) => waitResolved(s.def, st, a.wait, a.outcome, now));
+      }
+    } else if (quiescent(step.state)) {
       const taken = new Set(consumed);
       const more = answer(step.state, (await s.pendingSignals()).filter((sig) => !taken.has(sig.id)), isoNow(s.clock));
       if (more.consumed.length) {
@@ -600,6 +626,10 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
       next.budgetActor?.stop();
       for (const t of timers) t();
       s.passivated();
+    } else {
+      // A recorded replay whose original took an answer while hosted right after this step takes it now, before any message it holds.
+      const hosted = recordedHostedStep(s.journal, next.step + 1);
+      if (hosted) return answerHosted(next, hosted, ctx);
     }
     return next;
   }

@@ -1,8 +1,9 @@
 import { AoError, isAoError, toGraphDef } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { InProcessBus, TERMINAL_STATUSES } from '@ao/runtime';
-import type { Divergence, Envelope, LlmPort, RunRecord, Store, ToolRegistry } from '@ao/runtime';
+import { InProcessBus, NewRunIdSchema, runRecordOf, TERMINAL_STATUSES } from '@ao/runtime';
+import type { CheckpointSummary, Divergence, Envelope, LlmPort, RunFile, RunRecord, Store, ToolRegistry } from '@ao/runtime';
 import { Engine } from '../engine.js';
+import { renamedFile, renamedIds } from './rename.js';
 import { ScratchStore } from './scratch-store.js';
 
 /**
@@ -13,6 +14,14 @@ import { ScratchStore } from './scratch-store.js';
  * tool is called and nothing is written where the run came from. This is what `ao verify` runs
  * over a store before a deploy.
  */
+
+/**
+ * Where one of the run's steps ended in its log (its checkpoint's step, seq and node; a store's
+ * `listCheckpoints`, or a run file's checkpoints). With them, answers the run took without
+ * sleeping (early, or while hosted) are served at the steps it took them; without, such a run
+ * cannot be reproduced (see ../run-supervisor/recorded-waits.ts).
+ */
+export type StepEnd = Pick<CheckpointSummary, 'step' | 'seq' | 'node'>;
 
 /** What verifying one run found. */
 export interface Verdict {
@@ -89,13 +98,14 @@ export class Verifier {
   }
 
   /**
-   * Verify one finished run, given its row and its whole log (from a store, or a file): both are
-   * copied to the scratch store, and it is replayed there from step 0 in recorded mode. A run whose
+   * Verify one finished run, given its row, its whole log and where its steps ended (from a store,
+   * or a file): they are copied to the scratch store, and it is replayed there from step 0 in
+   * recorded mode. A run whose
    * graph is not registered now, or that did not finish, is an `error` verdict; a graph whose
    * version changed is replayed all the same (a replay from the start uses no checkpoint, so no
    * migration is needed) and says so.
    */
-  async verify(run: RunRecord, events: readonly Envelope[]): Promise<Verdict> {
+  async verify(run: RunRecord, events: readonly Envelope[], steps: readonly StepEnd[] = []): Promise<Verdict> {
     const def = this.graphs.get(run.graph);
     const version: Verdict['version'] = {
       recorded: run.graphVersion,
@@ -111,7 +121,7 @@ export class Verifier {
     const t0 = performance.now();
     const ids = [run.id];
     try {
-      await copyRun(store, run, events);
+      await copyRun(store, run, events, steps);
       const started = await engine.replay(run.id, { fromStep: 0, mode: 'recorded' });
       ids.push(started.id);
       const replay = await engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
@@ -132,6 +142,39 @@ export class Verifier {
     }
   }
 
+  /**
+   * The run of `file` under `newId`, still replayable in recorded mode (see ./rename.ts): a recorded
+   * replay of it from step 0 under the new id makes every envelope id again; every old id in the
+   * file is rewritten to its new one. The run must reproduce against the graphs given (as `verify`
+   * finds it identical): a run that does not cannot have its ids made again.
+   * @throws AoError AO_VALIDATION (a bad id, a run that is a replay or not finished),
+   *   AO_GRAPH_NOT_FOUND, AO_REPLAY_DIVERGED (the run does not reproduce against this checkout)
+   */
+  async rename(file: RunFile, newId: string): Promise<RunFile> {
+    const parsed = NewRunIdSchema.safeParse(newId);
+    if (!parsed.success) throw new AoError('AO_VALIDATION', `as: ${parsed.error.issues[0]?.message}`, { field: 'as' });
+    const run = runRecordOf(file);
+    if (newId === run.id) throw new AoError('AO_VALIDATION', `as: run ${run.id} already has this id`, { field: 'as' });
+    if (run.replay) throw new AoError('AO_VALIDATION', `run ${run.id} is a replay: rename its original`, { field: 'as' });
+    if (!this.graphs.get(run.graph)) throw new AoError('AO_GRAPH_NOT_FOUND', `graph "${run.graph}" is not registered in this checkout`, { field: 'graph' });
+    const { store, engine } = await this.open();
+    const ids = [run.id];
+    try {
+      await copyRun(store, run, file.events, file.checkpoints);
+      const started = await engine.replay(run.id, { fromStep: 0, mode: 'recorded', id: newId });
+      ids.push(started.id);
+      const replay = await engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
+      const d = replay.replay?.divergence;
+      if (d) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: it does not reproduce against this checkout (step ${d.step}, ${d.actor}: ${d.diff[0] ?? ''})`, { field: 'as', details: d });
+      if (replay.status !== run.status) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: its replay ended ${replay.status}, the run ${run.status}`, { field: 'as' });
+      const log = await store.listEvents(started.id, { limit: 10_000_000 });
+      return renamedFile(file, newId, renamedIds(file.events, log, newId));
+    } finally {
+      if (ids[1] && engine.activeRuns().includes(ids[1])) await engine.cancel(ids[1]).catch(() => undefined);
+      store.forget(ids);
+    }
+  }
+
   async close(): Promise<void> {
     const s = await this.scratch?.catch(() => undefined);
     this.scratch = undefined;
@@ -143,9 +186,11 @@ export class Verifier {
 
 /**
  * The original's row and log in the scratch store, as they are: finished, held by no one, so the
- * scratch engine never resumes it; its checkpoints are not needed (the replay starts at step 0).
+ * scratch engine never resumes it. Of its checkpoints only where each step ended is kept (the
+ * replay starts at step 0 and restores none).
  */
-async function copyRun(store: Store, run: RunRecord, events: readonly Envelope[]): Promise<void> {
+async function copyRun(store: Store, run: RunRecord, events: readonly Envelope[], steps: readonly StepEnd[]): Promise<void> {
   if (await store.getRun(run.id)) return;
-  await store.importRun({ run, events: [...events], checkpoints: [] });
+  const checkpoints = steps.map((c) => ({ step: c.step, seq: c.seq, node: c.node, graphVersion: run.graphVersion, state: null, createdAt: run.createdAt }));
+  await store.importRun({ run, events: [...events], checkpoints });
 }

@@ -24,8 +24,8 @@ export interface Client {
   signal(id: string, req: SignalRequestT): Promise<SignalAcceptedT>;
   /** A finished run as a run file (GET /runs/:id/export). */
   exportRun(id: string, o: { checkpoints: boolean }): Promise<RunFile>;
-  /** Load a run file as a run (POST /runs/import). */
-  importRun(file: RunFile): Promise<ImportedT>;
+  /** Load a run file as a run (POST /runs/import), under a new id with `as`. */
+  importRun(file: RunFile, o?: { as?: string }): Promise<ImportedT>;
 }
 
 export type ImportedT = z.infer<typeof Imported>;
@@ -102,8 +102,8 @@ export class HttpClient implements Client {
   exportRun(id: string, o: { checkpoints: boolean }) {
     return this.req<RunFile>('GET', `/runs/${encodeURIComponent(id)}/export?checkpoints=${o.checkpoints}`);
   }
-  importRun(file: RunFile) {
-    return this.req<ImportedT>('POST', '/runs/import', file);
+  importRun(file: RunFile, o: { as?: string } = {}) {
+    return this.req<ImportedT>('POST', `/runs/import${o.as !== undefined ? `?as=${encodeURIComponent(o.as)}` : ''}`, file);
   }
 
   /** Whether a gateway answers at `url` (quickly: the CLI falls back to an embedded engine). */

@@ -68,8 +68,9 @@ export class EmbeddedClient implements Client {
   async exportRun(ref: string, o: { checkpoints: boolean }) {
     return exportRun(this.engine.store, await this.id(ref), o).catch((e) => this.rethrow(e));
   }
-  async importRun(file: RunFile) {
-    const run = await importRun(this.engine.store, file).catch((e) => this.rethrow(e));
+  async importRun(file: RunFile, o: { as?: string } = {}) {
+    const renamed = o.as !== undefined ? await this.engine.renamedRun(file, o.as).catch((e) => this.rethrow(e)) : file;
+    const run = await importRun(this.engine.store, renamed).catch((e) => this.rethrow(e));
     return { id: run.id, graph: run.graph, status: run.status, events: file.events.length, checkpoints: file.checkpoints.length };
   }
 }

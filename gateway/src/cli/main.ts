@@ -49,7 +49,8 @@ Usage:
   ao export <run-id> [-o FILE] [--no-checkpoints]
                                             a finished run as one JSON file (format ao-run, version 1): run,
                                             every envelope (answers to waits included), checkpoints
-  ao import <FILE>                          load a run file as a run (shown, replayed, diffed like any)
+  ao import <FILE> [--as ID]                load a run file as a run (shown, replayed, diffed like any); --as: under
+                                            a new id (its replay against this checkout must reproduce it)
   ao waiting                                runs waiting for a person, and what they wait for
   ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID] [--watch]
                                             answer what a run waits for (an approval, an agent's question)
@@ -117,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
       'no-node': { type: 'boolean', default: false },
       output: { type: 'string', short: 'o' },
       'no-checkpoints': { type: 'boolean', default: false },
+      as: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -216,13 +218,13 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'import': {
-        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao import <FILE>', 'file');
+        if (!rest[0]) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao import <FILE> [--as ID]', 'file');
         const path = rest[0];
         const text = await (path === '-' ? Promise.resolve(readFileSync(0, 'utf8')) : readFile(path, 'utf8')).catch((e: Error) => {
           throw new ApiError(400, 'AO_VALIDATION', `cannot read ${path}: ${e.message}`, 'file');
         });
         const file = parseRunFile(text, path);
-        const r = await client.importRun(file);
+        const r = await client.importRun(file, values.as !== undefined ? { as: values.as } : {});
         out(`imported run ${r.id} (${r.graph}, ${r.status}, ${r.events} events, ${r.checkpoints} checkpoints) via ${client.where}`);
         return 0;
       }

@@ -218,7 +218,7 @@ export async function verifyCommand(argv: string[], out: (s: string) => void, en
       const source = await openSource(config);
       try {
         const runs = await selectRuns(source.store, a);
-        verdicts = await pool(runs, a.concurrency, async (run) => say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }))));
+        verdicts = await pool(runs, a.concurrency, async (run) => say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }), await source.store.listCheckpoints(run.id))));
       } finally {
         await source.close();
       }
@@ -269,5 +269,5 @@ export async function verifyFile(verifier: Verifier, path: string): Promise<File
     const error = { code: isAoError(e) ? e.code : 'AO_VALIDATION', message: (e as Error).message };
     return { run: path, graph: '-', status: '-', outcome: 'error', version: { recorded: '-', current: null }, error, events: 0, ms: 0, file: path };
   }
-  return { ...(await verifier.verify(runRecordOf(file), file.events)), file: path };
+  return { ...(await verifier.verify(runRecordOf(file), file.events, file.checkpoints)), file: path };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApprovalAnswerSchema, BudgetSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { CheckpointRecordSchema, EnvelopeGistSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_ID_PREFIX, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
+import { CheckpointRecordSchema, EnvelopeGistSchema, NewRunIdSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_ID_PREFIX, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
@@ -299,6 +299,11 @@ export const SignalAccepted = z.object({
 /** GET /runs/:id/export: `checkpoints=false` leaves the checkpoints out (a smaller file that verifies and replays from step 0). */
 export const ExportQuery = z.strictObject({
   checkpoints: z.enum(['true', 'false']).default('true'),
+});
+
+/** POST /runs/import?as=ID: store the run under a new id (its envelope ids made again: see Verifier.rename). */
+export const ImportQuery = z.strictObject({
+  as: NewRunIdSchema.optional(),
 });
 
 /** 201 to POST /runs/import. */

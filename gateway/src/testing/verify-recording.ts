@@ -44,7 +44,7 @@ export async function verifyRecording(recording: string | RunFile, graphs: reado
   const env = o.env ?? process.env;
   const verifier = verifierFor(loadConfig(env), { graphs, tools: o.tools ?? [] }, env);
   try {
-    const verdict = await verifier.verify(runRecordOf(file), file.events);
+    const verdict = await verifier.verify(runRecordOf(file), file.events, file.checkpoints);
     if (verdict.outcome !== 'identical') throw new RecordingNotVerified(verdict, where);
     return verdict;
   } finally {

@@ -30,6 +30,33 @@ interface Cursor<T> {
   i: number;
 }
 
+/** Where one of the original's supervisor steps ended in its log (its checkpoint), and what started it. */
+export interface RecordedStepEnd {
+  step: number;
+  /** The seq of the last envelope the step wrote (its checkpoint's). */
+  seq: number;
+  /** The node the step was about (its checkpoint's `node`): null for a step a node did not start. */
+  node: string | null;
+}
+
+/** One of the original's supervisor steps: what started it and what its supervisor wrote, in order. */
+export interface RecordedStep {
+  node: string | null;
+  envelopes: Envelope[];
+}
+
+/** The index of the first envelope of `list` (in seq order) after `seq`. */
+function firstAfter(list: readonly Envelope[], seq: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function push<T>(m: Map<string, Cursor<T>>, k: string, v: T): void {
   const c = m.get(k);
   if (c) c.list.push(v);
@@ -55,6 +82,10 @@ export class Recording {
   private readonly inbound = new Map<string, Cursor<string>>();
   /** Replay envelope id -> the original's envelope it reproduced. */
   private readonly reproduced = new Map<string, string>();
+  /** The original's envelopes after the step, in seq order. */
+  private readonly afterInOrder: Envelope[] = [];
+  /** Where the original's steps after the replay's ended, by step (from its checkpoints). */
+  private readonly stepEnds = new Map<number, RecordedStepEnd>();
   divergence: Divergence | null;
   /** Deliveries follow the original's order (off after a divergence, or in a replay resumed after a crash). */
   ordering: boolean;
@@ -65,9 +96,10 @@ export class Recording {
     readonly mode: ReplayMode,
     readonly baseSeq: number,
     events: Iterable<Envelope>,
-    o: { divergence?: Divergence | null; ordered?: boolean } = {},
+    o: { divergence?: Divergence | null; ordered?: boolean; steps?: readonly RecordedStepEnd[] } = {},
   ) {
     this.divergence = o.divergence ?? null;
+    for (const c of o.steps ?? []) if (c.seq >= baseSeq) this.stepEnds.set(c.step, c);
     for (const e of events) {
       if (e.seq <= baseSeq) {
         this.before.set(e.id, e);
@@ -75,6 +107,7 @@ export class Recording {
       }
       if (mode === 'live') continue;
       this.after.set(e.id, e);
+      this.afterInOrder.push(e);
       if (CIRCUMSTANTIAL_TYPES.has(e.type)) continue;
       push(this.expected, emitterOf(e), e);
       if (ORDERED_TYPES.has(e.type)) push(this.inbound, e.to, e.id);
@@ -99,6 +132,28 @@ export class Recording {
   /** The original's envelope for this emission after the step, while results are served. */
   recorded(dedupeKey: string): Envelope | undefined {
     return this.serving ? this.after.get(this.origId(dedupeKey)) : undefined;
+  }
+
+  /** Whether the original's checkpoints after the step are known (a run file may leave them out). */
+  get knowsSteps(): boolean {
+    return this.stepEnds.size > 0;
+  }
+
+  /**
+   * The original's supervisor step `step` (one after the replay's), while results are served: the
+   * node its checkpoint names and the envelopes `emitter` wrote in it (those between the previous
+   * step's checkpoint and its own), in order. Undefined when its checkpoints are not known.
+   */
+  recordedStep(step: number, emitter: string): RecordedStep | undefined {
+    if (!this.serving) return undefined;
+    const end = this.stepEnds.get(step);
+    const start = this.stepEnds.get(step - 1)?.seq ?? (step === 1 ? 0 : undefined);
+    if (!end || start === undefined) return undefined;
+    const envelopes: Envelope[] = [];
+    for (let i = firstAfter(this.afterInOrder, start); i < this.afterInOrder.length && this.afterInOrder[i]!.seq <= end.seq; i++) {
+      if (this.afterInOrder[i]!.from === emitter) envelopes.push(this.afterInOrder[i]!);
+    }
+    return { node: end.node, envelopes };
   }
 
   /**

@@ -41,6 +41,9 @@ export const RunFileRunSchema = z.strictObject({
   finishedAt: Time.nullable(),
 });
 
+/** The id a run file is imported under (`ao import FILE --as ID`): a lower-case uuid, as run ids are (`uuidgen | tr A-F a-f`). */
+export const NewRunIdSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a run id is a lower-case uuid');
+
 export const RunFileCheckpointSchema = z.strictObject({
   step: z.number().int().min(0),
   seq: z.number().int().min(0),
@@ -144,8 +147,8 @@ export function runRecordOf(file: RunFile, tenant = 'default'): RunRecord {
  * Load a run file into `store` for `tenant`: shown, replayed from any step it has a checkpoint
  * for, diffed and verified as a run recorded there. It keeps its id: a run's envelope ids derive
  * from its id and what each envelope is (a recorded replay finds the original's envelopes by
- * computing them), so a run cannot be renamed without losing its replays. An id already stored
- * is AO_RUN_EXISTS.
+ * computing them), so a file is renamed only by making its ids again (`Verifier.rename` in
+ * `@ao/actors`, `Engine.renamedRun`). An id already stored is AO_RUN_EXISTS.
  */
 export async function importRun(store: Store, file: RunFile, o: { tenant?: string } = {}): Promise<RunRecord> {
   return store.importRun({ run: { ...file.run, tenant: o.tenant ?? 'default' }, events: file.events, checkpoints: file.checkpoints });

@@ -3,7 +3,7 @@ import type { Engine } from '@ao/actors';
 import { AoError } from '@ao/graphs';
 import { exportRun, importRun, RunFileSchema } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
-import { ExportQuery, Imported, RunIdParams, unstorable } from '../views.js';
+import { ExportQuery, Imported, ImportQuery, RunIdParams, unstorable } from '../views.js';
 
 /** A run file is a whole log: larger than other request bodies may be. */
 export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -12,7 +12,9 @@ export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
  * Runs as files (`ao export`, `ao import`): a finished run of the caller's tenant as one
  * versioned document (format `ao-run`, version 1), and such a document loaded as a run of the
  * caller's tenant, to be shown, replayed from any step it has a checkpoint for, diffed and verified.
- * An id already stored is 409 AO_RUN_EXISTS (a run keeps its id: its envelope ids derive from it).
+ * An id already stored is 409 AO_RUN_EXISTS. `?as=ID` stores it under a new id, its envelope ids
+ * made again by a recorded replay under that id (409 AO_REPLAY_DIVERGED if it no longer reproduces
+ * against the graphs registered here).
  */
 export const runFilesRoutes =
   (engine: Engine): FastifyPluginAsyncZod =>
@@ -22,11 +24,12 @@ export const runFilesRoutes =
       return exportRun(engine.store, run.id, { checkpoints: req.query.checkpoints === 'true' });
     });
 
-    app.post('/runs/import', { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, response: { 201: Imported } } }, async (req, reply) => {
+    app.post('/runs/import', { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, querystring: ImportQuery, response: { 201: Imported } } }, async (req, reply) => {
       // What a store cannot hold (a NUL character, an unpaired surrogate) is refused at the door, not a 500.
       const why = unstorable(req.body);
       if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
-      const run = await importRun(engine.store, req.body, { tenant: req.principal.tenant });
+      const file = req.query.as !== undefined ? await engine.renamedRun(req.body, req.query.as) : req.body;
+      const run = await importRun(engine.store, file, { tenant: req.principal.tenant });
       return reply.status(201).send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
     });
   };
