@@ -131,24 +131,33 @@ describe('RunJournal', () => {
     ]);
   });
 
-  it('what the run\'s other actors append while a durable append waits its turn joins its commit', async () => {
-    const j = await open('j-window');
-    const commits: number[] = [];
-    const was = RunJournal.afterCommit;
-    RunJournal.afterCommit = (n) => commits.push(n);
-    const later = (f: () => void) => new Promise<void>((r) => setImmediate(() => (f(), r())));
-    try {
-      const x = j.append([draft('j-window', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
-      // A turn later the budget grants y's call (staged), and a turn after that y journals its intent.
-      let y: Promise<unknown> | undefined;
-      await later(() => void j.append([draft('j-window', 'budget.granted', 'y/grant', 'supervisor/y', 'supervisor/budget')], { stage: true }));
-      await later(() => (y = j.append([draft('j-window', 'tool.call', 'y/call', 'tool/noop', 'supervisor/y')])));
-      await Promise.all([x, y]);
-    } finally {
-      RunJournal.afterCommit = was;
-    }
-    expect(commits).toEqual([3]);
-    expect((await store.listEvents('j-window', { limit: 10 })).map((e) => e.type)).toEqual(['budget.granted', 'tool.call', 'tool.call']);
+  it('a staged append does not jump ahead of a queued checkpoint: a resume from the checkpoint would skip it', { timeout: 60_000 }, async () => {
+    await store.createRun({ id: 'j-cp', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let entered!: () => void;
+    const inFlight = new Promise<void>((r) => (entered = r));
+    let first = true;
+    const gated = new Proxy(store, {
+      get(t, p) {
+        if (p === 'commit') return async (c: Parameters<Store['commit']>[0]) => (first ? ((first = false), entered(), await gate) : undefined, t.commit(c));
+        const v = Reflect.get(t, p) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const j = new RunJournal(gated, new InProcessBus(), 'j-cp', 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true });
+    const intent = j.append([draft('j-cp', 'tool.call', 'x/call', 'tool/noop', 'supervisor/x')]);
+    await inFlight;
+    // The supervisor's step (a checkpoint) is queued behind the commit in flight; a node's end comes after it.
+    const step = j.append([], { checkpoint: { step: 1, node: null, graphVersion: 'v', state: {} } });
+    const done = j.append([draft('j-cp', 'node.completed', 'y/done', 'supervisor', 'supervisor/y')], { stage: true });
+    open();
+    await Promise.all([intent, step, done]);
+    await j.flush();
+    const [cp] = await store.listCheckpoints('j-cp');
+    const completed = (await store.listEvents('j-cp', { limit: 10 })).find((e) => e.type === 'node.completed')!;
+    // The node's end is after the checkpoint's seq: a resume from the checkpoint delivers it.
+    expect(completed.seq).toBeGreaterThan(cp!.seq);
   });
 
   it('a strict append of a recorded replay that diverges writes the divergence alone and fails AO_REPLAY_DIVERGED; later strict appends fail without writing', async () => {
