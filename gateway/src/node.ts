@@ -148,7 +148,11 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   const telemetry = await startTelemetry({ nodeId });
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
-    : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), contentMinChars: config.AO_CONTENT_MIN_BYTES });
+    : await openPgliteStore({
+        dataDir: join(config.AO_DATA_DIR, 'pglite'),
+        contentMinChars: config.AO_CONTENT_MIN_BYTES,
+        template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
+      });
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.
   let identity: NodeIdentity;
