@@ -8,6 +8,7 @@ import type { Db } from '../drizzle-store.js';
 import { migrationsApplied, migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
 import { prepareDataDir } from './template.js';
+import { pgliteWasmModule } from './wasm.js';
 import type { DataDirSource } from './template.js';
 
 export interface PgliteStoreOptions {
@@ -30,6 +31,8 @@ export interface PgliteStoreOptions {
  * `startRuntime` does). Without `dataDir` it is in memory (tests).
  */
 export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<DrizzleStore> {
+  // Compiled while the data directory is made (see wasm.ts).
+  const wasm = pgliteWasmModule();
   if (opts.dataDir) {
     if (opts.template !== false) {
       const made = await prepareDataDir(opts.dataDir, { conf: PGLITE_CONF, migrationsFolder, ...(opts.template?.cacheDir ? { cacheDir: opts.template.cacheDir } : {}) });
@@ -37,7 +40,8 @@ export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<Dr
     }
     await mkdir(opts.dataDir, { recursive: true });
   }
-  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF }));
+  const pgliteWasm = await wasm;
+  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF, ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}) }));
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { migrationsFolder } from '../migrations.js';
 import { openPgliteStore } from './pglite-store.js';
 import { ensureTemplate, prepareDataDir, templateKey } from './template.js';
+import { pgliteWasmModule } from './wasm.js';
 import type { DataDirSource } from './template.js';
 
 const CONF = 'shared_buffers = 32MB';
@@ -187,6 +188,12 @@ describe('a new data directory is copied from a template', () => {
     expect(await open(empty, { cacheDir })).toBe('template');
     expect(existsSync(join(empty, 'PG_VERSION'))).toBe(true);
   }, 120_000);
+
+  it('compiles PGlite\'s WebAssembly once per process (found where this PGlite version keeps it)', async () => {
+    const mod = await pgliteWasmModule();
+    expect(mod).toBeDefined();
+    expect(await pgliteWasmModule()).toBe(mod);
+  });
 
   it('falls back to initdb when no template can be had', async () => {
     const root = await tempDir('ao-template-nocache-');

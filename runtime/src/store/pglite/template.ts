@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { pidRunning } from '../../identity/identity.js';
+import { pgliteWasmModule } from './wasm.js';
 
 /**
  * A new embedded data directory is a copy of a template: a data directory that PGlite's initdb
@@ -189,7 +190,8 @@ async function buildTemplate(cacheDir: string, key: string, o: TemplateOptions):
   const final = join(parent, key.slice(0, 32));
   try {
     mkdirSync(tmp);
-    const client = new PGlite(join(tmp, PGDATA), { postgresqlconf: o.conf });
+    const wasm = await pgliteWasmModule();
+    const client = new PGlite(join(tmp, PGDATA), { postgresqlconf: o.conf, ...(wasm ? { pgliteWasmModule: wasm } : {}) });
     try {
       await client.waitReady;
       await migrate(drizzle({ client }), { migrationsFolder: o.migrationsFolder });
