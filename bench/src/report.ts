@@ -192,7 +192,7 @@ export function renderMarkdown(report: BenchReport): string {
   return [
     '# Benchmark results: our runtime alone (`pnpm --filter @ao/bench bench:runtime`)',
     '',
-    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
+    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run, except the hand-written comparisons after the marker at the end. History: `bench/results.jsonl`.',
     '',
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,
