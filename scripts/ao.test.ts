@@ -98,11 +98,11 @@ describe('the CLI without compiling TypeScript at start', () => {
     for (const p of ['@opentelemetry/sdk-node', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@modelcontextprotocol/sdk', '@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'fastify']) expect(loaded).not.toContain(p);
   });
 
-  it('`ao serve` starts without a warning (no FastifyDeprecation, no Node deprecation) and exits 0 on Ctrl-C', async () => {
+  it('`ao serve` starts without a warning (no FastifyDeprecation, no Node deprecation), makes its new data directory from a template, and exits 0 on Ctrl-C', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [join(outDir, ENTRY), 'serve'], {
       cwd: ROOT,
-      env: { ...env, AO_DATA_DIR: join(dir, 'serve-data'), PORT: String(port), HOST: '127.0.0.1' },
+      env: { ...env, AO_DATA_DIR: join(dir, 'serve-data'), AO_CACHE_DIR: join(dir, 'serve-cache'), PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -119,6 +119,10 @@ describe('the CLI without compiling TypeScript at start', () => {
       child.kill('SIGKILL');
     }
     expect(out).not.toMatch(/Deprecation|DeprecationWarning|\[FSTDEP|\[DEP0|Warning:/);
+    // The bundle found PGlite and the migrations from their own places: its new data directory
+    // came from a template it built in AO_CACHE_DIR (not from initdb, which it would have said).
+    expect(out).not.toContain('no PGlite template');
+    expect(await readdir(join(dir, 'serve-cache', 'pglite-templates'))).toHaveLength(1);
   });
 
   it('with AO_GRAPHS, the launcher loads the TypeScript modules it names and registers their graphs', async () => {

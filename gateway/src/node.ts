@@ -152,6 +152,10 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
         dataDir: join(config.AO_DATA_DIR, 'pglite'),
         contentMinChars: config.AO_CONTENT_MIN_BYTES,
         template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
+        // A new data directory without the template is made as before (initdb, seconds): say why.
+        onDataDir: (source, error) => {
+          if (source === 'initdb') console.error(`[ao] no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`);
+        },
       });
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.

@@ -20,7 +20,11 @@ export interface RunIntakeOptions {
   maxBatch?: number;
   /** How long the first submit of a batch waits for others at most. Default 20 ms. */
   maxWaitMs?: number;
-  /** After a batch of several runs, {@link RunIntake.idle} waits until no submit came for this long. Default 50 ms. */
+  /**
+   * After a batch of several runs, {@link RunIntake.idle} waits until no submit came (and no insert
+   * ended) for this long. Default 150 ms: on a loaded machine a client's thread can be off the CPU
+   * for 50 ms in the middle of its burst, and runs started then take the thread from the rest of it.
+   */
   quietMs?: number;
   /** ... but never longer than this. Default 5,000 ms. */
   maxDeferMs?: number;
@@ -62,7 +66,7 @@ export class RunIntake {
     private readonly store: Pick<Store, 'createRun' | 'createRuns'>,
     o: RunIntakeOptions = {},
   ) {
-    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 50, maxDeferMs: 5_000, ...o };
+    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 150, maxDeferMs: 5_000, ...o };
   }
 
   /** Store `run` with the others submitted meanwhile; resolves once it is committed. */
