@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { PGliteOptions } from '@electric-sql/pglite';
 
-let compiled: Promise<WebAssembly.Module | undefined> | undefined;
+/** A compiled WebAssembly module, as PGlite takes it (the package builds' TypeScript libs have no `WebAssembly` namespace). */
+type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>;
 
-/** Node's global WebAssembly (the project's TypeScript libs declare its types, not the value). */
-const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+let compiled: Promise<WasmModule | undefined> | undefined;
+
+/** Node's global WebAssembly (the project's TypeScript libs do not declare it). */
+const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
 
 /**
  * PGlite's WebAssembly module, compiled once per process and handed to every PGlite it opens
@@ -15,7 +19,7 @@ const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8A
  * the copy. `undefined` when the file is not where this PGlite version keeps it: PGlite then
  * loads it itself, as before.
  */
-export function pgliteWasmModule(): Promise<WebAssembly.Module | undefined> {
+export function pgliteWasmModule(): Promise<WasmModule | undefined> {
   compiled ??= (async () => {
     let bytes: Buffer;
     try {
