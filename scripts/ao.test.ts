@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -96,6 +96,33 @@ describe('the CLI without compiling TypeScript at start', () => {
     const loaded = await staticPackages(join(outDir, engine!));
     expect(loaded).toContain('@electric-sql/pglite');
     for (const p of ['@opentelemetry/sdk-node', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@modelcontextprotocol/sdk', '@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'fastify']) expect(loaded).not.toContain(p);
+  });
+
+  it('`ao serve` starts without a warning (no FastifyDeprecation, no Node deprecation), makes its new data directory from a template, and exits 0 on Ctrl-C', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(outDir, ENTRY), 'serve'], {
+      cwd: ROOT,
+      env: { ...env, AO_DATA_DIR: join(dir, 'serve-data'), AO_CACHE_DIR: join(dir, 'serve-cache'), PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // Up, and done starting: the banner's last line is printed after the server listens.
+      await expect.poll(() => out, { timeout: 60_000, interval: 100 }).toContain('API docs:');
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(out).not.toMatch(/Deprecation|DeprecationWarning|\[FSTDEP|\[DEP0|Warning:/);
+    // The bundle found PGlite and the migrations from their own places: its new data directory
+    // came from a template it built in AO_CACHE_DIR (not from initdb, which it would have said).
+    expect(out).not.toContain('no PGlite template');
+    expect(await readdir(join(dir, 'serve-cache', 'pglite-templates'))).toHaveLength(1);
   });
 
   it('with AO_GRAPHS, the launcher loads the TypeScript modules it names and registers their graphs', async () => {

@@ -39,6 +39,7 @@ async function section(store: 'pglite' | 'postgres', open: () => Promise<BenchNo
       openFreshMs: r(fresh.ms),
       openMigratedMs: r(again.ms),
       runs: load.runs,
+      client: load.client,
       submitP50Ms: r(load.submitMs.p50),
       submitP99Ms: r(load.submitMs.p99),
       allAcceptedSec: r(load.submitSec),

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type { Engine } from '@ao/actors';
 import { buildApp, createApiKey } from '@ao/gateway';
 import { summarize } from './measure.js';
@@ -8,6 +9,8 @@ import { BENCH_GRAPH } from './workload.js';
 export interface LoadResult {
   /** Runs submitted, all at once, each its own POST /runs over HTTP with an API key. */
   runs: number;
+  /** Where the submitting client ran (see {@link LoadClient}). */
+  client: LoadClient;
   /** Each POST /runs from the request to its 202. */
   submitMs: Summary;
   /** From the first request to the last 202. */
@@ -21,11 +24,36 @@ export interface LoadResult {
 }
 
 /**
+ * Where the submitting client runs: `worker` (default), a worker thread of its own, as another
+ * process would be; `inline`, on the server's own thread (the bench before 2026-12-05), which
+ * adds the client's cost of 1,000 fetches to the server's and so to every submit's latency.
+ */
+export type LoadClient = 'worker' | 'inline';
+
+export const loadClientOf = (env: NodeJS.ProcessEnv = process.env): LoadClient => (env.BENCH_LOAD_CLIENT === 'inline' ? 'inline' : 'worker');
+
+type Answer = { id?: string; ms: number };
+
+/** `runs` submits at once from a worker thread (bench/src/load-client.mjs). */
+async function submitFromWorker(address: string, key: string, runs: number): Promise<{ answers: Answer[]; submitMs: number }> {
+  const worker = new Worker(new URL('./load-client.mjs', import.meta.url), { workerData: { address, key, graph: BENCH_GRAPH, n: runs } });
+  try {
+    return await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the load client exited (${code}) before answering`)));
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
  * The load phase: a real gateway (auth on, a key of its own tenant, no rate limit or run cap) in
  * front of the bench's engine takes `runs` POST /runs at once; every run must end `succeeded`,
  * and the tenant's runs in the store must be exactly those.
  */
-export async function loadPhase(engine: Engine, runs: number, timeoutMs: number): Promise<LoadResult> {
+export async function loadPhase(engine: Engine, runs: number, timeoutMs: number, client: LoadClient = loadClientOf()): Promise<LoadResult> {
   const tenant = `load-${Date.now()}`;
   const { key } = await createApiKey(engine.store, { tenant });
   const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: 0, requireAuth: true } });
@@ -33,7 +61,7 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number)
   try {
     const t0 = performance.now();
     let lastAccepted = t0;
-    const submit = async (i: number): Promise<{ id?: string; ms: number }> => {
+    const submit = async (i: number): Promise<Answer> => {
       const s = performance.now();
       const res = await fetch(`${address}/runs`, {
         method: 'POST',
@@ -45,7 +73,12 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number)
       lastAccepted = Math.max(lastAccepted, performance.now());
       return res.status === 202 && body.id ? { id: body.id, ms } : { ms };
     };
-    const answers = await Promise.all(Array.from({ length: runs }, (_, i) => submit(i)));
+    let answers: Answer[];
+    if (client === 'worker') {
+      const r = await submitFromWorker(address, key, runs);
+      answers = r.answers;
+      lastAccepted = t0 + r.submitMs;
+    } else answers = await Promise.all(Array.from({ length: runs }, (_, i) => submit(i)));
     const ids = answers.flatMap((a) => (a.id ? [a.id] : []));
     const finished = await Promise.all(ids.map((id) => engine.waitForRun(id, timeoutMs)));
     const elapsedSec = (performance.now() - t0) / 1000;
@@ -54,6 +87,7 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number)
     const lost = runs - Math.min(succeeded, stored, new Set(ids).size);
     return {
       runs,
+      client,
       submitMs: summarize(answers.map((a) => a.ms)),
       submitSec: (lastAccepted - t0) / 1000,
       elapsedSec,

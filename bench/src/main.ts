@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +15,15 @@ import type { BenchReport, ModeOutcome } from './report.js';
 
 const RESULTS_MD = fileURLToPath(new URL('../RUNTIME-RESULTS.md', import.meta.url));
 const RESULTS_JSONL = fileURLToPath(new URL('../results.jsonl', import.meta.url));
+/** What follows this line in RUNTIME-RESULTS.md is written by hand (before/after comparisons) and kept when the bench rewrites the file. */
+const KEPT_MARKER = '<!-- Kept when bench:runtime rewrites this file: everything below this line. -->';
+
+/** The hand-written part of a results file (from the marker on), or nothing. */
+async function keptPart(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const at = text.indexOf(KEPT_MARKER);
+  return at < 0 ? '' : `\n${text.slice(at)}`;
+}
 
 
 /** Defaults keep both modes under ~2 minutes on 2 cores; env vars override for quick checks. */
@@ -62,7 +71,7 @@ async function main(): Promise<void> {
   log('');
   log(renderText(report));
   log(renderWaiting(waiting));
-  await writeFile(RESULTS_MD, `${renderMarkdown(report)}\n${renderWaiting(waiting)}`);
+  await writeFile(RESULTS_MD, `${renderMarkdown(report)}\n${renderWaiting(waiting)}${await keptPart(RESULTS_MD)}`);
   await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
   log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
 }

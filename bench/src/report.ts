@@ -50,7 +50,7 @@ function rows(modes: ModeResult[]): string[][] {
     r('**per-step overhead, tracing off / on** p50 (ms)', (m) => (m.tracing ? `${ms(m.tracing.off.p50)} / ${ms(m.tracing.on.p50)}` : 'n/a')),
     r('  tracing off / on p99 (ms); spans exported', (m) => (m.tracing ? `${ms(m.tracing.off.p99)} / ${ms(m.tracing.on.p99)}; ${m.tracing.spansExported}` : 'n/a')),
     r('**load: runs submitted at once** over HTTP; lost', (m) => (m.load ? `${m.load.runs}; ${m.load.lost}` : 'n/a')),
-    r('**load: submit latency** p50 / p99 (ms)', (m) => (m.load ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}` : 'n/a')),
+    r('**load: submit latency** p50 / p99 (ms); where the client ran', (m) => (m.load ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}; ${m.load.client === 'inline' ? 'server thread' : 'worker thread'}` : 'n/a')),
     r('load: all accepted in / all finished in (s); runs/s', (m) => (m.load ? `${one(m.load.submitSec)} / ${one(m.load.elapsedSec)}; ${one(m.load.runsPerSec)}` : 'n/a')),
     ...(modes[0]?.replay?.runs ?? []).flatMap((_, i) => [
       r(`**replay start** of a ${modes[0]!.replay.runs[i]!.steps}-step run from step ${modes[0]!.replay.runs[i]!.fromStep}, live p50 / p99 (ms)`, (m) => replayCell(m, i, 'live', 'startMs')),
@@ -192,7 +192,7 @@ export function renderMarkdown(report: BenchReport): string {
   return [
     '# Benchmark results: our runtime alone (`pnpm --filter @ao/bench bench:runtime`)',
     '',
-    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run. History: `bench/results.jsonl`.',
+    'Written by `pnpm --filter @ao/bench bench:runtime` (bench/src/main.ts); overwritten on every run, except the hand-written comparisons after the marker at the end. History: `bench/results.jsonl`.',
     '',
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,
@@ -242,7 +242,9 @@ export function renderMarkdown(report: BenchReport): string {
       `**Tracing**: ${4} rounds of ${25} runs with no tracer provider (every span a no-op: the default without OTEL_EXPORTER_OTLP_ENDPOINT) then ${25} with spans batched and exported over OTLP/HTTP (JSON) to a receiver in the same process, alternating so drift falls on both; per-step overhead as in the sequential phase. ` +
       `**Replay start**: a loop graph (start, body, check, end; body and check repeat) run once short and once long; each is replayed ${7} times per mode from its last replayable step (the one before the step that ended it); ` +
       `start is \`engine.replay()\` until it returns (checkpoint read and copied, the events of the actors live at that step read, the replay's row and first event written, the run hosted); ` +
-      `first new event is from the call to the time of the replay's second event. Every replay must end \`succeeded\`.`,
+      `first new event is from the call to the time of the replay's second event. Every replay must end \`succeeded\`. ` +
+      `**Load**: a gateway (auth on, its own tenant's key, no rate limit or run cap) in front of the mode's engine takes 1,000 POST /runs sent at once, each timed from its request to its 202; ` +
+      `the client runs on a worker thread of its own, as another process would (\`BENCH_LOAD_CLIENT=inline\`: on the server's thread, as this bench did before 2026-12-05, which adds the client's CPU to every submit). Every run must end \`succeeded\` and be in the store.`,
     '',
   ].join('\n');
 }

@@ -158,7 +158,15 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   const telemetry = await startTelemetry({ nodeId });
   const store = config.DATABASE_URL
     ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
-    : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), contentMinChars: config.AO_CONTENT_MIN_BYTES });
+    : await openPgliteStore({
+        dataDir: join(config.AO_DATA_DIR, 'pglite'),
+        contentMinChars: config.AO_CONTENT_MIN_BYTES,
+        template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
+        // A new data directory without the template is made as before (initdb, seconds): say why.
+        onDataDir: (source, error) => {
+          if (source === 'initdb') log.warn(`no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`, { component: 'store' });
+        },
+      });
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.
   let identity: NodeIdentity;

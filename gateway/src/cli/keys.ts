@@ -32,7 +32,7 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
   const lock = config.DATABASE_URL ? undefined : await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: `ao keys ${sub}` });
   let store: Store;
   try {
-    store = config.DATABASE_URL ? await openPgStore({ url: config.DATABASE_URL, max: 1 }) : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+    store = config.DATABASE_URL ? await openPgStore({ url: config.DATABASE_URL, max: 1 }) : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) } });
   } catch (e) {
     await lock?.release();
     throw e;

@@ -176,7 +176,7 @@ async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ stor
   }
   const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: 'ao verify' });
   try {
-    const store = await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite') });
+    const store = await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) } });
     return {
       store,
       close: async () => {

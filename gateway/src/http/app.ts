@@ -4,7 +4,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -77,8 +77,9 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   const limits: Limits = { ...limitsOf(gatewayEnv(process.env)), ...o.limits, ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}) };
   const app = Fastify({
     logger: o.logger ?? false,
-    // One access line per request (below), not Fastify's two.
-    disableRequestLogging: true,
+    // One access line per request (below), not Fastify's two. (Through the log controller: the
+    // top-level `disableRequestLogging` option prints a FastifyDeprecation warning at every start.)
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyLimit,
     // A URL Fastify cannot even parse (bad percent-encoding) still gets our error shape.
     frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(400).send(body('AO_VALIDATION', `bad request: ${err.message}`)),

@@ -9,7 +9,17 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, ms);
+    // Node's timers run on a millisecond clock of their own and may fire up to a millisecond
+    // before Date.now() reaches `now() + ms` (a 1 s wall-clock budget stopped its run at 0.999 s):
+    // a timer that fires early waits out the rest, so `fn` never sees `now()` before its time.
+    const due = Date.now() + ms;
+    let t: NodeJS.Timeout;
+    const fire = () => {
+      const left = due - Date.now();
+      if (left > 0) t = setTimeout(fire, left);
+      else fn();
+    };
+    t = setTimeout(fire, ms);
     return () => clearTimeout(t);
   },
   sleep(ms, signal) {

@@ -50,6 +50,11 @@ export const ConfigSchema = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   AO_DATA_DIR: z.string().min(1).default('.ao'),
+  /**
+   * Where the embedded store's template is kept (a data directory made and migrated once, copied
+   * for each new AO_DATA_DIR). Unset: `$XDG_CACHE_HOME/ao`, else `~/.cache/ao`.
+   */
+  AO_CACHE_DIR: optionalString,
   /** NATS server(s) with JetStream; set: the JetStream bus and cluster work distribution; unset: the in-process bus. */
   NATS_URL: optionalString,
   /** Prefix of the JetStream streams, consumers, subjects and KV bucket (one cluster per prefix). */

@@ -93,6 +93,30 @@ export function storeConformance(
       expect((await store.getRun('run-leased'))!.leaseExpiresAt).not.toBeNull();
     });
 
+    maybe('creates a batch of runs in one go (the intake): each as createRun stores it, in order, a taken idempotency key skipped', async () => {
+      if (!store.createRuns) return;
+      const base = { graphVersion: 'v1', budget: { maxTokens: 10 }, traceId: null, owner: 'n1', leaseMs: 60_000 };
+      await store.createRun({ ...base, id: 'batch-orig', graph: 'b', input: { q: 'orig' }, nodes: {}, tenant: 't-batch', idempotencyKey: 'k-taken', requestHash: 'h0' });
+      const made = await store.createRuns([
+        { ...base, id: 'batch-1', graph: 'b', input: { z: 1, a: [1, 'two', null], nested: { ok: true } }, nodes: { n1: { status: 'pending', iteration: 0, attempt: 0 } }, tenant: 't-batch', idempotencyKey: 'k-1', requestHash: 'h1' },
+        { ...base, id: 'batch-2', graph: 'b', input: 'a string input', nodes: {}, tenant: 't-batch', idempotencyKey: 'k-taken', requestHash: 'h2' },
+        { ...base, id: 'batch-3', graph: 'b', input: { b: 3 }, nodes: {}, traceId: 'abc', tenant: 't-batch' },
+        { ...base, id: 'batch-4', graph: 'b', input: {}, nodes: {}, tenant: 't-batch', idempotencyKey: 'k-1', requestHash: 'h4' },
+        { ...base, id: 'batch-5', graph: 'b', input: { c: 5 }, nodes: {}, replay: { of: 'batch-orig', fromStep: 1, mode: 'live', overrides: null, baseSeq: 0, originalVersion: 'v1', divergence: null } },
+      ]);
+      // A key taken before, or earlier in the same batch, skips its run; the others are stored.
+      expect(made.map((r) => r?.id)).toEqual(['batch-1', undefined, 'batch-3', undefined, 'batch-5']);
+      for (const r of made) if (r) expect(await store.getRun(r.id)).toEqual(r);
+      expect(made[0]).toMatchObject({ status: 'pending', owner: 'n1', tenant: 't-batch', idempotencyKey: 'k-1', lastSeq: 0, waits: [], cancelRequested: false, input: { z: 1, a: [1, 'two', null], nested: { ok: true } } });
+      expect(made[0]!.leaseExpiresAt).not.toBeNull();
+      expect(made[2]).toMatchObject({ traceId: 'abc', idempotencyKey: null });
+      // A replay belongs to its original's tenant.
+      expect(made[4]).toMatchObject({ tenant: 't-batch', replay: { of: 'batch-orig', fromStep: 1, mode: 'live' } });
+      expect(await store.findRunByIdempotencyKey('t-batch', 'k-1')).toMatchObject({ run: { id: 'batch-1' }, requestHash: 'h1' });
+      // In the order given: newest last.
+      expect((await store.listRuns({ graph: 'b', limit: 10 })).runs.map((r) => r.id)).toEqual(['batch-5', 'batch-3', 'batch-1', 'batch-orig']);
+    });
+
     maybe('claims a run whose lease expired, once, and renews only its own leases', async () => {
       await store.createRun({ id: 'run-expired', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'dead', leaseMs: 1 });
       await new Promise((r) => setTimeout(r, 20));

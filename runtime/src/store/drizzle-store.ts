@@ -72,6 +72,54 @@ const ACTIVE: RunStatus[] = ['pending', 'running'];
 const TERMINAL = [...TERMINAL_STATUSES];
 const leaseUntil = (ms: number) => sql`now() + ${ms} * interval '1 millisecond'`;
 
+/** A new run's usage: nothing used yet. */
+const NEW_USAGE = JSON.stringify({ inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} });
+
+/**
+ * New runs, from a JSON array of rows (see `createRuns`), each pending, its lease taken in the
+ * same statement; a run whose tenant has its idempotency key already is skipped. Each stored run
+ * comes back as one JSON object (its row as `row_to_json` writes it), not two dozen columns.
+ */
+const CREATE_RUNS_SQL = `insert into runs (id, graph, graph_version, status, input, budget, usage, nodes, trace_id, owner, lease_expires_at, replay, tenant, idempotency_key, request_hash, created_at, updated_at)
+  select r.id, r.graph, r.graph_version, 'pending', r.input, r.budget, $2::jsonb, r.nodes, r.trace_id, r.owner,
+    now() + r.lease_ms * interval '1 millisecond', r.replay, r.tenant, r.idempotency_key, r.request_hash, $3::timestamptz, $3::timestamptz
+  from json_to_recordset($1::json) as r(id text, graph text, graph_version text, input jsonb, budget jsonb, nodes jsonb, trace_id text, owner text, lease_ms int,
+    replay jsonb, tenant text, idempotency_key text, request_hash text)
+  on conflict do nothing
+  returning row_to_json(runs.*) as row`;
+
+/** A run's row as `row_to_json` gives it (snake case), in the shape drizzle reads rows in. */
+function runFromJson(o: Record<string, unknown>): typeof runs.$inferSelect {
+  return {
+    n: o.n as number,
+    id: o.id as string,
+    graph: o.graph as string,
+    graphVersion: o.graph_version as string,
+    status: o.status as string,
+    input: o.input,
+    output: o.output,
+    error: o.error,
+    budget: o.budget,
+    usage: o.usage,
+    nodes: o.nodes,
+    traceId: o.trace_id as string | null,
+    owner: o.owner as string | null,
+    leaseExpiresAt: o.lease_expires_at as string | null,
+    cancelRequested: o.cancel_requested as boolean,
+    lastSeq: o.last_seq as number,
+    replay: o.replay,
+    tenant: o.tenant as string,
+    idempotencyKey: o.idempotency_key as string | null,
+    requestHash: o.request_hash as string | null,
+    waits: o.waits,
+    wakeAt: o.wake_at as string | null,
+    createdAt: o.created_at as string,
+    updatedAt: o.updated_at as string,
+    startedAt: o.started_at as string | null,
+    finishedAt: o.finished_at as string | null,
+  };
+}
+
 /** A journal row as read: its body as stored JSON text (content references not yet resolved). */
 const JOURNAL_COLUMNS = { runId: journal.runId, seq: journal.seq, lastSeq: journal.lastSeq, format: journal.format, ids: journal.ids, time: journal.time, body: sql<string>`${journal.body}::text` };
 /** A checkpoint as read: its state as stored JSON text. */
@@ -200,19 +248,53 @@ export class DrizzleStore implements Store, BucketTable {
   async createRuns(batch: readonly NewRun[]): Promise<Array<RunRecord | undefined>> {
     if (!batch.length) return [];
     const now = isoNow();
-    const values = await Promise.all(
+    const rows = await Promise.all(
       batch.map(async ({ leaseMs, tenant, ...run }) => ({
-        ...run,
+        id: run.id,
+        graph: run.graph,
+        graph_version: run.graphVersion,
+        input: run.input,
+        budget: run.budget,
+        nodes: run.nodes,
+        trace_id: run.traceId,
+        owner: run.owner,
+        lease_ms: leaseMs,
+        replay: run.replay ?? null,
         tenant: tenant ?? (run.replay ? (await this.getRun(run.replay.of))?.tenant : undefined) ?? 'default',
-        leaseExpiresAt: leaseUntil(leaseMs),
-        status: 'pending',
-        usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, llmCalls: 0, toolCalls: 0, perTool: {} },
-        createdAt: now,
-        updatedAt: now,
+        idempotency_key: run.idempotencyKey ?? null,
+        request_hash: run.requestHash ?? null,
       })),
     );
-    const rows = await this.db.insert(runs).values(values).onConflictDoNothing().returning();
-    const byId = new Map(rows.map((r) => [r.id, r]));
+    // The batch as ONE parameter (a JSON array read as rows), not a VALUES list of ~20 bound
+    // parameters a run that the query builder assembles and the server parses one by one.
+    const stored = this.raw
+      ? (await this.raw('ao_create_runs', CREATE_RUNS_SQL, [JSON.stringify(rows), NEW_USAGE, now])).map((r) => runFromJson(r.row as Record<string, unknown>))
+      : await this.db
+          .insert(runs)
+          .values(
+            rows.map((r) => ({
+              id: r.id,
+              graph: r.graph,
+              graphVersion: r.graph_version,
+              input: r.input,
+              budget: r.budget,
+              nodes: r.nodes,
+              traceId: r.trace_id,
+              owner: r.owner,
+              leaseExpiresAt: leaseUntil(r.lease_ms),
+              replay: r.replay,
+              tenant: r.tenant,
+              idempotencyKey: r.idempotency_key,
+              requestHash: r.request_hash,
+              status: 'pending',
+              usage: JSON.parse(NEW_USAGE) as RunRecord['usage'],
+              createdAt: now,
+              updatedAt: now,
+            })),
+          )
+          .onConflictDoNothing()
+          .returning();
+    const byId = new Map(stored.map((r) => [r.id, r]));
     return batch.map((r) => {
       const row = byId.get(r.id);
       return row ? toRecord(row) : undefined;

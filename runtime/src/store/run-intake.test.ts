@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AoError } from '@ao/graphs';
 import { openPgliteStore } from './pglite/pglite-store.js';
@@ -103,6 +104,45 @@ describe('RunIntake: concurrent submits, one insert', () => {
     for (const b of burst) void b.then(() => stored++);
     await intake.idle();
     expect(stored).toBe(10);
+  });
+
+  it('holds the burst\'s runs until quietMs after the last insert ended, not only after the last submit', async () => {
+    // An insert that holds the thread (PGlite runs on it): no request is read meanwhile, so its
+    // end, not the last submit before it, is when the quiet starts.
+    let insertEnded = 0;
+    const slow: Pick<Store, 'createRun' | 'createRuns'> = {
+      createRun: (r) => store.createRun(r),
+      createRuns: async (rs) => {
+        const out = await store.createRuns(rs);
+        const until = performance.now() + 120;
+        while (performance.now() < until) {
+          // busy: the thread is held, as by a statement inside WebAssembly
+        }
+        insertEnded = performance.now();
+        return out;
+      },
+    };
+    const intake = new RunIntake(slow, { quietMs: 60 });
+    const submits = Array.from({ length: 5 }, () => intake.create(newRun()));
+    const released = await Promise.all(submits.map(async (s) => (await s, await intake.idle(), performance.now())));
+    expect(insertEnded).toBeGreaterThan(0);
+    for (const t of released) expect(t - insertEnded).toBeGreaterThanOrEqual(55);
+  });
+
+  it('releases a thousand waiting starts together once the burst is stored, each once', async () => {
+    const intake = new RunIntake(store, { quietMs: 20 });
+    let released = 0;
+    const waits = await Promise.all(
+      Array.from({ length: 1_000 }, async () => {
+        await intake.create(newRun());
+        await intake.idle();
+        released++;
+        return performance.now();
+      }),
+    );
+    expect(released).toBe(1_000);
+    // One release, not a thousand timers: all within a few ms of each other.
+    expect(Math.max(...waits) - Math.min(...waits)).toBeLessThan(50);
   });
 
   it('falls back to one insert per run for a store without createRuns', async () => {

@@ -20,7 +20,11 @@ export interface RunIntakeOptions {
   maxBatch?: number;
   /** How long the first submit of a batch waits for others at most. Default 20 ms. */
   maxWaitMs?: number;
-  /** After a batch of several runs, {@link RunIntake.idle} waits until no submit came for this long. Default 50 ms. */
+  /**
+   * After a batch of several runs, {@link RunIntake.idle} waits until no submit came (and no insert
+   * ended) for this long. Default 150 ms: on a loaded machine a client's thread can be off the CPU
+   * for 50 ms in the middle of its burst, and runs started then take the thread from the rest of it.
+   */
   quietMs?: number;
   /** ... but never longer than this. Default 5,000 ms. */
   maxDeferMs?: number;
@@ -51,6 +55,8 @@ export class RunIntake {
   private idlers: Idler[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastArrival = 0;
+  /** When the last insert ended: while it ran, this thread read no request (PGlite runs on it). */
+  private lastInsertEnd = 0;
   /** Runs in the last batch and submits since: one alone is no burst. */
   private lastBatch = 0;
   private arrivedSince = 0;
@@ -60,7 +66,7 @@ export class RunIntake {
     private readonly store: Pick<Store, 'createRun' | 'createRuns'>,
     o: RunIntakeOptions = {},
   ) {
-    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 50, maxDeferMs: 5_000, ...o };
+    this.o = { maxBatch: 500, maxWaitMs: 20, quietMs: 150, maxDeferMs: 5_000, ...o };
   }
 
   /** Store `run` with the others submitted meanwhile; resolves once it is committed. */
@@ -88,31 +94,36 @@ export class RunIntake {
     if (this.calm()) return Promise.resolve();
     return new Promise((resolve) => {
       this.idlers.push({ resolve, until: performance.now() + this.o.maxDeferMs });
-      this.check();
+      // A timer already set fires no later than this idler needs (see `check`); each idle()
+      // looking at every idler again would cost a burst of n submits n² steps.
+      if (!this.timer && !this.active) this.check();
     });
   }
 
   private calm(): boolean {
     if (this.active) return false;
     if (this.lastBatch <= 1 && this.arrivedSince === 0) return true;
-    return performance.now() - this.lastArrival >= this.o.quietMs;
+    // Quiet since the last submit AND since the last insert: requests that came while an insert
+    // held the thread are still unread in their sockets, so its end counts as an arrival.
+    return performance.now() - Math.max(this.lastArrival, this.lastInsertEnd) >= this.o.quietMs;
   }
 
-  /** Release the idlers whose time has come, and look again later for the others. */
+  /**
+   * Release the idlers whose time has come, and look again later for the others. Idlers wait
+   * `maxDeferMs` each, so they are in the order of their deadlines: the first is the soonest.
+   */
   private check(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = performance.now();
     const calm = this.calm();
-    const keep: Idler[] = [];
-    for (const i of this.idlers) {
-      if (calm || i.until <= now) i.resolve();
-      else keep.push(i);
-    }
-    this.idlers = keep;
-    if (!keep.length) return;
-    const quiet = Math.max(1, this.o.quietMs - (now - this.lastArrival));
-    const due = Math.min(quiet, ...keep.map((i) => i.until - now));
+    let released = 0;
+    while (released < this.idlers.length && (calm || this.idlers[released]!.until <= now)) this.idlers[released++]!.resolve();
+    if (released) this.idlers = this.idlers.slice(released);
+    // While an insert runs, its end looks again (`flush`).
+    if (!this.idlers.length || this.active) return;
+    const quiet = this.o.quietMs - (now - Math.max(this.lastArrival, this.lastInsertEnd));
+    const due = Math.min(quiet, this.idlers[0]!.until - now);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.check();
@@ -142,6 +153,7 @@ export class RunIntake {
     try {
       await this.insert(batch);
     } finally {
+      this.lastInsertEnd = performance.now();
       if (this.queue.length) this.gather(0, performance.now());
       else {
         this.active = false;

@@ -65,8 +65,9 @@ describe('opening a store skips the migrator when every migration is applied', (
   });
 
   it('PGlite: a fresh directory is migrated, a migrated one is opened without the migrator, an older one gets the rest', async () => {
+    // Without the template (template.test.ts covers it): a new directory is initdb's, then migrated here.
     const fresh = join(await tempDir('ao-pglite-migrate-'), 'pglite');
-    const s1 = await openPgliteStore({ dataDir: fresh });
+    const s1 = await openPgliteStore({ dataDir: fresh, template: false });
     await s1.close();
     expect(calls.pglite).toBe(1);
     const s2 = await openPgliteStore({ dataDir: fresh });

@@ -7,15 +7,41 @@ import { nextTurn, PreparedStatements } from './prepared.js';
 import type { Db } from '../drizzle-store.js';
 import { migrationsApplied, migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
+import { prepareDataDir } from './template.js';
+import { pgliteWasmModule } from './wasm.js';
+import type { DataDirSource } from './template.js';
+
+export interface PgliteStoreOptions {
+  /** Where the data lives, durable across restarts; without it, in memory (tests). */
+  dataDir?: string;
+  contentMinChars?: number;
+  /**
+   * A new `dataDir` is copied from a cached template (see `template.ts`): where the templates are
+   * kept (default `AO_CACHE_DIR`, else `$XDG_CACHE_HOME/ao` or `~/.cache/ao`), or `false` to make
+   * it with PGlite's initdb and the migrator, as without a template.
+   */
+  template?: { cacheDir?: string } | false;
+  /** Told how `dataDir` was found or made (tests, start-up diagnostics). */
+  onDataDir?: (source: DataDirSource, error?: unknown) => void;
+}
 
 /**
  * The embedded store: PGlite (Postgres compiled to WASM) in `dataDir`, durable across restarts.
  * One process at a time may open a data dir: callers lock it first (`DataDirLock`, as
  * `startRuntime` does). Without `dataDir` it is in memory (tests).
  */
-export async function openPgliteStore(opts: { dataDir?: string; contentMinChars?: number } = {}): Promise<DrizzleStore> {
-  if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF }));
+export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<DrizzleStore> {
+  // Compiled while the data directory is made (see wasm.ts).
+  const wasm = pgliteWasmModule();
+  if (opts.dataDir) {
+    if (opts.template !== false) {
+      const made = await prepareDataDir(opts.dataDir, { conf: PGLITE_CONF, migrationsFolder, ...(opts.template?.cacheDir ? { cacheDir: opts.template.cacheDir } : {}) });
+      opts.onDataDir?.(made.source, made.error);
+    }
+    await mkdir(opts.dataDir, { recursive: true });
+  }
+  const pgliteWasm = await wasm;
+  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF, ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}) }));
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
