@@ -28,7 +28,8 @@ export function pgliteWasmModule(): Promise<WasmModule | undefined> {
     } catch {
       return undefined;
     }
-    return wasmApi.compile(bytes);
+    // A module that does not compile here is left to PGlite, which reports it as it always did.
+    return wasmApi.compile(bytes).catch(() => undefined);
   })();
   return compiled;
 }
