@@ -339,10 +339,11 @@ describe('recovery after a node dies without a word (lease expiry) on Postgres',
       // Watched in the store, not in activeRuns(): the survivor's offline model answers at once, so
       // it may finish the run between two probes and no longer host it (CI saw that race under load).
       // Its lease released at the end, so a finished run counts as taken too (the dead node writes nothing).
+      // Claimed is not yet hosted (the survivor reads the run's checkpoint and log first): wait for its host.
       await until(async () => {
         const r = (await storeB.getRun(run.id))!;
-        return r.owner === 'survivor' || r.status === 'succeeded';
-      }, 'the survivor to claim the run', 60_000);
+        return (r.owner === 'survivor' && b!.activeRuns().includes(run.id)) || r.status === 'succeeded';
+      }, 'the survivor to claim and host the run', 60_000);
       const done = await b.waitForRun(run.id);
       expect(done.status).toBe('succeeded');
 

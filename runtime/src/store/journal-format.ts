@@ -1,6 +1,8 @@
 import { AoError } from '@ao/graphs';
 import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
+import { addedMessages } from './turns.js';
+import type { StoredTurn } from './turns.js';
 
 /**
  * The event log's row format. Format 1 (the `events` table, up to migration 0006) was one row per
@@ -10,16 +12,31 @@ import type { Envelope } from '../envelope/mod.js';
  * envelope each, so a run journaled before it resumes and replays as before.
  */
 export const JOURNAL_FORMAT = 2;
+/**
+ * Format 3 (issue 22): a format-2 row with turn records (`turns`, see ./turns.ts) that payloads of
+ * its body refer to (a packed envelope's `refs`). Written only by rows that have records; a
+ * reader of format 2 alone refuses such a row rather than read payloads without their parts.
+ */
+export const JOURNAL_FORMAT_TURNS = 3;
 
 /**
- * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?]`.
+ * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
  * - `causation`: null, the index in this row's `ids` of the envelope it answers, or its uuid.
  * - `dtMs`: milliseconds after the row's `time` (the first envelope's time).
- * - `trace`: left out (or `0` when `seq` follows) when equal to the previous envelope's; the
- *   first envelope's is null when left out.
- * - `seq`: left out when it is the previous envelope's plus one (the first's is the row's `seq`).
+ * - `trace`: left out (or `0` when `seq` or `refs` follows) when equal to the previous envelope's;
+ *   the first envelope's is null when left out.
+ * - `seq`: left out (or null when `refs` follows) when it is the previous envelope's plus one
+ *   (the first's is the row's `seq`).
+ * - `refs`: payload fields stored in the row's turn records, each holding `0` in the payload:
+ *   `{field: ["m", r]}` the messages of record r's request (rebuilt in seq order, see
+ *   `rebuildRequests`), `{field: ["u", r, j]}` the outcome of record r's tool call j.
  */
-type Packed = [string, string, string, string | number | null, number, unknown, (Envelope['trace'] | 0)?, number?];
+type Packed = [string, string, string, string | number | null, number, unknown, (Envelope['trace'] | 0)?, (number | null)?, Refs?];
+/** Payload fields held by the row's turn records (see `Packed`). */
+export type Refs = Record<string, ['m', number] | ['u', number, number]>;
+
+/** A payload as a row stores it: its JSON, and the fields its turn records hold. */
+export type PackedPayload = string | { json: string; refs: Refs };
 
 /** The columns of a journal row, as the insert statements read them (snake case) and as rows come back. */
 export interface JournalRowIn {
@@ -40,6 +57,8 @@ export interface JournalRow {
   ids: string[];
   time: string;
   body: unknown;
+  /** The row's turn records (format 3), as JSON text or parsed; null or absent without. */
+  turns?: unknown;
 }
 
 const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
@@ -49,12 +68,16 @@ const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a 
  * (a commit is one run's), envelopes in seq order, each payload's JSON reused from the journal's
  * check (`payloadJsonOf`), serialised once.
  */
-export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => string = (j) => j): string {
-  return `[${journalRows(envelopes, pack).join(',')}]`;
+export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string {
+  return `[${journalRows(envelopes, pack, turns).join(',')}]`;
 }
 
-/** The rows of {@link journalRowsJson}, each a JSON object's text; `pack` rewrites each payload's JSON (content references). */
-export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => string = (j) => j): string[] {
+/**
+ * The rows of {@link journalRowsJson}, each a JSON object's text; `pack` rewrites each payload's
+ * JSON (content references, request deltas, fields held by turn records), `turns` gives a run's
+ * turn records (the JSON of an array), which make its row format 3.
+ */
+export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string[] {
   const byRun = new Map<string, Envelope[]>();
   for (const e of envelopes) {
     const list = byRun.get(e.runId);
@@ -71,36 +94,67 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
     let seq = first.seq - 1;
     const body = sorted.map((e) => {
       const causation = e.causationId === null ? 'null' : (index.get(e.causationId) ?? JSON.stringify(e.causationId));
+      const packed = pack(payloadJsonOf(e), e);
+      const refs = typeof packed === 'string' ? undefined : packed.refs;
       let tail = '';
       const explicitSeq = e.seq !== seq + 1;
       if (!sameTrace(e.trace, trace)) tail = `,${JSON.stringify(e.trace)}`;
-      else if (explicitSeq) tail = ',0';
+      else if (explicitSeq || refs) tail = ',0';
       if (explicitSeq) tail += `,${e.seq}`;
+      else if (refs) tail += ',null';
+      if (refs) tail += `,${JSON.stringify(refs)}`;
       trace = e.trace;
       seq = e.seq;
-      return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${pack(payloadJsonOf(e), e)}${tail}]`;
+      return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
-    rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]}`);
+    const records = turns?.(runId);
+    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: records ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
+    rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]${records ? `,"turns":${records}` : ''}}`);
   }
   return rows;
 }
 
-/** A journal row's envelopes, each validated (the store is a boundary), in seq order. */
+/** A row's turn records, parsed (none for a row without). */
+export function turnsOf(row: Pick<JournalRow, 'turns'>): StoredTurn[] {
+  const t = typeof row.turns === 'string' ? (JSON.parse(row.turns) as unknown) : row.turns;
+  return Array.isArray(t) ? (t as StoredTurn[]) : [];
+}
+
+/**
+ * A journal row's envelopes, each validated (the store is a boundary), in seq order. Fields its
+ * turn records hold are put back: a tool call's outcome as it was, a request's messages as the
+ * delta `{prev, keep, add}` on the actor's previous request, which `rebuildRequests` makes whole.
+ */
 export function unpackRow(row: JournalRow): Envelope[] {
   const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, { details: { runId: row.runId, seq: row.seq }, ...(cause ? { cause } : {}) });
-  if (row.format !== JOURNAL_FORMAT) throw fail(`format ${row.format} (this code reads format ${JOURNAL_FORMAT})`);
+  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} and ${JOURNAL_FORMAT_TURNS})`);
   const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
   if (!Array.isArray(body) || body.length !== row.ids.length) throw fail('its body does not match its ids');
+  const records = row.format === JOURNAL_FORMAT_TURNS ? turnsOf(row) : [];
   const base = Date.parse(row.time);
   let trace: Envelope['trace'] = null;
   let seq = row.seq - 1;
   return body.map((p: unknown, i) => {
     if (!Array.isArray(p) || p.length < 6) throw fail(`envelope ${i} is not a packed envelope`);
-    const [type, from, to, causation, dt, payload, t, s] = p as Packed;
+    const [type, from, to, causation, dt, stored, t, s, refs] = p as Packed;
     if (t !== undefined && t !== 0) trace = t;
     seq = s ?? seq + 1;
     const causationId = typeof causation === 'number' ? row.ids[causation] : causation;
+    let payload = stored;
+    if (refs) {
+      const fields: Record<string, unknown> = { ...(stored as Record<string, unknown>) };
+      for (const [field, ref] of Object.entries(refs)) {
+        const r = records[ref[1]];
+        if (!r) throw fail(`envelope ${i} refers to turn record ${ref[1]}, which the row does not hold`);
+        if (ref[0] === 'm') fields[field] = { prev: r.a, keep: r.k, add: addedMessages(r) };
+        else {
+          const u = r.u?.[ref[2]!];
+          if (!u) throw fail(`envelope ${i} refers to tool call ${ref[2]} of turn record ${ref[1]}, which it does not hold`);
+          fields[field] = u.result;
+        }
+      }
+      payload = fields;
+    }
     try {
       return parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() });
     } catch (e) {
