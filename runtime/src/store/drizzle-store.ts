@@ -9,8 +9,8 @@ import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, 
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
 import type { HistoryPacker } from './request-history.js';
-import { journalRowsJson, turnsOf, unpackRows } from './journal-format.js';
-import type { JournalRow, PackedPayload } from './journal-format.js';
+import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
@@ -783,6 +783,53 @@ export class DrizzleStore implements Store, BucketTable {
    * its start first. `bases` carries requests already rebuilt (a read in pages passes it on).
    */
   private async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>()): Promise<Envelope[]> {
+    return this.settle(await this.rebuild(rows, bases));
+  }
+
+  /**
+   * Envelopes with the parts other rows hold put back (see `Packed` in journal-format.ts): a
+   * node's tool calls from its actor's turn records, a value of another envelope of the run (the
+   * run's output from its nodes' `node.completed`), read once for all of them.
+   */
+  private async settle(envs: Envelope[]): Promise<Envelope[]> {
+    const waiting = envs.filter((e) => pendingRefs(e));
+    if (!waiting.length) return envs;
+    const byId = new Map(envs.map((e) => [`${e.runId}/${e.id}`, e]));
+    const turnsOf = new Set<string>();
+    const wanted: Array<{ runId: string; id: string }> = [];
+    for (const e of waiting) {
+      for (const [, ref] of pendingRefs(e)!) {
+        if (ref[0] === 't') turnsOf.add(e.runId);
+        else if (ref[0] === 'e' && !byId.has(`${e.runId}/${ref[1]}`)) wanted.push({ runId: e.runId, id: ref[1] });
+      }
+    }
+    const records = turnsOf.size ? await this.turnsSince([...turnsOf].map((runId) => ({ runId, from: 0 }))) : new Map<string, StoredTurn[]>();
+    const corrupt = (e: Envelope, why: string) => new AoError('AO_STORE_CORRUPT', `${e.type} at seq ${e.seq} of run ${e.runId} ${why}`);
+    const put = (e: Envelope, refs: Refs | undefined, kind: 't' | 'e'): Envelope => {
+      let payload = e.payload;
+      for (const [path, ref] of refs ?? []) {
+        if (ref[0] !== kind) continue;
+        if (ref[0] === 't') {
+          const used = (records.get(e.runId) ?? []).filter((r) => r.a === ref[1]).flatMap((r) => r.u ?? []);
+          if (used.length < ref[2]) throw corrupt(e, `lists ${ref[2]} tool calls of ${ref[1]}, whose turn records hold ${used.length}`);
+          payload = setAt(payload, path, used.slice(0, ref[2]));
+        } else if (ref[0] === 'e') {
+          const target = byId.get(`${e.runId}/${ref[1]}`);
+          if (!target) throw corrupt(e, `refers to envelope ${ref[1]}, which the run's log does not hold`);
+          payload = setAt(payload, path, ref.slice(2).reduce<unknown>((v, k) => (v as Record<string, unknown> | null)?.[k], target.payload));
+        }
+      }
+      return payload === e.payload ? e : { ...e, payload };
+    };
+    // Tool calls first: a value another envelope refers to may be a node's output that lists them.
+    const listed = envs.map((e) => put(e, pendingRefs(e), 't'));
+    listed.forEach((e) => byId.set(`${e.runId}/${e.id}`, e));
+    for (const e of wanted.length ? await this.eventsById(wanted) : []) byId.set(`${e.runId}/${e.id}`, e);
+    return listed.map((e, i) => put(e, pendingRefs(envs[i]!), 'e'));
+  }
+
+  /** Rows' envelopes with their requests rebuilt (see `expand`). */
+  private async rebuild(rows: JournalRow[], bases: Map<string, readonly unknown[]>): Promise<Envelope[]> {
     const envs = unpackRows(await this.resolve(rows));
     // Rebuilt again from here if earlier rows must be read: what this pass adds is after them.
     const before = new Map(bases);

@@ -13,9 +13,10 @@ import type { StoredTurn } from './turns.js';
  */
 export const JOURNAL_FORMAT = 2;
 /**
- * Format 3 (issue 22): a format-2 row with turn records (`turns`, see ./turns.ts) that payloads of
- * its body refer to (a packed envelope's `refs`). Written only by rows that have records; a
- * reader of format 2 alone refuses such a row rather than read payloads without their parts.
+ * Format 3 (issue 22): a format-2 row whose payloads leave parts to its turn records (`turns`,
+ * see ./turns.ts) or to other envelopes of the run (a packed envelope's `refs`). Written only by
+ * rows that have either; a reader of format 2 alone refuses such a row rather than read payloads
+ * without their parts.
  */
 export const JOURNAL_FORMAT_TURNS = 3;
 
@@ -27,13 +28,29 @@ export const JOURNAL_FORMAT_TURNS = 3;
  *   the first envelope's is null when left out.
  * - `seq`: left out (or null when `refs` follows) when it is the previous envelope's plus one
  *   (the first's is the row's `seq`).
- * - `refs`: payload fields stored in the row's turn records, each holding `0` in the payload:
- *   `{field: ["m", r]}` the messages of record r's request (rebuilt in seq order, see
- *   `rebuildRequests`), `{field: ["u", r, j]}` the outcome of record r's tool call j.
+ * - `refs`: parts of the payload held elsewhere, each `[path, ref]` with `0` at `path` in the
+ *   payload: `["m", r]` the messages of the row's record r's request (rebuilt in seq order, see
+ *   `rebuildRequests`), `["u", r, j]` the outcome of record r's tool call j, `["t", actor, n]`
+ *   the first n tool calls of the actor's records (its output's `tools`), `["e", id, ...field]`
+ *   the value at `field` of the payload of the run's envelope `id` (a node's output).
  */
 type Packed = [string, string, string, string | number | null, number, unknown, (Envelope['trace'] | 0)?, (number | null)?, Refs?];
-/** Payload fields held by the row's turn records (see `Packed`). */
-export type Refs = Record<string, ['m', number] | ['u', number, number]>;
+/** Where a part of a payload is held (see `Packed`). */
+export type Ref = ['m', number] | ['u', number, number] | ['t', string, number] | ['e', string, ...string[]];
+/** Parts of a payload held elsewhere: each its path in the payload and where it is. */
+export type Refs = Array<[string[], Ref]>;
+
+/** `value` at `path` of a copy of `v` (the objects along the path copied, the rest shared). */
+export function setAt(v: unknown, path: readonly string[], value: unknown): unknown {
+  if (!path.length) return value;
+  const o = { ...(v as Record<string, unknown>) };
+  o[path[0]!] = setAt(o[path[0]!], path.slice(1), value);
+  return o;
+}
+
+/** The parts of envelopes read back that other rows hold (`t` and `e` refs): the store puts them back (see `DrizzleStore.expand`). */
+const pending = new WeakMap<Envelope, Refs>();
+export const pendingRefs = (env: Envelope): Refs | undefined => pending.get(env);
 
 /** A payload as a row stores it: its JSON, and the fields its turn records hold. */
 export type PackedPayload = string | { json: string; refs: Refs };
@@ -92,6 +109,7 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
     const index = new Map(sorted.map((e, i) => [e.id, i]));
     let trace: Envelope['trace'] = null;
     let seq = first.seq - 1;
+    let referring = false;
     const body = sorted.map((e) => {
       const causation = e.causationId === null ? 'null' : (index.get(e.causationId) ?? JSON.stringify(e.causationId));
       const packed = pack(payloadJsonOf(e), e);
@@ -102,13 +120,16 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
       else if (explicitSeq || refs) tail = ',0';
       if (explicitSeq) tail += `,${e.seq}`;
       else if (refs) tail += ',null';
-      if (refs) tail += `,${JSON.stringify(refs)}`;
+      if (refs) {
+        tail += `,${JSON.stringify(refs)}`;
+        referring = true;
+      }
       trace = e.trace;
       seq = e.seq;
       return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
     const records = turns?.(runId);
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: records ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
+    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
     rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]${records ? `,"turns":${records}` : ''}}`);
   }
   return rows;
@@ -141,25 +162,29 @@ export function unpackRow(row: JournalRow): Envelope[] {
     seq = s ?? seq + 1;
     const causationId = typeof causation === 'number' ? row.ids[causation] : causation;
     let payload = stored;
-    if (refs) {
-      const fields: Record<string, unknown> = { ...(stored as Record<string, unknown>) };
-      for (const [field, ref] of Object.entries(refs)) {
-        const r = records[ref[1]];
-        if (!r) throw fail(`envelope ${i} refers to turn record ${ref[1]}, which the row does not hold`);
-        if (ref[0] === 'm') fields[field] = { prev: r.a, keep: r.k, add: addedMessages(r) };
-        else {
-          const u = r.u?.[ref[2]!];
-          if (!u) throw fail(`envelope ${i} refers to tool call ${ref[2]} of turn record ${ref[1]}, which it does not hold`);
-          fields[field] = u.result;
-        }
+    const later: Refs = [];
+    for (const [path, ref] of refs ?? []) {
+      if (ref[0] === 't' || ref[0] === 'e') {
+        later.push([path, ref]);
+        continue;
       }
-      payload = fields;
+      const r = records[ref[1]];
+      if (!r) throw fail(`envelope ${i} refers to turn record ${ref[1]}, which the row does not hold`);
+      if (ref[0] === 'm') payload = setAt(payload, path, { prev: r.a, keep: r.k, add: addedMessages(r) });
+      else {
+        const u = r.u?.[ref[2]];
+        if (!u) throw fail(`envelope ${i} refers to tool call ${ref[2]} of turn record ${ref[1]}, which it does not hold`);
+        payload = setAt(payload, path, u.result);
+      }
     }
+    let env: Envelope;
     try {
-      return parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() });
+      env = parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() });
     } catch (e) {
       throw fail(`envelope ${i}`, e);
     }
+    if (later.length) pending.set(env, later);
+    return env;
   });
 }
 

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
-import type { PackedPayload, Refs } from './journal-format.js';
+import { setAt } from './journal-format.js';
+import type { PackedPayload, Ref, Refs } from './journal-format.js';
 import { packAdded } from './turns.js';
-import type { StoredTurn, TurnExtras } from './turns.js';
+import type { StoredTurn, TurnExtras, UsedTool } from './turns.js';
 
 /**
  * An agent's model requests carry its whole conversation: turn k's `llm.request` holds every
@@ -28,13 +29,27 @@ const ActorDeltaSchema = z.object({ prev: z.string(), keep: z.number().int().non
 export interface LastRequest {
   seq: number;
   messages: readonly unknown[];
+  /** The tool calls of the actor's turn records so far, in order (what its output lists, if it ends now). */
+  used?: readonly UsedTool[];
+}
+
+/** A node's output as its last `node.completed` (this process committed) holds it: that envelope's id, and the output's JSON. */
+interface OutputAt {
+  id: string;
+  json: string;
+}
+
+/** What this process knows of a run's payloads, which its next commits refer to. */
+interface RunMemory {
+  actors: Map<string, LastRequest>;
+  outputs: Map<string, OutputAt>;
 }
 
 const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
-/** The last request of each actor of each recent run, as committed by this process. */
+/** The last request of each actor (and the last output of each node) of each recent run, as committed by this process. */
 export class RequestHistories {
-  private readonly runs = new Map<string, Map<string, LastRequest>>();
+  private readonly runs = new Map<string, RunMemory>();
 
   constructor(private readonly maxRuns = 500) {}
 
@@ -43,26 +58,31 @@ export class RequestHistories {
     return new HistoryPacker(this.runs.get(runId), extras);
   }
 
-  /** The commit landed: its requests are the ones the next commits continue. */
+  /** The commit landed: its requests and outputs are the ones the next commits continue and refer to. */
   landed(runId: string, p: HistoryPacker): void {
-    this.set(runId, p.updates);
+    if (!p.updates.size && !p.outputs.size) return;
+    const run = this.run(runId);
+    for (const [actor, last] of p.updates) run.actors.set(actor, last);
+    for (const [node, out] of p.outputs) run.outputs.set(node, out);
   }
 
   /** What the actors' last requests were (read back by a resume), unless this process knows later ones. */
   prime(runId: string, last: ReadonlyMap<string, LastRequest>): void {
     const known = this.runs.get(runId);
-    this.set(runId, new Map([...last].filter(([actor, l]) => (known?.get(actor)?.seq ?? 0) < l.seq)));
+    const later = [...last].filter(([actor, l]) => (known?.actors.get(actor)?.seq ?? 0) < l.seq);
+    if (!later.length) return;
+    const run = this.run(runId);
+    for (const [actor, l] of later) run.actors.set(actor, l);
   }
 
-  private set(runId: string, updates: ReadonlyMap<string, LastRequest>): void {
-    if (!updates.size) return;
+  private run(runId: string): RunMemory {
     let run = this.runs.get(runId);
     if (!run) {
       if (this.runs.size >= this.maxRuns) this.runs.delete(this.runs.keys().next().value!);
-      run = new Map();
+      run = { actors: new Map(), outputs: new Map() };
       this.runs.set(runId, run);
     }
-    for (const [actor, last] of updates) run.set(actor, last);
+    return run;
   }
 
   /** The run ended (or its host let it go): nothing more to continue. */
@@ -71,47 +91,40 @@ export class RequestHistories {
   }
 }
 
-/** How one journal row stores its payloads: its turn records, and the payload fields they hold. */
+/** How one journal row stores its payloads: its turn records, and the parts of payloads held elsewhere. */
 export interface RowPlan {
   pack(json: string, env: Envelope): PackedPayload;
-  /** The row's turn records as JSON (undefined: none, a format-2 row). */
+  /** The row's turn records as JSON (undefined: none). */
   turns: string | undefined;
 }
 
 export class HistoryPacker {
   readonly updates = new Map<string, LastRequest>();
+  readonly outputs = new Map<string, OutputAt>();
 
   constructor(
-    private readonly known: ReadonlyMap<string, LastRequest> | undefined,
+    private readonly known: RunMemory | undefined,
     private readonly extras?: ReadonlyMap<string, TurnExtras>,
   ) {}
+
+  private last(actor: string): LastRequest | undefined {
+    return this.updates.get(actor) ?? this.known?.actors.get(actor);
+  }
 
   /**
    * Plan one row (one run's envelopes of a commit, in seq order): each request that continues its
    * actor's previous one, or whose agent adds to it (`extras`), gets a turn record; a tool result
-   * whose outcome one of the row's records holds refers to it.
+   * whose outcome one of the row's records holds refers to it; a node's output lists the tool
+   * calls of its actor's records by reference; the run's output refers to its nodes' outputs.
    */
   row(events: readonly Envelope[]): RowPlan {
     const records: StoredTurn[] = [];
     const refs = new Map<Envelope, Refs>();
+    const refer = (env: Envelope, path: string[], ref: Ref) => refs.set(env, [...(refs.get(env) ?? []), [path, ref]]);
     for (const env of events) {
-      if (env.type !== 'llm.request') continue;
-      const payload = env.payload as { messages?: unknown } | null;
-      if (!payload || !Array.isArray(payload.messages)) continue;
-      const messages: readonly unknown[] = payload.messages;
-      const extras = this.extras?.get(env.id);
-      const prev = this.updates.get(env.from) ?? this.known?.get(env.from);
-      // A copy: the actor may push to its array after this request.
-      this.updates.set(env.from, { seq: env.seq, messages: [...messages] });
-      let keep = 0;
-      if (prev && prev.seq < env.seq) {
-        const max = Math.min(prev.messages.length, messages.length);
-        while (keep < max && same(prev.messages[keep], messages[keep])) keep++;
-      }
-      if (keep === 0 && !extras) continue;
-      const used = extras?.used?.length ? extras.used : undefined;
-      records.push({ a: env.from, q: env.seq, k: keep, m: packAdded(messages.slice(keep), used), ...(used ? { u: used } : {}), ...(extras?.state ? { s: extras.state } : {}) });
-      refs.set(env, { messages: ['m', records.length - 1] });
+      if (env.type === 'llm.request') this.request(env, records, refer);
+      else if (env.type === 'node.completed') this.completed(env, refer);
+      else if (env.type === 'run.finished') this.finished(env, refer);
     }
     // Outcomes the records hold, by their JSON (each taken once).
     let outcomes: Map<string, Array<[number, number]>> | undefined;
@@ -131,18 +144,56 @@ export class HistoryPacker {
         );
       }
       const at = outcomes.get(JSON.stringify(value))?.shift();
-      if (at) refs.set(env, { [field]: ['u', at[0], at[1]] });
+      if (at) refer(env, [field], ['u', at[0], at[1]]);
     }
     return {
       turns: records.length ? JSON.stringify(records) : undefined,
       pack: (json, env) => {
         const r = refs.get(env);
         if (!r) return json;
-        // The payload without what the records hold: `0` in each such field, in its place.
-        const held = Object.fromEntries(Object.keys(r).map((f) => [f, 0]));
-        return { json: JSON.stringify({ ...(env.payload as object), ...held }), refs: r };
+        // The payload without what is held elsewhere: `0` in each such place.
+        return { json: JSON.stringify(r.reduce<unknown>((p, [path]) => setAt(p, path, 0), env.payload)), refs: r };
       },
     };
+  }
+
+  private request(env: Envelope, records: StoredTurn[], refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const payload = env.payload as { messages?: unknown } | null;
+    if (!payload || !Array.isArray(payload.messages)) return;
+    const messages: readonly unknown[] = payload.messages;
+    const extras = this.extras?.get(env.id);
+    const prev = this.last(env.from);
+    let keep = 0;
+    if (prev && prev.seq < env.seq) {
+      const max = Math.min(prev.messages.length, messages.length);
+      while (keep < max && same(prev.messages[keep], messages[keep])) keep++;
+    }
+    const used = extras?.used?.length ? extras.used : undefined;
+    // A copy: the actor may push to its array after this request.
+    this.updates.set(env.from, { seq: env.seq, messages: [...messages], ...(prev?.used || used ? { used: [...(prev?.used ?? []), ...(used ?? [])] } : {}) });
+    if (keep === 0 && !extras) return;
+    records.push({ a: env.from, q: env.seq, k: keep, m: packAdded(messages.slice(keep), used), ...(used ? { u: used } : {}), ...(extras?.state ? { s: extras.state } : {}) });
+    refer(env, ['messages'], ['m', records.length - 1]);
+  }
+
+  /** A node's output: its tool calls are its actor's records' (when they are all of them), and it is what the run's output refers to. */
+  private completed(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const p = env.payload as { node?: unknown; output?: { tools?: unknown } } | null;
+    if (typeof p?.node !== 'string' || typeof p.output !== 'object' || p.output === null) return;
+    const tools = p.output.tools;
+    const used = this.last(env.from)?.used;
+    if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools)) refer(env, ['output', 'tools'], ['t', env.from, used.length]);
+    this.outputs.set(p.node, { id: env.id, json: JSON.stringify(p.output) });
+  }
+
+  /** The run's output: each node's, when it is that node's last `node.completed`'s. */
+  private finished(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const output = (env.payload as { output?: unknown } | null)?.output;
+    if (typeof output !== 'object' || output === null || Array.isArray(output)) return;
+    for (const [node, out] of Object.entries(output)) {
+      const at = this.outputs.get(node) ?? this.known?.outputs.get(node);
+      if (at && JSON.stringify(out) === at.json) refer(env, ['output', node], ['e', at.id, 'output']);
+    }
   }
 }
 

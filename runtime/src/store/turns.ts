@@ -127,10 +127,11 @@ export interface AgentRestore {
   used: UsedTool[];
 }
 
-/** A conversation as of one request of the actor: the request's seq and its messages. */
+/** A conversation as of one request of the actor: the request's seq and its messages (and, for the last, the tool calls of all its records). */
 export interface ConversationAt {
   seq: number;
   messages: unknown[];
+  used?: UsedTool[];
 }
 
 /**
@@ -164,6 +165,6 @@ export function foldTurns(records: ReadonlyArray<StoredTurn>, actor: string, sta
   return {
     ...(restore ? { restore: { state: restore.state, request: restore.request, messages: view(restore).slice(), used: used.slice(0, restore.used) } } : {}),
     ...(at ? { at: { seq: at.seq, messages: view(at).slice() } } : {}),
-    ...(last ? { last: { seq: last.seq, messages: view(last) } } : {}),
+    ...(last ? { last: { seq: last.seq, messages: view(last), used } } : {}),
   };
 }
