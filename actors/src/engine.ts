@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AoError, GraphRegistry, isAoError, parseBudget, zodIssuePath } from '@ao/graphs';
 import type { Budget, BudgetAnswer, GraphBuilder, GraphDef } from '@ao/graphs';
 import { beatIntervalMs, createActorSystem, NODE_RUNS_LISTED, emitRunSpan, envelopeIdFor, meters, newTraceContext, nodeIdInUse, RunIntake, RunJournal, runTraceContext, SecretVault, systemClock, TERMINAL_STATUSES, thisProcess, traceIdOf } from '@ao/runtime';
-import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunFile, RunPatch, RunRecord, SignalRecord, Store, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
+import type { ActorSystem, Bus, NodeIdentity, ProcessRef, CheckpointRecord, Clock, Envelope, ErrorInfo, ListRunsQuery, NodeInfo, NodeState, Recording, ReplayInfo, RunFile, RunPatch, RunRecord, SignalRecord, Store, StoredTurn, Subscription, ToolRegistry, TraceContext, WaitInfo } from '@ao/runtime';
 import { isoNow, log } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
@@ -23,6 +23,8 @@ import type { CheckpointState } from './run-supervisor/checkpoint.js';
 import { answerSchema, SUPERVISOR_PATH } from './run-supervisor/run-supervisor.js';
 import { draft } from './services.js';
 import type { LlmResolver } from './services.js';
+import { resumePlan } from './resume-plan.js';
+import type { ResumePlan } from './resume-plan.js';
 
 /** What a batch of resumes read at once for one run (see `Engine.loadForResume`). */
 interface Loaded {
@@ -30,9 +32,11 @@ interface Loaded {
   first: Envelope | undefined;
   /** The start messages of the live children its checkpoint names. */
   starts: Envelope[];
-  /** The run's events after `after`: its checkpoint's seq, or before the earliest start message it names. */
+  /** The run's events after `after` (the plan's: its checkpoint's seq, or before the earliest start message or resume point of a live child). */
   after: number;
   known: Envelope[];
+  /** Where its live agents go on from (see ./resume-plan.ts). */
+  plan: ResumePlan;
 }
 
 /** The envelopes after which a run's status has moved to where `waitForRun` stops following it. */
@@ -354,7 +358,7 @@ export class Engine {
     return run;
   }
 
-  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording }): RunHost {
+  private host(run: RunRecord, def: GraphDef<unknown>, trace: TraceContext, o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; agents?: ResumePlan['agents'] }): RunHost {
     // A resume that was on its way when the id was lost must not start writing under it.
     if (this.lost) throw nodeIdInUse(this.nodeId, undefined, 'lost');
     const host = new RunHost(
@@ -505,9 +509,13 @@ export class Engine {
     const starts = await this.o.store.eventsById([...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id }))));
     const byRun = new Map<string, Envelope[]>();
     for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
-    const ranges = ids.map((id) => ({ runId: id, after: Math.min(cps.get(id)?.seq ?? 0, ...(byRun.get(id) ?? []).map((e) => e.seq - 1)) }));
-    const known = await this.o.store.eventsAfter(ranges);
-    return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [] }]));
+    // The turn records since the live children started: agents among them go on from their resume points.
+    const withStarts = ids.filter((id) => byRun.get(id)?.length);
+    const records = withStarts.length && this.o.store.turnsSince ? await this.o.store.turnsSince(withStarts.map((id) => ({ runId: id, from: Math.min(...byRun.get(id)!.map((e) => e.seq)) }))) : new Map<string, StoredTurn[]>();
+    const plans = new Map(ids.map((id) => [id, resumePlan(id, cps.get(id)?.seq ?? 0, byRun.get(id) ?? [], records.get(id) ?? [])]));
+    const ranges = ids.map((id) => ({ runId: id, after: plans.get(id)!.after }));
+    const known = await this.o.store.eventsAfter(ranges, { bases: new Map([...plans.values()].flatMap((p) => [...p.bases])) });
+    return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [], plan: plans.get(id)! }]));
   }
 
   private async resume(run: RunRecord, loaded?: Loaded): Promise<void> {
@@ -545,9 +553,14 @@ export class Engine {
     // logged since the earliest of them (their re-runs emit those again, under the same ids).
     const wanted = restored?.live.map((l) => l.startId) ?? [];
     // Read with the batch, unless a migration changed which children are live (read them again).
-    const starts = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id)) ? loaded.starts : restored ? await this.o.store.getEvents(run.id, wanted) : [];
-    const from = Math.min(cp ? cp.seq : 0, ...starts.map((e) => e.seq - 1));
-    const known = loaded && loaded.after === from ? loaded.known : blank ? [] : await this.o.store.listEvents(run.id, { after: from, limit: 1_000_000 });
+    const same = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id));
+    const starts = same ? loaded.starts : restored ? await this.o.store.getEvents(run.id, wanted) : [];
+    // Agents among the live children that left resume points go on from there: not a replay's (its
+    // actors read its original), nor a migrated run's (its agents run again on the new version).
+    const migrated = run.graphVersion !== def.version;
+    const plan = same && !migrated ? loaded.plan : migrated ? resumePlan(run.id, cp?.seq ?? 0, starts, []) : await this.planResume(run, cp?.seq ?? 0, starts);
+    const from = plan.after;
+    const known = loaded && loaded.after === from ? loaded.known : blank ? [] : (await this.o.store.eventsAfter([{ runId: run.id, after: from }], { bases: plan.bases })).get(run.id)!;
     const recording = run.replay ? await loadRecording(this.o.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
     if (recording && !o.freshReplay) recording.advance(await this.o.store.listEvents(run.id, { limit: 10_000_000 }), restored?.step ?? 0);
     // A replay's children that were live at its step started in the original: their start messages are inherited.
@@ -556,8 +569,10 @@ export class Engine {
       const inherited = recording?.inherited(`${SUPERVISOR_PATH}/${l.name}/start`);
       if (inherited) starts.push({ ...inherited, id: l.startId, runId: run.id });
     }
-    const ledger = restored ? await this.restoredLedger(run, def, restored, cp!.seq, known) : undefined;
-    const host = this.host(run, def, trace, { known, ...(ledger ? { ledger } : {}), ...(recording ? { recording } : {}), ...(restored ? { restored } : {}) });
+    const ledger = restored ? await this.restoredLedger(run, def, restored, cp!.seq, known, plan) : undefined;
+    // The agents' next requests continue their last ones (stored as what they add).
+    if (plan.last.size) this.o.store.primeRequests?.(run.id, plan.last);
+    const host = this.host(run, def, trace, { known, ...(ledger ? { ledger } : {}), ...(recording ? { recording } : {}), ...(restored ? { restored } : {}), ...(plan.agents.size ? { agents: plan.agents } : {}) });
     await this.startHost(host, async () => {
       if (run.graphVersion !== def.version) {
         await host.journal.append(
@@ -585,10 +600,23 @@ export class Engine {
     }
   }
 
-  /** The budget ledger as of the last committed event: the checkpoint's plus what came after it (or, for old checkpoints, a fold of the whole history). */
-  private async restoredLedger(run: RunRecord, def: GraphDef<unknown>, restored: CheckpointState, cpSeq: number, known: Envelope[]): Promise<Ledger> {
+  /** A run's resume plan, read now (a run resumed alone, or whose live children a migration changed); a replay's has no resume points. */
+  private async planResume(run: RunRecord, cpSeq: number, starts: Envelope[]): Promise<ResumePlan> {
+    const records = run.replay === null && starts.length && this.o.store.turnsSince ? ((await this.o.store.turnsSince([{ runId: run.id, from: Math.min(...starts.map((e) => e.seq)) }])).get(run.id) ?? []) : [];
+    return resumePlan(run.id, cpSeq, starts, records);
+  }
+
+  /**
+   * The budget ledger as of the last committed event: the checkpoint's, or a later resume
+   * point's, plus what came after it (or, for old checkpoints, a fold of the whole history).
+   */
+  private async restoredLedger(run: RunRecord, def: GraphDef<unknown>, restored: CheckpointState, cpSeq: number, known: Envelope[], plan: ResumePlan): Promise<Ledger> {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     const start = newLedger(limits, nodeLimitsOf(def));
+    if (plan.ledger) {
+      const { usage, ...at } = plan.ledger.state;
+      return foldLedger({ ...start, ...at, usage }, known.filter((e) => e.seq > plan.ledger!.seq && isLedgerEvent(e.type)));
+    }
     if (!restored.ledger) {
       const [budget, answers] = await Promise.all([this.o.store.listEventsOfType(run.id, 'budget.'), this.o.store.listEventsOfType(run.id, 'llm.response')]);
       return foldLedger(start, [...budget, ...answers].sort((a, b) => a.seq - b.seq));

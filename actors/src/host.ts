@@ -3,7 +3,7 @@ import { actorPath, RunJournal } from '@ao/runtime';
 import { isoNow, log } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
-import type { ActorPath, ActorRef, ActorSystem, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorPath, ActorRef, ActorSystem, AgentRestore, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -66,7 +66,7 @@ export class RunHost {
     readonly run: RunRecord,
     def: GraphDef<unknown>,
     trace: TraceContext,
-    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; onEnd: (host: RunHost) => void; onPassivated?: (host: RunHost) => void },
+    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; agents?: ReadonlyMap<string, AgentRestore>; onEnd: (host: RunHost) => void; onPassivated?: (host: RunHost) => void },
   ) {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     // The ledger as of the last committed event, kept by folding each commit's budget envelopes:
@@ -129,6 +129,7 @@ export class RunHost {
             }));
           }
         : undefined;
+    const agents = new Map(o.agents);
     const services: RunServices = {
       runId: run.id,
       tenant: run.tenant,
@@ -172,6 +173,17 @@ export class RunHost {
         });
       },
       pendingSignals: () => deps.store.pendingSignals(run.id),
+      // Each restored agent goes on from its resume point once, in the execution that left it.
+      ...(o.agents
+        ? {
+            restoredAgent: (path: ActorPath, start: string) => {
+              const r = agents.get(path);
+              if (r?.state.start !== start) return undefined;
+              agents.delete(path);
+              return r;
+            },
+          }
+        : {}),
       fork: (step, budget, key) => {
         if (!deps.fork) throw new AoError('AO_INTERNAL', 'this node cannot fork runs');
         return deps.fork(run.id, step, budget, key);

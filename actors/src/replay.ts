@@ -103,7 +103,8 @@ export async function replayStartState(
   }
   const left = cp.state.deadline !== undefined ? cp.state.deadline - Date.parse(cp.createdAt) : undefined;
   const deadline = budget.wallClockSec === undefined ? undefined : now + (left ?? budget.wallClockSec * 1000);
-  const { deadline: _old, pausedAt: _paused, ...rest } = cp.state;
+  // Its outputs are whole (read back); the references they came from name the original's log, not the replay's.
+  const { deadline: _old, pausedAt: _paused, $refs: _refs, ...rest } = cp.state;
   // A recorded replay under the original's budget goes on as the original did: its budget waits
   // and soft limits (raised by earlier grants) are the original's, and their answers are served.
   if (o.asRecorded) return { ...rest, ledger, ...(deadline !== undefined ? { deadline } : {}) };

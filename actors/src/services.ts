@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorJournal, ActorPath, ActorRef, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
+import type { ActorJournal, ActorPath, ActorRef, AgentRestore, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;
@@ -59,6 +59,11 @@ export interface RunServices {
   fork(step: number, budget: Record<string, unknown>, key: string): Promise<string>;
   /** Answers to this run's waits not taken yet (oldest first). */
   pendingSignals(): Promise<SignalRecord[]>;
+  /**
+   * The resume point of the agent at `path` running the execution started by `start`, if the run
+   * was restored with one (see @ao/runtime `turns.ts`); given once.
+   */
+  restoredAgent?(path: ActorPath, start: string): AgentRestore | undefined;
   /** The run supervisor itself crashed: end the run failed, or leave it to recovery if even that fails. */
   crashed(error: unknown): void;
 }

@@ -39,7 +39,9 @@ export type RetryPolicy = z.infer<typeof RetrySchema>;
 export const NodeOutputSchema = z.object({
   text: z.string(),
   tools: z
-    .array(z.object({ name: z.string(), args: z.unknown(), result: z.unknown(), ok: z.boolean() }))
+    // In the order the agent loop writes them: a parsed output serialises as the node wrote it
+    // (the store keeps a run's output as a reference to its nodes' when they are equal).
+    .array(z.object({ name: z.string(), args: z.unknown(), ok: z.boolean(), result: z.unknown() }))
     .optional(),
   branches: z.array(z.string()).optional(),
   /** A routing supervisor's choice: the successors that run next (edges to the others are not taken). */

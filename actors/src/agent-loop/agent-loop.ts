@@ -1,6 +1,6 @@
-import { AoError, canonicalJson } from '@ao/graphs';
+import { AoError } from '@ao/graphs';
 import type { NodeDef, NodeOutput, RunContext } from '@ao/graphs';
-import { redactArgs, toolSecrets } from '@ao/runtime';
+import { redactArgs, TOOL_MESSAGE_MAX_CHARS, toolMessageContent, toolSecrets } from '@ao/runtime';
 import type { ActorPath, ChatMessage, ToolCall, ToolRegistry } from '@ao/runtime';
 import type { Effects, ToolOutcome } from '../effects/effects.js';
 import type { NodeContext } from '../messages.js';
@@ -9,8 +9,13 @@ import { askHumanControl, delegateControl, routeControl } from '../supervisor/co
 import type { ControlTool } from '../supervisor/controls.js';
 import { buildPrompt } from './prompt.js';
 
-/** A tool result fed back to a model is cut to this many characters. */
-const MAX_TOOL_RESULT_CHARS = 4000;
+/**
+ * A plain loop leaves a resume point in its model request's turn record every this many turns
+ * (turns 9, 17, 25, ...): a restart restores its conversation there and runs fewer than this many
+ * turns again from the log, instead of every turn since the start (issue 22). Each point holds
+ * the actor's counters and the run's budget ledger, about 450 bytes.
+ */
+export const RESUME_EVERY = 8;
 
 export interface AgentRun {
   node: NodeDef<unknown>;
@@ -37,11 +42,12 @@ function malformedOutcome(call: ToolCall): ToolOutcome {
   return { ok: false, error: { code: 'AO_TOOL_ARGS_INVALID', message: `the arguments of ${call.name} are not a JSON object (${quoted}); call it again with a JSON object that fits its schema` } };
 }
 
-/** Canonical JSON (keys sorted): the same result reads the same whether it came from the tool or from the log. */
-const render = (o: ToolOutcome): string => {
-  const s = canonicalJson(o.ok ? (o.result ?? null) : { error: o.error });
-  return s.length > MAX_TOOL_RESULT_CHARS ? `${s.slice(0, MAX_TOOL_RESULT_CHARS)}…` : s;
-};
+/**
+ * A tool result fed back to the model: canonical JSON (keys sorted: the same result reads the same
+ * whether it came from the tool or from the log), cut to TOOL_MESSAGE_MAX_CHARS characters. The
+ * store makes the same text from a turn record's tool call (so it keeps the result once).
+ */
+const render = (o: ToolOutcome): string => toolMessageContent(o, TOOL_MESSAGE_MAX_CHARS);
 
 /** Arguments as a node's output records them: secret ones redacted, as in the `tool.call` event. */
 const shownArgs = (tools: ToolRegistry, name: string, args: unknown) => redactArgs(toolSecrets(tools.get(name)), args);
@@ -80,10 +86,25 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
   const controls = controlsOf(a);
   const specs = [...a.tools.specs(node.tools), ...controls.map((c) => c.spec)];
   let text = '';
-  for (let turn = 1; turn <= node.maxTurns; turn++) {
+  // A plain loop (no control tools, whose state lives outside it) keeps its conversation in its
+  // requests' turn records, with a resume point every RESUME_EVERY turns; restored from one, it
+  // goes on from there.
+  const recorded = controls.length === 0;
+  const restored = recorded ? effects.restore() : undefined;
+  if (restored) {
+    messages.splice(0, messages.length, ...(restored.messages as ChatMessage[]));
+    used.push(...(restored.used as typeof used));
+    const answer = messages.findLast((m) => m.role === 'assistant');
+    if (answer) text = answer.content;
+  }
+  /** The tool calls already in a turn record. */
+  let kept = used.length;
+  for (let turn = restored?.state.turn ?? 1; turn <= node.maxTurns; turn++) {
     // On the last turn no tools are offered, so the model must answer.
     const offer = turn < node.maxTurns && specs.length ? specs : undefined;
-    const res = await effects.llm({ profile: node.llm, messages, maxTokens: node.maxTokens, ...(offer ? { tools: offer } : {}) }, signal);
+    const record = recorded ? { used: used.slice(kept), ...(turn > 1 && (turn - 1) % RESUME_EVERY === 0 ? { resume: turn } : {}) } : undefined;
+    kept = used.length;
+    const res = await effects.llm({ profile: node.llm, messages, maxTokens: node.maxTokens, ...(offer ? { tools: offer } : {}) }, signal, record);
     text = res.message.content;
     const calls = res.message.toolCalls;
     if (!calls.length) break;

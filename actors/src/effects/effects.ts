@@ -1,6 +1,6 @@
 import { InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
-import type { ActorPath, Attributes, LlmRequest, LlmResponse, Span, TraceContext, Usage, WaitInfo } from '@ao/runtime';
+import type { ActorPath, AgentRestore, Attributes, LlmRequest, LlmResponse, Span, TraceContext, TurnExtras, Usage, UsedTool, WaitInfo } from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
 import { recordedQuestionTimes } from '../run-supervisor/recorded-waits.js';
 import type { Payload } from '../messages.js';
@@ -57,7 +57,7 @@ export class Effects {
       node,
       span: span?.span,
       nextKey: () => this.key(),
-      emit: (items, stage) => this.emitAll(items, stage),
+      emit: (items, stage, turn) => this.emitAll(items, stage, turn),
       attrs: (extra) => this.attrs(extra),
       spent: (u) => {
         this.usage = addUsage(this.usage, u);
@@ -85,10 +85,10 @@ export class Effects {
    * effect's class lets us make again (an LLM answer, a pure, read or idempotent tool's result)
    * and its settlement are staged.
    */
-  private emitAll(items: Emission[], stage = false) {
+  private emitAll(items: Emission[], stage = false, turn?: TurnExtras) {
     return this.s.journal.append(
       items.map((i) => draft({ runId: this.s.runId, trace: this.trace }, { ...i, causationId: this.causationId })),
-      stage ? { stage } : {},
+      { ...(stage ? { stage } : {}), ...(turn ? { turn } : {}) },
     );
   }
 
@@ -129,9 +129,41 @@ export class Effects {
     return (await reply).payload as Payload<'wait.resolved'>;
   }
 
-  /** One LLM call, as a journaled step (./llm.ts): a `chat` span under the node's span. */
-  async llm(asked: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
-    return responseOf(await this.step(llmStep(this.actor, asked), signal));
+  /**
+   * One LLM call, as a journaled step (./llm.ts): a `chat` span under the node's span. `turn`: an
+   * agent loop's turn (see @ao/runtime `turns.ts`): the tool calls it made since its previous
+   * call, stored once in the request's turn record, and (`resume`) a resume point there: this
+   * actor's state now, from which a restart goes on instead of running every turn again.
+   */
+  async llm(asked: LlmRequest, signal: AbortSignal, turn?: { used: UsedTool[]; resume?: number }): Promise<LlmResponse> {
+    return responseOf(await this.step(llmStep(this.actor, asked, turn && this.turnExtras(turn)), signal));
+  }
+
+  /**
+   * The turn record extras of a call about to be made (taken before anything of it is journaled:
+   * the state's `seq` is the log's last before the call). Only where the journal gives seqs and
+   * the budget ledger is at hand (the run's host; a node task runs every turn again).
+   */
+  private turnExtras(turn: { used: UsedTool[]; resume?: number }): TurnExtras | undefined {
+    const seq = this.s.journal.lastSeq;
+    if (seq === undefined) return undefined;
+    if (turn.resume === undefined) return { used: turn.used };
+    const { used, byNode, reserved, soft, usage } = this.s.ledgerAt([]);
+    const ledger = { used, byNode, reserved, ...(soft ? { soft } : {}), usage };
+    return { used: turn.used, state: { start: this.causationId, turn: turn.resume, n: this.n, usage: this.usage, seq, ledger } };
+  }
+
+  /**
+   * This actor's state at its latest resume point, if the run was restored with one for this
+   * execution (taken once): its effect count and usage are set from it; the caller gets its
+   * conversation, tool calls and the turn to go on with.
+   */
+  restore(): AgentRestore | undefined {
+    const r = this.s.restoredAgent?.(this.path, this.causationId);
+    if (!r) return undefined;
+    this.n = r.state.n;
+    this.usage = r.state.usage;
+    return r;
   }
 
   /**

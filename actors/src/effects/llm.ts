@@ -1,7 +1,8 @@
-import { actorPath, captureContent, contentHash, meters, parseLlmResponse, promptTokenEstimate, SpanKind } from '@ao/runtime';
-import type { LlmRequest, LlmResponse, ThrottleInfo } from '@ao/runtime';
+import { actorPath, captureContent, meters, parseLlmResponse, promptTokenEstimate, SpanKind } from '@ao/runtime';
+import type { LlmRequest, LlmResponse, ThrottleInfo, TurnExtras } from '@ao/runtime';
 import { priceOf } from '../budget/ledger.js';
 import type { RunServices } from '../services.js';
+import { llmRequestHash } from './request-hash.js';
 import { errorInfo } from './step.js';
 import type { StepActor, StepSpec } from './step.js';
 
@@ -15,30 +16,26 @@ export interface RecordedLlm {
   finishReason: LlmResponse['finishReason'];
 }
 
-/** What identifies an LLM request for replay: its normalised content (the hash stored with it). */
-function llmRequestContent(r: LlmRequest) {
-  return { profile: r.profile, model: r.model ?? null, maxTokens: r.maxTokens, temperature: r.temperature ?? null, messages: r.messages, tools: r.tools ?? [] };
-}
-
 /**
  * One LLM call as a step: `llm.request` to `llm/<profile>`, answered by `llm.response` or
  * `llm.failed`. Its budget reserves the whole prompt and all the output allowed; the grant may cap
  * the output. A failure is the call's, journaled and thrown (retryable). An answer is staged: lost
  * in a crash, the call is made again under the same key (its grant is in the log).
  */
-export function llmStep(actor: StepActor, requested: LlmRequest): StepSpec<LlmRequest, LlmResponse, RecordedLlm> {
+export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtras): StepSpec<LlmRequest, LlmResponse, RecordedLlm> {
   const { s, path, node } = actor;
   // A profile's `maxTokens` lowers what a node asks for (and so what the budget reserves).
   const cap = s.llm(requested.profile).maxOutputTokens;
   const asked = cap !== undefined && requested.maxTokens > cap ? { ...requested, maxTokens: cap } : requested;
   const model = asked.model ?? asked.profile;
-  const hash = contentHash(llmRequestContent(asked));
+  // What identifies the request for replay: the hash of its normalised content (./request-hash.ts).
+  const hash = llmRequestHash(asked);
   const tools = (asked.tools ?? []).map((t) => t.name);
   return {
     kind: 'llm',
     name: model,
     endpoint: actorPath('llm', asked.profile),
-    request: { type: 'llm.request', suffix: 'req', content: { profile: asked.profile, model: asked.model, messages: asked.messages, tools }, hash },
+    request: { type: 'llm.request', suffix: 'req', content: { profile: asked.profile, model: asked.model, messages: asked.messages, tools }, hash, ...(turn ? { turn } : {}) },
     // The maximum cost: the prompt as the provider counts it (its port's count, else the runtime's
     // estimate from the JSON of the messages and tools), plus all the output allowed.
     async budget(key) {

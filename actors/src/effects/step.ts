@@ -1,6 +1,6 @@
 import { AoError, isAoError } from '@ao/graphs';
 import type { ErrorCode } from '@ao/graphs';
-import type { ActorPath, Attributes, ErrorInfo, SpanKind, Span, ToolSecrets, Usage } from '@ao/runtime';
+import type { ActorPath, Attributes, ErrorInfo, SpanKind, Span, ToolSecrets, TurnExtras, Usage } from '@ao/runtime';
 import type { BudgetRequest } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import type { RunServices } from '../services.js';
@@ -35,8 +35,8 @@ export interface StepActor {
   readonly span: Span | undefined;
   /** The actor's next effect key, `actorPath/n` (n counts this actor's effects). */
   nextKey(): string;
-  /** One journal append: one commit, or (`stage`) none of its own: it rides in the run's next commit. */
-  emit(items: Emission[], stage: boolean): Promise<unknown>;
+  /** One journal append: one commit, or (`stage`) none of its own: it rides in the run's next commit. `turn`: its model request's turn record extras. */
+  emit(items: Emission[], stage: boolean, turn?: TurnExtras): Promise<unknown>;
   /** The attributes of the actor's metrics. */
   attrs(extra?: Attributes): Attributes;
   /** Count what an effect used in the actor's usage. */
@@ -62,6 +62,8 @@ export interface StepSpec<I, W, P> {
     content: Record<string, unknown>;
     /** The hash of the request's true content: a recorded replay compares it with the original's. */
     hash: string;
+    /** What an agent loop adds to the turn record of its model request (see @ao/runtime `turns.ts`). */
+    turn?: TurnExtras;
   };
   /** What the budget is asked before the call (an LLM call may ask its provider to count the prompt). */
   budget(key: string): BudgetRequest | Promise<BudgetRequest>;
@@ -200,7 +202,7 @@ async function journaled<I, W, P>(chain: readonly Interceptor[], step: Step, spe
   // Its intent already in the log: the call was in flight when the process stopped.
   const inFlight = spec.reconcile !== undefined && journal.recorded(intent) !== undefined;
   // The durability point: the intent commits at once, with the budget's request and grant staged before it.
-  await actor.emit([{ from: actor.path, to: spec.endpoint, type: spec.request.type, payload, key: intent }], false);
+  await actor.emit([{ from: actor.path, to: spec.endpoint, type: spec.request.type, payload, key: intent }], false, spec.request.turn);
 
   const logged = journal.recorded(resultKey(step));
   step.source = logged ? 'log' : journal.recording(resultKey(step)) ? 'recording' : 'live';

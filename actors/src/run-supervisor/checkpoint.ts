@@ -45,5 +45,13 @@ export const CheckpointStateSchema = z.object({
    * fold over the run's history. Absent in checkpoints written before it was added.
    */
   ledger: LedgerStateSchema.optional(),
+  /**
+   * Parts of the state held by the run's log and left out of the stored state (issue 22): each
+   * is the value at `field` of the payload of envelope `id` (a node's output: its
+   * `node.completed`), put back at `path` when the checkpoint is read (the store does it).
+   * Absent in checkpoints written before it was added, and in a replay's (its outputs may be its
+   * original's).
+   */
+  $refs: z.array(z.object({ path: z.array(z.string()), id: z.string(), field: z.array(z.string()) })).optional(),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;

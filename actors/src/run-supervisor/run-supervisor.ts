@@ -58,7 +58,12 @@ interface SupervisorState {
   pausedAt?: number;
   /** The run was passivated: this supervisor is done. */
   asleep?: boolean;
+  /** The `node.completed` envelope each node's output came from (its id): checkpoints refer to it instead of holding the output again. */
+  outputAt?: Record<string, string>;
 }
+
+/** The node whose output a checkpoint reference puts back (see `CheckpointState.$refs`). */
+const outputRefNode = (r: NonNullable<CheckpointState['$refs']>[number]): string | undefined => (r.path.length === 3 && r.path[0] === 'sched' && r.path[1] === 'outputs' && r.field.join('.') === 'output' ? r.path[2] : undefined);
 
 /** The schema a wait's answer must fit: the node's own, or the default of its kind. */
 export function answerSchema(def: RunServices['def'], node: string, kind: WaitInfo['kind']): z.ZodType {
@@ -120,6 +125,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           restore: restored.live,
           ...(restored.deadline !== undefined ? { deadline: restored.deadline } : {}),
           ...(restored.pausedAt !== undefined ? { pausedAt: restored.pausedAt } : {}),
+          // A replay's outputs from before its step came from its original's log, not its own.
+          ...(restored.$refs && !s.replay ? { outputAt: Object.fromEntries(restored.$refs.flatMap((r) => (outputRefNode(r) ? [[outputRefNode(r)!, r.id]] : []))) } : {}),
         }
       : { sched: initialState(s.def), step: 0, children: new Map() },
     async receive(state, msg, ctx) {
@@ -194,6 +201,8 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
           const step = nodeSucceeded(s.def, state.sched, s.input, m.payload.node, m.payload.output, now, m.payload);
           if (step.state === state.sched) return state; // stale or duplicate
           stopChild(state, m.payload.node);
+          // Its output is held once, by this envelope of the run's log (a replay's may be inherited: not in its log).
+          if (!s.replay) state.outputAt = { ...state.outputAt, [m.payload.node]: msg.id };
           return apply(state, step, ctx, msg.id, m.payload.node);
         }
         case 'node.failed': {
@@ -421,12 +430,19 @@ export function fromRunSupervisor(s: RunServices, restored?: CheckpointState): B
     };
   }
 
-  /** The supervisor's part of a checkpoint (its usage, like its ledger, is the log's as of the checkpoint: see `snapshot`). */
+  /**
+   * The supervisor's part of a checkpoint (its usage, like its ledger, is the log's as of the
+   * checkpoint: see `snapshot`). Node outputs are held by their `node.completed` envelopes: the
+   * checkpoint refers to them (`$refs`) instead of holding them again (issue 22).
+   */
   function snapshotState(state: SupervisorState): Omit<CheckpointState, 'usage'> {
+    const held = Object.entries(state.outputAt ?? {}).filter(([node]) => state.sched.outputs[node] !== undefined);
+    const sched = held.length ? { ...state.sched, outputs: Object.fromEntries(Object.entries(state.sched.outputs).filter(([node]) => !state.outputAt![node])) } : state.sched;
     return {
       v: 1,
       step: state.step,
-      sched: state.sched,
+      sched,
+      ...(held.length ? { $refs: held.map(([node, id]) => ({ path: ['sched', 'outputs', node], id, field: ['output'] })) } : {}),
       ...(state.deadline !== undefined ? { deadline: state.deadline } : {}),
       // Children not re-spawned yet (a restored run settling its waits first) are live all the same.
       live: [...[...state.children].map(([node, c]) => ({ node, name: c.name, startId: s.journal.idOf(`${c.ref.path}/start`) })), ...(state.restore ?? [])],

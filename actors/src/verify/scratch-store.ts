@@ -1,5 +1,5 @@
 import { AoError, canonicalJson } from '@ao/graphs';
-import { isoNow, systemClock, TERMINAL_STATUSES } from '@ao/runtime';
+import { isoNow, putRefs, systemClock, TERMINAL_STATUSES } from '@ao/runtime';
 import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CommitBatch, Envelope, ImportedRun, ListRunsQuery, NewRun, NodeIdHolder, RunRecord, RunStatus, SecretRecord, SignalRecord, Store } from '@ao/runtime';
 
 /** A copy through JSON, as a store's round trip makes it (undefined fields dropped, no shared objects). */
@@ -161,7 +161,14 @@ export class ScratchStore implements Store {
   }
 
   async latestCheckpoint(runId: string): Promise<CheckpointRecord | undefined> {
-    return copy(this.runs.get(runId)?.checkpoints.at(-1));
+    return this.whole(copy(this.runs.get(runId)?.checkpoints.at(-1)));
+  }
+
+  /** A checkpoint with the parts its state leaves to the log put back (see @ao/runtime `state-refs.ts`). */
+  private whole(cp: CheckpointRecord | undefined): CheckpointRecord | undefined {
+    const h = cp && this.runs.get(cp.runId);
+    if (h) putRefs(cp.state, (id) => h.events.find((e) => e.id === id), `checkpoint ${cp.step} of run ${cp.runId}`);
+    return cp;
   }
 
   async latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>> {
@@ -174,7 +181,7 @@ export class ScratchStore implements Store {
   }
 
   async getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined> {
-    return copy(this.runs.get(runId)?.checkpoints.find((c) => c.step === step));
+    return this.whole(copy(this.runs.get(runId)?.checkpoints.find((c) => c.step === step)));
   }
 
   async listCheckpoints(runId: string): Promise<CheckpointSummary[]> {

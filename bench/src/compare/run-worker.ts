@@ -52,7 +52,9 @@ export interface Worker {
  * hits the process that runs the system and nothing survives it).
  */
 export function startWorker(system: SystemName, workload: Workload, knobs: WorkerKnobs, env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', WORKER], {
     env: { ...process.env, ...env, BENCH_SYSTEM: system, BENCH_WORKLOAD: workload, BENCH_KNOBS: JSON.stringify(knobs) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -109,8 +109,10 @@ export interface Bus {
    * Publish the envelopes of one commit, in order, as `publish` would one by one. A network bus
    * sends them together (one message per commit, split only past its payload limit), which is
    * what makes a host's own commits cheap to carry to the others. Absent: one `publish` each.
+   * `again`: a re-delivery (see `publish`). The envelopes are valid (the journal checked them
+   * before it stored them, or read them back from the log): they are not parsed again.
    */
-  publishCommit?(envs: readonly Envelope[]): Promise<void>;
+  publishCommit?(envs: readonly Envelope[], o?: { again?: boolean }): Promise<void>;
   /** Every envelope of one run (`runId`), or of all runs (`'*'`). */
   subscribe(runId: string, handler: EnvelopeHandler): Subscription;
   /**

@@ -5,7 +5,7 @@ import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import { log } from '../log/mod.js';
 import { isoNow } from '../clock/mod.js';
 import type { Recording } from '../replay/recording.js';
-import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store } from '../store/mod.js';
+import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, Store, TurnExtras } from '../store/mod.js';
 
 /** A journal of a replay: what it inherits and checks against, and where divergences go. */
 export interface JournalReplay {
@@ -26,6 +26,12 @@ export type CheckpointSource = CheckpointWrite | { step: number; make: (fresh: r
  */
 export interface ActorJournal {
   readonly runId: string;
+  /**
+   * The seq of the last envelope the journal has taken (committed or staged): what an actor's
+   * resume point reads the log after. Undefined where the journal does not give seqs (a node
+   * task's, whose host does).
+   */
+  readonly lastSeq?: number;
   /** Nothing more can be written (the run ended, or this actor's host or task let it go). */
   readonly ended: boolean;
   readonly replay: Recording | undefined;
@@ -63,6 +69,12 @@ export interface AppendExtra {
    * taken, so a divergence another actor's append records first is seen too.
    */
   strict?: boolean;
+  /**
+   * What an agent loop adds to the turn record of the append's model request (its first
+   * `llm.request`; see the store's `turns.ts`). Dropped when that request is in the log already
+   * (an actor running again after a crash): its record was written with it.
+   */
+  turn?: TurnExtras;
 }
 
 /** A staged envelope is committed after at most this long, when nothing durable comes first. */
@@ -104,6 +116,8 @@ interface Prepared {
   fresh: Envelope[];
   patch?: RunPatch;
   checkpoint?: CheckpointWrite;
+  /** The turn record extras of its fresh model request (by envelope id). */
+  turn?: [string, TurnExtras];
   stage: boolean;
   /** The replay diverged with this append. */
   diverged?: Divergence;
@@ -116,6 +130,7 @@ interface Staged {
   events: Envelope[];
   patch: RunPatch | undefined;
   checkpoints: CheckpointWrite[];
+  turns: Array<[string, TurnExtras]>;
 }
 
 /**
@@ -207,6 +222,10 @@ export class RunJournal implements ActorJournal {
 
   get replay(): Recording | undefined {
     return this.o.replay?.recording;
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
   }
 
   /** Ids lately derived (a key's id is asked for by the actor that checks the log, then by the append). */
@@ -368,9 +387,17 @@ export class RunJournal implements ActorJournal {
     let patch: RunPatch | undefined = st?.patch;
     for (const p of items) if (p.patch) patch = { ...patch, ...p.patch };
     const checkpoints = [...(st?.checkpoints ?? []), ...items.flatMap((p) => (p.checkpoint ? [p.checkpoint] : []))];
+    const turns = [...(st?.turns ?? []), ...items.flatMap((p) => (p.turn ? [p.turn] : []))];
     if (events.length || patch || checkpoints.length) {
       try {
-        await this.store.commit({ runId: this.runId, events, ...(patch ? { patch } : {}), ...(checkpoints.length ? { checkpoints } : {}), ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}) });
+        await this.store.commit({
+          runId: this.runId,
+          events,
+          ...(patch ? { patch } : {}),
+          ...(checkpoints.length ? { checkpoints } : {}),
+          ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}),
+          ...(turns.length ? { turns: new Map(turns) } : {}),
+        });
       } catch (e) {
         this.committing = undefined;
         // Fenced (another node holds the run now), or not known to be written: this journal
@@ -419,18 +446,21 @@ export class RunJournal implements ActorJournal {
 
   /** Stage prepared appends: delivered to the host's actors now, committed with the run's next commit (or by the flush timer). */
   private stage(items: readonly Prepared[]): void {
-    const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [] });
+    const st = (this.staged ??= { events: [], patch: undefined, checkpoints: [], turns: [] });
+    const again: Envelope[] = [];
     for (const p of items) {
       st.events.push(...p.fresh);
       if (p.patch) st.patch = { ...st.patch, ...p.patch };
       if (p.checkpoint) st.checkpoints.push(p.checkpoint);
-      for (const { env, again } of p.out) {
+      if (p.turn) st.turns.push(p.turn);
+      for (const { env, again: seen } of p.out) {
         this.o.deliver!(env);
-        // Already in the log (a re-run after a crash): observers may see it again at once.
-        if (again) this.publish([env], true);
+        if (seen) again.push(env);
       }
       p.req.resolve(p.out.map((o) => o.env));
     }
+    // Already in the log (a re-run after a crash): observers may see it again at once.
+    this.publish(again, true);
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined;
@@ -504,13 +534,14 @@ export class RunJournal implements ActorJournal {
     // The checkpoint reflects the log up to this append's last envelope (a later one may share its commit).
     const checkpoint = made ? { ...made, seq: fresh.length ? fresh[fresh.length - 1]!.seq : this.nextSeq - 1 } : undefined;
     const stage = this.stageable({ ...extra, ...(patch ? { patch } : {}) }, fresh);
+    const request = extra.turn ? fresh.find((e) => e.type === 'llm.request') : undefined;
     // Accepted: seqs move on, and the host folds the envelopes (a later append's checkpoint in the
     // same commit must see this one's budget decisions).
     if (checkpoint) this.step = checkpoint.step;
     this.nextSeq += fresh.length;
     for (const e of fresh) this.written.add(e.id);
     this.o.onWrite?.(fresh);
-    return { req, out, fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), stage, ...(divergence && !hadDivergence ? { diverged: divergence } : {}) };
+    return { req, out, fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), ...(request ? { turn: [request.id, extra.turn!] as [string, TurnExtras] } : {}), stage, ...(divergence && !hadDivergence ? { diverged: divergence } : {}) };
   }
 
   /**
@@ -529,9 +560,10 @@ export class RunJournal implements ActorJournal {
   private publish(envs: readonly Envelope[], again: boolean): void {
     if (!envs.length) return;
     this.published = this.published.then(async () => {
-      if (!again && this.bus.publishCommit) {
+      if (this.bus.publishCommit) {
+        // Validated when written or read back: sent as they are, in one message (a re-delivery under ids of its own).
         try {
-          await this.bus.publishCommit(envs);
+          await this.bus.publishCommit(envs, again ? { again } : undefined);
         } catch (e) {
           if (!this.ended) log.error(`could not publish ${envs.length} envelope(s): ${(e as Error).message}`, { component: 'journal', runId: this.runId });
         }

@@ -92,8 +92,27 @@ export interface LlmPort {
  * exactly (OpenAI, with its tokenizer) do.
  */
 export function promptTokenEstimate(req: Pick<LlmRequest, 'messages' | 'tools'>): number {
-  return estimateTokens(JSON.stringify(req.messages) + JSON.stringify(req.tools ?? []));
+  return estimateTokensOfLength(messagesJsonLength(req.messages) + JSON.stringify(req.tools ?? []).length);
 }
+
+/**
+ * `JSON.stringify(messages).length`, without serialising again the messages an earlier call of
+ * the same array counted: an agent loop sends one array a turn longer each time, and serialising
+ * it whole every turn makes a conversation cost O(n^2) (issue 22). Earlier messages are recognised
+ * by identity; messages are never changed in place.
+ */
+function messagesJsonLength(messages: readonly unknown[]): number {
+  let c = counted.get(messages);
+  if (!c || c.fed.length > messages.length || c.fed.some((m, i) => m !== messages[i])) c = { fed: [], chars: 0 };
+  for (let i = c.fed.length; i < messages.length; i++) {
+    c.chars += (JSON.stringify(messages[i]) ?? 'null').length;
+    c.fed.push(messages[i]);
+  }
+  counted.set(messages, c);
+  // The brackets, and a comma between two messages.
+  return c.chars + 2 + Math.max(0, messages.length - 1);
+}
+const counted = new WeakMap<readonly unknown[], { fed: unknown[]; chars: number }>();
 
 /** One piece of an answer as a streaming provider writes it. */
 export interface LlmDelta {
@@ -148,5 +167,9 @@ export function parseLlmResponse(raw: unknown, provider: string): LlmResponse {
  * @example estimateTokens('hello world') // 3
  */
 export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4));
+  return estimateTokensOfLength(text.length);
+}
+
+function estimateTokensOfLength(chars: number): number {
+  return chars === 0 ? 0 : Math.max(1, Math.ceil(chars / 4));
 }

@@ -9,8 +9,11 @@ import type { CommitBatch, ImportedRun, ListRunsQuery, Store } from './port.js';
 import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
-import { journalRowsJson, unpackRows } from './journal-format.js';
-import type { JournalRow } from './journal-format.js';
+import type { HistoryPacker } from './request-history.js';
+import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
+import type { StoredTurn } from './turns.js';
+import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, NewRun, NodeIdClaim, NodeIdHolder, RunRecord, RunStatus, SignalRecord } from './records.js';
@@ -120,8 +123,36 @@ function runFromJson(o: Record<string, unknown>): typeof runs.$inferSelect {
   };
 }
 
-/** A journal row as read: its body as stored JSON text (content references not yet resolved). */
-const JOURNAL_COLUMNS = { runId: journal.runId, seq: journal.seq, lastSeq: journal.lastSeq, format: journal.format, ids: journal.ids, time: journal.time, body: sql<string>`${journal.body}::text` };
+/** A journal row as read: its body and turn records as stored JSON text (content references not yet resolved). */
+const JOURNAL_COLUMNS = {
+  runId: journal.runId,
+  seq: journal.seq,
+  lastSeq: journal.lastSeq,
+  format: journal.format,
+  ids: journal.ids,
+  time: journal.time,
+  body: sql<string>`${journal.body}::text`,
+  turns: sql<string | null>`${journal.turns}::text`,
+};
+
+/** How one row of a commit stores its payloads: turn records and request deltas, then content references. */
+interface Row {
+  pack: (json: string, env: Envelope) => PackedPayload;
+  /** The row's turn records (JSON), if any. */
+  turns?: string;
+}
+
+function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker): Row {
+  const sorted = events.some((e, i) => i > 0 && e.seq < events[i - 1]!.seq) ? [...events].sort((a, b) => a.seq - b.seq) : events;
+  const plan = hp.row(sorted);
+  return {
+    pack: (json, env) => {
+      const p = plan.pack(json, env);
+      return typeof p === 'string' ? pk.pack(p) : { json: pk.pack(p.json), refs: p.refs };
+    },
+    ...(plan.turns ? { turns: pk.pack(plan.turns) } : {}),
+  };
+}
 /** A checkpoint as read: its state as stored JSON text. */
 const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string>`${checkpoints.state}::text`, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
 type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
@@ -214,8 +245,12 @@ export class DrizzleStore implements Store, BucketTable {
     }
     const pk = new ContentPacker(run.id, undefined, this.contentMinChars);
     const hp = new RequestHistories().packer(run.id);
-    const pack = (json: string, env: Envelope) => pk.pack(hp.pack(env, json));
-    const rows = chunks.filter((c) => c.length).map((c) => journalRowsJson(c, pack));
+    const rows = chunks
+      .filter((c) => c.length)
+      .map((c) => {
+        const row = rowOf(c, pk, hp);
+        return journalRowsJson(c, row.pack, () => row.turns);
+      });
     const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
     const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
     const now = isoNow();
@@ -377,22 +412,22 @@ export class DrizzleStore implements Store, BucketTable {
   }
 
   async commit(input: CommitBatch): Promise<void> {
-    const { checkpoint: one, checkpoints: many, ...rest } = input;
+    const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
     const cps = [...(one ? [one] : []), ...(many ?? [])];
     const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}) };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
-    // An agent's requests are stored as what they add to its previous one (see request-history.ts).
-    const hp = this.histories.packer(batch.runId);
-    const pack = (json: string, env: Envelope) => pk.pack(hp.pack(env, json));
-    await this.commitPacked(batch, maxSeq, pk, pack);
+    // An agent's requests are stored as what they add to its previous one, in turn records the
+    // tool results of the same commit refer to (see request-history.ts, turns.ts).
+    const hp = this.histories.packer(batch.runId, turns);
+    await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp));
     if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
     if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) this.histories.forget(batch.runId);
     else this.histories.landed(batch.runId, hp);
   }
 
-  private async commitPacked(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, pk: ContentPacker, pack: (json: string, env: Envelope) => string): Promise<void> {
+  private async commitPacked(batch: Omit<CommitBatch, 'checkpoint' | 'turns'>, maxSeq: number, pk: ContentPacker, row: Row): Promise<void> {
     // Signals consumed with the step (rare: a wait answered) take the transaction below.
     if (this.raw && !batch.patch?.consumeSignals?.length && (batch.events.length || batch.patch || batch.checkpoints)) {
       const owned = batch.owner !== undefined;
@@ -400,12 +435,12 @@ export class DrizzleStore implements Store, BucketTable {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}) });
       } else if (!batch.patch && !batch.checkpoints) {
-        const rows = journalRowsJson(batch.events, pack);
+        const rows = journalRowsJson(batch.events, row.pack, () => row.turns);
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
       } else {
-        found = await this.commitOneStatement(batch, maxSeq, now, pk, pack);
+        found = await this.commitOneStatement(batch, maxSeq, now, pk, row);
       }
       if (owned && Number(found[0]?.owned) === 0) {
         throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
@@ -414,11 +449,11 @@ export class DrizzleStore implements Store, BucketTable {
     }
     const { releaseLease, consumeSignals, ...patch } = batch.patch ?? {};
     await this.db.transaction(async (tx) => {
-      let row: { lastSeq: number } | undefined;
+      let run: { lastSeq: number } | undefined;
       // The run row first: it locks the run, and with `owner` it fences a node whose lease another
       // node has taken (nothing of this batch is written then).
       if (batch.patch || batch.checkpoints || maxSeq > 0 || batch.owner !== undefined) {
-        [row] = await tx
+        [run] = await tx
           .update(runs)
           .set({
             ...patch,
@@ -428,12 +463,12 @@ export class DrizzleStore implements Store, BucketTable {
           })
           .where(batch.owner !== undefined ? and(eq(runs.id, batch.runId), eq(runs.owner, batch.owner)) : eq(runs.id, batch.runId))
           .returning({ lastSeq: runs.lastSeq });
-        if (!row && batch.owner !== undefined) {
+        if (!run && batch.owner !== undefined) {
           throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, pack)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -441,12 +476,12 @@ export class DrizzleStore implements Store, BucketTable {
           .set({ consumedAt: isoNow() })
           .where(and(eq(signals.runId, batch.runId), inArray(signals.id, consumeSignals)));
       }
-      for (const c of row ? (batch.checkpoints ?? []) : []) {
+      for (const c of run ? (batch.checkpoints ?? []) : []) {
         const state = pk.pack(JSON.stringify(c.state));
         await tx.insert(checkpoints).values({
           runId: batch.runId,
           step: c.step,
-          seq: c.seq ?? row!.lastSeq,
+          seq: c.seq ?? run!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
           state: sql`${state}::jsonb`,
@@ -464,7 +499,7 @@ export class DrizzleStore implements Store, BucketTable {
    * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
    * transaction. The checkpoint state is serialised once (its size is that text's length).
    */
-  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint'>, maxSeq: number, now: string, pk: ContentPacker, pack: (json: string, env: Envelope) => string): Promise<Array<Record<string, unknown>>> {
+  private async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint' | 'turns'>, maxSeq: number, now: string, pk: ContentPacker, row: Row): Promise<Array<Record<string, unknown>>> {
     const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
     const update = this.db
       .update(runs)
@@ -481,7 +516,7 @@ export class DrizzleStore implements Store, BucketTable {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, pack)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, row.pack, () => row.turns)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
@@ -668,7 +703,7 @@ export class DrizzleStore implements Store, BucketTable {
     return (await this.expand(rows)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
   }
 
-  async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>> {
+  async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>, o: { bases?: ReadonlyMap<string, readonly unknown[]> } = {}): Promise<Map<string, Envelope[]>> {
     const out = new Map<string, Envelope[]>(ranges.map((r) => [r.runId, []]));
     if (!ranges.length) return out;
     const after = new Map(ranges.map((r) => [r.runId, r.after]));
@@ -680,8 +715,33 @@ export class DrizzleStore implements Store, BucketTable {
         sql`${journal.runId} = f.run_id and ${journal.lastSeq} > f.after`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
-    for (const e of await this.expand(rows)) if (e.seq > after.get(e.runId)!) out.get(e.runId)!.push(e);
+    for (const e of await this.expand(rows, new Map(o.bases))) if (e.seq > after.get(e.runId)!) out.get(e.runId)!.push(e);
     return out;
+  }
+
+  async turnsSince(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>> {
+    const out = new Map<string, StoredTurn[]>(ranges.map((r) => [r.runId, []]));
+    if (!ranges.length) return out;
+    const from = new Map(ranges.map((r) => [r.runId, r.from]));
+    // Only the records: a row's body is not read (nor detoasted).
+    const rows = await this.db
+      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string>`${journal.turns}::text` })
+      .from(journal)
+      .innerJoin(
+        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and ${journal.turns} is not null`,
+      )
+      .orderBy(asc(journal.runId), asc(journal.seq));
+    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
+    for (const r of rows) {
+      const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
+      for (const t of turnsOf({ turns: text })) if (t.q >= from.get(r.runId)!) out.get(r.runId)!.push(t);
+    }
+    return out;
+  }
+
+  primeRequests(runId: string, last: ReadonlyMap<string, { seq: number; messages: readonly unknown[] }>): void {
+    this.histories.prime(runId, last);
   }
 
   async getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined> {
@@ -790,9 +850,14 @@ export class DrizzleStore implements Store, BucketTable {
 
   /** Rows with their content references resolved (one read of the contents they name). */
   private async resolve(rows: JournalRow[]): Promise<JournalRow[]> {
-    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.body as string })));
+    const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
     if (!content) return rows;
-    return rows.map((r) => ({ ...r, body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), `journal row at seq ${r.seq} of run ${r.runId}`) }));
+    const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
+    return rows.map((r) => ({
+      ...r,
+      body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
+      ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
+    }));
   }
 
   /**
@@ -801,25 +866,80 @@ export class DrizzleStore implements Store, BucketTable {
    * its start first. `bases` carries requests already rebuilt (a read in pages passes it on).
    */
   private async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>()): Promise<Envelope[]> {
+    return this.settle(await this.rebuild(rows, bases));
+  }
+
+  /**
+   * Envelopes with the parts other rows hold put back (see `Packed` in journal-format.ts): a
+   * node's tool calls from its actor's turn records, a value of another envelope of the run (the
+   * run's output from its nodes' `node.completed`), read once for all of them.
+   */
+  private async settle(envs: Envelope[]): Promise<Envelope[]> {
+    const waiting = envs.filter((e) => pendingRefs(e));
+    if (!waiting.length) return envs;
+    const byId = new Map(envs.map((e) => [`${e.runId}/${e.id}`, e]));
+    const turnsOf = new Set<string>();
+    const wanted: Array<{ runId: string; id: string }> = [];
+    for (const e of waiting) {
+      for (const [, ref] of pendingRefs(e)!) {
+        if (ref[0] === 't') turnsOf.add(e.runId);
+        else if (ref[0] === 'e' && !byId.has(`${e.runId}/${ref[1]}`)) wanted.push({ runId: e.runId, id: ref[1] });
+      }
+    }
+    const records = turnsOf.size ? await this.turnsSince([...turnsOf].map((runId) => ({ runId, from: 0 }))) : new Map<string, StoredTurn[]>();
+    const corrupt = (e: Envelope, why: string) => new AoError('AO_STORE_CORRUPT', `${e.type} at seq ${e.seq} of run ${e.runId} ${why}`);
+    const put = (e: Envelope, refs: Refs | undefined, kind: 't' | 'e'): Envelope => {
+      let payload = e.payload;
+      for (const [path, ref] of refs ?? []) {
+        if (ref[0] !== kind) continue;
+        if (ref[0] === 't') {
+          const used = (records.get(e.runId) ?? []).filter((r) => r.a === ref[1]).flatMap((r) => r.u ?? []);
+          if (used.length < ref[2]) throw corrupt(e, `lists ${ref[2]} tool calls of ${ref[1]}, whose turn records hold ${used.length}`);
+          payload = setAt(payload, path, used.slice(0, ref[2]));
+        } else if (ref[0] === 'e') {
+          const target = byId.get(`${e.runId}/${ref[1]}`);
+          if (!target) throw corrupt(e, `refers to envelope ${ref[1]}, which the run's log does not hold`);
+          payload = setAt(payload, path, ref.slice(2).reduce<unknown>((v, k) => (v as Record<string, unknown> | null)?.[k], target.payload));
+        }
+      }
+      return payload === e.payload ? e : { ...e, payload };
+    };
+    // Tool calls first: a value another envelope refers to may be a node's output that lists them.
+    const listed = envs.map((e) => put(e, pendingRefs(e), 't'));
+    listed.forEach((e) => byId.set(`${e.runId}/${e.id}`, e));
+    for (const e of wanted.length ? await this.eventsById(wanted) : []) byId.set(`${e.runId}/${e.id}`, e);
+    return listed.map((e, i) => put(e, pendingRefs(envs[i]!), 'e'));
+  }
+
+  /** Rows' envelopes with their requests rebuilt (see `expand`). */
+  private async rebuild(rows: JournalRow[], bases: Map<string, readonly unknown[]>): Promise<Envelope[]> {
     const envs = unpackRows(await this.resolve(rows));
+    // Rebuilt again from here if earlier rows must be read: what this pass adds is after them.
+    const before = new Map(bases);
     const first = rebuildRequests(envs, bases);
     if (!first.missing.size) return first.envelopes;
     for (const runId of first.missing) {
       const from = Math.min(...rows.filter((r) => r.runId === runId).map((r) => r.seq));
       const earlier = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(eq(journal.runId, runId), lt(journal.seq, from))).orderBy(asc(journal.seq));
-      rebuildRequests(unpackRows(await this.resolve(earlier)), bases);
+      rebuildRequests(unpackRows(await this.resolve(earlier)), before);
     }
-    const again = rebuildRequests(envs, bases);
+    const again = rebuildRequests(envs, before);
     if (again.missing.size) throw new AoError('AO_STORE_CORRUPT', `run ${[...again.missing][0]} has a request that continues one its log does not hold`);
+    bases.clear();
+    for (const [k, v] of before) bases.set(k, v);
     return again.envelopes;
   }
 
   private async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.state })));
-    return rows.map((r) => {
-      const text = content ? resolveRefs(r.state, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : r.state;
-      return toCheckpoint({ ...r, state: JSON.parse(text) as unknown });
-    });
+    const states = rows.map((r) => JSON.parse(content ? resolveRefs(r.state, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : r.state) as unknown);
+    // Parts held by the log (node outputs): one read of the envelopes they name, for all of them.
+    const wanted = rows.flatMap((r, i) => stateRefsOf(states[i]).map((ref) => ({ runId: r.runId, id: ref.id })));
+    if (wanted.length) {
+      const byId = new Map((await this.eventsById(wanted)).map((e) => [`${e.runId}/${e.id}`, e]));
+      rows.forEach((r, i) => putRefs(states[i], (id) => byId.get(`${r.runId}/${id}`), `checkpoint ${r.step} of run ${r.runId}`));
+    }
+    return rows.map((r, i) => toCheckpoint({ ...r, state: states[i] }));
   }
 
   /** The contents these stored texts reference (by `run/hash`), or undefined when they reference none. */

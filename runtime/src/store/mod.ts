@@ -5,3 +5,7 @@ export { openPgliteStore } from './pglite/pglite-store.js';
 export { openPgStore } from './pg/pg-store.js';
 export { resolveRunRef, RUN_ID_PREFIX, RUN_ID_PREFIX_MIN } from './run-ref.js';
 export { RunIntake } from './run-intake.js';
+export { foldTurns, toolMessageContent, TOOL_MESSAGE_MAX_CHARS } from './turns.js';
+export type { AgentRestore, AgentState, ConversationAt, StoredTurn, TurnExtras, UsedTool } from './turns.js';
+export { putRefs, stateRefsOf } from './state-refs.js';
+export type { StateRef } from './state-refs.js';

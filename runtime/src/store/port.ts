@@ -1,5 +1,6 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
+import type { StoredTurn, TurnExtras } from './turns.js';
 import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, NodeIdClaim, NodeIdHolder, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
 
 /**
@@ -42,6 +43,8 @@ export interface CommitBatch {
   checkpoint?: CheckpointWrite;
   checkpoints?: CheckpointWrite[];
   owner?: string;
+  /** What agent loops add to the turn records of their requests among `events`, by request envelope id (see `turns.ts`). */
+  turns?: ReadonlyMap<string, TurnExtras>;
 }
 
 export interface Store {
@@ -132,8 +135,24 @@ export interface Store {
   firstEvents(runIds: string[]): Promise<Map<string, Envelope>>;
   /** Envelopes by run and id (of many runs at once). */
   eventsById(refs: ReadonlyArray<{ runId: string; id: string }>): Promise<Envelope[]>;
-  /** Each run's envelopes with seq > `after`, in seq order, by run. */
-  eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>): Promise<Map<string, Envelope[]>>;
+  /**
+   * Each run's envelopes with seq > `after`, in seq order, by run. `bases`: conversations a resume
+   * already read (`run#actor` -> the messages of the actor's last request at or before `after`),
+   * from which requests stored as deltas are rebuilt without reading earlier rows.
+   */
+  eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>, o?: { bases?: ReadonlyMap<string, readonly unknown[]> }): Promise<Map<string, Envelope[]>>;
+  /**
+   * The turn records (see `turns.ts`) of each run's model requests with seq >= `from`, in seq
+   * order: what a resume reads to restore agents mid-conversation. Optional: without it, agents
+   * run again from their start.
+   */
+  turnsSince?(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>>;
+  /**
+   * The last request of each of these actors of a run, as a resume read it from their records,
+   * so the next requests are stored as what they add to it. A hint: without it they are stored
+   * whole once.
+   */
+  primeRequests?(runId: string, last: ReadonlyMap<string, { seq: number; messages: readonly unknown[] }>): void;
   getCheckpoint(runId: string, step: number): Promise<CheckpointRecord | undefined>;
   listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
 

@@ -1,50 +1,88 @@
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
+import { setAt } from './journal-format.js';
+import type { PackedPayload, Ref, Refs } from './journal-format.js';
+import { packAdded } from './turns.js';
+import type { StoredTurn, TurnExtras, UsedTool } from './turns.js';
 
 /**
  * An agent's model requests carry its whole conversation: turn k's `llm.request` holds every
  * message of turns 1..k, so a log that keeps each request whole grows with the square of the
- * conversation (issue 22). The store keeps a request's `messages` as a reference to the same
- * actor's previous request and what is new: `{ base, keep, add }` = the first `keep` messages of
- * the request at seq `base`, then `add`. Reads rebuild the whole array, in seq order (a read that
- * starts after a base reads the run's earlier rows first). Only the stored form changes: the bus,
- * the API, replay and the request's hash see whole requests.
+ * conversation (issue 22). The store keeps a request that continues the same actor's previous
+ * one as a turn record of its row (./turns.ts): the messages it keeps of the previous request's,
+ * and those it adds; the payload refers to the record. Reads rebuild the whole array, in seq order
+ * (a read that starts after the actor's first request reads the run's earlier rows first). Only
+ * the stored form changes: the bus, the API, replay and the request's hash see whole requests.
  *
  * The previous request of each actor is known from this process's own commits (the store keeps
- * a copy of its messages array while the run is active); after a restart the next request is
- * stored whole, and deltas resume from it.
+ * a copy of its messages array while the run is active), or from a resume that read the actor's
+ * records (`prime`); otherwise the next request is stored whole, and deltas go on from it.
+ *
+ * Rows written before turn records hold a request's messages as `{ base, keep, add }` in its
+ * payload (the first `keep` messages of the request at seq `base`, then `add`): still read.
  */
-const DeltaSchema = z.object({ base: z.number().int().positive(), keep: z.number().int().nonnegative(), add: z.array(z.unknown()) });
+const SeqDeltaSchema = z.object({ base: z.number().int().positive(), keep: z.number().int().nonnegative(), add: z.array(z.unknown()) });
+/** A request's messages as a row with turn records gives them back (see `unpackRow`): on the actor's previous request. */
+const ActorDeltaSchema = z.object({ prev: z.string(), keep: z.number().int().nonnegative(), add: z.array(z.unknown()) });
 
-interface Last {
+export interface LastRequest {
   seq: number;
   messages: readonly unknown[];
+  /** The tool calls of the actor's turn records so far, in order (what its output lists, if it ends now). */
+  used?: readonly UsedTool[];
+}
+
+/** A node's output as its last `node.completed` (this process committed) holds it: that envelope's id, and the output's JSON. */
+interface OutputAt {
+  id: string;
+  json: string;
+}
+
+/** What this process knows of a run's payloads, which its next commits refer to. */
+interface RunMemory {
+  actors: Map<string, LastRequest>;
+  outputs: Map<string, OutputAt>;
 }
 
 const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
-/** The last request of each actor of each recent run, as committed by this process. */
+/** The last request of each actor (and the last output of each node) of each recent run, as committed by this process. */
 export class RequestHistories {
-  private readonly runs = new Map<string, Map<string, Last>>();
+  private readonly runs = new Map<string, RunMemory>();
 
   constructor(private readonly maxRuns = 500) {}
 
-  /** What one commit of `runId` stores: its requests' messages as deltas, where they continue one before. */
-  packer(runId: string): HistoryPacker {
-    return new HistoryPacker(this.runs.get(runId));
+  /** What one commit of `runId` stores (its turn records, and its payloads referring to them); `extras` by request envelope id. */
+  packer(runId: string, extras?: ReadonlyMap<string, TurnExtras>): HistoryPacker {
+    return new HistoryPacker(this.runs.get(runId), extras);
   }
 
-  /** The commit landed: its requests are the ones the next commits continue. */
+  /** The commit landed: its requests and outputs are the ones the next commits continue and refer to. */
   landed(runId: string, p: HistoryPacker): void {
-    if (!p.updates.size) return;
+    if (!p.updates.size && !p.outputs.size) return;
+    const run = this.run(runId);
+    for (const [actor, last] of p.updates) run.actors.set(actor, last);
+    for (const [node, out] of p.outputs) run.outputs.set(node, out);
+  }
+
+  /** What the actors' last requests were (read back by a resume), unless this process knows later ones. */
+  prime(runId: string, last: ReadonlyMap<string, LastRequest>): void {
+    const known = this.runs.get(runId);
+    const later = [...last].filter(([actor, l]) => (known?.actors.get(actor)?.seq ?? 0) < l.seq);
+    if (!later.length) return;
+    const run = this.run(runId);
+    for (const [actor, l] of later) run.actors.set(actor, l);
+  }
+
+  private run(runId: string): RunMemory {
     let run = this.runs.get(runId);
     if (!run) {
       if (this.runs.size >= this.maxRuns) this.runs.delete(this.runs.keys().next().value!);
-      run = new Map();
+      run = { actors: new Map(), outputs: new Map() };
       this.runs.set(runId, run);
     }
-    for (const [actor, last] of p.updates) run.set(actor, last);
+    return run;
   }
 
   /** The run ended (or its host let it go): nothing more to continue. */
@@ -53,33 +91,117 @@ export class RequestHistories {
   }
 }
 
+/** How one journal row stores its payloads: its turn records, and the parts of payloads held elsewhere. */
+export interface RowPlan {
+  pack(json: string, env: Envelope): PackedPayload;
+  /** The row's turn records as JSON (undefined: none). */
+  turns: string | undefined;
+}
+
 export class HistoryPacker {
-  readonly updates = new Map<string, Last>();
+  readonly updates = new Map<string, LastRequest>();
+  readonly outputs = new Map<string, OutputAt>();
 
-  constructor(private readonly known: ReadonlyMap<string, Last> | undefined) {}
+  constructor(
+    private readonly known: RunMemory | undefined,
+    private readonly extras?: ReadonlyMap<string, TurnExtras>,
+  ) {}
 
-  /** The payload JSON to store for `env` (`json` is its whole payload's JSON). */
-  pack(env: Envelope, json: string): string {
-    if (env.type !== 'llm.request') return json;
+  private last(actor: string): LastRequest | undefined {
+    return this.updates.get(actor) ?? this.known?.actors.get(actor);
+  }
+
+  /**
+   * Plan one row (one run's envelopes of a commit, in seq order): each request that continues its
+   * actor's previous one, or whose agent adds to it (`extras`), gets a turn record; a tool result
+   * whose outcome one of the row's records holds refers to it; a node's output lists the tool
+   * calls of its actor's records by reference; the run's output refers to its nodes' outputs.
+   */
+  row(events: readonly Envelope[]): RowPlan {
+    const records: StoredTurn[] = [];
+    const refs = new Map<Envelope, Refs>();
+    const refer = (env: Envelope, path: string[], ref: Ref) => refs.set(env, [...(refs.get(env) ?? []), [path, ref]]);
+    for (const env of events) {
+      if (env.type === 'llm.request') this.request(env, records, refer);
+      else if (env.type === 'node.completed') this.completed(env, refer);
+      else if (env.type === 'run.finished') this.finished(env, refer);
+    }
+    // Outcomes the records hold, by their JSON (each taken once).
+    let outcomes: Map<string, Array<[number, number]>> | undefined;
+    for (const env of events) {
+      if (env.type !== 'tool.result' || !records.some((r) => r.u)) continue;
+      const p = env.payload as { ok?: unknown; result?: unknown; error?: unknown } | null;
+      const field = p?.ok === true ? 'result' : 'error';
+      const value = p?.[field];
+      if (value === undefined) continue;
+      if (!outcomes) {
+        outcomes = new Map();
+        records.forEach((r, i) =>
+          r.u?.forEach((u, j) => {
+            const json = JSON.stringify(u.result);
+            if (json !== undefined) outcomes!.set(json, [...(outcomes!.get(json) ?? []), [i, j]]);
+          }),
+        );
+      }
+      const at = outcomes.get(JSON.stringify(value))?.shift();
+      if (at) refer(env, [field], ['u', at[0], at[1]]);
+    }
+    return {
+      turns: records.length ? JSON.stringify(records) : undefined,
+      pack: (json, env) => {
+        const r = refs.get(env);
+        if (!r) return json;
+        // The payload without what is held elsewhere: `0` in each such place.
+        return { json: JSON.stringify(r.reduce<unknown>((p, [path]) => setAt(p, path, 0), env.payload)), refs: r };
+      },
+    };
+  }
+
+  private request(env: Envelope, records: StoredTurn[], refer: (env: Envelope, path: string[], ref: Ref) => void): void {
     const payload = env.payload as { messages?: unknown } | null;
-    if (!payload || !Array.isArray(payload.messages)) return json;
+    if (!payload || !Array.isArray(payload.messages)) return;
     const messages: readonly unknown[] = payload.messages;
-    const prev = this.updates.get(env.from) ?? this.known?.get(env.from);
-    // A copy: the actor may push to its array after this request.
-    this.updates.set(env.from, { seq: env.seq, messages: [...messages] });
-    if (!prev || prev.seq >= env.seq) return json;
+    const extras = this.extras?.get(env.id);
+    const prev = this.last(env.from);
     let keep = 0;
-    const max = Math.min(prev.messages.length, messages.length);
-    while (keep < max && same(prev.messages[keep], messages[keep])) keep++;
-    if (keep === 0) return json;
-    return JSON.stringify({ ...payload, messages: { base: prev.seq, keep, add: messages.slice(keep) } });
+    if (prev && prev.seq < env.seq) {
+      const max = Math.min(prev.messages.length, messages.length);
+      while (keep < max && same(prev.messages[keep], messages[keep])) keep++;
+    }
+    const used = extras?.used?.length ? extras.used : undefined;
+    // A copy: the actor may push to its array after this request.
+    this.updates.set(env.from, { seq: env.seq, messages: [...messages], ...(prev?.used || used ? { used: [...(prev?.used ?? []), ...(used ?? [])] } : {}) });
+    if (keep === 0 && !extras) return;
+    records.push({ a: env.from, q: env.seq, k: keep, m: packAdded(messages.slice(keep), used), ...(used ? { u: used } : {}), ...(extras?.state ? { s: extras.state } : {}) });
+    refer(env, ['messages'], ['m', records.length - 1]);
+  }
+
+  /** A node's output: its tool calls are its actor's records' (when they are all of them), and it is what the run's output refers to. */
+  private completed(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const p = env.payload as { node?: unknown; output?: { tools?: unknown } } | null;
+    if (typeof p?.node !== 'string' || typeof p.output !== 'object' || p.output === null) return;
+    const tools = p.output.tools;
+    const used = this.last(env.from)?.used;
+    if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools)) refer(env, ['output', 'tools'], ['t', env.from, used.length]);
+    this.outputs.set(p.node, { id: env.id, json: JSON.stringify(p.output) });
+  }
+
+  /** The run's output: each node's, when it is that node's last `node.completed`'s. */
+  private finished(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const output = (env.payload as { output?: unknown } | null)?.output;
+    if (typeof output !== 'object' || output === null || Array.isArray(output)) return;
+    for (const [node, out] of Object.entries(output)) {
+      const at = this.outputs.get(node) ?? this.known?.outputs.get(node);
+      if (at && JSON.stringify(out) === at.json) refer(env, ['output', node], ['e', at.id, 'output']);
+    }
   }
 }
 
 /**
  * Rebuild the requests of `envs` (in seq order, of any runs) whose messages are stored as deltas,
- * with the whole messages of earlier requests in `bases` (`run/seq`; filled as it goes). Returns
- * the rebuilt envelopes, or the runs whose bases are not among them (read their earlier rows first).
+ * with the whole messages of earlier requests in `bases` (`run/seq` and `run#actor`; filled as it
+ * goes). Returns the rebuilt envelopes, or the runs whose bases are not among them (read their
+ * earlier rows first).
  */
 export function rebuildRequests(envs: readonly Envelope[], bases: Map<string, readonly unknown[]>): { envelopes: Envelope[]; missing: Set<string> } {
   const missing = new Set<string>();
@@ -92,17 +214,23 @@ export function rebuildRequests(envs: readonly Envelope[], bases: Map<string, re
     if (Array.isArray(stored)) messages = stored;
     else {
       // Requests are made with an array (the LLM port's schema); anything else was stored as it came.
-      const d = DeltaSchema.safeParse(stored);
-      if (!d.success) return env;
-      const base = bases.get(`${env.runId}/${d.data.base}`);
+      const byActor = ActorDeltaSchema.safeParse(stored);
+      const bySeq = byActor.success ? undefined : SeqDeltaSchema.safeParse(stored);
+      if (!byActor.success && !bySeq?.success) return env;
+      const d = byActor.success ? byActor.data : bySeq!.data!;
+      // Keeping nothing, it needs no base (an agent's first request, whose record starts its conversation).
+      const base = d.keep === 0 ? [] : bases.get(byActor.success ? `${env.runId}#${byActor.data.prev}` : `${env.runId}/${bySeq!.data!.base}`);
       if (!base) {
         missing.add(env.runId);
+        // Its actor's later requests continue this one, not what came before it.
+        bases.delete(`${env.runId}#${env.from}`);
         return env;
       }
-      if (d.data.keep > base.length) throw new AoError('AO_STORE_CORRUPT', `llm.request at seq ${env.seq} of run ${env.runId} keeps ${d.data.keep} messages of a request that has ${base.length}`);
-      messages = [...base.slice(0, d.data.keep), ...d.data.add];
+      if (d.keep > base.length) throw new AoError('AO_STORE_CORRUPT', `llm.request at seq ${env.seq} of run ${env.runId} keeps ${d.keep} messages of a request that has ${base.length}`);
+      messages = [...base.slice(0, d.keep), ...d.add];
     }
     bases.set(`${env.runId}/${env.seq}`, messages);
+    bases.set(`${env.runId}#${env.from}`, messages);
     return messages === stored ? env : { ...env, payload: { ...payload, messages } };
   });
   return { envelopes, missing };

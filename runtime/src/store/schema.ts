@@ -79,6 +79,11 @@ export const journal = pgTable(
     /** The first envelope's time; the others are offsets from it. */
     time: timestamp('time', { withTimezone: true, mode: 'string' }).notNull(),
     body: json('body').notNull(),
+    /**
+     * The turn records of the commit's model requests (format 3, see `turns.ts`): an agent's
+     * conversation, stored once, which the body's payloads refer to; null for a row without.
+     */
+    turns: json('turns'),
   },
   (t) => [uniqueIndex('journal_run_seq_idx').on(t.runId, t.seq)],
 );

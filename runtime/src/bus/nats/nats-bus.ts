@@ -212,8 +212,10 @@ export class NatsBus implements Bus {
    * envelopes, deduplicated by its first and last ids. Receivers unpack it (and still take the
    * single envelopes `publish` sends).
    */
-  async publishCommit(envs: readonly Envelope[]): Promise<void> {
+  async publishCommit(envs: readonly Envelope[], o: { again?: boolean } = {}): Promise<void> {
     this.signal(envs);
+    // A re-delivery is not dropped as a duplicate of the first publication (see `publish`).
+    const again = o.again ? `/again/${randomUUID()}` : '';
     let batch: string[] = [];
     let first: Envelope | undefined;
     let last: Envelope | undefined;
@@ -221,7 +223,7 @@ export class NatsBus implements Bus {
     const send = async (): Promise<void> => {
       if (!batch.length) return;
       const data = enc.encode(`[${batch.join(',')}]`);
-      const msgID = `${first!.id}..${last!.id}`;
+      const msgID = `${first!.id}..${last!.id}${again}`;
       const what = `publish ${batch.length} envelope(s) of run ${first!.runId} (${msgID})`;
       const runId = first!.runId;
       batch = [];
