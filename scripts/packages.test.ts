@@ -117,8 +117,13 @@ describe('in your own project: the packed packages installed with npm outside th
         bin?: unknown;
       };
       const main = { '.': { types: './dist/mod.d.ts', default: './dist/mod.js' } };
-      // The gateway also ships `verifyRecording` for users' own test suites.
-      expect(manifest.exports).toEqual(name === 'gateway' ? { ...main, './testing': { types: './dist/testing/mod.d.ts', default: './dist/testing/mod.js' } } : main);
+      // The gateway also ships `verifyRecording` for users' own test suites; the graphs, the spend
+      // arithmetic the inspector shares with the ledger.
+      const extra: Record<string, Record<string, unknown>> = {
+        gateway: { './testing': { types: './dist/testing/mod.d.ts', default: './dist/testing/mod.js' } },
+        graphs: { './spend': { types: './dist/spend.d.ts', default: './dist/spend.js' } },
+      };
+      expect(manifest.exports).toEqual({ ...main, ...extra[name] });
       for (const [dep, version] of Object.entries(manifest.dependencies)) expect(version, `${name}: ${dep}`).toMatch(/^\d+\.\d+\.\d+$/);
       expect(manifest.bin).toEqual(name === 'gateway' ? { ao: './bin/ao.mjs' } : undefined);
     }
