@@ -6,6 +6,7 @@
  * compresses the row) and of the contents it references, each also per turn.
  */
 import { createHash } from 'node:crypto';
+import { bodyOf } from '@ao/runtime';
 import { psql, statsDelta, tableStats, totalOf } from './compare/db.js';
 import { uniqueContentBytes } from './compare/conversation.js';
 import { openOurs } from './compare/ours.js';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
     console.log('\nby table (rows, row bytes after compression, a turn):');
     for (const [t, x] of Object.entries(written)) console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${per(x.rowBytes)} B/turn`);
     // Each envelope's packed JSON in its row's body, by type.
-    const rows = await psql(db.url, `select body::text from journal order by seq`);
+    const rows = (await psql(db.url, `select body::text, zbody from journal order by seq`)).map(([b, z]) => [String(bodyOf({ body: b || null, zbody: z || null }))]);
     const byType = new Map<string, { n: number; bytes: number }>();
     for (const [body] of rows) {
       for (const p of JSON.parse(body!) as unknown[][]) {

@@ -10,7 +10,8 @@ import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, 
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
 import type { HistoryPacker } from './request-history.js';
-import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import { bodyOf, journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import { unzipText, zipText } from './row-zip.js';
 import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
@@ -59,7 +60,7 @@ function toSignal(row: typeof signals.$inferSelect): SignalRecord {
   return { ...row, createdAt: iso(row.createdAt)!, consumedAt: iso(row.consumedAt) };
 }
 
-function toCheckpoint(row: Omit<typeof checkpoints.$inferSelect, 'state'> & { state: unknown }): CheckpointRecord {
+function toCheckpoint(row: Omit<typeof checkpoints.$inferSelect, 'state' | 'zstate'> & { state: unknown }): CheckpointRecord {
   const r = CheckpointRecordSchema.safeParse({ ...row, createdAt: iso(row.createdAt) });
   if (!r.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${row.step} of run ${row.runId}: ${r.error.issues[0]?.message}`);
   return r.data;
@@ -131,7 +132,8 @@ const JOURNAL_COLUMNS = {
   format: journal.format,
   ids: journal.ids,
   time: journal.time,
-  body: sql<string>`${journal.body}::text`,
+  body: sql<string | null>`${journal.body}::text`,
+  zbody: journal.zbody,
   turns: sql<string | null>`${journal.turns}::text`,
 };
 
@@ -154,8 +156,14 @@ function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker
   };
 }
 /** A checkpoint as read: its state as stored JSON text. */
-const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string>`${checkpoints.state}::text`, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
-type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
+const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string | null>`${checkpoints.state}::text`, zstate: checkpoints.zstate, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
+type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string | null : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
+/** A checkpoint's state as stored JSON text: deflated (`zstate`) or, written before that, as `state`. */
+function stateTextOf(r: Pick<StoredCheckpoint, 'state' | 'zstate' | 'runId' | 'step'>): string {
+  if (r.zstate) return unzipText(r.zstate);
+  if (r.state === null) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${r.step} of run ${r.runId} holds no state`);
+  return r.state;
+}
 
 /**
  * A commit that only moves a hosted run on (events, node states, usage, checkpoints at their own
@@ -266,7 +274,7 @@ export class DrizzleStore implements Store, BucketTable {
       if (firstIds.length && (await tx.select({ id: journal.id }).from(journal).where(inArray(journal.id, firstIds)).limit(1)).length) throw exists();
       for (const r of rows) await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${r}::json) as ${sql.raw(JOURNAL_ROW_TYPE)}`);
       for (const c of states) {
-        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: sql`${c.text}::jsonb`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
+        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: zipText(c.text), sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
       }
       if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
       return inserted;
@@ -484,7 +492,7 @@ export class DrizzleStore implements Store, BucketTable {
           seq: c.seq ?? run!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
-          state: sql`${state}::jsonb`,
+          zstate: zipText(state),
           sizeBytes: Buffer.byteLength(state),
           createdAt: isoNow(),
         });
@@ -523,8 +531,8 @@ export class DrizzleStore implements Store, BucketTable {
     for (const [i, c] of (batch.checkpoints ?? []).entries()) {
       const state = pk.pack(JSON.stringify(c.state));
       const seq = c.seq !== undefined ? `${param(c.seq)}::int` : 'r.last_seq';
-      parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
-        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, ${param(state)}::jsonb, ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+      parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, zstate, size_bytes, created_at)
+        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipText(state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
     if (pk.fresh.size) parts.push(`ct as (${CONTENTS_INSERT(param(`[${pk.rowsJson()}]`))} ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''} on conflict do nothing returning 1)`);
     const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
@@ -849,7 +857,9 @@ export class DrizzleStore implements Store, BucketTable {
   }
 
   /** Rows with their content references resolved (one read of the contents they name). */
-  private async resolve(rows: JournalRow[]): Promise<JournalRow[]> {
+  private async resolve(stored: JournalRow[]): Promise<JournalRow[]> {
+    // Format 4 bodies inflated first: references are looked for in the JSON text.
+    const rows = stored.map((r) => (r.zbody ? { ...r, body: bodyOf(r), zbody: null } : r));
     const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
     if (!content) return rows;
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
@@ -931,15 +941,16 @@ export class DrizzleStore implements Store, BucketTable {
   }
 
   private async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
-    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.state })));
-    const states = rows.map((r) => JSON.parse(content ? resolveRefs(r.state, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : r.state) as unknown);
+    const texts = rows.map(stateTextOf);
+    const content = await this.contentsOf(rows.map((r, i) => ({ runId: r.runId, text: texts[i]! })));
+    const states = rows.map((r, i) => JSON.parse(content ? resolveRefs(texts[i]!, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : texts[i]!) as unknown);
     // Parts held by the log (node outputs): one read of the envelopes they name, for all of them.
     const wanted = rows.flatMap((r, i) => stateRefsOf(states[i]).map((ref) => ({ runId: r.runId, id: ref.id })));
     if (wanted.length) {
       const byId = new Map((await this.eventsById(wanted)).map((e) => [`${e.runId}/${e.id}`, e]));
       rows.forEach((r, i) => putRefs(states[i], (id) => byId.get(`${r.runId}/${id}`), `checkpoint ${r.step} of run ${r.runId}`));
     }
-    return rows.map((r, i) => toCheckpoint({ ...r, state: states[i] }));
+    return rows.map(({ zstate: _z, ...r }, i) => toCheckpoint({ ...r, state: states[i] }));
   }
 
   /** The contents these stored texts reference (by `run/hash`), or undefined when they reference none. */

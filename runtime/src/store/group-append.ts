@@ -2,6 +2,7 @@ import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
+import { zipText } from './row-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
 
@@ -10,11 +11,13 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
 
 /**
  * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
- * row source. The body is read as `json`, so its text is stored as it was written.
+ * row source. A body is read as `json`, so its text is stored as it was written; a deflated body
+ * (format 4, ./row-zip.ts) as base64 text, decoded to bytes.
  */
-export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json)';
+export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, zbody text, turns json)';
 export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
-export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body, turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, v.turns';
+/** A row's deflated body (format 4) comes as base64 in the JSON parameter and is stored as bytes. */
+export const JOURNAL_INSERT = "insert into journal (id, run_id, seq, last_seq, format, ids, time, body, zbody, turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, decode(v.zbody, 'base64'), v.turns";
 
 /** The insert of a commit's content rows (see `ContentPacker.rowsJson`), from a JSON array parameter; a content already stored is skipped. */
 export const CONTENTS_INSERT_INTO = 'insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from';
@@ -41,9 +44,9 @@ const GROUP_SQL = `with b as (
     on conflict (id) do nothing
     returning 1
   ), cp as (
-    insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at)
-    select c.run_id, c.step, c.seq, c.node, c.graph_version, c.state, c.size_bytes, $2::timestamptz
-    from jsonb_to_recordset($4::jsonb) as c(run_id text, step int, seq int, node text, graph_version text, state jsonb, size_bytes int)
+    insert into checkpoints (run_id, step, seq, node, graph_version, zstate, size_bytes, created_at)
+    select c.run_id, c.step, c.seq, c.node, c.graph_version, decode(c.zstate, 'base64'), c.size_bytes, $2::timestamptz
+    from json_to_recordset($4::json) as c(run_id text, step int, seq int, node text, graph_version text, zstate text, size_bytes int)
     where c.run_id in (select id from r)
     on conflict (run_id, step) do nothing
     returning 1
@@ -150,8 +153,7 @@ function checkpointsJson(group: readonly Pending[]): string {
   for (const p of group) {
     for (const c of p.extra.checkpoints ?? []) {
       const state = (p.extra.contents?.pack ?? String)(JSON.stringify(c.state));
-      const head = JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state) });
-      parts.push(`${head.slice(0, -1)},"state":${state}}`);
+      parts.push(JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state), zstate: zipText(state).toString('base64') }));
     }
   }
   return `[${parts.join(',')}]`;

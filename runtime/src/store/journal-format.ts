@@ -1,6 +1,7 @@
 import { AoError } from '@ao/graphs';
 import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
+import { unzipText, zipText } from './row-zip.js';
 import { addedMessages } from './turns.js';
 import type { StoredTurn } from './turns.js';
 
@@ -19,6 +20,12 @@ export const JOURNAL_FORMAT = 2;
  * without their parts.
  */
 export const JOURNAL_FORMAT_TURNS = 3;
+/**
+ * Format 4 (issue 18): a format-2 or format-3 row whose body is deflated with the store's preset
+ * dictionary (./row-zip.ts) in `zbody` (bytea), `body` null. Every row this code writes is format 4;
+ * rows of formats 2 and 3 are read as before.
+ */
+export const JOURNAL_FORMAT_ZIP = 4;
 
 /**
  * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
@@ -66,6 +73,9 @@ export interface JournalRowIn {
   time: string;
 }
 
+/** A stored body as bytes, as the drivers give bytea back (pg: Buffer; PGlite: Uint8Array), or as text: hex after `\\x` (Postgres's bytea output) or base64 (as a row's JSON carries it to the insert). */
+export type StoredBytes = Uint8Array | string;
+
 export interface JournalRow {
   runId: string;
   seq: number;
@@ -73,9 +83,19 @@ export interface JournalRow {
   format: number;
   ids: string[];
   time: string;
+  /** The body as JSON text or parsed (formats 2 and 3; format 4 once inflated); null in a format-4 row as stored. */
   body: unknown;
+  /** The deflated body of a format-4 row (see ./row-zip.ts); null or absent in formats 2 and 3. */
+  zbody?: StoredBytes | null;
   /** The row's turn records (format 3), as JSON text or parsed; null or absent without. */
   turns?: unknown;
+}
+
+const bytesOf = (b: StoredBytes): Uint8Array => (typeof b !== 'string' ? b : b.startsWith('\\x') ? Buffer.from(b.slice(2), 'hex') : Buffer.from(b, 'base64'));
+
+/** A row's body as JSON text (a format-4 row's inflated), or as it was read. */
+export function bodyOf(row: Pick<JournalRow, 'body' | 'zbody'>): unknown {
+  return row.zbody !== undefined && row.zbody !== null ? unzipText(bytesOf(row.zbody)) : row.body;
 }
 
 const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
@@ -109,7 +129,6 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
     const index = new Map(sorted.map((e, i) => [e.id, i]));
     let trace: Envelope['trace'] = null;
     let seq = first.seq - 1;
-    let referring = false;
     const body = sorted.map((e) => {
       const causation = e.causationId === null ? 'null' : (index.get(e.causationId) ?? JSON.stringify(e.causationId));
       const packed = pack(payloadJsonOf(e), e);
@@ -120,17 +139,14 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
       else if (explicitSeq || refs) tail = ',0';
       if (explicitSeq) tail += `,${e.seq}`;
       else if (refs) tail += ',null';
-      if (refs) {
-        tail += `,${JSON.stringify(refs)}`;
-        referring = true;
-      }
+      if (refs) tail += `,${JSON.stringify(refs)}`;
       trace = e.trace;
       seq = e.seq;
       return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
     const records = turns?.(runId);
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
-    rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]${records ? `,"turns":${records}` : ''}}`);
+    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: JOURNAL_FORMAT_ZIP, ids: sorted.map((e) => e.id), time: first.time };
+    rows.push(`${JSON.stringify(head).slice(0, -1)},"zbody":"${zipText(`[${body.join(',')}]`).toString('base64')}"${records ? `,"turns":${records}` : ''}}`);
   }
   return rows;
 }
@@ -148,10 +164,16 @@ export function turnsOf(row: Pick<JournalRow, 'turns'>): StoredTurn[] {
  */
 export function unpackRow(row: JournalRow): Envelope[] {
   const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, { details: { runId: row.runId, seq: row.seq }, ...(cause ? { cause } : {}) });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} and ${JOURNAL_FORMAT_TURNS})`);
-  const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
+  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIP) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIP})`);
+  let body: unknown;
+  try {
+    const text = bodyOf(row);
+    body = typeof text === 'string' ? (JSON.parse(text) as unknown) : text;
+  } catch (e) {
+    throw fail('its body does not inflate to JSON', e);
+  }
   if (!Array.isArray(body) || body.length !== row.ids.length) throw fail('its body does not match its ids');
-  const records = row.format === JOURNAL_FORMAT_TURNS ? turnsOf(row) : [];
+  const records = row.format !== JOURNAL_FORMAT ? turnsOf(row) : [];
   const base = Date.parse(row.time);
   let trace: Envelope['trace'] = null;
   let seq = row.seq - 1;

@@ -43,7 +43,12 @@ interface OutputAt {
 interface RunMemory {
   actors: Map<string, LastRequest>;
   outputs: Map<string, OutputAt>;
+  /** The run's input as its `run.started` holds it (every node's context carries it again). */
+  input?: OutputAt;
 }
+
+/** A value whose JSON is shorter than this is stored again rather than referred to (a reference costs about 60 bytes). */
+const MIN_REF_CHARS = 160;
 
 const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
@@ -60,10 +65,11 @@ export class RequestHistories {
 
   /** The commit landed: its requests and outputs are the ones the next commits continue and refer to. */
   landed(runId: string, p: HistoryPacker): void {
-    if (!p.updates.size && !p.outputs.size) return;
+    if (!p.updates.size && !p.outputs.size && !p.input) return;
     const run = this.run(runId);
     for (const [actor, last] of p.updates) run.actors.set(actor, last);
     for (const [node, out] of p.outputs) run.outputs.set(node, out);
+    if (p.input) run.input = p.input;
   }
 
   /** What the actors' last requests were (read back by a resume), unless this process knows later ones. */
@@ -101,6 +107,7 @@ export interface RowPlan {
 export class HistoryPacker {
   readonly updates = new Map<string, LastRequest>();
   readonly outputs = new Map<string, OutputAt>();
+  input: OutputAt | undefined;
 
   constructor(
     private readonly known: RunMemory | undefined,
@@ -124,6 +131,8 @@ export class HistoryPacker {
     for (const env of events) {
       if (env.type === 'llm.request') this.request(env, records, refer);
       else if (env.type === 'node.completed') this.completed(env, refer);
+      else if (env.type === 'node.start' || env.type === 'branch.start') this.started(env, refer);
+      else if (env.type === 'run.started') this.begun(env);
       else if (env.type === 'run.finished') this.finished(env, refer);
     }
     // Outcomes the records hold, by their JSON (each taken once).
@@ -184,6 +193,31 @@ export class HistoryPacker {
     const used = this.last(env.from)?.used;
     if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools)) refer(env, ['output', 'tools'], ['t', env.from, used.length]);
     this.outputs.set(p.node, { id: env.id, json: JSON.stringify(p.output) });
+  }
+
+  /** The run's input, which every node's context repeats. */
+  private begun(env: Envelope): void {
+    const input = (env.payload as { input?: unknown } | null)?.input;
+    if (input !== undefined) this.input = { id: env.id, json: JSON.stringify(input) };
+  }
+
+  /**
+   * A node's context: the run's input and the outputs of the nodes before it, each held by an
+   * envelope of an earlier commit (a row is deflated whole, so what the same row holds twice costs
+   * little, but a row cannot refer back to another: there a reference is what saves the bytes).
+   */
+  private started(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    const context = (env.payload as { context?: { input?: unknown; outputs?: unknown } } | null)?.context;
+    if (typeof context !== 'object' || context === null) return;
+    const input = this.known?.input;
+    if (input && input.json.length >= MIN_REF_CHARS && context.input !== undefined && JSON.stringify(context.input) === input.json) refer(env, ['context', 'input'], ['e', input.id, 'input']);
+    const outputs = context.outputs;
+    if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) return;
+    for (const [node, out] of Object.entries(outputs)) {
+      if (this.outputs.has(node)) continue;
+      const at = this.known?.outputs.get(node);
+      if (at && at.json.length >= MIN_REF_CHARS && JSON.stringify(out) === at.json) refer(env, ['context', 'outputs', node], ['e', at.id, 'output']);
+    }
   }
 
   /** The run's output: each node's, when it is that node's last `node.completed`'s. */

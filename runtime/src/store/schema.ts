@@ -1,5 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, customType, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+/** Bytes (`bytea`): a body or state deflated by the store (./row-zip.ts). pg gives a Buffer back, PGlite a Uint8Array. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
 
 /** One row a run: its state, not its history (that is the event log). */
 export const runs = pgTable(
@@ -78,7 +81,10 @@ export const journal = pgTable(
     ids: uuid('ids').array().notNull(),
     /** The first envelope's time; the others are offsets from it. */
     time: timestamp('time', { withTimezone: true, mode: 'string' }).notNull(),
-    body: json('body').notNull(),
+    /** The envelopes' JSON (formats 2 and 3); null in format 4, whose body is `zbody`. */
+    body: json('body'),
+    /** The envelopes' JSON deflated with the store's dictionary (format 4, see `row-zip.ts`). */
+    zbody: bytea('zbody'),
     /**
      * The turn records of the commit's model requests (format 3, see `turns.ts`): an agent's
      * conversation, stored once, which the body's payloads refer to; null for a row without.
@@ -122,7 +128,11 @@ export const checkpoints = pgTable(
     /** The node whose completion (or failure, skip, retry) made the step. */
     node: text('node'),
     graphVersion: text('graph_version').notNull(),
-    state: jsonb('state').notNull(),
+    /** The state as JSON (checkpoints written before issue 18's compression); null when `zstate` holds it. */
+    state: jsonb('state'),
+    /** The state's JSON deflated with the store's dictionary (see `row-zip.ts`). */
+    zstate: bytea('zstate'),
+    /** The state's JSON length. */
     sizeBytes: integer('size_bytes').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull(),
   },

@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/pglite/migrator';
 import type { Envelope } from '../envelope/mod.js';
 import { migrationsFolder } from '../store/migrations.js';
 import type { CheckpointRecord, RunRecord } from '../store/records.js';
-import { checkpoints, runs } from '../store/schema.js';
+import { runs } from '../store/schema.js';
 
 /** The last migration of log format 1 (one `events` row per envelope). */
 const FORMAT_1_MIGRATIONS = 7;
@@ -37,7 +37,10 @@ export async function writeFormat1Store(dataDir: string, dumps: ReadonlyArray<{ 
             [e.id, e.runId, e.seq, e.type, e.from, e.to, e.causationId, JSON.stringify(e.payload ?? null), e.trace === null ? null : JSON.stringify(e.trace), e.time],
           );
         }
-        for (const c of cps) await db.insert(checkpoints).values({ ...c, runId: run.id });
+        // As the code of that time wrote them: the state as jsonb (no `zstate` column then).
+        for (const c of cps) {
+          await client.query('insert into checkpoints (run_id, step, seq, node, graph_version, state, size_bytes, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)', [run.id, c.step, c.seq, c.node, c.graphVersion, JSON.stringify(c.state), c.sizeBytes, c.createdAt]);
+        }
       }
     } finally {
       await client.close();
