@@ -32,6 +32,7 @@ export const CheckpointStateSchema = z.object({
     outputs: z.record(z.string(), NodeOutputSchema),
     finished: z.boolean(),
     waits: z.record(z.string(), WaitInfoSchema).optional(),
+    closedWaits: z.array(z.string()).optional(),
     approvals: z.record(z.string(), z.unknown()).optional(),
   }),
   /** Set when the run was passivated: when (epoch ms), so a wall clock that does not count the wait can be moved on. */

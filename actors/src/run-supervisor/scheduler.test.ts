@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { draftCritique, graph, MAX_DRAFTS } from '@ao/graphs';
 import type { GraphDef, NodeOutput } from '@ao/graphs';
-import type { ErrorInfo } from '@ao/runtime';
-import { backoff, begin, initialState, nodeFailed, nodeSucceeded, retryDue } from './scheduler.js';
+import type { ErrorInfo, WaitInfo } from '@ao/runtime';
+import { backoff, begin, initialState, nodeFailed, nodeSucceeded, retryDue, waitOpened, waitResolved } from './scheduler.js';
 import type { Decision, SchedulerState, Step } from './scheduler.js';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -513,5 +513,29 @@ describe('stale and duplicate messages', () => {
     expect(nodeFailed(r, done, 'a', boom, true, NOW)).toEqual({ state: done, decisions: [] });
     const waiting: SchedulerState = { ...nodeFailed(r, running, 'a', boom, true, NOW).state, finished: true };
     expect(retryDue(r, waiting, 'a', NOW)).toEqual({ state: waiting, decisions: [] });
+  });
+});
+
+describe('waits', () => {
+  const def = dag(['ask'], []);
+  const question: WaitInfo = { id: 'supervisor/ask/2', node: 'ask', kind: 'interrupt', prompt: 'Which order?', schema: {}, since: NOW, countWallClock: false, actor: 'supervisor/ask' };
+
+  it('opens a question once: a second registration of an open wait changes nothing', () => {
+    const opened = waitOpened(started0(def).state, question);
+    expect(Object.keys(opened.state.waits ?? {})).toEqual([question.id]);
+    expect(waitOpened(opened.state, question).state).toBe(opened.state);
+  });
+
+  // After a take-over the asking actor runs again and its `wait.registered` (already in the log)
+  // is delivered again; when the answer was taken before that copy came, the wait stayed open
+  // for good and the run's steps differed from its recorded replay's.
+  it('never opens again a wait that was answered: a late copy of its registration changes nothing', () => {
+    const opened = waitOpened(started0(def).state, question);
+    const answered = waitResolved(def, opened.state, question.id, { kind: 'signal', payload: { answer: 'A-7731' }, signal: 's1' }, LATER);
+    expect(answered.state.waits).toEqual({});
+    expect(answered.decisions.map((d) => d.kind)).toEqual(['resolved']);
+    const late = waitOpened(answered.state, question);
+    expect(late.state).toBe(answered.state);
+    expect(late.decisions).toEqual([]);
   });
 });

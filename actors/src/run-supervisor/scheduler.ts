@@ -43,6 +43,12 @@ export interface SchedulerState {
   finished: boolean;
   /** Open waits (approvals, questions, budget), by id. */
   waits?: Record<string, WaitInfo>;
+  /**
+   * Waits that ended, by id: never opened again. After a crash or a take-over, the actor that
+   * asked runs again and may re-send its `wait.registered` (the log has it: it is delivered, not
+   * written, again); when the answer was taken meanwhile, that late copy must not reopen the wait.
+   */
+  closedWaits?: string[];
   /** Approval answers by node (the latest iteration's): in node contexts and edge predicates. */
   approvals?: Record<string, unknown>;
 }
@@ -98,7 +104,7 @@ export const approvalWaitId = (node: string, iteration: number): string => `appr
 /** An agent asked a question mid-node (its actor registered the wait): record it. */
 export function waitOpened(prev: SchedulerState, wait: WaitInfo): Step {
   const n = prev.nodes[wait.node];
-  if (prev.finished || !n || n.status !== 'running' || prev.waits?.[wait.id]) return { state: prev, decisions: [] };
+  if (prev.finished || !n || n.status !== 'running' || prev.waits?.[wait.id] || prev.closedWaits?.includes(wait.id)) return { state: prev, decisions: [] };
   const state = structuredClone(prev);
   state.waits = { ...state.waits, [wait.id]: wait };
   return { state, decisions: [] };
@@ -113,6 +119,7 @@ export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: 
   if (prev.finished || !wait) return { state: prev, decisions: [] };
   const state = structuredClone(prev);
   delete state.waits![waitId];
+  state.closedWaits = [...(state.closedWaits ?? []), waitId];
   if (outcome.kind === 'timeout' && outcome.action === 'fail') {
     return finish(state, [{ kind: 'resolved', wait, outcome }], 'failed', now, {
       code: 'AO_WAIT_TIMED_OUT',

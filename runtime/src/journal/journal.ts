@@ -91,6 +91,9 @@ export const STAGE_FLUSH_MS = 5;
  */
 export const STAGE_FLUSH_TURNS = 32;
 
+/** The longest batch window before a durable commit, in turns of the event loop (see `RunJournal.gather`). */
+export const BATCH_WINDOW_TURNS = 32;
+
 /** Run `f` once the event loop has gone round `turns` more times (each turn runs what was queued before it). */
 function afterTurns(turns: number, f: () => void): void {
   if (turns <= 0) f();
@@ -164,6 +167,10 @@ export class RunJournal implements ActorJournal {
    */
   private committing: { ends: boolean } | undefined;
   private ahead: Prepared[] = [];
+  /** Appends made so far (the batch window watches it move). */
+  private arrivals = 0;
+  /** The batch window is open: a durable commit waits for the run's other actors (see `gather`). */
+  private gathering = false;
   /** Publication on the bus, after each commit, in commit order. */
   private published: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */
@@ -304,6 +311,7 @@ export class RunJournal implements ActorJournal {
   append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
     return new Promise<Envelope[]>((resolve, reject) => {
       const req: Request = { drafts, extra, resolve, reject };
+      this.arrivals++;
       if (this.takesAtOnce(req)) this.stageDuring(req);
       else {
         this.queue.push(req);
@@ -320,7 +328,7 @@ export class RunJournal implements ActorJournal {
    * staged or committed), and one sender's appends keep their order (none of its appends is queued).
    */
   private takesAtOnce(req: Request): boolean {
-    if (!this.committing || this.committing.ends || !req.extra.stage || this.o.replay || this.closed || this.sealed) return false;
+    if (!(this.gathering || (this.committing && !this.committing.ends)) || !req.extra.stage || this.o.replay || this.closed || this.sealed) return false;
     // Nothing jumps ahead of the run's end, of an earlier append of its own sender, or of a
     // checkpoint: a checkpoint stands for the log up to its append's last envelope (recovery
     // redelivers what comes after it), so an envelope given a seq before it that its supervisor
@@ -346,9 +354,37 @@ export class RunJournal implements ActorJournal {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length || this.ahead.length) await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    while (this.queue.length || this.ahead.length) {
+      if (!this.o.replay && this.queue.some((r) => !r.extra.stage)) await this.gather();
+      await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    }
     // No await between the check above and this line: an append cannot slip in between.
     this.draining = undefined;
+  }
+
+  /**
+   * The batch window before a durable commit: the event loop goes round while the run's other
+   * actors still append (a whole turn in which nothing came closes it: two turns at least), up
+   * to `BATCH_WINDOW_TURNS`. Staged appends are taken at once meanwhile (`takesAtOnce`), so what
+   * they start (a budget grant, then the intent it approves) can join the commit. A swarm's
+   * branches then reach their durability points in a few commits instead of one each (on PGlite
+   * a commit runs without yielding, and the budget actor decides one request a turn); a lone
+   * actor pays two turns.
+   */
+  private async gather(): Promise<void> {
+    this.gathering = true;
+    try {
+      // A turn is counted from one of the window's callbacks to the next, so that what was queued
+      // after the window's first callback (in the same turn) has run before the window may close.
+      let seen = this.arrivals;
+      for (let turn = 0; turn < BATCH_WINDOW_TURNS && !this.ended; turn++) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (turn > 0 && this.arrivals === seen) break;
+        seen = this.arrivals;
+      }
+    } finally {
+      this.gathering = false;
+    }
   }
 
   /** Take a batch of appends: stage them all, or commit them (with whatever is staged) in one commit. */
