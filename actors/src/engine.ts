@@ -14,7 +14,7 @@ import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
-import { RunWatch } from './run-watch.js';
+import { RunWatch, SIGNAL_GAP } from './run-watch.js';
 import { ranOnSummary } from './tasks/ran-on.js';
 import { LoadMeter } from './load-meter.js';
 import { TaskRunner } from './tasks/task-runner.js';
@@ -52,6 +52,12 @@ async function within(ms: number, p: Promise<unknown> | undefined): Promise<void
 /** The placeholder owner of a run waiting in the cluster's work queue for a node to take it. */
 export const QUEUE_OWNER = '~queue';
 
+/**
+ * How often `waitForRun` reads the row of a run hosted elsewhere when no signal came: the last
+ * resort for a signal lost without a reconnect (its host died between the commit and the signal).
+ */
+export const FOLLOW_RESYNC_MS = 15_000;
+
 /** Runs claimed per query, and resumed at once, when taking runs over. */
 const CLAIM_BATCH = 100;
 const RESUME_CONCURRENCY = 8;
@@ -87,6 +93,8 @@ export interface EngineOptions {
   passive?: boolean;
   /** Price per million input and output tokens, by model, for `usd` budgets. */
   prices?: PriceTable;
+  /** How often `waitForRun` reads the row of a run hosted elsewhere without being told to (default {@link FOLLOW_RESYNC_MS}). */
+  followResyncMs?: number;
   /** Node tasks (swarm branches) this node runs at once in a cluster (default 32). */
   taskConcurrency?: number;
   /** How long a staged envelope may wait for its run's next commit (default `STAGE_FLUSH_MS`, 5 ms; tests that count commits set it long). */
@@ -911,7 +919,14 @@ export class Engine {
     return this.o.store.listEvents(runId, q);
   }
 
-  /** Resolves with the run once it is no longer hosted here (finished, parked), or its status now. */
+  /**
+   * Resolves with the run once it is no longer hosted here (finished, parked), or its status now.
+   * A run hosted elsewhere in a cluster is followed by push: its row is read once when the
+   * following has begun, then again only when a run signal says it ended (or parked, or waits),
+   * when the bus says signals may have been lost (it reconnected), when this node takes the run,
+   * and every {@link EngineOptions.followResyncMs} as a last resort (a host that died between its
+   * last commit and the signal of it). It is never polled while the run is under way.
+   */
   async waitForRun(id: string, timeoutMs = 60_000): Promise<RunRecord> {
     const host = this.hosts.get(id);
     if (host) {
@@ -921,47 +936,53 @@ export class Engine {
         new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`run ${id} did not finish in ${timeoutMs} ms`)), timeoutMs))),
       ]).finally(() => clearTimeout(t));
     }
-    let run = await this.o.store.getRun(id);
-    if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    // In a cluster another node may host it: follow it by push (its run-level signals, or its
-    // last envelope on the bus, or this node taking it), reading its row again at each word and
-    // every second at most.
-    if (this.o.bus.queue && !host && !settled(run)) {
-      const end = systemClock.now() + timeoutMs; // wall time: the timeout's timers are real ones
-      // `signalled` keeps a word that came during a read, which `poke` (set only while waiting) would miss.
-      let signalled = false;
-      let poke: () => void = () => undefined;
-      const onEnd = (type: string) => {
-        if (!RUN_ENDS.has(type)) return;
-        signalled = true;
-        poke();
-      };
-      let stop: () => void;
-      if (this.watch) {
-        stop = await this.watch.follow(id, onEnd);
-      } else {
-        const sub = this.o.bus.subscribe(id, (env) => onEnd(env.type));
-        stop = () => sub.unsubscribe();
-        await within(Math.max(1, end - systemClock.now()), sub.ready);
-      }
-      try {
-        run = (await this.o.store.getRun(id)) ?? run;
-        while (!settled(run)) {
-          if (systemClock.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
-          if (!signalled) {
-            const woken = new Promise<void>((r) => (poke = r));
-            const local = this.hosts.get(id);
-            let t: NodeJS.Timeout | undefined;
-            await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(1_000, end - systemClock.now())))))]).finally(() => clearTimeout(t));
-          }
-          signalled = false;
-          const now = await this.o.store.getRun(id);
-          if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
-          run = now;
+    const missing = () => new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
+    // Following by the shared watch costs a map entry: it begins before the first read, which is
+    // then the only one unless a signal comes. Following by a subscription of the run's envelopes
+    // (a bus without signals) costs a consumer: the row is read first, to see if it is needed.
+    const byWatch = this.o.bus.queue !== undefined && !host && this.watch !== undefined;
+    let run: RunRecord | undefined;
+    if (!byWatch) {
+      run = await this.o.store.getRun(id);
+      if (!run) throw missing();
+      if (!this.o.bus.queue || host || settled(run)) return run;
+    }
+    const end = systemClock.now() + timeoutMs; // wall time: the timeout's timers are real ones
+    const resyncMs = this.o.followResyncMs ?? FOLLOW_RESYNC_MS;
+    // `signalled` keeps a word that came during a read, which `poke` (set only while waiting) would miss.
+    let signalled = false;
+    let poke: () => void = () => undefined;
+    const onWord = (type: string) => {
+      if (type !== SIGNAL_GAP && !RUN_ENDS.has(type)) return;
+      signalled = true;
+      poke();
+    };
+    let stop: () => void;
+    if (this.watch) {
+      stop = await this.watch.follow(id, onWord);
+    } else {
+      const sub = this.o.bus.subscribe(id, (env) => onWord(env.type));
+      stop = () => sub.unsubscribe();
+      await within(Math.max(1, end - systemClock.now()), sub.ready);
+    }
+    try {
+      run = await this.o.store.getRun(id);
+      if (!run) throw missing();
+      while (!settled(run)) {
+        if (systemClock.now() > end) throw new Error(`run ${id} did not finish in ${timeoutMs} ms`);
+        if (!signalled) {
+          const woken = new Promise<void>((r) => (poke = r));
+          const local = this.hosts.get(id);
+          let t: NodeJS.Timeout | undefined;
+          await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(resyncMs, end - systemClock.now())))))]).finally(() => clearTimeout(t));
         }
-      } finally {
-        stop();
+        signalled = false;
+        const now = await this.o.store.getRun(id);
+        if (!now) throw new AoError('AO_RUN_NOT_FOUND', `run ${id} was deleted while waiting for it`, { field: 'id' });
+        run = now;
       }
+    } finally {
+      stop();
     }
     return run;
   }

@@ -1,10 +1,14 @@
 import type { Bus, Subscription } from '@ao/runtime';
 
+/** What a follower is woken with when signals may have been lost (the bus reconnected): not an envelope type. */
+export const SIGNAL_GAP = 'gap';
+
 /**
  * Followers of runs hosted elsewhere, woken by the bus's run signals: one subscription for every
  * run this process waits on (opened at the first wait, closed with the engine), where following a
- * run used to open a JetStream consumer of all its envelopes. Signals are at most once, so a
- * follower still re-reads the run's row now and then; a signal only makes it read at once.
+ * run used to open a JetStream consumer of all its envelopes. Signals are at most once: when the
+ * bus says some may have been lost (it reconnected), every follower is woken with
+ * {@link SIGNAL_GAP}, so it reads its run's row again.
  */
 export class RunWatch {
   private sub: Subscription | undefined;
@@ -12,11 +16,18 @@ export class RunWatch {
 
   constructor(private readonly bus: Bus & Required<Pick<Bus, 'watchRuns'>>) {}
 
-  /** Call `wake` with the type of each run-level envelope of `runId` until the returned function is called. */
+  /** Call `wake` with the type of each run-level envelope of `runId` (or {@link SIGNAL_GAP}) until the returned function is called. */
   async follow(runId: string, wake: (type: string) => void): Promise<() => void> {
-    this.sub ??= this.bus.watchRuns((s) => {
-      for (const w of this.waiters.get(s.runId) ?? []) w(s.type);
-    });
+    this.sub ??= this.bus.watchRuns(
+      (s) => {
+        for (const w of this.waiters.get(s.runId) ?? []) w(s.type);
+      },
+      {
+        onGap: () => {
+          for (const set of [...this.waiters.values()]) for (const w of [...set]) w(SIGNAL_GAP);
+        },
+      },
+    );
     let set = this.waiters.get(runId);
     if (!set) this.waiters.set(runId, (set = new Set()));
     set.add(wake);

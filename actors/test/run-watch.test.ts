@@ -20,43 +20,95 @@ const fan = graph('watch-fan')
   .node('after', { agent: 'pipeline', instructions: 'After.' })
   .edge('fan', 'after') as GraphBuilder<unknown>;
 
-/** A bus that counts per-run subscriptions and can drop every run signal (as when they are lost). */
-function watched(bus: NatsBus, o: { drop: boolean }): Bus & { perRun: string[]; signals: RunSignal[] } {
+/**
+ * A bus that counts per-run subscriptions, can drop every run signal (as when they are lost), and
+ * keeps the watch's `onGap` so a test can say what a reconnect says (signals may have been lost).
+ */
+function watched(bus: NatsBus, o: { drop: boolean }): Bus & { perRun: string[]; signals: RunSignal[]; gap: () => void } {
   const perRun: string[] = [];
   const signals: RunSignal[] = [];
+  const gaps: Array<() => void> = [];
   return Object.assign(Object.create(bus) as Bus, {
     perRun,
     signals,
+    gap: () => {
+      for (const g of gaps) g();
+    },
     subscribe: (runId: string, h: Parameters<Bus['subscribe']>[1]): Subscription => {
       perRun.push(runId);
       return bus.subscribe(runId, h);
     },
-    watchRuns: (h: (s: RunSignal) => void): Subscription =>
-      bus.watchRuns((s) => {
-        signals.push(s);
-        if (!o.drop) h(s);
-      }),
+    watchRuns: (h: (s: RunSignal) => void, w: { onGap?: () => void } = {}): Subscription => {
+      if (w.onGap) gaps.push(w.onGap);
+      return bus.watchRuns(
+        (s) => {
+          signals.push(s);
+          if (!o.drop) h(s);
+        },
+        w,
+      );
+    },
   });
+}
+
+/** `store` with its `getRun` calls recorded in `reads`. */
+function counting(store: Store, reads: string[]): Store {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'getRun') {
+        return (id: string) => {
+          reads.push(id);
+          return target.getRun(id);
+        };
+      }
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** Wait (on the store's state) until `runId` has ended. */
+async function endedInStore(store: Store, runId: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const r = await store.getRun(runId);
+    if (r && ['succeeded', 'failed', 'cancelled'].includes(r.status)) return;
+    if (i > 600) throw new Error(`run ${runId} did not end`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by push (NATS run signals)', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   const prefix = natsPrefix('rw');
   const otherPrefix = natsPrefix('rw');
+  const heldPrefix = natsPrefix('rw');
+  const gapPrefix = natsPrefix('rw');
   const stores: Store[] = [];
   const buses: NatsBus[] = [];
   const engines: Engine[] = [];
 
-  const open = async (id: string, o: { passive?: boolean; drop?: boolean; llm?: LlmPort; prefix?: string } = {}) => {
+  const open = async (id: string, o: { passive?: boolean; drop?: boolean; llm?: LlmPort; prefix?: string; reads?: string[]; followResyncMs?: number } = {}) => {
     const store = await openPgStore({ url: db.url });
     const nats = await connectNatsBus({ url: TEST_NATS_URL, prefix: o.prefix ?? prefix, name: id });
     stores.push(store);
     buses.push(nats);
     const bus = watched(nats, { drop: o.drop ?? false });
     const llm = o.llm ?? new OfflineLlm({ latencyMs: 20 });
-    const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, sweepIntervalMs: 0, leaseMs: 2_000, claimIntervalMs: 200, graphs: [two, fan], ...(o.passive ? { passive: true } : {}) });
+    const engine = await Engine.create({
+      store: o.reads ? counting(store, o.reads) : store,
+      bus,
+      llm: () => llm,
+      tools: toolsWith(),
+      nodeId: id,
+      sweepIntervalMs: 0,
+      leaseMs: 2_000,
+      claimIntervalMs: 200,
+      graphs: [two, fan],
+      ...(o.passive ? { passive: true } : {}),
+      ...(o.followResyncMs !== undefined ? { followResyncMs: o.followResyncMs } : {}),
+    });
     engines.push(engine);
-    return { engine, bus };
+    return { engine, bus, store };
   };
 
   beforeAll(async () => {
@@ -70,6 +122,8 @@ describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by 
     await db?.drop();
     await dropNatsPrefix(prefix);
     await dropNatsPrefix(otherPrefix);
+    await dropNatsPrefix(heldPrefix);
+    await dropNatsPrefix(gapPrefix);
   });
 
   it("learns that another node's runs ended from their run.finished signals, with no consumer per run", async () => {
@@ -129,10 +183,75 @@ describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by 
     expect(where[0]!.lastSeq).toBeLessThan(where[1]!.firstSeq);
   }, 60_000);
 
-  it('still sees a run end when every signal is lost (it reads the row again now and then)', async () => {
-    const { engine, bus } = await open('rw-deaf', { passive: true, drop: true });
+  /** A model that tells when it is first asked and answers nothing until released. */
+  const holdingModel = () => {
+    const inner = new OfflineLlm();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let asked!: () => void;
+    const modelAsked = new Promise<void>((r) => (asked = r));
+    const llm: LlmPort = {
+      provider: inner.provider,
+      complete: async (req, signal) => {
+        asked();
+        await held;
+        return inner.complete(req, signal);
+      },
+    };
+    return { llm, release, modelAsked };
+  };
+
+  /** Until `reads` holds `n` reads of `runId` (the follower has read the row that often). */
+  const readsOf = async (reads: string[], runId: string, n: number) => {
+    for (let i = 0; reads.filter((id) => id === runId).length < n; i++) {
+      if (i > 600) throw new Error(`the row of ${runId} was not read ${n} times`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('reads the row of a run hosted elsewhere once, then only when its run.finished signal comes: no polling while it runs', async () => {
+    // Its own queue, so the node whose model is held takes the run. Regression: the follower read
+    // the row every second while the run was under way.
+    const model = holdingModel();
+    await open('rw-held', { llm: model.llm, prefix: heldPrefix });
+    const reads: string[] = [];
+    const { engine } = await open('rw-counting', { passive: true, prefix: heldPrefix, reads, followResyncMs: 600_000 });
+    const run = await engine.startRun({ graph: 'watch-two', input: { held: true } });
+    reads.length = 0;
+    const waiting = engine.waitForRun(run.id, 60_000);
+    await model.modelAsked;
+    await readsOf(reads, run.id, 1);
+    // The run stays under way a while (the old follower read the row every second meanwhile).
+    await new Promise((r) => setTimeout(r, 2_500));
+    const whileRunning = reads.filter((id) => id === run.id).length;
+    model.release();
+    expect((await waiting).status).toBe('succeeded');
+    expect(whileRunning).toBe(1);
+    expect(reads.filter((id) => id === run.id)).toHaveLength(2);
+  }, 60_000);
+
+  it('when every signal is lost, reads the row again once the bus says signals may have been lost (a reconnect)', async () => {
+    const model = holdingModel();
+    await open('rw-held-gap', { llm: model.llm, prefix: gapPrefix });
+    const reads: string[] = [];
+    const { engine, bus, store } = await open('rw-deaf', { passive: true, drop: true, prefix: gapPrefix, reads, followResyncMs: 600_000 });
+    const run = await engine.startRun({ graph: 'watch-two', input: {} });
+    reads.length = 0;
+    let seen = false;
+    const waiting = engine.waitForRun(run.id, 30_000).then((r) => ((seen = true), r));
+    await model.modelAsked;
+    await readsOf(reads, run.id, 1);
+    model.release();
+    await endedInStore(store, run.id);
+    expect(bus.signals.some((s) => s.runId === run.id && s.type === 'run.finished')).toBe(true);
+    expect(seen).toBe(false);
+    bus.gap();
+    expect((await waiting).status).toBe('succeeded');
+  }, 60_000);
+
+  it('when every signal is lost and the bus never reconnects, still sees the run end at its last-resort read', async () => {
+    const { engine } = await open('rw-deaf-resync', { passive: true, drop: true, followResyncMs: 200 });
     const run = await engine.startRun({ graph: 'watch-two', input: {} });
     expect((await engine.waitForRun(run.id, 30_000)).status).toBe('succeeded');
-    expect(bus.signals.some((s) => s.runId === run.id && s.type === 'run.finished')).toBe(true);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { summarize } from './measure.js';
 import { renderClusterMarkdown, renderClusterTable } from './report.js';
 import { parseCpuStat } from './scale/cgroup.js';
 import type { ScaleResult } from './scale/cluster-scale.js';
-import { renderScaleTable } from './scale/report.js';
+import { renderHopTable, renderScaleTable } from './scale/report.js';
 
 const settings: ClusterSettings = { counts: [1, 2], workloads: ['pipeline', 'swarm'], warmupRuns: 10, sequentialRuns: 2, concurrency: 16, windowSec: 10, nodeTasks: 32, ackWaitMs: 30_000, runQueueUnacked: 64, llmLatencyMs: 0, natsUrl: 'nats://127.0.0.1:4222' };
 const point = { sequentialRuns: 2, runMs: summarize([100, 110]), seenMs: summarize([150, 160]), concurrency: 16, completed: 98, elapsedSec: 10, runsPerSec: 9.8, stepsPerSec: 49 };
@@ -35,7 +35,7 @@ describe('the cluster report', () => {
 });
 
 describe('the scaling report', () => {
-  const s = { counts: [1, 2], cpusPerNode: 0.1, weight: 4, nodeTasks: 32, llmLatencyMs: 500, warmupRuns: 2, sequentialRuns: 6, rampSec: 6, windowSec: 20, natsUrl: 'nats://127.0.0.1:4222' };
+  const s = { counts: [1, 2], cpusPerNode: 0.1, weight: 4, nodeTasks: 32, llmLatencyMs: 500, warmupRuns: 2, sequentialRuns: 6, hopRuns: 30, rampSec: 6, windowSec: 20, natsUrl: 'nats://127.0.0.1:4222' };
   const load = (n: number) => ({ nodes: Array.from({ length: n }, () => 0.1), postgres: 0.2, postgresBench: 0.1, nats: 0.05, submitter: 0.1, machine: 1.5 });
   const scale: ScaleResult = {
     settings: s,
@@ -57,6 +57,18 @@ describe('the scaling report', () => {
     expect(md).toContain('limited to 0.1 CPU by its cgroup');
     expect(md).toContain('cpu.shares 4096');
     expect(md).not.toContain('## Overhead');
+  });
+
+  it('gives the hops at a 0 ms model: per-step p50 / p99 from the row and as seen, each over embedded', () => {
+    const hops = { settings: { warmupRuns: 10, runs: 30, natsUrl: 'nats://127.0.0.1:4222' }, embedded: { stepMs: summarize([10, 12]), seenStepMs: summarize([11, 13]) }, cluster: { stepMs: summarize([13, 15]), seenStepMs: summarize([15, 17]) } };
+    const [t] = renderHopTable(hops);
+    const rows = t!.split('\n').slice(2);
+    expect(rows[0]).toMatch(/^\| embedded \(in-process bus\)\s+\| 10\.0 \/ 12\.0\s+\| 1\.00×\s+\| 11\.0 \/ 13\.0\s+\| 1\.00×\s+\|$/);
+    expect(rows[1]).toMatch(/^\| 1 `ao node` behind .*\| 13\.0 \/ 15\.0\s+\| \*\*1\.30×\*\*\s+\| 15\.0 \/ 17\.0\s+\| 1\.36×\s+\|$/);
+    const md = renderClusterMarkdown({ machine: { date: 'd', cpu: 'cpu', cores: 2, memoryGiB: 8, os: 'Linux', node: 'v20', packages: {} }, scale: { ...scale, hops }, totalSec: 60 });
+    expect(md).toContain('## Hops: one node behind a gateway against embedded, model at 0 ms, no quota');
+    expect(md).toContain('10 warm-up runs each, then 30 each');
+    expect(renderHopTable({ skipped: 'NATS down' })).toEqual(['Hops: skipped (NATS down)']);
   });
 
   it('reads throttling from cgroup v1 and v2 cpu.stat', () => {

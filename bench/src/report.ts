@@ -2,7 +2,7 @@ import type { BenchOptions, ModeResult } from './bench-mode.js';
 import type { ClusterResult, ClusterSettings, ClusterWorkload } from './cluster.js';
 import type { MachineInfo } from './env.js';
 import type { ScaleResult } from './scale/cluster-scale.js';
-import { renderScaleTable, scaleHow } from './scale/report.js';
+import { hopHow, renderHopTable, renderScaleTable, scaleHow } from './scale/report.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_BRANCHES, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
 
 export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
@@ -154,6 +154,9 @@ export function renderClusterMarkdown(r: { machine: MachineInfo; scale?: ScaleRe
     '',
     ...(r.scale
       ? ['## Scaling: nodes with a CPU quota each, a model that takes its time', '', ...renderScaleTable(r.scale), '', ...(scale ? ['### How measured', '', scaleHow(scale.settings, scale.cgroup), ''] : [])]
+      : []),
+    ...(scale?.hops
+      ? ['## Hops: one node behind a gateway against embedded, model at 0 ms, no quota', '', ...renderHopTable(scale.hops), '', ...('skipped' in scale.hops ? [] : ['### How measured', '', hopHow(scale.hops), ''])]
       : []),
     ...(r.cluster && r.settings
       ? ['## Overhead: the cluster\'s hops at 0 ms model latency, nodes on the shared cores (BENCH_CLUSTER_OVERHEAD=1)', '', ...renderClusterTable(r.cluster), '', '### How measured', '', clusterHow(r.settings), '']

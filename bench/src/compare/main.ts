@@ -142,12 +142,13 @@ async function main(): Promise<void> {
     const machine = machineInfo();
     // Loaded only here: they start gateways in this process.
     const { clusterScaleBench, scaleSettings } = await import('../scale/cluster-scale.js');
-    const { renderScaleTable } = await import('../scale/report.js');
+    const { renderHopTable, renderScaleTable } = await import('../scale/report.js');
     const scaleSet = scaleSettings();
     log(`[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`);
     const scale = await clusterScaleBench(scaleSet, log);
     log('');
     log(renderScaleTable(scale).map((x) => x.replaceAll('**', '')).join('\n'));
+    if (!('skipped' in scale)) log(renderHopTable(scale.hops).map((x) => x.replaceAll('**', '')).join('\n'));
     // The cost of the hops at 0 ms model latency, 1-3 nodes on the shared cores: BENCH_CLUSTER_OVERHEAD=1.
     let overhead: { settings: ClusterSettings; cluster: ClusterResult } | undefined;
     if (process.env.BENCH_CLUSTER_OVERHEAD === '1') {

@@ -15,6 +15,8 @@ import { createScratchDatabase } from '../postgres.js';
 import { BENCH_GRAPH, BENCH_STEPS } from '../workload.js';
 import { cpuGroup } from './cgroup.js';
 import type { CpuGroup, Throttling } from './cgroup.js';
+import { hopBench } from './hops.js';
+import type { HopResult } from './hops.js';
 import { CpuMeter, processesNamed } from './proc-load.js';
 
 /** What every point of the scaling bench was given. */
@@ -29,6 +31,8 @@ export interface ScaleSettings {
   llmLatencyMs: number;
   warmupRuns: number;
   sequentialRuns: number;
+  /** The hop measurement (model at 0 ms, no quota): runs of each side, alternated, after as many warm-up runs / 3; 0: not measured. */
+  hopRuns: number;
   rampSec: number;
   windowSec: number;
   natsUrl: string;
@@ -68,7 +72,7 @@ export interface ScalePoint {
   runsHosted?: number[];
 }
 
-export type ScaleResult = { points: ScalePoint[]; settings: ScaleSettings; cgroup: string } | { skipped: string };
+export type ScaleResult = { points: ScalePoint[]; settings: ScaleSettings; cgroup: string; hops?: HopResult | { skipped: string } } | { skipped: string };
 
 type Finished = { at: number; createdAt: string; finishedAt: string };
 
@@ -117,6 +121,9 @@ export async function clusterScaleBench(s: ScaleSettings, log: (s: string) => vo
   const cgroup = probe ? `cgroup v${probe.version} (${probe.version === 1 ? 'cpu.cfs_quota_us / cpu.cfs_period_us' : 'cpu.max'})` : 'none';
   await probe?.remove();
   const points: ScalePoint[] = [];
+
+  // What the hops cost with nothing to hide them: model at 0 ms, no quota, one run at a time.
+  const hops = s.hopRuns > 0 ? await hopBench({ warmupRuns: Math.max(1, Math.round(s.hopRuns / 3)), runs: s.hopRuns, natsUrl: s.natsUrl }, log) : undefined;
 
   // The embedded runtime: the same graph and model, no NATS.
   {
@@ -243,7 +250,7 @@ export async function clusterScaleBench(s: ScaleSettings, log: (s: string) => vo
       await rm(dir, { recursive: true, force: true });
     }
   }
-  return { points, settings: s, cgroup };
+  return { points, settings: s, cgroup, ...(hops ? { hops } : {}) };
 }
 
 export function scaleSettings(env: NodeJS.ProcessEnv = process.env): ScaleSettings {
@@ -256,6 +263,7 @@ export function scaleSettings(env: NodeJS.ProcessEnv = process.env): ScaleSettin
     llmLatencyMs: num('BENCH_SCALE_LLM_MS', 500),
     warmupRuns: num('BENCH_SCALE_WARMUP', 2),
     sequentialRuns: num('BENCH_SCALE_RUNS', 6),
+    hopRuns: num('BENCH_HOP_RUNS', 30),
     rampSec: num('BENCH_SCALE_RAMP_SEC', 6),
     windowSec: num('BENCH_SCALE_SEC', 20),
     natsUrl: CLUSTER_NATS_URL,

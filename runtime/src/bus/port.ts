@@ -118,10 +118,11 @@ export interface Bus {
   /**
    * Signals of every run's run-level envelopes, pushed after their commit (see {@link RunSignal}):
    * how a process that does not host a run learns that it ended or changed status, without a
-   * consumer per run or a read of its row per poll. At most once: a watcher that must not miss
-   * an end re-reads the row now and then. Absent: use `subscribe`.
+   * consumer per run or a read of its row per poll. At most once: signals sent while this
+   * process was cut off from the bus are lost, so `onGap` is called when it is back (a watcher
+   * that must not miss an end re-reads the row then). Absent: use `subscribe`.
    */
-  watchRuns?(handler: (s: RunSignal) => void): Subscription;
+  watchRuns?(handler: (s: RunSignal) => void, o?: { onGap?: () => void }): Subscription;
   close(): Promise<void>;
   /** Cluster work distribution (NATS); absent on the in-process bus, where one node does everything. */
   readonly queue?: WorkQueue;

@@ -84,6 +84,8 @@ export class NatsBus implements Bus {
   /** Whether the connection is up (false from a disconnect until the reconnect). */
   private up = true;
   private readonly subs = new Set<ConsumerMessages>();
+  /** Told when the connection is back after a disconnect: run signals sent meanwhile were lost (see `watchRuns`). */
+  private readonly gapListeners = new Set<() => void>();
   readonly queue: WorkQueue;
   readonly membership: Membership;
   readonly rpc: Rpc;
@@ -104,7 +106,10 @@ export class NatsBus implements Bus {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') this.up = false;
-        else if (s.type === 'reconnect') this.up = true;
+        else if (s.type === 'reconnect') {
+          this.up = true;
+          for (const l of this.gapListeners) l();
+        }
       }
     })().catch(() => undefined);
   }
@@ -263,8 +268,14 @@ export class NatsBus implements Bus {
     return `${this.o.prefix}.st.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
-  /** Every run's signals (see `signal`): one core NATS subscription, kept across reconnects by the client. */
-  watchRuns(handler: (s: RunSignal) => void): Subscription {
+  /**
+   * Every run's signals (see `signal`): one core NATS subscription, kept across reconnects by the
+   * client. `onGap` is called at each reconnect (the client has subscribed again by then): what
+   * was sent while the connection was down never came.
+   */
+  watchRuns(handler: (s: RunSignal) => void, o: { onGap?: () => void } = {}): Subscription {
+    const onGap = o.onGap;
+    if (onGap) this.gapListeners.add(onGap);
     const sub = this.nc.subscribe(`${this.o.prefix}.st.>`, {
       callback: (err, msg) => {
         if (err) return;
@@ -283,7 +294,13 @@ export class NatsBus implements Bus {
       },
     });
     // The server has the subscription once a round trip after it has come back.
-    return { ready: this.nc.flush().catch(() => undefined), unsubscribe: () => sub.unsubscribe() };
+    return {
+      ready: this.nc.flush().catch(() => undefined),
+      unsubscribe: () => {
+        if (onGap) this.gapListeners.delete(onGap);
+        sub.unsubscribe();
+      },
+    };
   }
 
   /** A run's envelopes (or every run's, `'*'`) from now on, in order, through an ordered consumer. */
