@@ -180,6 +180,10 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     // The run's time less the time it slept, as the budget counts it.
     expect(Number(await gauge.getAttribute('data-used'))).toBeCloseTo((end - start - resumed.pausedMs) / 1000, 6);
     expect(Number(await gauge.getAttribute('data-used'))).toBeLessThan((end - start) / 1000);
+    // The same figure as the API's (and so ao show's clock line).
+    const view = await api<{ budgetUsage: { wallClock: { usedMs: number; pausedMs: number } } }>(`/runs/${id}`);
+    expect(view.budgetUsage.wallClock.pausedMs).toBe(resumed.pausedMs);
+    expect(Number(await gauge.getAttribute('data-used'))).toBeCloseTo(view.budgetUsage.wallClock.usedMs / 1000, 6);
   });
 
   it('compares a fork with changed instructions with its original, marking the first divergence and the outputs that differ', async () => {
