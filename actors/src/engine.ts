@@ -12,6 +12,7 @@ import { nodeLimitsOf } from './budget/usage.js';
 import { budgetWithOverrides, diffRuns, graphWithOverrides, loadRecording, replayCheckpoint, replayStartState } from './replay.js';
 import type { ReplayRequest } from './replay.js';
 import { usageReport } from './budget/usage.js';
+import { wallClockUse } from './budget/wall-clock.js';
 import type { UsageReport } from './budget/usage.js';
 import { RunHost } from './host.js';
 import { RunWatch, SIGNAL_GAP } from './run-watch.js';
@@ -901,8 +902,10 @@ export class Engine {
     const run = await this.o.store.getRun(runId);
     if (!run) return undefined;
     const def = this.graphs.get(run.graph);
-    const events = await this.o.store.listEventsOfType(run.id, 'budget.');
-    return usageReport(def ?? ({ nodes: [] } as unknown as GraphDef<unknown>), run.budget as Budget, events);
+    const [events, runEvents] = await Promise.all([this.o.store.listEventsOfType(run.id, 'budget.'), this.o.store.listEventsOfType(run.id, 'run.')]);
+    const report = usageReport(def ?? ({ nodes: [] } as unknown as GraphDef<unknown>), run.budget as Budget, events);
+    const wallClock = wallClockUse(runEvents, this.clock.now());
+    return wallClock ? { ...report, wallClock } : report;
   }
 
   /**

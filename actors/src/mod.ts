@@ -1,5 +1,6 @@
 export { Engine, effectiveBudget } from './engine.js';
 export type { UsageReport } from './budget/usage.js';
+export type { WallClockUse } from './budget/wall-clock.js';
 export * as ledger from './budget/ledger.js';
 export type { EngineOptions, SignalRequest, SignalResult, StartRunRequest } from './engine.js';
 export type { LlmResolver, RunServices, ActorMessage } from './services.js';

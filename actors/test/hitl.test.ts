@@ -57,6 +57,10 @@ describe('human in the loop', () => {
     expect(types).toContain('wait.opened');
     expect(types.at(-1)).toBe('run.waiting');
     expect(types).not.toContain('tool.call');
+    // Its wall-clock budget stopped when it went to sleep: what it counted stands still while it sleeps.
+    const slept = await allEvents(store, run.id);
+    const at = (evs: typeof slept, type: string) => Date.parse(evs.find((e) => e.type === type)!.time);
+    expect((await engine.usage(run.id))!.wallClock).toMatchObject({ usedMs: at(slept, 'run.waiting') - at(slept, 'run.started'), paused: true });
 
     const res = await engine.signal(run.id, { node: 'refund', payload: { approved: true, amount: 5, comment: 'ok' } });
     expect(res.duplicate).toBe(false);
@@ -78,6 +82,10 @@ describe('human in the loop', () => {
     const resolved = evs.find((e) => e.type === 'wait.resolved')!;
     expect(resolved.payload).toMatchObject({ wait: 'approval/refund/1', approved: true, outcome: { kind: 'signal', payload: { approved: true, amount: 5 } } });
     expect(evs.filter((e) => e.type === 'run.resumed')).toHaveLength(1);
+    // The wall clock the budget counted: the run's time less its sleep, as its deadline was moved.
+    const resumed = evs.find((e) => e.type === 'run.resumed')!.payload as { pausedMs: number; wallClockPaused: boolean };
+    expect(resumed.wallClockPaused).toBe(true);
+    expect((await engine.usage(run.id))!.wallClock).toEqual({ usedMs: at(evs, 'run.finished') - at(evs, 'run.started') - resumed.pausedMs, pausedMs: resumed.pausedMs, paused: false });
     // classify ran once: nothing before the wait ran again.
     expect(evs.filter((e) => e.type === 'node.start' && (e.payload as { node: string }).node === 'classify')).toHaveLength(1);
     // The person's answer reached the refund node's prompt.

@@ -171,6 +171,28 @@ describe('ao show: a readable summary of a run', () => {
     expect(waiting).toContain('  took      5m 00s so far');
   });
 
+  it('gives usage against every limit (soft limits, per tool) and the wall clock as the budget counts it, sleeps for a person left out', () => {
+    const limits = { tokens: 8000, tools: 10, wallClockSec: 60, perTool: { stripe_refund: 1 }, soft: { tokens: 6000 } };
+    // The succeeded triage-with-approval run of issue 25: 70.7 s from start to end, 70 s of it asleep for a person.
+    const lines = runLines(
+      run({
+        startedAt: '2026-05-01T11:55:00.000Z',
+        finishedAt: '2026-05-01T11:56:10.700Z',
+        budget: limits,
+        budgetUsage: { limits, used: { tokens: 832, tools: 1, usd: 0, perTool: { stripe_refund: 1 } }, reserved: { tokens: 0, tools: 0, usd: 0 }, wallClock: { usedMs: 700, pausedMs: 70_000, paused: false } },
+      }),
+      NOW,
+    );
+    expect(lines).toContain('  took      1m 11s, finished 2026-05-01T11:56:10.700Z');
+    expect(lines).toContain('  usage     832 / 8,000 tokens (soft 6,000), 3 LLM calls, 1 / 10 tool calls, 1 / 1 stripe_refund calls');
+    expect(lines).toContain('  clock     0.70s / 1m 00s of the wall-clock budget, 1m 10s asleep for a person not counted');
+    // Asleep now: the budget's clock stands still.
+    const asleep = runLines(run({ status: 'waiting', finishedAt: null, budget: limits, budgetUsage: { limits, used: { tokens: 118, tools: 0, usd: 0, perTool: {} }, reserved: { tokens: 0, tools: 0, usd: 0 }, wallClock: { usedMs: 300, pausedMs: 4000, paused: true } } }), NOW);
+    expect(asleep).toContain('  clock     0.30s / 1m 00s of the wall-clock budget, 4.00s asleep for a person not counted (stopped while it sleeps)');
+    // No wall-clock limit, or no figure (a replay): no clock line.
+    expect(runLines(run(), NOW).some((l) => l.startsWith('  clock'))).toBe(false);
+  });
+
   it('reads the run budget as the limits when the usage report is absent', () => {
     expect(runLines(run({ budgetUsage: null }), NOW)).toContain('  usage     832 / 8,000 tokens, 3 LLM calls, 1 / 10 tool calls');
   });

@@ -36,7 +36,9 @@ describe('ao CLI', () => {
     expect(show.stderr).toBe('');
     expect(show.stdout).toMatch(/^ {2}status +succeeded$/m);
     expect(show.stdout).toMatch(/^ {2}graph +triage \(version [0-9a-f]{16}\)$/m);
-    expect(show.stdout).toMatch(/^ {2}usage +[\d,]+ \/ 8,000 tokens, \d+ LLM calls, 1 \/ 10 tool calls$/m);
+    expect(show.stdout).toMatch(/^ {2}usage +[\d,]+ \/ 8,000 tokens, \d+ LLM calls, 1 \/ 10 tool calls, 1 \/ 1 stripe_refund calls$/m);
+    // The wall clock as the budget counts it, against its 60 s.
+    expect(show.stdout).toMatch(/^ {2}clock +[\d.]+s \/ 1m 00s of the wall-clock budget$/m);
     // Nodes in the graph's order, each with its state.
     expect(show.stdout).toMatch(/^nodes\n {2}classify +succeeded +[\d.]+s\n {2}refund +succeeded +[\d.]+s\n {2}escalate +skipped$/m);
     expect(show.stdout).toMatch(/^input\n {2}intent: refund$/m);

@@ -4,6 +4,7 @@ import type { Payload } from '../messages.js';
 import { foldLedger } from './budget-actor.js';
 import { newLedger } from './ledger.js';
 import type { Limits, Spent } from './ledger.js';
+import type { WallClockUse } from './wall-clock.js';
 
 export interface UsageReport {
   limits: Budget;
@@ -18,6 +19,8 @@ export interface UsageReport {
   /** Calls that waited for calls in flight to settle before the budget decided them, and how many wait now. */
   waited: number;
   waiting: number;
+  /** The time the wall-clock budget has counted (sleeps for a person left out, as the run supervisor does); absent for a replay. */
+  wallClock?: WallClockUse;
 }
 
 export function nodeLimitsOf(def: GraphDef<unknown>): Record<string, Limits> {

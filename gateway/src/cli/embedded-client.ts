@@ -33,7 +33,7 @@ export class EmbeddedClient implements Client {
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${JSON.stringify(ref)}`, 'id');
     // As GET /runs/:id answers: usage against every limit.
     const u = await this.engine.usage(run.id);
-    return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
+    return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
   }
   async listRuns({ q, ...rest }: RunSearch) {
     return (await this.engine.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), limit: rest.limit ?? 20 })).runs.map(runSummary);

@@ -186,14 +186,32 @@ export function graphDetailLines(g: GraphDetailViewT): string[] {
   return out;
 }
 
-/** The usage of a run, against its limits where it has them: `832 / 8,000 tokens, 1 / 10 tool calls`. */
+/**
+ * The usage of a run, against its limits where it has them, soft limits beside them:
+ * `832 / 8,000 tokens (soft 6,000), 3 LLM calls, 1 / 10 tool calls, 1 / 1 stripe_refund calls`.
+ */
 function usageText(r: RunViewT): string {
   const limits: Budget = r.budgetUsage?.limits ?? (r.budget as Budget);
+  const soft = (k: 'tokens' | 'tools' | 'usd', show: (x: number) => string) => (limits.soft?.[k] !== undefined ? ` (soft ${show(limits.soft[k])})` : '');
   const of = (used: number, limit: number | undefined, what: string) => `${n(used)}${limit !== undefined ? ` / ${n(limit)}` : ''} ${what}`;
-  const parts = [of(r.usage.totalTokens, limits.tokens, 'tokens'), `${n(r.usage.llmCalls)} LLM calls`, of(r.usage.toolCalls, limits.tools, 'tool calls')];
+  const parts = [of(r.usage.totalTokens, limits.tokens, 'tokens') + soft('tokens', n), `${n(r.usage.llmCalls)} LLM calls`, of(r.usage.toolCalls, limits.tools, 'tool calls') + soft('tools', n)];
   const usd = r.budgetUsage?.used.usd;
-  if (usd) parts.push(`$${usd.toFixed(4)}${limits.usd !== undefined ? ` / $${limits.usd}` : ''}`);
+  if (usd) parts.push(`$${usd.toFixed(4)}${limits.usd !== undefined ? ` / $${limits.usd}` : ''}${soft('usd', (x) => `$${x}`)}`);
+  const perTool = r.budgetUsage?.used.perTool ?? r.usage.perTool;
+  for (const [tool, cap] of Object.entries(limits.perTool ?? {})) parts.push(of(perTool[tool] ?? 0, cap, `${tool} calls`));
   return parts.join(', ');
+}
+
+/**
+ * The time the wall-clock budget has counted, against its limit: `0.52s / 60s, 21.9s asleep for a
+ * person not counted`. The run's `took` counts those sleeps; the budget does not.
+ */
+function clockText(r: RunViewT): string | undefined {
+  const limit = (r.budgetUsage?.limits ?? (r.budget as Budget)).wallClockSec;
+  const c = r.budgetUsage?.wallClock;
+  if (!c || limit === undefined) return undefined;
+  const asleep = c.pausedMs > 0 ? `, ${duration(c.pausedMs)} asleep for a person not counted${c.paused ? ' (stopped while it sleeps)' : ''}` : '';
+  return `${duration(c.usedMs)} / ${duration(limit * 1000)} of the wall-clock budget${asleep}`;
 }
 
 type ToolUse = { name?: unknown; ok?: unknown; args?: unknown; result?: unknown; error?: unknown };
@@ -250,6 +268,8 @@ export function runLines(r: RunViewT, now: number, order: readonly string[] = []
     field('took', `${duration(end - Date.parse(r.startedAt))}${r.finishedAt ? `, finished ${r.finishedAt}` : ' so far'}`);
   }
   field('usage', usageText(r));
+  const clock = clockText(r);
+  if (clock) field('clock', clock);
   if (r.error) field('error', `${r.error.code}: ${r.error.message}${r.error.node ? ` (node ${r.error.node})` : ''}`);
   for (const w of r.waits) field('waits', `${w.node}: ${w.prompt} (${w.kind}, wait ${w.id}, since ${w.since})`);
 

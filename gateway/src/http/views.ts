@@ -124,6 +124,12 @@ export const RunSummary = z.object({
 });
 const Spent = z.object({ tokens: z.number(), tools: z.number(), usd: z.number(), perTool: z.record(z.string(), z.number()) });
 const Amounts = z.object({ tokens: z.number(), tools: z.number(), usd: z.number() });
+/**
+ * The time the wall-clock budget has counted: the run's time less its sleeps for a person on waits
+ * that stop the clock (`pausedMs`), as the run supervisor moves its deadline; `paused` while it
+ * sleeps on one. Absent for a replay (its deadline comes from the original's checkpoint).
+ */
+const WallClock = z.object({ usedMs: z.number(), pausedMs: z.number(), paused: z.boolean() });
 /** The cost ledger rolled up from the run's budget envelopes (GET /runs/:id/usage). */
 export const UsageView = z.object({
   limits: BudgetSchema,
@@ -136,6 +142,7 @@ export const UsageView = z.object({
   /** Calls that waited for calls in flight to settle before the budget decided them; how many wait now. */
   waited: z.number().int(),
   waiting: z.number().int(),
+  wallClock: WallClock.optional(),
 });
 
 export const RunView = RunSummary.extend({
@@ -158,7 +165,7 @@ export const RunView = RunSummary.extend({
    */
   ranOn: z.array(z.object({ node: z.string(), done: z.number().int(), firstSeq: z.number().int(), lastSeq: z.number().int() })).optional(),
   /** Usage against every limit, live while the run goes (settled and reserved). */
-  budgetUsage: z.object({ limits: BudgetSchema, used: Spent, reserved: Amounts }).nullable().optional(),
+  budgetUsage: z.object({ limits: BudgetSchema, used: Spent, reserved: Amounts, wallClock: WallClock.optional() }).nullable().optional(),
 });
 export type RunViewT = z.infer<typeof RunView>;
 

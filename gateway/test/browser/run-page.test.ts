@@ -84,6 +84,32 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     await page.click('[data-testid=drawer-close]');
   });
 
+  it("draws a loop's way back (critique to draft) apart from its forward edge, on the nodes' right", async () => {
+    await page.goto(`${server.url}/#/runs/${critique}`);
+    await runPage(page, '[data-ended=succeeded]');
+    const box = async (selector: string) => {
+      // A straight edge is a zero-width path, which Playwright calls hidden: attached is enough.
+      const el = page.locator(selector);
+      await el.waitFor({ state: 'attached' });
+      return el.evaluate((e) => {
+        const r = e.getBoundingClientRect();
+        return { x: r.x, y: r.y, width: r.width, height: r.height };
+      });
+    };
+    const forward = await box('[data-testid=graph] .svelte-flow__edge[data-id="draft->critique"] path.svelte-flow__edge-path');
+    const back = await box('[data-testid=graph] .svelte-flow__edge[data-id="critique->draft"] path.svelte-flow__edge-path');
+    const draft = await box('[data-testid=graph] [data-testid=node-draft]');
+    const critiqueNode = await box('[data-testid=graph] [data-testid=node-critique]');
+    // The forward edge runs between the two nodes' middles; the way back leaves critique and enters
+    // draft on their right and goes round outside them, so no part of it lies on the forward edge.
+    expect(back.x).toBeGreaterThan(forward.x + forward.width);
+    expect(back.x + back.width).toBeGreaterThan(Math.max(draft.x + draft.width, critiqueNode.x + critiqueNode.width));
+    // It spans the two nodes, from critique up to draft.
+    expect(back.y).toBeLessThan(draft.y + draft.height);
+    expect(back.y + back.height).toBeGreaterThan(critiqueNode.y);
+    expect(await page.locator('[data-testid=graph] .svelte-flow__edge-label').allTextContents()).toEqual(expect.arrayContaining(['loop']));
+  });
+
   it('tells swarm branches apart in the lanes, and draws a timeline with a bar per node execution and per call', async () => {
     await page.goto(`${server.url}/#/runs/${swarm}`);
     await runPage(page, '[data-ended=succeeded]');
@@ -154,6 +180,10 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     // The run's time less the time it slept, as the budget counts it.
     expect(Number(await gauge.getAttribute('data-used'))).toBeCloseTo((end - start - resumed.pausedMs) / 1000, 6);
     expect(Number(await gauge.getAttribute('data-used'))).toBeLessThan((end - start) / 1000);
+    // The same figure as the API's (and so ao show's clock line).
+    const view = await api<{ budgetUsage: { wallClock: { usedMs: number; pausedMs: number } } }>(`/runs/${id}`);
+    expect(view.budgetUsage.wallClock.pausedMs).toBe(resumed.pausedMs);
+    expect(Number(await gauge.getAttribute('data-used'))).toBeCloseTo(view.budgetUsage.wallClock.usedMs / 1000, 6);
   });
 
   it('compares a fork with changed instructions with its original, marking the first divergence and the outputs that differ', async () => {

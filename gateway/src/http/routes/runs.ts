@@ -90,7 +90,7 @@ export const runsRoutes =
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
       const [u, ranOn] = await Promise.all([engine.usage(run.id), engine.ranOn(run.id)]);
-      return { ...runView(run), ...(ranOn.length ? { ranOn } : {}), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved } : null };
+      return { ...runView(run), ...(ranOn.length ? { ranOn } : {}), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
     });
 
     app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {

@@ -62,6 +62,11 @@ export type RunView = {
       tools: number;
       usd: number;
     };
+    wallClock?: {
+      usedMs: number;
+      pausedMs: number;
+      paused: boolean;
+    };
   } | null;
 };
 
@@ -98,6 +103,11 @@ export type UsageView = {
   refusals: number;
   waited: number;
   waiting: number;
+  wallClock?: {
+    usedMs: number;
+    pausedMs: number;
+    paused: boolean;
+  };
 };
 
 /** From gateway/src/http/views.ts RunDiffView (GET /runs/:a/diff/:b). */
