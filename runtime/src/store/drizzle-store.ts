@@ -651,7 +651,7 @@ export class DrizzleStore implements Store, BucketTable {
 
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
     const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
-    return (await this.expand(rows)).filter((e) => e.type.startsWith(prefix));
+    return this.expand(rows, undefined, (e) => e.type.startsWith(prefix));
   }
 
   async getEvents(runId: string, ids: string[]): Promise<Envelope[]> {
@@ -662,7 +662,7 @@ export class DrizzleStore implements Store, BucketTable {
       .where(and(eq(journal.runId, runId), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.seq));
     const wanted = new Set(ids);
-    return (await this.expand(rows)).filter((e) => wanted.has(e.id));
+    return this.expand(rows, undefined, (e) => wanted.has(e.id));
   }
 
   async requestCancel(runId: string): Promise<boolean> {
@@ -695,7 +695,7 @@ export class DrizzleStore implements Store, BucketTable {
     const out = new Map<string, Envelope>();
     if (!runIds.length) return out;
     const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
-    for (const e of await this.expand(rows)) if (e.seq === 1) out.set(e.runId, e);
+    for (const e of await this.expand(rows, undefined, (e) => e.seq === 1)) out.set(e.runId, e);
     return out;
   }
 
@@ -708,7 +708,7 @@ export class DrizzleStore implements Store, BucketTable {
       .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
       .orderBy(asc(journal.runId), asc(journal.seq));
     const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
-    return (await this.expand(rows)).filter((e) => wanted.has(`${e.runId}/${e.id}`));
+    return this.expand(rows, undefined, (e) => wanted.has(`${e.runId}/${e.id}`));
   }
 
   async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>, o: { bases?: ReadonlyMap<string, readonly unknown[]> } = {}): Promise<Map<string, Envelope[]>> {
@@ -723,7 +723,7 @@ export class DrizzleStore implements Store, BucketTable {
         sql`${journal.runId} = f.run_id and ${journal.lastSeq} > f.after`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
-    for (const e of await this.expand(rows, new Map(o.bases))) if (e.seq > after.get(e.runId)!) out.get(e.runId)!.push(e);
+    for (const e of await this.expand(rows, new Map(o.bases), (e) => e.seq > after.get(e.runId)!)) out.get(e.runId)!.push(e);
     return out;
   }
 
@@ -850,7 +850,7 @@ export class DrizzleStore implements Store, BucketTable {
         .where(and(eq(journal.runId, runId), gt(journal.lastSeq, after), q.upTo !== undefined ? lte(journal.seq, q.upTo) : undefined))
         .orderBy(asc(journal.seq))
         .limit(q.limit);
-      out.push(...(await this.expand(rows, bases)).filter((e) => e.seq > after && e.seq <= (q.upTo ?? Infinity)));
+      out.push(...(await this.expand(rows, bases, (e) => e.seq > after && e.seq <= (q.upTo ?? Infinity))));
       if (out.length >= q.limit || rows.length < q.limit) return out.slice(0, q.limit);
       after = rows.at(-1)!.lastSeq;
     }
@@ -875,8 +875,13 @@ export class DrizzleStore implements Store, BucketTable {
    * rebuilt from their deltas; a run whose rows continue requests made before them is read from
    * its start first. `bases` carries requests already rebuilt (a read in pages passes it on).
    */
-  private async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>()): Promise<Envelope[]> {
-    return this.settle(await this.rebuild(rows, bases));
+  private async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>(), keep?: (e: Envelope) => boolean): Promise<Envelope[]> {
+    // Only the envelopes asked for get the parts other rows hold put back: a row read for one
+    // envelope holds others whose references lead further back (a node's context to an earlier
+    // node's output, whose row holds an earlier context...), and following them all would read
+    // the run's log row by row.
+    const envs = await this.rebuild(rows, bases);
+    return this.settle(keep ? envs.filter(keep) : envs);
   }
 
   /**
