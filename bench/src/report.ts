@@ -4,6 +4,7 @@ import type { MachineInfo } from './env.js';
 import type { ScaleResult } from './scale/cluster-scale.js';
 import { renderScaleTable, scaleHow } from './scale/report.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_BRANCHES, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
+import type { ServeResult } from './serve.js';
 
 export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
 
@@ -13,6 +14,8 @@ export interface BenchReport {
   modes: ModeOutcome[];
   /** Runs/s and per-step overhead with 1, 2 and 3 node processes on NATS + Postgres. */
   cluster?: ClusterResult;
+  /** `ao serve` as `pnpm start` runs it: start time, idle RSS, `ao runs` time. */
+  serve?: ServeResult;
   totalSec: number;
 }
 

@@ -146,3 +146,20 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     },
   );
 }
+
+/** The markdown section of `bench:runtime`'s results for {@link serveBench}. */
+export function renderServe(r: ServeResult): string {
+  const s = summarizeServe(r);
+  const f = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+  return [
+    '## `ao serve` as `pnpm start` runs it (embedded store)',
+    '',
+    `\`node scripts/ao.mjs serve\` (the bundled CLI, built before timing) in its own process, ${r.trials.length / 2} times on a new data directory (a copy of the cached template) and each time again on the same one; medians. Start: spawn to the first 200 of \`/health\` (pnpm's own start and the inspector's build check, which \`pnpm start\` adds, not included). Idle RSS: VmRSS after ${r.idleMs / 1000} s without requests; peak: VmHWM. \`ao runs\`: a second process, which finds the server through the data directory's lock, from spawn to exit.`,
+    '',
+    '| data directory | start to /health (ms) | idle RSS (MiB) | peak RSS (MiB) | `ao runs` (ms) |',
+    '|---|---:|---:|---:|---:|',
+    `| new | ${f(s.new.startMs)} | ${f(s.new.idleRssMiB)} | ${f(s.new.peakRssMiB)} | ${f(s.new.aoRunsMs)} |`,
+    `| existing | ${f(s.existing.startMs)} | ${f(s.existing.idleRssMiB)} | ${f(s.existing.peakRssMiB)} | ${f(s.existing.aoRunsMs)} |`,
+    '',
+  ].join('\n');
+}
