@@ -98,7 +98,7 @@ describe('node tasks: the host side', () => {
   it('a task nobody claimed for long (its item parked after failed deliveries) is handed out again', async () => {
     const h = hostTasks({ silentMs: 60_000, unclaimedMs: 300 });
     h.tasks.ref(PATH).tell(start());
-    await until(() => h.items.length === 2, 'the unclaimed task to be handed out again', 3_000);
+    await until(() => h.items.length === 2, 'the unclaimed task to be handed out again');
     expect(h.items[1]).toMatchObject({ id: `${RUN}/${PATH}/e1/1`, item: { generation: 1, startId: start().id } });
     await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 1, deliveries: 1 });
     await new Promise((r) => setTimeout(r, 700));

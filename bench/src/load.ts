@@ -24,19 +24,23 @@ export interface LoadResult {
 }
 
 /**
- * Where the submitting client runs: `worker` (default), a worker thread of its own, as another
- * process would be; `inline`, on the server's own thread (the bench before 2026-12-05), which
- * adds the client's cost of 1,000 fetches to the server's and so to every submit's latency.
+ * Where the submitting client runs and what it is: `worker` (default), `fetch` on a worker thread
+ * of its own, as another process would be; `raw`, on a worker thread too, each request written as
+ * bytes on a connection of its own (`node:net`), so next to none of a client library's cost
+ * (undici's setting up of 1,000 requests, ~0.5 s at a load of ~10 before the first one reaches
+ * the server) is in the latency: what 1,000 separate clients would send; `inline`, `fetch` on the
+ * server's own thread (the bench before 2026-12-05), which adds the client's cost of 1,000
+ * fetches to the server's and so to every submit's latency.
  */
-export type LoadClient = 'worker' | 'inline';
+export type LoadClient = 'worker' | 'raw' | 'inline';
 
-export const loadClientOf = (env: NodeJS.ProcessEnv = process.env): LoadClient => (env.BENCH_LOAD_CLIENT === 'inline' ? 'inline' : 'worker');
+export const loadClientOf = (env: NodeJS.ProcessEnv = process.env): LoadClient => (env.BENCH_LOAD_CLIENT === 'inline' ? 'inline' : env.BENCH_LOAD_CLIENT === 'raw' ? 'raw' : 'worker');
 
 type Answer = { id?: string; ms: number };
 
-/** `runs` submits at once from a worker thread (bench/src/load-client.mjs). */
-async function submitFromWorker(address: string, key: string, runs: number): Promise<{ answers: Answer[]; submitMs: number }> {
-  const worker = new Worker(new URL('./load-client.mjs', import.meta.url), { workerData: { address, key, graph: BENCH_GRAPH, n: runs } });
+/** `runs` submits at once from a worker thread (bench/src/load-client.mjs), with `fetch` or as raw bytes. */
+async function submitFromWorker(address: string, key: string, runs: number, raw: boolean): Promise<{ answers: Answer[]; submitMs: number }> {
+  const worker = new Worker(new URL('./load-client.mjs', import.meta.url), { workerData: { address, key, graph: BENCH_GRAPH, n: runs, raw } });
   try {
     return await new Promise((resolve, reject) => {
       worker.once('message', resolve);
@@ -74,8 +78,8 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number,
       return res.status === 202 && body.id ? { id: body.id, ms } : { ms };
     };
     let answers: Answer[];
-    if (client === 'worker') {
-      const r = await submitFromWorker(address, key, runs);
+    if (client !== 'inline') {
+      const r = await submitFromWorker(address, key, runs, client === 'raw');
       answers = r.answers;
       lastAccepted = t0 + r.submitMs;
     } else answers = await Promise.all(Array.from({ length: runs }, (_, i) => submit(i)));

@@ -10,6 +10,7 @@ import { intEnv, machineInfo } from './env.js';
 import { openBenchNode } from './node.js';
 import { createScratchDatabase, redact } from './postgres.js';
 import { renderMarkdown, renderText } from './report.js';
+import { renderServe, serveBench } from './serve.js';
 import { renderWaiting, waitingBench } from './waiting.js';
 import type { BenchReport, ModeOutcome } from './report.js';
 
@@ -66,12 +67,15 @@ async function main(): Promise<void> {
 
   log('[bench] cluster: 1, 2 and 3 ao node processes on NATS JetStream + Postgres');
   const cluster = await clusterBench({ counts: [1, 2, 3], sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: o.concurrency, windowSec: o.windowSec, log });
+  log('[bench] ao serve: start, idle RSS, ao runs');
+  const serve = await serveBench({ rounds: intEnv('BENCH_SERVE_ROUNDS', 2) });
   const waiting = await waitingBench({ runs: intEnv('BENCH_WAITING_RUNS', 10_000), concurrency: 32, answer: 200, log });
-  const report: BenchReport = { machine: machineInfo(), options: o, modes, cluster, totalSec: (performance.now() - started) / 1000 };
+  const report: BenchReport = { machine: machineInfo(), options: o, modes, cluster, serve, totalSec: (performance.now() - started) / 1000 };
   log('');
   log(renderText(report));
+  log(renderServe(serve));
   log(renderWaiting(waiting));
-  await writeFile(RESULTS_MD, `${renderMarkdown(report)}\n${renderWaiting(waiting)}${await keptPart(RESULTS_MD)}`);
+  await writeFile(RESULTS_MD, `${renderMarkdown(report)}\n${renderServe(serve)}\n${renderWaiting(waiting)}${await keptPart(RESULTS_MD)}`);
   await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
   log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
 }

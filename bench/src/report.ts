@@ -4,6 +4,7 @@ import type { MachineInfo } from './env.js';
 import type { ScaleResult } from './scale/cluster-scale.js';
 import { hopHow, renderHopTable, renderScaleTable, scaleHow } from './scale/report.js';
 import { BENCH_GRAPH, BENCH_STEPS, BENCH_SWARM_BRANCHES, BENCH_SWARM_GRAPH, BENCH_SWARM_STEPS } from './workload.js';
+import type { ServeResult } from './serve.js';
 
 export type ModeOutcome = ModeResult | { store: ModeResult['store']; skipped: string };
 
@@ -13,6 +14,8 @@ export interface BenchReport {
   modes: ModeOutcome[];
   /** Runs/s and per-step overhead with 1, 2 and 3 node processes on NATS + Postgres. */
   cluster?: ClusterResult;
+  /** `ao serve` as `pnpm start` runs it: start time, idle RSS, `ao runs` time. */
+  serve?: ServeResult;
   totalSec: number;
 }
 
@@ -50,7 +53,7 @@ function rows(modes: ModeResult[]): string[][] {
     r('**per-step overhead, tracing off / on** p50 (ms)', (m) => (m.tracing ? `${ms(m.tracing.off.p50)} / ${ms(m.tracing.on.p50)}` : 'n/a')),
     r('  tracing off / on p99 (ms); spans exported', (m) => (m.tracing ? `${ms(m.tracing.off.p99)} / ${ms(m.tracing.on.p99)}; ${m.tracing.spansExported}` : 'n/a')),
     r('**load: runs submitted at once** over HTTP; lost', (m) => (m.load ? `${m.load.runs}; ${m.load.lost}` : 'n/a')),
-    r('**load: submit latency** p50 / p99 (ms); where the client ran', (m) => (m.load ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}; ${m.load.client === 'inline' ? 'server thread' : 'worker thread'}` : 'n/a')),
+    r('**load: submit latency** p50 / p99 (ms); where the client ran', (m) => (m.load ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}; ${m.load.client === 'inline' ? 'server thread' : m.load.client === 'raw' ? 'worker thread, raw HTTP' : 'worker thread'}` : 'n/a')),
     r('load: all accepted in / all finished in (s); runs/s', (m) => (m.load ? `${one(m.load.submitSec)} / ${one(m.load.elapsedSec)}; ${one(m.load.runsPerSec)}` : 'n/a')),
     ...(modes[0]?.replay?.runs ?? []).flatMap((_, i) => [
       r(`**replay start** of a ${modes[0]!.replay.runs[i]!.steps}-step run from step ${modes[0]!.replay.runs[i]!.fromStep}, live p50 / p99 (ms)`, (m) => replayCell(m, i, 'live', 'startMs')),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunFile } from '@ao/runtime';
-import { runCli, startServer } from './process.js';
+import { PROCESS_TEST_MS, runCli, startServer } from './process.js';
 import { FIXTURE_CASES, FIXTURE_GRAPHS, FIXTURES_DIR } from './record-fixtures.js';
 
 const CHANGED_TRIAGE = fileURLToPath(new URL('./fixtures/changed-triage.ts', import.meta.url));
@@ -64,7 +64,7 @@ describe('ao export / ao import / ao verify FILES', () => {
     const refused = await runCli(['import', bad], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^error AO_RUN_FILE_INVALID: .*bad\.json: run file version 7; this code reads version 1 \(field: version\)/);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('ao verify FILE DIR replays run files in process: one line each, naming the file, and exits 0', async () => {
     // The graphs recorded only for the fixtures come from AO_GRAPHS, as a user's graphs would.
@@ -77,7 +77,7 @@ describe('ao export / ao import / ao verify FILES', () => {
     expect(lines.filter((l) => l.startsWith(`✔ identical  ${refund.run.id}  triage  ${fixture('triage-refund.json')}  `))).toHaveLength(2);
     for (const c of FIXTURE_CASES) expect(lines.some((l) => l.startsWith('✔ identical  ') && l.includes(`  ${join(FIXTURES_DIR, c.file)}  `)), c.file).toBe(true);
     expect(lines.at(-1)).toMatch(new RegExp(`^verified ${n} runs in [\\d.]+ m?s: ${n} identical, 0 diverged$`));
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('with a changed example, exits 1 with the diff; --json and --junit as in store mode; a bad file is not verified', async () => {
     const d = join(dir, 'files');
@@ -108,7 +108,7 @@ describe('ao export / ao import / ao verify FILES', () => {
     const missing = await runCli(['verify', join(dir, 'nope.json')], {});
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/AO_VALIDATION: cannot read .*nope\.json/);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('with a server on the data directory, ao import and ao export go through its HTTP API', async () => {
     const serverDir = join(dir, 'served');

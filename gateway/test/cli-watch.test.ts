@@ -8,7 +8,7 @@ import type { Envelope } from '@ao/runtime';
 import type { Client } from '../src/cli/client.js';
 import { watchRun } from '../src/cli/watch.js';
 import { parseInstant } from '../src/cli/when.js';
-import { CLI, freePort, ROOT, runCli, startServer } from './process.js';
+import { CLI, freePort, PROCESS_TEST_MS, ROOT, runCli, startServer } from './process.js';
 
 const json = async <T>(url: string, init?: RequestInit) => (await fetch(url, init)).json() as Promise<T>;
 const post = (url: string, body: unknown) => json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -79,7 +79,7 @@ describe('ao watch: following a run', () => {
     expect(lines[0]).toMatch(/run started: g/);
     expect(lines[2]).toMatch(/✔ a\s+succeeded {2}7 tokens/);
     expect(lines[3]).toMatch(/run succeeded: 7 tokens/);
-  });
+  }, PROCESS_TEST_MS);
 
   it('follows a run through a wait for a person until it is answered elsewhere, by an id prefix, over HTTP; exit code 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ao-watch-'));
@@ -103,7 +103,7 @@ describe('ao watch: following a run', () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('embedded, watches a finished run by prefix and exits with its status: 0 succeeded, 1 failed, 3 budget_exceeded, 4 cancelled', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ao-watch-'));
@@ -126,7 +126,7 @@ describe('ao watch: following a run', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('exits quietly (code 0, nothing on stderr) when its reader goes away', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ao-watch-'));
@@ -142,7 +142,7 @@ describe('ao watch: following a run', () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 });
 
 describe('ao runs and run ids on the command line', () => {
@@ -194,6 +194,6 @@ describe('ao runs and run ids on the command line', () => {
     expect(parseInstant('2026-12-01T08:30', 'until', now)).toBe('2026-12-01T08:30:00.000Z');
     expect(parseInstant('2026-12-01T08:30:00+01:00', 'until', now)).toBe('2026-12-01T07:30:00.000Z');
     expect(() => parseInstant('soon', 'until', now)).toThrow(/--until must be/);
-  });
+  }, PROCESS_TEST_MS);
 });
 

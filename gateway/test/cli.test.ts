@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runCli, startServer } from './process.js';
+import { freePort, PROCESS_TEST_MS, runCli, startServer } from './process.js';
 
 describe('ao CLI', () => {
   const dirs: string[] = [];
@@ -48,7 +48,7 @@ describe('ao CLI', () => {
     expect(show.stdout).toMatch(/run\.finished/);
     const raw = await runCli(['show', id, '--json'], env);
     expect(JSON.parse(raw.stdout)).toMatchObject({ id, status: 'succeeded', graph: 'triage', input: { intent: 'refund' } });
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('draws each graph edge by edge, conditional and loop edges marked, and shows one graph with its input fields', async () => {
     const env = { AO_DATA_DIR: await tmp(), PORT: String(await freePort()) };
@@ -65,7 +65,7 @@ describe('ao CLI', () => {
     const unknown = await runCli(['graphs', 'nope'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/AO_GRAPH_NOT_FOUND/);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('talks to a running gateway over HTTP and watches a swarm run to the end', async () => {
     const dir = await tmp();
@@ -83,7 +83,7 @@ describe('ao CLI', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, PROCESS_TEST_MS);
 
   it('replays a run from a step over HTTP (recorded: identical), and diffs a fork that changed a prompt', async () => {
     const dir = await tmp();
@@ -114,7 +114,7 @@ describe('ao CLI', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, PROCESS_TEST_MS);
 
   it('reports bad input with its code and exits non-zero', async () => {
     const env = { AO_DATA_DIR: await tmp(), PORT: String(await freePort()) };
@@ -124,5 +124,5 @@ describe('ao CLI', () => {
     const unknown = await runCli(['run', 'nope'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/AO_GRAPH_NOT_FOUND/);
-  });
+  }, PROCESS_TEST_MS);
 });

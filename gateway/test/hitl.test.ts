@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
-import { startServer } from './process.js';
+import { PROCESS_TEST_MS, startServer } from './process.js';
 import type { Server } from './process.js';
 
 /**
@@ -51,7 +51,7 @@ describe.each(['pglite', 'postgres'] as const)('human in the loop end to end on 
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   });
 
-  it('approves one refund and rejects another across a SIGKILL of the server while they wait', { timeout: 180_000 }, async (ctx) => {
+  it('approves one refund and rejects another across a SIGKILL of the server while they wait', { timeout: PROCESS_TEST_MS }, async (ctx) => {
     if (kind === 'postgres' && !pgUp) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), `ao-hitl-${kind}-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

@@ -12,6 +12,22 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  */
 const NODE_ARGS = ['--import', 'tsx'];
 
+/**
+ * How long a spawned `ao serve` or `ao node` may take to come up before it is killed and the test
+ * fails. A safety net, not a budget: it waits on the process (its `/health`, its "running" line,
+ * or its exit), and a start takes 5-15 s through tsx on this 2-core machine when it is loaded, so
+ * a day three times slower than that still fits with room to spare.
+ */
+export const PROCESS_START_MS = 180_000;
+
+/**
+ * The timeout of a test that runs `ao` processes one after another (a server, then CLI commands):
+ * each costs seconds on a loaded machine, so vitest's default 60 s is what a slow day hit (`ao CLI
+ * > replays a run from a step over HTTP`, eight processes, on 2026-12-05). A safety net far above
+ * what such a test takes, never a measure of it: the test waits on each process's exit.
+ */
+export const PROCESS_TEST_MS = 300_000;
+
 /** A free loopback port (bound, read, released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,9 +82,8 @@ export async function startServer(env: Record<string, string>, args: string[] = 
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  // Generous: two browser test files start a server (and a Chromium) each at the same moment, and
-  // on a loaded 2-core machine tsx alone takes 15 s to bring one up.
-  const deadline = Date.now() + 60_000;
+  // Two browser test files may start a server (and a Chromium) each at the same moment: see PROCESS_START_MS.
+  const deadline = Date.now() + PROCESS_START_MS;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
@@ -118,9 +133,8 @@ export async function startNodeProcess(env: Record<string, string>, o: { onOutpu
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
-  // Generous: two browser test files start a server (and a Chromium) each at the same moment, and
-  // on a loaded 2-core machine tsx alone takes 15 s to bring one up.
-  const deadline = Date.now() + 60_000;
+  // Two browser test files may start a server (and a Chromium) each at the same moment: see PROCESS_START_MS.
+  const deadline = Date.now() + PROCESS_START_MS;
   while (!/node \S+ running/.test(log)) {
     if (gone) throw new Error(`ao node exited ${proc.exitCode}: ${log}`);
     if (Date.now() > deadline) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, postgresAvailable } from '@ao/runtime/testing';
-import { startServer } from './process.js';
+import { PROCESS_TEST_MS, startServer } from './process.js';
 
 const pgUp = await postgresAvailable();
 
@@ -31,7 +31,7 @@ describe.each(['pglite', 'postgres'] as const)('kill -9 and restart of ao serve 
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('keeps every finished run and its events, and resumes the run that was in flight to the same output', async (ctx) => {
+  it('keeps every finished run and its events, and resumes the run that was in flight to the same output', { timeout: PROCESS_TEST_MS }, async (ctx) => {
     if (kind === 'postgres' && !pgUp) return ctx.skip();
     const dir = await mkdtemp(join(tmpdir(), 'ao-restart-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

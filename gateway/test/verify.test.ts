@@ -7,7 +7,7 @@ import { Engine } from '@ao/actors';
 import { exampleGraphs } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { builtinTools, InProcessBus, OfflineLlm, openPgliteStore, ToolRegistry } from '@ao/runtime';
-import { runCli } from './process.js';
+import { PROCESS_TEST_MS, runCli } from './process.js';
 
 const CHANGED_TRIAGE = fileURLToPath(new URL('./fixtures/changed-triage.ts', import.meta.url));
 
@@ -91,7 +91,7 @@ describe('ao verify', () => {
     // Verifying wrote nothing to the store: it still holds the seven runs and nothing else.
     const again = await runCli(['verify', '--json'], env);
     expect(JSON.parse(again.stdout).summary.runs).toBe(7);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it("after an example's instructions changed through AO_GRAPHS, exits non-zero naming the first divergence of each affected run", async () => {
     const res = await runCli(['verify'], { ...env, AO_GRAPHS: CHANGED_TRIAGE });
@@ -108,7 +108,7 @@ describe('ao verify', () => {
     expect(out).toMatch(new RegExp(`^✔ identical  ${ids.question}  triage  .*\\(graph version [0-9a-f]{16} → [0-9a-f]{16}\\)$`, 'm'));
     expect(out).toMatch(new RegExp(`^✔ identical  ${ids.swarm}  research-swarm  `, 'm'));
     expect(out.trim().split('\n').at(-1)).toMatch(/^verified 7 runs in .*: 5 identical, 2 diverged$/);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('--json gives every verdict and the summary; --graph, --limit and --status select the runs', async () => {
     const res = await runCli(['verify', '--json', '--graph', 'triage', '--limit', '2'], { ...env, AO_GRAPHS: CHANGED_TRIAGE });
@@ -137,7 +137,7 @@ describe('ao verify', () => {
     const bad = await runCli(['verify', '--since', 'yesterday'], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/AO_VALIDATION.*--since/);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   it('--junit writes a valid JUnit XML report with one test case per run, a divergence a failure with its diff', async () => {
     const file = join(dir, 'verify.xml');
@@ -152,5 +152,5 @@ describe('ao verify', () => {
     expect(tags.filter((t) => t.name === 'failure')).toHaveLength(2);
     expect(tags.find((t) => t.name === 'failure')?.attrs.type).toBe('AO_REPLAY_DIVERGED');
     expect(text).toContain('llm.request changed:');
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 });

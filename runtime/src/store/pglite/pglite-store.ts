@@ -7,12 +7,15 @@ import { nextTurn, PreparedStatements } from './prepared.js';
 import type { Db } from '../drizzle-store.js';
 import { migrationsApplied, migrationsFolder } from '../migrations.js';
 import { schema } from '../schema.js';
-import { prepareDataDir } from './template.js';
+import { prepareDataDir, templateTarball } from './template.js';
 import { pgliteWasmModule } from './wasm.js';
 import type { DataDirSource } from './template.js';
 
 export interface PgliteStoreOptions {
-  /** Where the data lives, durable across restarts; without it, in memory (tests). */
+  /**
+   * Where the data lives, durable across restarts; without it, in memory (tests), loaded from the
+   * template's tarball (unless `template` is `false`).
+   */
   dataDir?: string;
   contentMinChars?: number;
   /**
@@ -21,7 +24,7 @@ export interface PgliteStoreOptions {
    * it with PGlite's initdb and the migrator, as without a template.
    */
   template?: { cacheDir?: string } | false;
-  /** Told how `dataDir` was found or made (tests, start-up diagnostics). */
+  /** Told how `dataDir` (or the in-memory database) was found or made (tests, start-up diagnostics). */
   onDataDir?: (source: DataDirSource, error?: unknown) => void;
 }
 
@@ -40,8 +43,23 @@ export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<Dr
     }
     await mkdir(opts.dataDir, { recursive: true });
   }
+  let loadDataDir: Blob | undefined;
+  if (!opts.dataDir && opts.template !== false) {
+    try {
+      const made = await templateTarball({ conf: PGLITE_CONF, migrationsFolder, ...(opts.template?.cacheDir ? { cacheDir: opts.template.cacheDir } : {}) });
+      loadDataDir = made.tarball;
+      opts.onDataDir?.(made.built ? 'new-template' : 'template');
+    } catch (error) {
+      // As for a data directory: without a template, PGlite's initdb makes the database.
+      opts.onDataDir?.('initdb', error);
+    }
+  }
   const pgliteWasm = await wasm;
-  const client = yielding(new PGlite(opts.dataDir, { postgresqlconf: PGLITE_CONF, ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}) }));
+  // One options object: `new PGlite(undefined, options)` ignores `options` (it reads the first
+  // argument as the options when it is not a path), so in-memory stores once ran without them.
+  const client = yielding(
+    new PGlite({ ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), postgresqlconf: PGLITE_CONF, ...(loadDataDir ? { loadDataDir } : {}), ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}) }),
+  );
   await client.waitReady;
   const db = drizzle({ client, schema });
   if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });

@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrationsFolder } from '../migrations.js';
 import { openPgliteStore } from './pglite-store.js';
-import { ensureTemplate, prepareDataDir, templateKey } from './template.js';
+import { ensureTemplate, prepareDataDir, templateKey, templateTarball } from './template.js';
 import { pgliteWasmModule } from './wasm.js';
 import type { DataDirSource } from './template.js';
 
@@ -40,10 +42,17 @@ type Catalog = Record<'databases' | 'relations' | 'columns' | 'indexes' | 'const
 
 async function catalogOf(dataDir: string): Promise<Catalog> {
   const c = new PGlite(dataDir, { postgresqlconf: CONF });
+  try {
+    return await catalogOfClient(c);
+  } finally {
+    await c.close();
+  }
+}
+
+async function catalogOfClient(c: PGlite): Promise<Catalog> {
   const q = async (text: string) => (await c.query<Record<string, unknown>>(text)).rows;
   const user = `n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`;
-  try {
-    return {
+  return {
       databases: await q('select datname, encoding, datcollate, datctype from pg_database order by datname'),
       relations: await q(`select n.nspname, c.relname, c.oid::int, c.relkind, c.reloptions, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${user} order by 1, 2`),
       columns: await q(
@@ -56,9 +65,6 @@ async function catalogOf(dataDir: string): Promise<Catalog> {
       extensions: await q('select extname, extversion from pg_extension order by 1'),
       migrations: await q('select id, hash, created_at::text from drizzle.__drizzle_migrations order by id'),
     };
-  } finally {
-    await c.close();
-  }
 }
 
 async function open(dataDir: string, o: { cacheDir?: string; template?: false } = {}): Promise<DataDirSource | undefined> {
@@ -209,5 +215,57 @@ describe('a new data directory is copied from a template', () => {
       await store.close();
     }
     expect(await readdir(root)).toEqual(['cache', 'pglite']);
+  }, 120_000);
+  it('an in-memory database loaded from the template\'s tarball is the one initdb and the migrations make', async () => {
+    const cacheDir = join(await tempDir('ao-template-memory-'), 'cache');
+    const made = new PGlite({ postgresqlconf: CONF });
+    let reference: Catalog;
+    try {
+      await migrate(drizzle({ client: made }), { migrationsFolder });
+      reference = await catalogOfClient(made);
+    } finally {
+      await made.close();
+    }
+    expect(reference.relations.map((r) => r.relname)).toContain('runs');
+    const first = await templateTarball({ conf: CONF, migrationsFolder, cacheDir });
+    expect(first.built).toBe(true);
+    const second = await templateTarball({ conf: CONF, migrationsFolder, cacheDir });
+    expect(second.built).toBe(false);
+    // Loaded twice from the same tarball: each database is whole and its own.
+    for (const { tarball } of [first, second]) {
+      const loaded = new PGlite({ postgresqlconf: CONF, loadDataDir: tarball });
+      try {
+        expect(await catalogOfClient(loaded)).toEqual(reference);
+        // A table made in the first is not in the second.
+        await loaded.exec('create table scratch (x int)');
+      } finally {
+        await loaded.close();
+      }
+    }
+  }, 180_000);
+
+  it('opens an in-memory store from the template, with the store\'s server settings', async () => {
+    const cacheDir = join(await tempDir('ao-template-memstore-'), 'cache');
+    await ensureTemplate({ conf: CONF, migrationsFolder, cacheDir });
+    const sources: DataDirSource[] = [];
+    const store = await openPgliteStore({ template: { cacheDir }, onDataDir: (s) => sources.push(s) });
+    try {
+      expect(sources).toEqual(['template']);
+      expect((await store.listRuns({ limit: 1 })).runs).toEqual([]);
+      // PGlite's options reached it (`new PGlite(undefined, options)` once dropped them).
+      const client = (store as unknown as { db: { $client: PGlite } }).db.$client;
+      expect((await client.query<{ shared_buffers: string }>('show shared_buffers')).rows[0]?.shared_buffers).toBe('32MB');
+    } finally {
+      await store.close();
+    }
+    // Without a template, PGlite's initdb makes it, as before.
+    const plain: DataDirSource[] = [];
+    const initdb = await openPgliteStore({ template: false, onDataDir: (s) => plain.push(s) });
+    try {
+      expect(plain).toEqual([]);
+      expect((await initdb.listRuns({ limit: 1 })).runs).toEqual([]);
+    } finally {
+      await initdb.close();
+    }
   }, 120_000);
 });
