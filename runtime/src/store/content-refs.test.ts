@@ -7,6 +7,7 @@ import type { Envelope } from '../envelope/mod.js';
 import { ContentPacker, refsIn, resolveRefs } from './content-refs.js';
 import { DrizzleStore } from './drizzle-store.js';
 import type { Db } from './drizzle-store.js';
+import { dictionaryRowsOf, inflateText } from './journal-zip.js';
 import { migrationsFolder } from './migrations.js';
 import { schema } from './schema.js';
 
@@ -93,8 +94,17 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
       { run_id: 'c-1', n: 1 },
       { run_id: 'c-2', n: 1 },
     ]);
-    const stored = await client.query<{ body: string }>("select body::text as body from journal where run_id = 'c-1' order by seq");
-    expect(stored.rows.every((r) => !r.body.includes('long enough'))).toBe(true);
+    // The rows' bodies as written (deflated: log format 4), inflated here.
+    const stored = await client.query<{ seq: number; z: string }>("select seq, encode(packed, 'base64') as z from journal where run_id = 'c-1' order by seq");
+    const texts = new Map<number, string>();
+    for (const r of stored.rows) {
+      const z = Buffer.from(r.z, 'base64');
+      const d = dictionaryRowsOf(z);
+      const dict = d && { ...d, text: [...texts].filter(([seq]) => seq >= d.from && seq <= d.to).map(([, t]) => t).join('\n') };
+      texts.set(r.seq, inflateText(z, dict, 'test'));
+    }
+    expect(texts.size).toBe(3);
+    expect([...texts.values()].every((t) => !t.includes('long enough'))).toBe(true);
     const log = await store.listEvents('c-1', { limit: 10 });
     expect(log.map((e) => e.payload)).toEqual([{ content: answer }, { output: { text: answer }, history: [answer, 'short'] }, { again: answer }, { more: answer }]);
     expect((await store.getEvents('c-1', [one[1]!.id]))[0]?.payload).toEqual(one[1]!.payload);

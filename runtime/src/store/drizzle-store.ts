@@ -13,6 +13,8 @@ import type { HistoryPacker } from './request-history.js';
 import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
+import { dictionaryRowsOf, inflateText, RowDictionaries, rowText, RowZipper } from './journal-zip.js';
+import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
@@ -131,8 +133,10 @@ const JOURNAL_COLUMNS = {
   format: journal.format,
   ids: journal.ids,
   time: journal.time,
-  body: sql<string>`${journal.body}::text`,
+  body: sql<string | null>`${journal.body}::text`,
   turns: sql<string | null>`${journal.turns}::text`,
+  z: sql<string | null>`encode(${journal.packed}, 'base64')`,
+  zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
 };
 
 /** How one row of a commit stores its payloads: turn records and request deltas, then content references. */
@@ -140,9 +144,11 @@ interface Row {
   pack: (json: string, env: Envelope) => PackedPayload;
   /** The row's turn records (JSON), if any. */
   turns?: string;
+  /** How the row is deflated (format 4). */
+  zip: RowZipper;
 }
 
-function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker): Row {
+function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker, zip: RowZipper): Row {
   const sorted = events.some((e, i) => i > 0 && e.seq < events[i - 1]!.seq) ? [...events].sort((a, b) => a.seq - b.seq) : events;
   const plan = hp.row(sorted);
   return {
@@ -151,6 +157,7 @@ function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker
       return typeof p === 'string' ? pk.pack(p) : { json: pk.pack(p.json), refs: p.refs };
     },
     ...(plan.turns ? { turns: pk.pack(plan.turns) } : {}),
+    zip,
   };
 }
 /** A checkpoint as read: its state as stored JSON text. */
@@ -207,6 +214,10 @@ export class DrizzleStore implements Store, BucketTable {
   private readonly known = new KnownContents();
   /** Each active run's agents' last requests, which their next ones continue. */
   private readonly histories = new RequestHistories();
+  /** Each active run's row its next rows are deflated against. */
+  private readonly dicts = new RowDictionaries();
+  /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
+  private readonly dictTexts = new Map<string, RowsText>();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = isoNow();
@@ -245,11 +256,14 @@ export class DrizzleStore implements Store, BucketTable {
     }
     const pk = new ContentPacker(run.id, undefined, this.contentMinChars);
     const hp = new RequestHistories().packer(run.id);
+    const dicts = new RowDictionaries(1);
     const rows = chunks
       .filter((c) => c.length)
       .map((c) => {
-        const row = rowOf(c, pk, hp);
-        return journalRowsJson(c, row.pack, () => row.turns);
+        const row = rowOf(c, pk, hp, new RowZipper(dicts));
+        const json = journalRowsJson(c, row.pack, () => row.turns, row.zip);
+        row.zip.landed();
+        return json;
       });
     const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
     const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
@@ -421,10 +435,23 @@ export class DrizzleStore implements Store, BucketTable {
     // An agent's requests are stored as what they add to its previous one, in turn records the
     // tool results of the same commit refer to (see request-history.ts, turns.ts).
     const hp = this.histories.packer(batch.runId, turns);
-    await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp));
+    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
+    const zip = new RowZipper(this.dicts);
+    try {
+      await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp, zip));
+    } catch (e) {
+      // Its row may or may not be stored: the run's dictionary starts again (it is a range of rows).
+      this.dicts.forget(batch.runId);
+      throw e;
+    }
     if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
-    if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) this.histories.forget(batch.runId);
-    else this.histories.landed(batch.runId, hp);
+    if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) {
+      this.histories.forget(batch.runId);
+      this.dicts.forget(batch.runId);
+    } else {
+      this.histories.landed(batch.runId, hp);
+      zip.landed();
+    }
   }
 
   private async commitPacked(batch: Omit<CommitBatch, 'checkpoint' | 'turns'>, maxSeq: number, pk: ContentPacker, row: Row): Promise<void> {
@@ -435,9 +462,9 @@ export class DrizzleStore implements Store, BucketTable {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}) });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}), zip: row.zip });
       } else if (!batch.patch && !batch.checkpoints) {
-        const rows = journalRowsJson(batch.events, row.pack, () => row.turns);
+        const rows = journalRowsJson(batch.events, row.pack, () => row.turns, row.zip);
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
       } else {
         found = await this.commitOneStatement(batch, maxSeq, now, pk, row);
@@ -468,7 +495,7 @@ export class DrizzleStore implements Store, BucketTable {
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -516,7 +543,7 @@ export class DrizzleStore implements Store, BucketTable {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, row.pack, () => row.turns)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
@@ -724,14 +751,15 @@ export class DrizzleStore implements Store, BucketTable {
     if (!ranges.length) return out;
     const from = new Map(ranges.map((r) => [r.runId, r.from]));
     // Only the records: a row's body is not read (nor detoasted).
-    const rows = await this.db
-      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string>`${journal.turns}::text` })
+    const stored = await this.db
+      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string | null>`${journal.turns}::text`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
       .from(journal)
       .innerJoin(
         sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
-        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and ${journal.turns} is not null`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
+    const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({ runId: r.runId, seq: r.seq, turns: r.turns as string }));
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
     for (const r of rows) {
       const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
@@ -848,8 +876,65 @@ export class DrizzleStore implements Store, BucketTable {
     }
   }
 
+  /**
+   * Format-4 rows inflated: body and turn records as JSON text (what was deflated). The rows they
+   * were deflated against (their run's first rows) are read once and their text remembered. A row
+   * given without its body (`z` null: a read of records alone) gets its records only.
+   */
+  private async inflate<R extends Pick<JournalRow, 'runId' | 'seq' | 'body' | 'turns' | 'z' | 'zt'>>(rows: R[]): Promise<R[]> {
+    if (!rows.some((r) => r.z || r.zt)) return rows;
+    const zipped = rows.map((r) => ({ z: r.z ? Buffer.from(r.z, 'base64') : undefined, zt: r.zt ? Buffer.from(r.zt, 'base64') : undefined }));
+    const dicts = new Map<string, RowsText>();
+    for (const [i, r] of rows.entries()) {
+      const { z, zt } = zipped[i]!;
+      // Both of a row's texts are deflated against the same rows.
+      const named = z || zt ? dictionaryRowsOf((z ?? zt)!) : undefined;
+      if (named) dicts.set(`${r.runId}/${named.from}-${named.to}`, await this.dictionaryOf(r.runId, named.from, named.to, 0));
+    }
+    return rows.map((r, i) => {
+      const { z, zt } = zipped[i]!;
+      if (!z && !zt) return r;
+      const named = dictionaryRowsOf((z ?? zt)!);
+      const dict = named ? dicts.get(`${r.runId}/${named.from}-${named.to}`) : undefined;
+      const where = `journal row at seq ${r.seq} of run ${r.runId}`;
+      return { ...r, ...(z ? { body: inflateText(z, dict, where) } : {}), ...(zt ? { turns: inflateText(zt, dict, where) } : {}), z: null, zt: null };
+    });
+  }
+
+  /** The text of a run's rows from seq `from` to `to` (a dictionary of later rows), remembered. */
+  private async dictionaryOf(runId: string, from: number, to: number, depth: number): Promise<RowsText> {
+    const key = `${runId}/${from}-${to}`;
+    const known = this.dictTexts.get(key);
+    if (known) return known;
+    const found = await this.db
+      .select({ seq: journal.seq, body: sql<string | null>`${journal.body}::text`, turns: sql<string | null>`${journal.turns}::text`, z: sql<string | null>`encode(${journal.packed}, 'base64')`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .from(journal)
+      .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
+      .orderBy(asc(journal.seq));
+    const texts: string[] = [];
+    for (const f of found) {
+      const where = `journal row at seq ${f.seq} of run ${runId}`;
+      const z = f.z ? Buffer.from(f.z, 'base64') : undefined;
+      const zt = f.zt ? Buffer.from(f.zt, 'base64') : undefined;
+      if (!z) {
+        texts.push(rowText(f.body ?? '', f.turns ?? undefined));
+        continue;
+      }
+      // Normally deflated against none; one stored by an earlier writer may name its own rows.
+      const named = dictionaryRowsOf(z);
+      if (named && depth >= 3) throw new AoError('AO_STORE_CORRUPT', `${where} is part of a chain of dictionaries too long to be a log's`);
+      const dict = named ? await this.dictionaryOf(runId, named.from, named.to, depth + 1) : undefined;
+      texts.push(rowText(inflateText(z, dict, where), zt ? inflateText(zt, dict, where) : undefined));
+    }
+    const rows: RowsText = { from, to, text: texts.join('\n') };
+    if (this.dictTexts.size >= 256) this.dictTexts.delete(this.dictTexts.keys().next().value!);
+    this.dictTexts.set(key, rows);
+    return rows;
+  }
+
   /** Rows with their content references resolved (one read of the contents they name). */
-  private async resolve(rows: JournalRow[]): Promise<JournalRow[]> {
+  private async resolve(stored: JournalRow[]): Promise<JournalRow[]> {
+    const rows = await this.inflate(stored);
     const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
     if (!content) return rows;
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;

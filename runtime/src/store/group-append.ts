@@ -2,6 +2,7 @@ import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
+import type { RowZipper } from './journal-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
 
@@ -12,9 +13,10 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
  * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
  * row source. The body is read as `json`, so its text is stored as it was written.
  */
-export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json)';
+export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json, z text, zt text)';
 export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
-export const JOURNAL_INSERT = 'insert into journal (id, run_id, seq, last_seq, format, ids, time, body, turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, v.turns';
+export const JOURNAL_INSERT =
+  "insert into journal (id, run_id, seq, last_seq, format, ids, time, body, turns, packed, packed_turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, v.turns, decode(v.z, 'base64'), decode(v.zt, 'base64')";
 
 /** The insert of a commit's content rows (see `ContentPacker.rowsJson`), from a JSON array parameter; a content already stored is skipped. */
 export const CONTENTS_INSERT_INTO = 'insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from';
@@ -64,6 +66,8 @@ export interface GroupExtra {
   pack?: (json: string, env: Envelope) => PackedPayload;
   /** The run's turn records of this commit (JSON), if any. */
   turns?: string;
+  /** How its row is deflated (format 4), if it is. */
+  zip?: RowZipper;
 }
 
 interface Pending {
@@ -118,7 +122,7 @@ export class GroupAppend {
       const runs = JSON.stringify(
         group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
       );
-      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack, () => p.extra.turns)).join(',')}]`;
+      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack, () => p.extra.turns, p.extra.zip)).join(',')}]`;
       const checkpoints = checkpointsJson(group);
       const contents = `[${group.map((p) => p.extra.contents?.rowsJson() ?? '').filter(Boolean).join(',')}]`;
       let rows: Array<Record<string, unknown>> | undefined;

@@ -1,6 +1,7 @@
 import { AoError } from '@ao/graphs';
 import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
+import type { RowZipper } from './journal-zip.js';
 import { addedMessages } from './turns.js';
 import type { StoredTurn } from './turns.js';
 
@@ -19,6 +20,12 @@ export const JOURNAL_FORMAT = 2;
  * without their parts.
  */
 export const JOURNAL_FORMAT_TURNS = 3;
+/**
+ * Format 4 (issue 22): a format-3 row whose body and turn records are deflated, in the `packed`
+ * and `packed_turns` columns (`body` and `turns` null; see ./journal-zip.ts). The store inflates
+ * them before it reads the row as format 3.
+ */
+export const JOURNAL_FORMAT_ZIPPED = 4;
 
 /**
  * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
@@ -76,6 +83,9 @@ export interface JournalRow {
   body: unknown;
   /** The row's turn records (format 3), as JSON text or parsed; null or absent without. */
   turns?: unknown;
+  /** Format 4: the body and the turn records deflated (base64), until the store inflates them. */
+  z?: string | null;
+  zt?: string | null;
 }
 
 const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
@@ -85,16 +95,17 @@ const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a 
  * (a commit is one run's), envelopes in seq order, each payload's JSON reused from the journal's
  * check (`payloadJsonOf`), serialised once.
  */
-export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string {
-  return `[${journalRows(envelopes, pack, turns).join(',')}]`;
+export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string {
+  return `[${journalRows(envelopes, pack, turns, zip).join(',')}]`;
 }
 
 /**
  * The rows of {@link journalRowsJson}, each a JSON object's text; `pack` rewrites each payload's
  * JSON (content references, request deltas, fields held by turn records), `turns` gives a run's
- * turn records (the JSON of an array), which make its row format 3.
+ * turn records (the JSON of an array), which make its row format 3; with `zip`, the body and the
+ * records are deflated (`z`, `zt`: base64) and the row is format 4.
  */
-export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string[] {
+export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string[] {
   const byRun = new Map<string, Envelope[]>();
   for (const e of envelopes) {
     const list = byRun.get(e.runId);
@@ -129,8 +140,12 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
       return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
     const records = turns?.(runId);
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
-    rows.push(`${JSON.stringify(head).slice(0, -1)},"body":[${body.join(',')}]${records ? `,"turns":${records}` : ''}}`);
+    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
+    const text = `[${body.join(',')}]`;
+    if (zip) {
+      const { z, zt } = zip.zip(runId, first.seq, text, records);
+      rows.push(`${JSON.stringify(head).slice(0, -1)},"z":"${z}"${zt ? `,"zt":"${zt}"` : ''}}`);
+    } else rows.push(`${JSON.stringify(head).slice(0, -1)},"body":${text}${records ? `,"turns":${records}` : ''}}`);
   }
   return rows;
 }
@@ -148,10 +163,12 @@ export function turnsOf(row: Pick<JournalRow, 'turns'>): StoredTurn[] {
  */
 export function unpackRow(row: JournalRow): Envelope[] {
   const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, { details: { runId: row.runId, seq: row.seq }, ...(cause ? { cause } : {}) });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} and ${JOURNAL_FORMAT_TURNS})`);
+  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
+  // A format-4 row reaches here inflated (the store does it: it may need another row's text).
+  if (row.body === null || row.body === undefined) throw fail('its body was not inflated');
   const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
   if (!Array.isArray(body) || body.length !== row.ids.length) throw fail('its body does not match its ids');
-  const records = row.format === JOURNAL_FORMAT_TURNS ? turnsOf(row) : [];
+  const records = row.format !== JOURNAL_FORMAT ? turnsOf(row) : [];
   const base = Date.parse(row.time);
   let trace: Envelope['trace'] = null;
   let seq = row.seq - 1;

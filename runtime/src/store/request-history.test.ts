@@ -58,7 +58,7 @@ describe('an agent conversation is stored as what each request adds to the one b
   it('stores each message about once, and every read gives back whole requests', async () => {
     await store.createRun({ id: 'h-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const written = await converse(store, 'h-1', 30);
-    const bytes = await client.query<{ n: number }>("select sum(octet_length(body::text))::int as n from journal where run_id = 'h-1'");
+    const bytes = await client.query<{ n: number }>("select sum(coalesce(octet_length(body::text), 0) + coalesce(octet_length(turns::text), 0) + coalesce(octet_length(packed), 0) + coalesce(octet_length(packed_turns), 0))::int as n from journal where run_id = 'h-1'");
     // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas.
     expect(bytes.rows[0]!.n).toBeLessThan(120_000);
     expect(await store.listEvents('h-1', { limit: 1_000 })).toEqual(written);

@@ -1,5 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, customType, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+/** Bytes (the store reads and writes them as base64 text in SQL, the same on every driver). */
+const bytea = customType<{ data: string; driverData: string }>({ dataType: () => 'bytea' });
 
 /** One row a run: its state, not its history (that is the event log). */
 export const runs = pgTable(
@@ -78,12 +81,17 @@ export const journal = pgTable(
     ids: uuid('ids').array().notNull(),
     /** The first envelope's time; the others are offsets from it. */
     time: timestamp('time', { withTimezone: true, mode: 'string' }).notNull(),
-    body: json('body').notNull(),
+    /** The envelopes (null in a format-4 row: see `packed`). */
+    body: json('body'),
     /**
      * The turn records of the commit's model requests (format 3, see `turns.ts`): an agent's
      * conversation, stored once, which the body's payloads refer to; null for a row without.
      */
     turns: json('turns'),
+    /** Format 4 (see `journal-zip.ts`): the body's JSON text, deflated. */
+    packed: bytea('packed'),
+    /** Format 4: the turn records' JSON text, deflated; null for a row without. */
+    packedTurns: bytea('packed_turns'),
   },
   (t) => [uniqueIndex('journal_run_seq_idx').on(t.runId, t.seq)],
 );
