@@ -139,6 +139,22 @@ const JOURNAL_COLUMNS = {
   zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
 };
 
+/**
+ * A finished run's output as its row holds it (issue 22): a reference to its `run.finished`, whose
+ * payload holds it (by reference to its nodes' outputs, to their agents' turn records), when it
+ * is that envelope's output; the store puts it back when it reads the row. An agent's output lists
+ * its tool calls with their results: the row would hold the whole conversation's results again.
+ */
+const OUTPUT_REF = '\uE000run.finished:';
+
+function outputAsStored(output: unknown, events: readonly Envelope[]): unknown {
+  if (typeof output !== 'object' || output === null) return output;
+  const finished = events.find((e) => e.type === 'run.finished');
+  const held = (finished?.payload as { output?: unknown } | undefined)?.output;
+  if (!finished || (held !== output && JSON.stringify(held) !== JSON.stringify(output))) return output;
+  return `${OUTPUT_REF}${finished.id}`;
+}
+
 /** How one row of a commit stores its payloads: turn records and request deltas, then content references. */
 interface Row {
   pack: (json: string, env: Envelope) => PackedPayload;
@@ -346,6 +362,7 @@ export class DrizzleStore implements Store, BucketTable {
     const byId = new Map(stored.map((r) => [r.id, r]));
     return batch.map((r) => {
       const row = byId.get(r.id);
+      // New runs: no output yet.
       return row ? toRecord(row) : undefined;
     });
   }
@@ -356,7 +373,7 @@ export class DrizzleStore implements Store, BucketTable {
       .from(runs)
       .where(and(eq(runs.tenant, tenant), eq(runs.idempotencyKey, key)))
       .limit(1);
-    return row ? { run: toRecord(row), requestHash: row.requestHash } : undefined;
+    return row ? { run: (await this.withOutputs([toRecord(row)]))[0]!, requestHash: row.requestHash } : undefined;
   }
 
   async countRuns(tenant: string, statuses: readonly RunStatus[]): Promise<number> {
@@ -402,7 +419,7 @@ export class DrizzleStore implements Store, BucketTable {
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     const [row] = await this.db.select().from(runs).where(eq(runs.id, id)).limit(1);
-    return row ? toRecord(row) : undefined;
+    return row ? (await this.withOutputs([toRecord(row)]))[0] : undefined;
   }
 
   async listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }> {
@@ -422,13 +439,13 @@ export class DrizzleStore implements Store, BucketTable {
       .orderBy(desc(runs.n))
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
-    return { runs: page.map(toRecord), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
+    return { runs: await this.withOutputs(page.map(toRecord)), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
   }
 
   async commit(input: CommitBatch): Promise<void> {
     const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
     const cps = [...(one ? [one] : []), ...(many ?? [])];
-    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}) };
+    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}), ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}) };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
@@ -666,6 +683,20 @@ export class DrizzleStore implements Store, BucketTable {
       .update(runs)
       .set({ owner: null, leaseExpiresAt: null })
       .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)));
+  }
+
+  /** Runs with their outputs put back where their rows refer to their `run.finished` (one read for all). */
+  private async withOutputs(records: RunRecord[]): Promise<RunRecord[]> {
+    const referring = records.filter((r) => typeof r.output === 'string' && r.output.startsWith(OUTPUT_REF));
+    if (!referring.length) return records;
+    const found = new Map((await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]));
+    return records.map((r) => {
+      if (!referring.includes(r)) return r;
+      const id = (r.output as string).slice(OUTPUT_REF.length);
+      const env = found.get(`${r.id}/${id}`);
+      if (!env) throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
+      return { ...r, output: (env.payload as { output?: unknown }).output ?? null };
+    });
   }
 
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {

@@ -91,4 +91,23 @@ describe('an agent conversation is stored as what each request adds to the one b
     await restarted.commit({ runId: 'h-3', events: [], patch: { status: 'succeeded' }, owner: 'n1' });
     expect(await store.listEvents('h-3', { limit: 100 })).toEqual([...before, ...after]);
   });
+
+  it("keeps a finished run's output once: its row refers to its run.finished, and every read of the run gives it whole", async () => {
+    await store.createRun({ id: 'h-4', graph: 'g4', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, idempotencyKey: 'k-h-4' });
+    const output = { a: { text: 'done', tools: [{ name: 'read', args: { page: 1 }, ok: true, result: { text: words(9, 3000) } }] } };
+    const done = env('h-4', 'node.completed', 'supervisor/a', { node: 'a', output: output.a });
+    const finished = env('h-4', 'run.finished', 'supervisor', { status: 'succeeded', output });
+    await store.commit({ runId: 'h-4', events: [done, finished], patch: { status: 'succeeded', output }, owner: 'n1' });
+    const row = await client.query<{ output: unknown; size: number }>("select output, pg_column_size(output) as size from runs where id = 'h-4'");
+    expect(row.rows[0]!.output).toBe(`\uE000run.finished:${finished.id}`);
+    expect((await store.getRun('h-4'))!.output).toEqual(output);
+    expect((await open().getRun('h-4'))!.output).toEqual(output);
+    expect((await store.listRuns({ graph: 'g4', limit: 10 })).runs.map((r) => r.output)).toEqual([output]);
+    expect((await store.findRunByIdempotencyKey('default', 'k-h-4'))!.run.output).toEqual(output);
+    // An output that is not its run.finished's is stored as it is.
+    await store.createRun({ id: 'h-5', graph: 'g5', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await store.commit({ runId: 'h-5', events: [env('h-5', 'run.finished', 'supervisor', { status: 'succeeded', output: { other: 1 } })], patch: { status: 'succeeded', output }, owner: 'n1' });
+    expect((await client.query<{ output: unknown }>("select output from runs where id = 'h-5'")).rows[0]!.output).toEqual(output);
+    expect((await store.getRun('h-5'))!.output).toEqual(output);
+  });
 });
