@@ -115,6 +115,24 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
     expect((await store.latestCheckpoints(['c-1'])).get('c-1')?.sizeBytes).toBeLessThan(answer.length);
   });
 
+  it('retention deletes a content once no kept checkpoint and no journal row references it, and keeps every other', async () => {
+    const [onlyOld, alsoKept, alsoLogged] = ['only the old checkpoint', 'the kept checkpoint too', 'the log too'].map((w) => `${w}: ${'text long enough to be stored once. '.repeat(10)}`);
+    await store.createRun({ id: 'c-3', graph: 'g-ret', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await store.commit({ runId: 'c-3', events: [{ ...env('c-3', 1, { said: alsoLogged }), id: '33333333-0000-4000-8000-000000000001' }], owner: 'n1' });
+    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 1, seq: 1, node: null, graphVersion: 'v', state: { a: onlyOld, b: alsoKept, c: alsoLogged } }], owner: 'n1' });
+    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 2, seq: 1, node: null, graphVersion: 'v', state: { b: alsoKept } }], patch: { status: 'succeeded' }, owner: 'n1' });
+    const count = async () => Number((await client.query<{ n: number }>("select count(*)::int as n from contents where run_id = 'c-3'")).rows[0]!.n);
+    expect(await count()).toBe(3);
+    expect(await store.sweep('g-ret', { keepCheckpoints: 1 })).toEqual({ runs: 0, checkpoints: 1 });
+    expect(await count()).toBe(2);
+    expect((await store.getCheckpoint('c-3', 2))?.state).toEqual({ b: alsoKept });
+    expect((await store.listEvents('c-3', { limit: 10 })).map((e) => e.payload)).toEqual([{ said: alsoLogged }]);
+    // Nothing more to delete: the rest is referenced.
+    expect(await store.sweep('g-ret', { keepCheckpoints: 0 })).toEqual({ runs: 0, checkpoints: 1 });
+    expect(await count()).toBe(1);
+    expect((await store.listEvents('c-3', { limit: 10 })).map((e) => e.payload)).toEqual([{ said: alsoLogged }]);
+  });
+
   it('deleting a run deletes its contents', async () => {
     await client.query("delete from runs where id = 'c-2'");
     expect((await client.query("select 1 from contents where run_id = 'c-2'")).rows).toEqual([]);

@@ -882,10 +882,34 @@ export class DrizzleStore implements Store, BucketTable {
             sql`${checkpoints.step} <= (select max(c2.step) from checkpoints c2 where c2.run_id = ${checkpoints.runId}) - ${policy.keepCheckpoints}`,
           ),
         )
-        .returning({ step: checkpoints.step });
+        // The contents a deleted checkpoint referenced (a state that references none comes back without text).
+        .returning({ runId: checkpoints.runId, state: sql<string | null>`case when strpos(${checkpoints.state}::text, chr(57344)) > 0 then ${checkpoints.state}::text end` });
       deletedCheckpoints = gone.length;
+      const candidates = new Map<string, Set<string>>();
+      for (const g of gone) {
+        for (const h of g.state ? refsIn(g.state) : []) candidates.set(g.runId, (candidates.get(g.runId) ?? new Set()).add(h));
+      }
+      for (const [runId, hashes] of candidates) await this.collectContents(runId, hashes);
     }
     return { runs: deletedRuns, checkpoints: deletedCheckpoints };
+  }
+
+  /**
+   * Delete the contents among `hashes` of a finished run that nothing of it references any more:
+   * no checkpoint kept, no journal row (a journal row is never deleted but with its run). Called
+   * after checkpoints that referenced them were deleted; a kept checkpoint reads whole, as before.
+   */
+  private async collectContents(runId: string, hashes: Set<string>): Promise<void> {
+    const kept = await this.db
+      .select({ state: sql<string>`${checkpoints.state}::text` })
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, runId), sql`strpos(${checkpoints.state}::text, chr(57344)) > 0`));
+    for (const k of kept) for (const h of refsIn(k.state)) hashes.delete(h);
+    if (!hashes.size) return;
+    // The run's rows, as stored (inflated, their references not resolved).
+    const rows = await this.inflate(await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)));
+    for (const r of rows) for (const text of [r.body, r.turns]) if (typeof text === 'string') for (const h of refsIn(text)) hashes.delete(h);
+    if (hashes.size) await this.db.delete(contents).where(and(eq(contents.runId, runId), inArray(contents.hash, [...hashes])));
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
