@@ -117,11 +117,20 @@ export interface RowsText {
 /** A row's text as a dictionary holds it: its body, and its records after a newline. */
 export const rowText = (body: string, turns: string | undefined): string => (turns === undefined ? body : `${body}\n${turns}`);
 
-function dictionary(rows: RowsText | undefined): Buffer {
-  if (!rows) return BASE_DICTIONARY;
-  const both = Buffer.concat([BASE_DICTIONARY, Buffer.from(rows.text, 'utf8')]);
-  return both.length > WINDOW ? both.subarray(both.length - WINDOW) : both;
+/** Each dictionary's bytes and CRC, made once (a run's rows are deflated and read against the same one). */
+const made = new WeakMap<RowsText, { bytes: Buffer; crc: number }>();
+
+function madeOf(rows: RowsText): { bytes: Buffer; crc: number } {
+  let m = made.get(rows);
+  if (!m) {
+    const both = Buffer.concat([BASE_DICTIONARY, Buffer.from(rows.text, 'utf8')]);
+    m = { bytes: both.length > WINDOW ? both.subarray(both.length - WINDOW) : both, crc: crc32(rows.text) };
+    made.set(rows, m);
+  }
+  return m;
 }
+
+const dictionary = (rows: RowsText | undefined): Buffer => (rows ? madeOf(rows).bytes : BASE_DICTIONARY);
 
 /** `text` deflated, against the base dictionary and (if given) a run's first rows. */
 export function deflateText(text: string, rows?: RowsText): Buffer {
@@ -131,7 +140,7 @@ export function deflateText(text: string, rows?: RowsText): Buffer {
   head[0] = 2;
   head.writeUInt32BE(rows.from, 1);
   head.writeUInt32BE(rows.to, 5);
-  head.writeUInt32BE(crc32(rows.text), 9);
+  head.writeUInt32BE(madeOf(rows).crc, 9);
   return Buffer.concat([head, body]);
 }
 
@@ -149,7 +158,7 @@ export function inflateText(z: Buffer, rows: RowsText | undefined, where: string
   if (kind === 2) {
     const named = dictionaryRowsOf(z);
     if (!named || !rows || rows.from !== named.from || rows.to !== named.to) throw fail(`it was deflated against the rows at seqs ${named ? `${named.from}-${named.to}` : '?'}, which were not given`);
-    if (crc32(rows.text) !== z.readUInt32BE(9)) throw fail(`it was deflated against another text than the rows at seqs ${rows.from}-${rows.to} hold`);
+    if (madeOf(rows).crc !== z.readUInt32BE(9)) throw fail(`it was deflated against another text than the rows at seqs ${rows.from}-${rows.to} hold`);
   }
   try {
     return inflateRawSync(z.subarray(kind === 1 ? 1 : HEAD), { dictionary: dictionary(kind === 2 ? rows : undefined) }).toString('utf8');
