@@ -6,10 +6,10 @@
  * compresses the row) and of the contents it references, each also per turn.
  */
 import { createHash } from 'node:crypto';
-import { bodyOf } from '@ao/runtime';
 import { psql, statsDelta, tableStats, totalOf } from './compare/db.js';
 import { uniqueContentBytes } from './compare/conversation.js';
 import { openOurs } from './compare/ours.js';
+import { dictionaryRowsOf, inflateText, rowText } from '@ao/runtime';
 import { createScratchDatabase } from './postgres.js';
 
 async function main(): Promise<void> {
@@ -27,8 +27,32 @@ async function main(): Promise<void> {
     console.log(`W6, ${turns} turns: ${total.rowBytes} row bytes stored (${per(total.rowBytes)} a turn), unique content ${uniqueContentBytes(turns)} (stored / unique ${(total.rowBytes / uniqueContentBytes(turns)).toFixed(2)})`);
     console.log('\nby table (rows, row bytes after compression, a turn):');
     for (const [t, x] of Object.entries(written)) console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${per(x.rowBytes)} B/turn`);
-    // Each envelope's packed JSON in its row's body, by type.
-    const rows = (await psql(db.url, `select body::text, zbody from journal order by seq`)).map(([b, z]) => [String(bodyOf({ body: b || null, zbody: z || null }))]);
+    // Each envelope's packed JSON in its row's body, by type (a deflated row, format 4, inflated).
+    const stored = await psql(db.url, `select seq, coalesce(body::text, ''), coalesce(turns::text, ''), coalesce(translate(encode(packed, 'base64'), E'\n', ''), ''), coalesce(translate(encode(packed_turns, 'base64'), E'\n', ''), ''), coalesce(octet_length(packed), 0), coalesce(octet_length(packed_turns), 0), coalesce(octet_length(turns::text), 0) from journal order by seq`);
+    const texts = new Map<number, string>();
+    const unzip = (b64: string, seq: number) => {
+      const z = Buffer.from(b64, 'base64');
+      const d = dictionaryRowsOf(z);
+      const dict = d && { ...d, text: [...texts].filter(([s]) => s >= d.from && s <= d.to).map(([, t]) => t).join('\n') };
+      return inflateText(z, dict, `row ${seq}`);
+    };
+    let zBody = 0;
+    let zTurns = 0;
+    let rawTurns = 0;
+    const rows = stored.map(([seq, body, , z, zt, zb, ztb, tb]) => {
+      if (!z) {
+        rawTurns += Number(tb);
+        return [body!];
+      }
+      const text = unzip(z, Number(seq));
+      const records = zt ? unzip(zt, Number(seq)) : '';
+      texts.set(Number(seq), rowText(text, records || undefined));
+      zBody += Number(zb);
+      zTurns += Number(ztb);
+      rawTurns += Buffer.byteLength(records);
+      return [text];
+    });
+    console.log(`\njournal: bodies deflated ${zBody} B (${per(zBody)} B/turn), turn records ${rawTurns} B as JSON, deflated ${zTurns} B (${per(zTurns)} B/turn)`);
     const byType = new Map<string, { n: number; bytes: number }>();
     for (const [body] of rows) {
       for (const p of JSON.parse(body!) as unknown[][]) {

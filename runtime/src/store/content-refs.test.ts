@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../envelope/mod.js';
 import { ContentPacker, refsIn, resolveRefs } from './content-refs.js';
 import { DrizzleStore } from './drizzle-store.js';
-import { bodyOf } from './journal-format.js';
 import type { Db } from './drizzle-store.js';
+import { dictionaryRowsOf, inflateText } from './journal-zip.js';
 import { migrationsFolder } from './migrations.js';
 import { schema } from './schema.js';
 
@@ -94,8 +94,17 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
       { run_id: 'c-1', n: 1 },
       { run_id: 'c-2', n: 1 },
     ]);
-    const stored = await client.query<{ body: string | null; zbody: Uint8Array | null }>("select body::text as body, zbody from journal where run_id = 'c-1' order by seq");
-    expect(stored.rows.every((r) => !String(bodyOf(r)).includes('long enough'))).toBe(true);
+    // The rows' bodies as written (deflated: log format 4), inflated here.
+    const stored = await client.query<{ seq: number; z: string }>("select seq, encode(packed, 'base64') as z from journal where run_id = 'c-1' order by seq");
+    const texts = new Map<number, string>();
+    for (const r of stored.rows) {
+      const z = Buffer.from(r.z, 'base64');
+      const d = dictionaryRowsOf(z);
+      const dict = d && { ...d, text: [...texts].filter(([seq]) => seq >= d.from && seq <= d.to).map(([, t]) => t).join('\n') };
+      texts.set(r.seq, inflateText(z, dict, 'test'));
+    }
+    expect(texts.size).toBe(3);
+    expect([...texts.values()].every((t) => !t.includes('long enough'))).toBe(true);
     const log = await store.listEvents('c-1', { limit: 10 });
     expect(log.map((e) => e.payload)).toEqual([{ content: answer }, { output: { text: answer }, history: [answer, 'short'] }, { again: answer }, { more: answer }]);
     expect((await store.getEvents('c-1', [one[1]!.id]))[0]?.payload).toEqual(one[1]!.payload);
@@ -104,6 +113,24 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
     expect((await store.latestCheckpoint('c-1'))?.state).toEqual({ outputs: { a: { text: answer } } });
     expect((await store.getCheckpoint('c-1', 1))?.state).toEqual({ outputs: { a: { text: answer } } });
     expect((await store.latestCheckpoints(['c-1'])).get('c-1')?.sizeBytes).toBeLessThan(answer.length);
+  });
+
+  it('retention deletes a content once no kept checkpoint and no journal row references it, and keeps every other', async () => {
+    const [onlyOld, alsoKept, alsoLogged] = ['only the old checkpoint', 'the kept checkpoint too', 'the log too'].map((w) => `${w}: ${'text long enough to be stored once. '.repeat(10)}`);
+    await store.createRun({ id: 'c-3', graph: 'g-ret', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await store.commit({ runId: 'c-3', events: [{ ...env('c-3', 1, { said: alsoLogged }), id: '33333333-0000-4000-8000-000000000001' }], owner: 'n1' });
+    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 1, seq: 1, node: null, graphVersion: 'v', state: { a: onlyOld, b: alsoKept, c: alsoLogged } }], owner: 'n1' });
+    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 2, seq: 1, node: null, graphVersion: 'v', state: { b: alsoKept } }], patch: { status: 'succeeded' }, owner: 'n1' });
+    const count = async () => Number((await client.query<{ n: number }>("select count(*)::int as n from contents where run_id = 'c-3'")).rows[0]!.n);
+    expect(await count()).toBe(3);
+    expect(await store.sweep('g-ret', { keepCheckpoints: 1 })).toEqual({ runs: 0, checkpoints: 1 });
+    expect(await count()).toBe(2);
+    expect((await store.getCheckpoint('c-3', 2))?.state).toEqual({ b: alsoKept });
+    expect((await store.listEvents('c-3', { limit: 10 })).map((e) => e.payload)).toEqual([{ said: alsoLogged }]);
+    // Nothing more to delete: the rest is referenced.
+    expect(await store.sweep('g-ret', { keepCheckpoints: 0 })).toEqual({ runs: 0, checkpoints: 1 });
+    expect(await count()).toBe(1);
+    expect((await store.listEvents('c-3', { limit: 10 })).map((e) => e.payload)).toEqual([{ said: alsoLogged }]);
   });
 
   it('deleting a run deletes its contents', async () => {

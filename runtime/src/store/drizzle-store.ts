@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, arrayOverlaps, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, notInArray, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
@@ -10,10 +10,12 @@ import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, 
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
 import type { HistoryPacker } from './request-history.js';
-import { bodyOf, journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import { unzipText, zipText } from './row-zip.js';
 import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
+import { dictionaryRowsOf, inflateText, RowDictionaries, rowText, RowZipper } from './journal-zip.js';
+import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
@@ -133,18 +135,37 @@ const JOURNAL_COLUMNS = {
   ids: journal.ids,
   time: journal.time,
   body: sql<string | null>`${journal.body}::text`,
-  zbody: journal.zbody,
   turns: sql<string | null>`${journal.turns}::text`,
+  z: sql<string | null>`encode(${journal.packed}, 'base64')`,
+  zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
 };
+
+/**
+ * A finished run's output as its row holds it (issue 22): a reference to its `run.finished`, whose
+ * payload holds it (by reference to its nodes' outputs, to their agents' turn records), when it
+ * is that envelope's output; the store puts it back when it reads the row. An agent's output lists
+ * its tool calls with their results: the row would hold the whole conversation's results again.
+ */
+const OUTPUT_REF = '\uE000run.finished:';
+
+function outputAsStored(output: unknown, events: readonly Envelope[]): unknown {
+  if (typeof output !== 'object' || output === null) return output;
+  const finished = events.find((e) => e.type === 'run.finished');
+  const held = (finished?.payload as { output?: unknown } | undefined)?.output;
+  if (!finished || (held !== output && JSON.stringify(held) !== JSON.stringify(output))) return output;
+  return `${OUTPUT_REF}${finished.id}`;
+}
 
 /** How one row of a commit stores its payloads: turn records and request deltas, then content references. */
 interface Row {
   pack: (json: string, env: Envelope) => PackedPayload;
   /** The row's turn records (JSON), if any. */
   turns?: string;
+  /** How the row is deflated (format 4). */
+  zip: RowZipper;
 }
 
-function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker): Row {
+function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker, zip: RowZipper): Row {
   const sorted = events.some((e, i) => i > 0 && e.seq < events[i - 1]!.seq) ? [...events].sort((a, b) => a.seq - b.seq) : events;
   const plan = hp.row(sorted);
   return {
@@ -153,14 +174,15 @@ function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker
       return typeof p === 'string' ? pk.pack(p) : { json: pk.pack(p.json), refs: p.refs };
     },
     ...(plan.turns ? { turns: pk.pack(plan.turns) } : {}),
+    zip,
   };
 }
 /** A checkpoint as read: its state as stored JSON text. */
-const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string | null>`${checkpoints.state}::text`, zstate: checkpoints.zstate, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
+const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string | null>`${checkpoints.state}::text`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
 type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string | null : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
 /** A checkpoint's state as stored JSON text: deflated (`zstate`) or, written before that, as `state`. */
 function stateTextOf(r: Pick<StoredCheckpoint, 'state' | 'zstate' | 'runId' | 'step'>): string {
-  if (r.zstate) return unzipText(r.zstate);
+  if (r.zstate) return unzipText(Buffer.from(r.zstate, 'base64'));
   if (r.state === null) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${r.step} of run ${r.runId} holds no state`);
   return r.state;
 }
@@ -215,6 +237,10 @@ export class DrizzleStore implements Store, BucketTable {
   private readonly known = new KnownContents();
   /** Each active run's agents' last requests, which their next ones continue. */
   private readonly histories = new RequestHistories();
+  /** Each active run's row its next rows are deflated against. */
+  private readonly dicts = new RowDictionaries();
+  /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
+  private readonly dictTexts = new Map<string, RowsText>();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = isoNow();
@@ -253,11 +279,14 @@ export class DrizzleStore implements Store, BucketTable {
     }
     const pk = new ContentPacker(run.id, undefined, this.contentMinChars);
     const hp = new RequestHistories().packer(run.id);
+    const dicts = new RowDictionaries(1);
     const rows = chunks
       .filter((c) => c.length)
       .map((c) => {
-        const row = rowOf(c, pk, hp);
-        return journalRowsJson(c, row.pack, () => row.turns);
+        const row = rowOf(c, pk, hp, new RowZipper(dicts));
+        const json = journalRowsJson(c, row.pack, () => row.turns, row.zip);
+        row.zip.landed();
+        return json;
       });
     const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
     const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
@@ -274,7 +303,7 @@ export class DrizzleStore implements Store, BucketTable {
       if (firstIds.length && (await tx.select({ id: journal.id }).from(journal).where(inArray(journal.id, firstIds)).limit(1)).length) throw exists();
       for (const r of rows) await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${r}::json) as ${sql.raw(JOURNAL_ROW_TYPE)}`);
       for (const c of states) {
-        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: zipText(c.text), sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
+        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: sql`decode(${zipText(c.text).toString('base64')}, 'base64')`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
       }
       if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
       return inserted;
@@ -340,6 +369,7 @@ export class DrizzleStore implements Store, BucketTable {
     const byId = new Map(stored.map((r) => [r.id, r]));
     return batch.map((r) => {
       const row = byId.get(r.id);
+      // New runs: no output yet.
       return row ? toRecord(row) : undefined;
     });
   }
@@ -350,7 +380,7 @@ export class DrizzleStore implements Store, BucketTable {
       .from(runs)
       .where(and(eq(runs.tenant, tenant), eq(runs.idempotencyKey, key)))
       .limit(1);
-    return row ? { run: toRecord(row), requestHash: row.requestHash } : undefined;
+    return row ? { run: (await this.withOutputs([toRecord(row)]))[0]!, requestHash: row.requestHash } : undefined;
   }
 
   async countRuns(tenant: string, statuses: readonly RunStatus[]): Promise<number> {
@@ -396,7 +426,7 @@ export class DrizzleStore implements Store, BucketTable {
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     const [row] = await this.db.select().from(runs).where(eq(runs.id, id)).limit(1);
-    return row ? toRecord(row) : undefined;
+    return row ? (await this.withOutputs([toRecord(row)]))[0] : undefined;
   }
 
   async listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }> {
@@ -416,23 +446,36 @@ export class DrizzleStore implements Store, BucketTable {
       .orderBy(desc(runs.n))
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
-    return { runs: page.map(toRecord), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
+    return { runs: await this.withOutputs(page.map(toRecord)), next: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.n) : null };
   }
 
   async commit(input: CommitBatch): Promise<void> {
     const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
     const cps = [...(one ? [one] : []), ...(many ?? [])];
-    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}) };
+    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}), ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}) };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
     // An agent's requests are stored as what they add to its previous one, in turn records the
     // tool results of the same commit refer to (see request-history.ts, turns.ts).
     const hp = this.histories.packer(batch.runId, turns);
-    await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp));
+    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
+    const zip = new RowZipper(this.dicts);
+    try {
+      await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp, zip));
+    } catch (e) {
+      // Its row may or may not be stored: the run's dictionary starts again (it is a range of rows).
+      this.dicts.forget(batch.runId);
+      throw e;
+    }
     if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
-    if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) this.histories.forget(batch.runId);
-    else this.histories.landed(batch.runId, hp);
+    if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) {
+      this.histories.forget(batch.runId);
+      this.dicts.forget(batch.runId);
+    } else {
+      this.histories.landed(batch.runId, hp);
+      zip.landed();
+    }
   }
 
   private async commitPacked(batch: Omit<CommitBatch, 'checkpoint' | 'turns'>, maxSeq: number, pk: ContentPacker, row: Row): Promise<void> {
@@ -443,9 +486,9 @@ export class DrizzleStore implements Store, BucketTable {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}) });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}), zip: row.zip });
       } else if (!batch.patch && !batch.checkpoints) {
-        const rows = journalRowsJson(batch.events, row.pack, () => row.turns);
+        const rows = journalRowsJson(batch.events, row.pack, () => row.turns, row.zip);
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
       } else {
         found = await this.commitOneStatement(batch, maxSeq, now, pk, row);
@@ -476,7 +519,7 @@ export class DrizzleStore implements Store, BucketTable {
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
       }
       if (consumeSignals?.length) {
         await tx
@@ -492,7 +535,7 @@ export class DrizzleStore implements Store, BucketTable {
           seq: c.seq ?? run!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
-          zstate: zipText(state),
+          zstate: sql`decode(${zipText(state).toString('base64')}, 'base64')`,
           sizeBytes: Buffer.byteLength(state),
           createdAt: isoNow(),
         });
@@ -524,7 +567,7 @@ export class DrizzleStore implements Store, BucketTable {
     const param = (v: unknown) => `$${values.push(v)}`;
     const parts = [`r as (${update.sql})`];
     if (batch.events.length) {
-      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, row.pack, () => row.turns)))}
+      parts.push(`ins as (${JOURNAL_INSERT} from ${JOURNAL_ROWS(param(journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)))}
         ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''}
         on conflict (id) do nothing returning 1)`);
     }
@@ -649,6 +692,20 @@ export class DrizzleStore implements Store, BucketTable {
       .where(and(eq(runs.owner, owner), inArray(runs.id, runIds)));
   }
 
+  /** Runs with their outputs put back where their rows refer to their `run.finished` (one read for all). */
+  private async withOutputs(records: RunRecord[]): Promise<RunRecord[]> {
+    const referring = records.filter((r) => typeof r.output === 'string' && r.output.startsWith(OUTPUT_REF));
+    if (!referring.length) return records;
+    const found = new Map((await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]));
+    return records.map((r) => {
+      if (!referring.includes(r)) return r;
+      const id = (r.output as string).slice(OUTPUT_REF.length);
+      const env = found.get(`${r.id}/${id}`);
+      if (!env) throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
+      return { ...r, output: (env.payload as { output?: unknown }).output ?? null };
+    });
+  }
+
   async listEventsOfType(runId: string, prefix: string): Promise<Envelope[]> {
     const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)).orderBy(asc(journal.seq));
     return this.expand(rows, undefined, (e) => e.type.startsWith(prefix));
@@ -732,14 +789,15 @@ export class DrizzleStore implements Store, BucketTable {
     if (!ranges.length) return out;
     const from = new Map(ranges.map((r) => [r.runId, r.from]));
     // Only the records: a row's body is not read (nor detoasted).
-    const rows = await this.db
-      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string>`${journal.turns}::text` })
+    const stored = await this.db
+      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string | null>`${journal.turns}::text`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
       .from(journal)
       .innerJoin(
         sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
-        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and ${journal.turns} is not null`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
+    const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({ runId: r.runId, seq: r.seq, turns: r.turns as string }));
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
     for (const r of rows) {
       const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
@@ -831,10 +889,36 @@ export class DrizzleStore implements Store, BucketTable {
             sql`${checkpoints.step} <= (select max(c2.step) from checkpoints c2 where c2.run_id = ${checkpoints.runId}) - ${policy.keepCheckpoints}`,
           ),
         )
-        .returning({ step: checkpoints.step });
+        // The contents a deleted checkpoint referenced (a state that references none comes back without text).
+        // (A deflated state is inflated here to be searched: Postgres cannot look into it.)
+        .returning({ runId: checkpoints.runId, step: checkpoints.step, state: sql<string | null>`case when strpos(${checkpoints.state}::text, chr(57344)) > 0 then ${checkpoints.state}::text end`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')` });
       deletedCheckpoints = gone.length;
+      const candidates = new Map<string, Set<string>>();
+      for (const g of gone) {
+        const text = g.zstate ? stateTextOf(g) : g.state;
+        for (const h of text ? refsIn(text) : []) candidates.set(g.runId, (candidates.get(g.runId) ?? new Set()).add(h));
+      }
+      for (const [runId, hashes] of candidates) await this.collectContents(runId, hashes);
     }
     return { runs: deletedRuns, checkpoints: deletedCheckpoints };
+  }
+
+  /**
+   * Delete the contents among `hashes` of a finished run that nothing of it references any more:
+   * no checkpoint kept, no journal row (a journal row is never deleted but with its run). Called
+   * after checkpoints that referenced them were deleted; a kept checkpoint reads whole, as before.
+   */
+  private async collectContents(runId: string, hashes: Set<string>): Promise<void> {
+    const kept = await this.db
+      .select({ runId: checkpoints.runId, step: checkpoints.step, state: sql<string | null>`${checkpoints.state}::text`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')` })
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, runId), or(isNotNull(checkpoints.zstate), sql`strpos(${checkpoints.state}::text, chr(57344)) > 0`)));
+    for (const k of kept) for (const h of refsIn(stateTextOf(k))) hashes.delete(h);
+    if (!hashes.size) return;
+    // The run's rows, as stored (inflated, their references not resolved).
+    const rows = await this.inflate(await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)));
+    for (const r of rows) for (const text of [r.body, r.turns]) if (typeof text === 'string') for (const h of refsIn(text)) hashes.delete(h);
+    if (hashes.size) await this.db.delete(contents).where(and(eq(contents.runId, runId), inArray(contents.hash, [...hashes])));
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
@@ -856,10 +940,65 @@ export class DrizzleStore implements Store, BucketTable {
     }
   }
 
+  /**
+   * Format-4 rows inflated: body and turn records as JSON text (what was deflated). The rows they
+   * were deflated against (their run's first rows) are read once and their text remembered. A row
+   * given without its body (`z` null: a read of records alone) gets its records only.
+   */
+  private async inflate<R extends Pick<JournalRow, 'runId' | 'seq' | 'body' | 'turns' | 'z' | 'zt'>>(rows: R[]): Promise<R[]> {
+    if (!rows.some((r) => r.z || r.zt)) return rows;
+    const zipped = rows.map((r) => ({ z: r.z ? Buffer.from(r.z, 'base64') : undefined, zt: r.zt ? Buffer.from(r.zt, 'base64') : undefined }));
+    const dicts = new Map<string, RowsText>();
+    for (const [i, r] of rows.entries()) {
+      const { z, zt } = zipped[i]!;
+      // Both of a row's texts are deflated against the same rows.
+      const named = z || zt ? dictionaryRowsOf((z ?? zt)!) : undefined;
+      if (named) dicts.set(`${r.runId}/${named.from}-${named.to}`, await this.dictionaryOf(r.runId, named.from, named.to, 0));
+    }
+    return rows.map((r, i) => {
+      const { z, zt } = zipped[i]!;
+      if (!z && !zt) return r;
+      const named = dictionaryRowsOf((z ?? zt)!);
+      const dict = named ? dicts.get(`${r.runId}/${named.from}-${named.to}`) : undefined;
+      const where = `journal row at seq ${r.seq} of run ${r.runId}`;
+      return { ...r, ...(z ? { body: inflateText(z, dict, where) } : {}), ...(zt ? { turns: inflateText(zt, dict, where) } : {}), z: null, zt: null };
+    });
+  }
+
+  /** The text of a run's rows from seq `from` to `to` (a dictionary of later rows), remembered. */
+  private async dictionaryOf(runId: string, from: number, to: number, depth: number): Promise<RowsText> {
+    const key = `${runId}/${from}-${to}`;
+    const known = this.dictTexts.get(key);
+    if (known) return known;
+    const found = await this.db
+      .select({ seq: journal.seq, body: sql<string | null>`${journal.body}::text`, turns: sql<string | null>`${journal.turns}::text`, z: sql<string | null>`encode(${journal.packed}, 'base64')`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .from(journal)
+      .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
+      .orderBy(asc(journal.seq));
+    const texts: string[] = [];
+    for (const f of found) {
+      const where = `journal row at seq ${f.seq} of run ${runId}`;
+      const z = f.z ? Buffer.from(f.z, 'base64') : undefined;
+      const zt = f.zt ? Buffer.from(f.zt, 'base64') : undefined;
+      if (!z) {
+        texts.push(rowText(f.body ?? '', f.turns ?? undefined));
+        continue;
+      }
+      // Normally deflated against none; one stored by an earlier writer may name its own rows.
+      const named = dictionaryRowsOf(z);
+      if (named && depth >= 3) throw new AoError('AO_STORE_CORRUPT', `${where} is part of a chain of dictionaries too long to be a log's`);
+      const dict = named ? await this.dictionaryOf(runId, named.from, named.to, depth + 1) : undefined;
+      texts.push(rowText(inflateText(z, dict, where), zt ? inflateText(zt, dict, where) : undefined));
+    }
+    const rows: RowsText = { from, to, text: texts.join('\n') };
+    if (this.dictTexts.size >= 256) this.dictTexts.delete(this.dictTexts.keys().next().value!);
+    this.dictTexts.set(key, rows);
+    return rows;
+  }
+
   /** Rows with their content references resolved (one read of the contents they name). */
   private async resolve(stored: JournalRow[]): Promise<JournalRow[]> {
-    // Format 4 bodies inflated first: references are looked for in the JSON text.
-    const rows = stored.map((r) => (r.zbody ? { ...r, body: bodyOf(r), zbody: null } : r));
+    const rows = await this.inflate(stored);
     const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
     if (!content) return rows;
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;

@@ -3,6 +3,7 @@ import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
 import { zipText } from './row-zip.js';
+import type { RowZipper } from './journal-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
 
@@ -11,13 +12,12 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
 
 /**
  * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
- * row source. A body is read as `json`, so its text is stored as it was written; a deflated body
- * (format 4, ./row-zip.ts) as base64 text, decoded to bytes.
+ * row source. The body is read as `json`, so its text is stored as it was written.
  */
-export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, zbody text, turns json)';
+export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json, z text, zt text)';
 export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
-/** A row's deflated body (format 4) comes as base64 in the JSON parameter and is stored as bytes. */
-export const JOURNAL_INSERT = "insert into journal (id, run_id, seq, last_seq, format, ids, time, body, zbody, turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, decode(v.zbody, 'base64'), v.turns";
+export const JOURNAL_INSERT =
+  "insert into journal (id, run_id, seq, last_seq, format, ids, time, body, turns, packed, packed_turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, v.turns, decode(v.z, 'base64'), decode(v.zt, 'base64')";
 
 /** The insert of a commit's content rows (see `ContentPacker.rowsJson`), from a JSON array parameter; a content already stored is skipped. */
 export const CONTENTS_INSERT_INTO = 'insert into contents (run_id, hash, body) select c.run_id, c.hash, c.body from';
@@ -67,6 +67,8 @@ export interface GroupExtra {
   pack?: (json: string, env: Envelope) => PackedPayload;
   /** The run's turn records of this commit (JSON), if any. */
   turns?: string;
+  /** How its row is deflated (format 4), if it is. */
+  zip?: RowZipper;
 }
 
 interface Pending {
@@ -121,7 +123,7 @@ export class GroupAppend {
       const runs = JSON.stringify(
         group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
       );
-      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack, () => p.extra.turns)).join(',')}]`;
+      const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack, () => p.extra.turns, p.extra.zip)).join(',')}]`;
       const checkpoints = checkpointsJson(group);
       const contents = `[${group.map((p) => p.extra.contents?.rowsJson() ?? '').filter(Boolean).join(',')}]`;
       let rows: Array<Record<string, unknown>> | undefined;

@@ -1,7 +1,7 @@
 import { AoError } from '@ao/graphs';
 import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
-import { unzipText, zipText } from './row-zip.js';
+import type { RowZipper } from './journal-zip.js';
 import { addedMessages } from './turns.js';
 import type { StoredTurn } from './turns.js';
 
@@ -21,11 +21,11 @@ export const JOURNAL_FORMAT = 2;
  */
 export const JOURNAL_FORMAT_TURNS = 3;
 /**
- * Format 4 (issue 18): a format-2 or format-3 row whose body is deflated with the store's preset
- * dictionary (./row-zip.ts) in `zbody` (bytea), `body` null. Every row this code writes is format 4;
- * rows of formats 2 and 3 are read as before.
+ * Format 4 (issue 22): a format-3 row whose body and turn records are deflated, in the `packed`
+ * and `packed_turns` columns (`body` and `turns` null; see ./journal-zip.ts). The store inflates
+ * them before it reads the row as format 3.
  */
-export const JOURNAL_FORMAT_ZIP = 4;
+export const JOURNAL_FORMAT_ZIPPED = 4;
 
 /**
  * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
@@ -73,9 +73,6 @@ export interface JournalRowIn {
   time: string;
 }
 
-/** A stored body as bytes, as the drivers give bytea back (pg: Buffer; PGlite: Uint8Array), or as text: hex after `\\x` (Postgres's bytea output) or base64 (as a row's JSON carries it to the insert). */
-export type StoredBytes = Uint8Array | string;
-
 export interface JournalRow {
   runId: string;
   seq: number;
@@ -83,19 +80,12 @@ export interface JournalRow {
   format: number;
   ids: string[];
   time: string;
-  /** The body as JSON text or parsed (formats 2 and 3; format 4 once inflated); null in a format-4 row as stored. */
   body: unknown;
-  /** The deflated body of a format-4 row (see ./row-zip.ts); null or absent in formats 2 and 3. */
-  zbody?: StoredBytes | null;
   /** The row's turn records (format 3), as JSON text or parsed; null or absent without. */
   turns?: unknown;
-}
-
-const bytesOf = (b: StoredBytes): Uint8Array => (typeof b !== 'string' ? b : b.startsWith('\\x') ? Buffer.from(b.slice(2), 'hex') : Buffer.from(b, 'base64'));
-
-/** A row's body as JSON text (a format-4 row's inflated), or as it was read. */
-export function bodyOf(row: Pick<JournalRow, 'body' | 'zbody'>): unknown {
-  return row.zbody !== undefined && row.zbody !== null ? unzipText(bytesOf(row.zbody)) : row.body;
+  /** Format 4: the body and the turn records deflated (base64), until the store inflates them. */
+  z?: string | null;
+  zt?: string | null;
 }
 
 const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
@@ -105,16 +95,17 @@ const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a 
  * (a commit is one run's), envelopes in seq order, each payload's JSON reused from the journal's
  * check (`payloadJsonOf`), serialised once.
  */
-export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string {
-  return `[${journalRows(envelopes, pack, turns).join(',')}]`;
+export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string {
+  return `[${journalRows(envelopes, pack, turns, zip).join(',')}]`;
 }
 
 /**
  * The rows of {@link journalRowsJson}, each a JSON object's text; `pack` rewrites each payload's
  * JSON (content references, request deltas, fields held by turn records), `turns` gives a run's
- * turn records (the JSON of an array), which make its row format 3.
+ * turn records (the JSON of an array), which make its row format 3; with `zip`, the body and the
+ * records are deflated (`z`, `zt`: base64) and the row is format 4.
  */
-export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined): string[] {
+export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string[] {
   const byRun = new Map<string, Envelope[]>();
   for (const e of envelopes) {
     const list = byRun.get(e.runId);
@@ -129,6 +120,7 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
     const index = new Map(sorted.map((e, i) => [e.id, i]));
     let trace: Envelope['trace'] = null;
     let seq = first.seq - 1;
+    let referring = false;
     const body = sorted.map((e) => {
       const causation = e.causationId === null ? 'null' : (index.get(e.causationId) ?? JSON.stringify(e.causationId));
       const packed = pack(payloadJsonOf(e), e);
@@ -139,14 +131,21 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
       else if (explicitSeq || refs) tail = ',0';
       if (explicitSeq) tail += `,${e.seq}`;
       else if (refs) tail += ',null';
-      if (refs) tail += `,${JSON.stringify(refs)}`;
+      if (refs) {
+        tail += `,${JSON.stringify(refs)}`;
+        referring = true;
+      }
       trace = e.trace;
       seq = e.seq;
       return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
     const records = turns?.(runId);
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: JOURNAL_FORMAT_ZIP, ids: sorted.map((e) => e.id), time: first.time };
-    rows.push(`${JSON.stringify(head).slice(0, -1)},"zbody":"${zipText(`[${body.join(',')}]`).toString('base64')}"${records ? `,"turns":${records}` : ''}}`);
+    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
+    const text = `[${body.join(',')}]`;
+    if (zip) {
+      const { z, zt } = zip.zip(runId, first.seq, text, records);
+      rows.push(`${JSON.stringify(head).slice(0, -1)},"z":"${z}"${zt ? `,"zt":"${zt}"` : ''}}`);
+    } else rows.push(`${JSON.stringify(head).slice(0, -1)},"body":${text}${records ? `,"turns":${records}` : ''}}`);
   }
   return rows;
 }
@@ -164,14 +163,10 @@ export function turnsOf(row: Pick<JournalRow, 'turns'>): StoredTurn[] {
  */
 export function unpackRow(row: JournalRow): Envelope[] {
   const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, { details: { runId: row.runId, seq: row.seq }, ...(cause ? { cause } : {}) });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIP) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIP})`);
-  let body: unknown;
-  try {
-    const text = bodyOf(row);
-    body = typeof text === 'string' ? (JSON.parse(text) as unknown) : text;
-  } catch (e) {
-    throw fail('its body does not inflate to JSON', e);
-  }
+  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
+  // A format-4 row reaches here inflated (the store does it: it may need another row's text).
+  if (row.body === null || row.body === undefined) throw fail('its body was not inflated');
+  const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
   if (!Array.isArray(body) || body.length !== row.ids.length) throw fail('its body does not match its ids');
   const records = row.format !== JOURNAL_FORMAT ? turnsOf(row) : [];
   const base = Date.parse(row.time);

@@ -9,5 +9,6 @@ export { foldTurns, toolMessageContent, TOOL_MESSAGE_MAX_CHARS } from './turns.j
 export type { AgentRestore, AgentState, ConversationAt, StoredTurn, TurnExtras, UsedTool } from './turns.js';
 export { putRefs, stateRefsOf } from './state-refs.js';
 export type { StateRef } from './state-refs.js';
-export { bodyOf } from './journal-format.js';
+export { dictionaryRowsOf, inflateText, rowText } from './journal-zip.js';
+export type { RowsText } from './journal-zip.js';
 export { unzipText } from './row-zip.js';

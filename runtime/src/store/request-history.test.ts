@@ -4,7 +4,7 @@ import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Envelope } from '../envelope/mod.js';
 import { DrizzleStore } from './drizzle-store.js';
-import { bodyOf } from './journal-format.js';
+import { RequestHistories } from './request-history.js';
 import type { Db } from './drizzle-store.js';
 import { migrationsFolder } from './migrations.js';
 import { schema } from './schema.js';
@@ -59,9 +59,9 @@ describe('an agent conversation is stored as what each request adds to the one b
   it('stores each message about once, and every read gives back whole requests', async () => {
     await store.createRun({ id: 'h-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const written = await converse(store, 'h-1', 30);
-    const bodies = await client.query<{ body: string | null; zbody: Uint8Array | null }>("select body::text as body, zbody from journal where run_id = 'h-1'");
-    // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas (the bodies' JSON, before compression).
-    expect(bodies.rows.reduce((n, r) => n + Buffer.byteLength(String(bodyOf(r))), 0)).toBeLessThan(120_000);
+    const bytes = await client.query<{ n: number }>("select sum(coalesce(octet_length(body::text), 0) + coalesce(octet_length(turns::text), 0) + coalesce(octet_length(packed), 0) + coalesce(octet_length(packed_turns), 0))::int as n from journal where run_id = 'h-1'");
+    // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas.
+    expect(bytes.rows[0]!.n).toBeLessThan(120_000);
     expect(await store.listEvents('h-1', { limit: 1_000 })).toEqual(written);
     // Pages and reads that start after a request's base read the run's earlier rows first.
     const page = await store.listEvents('h-1', { after: 100, limit: 7 });
@@ -93,44 +93,70 @@ describe('an agent conversation is stored as what each request adds to the one b
     expect(await store.listEvents('h-3', { limit: 100 })).toEqual([...before, ...after]);
   });
 
+  it("keeps a finished run's output once: its row refers to its run.finished, and every read of the run gives it whole", async () => {
+    await store.createRun({ id: 'h-4', graph: 'g4', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, idempotencyKey: 'k-h-4' });
+    const output = { a: { text: 'done', tools: [{ name: 'read', args: { page: 1 }, ok: true, result: { text: words(9, 3000) } }] } };
+    const done = env('h-4', 'node.completed', 'supervisor/a', { node: 'a', output: output.a });
+    const finished = env('h-4', 'run.finished', 'supervisor', { status: 'succeeded', output });
+    await store.commit({ runId: 'h-4', events: [done, finished], patch: { status: 'succeeded', output }, owner: 'n1' });
+    const row = await client.query<{ output: unknown; size: number }>("select output, pg_column_size(output) as size from runs where id = 'h-4'");
+    expect(row.rows[0]!.output).toBe(`\uE000run.finished:${finished.id}`);
+    expect((await store.getRun('h-4'))!.output).toEqual(output);
+    expect((await open().getRun('h-4'))!.output).toEqual(output);
+    expect((await store.listRuns({ graph: 'g4', limit: 10 })).runs.map((r) => r.output)).toEqual([output]);
+    expect((await store.findRunByIdempotencyKey('default', 'k-h-4'))!.run.output).toEqual(output);
+    // An output that is not its run.finished's is stored as it is.
+    await store.createRun({ id: 'h-5', graph: 'g5', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await store.commit({ runId: 'h-5', events: [env('h-5', 'run.finished', 'supervisor', { status: 'succeeded', output: { other: 1 } })], patch: { status: 'succeeded', output }, owner: 'n1' });
+    expect((await client.query<{ output: unknown }>("select output from runs where id = 'h-5'")).rows[0]!.output).toEqual(output);
+    expect((await store.getRun('h-5'))!.output).toEqual(output);
+  });
+
   it("a node's context holds the run's input and earlier commits' node outputs by reference, and every read gives it back whole", async () => {
-    await store.createRun({ id: 'h-4', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await store.createRun({ id: 'h-6', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const input = { brief: words(41, 600) };
     const out = (n: number) => ({ text: words(n, 700), tools: [] });
-    const started = env('h-4', 'run.started', 'supervisor', { graph: 'g', version: 'v', input, budget: {} });
-    const a = env('h-4', 'node.completed', 'supervisor/a', { node: 'a', iteration: 1, attempt: 1, output: out(1) });
-    const b = env('h-4', 'node.completed', 'supervisor/b', { node: 'b', iteration: 1, attempt: 1, output: out(2) });
+    const started = env('h-6', 'run.started', 'supervisor', { graph: 'g', version: 'v', input, budget: {} });
+    const a = env('h-6', 'node.completed', 'supervisor/a', { node: 'a', iteration: 1, attempt: 1, output: out(1) });
+    const b = env('h-6', 'node.completed', 'supervisor/b', { node: 'b', iteration: 1, attempt: 1, output: out(2) });
     // The same commit as b's end: b's output is stored again there (the row is deflated whole), a's and the input are referred to.
-    const c = env('h-4', 'node.start', 'supervisor', { node: 'c', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1), b: out(2), short: { text: 'ok' } }, iterations: {}, upstream: ['a', 'b'] } });
-    await store.commit({ runId: 'h-4', events: [started, a], owner: 'n1' });
-    await store.commit({ runId: 'h-4', events: [b, c], owner: 'n1' });
-    const rows = await client.query<{ body: string | null; zbody: Uint8Array | null }>("select body::text as body, zbody from journal where run_id = 'h-4' order by seq");
-    const second = String(bodyOf(rows.rows[1]!));
-    expect(second.split(out(2).text).length - 1).toBe(2);
-    expect(second).not.toContain(out(1).text);
-    expect(second).not.toContain(input.brief);
-    expect(second).toContain(`["e","${a.id}","output"]`);
-    expect(second).toContain(`["e","${started.id}","input"]`);
+    const c = env('h-6', 'node.start', 'supervisor', { node: 'c', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1), b: out(2), short: { text: 'ok' } }, iterations: {}, upstream: ['a', 'b'] } });
+    await store.commit({ runId: 'h-6', events: [started, a], owner: 'n1' });
+    await store.commit({ runId: 'h-6', events: [b, c], owner: 'n1' });
+    // As the store packs c's row (what it knows: the commit before landed).
+    const known = new RequestHistories();
+    const first = known.packer('h-6');
+    first.row([started, a]);
+    known.landed('h-6', first);
+    const packed = known.packer('h-6').row([b, c]).pack(JSON.stringify(c.payload), c);
+    const text = typeof packed === 'string' ? packed : packed.json;
+    expect(text).not.toContain(out(1).text);
+    expect(text).not.toContain(input.brief);
+    expect(text).toContain(out(2).text);
+    expect(typeof packed === 'string' ? [] : packed.refs).toEqual([
+      [['context', 'input'], ['e', started.id, 'input']],
+      [['context', 'outputs', 'a'], ['e', a.id, 'output']],
+    ]);
     // Whole from every read: the log, a read that starts after the envelopes referred to, by id.
-    expect(await store.listEvents('h-4', { limit: 10 })).toEqual([started, a, b, c]);
-    expect((await store.eventsAfter([{ runId: 'h-4', after: b.seq }])).get('h-4')).toEqual([c]);
-    expect(await store.getEvents('h-4', [c.id])).toEqual([c]);
+    expect(await store.listEvents('h-6', { limit: 10 })).toEqual([started, a, b, c]);
+    expect((await store.eventsAfter([{ runId: 'h-6', after: b.seq }])).get('h-6')).toEqual([c]);
+    expect(await store.getEvents('h-6', [c.id])).toEqual([c]);
     // A read of b (its row holds c) puts back nothing of c's: following every reference of a row
     // read for one envelope reads the run's log back row by row (a replay of a 200-step loop
     // took 10 times as long).
     const byId = vi.spyOn(store, 'eventsById');
     try {
-      expect(await store.getEvents('h-4', [b.id])).toEqual([b]);
+      expect(await store.getEvents('h-6', [b.id])).toEqual([b]);
       expect(byId).not.toHaveBeenCalled();
     } finally {
       byId.mockRestore();
     }
     // A new process (nothing known of the run) stores a context whole.
-    const d = env('h-4', 'node.start', 'supervisor', { node: 'd', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1) }, iterations: {}, upstream: ['a'] } });
+    const d = env('h-6', 'node.start', 'supervisor', { node: 'd', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1) }, iterations: {}, upstream: ['a'] } });
     const restarted = open();
-    await restarted.commit({ runId: 'h-4', events: [d], owner: 'n1' });
-    const third = await client.query<{ body: string | null; zbody: Uint8Array | null }>("select body::text as body, zbody from journal where run_id = 'h-4' order by seq offset 2");
-    expect(String(bodyOf(third.rows[0]!))).toContain(out(1).text);
-    expect(await restarted.listEvents('h-4', { limit: 10 })).toEqual([started, a, b, c, d]);
+    await restarted.commit({ runId: 'h-6', events: [d], owner: 'n1' });
+    const fresh = new RequestHistories().packer('h-6').row([d]).pack(JSON.stringify(d.payload), d);
+    expect(typeof fresh).toBe('string');
+    expect(await restarted.listEvents('h-6', { limit: 10 })).toEqual([started, a, b, c, d]);
   });
 });

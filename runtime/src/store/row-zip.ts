@@ -1,16 +1,17 @@
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /**
- * Journal bodies and checkpoint states compressed by the store itself (issue 18, W4). Postgres
- * compresses a value only when its row passes about 2 KB, and most of our rows are a step's
- * commit of 1-3 KB: stored as they were, they cost their whole JSON. Each body and state is
- * deflated (raw deflate, zlib) with a preset dictionary of the strings every row repeats (envelope
- * types, field names, actor paths, the budget's and the model's payload shapes), which is what
- * makes a small row compress: alone, a 2 KB row has too little of itself to refer back to.
+ * Checkpoint states compressed by the store itself (issue 18, W4). Postgres compresses a value
+ * only when its row passes about 2 KB, and a checkpoint state is about 1-2 KB of JSON: stored as
+ * it was, it cost its whole text at every step. Each state is deflated (raw deflate, zlib) with a
+ * preset dictionary of the strings every state (and envelope) repeats: the scheduler's, the
+ * ledger's and the usage's shapes, envelope types, field names and actor paths. The dictionary is
+ * what makes a small value compress: alone, a 1.5 KB state has too little of itself to refer back
+ * to. (Journal rows are deflated against their run's first rows instead: ./journal-zip.ts.)
  *
- * The dictionary is part of the stored format: rows deflated with {@link ZIP_DICT_V1} are journal
- * format 4 (and checkpoints with a `zstate`); another dictionary would be another format, read
- * beside this one, never a change of this one.
+ * The dictionary is part of the stored format: states deflated with {@link ZIP_DICT_V1} are the
+ * checkpoints' `zstate`; another dictionary would need a marker of its own, read beside this one,
+ * never a change of this one.
  */
 const TYPES = [
   'run.started', 'run.finished', 'run.failed', 'run.cancelled', 'node.failed', 'node.skipped', 'node.retry', 'branch.start', 'branch.completed', 'branch.failed',

@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, customType, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
-/** Bytes (`bytea`): a body or state deflated by the store (./row-zip.ts). pg gives a Buffer back, PGlite a Uint8Array. */
-const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
+/** Bytes (the store reads and writes them as base64 text in SQL, the same on every driver). */
+const bytea = customType<{ data: string; driverData: string }>({ dataType: () => 'bytea' });
 
 /** One row a run: its state, not its history (that is the event log). */
 export const runs = pgTable(
@@ -81,15 +81,17 @@ export const journal = pgTable(
     ids: uuid('ids').array().notNull(),
     /** The first envelope's time; the others are offsets from it. */
     time: timestamp('time', { withTimezone: true, mode: 'string' }).notNull(),
-    /** The envelopes' JSON (formats 2 and 3); null in format 4, whose body is `zbody`. */
+    /** The envelopes (null in a format-4 row: see `packed`). */
     body: json('body'),
-    /** The envelopes' JSON deflated with the store's dictionary (format 4, see `row-zip.ts`). */
-    zbody: bytea('zbody'),
     /**
      * The turn records of the commit's model requests (format 3, see `turns.ts`): an agent's
      * conversation, stored once, which the body's payloads refer to; null for a row without.
      */
     turns: json('turns'),
+    /** Format 4 (see `journal-zip.ts`): the body's JSON text, deflated. */
+    packed: bytea('packed'),
+    /** Format 4: the turn records' JSON text, deflated; null for a row without. */
+    packedTurns: bytea('packed_turns'),
   },
   (t) => [uniqueIndex('journal_run_seq_idx').on(t.runId, t.seq)],
 );
@@ -130,7 +132,7 @@ export const checkpoints = pgTable(
     graphVersion: text('graph_version').notNull(),
     /** The state as JSON (checkpoints written before issue 18's compression); null when `zstate` holds it. */
     state: jsonb('state'),
-    /** The state's JSON deflated with the store's dictionary (see `row-zip.ts`). */
+    /** The state's JSON deflated with the store's dictionary (see `row-zip.ts`), as base64 in SQL. */
     zstate: bytea('zstate'),
     /** The state's JSON length. */
     sizeBytes: integer('size_bytes').notNull(),

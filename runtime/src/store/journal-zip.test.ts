@@ -1,0 +1,114 @@
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../envelope/mod.js';
+import { DrizzleStore } from './drizzle-store.js';
+import type { Db } from './drizzle-store.js';
+import { deflateText, dictionaryRowsOf, DICTIONARY_BYTES, inflateText, RowDictionaries, RowZipper } from './journal-zip.js';
+import { migrationsFolder } from './migrations.js';
+import { schema } from './schema.js';
+
+/** Seeded words: text that does not compress to nothing. */
+function words(seed: number, n: number): string {
+  let x = seed;
+  let out = '';
+  while (out.length < n) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    out += `w${(x % 100_000).toString(36)} `;
+  }
+  return out.slice(0, n);
+}
+
+describe('deflated journal rows (log format 4)', () => {
+  it('gives back the text exactly, with the base dictionary alone and against earlier rows', () => {
+    const text = `[["llm.request","supervisor/agent","llm/default",null,0,{"key":"supervisor/agent/3","text":"é\u2028\\"${words(1, 500)}"}]]`;
+    const alone = deflateText(text);
+    expect(dictionaryRowsOf(alone)).toBeUndefined();
+    expect(inflateText(alone, undefined, 'row')).toBe(text);
+    const rows = { from: 2, to: 6, text: words(2, 3000) + text.slice(0, 200) };
+    const against = deflateText(text, rows);
+    expect(dictionaryRowsOf(against)).toEqual({ from: 2, to: 6 });
+    expect(inflateText(against, rows, 'row')).toBe(text);
+    // The run's own earlier text is what makes it smaller.
+    expect(against.length).toBeLessThan(alone.length);
+  });
+
+  it('refuses to read a row against rows other than the ones it was written against, or a damaged one (AO_STORE_CORRUPT)', () => {
+    const rows = { from: 1, to: 3, text: words(3, 2000) };
+    const z = deflateText('some text of a row', rows);
+    expect(() => inflateText(z, undefined, 'row 9')).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
+    expect(() => inflateText(z, { ...rows, to: 4 }, 'row 9')).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
+    expect(() => inflateText(z, { ...rows, text: `${rows.text}.` }, 'row 9')).toThrow(/another text/);
+    expect(() => inflateText(Buffer.of(7, 1, 2), undefined, 'row 9')).toThrow(/kind 7/);
+    expect(() => inflateText(Buffer.of(1, 0xff, 0xff, 0xff), undefined, 'row 9')).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
+  });
+
+  it("takes a run's first rows as its dictionary once their text is long enough, and only rows whose commit landed", () => {
+    const dicts = new RowDictionaries();
+    const first = new RowZipper(dicts);
+    first.zip('r', 1, words(4, 1000), undefined);
+    // Not landed (the commit failed): nothing known.
+    expect(dicts.get('r')).toBeUndefined();
+    for (let seq = 1; dicts.get('r') === undefined; seq += 2) {
+      const z = new RowZipper(dicts);
+      const out = z.zip('r', seq, words(seq, 1000), seq > 1 ? words(seq + 1, 500) : undefined);
+      expect(dictionaryRowsOf(Buffer.from(out.z, 'base64'))).toBeUndefined();
+      z.landed();
+    }
+    const known = dicts.get('r')!;
+    expect(known.from).toBe(1);
+    expect(Buffer.byteLength(known.text)).toBeGreaterThanOrEqual(DICTIONARY_BYTES);
+    const next = new RowZipper(dicts).zip('r', 99, 'next', 'records');
+    expect(dictionaryRowsOf(Buffer.from(next.z, 'base64'))).toEqual({ from: known.from, to: known.to });
+    expect(inflateText(Buffer.from(next.zt!, 'base64'), known, 'row')).toBe('records');
+  });
+});
+
+describe('a store writes its rows deflated and reads them back in any process', () => {
+  let client: PGlite;
+  const open = () => new DrizzleStore('pglite', drizzle({ client, schema }) as unknown as Db, async () => undefined, async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows, 1);
+  beforeAll(async () => {
+    client = new PGlite();
+    await migrate(drizzle({ client, schema }), { migrationsFolder });
+  });
+  afterAll(async () => {
+    await client.close();
+  });
+
+  let seq = 0;
+  const env = (runId: string, type: string, from: string, payload: unknown): Envelope =>
+    ({ id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`, runId, seq, type, from, to: 'supervisor/budget', payload, causationId: null, trace: null, time: new Date().toISOString() }) as Envelope;
+
+  it('stores a long run in less than its text, deflated against its first rows, and a fresh store reads any part of it', async () => {
+    const writer = open();
+    await writer.createRun({ id: 'z-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    const written: Envelope[] = [];
+    for (let i = 1; i <= 40; i++) {
+      const batch = [env('z-1', 'budget.request', 'supervisor/agent', { kind: 'tool', key: `supervisor/agent/${i}`, node: 'agent', actor: 'supervisor/agent', tool: 'read_page' }), env('z-1', 'node.progress', 'supervisor/agent', { key: `supervisor/agent/${i}`, text: words(i, 300) })];
+      written.push(...batch);
+      await writer.commit({ runId: 'z-1', events: batch, owner: 'n1' });
+    }
+    const rows = await client.query<{ format: number; body: unknown; z: string; stored: number }>("select format, body, encode(packed, 'base64') as z, octet_length(packed) as stored from journal where run_id = 'z-1' order by seq");
+    expect(rows.rows.every((r) => r.format === 4 && r.body === null)).toBe(true);
+    const kinds = rows.rows.map((r) => (dictionaryRowsOf(Buffer.from(r.z, 'base64')) ? 2 : 1));
+    // Its first rows are its dictionary; the rest are deflated against them.
+    expect(kinds.indexOf(2)).toBeGreaterThan(0);
+    expect(kinds.slice(kinds.indexOf(2)).every((k) => k === 2)).toBe(true);
+    const text = written.reduce((n, e) => n + JSON.stringify(e.payload).length, 0);
+    expect(rows.rows.reduce((n, r) => n + Number(r.stored), 0)).toBeLessThan(text * 0.8);
+
+    const reader = open();
+    expect(await reader.eventsAfter([{ runId: 'z-1', after: 60 }])).toEqual(new Map([['z-1', written.slice(60)]]));
+    expect(await reader.listEvents('z-1', { limit: 1_000 })).toEqual(written);
+    expect(await open().getEvents('z-1', [written[77]!.id])).toEqual([written[77]]);
+  });
+
+  it('reads a row written against rows it cannot find as AO_STORE_CORRUPT, not as other text', async () => {
+    const writer = open();
+    await writer.createRun({ id: 'z-2', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    for (let i = 1; i <= 12; i++) await writer.commit({ runId: 'z-2', events: [env('z-2', 'node.progress', 'supervisor/agent', { text: words(100 + i, 600) })], owner: 'n1' });
+    await client.query("delete from journal where run_id = 'z-2' and seq = (select min(seq) from journal where run_id = 'z-2')");
+    await expect(open().listEvents('z-2', { limit: 100 })).rejects.toMatchObject({ code: 'AO_STORE_CORRUPT' });
+  });
+});

@@ -1,0 +1,231 @@
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { AoError } from '@ao/graphs';
+
+/**
+ * Journal rows, deflated (log format 4, issue 22). Postgres compresses a row only past about 2 KB
+ * (`toast_tuple_target` cannot lower that), and a commit of an agent's turn is below it: a model
+ * request's envelopes with their budget's, or a tool's result with the next request's, each with
+ * the same keys, paths and field names. So the store deflates a row's body and its turn records
+ * itself (each on its own: a resume reads the records alone), with a preset dictionary:
+ *
+ * - {@link BASE_DICTIONARY}: the text every log repeats (envelope types, payload fields). Part
+ *   of the format: a row written with it is read with it, so it never changes (a new dictionary
+ *   is a new kind byte).
+ * - and, past it, the text of the first rows of the same run (their bodies and records as
+ *   written, before deflating; at least {@link DICTIONARY_BYTES} of them): the run's own names
+ *   (node, actor, tool, model) and the shapes of its commits, which no fixed dictionary knows.
+ *   Those rows are deflated with the base dictionary alone, so reading a row takes at most a few
+ *   others, whose text a reader keeps.
+ *
+ * A deflated text is `kind` (1 byte: 1 the base dictionary alone, 2 with rows' text), for kind 2
+ * the seqs of the first and the last of those rows (every row of the run between them, in seq
+ * order) and the CRC-32 of their text (4 bytes each, big-endian), then the raw deflate stream.
+ * The CRC makes a row read against any other text than the one it was written against (which raw
+ * deflate would not notice) fail loudly.
+ */
+
+const BASE_PARTS = [
+  '"traceparent":"00-',
+  '"run.started","supervisor",',
+  '"run.finished","supervisor",',
+  '"node.start","supervisor","supervisor/',
+  '"node.completed","supervisor/',
+  '"node.failed","supervisor/',
+  '"llm.failed","llm/',
+  '"budget.denied","supervisor/budget","supervisor/',
+  '{"node":"',
+  '"output":{"text":"',
+  '"error":{"code":"AO_',
+  '"message":"',
+  '"status":"succeeded"',
+  '"attempt":1',
+  '"startedAt":"',
+  '"finishedAt":"',
+  '"ledger":{"used":{"usd":0,"tools":',
+  '"perTool":{',
+  '"byNode":{',
+  '"reserved":{}',
+  '"inputTokens":',
+  '"totalTokens":',
+  '"llmCalls":',
+  '"toolCalls":',
+  '{"role":"system","content":"',
+  '{"role":"user","content":"',
+  '[{"a":"supervisor/',
+  '"s":{"start":"',
+  '"turn":',
+  '"n":',
+  '"seq":',
+  '"q":',
+  '"k":',
+  '"m":[',
+  '{"role":"assistant","content":"',
+  '"toolCalls":[{"id":"',
+  '"arguments":{',
+  '{"t":0,"id":"',
+  '"c":4000}',
+  '"u":[{"name":"',
+  '"args":{',
+  '"ok":true,"result":',
+  '"ok":false,"error":',
+  '"tool.call","supervisor/',
+  '"name":"',
+  '"hash":"',
+  '"tool.result","tool/',
+  '[[["result"],["u",0,0]]]',
+  '"budget.settle","supervisor/',
+  '"supervisor/budget",',
+  '{"key":"supervisor/',
+  '"tokens":0,"usd":0,"tool":"',
+  '"budget.request","supervisor/',
+  '{"kind":"tool","key":"supervisor/',
+  '{"kind":"llm","key":"supervisor/',
+  '"actor":"supervisor/',
+  '"promptTokens":',
+  '"model":"',
+  '"budget.granted","supervisor/budget","supervisor/',
+  '"reservation":{"node":"',
+  '"llm.request","supervisor/',
+  '"profile":"default"',
+  '"maxTokens":',
+  '"messages":0,"tools":[',
+  '[[["messages"],["m",0]]]',
+  '"llm.response","llm/',
+  '"content":"',
+  '"usage":{"inputTokens":',
+  '"outputTokens":',
+  '"finishReason":"stop"}',
+  '"finishReason":"tool_calls"}',
+];
+/** The preset dictionary of format 4's kind 1 and 2 (never changed: see above). */
+export const BASE_DICTIONARY = Buffer.from(BASE_PARTS.join(''), 'utf8');
+
+/** The head of a text deflated against rows: kind, first seq, last seq, CRC-32. */
+const HEAD = 13;
+/** deflate looks back 32 KiB: what a dictionary may hold. */
+const WINDOW = 32 * 1024;
+/** A run's first rows are its dictionary once their text reaches this many bytes. */
+export const DICTIONARY_BYTES = 4096;
+
+/** The rows later rows of a run are deflated against: the first and last seq, and their text (each row's, joined by newlines). */
+export interface RowsText {
+  from: number;
+  to: number;
+  text: string;
+}
+
+/** A row's text as a dictionary holds it: its body, and its records after a newline. */
+export const rowText = (body: string, turns: string | undefined): string => (turns === undefined ? body : `${body}\n${turns}`);
+
+/** Each dictionary's bytes and CRC, made once (a run's rows are deflated and read against the same one). */
+const made = new WeakMap<RowsText, { bytes: Buffer; crc: number }>();
+
+function madeOf(rows: RowsText): { bytes: Buffer; crc: number } {
+  let m = made.get(rows);
+  if (!m) {
+    const both = Buffer.concat([BASE_DICTIONARY, Buffer.from(rows.text, 'utf8')]);
+    m = { bytes: both.length > WINDOW ? both.subarray(both.length - WINDOW) : both, crc: crc32(rows.text) };
+    made.set(rows, m);
+  }
+  return m;
+}
+
+const dictionary = (rows: RowsText | undefined): Buffer => (rows ? madeOf(rows).bytes : BASE_DICTIONARY);
+
+/** `text` deflated, against the base dictionary and (if given) a run's first rows. */
+export function deflateText(text: string, rows?: RowsText): Buffer {
+  const body = deflateRawSync(Buffer.from(text, 'utf8'), { dictionary: dictionary(rows) });
+  if (!rows) return Buffer.concat([Buffer.of(1), body]);
+  const head = Buffer.alloc(HEAD);
+  head[0] = 2;
+  head.writeUInt32BE(rows.from, 1);
+  head.writeUInt32BE(rows.to, 5);
+  head.writeUInt32BE(madeOf(rows).crc, 9);
+  return Buffer.concat([head, body]);
+}
+
+/** The seqs of the rows a deflated text was deflated against, if any. */
+export function dictionaryRowsOf(z: Buffer): { from: number; to: number } | undefined {
+  if (z[0] === 2 && z.length >= HEAD) return { from: z.readUInt32BE(1), to: z.readUInt32BE(5) };
+  return undefined;
+}
+
+/** A deflated text back; `rows` are the rows it names (see {@link dictionaryRowsOf}), read by the caller. */
+export function inflateText(z: Buffer, rows: RowsText | undefined, where: string): string {
+  const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `${where} cannot be read: ${why}`, cause ? { cause } : {});
+  const kind = z[0];
+  if (kind !== 1 && kind !== 2) throw fail(`its deflated text is of kind ${String(kind)} (this code reads kinds 1 and 2)`);
+  if (kind === 2) {
+    const named = dictionaryRowsOf(z);
+    if (!named || !rows || rows.from !== named.from || rows.to !== named.to) throw fail(`it was deflated against the rows at seqs ${named ? `${named.from}-${named.to}` : '?'}, which were not given`);
+    if (madeOf(rows).crc !== z.readUInt32BE(9)) throw fail(`it was deflated against another text than the rows at seqs ${rows.from}-${rows.to} hold`);
+  }
+  try {
+    return inflateRawSync(z.subarray(kind === 1 ? 1 : HEAD), { dictionary: dictionary(kind === 2 ? rows : undefined) }).toString('utf8');
+  } catch (e) {
+    throw fail('its deflated text is damaged', e);
+  }
+}
+
+/** A run's dictionary as its writer builds it: its first rows, until their text is long enough. */
+interface Building {
+  from: number;
+  to: number;
+  texts: string[];
+  bytes: number;
+  done?: RowsText;
+}
+
+/**
+ * The dictionary of each recent run, as this process wrote its rows (it is the rows' text, not
+ * read back). A run this process does not know starts one with its next row (forgetting costs a
+ * few rows deflated less well). A commit that failed forgets its run's: its row may or may not
+ * be stored, and a dictionary is every row between its first and last.
+ */
+export class RowDictionaries {
+  private readonly runs = new Map<string, Building>();
+
+  constructor(private readonly maxRuns = 2_000) {}
+
+  get(runId: string): RowsText | undefined {
+    return this.runs.get(runId)?.done;
+  }
+
+  /** The run's next row (as written, deflated against no row) landed. */
+  add(runId: string, seq: number, text: string): void {
+    let b = this.runs.get(runId);
+    if (b?.done) return;
+    if (!b) {
+      if (this.runs.size >= this.maxRuns) this.runs.delete(this.runs.keys().next().value!);
+      b = { from: seq, to: seq, texts: [], bytes: 0 };
+      this.runs.set(runId, b);
+    }
+    b.to = seq;
+    b.texts.push(text);
+    b.bytes += Buffer.byteLength(text);
+    if (b.bytes >= DICTIONARY_BYTES) this.runs.set(runId, { from: b.from, to: b.to, texts: [], bytes: b.bytes, done: { from: b.from, to: b.to, text: b.texts.join('\n') } });
+  }
+
+  forget(runId: string): void {
+    this.runs.delete(runId);
+  }
+}
+
+/** How one commit deflates its rows: against its runs' dictionaries, or (not built yet) adding to them once it lands. */
+export class RowZipper {
+  private readonly added: Array<[string, number, string]> = [];
+
+  constructor(private readonly known: RowDictionaries) {}
+
+  /** A row's body and turn records, deflated: base64 (the insert statements read JSON). */
+  zip(runId: string, seq: number, body: string, turns: string | undefined): { z: string; zt: string | undefined } {
+    const rows = this.known.get(runId);
+    if (!rows) this.added.push([runId, seq, rowText(body, turns)]);
+    return { z: deflateText(body, rows).toString('base64'), zt: turns === undefined ? undefined : deflateText(turns, rows).toString('base64') };
+  }
+
+  /** The commit landed: its rows deflated against none are their runs' next dictionary rows. */
+  landed(): void {
+    for (const [runId, seq, text] of this.added) this.known.add(runId, seq, text);
+  }
+}
