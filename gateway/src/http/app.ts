@@ -126,7 +126,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   // `/runs/<id>` in a browser: the inspector's page for the run (before the guard: the page is static).
   if (inspector) registerPages(app, inspector);
   await registerGuard(app, auth, limits);
-  const admission: Admission = { cap: new ActiveRunCap(engine.store, limits.maxActiveRuns), draining: () => draining };
+  const admission: Admission = { cap: new ActiveRunCap(engine.queries, limits.maxActiveRuns), draining: () => draining };
 
   app.get('/health', { schema: { security: [], response: { 200: Health, 503: Health } } }, async (_req, reply) => {
     return reply.status(draining ? 503 : 200).send({
@@ -144,7 +144,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   await app.register(runFilesRoutes(engine));
   await app.register(nodesRoutes(engine));
   const streams = new StreamHub(
-    { bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
+    { bus: engine.bus, listEvents: (id, q) => engine.queries.listEvents(id, q), getRun: (id) => engine.queries.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
     { ...DEFAULT_STREAM_LIMITS, ...o.stream },
     app.log,
   );
