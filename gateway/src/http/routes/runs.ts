@@ -115,23 +115,28 @@ export const runsRoutes =
       return reply.status(202).send({ id: run.id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate });
     });
 
-    app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      return { checkpoints: await engine.queries.listCheckpoints(run.id) };
-    });
-
-    app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      const cp = await engine.queries.getCheckpoint(run.id, req.params.step);
-      if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
-      return cp;
-    });
-
-    app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      const events = await engine.queries.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
-      // A full page may have more behind it; a short one is the end of the log for now.
-      const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;
-      return { events, next };
-    });
+    logRoutes(app, engine);
   };
+
+/** A run's log: its checkpoints and its events, a page at a time. */
+function logRoutes(app: Parameters<FastifyPluginAsyncZod>[0], engine: Engine): void {
+  app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    return { checkpoints: await engine.queries.listCheckpoints(run.id) };
+  });
+
+  app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    const cp = await engine.queries.getCheckpoint(run.id, req.params.step);
+    if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
+    return cp;
+  });
+
+  app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    const events = await engine.queries.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
+    // A full page may have more behind it; a short one is the end of the log for now.
+    const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;
+    return { events, next };
+  });
+}
