@@ -53,17 +53,20 @@ export class Engine {
     this.ctx = ctx;
     this.graphs = ctx.graphs;
     this.nodeId = ctx.nodeId;
-    // The parts call each other (a fork is a replay, an answer resumes a run): wired here, late-bound.
-    const hosting = new Hosting(ctx, {
-      fork: (id, step, budget, key) => this.replays.fork(id, step, budget, key),
-      afterPassivation: (id) => void this.waits.afterPassivation(id),
+    // Hosting calls back into two parts made after it (a run's fork is a replay; a run that fell
+    // asleep looks for answers): the hooks are late-bound, to the parts, not to this facade.
+    const hosting: Hosting = new Hosting(ctx, {
+      fork: (id, step, budget, key): Promise<string> => replays.fork(id, step, budget, key),
+      afterPassivation: (id) => void waits.afterPassivation(id),
     });
-    const resumer = new Resumer(ctx, hosting);
+    const resumer: Resumer = new Resumer(ctx, hosting);
+    const waits: Waits = new Waits(ctx, resumer);
+    const replays: Replays = new Replays(ctx, resumer);
     this.intake = new Intake(ctx, hosting, resumer);
     this.recovery = new Recovery(ctx, resumer);
     this.leases = new Leases(ctx);
-    this.waits = new Waits(ctx, resumer);
-    this.replays = new Replays(ctx, resumer);
+    this.waits = waits;
+    this.replays = replays;
     this.queries = new StoreQueries(ctx);
   }
 
