@@ -2,7 +2,7 @@ import { AoError, isAoError, toGraphDef } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
 import { InProcessBus, NewRunIdSchema, runRecordOf, TERMINAL_STATUSES } from '@ao/runtime';
 import type { CheckpointSummary, Divergence, Envelope, LlmPort, RunFile, RunRecord, Store, ToolRegistry } from '@ao/runtime';
-import { Engine } from '../engine.js';
+import { Engine } from '../engine/index.js';
 import { renamedFile, renamedIds } from './rename.js';
 import { ScratchStore } from './scratch-store.js';
 

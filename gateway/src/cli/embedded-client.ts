@@ -1,7 +1,7 @@
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
 import { AoError } from '@ao/graphs';
-import { exportRun, importRun, resolveRunRef } from '@ao/runtime';
+import { importRun, resolveRunRef } from '@ao/runtime';
 import type { RunFile } from '@ao/runtime';
 import { graphDetail, runSummary, runView, graphView } from '../http/views.js';
 import { ApiError } from './client.js';
@@ -20,7 +20,7 @@ export class EmbeddedClient implements Client {
   }
   /** The full id a reference names (the id, or a unique prefix of 8+ characters), as the API resolves it. */
   private async id(ref: string, field = 'id'): Promise<string> {
-    const run = await resolveRunRef(this.engine.store, ref, { field }).catch((e) => this.rethrow(e));
+    const run = await resolveRunRef(this.engine.queries, ref, { field }).catch((e) => this.rethrow(e));
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${JSON.stringify(ref)}`, field);
     return run.id;
   }
@@ -29,17 +29,17 @@ export class EmbeddedClient implements Client {
     return { id: run.id, status: run.status };
   }
   async getRun(ref: string): ReturnType<Client['getRun']> {
-    const run = await this.engine.getRun(await this.id(ref));
+    const run = await this.engine.queries.getRun(await this.id(ref));
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${JSON.stringify(ref)}`, 'id');
     // As GET /runs/:id answers: usage against every limit.
-    const u = await this.engine.usage(run.id);
+    const u = await this.engine.queries.usage(run.id);
     return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
   }
   async listRuns({ q, ...rest }: RunSearch) {
-    return (await this.engine.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), limit: rest.limit ?? 20 })).runs.map(runSummary);
+    return (await this.engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), limit: rest.limit ?? 20 })).runs.map(runSummary);
   }
   async events(ref: string, after: number, limit = 1000) {
-    return this.engine.listEvents(await this.id(ref), { after, limit });
+    return this.engine.queries.listEvents(await this.id(ref), { after, limit });
   }
   async graphs() {
     return this.engine.graphs.list().map(graphView);
@@ -66,10 +66,11 @@ export class EmbeddedClient implements Client {
     return { id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate };
   }
   async exportRun(ref: string, o: { checkpoints: boolean }) {
-    return exportRun(this.engine.store, await this.id(ref), o).catch((e) => this.rethrow(e));
+    return this.engine.queries.exportRun(await this.id(ref), o).catch((e) => this.rethrow(e));
   }
   async importRun(file: RunFile, o: { as?: string } = {}) {
     const renamed = o.as !== undefined ? await this.engine.renamedRun(file, o.as).catch((e) => this.rethrow(e)) : file;
+    // An import is a write: it goes to the store itself.
     const run = await importRun(this.engine.store, renamed).catch((e) => this.rethrow(e));
     return { id: run.id, graph: run.graph, status: run.status, events: file.events.length, checkpoints: file.checkpoints.length };
   }

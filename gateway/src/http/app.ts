@@ -7,7 +7,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
 import { ActiveRunCap, Authenticator, gatewayEnv, limitsOf, registerGuard, StreamSlots } from './auth/mod.js';
 import type { AuthOptions, Limits } from './auth/mod.js';
@@ -72,6 +72,24 @@ declare module 'fastify' {
   }
 }
 
+/** GET /health: 200 while the app takes runs, 503 once it drains. */
+const healthRoutes =
+  (engine: Engine, llm: string, draining: () => boolean): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/health', { schema: { security: [], response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+      return reply.status(draining() ? 503 : 200).send({
+        status: draining() ? ('draining' as const) : ('ok' as const),
+        node: engine.nodeId,
+        role: engine.passive ? ('gateway' as const) : ('node' as const),
+        // The store's kind is a fact about the node, not run state: read from the store itself.
+        store: engine.store.kind,
+        bus: engine.bus.kind,
+        llm,
+        activeRuns: engine.activeRuns().length,
+      });
+    });
+  };
+
 /** The gateway's HTTP app over an engine. Listening is the caller's business (tests use inject). */
 export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<FastifyInstance> {
   const limits: Limits = { ...limitsOf(gatewayEnv(process.env)), ...o.limits, ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}) };
@@ -126,25 +144,15 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   // `/runs/<id>` in a browser: the inspector's page for the run (before the guard: the page is static).
   if (inspector) registerPages(app, inspector);
   await registerGuard(app, auth, limits);
-  const admission: Admission = { cap: new ActiveRunCap(engine.store, limits.maxActiveRuns), draining: () => draining };
+  const admission: Admission = { cap: new ActiveRunCap(engine.queries, limits.maxActiveRuns), draining: () => draining };
 
-  app.get('/health', { schema: { security: [], response: { 200: Health, 503: Health } } }, async (_req, reply) => {
-    return reply.status(draining ? 503 : 200).send({
-      status: draining ? ('draining' as const) : ('ok' as const),
-      node: engine.nodeId,
-      role: engine.passive ? ('gateway' as const) : ('node' as const),
-      store: engine.store.kind,
-      bus: engine.bus.kind,
-      llm: o.llmProvider ?? 'offline',
-      activeRuns: engine.activeRuns().length,
-    });
-  });
+  await app.register(healthRoutes(engine, o.llmProvider ?? 'offline', () => draining));
   await app.register(runsRoutes(engine, admission));
   await app.register(replayRoutes(engine, admission));
   await app.register(runFilesRoutes(engine));
   await app.register(nodesRoutes(engine));
   const streams = new StreamHub(
-    { bus: engine.bus, listEvents: (id, q) => engine.listEvents(id, q), getRun: (id) => engine.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
+    { bus: engine.bus, listEvents: (id, q) => engine.queries.listEvents(id, q), getRun: (id) => engine.queries.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
     { ...DEFAULT_STREAM_LIMITS, ...o.stream },
     app.log,
   );

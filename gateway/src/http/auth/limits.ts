@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
-import type { RunStatus, Store } from '@ao/runtime';
+import type { RunQueries } from '@ao/actors';
+import type { RunStatus } from '@ao/runtime';
 
 const count = (def: number) => z.coerce.number().int().min(0).default(def);
 
@@ -73,7 +74,7 @@ export class ActiveRunCap {
   private readonly admitting = new Map<string, number>();
 
   constructor(
-    private readonly store: Pick<Store, 'countRuns'>,
+    private readonly runs: Pick<RunQueries, 'countRuns'>,
     private readonly max: number,
   ) {}
 
@@ -82,7 +83,7 @@ export class ActiveRunCap {
     const mine = (this.admitting.get(tenant) ?? 0) + 1;
     this.admitting.set(tenant, mine);
     try {
-      const stored = await this.store.countRuns(tenant, ACTIVE);
+      const stored = await this.runs.countRuns(tenant, ACTIVE);
       const others = (this.admitting.get(tenant) ?? 1) - 1;
       if (stored + others >= this.max) {
         throw new AoError('AO_TOO_MANY_ACTIVE_RUNS', `tenant ${tenant} has ${stored + others} active runs, the most it may have is ${this.max}; wait for some to finish`, {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
 import { AoError } from '@ao/graphs';
-import { exportRun, importRun, RunFileSchema } from '@ao/runtime';
+import { importRun, RunFileSchema } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
 import { ExportQuery, Imported, ImportQuery, RunIdParams, unstorable } from '../views.js';
 
@@ -21,7 +21,7 @@ export const runFilesRoutes =
   async (app) => {
     app.get('/runs/:id/export', { schema: { params: RunIdParams, querystring: ExportQuery, response: { 200: RunFileSchema } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
-      return exportRun(engine.store, run.id, { checkpoints: req.query.checkpoints === 'true' });
+      return engine.queries.exportRun(run.id, { checkpoints: req.query.checkpoints === 'true' });
     });
 
     app.post('/runs/import', { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, querystring: ImportQuery, response: { 201: Imported } } }, async (req, reply) => {
@@ -29,6 +29,7 @@ export const runFilesRoutes =
       const why = unstorable(req.body);
       if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
       const file = req.query.as !== undefined ? await engine.renamedRun(req.body, req.query.as) : req.body;
+      // An import is a write, not a read of run state: it goes to the store itself.
       const run = await importRun(engine.store, file, { tenant: req.principal.tenant });
       return reply.status(201).send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
     });

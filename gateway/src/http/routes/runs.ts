@@ -51,7 +51,7 @@ export const runsRoutes =
       const hash = key === undefined ? undefined : contentHash(req.body);
       const repeat = async (): Promise<RunRecord | undefined> => {
         if (key === undefined) return undefined;
-        const prior = await engine.store.findRunByIdempotencyKey(tenant, key);
+        const prior = await engine.queries.findRunByIdempotencyKey(tenant, key);
         if (!prior) return undefined;
         if (prior.requestHash !== hash) {
           throw new AoError('AO_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(key)} was used for run ${prior.run.id} with a different request body`, { field: 'headers.idempotency-key' });
@@ -83,19 +83,19 @@ export const runsRoutes =
      */
     app.get('/runs', { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } }, async (req) => {
       const { q, ...rest } = req.query;
-      const page = await engine.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), tenant: req.principal.tenant });
+      const page = await engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), tenant: req.principal.tenant });
       return { runs: page.runs.map(runSummary), next: page.next };
     });
 
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
-      const [u, ranOn] = await Promise.all([engine.usage(run.id), engine.ranOn(run.id)]);
+      const [u, ranOn] = await Promise.all([engine.queries.usage(run.id), engine.queries.ranOn(run.id)]);
       return { ...runView(run), ...(ranOn.length ? { ranOn } : {}), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
     });
 
     app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
-      return (await engine.usage(run.id))!;
+      return (await engine.queries.usage(run.id))!;
     });
 
     app.post('/runs/:id/cancel', { schema: { params: RunIdParams, response: { 202: Accepted } } }, async (req, reply) => {
@@ -115,23 +115,28 @@ export const runsRoutes =
       return reply.status(202).send({ id: run.id, status: r.run.status, signal: r.signal.id, wait: r.wait?.id ?? null, duplicate: r.duplicate });
     });
 
-    app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      return { checkpoints: await engine.store.listCheckpoints(run.id) };
-    });
-
-    app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      const cp = await engine.store.getCheckpoint(run.id, req.params.step);
-      if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
-      return cp;
-    });
-
-    app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
-      const run = await ownRun(engine, req, req.params.id);
-      const events = await engine.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
-      // A full page may have more behind it; a short one is the end of the log for now.
-      const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;
-      return { events, next };
-    });
+    logRoutes(app, engine);
   };
+
+/** A run's log: its checkpoints and its events, a page at a time. */
+function logRoutes(app: Parameters<FastifyPluginAsyncZod>[0], engine: Engine): void {
+  app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    return { checkpoints: await engine.queries.listCheckpoints(run.id) };
+  });
+
+  app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    const cp = await engine.queries.getCheckpoint(run.id, req.params.step);
+    if (!cp) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${req.params.step}`, { field: 'step' });
+    return cp;
+  });
+
+  app.get('/runs/:id/events', { schema: { params: RunIdParams, querystring: ListEventsQuery, response: { 200: EventsPage } } }, async (req) => {
+    const run = await ownRun(engine, req, req.params.id);
+    const events = await engine.queries.listEvents(run.id, { after: req.query.after, limit: req.query.limit });
+    // A full page may have more behind it; a short one is the end of the log for now.
+    const next = events.length === req.query.limit ? events[events.length - 1]!.seq : null;
+    return { events, next };
+  });
+}
