@@ -5,7 +5,8 @@
  * envelope type the bytes of its packed JSON in the journal bodies (before Postgres compresses the
  * row), each also per step.
  */
-import { dictionaryRowsOf, inflateText, rowText, unzipText } from '@ao/runtime';
+import { unzipText } from '@ao/runtime';
+import { journalBodies, printByType } from './anatomy.js';
 import { psql, statsDelta, tableStats, totalOf } from './compare/db.js';
 import { openOurs } from './compare/ours.js';
 import { createScratchDatabase } from './postgres.js';
@@ -27,42 +28,12 @@ async function main(): Promise<void> {
     for (const [t, x] of Object.entries(written)) console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${per(x.rowBytes)} B/step`);
     const cols = await psql(db.url, `select coalesce(sum(pg_column_size(body)),0), coalesce(sum(pg_column_size(packed)),0), coalesce(sum(pg_column_size(ids)),0), coalesce(sum(pg_column_size(j.*)),0) from journal j`);
     console.log(`journal columns: body ${cols[0]![0]} B, packed ${cols[0]![1]} B, ids ${cols[0]![2]} B, whole rows ${cols[0]![3]} B`);
-    // Each row's body as JSON: a deflated row (format 4) inflated against the rows it names, as w6-anatomy does.
-    const stored = await psql(db.url, `select seq, coalesce(body::text, ''), coalesce(translate(encode(packed, 'base64'), E'\n', ''), ''), coalesce(translate(encode(packed_turns, 'base64'), E'\n', ''), '') from journal order by seq`);
-    const texts = new Map<number, string>();
-    const unzip = (b64: string, seq: number) => {
-      const z = Buffer.from(b64, 'base64');
-      const d = dictionaryRowsOf(z);
-      const dict = d && { ...d, text: [...texts].filter(([s]) => s >= d.from && s <= d.to).map(([, t]) => t).join('\n') };
-      return inflateText(z, dict, `row ${seq}`);
-    };
-    const rows = stored.map(([seq, body, z, zt]) => {
-      if (!z) return [body!];
-      const text = unzip(z, Number(seq));
-      texts.set(Number(seq), rowText(text, zt ? unzip(zt, Number(seq)) : undefined));
-      return [text];
-    });
-    const byType = new Map<string, { n: number; bytes: number }>();
-    for (const [body] of rows) {
-      for (const p of JSON.parse(body!) as unknown[][]) {
-        const t = String(p[0]);
-        const x = byType.get(t) ?? { n: 0, bytes: 0 };
-        x.n++;
-        x.bytes += Buffer.byteLength(JSON.stringify(p));
-        byType.set(t, x);
-      }
-    }
-    console.log('\njournal bodies by envelope type (packed JSON before row compression):');
-    let sum = 0;
-    for (const [t, x] of [...byType].sort((a, b) => b[1].bytes - a[1].bytes)) {
-      sum += x.bytes;
-      console.log(`  ${t.padEnd(22)} ${String(x.n).padStart(6)} envelopes ${String(x.bytes).padStart(10)} B ${per(x.bytes)} B/step`);
-    }
-    console.log(`  ${'all'.padEnd(22)} ${''.padStart(16)} ${String(sum).padStart(10)} B ${per(sum)} B/step`);
+    const { bodies } = await journalBodies(db.url);
+    printByType(bodies, per, 'step');
     const cps = await psql(db.url, `select count(*), coalesce(sum(size_bytes), 0), coalesce(sum(pg_column_size(c.*)),0) from checkpoints c`);
     console.log(`\ncheckpoints: ${cps[0]![0]} rows, ${cps[0]![1]} bytes of state JSON, ${cps[0]![2]} B as stored`);
     console.log('\ntwo journal rows from the middle of the run:');
-    for (const [b] of rows.slice(Math.floor(rows.length / 2), Math.floor(rows.length / 2) + 2)) console.log(b);
+    for (const b of bodies.slice(Math.floor(bodies.length / 2), Math.floor(bodies.length / 2) + 2)) console.log(b);
     const cp = await psql(db.url, `select state::text, translate(encode(zstate, 'base64'), E'\n', '') from checkpoints order by step offset ${Math.floor(steps / 2)} limit 1`);
     console.log('\na checkpoint from the middle of the run:');
     console.log(cp[0]?.[1] ? unzipText(Buffer.from(cp[0][1], 'base64')) : cp[0]?.[0]);
