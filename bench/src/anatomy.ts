@@ -1,6 +1,41 @@
 /** What the anatomy commands (`bench:w4-anatomy`, `bench:w6-anatomy`) read of a scratch database's journal. */
 import { dictionaryRowsOf, inflateText, rowText } from '@ao/runtime';
-import { psql } from './compare/db.js';
+import { psql, statsDelta, tableStats, totalOf } from './compare/db.js';
+import type { TableStats } from './compare/db.js';
+import { openOurs } from './compare/ours.js';
+import type { BenchSystem, OpenOptions } from './compare/system.js';
+import { createScratchDatabase } from './postgres.js';
+
+/** What one piece of work wrote: the scratch database it wrote to, the whole, and a figure per unit of work. */
+export interface Written {
+  url: string;
+  total: TableStats;
+  per: (bytes: number) => string;
+}
+
+/**
+ * Ours on a scratch database (Postgres, no NATS: the bus does not change what is stored): `work`
+ * runs, then its headline and what each table gained, `n` units (steps, turns) of it; `report`
+ * reads on before the database is dropped.
+ */
+export async function anatomy(o: OpenOptions, work: (s: BenchSystem) => Promise<unknown>, n: number, unit: string, headline: (w: Written) => string, report: (w: Written) => Promise<void>): Promise<void> {
+  const db = await createScratchDatabase();
+  if (!db.ok) throw new Error(db.reason);
+  try {
+    const s = await openOurs({ ...o, dbUrl: db.url });
+    const before = await tableStats(db.url);
+    await work(s);
+    await s.close();
+    const written = statsDelta(before, await tableStats(db.url));
+    const w: Written = { url: db.url, total: totalOf(written), per: (bytes) => (bytes / n).toFixed(0).padStart(8) };
+    console.log(headline(w));
+    console.log(`\nby table (rows, row bytes after compression, a ${unit}):`);
+    for (const [t, x] of Object.entries(written)) console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${w.per(x.rowBytes)} B/${unit}`);
+    await report(w);
+  } finally {
+    await db.drop();
+  }
+}
 
 export interface JournalBodies {
   /** Each row's body as JSON (a deflated row, format 4, inflated against the rows it names). */

@@ -11,7 +11,7 @@ import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } 
 import { rebuildRequests, RequestHistories } from './request-history.js';
 import type { HistoryPacker } from './request-history.js';
 import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
-import { unzipText, zipText } from './row-zip.js';
+import { unzipState, zipState } from './row-zip.js';
 import type { JournalRow, PackedPayload, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
 import { dictionaryRowsOf, inflateText, RowDictionaries, rowText, RowZipper } from './journal-zip.js';
@@ -182,7 +182,7 @@ const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, s
 type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string | null : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
 /** A checkpoint's state as stored JSON text: deflated (`zstate`) or, written before that, as `state`. */
 function stateTextOf(r: Pick<StoredCheckpoint, 'state' | 'zstate' | 'runId' | 'step'>): string {
-  if (r.zstate) return unzipText(Buffer.from(r.zstate, 'base64'));
+  if (r.zstate) return unzipState(Buffer.from(r.zstate, 'base64'));
   if (r.state === null) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${r.step} of run ${r.runId} holds no state`);
   return r.state;
 }
@@ -303,7 +303,7 @@ export class DrizzleStore implements Store, BucketTable {
       if (firstIds.length && (await tx.select({ id: journal.id }).from(journal).where(inArray(journal.id, firstIds)).limit(1)).length) throw exists();
       for (const r of rows) await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${r}::json) as ${sql.raw(JOURNAL_ROW_TYPE)}`);
       for (const c of states) {
-        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: sql`decode(${zipText(c.text).toString('base64')}, 'base64')`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
+        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: sql`decode(${zipState(c.text).toString('base64')}, 'base64')`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
       }
       if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
       return inserted;
@@ -535,7 +535,7 @@ export class DrizzleStore implements Store, BucketTable {
           seq: c.seq ?? run!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
-          zstate: sql`decode(${zipText(state).toString('base64')}, 'base64')`,
+          zstate: sql`decode(${zipState(state).toString('base64')}, 'base64')`,
           sizeBytes: Buffer.byteLength(state),
           createdAt: isoNow(),
         });
@@ -575,7 +575,7 @@ export class DrizzleStore implements Store, BucketTable {
       const state = pk.pack(JSON.stringify(c.state));
       const seq = c.seq !== undefined ? `${param(c.seq)}::int` : 'r.last_seq';
       parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, zstate, size_bytes, created_at)
-        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipText(state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipState(state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
     if (pk.fresh.size) parts.push(`ct as (${CONTENTS_INSERT(param(`[${pk.rowsJson()}]`))} ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''} on conflict do nothing returning 1)`);
     const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;

@@ -2,7 +2,7 @@ import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
-import { zipText } from './row-zip.js';
+import { zipState } from './row-zip.js';
 import type { RowZipper } from './journal-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
@@ -155,7 +155,7 @@ function checkpointsJson(group: readonly Pending[]): string {
   for (const p of group) {
     for (const c of p.extra.checkpoints ?? []) {
       const state = (p.extra.contents?.pack ?? String)(JSON.stringify(c.state));
-      parts.push(JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state), zstate: zipText(state).toString('base64') }));
+      parts.push(JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state), zstate: zipState(state).toString('base64') }));
     }
   }
   return `[${parts.join(',')}]`;

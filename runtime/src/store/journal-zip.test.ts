@@ -8,17 +8,9 @@ import type { Db } from './drizzle-store.js';
 import { deflateText, dictionaryRowsOf, DICTIONARY_BYTES, inflateText, RowDictionaries, RowZipper } from './journal-zip.js';
 import { migrationsFolder } from './migrations.js';
 import { schema } from './schema.js';
+import { seededWords } from '../testing/words.js';
 
-/** Seeded words: text that does not compress to nothing. */
-function words(seed: number, n: number): string {
-  let x = seed;
-  let out = '';
-  while (out.length < n) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    out += `w${(x % 100_000).toString(36)} `;
-  }
-  return out.slice(0, n);
-}
+const words = seededWords;
 
 describe('deflated journal rows (log format 4)', () => {
   it('gives back the text exactly, with the base dictionary alone and against earlier rows', () => {

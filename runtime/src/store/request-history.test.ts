@@ -8,17 +8,9 @@ import { RequestHistories } from './request-history.js';
 import type { Db } from './drizzle-store.js';
 import { migrationsFolder } from './migrations.js';
 import { schema } from './schema.js';
+import { seededWords } from '../testing/words.js';
 
-/** Seeded words: about `n` characters of text that does not compress to nothing. */
-function words(seed: number, n: number): string {
-  let x = seed;
-  let out = '';
-  while (out.length < n) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    out += `w${(x % 100_000).toString(36)} `;
-  }
-  return out;
-}
+const words = seededWords;
 
 describe('an agent conversation is stored as what each request adds to the one before', () => {
   let client: PGlite;
