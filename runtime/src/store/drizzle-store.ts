@@ -241,6 +241,8 @@ export class DrizzleStore implements Store, BucketTable {
   private readonly dicts = new RowDictionaries();
   /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
   private readonly dictTexts = new Map<string, RowsText>();
+  /** Outputs this process stored by reference (`run/ref` -> the output's JSON), recent: a run finished here is read back without reading its log. */
+  private readonly outputs = new Map<string, string>();
 
   async createRun({ leaseMs, tenant, ...run }: NewRun): Promise<RunRecord> {
     const now = isoNow();
@@ -469,6 +471,10 @@ export class DrizzleStore implements Store, BucketTable {
       throw e;
     }
     if (pk.fresh.size) this.known.add(batch.runId, pk.fresh.keys());
+    if (typeof batch.patch?.output === 'string' && batch.patch.output !== rest.patch?.output) {
+      if (this.outputs.size >= 256) this.outputs.clear();
+      this.outputs.set(`${batch.runId}/${batch.patch.output}`, JSON.stringify(rest.patch!.output));
+    }
     if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) {
       this.histories.forget(batch.runId);
       this.dicts.forget(batch.runId);
@@ -694,6 +700,11 @@ export class DrizzleStore implements Store, BucketTable {
 
   /** Runs with their outputs put back where their rows refer to their `run.finished` (one read for all). */
   private async withOutputs(records: RunRecord[]): Promise<RunRecord[]> {
+    const known = (r: RunRecord) => (typeof r.output === 'string' ? this.outputs.get(`${r.id}/${r.output}`) : undefined);
+    records = records.map((r) => {
+      const json = known(r);
+      return json === undefined ? r : { ...r, output: JSON.parse(json) as unknown };
+    });
     const referring = records.filter((r) => typeof r.output === 'string' && r.output.startsWith(OUTPUT_REF));
     if (!referring.length) return records;
     const found = new Map((await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]));

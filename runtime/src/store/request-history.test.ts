@@ -97,6 +97,19 @@ describe('an agent conversation is stored as what each request adds to the one b
     expect((await open().getRun('h-4'))!.output).toEqual(output);
     expect((await store.listRuns({ graph: 'g4', limit: 10 })).runs.map((r) => r.output)).toEqual([output]);
     expect((await store.findRunByIdempotencyKey('default', 'k-h-4'))!.run.output).toEqual(output);
+    // The process that stored it reads it back without reading the log (a run waited on where it ran);
+    // another reads its run.finished; neither hands out an object a caller could change for the next.
+    const byId = vi.spyOn(store, 'eventsById');
+    const mine = (await store.getRun('h-4'))!.output as typeof output;
+    expect(mine).toEqual(output);
+    expect(byId).not.toHaveBeenCalled();
+    mine.a.text = 'changed by a caller';
+    expect((await store.getRun('h-4'))!.output).toEqual(output);
+    byId.mockRestore();
+    const other = open();
+    const read = vi.spyOn(other, 'eventsById');
+    expect((await other.getRun('h-4'))!.output).toEqual(output);
+    expect(read).toHaveBeenCalled();
     // An output that is not its run.finished's is stored as it is.
     await store.createRun({ id: 'h-5', graph: 'g5', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     await store.commit({ runId: 'h-5', events: [env('h-5', 'run.finished', 'supervisor', { status: 'succeeded', output: { other: 1 } })], patch: { status: 'succeeded', output }, owner: 'n1' });
