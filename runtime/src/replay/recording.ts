@@ -45,6 +45,31 @@ export interface RecordedStep {
   envelopes: Envelope[];
 }
 
+/** The budget actor's answers to a request: once one is in the log, the request was decided. */
+const BUDGET_ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.waiting', 'budget.held']);
+
+/**
+ * The ids of the budget requests at or before `baseSeq` that no answer at or before it decided:
+ * the budget actor took them (in the original) before what comes after the step, and decided them
+ * after it. A commit may give a request's answer a seq after a supervisor's checkpoint that came
+ * later (appends of several actors gathered into one commit).
+ */
+function undecidedRequests(events: readonly Envelope[], baseSeq: number): Set<string> {
+  const answered = new Set<string>();
+  for (const e of events) {
+    if (e.seq > baseSeq || !BUDGET_ANSWERS.has(e.type)) continue;
+    const key = (e.payload as { key?: unknown } | null)?.key;
+    if (typeof key === 'string') answered.add(key);
+  }
+  const out = new Set<string>();
+  for (const e of events) {
+    if (e.seq > baseSeq || e.type !== 'budget.request') continue;
+    const key = (e.payload as { key?: unknown } | null)?.key;
+    if (typeof key === 'string' && !answered.has(key)) out.add(e.id);
+  }
+  return out;
+}
+
 /** The index of the first envelope of `list` (in seq order) after `seq`. */
 function firstAfter(list: readonly Envelope[], seq: number): number {
   let lo = 0;
@@ -100,9 +125,15 @@ export class Recording {
   ) {
     this.divergence = o.divergence ?? null;
     for (const c of o.steps ?? []) if (c.seq >= baseSeq) this.stepEnds.set(c.step, c);
-    for (const e of events) {
+    const all = [...events];
+    const undecided = mode === 'live' ? new Set<string>() : undecidedRequests(all, baseSeq);
+    for (const e of all) {
       if (e.seq <= baseSeq) {
         this.before.set(e.id, e);
+        // A request the budget actor took before the step but decided after it (its answer was
+        // given a later seq than the step's checkpoint): its sender re-emits it in the replay, and
+        // the budget actor must take it where it took it in the original, before what came after.
+        if (undecided.has(e.id)) push(this.inbound, e.to, e.id);
         continue;
       }
       if (mode === 'live') continue;
@@ -121,7 +152,10 @@ export class Recording {
 
   /** The original's envelope for this emission if it happened before the step. */
   inherited(dedupeKey: string): Envelope | undefined {
-    return this.before.get(this.origId(dedupeKey));
+    const orig = this.before.get(this.origId(dedupeKey));
+    // Its re-emission is delivered under this run's id: ordered like the original's (see mayDeliver).
+    if (orig && ORDERED_TYPES.has(orig.type)) this.reproduced.set(envelopeIdFor(this.runId, dedupeKey), orig.id);
+    return orig;
   }
 
   /** Recorded results are served (a recorded replay, or a lenient one before it diverged). */
