@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InProcessBus } from '../bus/mod.js';
 import { envelopeIdFor } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
@@ -46,6 +46,30 @@ describe('RunJournal', () => {
     await expect(late).rejects.toThrow(/has ended/);
     expect(endedWhenRefused).toBe(true);
     expect((await store.listEvents('j-end', { limit: 10 })).map((e) => e.type)).toEqual(['node.start', 'run.finished']);
+  });
+
+  it("commits a lone effect's intent at once, and holds one (the batch window) while another announced effect's intent is on its way, to commit both together", async () => {
+    const j = await open('j-window');
+    const keyed = (type: string, key: string, to = 'supervisor/budget') => ({ ...draft('j-window', type, `${key}/${type}`, to, 'supervisor/a'), payload: { key } });
+    const commit = vi.spyOn(store, 'commit');
+    try {
+      await j.append([keyed('budget.request', 'k1')], { stage: true });
+      const first = j.append([keyed('tool.call', 'k1', 'tool/noop')]);
+      // No other effect announced: the commit is made in the same turn, no window.
+      expect(commit).toHaveBeenCalledTimes(1);
+      await first;
+      // Two branches announced their calls; the first intent waits for the second's.
+      await j.append([keyed('budget.request', 'k2'), keyed('budget.request', 'k3')], { stage: true });
+      const second = j.append([keyed('tool.call', 'k2', 'tool/noop')]);
+      expect(commit).toHaveBeenCalledTimes(1);
+      await new Promise<void>((r) => setImmediate(r));
+      const third = j.append([keyed('tool.call', 'k3', 'tool/noop')]);
+      await Promise.all([second, third]);
+      expect(commit).toHaveBeenCalledTimes(2);
+      expect(commit.mock.calls[1]![0].events.map((e) => e.type)).toEqual(['budget.request', 'budget.request', 'tool.call', 'tool.call']);
+    } finally {
+      commit.mockRestore();
+    }
   });
 
   it('stages what may wait and commits it with the next durable append, in seq order', async () => {

@@ -91,6 +91,18 @@ export const STAGE_FLUSH_MS = 5;
  */
 export const STAGE_FLUSH_TURNS = 32;
 
+/** The longest batch window before a durable commit, in turns of the event loop (see `RunJournal.gather`). */
+export const BATCH_WINDOW_TURNS = 32;
+
+/** The envelopes of an effect's intent, which a budget request announces (by its `key`). */
+const INTENTS: ReadonlySet<string> = new Set(['llm.request', 'tool.call']);
+/** Budget answers after which the announced call is not on its way (refused, or waiting for a person or for budget). */
+const SETTLED_ANNOUNCEMENTS: ReadonlySet<string> = new Set(['budget.refused', 'budget.waiting', 'budget.held', 'budget.release']);
+const keyOf = (payload: unknown): string | undefined => {
+  const key = (payload as { key?: unknown } | null)?.key;
+  return typeof key === 'string' ? key : undefined;
+};
+
 /** Run `f` once the event loop has gone round `turns` more times (each turn runs what was queued before it). */
 function afterTurns(turns: number, f: () => void): void {
   if (turns <= 0) f();
@@ -164,6 +176,16 @@ export class RunJournal implements ActorJournal {
    */
   private committing: { ends: boolean } | undefined;
   private ahead: Prepared[] = [];
+  /** Appends made so far (the batch window watches it move). */
+  private arrivals = 0;
+  /** The batch window is open: a durable commit waits for the run's other actors (see `gather`). */
+  private gathering = false;
+  /**
+   * Effects announced and not yet journaled: the keys of the run's budget requests whose call
+   * (`llm.request`, `tool.call`) has not been taken, nor refused or held. While some are, another
+   * actor's intent is on its way, and the batch window waits for it.
+   */
+  private readonly announced = new Set<string>();
   /** Publication on the bus, after each commit, in commit order. */
   private published: Promise<unknown> = Promise.resolve();
   /** Envelopes of the log loaded at recovery, by id. */
@@ -304,6 +326,7 @@ export class RunJournal implements ActorJournal {
   append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
     return new Promise<Envelope[]>((resolve, reject) => {
       const req: Request = { drafts, extra, resolve, reject };
+      this.arrivals++;
       if (this.takesAtOnce(req)) this.stageDuring(req);
       else {
         this.queue.push(req);
@@ -320,7 +343,7 @@ export class RunJournal implements ActorJournal {
    * staged or committed), and one sender's appends keep their order (none of its appends is queued).
    */
   private takesAtOnce(req: Request): boolean {
-    if (!this.committing || this.committing.ends || !req.extra.stage || this.o.replay || this.closed || this.sealed) return false;
+    if (!(this.gathering || (this.committing && !this.committing.ends)) || !req.extra.stage || this.o.replay || this.closed || this.sealed) return false;
     // Nothing jumps ahead of the run's end, of an earlier append of its own sender, or of a
     // checkpoint: a checkpoint stands for the log up to its append's last envelope (recovery
     // redelivers what comes after it), so an envelope given a seq before it that its supervisor
@@ -346,9 +369,59 @@ export class RunJournal implements ActorJournal {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length || this.ahead.length) await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    while (this.queue.length || this.ahead.length) {
+      if (!this.o.replay && this.queue.some((r) => !r.extra.stage) && this.othersAnnounced()) await this.gather();
+      await this.take(this.o.replay ? this.queue.splice(0, 1) : this.queue.splice(0));
+    }
     // No await between the check above and this line: an append cannot slip in between.
     this.draining = undefined;
+  }
+
+  /**
+   * The batch window before a durable commit: the event loop goes round while the run's other
+   * actors still append (a whole turn in which nothing came closes it: two turns at least), up
+   * to `BATCH_WINDOW_TURNS`. Staged appends are taken at once meanwhile (`takesAtOnce`), so what
+   * they start (a budget grant, then the intent it approves) can join the commit. A swarm's
+   * branches then reach their durability points in a few commits instead of one each (on PGlite
+   * a commit runs without yielding, and the budget actor decides one request a turn); a lone
+   * actor pays two turns.
+   */
+  private async gather(): Promise<void> {
+    this.gathering = true;
+    try {
+      // A turn is counted from one of the window's callbacks to the next, so that what was queued
+      // after the window's first callback (in the same turn) has run before the window may close.
+      let seen = this.arrivals;
+      for (let turn = 0; turn < BATCH_WINDOW_TURNS && !this.ended && this.othersAnnounced(); turn++) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (turn > 0 && this.arrivals === seen) break;
+        seen = this.arrivals;
+      }
+    } finally {
+      this.gathering = false;
+    }
+  }
+
+  /**
+   * Whether an effect the run announced (a budget request) has no call in the log or the queue
+   * yet: then another actor's intent is a few turns away, and a commit made now would carry one
+   * call where it could carry both. A lone actor's intent (a pipeline's, whatever the load)
+   * commits at once.
+   */
+  private othersAnnounced(): boolean {
+    if (!this.announced.size) return false;
+    const queued = new Set<string>();
+    for (const r of this.queue) for (const d of r.drafts) if (INTENTS.has(d.type)) queued.add(keyOf(d.payload) ?? '');
+    for (const k of this.announced) if (!queued.has(k)) return true;
+    return false;
+  }
+
+  /** Keep `announced` up to date with envelopes taken (staged or committed). */
+  private track(env: Envelope): void {
+    const key = keyOf(env.payload);
+    if (key === undefined) return;
+    if (env.type === 'budget.request') this.announced.add(key);
+    else if (INTENTS.has(env.type) || SETTLED_ANNOUNCEMENTS.has(env.type)) this.announced.delete(key);
   }
 
   /** Take a batch of appends: stage them all, or commit them (with whatever is staged) in one commit. */
@@ -523,6 +596,7 @@ export class RunJournal implements ActorJournal {
       assertStorable(env, this.o.maxPayloadBytes);
       fresh.push(env);
       out.push({ env });
+      if (!replay) this.track(env);
     }
     const divergence = replay?.recording.divergence ?? null;
     if (divergence && !hadDivergence && !fresh.some((e) => e.type === 'replay.diverged')) {
