@@ -160,9 +160,11 @@ export function assertStorable(env: Envelope, maxPayloadBytes = DEFAULT_MAX_PAYL
 /**
  * Validate an envelope where it enters (the journal's append, a bus delivery, a store read); a bad
  * one is AO_ENVELOPE_INVALID naming the field. Its payload is checked against its type's schema
- * here, once (`checkPayload`: a payload that does not fit still enters, read-only).
+ * here, once (`checkPayload`: a payload that does not fit still enters, read-only), unless
+ * `payload: 'later'`: the store's row decoder, whose payloads are not whole yet (references to
+ * other rows, request deltas); those are checked when first read as a type (`isEnvelopeOf`).
  */
-export function parseEnvelope(raw: unknown): Envelope {
+export function parseEnvelope(raw: unknown, o?: { payload?: 'now' | 'later' }): Envelope {
   const r = EnvelopeSchema.safeParse(raw);
   if (!r.success) {
     const field = zodIssuePath(r.error.issues[0]);
@@ -170,6 +172,6 @@ export function parseEnvelope(raw: unknown): Envelope {
       ...(field ? { field } : {}),
     });
   }
-  checkPayload(r.data);
+  if (o?.payload !== 'later') checkPayload(r.data);
   return r.data;
 }

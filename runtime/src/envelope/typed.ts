@@ -94,6 +94,27 @@ export function payloadOf<T extends EnvelopeType>(env: Envelope | undefined, typ
   return env && isEnvelopeOf(env, type) ? env.payload : undefined;
 }
 
+/**
+ * The payload of an envelope that must be of this type (a reply the code waits for, a recording it
+ * looks up by key): AO_ENVELOPE_INVALID naming the field when it is of another type or does not fit.
+ */
+export function requirePayload<T extends EnvelopeType>(env: Envelope, type: T): Payload<T> {
+  if (isEnvelopeOf(env, type)) return env.payload;
+  if (env.type !== type) throw new AoError('AO_ENVELOPE_INVALID', `expected ${type}, got ${env.type}`, { field: 'type' });
+  const c = checked(env);
+  const field = c && !c.ok ? c.field : 'payload';
+  throw new AoError('AO_ENVELOPE_INVALID', `${type}: ${field}: ${c && !c.ok ? c.message : 'invalid'}`, { field });
+}
+
+/**
+ * One field of a payload of any type or shape (undefined when the payload is not an object or has
+ * no such field): for code that reads what several types share, or what an old log's shape may
+ * lack, without claiming a type.
+ */
+export function payloadField(payload: unknown, key: string): unknown {
+  return typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, key) ? Reflect.get(payload, key) : undefined;
+}
+
 /** A typed view of any envelope: undefined for a type this code does not know or a payload that does not fit. */
 export function typedEnvelope(env: Envelope): TypedEnvelope | undefined {
   // The guard's claim: the payload was checked against the schema of exactly this type.
@@ -118,6 +139,25 @@ export function parseMessage(env: Envelope): Message {
   const m = { type: c.type, payload: c.data, env } as Message;
   MESSAGES.set(env, m);
   return m;
+}
+
+/**
+ * The payload an actor acts on, of the one type it expects here (its caller checked `env.type`):
+ * {@link parseMessage}'s, so AO_ENVELOPE_INVALID when the envelope is of another type or does not fit.
+ *
+ * @example
+ * if (msg.type !== 'node.start') return state;
+ * const start = messagePayload(msg, 'node.start');
+ */
+export function messagePayload<T extends EnvelopeType>(env: Envelope, type: T): Payload<T> {
+  const data: unknown = parseMessage(env).payload;
+  if (!isOutputOf(checked(env), type, data)) throw new AoError('AO_ENVELOPE_INVALID', `expected ${type}, got ${env.type}`, { field: 'type' });
+  return data;
+}
+
+/** Whether `data` is the output of `type`'s schema: `c` is its check (what `parseMessage` returned it from). */
+function isOutputOf<T extends EnvelopeType>(c: Checked | undefined, type: T, data: unknown): data is Payload<T> {
+  return c !== undefined && c.ok && c.type === type && c.data === data;
 }
 
 /** For the `default` of a switch meant to cover every envelope type: a type missing there does not compile. */
