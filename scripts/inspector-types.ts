@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { BudgetSchema } from '@ao/graphs';
-import { EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, ReplayInfoSchema, UsageSchema, WaitInfoSchema } from '@ao/runtime';
+import { EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, PAYLOADS, ReplayInfoSchema, UsageSchema, WaitInfoSchema } from '@ao/runtime';
 import { CheckpointSummaryView, ErrorView, GraphDetailView, GraphView, RunDiffView, RunSummary, RunView, SignalAccepted, UsageView } from '../gateway/src/http/views.js';
 import { DeltaFrame, StreamFrame } from '../gateway/src/stream/frames.js';
 
@@ -33,6 +33,7 @@ const TYPES: ReadonlyArray<[string, z.ZodType, string]> = [
   ['StreamFrame', StreamFrame, 'gateway/src/stream/frames.ts StreamFrame (the WebSocket streams)'],
   ['DeltaFrame', DeltaFrame, 'gateway/src/stream/frames.ts DeltaFrame'],
   ['Envelope', EnvelopeSchema, 'runtime/src/envelope/envelope.ts EnvelopeSchema'],
+  ['EnvelopePayloads', z.object(PAYLOADS), 'runtime/src/envelope/payloads.ts PAYLOADS (each envelope type\'s payload)'],
   ['WaitInfo', WaitInfoSchema, 'runtime/src/store/records.ts WaitInfoSchema'],
   ['NodeState', NodeStateSchema, 'runtime/src/store/records.ts NodeStateSchema'],
   ['Usage', UsageSchema, 'runtime/src/store/records.ts UsageSchema'],
@@ -122,6 +123,11 @@ export function renderInspectorTypes(): string {
     const json = schemas[name]!;
     out.push(`${doc(`${typeof json.description === 'string' ? `${json.description}\n\n` : ''}From ${from}.`, 0)}export type ${name} = ${typeOf(json)};`, '');
   }
+  out.push(
+    doc('An envelope of a known type, its payload typed by its schema: narrow it on `type`. The inspector gets envelopes over HTTP unchecked (the gateway checked them where they entered); an old log\'s may not fit.', 0) +
+      'export type TypedEnvelope = { [T in keyof EnvelopePayloads]: Omit<Envelope, "type" | "payload"> & { type: T; payload: EnvelopePayloads[T] } }[keyof EnvelopePayloads];',
+    '',
+  );
   return out.join('\n');
 }
 

@@ -1,8 +1,6 @@
-import { log } from '@ao/runtime';
+import { isEnvelopeOf, log, messagePayload } from '@ao/runtime';
 import type { ActorContext, Behaviour, Envelope } from '@ao/runtime';
-import { parseMessage } from '../messages.js';
 import { parentOf } from '../pipeline/pipeline.js';
-import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import { answered, decide, release, reserve, settle } from './ledger.js';
@@ -23,12 +21,12 @@ export const isLedgerEvent = (type: string): boolean => type.startsWith('budget.
 export function foldLedger(start: Ledger, events: Iterable<Envelope>): Ledger {
   let l = start;
   for (const e of events) {
-    const p = e.payload as { key: string };
-    if (e.type === 'budget.granted') l = reserve(l, p.key, (e.payload as Payload<'budget.granted'>).reservation);
-    else if (e.type === 'budget.settle') l = settle(l, p.key, e.payload as Payload<'budget.settle'>);
-    else if (e.type === 'budget.release') l = release(l, p.key);
-    else if (e.type === 'budget.raised') l = { ...l, soft: (e.payload as Payload<'budget.raised'>).soft };
-    else if (e.type === 'llm.response') l = answered(l, (e.payload as { usage: { inputTokens: number; outputTokens: number } }).usage);
+    // Checked where they entered (the journal, a store read): a payload of another shape is not folded.
+    if (isEnvelopeOf(e, 'budget.granted')) l = reserve(l, e.payload.key, e.payload.reservation);
+    else if (isEnvelopeOf(e, 'budget.settle')) l = settle(l, e.payload.key, e.payload);
+    else if (isEnvelopeOf(e, 'budget.release')) l = release(l, e.payload.key);
+    else if (isEnvelopeOf(e, 'budget.raised')) l = { ...l, soft: e.payload.soft };
+    else if (isEnvelopeOf(e, 'llm.response')) l = answered(l, e.payload.usage);
   }
   return l;
 }
@@ -66,7 +64,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
   async function take(ledger: Ledger, msg: Envelope, ctx: ActorContext<ActorMessage>): Promise<Ledger> {
     switch (msg.type) {
       case 'budget.request': {
-        const req = parseMessage(msg).payload as BudgetRequest;
+        const req = messagePayload(msg, 'budget.request');
         // A request decided before (redelivered after a crash) keeps its decision.
         if (s.journal.recorded(`${req.key}/grant`)) return ledger;
         // The run is stopping over its budget: nothing more is granted (its actors are being stopped).
@@ -75,7 +73,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         const first = queued.values().next().value;
         if (first && !queued.has(req.key)) {
           const own = decide(ledger, req, prices);
-          const head = decide(ledger, parseMessage(first).payload as BudgetRequest, prices);
+          const head = decide(ledger, messagePayload(first, 'budget.request'), prices);
           const standing = !own.grant && own.wait ? own : !head.grant && head.wait ? head : undefined;
           if (standing) {
             queued.set(req.key, msg);
@@ -86,18 +84,18 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         return decideOn(ledger, msg, ctx);
       }
       case 'budget.settle': {
-        const p = parseMessage(msg).payload as Payload<'budget.settle'>;
+        const p = messagePayload(msg, 'budget.settle');
         return drain(settle(ledger, p.key, p), ctx);
       }
       case 'budget.release': {
-        const key = (parseMessage(msg).payload as Payload<'budget.release'>).key;
+        const key = messagePayload(msg, 'budget.release').key;
         // Its asker gave up while it waited: nothing to decide for it any more.
         queued.delete(key);
         return drain(release(ledger, key), ctx);
       }
       case 'budget.raised': {
         // A person granted more (the supervisor committed the raise with the answer): decide what was held.
-        let next: Ledger = { ...ledger, soft: (parseMessage(msg).payload as Payload<'budget.raised'>).soft };
+        let next: Ledger = { ...ledger, soft: messagePayload(msg, 'budget.raised').soft };
         for (const h of [...held.values()]) next = await decideOn(next, h, ctx);
         return drain(next, ctx);
       }
@@ -119,7 +117,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
         queued.clear();
         break;
       }
-      const d = decide(next, parseMessage(msg).payload as BudgetRequest, prices);
+      const d = decide(next, messagePayload(msg, 'budget.request'), prices);
       if (!d.grant && d.wait) break;
       queued.delete(key);
       next = await decideOn(next, msg, ctx, d);
@@ -141,7 +139,7 @@ export function fromBudget(s: RunServices, initial: Ledger, prices: PriceTable):
   }
 
   async function decideOn(ledger: Ledger, msg: Envelope, ctx: ActorContext<ActorMessage>, decided?: Decision): Promise<Ledger> {
-    const req = parseMessage(msg).payload as BudgetRequest;
+    const req = messagePayload(msg, 'budget.request');
     const d = decided ?? decide(ledger, req, prices);
     const reply = replyTo(msg, ctx);
     if (d.grant) {

@@ -12,7 +12,7 @@
  * Node sub-budgets are checked as well as the run's.
  */
 import { addUsage, emptyUsage } from '@ao/runtime';
-import type { Usage } from '@ao/runtime';
+import type { Payload, Usage } from '@ao/runtime';
 
 export interface Limits {
   tokens?: number;
@@ -66,9 +66,8 @@ export interface Actual {
   tool?: string;
 }
 
-export type BudgetRequest =
-  | { kind: 'llm'; key: string; node: string; actor: string; promptTokens: number; maxTokens: number; model: string }
-  | { kind: 'tool'; key: string; node: string; actor: string; tool: string };
+/** What an effect asks the budget: the `budget.request` payload (its schema is the one source). */
+export type BudgetRequest = Payload<'budget.request'>;
 
 export type LimitName = 'tokens' | 'tools' | 'usd' | 'perTool' | 'wallClockSec';
 

@@ -1,6 +1,6 @@
 import type { Budget, GraphDef } from '@ao/graphs';
+import { isEnvelopeOf, payloadField } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
-import type { Payload } from '../messages.js';
 import { foldLedger } from './budget-actor.js';
 import { newLedger } from './ledger.js';
 import type { Limits, Spent } from './ledger.js';
@@ -44,18 +44,18 @@ export function usageReport(def: GraphDef<unknown>, budget: Budget, events: Enve
   const waitedFor = new Set<string>();
   const waitingNow = new Set<string>();
   for (const e of events) {
-    const key = (e.payload as { key?: string } | null)?.key;
-    if (e.type === 'budget.waiting' && key) {
+    const key = payloadField(e.payload, 'key');
+    if (e.type === 'budget.waiting' && typeof key === 'string' && key) {
       waitedFor.add(key);
       waitingNow.add(key);
-    } else if ((e.type === 'budget.granted' || e.type === 'budget.refused' || e.type === 'budget.release') && key) waitingNow.delete(key);
-    if (e.type === 'budget.granted') {
-      const p = e.payload as Payload<'budget.granted'>;
+    } else if ((e.type === 'budget.granted' || e.type === 'budget.refused' || e.type === 'budget.release') && typeof key === 'string' && key) waitingNow.delete(key);
+    if (isEnvelopeOf(e, 'budget.granted')) {
+      const p = e.payload;
       who.set(p.key, { actor: p.reservation.actor, ...(p.reservation.tool ? { tool: p.reservation.tool } : {}) });
     } else if (e.type === 'budget.refused') {
       refusals += 1;
-    } else if (e.type === 'budget.settle') {
-      const p = e.payload as Payload<'budget.settle'>;
+    } else if (isEnvelopeOf(e, 'budget.settle')) {
+      const p = e.payload;
       const w = who.get(p.key);
       if (!w) continue;
       const a = (byActor[w.actor] ??= { tokens: 0, tools: 0, usd: 0 });

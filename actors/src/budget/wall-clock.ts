@@ -1,5 +1,5 @@
+import { payloadOf } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
-import type { Payload } from '../messages.js';
 
 /** The time a run's wall-clock budget has counted, as the run supervisor counts it. */
 export interface WallClockUse {
@@ -34,11 +34,12 @@ export function wallClockUse(events: readonly Envelope[], nowMs: number): WallCl
       case 'run.replayed':
         return undefined;
       case 'run.waiting':
-        if (!(e.payload as Payload<'run.waiting'>).waits.some((w) => w.countWallClock)) pausedSince ??= at;
+        // Checked where it entered: a payload of another shape (an older writer's) is passed over.
+        if (payloadOf(e, 'run.waiting')?.waits.some((w) => w.countWallClock) === false) pausedSince ??= at;
         break;
       case 'run.resumed': {
-        const p = e.payload as Payload<'run.resumed'>;
-        if (p.wallClockPaused) pausedMs += p.pausedMs;
+        const p = payloadOf(e, 'run.resumed');
+        if (p?.wallClockPaused) pausedMs += p.pausedMs;
         pausedSince = undefined;
         break;
       }

@@ -1,5 +1,5 @@
 import { InterruptAnswerSchema, schemaJson } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage } from '@ao/runtime';
+import { actorPath, addUsage, emptyUsage, requirePayload } from '@ao/runtime';
 import type { ActorPath, AgentRestore, Attributes, LlmRequest, LlmResponse, Span, TraceContext, TurnExtras, Usage, UsedTool, WaitInfo } from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
 import { recordedQuestionTimes } from '../run-supervisor/recorded-waits.js';
@@ -104,7 +104,7 @@ export class Effects {
     signal.throwIfAborted();
     const key = this.key();
     const answered = this.s.journal.recorded(`${key}/resolved`);
-    if (answered) return answered.payload as Payload<'wait.resolved'>;
+    if (answered) return requirePayload(answered, 'wait.resolved');
     const opts = this.s.def.node(this.node)?.interrupt;
     const since = new Date(this.s.clock.now());
     // A recorded replay registers it at the times its original did.
@@ -126,7 +126,7 @@ export class Effects {
     const reply = this.s.awaitReply(this.s.journal.idOf(`${key}/wait`), Infinity, signal);
     reply.catch(() => undefined);
     await this.emit(this.path, actorPath('supervisor'), 'wait.registered', wait, `${key}/wait`);
-    return (await reply).payload as Payload<'wait.resolved'>;
+    return requirePayload(await reply, 'wait.resolved');
   }
 
   /**

@@ -1,5 +1,5 @@
 import { AoError } from '@ao/graphs';
-import { actorPath, describeChange, emitterOf, endSpan, gistOf, meters, startChildSpan } from '@ao/runtime';
+import { actorPath, describeChange, emitterOf, endSpan, gistOf, meters, payloadField, payloadOf, requirePayload, startChildSpan } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 import type { Payload } from '../messages.js';
 import type { RunServices } from '../services.js';
@@ -52,9 +52,9 @@ async function checkRequest(step: Step): Promise<void> {
   const r = s.journal.replay;
   const rec = s.journal.recording(`${step.key}/${suffix}`);
   if (!r?.serving || !rec) return;
-  const p = rec.payload as { hash?: string } & Record<string, unknown>;
-  if (p.hash === hash) return;
-  const before = Object.fromEntries(Object.keys(content).map((k) => [k, p[k]]));
+  // Any shape a recording holds (an older writer's too) is compared field by field.
+  if (payloadField(rec.payload, 'hash') === hash) return;
+  const before = Object.fromEntries(Object.keys(content).map((k) => [k, payloadField(rec.payload, k)]));
   const diff = describeChange(before, content);
   await s.journal.diverged({
     step: -1,
@@ -88,7 +88,7 @@ export const budget: Interceptor = {
   async admit(step) {
     const decision = await approve(step);
     if (decision.type === 'budget.granted') {
-      step.grant = decision.payload as Payload<'budget.granted'>;
+      step.grant = requirePayload(decision, 'budget.granted');
       return undefined;
     }
     const refused = refusal(step, decision);
@@ -118,8 +118,8 @@ async function approve(step: Step): Promise<Envelope> {
   // Held for a person, or waiting for calls in flight to settle: the same request's final answer
   // comes later, awaited without the timeout (a person's wait, or the run's wall clock, bounds it).
   const reply = s.awaitReply(s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, step.signal, (interim) => {
-    if (interim.type === 'budget.waiting') {
-      const p = interim.payload as Payload<'budget.waiting'>;
+    const p = payloadOf(interim, 'budget.waiting');
+    if (p) {
       step.span?.addEvent('budget.waiting', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.reserved': p.reserved, 'ao.budget.in_flight': p.inFlight });
     }
   });
@@ -139,7 +139,7 @@ async function approve(step: Step): Promise<Envelope> {
 }
 
 function refusal(step: Step, env: Envelope): AoError {
-  const p = env.payload as Payload<'budget.refused'>;
+  const p = requirePayload(env, 'budget.refused');
   meters().refusals.add(1, step.actor.attrs({ limit: p.limit }));
   step.span?.addEvent('budget.refused', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.stop': p.stop, ...(p.tool ? { 'gen_ai.tool.name': p.tool } : {}) });
   const { limit, scope, value, used, reserved, inFlight, asked, tool } = p;

@@ -1,4 +1,5 @@
 import { AoError, isAoError } from '@ao/graphs';
+import { requirePayload } from '@ao/runtime';
 import type { ErrorCode } from '@ao/graphs';
 import type { ActorPath, Attributes, ErrorInfo, SpanKind, Span, ToolSecrets, TurnExtras, Usage } from '@ao/runtime';
 import type { BudgetRequest } from '../budget/ledger.js';
@@ -210,13 +211,13 @@ async function journaled<I, W, P>(chain: readonly Interceptor[], step: Step, spe
   if (logged) return concluded(chain, step, spec, spec.read(logged.payload, step.key));
   const failed = 'type' in spec.failure ? spec.failure : undefined;
   const loggedFailure = failed && journal.recorded(`${step.key}/${failed.suffix}`);
-  if (loggedFailure) throw new AoError(spec.failure.code, (loggedFailure.payload as { error: ErrorInfo }).error.message, { retryable: true });
+  if (loggedFailure) throw new AoError(spec.failure.code, requirePayload(loggedFailure, failed.type).error.message, { retryable: true });
   // A recorded replay: the original's outcome (or failure) instead of a call.
   const replayed = journal.recording(resultKey(step));
   if (replayed) return concluded(chain, step, spec, spec.read(replayed.payload, step.key));
   const replayedFailure = failed && journal.recording(`${step.key}/${failed.suffix}`);
   if (replayedFailure) {
-    const info = (replayedFailure.payload as { error: ErrorInfo }).error;
+    const info = requirePayload(replayedFailure, failed.type).error;
     await actor.emit([...closing(chain, step, 'failed'), failure(step, failed, info)], false);
     throw new AoError(spec.failure.code, info.message, { retryable: true });
   }

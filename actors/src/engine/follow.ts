@@ -1,13 +1,13 @@
 import { AoError } from '@ao/graphs';
 import { systemClock, TERMINAL_STATUSES } from '@ao/runtime';
-import type { RunRecord } from '@ao/runtime';
+import type { EnvelopeType, RunRecord } from '@ao/runtime';
 import { SIGNAL_GAP } from '../run-watch.js';
 import { within } from './context.js';
 import type { EngineContext } from './context.js';
 import { FOLLOW_RESYNC_MS } from './options.js';
 
 /** The envelopes after which a run's status has moved to where `waitForRun` stops following it. */
-const RUN_ENDS: ReadonlySet<string> = new Set(['run.finished', 'run.parked', 'run.waiting']);
+const RUN_ENDS: ReadonlySet<string> = new Set<EnvelopeType>(['run.finished', 'run.parked', 'run.waiting']);
 const settled = (run: RunRecord): boolean => TERMINAL_STATUSES.has(run.status) || run.status === 'waiting';
 
 /**

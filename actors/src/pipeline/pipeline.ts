@@ -1,11 +1,9 @@
 import { AoError } from '@ao/graphs';
 import type { ActorPath, Behaviour } from '@ao/runtime';
-import { log } from '@ao/runtime';
+import { log, messagePayload, payloadField } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
-import { parseMessage } from '../messages.js';
-import type { Payload } from '../messages.js';
 import { draft, isEnvelope } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
 import { nodeEnded, nodeSpan } from '../telemetry.js';
@@ -19,12 +17,13 @@ export const parentOf = (p: ActorPath): ActorPath => p.slice(0, p.lastIndexOf('/
 export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, path: ActorPath): void {
   // The run has ended (the actor was unwinding after the stop): there is no one left to tell.
   if (!isEnvelope(msg) || s.journal.ended) return;
-  const p = (msg.payload ?? {}) as { node?: unknown; iteration?: unknown; attempt?: unknown; branch?: unknown };
+  // Whatever the start held (it may be what could not be read): its fields as far as they go.
+  const field = (k: string) => payloadField(msg.payload, k);
   const failed = msg.type === 'branch.start' ? 'branch.failed' : 'node.failed';
   const payload = {
-    node: String(p.node ?? '?'),
-    ...(failed === 'branch.failed' ? { branch: Number(p.branch ?? 0) } : { iteration: Number(p.iteration ?? 0) }),
-    attempt: Number(p.attempt ?? 0),
+    node: String(field('node') ?? '?'),
+    ...(failed === 'branch.failed' ? { branch: Number(field('branch') ?? 0) } : { iteration: Number(field('iteration') ?? 0) }),
+    attempt: Number(field('attempt') ?? 0),
     error: { code: 'AO_INTERNAL', message: `actor ${path} crashed: ${err instanceof Error ? err.message : String(err)}` },
     usage: {},
     retryable: false,
@@ -55,7 +54,7 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
     initialState: null,
     async receive(state, msg, ctx) {
       if (!isEnvelope(msg) || msg.type !== 'node.start') return state;
-      const m = parseMessage(msg).payload as Payload<'node.start'>;
+      const m = messagePayload(msg, 'node.start');
       const node = s.def.node(m.node);
       if (!node) throw new AoError('AO_ENVELOPE_INVALID', `unknown node ${m.node}`, { field: 'payload.node' });
       if (started) return state; // a start delivered twice (recovery re-delivers): run once

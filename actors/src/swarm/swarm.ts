@@ -1,12 +1,11 @@
 import { AoError } from '@ao/graphs';
 import type { NodeDef, NodeOutput } from '@ao/graphs';
-import { addUsage, emptyUsage, spanContextOf } from '@ao/runtime';
+import { addUsage, emptyUsage, messagePayload, spanContextOf } from '@ao/runtime';
 import type { ActorContext, ActorPath, ActorRef, Behaviour, Envelope, ErrorInfo, Usage } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
-import { parseMessage } from '../messages.js';
-import type { NodeContext, Payload } from '../messages.js';
+import type { NodeContext } from '../messages.js';
 import { parentOf, reportCrash } from '../pipeline/pipeline.js';
 import { backoff } from '../run-supervisor/scheduler.js';
 import { draft, executionName, isEnvelope } from '../services.js';
@@ -46,7 +45,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
       switch (msg.type) {
         case 'node.start': {
           if (state.start) return state; // delivered twice on recovery
-          const m = parseMessage(msg).payload as Payload<'node.start'>;
+          const m = messagePayload(msg, 'node.start');
           const node = s.def.node(m.node)!;
           const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
           const next: SwarmState = {
@@ -62,7 +61,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           return next;
         }
         case 'branch.completed': {
-          const m = parseMessage(msg).payload as Payload<'branch.completed'>;
+          const m = messagePayload(msg, 'branch.completed');
           const br = state.branches[m.branch - 1];
           if (!br || br.done || m.attempt !== br.attempt) return state;
           br.done = true;
@@ -85,7 +84,7 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           return state;
         }
         case 'branch.failed': {
-          const m = parseMessage(msg).payload as Payload<'branch.failed'>;
+          const m = messagePayload(msg, 'branch.failed');
           const br = state.branches[m.branch - 1];
           if (!br || br.done || m.attempt !== br.attempt) return state;
           br.ref?.stop();
@@ -167,7 +166,7 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
     async receive(state, msg, ctx) {
       if (!isEnvelope(msg) || msg.type !== 'branch.start' || started) return state;
       started = true;
-      const m = parseMessage(msg).payload as Payload<'branch.start'>;
+      const m = messagePayload(msg, 'branch.start');
       const node: NodeDef<unknown> = s.def.node(m.node)!;
       const span = nodeSpan(s, msg, { name: 'node.branch', node: m.node, kind: node.agent, attempt: m.attempt, branch: m.branch, actor: ctx.path });
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);

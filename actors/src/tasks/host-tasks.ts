@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AoError, isAoError } from '@ao/graphs';
 import { ActorPathSchema, EnvelopeSchema } from '@ao/runtime';
 import { log, systemClock } from '@ao/runtime';
-import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, Rpc, Subscription, WorkQueue } from '@ao/runtime';
+import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, EnvelopeType, Rpc, Subscription, WorkQueue } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { parentOf } from '../pipeline/pipeline.js';
 import { SUPERVISOR_PATH } from '../run-supervisor/run-supervisor.js';
@@ -65,11 +65,11 @@ const EMITS: Record<string, (to: string) => boolean> = {
   'task.failed': () => true,
 };
 /** What the endpoints a task called answer it (written by the task, from the endpoint). */
-const RESULTS: ReadonlySet<string> = new Set(['llm.throttled', 'llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
+const RESULTS: ReadonlySet<string> = new Set<EnvelopeType>(['llm.throttled', 'llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
 /** A task's last word, to its parent: by the kind of its start message. */
 const DONE: Record<string, ReadonlySet<string>> = {
-  'node.start': new Set(['node.completed', 'node.failed']),
-  'branch.start': new Set(['branch.completed', 'branch.failed']),
+  'node.start': new Set<EnvelopeType>(['node.completed', 'node.failed']),
+  'branch.start': new Set<EnvelopeType>(['branch.completed', 'branch.failed']),
 };
 /** Messages that start a node task (what a remote actor is handed). */
 const STARTS: ReadonlySet<string> = new Set(Object.keys(DONE));

@@ -1,14 +1,14 @@
 import { AoError } from '@ao/graphs';
-import type { Clock, Envelope } from '@ao/runtime';
+import type { Clock, Envelope, EnvelopeType } from '@ao/runtime';
 
 /** Envelopes that answer a busy actor's request (a budget decision, an answer from a person). */
-export const ANSWERS: ReadonlySet<string> = new Set(['budget.granted', 'budget.refused', 'budget.held', 'budget.waiting', 'wait.resolved']);
+export const ANSWERS: ReadonlySet<string> = new Set<EnvelopeType>(['budget.granted', 'budget.refused', 'budget.held', 'budget.waiting', 'wait.resolved']);
 /**
  * Answers that say the decision is still to come: the budget holds the request for a person
  * (`budget.held`), or waits for calls in flight to settle (`budget.waiting`). The request stays
  * awaited, without its timeout (the run's wall clock or a person's wait bounds it).
  */
-export const INTERIM: ReadonlySet<string> = new Set(['budget.held', 'budget.waiting']);
+export const INTERIM: ReadonlySet<string> = new Set<EnvelopeType>(['budget.held', 'budget.waiting']);
 
 /**
  * Requests of a run's busy actors waiting for their answers: an actor asks (e.g. the budget actor)

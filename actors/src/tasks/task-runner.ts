@@ -3,7 +3,7 @@ import { AoError, isAoError } from '@ao/graphs';
 import type { Budget, GraphRegistry } from '@ao/graphs';
 import { envelopeIdFor, runTraceContext, TERMINAL_STATUSES } from '@ao/runtime';
 import { log, systemClock } from '@ao/runtime';
-import type { ActorJournal, ActorRef, ActorSystem, Bus, Clock, Divergence, Envelope, EnvelopeDraft, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry } from '@ao/runtime';
+import type { ActorJournal, ActorRef, ActorSystem, Bus, Clock, Divergence, Envelope, EnvelopeDraft, EnvelopeType, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry } from '@ao/runtime';
 import type { PriceTable } from '../budget/ledger.js';
 import { taskBehaviour } from '../run-supervisor/run-supervisor.js';
 import type { ActorMessage, LlmResolver, RunServices } from '../services.js';
@@ -15,7 +15,7 @@ import { withRanOn } from './ran-on.js';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Envelopes after which nothing of the run goes on until it is hosted again: its tasks stop. */
-const RUN_PAUSES: ReadonlySet<string> = new Set(['run.finished', 'run.parked', 'run.waiting']);
+const RUN_PAUSES: ReadonlySet<string> = new Set<EnvelopeType>(['run.finished', 'run.parked', 'run.waiting']);
 
 export interface TaskRunnerDeps {
   nodeId: string;

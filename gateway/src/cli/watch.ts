@@ -6,9 +6,12 @@ const tty = process.stdout.isTTY;
 const c = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 
+/** A payload read field by field, as far as its fields go: a watch shows any writer's log, an old one's shapes too. */
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null;
+
 /** One line of live progress for an envelope, or nothing for the envelopes a person need not see. */
 export function progressLine(e: Envelope, t0: number): string | undefined {
-  const p = (e.payload ?? {}) as Record<string, unknown>;
+  const p = isRecord(e.payload) ? e.payload : {};
   const at = c(90, `+${((Date.parse(e.time) - t0) / 1000).toFixed(2)}s`.padStart(8));
   const node = pad(String(p.node ?? ''), 12);
   switch (e.type) {

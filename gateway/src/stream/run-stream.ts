@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES } from '@ao/runtime';
+import { payloadField, RunStatusSchema, TERMINAL_STATUSES } from '@ao/runtime';
 import type { Bus, DeltaEvent, Envelope, RunRecord, RunStatus, Subscription } from '@ao/runtime';
 import { CLOSE } from './frames.js';
 import type { StreamFrameT } from './frames.js';
@@ -35,8 +35,13 @@ export interface RunSource {
 
 /** A run has ended once it finished or was parked for a person: its log takes no more events. */
 export const isEnded = (status: RunStatus): boolean => TERMINAL_STATUSES.has(status) || status === 'waiting';
-const endStatusOf = (e: Envelope): RunStatus | undefined =>
-  e.type === 'run.finished' ? (e.payload as { status: RunStatus }).status : e.type === 'run.parked' ? 'waiting' : undefined;
+function endStatusOf(e: Envelope): RunStatus | undefined {
+  if (e.type === 'run.parked') return 'waiting';
+  if (e.type !== 'run.finished') return undefined;
+  // Any writer's `run.finished` ends the stream: its status is read alone (an old log's payload may not fit today's schema).
+  const status = RunStatusSchema.safeParse(payloadField(e.payload, 'status'));
+  return status.success ? status.data : undefined;
+}
 
 /** The frame text of an envelope, made once however many streams send it (the bus hands all of them the same object). */
 const frameText = new WeakMap<Envelope, string>();

@@ -1,6 +1,6 @@
 import type { Bus } from '../bus/mod.js';
 import { AoError, isAoError } from '@ao/graphs';
-import { assertStorable, envelopeIdFor, parseEnvelope } from '../envelope/mod.js';
+import { assertStorable, envelopeIdFor, parseEnvelope, payloadOf } from '../envelope/mod.js';
 import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
 import { log } from '../log/mod.js';
 import { isoNow } from '../clock/mod.js';
@@ -687,11 +687,11 @@ function divergedError(d: Divergence): AoError {
 
 /** A recorded replay that diverged does not end as if it had reproduced the run: it fails, with the divergence. */
 function failedByDivergence(env: Envelope, patch: RunPatch | undefined, d: Divergence): { env: Envelope; patch: RunPatch } {
-  const p = env.payload as { status: string; error?: { code: string }; usage?: unknown };
+  const p = payloadOf(env, 'run.finished');
   const error = { code: 'AO_REPLAY_DIVERGED', message: `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, details: d };
-  if (p.error?.code === 'AO_REPLAY_DIVERGED') return { env, patch: patch ?? {} };
+  if (p?.error?.code === 'AO_REPLAY_DIVERGED') return { env, patch: patch ?? {} };
   return {
-    env: { ...env, payload: { status: 'failed', error, ...(p.usage ? { usage: p.usage } : {}) } },
+    env: { ...env, payload: { status: 'failed', error, ...(p?.usage ? { usage: p.usage } : {}) } },
     patch: { ...patch, status: 'failed', error, output: null },
   };
 }

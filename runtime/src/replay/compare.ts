@@ -1,4 +1,5 @@
 import { canonicalJson } from '@ao/graphs';
+import { payloadOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { EnvelopeGist } from '../store/mod.js';
 import { describeDivergence, emitterOf, gistOf, sameGist } from './describe.js';
@@ -34,10 +35,8 @@ export interface LogComparison {
 function outputs(log: readonly Envelope[]): Map<string, unknown> {
   const out = new Map<string, unknown>();
   for (const e of log) {
-    if (e.type === 'node.completed') {
-      const p = e.payload as { node: string; output: unknown };
-      out.set(p.node, p.output);
-    }
+    const p = payloadOf(e, 'node.completed');
+    if (p) out.set(p.node, p.output);
   }
   return out;
 }

@@ -25,14 +25,17 @@ export function withoutRunIds(v: unknown, runIds: readonly string[]): unknown {
 export function gistOf(e: { seq?: number; type: string; from: string; to: string; payload: unknown }, runIds: readonly string[]): EnvelopeGist {
   let payload = withoutRunIds(e.payload, runIds) ?? null;
   if (e.type === 'run.started' && payload && typeof payload === 'object') {
-    const { version: _v, ...rest } = payload as Record<string, unknown>;
-    payload = rest;
+    payload = without(payload, 'version');
   }
   if (payload && typeof payload === 'object' && 'ranOn' in payload) {
-    const { ranOn: _n, ...rest } = payload as Record<string, unknown>;
-    payload = rest;
+    payload = without(payload, 'ranOn');
   }
   return { seq: e.seq ?? 0, type: e.type, from: e.from, to: e.to, payload };
+}
+
+/** An object's own fields but one, in their order (what `{key: _, ...rest}` gives). */
+function without(o: object, key: string): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
 }
 
 /** Equal decisions: same type, sender, recipient and payload (ids, seqs and times aside). */

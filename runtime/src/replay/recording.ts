@@ -1,5 +1,5 @@
 import { envelopeIdFor } from '../envelope/mod.js';
-import type { Envelope } from '../envelope/mod.js';
+import type { Envelope, EnvelopeType } from '../envelope/mod.js';
 import type { Divergence, ReplayMode } from '../store/mod.js';
 import { describeDivergence, emitterOf, gistOf, sameGist } from './describe.js';
 
@@ -23,7 +23,7 @@ export const ORDERED_TYPES: ReadonlySet<string> = new Set([
  * Envelope types that record how the world was (a call waited for a provider's capacity), not a
  * decision: a recorded replay makes no live call and so has none. Neither recorded nor checked.
  */
-export const CIRCUMSTANTIAL_TYPES: ReadonlySet<string> = new Set(['llm.throttled']);
+export const CIRCUMSTANTIAL_TYPES: ReadonlySet<string> = new Set<EnvelopeType>(['llm.throttled']);
 
 interface Cursor<T> {
   list: T[];

@@ -4,6 +4,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
 import type { Retention } from '@ao/graphs';
+import { payloadField } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { CommitBatch, ImportedRun, ListRunsQuery, Store } from './port.js';
 import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
@@ -151,7 +152,7 @@ const OUTPUT_REF = '\uE000run.finished:';
 function outputAsStored(output: unknown, events: readonly Envelope[]): unknown {
   if (typeof output !== 'object' || output === null) return output;
   const finished = events.find((e) => e.type === 'run.finished');
-  const held = (finished?.payload as { output?: unknown } | undefined)?.output;
+  const held = payloadField(finished?.payload, 'output');
   if (!finished || (held !== output && JSON.stringify(held) !== JSON.stringify(output))) return output;
   return `${OUTPUT_REF}${finished.id}`;
 }
@@ -713,7 +714,7 @@ export class DrizzleStore implements Store, BucketTable {
       const id = (r.output as string).slice(OUTPUT_REF.length);
       const env = found.get(`${r.id}/${id}`);
       if (!env) throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
-      return { ...r, output: (env.payload as { output?: unknown }).output ?? null };
+      return { ...r, output: payloadField(env.payload, 'output') ?? null };
     });
   }
 

@@ -196,7 +196,7 @@ export function unpackRow(row: JournalRow): Envelope[] {
     }
     let env: Envelope;
     try {
-      env = parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() });
+      env = parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() }, { payload: 'later' });
     } catch (e) {
       throw fail(`envelope ${i}`, e);
     }

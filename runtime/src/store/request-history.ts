@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AoError } from '@ao/graphs';
+import { payloadField } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import { setAt } from './journal-format.js';
 import type { PackedPayload, Ref, Refs } from './journal-format.js';
@@ -139,9 +140,8 @@ export class HistoryPacker {
     let outcomes: Map<string, Array<[number, number]>> | undefined;
     for (const env of events) {
       if (env.type !== 'tool.result' || !records.some((r) => r.u)) continue;
-      const p = env.payload as { ok?: unknown; result?: unknown; error?: unknown } | null;
-      const field = p?.ok === true ? 'result' : 'error';
-      const value = p?.[field];
+      const field = payloadField(env.payload, 'ok') === true ? 'result' : 'error';
+      const value = payloadField(env.payload, field);
       if (value === undefined) continue;
       if (!outcomes) {
         outcomes = new Map();
@@ -167,9 +167,8 @@ export class HistoryPacker {
   }
 
   private request(env: Envelope, records: StoredTurn[], refer: (env: Envelope, path: string[], ref: Ref) => void): void {
-    const payload = env.payload as { messages?: unknown } | null;
-    if (!payload || !Array.isArray(payload.messages)) return;
-    const messages: readonly unknown[] = payload.messages;
+    const messages = payloadField(env.payload, 'messages');
+    if (!Array.isArray(messages)) return;
     const extras = this.extras?.get(env.id);
     const prev = this.last(env.from);
     let keep = 0;
@@ -187,17 +186,18 @@ export class HistoryPacker {
 
   /** A node's output: its tool calls are its actor's records' (when they are all of them), and it is what the run's output refers to. */
   private completed(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
-    const p = env.payload as { node?: unknown; output?: { tools?: unknown } } | null;
-    if (typeof p?.node !== 'string' || typeof p.output !== 'object' || p.output === null) return;
-    const tools = p.output.tools;
+    const node = payloadField(env.payload, 'node');
+    const output = payloadField(env.payload, 'output');
+    if (typeof node !== 'string' || typeof output !== 'object' || output === null) return;
+    const tools = payloadField(output, 'tools');
     const used = this.last(env.from)?.used;
     if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools)) refer(env, ['output', 'tools'], ['t', env.from, used.length]);
-    this.outputs.set(p.node, { id: env.id, json: JSON.stringify(p.output) });
+    this.outputs.set(node, { id: env.id, json: JSON.stringify(output) });
   }
 
   /** The run's input, which every node's context repeats. */
   private begun(env: Envelope): void {
-    const input = (env.payload as { input?: unknown } | null)?.input;
+    const input = payloadField(env.payload, 'input');
     if (input !== undefined) this.input = { id: env.id, json: JSON.stringify(input) };
   }
 
@@ -207,11 +207,12 @@ export class HistoryPacker {
    * little, but a row cannot refer back to another: there a reference is what saves the bytes).
    */
   private started(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
-    const context = (env.payload as { context?: { input?: unknown; outputs?: unknown } } | null)?.context;
+    const context = payloadField(env.payload, 'context');
     if (typeof context !== 'object' || context === null) return;
     const input = this.known?.input;
-    if (input && input.json.length >= MIN_REF_CHARS && context.input !== undefined && JSON.stringify(context.input) === input.json) refer(env, ['context', 'input'], ['e', input.id, 'input']);
-    const outputs = context.outputs;
+    const given = payloadField(context, 'input');
+    if (input && input.json.length >= MIN_REF_CHARS && given !== undefined && JSON.stringify(given) === input.json) refer(env, ['context', 'input'], ['e', input.id, 'input']);
+    const outputs = payloadField(context, 'outputs');
     if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) return;
     for (const [node, out] of Object.entries(outputs)) {
       if (this.outputs.has(node)) continue;
@@ -222,7 +223,7 @@ export class HistoryPacker {
 
   /** The run's output: each node's, when it is that node's last `node.completed`'s. */
   private finished(env: Envelope, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
-    const output = (env.payload as { output?: unknown } | null)?.output;
+    const output = payloadField(env.payload, 'output');
     if (typeof output !== 'object' || output === null || Array.isArray(output)) return;
     for (const [node, out] of Object.entries(output)) {
       const at = this.outputs.get(node) ?? this.known?.outputs.get(node);
@@ -241,8 +242,7 @@ export function rebuildRequests(envs: readonly Envelope[], bases: Map<string, re
   const missing = new Set<string>();
   const envelopes = envs.map((env) => {
     if (env.type !== 'llm.request') return env;
-    const payload = env.payload as { messages?: unknown } | null;
-    const stored = payload?.messages;
+    const stored = payloadField(env.payload, 'messages');
     if (stored === undefined) return env;
     let messages: readonly unknown[] | undefined;
     if (Array.isArray(stored)) messages = stored;
@@ -265,7 +265,9 @@ export function rebuildRequests(envs: readonly Envelope[], bases: Map<string, re
     }
     bases.set(`${env.runId}/${env.seq}`, messages);
     bases.set(`${env.runId}#${env.from}`, messages);
-    return messages === stored ? env : { ...env, payload: { ...payload, messages } };
+    const payload = env.payload;
+    // An object: it holds `messages`.
+    return messages === stored || typeof payload !== 'object' || payload === null ? env : { ...env, payload: { ...payload, messages } };
   });
   return { envelopes, missing };
 }

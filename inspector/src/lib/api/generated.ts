@@ -342,6 +342,432 @@ export type Envelope = {
   time: string;
 };
 
+/** From runtime/src/envelope/payloads.ts PAYLOADS (each envelope type's payload). */
+export type EnvelopePayloads = {
+  "run.started": {
+    graph: string;
+    version: string;
+    input: unknown;
+    budget: Record<string, unknown>;
+  };
+  "run.finished": {
+    status: "succeeded" | "failed" | "cancelled" | "budget_exceeded";
+    output?: unknown;
+    error?: ErrorInfo;
+    usage: Usage;
+  };
+  "run.parked": {
+    error: ErrorInfo;
+  };
+  "run.waiting": {
+    waits: WaitInfo[];
+  };
+  "run.resumed": {
+    pausedMs: number;
+    wallClockPaused: boolean;
+  };
+  "wait.registered": WaitInfo;
+  "wait.opened": WaitInfo;
+  "wait.resolved": {
+    wait: string;
+    node: string;
+    kind: "approval" | "interrupt" | "budget";
+    outcome: {
+      kind: "signal";
+      payload: unknown;
+      signal: string;
+    } | {
+      kind: "timeout";
+      action: "approve" | "reject" | "fail" | "continue";
+    };
+    approved?: boolean;
+  };
+  "run.migrated": {
+    from: string;
+    to: string;
+  };
+  "run.replayed": {
+    of: string;
+    fromStep: number;
+    mode: "live" | "recorded" | "lenient";
+    overrides: {
+      input?: unknown;
+      nodes?: Record<string, {
+        instructions?: string;
+        tools?: string[];
+      }>;
+      budget?: Record<string, unknown>;
+      allowUnsafe?: true | string[];
+    } | null;
+    baseSeq: number;
+    originalVersion: string;
+  };
+  "replay.diverged": {
+    step: number;
+    actor: string;
+    expected: {
+      seq: number;
+      type: string;
+      from: string;
+      to: string;
+      payload: unknown;
+    } | null;
+    actual: {
+      seq: number;
+      type: string;
+      from: string;
+      to: string;
+      payload: unknown;
+    } | null;
+    diff: string[];
+  };
+  "node.start": {
+    node: string;
+    iteration: number;
+    attempt: number;
+    context: {
+      input: unknown;
+      outputs: Record<string, {
+        text: string;
+        tools?: Array<{
+          name: string;
+          args: unknown;
+          ok: boolean;
+          result: unknown;
+        }>;
+        branches?: string[];
+        route?: string[];
+      }>;
+      iterations: Record<string, number>;
+      upstream: string[];
+      approval?: unknown;
+      approvals?: Record<string, unknown>;
+    };
+  };
+  "node.completed": {
+    node: string;
+    iteration: number;
+    attempt: number;
+    output: {
+      text: string;
+      tools?: Array<{
+        name: string;
+        args: unknown;
+        ok: boolean;
+        result: unknown;
+      }>;
+      branches?: string[];
+      route?: string[];
+    };
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+    ranOn?: string;
+  };
+  "node.failed": {
+    node: string;
+    iteration: number;
+    attempt: number;
+    error: ErrorInfo;
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+    retryable: boolean;
+    ranOn?: string;
+  };
+  "node.skipped": {
+    node: string;
+    reason: string;
+  };
+  "node.retry_scheduled": {
+    node: string;
+    attempt: number;
+    delayMs: number;
+    error: ErrorInfo;
+  };
+  "loop.iterated": {
+    from: string;
+    to: string;
+    iteration: number;
+    reset: string[];
+  };
+  "branch.start": {
+    node: string;
+    branch: number;
+    of: number;
+    attempt: number;
+    context: {
+      input: unknown;
+      outputs: Record<string, {
+        text: string;
+        tools?: Array<{
+          name: string;
+          args: unknown;
+          ok: boolean;
+          result: unknown;
+        }>;
+        branches?: string[];
+        route?: string[];
+      }>;
+      iterations: Record<string, number>;
+      upstream: string[];
+      approval?: unknown;
+      approvals?: Record<string, unknown>;
+    };
+  };
+  "branch.completed": {
+    node: string;
+    branch: number;
+    attempt: number;
+    output: {
+      text: string;
+      tools?: Array<{
+        name: string;
+        args: unknown;
+        ok: boolean;
+        result: unknown;
+      }>;
+      branches?: string[];
+      route?: string[];
+    };
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+    ranOn?: string;
+  };
+  "branch.failed": {
+    node: string;
+    branch: number;
+    attempt: number;
+    error: ErrorInfo;
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+    retryable: boolean;
+    ranOn?: string;
+  };
+  "branch.retry_scheduled": {
+    node: string;
+    branch: number;
+    attempt: number;
+    delayMs: number;
+    error: ErrorInfo;
+  };
+  "task.started": {
+    node: string;
+    task: number;
+    text: string;
+  };
+  "task.completed": {
+    node: string;
+    task: number;
+    output: {
+      text: string;
+      tools?: Array<{
+        name: string;
+        args: unknown;
+        ok: boolean;
+        result: unknown;
+      }>;
+      branches?: string[];
+      route?: string[];
+    };
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+  };
+  "task.failed": {
+    node: string;
+    task: number;
+    error: ErrorInfo;
+    usage: {
+      inputTokens?: number;
+      outputTokens?: number;
+      totalTokens?: number;
+      llmCalls?: number;
+      toolCalls?: number;
+      perTool?: Record<string, number>;
+    };
+  };
+  "llm.request": {
+    key: string;
+    profile: string;
+    model?: string;
+    maxTokens: number;
+    messages: unknown[];
+    tools: string[];
+    hash?: string;
+  };
+  "llm.response": {
+    key: string;
+    model: string;
+    content: string;
+    toolCalls: Array<{
+      id: string;
+      name: string;
+      arguments: Record<string, unknown>;
+    }>;
+    usage: {
+      inputTokens: number;
+      outputTokens: number;
+    };
+    finishReason: string;
+  };
+  "llm.failed": {
+    key: string;
+    error: ErrorInfo;
+  };
+  "llm.throttled": {
+    key: string;
+    profile: string;
+    tenant: string;
+    limit: "requests" | "inputTokens" | "outputTokens" | "concurrent";
+    scope: "profile" | "tenant" | "provider";
+    waitMs: number;
+  };
+  "tool.call": {
+    key: string;
+    name: string;
+    args: unknown;
+    hash?: string;
+  };
+  "budget.request": {
+    kind: "llm";
+    key: string;
+    node: string;
+    actor: string;
+    promptTokens: number;
+    maxTokens: number;
+    model: string;
+  } | {
+    kind: "tool";
+    key: string;
+    node: string;
+    actor: string;
+    tool: string;
+  };
+  "budget.granted": {
+    key: string;
+    maxTokens?: number;
+    reservation: {
+      node: string;
+      actor: string;
+      tokens: number;
+      usd: number;
+      tool?: string;
+    };
+  };
+  "budget.refused": {
+    key: string;
+    limit: "tokens" | "tools" | "usd" | "perTool" | "wallClockSec";
+    scope: string;
+    tool?: string;
+    value: number;
+    used: number;
+    reserved?: number;
+    inFlight?: number;
+    asked?: number;
+    stop: boolean;
+  };
+  "budget.waiting": {
+    key: string;
+    node: string;
+    actor: string;
+    limit: "tokens" | "tools" | "usd" | "perTool";
+    scope: string;
+    tool?: string;
+    value: number;
+    used: number;
+    reserved: number;
+    inFlight: number;
+    asked: number;
+  };
+  "budget.settle": {
+    key: string;
+    tokens: number;
+    usd: number;
+    tool?: string;
+    model?: string;
+  };
+  "budget.release": {
+    key: string;
+  };
+  "budget.held": {
+    key: string;
+    limit: "tokens" | "tools" | "usd";
+    value: number;
+    used: number;
+  };
+  "budget.escalated": {
+    key: string;
+    node: string;
+    actor: string;
+    limit: "tokens" | "tools" | "usd";
+    value: number;
+    used: number;
+  };
+  "budget.raised": {
+    wait: string;
+    soft: {
+      tokens?: number;
+      tools?: number;
+      usd?: number;
+    };
+  };
+  "budget.exceeded": {
+    limit: "tokens" | "tools" | "usd" | "perTool" | "wallClockSec";
+    scope: string;
+    value: number;
+    used: number;
+    reserved?: number;
+    inFlight?: number;
+    asked?: number;
+    actor: string;
+  };
+  "effect.reconciled": {
+    key: string;
+    name: string;
+    done: boolean;
+  };
+  "effect.unknown_outcome": {
+    key: string;
+    name: string;
+    args: unknown;
+  };
+  "tool.result": {
+    key: string;
+    name: string;
+    ok: boolean;
+    result?: unknown;
+    error?: ErrorInfo;
+  };
+};
+
 /** From runtime/src/store/records.ts WaitInfoSchema. */
 export type WaitInfo = {
   id: string;
@@ -438,3 +864,6 @@ export type Budget = {
     usd?: number;
   };
 };
+
+/** An envelope of a known type, its payload typed by its schema: narrow it on `type`. The inspector gets envelopes over HTTP unchecked (the gateway checked them where they entered); an old log's may not fit. */
+export type TypedEnvelope = { [T in keyof EnvelopePayloads]: Omit<Envelope, "type" | "payload"> & { type: T; payload: EnvelopePayloads[T] } }[keyof EnvelopePayloads];

@@ -12,6 +12,7 @@ export type {
   CheckpointSummary,
   DeltaFrame,
   Envelope,
+  EnvelopePayloads,
   ErrorInfo,
   GraphDetail,
   GraphView,
@@ -20,6 +21,7 @@ export type {
   RunDiffView,
   SignalAccepted,
   StreamFrame,
+  TypedEnvelope,
   Usage,
   UsageView,
   WaitInfo,
@@ -49,3 +51,14 @@ export type RunView = Omit<G.RunView, 'budget'> & { budget: G.Budget };
 
 export type GraphNode = G.GraphView['nodes'][number];
 export type GraphEdge = G.GraphView['edges'][number];
+
+/**
+ * A payload read field by field, as far as its fields go (nothing for what is not an object): the
+ * inspector shows any log, an old writer's shapes too, so it reads payloads leniently rather than
+ * claiming their type (`EnvelopePayloads` says what today's code writes).
+ */
+export function fieldsOf(payload: unknown): Readonly<Record<string, unknown>> {
+  return isRecord(payload) ? payload : {};
+}
+
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null;

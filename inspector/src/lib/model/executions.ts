@@ -1,3 +1,4 @@
+import { fieldsOf } from '../api/types';
 import type { Envelope } from '../api/types';
 
 /** A chat message of an LLM request, as the inspector reads it. */
@@ -110,7 +111,7 @@ const amountText = (p: Record<string, unknown>) =>
 
 /** A budget envelope in words. */
 export function budgetText(e: Envelope): string {
-  const p = (e.payload ?? {}) as Record<string, unknown>;
+  const p = fieldsOf(e.payload);
   const verb = e.type.slice('budget.'.length);
   switch (e.type) {
     case 'budget.request':
@@ -150,7 +151,7 @@ export function executions(events: readonly Envelope[]): ExecutionView[] {
   const latestOf = new Map<string, ExecutionView>();
   const decided: Array<{ key: string; d: BudgetDecision; exec: ExecutionView | undefined }> = [];
   for (const e of events) {
-    const p = (e.payload ?? {}) as Record<string, unknown>;
+    const p = fieldsOf(e.payload);
     switch (e.type) {
       case 'node.start':
       case 'branch.start': {

@@ -1,5 +1,6 @@
 import { heldTotal, noSpend, plusSettled } from '@ao/graphs/spend';
 import type { Spent } from '@ao/graphs/spend';
+import { fieldsOf } from '../api/types';
 import type { Budget, Envelope, NodeStatus, RunStatus, WaitInfo } from '../api/types';
 
 /** What the inspector shows of one graph node at some point of a run. */
@@ -121,7 +122,7 @@ export class RunFold {
   apply(e: Envelope): void {
     this.applied += 1;
     this.at = e.time;
-    const p = (e.payload ?? {}) as Record<string, unknown>;
+    const p = fieldsOf(e.payload);
     const id = typeof p.node === 'string' ? p.node : '';
     switch (e.type) {
       case 'run.started':

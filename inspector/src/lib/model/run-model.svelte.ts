@@ -1,6 +1,7 @@
 import { getJson } from '../api/http';
 import { followRun } from '../api/stream';
 import type { RunFollower, StreamState } from '../api/stream';
+import { fieldsOf } from '../api/types';
 import type { CheckpointSummary, Envelope, GraphView, RunStatus, RunView, WaitInfo } from '../api/types';
 import { baseFromCheckpoint, foldUpTo, RunFold } from './fold';
 import type { FoldBase } from './fold';
@@ -160,11 +161,11 @@ export class RunModel {
     for (const e of batch) {
       this.events.push(e);
       this.live.apply(e);
-      if ((e.type === 'llm.response' || e.type === 'llm.failed') && (e.payload as { key?: string }).key! in this.writing) answered = true;
+      if ((e.type === 'llm.response' || e.type === 'llm.failed') && String(fieldsOf(e.payload).key) in this.writing) answered = true;
       if (/^(node\.(completed|failed|skipped)|run\.|loop\.|branch\.completed)/.test(e.type)) stepped = true;
     }
     if (answered) {
-      const keys = new Set(batch.filter((e) => e.type === 'llm.response' || e.type === 'llm.failed').map((e) => (e.payload as { key: string }).key));
+      const keys = new Set(batch.filter((e) => e.type === 'llm.response' || e.type === 'llm.failed').map((e) => String(fieldsOf(e.payload).key)));
       this.writing = Object.fromEntries(Object.entries(this.writing).filter(([k]) => !keys.has(k)));
     }
     if (this.lanes.add(batch)) this.lanesVersion += 1;
