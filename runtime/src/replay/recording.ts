@@ -1,4 +1,4 @@
-import { envelopeIdFor } from '../envelope/mod.js';
+import { envelopeIdFor, payloadField } from '../envelope/mod.js';
 import type { Envelope, EnvelopeType } from '../envelope/mod.js';
 import type { Divergence, ReplayMode } from '../store/mod.js';
 import { describeDivergence, emitterOf, gistOf, sameGist } from './describe.js';
@@ -58,13 +58,13 @@ function undecidedRequests(events: readonly Envelope[], baseSeq: number): Set<st
   const answered = new Set<string>();
   for (const e of events) {
     if (e.seq > baseSeq || !BUDGET_ANSWERS.has(e.type)) continue;
-    const key = (e.payload as { key?: unknown } | null)?.key;
+    const key = payloadField(e.payload, 'key');
     if (typeof key === 'string') answered.add(key);
   }
   const out = new Set<string>();
   for (const e of events) {
     if (e.seq > baseSeq || e.type !== 'budget.request') continue;
-    const key = (e.payload as { key?: unknown } | null)?.key;
+    const key = payloadField(e.payload, 'key');
     if (typeof key === 'string' && !answered.has(key)) out.add(e.id);
   }
   return out;
