@@ -160,3 +160,33 @@ export function recordedWake(j: ActorJournal, stepNo: number, open: readonly str
     });
   return { pausedMs: p.pausedMs, paused: p.wallClockPaused, resolved };
 }
+
+/** The lookups a reduction makes into its original's log (all empty outside a serving replay). */
+export interface RecordedReads {
+  /** See `servesAnswersBySteps`. */
+  servesBySteps: boolean;
+  answersAt(stepNo: number, open: ReadonlySet<string>): RecordedAnswer[];
+  withTimes(before: SchedulerState, step: Step, stepNo: number): Step;
+  wake(stepNo: number, open: readonly string[]): RecordedWake | undefined;
+  hostedStep(stepNo: number): RecordedHostedStep | undefined;
+}
+
+/** A run that serves nothing (not a replay): what the reducer's tests use. */
+export const NOTHING_RECORDED: RecordedReads = {
+  servesBySteps: false,
+  answersAt: () => [],
+  withTimes: (_before, step) => step,
+  wake: () => undefined,
+  hostedStep: () => undefined,
+};
+
+/** The lookups into a journal's recording, as they stand now (a lenient replay stops serving when it diverges). */
+export function recordedReads(j: ActorJournal): RecordedReads {
+  return {
+    servesBySteps: servesAnswersBySteps(j),
+    answersAt: (stepNo, open) => recordedAnswersAt(j, stepNo, open),
+    withTimes: (before, step, stepNo) => withRecordedTimes(j, before, step, stepNo),
+    wake: (stepNo, open) => recordedWake(j, stepNo, open),
+    hostedStep: (stepNo) => recordedHostedStep(j, stepNo),
+  };
+}
