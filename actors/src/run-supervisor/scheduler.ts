@@ -1,6 +1,9 @@
 import { schemaJson, ApprovalAnswerSchema } from '@ao/graphs';
 import type { GraphDef, NodeOutput, RetryPolicy, RunContext } from '@ao/graphs';
 import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
+import type { At, Decision, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
+
+export type { At, Decision, EdgeState, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
 
 /**
  * The run supervisor's decisions, as pure functions over plain data (no I/O, no clock), so tests
@@ -30,48 +33,9 @@ import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
  *   stays `running`. A run whose only activity is waits is quiescent: it is passivated.
  * - The run ends when nothing runs or waits to retry: succeeded if every node succeeded or was
  *   skipped, failed (AO_RUN_STRANDED) if a node was left pending.
+ *
+ * Its state and decision types are in ./scheduler-types.ts.
  */
-export type EdgeState = 'unresolved' | 'taken' | 'not_taken';
-
-export interface SchedulerState {
-  nodes: Record<string, NodeState>;
-  /** Back edges taken while their loop body was still busy: they loop once it is idle. */
-  deferred: Array<{ from: string; to: string }>;
-  /** By edge index; back edges stay 'unresolved' (they act, they do not gate). */
-  edges: EdgeState[];
-  outputs: Record<string, NodeOutput>;
-  finished: boolean;
-  /** Open waits (approvals, questions, budget), by id. */
-  waits?: Record<string, WaitInfo>;
-  /**
-   * Waits that ended, by id: never opened again. After a crash or a take-over, the actor that
-   * asked runs again and may re-send its `wait.registered` (the log has it: it is delivered, not
-   * written, again); when the answer was taken meanwhile, that late copy must not reopen the wait.
-   */
-  closedWaits?: string[];
-  /** Approval answers by node (the latest iteration's): in node contexts and edge predicates. */
-  approvals?: Record<string, unknown>;
-}
-
-/** How a wait ended: a person's answer, its timeout, or (an approval's own outcome) approved or not. */
-export type WaitOutcome = { kind: 'signal'; payload: unknown; signal: string } | { kind: 'timeout'; action: 'approve' | 'reject' | 'fail' | 'continue' };
-
-export type Decision =
-  | { kind: 'start'; node: string; iteration: number; attempt: number; upstream: string[] }
-  | { kind: 'skip'; node: string; reason: string }
-  | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
-  | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
-  /** A wait opened (an approval before a node): tell the person, arm its timeout. */
-  | { kind: 'wait'; wait: WaitInfo }
-  /** A wait ended: record how; a question's answer goes to the actor that asked. */
-  | { kind: 'resolved'; wait: WaitInfo; outcome: WaitOutcome; approved?: boolean }
-  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
-
-export interface Step {
-  state: SchedulerState;
-  decisions: Decision[];
-}
-
 export function initialState<I>(def: GraphDef<I>): SchedulerState {
   return {
     nodes: Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } satisfies NodeState])),
@@ -170,11 +134,6 @@ export function quiescent(state: SchedulerState): boolean {
   return Object.entries(state.nodes).every(([id, n]) => n.status !== 'retrying' && (n.status !== 'running' || waits.some((w) => w.node === id && w.kind !== 'approval')));
 }
 
-/** Where a completion comes from: a completion of an earlier attempt or iteration is stale. */
-export interface At {
-  iteration: number;
-  attempt: number;
-}
 
 const isCurrent = (n: NodeState | undefined, at?: At): n is NodeState =>
   !!n && n.status === 'running' && (!at || (at.iteration === n.iteration && at.attempt === n.attempt));
