@@ -1,6 +1,7 @@
 import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
+import { checkPayload } from './typed.js';
 
 /**
  * Address of an actor within a run: its path in the actor tree, segments joined by `/`
@@ -111,7 +112,6 @@ export function envelopeIdFor(runId: string, dedupeKey: string): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
-/** Validate an envelope at a boundary (bus, store); a bad one is AO_ENVELOPE_INVALID naming the field. */
 /** Each envelope's payload as JSON, serialised once (for the store and the checks before it). */
 const payloadJson = new WeakMap<Envelope, string>();
 
@@ -157,6 +157,11 @@ export function assertStorable(env: Envelope, maxPayloadBytes = DEFAULT_MAX_PAYL
   }
 }
 
+/**
+ * Validate an envelope where it enters (the journal's append, a bus delivery, a store read); a bad
+ * one is AO_ENVELOPE_INVALID naming the field. Its payload is checked against its type's schema
+ * here, once (`checkPayload`: a payload that does not fit still enters, read-only).
+ */
 export function parseEnvelope(raw: unknown): Envelope {
   const r = EnvelopeSchema.safeParse(raw);
   if (!r.success) {
@@ -165,5 +170,6 @@ export function parseEnvelope(raw: unknown): Envelope {
       ...(field ? { field } : {}),
     });
   }
+  checkPayload(r.data);
   return r.data;
 }
