@@ -4,6 +4,7 @@ import type { Budget, BudgetAnswer, GraphDef } from '@ao/graphs';
 import type { ErrorInfo, SignalRecord, WaitInfo } from '@ao/runtime';
 import { budgetMessage } from '../budget/ledger.js';
 import type { SoftLimits } from '../budget/ledger.js';
+import { fieldOf, numberField } from './fields.js';
 import { waitResolved } from './scheduler.js';
 import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
 
@@ -19,18 +20,19 @@ export function answerSchema(def: GraphDef<unknown>, node: string, kind: WaitInf
 
 /** The limit a budget wait was opened for (its payload is the escalation's). */
 const reachedLimit = (wait: WaitInfo): 'tokens' | 'tools' | 'usd' | undefined => {
-  const p = wait.payload;
-  const limit = p !== null && typeof p === 'object' && 'limit' in p ? p.limit : undefined;
+  const limit = fieldOf(wait.payload, 'limit');
   return limit === 'tokens' || limit === 'tools' || limit === 'usd' ? limit : undefined;
 };
 
 /**
  * What a person's grant raises: the amounts given, and the limit that was reached by its own soft
  * size if the grant names no amount for it (a grant that left it where it was would be asked again).
+ * `grant` is a `grant` answer (a `BudgetAnswer`; read field by field, as it came from the log).
  */
-export function grantedRaise(grant: BudgetAnswer & { decision: 'grant' }, wait: WaitInfo, budget: Budget): SoftLimits {
+export function grantedRaise(grant: BudgetAnswer | unknown, wait: WaitInfo, budget: Budget): SoftLimits {
   const reached = reachedLimit(wait);
-  const by: SoftLimits = { ...(grant.tokens ? { tokens: grant.tokens } : {}), ...(grant.tools ? { tools: grant.tools } : {}), ...(grant.usd ? { usd: grant.usd } : {}) };
+  const [tokens, tools, usd] = [numberField(grant, 'tokens'), numberField(grant, 'tools'), numberField(grant, 'usd')];
+  const by: SoftLimits = { ...(tokens ? { tokens } : {}), ...(tools ? { tools } : {}), ...(usd ? { usd } : {}) };
   if (reached && by[reached] === undefined) by[reached] = budget.soft?.[reached] ?? 0;
   return by;
 }

@@ -1,6 +1,6 @@
 import type { AgentKind } from '@ao/graphs';
 import { isAoError } from '@ao/graphs';
-import { actorPath, endSpan, log } from '@ao/runtime';
+import { actorPath, endSpan, log, payloadOf } from '@ao/runtime';
 import type { ActorContext, ActorRef, Behaviour, CheckpointWrite, Divergence, Envelope, TraceContext } from '@ao/runtime';
 import { runEnded, stepSpan } from '../telemetry.js';
 import { parseMessage } from '../messages.js';
@@ -25,8 +25,9 @@ export const SUPERVISOR_PATH = actorPath('supervisor');
 /** The behaviour of a node task's actor, from its start message (`node.start` or `branch.start`). */
 export function taskBehaviour(start: Envelope, s: RunServices): Behaviour<ActorMessage, unknown> | undefined {
   if (start.type === 'branch.start') return fromBranch(s) as Behaviour<ActorMessage, unknown>;
-  const node = s.def.node(String((start.payload as { node?: unknown } | null)?.node));
-  return start.type === 'node.start' && node && node.agent !== 'swarm' ? KINDS[node.agent](s) : undefined;
+  const p = payloadOf(start, 'node.start');
+  const node = p && s.def.node(p.node);
+  return node && node.agent !== 'swarm' ? KINDS[node.agent](s) : undefined;
 }
 
 const KINDS: Record<AgentKind, (s: RunServices) => Behaviour<ActorMessage, unknown>> = {

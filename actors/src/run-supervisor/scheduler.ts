@@ -1,6 +1,7 @@
 import { schemaJson, ApprovalAnswerSchema } from '@ao/graphs';
 import type { GraphDef, NodeOutput, RetryPolicy, RunContext } from '@ao/graphs';
 import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
+import { fieldOf } from './fields.js';
 import type { At, Decision, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
 
 export type { At, Decision, EdgeState, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
@@ -93,20 +94,21 @@ export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: 
     });
   }
   if (wait.kind === 'budget') {
-    const answer = outcome.kind === 'signal' ? (outcome.payload as { decision?: string }) : undefined;
-    if (answer?.decision === 'grant') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
-    const p = (wait.payload ?? {}) as { limit?: string; value?: number; used?: number };
-    const forked = answer?.decision === 'fork';
+    const decision = outcome.kind === 'signal' ? fieldOf(outcome.payload, 'decision') : undefined;
+    if (decision === 'grant') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
+    // The escalation's limit, value and used (see the supervisor's budget wait).
+    const p = { limit: fieldOf(wait.payload, 'limit'), value: fieldOf(wait.payload, 'value'), used: fieldOf(wait.payload, 'used') };
+    const forked = decision === 'fork';
     return finish(state, [{ kind: 'resolved', wait, outcome }], 'budget_exceeded', now, {
       code: 'AO_BUDGET_EXCEEDED',
       message: `the run reached its soft ${p.limit} limit (${p.used} used of ${p.value}) and ${forked ? 'a person forked it with a new budget' : outcome.kind === 'timeout' ? 'nobody granted more in time' : 'a person denied more'}`,
       node: wait.node,
-      details: { limit: p.limit, scope: 'run', value: p.value, used: p.used, soft: true, decision: answer?.decision ?? 'timeout' },
+      details: { limit: p.limit, scope: 'run', value: p.value, used: p.used, soft: true, decision: decision ?? 'timeout' },
     });
   }
   if (wait.kind !== 'approval') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
   const n = state.nodes[wait.node]!;
-  const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : (outcome.payload as { approved?: unknown } | null)?.approved !== false;
+  const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : fieldOf(outcome.payload, 'approved') !== false;
   const answer = outcome.kind === 'signal' ? outcome.payload : { approved, timedOut: true };
   state.approvals = { ...state.approvals, [wait.node]: answer };
   const decisions: Decision[] = [{ kind: 'resolved', wait, outcome, approved }];

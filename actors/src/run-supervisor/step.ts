@@ -1,9 +1,9 @@
-import type { BudgetAnswer } from '@ao/graphs';
 import type { ActorPath, ErrorInfo, RunPatch, SignalRecord, WaitInfo } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { raise } from '../budget/ledger.js';
 import { executionName } from '../services.js';
 import { answer, chain, grantedRaise } from './answers.js';
+import { fieldOf } from './fields.js';
 import type { CheckpointState } from './checkpoint.js';
 import { quiescent, waitResolved } from './scheduler.js';
 import type { Decision, Step } from './scheduler.js';
@@ -65,6 +65,8 @@ export interface StepOptions {
   wake?: Wake;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** A child's actor path, under the supervisor's. */
 export const childPath = (self: ActorPath, name: string): ActorPath => `${self}/${name}` as ActorPath;
 
@@ -117,9 +119,9 @@ function takeAnswersIn(turn: Turn, state: SupervisorState, first: Step, consumed
 function withForks(turn: Turn, state: SupervisorState, step: Step): Step {
   for (const d of step.decisions) {
     if (d.kind !== 'resolved' || d.wait.kind !== 'budget' || d.outcome.kind !== 'signal') continue;
-    const a = d.outcome.payload as { decision?: string; budget?: Record<string, unknown> };
-    if (a.decision !== 'fork') continue;
-    const forkedTo = turn.fork(state.step, a.budget ?? {}, `fork/${d.wait.id}`);
+    if (fieldOf(d.outcome.payload, 'decision') !== 'fork') continue;
+    const budget = fieldOf(d.outcome.payload, 'budget');
+    const forkedTo = turn.fork(state.step, isRecord(budget) ? budget : {}, `fork/${d.wait.id}`);
     step = { ...step, decisions: step.decisions.map((x) => (x.kind === 'finish' && x.error ? { ...x, error: { ...x.error, details: { ...x.error.details, forkedTo } } } : x)) };
   }
   return step;
@@ -174,8 +176,8 @@ function resolvedNotes(turn: Turn, d: Extract<Decision, { kind: 'resolved' }>, c
   // A question's answer goes to the actor that asked, as the reply to its registration.
   const to = w.kind === 'interrupt' && w.actor ? (w.actor as ActorPath) : ctx.self;
   const cause = w.kind === 'interrupt' ? ctx.idOf(`${w.id}/wait`) : causationId;
-  const grant = w.kind === 'budget' && d.outcome.kind === 'signal' ? (d.outcome.payload as BudgetAnswer) : undefined;
-  if (grant?.decision === 'grant') {
+  const grant = w.kind === 'budget' && d.outcome.kind === 'signal' && fieldOf(d.outcome.payload, 'decision') === 'grant' ? d.outcome.payload : undefined;
+  if (grant !== undefined) {
     // The budget actor applies the raise and decides the calls it held.
     const soft = raise(ctx.ledger, grantedRaise(grant, w, ctx.budget)).soft ?? {};
     notes.push({ to: BUDGET_PATH, type: 'budget.raised', payload: { wait: w.id, soft }, causationId, key: `raised/${w.id}` });
