@@ -1,5 +1,5 @@
+import { payloadOf } from '@ao/runtime';
 import type { ActorJournal, Envelope, WaitInfo } from '@ao/runtime';
-import type { Payload } from '../messages.js';
 import type { SchedulerState, Step, WaitOutcome } from './scheduler.js';
 
 /**
@@ -46,8 +46,8 @@ export function withRecordedTimes(j: ActorJournal, before: SchedulerState, step:
   const opened = Object.values(step.state.waits ?? {}).filter((w) => !before.waits?.[w.id]);
   const openedAndAnswered = step.decisions.flatMap((d) => (d.kind === 'wait' && !before.waits?.[d.wait.id] && !step.state.waits?.[d.wait.id] ? [d.wait] : []));
   if (!opened.length && !openedAndAnswered.length) return step;
-  const slept = j.recording(`waiting/${stepNo}`)?.payload as { waits?: WaitInfo[] } | undefined;
-  const recordedOf = (id: string) => (j.recording(`wait/${id}/opened`)?.payload as WaitInfo | undefined) ?? slept?.waits?.find((w) => w.id === id);
+  const slept = payloadOf(j.recording(`waiting/${stepNo}`), 'run.waiting');
+  const recordedOf = (id: string) => payloadOf(j.recording(`wait/${id}/opened`), 'wait.opened') ?? slept?.waits.find((w) => w.id === id);
   const waits = { ...step.state.waits };
   for (const w of opened) waits[w.id] = timed(w, recordedOf(w.id));
   const answered = new Map(openedAndAnswered.map((w) => [w.id, timed(w, recordedOf(w.id))]));
@@ -61,7 +61,7 @@ export function withRecordedTimes(j: ActorJournal, before: SchedulerState, step:
 /** The times of a question an agent asks (`wait.registered` under `key`), as the original registered them. */
 export function recordedQuestionTimes(j: ActorJournal, key: string): Pick<WaitInfo, 'since' | 'timeoutAt'> | undefined {
   if (!serving(j)) return undefined;
-  const p = j.recording(`${key}/wait`)?.payload as WaitInfo | undefined;
+  const p = payloadOf(j.recording(`${key}/wait`), 'wait.registered');
   return p ? { since: p.since, ...(p.timeoutAt !== undefined ? { timeoutAt: p.timeoutAt } : {}) } : undefined;
 }
 
@@ -71,10 +71,12 @@ export interface RecordedAnswer {
   outcome: WaitOutcome;
 }
 
-const answerOf = (e: Envelope): RecordedAnswer => {
-  const r = e.payload as Payload<'wait.resolved'>;
-  return { wait: r.wait, outcome: r.outcome as WaitOutcome };
-};
+/** The answers among a step's envelopes (a `wait.resolved` of a shape this code does not know is none). */
+const answersIn = (envs: readonly Envelope[]): RecordedAnswer[] =>
+  envs.flatMap((e) => {
+    const r = payloadOf(e, 'wait.resolved');
+    return r ? [{ wait: r.wait, outcome: r.outcome }] : [];
+  });
 
 /**
  * Whether a recorded replay places answers by the original's steps (it serves, and knows where the
@@ -93,7 +95,7 @@ export function servesAnswersBySteps(j: ActorJournal): boolean {
 export function recordedAnswersAt(j: ActorJournal, stepNo: number, open: ReadonlySet<string>): RecordedAnswer[] {
   if (!servesAnswersBySteps(j)) return [];
   const step = j.replay!.recordedStep(stepNo, SUPERVISOR);
-  return (step?.envelopes ?? []).filter((e) => e.type === 'wait.resolved').map(answerOf).filter((a) => open.has(a.wait));
+  return answersIn(step?.envelopes ?? []).filter((a) => open.has(a.wait));
 }
 
 /** A step the original took while hosted, made only of answers: a person's (`signals`) or a timeout's. */
@@ -123,11 +125,11 @@ export function recordedHostedStep(j: ActorJournal, stepNo: number): RecordedHos
   if (step && step.node === null && !step.envelopes.length) return { node: null, causeKey: 'resume', answers: [] };
   // A granted budget's raise is written just before its answer.
   const first = step?.envelopes.find((e) => e.type !== 'budget.raised');
-  if (!step || first?.type !== 'wait.resolved') return undefined;
-  const firstAnswer = answerOf(first);
+  const firstAnswer = first && answersIn([first])[0];
+  if (!step || !firstAnswer) return undefined;
   const timedOut = firstAnswer.outcome.kind === 'timeout';
   if (step.node !== null && !timedOut) return undefined;
-  const answers = step.envelopes.filter((e) => e.type === 'wait.resolved').map(answerOf);
+  const answers = answersIn(step.envelopes);
   return { node: step.node, causeKey: step.node === null ? 'signals' : `timeout/${firstAnswer.wait}`, answers };
 }
 
@@ -145,18 +147,45 @@ export interface RecordedWake {
  */
 export function recordedWake(j: ActorJournal, stepNo: number, open: readonly string[]): RecordedWake | undefined {
   if (!serving(j)) return undefined;
-  const woke = j.recording(`resumed/${stepNo}`);
-  if (!woke) return undefined;
-  const p = woke.payload as Payload<'run.resumed'>;
+  const p = payloadOf(j.recording(`resumed/${stepNo}`), 'run.resumed');
+  if (!p) return undefined;
   // Where the original's steps are known, the answers of that step only (one taken later while hosted is served at its own step).
   if (servesAnswersBySteps(j)) return { pausedMs: p.pausedMs, paused: p.wallClockPaused, resolved: recordedAnswersAt(j, stepNo, new Set(open)) };
-  const resolved = open
-    .map((id) => j.recording(`${id}/resolved`))
-    .filter((e) => e !== undefined)
-    .sort((a, b) => a.seq - b.seq)
-    .map((e) => {
-      const r = e.payload as Payload<'wait.resolved'>;
-      return { wait: r.wait, outcome: r.outcome as WaitOutcome };
-    });
+  const resolved = answersIn(
+    open
+      .map((id) => j.recording(`${id}/resolved`))
+      .filter((e) => e !== undefined)
+      .sort((a, b) => a.seq - b.seq),
+  );
   return { pausedMs: p.pausedMs, paused: p.wallClockPaused, resolved };
+}
+
+/** The lookups a reduction makes into its original's log (all empty outside a serving replay). */
+export interface RecordedReads {
+  /** See `servesAnswersBySteps`. */
+  servesBySteps: boolean;
+  answersAt(stepNo: number, open: ReadonlySet<string>): RecordedAnswer[];
+  withTimes(before: SchedulerState, step: Step, stepNo: number): Step;
+  wake(stepNo: number, open: readonly string[]): RecordedWake | undefined;
+  hostedStep(stepNo: number): RecordedHostedStep | undefined;
+}
+
+/** A run that serves nothing (not a replay): what the reducer's tests use. */
+export const NOTHING_RECORDED: RecordedReads = {
+  servesBySteps: false,
+  answersAt: () => [],
+  withTimes: (_before, step) => step,
+  wake: () => undefined,
+  hostedStep: () => undefined,
+};
+
+/** The lookups into a journal's recording, as they stand now (a lenient replay stops serving when it diverges). */
+export function recordedReads(j: ActorJournal): RecordedReads {
+  return {
+    servesBySteps: servesAnswersBySteps(j),
+    answersAt: (stepNo, open) => recordedAnswersAt(j, stepNo, open),
+    withTimes: (before, step, stepNo) => withRecordedTimes(j, before, step, stepNo),
+    wake: (stepNo, open) => recordedWake(j, stepNo, open),
+    hostedStep: (stepNo) => recordedHostedStep(j, stepNo),
+  };
 }

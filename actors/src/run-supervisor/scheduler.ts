@@ -1,6 +1,10 @@
 import { schemaJson, ApprovalAnswerSchema } from '@ao/graphs';
 import type { GraphDef, NodeOutput, RetryPolicy, RunContext } from '@ao/graphs';
 import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
+import { fieldOf } from './fields.js';
+import type { At, Decision, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
+
+export type { At, Decision, EdgeState, SchedulerState, Step, WaitOutcome } from './scheduler-types.js';
 
 /**
  * The run supervisor's decisions, as pure functions over plain data (no I/O, no clock), so tests
@@ -30,48 +34,9 @@ import type { ErrorInfo, NodeState, WaitInfo } from '@ao/runtime';
  *   stays `running`. A run whose only activity is waits is quiescent: it is passivated.
  * - The run ends when nothing runs or waits to retry: succeeded if every node succeeded or was
  *   skipped, failed (AO_RUN_STRANDED) if a node was left pending.
+ *
+ * Its state and decision types are in ./scheduler-types.ts.
  */
-export type EdgeState = 'unresolved' | 'taken' | 'not_taken';
-
-export interface SchedulerState {
-  nodes: Record<string, NodeState>;
-  /** Back edges taken while their loop body was still busy: they loop once it is idle. */
-  deferred: Array<{ from: string; to: string }>;
-  /** By edge index; back edges stay 'unresolved' (they act, they do not gate). */
-  edges: EdgeState[];
-  outputs: Record<string, NodeOutput>;
-  finished: boolean;
-  /** Open waits (approvals, questions, budget), by id. */
-  waits?: Record<string, WaitInfo>;
-  /**
-   * Waits that ended, by id: never opened again. After a crash or a take-over, the actor that
-   * asked runs again and may re-send its `wait.registered` (the log has it: it is delivered, not
-   * written, again); when the answer was taken meanwhile, that late copy must not reopen the wait.
-   */
-  closedWaits?: string[];
-  /** Approval answers by node (the latest iteration's): in node contexts and edge predicates. */
-  approvals?: Record<string, unknown>;
-}
-
-/** How a wait ended: a person's answer, its timeout, or (an approval's own outcome) approved or not. */
-export type WaitOutcome = { kind: 'signal'; payload: unknown; signal: string } | { kind: 'timeout'; action: 'approve' | 'reject' | 'fail' | 'continue' };
-
-export type Decision =
-  | { kind: 'start'; node: string; iteration: number; attempt: number; upstream: string[] }
-  | { kind: 'skip'; node: string; reason: string }
-  | { kind: 'loop'; from: string; to: string; iteration: number; reset: string[] }
-  | { kind: 'retry'; node: string; attempt: number; delayMs: number; error: ErrorInfo }
-  /** A wait opened (an approval before a node): tell the person, arm its timeout. */
-  | { kind: 'wait'; wait: WaitInfo }
-  /** A wait ended: record how; a question's answer goes to the actor that asked. */
-  | { kind: 'resolved'; wait: WaitInfo; outcome: WaitOutcome; approved?: boolean }
-  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
-
-export interface Step {
-  state: SchedulerState;
-  decisions: Decision[];
-}
-
 export function initialState<I>(def: GraphDef<I>): SchedulerState {
   return {
     nodes: Object.fromEntries(def.nodes.map((n) => [n.id, { status: 'pending', iteration: 0, attempt: 0 } satisfies NodeState])),
@@ -129,20 +94,21 @@ export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: 
     });
   }
   if (wait.kind === 'budget') {
-    const answer = outcome.kind === 'signal' ? (outcome.payload as { decision?: string }) : undefined;
-    if (answer?.decision === 'grant') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
-    const p = (wait.payload ?? {}) as { limit?: string; value?: number; used?: number };
-    const forked = answer?.decision === 'fork';
+    const decision = outcome.kind === 'signal' ? fieldOf(outcome.payload, 'decision') : undefined;
+    if (decision === 'grant') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
+    // The escalation's limit, value and used (see the supervisor's budget wait).
+    const p = { limit: fieldOf(wait.payload, 'limit'), value: fieldOf(wait.payload, 'value'), used: fieldOf(wait.payload, 'used') };
+    const forked = decision === 'fork';
     return finish(state, [{ kind: 'resolved', wait, outcome }], 'budget_exceeded', now, {
       code: 'AO_BUDGET_EXCEEDED',
       message: `the run reached its soft ${p.limit} limit (${p.used} used of ${p.value}) and ${forked ? 'a person forked it with a new budget' : outcome.kind === 'timeout' ? 'nobody granted more in time' : 'a person denied more'}`,
       node: wait.node,
-      details: { limit: p.limit, scope: 'run', value: p.value, used: p.used, soft: true, decision: answer?.decision ?? 'timeout' },
+      details: { limit: p.limit, scope: 'run', value: p.value, used: p.used, soft: true, decision: decision ?? 'timeout' },
     });
   }
   if (wait.kind !== 'approval') return { state, decisions: [{ kind: 'resolved', wait, outcome }] };
   const n = state.nodes[wait.node]!;
-  const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : (outcome.payload as { approved?: unknown } | null)?.approved !== false;
+  const approved = outcome.kind === 'timeout' ? outcome.action === 'approve' : fieldOf(outcome.payload, 'approved') !== false;
   const answer = outcome.kind === 'signal' ? outcome.payload : { approved, timedOut: true };
   state.approvals = { ...state.approvals, [wait.node]: answer };
   const decisions: Decision[] = [{ kind: 'resolved', wait, outcome, approved }];
@@ -170,11 +136,6 @@ export function quiescent(state: SchedulerState): boolean {
   return Object.entries(state.nodes).every(([id, n]) => n.status !== 'retrying' && (n.status !== 'running' || waits.some((w) => w.node === id && w.kind !== 'approval')));
 }
 
-/** Where a completion comes from: a completion of an earlier attempt or iteration is stale. */
-export interface At {
-  iteration: number;
-  attempt: number;
-}
 
 const isCurrent = (n: NodeState | undefined, at?: At): n is NodeState =>
   !!n && n.status === 'running' && (!at || (at.iteration === n.iteration && at.attempt === n.attempt));
