@@ -69,8 +69,22 @@ const noPayloadCast = {
   },
 };
 
+/**
+ * Files still over the size limits below, each another session's to split (issue 23): listed so
+ * `pnpm lint` holds the limits everywhere else meanwhile. Remove an entry once its file is split.
+ */
+const LIMITS_PENDING = [
+  // fromBudget is 147 lines: typed (no payload casts) but not split yet.
+  'actors/src/budget/budget-actor.ts',
+  // Not split yet (h-23c ran out of time; left last on purpose, as issue 18's commit window and
+  // h-22/h-24's store work edit them now): drizzle-store.ts is 936 lines (its row helpers went to
+  // store-rows.ts; the class is whole), journal.ts 623 (its take() 91).
+  'runtime/src/store/drizzle-store.ts',
+  'runtime/src/journal/journal.ts',
+];
+
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.svelte-kit/**', 'inspector/**', '**/drizzle/**', '.ao/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.svelte-kit/**', 'inspector/*', '!inspector/src', 'inspector/src/**/*.svelte', 'inspector/src/**/*.html', 'inspector/src/lib/api/generated.ts', '**/drizzle/**', '.ao/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -122,6 +136,17 @@ export default tseslint.config(
         { selector: "ImportDeclaration[source.value=/^@electric-sql\\/pglite/]", message: 'Only runtime/src/store/pglite imports PGlite.' },
         { selector: "ImportDeclaration[source.value=/^@modelcontextprotocol\\/sdk/]", message: 'Only runtime/src/tools/mcp imports the MCP SDK.' },
       ],
+    },
+  },
+  {
+    // Small files and functions (issue 23): no source file over 400 lines, no function over 80,
+    // counted as `wc -l` counts them (blank lines and comments included). Tests, test helpers and
+    // generated code are exempt.
+    files: ['**/*.ts', 'scripts/**/*.mjs'],
+    ignores: ['**/*.test.ts', '**/test/**', '**/testing/**', '**/conformance.ts', '**/*.d.ts', ...LIMITS_PENDING],
+    rules: {
+      'max-lines': ['error', { max: 400, skipBlankLines: false, skipComments: false }],
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: false, skipComments: false, IIFEs: true }],
     },
   },
 );

@@ -43,6 +43,34 @@ export interface HostDeps {
   onLost?: (host: RunHost, e: unknown) => void;
 }
 
+/** How a host starts: fresh, or restored (`known`, `restored`, `ledger`, `agents`); told when it ends. */
+export interface RunHostOptions {
+  known?: Envelope[];
+  restored?: CheckpointState;
+  ledger?: Ledger;
+  recording?: Recording;
+  agents?: ReadonlyMap<string, AgentRestore>;
+  onEnd: (host: RunHost) => void;
+  onPassivated?: (host: RunHost) => void;
+}
+
+/** The budget's envelopes among `fresh`: what the ledger folds. */
+const budgetOf = (fresh: readonly Envelope[]) => fresh.filter((e) => isLedgerEvent(e.type));
+
+/** Each restored agent goes on from its resume point once, in the execution that left it. */
+function restoredAgents(restores: ReadonlyMap<string, AgentRestore> | undefined): Pick<RunServices, 'restoredAgent'> {
+  if (!restores) return {};
+  const agents = new Map(restores);
+  return {
+    restoredAgent: (path: ActorPath, start: string) => {
+      const r = agents.get(path);
+      if (r?.state.start !== start) return undefined;
+      agents.delete(path);
+      return r;
+    },
+  };
+}
+
 /**
  * One run hosted on this node: its journal, the routes from bus envelopes to its actors, and its
  * run supervisor. Started fresh, or restored from a checkpoint with the envelopes the crash
@@ -61,20 +89,33 @@ export class RunHost {
   private readonly recording: Recording | undefined;
   private readonly held: Envelope[] = [];
 
+  /** The ledger as of the last accepted envelope (see the constructor). */
+  private ledger: Ledger;
+
   constructor(
     private readonly deps: HostDeps,
     readonly run: RunRecord,
     def: GraphDef<unknown>,
     trace: TraceContext,
-    o: { known?: Envelope[]; restored?: CheckpointState; ledger?: Ledger; recording?: Recording; agents?: ReadonlyMap<string, AgentRestore>; onEnd: (host: RunHost) => void; onPassivated?: (host: RunHost) => void },
+    o: RunHostOptions,
   ) {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     // The ledger as of the last committed event, kept by folding each commit's budget envelopes:
     // every checkpoint carries it, so a restore needs no fold over the run's history.
-    let ledger: Ledger = o.ledger ?? newLedger(limits, nodeLimitsOf(def));
-    const budgetOf = (fresh: readonly Envelope[]) => fresh.filter((e) => isLedgerEvent(e.type));
+    this.ledger = o.ledger ?? newLedger(limits, nodeLimitsOf(def));
+    this.recording = o.recording;
+    this.journal = this.openJournal(o);
+    this.done = new Promise<void>((r) => (this.resolveDone = r));
+    this.replies = new Replies(deps.clock);
+    this.supervisor = deps.system.spawn(SUPERVISOR_PATH, fromRunSupervisor(this.services(def, trace, o), o.restored));
+    this.refs.set(SUPERVISOR_PATH, this.supervisor);
+  }
+
+  /** The run's journal: fenced by this node, delivering to this host's actors first, folding the ledger. */
+  private openJournal(o: RunHostOptions): RunJournal {
+    const { deps, run } = this;
     const recording = o.recording;
-    this.journal = new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
+    return new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
       ...(deps.stageFlushMs !== undefined ? { flushMs: deps.stageFlushMs } : {}),
       ...(deps.maxPayloadBytes !== undefined ? { maxPayloadBytes: deps.maxPayloadBytes } : {}),
@@ -83,7 +124,7 @@ export class RunHost {
       // Every commit is fenced by this node's hold on the run.
       ...(deps.nodeId !== undefined ? { owner: deps.nodeId } : {}),
       // Folded as envelopes are accepted (staged ones too): the host's view of the ledger is the actors' view.
-      onWrite: (fresh) => void (ledger = foldLedger(ledger, budgetOf(fresh))),
+      onWrite: (fresh) => void (this.ledger = foldLedger(this.ledger, budgetOf(fresh))),
       // Local first: the host's actors get the run's envelopes in process; the bus carries them to the others.
       deliver: (env) => this.route(env),
       isLocal: (path) => {
@@ -104,32 +145,39 @@ export class RunHost {
           }
         : {}),
     });
-    this.recording = recording;
-    this.done = new Promise<void>((r) => (this.resolveDone = r));
-    this.replies = new Replies(deps.clock);
-    // A replay stays on its host: its actors read the original's recording, which only the host holds.
-    // Made when the run first hands a task out (its first swarm): a run without one serves nothing on the bus.
+  }
+
+  /**
+   * This run's node tasks, made when the run first hands a task out (its first swarm): a run
+   * without one serves nothing on the bus. Undefined when tasks run here (no cluster, or a
+   * replay: its actors read the original's recording, which only the host holds).
+   */
+  private hostTasks(): (() => HostTasks) | undefined {
+    const { deps, run } = this;
     const { queue, rpc } = deps.bus;
     const tasks = deps.tasks;
-    const hostTasks =
-      tasks && queue && rpc && !run.replay
-        ? () => {
-            // An actor still unwinding after the run stopped hands nothing out.
-            if (this.ended) throw new AoError('AO_NODE_CANCELLED', `run ${run.id} is no longer hosted here`);
-            return (this.tasks ??= new HostTasks({
-              runId: run.id,
-              epoch: randomUUID(),
-              host: deps.nodeId ?? 'local',
-              hostStarted: tasks.hostStarted,
-              rpc,
-              queue,
-              journal: this.journal,
-              onDispatchFailed: (e) => deps.onLost?.(this, e),
-              silentMs: tasks.silentMs,
-            }));
-          }
-        : undefined;
-    const agents = new Map(o.agents);
+    if (!(tasks && queue && rpc && !run.replay)) return undefined;
+    return () => {
+      // An actor still unwinding after the run stopped hands nothing out.
+      if (this.ended) throw new AoError('AO_NODE_CANCELLED', `run ${run.id} is no longer hosted here`);
+      return (this.tasks ??= new HostTasks({
+        runId: run.id,
+        epoch: randomUUID(),
+        host: deps.nodeId ?? 'local',
+        hostStarted: tasks.hostStarted,
+        rpc,
+        queue,
+        journal: this.journal,
+        onDispatchFailed: (e) => deps.onLost?.(this, e),
+        silentMs: tasks.silentMs,
+      }));
+    };
+  }
+
+  /** What the run's actors get from this host (RunServices). */
+  private services(def: GraphDef<unknown>, trace: TraceContext, o: RunHostOptions): RunServices {
+    const { deps, run } = this;
+    const hostTasks = this.hostTasks();
     const services: RunServices = {
       runId: run.id,
       tenant: run.tenant,
@@ -139,10 +187,10 @@ export class RunHost {
       prices: deps.prices,
       ...(o.ledger ? { ledger: o.ledger } : {}),
       ...(run.replay ? { replay: run.replay } : {}),
-      ledgerAt: (fresh) => foldLedger(ledger, budgetOf(fresh)),
+      ledgerAt: (fresh) => foldLedger(this.ledger, budgetOf(fresh)),
       awaitReply: (requestId, timeoutMs, signal, onInterim) => this.replies.await(requestId, timeoutMs, signal, onInterim),
       // In a cluster the actors' last words name this node (`ranOn`), as a node task's name its node.
-      journal: queue && deps.nodeId !== undefined && !run.replay ? ranOnJournal(this.journal, deps.nodeId) : this.journal,
+      journal: deps.bus.queue && deps.nodeId !== undefined && !run.replay ? ranOnJournal(this.journal, deps.nodeId) : this.journal,
       startedAt: Date.parse(run.startedAt ?? run.createdAt),
       spanAttributes: {
         'ao.run.id': run.id,
@@ -158,57 +206,49 @@ export class RunHost {
       ...(hostTasks ? { remote: (path: ActorPath) => hostTasks().ref(path) } : {}),
       register: (ref) => void this.refs.set(ref.path, ref),
       unregister: (path) => void this.refs.delete(path),
-      finished: () => {
-        // Let the final commit's envelopes reach subscribers before the run's routes go.
-        void this.journal.flush().then(() => {
-          this.stop();
-          o.onEnd(this);
-        });
-      },
-      passivated: () => {
-        void this.journal.flush().then(() => {
-          this.stop();
-          o.onEnd(this);
-          o.onPassivated?.(this);
-        });
-      },
+      finished: () => this.finish(o, false),
+      passivated: () => this.finish(o, true),
       pendingSignals: () => deps.store.pendingSignals(run.id),
-      // Each restored agent goes on from its resume point once, in the execution that left it.
-      ...(o.agents
-        ? {
-            restoredAgent: (path: ActorPath, start: string) => {
-              const r = agents.get(path);
-              if (r?.state.start !== start) return undefined;
-              agents.delete(path);
-              return r;
-            },
-          }
-        : {}),
+      ...restoredAgents(o.agents),
       fork: (step, budget, key) => {
         if (!deps.fork) throw new AoError('AO_INTERNAL', 'this node cannot fork runs');
         return deps.fork(run.id, step, budget, key);
       },
-      crashed: (err) => {
-        const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
-        log.error('the run supervisor crashed', { component: 'host', runId: run.id, err });
-        const usage = services.ledgerAt([]).usage;
-        runEnded(services, 'failed', error, [], usage);
-        // If even this write fails (the store is down), the lease lapses and recovery resumes the
-        // run from its last checkpoint.
-        void this.journal
-          .append(
-            [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage }, causationId: null, key: 'run.finished' })],
-            { patch: { status: 'failed', error, usage, finishedAt: isoNow(deps.clock), releaseLease: true } },
-          )
-          .catch(() => undefined)
-          .finally(() => {
-            this.stop();
-            o.onEnd(this);
-          });
-      },
+      crashed: (err) => this.crashed(services, err, o),
     };
-    this.supervisor = deps.system.spawn(SUPERVISOR_PATH, fromRunSupervisor(services, o.restored));
-    this.refs.set(SUPERVISOR_PATH, this.supervisor);
+    return services;
+  }
+
+  /** The run ended (or, `passivated`, went to sleep waiting for a person): stop hosting it. */
+  private finish(o: RunHostOptions, passivated: boolean): void {
+    // Let the final commit's envelopes reach subscribers before the run's routes go.
+    void this.journal.flush().then(() => {
+      this.stop();
+      o.onEnd(this);
+      if (passivated) o.onPassivated?.(this);
+    });
+  }
+
+  /** The run supervisor crashed: end the run failed. */
+  private crashed(services: RunServices, err: unknown, o: RunHostOptions): void {
+    const { run, deps } = this;
+    const trace = services.trace;
+    const error = { code: 'AO_INTERNAL', message: `the run supervisor crashed: ${err instanceof Error ? err.message : String(err)}` };
+    log.error('the run supervisor crashed', { component: 'host', runId: run.id, err });
+    const usage = services.ledgerAt([]).usage;
+    runEnded(services, 'failed', error, [], usage);
+    // If even this write fails (the store is down), the lease lapses and recovery resumes the
+    // run from its last checkpoint.
+    void this.journal
+      .append(
+        [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage }, causationId: null, key: 'run.finished' })],
+        { patch: { status: 'failed', error, usage, finishedAt: isoNow(deps.clock), releaseLease: true } },
+      )
+      .catch(() => undefined)
+      .finally(() => {
+        this.stop();
+        o.onEnd(this);
+      });
   }
 
   /**

@@ -143,95 +143,34 @@ export async function startRuntime(config: Config, o: RuntimeOptions = {}): Prom
 
 async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | undefined): Promise<Runtime> {
   const ext = await loadExtensions(config.AO_GRAPHS);
-  if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) {
-    // Crash tests: die without warning, mid-run, right after a commit and before its delivery.
-    let committed = 0;
-    const limit = config.AO_FAULT_KILL_AFTER_EVENTS;
-    RunJournal.afterCommit = (n) => {
-      committed += n;
-      if (committed >= limit) process.kill(process.pid, 'SIGKILL');
-    };
-  }
+  if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) killAfterCommits(config.AO_FAULT_KILL_AFTER_EVENTS);
   // AO_NODE_ID, else the id kept beside the embedded store's data, else one made for this process.
   const { id: nodeId, source: nodeIdSource } = await resolveNodeId({ configured: config.AO_NODE_ID, idFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'node-id') });
   // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
   const telemetry = await startTelemetry({ nodeId });
-  const store = config.DATABASE_URL
-    ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
-    : await openPgliteStore({
-        dataDir: join(config.AO_DATA_DIR, 'pglite'),
-        contentMinChars: config.AO_CONTENT_MIN_BYTES,
-        template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
-        // A new data directory without the template is made as before (initdb, seconds): say why.
-        onDataDir: (source, error) => {
-          if (source === 'initdb') log.warn(`no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`, { component: 'store' });
-        },
-      });
+  const store = await openStore(config);
+  // What is open so far, closed in reverse order if a later part fails to start.
+  const undo: (() => Promise<unknown>)[] = [() => telemetry.shutdown(), () => store.close()];
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.
-  let identity: NodeIdentity;
-  try {
-    identity = await NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => log.warn(m, { component: 'ao', nodeId }) });
-  } catch (e) {
-    await store.close();
-    await telemetry.shutdown();
-    throw e;
-  }
+  const identity = await orUndo(undo, () => NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => log.warn(m, { component: 'ao', nodeId }) }));
+  undo.push(() => identity.release().catch(() => undefined));
   // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
-  let providers: Providers;
-  try {
+  const providers = await orUndo(undo, () => {
     // Provider limits: shared by every node through the store's bucket table in a cluster (the
     // embedded node is alone with its data: an in-process table is exact and costs no statement).
     const buckets = config.DATABASE_URL ? store : new MemoryBucketTable(systemClock);
-    providers = await startProviders(config, { ...(o.llm ? { llm: o.llm } : {}), buckets });
-  } catch (e) {
-    await identity.release().catch(() => undefined);
-    await store.close();
-    await telemetry.shutdown();
-    throw e;
-  }
+    return startProviders(config, { ...(o.llm ? { llm: o.llm } : {}), buckets });
+  });
+  undo.push(() => providers.close());
   // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
-  let bus: Bus;
-  try {
-    bus = config.NATS_URL ? await connectNatsBus({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus();
-  } catch (e) {
-    await providers.close();
-    await identity.release().catch(() => undefined);
-    await store.close();
-    await telemetry.shutdown();
-    throw e;
-  }
+  const bus: Bus = await orUndo(undo, async () => (config.NATS_URL ? await connectNatsBus({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus()));
+  undo.push(() => bus.close());
   const llm = providers.defaultLlm;
   const tools = toolRegistry(config, [...ext.tools, ...(o.tools ?? []), ...providers.tools]);
-  let engine: Engine;
   let lostIt: (e: AoError) => void = () => undefined;
   const lost = new Promise<AoError>((r) => (lostIt = r));
-  try {
-    // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
-    const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
-    engine = await Engine.create({
-      maxPayloadBytes: config.AO_MAX_PAYLOAD_BYTES,
-      store: o.wrapStore ? o.wrapStore(store) : store,
-      bus,
-      tools,
-      llm: providers.llm,
-      identity,
-      onIdentityLost: (e) => lostIt(e),
-      leaseMs: config.AO_LEASE_MS,
-      taskConcurrency: config.AO_NODE_TASKS,
-      prices: config.AO_PRICES,
-      ...(secretKey ? { secretKey } : {}),
-      ...(o.passive ? { passive: true } : {}),
-      graphs: withExamples([...ext.graphs, ...(o.graphs ?? [])]),
-    });
-  } catch (e) {
-    await bus.close();
-    await providers.close();
-    await identity.release().catch(() => undefined);
-    await store.close();
-    await telemetry.shutdown();
-    throw e;
-  }
+  const engine = await orUndo(undo, () => createEngine(config, o, { store, bus, tools, providers, identity, graphs: ext.graphs, onIdentityLost: (e) => lostIt(e) }));
   return {
     engine,
     nodeId,
@@ -262,4 +201,63 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
       await telemetry.shutdown();
     },
   };
+}
+
+/** `open()`, or, if it throws, close what `undo` holds (last opened first) and throw its error. */
+async function orUndo<T>(undo: readonly (() => Promise<unknown>)[], open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (e) {
+    for (const close of [...undo].reverse()) await close();
+    throw e;
+  }
+}
+
+/** Crash tests: die without warning, mid-run, right after a commit and before its delivery. */
+function killAfterCommits(limit: number): void {
+  let committed = 0;
+  RunJournal.afterCommit = (n) => {
+    committed += n;
+    if (committed >= limit) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+/** The store the config names: Postgres at DATABASE_URL, else PGlite in AO_DATA_DIR. */
+async function openStore(config: Config) {
+  return config.DATABASE_URL
+    ? await openPgStore({ url: config.DATABASE_URL, contentMinChars: config.AO_CONTENT_MIN_BYTES })
+    : await openPgliteStore({
+        dataDir: join(config.AO_DATA_DIR, 'pglite'),
+        contentMinChars: config.AO_CONTENT_MIN_BYTES,
+        template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
+        // A new data directory without the template is made as before (initdb, seconds): say why.
+        onDataDir: (source, error) => {
+          if (source === 'initdb') log.warn(`no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`, { component: 'store' });
+        },
+      });
+}
+
+/** The engine over the node's parts. */
+async function createEngine(
+  config: Config,
+  o: RuntimeOptions,
+  p: { store: Store; bus: Bus; tools: ToolRegistry; providers: Providers; identity: NodeIdentity; graphs: AnyGraph[]; onIdentityLost: (e: AoError) => void },
+): Promise<Engine> {
+  // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
+  const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
+  return Engine.create({
+    maxPayloadBytes: config.AO_MAX_PAYLOAD_BYTES,
+    store: o.wrapStore ? o.wrapStore(p.store) : p.store,
+    bus: p.bus,
+    tools: p.tools,
+    llm: p.providers.llm,
+    identity: p.identity,
+    onIdentityLost: p.onIdentityLost,
+    leaseMs: config.AO_LEASE_MS,
+    taskConcurrency: config.AO_NODE_TASKS,
+    prices: config.AO_PRICES,
+    ...(secretKey ? { secretKey } : {}),
+    ...(o.passive ? { passive: true } : {}),
+    graphs: withExamples([...p.graphs, ...(o.graphs ?? [])]),
+  });
 }

@@ -45,7 +45,23 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
     });
   }
 
-  // Iterative DFS: colour 1 = on the stack, 2 = done. An edge into a node on the stack is a back edge.
+  const { colour, backEdges } = walk(entries, out, edges);
+  for (const n of nodes) {
+    if (!colour.get(n.id)) {
+      throw new GraphError('AO_GRAPH_UNREACHABLE_NODE', `node "${n.id}" cannot be reached from an entry node (${entries.join(', ')})`, {
+        field: `nodes.${n.id}`,
+        details: { node: n.id, entries },
+      });
+    }
+  }
+  return { entries, backEdges, loops: loopsOf(nodes, edges, backEdges) };
+}
+
+/**
+ * Iterative DFS from the entries, in order: colour 1 = on the stack, 2 = done. An edge into a
+ * node on the stack is a back edge. A node left uncoloured is unreachable.
+ */
+function walk(entries: readonly string[], out: ReadonlyMap<string, number[]>, edges: ReadonlyArray<RawEdge>): { colour: Map<string, 0 | 1 | 2>; backEdges: Set<number> } {
   const colour = new Map<string, 0 | 1 | 2>();
   const backEdges = new Set<number>();
   for (const entry of entries) {
@@ -70,15 +86,26 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
       }
     }
   }
-  for (const n of nodes) {
-    if (!colour.get(n.id)) {
-      throw new GraphError('AO_GRAPH_UNREACHABLE_NODE', `node "${n.id}" cannot be reached from an entry node (${entries.join(', ')})`, {
-        field: `nodes.${n.id}`,
-        details: { node: n.id, entries },
-      });
+  return { colour, backEdges };
+}
+
+/** The nodes `start` reaches through `adj`, itself included. */
+function reach(start: string, adj: ReadonlyMap<string, string[]>): Set<string> {
+  const seen = new Set([start]);
+  const todo = [start];
+  while (todo.length) {
+    for (const m of adj.get(todo.pop()!)!) {
+      if (!seen.has(m)) {
+        seen.add(m);
+        todo.push(m);
+      }
     }
   }
+  return seen;
+}
 
+/** Each back edge's loop and its body; a loop without a node with `maxIterations` is refused. */
+function loopsOf<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArray<RawEdge>, backEdges: ReadonlySet<number>): GraphAnalysis['loops'] {
   // Forward (DAG) adjacency, to find the body of each loop: nodes reachable from the loop head
   // that can reach the back edge's source.
   const fwd = new Map<string, string[]>(nodes.map((n) => [n.id, []]));
@@ -88,19 +115,6 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
     fwd.get(e.from)!.push(e.to);
     rev.get(e.to)!.push(e.from);
   });
-  const reach = (start: string, adj: Map<string, string[]>): Set<string> => {
-    const seen = new Set([start]);
-    const todo = [start];
-    while (todo.length) {
-      for (const m of adj.get(todo.pop()!)!) {
-        if (!seen.has(m)) {
-          seen.add(m);
-          todo.push(m);
-        }
-      }
-    }
-    return seen;
-  };
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const loops: GraphAnalysis['loops'] = [];
   for (const ei of [...backEdges].sort((a, b) => a - b)) {
@@ -117,5 +131,5 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
     }
     loops.push({ from, to, body });
   }
-  return { entries, backEdges, loops };
+  return loops;
 }

@@ -45,73 +45,17 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
       switch (msg.type) {
         case 'node.start': {
           if (state.start) return state; // delivered twice on recovery
-          const m = messagePayload(msg, 'node.start');
-          const node = s.def.node(m.node)!;
-          const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
-          const next: SwarmState = {
-            start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context, span: nodeSpan(s, msg, { name: 'node', node: m.node, kind: 'swarm', iteration: m.iteration, attempt: m.attempt, actor: ctx.path }) },
-            branches: Array.from({ length: of }, () => ({ attempt: 0, done: false })),
-            usage: emptyUsage(),
-            finished: false,
-          };
+          const next = started(s, msg, ctx);
           current = next;
           // One append for all of them: in a cluster each start goes to a node task, which the
           // journal commits at once, and one commit a branch cost W2 16 commits in a row.
-          await startBranches(s, next, Array.from({ length: of }, (_, i) => i + 1), ctx);
+          await startBranches(s, next, Array.from({ length: next.branches.length }, (_, i) => i + 1), ctx);
           return next;
         }
-        case 'branch.completed': {
-          const m = messagePayload(msg, 'branch.completed');
-          const br = state.branches[m.branch - 1];
-          if (!br || br.done || m.attempt !== br.attempt) return state;
-          br.done = true;
-          br.output = m.output;
-          state.start?.span.span.addLink({ context: spanContextOf(msg.trace) ?? state.start.span.span.spanContext() });
-          br.ref?.stop();
-          state.usage = addUsage(state.usage, m.usage);
-          if (state.branches.every((b) => b.done)) {
-            state.finished = true;
-            const outputs = state.branches.map((b) => b.output!);
-            const output: NodeOutput = {
-              text: outputs.map((o, i) => `### Branch ${i + 1}\n${o.text}`).join('\n\n'),
-              branches: outputs.map((o) => o.text),
-              ...(outputs.some((o) => o.tools?.length) ? { tools: outputs.flatMap((o) => o.tools ?? []) } : {}),
-            };
-            // The span ends before the reply, which may fail as the run ends: it must end either way.
-            nodeEnded(s, state.start!.span, state.start!.node);
-            await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
-          }
-          return state;
-        }
-        case 'branch.failed': {
-          const m = messagePayload(msg, 'branch.failed');
-          const br = state.branches[m.branch - 1];
-          if (!br || br.done || m.attempt !== br.attempt) return state;
-          br.ref?.stop();
-          state.usage = addUsage(state.usage, m.usage);
-          const policy = s.def.node(state.start!.node)!.retry;
-          if (m.retryable && policy && br.attempt <= policy.attempts) {
-            const delayMs = backoff(policy, br.attempt);
-            await s.journal.append([
-              draft({ runId: s.runId, trace: state.start!.span.trace }, {
-                from: ctx.path,
-                to: ctx.path,
-                type: 'branch.retry_scheduled',
-                causationId: msg.id,
-                key: `${ctx.path}/retry-${m.branch}-${br.attempt + 1}`,
-                payload: { node: state.start!.node, branch: m.branch, attempt: br.attempt + 1, delayMs, error: m.error },
-              }),
-            ]);
-            stopTimers.push(s.clock.setTimer(delayMs, () => ctx.self.tell({ local: 'retry', node: state.start!.node, branch: m.branch })));
-            return state;
-          }
-          state.finished = true;
-          for (const b of state.branches) b.ref?.stop();
-          const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
-          nodeEnded(s, state.start!.span, state.start!.node, error);
-          await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
-          return state;
-        }
+        case 'branch.completed':
+          return branchCompleted(s, state, msg, ctx);
+        case 'branch.failed':
+          return branchFailed(s, state, msg, ctx, stopTimers);
         default:
           return state;
       }
@@ -125,6 +69,75 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
       reportCrash(s, err, msg, path);
     },
   };
+}
+
+/** The swarm's state for its `node.start`: `concurrency` branches, none started yet. */
+function started(s: RunServices, msg: Envelope, ctx: ActorContext<ActorMessage>): SwarmState {
+  const m = messagePayload(msg, 'node.start');
+  const node = s.def.node(m.node)!;
+  const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
+  return {
+    start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context, span: nodeSpan(s, msg, { name: 'node', node: m.node, kind: 'swarm', iteration: m.iteration, attempt: m.attempt, actor: ctx.path }) },
+    branches: Array.from({ length: of }, () => ({ attempt: 0, done: false })),
+    usage: emptyUsage(),
+    finished: false,
+  };
+}
+
+/** A branch's output: kept; with the last one, the node completes with every branch's output. */
+async function branchCompleted(s: RunServices, state: SwarmState, msg: Envelope, ctx: ActorContext<ActorMessage>): Promise<SwarmState> {
+  const m = messagePayload(msg, 'branch.completed');
+  const br = state.branches[m.branch - 1];
+  if (!br || br.done || m.attempt !== br.attempt) return state;
+  br.done = true;
+  br.output = m.output;
+  state.start?.span.span.addLink({ context: spanContextOf(msg.trace) ?? state.start.span.span.spanContext() });
+  br.ref?.stop();
+  state.usage = addUsage(state.usage, m.usage);
+  if (state.branches.every((b) => b.done)) {
+    state.finished = true;
+    const outputs = state.branches.map((b) => b.output!);
+    const output: NodeOutput = {
+      text: outputs.map((o, i) => `### Branch ${i + 1}\n${o.text}`).join('\n\n'),
+      branches: outputs.map((o) => o.text),
+      ...(outputs.some((o) => o.tools?.length) ? { tools: outputs.flatMap((o) => o.tools ?? []) } : {}),
+    };
+    // The span ends before the reply, which may fail as the run ends: it must end either way.
+    nodeEnded(s, state.start!.span, state.start!.node);
+    await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
+  }
+  return state;
+}
+
+/** A branch failed: retried on its own with the node's policy (a timer in `stopTimers`), else the node fails. */
+async function branchFailed(s: RunServices, state: SwarmState, msg: Envelope, ctx: ActorContext<ActorMessage>, stopTimers: Array<() => void>): Promise<SwarmState> {
+  const m = messagePayload(msg, 'branch.failed');
+  const br = state.branches[m.branch - 1];
+  if (!br || br.done || m.attempt !== br.attempt) return state;
+  br.ref?.stop();
+  state.usage = addUsage(state.usage, m.usage);
+  const policy = s.def.node(state.start!.node)!.retry;
+  if (m.retryable && policy && br.attempt <= policy.attempts) {
+    const delayMs = backoff(policy, br.attempt);
+    await s.journal.append([
+      draft({ runId: s.runId, trace: state.start!.span.trace }, {
+        from: ctx.path,
+        to: ctx.path,
+        type: 'branch.retry_scheduled',
+        causationId: msg.id,
+        key: `${ctx.path}/retry-${m.branch}-${br.attempt + 1}`,
+        payload: { node: state.start!.node, branch: m.branch, attempt: br.attempt + 1, delayMs, error: m.error },
+      }),
+    ]);
+    stopTimers.push(s.clock.setTimer(delayMs, () => ctx.self.tell({ local: 'retry', node: state.start!.node, branch: m.branch })));
+    return state;
+  }
+  state.finished = true;
+  for (const b of state.branches) b.ref?.stop();
+  const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
+  nodeEnded(s, state.start!.span, state.start!.node, error);
+  await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
+  return state;
 }
 
 async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {

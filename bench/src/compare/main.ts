@@ -37,8 +37,8 @@ async function peerVersions(): Promise<Record<string, string>> {
 /** An error as one short line for the report (a worker's stderr tail can be long). */
 const firstLines = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n').filter(Boolean).slice(0, 3).join(' / ').slice(0, 400);
 
-async function main(): Promise<void> {
-  const started = performance.now();
+/** What this bench run measures (from BENCH_* variables), checked. */
+function settingsFromEnv() {
   const knobs: CompareData['knobs'] = {
     rounds: intEnv('BENCH_ROUNDS', 2),
     warmup: intEnv('BENCH_WARMUP', 10),
@@ -63,9 +63,35 @@ async function main(): Promise<void> {
   const clusterWorkloads = listEnv('BENCH_CLUSTER_WORKLOADS', 'pipeline,swarm') as ClusterWorkload[];
   for (const w of clusterWorkloads) if (w !== 'pipeline' && w !== 'swarm') throw new Error(`unknown cluster workload ${w}; known: pipeline, swarm`);
   const cluster = { counts: [1, 2, 3], workloads: clusterWorkloads, sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: intEnv('BENCH_CLUSTER_CONCURRENCY', 16), windowSec: intEnv('BENCH_CLUSTER_SEC', 10) };
+  return { knobs, systems, workloads, cluster };
+}
+
+type Log = (s: string) => void;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const { knobs, systems, workloads, cluster } = settingsFromEnv();
   const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, w6: {}, notes: [], totalSec: 0 };
   const log = (s: string) => console.log(s);
 
+  await runW1ToW4(d, workloads, log);
+  if (workloads.includes('w5')) await runW5(d, log);
+  if (workloads.includes('w6')) await runW6(d, log);
+  d.totalSec = (performance.now() - started) / 1000;
+  if (workloads.some((w) => w !== 'cluster')) {
+    log('');
+    log(renderTables(d));
+    await writeFile(RESULTS_MD, renderMarkdown(d, await readFile(HOW_MD, 'utf8')));
+    await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'compare', ...d })}\n`);
+    log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
+  }
+
+  if (workloads.includes('cluster')) await runCluster(cluster, log);
+}
+
+/** W1-W4, each system in turn, round by round (W4 once). */
+async function runW1ToW4(d: CompareData, workloads: string[], log: Log): Promise<void> {
+  const { knobs, systems } = d;
   for (const w of ['w1', 'w2', 'w3', 'w4'] as const) {
     if (!workloads.includes(w)) continue;
     for (let round = 1; round <= (w === 'w4' ? 1 : knobs.rounds); round++) {
@@ -82,87 +108,86 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (workloads.includes('w5')) {
-    for (const n of knobs.w5Runs) {
-      for (let round = 1; round <= (n > 1 ? 1 : knobs.rounds); round++) {
-        for (const s of systems) {
-          log(`[bench] w5 (${n} in flight) round ${round}: ${s}`);
-          try {
-            const r = await runCrashResume(s, n, knobs);
-            if (r.workload !== 'w5-recover') throw new Error('expected w5-recover');
-            ((d.w5[s] ??= {})[n] ??= []).push(r);
-          } catch (e) {
-            d.notes.push(`${SYSTEM_LABEL[s]} could not run W5 with ${n} in flight (round ${round}): ${firstLines(e)}`);
-            log(`[bench] ${s} w5 ${n} failed: ${firstLines(e)}`);
-          }
-        }
-      }
-    }
-  }
-  if (workloads.includes('w6')) {
-    const timeoutMs = knobs.w6TimeoutSec * 1000;
-    for (const n of knobs.w6Turns) {
-      for (const s of systems) {
-        log(`[bench] w6 (${n} turns): ${s}`);
-        try {
-          const r = await runWorker(s, 'w6', knobs, { env: { BENCH_W6_TURNS_RUN: String(n) }, timeoutMs });
-          if (r.workload !== 'w6') throw new Error('expected w6');
-          ((d.w6[s] ??= { runs: {}, resumes: {} }).runs[n] = r);
-        } catch (e) {
-          d.notes.push(`${SYSTEM_LABEL[s]} could not run W6 with ${n} turns: ${firstLines(e)}`);
-          log(`[bench] ${s} w6 ${n} failed: ${firstLines(e)}`);
-        }
-      }
-    }
-    for (const n of knobs.w6ResumeTurns) {
-      for (const s of systems) {
-        log(`[bench] w6 crash-resume (${n} turns, killed at turn ${killTurn(n)}): ${s}`);
-        try {
-          const r = await runConversationCrash(s, n, killTurn(n), knobs, timeoutMs);
-          if (r.workload !== 'w6-recover') throw new Error('expected w6-recover');
-          ((d.w6[s] ??= { runs: {}, resumes: {} }).resumes[n] = r);
-        } catch (e) {
-          d.notes.push(`${SYSTEM_LABEL[s]} could not run W6's crash-resume with ${n} turns: ${firstLines(e)}`);
-          log(`[bench] ${s} w6 crash-resume ${n} failed: ${firstLines(e)}`);
-        }
-      }
-    }
-  }
-  d.totalSec = (performance.now() - started) / 1000;
-  if (workloads.some((w) => w !== 'cluster')) {
-    log('');
-    log(renderTables(d));
-    await writeFile(RESULTS_MD, renderMarkdown(d, await readFile(HOW_MD, 'utf8')));
-    await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'compare', ...d })}\n`);
-    log(`\nwrote ${RESULTS_MD} and appended to ${RESULTS_JSONL}`);
-  }
+}
 
-  if (workloads.includes('cluster')) {
-    const t0 = performance.now();
-    const machine = machineInfo();
-    // Loaded only here: they start gateways in this process.
-    const { clusterScaleBench, scaleSettings } = await import('../scale/cluster-scale.js');
-    const { renderHopTable, renderScaleTable } = await import('../scale/report.js');
-    const scaleSet = scaleSettings();
-    log(`[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`);
-    const scale = await clusterScaleBench(scaleSet, log);
-    log('');
-    log(renderScaleTable(scale).map((x) => x.replaceAll('**', '')).join('\n'));
-    if (!('skipped' in scale)) log(renderHopTable(scale.hops).map((x) => x.replaceAll('**', '')).join('\n'));
-    // The cost of the hops at 0 ms model latency, 1-3 nodes on the shared cores: BENCH_CLUSTER_OVERHEAD=1.
-    let overhead: { settings: ClusterSettings; cluster: ClusterResult } | undefined;
-    if (process.env.BENCH_CLUSTER_OVERHEAD === '1') {
-      log(`[bench] cluster overhead: ${cluster.counts.join(', ')} ao node processes on NATS JetStream + Postgres (${cluster.workloads.join(', ')})`);
-      const { clusterBench, clusterSettings } = await import('../cluster.js');
-      const settings = clusterSettings(cluster);
-      overhead = { settings, cluster: await clusterBench({ ...cluster, log }) };
-      log(renderClusterTable(overhead.cluster).map((x) => x.replaceAll('**', '')).join('\n'));
+/** W5: crash and resume with 1 and many runs in flight. */
+async function runW5(d: CompareData, log: Log): Promise<void> {
+  const { knobs, systems } = d;
+  for (const n of knobs.w5Runs) {
+    for (let round = 1; round <= (n > 1 ? 1 : knobs.rounds); round++) {
+      for (const s of systems) {
+        log(`[bench] w5 (${n} in flight) round ${round}: ${s}`);
+        try {
+          const r = await runCrashResume(s, n, knobs);
+          if (r.workload !== 'w5-recover') throw new Error('expected w5-recover');
+          ((d.w5[s] ??= {})[n] ??= []).push(r);
+        } catch (e) {
+          d.notes.push(`${SYSTEM_LABEL[s]} could not run W5 with ${n} in flight (round ${round}): ${firstLines(e)}`);
+          log(`[bench] ${s} w5 ${n} failed: ${firstLines(e)}`);
+        }
+      }
     }
-    const c = { machine, scale, ...(overhead ?? {}), totalSec: (performance.now() - t0) / 1000 };
-    await writeFile(CLUSTER_MD, renderClusterMarkdown(c));
-    await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'cluster', ...c })}\n`);
-    log(`\nwrote ${CLUSTER_MD} and appended to ${RESULTS_JSONL}`);
   }
+}
+
+/** W6: long conversations, then their crash-resume. */
+async function runW6(d: CompareData, log: Log): Promise<void> {
+  const { knobs, systems } = d;
+  const timeoutMs = knobs.w6TimeoutSec * 1000;
+  for (const n of knobs.w6Turns) {
+    for (const s of systems) {
+      log(`[bench] w6 (${n} turns): ${s}`);
+      try {
+        const r = await runWorker(s, 'w6', knobs, { env: { BENCH_W6_TURNS_RUN: String(n) }, timeoutMs });
+        if (r.workload !== 'w6') throw new Error('expected w6');
+        ((d.w6[s] ??= { runs: {}, resumes: {} }).runs[n] = r);
+      } catch (e) {
+        d.notes.push(`${SYSTEM_LABEL[s]} could not run W6 with ${n} turns: ${firstLines(e)}`);
+        log(`[bench] ${s} w6 ${n} failed: ${firstLines(e)}`);
+      }
+    }
+  }
+  for (const n of knobs.w6ResumeTurns) {
+    for (const s of systems) {
+      log(`[bench] w6 crash-resume (${n} turns, killed at turn ${killTurn(n)}): ${s}`);
+      try {
+        const r = await runConversationCrash(s, n, killTurn(n), knobs, timeoutMs);
+        if (r.workload !== 'w6-recover') throw new Error('expected w6-recover');
+        ((d.w6[s] ??= { runs: {}, resumes: {} }).resumes[n] = r);
+      } catch (e) {
+        d.notes.push(`${SYSTEM_LABEL[s]} could not run W6's crash-resume with ${n} turns: ${firstLines(e)}`);
+        log(`[bench] ${s} w6 crash-resume ${n} failed: ${firstLines(e)}`);
+      }
+    }
+  }
+}
+
+/** The `cluster` workload: ours alone, scaling over `ao node` processes; writes CLUSTER.md. */
+async function runCluster(cluster: ReturnType<typeof settingsFromEnv>['cluster'], log: Log): Promise<void> {
+  const t0 = performance.now();
+  const machine = machineInfo();
+  // Loaded only here: they start gateways in this process.
+  const { clusterScaleBench, scaleSettings } = await import('../scale/cluster-scale.js');
+  const { renderHopTable, renderScaleTable } = await import('../scale/report.js');
+  const scaleSet = scaleSettings();
+  log(`[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`);
+  const scale = await clusterScaleBench(scaleSet, log);
+  log('');
+  log(renderScaleTable(scale).map((x) => x.replaceAll('**', '')).join('\n'));
+  if (!('skipped' in scale)) log(renderHopTable(scale.hops).map((x) => x.replaceAll('**', '')).join('\n'));
+  // The cost of the hops at 0 ms model latency, 1-3 nodes on the shared cores: BENCH_CLUSTER_OVERHEAD=1.
+  let overhead: { settings: ClusterSettings; cluster: ClusterResult } | undefined;
+  if (process.env.BENCH_CLUSTER_OVERHEAD === '1') {
+    log(`[bench] cluster overhead: ${cluster.counts.join(', ')} ao node processes on NATS JetStream + Postgres (${cluster.workloads.join(', ')})`);
+    const { clusterBench, clusterSettings } = await import('../cluster.js');
+    const settings = clusterSettings(cluster);
+    overhead = { settings, cluster: await clusterBench({ ...cluster, log }) };
+    log(renderClusterTable(overhead.cluster).map((x) => x.replaceAll('**', '')).join('\n'));
+  }
+  const c = { machine, scale, ...(overhead ?? {}), totalSec: (performance.now() - t0) / 1000 };
+  await writeFile(CLUSTER_MD, renderClusterMarkdown(c));
+  await appendFile(RESULTS_JSONL, `${JSON.stringify({ kind: 'cluster', ...c })}\n`);
+  log(`\nwrote ${CLUSTER_MD} and appended to ${RESULTS_JSONL}`);
 }
 
 main().then(

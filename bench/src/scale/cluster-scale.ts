@@ -126,131 +126,152 @@ export async function clusterScaleBench(s: ScaleSettings, log: (s: string) => vo
   const hops = s.hopRuns > 0 ? await hopBench({ warmupRuns: Math.max(1, Math.round(s.hopRuns / 3)), runs: s.hopRuns, natsUrl: s.natsUrl }, log) : undefined;
 
   // The embedded runtime: the same graph and model, no NATS.
-  {
-    const db = await createScratchDatabase();
-    if (!db.ok) return { skipped: db.reason };
-    const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
-    const rt = await startRuntime(loadConfig({ DATABASE_URL: db.url, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }), { graphs });
-    try {
-      log(`  embedded: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time`);
-      points.push({ nodes: 0, stepMs: await sequential(rt, s) });
-    } finally {
-      await rt.close();
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
+  const embedded = await embeddedPoint(s, log);
+  if ('skipped' in embedded) return embedded;
+  points.push(embedded);
 
   for (const n of s.counts) {
-    const db = await createScratchDatabase();
-    if (!db.ok) return { skipped: db.reason };
-    const prefix = natsPrefix('scale');
-    const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
-    const env = { DATABASE_URL: db.url, NATS_URL: s.natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_GRAPHS: GRAPHS };
-    const procs: ChildProcess[] = [];
-    const groups: CpuGroup[] = [];
-    const ids = Array.from({ length: n }, (_, i) => `bench-n${i + 1}`);
-    const gateway = await startRuntime(loadConfig({ ...env, AO_NODE_ID: 'bench-gateway', AO_LOG_LEVEL: 'warn' }), { passive: true, graphs });
-    try {
-      for (const id of ids) {
-        // Started without a quota (compiling the CLI through tsx takes seconds of CPU), then put in its group.
-        const p = await startNode({ ...env, AO_NODE_ID: id, AO_NODE_TASKS: String(s.nodeTasks) });
-        procs.push(p);
-        if (s.cpusPerNode > 0) {
-          const g = await cpuGroup(`ao-bench-${process.pid}-${id}`, s.cpusPerNode, { weight: s.weight });
-          if ('unavailable' in g) throw new Error(g.unavailable);
-          groups.push(g);
-          await g.add(p.pid!);
-        }
-      }
-      log(`  ${n} node(s), ${s.cpusPerNode || 'unlimited'} CPU each: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time, then ${s.nodeTasks * n} in flight for ${s.rampSec} + ${s.windowSec} s`);
-      const stepMs = await sequential(gateway, s);
-
-      const inFlight = s.nodeTasks * n;
-      const t0 = performance.now();
-      const from = t0 + s.rampSec * 1000;
-      const to = from + s.windowSec * 1000;
-      const finished: Finished[] = [];
-      let mark: { nodes: CpuMeter[]; pg: CpuMeter; pgBench: CpuMeter; nats: CpuMeter; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[] } | undefined;
-      let end: { nodes: number[]; pg: number; pgBench: number; nats: number; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[]; at: number } | undefined;
-      const hosted = async () => {
-        const all = await gateway.engine.nodes().catch(() => []);
-        return ids.map((id) => all.find((x) => x.id === id)?.runsHosted ?? 0);
-      };
-      const meters = (async () => {
-        await new Promise((r) => setTimeout(r, from - performance.now()));
-        const pg = await processesNamed('postgres');
-        mark = {
-          nodes: await Promise.all(procs.map((p) => CpuMeter.of([p.pid!]))),
-          pg: await CpuMeter.of(pg.map((x) => x.pid)),
-          pgBench: await CpuMeter.of(pg.filter((x) => x.cmdline.includes(` ${db.name} `)).map((x) => x.pid)),
-          nats: await CpuMeter.of((await processesNamed('nats-server')).map((x) => x.pid)),
-          self: process.cpuUsage(),
-          machine: await machineBusy(),
-          commits: await commits(db.url, db.name),
-          throttling: await Promise.all(groups.map((g) => g.throttling())),
-          hosted: await hosted(),
-        };
-        await new Promise((r) => setTimeout(r, to - performance.now()));
-        end = {
-          nodes: await Promise.all(mark.nodes.map((m) => m.used())),
-          pg: await mark.pg.used(),
-          pgBench: await mark.pgBench.used(),
-          nats: await mark.nats.used(),
-          self: process.cpuUsage(mark.self),
-          machine: await machineBusy(),
-          commits: await commits(db.url, db.name),
-          throttling: await Promise.all(groups.map((g) => g.throttling())),
-          hosted: await hosted(),
-          at: performance.now(),
-        };
-      })();
-      await Promise.all(
-        Array.from({ length: inFlight }, async () => {
-          while (performance.now() < to) finished.push(await oneRun(gateway));
-        }),
-      );
-      await meters;
-      const inWindow = finished.filter((f) => f.at >= from && f.at < to);
-      const sec = s.windowSec;
-      const cpus = (x: number) => x / sec;
-      const steps = inWindow.length * BENCH_STEPS;
-      points.push({
-        nodes: n,
-        stepMs,
-        loadedStepMs: summarize(inWindow.map(perStep)),
-        inFlight,
-        completed: inWindow.length,
-        runsPerSec: inWindow.length / sec,
-        stepsPerSec: steps / sec,
-        ...(mark && end
-          ? {
-              commitsPerStep: steps ? (end.commits - mark.commits) / steps : Number.NaN,
-              load: {
-                nodes: end.nodes.map(cpus),
-                postgres: cpus(end.pg),
-                postgresBench: cpus(end.pgBench),
-                nats: cpus(end.nats),
-                submitter: cpus((end.self.user + end.self.system) / 1e6),
-                machine: cpus(end.machine.busy - mark.machine.busy),
-              },
-              throttled: end.throttling.map((t, i) => ({ periods: t.periods - mark!.throttling[i]!.periods, throttled: t.throttled - mark!.throttling[i]!.throttled })),
-              runsHosted: end.hosted.map((h, i) => h - mark!.hosted[i]!),
-            }
-          : {}),
-      });
-      const p = points.at(-1)!;
-      log(`    ${p.runsPerSec!.toFixed(2)} runs/s, ${p.stepsPerSec!.toFixed(1)} steps/s; step p50 ${p.stepMs.p50.toFixed(0)} ms alone, ${p.loadedStepMs!.p50.toFixed(0)} ms loaded; load ${JSON.stringify(p.load)}`);
-    } finally {
-      for (const p of procs) await stop(p);
-      for (const g of groups) await g.remove();
-      await gateway.close();
-      await db.drop();
-      await dropNatsPrefix(prefix, s.natsUrl);
-      await rm(dir, { recursive: true, force: true });
-    }
+    const point = await clusterPoint(n, s, log);
+    if ('skipped' in point) return point;
+    points.push(point);
   }
   return { points, settings: s, cgroup, ...(hops ? { hops } : {}) };
+}
+
+/** The runs one at a time on an embedded runtime (in-process bus, the same Postgres): point 0. */
+async function embeddedPoint(s: ScaleSettings, log: (s: string) => void): Promise<ScalePoint | { skipped: string }> {
+  const db = await createScratchDatabase();
+  if (!db.ok) return { skipped: db.reason };
+  const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
+  const rt = await startRuntime(loadConfig({ DATABASE_URL: db.url, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }), { graphs });
+  try {
+    log(`  embedded: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time`);
+    return { nodes: 0, stepMs: await sequential(rt, s) };
+  } finally {
+    await rt.close();
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** `n` nodes, each in its CPU group: runs one at a time, then `nodeTasks * n` in flight, measured over the window. */
+async function clusterPoint(n: number, s: ScaleSettings, log: (s: string) => void): Promise<ScalePoint | { skipped: string }> {
+  const db = await createScratchDatabase();
+  if (!db.ok) return { skipped: db.reason };
+  const prefix = natsPrefix('scale');
+  const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
+  const env = { DATABASE_URL: db.url, NATS_URL: s.natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_GRAPHS: GRAPHS };
+  const procs: ChildProcess[] = [];
+  const groups: CpuGroup[] = [];
+  const ids = Array.from({ length: n }, (_, i) => `bench-n${i + 1}`);
+  const gateway = await startRuntime(loadConfig({ ...env, AO_NODE_ID: 'bench-gateway', AO_LOG_LEVEL: 'warn' }), { passive: true, graphs });
+  try {
+    for (const id of ids) {
+      // Started without a quota (compiling the CLI through tsx takes seconds of CPU), then put in its group.
+      const p = await startNode({ ...env, AO_NODE_ID: id, AO_NODE_TASKS: String(s.nodeTasks) });
+      procs.push(p);
+      if (s.cpusPerNode > 0) {
+        const g = await cpuGroup(`ao-bench-${process.pid}-${id}`, s.cpusPerNode, { weight: s.weight });
+        if ('unavailable' in g) throw new Error(g.unavailable);
+        groups.push(g);
+        await g.add(p.pid!);
+      }
+    }
+    log(`  ${n} node(s), ${s.cpusPerNode || 'unlimited'} CPU each: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time, then ${s.nodeTasks * n} in flight for ${s.rampSec} + ${s.windowSec} s`);
+    const stepMs = await sequential(gateway, s);
+
+    const inFlight = s.nodeTasks * n;
+    const t0 = performance.now();
+    const from = t0 + s.rampSec * 1000;
+    const to = from + s.windowSec * 1000;
+    const finished: Finished[] = [];
+    const hosted = async () => {
+      const all = await gateway.engine.nodes().catch(() => []);
+      return ids.map((id) => all.find((x) => x.id === id)?.runsHosted ?? 0);
+    };
+    const meters = meterWindow({ from, to, procs, groups, db, hosted });
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() < to) finished.push(await oneRun(gateway));
+      }),
+    );
+    const window = await meters;
+    const inWindow = finished.filter((f) => f.at >= from && f.at < to);
+    const p = windowPoint(n, s.windowSec, { stepMs, inFlight, inWindow, ...window });
+    log(`    ${p.runsPerSec!.toFixed(2)} runs/s, ${p.stepsPerSec!.toFixed(1)} steps/s; step p50 ${p.stepMs.p50.toFixed(0)} ms alone, ${p.loadedStepMs!.p50.toFixed(0)} ms loaded; load ${JSON.stringify(p.load)}`);
+    return p;
+  } finally {
+    for (const p of procs) await stop(p);
+    for (const g of groups) await g.remove();
+    await gateway.close();
+    await db.drop();
+    await dropNatsPrefix(prefix, s.natsUrl);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The meters read when the window opens. */
+type Mark = { nodes: CpuMeter[]; pg: CpuMeter; pgBench: CpuMeter; nats: CpuMeter; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[] };
+/** What they read when it closes (CPU seconds used since the mark). */
+type End = { nodes: number[]; pg: number; pgBench: number; nats: number; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[]; at: number };
+
+/** Waits for the window (`from` to `to`, performance.now() times) and reads every meter at its start and its end. */
+async function meterWindow(w: { from: number; to: number; procs: ChildProcess[]; groups: CpuGroup[]; db: { url: string; name: string }; hosted: () => Promise<number[]> }): Promise<{ mark: Mark; end: End }> {
+  const { procs, groups, db, hosted } = w;
+  await new Promise((r) => setTimeout(r, w.from - performance.now()));
+  const pg = await processesNamed('postgres');
+  const mark: Mark = {
+    nodes: await Promise.all(procs.map((p) => CpuMeter.of([p.pid!]))),
+    pg: await CpuMeter.of(pg.map((x) => x.pid)),
+    pgBench: await CpuMeter.of(pg.filter((x) => x.cmdline.includes(` ${db.name} `)).map((x) => x.pid)),
+    nats: await CpuMeter.of((await processesNamed('nats-server')).map((x) => x.pid)),
+    self: process.cpuUsage(),
+    machine: await machineBusy(),
+    commits: await commits(db.url, db.name),
+    throttling: await Promise.all(groups.map((g) => g.throttling())),
+    hosted: await hosted(),
+  };
+  await new Promise((r) => setTimeout(r, w.to - performance.now()));
+  const end: End = {
+    nodes: await Promise.all(mark.nodes.map((m) => m.used())),
+    pg: await mark.pg.used(),
+    pgBench: await mark.pgBench.used(),
+    nats: await mark.nats.used(),
+    self: process.cpuUsage(mark.self),
+    machine: await machineBusy(),
+    commits: await commits(db.url, db.name),
+    throttling: await Promise.all(groups.map((g) => g.throttling())),
+    hosted: await hosted(),
+    at: performance.now(),
+  };
+  return { mark, end };
+}
+
+/** A cluster point from the runs that finished in the window and the meters' readings. */
+function windowPoint(n: number, sec: number, r: { stepMs: Summary; inFlight: number; inWindow: Finished[]; mark: Mark; end: End }): ScalePoint {
+  const { mark, end, inWindow } = r;
+  const cpus = (x: number) => x / sec;
+  const steps = inWindow.length * BENCH_STEPS;
+  return {
+    nodes: n,
+    stepMs: r.stepMs,
+    loadedStepMs: summarize(inWindow.map(perStep)),
+    inFlight: r.inFlight,
+    completed: inWindow.length,
+    runsPerSec: inWindow.length / sec,
+    stepsPerSec: steps / sec,
+    commitsPerStep: steps ? (end.commits - mark.commits) / steps : Number.NaN,
+    load: {
+      nodes: end.nodes.map(cpus),
+      postgres: cpus(end.pg),
+      postgresBench: cpus(end.pgBench),
+      nats: cpus(end.nats),
+      submitter: cpus((end.self.user + end.self.system) / 1e6),
+      machine: cpus(end.machine.busy - mark.machine.busy),
+    },
+    throttled: end.throttling.map((t, i) => ({ periods: t.periods - mark.throttling[i]!.periods, throttled: t.throttled - mark.throttling[i]!.throttled })),
+    runsHosted: end.hosted.map((h, i) => h - mark.hosted[i]!),
+  };
 }
 
 export function scaleSettings(env: NodeJS.ProcessEnv = process.env): ScaleSettings {

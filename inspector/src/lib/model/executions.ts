@@ -145,122 +145,141 @@ function ownerOf(actor: string, byActor: Map<string, ExecutionView>): ExecutionV
  * Computed on demand (the drawer and the timeline call it), never per envelope as it arrives.
  */
 export function executions(events: readonly Envelope[]): ExecutionView[] {
-  const out: ExecutionView[] = [];
-  const byActor = new Map<string, ExecutionView>();
-  const calls = new Map<string, { call: CallView; exec: ExecutionView | undefined }>();
-  const latestOf = new Map<string, ExecutionView>();
-  const decided: Array<{ key: string; d: BudgetDecision; exec: ExecutionView | undefined }> = [];
-  for (const e of events) {
+  const f = new ExecutionsFold();
+  for (const e of events) f.apply(e);
+  return f.done();
+}
+
+/** The state `executions` folds the envelopes into. */
+class ExecutionsFold {
+  private readonly out: ExecutionView[] = [];
+  private readonly byActor = new Map<string, ExecutionView>();
+  private readonly calls = new Map<string, { call: CallView; exec: ExecutionView | undefined }>();
+  private readonly latestOf = new Map<string, ExecutionView>();
+  private readonly decided: Array<{ key: string; d: BudgetDecision; exec: ExecutionView | undefined }> = [];
+
+  apply(e: Envelope): void {
     const p = fieldsOf(e.payload);
     switch (e.type) {
       case 'node.start':
-      case 'branch.start': {
-        const x: ExecutionView = {
-          node: str(p.node),
-          actor: e.to,
-          iteration: num(p.iteration) || (e.type === 'branch.start' ? (latestOf.get(str(p.node))?.iteration ?? 1) : 1),
-          attempt: num(p.attempt) || 1,
-          ...(e.type === 'branch.start' ? { branch: num(p.branch) } : {}),
-          status: 'running',
-          start: e.time,
-          end: null,
-          seq: e.seq,
-          calls: [],
-          retries: [],
-          budget: [],
-          tokens: 0,
-          usd: 0,
-        };
-        out.push(x);
-        byActor.set(e.to, x);
-        if (e.type === 'node.start') latestOf.set(x.node, x);
-        break;
-      }
+      case 'branch.start':
+        return this.start(e, p);
       case 'node.completed':
       case 'node.failed':
       case 'branch.completed':
-      case 'branch.failed': {
-        const x = byActor.get(e.from) ?? (e.type.startsWith('node.') ? latestOf.get(str(p.node)) : undefined);
-        if (!x) break;
-        x.status = e.type.endsWith('completed') ? 'succeeded' : 'failed';
-        x.end = e.time;
-        if ('output' in p) x.output = p.output;
-        const err = errorOf(p.error);
-        if (err) x.error = err;
-        break;
-      }
+      case 'branch.failed':
+        return this.end(e, p);
       case 'node.retry_scheduled': {
-        const x = latestOf.get(str(p.node));
+        const x = this.latestOf.get(str(p.node));
         const err = errorOf(p.error);
         x?.retries.push({ attempt: num(p.attempt), delayMs: num(p.delayMs), ...(err ? { error: err } : {}) });
-        break;
+        return;
       }
-      case 'llm.request': {
-        const exec = ownerOf(e.from, byActor);
-        const call: CallView = { key: str(p.key), kind: 'llm', actor: e.from, name: str(p.profile) || e.to.replace(/^llm\//, ''), start: e.time, end: null, seq: e.seq, messages: messagesOf(p.messages), tokens: 0, usd: 0, budget: [] };
-        calls.set(call.key, { call, exec });
-        exec?.calls.push(call);
-        break;
-      }
+      case 'llm.request':
+        return this.call(e, { key: str(p.key), kind: 'llm', actor: e.from, name: str(p.profile) || e.to.replace(/^llm\//, ''), start: e.time, end: null, seq: e.seq, messages: messagesOf(p.messages), tokens: 0, usd: 0, budget: [] });
       case 'llm.response':
-      case 'llm.failed': {
-        const c = calls.get(str(p.key))?.call;
-        if (!c) break;
-        c.end = e.time;
-        if (e.type === 'llm.response') {
-          c.answer = { text: typeof p.content === 'string' ? p.content : JSON.stringify(p.content ?? ''), toolCalls: toolCallsOf(p.toolCalls), ...(typeof p.model === 'string' ? { model: p.model } : {}), ...(typeof p.finishReason === 'string' ? { finishReason: p.finishReason } : {}) };
-        } else c.error = errorOf(p.error) ?? { message: 'failed' };
-        break;
-      }
-      case 'tool.call': {
-        const exec = ownerOf(e.from, byActor);
-        const call: CallView = { key: str(p.key), kind: 'tool', actor: e.from, name: str(p.name) || e.to.replace(/^tool\//, ''), start: e.time, end: null, seq: e.seq, args: p.args, tokens: 0, usd: 0, budget: [] };
-        calls.set(call.key, { call, exec });
-        exec?.calls.push(call);
-        break;
-      }
-      case 'tool.result': {
-        const c = calls.get(str(p.key))?.call;
-        if (!c) break;
-        c.end = e.time;
-        c.ok = p.ok !== false;
-        if ('result' in p) c.result = p.result;
-        const err = errorOf(p.error);
-        if (err) c.error = err;
-        break;
-      }
+      case 'llm.failed':
+        return this.llmEnd(e, p);
+      case 'tool.call':
+        return this.call(e, { key: str(p.key), kind: 'tool', actor: e.from, name: str(p.name) || e.to.replace(/^tool\//, ''), start: e.time, end: null, seq: e.seq, args: p.args, tokens: 0, usd: 0, budget: [] });
+      case 'tool.result':
+        return this.toolEnd(e, p);
       default:
-        if (e.type.startsWith('budget.')) {
-          const key = str(p.key);
-          const d: BudgetDecision = { seq: e.seq, type: e.type, text: budgetText(e) };
-          const known = calls.get(key);
-          const exec =
-            known?.exec ??
-            (typeof p.actor === 'string' ? ownerOf(p.actor, byActor) : undefined) ??
-            (key.includes('/') ? ownerOf(key.slice(0, key.lastIndexOf('/')), byActor) : undefined) ??
-            (typeof p.node === 'string' ? latestOf.get(p.node) : undefined);
-          if (e.type === 'budget.settle') {
-            if (known) {
-              known.call.tokens += num(p.tokens);
-              known.call.usd += num(p.usd);
-            }
-            if (exec) {
-              exec.tokens += num(p.tokens);
-              exec.usd += num(p.usd);
-            }
-          }
-          // A call's request and grant come before the call: filed under it at the end, by key.
-          if (key) decided.push({ key, d, exec });
-          else exec?.budget.push(d);
-        }
+        if (e.type.startsWith('budget.')) this.budget(e, p);
     }
   }
-  for (const { key, d, exec } of decided) {
-    const c = calls.get(key)?.call;
-    if (c) c.budget.push(d);
+
+  private start(e: Envelope, p: Record<string, unknown>): void {
+    const x: ExecutionView = {
+      node: str(p.node),
+      actor: e.to,
+      iteration: num(p.iteration) || (e.type === 'branch.start' ? (this.latestOf.get(str(p.node))?.iteration ?? 1) : 1),
+      attempt: num(p.attempt) || 1,
+      ...(e.type === 'branch.start' ? { branch: num(p.branch) } : {}),
+      status: 'running',
+      start: e.time,
+      end: null,
+      seq: e.seq,
+      calls: [],
+      retries: [],
+      budget: [],
+      tokens: 0,
+      usd: 0,
+    };
+    this.out.push(x);
+    this.byActor.set(e.to, x);
+    if (e.type === 'node.start') this.latestOf.set(x.node, x);
+  }
+
+  private end(e: Envelope, p: Record<string, unknown>): void {
+    const x = this.byActor.get(e.from) ?? (e.type.startsWith('node.') ? this.latestOf.get(str(p.node)) : undefined);
+    if (!x) return;
+    x.status = e.type.endsWith('completed') ? 'succeeded' : 'failed';
+    x.end = e.time;
+    if ('output' in p) x.output = p.output;
+    const err = errorOf(p.error);
+    if (err) x.error = err;
+  }
+
+  /** An LLM request or a tool call: filed under the execution its actor belongs to. */
+  private call(e: Envelope, call: CallView): void {
+    const exec = ownerOf(e.from, this.byActor);
+    this.calls.set(call.key, { call, exec });
+    exec?.calls.push(call);
+  }
+
+  private llmEnd(e: Envelope, p: Record<string, unknown>): void {
+    const c = this.calls.get(str(p.key))?.call;
+    if (!c) return;
+    c.end = e.time;
+    if (e.type === 'llm.response') {
+      c.answer = { text: typeof p.content === 'string' ? p.content : JSON.stringify(p.content ?? ''), toolCalls: toolCallsOf(p.toolCalls), ...(typeof p.model === 'string' ? { model: p.model } : {}), ...(typeof p.finishReason === 'string' ? { finishReason: p.finishReason } : {}) };
+    } else c.error = errorOf(p.error) ?? { message: 'failed' };
+  }
+
+  private toolEnd(e: Envelope, p: Record<string, unknown>): void {
+    const c = this.calls.get(str(p.key))?.call;
+    if (!c) return;
+    c.end = e.time;
+    c.ok = p.ok !== false;
+    if ('result' in p) c.result = p.result;
+    const err = errorOf(p.error);
+    if (err) c.error = err;
+  }
+
+  private budget(e: Envelope, p: Record<string, unknown>): void {
+    const key = str(p.key);
+    const d: BudgetDecision = { seq: e.seq, type: e.type, text: budgetText(e) };
+    const known = this.calls.get(key);
+    const exec =
+      known?.exec ??
+      (typeof p.actor === 'string' ? ownerOf(p.actor, this.byActor) : undefined) ??
+      (key.includes('/') ? ownerOf(key.slice(0, key.lastIndexOf('/')), this.byActor) : undefined) ??
+      (typeof p.node === 'string' ? this.latestOf.get(p.node) : undefined);
+    if (e.type === 'budget.settle') {
+      if (known) {
+        known.call.tokens += num(p.tokens);
+        known.call.usd += num(p.usd);
+      }
+      if (exec) {
+        exec.tokens += num(p.tokens);
+        exec.usd += num(p.usd);
+      }
+    }
+    // A call's request and grant come before the call: filed under it at the end, by key.
+    if (key) this.decided.push({ key, d, exec });
     else exec?.budget.push(d);
   }
-  return out;
+
+  /** The executions, each call with its budget decisions. */
+  done(): ExecutionView[] {
+    for (const { key, d, exec } of this.decided) {
+      const c = this.calls.get(key)?.call;
+      if (c) c.budget.push(d);
+      else exec?.budget.push(d);
+    }
+    return this.out;
+  }
 }
 
 /** The executions of one node, in order. */

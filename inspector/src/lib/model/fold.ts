@@ -124,6 +124,14 @@ export class RunFold {
     this.at = e.time;
     const p = fieldsOf(e.payload);
     const id = typeof p.node === 'string' ? p.node : '';
+    // One switch per family of envelopes; each ignores the others' types.
+    this.applyRun(e, p, id);
+    this.applyNode(e, p, id);
+    this.applySpend(e, p);
+  }
+
+  /** The run's status, its waits and its paused wall clock. */
+  private applyRun(e: Envelope, p: Record<string, unknown>, id: string): void {
     switch (e.type) {
       case 'run.started':
       case 'run.replayed':
@@ -160,6 +168,12 @@ export class RunFold {
         if (id && p.kind !== 'approval') this.node(id).asking = Object.values(this.waits).find((x) => x.node === id && x.kind !== 'approval')?.kind as NodeView['asking'];
         break;
       }
+    }
+  }
+
+  /** The nodes' status, iterations and branches. */
+  private applyNode(e: Envelope, p: Record<string, unknown>, id: string): void {
+    switch (e.type) {
       case 'node.start': {
         const n = this.node(id);
         Object.assign(n, { status: 'running', iteration: p.iteration as number, attempt: p.attempt as number, error: undefined, asking: undefined });
@@ -202,6 +216,12 @@ export class RunFold {
         else b.failed += 1;
         break;
       }
+    }
+  }
+
+  /** Model calls held back by provider limits, and the budget's waits, reservations and spend. */
+  private applySpend(e: Envelope, p: Record<string, unknown>): void {
+    switch (e.type) {
       case 'llm.throttled':
         this.throttled.set(p.key as string, `${String(p.limit)} (${String(p.scope)})`);
         this.throttledCalls += 1;
