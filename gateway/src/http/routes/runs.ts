@@ -5,6 +5,7 @@ import type { Engine } from '@ao/actors';
 import { contentHash } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
+import { acceptedSerializer, startRunValidator } from './start-run-schema.js';
 import type { ActiveRunCap } from '../auth/mod.js';
 import {
   Accepted,
@@ -45,7 +46,7 @@ export const runsRoutes =
      * every repeat (202, its id and status now, `Idempotent-Replayed: true`); the same key with a
      * different body is 422 AO_IDEMPOTENCY_KEY_REUSED.
      */
-    app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } } }, async (req, reply) => {
+    app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } }, validatorCompiler: startRunValidator, serializerCompiler: acceptedSerializer }, async (req, reply) => {
       const tenant = req.principal.tenant;
       const key = req.headers['idempotency-key'];
       const hash = key === undefined ? undefined : contentHash(req.body);
