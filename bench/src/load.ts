@@ -78,7 +78,8 @@ async function submitFromWorker(address: string, key: string, runs: number, raw:
 export async function loadPhase(engine: Engine, runs: number, timeoutMs: number, client: LoadClient = loadClientOf(), o: { finish?: boolean } = {}): Promise<LoadResult> {
   const tenant = `load-${Date.now()}`;
   const { key } = await createApiKey(engine.store, { tenant });
-  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: 0, requireAuth: true } });
+  // BENCH_LOAD_CAP: the cap on a tenant's active runs (AO_MAX_ACTIVE_RUNS, 1,000 in `ao serve`); none by default.
+  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: Number(process.env.BENCH_LOAD_CAP ?? 0), requireAuth: true } });
   const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
   try {
     const cpu0 = mainThreadCpuMs();
