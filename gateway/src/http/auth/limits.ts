@@ -63,6 +63,9 @@ export function limitsOf(e: GatewayEnv): Limits {
 
 const ACTIVE: readonly RunStatus[] = ['pending', 'running'];
 
+/** The next turn of the event loop (after the I/O of this one: the requests read with it). */
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
 /**
  * The cap on a tenant's active runs. The check counts the tenant's stored active runs plus the
  * submissions this gateway is admitting right now (counted in memory before the store is asked),
@@ -74,6 +77,8 @@ export class ActiveRunCap {
   private readonly admitting = new Map<string, number>();
   /** Per tenant, the count of its active runs that is about to be asked for: submits arriving meanwhile share it. */
   private readonly nextCount = new Map<string, Promise<number>>();
+  /** Per tenant, the count sent and not yet answered. */
+  private readonly sent = new Map<string, Promise<number>>();
 
   constructor(
     private readonly runs: Pick<RunQueries, 'countRuns'>,
@@ -101,17 +106,23 @@ export class ActiveRunCap {
   }
 
   /**
-   * The tenant's stored active runs, asked for on the next turn of the event loop: the submits read
-   * in the same turn share one count (a burst of 1,000 submits made 1,000 count statements, each
-   * on the thread with PGlite). Each sharer arrived before the count was sent, so it sees every
-   * run admitted before it, as a count of its own would; later arrivals wait for the next one.
+   * The tenant's stored active runs, asked for once the tenant's previous count has returned and
+   * on a later turn of the event loop: the submits that arrive meanwhile share one count (a burst
+   * of 1,000 submits made 1,000 count statements, each on the thread with PGlite, queued with the
+   * inserts). Each sharer arrived before its count was sent, so it sees every run admitted before
+   * it, as a count of its own would; later arrivals wait for the next one.
    */
   private storedActive(tenant: string): Promise<number> {
     let count = this.nextCount.get(tenant);
     if (!count) {
-      count = new Promise<void>((r) => setImmediate(r)).then(() => {
+      const previous = this.sent.get(tenant);
+      count = (previous ? previous.then(turn, turn) : turn()).then(() => {
         this.nextCount.delete(tenant);
-        return this.runs.countRuns(tenant, ACTIVE);
+        const sent = this.runs.countRuns(tenant, ACTIVE);
+        this.sent.set(tenant, sent);
+        const done = () => void (this.sent.get(tenant) === sent && this.sent.delete(tenant));
+        sent.then(done, done);
+        return sent;
       });
       this.nextCount.set(tenant, count);
     }
