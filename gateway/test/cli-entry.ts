@@ -46,6 +46,12 @@ function currentBundle(): Promise<string | undefined> {
  */
 export async function aoArgs(env: Record<string, string | undefined> = {}): Promise<string[]> {
   if ({ ...process.env, ...env }.AO_GRAPHS) return FROM_SOURCE;
-  const entry = await currentBundle();
+  let entry = await currentBundle();
+  // Pruned meanwhile (the launcher keeps the two newest builds: sources edited while tests run,
+  // then `pnpm ao` twice): the build of the sources as they are now.
+  if (entry && !existsSync(entry)) {
+    bundle = undefined;
+    entry = await currentBundle();
+  }
   return entry ? [entry] : FROM_SOURCE;
 }
