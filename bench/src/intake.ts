@@ -48,7 +48,7 @@ async function section(store: 'pglite' | 'postgres', open: () => Promise<BenchNo
       runsPerSec: r(load.runsPerSec),
       lost: load.lost,
       serverCpuMs: load.serverCpuMs,
-      load: Number(loadavg()[0].toFixed(1)),
+      load: Number(loadavg()[0]!.toFixed(1)),
     };
   } finally {
     await node.close();

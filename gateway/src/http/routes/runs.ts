@@ -65,11 +65,15 @@ export const runsRoutes =
       };
       // A first submit (the common case, and every one of a burst) is one insert, the key's
       // uniqueness checked by the store; its run is looked up only when the start is refused.
+      // Part of the burst from here: the cap's count may hold it up before the run is stored.
+      const arrived = engine.submitting();
       try {
         refuseWhileDraining(admission);
         const run = await admission.cap.admit(tenant, () => engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }));
+        arrived();
         return answer(run, false);
       } catch (e) {
+        arrived();
         // A repeat (also one that came at the same time as its first, or while draining, at the
         // cap, or after its graph was removed) is answered with the key's run.
         const run = await repeat();
