@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadPhase } from './load.js';
@@ -32,7 +32,8 @@ async function section(store: 'pglite' | 'postgres', open: () => Promise<BenchNo
       const run = await node.engine.startRun({ graph: BENCH_GRAPH, input: {} });
       await node.engine.waitForRun(run.id, 60_000);
     }
-    const load = await loadPhase(node.engine, intEnv('BENCH_LOAD_RUNS', 1000), 300_000);
+    // BENCH_LOAD_FINISH=0: the submits only (the runs are not waited for): quicker A/B rounds.
+    const load = await loadPhase(node.engine, intEnv('BENCH_LOAD_RUNS', 1000), 300_000, undefined, { finish: process.env.BENCH_LOAD_FINISH !== '0' });
     const r = (n: number) => Math.round(n * 10) / 10;
     return {
       store,
@@ -46,6 +47,8 @@ async function section(store: 'pglite' | 'postgres', open: () => Promise<BenchNo
       allFinishedSec: r(load.elapsedSec),
       runsPerSec: r(load.runsPerSec),
       lost: load.lost,
+      serverCpuMs: load.serverCpuMs,
+      load: Number(loadavg()[0]!.toFixed(1)),
     };
   } finally {
     await node.close();

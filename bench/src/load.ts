@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Engine } from '@ao/actors';
@@ -21,6 +22,23 @@ export interface LoadResult {
   succeeded: number;
   /** Submits that got no 202, runs that did not succeed, or runs missing from the store afterwards. */
   lost: number;
+  /**
+   * CPU time of the server's thread (the process's main thread: HTTP, the engine, PGlite) from the
+   * first request to the last 202, ms (Linux, 10 ms resolution; undefined elsewhere).
+   */
+  serverCpuMs?: number;
+}
+
+/** CPU time (user + system) of this process's main thread so far, ms; undefined off Linux. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) in clock ticks; 100 a second on Linux.
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -57,12 +75,14 @@ async function submitFromWorker(address: string, key: string, runs: number, raw:
  * front of the bench's engine takes `runs` POST /runs at once; every run must end `succeeded`,
  * and the tenant's runs in the store must be exactly those.
  */
-export async function loadPhase(engine: Engine, runs: number, timeoutMs: number, client: LoadClient = loadClientOf()): Promise<LoadResult> {
+export async function loadPhase(engine: Engine, runs: number, timeoutMs: number, client: LoadClient = loadClientOf(), o: { finish?: boolean } = {}): Promise<LoadResult> {
   const tenant = `load-${Date.now()}`;
   const { key } = await createApiKey(engine.store, { tenant });
-  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: 0, requireAuth: true } });
+  // BENCH_LOAD_CAP: the cap on a tenant's active runs (AO_MAX_ACTIVE_RUNS, 1,000 in `ao serve`); none by default.
+  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: Number(process.env.BENCH_LOAD_CAP ?? 0), requireAuth: true } });
   const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
   try {
+    const cpu0 = mainThreadCpuMs();
     const t0 = performance.now();
     let lastAccepted = t0;
     const submit = async (i: number): Promise<Answer> => {
@@ -83,7 +103,14 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number,
       answers = r.answers;
       lastAccepted = t0 + r.submitMs;
     } else answers = await Promise.all(Array.from({ length: runs }, (_, i) => submit(i)));
+    const cpu1 = mainThreadCpuMs();
+    const serverCpuMs = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
     const ids = answers.flatMap((a) => (a.id ? [a.id] : []));
+    if (o.finish === false) {
+      // Submits only: the runs are left to the engine's shutdown; lost counts the submits without a 202.
+      const submitSec = (lastAccepted - t0) / 1000;
+      return { runs, client, submitMs: summarize(answers.map((a) => a.ms)), submitSec, elapsedSec: NaN, runsPerSec: NaN, succeeded: 0, lost: runs - new Set(ids).size, serverCpuMs };
+    }
     const finished = await Promise.all(ids.map((id) => engine.waitForRun(id, timeoutMs)));
     const elapsedSec = (performance.now() - t0) / 1000;
     const succeeded = finished.filter((r) => r.status === 'succeeded').length;
@@ -98,6 +125,7 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number,
       runsPerSec: succeeded / elapsedSec,
       succeeded,
       lost,
+      serverCpuMs,
     };
   } finally {
     await app.close();

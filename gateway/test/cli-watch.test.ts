@@ -8,14 +8,14 @@ import type { Envelope } from '@ao/runtime';
 import type { Client } from '../src/cli/client.js';
 import { watchRun } from '../src/cli/watch.js';
 import { parseInstant } from '../src/cli/when.js';
-import { CLI, freePort, PROCESS_TEST_MS, ROOT, runCli, startServer } from './process.js';
+import { aoArgs, freePort, PROCESS_TEST_MS, ROOT, runCli, startServer } from './process.js';
 
 const json = async <T>(url: string, init?: RequestInit) => (await fetch(url, init)).json() as Promise<T>;
 const post = (url: string, body: unknown) => json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 /** `ao <args>` with its output read as it comes: `until(re)` resolves once stdout matches. */
-function follow(args: string[], env: Record<string, string>) {
-  const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function follow(args: string[], env: Record<string, string>) {
+  const p = spawn(process.execPath, [...(await aoArgs(env)), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
@@ -89,7 +89,7 @@ describe('ao watch: following a run', () => {
       for (let r = await json<{ status: string; owner: string | null }>(`${server.url}/runs/${id}`); r.status !== 'waiting' || r.owner !== null; r = await json(`${server.url}/runs/${id}`)) {
         await new Promise((res) => setTimeout(res, 100));
       }
-      const w = follow(['watch', id.slice(0, 8)], { AO_URL: server.url });
+      const w = await follow(['watch', id.slice(0, 8)], { AO_URL: server.url });
       await w.until(/answer: ao signal .* --node refund --approve/);
       expect(w.output().stdout).toMatch(new RegExp(`^run ${id} \\(triage-with-approval\\) waiting via ${server.url}`));
       expect((await fetch(`${server.url}/runs/${id}/signal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: 'refund', payload: { approved: true } }) })).status).toBe(202);
@@ -133,7 +133,7 @@ describe('ao watch: following a run', () => {
     const server = await startServer({ AO_DATA_DIR: dir });
     try {
       const { id } = await post(`${server.url}/runs`, { graph: 'research-swarm', input: { topic: 'pipes' } });
-      const w = follow(['watch', id], { AO_URL: server.url });
+      const w = await follow(['watch', id], { AO_URL: server.url });
       await w.until(/run started/);
       w.proc.stdout.destroy();
       expect(await w.exited).toBe(0);

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, freePort, ROOT, runCli, startServer } from './process.js';
+import { aoArgs, freePort, ROOT, runCli, startServer } from './process.js';
 import type { Server } from './process.js';
 import { json, waitAll } from './runs.js';
 
@@ -71,8 +71,9 @@ describe('one owner per embedded data directory', () => {
     expect(await publishedLock(dir, server)).toMatchObject({ pid: server.proc.pid, url: server.url });
 
     // `ao show <id> | head -1`: the reader goes away; the CLI exits cleanly, no EPIPE stack.
+    const ao = (await aoArgs(cliEnv)).map((a) => `"${a}"`).join(' ');
     const piped = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" --import tsx "${CLI}" show ${id} --events | head -1`], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" ${ao} show ${id} --events | head -1`], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -82,8 +83,9 @@ describe('one owner per embedded data directory', () => {
     // (`ao show` prints a summary; its first line names the run.)
     expect(piped).toEqual({ code: 0, stdout: `run ${id}\n`, stderr: '' });
     // And a reader that is gone before the CLI writes anything: every write fails with EPIPE.
+    const aoArgv = await aoArgs(cliEnv);
     const closed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'show', id, '--events'], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [...aoArgv, 'show', id, '--events'], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       p.stdout.destroy();
       let stderr = '';
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -3,20 +3,17 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { aoArgs } from './cli-entry.js';
 
-export const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+export { aoArgs, CLI } from './cli-entry.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/**
- * Node itself with tsx as a loader: one process, so a SIGKILL kills the server. (The `tsx` CLI
- * runs the script in a child process, and killing the CLI left that child running.)
- */
-const NODE_ARGS = ['--import', 'tsx'];
 
 /**
  * How long a spawned `ao serve` or `ao node` may take to come up before it is killed and the test
  * fails. A safety net, not a budget: it waits on the process (its `/health`, its "running" line,
- * or its exit), and a start takes 5-15 s through tsx on this 2-core machine when it is loaded, so
- * a day three times slower than that still fits with room to spare.
+ * or its exit), and a start took 5-15 s through tsx on this 2-core machine when it was loaded (the
+ * bundle is faster, but AO_GRAPHS still runs the sources through tsx), so a day three times
+ * slower than that still fits with room to spare.
  */
 export const PROCESS_START_MS = 180_000;
 
@@ -45,8 +42,8 @@ export function freePort(): Promise<number> {
  * process still running then is SIGKILLed (its code is then null): a test never leaves one behind.
  */
 export function runCli(args: string[], env: Record<string, string>, o: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return aoArgs(env).then((ao) => new Promise((resolve) => {
+    const p = spawn(process.execPath, [...ao, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = o.timeoutMs !== undefined ? setTimeout(() => p.kill('SIGKILL'), o.timeoutMs) : undefined;
@@ -56,7 +53,7 @@ export function runCli(args: string[], env: Record<string, string>, o: { timeout
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-  });
+  }));
 }
 
 /** A real `ao serve` process on a free port; `kill9()` kills it without warning. */
@@ -73,7 +70,7 @@ export interface Server {
 // a node id taken over) are in `log()` for tests to look for and for a failing test to print.
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'serve', ...args], {
+  const proc = spawn(process.execPath, [...(await aoArgs(env)), 'serve', ...args], {
     cwd: ROOT,
     env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,7 +119,7 @@ export async function startServer(env: Record<string, string>, args: string[] = 
  * output so far each time it writes (a test can act while it is still starting).
  */
 export async function startNodeProcess(env: Record<string, string>, o: { onOutput?: (log: string) => void } = {}): Promise<Omit<Server, 'url'> & { log: () => string }> {
-  const proc = spawn(process.execPath, [...NODE_ARGS, CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(await aoArgs(env)), 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const take = (d: Buffer) => {
     log += d.toString();

@@ -122,6 +122,14 @@ export class Engine {
     return this.intake.startRun(req);
   }
 
+  /**
+   * A submit is on its way (the gateway checks its tenant's cap first): until the returned function
+   * is called, the runs stored meanwhile wait as part of the burst (`RunIntake.hold`).
+   */
+  submitting(): () => void {
+    return this.ctx.intake.hold();
+  }
+
   /** The cluster's nodes (from the bus's membership), or this node alone without one. */
   nodes(): Promise<NodeInfo[]> {
     return nodes(this.ctx);

@@ -145,6 +145,25 @@ describe('RunIntake: concurrent submits, one insert', () => {
     expect(Math.max(...waits) - Math.min(...waits)).toBeLessThan(50);
   });
 
+  it('does not count a burst as over while a submit is on its way to create (held), but keeps the deadline', async () => {
+    const intake = new RunIntake(store, { quietMs: 20, maxDeferMs: 2_000 });
+    const release = intake.hold();
+    let idle = false;
+    await Promise.all(Array.from({ length: 3 }, () => intake.create(newRun())));
+    const waiting = intake.idle().then(() => (idle = true));
+    // Far past the quiet: the held submit (waiting on the cap's count, say) is still part of the burst.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(idle).toBe(false);
+    release();
+    await waiting;
+    // A hold never released delays the start by the deadline at most.
+    intake.hold();
+    await Promise.all(Array.from({ length: 3 }, () => intake.create(newRun())));
+    const t0 = performance.now();
+    await intake.idle();
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
   it('falls back to one insert per run for a store without createRuns', async () => {
     const intake = new RunIntake({ createRun: (r) => store.createRun(r) });
     const runs = [newRun(), newRun()];

@@ -60,6 +60,8 @@ export class RunIntake {
   /** Runs in the last batch and submits since: one alone is no burst. */
   private lastBatch = 0;
   private arrivedSince = 0;
+  /** Submits on their way (see `hold`): while any is, the burst is not over. */
+  private holds = 0;
   private readonly o: Required<RunIntakeOptions>;
 
   constructor(
@@ -84,6 +86,24 @@ export class RunIntake {
   }
 
   /**
+   * A submit on its way that has not reached `create` yet (the gateway takes one for each `POST
+   * /runs` before it checks the tenant's cap, which may wait on the store): until the returned
+   * function is called, `idle` does not count the burst as over. Without it, submits held up
+   * before `create` looked like a quiet, and a burst's first runs started in its middle.
+   */
+  hold(): () => void {
+    this.holds += 1;
+    this.lastArrival = performance.now();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.holds -= 1;
+      if (!this.holds && !this.active && this.idlers.length) this.check();
+    };
+  }
+
+  /**
    * Resolves once the burst of submits a run came with is stored: no insert is waiting or on its
    * way, and, unless the last batch was a single run, no submit came for `quietMs` (or `maxDeferMs`
    * passed). The engine starts the runs it took only then, so a burst of submits is all answered
@@ -101,7 +121,7 @@ export class RunIntake {
   }
 
   private calm(): boolean {
-    if (this.active) return false;
+    if (this.active || this.holds) return false;
     if (this.lastBatch <= 1 && this.arrivedSince === 0) return true;
     // Quiet since the last submit AND since the last insert: requests that came while an insert
     // held the thread are still unread in their sockets, so its end counts as an arrival.
@@ -120,9 +140,10 @@ export class RunIntake {
     let released = 0;
     while (released < this.idlers.length && (calm || this.idlers[released]!.until <= now)) this.idlers[released++]!.resolve();
     if (released) this.idlers = this.idlers.slice(released);
-    // While an insert runs, its end looks again (`flush`).
+    // While an insert runs, its end looks again (`flush`); while a submit is held, its release
+    // (or the first idler's deadline).
     if (!this.idlers.length || this.active) return;
-    const quiet = this.o.quietMs - (now - Math.max(this.lastArrival, this.lastInsertEnd));
+    const quiet = this.holds ? Infinity : this.o.quietMs - (now - Math.max(this.lastArrival, this.lastInsertEnd));
     const due = Math.min(quiet, this.idlers[0]!.until - now);
     this.timer = setTimeout(() => {
       this.timer = undefined;

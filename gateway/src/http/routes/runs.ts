@@ -5,6 +5,7 @@ import type { Engine } from '@ao/actors';
 import { contentHash } from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
+import { acceptedSerializer, startRunValidator } from './start-run-schema.js';
 import type { ActiveRunCap } from '../auth/mod.js';
 import {
   Accepted,
@@ -45,7 +46,7 @@ export const runsRoutes =
      * every repeat (202, its id and status now, `Idempotent-Replayed: true`); the same key with a
      * different body is 422 AO_IDEMPOTENCY_KEY_REUSED.
      */
-    app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } } }, async (req, reply) => {
+    app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } }, validatorCompiler: startRunValidator, serializerCompiler: acceptedSerializer }, async (req, reply) => {
       const tenant = req.principal.tenant;
       const key = req.headers['idempotency-key'];
       const hash = key === undefined ? undefined : contentHash(req.body);
@@ -64,11 +65,15 @@ export const runsRoutes =
       };
       // A first submit (the common case, and every one of a burst) is one insert, the key's
       // uniqueness checked by the store; its run is looked up only when the start is refused.
+      // Part of the burst from here: the cap's count may hold it up before the run is stored.
+      const arrived = engine.submitting();
       try {
         refuseWhileDraining(admission);
         const run = await admission.cap.admit(tenant, () => engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }));
+        arrived();
         return answer(run, false);
       } catch (e) {
+        arrived();
         // A repeat (also one that came at the same time as its first, or while draining, at the
         // cap, or after its graph was removed) is answered with the key's run.
         const run = await repeat();
