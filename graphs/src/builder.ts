@@ -5,6 +5,7 @@ import { AGENT_KINDS, BudgetSchema, NodeOptionsSchema, RESERVED_NODE_IDS, Retent
 import type { Budget, CheckpointMigration, EdgeDef, EdgePredicate, GraphDef, NodeDef, NodeOptionsInput, Retention } from './types.js';
 import { analyse } from './validate.js';
 import { canonicalSource } from './fn-source.js';
+import { canonicalJson } from './canonical-json.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
@@ -270,11 +271,4 @@ export function schemaJson(schema: z.ZodType | undefined): unknown {
   }
 }
 
-/** JSON with object keys sorted, so equal definitions hash equal whatever the key order. */
-export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
-}
+export { canonicalJson };

@@ -43,7 +43,7 @@ export async function loadForResume(store: Store, runs: RunRecord[]): Promise<Ma
     const live = (cp.state as { live?: Array<{ startId?: unknown }> } | null)?.live;
     startIds.set(id, Array.isArray(live) ? live.map((l) => l.startId).filter((x): x is string => typeof x === 'string') : []);
   }
-  const starts = await store.eventsById([...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id }))));
+  const starts = await startsOf(store, [...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id, upTo: cps.get(runId)!.seq }))));
   const byRun = new Map<string, Envelope[]>();
   for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
   // The turn records since the live children started: agents among them go on from their resume points.
@@ -53,6 +53,20 @@ export async function loadForResume(store: Store, runs: RunRecord[]): Promise<Ma
   const ranges = ids.map((id) => ({ runId: id, after: plans.get(id)!.after }));
   const known = await store.eventsAfter(ranges, { bases: new Map([...plans.values()].flatMap((p) => [...p.bases])) });
   return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [], plan: plans.get(id)! }]));
+}
+
+/**
+ * The start messages of live children (by run, in seq order). A live child started at or before
+ * its checkpoint's step (`upTo`, the checkpoint's seq): only the log up to it is searched (ids are
+ * not indexed, and a long conversation's log is long). One not found there is searched for whole.
+ */
+async function startsOf(store: Store, refs: Array<{ runId: string; id: string; upTo: number }>): Promise<Envelope[]> {
+  if (!refs.length) return [];
+  const found = await store.eventsById(refs);
+  const missing = refs.filter((r) => !found.some((e) => e.runId === r.runId && e.id === r.id));
+  if (!missing.length) return found;
+  const all = [...found, ...(await store.eventsById(missing.map(({ runId, id }) => ({ runId, id }))))];
+  return all.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.seq - b.seq));
 }
 
 /** Resuming a run on this node: from its latest checkpoint (or its start), its ledger and its agents' resume points. */
@@ -83,7 +97,7 @@ export class Resumer {
     const wanted = restored?.live.map((l) => l.startId) ?? [];
     // Read with the batch, unless a migration changed which children are live (read them again).
     const same = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id));
-    const starts = same ? loaded.starts : restored ? await ctx.store.getEvents(run.id, wanted) : [];
+    const starts = same ? loaded.starts : restored ? await startsOf(ctx.store, wanted.map((id) => ({ runId: run.id, id, upTo: cp!.seq }))) : [];
     // Agents among the live children that left resume points go on from there: not a replay's (its
     // actors read its original), nor a migrated run's (its agents run again on the new version).
     const migrated = run.graphVersion !== def.version;

@@ -64,7 +64,7 @@ const benchHang = defineTool({
  * upstream outputs cut to 4,000 characters, not the conversation), which is what W6 measures.
  */
 export const conversationName = (turns: number): string => `cmp-conversation-${turns}`;
-const conversationGraph = (turns: number): GraphBuilder<unknown> =>
+export const conversationGraph = (turns: number): GraphBuilder<unknown> =>
   graph(conversationName(turns))
     .node('agent', { agent: 'pipeline', tools: [W6_TOOL], maxTurns: turns + 1, instructions: W6_SYSTEM })
     .budget(BUDGET) as GraphBuilder<unknown>;
@@ -83,7 +83,7 @@ const readPageTool = defineTool({
  * counts the tool results in the request it is sent, as the peers' stand-ins count those in their
  * state.
  */
-class ConversationLlm implements LlmPort {
+export class ConversationLlm implements LlmPort {
   readonly provider = 'bench-standin';
   constructor(private readonly turns: number) {}
 

@@ -45,6 +45,18 @@ export function storeConformance(
       expect(await store.getRun('nope')).toBeUndefined();
     });
 
+    maybe('eventsById with upTo searches the log up to it: an envelope at or below it is found, one above it is not', async () => {
+      await newRun('run-upto');
+      const evs = [1, 2, 3, 4, 5].map((s) => ev('run-upto', s));
+      for (const e of evs) await store.commit({ runId: 'run-upto', events: [e] });
+      const id = evs[3]!.id;
+      expect((await store.eventsById([{ runId: 'run-upto', id, upTo: 4 }])).map((e) => e.seq)).toEqual([4]);
+      expect(await store.eventsById([{ runId: 'run-upto', id, upTo: 3 }])).toEqual([]);
+      expect((await store.eventsById([{ runId: 'run-upto', id }])).map((e) => e.seq)).toEqual([4]);
+      // A ref without a bound searches the whole log, for every ref.
+      expect((await store.eventsById([{ runId: 'run-upto', id, upTo: 1 }, { runId: 'run-upto', id: evs[0]!.id }])).map((e) => e.seq)).toEqual([1, 4]);
+    });
+
     maybe('commits events and a run patch together and pages events by seq', async () => {
       await newRun('run-events');
       const evs = [1, 2, 3, 4, 5].map((s) => ev('run-events', s));

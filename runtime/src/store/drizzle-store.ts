@@ -9,6 +9,7 @@ import type { CommitBatch, ImportedRun, ListRunsQuery, Store } from './port.js';
 import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, GroupAppend, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { CONTENT_MIN_CHARS, ContentPacker, KnownContents, refsIn, resolveRefs } from './content-refs.js';
 import { rebuildRequests, RequestHistories } from './request-history.js';
+import { seqBounds } from './seq-bounds.js';
 import { journalRowsJson, pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import { zipState } from './row-zip.js';
 import type { JournalRow, Refs } from './journal-format.js';
@@ -583,14 +584,21 @@ export class DrizzleStore implements Store, BucketTable {
     return out;
   }
 
-  async eventsById(refs: ReadonlyArray<{ runId: string; id: string }>): Promise<Envelope[]> {
+  async eventsById(refs: ReadonlyArray<{ runId: string; id: string; upTo?: number }>): Promise<Envelope[]> {
     if (!refs.length) return [];
     const ids = refs.map((r) => r.id);
-    const rows = await this.db
-      .select(JOURNAL_COLUMNS)
-      .from(journal)
-      .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
-      .orderBy(asc(journal.runId), asc(journal.seq));
+    const bounds = seqBounds(refs);
+    const rows = await (bounds
+      ? this.db
+          .select(JOURNAL_COLUMNS)
+          .from(journal)
+          .innerJoin(sql`unnest(${sql.param([...bounds.keys()])}::text[], ${sql.param([...bounds.values()])}::int[]) as f(run_id, up_to)`, sql`${journal.runId} = f.run_id and ${journal.seq} <= f.up_to`)
+          .where(arrayOverlaps(journal.ids, ids))
+      : this.db
+          .select(JOURNAL_COLUMNS)
+          .from(journal)
+          .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
+    ).orderBy(asc(journal.runId), asc(journal.seq));
     const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
     return this.expand(rows, undefined, (e) => wanted.has(`${e.runId}/${e.id}`));
   }

@@ -133,8 +133,14 @@ export interface Store {
    */
   latestCheckpoints(runIds: string[]): Promise<Map<string, CheckpointRecord>>;
   firstEvents(runIds: string[]): Promise<Map<string, Envelope>>;
-  /** Envelopes by run and id (of many runs at once). */
-  eventsById(refs: ReadonlyArray<{ runId: string; id: string }>): Promise<Envelope[]>;
+  /**
+   * Envelopes by run and id (of many runs at once). `upTo`, when every ref of a run gives it: its
+   * envelope's seq is at most that (a live child's start message, at most its checkpoint's seq),
+   * so only that part of the run's log is searched (ids are not indexed: without it the search
+   * reads every row of the run, which grows with a long conversation). An envelope not found
+   * there is not found.
+   */
+  eventsById(refs: ReadonlyArray<{ runId: string; id: string; upTo?: number }>): Promise<Envelope[]>;
   /**
    * Each run's envelopes with seq > `after`, in seq order, by run. `bases`: conversations a resume
    * already read (`run#actor` -> the messages of the actor's last request at or before `after`),

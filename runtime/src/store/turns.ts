@@ -91,8 +91,22 @@ export function toolMessageOf(u: UsedTool, id: string, max: number): { role: 'to
 
 const isRef = (m: unknown): m is ToolMessageRef => typeof m === 'object' && m !== null && !('role' in m) && typeof (m as ToolMessageRef).t === 'number';
 
-/** A record's added messages, whole (tool messages made from its tool calls). */
+/**
+ * A record's added messages, whole (tool messages made from its tool calls). Made once per record
+ * object: a resume folds the same records twice (its resume points, then the conversation as of
+ * the seq it reads the log after), and making a tool message writes its result's canonical JSON.
+ */
 export function addedMessages(t: Pick<StoredTurn, 'm' | 'u'>): unknown[] {
+  let added = made.get(t);
+  if (!added) {
+    added = makeAdded(t);
+    made.set(t, added);
+  }
+  return added;
+}
+const made = new WeakMap<object, unknown[]>();
+
+function makeAdded(t: Pick<StoredTurn, 'm' | 'u'>): unknown[] {
   return t.m.map((m) => {
     if (!isRef(m)) return m;
     const u = t.u?.[m.t];
