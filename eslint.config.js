@@ -113,10 +113,9 @@ export default tseslint.config(
     rules: { 'ao/no-wall-clock': 'error' },
   },
   {
-    // Typed envelopes (issue 23): no payload casts in source. The run supervisor is exempt while
-    // its rewrite as a reducer (h-23d) converts it; tests build and read payloads as they like.
+    // Typed envelopes (issue 23): no payload casts in source; tests build and read payloads as they like.
     files: ['**/*.ts'],
-    ignores: ['actors/src/run-supervisor/**', '**/testing/**', '**/*.test.ts', '**/test/**', '**/conformance.ts'],
+    ignores: ['**/testing/**', '**/*.test.ts', '**/test/**', '**/conformance.ts'],
     plugins: { envelopes: { rules: { 'no-payload-cast': noPayloadCast } } },
     rules: { 'envelopes/no-payload-cast': 'error' },
   },
