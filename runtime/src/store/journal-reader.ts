@@ -1,0 +1,316 @@
+import { and, arrayOverlaps, asc, eq, gt, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { AoError } from '@ao/graphs';
+import { payloadField } from '../envelope/mod.js';
+import type { Envelope } from '../envelope/mod.js';
+import { GroupAppend } from './group-append.js';
+import { CONTENT_MIN_CHARS, KnownContents, refsIn, resolveRefs } from './content-refs.js';
+import { rebuildRequests, RequestHistories } from './request-history.js';
+import { seqBounds } from './seq-bounds.js';
+import { pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
+import type { JournalRow, Refs } from './journal-format.js';
+import type { StoredTurn } from './turns.js';
+import { dictionaryRowsOf, inflateText, RowDictionaries, rowText } from './journal-zip.js';
+import type { RowsText } from './journal-zip.js';
+import { putRefs, stateRefsOf } from './state-refs.js';
+import type { RawQuery } from './group-append.js';
+import type { CheckpointRecord, RunRecord } from './records.js';
+import { contents, journal } from './schema.js';
+import { BucketRows } from './buckets.js';
+import type { BucketState, BucketUpdate } from '../llm/limits/mod.js';
+import { JOURNAL_COLUMNS, OUTPUT_REF, stateTextOf, toCheckpoint } from './store-rows.js';
+import type { Db, StoredCheckpoint } from './store-rows.js';
+
+/**
+ * The store's read path (a part of `DrizzleStore`, drizzle-store.ts, which extends it through
+ * `StoreRuns` and `StoreReads`): the connection and the per-process caches every part shares,
+ * and how stored rows become envelopes again: inflating compressed rows against their
+ * dictionaries, resolving content references, rebuilding requests from their histories, and
+ * putting back outputs and checkpoints stored by reference.
+ */
+export abstract class StoreReader {
+  constructor(
+    readonly kind: 'pglite' | 'postgres',
+    protected readonly db: Db,
+    protected readonly onClose: () => Promise<void>,
+    protected readonly raw?: RawQuery,
+    /** Statements of grouped appends in flight at once (PGlite has one connection: 1). */
+    maxGroupsInFlight = 4,
+    /** Strings at least this long are stored once per run, by reference (see content-refs.ts). */
+    protected readonly contentMinChars = CONTENT_MIN_CHARS,
+  ) {
+    this.group = raw ? new GroupAppend(raw, maxGroupsInFlight) : undefined;
+  }
+
+  protected readonly group: GroupAppend | undefined;
+  protected buckets: BucketRows | undefined;
+
+  /** The LLM limits' bucket rows (see ./buckets.ts): one table every node of a cluster shares. */
+  updateBuckets<T>(keys: readonly string[], fn: (states: ReadonlyMap<string, BucketState>, now: number) => BucketUpdate<T>): Promise<T> {
+    this.buckets ??= new BucketRows(this.db);
+    return this.buckets.update(keys, fn);
+  }
+  /** The contents this process knows each recent run has stored. */
+  protected readonly known = new KnownContents();
+  /** Each active run's agents' last requests, which their next ones continue. */
+  protected readonly histories = new RequestHistories();
+  /** Each active run's row its next rows are deflated against. */
+  protected readonly dicts = new RowDictionaries();
+  /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
+  protected readonly dictTexts = new Map<string, RowsText>();
+  /** Outputs this process stored by reference (`run/ref` -> the output's JSON), recent: a run finished here is read back without reading its log. */
+  protected readonly outputs = new Map<string, string>();
+
+  /** Runs with their outputs put back where their rows refer to their `run.finished` (one read for all). */
+  protected async withOutputs(records: RunRecord[]): Promise<RunRecord[]> {
+    const known = (r: RunRecord) => (typeof r.output === 'string' ? this.outputs.get(`${r.id}/${r.output}`) : undefined);
+    records = records.map((r) => {
+      const json = known(r);
+      return json === undefined ? r : { ...r, output: JSON.parse(json) as unknown };
+    });
+    const referring = records.filter((r) => typeof r.output === 'string' && r.output.startsWith(OUTPUT_REF));
+    if (!referring.length) return records;
+    const found = new Map((await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]));
+    return records.map((r) => {
+      if (!referring.includes(r)) return r;
+      const id = (r.output as string).slice(OUTPUT_REF.length);
+      const env = found.get(`${r.id}/${id}`);
+      if (!env) throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
+      return { ...r, output: payloadField(env.payload, 'output') ?? null };
+    });
+  }
+
+  async eventsById(refs: ReadonlyArray<{ runId: string; id: string; upTo?: number }>): Promise<Envelope[]> {
+    if (!refs.length) return [];
+    const ids = refs.map((r) => r.id);
+    const bounds = seqBounds(refs);
+    const rows = await (bounds
+      ? this.db
+          .select(JOURNAL_COLUMNS)
+          .from(journal)
+          .innerJoin(sql`unnest(${sql.param([...bounds.keys()])}::text[], ${sql.param([...bounds.values()])}::int[]) as f(run_id, up_to)`, sql`${journal.runId} = f.run_id and ${journal.seq} <= f.up_to`)
+          .where(arrayOverlaps(journal.ids, ids))
+      : this.db
+          .select(JOURNAL_COLUMNS)
+          .from(journal)
+          .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
+    ).orderBy(asc(journal.runId), asc(journal.seq));
+    const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
+    return this.expand(rows, undefined, (e) => wanted.has(`${e.runId}/${e.id}`));
+  }
+
+  async turnsSince(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>> {
+    const out = new Map<string, StoredTurn[]>(ranges.map((r) => [r.runId, []]));
+    if (!ranges.length) return out;
+    const from = new Map(ranges.map((r) => [r.runId, r.from]));
+    // Only the records: a row's body is not read (nor detoasted).
+    const stored = await this.db
+      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string | null>`${journal.turns}::text`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .from(journal)
+      .innerJoin(
+        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
+      )
+      .orderBy(asc(journal.runId), asc(journal.seq));
+    const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({ runId: r.runId, seq: r.seq, turns: r.turns as string }));
+    const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
+    for (const r of rows) {
+      const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
+      for (const t of turnsOf({ turns: text })) if (t.q >= from.get(r.runId)!) out.get(r.runId)!.push(t);
+    }
+    return out;
+  }
+
+  async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
+    // A row holds at least one envelope of the range it overlaps (seqs are gapless), so `limit`
+    // rows hold `limit` envelopes; a row that does not (a commit with a gap) is read past.
+    const out: Envelope[] = [];
+    const bases = new Map<string, readonly unknown[]>();
+    let after = q.after ?? 0;
+    for (;;) {
+      const rows = await this.db
+        .select(JOURNAL_COLUMNS)
+        .from(journal)
+        .where(and(eq(journal.runId, runId), gt(journal.lastSeq, after), q.upTo !== undefined ? lte(journal.seq, q.upTo) : undefined))
+        .orderBy(asc(journal.seq))
+        .limit(q.limit);
+      out.push(...(await this.expand(rows, bases, (e) => e.seq > after && e.seq <= (q.upTo ?? Infinity))));
+      if (out.length >= q.limit || rows.length < q.limit) return out.slice(0, q.limit);
+      after = rows.at(-1)!.lastSeq;
+    }
+  }
+
+  /**
+   * Format-4 rows inflated: body and turn records as JSON text (what was deflated). The rows they
+   * were deflated against (their run's first rows) are read once and their text remembered. A row
+   * given without its body (`z` null: a read of records alone) gets its records only.
+   */
+  protected async inflate<R extends Pick<JournalRow, 'runId' | 'seq' | 'body' | 'turns' | 'z' | 'zt'>>(rows: R[]): Promise<R[]> {
+    if (!rows.some((r) => r.z || r.zt)) return rows;
+    const zipped = rows.map((r) => ({ z: r.z ? Buffer.from(r.z, 'base64') : undefined, zt: r.zt ? Buffer.from(r.zt, 'base64') : undefined }));
+    const dicts = new Map<string, RowsText>();
+    for (const [i, r] of rows.entries()) {
+      const { z, zt } = zipped[i]!;
+      // Both of a row's texts are deflated against the same rows.
+      const named = z || zt ? dictionaryRowsOf((z ?? zt)!) : undefined;
+      if (named) dicts.set(`${r.runId}/${named.from}-${named.to}`, await this.dictionaryOf(r.runId, named.from, named.to, 0));
+    }
+    return rows.map((r, i) => {
+      const { z, zt } = zipped[i]!;
+      if (!z && !zt) return r;
+      const named = dictionaryRowsOf((z ?? zt)!);
+      const dict = named ? dicts.get(`${r.runId}/${named.from}-${named.to}`) : undefined;
+      const where = `journal row at seq ${r.seq} of run ${r.runId}`;
+      return { ...r, ...(z ? { body: inflateText(z, dict, where) } : {}), ...(zt ? { turns: inflateText(zt, dict, where) } : {}), z: null, zt: null };
+    });
+  }
+
+  /** The text of a run's rows from seq `from` to `to` (a dictionary of later rows), remembered. */
+  protected async dictionaryOf(runId: string, from: number, to: number, depth: number): Promise<RowsText> {
+    const key = `${runId}/${from}-${to}`;
+    const known = this.dictTexts.get(key);
+    if (known) return known;
+    const found = await this.db
+      .select({ seq: journal.seq, body: sql<string | null>`${journal.body}::text`, turns: sql<string | null>`${journal.turns}::text`, z: sql<string | null>`encode(${journal.packed}, 'base64')`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .from(journal)
+      .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
+      .orderBy(asc(journal.seq));
+    const texts: string[] = [];
+    for (const f of found) {
+      const where = `journal row at seq ${f.seq} of run ${runId}`;
+      const z = f.z ? Buffer.from(f.z, 'base64') : undefined;
+      const zt = f.zt ? Buffer.from(f.zt, 'base64') : undefined;
+      if (!z) {
+        texts.push(rowText(f.body ?? '', f.turns ?? undefined));
+        continue;
+      }
+      // Normally deflated against none; one stored by an earlier writer may name its own rows.
+      const named = dictionaryRowsOf(z);
+      if (named && depth >= 3) throw new AoError('AO_STORE_CORRUPT', `${where} is part of a chain of dictionaries too long to be a log's`);
+      const dict = named ? await this.dictionaryOf(runId, named.from, named.to, depth + 1) : undefined;
+      texts.push(rowText(inflateText(z, dict, where), zt ? inflateText(zt, dict, where) : undefined));
+    }
+    const rows: RowsText = { from, to, text: texts.join('\n') };
+    if (this.dictTexts.size >= 256) this.dictTexts.delete(this.dictTexts.keys().next().value!);
+    this.dictTexts.set(key, rows);
+    return rows;
+  }
+
+  /** Rows with their content references resolved (one read of the contents they name). */
+  protected async resolve(stored: JournalRow[]): Promise<JournalRow[]> {
+    const rows = await this.inflate(stored);
+    const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
+    if (!content) return rows;
+    const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
+    return rows.map((r) => ({
+      ...r,
+      body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
+      ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
+    }));
+  }
+
+  /**
+   * The envelopes of rows (of any runs, each run's in seq order): contents resolved and requests
+   * rebuilt from their deltas; a run whose rows continue requests made before them is read from
+   * its start first. `bases` carries requests already rebuilt (a read in pages passes it on).
+   */
+  protected async expand(rows: JournalRow[], bases = new Map<string, readonly unknown[]>(), keep?: (e: Envelope) => boolean): Promise<Envelope[]> {
+    // Only the envelopes asked for get the parts other rows hold put back: a row read for one
+    // envelope holds others whose references lead further back (a node's context to an earlier
+    // node's output, whose row holds an earlier context...), and following them all would read
+    // the run's log row by row.
+    const envs = await this.rebuild(rows, bases);
+    return this.settle(keep ? envs.filter(keep) : envs);
+  }
+
+  /**
+   * Envelopes with the parts other rows hold put back (see `Packed` in journal-format.ts): a
+   * node's tool calls from its actor's turn records, a value of another envelope of the run (the
+   * run's output from its nodes' `node.completed`), read once for all of them.
+   */
+  protected async settle(envs: Envelope[]): Promise<Envelope[]> {
+    const waiting = envs.filter((e) => pendingRefs(e));
+    if (!waiting.length) return envs;
+    const byId = new Map(envs.map((e) => [`${e.runId}/${e.id}`, e]));
+    const turnsOf = new Set<string>();
+    const wanted: Array<{ runId: string; id: string }> = [];
+    for (const e of waiting) {
+      for (const [, ref] of pendingRefs(e)!) {
+        if (ref[0] === 't') turnsOf.add(e.runId);
+        else if (ref[0] === 'e' && !byId.has(`${e.runId}/${ref[1]}`)) wanted.push({ runId: e.runId, id: ref[1] });
+      }
+    }
+    const records = turnsOf.size ? await this.turnsSince([...turnsOf].map((runId) => ({ runId, from: 0 }))) : new Map<string, StoredTurn[]>();
+    const corrupt = (e: Envelope, why: string) => new AoError('AO_STORE_CORRUPT', `${e.type} at seq ${e.seq} of run ${e.runId} ${why}`);
+    const put = (e: Envelope, refs: Refs | undefined, kind: 't' | 'e'): Envelope => {
+      let payload = e.payload;
+      for (const [path, ref] of refs ?? []) {
+        if (ref[0] !== kind) continue;
+        if (ref[0] === 't') {
+          const used = (records.get(e.runId) ?? []).filter((r) => r.a === ref[1]).flatMap((r) => r.u ?? []);
+          if (used.length < ref[2]) throw corrupt(e, `lists ${ref[2]} tool calls of ${ref[1]}, whose turn records hold ${used.length}`);
+          payload = setAt(payload, path, used.slice(0, ref[2]));
+        } else if (ref[0] === 'e') {
+          const target = byId.get(`${e.runId}/${ref[1]}`);
+          if (!target) throw corrupt(e, `refers to envelope ${ref[1]}, which the run's log does not hold`);
+          payload = setAt(payload, path, ref.slice(2).reduce<unknown>((v, k) => (v as Record<string, unknown> | null)?.[k], target.payload));
+        }
+      }
+      return payload === e.payload ? e : { ...e, payload };
+    };
+    // Tool calls first: a value another envelope refers to may be a node's output that lists them.
+    const listed = envs.map((e) => put(e, pendingRefs(e), 't'));
+    listed.forEach((e) => byId.set(`${e.runId}/${e.id}`, e));
+    for (const e of wanted.length ? await this.eventsById(wanted) : []) byId.set(`${e.runId}/${e.id}`, e);
+    return listed.map((e, i) => put(e, pendingRefs(envs[i]!), 'e'));
+  }
+
+  /** Rows' envelopes with their requests rebuilt (see `expand`). */
+  protected async rebuild(rows: JournalRow[], bases: Map<string, readonly unknown[]>): Promise<Envelope[]> {
+    const envs = unpackRows(await this.resolve(rows));
+    // Rebuilt again from here if earlier rows must be read: what this pass adds is after them.
+    const before = new Map(bases);
+    const first = rebuildRequests(envs, bases);
+    if (!first.missing.size) return first.envelopes;
+    for (const runId of first.missing) {
+      const from = Math.min(...rows.filter((r) => r.runId === runId).map((r) => r.seq));
+      const earlier = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(eq(journal.runId, runId), lt(journal.seq, from))).orderBy(asc(journal.seq));
+      rebuildRequests(unpackRows(await this.resolve(earlier)), before);
+    }
+    const again = rebuildRequests(envs, before);
+    if (again.missing.size) throw new AoError('AO_STORE_CORRUPT', `run ${[...again.missing][0]} has a request that continues one its log does not hold`);
+    bases.clear();
+    for (const [k, v] of before) bases.set(k, v);
+    return again.envelopes;
+  }
+
+  protected async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
+    const texts = rows.map(stateTextOf);
+    const content = await this.contentsOf(rows.map((r, i) => ({ runId: r.runId, text: texts[i]! })));
+    const states = rows.map((r, i) => JSON.parse(content ? resolveRefs(texts[i]!, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : texts[i]!) as unknown);
+    // Parts held by the log (node outputs): one read of the envelopes they name, for all of them.
+    const wanted = rows.flatMap((r, i) => stateRefsOf(states[i]).map((ref) => ({ runId: r.runId, id: ref.id })));
+    if (wanted.length) {
+      const byId = new Map((await this.eventsById(wanted)).map((e) => [`${e.runId}/${e.id}`, e]));
+      rows.forEach((r, i) => putRefs(states[i], (id) => byId.get(`${r.runId}/${id}`), `checkpoint ${r.step} of run ${r.runId}`));
+    }
+    return rows.map(({ zstate: _z, ...r }, i) => toCheckpoint({ ...r, state: states[i] }));
+  }
+
+  /** The contents these stored texts reference (by `run/hash`), or undefined when they reference none. */
+  protected async contentsOf(texts: ReadonlyArray<{ runId: string; text: string }>): Promise<Map<string, string> | undefined> {
+    const runIds = new Set<string>();
+    const hashes = new Set<string>();
+    for (const { runId, text } of texts) {
+      for (const h of refsIn(text)) {
+        runIds.add(runId);
+        hashes.add(h);
+      }
+    }
+    if (!hashes.size) return undefined;
+    const found = await this.db
+      .select({ runId: contents.runId, hash: contents.hash, body: contents.body })
+      .from(contents)
+      .where(and(inArray(contents.runId, [...runIds]), inArray(contents.hash, [...hashes])));
+    return new Map(found.map((c) => [`${c.runId}/${c.hash}`, c.body]));
+  }
+}
