@@ -96,7 +96,13 @@ export const CLUSTER_NATS_URL = process.env.AO_BENCH_NATS_URL ?? TEST_NATS_URL;
  * The settings for `o`; AO_NODE_TASKS and AO_NATS_ACK_WAIT_MS are taken from the environment (the
  * runtime's defaults when unset), validated as the runtime validates them, and given to every node.
  */
-export function clusterSettings(o: { counts: number[]; workloads?: ClusterWorkload[]; sequentialRuns: number; concurrency: number; windowSec: number }): ClusterSettings {
+export function clusterSettings(o: {
+  counts: number[];
+  workloads?: ClusterWorkload[];
+  sequentialRuns: number;
+  concurrency: number;
+  windowSec: number;
+}): ClusterSettings {
   const pass: Record<string, string> = {};
   for (const k of ['AO_NODE_TASKS', 'AO_NATS_ACK_WAIT_MS'] as const) if (process.env[k]) pass[k] = process.env[k];
   const cfg = loadConfig(pass);
@@ -116,7 +122,11 @@ export function clusterSettings(o: { counts: number[]; workloads?: ClusterWorklo
 }
 
 export async function startNode(env: Record<string, string>): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], {
+    cwd: ROOT,
+    env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   p.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   p.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -162,7 +172,14 @@ async function shares(gateway: Runtime, ids: string[]): Promise<Map<string, Node
  * workload runs on the same nodes of a node count, one after the other; what each node did is the
  * difference of its membership counters before and after the timed phases.
  */
-export async function clusterBench(o: { counts: number[]; workloads?: ClusterWorkload[]; sequentialRuns: number; concurrency: number; windowSec: number; log: (s: string) => void }): Promise<ClusterResult> {
+export async function clusterBench(o: {
+  counts: number[];
+  workloads?: ClusterWorkload[];
+  sequentialRuns: number;
+  concurrency: number;
+  windowSec: number;
+  log: (s: string) => void;
+}): Promise<ClusterResult> {
   const settings = clusterSettings(o);
   const why = await natsUnreachable(settings.natsUrl);
   if (why) return { skipped: `NATS at ${settings.natsUrl} unreachable: ${why}` };
@@ -172,58 +189,21 @@ export async function clusterBench(o: { counts: number[]; workloads?: ClusterWor
     if (!db.ok) return { skipped: db.reason };
     const prefix = natsPrefix('bench');
     const dir = await mkdtemp(join(tmpdir(), 'ao-bench-cluster-'));
-    const env = { DATABASE_URL: db.url, NATS_URL: settings.natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(settings.llmLatencyMs), AO_GRAPHS: GRAPHS };
+    const env = {
+      DATABASE_URL: db.url,
+      NATS_URL: settings.natsUrl,
+      AO_NATS_PREFIX: prefix,
+      AO_DATA_DIR: dir,
+      AO_LLM_LATENCY_MS: String(settings.llmLatencyMs),
+      AO_GRAPHS: GRAPHS,
+    };
     const nodeEnv = { ...env, AO_NODE_TASKS: String(settings.nodeTasks), AO_NATS_ACK_WAIT_MS: String(settings.ackWaitMs) };
     const procs: ChildProcess[] = [];
     const ids = Array.from({ length: n }, (_, i) => `bench-n${i + 1}`);
     const gateway = await startRuntime(loadConfig({ ...env, AO_NODE_ID: 'bench-gateway', AO_LOG_LEVEL: 'warn' }), { passive: true, graphs });
     try {
       for (const id of ids) procs.push(await startNode({ ...nodeEnv, AO_NODE_ID: id }));
-      for (const workload of settings.workloads) {
-        const { graph, steps } = CLUSTER_WORKLOADS[workload];
-        o.log(`  cluster of ${n} node(s), ${workload}: ${settings.warmupRuns} warm-up runs, ${o.sequentialRuns} sequential runs, then ${o.windowSec} s at concurrency ${o.concurrency}`);
-        const one = async () => {
-          const t0 = performance.now();
-          const run = await gateway.engine.startRun({ graph, input: {} });
-          const done = await gateway.engine.waitForRun(run.id, 60_000);
-          const seen = performance.now() - t0;
-          if (done.status !== 'succeeded') throw new Error(`cluster run ${run.id} (${graph}) ended ${done.status}`);
-          return { seen, recorded: Date.parse(done.finishedAt ?? '') - Date.parse(done.createdAt) };
-        };
-        for (let i = 0; i < settings.warmupRuns; i++) await one();
-        const before = await shares(gateway, ids);
-        const seq: Array<{ seen: number; recorded: number }> = [];
-        for (let i = 0; i < o.sequentialRuns; i++) seq.push(await one());
-        const recorded = seq.map((x) => x.recorded);
-        const start = performance.now();
-        const deadline = start + o.windowSec * 1000;
-        let completed = 0;
-        await Promise.all(
-          Array.from({ length: o.concurrency }, async () => {
-            while (performance.now() < deadline) {
-              await one();
-              completed += 1;
-            }
-          }),
-        );
-        const elapsedSec = (performance.now() - start) / 1000;
-        const after = await shares(gateway, ids);
-        const perNode = before && after ? ids.map((id) => ({ id, runsHosted: after.get(id)!.runsHosted - before.get(id)!.runsHosted, tasksDone: after.get(id)!.tasksDone - before.get(id)!.tasksDone })) : undefined;
-        points.push({
-          workload,
-          nodes: n,
-          sequentialRuns: seq.length,
-          runMs: summarize(recorded),
-          seenMs: summarize(seq.map((x) => x.seen)),
-          ...(workload === 'pipeline' ? { stepMs: summarize(recorded.map((x) => x / steps)) } : {}),
-          concurrency: o.concurrency,
-          completed,
-          elapsedSec,
-          runsPerSec: completed / elapsedSec,
-          stepsPerSec: (completed * steps) / elapsedSec,
-          ...(perNode ? { perNode } : {}),
-        });
-      }
+      for (const workload of settings.workloads) points.push(await measureWorkload(gateway, ids, workload, n, settings, o));
     } finally {
       for (const p of procs) await stop(p);
       await gateway.close();
@@ -233,4 +213,67 @@ export async function clusterBench(o: { counts: number[]; workloads?: ClusterWor
     }
   }
   return { points, settings };
+}
+
+/** One workload on a cluster of `n` nodes: warm-up, sequential runs, then the timed window at concurrency. */
+async function measureWorkload(
+  gateway: Awaited<ReturnType<typeof startRuntime>>,
+  ids: string[],
+  workload: ClusterWorkload,
+  n: number,
+  settings: ReturnType<typeof clusterSettings>,
+  o: { sequentialRuns: number; concurrency: number; windowSec: number; log: (s: string) => void },
+): Promise<ClusterPoint> {
+  const { graph, steps } = CLUSTER_WORKLOADS[workload];
+  o.log(
+    `  cluster of ${n} node(s), ${workload}: ${settings.warmupRuns} warm-up runs, ${o.sequentialRuns} sequential runs, then ${o.windowSec} s at concurrency ${o.concurrency}`,
+  );
+  const one = async () => {
+    const t0 = performance.now();
+    const run = await gateway.engine.startRun({ graph, input: {} });
+    const done = await gateway.engine.waitForRun(run.id, 60_000);
+    const seen = performance.now() - t0;
+    if (done.status !== 'succeeded') throw new Error(`cluster run ${run.id} (${graph}) ended ${done.status}`);
+    return { seen, recorded: Date.parse(done.finishedAt ?? '') - Date.parse(done.createdAt) };
+  };
+  for (let i = 0; i < settings.warmupRuns; i++) await one();
+  const before = await shares(gateway, ids);
+  const seq: Array<{ seen: number; recorded: number }> = [];
+  for (let i = 0; i < o.sequentialRuns; i++) seq.push(await one());
+  const recorded = seq.map((x) => x.recorded);
+  const start = performance.now();
+  const deadline = start + o.windowSec * 1000;
+  let completed = 0;
+  await Promise.all(
+    Array.from({ length: o.concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await one();
+        completed += 1;
+      }
+    }),
+  );
+  const elapsedSec = (performance.now() - start) / 1000;
+  const after = await shares(gateway, ids);
+  const perNode =
+    before && after
+      ? ids.map((id) => ({
+          id,
+          runsHosted: after.get(id)!.runsHosted - before.get(id)!.runsHosted,
+          tasksDone: after.get(id)!.tasksDone - before.get(id)!.tasksDone,
+        }))
+      : undefined;
+  return {
+    workload,
+    nodes: n,
+    sequentialRuns: seq.length,
+    runMs: summarize(recorded),
+    seenMs: summarize(seq.map((x) => x.seen)),
+    ...(workload === 'pipeline' ? { stepMs: summarize(recorded.map((x) => x / steps)) } : {}),
+    concurrency: o.concurrency,
+    completed,
+    elapsedSec,
+    runsPerSec: completed / elapsedSec,
+    stepsPerSec: (completed * steps) / elapsedSec,
+    ...(perNode ? { perNode } : {}),
+  };
 }

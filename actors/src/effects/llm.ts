@@ -35,7 +35,13 @@ export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtr
     kind: 'llm',
     name: model,
     endpoint: actorPath('llm', asked.profile),
-    request: { type: 'llm.request', suffix: 'req', content: { profile: asked.profile, model: asked.model, messages: asked.messages, tools }, hash, ...(turn ? { turn } : {}) },
+    request: {
+      type: 'llm.request',
+      suffix: 'req',
+      content: { profile: asked.profile, model: asked.model, messages: asked.messages, tools },
+      hash,
+      ...(turn ? { turn } : {}),
+    },
     // The maximum cost: the prompt as the provider counts it (its port's count, else the runtime's
     // estimate from the JSON of the messages and tools), plus all the output allowed.
     async budget(key) {
@@ -47,7 +53,10 @@ export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtr
       const req: LlmRequest = grant?.maxTokens ? { ...asked, maxTokens: grant.maxTokens } : asked;
       // The payload's own copy of the messages: the agent loop goes on appending to its array, and a
       // journaled envelope is read (the live stream, the bus) after that, never changed by it.
-      return { input: req, payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: [...req.messages], tools, hash } };
+      return {
+        input: req,
+        payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: [...req.messages], tools, hash },
+      };
     },
     result: { type: 'llm.response', suffix: 'res' },
     failure: { code: 'AO_LLM_FAILED', type: 'llm.failed', suffix: 'fail' },
@@ -55,7 +64,12 @@ export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtr
     // may have lost. A replay commits at once whatever it is asked (it stages nothing).
     journal: (source) => ({ result: source !== 'log', durable: source === 'recording' }),
     settle: (p) => settlement(p, s.prices),
-    usage: (p) => ({ inputTokens: p.usage.inputTokens, outputTokens: p.usage.outputTokens, totalTokens: p.usage.inputTokens + p.usage.outputTokens, llmCalls: 1 }),
+    usage: (p) => ({
+      inputTokens: p.usage.inputTokens,
+      outputTokens: p.usage.outputTokens,
+      totalTokens: p.usage.inputTokens + p.usage.outputTokens,
+      llmCalls: 1,
+    }),
     read: (recorded) => recorded as RecordedLlm,
     async live(req, step) {
       const port = s.llm(req.profile);
@@ -66,38 +80,53 @@ export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtr
         step.span?.addEvent('llm.throttled', { 'ao.llm.limit': t.limit, 'ao.llm.limit_scope': t.scope, 'ao.llm.wait_ms': t.waitMs });
         await actor.emit([{ from: endpoint, to: path, type: 'llm.throttled', payload: { key: step.key, ...t }, key: `${step.key}/throttled` }], false);
       };
-      return parseLlmResponse(await port.complete(req, step.signal, { call: { runId: s.runId, key: step.key, actor: path, tenant: s.tenant }, onThrottled }), port.provider);
+      return parseLlmResponse(
+        await port.complete(req, step.signal, { call: { runId: s.runId, key: step.key, actor: path, tenant: s.tenant }, onThrottled }),
+        port.provider,
+      );
     },
-    ok: (res, key) => ({ key, model: res.model, content: res.message.content, toolCalls: res.message.toolCalls, usage: res.usage, finishReason: res.finishReason }),
+    ok: (res, key) => ({
+      key,
+      model: res.model,
+      content: res.message.content,
+      toolCalls: res.message.toolCalls,
+      usage: res.usage,
+      finishReason: res.finishReason,
+    }),
     unsafe: () => false,
-    // A `chat` span (GenAI semantic conventions).
-    span: {
-      name: `chat ${model}`,
-      kind: SpanKind.CLIENT,
-      attributes: {
-        ...s.spanAttributes,
-        'gen_ai.operation.name': 'chat',
-        'gen_ai.system': s.llm(asked.profile).provider,
-        'gen_ai.request.model': model,
-        'gen_ai.request.max_tokens': asked.maxTokens,
-        ...(asked.temperature !== undefined ? { 'gen_ai.request.temperature': asked.temperature } : {}),
-        ...(captureContent() ? { 'gen_ai.input.messages': JSON.stringify(asked.messages) } : {}),
-      },
-      ended(span, p) {
-        span.setAttributes({
-          'gen_ai.response.model': p.model,
-          'gen_ai.usage.input_tokens': p.usage.inputTokens,
-          'gen_ai.usage.output_tokens': p.usage.outputTokens,
-          'gen_ai.response.finish_reasons': [p.finishReason],
-          ...(captureContent() ? { 'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', content: p.content, toolCalls: p.toolCalls }]) } : {}),
-        });
-        const m = meters();
-        m.tokens.add(p.usage.inputTokens, actor.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'input' }));
-        m.tokens.add(p.usage.outputTokens, actor.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'output' }));
-        return undefined;
-      },
-      failed: (_span, e) => errorInfo(e, 'AO_LLM_FAILED'),
+    span: llmSpan(actor, asked, model),
+  };
+}
+
+/** A `chat` span (GenAI semantic conventions). */
+function llmSpan(actor: StepActor, asked: LlmRequest, model: string): StepSpec<LlmRequest, LlmResponse, RecordedLlm>['span'] {
+  const { s } = actor;
+  return {
+    name: `chat ${model}`,
+    kind: SpanKind.CLIENT,
+    attributes: {
+      ...s.spanAttributes,
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.system': s.llm(asked.profile).provider,
+      'gen_ai.request.model': model,
+      'gen_ai.request.max_tokens': asked.maxTokens,
+      ...(asked.temperature !== undefined ? { 'gen_ai.request.temperature': asked.temperature } : {}),
+      ...(captureContent() ? { 'gen_ai.input.messages': JSON.stringify(asked.messages) } : {}),
     },
+    ended(span, p) {
+      span.setAttributes({
+        'gen_ai.response.model': p.model,
+        'gen_ai.usage.input_tokens': p.usage.inputTokens,
+        'gen_ai.usage.output_tokens': p.usage.outputTokens,
+        'gen_ai.response.finish_reasons': [p.finishReason],
+        ...(captureContent() ? { 'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', content: p.content, toolCalls: p.toolCalls }]) } : {}),
+      });
+      const m = meters();
+      m.tokens.add(p.usage.inputTokens, actor.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'input' }));
+      m.tokens.add(p.usage.outputTokens, actor.attrs({ 'gen_ai.request.model': model, 'gen_ai.token.type': 'output' }));
+      return undefined;
+    },
+    failed: (_span, e) => errorInfo(e, 'AO_LLM_FAILED'),
   };
 }
 

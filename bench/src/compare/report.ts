@@ -32,7 +32,16 @@ export interface Figures {
   w1?: { p50: number; p99: number; n: number };
   w2?: { p50: number; p99: number; n: number };
   w3?: { runsPerSec: number; stepsPerSec: number; cpuSecPer1000Steps: number; clientCpuSecPer1000Steps: number; failed: number };
-  w4?: { stepMs: number; rowsPerStep: number | null; bytesPerStep: number | null; diskBytesPerStep: number | null; totalBytes: number | null; shortBytesPerStep: number | null; replayMs: number; written: Record<string, TableStats> | null };
+  w4?: {
+    stepMs: number;
+    rowsPerStep: number | null;
+    bytesPerStep: number | null;
+    diskBytesPerStep: number | null;
+    totalBytes: number | null;
+    shortBytesPerStep: number | null;
+    replayMs: number;
+    written: Record<string, TableStats> | null;
+  };
   w5?: Record<number, { readyMs: number; firstMs: number; allMs: number; finishedMs: number; failed: number }>;
   w6?: {
     runs: Record<number, W6Figures>;
@@ -74,7 +83,13 @@ export function figuresOf(d: CompareData, s: SystemName): Figures {
     const client = w3.reduce((a, r) => a + r.clientCpuSec, 0);
     const server = w3.reduce((a, r) => a + (r.serverCpuSec ?? 0), 0);
     const rps = median(w3.map((r) => r.runs / r.elapsedSec));
-    out.w3 = { runsPerSec: rps, stepsPerSec: rps * PIPELINE_STEPS, cpuSecPer1000Steps: ((client + server) / steps) * 1000, clientCpuSecPer1000Steps: (client / steps) * 1000, failed: w3.reduce((a, r) => a + r.failed, 0) };
+    out.w3 = {
+      runsPerSec: rps,
+      stepsPerSec: rps * PIPELINE_STEPS,
+      cpuSecPer1000Steps: ((client + server) / steps) * 1000,
+      clientCpuSecPer1000Steps: (client / steps) * 1000,
+      failed: w3.reduce((a, r) => a + r.failed, 0),
+    };
   }
   const w4 = d.w4[s];
   if (w4?.length) {
@@ -92,30 +107,9 @@ export function figuresOf(d: CompareData, s: SystemName): Figures {
     };
   }
   const w5 = d.w5[s];
-  if (w5) {
-    out.w5 = {};
-    for (const [n, rs] of Object.entries(w5)) {
-      out.w5[Number(n)] = { readyMs: median(rs.map((r) => r.readyMs)), firstMs: median(rs.map((r) => r.firstResumedMs)), allMs: median(rs.map((r) => r.allResumedMs)), finishedMs: median(rs.map((r) => r.allFinishedMs)), failed: rs.reduce((a, r) => a + r.failed, 0) };
-    }
-  }
+  if (w5) out.w5 = w5Figures(w5);
   const w6 = d.w6?.[s];
-  if (w6) {
-    out.w6 = { runs: {}, resumes: {} };
-    for (const [n, r] of Object.entries(w6.runs)) {
-      const stored = r.total?.rowBytes ?? null;
-      out.w6.runs[Number(n)] = {
-        storedBytes: stored,
-        diskBytes: r.total?.diskBytes ?? null,
-        rows: r.total?.rows ?? null,
-        bytesPerTurn: stored === null ? null : stored / r.turns,
-        uniqueBytes: r.uniqueBytes,
-        storedPerUnique: stored === null ? null : stored / r.uniqueBytes,
-        runMs: r.runMs,
-        peakRssMiB: r.peakRssMiB,
-      };
-    }
-    for (const [n, r] of Object.entries(w6.resumes)) out.w6.resumes[Number(n)] = { killedAt: r.killedAt, readyMs: r.readyMs, firstMs: r.firstResumedMs, finishedMs: r.finishedMs, ok: r.ok, peakRssMiB: r.peakRssMiB };
-  }
+  if (w6) out.w6 = w6Figures(w6);
   return out;
 }
 
@@ -125,7 +119,14 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-const bytes = (n: number | null | undefined): string => (n === null || n === undefined ? '-' : n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : n >= 10 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const bytes = (n: number | null | undefined): string =>
+  n === null || n === undefined
+    ? '-'
+    : n >= 10 * 1024 * 1024
+      ? `${(n / 1024 / 1024).toFixed(1)} MiB`
+      : n >= 10 * 1024
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : `${n} B`;
 
 /** Whether W6 has figures of any system. */
 const hasW6 = (d: CompareData): boolean => Object.values(d.w6 ?? {}).some((x) => x && (Object.keys(x.runs).length || Object.keys(x.resumes).length));
@@ -141,18 +142,27 @@ export function renderW6Tables(d: CompareData): string {
     rows.push([`W6 ${n} turns: stored bytes (row bytes)`, ...col((x) => bytes(x.runs[n]?.storedBytes))]);
     rows.push([`W6 ${n}: bytes per turn`, ...col((x) => f(x.runs[n]?.bytesPerTurn, 0))]);
     rows.push([`W6 ${n}: stored / unique content (${bytes(unique)})`, ...col((x) => f(x.runs[n]?.storedPerUnique, 1))]);
-    rows.push([`W6 ${n}: disk bytes (heap+TOAST+indexes); rows`, ...col((x) => (x.runs[n] ? `${bytes(x.runs[n]!.diskBytes)}; ${x.runs[n]!.rows ?? '-'}` : '-'))]);
+    rows.push([
+      `W6 ${n}: disk bytes (heap+TOAST+indexes); rows`,
+      ...col((x) => (x.runs[n] ? `${bytes(x.runs[n]!.diskBytes)}; ${x.runs[n]!.rows ?? '-'}` : '-')),
+    ]);
     rows.push([`W6 ${n}: run time (s); peak RSS (MiB)`, ...col((x) => (x.runs[n] ? `${f(x.runs[n]!.runMs / 1000, 1)}; ${f(x.runs[n]!.peakRssMiB, 0)}` : '-'))]);
   }
   for (let i = 1; i < turns.length; i++) {
     const [a, b] = [turns[i - 1]!, turns[i]!];
-    rows.push([`W6 stored bytes, ${b} turns / ${a} turns (linear: ${f(b / a, 0)}x)`, ...col((x) => ratio(x.runs[b]?.storedBytes ?? NaN, x.runs[a]?.storedBytes ?? NaN))]);
+    rows.push([
+      `W6 stored bytes, ${b} turns / ${a} turns (linear: ${f(b / a, 0)}x)`,
+      ...col((x) => ratio(x.runs[b]?.storedBytes ?? NaN, x.runs[a]?.storedBytes ?? NaN)),
+    ]);
   }
   for (const n of d.knobs.w6ResumeTurns) {
     const at = Object.values(figs).find((x) => x?.resumes[n])?.resumes[n]!.killedAt;
     rows.push([`W6 ${n} turns, SIGKILL at turn ${at ?? '-'}: restart to ready (ms)`, ...col((x) => f(x.resumes[n]?.readyMs, 0))]);
     rows.push([`W6 ${n}: restart to first resumed turn (ms)`, ...col((x) => f(x.resumes[n]?.firstMs, 0))]);
-    rows.push([`W6 ${n}: restart to finished (ms); ended with the answer`, ...col((x) => (x.resumes[n] ? `${f(x.resumes[n]!.finishedMs, 0)}; ${x.resumes[n]!.ok ? 'yes' : 'NO'}` : '-'))]);
+    rows.push([
+      `W6 ${n}: restart to finished (ms); ended with the answer`,
+      ...col((x) => (x.resumes[n] ? `${f(x.resumes[n]!.finishedMs, 0)}; ${x.resumes[n]!.ok ? 'yes' : 'NO'}` : '-')),
+    ]);
     rows.push([`W6 ${n}: peak RSS of the restarted process (MiB)`, ...col((x) => f(x.resumes[n]?.peakRssMiB, 0))]);
   }
   const figures = table(['metric', ...d.systems.map((s) => SYSTEM_LABEL[s])], rows);
@@ -169,7 +179,9 @@ export function renderW6Tables(d: CompareData): string {
       ]);
     }
   }
-  const ratios = ratioRows.length ? `\n\nW6 ratios, each a peer's figure over ours (above 1x ours is better):\n\n${table(['peer / ours', `bytes/turn (${longest})`, `first resumed turn (${longestResume})`, `restart to finished (${longestResume})`], ratioRows)}` : '';
+  const ratios = ratioRows.length
+    ? `\n\nW6 ratios, each a peer's figure over ours (above 1x ours is better):\n\n${table(['peer / ours', `bytes/turn (${longest})`, `first resumed turn (${longestResume})`, `restart to finished (${longestResume})`], ratioRows)}`
+    : '';
   return `${figures}${ratios}`;
 }
 
@@ -204,7 +216,10 @@ function renderMainTables(d: CompareData): string {
     rows.push([`W5 ${n} run(s) in flight: restart to ready (ms)`, ...col((x) => f(x.w5?.[n]?.readyMs, 0))]);
     rows.push([`W5 ${n}: restart to first resumed step (ms)`, ...col((x) => f(x.w5?.[n]?.firstMs, 0))]);
     rows.push([`W5 ${n}: restart to all resumed (ms)`, ...col((x) => f(x.w5?.[n]?.allMs, 0))]);
-    rows.push([`W5 ${n}: restart to all finished (ms); runs that did not succeed`, ...col((x) => (x.w5?.[n] ? `${f(x.w5[n]!.finishedMs, 0)}; ${x.w5[n]!.failed}` : '-'))]);
+    rows.push([
+      `W5 ${n}: restart to all finished (ms); runs that did not succeed`,
+      ...col((x) => (x.w5?.[n] ? `${f(x.w5[n]!.finishedMs, 0)}; ${x.w5[n]!.failed}` : '-')),
+    ]);
     rows.push([`W5 ${n}: ready to first resumed step (ms)`, ...col((x) => (x.w5?.[n] ? f(x.w5[n]!.firstMs - x.w5[n]!.readyMs, 0) : '-'))]);
   }
   const figures = table(['metric', ...d.systems.map((s) => SYSTEM_LABEL[s])], rows);
@@ -229,19 +244,39 @@ function renderMainTables(d: CompareData): string {
       ]);
     }
   }
-  const ratios = table(['peer / ours (>1x: ours better)', 'W1 p50', 'W1 p99', 'W2 p50', 'W3 runs/s (ours/peer)', 'W3 CPU/step', 'W4 bytes/step', 'W4 replay', `W5 first resumed (${d.knobs.w5Runs[0]})`], ratioRows);
+  const ratios = table(
+    [
+      'peer / ours (>1x: ours better)',
+      'W1 p50',
+      'W1 p99',
+      'W2 p50',
+      'W3 runs/s (ours/peer)',
+      'W3 CPU/step',
+      'W4 bytes/step',
+      'W4 replay',
+      `W5 first resumed (${d.knobs.w5Runs[0]})`,
+    ],
+    ratioRows,
+  );
   return `${figures}\n\nRatios, each a peer's figure over ours (for W3 runs/s, ours over the peer's), so above 1x ours is better:\n\n${ratios}`;
 }
 
 export function renderMarkdown(d: CompareData, how: string): string {
   const m = d.machine;
   const perRound = d.systems
-    .map((s) => `- ${SYSTEM_LABEL[s]}: W1 p50 per round ${(d.w1[s] ?? []).map((r) => f(summarize(r.stepMs).p50, 3)).join(', ') || '-'} ms; W3 runs/s per round ${(d.w3[s] ?? []).map((r) => f(r.runs / r.elapsedSec, 1)).join(', ') || '-'}`)
+    .map(
+      (s) =>
+        `- ${SYSTEM_LABEL[s]}: W1 p50 per round ${(d.w1[s] ?? []).map((r) => f(summarize(r.stepMs).p50, 3)).join(', ') || '-'} ms; W3 runs/s per round ${(d.w3[s] ?? []).map((r) => f(r.runs / r.elapsedSec, 1)).join(', ') || '-'}`,
+    )
     .join('\n');
   const written = d.systems
     .map((s) => {
       const w = figuresOf(d, s).w4?.written;
-      return w ? `- ${SYSTEM_LABEL[s]}: ${Object.entries(w).map(([t, x]) => `${t} ${x.rows} rows / ${x.rowBytes} B`).join('; ')}` : undefined;
+      return w
+        ? `- ${SYSTEM_LABEL[s]}: ${Object.entries(w)
+            .map(([t, x]) => `${t} ${x.rows} rows / ${x.rowBytes} B`)
+            .join('; ')}`
+        : undefined;
     })
     .filter(Boolean)
     .join('\n');
@@ -249,7 +284,11 @@ export function renderMarkdown(d: CompareData, how: string): string {
   const w6Written = d.systems
     .map((s) => {
       const w = d.w6?.[s]?.runs[longest]?.written;
-      return w ? `- ${SYSTEM_LABEL[s]}: ${Object.entries(w).map(([t, x]) => `${t} ${x.rows} rows / ${bytes(x.rowBytes)}`).join('; ')}` : undefined;
+      return w
+        ? `- ${SYSTEM_LABEL[s]}: ${Object.entries(w)
+            .map(([t, x]) => `${t} ${x.rows} rows / ${bytes(x.rowBytes)}`)
+            .join('; ')}`
+        : undefined;
     })
     .filter(Boolean)
     .join('\n');
@@ -260,8 +299,12 @@ Written by \`pnpm bench\` (bench/src/compare/main.ts); overwritten on every run.
 - Date: ${m.date}
 - Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}; Postgres and nats-server on the same machine (shared with other work: compare ratios, not absolutes)
 - Node: ${m.node}
-- Ours: ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}
-- Peers: ${Object.entries(d.peers).map(([k, v]) => `${k} ${v}`).join(', ')}
+- Ours: ${Object.entries(m.packages)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}
+- Peers: ${Object.entries(d.peers)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}
 - Knobs: ${JSON.stringify(d.knobs)}
 - Whole bench: ${d.totalSec.toFixed(0)} s
 - Cluster (ours alone on 1, 2 and 3 \`ao node\` processes, NATS JetStream + Postgres): see \`bench/CLUSTER.md\`, written by the \`cluster\` workload of the same command (\`BENCH_WORKLOADS=cluster pnpm bench\` refreshes it alone)
@@ -283,4 +326,47 @@ ${hasW6(d) ? `\nW6, what the ${longest}-turn conversation wrote, by table:\n\n${
 
 ${how}
 `;
+}
+
+/** W5's figures: per number of runs in flight, the medians of its rounds. */
+function w5Figures(w5: NonNullable<CompareData['w5'][SystemName]>): NonNullable<Figures['w5']> {
+  const f: NonNullable<Figures['w5']> = {};
+  for (const [n, rs] of Object.entries(w5)) {
+    f[Number(n)] = {
+      readyMs: median(rs.map((r) => r.readyMs)),
+      firstMs: median(rs.map((r) => r.firstResumedMs)),
+      allMs: median(rs.map((r) => r.allResumedMs)),
+      finishedMs: median(rs.map((r) => r.allFinishedMs)),
+      failed: rs.reduce((a, r) => a + r.failed, 0),
+    };
+  }
+  return f;
+}
+
+/** W6's figures: stored bytes per conversation length, and the resumes. */
+function w6Figures(w6: NonNullable<NonNullable<CompareData['w6']>[SystemName]>): NonNullable<Figures['w6']> {
+  const f: NonNullable<Figures['w6']> = { runs: {}, resumes: {} };
+  for (const [n, r] of Object.entries(w6.runs)) {
+    const stored = r.total?.rowBytes ?? null;
+    f.runs[Number(n)] = {
+      storedBytes: stored,
+      diskBytes: r.total?.diskBytes ?? null,
+      rows: r.total?.rows ?? null,
+      bytesPerTurn: stored === null ? null : stored / r.turns,
+      uniqueBytes: r.uniqueBytes,
+      storedPerUnique: stored === null ? null : stored / r.uniqueBytes,
+      runMs: r.runMs,
+      peakRssMiB: r.peakRssMiB,
+    };
+  }
+  for (const [n, r] of Object.entries(w6.resumes))
+    f.resumes[Number(n)] = {
+      killedAt: r.killedAt,
+      readyMs: r.readyMs,
+      firstMs: r.firstResumedMs,
+      finishedMs: r.finishedMs,
+      ok: r.ok,
+      peakRssMiB: r.peakRssMiB,
+    };
+  return f;
 }
