@@ -15,6 +15,14 @@ export default defineConfig({
     // adapters at local fakes explicitly); empty means unset to the config.
     // The runtime's log is quiet in tests: a test that asserts on it captures it (`captureLog` in
     // @ao/runtime/testing); processes a test spawns set their own level (gateway/test/process.ts).
-    env: { OPENAI_API_KEY: '', OPENAI_BASE_URL: '', ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: '', AO_LLM_PROFILES: '', AO_MCP_SERVERS: '', AO_LOG_LEVEL: 'silent' },
+    env: {
+      OPENAI_API_KEY: '',
+      OPENAI_BASE_URL: '',
+      ANTHROPIC_API_KEY: '',
+      ANTHROPIC_BASE_URL: '',
+      AO_LLM_PROFILES: '',
+      AO_MCP_SERVERS: '',
+      AO_LOG_LEVEL: 'silent',
+    },
   },
 });

@@ -87,7 +87,8 @@ describe('the CLI without compiling TypeScript at start', () => {
     expect(await staticPackages(join(outDir, ENTRY))).toEqual(['zod']);
     // The heavy ones are still in the build, in chunks of their own.
     const all = (await Promise.all((await readdir(outDir)).filter((f) => f.endsWith('.mjs')).map((f) => readFile(join(outDir, f), 'utf8')))).join('\n');
-    for (const p of ['fastify', '@electric-sql/pglite', '@nats-io/transport-node', '@opentelemetry/sdk-node', '@modelcontextprotocol/sdk', 'nact', 'pg@']) expect(all).toContain(p);
+    for (const p of ['fastify', '@electric-sql/pglite', '@nats-io/transport-node', '@opentelemetry/sdk-node', '@modelcontextprotocol/sdk', 'nact', 'pg@'])
+      expect(all).toContain(p);
   });
 
   it('the engine loads the OpenTelemetry SDK, the MCP SDK and the NATS client only when it uses them', async () => {
@@ -95,7 +96,17 @@ describe('the CLI without compiling TypeScript at start', () => {
     expect(engine).toBeDefined();
     const loaded = await staticPackages(join(outDir, engine!));
     expect(loaded).toContain('@electric-sql/pglite');
-    for (const p of ['@opentelemetry/sdk-node', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@modelcontextprotocol/sdk', '@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'fastify']) expect(loaded).not.toContain(p);
+    for (const p of [
+      '@opentelemetry/sdk-node',
+      '@opentelemetry/exporter-trace-otlp-http',
+      '@opentelemetry/exporter-metrics-otlp-http',
+      '@modelcontextprotocol/sdk',
+      '@nats-io/transport-node',
+      '@nats-io/jetstream',
+      '@nats-io/kv',
+      'fastify',
+    ])
+      expect(loaded).not.toContain(p);
   });
 
   it('`ao serve` starts without a warning (no FastifyDeprecation, no Node deprecation), makes its new data directory from a template, and exits 0 on Ctrl-C', async () => {
@@ -181,4 +192,3 @@ describe('CLI builds: one directory per build, old ones pruned', () => {
     expect((await readdir(dist)).sort()).toEqual([newest, inUse, liveTmp].map((d) => d.slice(dist.length + 1)).sort());
   });
 });
-

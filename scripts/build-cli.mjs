@@ -31,7 +31,9 @@ export function cliInputs(root) {
   const pkgs = ['graphs', 'runtime', 'actors', 'gateway'];
   return {
     trees: pkgs.map((p) => join(root, p, 'src')),
-    files: [...pkgs.map((p) => join(p, 'package.json')), 'package.json', 'pnpm-lock.yaml', 'tsconfig.base.json', 'scripts/build-cli.mjs'].map((f) => join(root, f)),
+    files: [...pkgs.map((p) => join(p, 'package.json')), 'package.json', 'pnpm-lock.yaml', 'tsconfig.base.json', 'scripts/build-cli.mjs'].map((f) =>
+      join(root, f),
+    ),
   };
 }
 

@@ -14,7 +14,12 @@ const run = promisify(execFile);
 const up = (await postgresAvailable()) && (await natsAvailable());
 
 /** The Dockerfile's final stage: its ENTRYPOINT, ENV, and what its `COPY --from=build` lines take. */
-export function finalStage(dockerfile: string): { entrypoint: string[]; env: Record<string, string>; copies: Array<{ from: string; to: string }>; buildRuns: string[] } {
+export function finalStage(dockerfile: string): {
+  entrypoint: string[];
+  env: Record<string, string>;
+  copies: Array<{ from: string; to: string }>;
+  buildRuns: string[];
+} {
   const stages = dockerfile.split(/^FROM /m).slice(1);
   const last = stages.at(-1)!;
   const build = stages.slice(0, -1).join('\n');
@@ -85,7 +90,17 @@ describe.skipIf(!up)('the image and docker compose, run without Docker', () => {
     expect(stage.entrypoint[0]).toBe('node');
     const p = spawn(process.execPath, args, {
       cwd: root,
-      env: { PATH: process.env.PATH, ...stage.env, ...env, AO_DATA_DIR: dataDir, DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, OTEL_EXPORTER_OTLP_ENDPOINT: '', AO_NATS_PREFIX: prefix, AO_LLM_LATENCY_MS: '20' },
+      env: {
+        PATH: process.env.PATH,
+        ...stage.env,
+        ...env,
+        AO_DATA_DIR: dataDir,
+        DATABASE_URL: db.url,
+        NATS_URL: TEST_NATS_URL,
+        OTEL_EXPORTER_OTLP_ENDPOINT: '',
+        AO_NATS_PREFIX: prefix,
+        AO_LLM_LATENCY_MS: '20',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const i = logs.push('') - 1;
@@ -115,7 +130,11 @@ describe.skipIf(!up)('the image and docker compose, run without Docker', () => {
     await until(async () => ((await get<{ nodes: unknown[] }>('/nodes')).nodes.length === 3 ? true : undefined), 'three nodes in /nodes');
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'research-swarm', input: { topic: `image ${i}` } }) });
+      const res = await fetch(`${url}/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ graph: 'research-swarm', input: { topic: `image ${i}` } }),
+      });
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as { id: string }).id);
     }

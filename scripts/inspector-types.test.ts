@@ -18,6 +18,8 @@ describe("the inspector's types of the gateway's shapes", () => {
     expect(typeOf({ type: 'array', items: { type: 'string' } })).toBe('string[]');
     expect(typeOf({ type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'null' }] } })).toBe('Array<string | null>');
     expect(typeOf({ type: 'object', additionalProperties: { type: 'number' } })).toBe('Record<string, number>');
-    expect(typeOf({ type: 'object', properties: { a: { type: 'string' }, 'b-c': { type: 'boolean' } }, required: ['a'] })).toBe('{\n  a: string;\n  "b-c"?: boolean;\n}');
+    expect(typeOf({ type: 'object', properties: { a: { type: 'string' }, 'b-c': { type: 'boolean' } }, required: ['a'] })).toBe(
+      '{\n  a: string;\n  "b-c"?: boolean;\n}',
+    );
   });
 });

@@ -99,13 +99,22 @@ describe('in your own project: the packed packages installed with npm outside th
     await writeFile(join(project, 'my-graphs.ts'), GRAPHS);
     await writeFile(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2023', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['my-graphs.ts'] }),
+      JSON.stringify({
+        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2023', strict: true, noEmit: true, skipLibCheck: true, types: [] },
+        files: ['my-graphs.ts'],
+      }),
     );
-    await timed('npm install', () => run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, 'zod@4.6.7'], project));
+    await timed('npm install', () =>
+      run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, 'zod@4.6.7'], project),
+    );
   }, SLOW);
 
   afterAll(async () => {
-    console.log(`own-project test: ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
+    console.log(
+      `own-project test: ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+        .join(', ')}`,
+    );
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -129,63 +138,78 @@ describe('in your own project: the packed packages installed with npm outside th
     }
   });
 
-  it('the graph module type-checks against the installed packages (exports carry .d.ts types)', async () => {
-    const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/bin/tsc');
-    await timed('tsc', () => run(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], project));
-  }, SLOW);
+  it(
+    'the graph module type-checks against the installed packages (exports carry .d.ts types)',
+    async () => {
+      const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/bin/tsc');
+      await timed('tsc', () => run(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], project));
+    },
+    SLOW,
+  );
 
-  it('ao serve from node_modules/.bin runs the project graph and tool (AO_GRAPHS in TypeScript) and serves the inspector', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const env = cleanEnv({ AO_GRAPHS: './my-graphs.ts', AO_DATA_DIR: join(dir, 'data'), PORT: String(port), HOST: '127.0.0.1', AO_LOG_LEVEL: 'silent' });
-    const server: ChildProcess = spawn(join(project, 'node_modules', '.bin', 'ao'), ['serve'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
-    let gone = false;
-    void exited.then(() => (gone = true));
-    try {
-      await timed('serve up', async () => {
-        for (;;) {
-          if (gone) throw new Error(`ao serve exited: ${log}`);
-          const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-          if (ok) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      });
-      const graphs = JSON.stringify(await (await fetch(`${url}/graphs`)).json());
-      expect(graphs).toContain('"greet"');
+  it(
+    'ao serve from node_modules/.bin runs the project graph and tool (AO_GRAPHS in TypeScript) and serves the inspector',
+    async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const env = cleanEnv({ AO_GRAPHS: './my-graphs.ts', AO_DATA_DIR: join(dir, 'data'), PORT: String(port), HOST: '127.0.0.1', AO_LOG_LEVEL: 'silent' });
+      const server: ChildProcess = spawn(join(project, 'node_modules', '.bin', 'ao'), ['serve'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
+      let gone = false;
+      void exited.then(() => (gone = true));
+      try {
+        await timed('serve up', async () => {
+          for (;;) {
+            if (gone) throw new Error(`ao serve exited: ${log}`);
+            const ok = await fetch(`${url}/health`).then(
+              (r) => r.ok,
+              () => false,
+            );
+            if (ok) return;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        });
+        const graphs = JSON.stringify(await (await fetch(`${url}/graphs`)).json());
+        expect(graphs).toContain('"greet"');
 
-      const page = await fetch(`${url}/`);
-      expect(page.status).toBe(200);
-      expect(await page.text()).toBe(INSPECTOR_PAGE);
+        const page = await fetch(`${url}/`);
+        expect(page.status).toBe(200);
+        expect(await page.text()).toBe(INSPECTOR_PAGE);
 
-      const started = await fetch(`${url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'greet', input: {} }) });
-      expect(started.status).toBe(202);
-      const { id } = (await started.json()) as { id: string };
-      const final = await timed('run', async () => {
-        for (;;) {
-          const r = (await (await fetch(`${url}/runs/${id}`)).json()) as { status: string; error: unknown };
-          if (!['pending', 'running'].includes(r.status)) return r;
-          if (gone) throw new Error(`ao serve exited: ${log}`);
-          await new Promise((res) => setTimeout(res, 100));
-        }
-      });
-      expect(final).toMatchObject({ status: 'succeeded', error: null });
-      const events = JSON.stringify(await (await fetch(`${url}/runs/${id}/events`)).json());
-      expect(events).toContain('HELLO FROM MY PROJECT!');
-      // The CLI of the project talks to that server.
-      const runs = await run(join(project, 'node_modules', '.bin', 'ao'), ['runs'], project, cleanEnv({ AO_URL: url }));
-      expect(runs).toMatch(new RegExp(`^${id}\\s+greet\\s+succeeded`, 'm'));
-      // The run exported as a file and verified from the project's own code, as a test suite would.
-      await run(join(project, 'node_modules', '.bin', 'ao'), ['export', id, '-o', 'greet.json'], project, cleanEnv({ AO_URL: url }));
-      await writeFile(join(project, 'verify.ts'), VERIFY);
-      const verified = await run(process.execPath, ['--import', 'tsx', 'verify.ts'], project, cleanEnv({}));
-      expect(verified).toContain('verified: identical');
-    } finally {
-      if (!gone) server.kill('SIGTERM');
-    }
-    expect(await exited).toBe(0);
-  }, SLOW);
+        const started = await fetch(`${url}/runs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ graph: 'greet', input: {} }),
+        });
+        expect(started.status).toBe(202);
+        const { id } = (await started.json()) as { id: string };
+        const final = await timed('run', async () => {
+          for (;;) {
+            const r = (await (await fetch(`${url}/runs/${id}`)).json()) as { status: string; error: unknown };
+            if (!['pending', 'running'].includes(r.status)) return r;
+            if (gone) throw new Error(`ao serve exited: ${log}`);
+            await new Promise((res) => setTimeout(res, 100));
+          }
+        });
+        expect(final).toMatchObject({ status: 'succeeded', error: null });
+        const events = JSON.stringify(await (await fetch(`${url}/runs/${id}/events`)).json());
+        expect(events).toContain('HELLO FROM MY PROJECT!');
+        // The CLI of the project talks to that server.
+        const runs = await run(join(project, 'node_modules', '.bin', 'ao'), ['runs'], project, cleanEnv({ AO_URL: url }));
+        expect(runs).toMatch(new RegExp(`^${id}\\s+greet\\s+succeeded`, 'm'));
+        // The run exported as a file and verified from the project's own code, as a test suite would.
+        await run(join(project, 'node_modules', '.bin', 'ao'), ['export', id, '-o', 'greet.json'], project, cleanEnv({ AO_URL: url }));
+        await writeFile(join(project, 'verify.ts'), VERIFY);
+        const verified = await run(process.execPath, ['--import', 'tsx', 'verify.ts'], project, cleanEnv({}));
+        expect(verified).toContain('verified: identical');
+      } finally {
+        if (!gone) server.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    },
+    SLOW,
+  );
 });

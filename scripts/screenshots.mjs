@@ -73,7 +73,10 @@ async function main() {
    * @returns {Promise<any>}
    */
   const api = async (path, body) => {
-    const res = await globalThis.fetch(`${server.url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await globalThis.fetch(
+      `${server.url}${path}`,
+      body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    );
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
@@ -87,7 +90,16 @@ async function main() {
   };
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     await mkdir(DOCS, { recursive: true });
@@ -125,7 +137,11 @@ async function main() {
     // A fork of draft-critique with new instructions for `draft`, compared with its original.
     const { checkpoints } = await api(`/runs/${dc.id}/checkpoints`);
     const step = checkpoints.find((/** @type {{ node: string | null }} */ c) => c.node === 'outline').step;
-    const fork = await api(`/runs/${dc.id}/replay`, { fromStep: step, mode: 'live', overrides: { nodes: { draft: { instructions: 'Write the draft as a numbered list of short points.' } } } });
+    const fork = await api(`/runs/${dc.id}/replay`, {
+      fromStep: step,
+      mode: 'live',
+      overrides: { nodes: { draft: { instructions: 'Write the draft as a numbered list of short points.' } } },
+    });
     await ended(fork.id);
     await page.goto(`${server.url}/#/compare/${dc.id}/${fork.id}`);
     await page.waitForSelector('[data-testid=compare][data-ready=true]');

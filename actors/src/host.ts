@@ -3,7 +3,21 @@ import { actorPath, RunJournal } from '@ao/runtime';
 import { isoNow, log } from '@ao/runtime';
 import { AoError } from '@ao/graphs';
 import { randomUUID } from 'node:crypto';
-import type { ActorPath, ActorRef, ActorSystem, AgentRestore, Bus, Clock, Envelope, Recording, RunRecord, SecretVault, Store, ToolRegistry, TraceContext } from '@ao/runtime';
+import type {
+  ActorPath,
+  ActorRef,
+  ActorSystem,
+  AgentRestore,
+  Bus,
+  Clock,
+  Envelope,
+  Recording,
+  RunRecord,
+  SecretVault,
+  Store,
+  ToolRegistry,
+  TraceContext,
+} from '@ao/runtime';
 import { foldLedger, isLedgerEvent } from './budget/budget-actor.js';
 import { newLedger } from './budget/ledger.js';
 import type { Ledger, PriceTable } from './budget/ledger.js';
@@ -241,7 +255,19 @@ export class RunHost {
     // run from its last checkpoint.
     void this.journal
       .append(
-        [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.finished', payload: { status: 'failed', error, usage }, causationId: null, key: 'run.finished' })],
+        [
+          draft(
+            { runId: run.id, trace },
+            {
+              from: SUPERVISOR_PATH,
+              to: SUPERVISOR_PATH,
+              type: 'run.finished',
+              payload: { status: 'failed', error, usage },
+              causationId: null,
+              key: 'run.finished',
+            },
+          ),
+        ],
         { patch: { status: 'failed', error, usage, finishedAt: isoNow(deps.clock), releaseLease: true } },
       )
       .catch(() => undefined)
@@ -267,7 +293,7 @@ export class RunHost {
       this.tell(env);
       rec.delivered(env);
       // What waited for this one may go now, in turn.
-      for (let i = 0; i < this.held.length; ) {
+      for (let i = 0; i < this.held.length;) {
         const h = this.held[i]!;
         if (!rec.mayDeliver(h)) {
           i += 1;

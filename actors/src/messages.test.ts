@@ -4,7 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage } from './messages.js';
 
 const env = (type: string, payload: unknown): Envelope =>
-  ({ id: envelopeIdFor('r', `${type}/${JSON.stringify(payload)}`), runId: 'r', seq: 1, from: 'supervisor/a', to: 'supervisor/budget', type, payload, causationId: null, trace: null, time: new Date(0).toISOString() }) as Envelope;
+  ({
+    id: envelopeIdFor('r', `${type}/${JSON.stringify(payload)}`),
+    runId: 'r',
+    seq: 1,
+    from: 'supervisor/a',
+    to: 'supervisor/budget',
+    type,
+    payload,
+    causationId: null,
+    trace: null,
+    time: new Date(0).toISOString(),
+  }) as Envelope;
 
 describe('parseMessage', () => {
   it('validates an envelope once: the same envelope read again gives the same message', () => {

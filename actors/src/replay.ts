@@ -30,15 +30,23 @@ export function graphWithOverrides(def: GraphDef<unknown>, o: ReplayOverrides | 
   const changes = o?.nodes;
   if (!changes || !Object.keys(changes).length) return def;
   for (const [id, c] of Object.entries(changes)) {
-    if (!def.node(id)) throw new AoError('AO_REPLAY_INCOMPATIBLE', `overrides.nodes names "${id}", which graph "${def.name}" does not have`, { field: `overrides.nodes.${id}` });
+    if (!def.node(id))
+      throw new AoError('AO_REPLAY_INCOMPATIBLE', `overrides.nodes names "${id}", which graph "${def.name}" does not have`, { field: `overrides.nodes.${id}` });
     for (const t of c.tools ?? []) {
-      if (!hasTool(t)) throw new AoError('AO_REPLAY_INCOMPATIBLE', `overrides.nodes.${id}.tools names "${t}", which is not registered`, { field: `overrides.nodes.${id}.tools` });
+      if (!hasTool(t))
+        throw new AoError('AO_REPLAY_INCOMPATIBLE', `overrides.nodes.${id}.tools names "${t}", which is not registered`, {
+          field: `overrides.nodes.${id}.tools`,
+        });
     }
   }
   const nodes = def.nodes.map((n): NodeDef<unknown> => {
     const c = changes[n.id];
     if (!c) return n;
-    return Object.freeze({ ...n, ...(c.instructions !== undefined ? { instructions: c.instructions } : {}), ...(c.tools ? { tools: Object.freeze([...c.tools]) as string[] } : {}) });
+    return Object.freeze({
+      ...n,
+      ...(c.instructions !== undefined ? { instructions: c.instructions } : {}),
+      ...(c.tools ? { tools: Object.freeze([...c.tools]) as string[] } : {}),
+    });
   });
   const byId = new Map(nodes.map((n) => [n.id, n]));
   return Object.freeze({ ...def, nodes: Object.freeze(nodes), node: (id: string) => byId.get(id) });
@@ -55,7 +63,12 @@ export function budgetWithOverrides(original: Budget, o: ReplayOverrides | null 
 }
 
 /** The checkpoint a replay starts from, checked: it exists, has a step after it, and fits the graph registered now. */
-export async function replayCheckpoint(store: Store, run: RunRecord, def: GraphDef<unknown>, fromStep: number): Promise<{ seq: number; node: string | null; createdAt: string; state: CheckpointState } | undefined> {
+export async function replayCheckpoint(
+  store: Store,
+  run: RunRecord,
+  def: GraphDef<unknown>,
+  fromStep: number,
+): Promise<{ seq: number; node: string | null; createdAt: string; state: CheckpointState } | undefined> {
   if (fromStep === 0) return undefined;
   const cp = await store.getCheckpoint(run.id, fromStep);
   if (!cp) {
@@ -63,7 +76,10 @@ export async function replayCheckpoint(store: Store, run: RunRecord, def: GraphD
     if (!last) throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoints; replay it from step 0`, { field: 'fromStep' });
     if (fromStep > last.step) {
       const maxStep = CheckpointStateSchema.safeParse(last.state).data?.sched.finished ? last.step - 1 : last.step;
-      throw new AoError('AO_REPLAY_STEP_OUT_OF_RANGE', `fromStep ${fromStep} is past the run's last step that can be replayed (${maxStep})`, { field: 'fromStep', details: { maxStep } });
+      throw new AoError('AO_REPLAY_STEP_OUT_OF_RANGE', `fromStep ${fromStep} is past the run's last step that can be replayed (${maxStep})`, {
+        field: 'fromStep',
+        details: { maxStep },
+      });
     }
     throw new AoError('AO_CHECKPOINT_NOT_FOUND', `run ${run.id} has no checkpoint ${fromStep} (its retention may have removed it)`, { field: 'fromStep' });
   }
@@ -71,11 +87,18 @@ export async function replayCheckpoint(store: Store, run: RunRecord, def: GraphD
   if (!parsed.success) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${cp.step} of run ${run.id}: ${parsed.error.issues[0]?.message}`);
   const state = parsed.data;
   if (state.sched.finished) {
-    throw new AoError('AO_REPLAY_STEP_OUT_OF_RANGE', `step ${fromStep} ended the run: nothing happens after it; replay from ${fromStep - 1} or earlier`, { field: 'fromStep', details: { maxStep: fromStep - 1 } });
+    throw new AoError('AO_REPLAY_STEP_OUT_OF_RANGE', `step ${fromStep} ended the run: nothing happens after it; replay from ${fromStep - 1} or earlier`, {
+      field: 'fromStep',
+      details: { maxStep: fromStep - 1 },
+    });
   }
   const missing = Object.keys(state.sched.nodes).find((n) => !def.node(n)) ?? state.live.find((l) => !def.node(l.node))?.node;
   if (missing || Object.keys(state.sched.nodes).length !== def.nodes.length || state.sched.edges.length !== def.edges.length) {
-    throw new AoError('AO_REPLAY_INCOMPATIBLE', `graph "${def.name}" as registered now ${missing ? `has no node "${missing}"` : 'has other nodes or edges'} than checkpoint ${fromStep} of run ${run.id}`, { field: 'fromStep' });
+    throw new AoError(
+      'AO_REPLAY_INCOMPATIBLE',
+      `graph "${def.name}" as registered now ${missing ? `has no node "${missing}"` : 'has other nodes or edges'} than checkpoint ${fromStep} of run ${run.id}`,
+      { field: 'fromStep' },
+    );
   }
   return { seq: cp.seq, node: cp.node, createdAt: cp.createdAt, state };
 }
@@ -127,7 +150,13 @@ export async function replayStartState(
  * the original's log by seq range: the part before the earliest live start is never read, so the
  * cost does not grow with the steps before `fromStep`.
  */
-export async function loadRecording(store: Store, replay: RunRecord, info: ReplayInfo, restored: CheckpointState | undefined, o: { ordered: boolean }): Promise<Recording> {
+export async function loadRecording(
+  store: Store,
+  replay: RunRecord,
+  info: ReplayInfo,
+  restored: CheckpointState | undefined,
+  o: { ordered: boolean },
+): Promise<Recording> {
   let from = info.baseSeq;
   if (restored?.live.length) {
     const ids = restored.live.map((l) => envelopeIdFor(info.of, `${SUPERVISOR_PATH}/${l.name}/start`));

@@ -1,6 +1,22 @@
 import type { Budget, GraphDef } from '@ao/graphs';
 import type { Ledger, PriceTable } from './budget/ledger.js';
-import type { ActorJournal, ActorPath, ActorRef, AgentRestore, Attributes, Clock, Divergence, Envelope, EnvelopeDraft, LlmPort, ReplayInfo, RunSecrets, SignalRecord, ToolRegistry, TraceContext } from '@ao/runtime';
+import type {
+  ActorJournal,
+  ActorPath,
+  ActorRef,
+  AgentRestore,
+  Attributes,
+  Clock,
+  Divergence,
+  Envelope,
+  EnvelopeDraft,
+  LlmPort,
+  ReplayInfo,
+  RunSecrets,
+  SignalRecord,
+  ToolRegistry,
+  TraceContext,
+} from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
 export type LlmResolver = (profile: string) => LlmPort;

@@ -11,7 +11,11 @@ import type { RunServices } from './services.js';
  */
 
 /** The span of one node (or branch) execution, started when its start message is handled. */
-export function nodeSpan(s: RunServices, start: Envelope, o: { name: 'node' | 'node.branch'; node: string; kind: string; iteration?: number; attempt: number; branch?: number; actor: string }): { span: Span; trace: TraceContext; started: number } {
+export function nodeSpan(
+  s: RunServices,
+  start: Envelope,
+  o: { name: 'node' | 'node.branch'; node: string; kind: string; iteration?: number; attempt: number; branch?: number; actor: string },
+): { span: Span; trace: TraceContext; started: number } {
   const span = startSpan(o.name, {
     // A branch hangs off its swarm's span (the sender of its start); a node off the run's root.
     parent: o.name === 'node.branch' ? start.trace : s.trace,
@@ -32,7 +36,12 @@ export function nodeSpan(s: RunServices, start: Envelope, o: { name: 'node' | 'n
 /** End a node span and count its duration. */
 export function nodeEnded(s: RunServices, n: { span: Span; started: number }, node: string, error?: ErrorInfo): void {
   endSpan(n.span, error);
-  meters().stepDuration.record(performance.now() - n.started, { 'ao.graph': String(s.spanAttributes['ao.graph']), 'ao.node': node, status: error ? 'failed' : 'succeeded', ...replayAttr(s) });
+  meters().stepDuration.record(performance.now() - n.started, {
+    'ao.graph': String(s.spanAttributes['ao.graph']),
+    'ao.node': node,
+    status: error ? 'failed' : 'succeeded',
+    ...replayAttr(s),
+  });
 }
 
 /** The supervisor's span for one step, linked to the message that made it. */
@@ -44,7 +53,13 @@ export function stepSpan(s: RunServices, step: number, cause: TraceContext | nul
 const replayAttr = (s: RunServices): Attributes => (s.spanAttributes.replay ? { replay: true } : {});
 
 /** The run ended: its root span (see emitRunSpan) and the finished-runs metric. */
-export function runEnded(s: RunServices, status: string, error?: ErrorInfo | null, events: Array<{ name: string; attributes: Attributes }> = [], usage: Usage = s.ledgerAt([]).usage): void {
+export function runEnded(
+  s: RunServices,
+  status: string,
+  error?: ErrorInfo | null,
+  events: Array<{ name: string; attributes: Attributes }> = [],
+  usage: Usage = s.ledgerAt([]).usage,
+): void {
   emitRunSpan({
     trace: s.trace,
     startTime: s.startedAt,

@@ -89,7 +89,10 @@ interface Case {
 }
 
 const nodeArb: fc.Arbitrary<NodeSpec> = fc.record({
-  sub: fc.option(fc.record({ tokens: fc.integer({ min: 200, max: 20_000 }), tools: fc.integer({ min: 1, max: 20 }) }, { requiredKeys: [] }), { nil: undefined, freq: 3 }),
+  sub: fc.option(fc.record({ tokens: fc.integer({ min: 200, max: 20_000 }), tools: fc.integer({ min: 1, max: 20 }) }, { requiredKeys: [] }), {
+    nil: undefined,
+    freq: 3,
+  }),
   agent: fc.constantFrom('pipeline' as const, 'swarm' as const),
   concurrency: fc.integer({ min: 1, max: 16 }),
   tools: fc.subarray([...TOOL_NAMES]),
@@ -196,7 +199,11 @@ describe('budget property: random graphs on one engine never pass their limits',
         expect(late.map((e) => `${e.seq} ${e.type} ${e.from}`)).toEqual([]);
 
         // Tokens: the sum of what calls settled for never passes the run's limit, nor a node's.
-        const nodeOf = new Map(events.filter((e) => e.type === 'budget.granted').map((e) => [payload<{ key: string }>(e).key, payload<{ reservation: { node: string } }>(e).reservation.node]));
+        const nodeOf = new Map(
+          events
+            .filter((e) => e.type === 'budget.granted')
+            .map((e) => [payload<{ key: string }>(e).key, payload<{ reservation: { node: string } }>(e).reservation.node]),
+        );
         const settles = events.filter((e) => e.type === 'budget.settle').map((e) => payload<{ key: string; tokens: number; tool?: string }>(e));
         const settledTokens = settles.reduce((s, p) => s + p.tokens, 0);
         if (budget.tokens !== undefined) expect(settledTokens).toBeLessThanOrEqual(budget.tokens);
@@ -213,7 +220,8 @@ describe('budget property: random graphs on one engine never pass their limits',
         for (const [tool, cap] of Object.entries(budget.perTool ?? {})) expect(results.filter((n) => n === tool).length).toBeLessThanOrEqual(cap);
         // And every tool.call that ran was granted first.
         const grantedKeys = new Set(events.filter((e) => e.type === 'budget.granted').map((e) => payload<{ key: string }>(e).key));
-        for (const e of events.filter((x) => x.type === 'tool.call' || x.type === 'llm.request')) expect(grantedKeys.has(payload<{ key: string }>(e).key)).toBe(true);
+        for (const e of events.filter((x) => x.type === 'tool.call' || x.type === 'llm.request'))
+          expect(grantedKeys.has(payload<{ key: string }>(e).key)).toBe(true);
 
         const refusals = events.filter((e) => e.type === 'budget.refused').map((e) => payload<{ limit: string; stop: boolean }>(e));
         stats.refusedPerTool += refusals.filter((r) => r.limit === 'perTool').length;
@@ -242,7 +250,10 @@ describe('budget property: random graphs on one engine never pass their limits',
         const after = events.filter((e) => e.seq > stop!.seq);
         // No call starts after the stop: no grant, no model request, no tool call.
         const started = after.filter((e) => e.type === 'budget.granted' || e.type === 'llm.request' || e.type === 'tool.call');
-        expect(started.map((e) => `${e.seq} ${e.type} ${e.from}`), `after stop #${stop!.seq} (${stop!.type})`).toEqual([]);
+        expect(
+          started.map((e) => `${e.seq} ${e.type} ${e.from}`),
+          `after stop #${stop!.seq} (${stop!.type})`,
+        ).toEqual([]);
         // Settle a moment: still nothing after run.finished, and no actor of the run alive.
         await sleep(5);
         expect((await allEvents(h.store, run.id)).length).toBe(events.length);
@@ -274,7 +285,10 @@ describe('budget property: random graphs on one engine never pass their limits',
         const events = await allEvents(h.store, run.id);
         free.runs += 1;
         if (events.some((e) => e.type === 'budget.waiting')) free.waited += 1;
-        expect(done.status, `${tokens} tokens and ${tools} tool calls uninterrupted, limits ${limits.tokens} / ${limits.tools}: ${JSON.stringify(done.error)}`).toBe('succeeded');
+        expect(
+          done.status,
+          `${tokens} tokens and ${tools} tool calls uninterrupted, limits ${limits.tokens} / ${limits.tools}: ${JSON.stringify(done.error)}`,
+        ).toBe('succeeded');
         expect(events.filter((e) => e.type === 'budget.refused')).toEqual([]);
       }),
       { seed: SEED, numRuns: 20, endOnFailure: true },

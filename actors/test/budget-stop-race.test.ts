@@ -30,7 +30,12 @@ describe('a model call in flight when a budget stop ends the run', () => {
       if (first) await held.promise;
       // Every answer asks for a tool: had the held branch gone on, its next step would be a new call.
       return req.tools
-        ? { model: 'm', message: { content: '', toolCalls: [{ id: 'c1', name: 'noop', arguments: {} }] }, usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'tool_calls' }
+        ? {
+            model: 'm',
+            message: { content: '', toolCalls: [{ id: 'c1', name: 'noop', arguments: {} }] },
+            usage: { inputTokens: 1, outputTokens: 1 },
+            finishReason: 'tool_calls',
+          }
         : { model: 'm', message: { content: 'done', toolCalls: [] }, usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'stop' };
     },
   };

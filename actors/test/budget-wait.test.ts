@@ -54,7 +54,10 @@ async function tokensByGraph(tel: ReturnType<typeof inMemoryTelemetry>): Promise
 }
 const of = (events: Envelope[], type: string) => events.filter((e) => e.type === type).map((e) => e.payload as P);
 const settled = (events: Envelope[]): { tokens: number; usd: number } =>
-  of(events, 'budget.settle').reduce<{ tokens: number; usd: number }>((n, p) => ({ tokens: n.tokens + (p.tokens as number), usd: n.usd + (p.usd as number) }), { tokens: 0, usd: 0 });
+  of(events, 'budget.settle').reduce<{ tokens: number; usd: number }>((n, p) => ({ tokens: n.tokens + (p.tokens as number), usd: n.usd + (p.usd as number) }), {
+    tokens: 0,
+    usd: 0,
+  });
 
 describe('budgets wait for calls in flight before refusing', () => {
   let h: Awaited<ReturnType<typeof makeEngine>>;

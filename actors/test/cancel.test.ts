@@ -85,7 +85,9 @@ describe('cancel', () => {
     await sleep(Math.max(300, inFlightSince + LATENCY_MS + 300 - Date.now()));
     const evs = await allEvents(store, run.id);
     expect(evs.at(-1)).toMatchObject({ type: 'run.finished', payload: { status: 'cancelled' } });
-    expect(evs.filter((e) => ['llm.response', 'llm.failed', 'branch.completed', 'branch.failed', 'node.completed', 'node.failed'].includes(e.type))).toEqual([]);
+    expect(evs.filter((e) => ['llm.response', 'llm.failed', 'branch.completed', 'branch.failed', 'node.completed', 'node.failed'].includes(e.type))).toEqual(
+      [],
+    );
   });
 
   it('refuses to cancel a run that already ended (AO_RUN_NOT_ACTIVE) or does not exist (AO_RUN_NOT_FOUND)', async () => {

@@ -62,7 +62,15 @@ describe.skipIf(!pgUp)('a long agent conversation SIGKILLed mid-node', () => {
     const store = await openPgStore({ url: db.url });
     cleanups.push(() => store.close());
     const llm = reader();
-    const engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: new ToolRegistry().register(readPage()), nodeId: 'reference', graphs: [conversation], sweepIntervalMs: 0 });
+    const engine = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => llm,
+      tools: new ToolRegistry().register(readPage()),
+      nodeId: 'reference',
+      graphs: [conversation],
+      sweepIntervalMs: 0,
+    });
     cleanups.push(() => engine.shutdown());
     const reference = await engine.waitForRun((await engine.startRun({ graph: 'conv-crash', input: {} })).id, 60_000);
     expect(reference.status).toBe('succeeded');
@@ -87,9 +95,15 @@ describe.skipIf(!pgUp)('a long agent conversation SIGKILLed mid-node', () => {
         expect(done.output, label).toEqual(reference.output);
         expect(done.usage, label).toEqual(reference.usage);
         const evs = await all(s, id);
-        expect(evs.map((e) => e.seq), label).toEqual(evs.map((_, i) => i + 1));
+        expect(
+          evs.map((e) => e.seq),
+          label,
+        ).toEqual(evs.map((_, i) => i + 1));
         expect(new Set(evs.map((e) => e.id)).size, label).toBe(evs.length);
-        expect(evs.filter((e) => e.type === 'run.finished'), label).toHaveLength(1);
+        expect(
+          evs.filter((e) => e.type === 'run.finished'),
+          label,
+        ).toHaveLength(1);
         expect(evs.map((e) => e.type).sort(), label).toEqual(refEvents.map((e) => e.type).sort());
         expect(hashes(evs), label).toEqual(hashes(refEvents));
         expect((evs.filter((e) => e.type === 'llm.request').at(-1)!.payload as { messages: unknown[] }).messages, label).toHaveLength(2 + 2 * TURNS);
@@ -98,7 +112,10 @@ describe.skipIf(!pgUp)('a long agent conversation SIGKILLed mid-node', () => {
         const keys = calls.map((c) => c.split('\t')[0]!);
         expect(new Set(keys).size, label).toBe(TURNS);
         expect(keys.length - TURNS, label).toBeLessThanOrEqual(kills.length);
-        expect(evs.filter((e) => e.type === 'tool.result'), label).toHaveLength(TURNS);
+        expect(
+          evs.filter((e) => e.type === 'tool.result'),
+          label,
+        ).toHaveLength(TURNS);
         // Killed past the first resume point (turn 9, about 85 envelopes in), the last process read the log from a point, not from the node's start.
         const start = evs.find((e) => e.type === 'node.start')!.seq;
         if (Math.max(...kills) > 120) {
@@ -106,7 +123,15 @@ describe.skipIf(!pgUp)('a long agent conversation SIGKILLed mid-node', () => {
           pointsUsed += 1;
         }
         // A recorded replay from the start reproduces the log.
-        const replayEngine = await Engine.create({ store: s, bus: new InProcessBus(), llm: () => reader(), tools: new ToolRegistry().register(readPage()), nodeId: 'replayer', graphs: [conversation], sweepIntervalMs: 0 });
+        const replayEngine = await Engine.create({
+          store: s,
+          bus: new InProcessBus(),
+          llm: () => reader(),
+          tools: new ToolRegistry().register(readPage()),
+          nodeId: 'replayer',
+          graphs: [conversation],
+          sweepIntervalMs: 0,
+        });
         try {
           const replay = await replayEngine.waitForRun((await replayEngine.replay(id, { fromStep: 0, mode: 'recorded' })).id, 60_000);
           expect(replay.replay?.divergence ?? null, label).toBeNull();

@@ -29,9 +29,20 @@ function reader(): LlmPort & { calls: number } {
     async complete(req: LlmRequest): Promise<LlmResponse> {
       llm.calls += 1;
       const read = req.messages.filter((m) => m.role === 'tool').length;
-      if (!req.tools?.length || read >= TURNS) return { model: 'reader', message: { content: `I read ${read} pages.`, toolCalls: [] }, usage: { inputTokens: 10 + read, outputTokens: 5 }, finishReason: 'stop' };
+      if (!req.tools?.length || read >= TURNS)
+        return {
+          model: 'reader',
+          message: { content: `I read ${read} pages.`, toolCalls: [] },
+          usage: { inputTokens: 10 + read, outputTokens: 5 },
+          finishReason: 'stop',
+        };
       const n = read + 1;
-      return { model: 'reader', message: { content: `Reading page ${n}.`, toolCalls: [{ id: `call_${n}`, name: 'read_page', arguments: { page: n } }] }, usage: { inputTokens: 10 + read, outputTokens: 5 }, finishReason: 'tool_calls' };
+      return {
+        model: 'reader',
+        message: { content: `Reading page ${n}.`, toolCalls: [{ id: `call_${n}`, name: 'read_page', arguments: { page: n } }] },
+        usage: { inputTokens: 10 + read, outputTokens: 5 },
+        finishReason: 'tool_calls',
+      };
     },
   };
   return llm;
@@ -53,7 +64,12 @@ function pages(hangAt: number, calls: string[]) {
   });
 }
 
-const conversation = graph('long-read').node('reader', { agent: 'pipeline', tools: ['read_page'], maxTurns: TURNS + 1, instructions: 'Read every page.' }) as GraphBuilder<unknown>;
+const conversation = graph('long-read').node('reader', {
+  agent: 'pipeline',
+  tools: ['read_page'],
+  maxTurns: TURNS + 1,
+  instructions: 'Read every page.',
+}) as GraphBuilder<unknown>;
 
 /** The store, with what each resume read: the seq its events were read after. */
 function watched(store: Store): { store: Store; reads: number[] } {
@@ -62,7 +78,11 @@ function watched(store: Store): { store: Store; reads: number[] } {
     reads,
     store: new Proxy(store, {
       get(target, key) {
-        if (key === 'eventsAfter') return (ranges: Array<{ runId: string; after: number }>, o?: unknown) => (reads.push(...ranges.map((r) => r.after)), target.eventsAfter(ranges, o as never));
+        if (key === 'eventsAfter')
+          return (ranges: Array<{ runId: string; after: number }>, o?: unknown) => (
+            reads.push(...ranges.map((r) => r.after)),
+            target.eventsAfter(ranges, o as never)
+          );
         const v: unknown = Reflect.get(target, key, target);
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
@@ -135,10 +155,15 @@ describe('a long agent conversation goes on from its last resume point', () => {
     expectWholeLog(evs);
     // Each page read once, but the two in flight at a stop (read again with the same key).
     const mine = calls.filter((k) => k.startsWith(`${run.id}/`));
-    expect(mine.map((k) => Number(k.split(':')[1]))).toEqual([...Array.from({ length: 13 }, (_, i) => i + 1), ...Array.from({ length: 6 }, (_, i) => i + 13), ...Array.from({ length: 3 }, (_, i) => i + 18)]);
+    expect(mine.map((k) => Number(k.split(':')[1]))).toEqual([
+      ...Array.from({ length: 13 }, (_, i) => i + 1),
+      ...Array.from({ length: 6 }, (_, i) => i + 13),
+      ...Array.from({ length: 3 }, (_, i) => i + 18),
+    ]);
     expect(new Set(mine).size).toBe(TURNS);
     // Every request reads back whole and as the uninterrupted run's did.
-    const requests = (id: string, all: Envelope[]) => all.filter((e) => e.type === 'llm.request').map((e) => (e.payload as { messages: unknown[]; hash: string }).hash);
+    const requests = (id: string, all: Envelope[]) =>
+      all.filter((e) => e.type === 'llm.request').map((e) => (e.payload as { messages: unknown[]; hash: string }).hash);
     expect(requests(run.id, evs)).toEqual(requests(reference.id, await allEvents(store, reference.id)));
     const last = evs.filter((e) => e.type === 'llm.request').at(-1)!.payload as { messages: Array<{ role: string }> };
     expect(last.messages).toHaveLength(2 + 2 * TURNS);

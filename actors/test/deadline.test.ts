@@ -42,10 +42,14 @@ describe('the wall-clock deadline', () => {
     const resumedAt = Date.now();
     const b = await startNode({ store, nodeId: 'b', graphs: [slow], tools: toolsWith(stall), claimIntervalMs: 100 });
     try {
-      const done = await until(async () => {
-        const r = await store.getRun(run.id);
-        return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
-      }, 'the run to end', 50_000);
+      const done = await until(
+        async () => {
+          const r = await store.getRun(run.id);
+          return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
+        },
+        'the run to end',
+        50_000,
+      );
       expect(done.status).toBe('budget_exceeded');
       expect(done.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'wallClockSec', value: WALL_CLOCK_SEC, actor: 'supervisor' } });
       // Fixed when the run started, not counted again from the resume: a deadline counted from

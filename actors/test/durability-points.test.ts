@@ -67,7 +67,15 @@ describe('durability points', () => {
     });
     const llm = new OfflineLlm();
     engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(held), graphs: [pipeline(), parallel] });
-    patient = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(held), graphs: [pipeline()], nodeId: 'patient', stageFlushMs: 600_000 });
+    patient = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => llm,
+      tools: toolsWith(held),
+      graphs: [pipeline()],
+      nodeId: 'patient',
+      stageFlushMs: 600_000,
+    });
   });
   afterAll(async () => {
     await patient?.shutdown();
@@ -89,7 +97,10 @@ describe('durability points', () => {
     // Each step's 12 envelopes (start, budget request and grant per call, the calls, results,
     // settlements, the node's end) are all in the log.
     for (const type of ['node.start', 'node.completed', 'tool.call', 'tool.result', 'llm.request', 'llm.response']) {
-      expect(events.filter((e) => e.type === type), type).toHaveLength(STEPS);
+      expect(
+        events.filter((e) => e.type === type),
+        type,
+      ).toHaveLength(STEPS);
     }
     expect(events.filter((e) => e.type === 'budget.granted')).toHaveLength(2 * STEPS);
     expect(events.filter((e) => e.type === 'budget.settle')).toHaveLength(2 * STEPS);
@@ -98,7 +109,10 @@ describe('durability points', () => {
     for (const call of events.filter((e) => e.type === 'llm.request' || e.type === 'tool.call')) {
       const key = (call.payload as { key: string }).key;
       const commit = batches.find((b) => b.events.some((e) => e.id === call.id))!;
-      expect(commit.events.some((e) => e.type === 'budget.granted' && (e.payload as { key: string }).key === key), `the grant of ${key} commits with its call`).toBe(true);
+      expect(
+        commit.events.some((e) => e.type === 'budget.granted' && (e.payload as { key: string }).key === key),
+        `the grant of ${key} commits with its call`,
+      ).toBe(true);
       expect(seqOf('budget.granted', key)).toBeLessThan(call.seq);
     }
     // One checkpoint per supervisor step, each at the seq of its own step's last envelope (a
@@ -139,7 +153,10 @@ describe('durability points', () => {
     };
     const e = await Engine.create({ store, bus: new InProcessBus(), llm: () => nul, tools: toolsWith(), graphs: [pipeline()], nodeId: 'nul' });
     try {
-      const [bad, good] = await Promise.all([e.startRun({ graph: 'dp-pipeline', input: { topic: 'poison' } }), e.startRun({ graph: 'dp-pipeline', input: { topic: 'clean' } })]);
+      const [bad, good] = await Promise.all([
+        e.startRun({ graph: 'dp-pipeline', input: { topic: 'poison' } }),
+        e.startRun({ graph: 'dp-pipeline', input: { topic: 'clean' } }),
+      ]);
       const [b, g] = await Promise.all([e.waitForRun(bad.id, 30_000), e.waitForRun(good.id, 30_000)]);
       expect(b.status).toBe('failed');
       expect(JSON.stringify(b.error)).toContain('AO_ENVELOPE_INVALID');
@@ -160,9 +177,20 @@ describe('durability points', () => {
         return JSON.stringify(req.messages).includes('huge') ? { ...res, message: { ...res.message, content: 'x'.repeat(20_000) } } : res;
       },
     };
-    const e = await Engine.create({ store, bus: new InProcessBus(), llm: () => big, tools: toolsWith(), graphs: [pipeline()], nodeId: 'cap', maxPayloadBytes: 16_384 });
+    const e = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => big,
+      tools: toolsWith(),
+      graphs: [pipeline()],
+      nodeId: 'cap',
+      maxPayloadBytes: 16_384,
+    });
     try {
-      const [bad, good] = await Promise.all([e.startRun({ graph: 'dp-pipeline', input: { topic: 'huge' } }), e.startRun({ graph: 'dp-pipeline', input: { topic: 'small' } })]);
+      const [bad, good] = await Promise.all([
+        e.startRun({ graph: 'dp-pipeline', input: { topic: 'huge' } }),
+        e.startRun({ graph: 'dp-pipeline', input: { topic: 'small' } }),
+      ]);
       const [b, g] = await Promise.all([e.waitForRun(bad.id, 30_000), e.waitForRun(good.id, 30_000)]);
       expect(b.status).toBe('failed');
       expect(JSON.stringify(b.error)).toContain('AO_PAYLOAD_TOO_LARGE');
@@ -195,19 +223,35 @@ describe('durability points', () => {
       },
     });
     const llm = new OfflineLlm();
-    const e = await Engine.create({ store: flaky, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(), graphs: [pipeline()], nodeId: 'flaky', claimIntervalMs: 100 });
+    const e = await Engine.create({
+      store: flaky,
+      bus: new InProcessBus(),
+      llm: () => llm,
+      tools: toolsWith(),
+      graphs: [pipeline()],
+      nodeId: 'flaky',
+      claimIntervalMs: 100,
+    });
     try {
       const run = await e.startRun({ graph: 'dp-pipeline', input: { topic: 'lost answer' } });
-      const done = await until(async () => {
-        const r = await store.getRun(run.id);
-        return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
-      }, 'the run to be resumed and end', 30_000);
+      const done = await until(
+        async () => {
+          const r = await store.getRun(run.id);
+          return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
+        },
+        'the run to be resumed and end',
+        30_000,
+      );
       expect(failed).toBe(1);
       expect(done.status).toBe('succeeded');
       const events = await store.listEvents(run.id, { limit: 10_000 });
       expect(events.map((x) => x.seq)).toEqual(events.map((_, i) => i + 1));
       expect(new Set(events.map((x) => x.id)).size).toBe(events.length);
-      for (const type of ['tool.call', 'llm.response', 'node.completed']) expect(events.filter((x) => x.type === type), type).toHaveLength(STEPS);
+      for (const type of ['tool.call', 'llm.response', 'node.completed'])
+        expect(
+          events.filter((x) => x.type === type),
+          type,
+        ).toHaveLength(STEPS);
     } finally {
       await e.shutdown();
     }

@@ -37,7 +37,7 @@ describe('the envelope union covers what the code writes', () => {
     await close?.();
   });
 
-  it('every envelope of the example graphs\' runs, a person\'s approval and a recorded replay is of a known type and fits its schema', async () => {
+  it("every envelope of the example graphs' runs, a person's approval and a recorded replay is of a known type and fits its schema", async () => {
     const starts = [
       { graph: 'draft-critique', input: { brief: 'A note on typed envelopes.' } },
       { graph: 'research-swarm', input: { topic: 'envelopes' } },
@@ -46,12 +46,20 @@ describe('the envelope union covers what the code writes', () => {
     ];
     const runs = await Promise.all(starts.map((s) => engine.startRun(s)));
     const approval = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund', charge: 'ch_2' } });
-    await until(async () => (await store.getRun(approval.id))?.status === 'waiting' && engine.activeRuns().every((r) => r !== approval.id), 'the approval run asleep', 30_000);
+    await until(
+      async () => (await store.getRun(approval.id))?.status === 'waiting' && engine.activeRuns().every((r) => r !== approval.id),
+      'the approval run asleep',
+      30_000,
+    );
     await engine.signal(approval.id, { node: 'refund', payload: { approved: true, amount: 5, comment: 'ok' } });
-    const approved = await until(async () => {
-      const r = await store.getRun(approval.id);
-      return r && r.status === 'succeeded' ? r : undefined;
-    }, 'the approved run to finish', 60_000);
+    const approved = await until(
+      async () => {
+        const r = await store.getRun(approval.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      },
+      'the approved run to finish',
+      60_000,
+    );
     const done = [...(await Promise.all(runs.map((r) => engine.waitForRun(r.id, 60_000)))), approved];
     expect(done.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
     const replay = await engine.waitForRun((await engine.replay(runs[1]!.id, { fromStep: 1, mode: 'recorded' })).id, 60_000);
@@ -64,7 +72,27 @@ describe('the envelope union covers what the code writes', () => {
       for (const e of events) types.add(e.type);
     }
     // The runs reached the types the union is for, not only the start and end of a run.
-    for (const t of ['run.started', 'run.finished', 'run.waiting', 'run.resumed', 'run.replayed', 'wait.opened', 'wait.resolved', 'node.start', 'node.completed', 'node.skipped', 'branch.start', 'branch.completed', 'llm.request', 'llm.response', 'tool.call', 'tool.result', 'budget.request', 'budget.granted', 'budget.settle']) {
+    for (const t of [
+      'run.started',
+      'run.finished',
+      'run.waiting',
+      'run.resumed',
+      'run.replayed',
+      'wait.opened',
+      'wait.resolved',
+      'node.start',
+      'node.completed',
+      'node.skipped',
+      'branch.start',
+      'branch.completed',
+      'llm.request',
+      'llm.response',
+      'tool.call',
+      'tool.result',
+      'budget.request',
+      'budget.granted',
+      'budget.settle',
+    ]) {
       expect(types, t).toContain(t);
     }
   }, 120_000);
@@ -80,8 +108,11 @@ describe('the envelope union covers what the code writes', () => {
     expect(checks).toBeLessThanOrEqual(events.length);
   }, 60_000);
 
-  it('every envelope of the old log format\'s fixture (runs journaled at commit 46df0c3) is of a known type and fits its schema', () => {
-    const fixture = JSON.parse(readFileSync(new URL('./fixtures/log-format-v0.json', import.meta.url), 'utf8')) as { finished: { events: Envelope[] }; interrupted: { events: Envelope[] } };
+  it("every envelope of the old log format's fixture (runs journaled at commit 46df0c3) is of a known type and fits its schema", () => {
+    const fixture = JSON.parse(readFileSync(new URL('./fixtures/log-format-v0.json', import.meta.url), 'utf8')) as {
+      finished: { events: Envelope[] };
+      interrupted: { events: Envelope[] };
+    };
     expect(misfits(fixture.finished.events)).toEqual([]);
     expect(misfits(fixture.interrupted.events)).toEqual([]);
   });

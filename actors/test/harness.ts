@@ -25,7 +25,15 @@ export async function openStore(kind: StoreKind): Promise<{ store: Store; drop?:
 /** An engine on a fresh store of the given kind, with the example graphs and built-in tools. */
 export async function makeEngine(
   kind: StoreKind,
-  opts: { llm?: LlmPort; graphs?: GraphBuilder<unknown>[]; tools?: ToolRegistry; leaseMs?: number; sweepIntervalMs?: number; secretKey?: Uint8Array; prices?: PriceTable } = {},
+  opts: {
+    llm?: LlmPort;
+    graphs?: GraphBuilder<unknown>[];
+    tools?: ToolRegistry;
+    leaseMs?: number;
+    sweepIntervalMs?: number;
+    secretKey?: Uint8Array;
+    prices?: PriceTable;
+  } = {},
 ): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
   const { store, drop } = await openStore(kind);
   const tools = opts.tools ?? toolsWith();

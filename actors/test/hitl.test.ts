@@ -43,7 +43,11 @@ describe('human in the loop', () => {
     await store?.close();
   });
 
-  const waiting = (id: string) => until(async () => ((await store.getRun(id))?.status === 'waiting' && engine.activeRuns().every((r) => r !== id) ? store.getRun(id) : undefined), `run ${id} asleep`);
+  const waiting = (id: string) =>
+    until(
+      async () => ((await store.getRun(id))?.status === 'waiting' && engine.activeRuns().every((r) => r !== id) ? store.getRun(id) : undefined),
+      `run ${id} asleep`,
+    );
 
   it('an approval before a node passivates the run (no actor, no lease) and an approving answer resumes it to the refund', async () => {
     const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund', charge: 'ch_1' } });
@@ -85,7 +89,11 @@ describe('human in the loop', () => {
     // The wall clock the budget counted: the run's time less its sleep, as its deadline was moved.
     const resumed = evs.find((e) => e.type === 'run.resumed')!.payload as { pausedMs: number; wallClockPaused: boolean };
     expect(resumed.wallClockPaused).toBe(true);
-    expect((await engine.usage(run.id))!.wallClock).toEqual({ usedMs: at(evs, 'run.finished') - at(evs, 'run.started') - resumed.pausedMs, pausedMs: resumed.pausedMs, paused: false });
+    expect((await engine.usage(run.id))!.wallClock).toEqual({
+      usedMs: at(evs, 'run.finished') - at(evs, 'run.started') - resumed.pausedMs,
+      pausedMs: resumed.pausedMs,
+      paused: false,
+    });
     // classify ran once: nothing before the wait ran again.
     expect(evs.filter((e) => e.type === 'node.start' && (e.payload as { node: string }).node === 'classify')).toHaveLength(1);
     // The person's answer reached the refund node's prompt.
@@ -106,13 +114,19 @@ describe('human in the loop', () => {
     expect(done.nodes.refund!.status).toBe('skipped');
     const evs = await allEvents(store, run.id);
     expect(evs.some((e) => e.type === 'tool.call')).toBe(false);
-    expect(evs.find((e) => e.type === 'node.skipped' && (e.payload as { node: string }).node === 'refund')!.payload).toMatchObject({ node: 'refund', reason: 'a person rejected it' });
+    expect(evs.find((e) => e.type === 'node.skipped' && (e.payload as { node: string }).node === 'refund')!.payload).toMatchObject({
+      node: 'refund',
+      reason: 'a person rejected it',
+    });
   });
 
   it('a wrong answer is refused with the field, and an answer to a run that waits for nothing is AO_RUN_NOT_WAITING', async () => {
     const run = await engine.startRun({ graph: 'triage-with-approval', input: { intent: 'refund' } });
     await waiting(run.id);
-    await expect(engine.signal(run.id, { node: 'refund', payload: { approved: 'yes' } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.approved' });
+    await expect(engine.signal(run.id, { node: 'refund', payload: { approved: 'yes' } })).rejects.toMatchObject({
+      code: 'AO_VALIDATION',
+      field: 'payload.approved',
+    });
     await expect(engine.signal(run.id, { node: 'escalate', payload: { approved: true } })).rejects.toMatchObject({ code: 'AO_RUN_NOT_WAITING' });
     await engine.signal(run.id, { node: 'refund', payload: { approved: true } });
     await until(async () => (await store.getRun(run.id))?.status === 'succeeded', 'run to end');
@@ -228,10 +242,19 @@ describe('human in the loop', () => {
     it('an answer that is not a budget decision is refused with the field', async () => {
       const run = await engine.startRun({ graph: 'hitl-soft' });
       const w = (await waiting(run.id))!.waits[0]!;
-      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'more please' } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.decision' });
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'more please' } })).rejects.toMatchObject({
+        code: 'AO_VALIDATION',
+        field: 'payload.decision',
+      });
       // Decisions that could not work are refused at the door, not found out by the run.
-      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'grant', usd: 5 } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.usd' });
-      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'fork', budget: { tokens: 'lots' } } })).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'payload.budget.tokens' });
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'grant', usd: 5 } })).rejects.toMatchObject({
+        code: 'AO_VALIDATION',
+        field: 'payload.usd',
+      });
+      await expect(engine.signal(run.id, { node: w.node, payload: { decision: 'fork', budget: { tokens: 'lots' } } })).rejects.toMatchObject({
+        code: 'AO_VALIDATION',
+        field: 'payload.budget.tokens',
+      });
       expect((await store.getRun(run.id))!.status).toBe('waiting');
       await engine.cancel(run.id);
     });

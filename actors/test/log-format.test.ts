@@ -35,7 +35,12 @@ function recent(d: Dumped, now: number): Dumped {
   const offset = now - Date.parse(d.events[0]!.time);
   const move = (t: string) => new Date(Date.parse(t) + offset).toISOString();
   return {
-    run: { ...d.run, createdAt: move(d.run.createdAt), ...(d.run.startedAt ? { startedAt: move(d.run.startedAt) } : {}), ...(d.run.finishedAt ? { finishedAt: move(d.run.finishedAt) } : {}) },
+    run: {
+      ...d.run,
+      createdAt: move(d.run.createdAt),
+      ...(d.run.startedAt ? { startedAt: move(d.run.startedAt) } : {}),
+      ...(d.run.finishedAt ? { finishedAt: move(d.run.finishedAt) } : {}),
+    },
     events: d.events.map((e) => ({ ...e, time: move(e.time) })),
     checkpoints: d.checkpoints.map((c) => {
       const state = c.state as { deadline?: number };
@@ -48,11 +53,27 @@ function recent(d: Dumped, now: number): Dumped {
 async function load(store: Store, dumped: Dumped): Promise<void> {
   const d = recent(dumped, Date.now());
   const r = d.run;
-  await store.createRun({ id: r.id, graph: r.graph, graphVersion: r.graphVersion, input: r.input, budget: r.budget, nodes: {}, traceId: r.traceId, owner: 'old', leaseMs: 1 });
+  await store.createRun({
+    id: r.id,
+    graph: r.graph,
+    graphVersion: r.graphVersion,
+    input: r.input,
+    budget: r.budget,
+    nodes: {},
+    traceId: r.traceId,
+    owner: 'old',
+    leaseMs: 1,
+  });
   await store.commit({
     runId: r.id,
     events: d.events,
-    patch: { status: r.status, nodes: r.nodes, usage: r.usage, ...(r.startedAt ? { startedAt: r.startedAt } : {}), ...(r.finishedAt ? { finishedAt: r.finishedAt, output: r.output } : {}) },
+    patch: {
+      status: r.status,
+      nodes: r.nodes,
+      usage: r.usage,
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      ...(r.finishedAt ? { finishedAt: r.finishedAt, output: r.output } : {}),
+    },
     checkpoints: d.checkpoints.map((c) => ({ step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: c.state })),
   });
 }
@@ -69,7 +90,7 @@ async function openFormat1(): Promise<{ store: Store; dir: string }> {
 }
 
 describe.each([
-  { rows: 'committed by today\'s code (row format 2)', format1: false },
+  { rows: "committed by today's code (row format 2)", format1: false },
   { rows: 'stored as row format 1 and migrated', format1: true },
 ])('the log format of runs journaled before durability points, $rows', ({ format1 }) => {
   let store: Store;
@@ -81,7 +102,9 @@ describe.each([
       const old = fixture.interrupted;
       // Read back exactly as the old code wrote them.
       const log = await allEvents(store, old.run.id);
-      expect(log.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace])).toEqual(old.events.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace]));
+      expect(log.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace])).toEqual(
+        old.events.map((e) => [e.id, e.seq, e.type, e.from, e.to, e.causationId, e.trace]),
+      );
       expect(log.map((e) => e.payload)).toEqual(old.events.map((e) => e.payload ?? null));
     } else {
       store = await openPgliteStore();
@@ -90,7 +113,14 @@ describe.each([
     }
     await new Promise((r) => setTimeout(r, 20)); // the old node's leases lapse
     const llm = new OfflineLlm();
-    engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(), graphs: [...exampleGraphs] as GraphBuilder<unknown>[], nodeId: 'new' });
+    engine = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => llm,
+      tools: toolsWith(),
+      graphs: [...exampleGraphs] as GraphBuilder<unknown>[],
+      nodeId: 'new',
+    });
   });
   afterAll(async () => {
     await engine?.shutdown();
@@ -101,10 +131,14 @@ describe.each([
   it('a run stopped mid-swarm by the old code resumes with the new: its log kept as written, gapless, each effect once, the output of a run made now', async () => {
     const old = fixture.interrupted;
     expect(old.run.status).toBe('running');
-    const done = await until(async () => {
-      const r = await store.getRun(old.run.id);
-      return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
-    }, 'the old run to be resumed and end', 30_000);
+    const done = await until(
+      async () => {
+        const r = await store.getRun(old.run.id);
+        return r && r.status !== 'running' && r.status !== 'pending' ? r : undefined;
+      },
+      'the old run to be resumed and end',
+      30_000,
+    );
     expect(done.status).toBe('succeeded');
     const log = await allEvents(store, old.run.id);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));

@@ -17,7 +17,9 @@ function stuckLlm(): LlmPort & { calls: number } {
     calls: 0,
     complete(_req: Parameters<LlmPort['complete']>[0], signal?: AbortSignal): ReturnType<LlmPort['complete']> {
       llm.calls += 1;
-      return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true }));
+      return new Promise((_, reject) =>
+        signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true }),
+      );
     },
   };
   return llm;
@@ -40,7 +42,16 @@ describe.each(['pglite', 'postgres'] as const)('an engine holding its node id on
   it('runs under its id, shows its host and pid, and lets the id go on shutdown', async (ctx) => {
     if (skip()) return ctx.skip();
     const identity = await NodeIdentity.take({ store, id: 'keeper', staleMs: 600 });
-    const engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => new OfflineLlm(), tools: toolsWith(), identity, graphs: [g], leaseMs: 600, sweepIntervalMs: 0 });
+    const engine = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => new OfflineLlm(),
+      tools: toolsWith(),
+      identity,
+      graphs: [g],
+      leaseMs: 600,
+      sweepIntervalMs: 0,
+    });
     expect(engine.nodeId).toBe('keeper');
     expect(await engine.nodes()).toEqual([expect.objectContaining({ id: 'keeper', host: thisProcess().host, pid: process.pid })]);
     const run = await engine.startRun({ graph: 'held' });
@@ -57,12 +68,30 @@ describe.each(['pglite', 'postgres'] as const)('an engine holding its node id on
     const identity = await NodeIdentity.take({ store, id: 'victim', staleMs: 600 });
     const lost = gate<AoError>();
     const llm = stuckLlm();
-    const engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools: toolsWith(), identity, onIdentityLost: (e) => lost.open(e), graphs: [g], leaseMs: 600, sweepIntervalMs: 0 });
+    const engine = await Engine.create({
+      store,
+      bus: new InProcessBus(),
+      llm: () => llm,
+      tools: toolsWith(),
+      identity,
+      onIdentityLost: (e) => lost.open(e),
+      graphs: [g],
+      leaseMs: 600,
+      sweepIntervalMs: 0,
+    });
     const run = await engine.startRun({ graph: 'held' });
     await until(async () => (await allEvents(store, run.id)).some((e) => e.type === 'llm.request'), "node a's model call");
     // Another process takes the id (as if this one had been silent past its lease) and, with it,
     // the run's lease: the owner id is the same, so only the engine itself can stop its writes.
-    await store.takeNodeId({ id: 'victim', instance: 'intruder', host: 'other-host', pidNs: 'pid:[7]', pid: 7, staleMs: 600_000, replacing: identity.instance });
+    await store.takeNodeId({
+      id: 'victim',
+      instance: 'intruder',
+      host: 'other-host',
+      pidNs: 'pid:[7]',
+      pid: 7,
+      staleMs: 600_000,
+      replacing: identity.instance,
+    });
     const error = await lost.promise;
     expect(error.code).toBe('AO_NODE_ID_IN_USE');
     expect(error.message).toContain('pid 7 on host other-host');

@@ -18,8 +18,7 @@ function expectWholeLog(evs: Envelope[]): void {
   expect(evs.at(-1)!.type).toBe('run.finished');
 }
 
-const has = (store: Store, runId: string, pred: (e: Envelope) => boolean, what: string) =>
-  until(async () => (await allEvents(store, runId)).find(pred), what);
+const has = (store: Store, runId: string, pred: (e: Envelope) => boolean, what: string) => until(async () => (await allEvents(store, runId)).find(pred), what);
 
 /** A model that waits for `g` (or an abort) before answering for node `node`; other nodes answer at once. */
 function heldLlm(node: string, g: Promise<void>): LlmPort & { held: number } {
@@ -165,7 +164,9 @@ describe('recovery when a run changes hands between engines on one store', () =>
       expect(done.owner).toBeNull();
       expect(done.nodes.receipt!.status).toBe('pending');
       expect(b.activeRuns()).not.toContain(run.id);
-      expect(evs.filter((e) => e.type === 'effect.unknown_outcome').map((e) => e.payload)).toEqual([{ key: local, name: 'charge', args: { amountCents: 500 } }]);
+      expect(evs.filter((e) => e.type === 'effect.unknown_outcome').map((e) => e.payload)).toEqual([
+        { key: local, name: 'charge', args: { amountCents: 500 } },
+      ]);
       expect(evs.filter((e) => e.type === 'tool.result')).toEqual([]);
       expect(evs.at(-1)).toMatchObject({ type: 'run.parked', payload: { error: { code: 'AO_EFFECT_UNKNOWN_OUTCOME' } } });
       expect(llm.calls).toBe(0); // it stopped at the tool, before the node's model call
@@ -178,12 +179,17 @@ describe('recovery when a run changes hands between engines on one store', () =>
     });
 
     it('with a status() check answering done, is not called again: the recorded result is its answer and the run completes', async () => {
-      const { done, handled, statusAsked, key, local, evs } = await inFlight('charge_checked', async () => ({ done: true, result: { chargeId: 'ch_reconciled' } }));
+      const { done, handled, statusAsked, key, local, evs } = await inFlight('charge_checked', async () => ({
+        done: true,
+        result: { chargeId: 'ch_reconciled' },
+      }));
       expect(handled).toEqual([key]);
       expect(statusAsked).toEqual([key]); // asked with the same idempotency key
       expect(done.status).toBe('succeeded');
       expect(evs.filter((e) => e.type === 'effect.reconciled').map((e) => e.payload)).toEqual([{ key: local, name: 'charge_checked', done: true }]);
-      expect(evs.filter((e) => e.type === 'tool.result').map((e) => e.payload)).toEqual([{ key: local, name: 'charge_checked', ok: true, result: { chargeId: 'ch_reconciled' } }]);
+      expect(evs.filter((e) => e.type === 'tool.result').map((e) => e.payload)).toEqual([
+        { key: local, name: 'charge_checked', ok: true, result: { chargeId: 'ch_reconciled' } },
+      ]);
       expect(evs.some((e) => e.type === 'effect.unknown_outcome')).toBe(false);
       expectWholeLog(evs);
     });
@@ -284,7 +290,8 @@ describe('recovery when a run changes hands between engines on one store', () =>
       expect(evs.filter((e) => e.type === 'run.migrated').map((e) => e.payload)).toEqual([{ from: v1.build().version, to: v2.build().version }]);
       expectWholeLog(evs);
       // Node `a`, in flight at the handover, ran again on the new version's instructions.
-      const outputOf = (n: string) => (evs.find((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === n)!.payload as { output: { text: string } }).output.text;
+      const outputOf = (n: string) =>
+        (evs.find((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === n)!.payload as { output: { text: string } }).output.text;
       expect(outputOf('a')).toContain('answering "b');
     });
 

@@ -99,7 +99,9 @@ describe('importing a run under a new id', () => {
     await expect(verifier.rename(file, 'copy-of-refund')).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
     await expect(verifier.rename(file, randomUUID().toUpperCase())).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
     await expect(verifier.rename(file, original.id)).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'as' });
-    const changed = file.events.map((e) => (e.type === 'node.start' && (e.payload as { node?: string }).node === 'refund' ? { ...e, payload: { ...(e.payload as object), attempt: 7 } } : e));
+    const changed = file.events.map((e) =>
+      e.type === 'node.start' && (e.payload as { node?: string }).node === 'refund' ? { ...e, payload: { ...(e.payload as object), attempt: 7 } } : e,
+    );
     const changedId = randomUUID();
     await expect(verifier.rename({ ...file, events: changed }, changedId)).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED' });
     expect(await h.store.getRun(changedId)).toBeUndefined();

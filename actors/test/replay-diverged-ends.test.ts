@@ -95,7 +95,11 @@ describe('a diverged strict replay ends at once', () => {
 
   it('diverging before the wait (classify given other instructions), it ends failed at the model request, never waiting', async () => {
     const calls = llm.calls;
-    const { run, ms } = await replayed(v1, { fromStep: 0, mode: 'recorded', overrides: { nodes: { classify: { instructions: 'Classify the request, briefly.' } } } });
+    const { run, ms } = await replayed(v1, {
+      fromStep: 0,
+      mode: 'recorded',
+      overrides: { nodes: { classify: { instructions: 'Classify the request, briefly.' } } },
+    });
     await expectEndedWithoutWaiting(run, ms, calls);
     const d = run.replay!.divergence!;
     expect(d.actor).toBe('supervisor/classify');

@@ -105,7 +105,12 @@ type Kind = 'pglite' | 'postgres + NATS';
 const natsUp = (await postgresAvailable()) && (await natsAvailable());
 
 /** One engine on the store (and bus) of `kind`: on NATS, runs and replays go through the cluster's run queue. */
-async function open(kind: Kind, llm: LlmPort, clock: Clock, graphs: GraphBuilder<unknown>[]): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
+async function open(
+  kind: Kind,
+  llm: LlmPort,
+  clock: Clock,
+  graphs: GraphBuilder<unknown>[],
+): Promise<{ engine: Engine; store: Store; close: () => Promise<void> }> {
   const nats = kind === 'postgres + NATS';
   const db = nats ? await createTestDatabase() : undefined;
   const prefix = natsPrefix('ea');
@@ -182,7 +187,10 @@ describe.each(kinds)('answers taken without sleeping, replayed on %s', (kind) =>
       // Each actor wrote the same envelopes in the same order: it never slept (no run.waiting the original did not write).
       expect(byActor(own), at).toEqual(byActor(log.filter((e) => e.seq > baseSeq)));
       // Step by step as the original (the checkpoint it starts from is copied as its own).
-      expect((await h.store.listCheckpoints(replay.id)).map((c) => c.step), at).toEqual(checkpoints.filter((c) => c.step > step || (step > 0 && c.step === step)).map((c) => c.step));
+      expect(
+        (await h.store.listCheckpoints(replay.id)).map((c) => c.step),
+        at,
+      ).toEqual(checkpoints.filter((c) => c.step > step || (step > 0 && c.step === step)).map((c) => c.step));
     }
   }
 
@@ -296,7 +304,10 @@ describe('a run handed over while a question was open, replayed', () => {
         expect(replay.replay?.divergence ?? null, at).toBeNull();
         expect(replay.status, at).toBe('succeeded');
         expect((await diffRuns(store, original, replay)).first, at).toBeNull();
-        expect((await store.listCheckpoints(replay.id)).map((c) => c.step), at).toEqual(checkpoints.filter((c) => c.step > step || (step > 0 && c.step === step)).map((c) => c.step));
+        expect(
+          (await store.listCheckpoints(replay.id)).map((c) => c.step),
+          at,
+        ).toEqual(checkpoints.filter((c) => c.step > step || (step > 0 && c.step === step)).map((c) => c.step));
       }
     } finally {
       llm.release();

@@ -46,7 +46,16 @@ async function open(kind: Kind, llm: LlmPort, graphs: GraphBuilder<unknown>[]): 
   const prefix = natsPrefix('rw');
   const store = await openPgStore({ url: db.url });
   const bus = await connectNatsBus({ url: TEST_NATS_URL, prefix, name: 'rw', ackWaitMs: 4_000 });
-  const engine = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: 'rw', leaseMs: 1_000, sweepIntervalMs: 0, graphs: [...exampleGraphs, ...graphs] as GraphBuilder<unknown>[] });
+  const engine = await Engine.create({
+    store,
+    bus,
+    llm: () => llm,
+    tools: toolsWith(),
+    nodeId: 'rw',
+    leaseMs: 1_000,
+    sweepIntervalMs: 0,
+    graphs: [...exampleGraphs, ...graphs] as GraphBuilder<unknown>[],
+  });
   return {
     engine,
     store,
@@ -75,7 +84,8 @@ describe.each(kinds)('waits replayed exactly on %s', (kind) => {
       const r = await h.store.getRun(id);
       return r && r.status !== 'running' && r.status !== 'pending' && r.owner === null ? r : undefined;
     }, `run ${id} to settle`);
-  const waitingOn = async (id: string) => (await until(async () => ((await h.store.getRun(id))?.status === 'waiting' ? h.store.getRun(id) : undefined), `run ${id} to wait`))!.waits[0]!;
+  const waitingOn = async (id: string) =>
+    (await until(async () => ((await h.store.getRun(id))?.status === 'waiting' ? h.store.getRun(id) : undefined), `run ${id} to wait`))!.waits[0]!;
 
   /** The original, driven by `answer` at each wait until it ends (without one, its waits time out). */
   async function recorded(graphName: string, input: unknown, answer?: (w: RunRecord['waits'][number]) => unknown): Promise<RunRecord> {
@@ -97,7 +107,10 @@ describe.each(kinds)('waits replayed exactly on %s', (kind) => {
   async function expectReproducedFromEveryStep(original: RunRecord, label: string): Promise<void> {
     const checkpoints = await h.store.listCheckpoints(original.id);
     const log = await allEvents(h.store, original.id);
-    expect(log.map((e) => e.type), label).toContain('run.waiting');
+    expect(
+      log.map((e) => e.type),
+      label,
+    ).toContain('run.waiting');
     for (let step = 0; step < checkpoints.length; step++) {
       const at = `${label} from step ${step}`;
       // The last checkpoint ended the run: nothing to replay after it.
@@ -116,7 +129,10 @@ describe.each(kinds)('waits replayed exactly on %s', (kind) => {
       expect(d.nodes, at).toEqual([]);
       const baseSeq = step === 0 ? 0 : checkpoints[step - 1]!.seq;
       const own = decisions(await allEvents(h.store, replay.id));
-      expect(own.map((e) => e.type), at).toEqual(log.filter((e) => e.seq > baseSeq).map((e) => e.type));
+      expect(
+        own.map((e) => e.type),
+        at,
+      ).toEqual(log.filter((e) => e.seq > baseSeq).map((e) => e.type));
     }
   }
 

@@ -70,33 +70,45 @@ describe('replay: the determinism contract', () => {
     ...RANDOM_SEEDS.map((s): [string, unknown] => [`random-${s}`, { seed: s }]),
   ];
 
-  it.each(cases)('a recorded replay of %s from every step reproduces its log exactly', async (graphName, input) => {
-    const original = await h.engine.waitForRun((await h.engine.startRun({ graph: graphName, input })).id);
-    expect(original.status).toBe('succeeded');
-    const checkpoints = await h.store.listCheckpoints(original.id);
-    expect(checkpoints.length).toBeGreaterThan(1);
-    const log = await allEvents(h.store, original.id);
-    for (let step = 0; step < checkpoints.length; step++) {
-      const callsBefore = llm.calls;
-      const replay = await h.engine.waitForRun((await h.engine.replay(original.id, { fromStep: step, mode: 'recorded' })).id);
-      const label = `${graphName} from step ${step}`;
-      expect(replay.replay?.divergence ?? null, label).toBeNull();
-      expect(replay.status, label).toBe('succeeded');
-      expect(replay.output, label).toEqual(original.output);
-      expect(llm.calls, `${label}: a recorded replay calls no model`).toBe(callsBefore);
-      // The whole history (inherited prefix + the replay's own events) is the original's, decision by decision.
-      const d = await diffRuns(h.store, original, replay);
-      expect(d.first, label).toBeNull();
-      expect(d.nodes, label).toEqual([]);
-      // And the replay's own log is exactly the original's events after the checkpoint: no more, no less.
-      const baseSeq = step === 0 ? 0 : checkpoints[step - 1]!.seq;
-      const own = decisions(await allEvents(h.store, replay.id));
-      expect(own.map((e) => e.type).sort(), label).toEqual(log.filter((e) => e.seq > baseSeq).map((e) => e.type).sort());
-      // The replay's checkpoints continue the original's numbering, with the same per-node state.
-      const mine = await h.store.listCheckpoints(replay.id);
-      expect(mine.map((c) => c.step), label).toEqual(checkpoints.slice(step === 0 ? 0 : step - 1).map((c) => c.step));
-    }
-  }, 120_000);
+  it.each(cases)(
+    'a recorded replay of %s from every step reproduces its log exactly',
+    async (graphName, input) => {
+      const original = await h.engine.waitForRun((await h.engine.startRun({ graph: graphName, input })).id);
+      expect(original.status).toBe('succeeded');
+      const checkpoints = await h.store.listCheckpoints(original.id);
+      expect(checkpoints.length).toBeGreaterThan(1);
+      const log = await allEvents(h.store, original.id);
+      for (let step = 0; step < checkpoints.length; step++) {
+        const callsBefore = llm.calls;
+        const replay = await h.engine.waitForRun((await h.engine.replay(original.id, { fromStep: step, mode: 'recorded' })).id);
+        const label = `${graphName} from step ${step}`;
+        expect(replay.replay?.divergence ?? null, label).toBeNull();
+        expect(replay.status, label).toBe('succeeded');
+        expect(replay.output, label).toEqual(original.output);
+        expect(llm.calls, `${label}: a recorded replay calls no model`).toBe(callsBefore);
+        // The whole history (inherited prefix + the replay's own events) is the original's, decision by decision.
+        const d = await diffRuns(h.store, original, replay);
+        expect(d.first, label).toBeNull();
+        expect(d.nodes, label).toEqual([]);
+        // And the replay's own log is exactly the original's events after the checkpoint: no more, no less.
+        const baseSeq = step === 0 ? 0 : checkpoints[step - 1]!.seq;
+        const own = decisions(await allEvents(h.store, replay.id));
+        expect(own.map((e) => e.type).sort(), label).toEqual(
+          log
+            .filter((e) => e.seq > baseSeq)
+            .map((e) => e.type)
+            .sort(),
+        );
+        // The replay's checkpoints continue the original's numbering, with the same per-node state.
+        const mine = await h.store.listCheckpoints(replay.id);
+        expect(
+          mine.map((c) => c.step),
+          label,
+        ).toEqual(checkpoints.slice(step === 0 ? 0 : step - 1).map((c) => c.step));
+      }
+    },
+    120_000,
+  );
 });
 
 describe('replay: live, divergence, fork and errors', () => {
@@ -344,11 +356,17 @@ describe('replay: live, divergence, fork and errors', () => {
     await withNodes([[routed(0)]], async (e) => {
       const original = await e.waitForRun((await e.startRun({ graph: 'routed', input: { q: 'x' } })).id);
       const last = (await store.listCheckpoints(original.id)).at(-1)!.step;
-      const codeOf = async (p: Promise<RunRecord>) => p.then(() => 'ok', (err: unknown) => (isAoError(err) ? `${err.code}:${err.field ?? ''}` : String(err)));
+      const codeOf = async (p: Promise<RunRecord>) =>
+        p.then(
+          () => 'ok',
+          (err: unknown) => (isAoError(err) ? `${err.code}:${err.field ?? ''}` : String(err)),
+        );
       expect(await codeOf(e.replay(original.id, { fromStep: last + 5 }))).toBe('AO_REPLAY_STEP_OUT_OF_RANGE:fromStep');
       // The last checkpoint ended the run: nothing to replay after it.
       expect(await codeOf(e.replay(original.id, { fromStep: last }))).toBe('AO_REPLAY_STEP_OUT_OF_RANGE:fromStep');
-      expect(await codeOf(e.replay(original.id, { fromStep: 1, overrides: { nodes: { nope: { instructions: 'x' } } } }))).toBe('AO_REPLAY_INCOMPATIBLE:overrides.nodes.nope');
+      expect(await codeOf(e.replay(original.id, { fromStep: 1, overrides: { nodes: { nope: { instructions: 'x' } } } }))).toBe(
+        'AO_REPLAY_INCOMPATIBLE:overrides.nodes.nope',
+      );
       expect(await codeOf(e.replay('no-such-run', { fromStep: 1 }))).toBe('AO_RUN_NOT_FOUND:id');
       await store.sweep('routed', { keepCheckpoints: 0 });
       expect(await codeOf(e.replay(original.id, { fromStep: 1 }))).toBe('AO_CHECKPOINT_NOT_FOUND:fromStep');

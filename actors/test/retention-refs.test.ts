@@ -27,12 +27,23 @@ function reader(): LlmPort {
     async complete(req: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
       if (!req.tools?.some((t) => t.name === 'read_page')) return offline.complete(req, signal);
       const read = req.messages.filter((m) => m.role === 'tool').length;
-      return { model: 'reader', message: { content: '', toolCalls: [{ id: `c${read + 1}`, name: 'read_page', arguments: { page: read + 1 } }] }, usage: { inputTokens: 10, outputTokens: 5 }, finishReason: 'tool_calls' };
+      return {
+        model: 'reader',
+        message: { content: '', toolCalls: [{ id: `c${read + 1}`, name: 'read_page', arguments: { page: read + 1 } }] },
+        usage: { inputTokens: 10, outputTokens: 5 },
+        finishReason: 'tool_calls',
+      };
     },
   };
 }
 
-const readPage = defineTool({ name: 'read_page', description: 'Read a page.', effect: 'read', input: z.object({ page: z.number().int() }), handler: async ({ page: n }) => page(n) });
+const readPage = defineTool({
+  name: 'read_page',
+  description: 'Read a page.',
+  effect: 'read',
+  input: z.object({ page: z.number().int() }),
+  handler: async ({ page: n }) => page(n),
+});
 
 const twoNodes = (name: string) =>
   graph(name)
@@ -43,7 +54,8 @@ const twoNodes = (name: string) =>
 const kept = twoNodes('refs-keep').retention({ keepCheckpoints: 2 }) as GraphBuilder<unknown>;
 const gone = twoNodes('refs-gone').retention({ ttlSec: 0.001 }) as GraphBuilder<unknown>;
 
-const readerOutput = (evs: Envelope[]) => (evs.find((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === 'reader')!.payload as { output: unknown }).output;
+const readerOutput = (evs: Envelope[]) =>
+  (evs.find((e) => e.type === 'node.completed' && (e.payload as { node: string }).node === 'reader')!.payload as { output: unknown }).output;
 
 describe('retention of what is stored by reference', () => {
   let store: Store;
@@ -70,7 +82,9 @@ describe('retention of what is stored by reference', () => {
     // The checkpoint of the step that finished `reader` (and started `summary`) holds its output by reference.
     const step = before.find((c) => c.node === 'reader')!.step;
     const cp = (await store.getCheckpoint(run.id, step))!;
-    expect((cp.state as { $refs?: unknown[] }).$refs).toEqual([{ path: ['sched', 'outputs', 'reader'], id: evs.find((e) => e.type === 'node.completed')!.id, field: ['output'] }]);
+    expect((cp.state as { $refs?: unknown[] }).$refs).toEqual([
+      { path: ['sched', 'outputs', 'reader'], id: evs.find((e) => e.type === 'node.completed')!.id, field: ['output'] },
+    ]);
     expect((cp.state as { sched: { outputs: Record<string, unknown> } }).sched.outputs.reader).toEqual(output);
 
     const swept = await engine.sweep();
@@ -84,7 +98,9 @@ describe('retention of what is stored by reference', () => {
     expect(replay.replay?.divergence ?? null).toBeNull();
     expect((await diffRuns(store, run, replay)).first).toBeNull();
     // A fork from it runs `summary` again with new instructions, on the reader's output as it was.
-    const fork = await engine.waitForRun((await engine.replay(run.id, { fromStep: step, mode: 'live', overrides: { nodes: { summary: { instructions: 'Summarise it in one line.' } } } })).id);
+    const fork = await engine.waitForRun(
+      (await engine.replay(run.id, { fromStep: step, mode: 'live', overrides: { nodes: { summary: { instructions: 'Summarise it in one line.' } } } })).id,
+    );
     expect(fork.status).toBe('succeeded');
     // (`summary` was live at that step: it runs again from its start message, which the fork inherits.)
     const prompt = (await allEvents(store, fork.id)).find((e) => e.type === 'llm.request' && e.from.startsWith('supervisor/summary'))!;

@@ -6,11 +6,7 @@ import type { LlmPort, Store } from '@ao/runtime';
 import { allEvents, gate, sleep, startNode, until } from './harness.js';
 import type { Engine } from '../src/mod.js';
 
-const two = (name: string, llm = 'default') =>
-  graph(name)
-    .node('one', { agent: 'pipeline', llm })
-    .node('two', { agent: 'pipeline', llm })
-    .edge('one', 'two');
+const two = (name: string, llm = 'default') => graph(name).node('one', { agent: 'pipeline', llm }).node('two', { agent: 'pipeline', llm }).edge('one', 'two');
 
 const keepOne = two('keep-one').retention({ keepCheckpoints: 1 }) as GraphBuilder<unknown>;
 const keepAll = two('keep-all') as GraphBuilder<unknown>;

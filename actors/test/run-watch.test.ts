@@ -40,13 +40,10 @@ function watched(bus: NatsBus, o: { drop: boolean }): Bus & { perRun: string[]; 
     },
     watchRuns: (h: (s: RunSignal) => void, w: { onGap?: () => void } = {}): Subscription => {
       if (w.onGap) gaps.push(w.onGap);
-      return bus.watchRuns(
-        (s) => {
-          signals.push(s);
-          if (!o.drop) h(s);
-        },
-        w,
-      );
+      return bus.watchRuns((s) => {
+        signals.push(s);
+        if (!o.drop) h(s);
+      }, w);
     },
   });
 }
@@ -162,7 +159,9 @@ describe.skipIf(!up)('a gateway without a node follows runs hosted elsewhere by 
     const stalling: LlmPort = {
       provider: inner.provider,
       complete: (req, signal) =>
-        ++calls === 1 ? inner.complete(req, signal) : new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('stopped')), { once: true })),
+        ++calls === 1
+          ? inner.complete(req, signal)
+          : new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('stopped')), { once: true })),
     };
     const { engine: first } = await open('rw-first', { llm: stalling, prefix: otherPrefix });
     const gw = engines[0]!;

@@ -103,7 +103,8 @@ function scriptedLlm(hold?: Promise<void>): LlmPort & { requests: LlmRequest[] }
 }
 
 const text = (x: unknown) => JSON.stringify(x);
-const handleOf = (evs: Envelope[]) => (evs.find((e) => e.type === 'tool.result' && (e.payload as { name: string }).name === 'get_token')!.payload as { result: { token: string } }).result.token;
+const handleOf = (evs: Envelope[]) =>
+  (evs.find((e) => e.type === 'tool.result' && (e.payload as { name: string }).name === 'get_token')!.payload as { result: { token: string } }).result.token;
 const payloadsOf = (evs: Envelope[], type: string) => evs.filter((e) => e.type === type).map((e) => e.payload as Record<string, unknown>);
 
 describe.each([
@@ -155,22 +156,28 @@ describe.each([
     expect(text(spans.map((s) => ({ a: s.attributes, e: s.events })))).not.toContain(TOKEN);
   });
 
-  it.runIf(available)('a secret argument the model wrote literally is redacted in tool.call, in the node output and in the span; the handle stays', async () => {
-    const evs = await allEvents(store, original.id);
-    const [call] = payloadsOf(evs, 'tool.call').filter((p) => p.name === 'use_token');
-    const handle = (payloadsOf(evs, 'tool.result').find((p) => p.name === 'get_token')!.result as { token: string }).token;
-    expect(call!.args).toEqual({ token: handle, pin: '[redacted]', amount: 5 });
-    const spend = payloadsOf(evs, 'node.completed').find((p) => p.node === 'spend')!;
-    expect(text(spend)).not.toContain(PIN);
-    const span = tel.spans.getFinishedSpans().find((s) => s.attributes['ao.run.id'] === original.id && s.name === 'execute_tool use_token')!;
-    expect(JSON.parse(String(span.attributes['gen_ai.tool.call.arguments']))).toEqual({ token: handle, pin: '[redacted]', amount: 5 });
-  });
+  it.runIf(available)(
+    'a secret argument the model wrote literally is redacted in tool.call, in the node output and in the span; the handle stays',
+    async () => {
+      const evs = await allEvents(store, original.id);
+      const [call] = payloadsOf(evs, 'tool.call').filter((p) => p.name === 'use_token');
+      const handle = (payloadsOf(evs, 'tool.result').find((p) => p.name === 'get_token')!.result as { token: string }).token;
+      expect(call!.args).toEqual({ token: handle, pin: '[redacted]', amount: 5 });
+      const spend = payloadsOf(evs, 'node.completed').find((p) => p.node === 'spend')!;
+      expect(text(spend)).not.toContain(PIN);
+      const span = tel.spans.getFinishedSpans().find((s) => s.attributes['ao.run.id'] === original.id && s.name === 'execute_tool use_token')!;
+      expect(JSON.parse(String(span.attributes['gen_ai.tool.call.arguments']))).toEqual({ token: handle, pin: '[redacted]', amount: 5 });
+    },
+  );
 
-  it.runIf(available)('a handle passed in an argument that is not marked secret is refused (AO_SECRET_NOT_ALLOWED) and the tool is not called with it', async () => {
-    const evs = await allEvents(store, original.id);
-    const [echoed] = payloadsOf(evs, 'tool.result').filter((p) => p.name === 'echo');
-    expect(echoed).toMatchObject({ ok: false, error: { code: 'AO_SECRET_NOT_ALLOWED', details: { field: 'text' } } });
-  });
+  it.runIf(available)(
+    'a handle passed in an argument that is not marked secret is refused (AO_SECRET_NOT_ALLOWED) and the tool is not called with it',
+    async () => {
+      const evs = await allEvents(store, original.id);
+      const [echoed] = payloadsOf(evs, 'tool.result').filter((p) => p.name === 'echo');
+      expect(echoed).toMatchObject({ ok: false, error: { code: 'AO_SECRET_NOT_ALLOWED', details: { field: 'text' } } });
+    },
+  );
 
   it.runIf(available)('the stored row is ciphertext under the run and handle, not the token', async () => {
     const handle = (payloadsOf(await allEvents(store, original.id), 'tool.result').find((p) => p.name === 'get_token')!.result as { token: string }).token;
@@ -193,24 +200,27 @@ describe.each([
     expect(text(await allEvents(store, run.id))).not.toContain(TOKEN);
   });
 
-  it.runIf(available)('a recorded replay reproduces the run without divergence and without calling the tool; a live replay resolves the original\'s handle', async () => {
-    const step = (await store.listCheckpoints(original.id)).find((c) => c.node === 'issue')!.step;
-    const before = received.length;
-    const rid = (await engine.replay(original.id, { fromStep: step, mode: 'recorded' })).id;
-    const recorded = await engine.waitForRun(rid);
-    expect(recorded.status).toBe('succeeded');
-    expect(recorded.replay?.divergence ?? null).toBeNull();
-    expect(received.length).toBe(before);
-    expect(text(await allEvents(store, recorded.id))).not.toContain(TOKEN);
+  it.runIf(available)(
+    "a recorded replay reproduces the run without divergence and without calling the tool; a live replay resolves the original's handle",
+    async () => {
+      const step = (await store.listCheckpoints(original.id)).find((c) => c.node === 'issue')!.step;
+      const before = received.length;
+      const rid = (await engine.replay(original.id, { fromStep: step, mode: 'recorded' })).id;
+      const recorded = await engine.waitForRun(rid);
+      expect(recorded.status).toBe('succeeded');
+      expect(recorded.replay?.divergence ?? null).toBeNull();
+      expect(received.length).toBe(before);
+      expect(text(await allEvents(store, recorded.id))).not.toContain(TOKEN);
 
-    const lid = (await engine.replay(original.id, { fromStep: step, mode: 'live' })).id;
-    const live = await engine.waitForRun(lid);
-    expect(live.status).toBe('succeeded');
-    expect(received.filter((r) => r.runId === live.id)).toEqual([{ runId: live.id, token: TOKEN, pin: PIN }]);
-    // The live replay holds no secret of its own: the tool got the value from its original's vault.
-    expect(await store.getSecrets([live.id], [handleOf(await allEvents(store, original.id))])).toEqual([]);
-    expect(text(await allEvents(store, live.id))).not.toContain(TOKEN);
-  });
+      const lid = (await engine.replay(original.id, { fromStep: step, mode: 'live' })).id;
+      const live = await engine.waitForRun(lid);
+      expect(live.status).toBe('succeeded');
+      expect(received.filter((r) => r.runId === live.id)).toEqual([{ runId: live.id, token: TOKEN, pin: PIN }]);
+      // The live replay holds no secret of its own: the tool got the value from its original's vault.
+      expect(await store.getSecrets([live.id], [handleOf(await allEvents(store, original.id))])).toEqual([]);
+      expect(text(await allEvents(store, live.id))).not.toContain(TOKEN);
+    },
+  );
 
   it.runIf(available)('a node with another key cannot open the secret: the call fails AO_SECRET_UNREADABLE, never with a wrong value', async () => {
     const step = (await store.listCheckpoints(original.id)).find((c) => c.node === 'issue')!.step;

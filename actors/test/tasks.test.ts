@@ -27,10 +27,23 @@ function hostTasks(o: { silentMs?: number; unclaimedMs?: number } = {}) {
     call: () => Promise.reject(new Error('not used')),
   };
   const items: Array<{ id: string; item: TaskItem }> = [];
-  const queue: WorkQueue = { enqueue: async (_q, id, item) => void items.push({ id, item: item as TaskItem }), consume: () => ({ unsubscribe: () => undefined }) };
+  const queue: WorkQueue = {
+    enqueue: async (_q, id, item) => void items.push({ id, item: item as TaskItem }),
+    consume: () => ({ unsubscribe: () => undefined }),
+  };
   const written: EnvelopeDraft[] = [];
   const journal = { ended: false, append: async (d: EnvelopeDraft[]) => (written.push(...d), []), flush: async () => undefined } as unknown as ActorJournal;
-  const tasks = new HostTasks({ runId: RUN, epoch: 'e1', host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', rpc, queue, journal, onDispatchFailed: () => undefined, ...o });
+  const tasks = new HostTasks({
+    runId: RUN,
+    epoch: 'e1',
+    host: 'n1',
+    hostStarted: '2026-11-24T00:00:00.000Z',
+    rpc,
+    queue,
+    journal,
+    onDispatchFailed: () => undefined,
+    ...o,
+  });
   tasksToClose.push(tasks);
   const ask = (p: unknown) => handler!(p);
   return { tasks, items, written, ask, unsubscribed: () => unsubscribed };
@@ -68,7 +81,15 @@ describe('node tasks: the host side', () => {
     ref.tell({ ...start(), type: 'budget.granted' });
     ref.tell(start());
     await until(() => h.items.length === 1, 'the task to be enqueued');
-    expect(h.items[0]!.item).toEqual({ runId: RUN, path: PATH, startId: start().id, host: 'n1', hostStarted: '2026-11-24T00:00:00.000Z', epoch: 'e1', generation: 0 });
+    expect(h.items[0]!.item).toEqual({
+      runId: RUN,
+      path: PATH,
+      startId: start().id,
+      host: 'n1',
+      hostStarted: '2026-11-24T00:00:00.000Z',
+      epoch: 'e1',
+      generation: 0,
+    });
     // One queue id per hosting: JetStream drops a repeat, a new host's is new.
     expect(h.items[0]!.id).toBe(`${RUN}/${PATH}/e1`);
   });
@@ -79,7 +100,9 @@ describe('node tasks: the host side', () => {
     await h.ask({ op: 'claim', path: PATH, holder: 'first', generation: 0, deliveries: 1 });
     await h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft()] });
     await h.ask({ op: 'claim', path: PATH, holder: 'second', generation: 0, deliveries: 1 });
-    await expect(h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] })).rejects.toMatchObject({ code: 'AO_TASK_STOPPED' });
+    await expect(h.ask({ op: 'append', path: PATH, holder: 'first', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] })).rejects.toMatchObject({
+      code: 'AO_TASK_STOPPED',
+    });
     await h.ask({ op: 'append', path: PATH, holder: 'second', drafts: [draft({ dedupeKey: `${PATH}/2/budget` })] });
     expect(h.written.map((d) => d.dedupeKey)).toEqual([`${PATH}/1/budget`, `${PATH}/2/budget`]);
   });
@@ -141,7 +164,12 @@ describe('node tasks: the host side', () => {
     await expect(h.ask({ op: 'steal', path: PATH })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
     await expect(h.ask({ op: 'append', path: 'not a path!', holder: 'x', drafts: [draft()] })).rejects.toMatchObject({ code: 'AO_VALIDATION' });
     // A model's answer comes from the endpoint it called, to the task: that is the task's own.
-    await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft({ from: actorPath('llm', 'default'), to: PATH, type: 'llm.response', dedupeKey: `${PATH}/1/res` })] });
+    await h.ask({
+      op: 'append',
+      path: PATH,
+      holder: 'x',
+      drafts: [draft({ from: actorPath('llm', 'default'), to: PATH, type: 'llm.response', dedupeKey: `${PATH}/1/res` })],
+    });
     await h.ask({ op: 'append', path: PATH, holder: 'x', drafts: [draft(done)] });
     expect(h.written).toHaveLength(2);
     // Done: a later delivery has nothing to take over.
@@ -201,10 +229,14 @@ describe('a node cut off from its bus', () => {
       const run = await a.startRun({ graph: 'research-swarm', input: { topic: 'cut off' } });
       await until(async () => ((await store.getRun(run.id))?.lastSeq ?? 0) > 5, 'the run to be under way');
       bus.cut = true;
-      const done = await until(async () => {
-        const r = await store.getRun(run.id);
-        return r && r.status === 'succeeded' ? r : undefined;
-      }, 'the other node to finish the run', 30_000);
+      const done = await until(
+        async () => {
+          const r = await store.getRun(run.id);
+          return r && r.status === 'succeeded' ? r : undefined;
+        },
+        'the other node to finish the run',
+        30_000,
+      );
       expect(b.activeRuns()).not.toContain(run.id);
       const evs = await allEvents(store, run.id);
       expect(evs.map((e) => e.seq)).toEqual(evs.map((_, k) => k + 1));
@@ -274,7 +306,16 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     stores.push(store);
     buses.push(bus);
     const llm = spy(id, seen, latencyMs);
-    const e = await Engine.create({ store, bus, llm: () => llm, tools: toolsWith(), nodeId: id, leaseMs: 2_000, sweepIntervalMs: 0, graphs: [...exampleGraphs, ask] as GraphBuilder<unknown>[] });
+    const e = await Engine.create({
+      store,
+      bus,
+      llm: () => llm,
+      tools: toolsWith(),
+      nodeId: id,
+      leaseMs: 2_000,
+      sweepIntervalMs: 0,
+      graphs: [...exampleGraphs, ask] as GraphBuilder<unknown>[],
+    });
     engines.push(e);
     return e;
   };
@@ -310,10 +351,14 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     // Tasks are pulled by whichever node is free: most runs' branches land on more than one node.
     expect(spread).toBeGreaterThan(0);
     // Membership entries are refreshed every 2 s.
-    const nodes = await until(async () => {
-      const all = await engines[0]!.nodes();
-      return all.length === 3 && all.every((n) => n.tasksDone > 0) ? all : undefined;
-    }, 'every node to report tasks done', 6_000);
+    const nodes = await until(
+      async () => {
+        const all = await engines[0]!.nodes();
+        return all.length === 3 && all.every((n) => n.tasksDone > 0) ? all : undefined;
+      },
+      'every node to report tasks done',
+      6_000,
+    );
     console.log(`[tasks] 9 runs: ${spread} with branches on several nodes; tasks done ${nodes.map((n) => `${n.id}=${n.tasksDone}`).join(', ')}`);
   }, 90_000);
 
@@ -371,19 +416,27 @@ describe.skipIf(!natsUp)('node tasks across three nodes on NATS JetStream and Po
     await cut.shutdown();
   }, 90_000);
 
-  it("a node that asks a person stops when the run goes to sleep; the answer wakes the run on any node, and the node runs again reading its first call back", async () => {
+  it('a node that asks a person stops when the run goes to sleep; the answer wakes the run on any node, and the node runs again reading its first call back', async () => {
     const run = await engines[1]!.startRun({ graph: 'tasks-ask', input: { ticket: 't1' } });
-    const asleep = await until(async () => {
-      const r = await stores[0]!.getRun(run.id);
-      return r && r.status === 'waiting' && r.waits.length ? r : undefined;
-    }, 'the run to wait', 20_000);
+    const asleep = await until(
+      async () => {
+        const r = await stores[0]!.getRun(run.id);
+        return r && r.status === 'waiting' && r.waits.length ? r : undefined;
+      },
+      'the run to wait',
+      20_000,
+    );
     const w = asleep.waits[0]!;
     expect(w).toMatchObject({ node: 'draft', kind: 'interrupt', actor: 'supervisor/draft' });
     await engines[2]!.signal(run.id, { node: 'draft', waitId: w.id, payload: { answer: 'Ada Lovelace' } });
-    const done = await until(async () => {
-      const r = await stores[0]!.getRun(run.id);
-      return r && r.status === 'succeeded' ? r : undefined;
-    }, 'the run to end', 30_000);
+    const done = await until(
+      async () => {
+        const r = await stores[0]!.getRun(run.id);
+        return r && r.status === 'succeeded' ? r : undefined;
+      },
+      'the run to end',
+      30_000,
+    );
     expect(done.output).toBeTruthy();
     const evs = await allEvents(stores[0]!, run.id);
     const draftRequests = evs.filter((e) => e.type === 'llm.request' && e.from === 'supervisor/draft');

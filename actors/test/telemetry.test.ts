@@ -40,7 +40,12 @@ describe('OpenTelemetry: the span tree of a run', () => {
     const runSpan = runSpans[0]!;
     expect(idOf(runSpan)).toBe(root.spanId);
     expect(runSpan.parentSpanContext).toBeUndefined();
-    expect(runSpan.attributes).toMatchObject({ 'ao.run.id': run.id, 'ao.graph': 'research-swarm', 'ao.graph.version': run.graphVersion, 'ao.run.status': 'succeeded' });
+    expect(runSpan.attributes).toMatchObject({
+      'ao.run.id': run.id,
+      'ao.graph': 'research-swarm',
+      'ao.graph.version': run.graphVersion,
+      'ao.run.status': 'succeeded',
+    });
 
     const nodes = spans.filter((s) => s.name === 'node');
     expect(nodes.map((s) => s.attributes['ao.node']).sort()).toEqual(['analyse', 'plan', 'search', 'summarise']);
@@ -64,7 +69,12 @@ describe('OpenTelemetry: the span tree of a run', () => {
     const callers = new Set([...nodes, ...branches].map(idOf));
     for (const c of chats) {
       expect(callers.has(parentOf(c)!)).toBe(true);
-      expect(c.attributes).toMatchObject({ 'gen_ai.operation.name': 'chat', 'gen_ai.system': 'offline', 'gen_ai.request.model': 'default', 'gen_ai.request.max_tokens': 1024 });
+      expect(c.attributes).toMatchObject({
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.system': 'offline',
+        'gen_ai.request.model': 'default',
+        'gen_ai.request.max_tokens': 1024,
+      });
       expect(c.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
       expect(c.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
       expect(c.attributes['gen_ai.response.finish_reasons']).toHaveLength(1);
@@ -118,9 +128,7 @@ describe('OpenTelemetry: the span tree of a run', () => {
 
   it('counts runs, tokens and tool calls as metrics', async () => {
     const exporter = await tel.metrics();
-    const names = exporter
-      .getMetrics()
-      .flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics.map((m) => m.descriptor.name)));
+    const names = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics.map((m) => m.descriptor.name)));
     for (const n of ['ao.runs.started', 'ao.runs.finished', 'ao.node.duration', 'ao.tokens', 'ao.tool.calls', 'ao.budget.refusals']) expect(names).toContain(n);
   });
 });

@@ -39,7 +39,12 @@ describe('verifying recorded runs', () => {
       const before = (await h.store.listRuns({ limit: 100 })).runs.length;
       for (const name of ['refund', 'swarm', 'approved']) {
         const r = await verdict(v, runs[name]!);
-        expect(r, name).toMatchObject({ run: runs[name]!.id, outcome: 'identical', status: 'succeeded', version: { recorded: runs[name]!.graphVersion, current: runs[name]!.graphVersion } });
+        expect(r, name).toMatchObject({
+          run: runs[name]!.id,
+          outcome: 'identical',
+          status: 'succeeded',
+          version: { recorded: runs[name]!.graphVersion, current: runs[name]!.graphVersion },
+        });
         expect(r.events).toBe((await allEvents(h.store, runs[name]!.id)).length);
       }
       expect(llm.calls).toBe(calls);
@@ -69,7 +74,10 @@ describe('verifying recorded runs', () => {
       expect(r.divergence!.diff.join('\n')).toContain('Refund the charge at once.');
       // Not registered here, or not finished: not verified, with the reason.
       expect(await verdict(v, runs.swarm!)).toMatchObject({ outcome: 'error', error: { code: 'AO_GRAPH_NOT_FOUND' } });
-      expect(await verdict(new Verifier({ graphs: exampleGraphs as readonly GraphBuilder<unknown>[], tools: toolsWith() }), runs.waiting!)).toMatchObject({ outcome: 'error', error: { code: 'AO_VALIDATION' } });
+      expect(await verdict(new Verifier({ graphs: exampleGraphs as readonly GraphBuilder<unknown>[], tools: toolsWith() }), runs.waiting!)).toMatchObject({
+        outcome: 'error',
+        error: { code: 'AO_VALIDATION' },
+      });
     } finally {
       await v.close();
     }

@@ -18,7 +18,14 @@ export interface Written {
  * runs, then its headline and what each table gained, `n` units (steps, turns) of it; `report`
  * reads on before the database is dropped.
  */
-export async function anatomy(o: OpenOptions, work: (s: BenchSystem) => Promise<unknown>, n: number, unit: string, headline: (w: Written) => string, report: (w: Written) => Promise<void>): Promise<void> {
+export async function anatomy(
+  o: OpenOptions,
+  work: (s: BenchSystem) => Promise<unknown>,
+  n: number,
+  unit: string,
+  headline: (w: Written) => string,
+  report: (w: Written) => Promise<void>,
+): Promise<void> {
   const db = await createScratchDatabase();
   if (!db.ok) throw new Error(db.reason);
   try {
@@ -30,7 +37,8 @@ export async function anatomy(o: OpenOptions, work: (s: BenchSystem) => Promise<
     const w: Written = { url: db.url, total: totalOf(written), per: (bytes) => (bytes / n).toFixed(0).padStart(8) };
     console.log(headline(w));
     console.log(`\nby table (rows, row bytes after compression, a ${unit}):`);
-    for (const [t, x] of Object.entries(written)) console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${w.per(x.rowBytes)} B/${unit}`);
+    for (const [t, x] of Object.entries(written))
+      console.log(`  ${t.padEnd(22)} ${String(x.rows).padStart(6)} rows ${String(x.rowBytes).padStart(10)} B ${w.per(x.rowBytes)} B/${unit}`);
     await report(w);
   } finally {
     await db.drop();
@@ -48,12 +56,21 @@ export interface JournalBodies {
 
 /** The journal's rows, in seq order, their bodies as JSON. */
 export async function journalBodies(url: string): Promise<JournalBodies> {
-  const stored = await psql(url, `select seq, coalesce(body::text, ''), coalesce(turns::text, ''), coalesce(translate(encode(packed, 'base64'), E'\\n', ''), ''), coalesce(translate(encode(packed_turns, 'base64'), E'\\n', ''), ''), coalesce(octet_length(packed), 0), coalesce(octet_length(packed_turns), 0), coalesce(octet_length(turns::text), 0) from journal order by seq`);
+  const stored = await psql(
+    url,
+    `select seq, coalesce(body::text, ''), coalesce(turns::text, ''), coalesce(translate(encode(packed, 'base64'), E'\\n', ''), ''), coalesce(translate(encode(packed_turns, 'base64'), E'\\n', ''), ''), coalesce(octet_length(packed), 0), coalesce(octet_length(packed_turns), 0), coalesce(octet_length(turns::text), 0) from journal order by seq`,
+  );
   const texts = new Map<number, string>();
   const unzip = (b64: string, seq: number) => {
     const z = Buffer.from(b64, 'base64');
     const d = dictionaryRowsOf(z);
-    const dict = d && { ...d, text: [...texts].filter(([s]) => s >= d.from && s <= d.to).map(([, t]) => t).join('\n') };
+    const dict = d && {
+      ...d,
+      text: [...texts]
+        .filter(([s]) => s >= d.from && s <= d.to)
+        .map(([, t]) => t)
+        .join('\n'),
+    };
     return inflateText(z, dict, `row ${seq}`);
   };
   const out: JournalBodies = { bodies: [], zBody: 0, zTurns: 0, rawTurns: 0 };

@@ -259,7 +259,20 @@ export async function benchMode(store: ModeResult['store'], open: () => Promise<
     log('  counting events and checkpoints');
     const events = await countEvents(runtime.engine, seq.ids);
     const checkpoints = await countCheckpoints(runtime, seq.ids);
-    return { store, startupMs, startupPeakRssMiB: startupPeak / MiB, sequential: seq.result, throughput: thr, events, commits: { ...seq.commits, failed: runtime.commits.failed }, checkpoints, stop, replay, tracing, load };
+    return {
+      store,
+      startupMs,
+      startupPeakRssMiB: startupPeak / MiB,
+      sequential: seq.result,
+      throughput: thr,
+      events,
+      commits: { ...seq.commits, failed: runtime.commits.failed },
+      checkpoints,
+      stop,
+      replay,
+      tracing,
+      load,
+    };
   } finally {
     await runtime.close();
   }

@@ -54,4 +54,8 @@ export function intEnv(name: string, fallback: number): number {
 }
 
 /** A comma-separated list from the environment, or `fallback`'s. */
-export const listEnv = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+export const listEnv = (name: string, fallback: string): string[] =>
+  (process.env[name] ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);

@@ -39,7 +39,14 @@ async function main(): Promise<void> {
   for (const t of builtinTools) tools.register(t);
   const store = await openPgliteStore();
   const llm = new OfflineLlm();
-  const engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => llm, tools, graphs: [...exampleGraphs] as GraphBuilder<unknown>[], nodeId: 'bench' });
+  const engine = await Engine.create({
+    store,
+    bus: new InProcessBus(),
+    llm: () => llm,
+    tools,
+    graphs: [...exampleGraphs] as GraphBuilder<unknown>[],
+    nodeId: 'bench',
+  });
   const starts = [
     { graph: 'research-swarm', input: { topic: 'envelopes' } },
     { graph: 'draft-critique', input: { brief: 'A note on typed envelopes.' } },
@@ -65,7 +72,17 @@ async function main(): Promise<void> {
     let envelopes = 0;
     for (const id of ids) envelopes += (await store.listEvents(id, { limit: 1_000_000 })).length;
     const { count, ms: parseMs } = parses;
-    console.log(JSON.stringify({ runs, envelopes, payloadParses: count, parsesPerEnvelope: +(count / envelopes).toFixed(3), parseMs: +parseMs.toFixed(1), ms: Math.round(ms), msPerRun: +(ms / runs).toFixed(2) }));
+    console.log(
+      JSON.stringify({
+        runs,
+        envelopes,
+        payloadParses: count,
+        parsesPerEnvelope: +(count / envelopes).toFixed(3),
+        parseMs: +parseMs.toFixed(1),
+        ms: Math.round(ms),
+        msPerRun: +(ms / runs).toFixed(2),
+      }),
+    );
   } finally {
     await engine.shutdown();
     await store.close();

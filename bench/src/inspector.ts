@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   try {
     const t = performance.now();
     const [run] = await Promise.all([writeBigRunTo(dir), buildInspector()]);
-    console.log(`[bench:inspector] run ${run.id}: ${run.events} envelopes written into the store and the inspector built in ${Math.round(performance.now() - t)} ms`);
+    console.log(
+      `[bench:inspector] run ${run.id}: ${run.events} envelopes written into the store and the inspector built in ${Math.round(performance.now() - t)} ms`,
+    );
     const server = await startServer({ AO_DATA_DIR: dir, AO_GRAPHS: FIXTURES });
     const browser = await launch();
     const all: PageFigures[] = [];
@@ -86,7 +88,16 @@ async function main(): Promise<void> {
     const keys = Object.keys(all[0]!) as Array<keyof PageFigures>;
     const med = Object.fromEntries(keys.map((k) => [k, median(all.map((f) => f[k]))])) as unknown as PageFigures;
     const machine = machineInfo();
-    const report = { kind: 'inspector', machine, loadAverage: load.map((l) => Math.round(l * 10) / 10), events: run.events, rounds, median: med, all, target: TARGET };
+    const report = {
+      kind: 'inspector',
+      machine,
+      loadAverage: load.map((l) => Math.round(l * 10) / 10),
+      events: run.events,
+      rounds,
+      median: med,
+      all,
+      target: TARGET,
+    };
     await appendFile(RESULTS_JSONL, `${JSON.stringify(report)}\n`);
     await writeFile(RESULTS_MD, markdown(report));
     console.log(`[bench:inspector] median of ${rounds}: ${JSON.stringify(med)}`);
@@ -95,7 +106,14 @@ async function main(): Promise<void> {
   }
 }
 
-function markdown(r: { machine: ReturnType<typeof machineInfo>; loadAverage: number[]; events: number; rounds: number; median: PageFigures; all: PageFigures[] }): string {
+function markdown(r: {
+  machine: ReturnType<typeof machineInfo>;
+  loadAverage: number[];
+  events: number;
+  rounds: number;
+  median: PageFigures;
+  all: PageFigures[];
+}): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const row = (name: string, k: keyof PageFigures, target?: number) =>
     `| ${name} | ${s(r.median[k])} | ${s(Math.min(...r.all.map((f) => f[k])))} - ${s(Math.max(...r.all.map((f) => f[k])))} | ${target === undefined ? '' : `${s(target)} ${r.median[k] <= target ? 'met' : '**missed**'}`} |`;

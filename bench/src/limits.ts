@@ -38,10 +38,21 @@ const CONCURRENT = 16;
 const LATENCY_MS = 200;
 /** The provider's limits: the same rates, with a larger burst than ours (requests reach it with some jitter). */
 const PROVIDER: FakeLimits = { requestsPerMinute: RPM, inputTokensPerMinute: 600_000, outputTokensPerMinute: 120_000, concurrent: CONCURRENT, burstSeconds: 3 };
-const LIMITS = { requestsPerMinute: RPM, inputTokensPerMinute: 600_000, outputTokensPerMinute: 120_000, concurrentCalls: CONCURRENT, burstSeconds: 1, maxWaitMs: 600_000 };
+const LIMITS = {
+  requestsPerMinute: RPM,
+  inputTokensPerMinute: 600_000,
+  outputTokensPerMinute: 120_000,
+  concurrentCalls: CONCURRENT,
+  burstSeconds: 1,
+  maxWaitMs: 600_000,
+};
 
 async function startNode(env: Record<string, string>): Promise<{ p: ChildProcess; log: () => string }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'node'], {
+    cwd: ROOT,
+    env: { ...process.env, AO_LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   p.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   p.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -85,13 +96,22 @@ async function main(): Promise<void> {
   const prefix = natsPrefix('limits');
   const dir = await mkdtemp(join(tmpdir(), 'ao-bench-limits-'));
   const profiles = { default: { provider: 'openai', baseUrl: `${fake.url}/v1`, model: 'limited', apiKey: 'k', maxTokens: 64, limits: LIMITS } };
-  const env = { DATABASE_URL: db.url, NATS_URL: natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_GRAPHS: GRAPHS, AO_LLM_PROFILES: JSON.stringify(profiles) };
+  const env = {
+    DATABASE_URL: db.url,
+    NATS_URL: natsUrl,
+    AO_NATS_PREFIX: prefix,
+    AO_DATA_DIR: dir,
+    AO_GRAPHS: GRAPHS,
+    AO_LLM_PROFILES: JSON.stringify(profiles),
+  };
   const gateway = await startRuntime(loadConfig({ ...env, AO_NODE_ID: 'limits-gateway', AO_LOG_LEVEL: 'warn' }), { passive: true, graphs });
   const nodes: Array<{ p: ChildProcess; log: () => string }> = [];
   try {
     for (let i = 0; i < NODES; i++) nodes.push(await startNode({ ...env, AO_NODE_ID: `limits-n${i + 1}` }));
     const total = NODES * RUNS_PER_NODE;
-    console.log(`${NODES} nodes, ${total} runs submitted at once (one LLM call each); limit ${RPM} requests/min, ${CONCURRENT} concurrent, model latency ${LATENCY_MS} ms`);
+    console.log(
+      `${NODES} nodes, ${total} runs submitted at once (one LLM call each); limit ${RPM} requests/min, ${CONCURRENT} concurrent, model latency ${LATENCY_MS} ms`,
+    );
     const t0 = Date.now();
     const runs = await Promise.all(Array.from({ length: total }, (_, i) => gateway.engine.startRun({ graph: LIMITS_GRAPH, input: { q: `run ${i}` } })));
     const done = await Promise.all(runs.map((r) => gateway.engine.waitForRun(r.id, 600_000)));

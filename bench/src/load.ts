@@ -52,7 +52,8 @@ function mainThreadCpuMs(): number | undefined {
  */
 export type LoadClient = 'worker' | 'raw' | 'inline';
 
-export const loadClientOf = (env: NodeJS.ProcessEnv = process.env): LoadClient => (env.BENCH_LOAD_CLIENT === 'inline' ? 'inline' : env.BENCH_LOAD_CLIENT === 'raw' ? 'raw' : 'worker');
+export const loadClientOf = (env: NodeJS.ProcessEnv = process.env): LoadClient =>
+  env.BENCH_LOAD_CLIENT === 'inline' ? 'inline' : env.BENCH_LOAD_CLIENT === 'raw' ? 'raw' : 'worker';
 
 type Answer = { id?: string; ms: number };
 
@@ -75,11 +76,20 @@ async function submitFromWorker(address: string, key: string, runs: number, raw:
  * front of the bench's engine takes `runs` POST /runs at once; every run must end `succeeded`,
  * and the tenant's runs in the store must be exactly those.
  */
-export async function loadPhase(engine: Engine, runs: number, timeoutMs: number, client: LoadClient = loadClientOf(), o: { finish?: boolean } = {}): Promise<LoadResult> {
+export async function loadPhase(
+  engine: Engine,
+  runs: number,
+  timeoutMs: number,
+  client: LoadClient = loadClientOf(),
+  o: { finish?: boolean } = {},
+): Promise<LoadResult> {
   const tenant = `load-${Date.now()}`;
   const { key } = await createApiKey(engine.store, { tenant });
   // BENCH_LOAD_CAP: the cap on a tenant's active runs (AO_MAX_ACTIVE_RUNS, 1,000 in `ao serve`); none by default.
-  const app = await buildApp(engine, { inspectorDir: false, limits: { rateLimitPerMin: 0, maxActiveRuns: Number(process.env.BENCH_LOAD_CAP ?? 0), requireAuth: true } });
+  const app = await buildApp(engine, {
+    inspectorDir: false,
+    limits: { rateLimitPerMin: 0, maxActiveRuns: Number(process.env.BENCH_LOAD_CAP ?? 0), requireAuth: true },
+  });
   const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
   try {
     const cpu0 = mainThreadCpuMs();
@@ -109,7 +119,17 @@ export async function loadPhase(engine: Engine, runs: number, timeoutMs: number,
     if (o.finish === false) {
       // Submits only: the runs are left to the engine's shutdown; lost counts the submits without a 202.
       const submitSec = (lastAccepted - t0) / 1000;
-      return { runs, client, submitMs: summarize(answers.map((a) => a.ms)), submitSec, elapsedSec: NaN, runsPerSec: NaN, succeeded: 0, lost: runs - new Set(ids).size, serverCpuMs };
+      return {
+        runs,
+        client,
+        submitMs: summarize(answers.map((a) => a.ms)),
+        submitSec,
+        elapsedSec: NaN,
+        runsPerSec: NaN,
+        succeeded: 0,
+        lost: runs - new Set(ids).size,
+        serverCpuMs,
+      };
     }
     const finished = await Promise.all(ids.map((id) => engine.waitForRun(id, timeoutMs)));
     const elapsedSec = (performance.now() - t0) / 1000;

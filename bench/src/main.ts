@@ -26,7 +26,6 @@ async function keptPart(file: string): Promise<string> {
   return at < 0 ? '' : `\n${text.slice(at)}`;
 }
 
-
 /** Defaults keep both modes under ~2 minutes on 2 cores; env vars override for quick checks. */
 function options(): BenchOptions {
   return {
@@ -66,7 +65,13 @@ async function main(): Promise<void> {
   }
 
   log('[bench] cluster: 1, 2 and 3 ao node processes on NATS JetStream + Postgres');
-  const cluster = await clusterBench({ counts: [1, 2, 3], sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: o.concurrency, windowSec: o.windowSec, log });
+  const cluster = await clusterBench({
+    counts: [1, 2, 3],
+    sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40),
+    concurrency: o.concurrency,
+    windowSec: o.windowSec,
+    log,
+  });
   log('[bench] ao serve: start, idle RSS, ao runs');
   const serve = await serveBench({ rounds: intEnv('BENCH_SERVE_ROUNDS', 2) });
   const waiting = await waitingBench({ runs: intEnv('BENCH_WAITING_RUNS', 10_000), concurrency: 32, answer: 200, log });

@@ -3,9 +3,7 @@ import { createTestDatabase, postgresUnreachable } from '@ao/runtime/testing';
 /** Server the Postgres mode uses; the bench creates and drops its own database on it. */
 export const BENCH_PG_ADMIN_URL = process.env.AO_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export type ScratchDatabase =
-  | { ok: true; name: string; url: string; drop: () => Promise<void> }
-  | { ok: false; reason: string };
+export type ScratchDatabase = { ok: true; name: string; url: string; drop: () => Promise<void> } | { ok: false; reason: string };
 
 /**
  * A fresh database `ao_bench_<random>` on `adminUrl`, or why there is none (server unreachable).

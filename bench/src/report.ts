@@ -33,7 +33,10 @@ function rows(modes: ModeResult[]): string[][] {
     r('startup + warm-up: peak RSS (MiB)', (m) => int(m.startupPeakRssMiB)),
     r('sequential: runs timed', (m) => String(m.sequential.runs)),
     r('sequential: run p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.runMs.p50)} / ${ms(m.sequential.runMs.p99)} / ${ms(m.sequential.runMs.mean)}`),
-    r('**overhead per step** p50 / p99 / mean (ms)', (m) => `${ms(m.sequential.stepMs.p50)} / ${ms(m.sequential.stepMs.p99)} / ${ms(m.sequential.stepMs.mean)}`),
+    r(
+      '**overhead per step** p50 / p99 / mean (ms)',
+      (m) => `${ms(m.sequential.stepMs.p50)} / ${ms(m.sequential.stepMs.p99)} / ${ms(m.sequential.stepMs.mean)}`,
+    ),
     r('sequential: peak RSS (MiB)', (m) => int(m.sequential.peakRssMiB)),
     r('sequential: store commits per run, with / without checkpoint', (m) => `${one(m.commits.checkpointPerRun)} / ${one(m.commits.otherPerRun)}`),
     r('**checkpoint write per step** p50 / p99 (ms)', (m) => `${ms(m.commits.checkpointMs.p50)} / ${ms(m.commits.checkpointMs.p99)}`),
@@ -51,12 +54,22 @@ function rows(modes: ModeResult[]): string[][] {
     r('bytes per checkpoint mean / max', (m) => `${int(m.checkpoints.bytes.mean)} / ${int(m.checkpoints.bytes.max)}`),
     r('**budget stop latency** p50 / p99 (ms), refusal to last actor stopped', (m) => `${ms(m.stop.ms.p50)} / ${ms(m.stop.ms.p99)} (${m.stop.runs} runs)`),
     r('**per-step overhead, tracing off / on** p50 (ms)', (m) => (m.tracing ? `${ms(m.tracing.off.p50)} / ${ms(m.tracing.on.p50)}` : 'n/a')),
-    r('  tracing off / on p99 (ms); spans exported', (m) => (m.tracing ? `${ms(m.tracing.off.p99)} / ${ms(m.tracing.on.p99)}; ${m.tracing.spansExported}` : 'n/a')),
+    r('  tracing off / on p99 (ms); spans exported', (m) =>
+      m.tracing ? `${ms(m.tracing.off.p99)} / ${ms(m.tracing.on.p99)}; ${m.tracing.spansExported}` : 'n/a',
+    ),
     r('**load: runs submitted at once** over HTTP; lost', (m) => (m.load ? `${m.load.runs}; ${m.load.lost}` : 'n/a')),
-    r('**load: submit latency** p50 / p99 (ms); where the client ran', (m) => (m.load ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}; ${m.load.client === 'inline' ? 'server thread' : m.load.client === 'raw' ? 'worker thread, raw HTTP' : 'worker thread'}` : 'n/a')),
-    r('load: all accepted in / all finished in (s); runs/s', (m) => (m.load ? `${one(m.load.submitSec)} / ${one(m.load.elapsedSec)}; ${one(m.load.runsPerSec)}` : 'n/a')),
+    r('**load: submit latency** p50 / p99 (ms); where the client ran', (m) =>
+      m.load
+        ? `${ms(m.load.submitMs.p50)} / ${ms(m.load.submitMs.p99)}; ${m.load.client === 'inline' ? 'server thread' : m.load.client === 'raw' ? 'worker thread, raw HTTP' : 'worker thread'}`
+        : 'n/a',
+    ),
+    r('load: all accepted in / all finished in (s); runs/s', (m) =>
+      m.load ? `${one(m.load.submitSec)} / ${one(m.load.elapsedSec)}; ${one(m.load.runsPerSec)}` : 'n/a',
+    ),
     ...(modes[0]?.replay?.runs ?? []).flatMap((_, i) => [
-      r(`**replay start** of a ${modes[0]!.replay.runs[i]!.steps}-step run from step ${modes[0]!.replay.runs[i]!.fromStep}, live p50 / p99 (ms)`, (m) => replayCell(m, i, 'live', 'startMs')),
+      r(`**replay start** of a ${modes[0]!.replay.runs[i]!.steps}-step run from step ${modes[0]!.replay.runs[i]!.fromStep}, live p50 / p99 (ms)`, (m) =>
+        replayCell(m, i, 'live', 'startMs'),
+      ),
       r(`  same, recorded p50 / p99 (ms)`, (m) => replayCell(m, i, 'recorded', 'startMs')),
       r(`  replay call to its first new event, live p50 (ms)`, (m) => ms(m.replay?.runs[i]?.live.firstEventMs.p50 ?? Number.NaN)),
     ]),
@@ -84,7 +97,10 @@ function skippedNotes(modes: ModeOutcome[]): string[] {
   return modes.flatMap((m) => ('skipped' in m ? [`${LABELS[m.store]}: skipped (${m.skipped})`] : []));
 }
 
-const WORKLOAD_LABEL: Record<ClusterWorkload, string> = { pipeline: `pipeline (${BENCH_STEPS} steps)`, swarm: `swarm (1 step, ${BENCH_SWARM_BRANCHES} branches, 1 step)` };
+const WORKLOAD_LABEL: Record<ClusterWorkload, string> = {
+  pipeline: `pipeline (${BENCH_STEPS} steps)`,
+  swarm: `swarm (1 step, ${BENCH_SWARM_BRANCHES} branches, 1 step)`,
+};
 
 /** The cluster table: one row per workload and node count. */
 export function renderClusterTable(c: ClusterResult | undefined): string[] {
@@ -93,7 +109,17 @@ export function renderClusterTable(c: ClusterResult | undefined): string[] {
   const pair = (s: { p50: number; p99: number } | undefined): string => (s ? `${ms(s.p50)} / ${ms(s.p99)}` : '-');
   return [
     table(
-      ['workload', 'ao node processes', 'one run at a time: run p50 / p99 (ms), row created to finished; as the submitter saw it', '**per-step overhead** p50 / p99 (ms), one run at a time', '**runs/s** at concurrency', 'steps/s', 'runs completed in the window', 'per node: runs hosted / node tasks done', 'node tasks per run'],
+      [
+        'workload',
+        'ao node processes',
+        'one run at a time: run p50 / p99 (ms), row created to finished; as the submitter saw it',
+        '**per-step overhead** p50 / p99 (ms), one run at a time',
+        '**runs/s** at concurrency',
+        'steps/s',
+        'runs completed in the window',
+        'per node: runs hosted / node tasks done',
+        'node tasks per run',
+      ],
       c.points.map((p) => {
         const runs = p.sequentialRuns + p.completed;
         const tasks = p.perNode?.reduce((a, x) => a + x.tasksDone, 0);
@@ -139,7 +165,13 @@ export function clusterHow(st: ClusterSettings): string {
  * bench/CLUSTER.md: header (date, machine, versions), the scaling table and how it was measured,
  * then (when measured) the overhead table at 0 ms model latency and its settings.
  */
-export function renderClusterMarkdown(r: { machine: MachineInfo; scale?: ScaleResult; cluster?: ClusterResult; settings?: ClusterSettings; totalSec: number }): string {
+export function renderClusterMarkdown(r: {
+  machine: MachineInfo;
+  scale?: ScaleResult;
+  cluster?: ClusterResult;
+  settings?: ClusterSettings;
+  totalSec: number;
+}): string {
   const mc = r.machine;
   const scale = r.scale && !('skipped' in r.scale) ? r.scale : undefined;
   return [
@@ -150,19 +182,50 @@ export function renderClusterMarkdown(r: { machine: MachineInfo; scale?: ScaleRe
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}; Postgres and nats-server on the same machine, shared with the bench and every node`,
     `- Node: ${mc.node}`,
-    `- Packages: ${Object.entries(mc.packages).map(([n, v]) => `${n} ${v}`).join(', ')}`,
-    ...(scale ? [`- Scaling: ${scale.settings.counts.join(', ')} \`ao node\` processes, each limited to ${scale.settings.cpusPerNode || 'unlimited'} CPU by its cgroup; AO_NODE_TASKS ${scale.settings.nodeTasks}; offline LLM at ${scale.settings.llmLatencyMs} ms; ${scale.settings.nodeTasks} runs in flight per node, counted over ${scale.settings.windowSec} s`] : []),
-    ...(r.settings ? [`- Overhead: ${r.settings.counts.join(', ')} \`ao node\` processes; per node AO_NODE_TASKS ${r.settings.nodeTasks}, run-queue consumer up to ${r.settings.runQueueUnacked} unacknowledged items, AO_NATS_ACK_WAIT_MS ${r.settings.ackWaitMs}; submitter ${r.settings.sequentialRuns} sequential runs, then concurrency ${r.settings.concurrency} for ${r.settings.windowSec} s; offline LLM at ${r.settings.llmLatencyMs} ms`] : []),
+    `- Packages: ${Object.entries(mc.packages)
+      .map(([n, v]) => `${n} ${v}`)
+      .join(', ')}`,
+    ...(scale
+      ? [
+          `- Scaling: ${scale.settings.counts.join(', ')} \`ao node\` processes, each limited to ${scale.settings.cpusPerNode || 'unlimited'} CPU by its cgroup; AO_NODE_TASKS ${scale.settings.nodeTasks}; offline LLM at ${scale.settings.llmLatencyMs} ms; ${scale.settings.nodeTasks} runs in flight per node, counted over ${scale.settings.windowSec} s`,
+        ]
+      : []),
+    ...(r.settings
+      ? [
+          `- Overhead: ${r.settings.counts.join(', ')} \`ao node\` processes; per node AO_NODE_TASKS ${r.settings.nodeTasks}, run-queue consumer up to ${r.settings.runQueueUnacked} unacknowledged items, AO_NATS_ACK_WAIT_MS ${r.settings.ackWaitMs}; submitter ${r.settings.sequentialRuns} sequential runs, then concurrency ${r.settings.concurrency} for ${r.settings.windowSec} s; offline LLM at ${r.settings.llmLatencyMs} ms`,
+        ]
+      : []),
     `- Whole cluster bench: ${r.totalSec.toFixed(0)} s`,
     '',
     ...(r.scale
-      ? ['## Scaling: nodes with a CPU quota each, a model that takes its time', '', ...renderScaleTable(r.scale), '', ...(scale ? ['### How measured', '', scaleHow(scale.settings, scale.cgroup), ''] : [])]
+      ? [
+          '## Scaling: nodes with a CPU quota each, a model that takes its time',
+          '',
+          ...renderScaleTable(r.scale),
+          '',
+          ...(scale ? ['### How measured', '', scaleHow(scale.settings, scale.cgroup), ''] : []),
+        ]
       : []),
     ...(scale?.hops
-      ? ['## Hops: one node behind a gateway against embedded, model at 0 ms, no quota', '', ...renderHopTable(scale.hops), '', ...('skipped' in scale.hops ? [] : ['### How measured', '', hopHow(scale.hops), ''])]
+      ? [
+          '## Hops: one node behind a gateway against embedded, model at 0 ms, no quota',
+          '',
+          ...renderHopTable(scale.hops),
+          '',
+          ...('skipped' in scale.hops ? [] : ['### How measured', '', hopHow(scale.hops), '']),
+        ]
       : []),
     ...(r.cluster && r.settings
-      ? ['## Overhead: the cluster\'s hops at 0 ms model latency, nodes on the shared cores (BENCH_CLUSTER_OVERHEAD=1)', '', ...renderClusterTable(r.cluster), '', '### How measured', '', clusterHow(r.settings), '']
+      ? [
+          "## Overhead: the cluster's hops at 0 ms model latency, nodes on the shared cores (BENCH_CLUSTER_OVERHEAD=1)",
+          '',
+          ...renderClusterTable(r.cluster),
+          '',
+          '### How measured',
+          '',
+          clusterHow(r.settings),
+          '',
+        ]
       : []),
   ].join('\n');
 }
@@ -170,7 +233,12 @@ export function renderClusterMarkdown(r: { machine: MachineInfo; scale?: ScaleRe
 /** The results table as printed to stdout. */
 export function renderText(report: BenchReport): string {
   const done = completed(report.modes);
-  const parts = [table(['metric', ...done.map((m) => LABELS[m.store])], rows(done).map((r) => r.map((c) => c.replaceAll('**', ''))))];
+  const parts = [
+    table(
+      ['metric', ...done.map((m) => LABELS[m.store])],
+      rows(done).map((r) => r.map((c) => c.replaceAll('**', ''))),
+    ),
+  ];
   parts.push(...skippedNotes(report.modes));
   for (const m of done) parts.push(`${LABELS[m.store]} events of one run by type: ${formatByType(m.events.byType)}`);
   for (const m of done) parts.push(`${LABELS[m.store]} checkpoints of one run: ${formatCheckpoints(m.checkpoints.firstRun)}`);
@@ -203,7 +271,9 @@ export function renderMarkdown(report: BenchReport): string {
     `- Date: ${mc.date}`,
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGiB} GiB RAM, ${mc.os}`,
     `- Node: ${mc.node}`,
-    `- Packages: ${Object.entries(mc.packages).map(([n, v]) => `${n} ${v}`).join(', ')}`,
+    `- Packages: ${Object.entries(mc.packages)
+      .map(([n, v]) => `${n} ${v}`)
+      .join(', ')}`,
     '',
     '## Results',
     '',

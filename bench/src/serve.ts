@@ -127,7 +127,13 @@ const median = (xs: number[]) => {
 export function summarizeServe(r: ServeResult): Record<ServeTrial['dataDir'], Omit<ServeTrial, 'dataDir'> & { n: number }> {
   const of = (kind: ServeTrial['dataDir']) => {
     const t = r.trials.filter((x) => x.dataDir === kind);
-    return { n: t.length, startMs: median(t.map((x) => x.startMs)), idleRssMiB: median(t.map((x) => x.idleRssMiB)), peakRssMiB: median(t.map((x) => x.peakRssMiB)), aoRunsMs: median(t.map((x) => x.aoRunsMs)) };
+    return {
+      n: t.length,
+      startMs: median(t.map((x) => x.startMs)),
+      idleRssMiB: median(t.map((x) => x.idleRssMiB)),
+      peakRssMiB: median(t.map((x) => x.peakRssMiB)),
+      aoRunsMs: median(t.map((x) => x.aoRunsMs)),
+    };
   };
   return { new: of('new'), existing: of('existing') };
 }
@@ -138,7 +144,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   serveBench({ root, rounds }).then(
     (r) => {
       const round = (n: number) => Math.round(n);
-      for (const t of r.trials) console.log(JSON.stringify({ root, ...t, startMs: round(t.startMs), aoRunsMs: round(t.aoRunsMs), idleRssMiB: round(t.idleRssMiB), peakRssMiB: round(t.peakRssMiB) }));
+      for (const t of r.trials)
+        console.log(
+          JSON.stringify({
+            root,
+            ...t,
+            startMs: round(t.startMs),
+            aoRunsMs: round(t.aoRunsMs),
+            idleRssMiB: round(t.idleRssMiB),
+            peakRssMiB: round(t.peakRssMiB),
+          }),
+        );
     },
     (e: unknown) => {
       console.error(e);

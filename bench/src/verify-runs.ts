@@ -33,7 +33,14 @@ function registry(): ToolRegistry {
 
 /** Record `n` runs of the example graphs (waits aside) on `store`, 8 at a time. */
 async function record(store: Store, n: number): Promise<RunRecord[]> {
-  const engine = await Engine.create({ store, bus: new InProcessBus(), llm: () => new OfflineLlm(), tools: registry(), graphs: exampleGraphs as readonly GraphBuilder<unknown>[], sweepIntervalMs: 0 });
+  const engine = await Engine.create({
+    store,
+    bus: new InProcessBus(),
+    llm: () => new OfflineLlm(),
+    tools: registry(),
+    graphs: exampleGraphs as readonly GraphBuilder<unknown>[],
+    sweepIntervalMs: 0,
+  });
   const out: RunRecord[] = [];
   try {
     for (let i = 0; i < n; i += 8) {
@@ -60,17 +67,27 @@ export async function verifyRuns(n: number, concurrency: number, log: (s: string
     const t1 = performance.now();
     let identical = 0;
     let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < runs.length; i = next++) {
-        const run = runs[i]!;
-        const v = await verifier.verify(run, await store.listEvents(run.id, { limit: 1_000_000 }), await store.listCheckpoints(run.id));
-        if (v.outcome === 'identical') identical += 1;
-        else log(`  ${run.id} ${v.outcome}: ${JSON.stringify(v.divergence ?? v.error)}`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < runs.length; i = next++) {
+          const run = runs[i]!;
+          const v = await verifier.verify(run, await store.listEvents(run.id, { limit: 1_000_000 }), await store.listCheckpoints(run.id));
+          if (v.outcome === 'identical') identical += 1;
+          else log(`  ${run.id} ${v.outcome}: ${JSON.stringify(v.divergence ?? v.error)}`);
+        }
+      }),
+    );
     const verifyMs = performance.now() - t1;
     await verifier.close();
-    return { runs: runs.length, concurrency, recordMs, verifyMs, perRunMs: verifyMs / runs.length, identical, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
+    return {
+      runs: runs.length,
+      concurrency,
+      recordMs,
+      verifyMs,
+      perRunMs: verifyMs / runs.length,
+      identical,
+      rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    };
   } finally {
     await store.close();
   }
@@ -80,5 +97,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // `pnpm bench:verify [runs] [concurrency]`
   const n = Number(process.argv[2] ?? 200);
   const c = Number(process.argv[3] ?? 4);
-  verifyRuns(n, c, console.log).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });
+  verifyRuns(n, c, console.log).then(
+    (r) => console.log(JSON.stringify(r)),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -18,7 +18,10 @@ async function main(): Promise<void> {
     'step',
     ({ total, per }) => `W4, ${steps} steps: ${total.rows} rows, ${total.rowBytes} row bytes stored (${per(total.rowBytes)} a step)`,
     async ({ url, per }) => {
-      const cols = await psql(url, `select coalesce(sum(pg_column_size(body)),0), coalesce(sum(pg_column_size(packed)),0), coalesce(sum(pg_column_size(ids)),0), coalesce(sum(pg_column_size(j.*)),0) from journal j`);
+      const cols = await psql(
+        url,
+        `select coalesce(sum(pg_column_size(body)),0), coalesce(sum(pg_column_size(packed)),0), coalesce(sum(pg_column_size(ids)),0), coalesce(sum(pg_column_size(j.*)),0) from journal j`,
+      );
       console.log(`journal columns: body ${cols[0]![0]} B, packed ${cols[0]![1]} B, ids ${cols[0]![2]} B, whole rows ${cols[0]![3]} B`);
       const { bodies } = await journalBodies(url);
       printByType(bodies, per, 'step');
@@ -26,7 +29,10 @@ async function main(): Promise<void> {
       console.log(`\ncheckpoints: ${cps[0]![0]} rows, ${cps[0]![1]} bytes of state JSON, ${cps[0]![2]} B as stored`);
       console.log('\ntwo journal rows from the middle of the run:');
       for (const b of bodies.slice(Math.floor(bodies.length / 2), Math.floor(bodies.length / 2) + 2)) console.log(b);
-      const cp = await psql(url, `select state::text, translate(encode(zstate, 'base64'), E'\n', '') from checkpoints order by step offset ${Math.floor(steps / 2)} limit 1`);
+      const cp = await psql(
+        url,
+        `select state::text, translate(encode(zstate, 'base64'), E'\n', '') from checkpoints order by step offset ${Math.floor(steps / 2)} limit 1`,
+      );
       console.log('\na checkpoint from the middle of the run:');
       console.log(cp[0]?.[1] ? unzipState(Buffer.from(cp[0][1], 'base64')) : cp[0]?.[0]);
     },

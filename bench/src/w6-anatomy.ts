@@ -17,10 +17,13 @@ async function main(): Promise<void> {
     (s) => s.conversation(turns),
     turns,
     'turn',
-    ({ total, per }) => `W6, ${turns} turns: ${total.rowBytes} row bytes stored (${per(total.rowBytes)} a turn), unique content ${uniqueContentBytes(turns)} (stored / unique ${(total.rowBytes / uniqueContentBytes(turns)).toFixed(2)})`,
+    ({ total, per }) =>
+      `W6, ${turns} turns: ${total.rowBytes} row bytes stored (${per(total.rowBytes)} a turn), unique content ${uniqueContentBytes(turns)} (stored / unique ${(total.rowBytes / uniqueContentBytes(turns)).toFixed(2)})`,
     async ({ url, per }) => {
       const { bodies, zBody, zTurns, rawTurns } = await journalBodies(url);
-      console.log(`\njournal: bodies deflated ${zBody} B (${per(zBody)} B/turn), turn records ${rawTurns} B as JSON, deflated ${zTurns} B (${per(zTurns)} B/turn)`);
+      console.log(
+        `\njournal: bodies deflated ${zBody} B (${per(zBody)} B/turn), turn records ${rawTurns} B as JSON, deflated ${zTurns} B (${per(zTurns)} B/turn)`,
+      );
       printByType(bodies, per, 'turn');
       const contents = await psql(url, `select count(*), coalesce(sum(length(body)), 0) from contents`).catch(() => [['0', '0']]);
       console.log(`\ncontents: ${contents[0]![0]} rows, ${contents[0]![1]} characters of body`);

@@ -54,7 +54,8 @@ function engineOn(store: Store, turns: number): Promise<Engine> {
 function counted(store: Store): { store: Store; calls: Map<string, number>; items: Map<string, number> } {
   const calls = new Map<string, number>();
   const items = new Map<string, number>();
-  const size = (v: unknown): number => (Array.isArray(v) ? v.length : v instanceof Map ? [...v.values()].reduce<number>((n, x) => n + size(x), 0) : v === undefined ? 0 : 1);
+  const size = (v: unknown): number =>
+    Array.isArray(v) ? v.length : v instanceof Map ? [...v.values()].reduce<number>((n, x) => n + size(x), 0) : v === undefined ? 0 : 1;
   const proxy = new Proxy(store, {
     get(target, key) {
       const v: unknown = Reflect.get(target, key, target);
@@ -144,7 +145,11 @@ async function sample(p: Prepared, kind: Kind): Promise<Sample> {
   return { turns: p.turns, cpuMs: (c.user + c.system) / 1000, wallMs, openCpuMs: (o1.user + o1.system) / 1000, calls, items };
 }
 
-const fmt = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
+const fmt = (m: Map<string, number>) =>
+  [...m]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -159,9 +164,16 @@ async function main(): Promise<void> {
       for (const p of prepared) await sample(p, kind);
       const got = new Map<number, Sample[]>(lengths.map((n) => [n, []]));
       for (let i = 0; i < samples; i++) for (const p of i % 2 ? [...prepared].reverse() : prepared) got.get(p.turns)!.push(await sample(p, kind));
-      console.log(`\n${kind}: resume of a W6 conversation stopped at 90% (load ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+      console.log(
+        `\n${kind}: resume of a W6 conversation stopped at 90% (load ${(await import('node:os'))
+          .loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')})`,
+      );
       for (const [n, ss] of got) {
-        console.log(`  ${String(n).padStart(5)} turns: CPU ms ${ss.map((s) => s.cpuMs.toFixed(0)).join(' ')} (median ${median(ss.map((s) => s.cpuMs)).toFixed(0)}); wall ms median ${median(ss.map((s) => s.wallMs)).toFixed(0)}; store open CPU ms median ${median(ss.map((s) => s.openCpuMs)).toFixed(0)}`);
+        console.log(
+          `  ${String(n).padStart(5)} turns: CPU ms ${ss.map((s) => s.cpuMs.toFixed(0)).join(' ')} (median ${median(ss.map((s) => s.cpuMs)).toFixed(0)}); wall ms median ${median(ss.map((s) => s.wallMs)).toFixed(0)}; store open CPU ms median ${median(ss.map((s) => s.openCpuMs)).toFixed(0)}`,
+        );
         console.log(`               store calls: ${fmt(ss[0]!.calls)}`);
         console.log(`               items read:  ${fmt(ss[0]!.items)}`);
       }

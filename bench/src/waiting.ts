@@ -48,11 +48,18 @@ function sample(waiting: number): WaitingSample {
   return { waiting, rssMiB: MiB(m.rss), heapMiB: MiB(m.heapUsed) };
 }
 
-export async function waitingBench(o: { runs: number; concurrency: number; answer: number; log: (s: string) => void }): Promise<WaitingReport | { skipped: string }> {
+export async function waitingBench(o: {
+  runs: number;
+  concurrency: number;
+  answer: number;
+  log: (s: string) => void;
+}): Promise<WaitingReport | { skipped: string }> {
   const db = await createScratchDatabase();
   if (!db.ok) return { skipped: db.reason };
   o.log(`[bench] waiting runs: ${o.runs} on Postgres (${redact(db.url)})`);
-  const rt = await startRuntime(loadConfig({ AO_NODE_ID: 'bench-wait', AO_LLM_LATENCY_MS: '0', AO_LOG_LEVEL: 'warn', DATABASE_URL: db.url }), { graphs: [waitGraph()] });
+  const rt = await startRuntime(loadConfig({ AO_NODE_ID: 'bench-wait', AO_LLM_LATENCY_MS: '0', AO_LOG_LEVEL: 'warn', DATABASE_URL: db.url }), {
+    graphs: [waitGraph()],
+  });
   try {
     const { engine, store } = rt;
     const ids: string[] = [];

@@ -3,7 +3,26 @@ import { pathToFileURL } from 'node:url';
 import { Engine } from '@ao/actors';
 import { AoError, exampleGraphs, isGraphBuilder } from '@ao/graphs';
 import type { GraphBuilder, GraphDef } from '@ao/graphs';
-import { builtinTools, connectNatsBus, DataDirLock, httpRequestTool, log, MemoryBucketTable, pinoLogger, useLogger, NodeIdentity, systemClock, resolveNodeId, resolveSecretKey, startTelemetry, InProcessBus, openPgliteStore, openPgStore, RunJournal, ToolRegistry } from '@ao/runtime';
+import {
+  builtinTools,
+  connectNatsBus,
+  DataDirLock,
+  httpRequestTool,
+  log,
+  MemoryBucketTable,
+  pinoLogger,
+  useLogger,
+  NodeIdentity,
+  systemClock,
+  resolveNodeId,
+  resolveSecretKey,
+  startTelemetry,
+  InProcessBus,
+  openPgliteStore,
+  openPgStore,
+  RunJournal,
+  ToolRegistry,
+} from '@ao/runtime';
 import type { Bus, Config, LlmPort, NodeIdSource, Store, Telemetry, ToolDefinition } from '@ao/runtime';
 import { startProviders } from './providers.js';
 import type { Providers } from './providers.js';
@@ -50,7 +69,10 @@ export type AnyGraph = GraphBuilder<unknown> | GraphDef<unknown>;
 export async function loadExtensions(spec: string | undefined, cwd = process.cwd()): Promise<{ graphs: AnyGraph[]; tools: ToolDefinition[] }> {
   const graphs: AnyGraph[] = [];
   const tools: ToolDefinition[] = [];
-  for (const p of (spec ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const p of (spec ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const file = isAbsolute(p) ? p : resolve(cwd, p);
     let mod: { graphs?: unknown; tools?: unknown };
     try {
@@ -58,8 +80,10 @@ export async function loadExtensions(spec: string | undefined, cwd = process.cwd
     } catch (e) {
       throw new AoError('AO_CONFIG_INVALID', `AO_GRAPHS: cannot load ${file}: ${(e as Error).message}`, { field: 'AO_GRAPHS', cause: e });
     }
-    if (mod.graphs !== undefined && !Array.isArray(mod.graphs)) throw new AoError('AO_CONFIG_INVALID', `${file}: \`graphs\` must be an array`, { field: 'AO_GRAPHS' });
-    if (mod.tools !== undefined && !Array.isArray(mod.tools)) throw new AoError('AO_CONFIG_INVALID', `${file}: \`tools\` must be an array`, { field: 'AO_GRAPHS' });
+    if (mod.graphs !== undefined && !Array.isArray(mod.graphs))
+      throw new AoError('AO_CONFIG_INVALID', `${file}: \`graphs\` must be an array`, { field: 'AO_GRAPHS' });
+    if (mod.tools !== undefined && !Array.isArray(mod.tools))
+      throw new AoError('AO_CONFIG_INVALID', `${file}: \`tools\` must be an array`, { field: 'AO_GRAPHS' });
     for (const g of (mod.graphs as unknown[] | undefined) ?? []) {
       if (!isGraphBuilder(g) && !(typeof g === 'object' && g !== null && 'version' in g && 'nodes' in g)) {
         throw new AoError('AO_CONFIG_INVALID', `${file}: every entry of \`graphs\` must be a graph(...) builder or a built graph`, { field: 'AO_GRAPHS' });
@@ -145,7 +169,10 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   const ext = await loadExtensions(config.AO_GRAPHS);
   if (config.AO_FAULT_KILL_AFTER_EVENTS !== undefined) killAfterCommits(config.AO_FAULT_KILL_AFTER_EVENTS);
   // AO_NODE_ID, else the id kept beside the embedded store's data, else one made for this process.
-  const { id: nodeId, source: nodeIdSource } = await resolveNodeId({ configured: config.AO_NODE_ID, idFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'node-id') });
+  const { id: nodeId, source: nodeIdSource } = await resolveNodeId({
+    configured: config.AO_NODE_ID,
+    idFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'node-id'),
+  });
   // Spans and metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT, if any (no-ops otherwise).
   const telemetry = await startTelemetry({ nodeId });
   const store = await openStore(config);
@@ -153,7 +180,9 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   const undo: (() => Promise<unknown>)[] = [() => telemetry.shutdown(), () => store.close()];
   // The id before anything else: a node whose id a live process holds starts nothing (no MCP
   // server, no queue consumer) and claims no run.
-  const identity = await orUndo(undo, () => NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => log.warn(m, { component: 'ao', nodeId }) }));
+  const identity = await orUndo(undo, () =>
+    NodeIdentity.take({ store, id: nodeId, staleMs: config.AO_LEASE_MS, log: (m) => log.warn(m, { component: 'ao', nodeId }) }),
+  );
   undo.push(() => identity.release().catch(() => undefined));
   // LLM adapters by profile (offline unless configured) and the tools of the configured MCP servers.
   const providers = await orUndo(undo, () => {
@@ -164,13 +193,19 @@ async function startOn(config: Config, o: RuntimeOptions, lock: DataDirLock | un
   });
   undo.push(() => providers.close());
   // NATS_URL: the JetStream bus, with the cluster's run queue and membership; else in-process.
-  const bus: Bus = await orUndo(undo, async () => (config.NATS_URL ? await connectNatsBus({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS }) : new InProcessBus()));
+  const bus: Bus = await orUndo(undo, async () =>
+    config.NATS_URL
+      ? await connectNatsBus({ url: config.NATS_URL, prefix: config.AO_NATS_PREFIX, name: nodeId, ackWaitMs: config.AO_NATS_ACK_WAIT_MS })
+      : new InProcessBus(),
+  );
   undo.push(() => bus.close());
   const llm = providers.defaultLlm;
   const tools = toolRegistry(config, [...ext.tools, ...(o.tools ?? []), ...providers.tools]);
   let lostIt: (e: AoError) => void = () => undefined;
   const lost = new Promise<AoError>((r) => (lostIt = r));
-  const engine = await orUndo(undo, () => createEngine(config, o, { store, bus, tools, providers, identity, graphs: ext.graphs, onIdentityLost: (e) => lostIt(e) }));
+  const engine = await orUndo(undo, () =>
+    createEngine(config, o, { store, bus, tools, providers, identity, graphs: ext.graphs, onIdentityLost: (e) => lostIt(e) }),
+  );
   return {
     engine,
     nodeId,
@@ -232,7 +267,10 @@ async function openStore(config: Config) {
         template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
         // A new data directory without the template is made as before (initdb, seconds): say why.
         onDataDir: (source, error) => {
-          if (source === 'initdb') log.warn(`no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`, { component: 'store' });
+          if (source === 'initdb')
+            log.warn(`no PGlite template (${error instanceof Error ? error.message : String(error)}): making the data directory with initdb`, {
+              component: 'store',
+            });
         },
       });
 }
@@ -244,7 +282,10 @@ async function createEngine(
   p: { store: Store; bus: Bus; tools: ToolRegistry; providers: Providers; identity: NodeIdentity; graphs: AnyGraph[]; onIdentityLost: (e: AoError) => void },
 ): Promise<Engine> {
   // The embedded store keeps a generated key beside its data; Postgres needs AO_SECRET_KEY.
-  const secretKey = await resolveSecretKey({ configured: config.AO_SECRET_KEY, keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key') });
+  const secretKey = await resolveSecretKey({
+    configured: config.AO_SECRET_KEY,
+    keyFile: config.DATABASE_URL ? undefined : join(config.AO_DATA_DIR, 'secret.key'),
+  });
   return Engine.create({
     maxPayloadBytes: config.AO_MAX_PAYLOAD_BYTES,
     store: o.wrapStore ? o.wrapStore(p.store) : p.store,

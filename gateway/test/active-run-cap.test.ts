@@ -25,7 +25,9 @@ describe('ActiveRunCap under a burst', () => {
     // One count for the 100 (a count per submit before), and exactly the cap admitted.
     expect(s.asked).toEqual(['acme']);
     expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(60);
-    expect(settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(Array(40).fill('AO_TOO_MANY_ACTIVE_RUNS'));
+    expect(settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(
+      Array(40).fill('AO_TOO_MANY_ACTIVE_RUNS'),
+    );
   });
 
   it('a submit after a count was sent gets a count of its own, which sees the runs admitted before it', async () => {

@@ -33,7 +33,11 @@ describe('budgets across SIGKILL', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const base = { AO_DATA_DIR: join(dir, 'data'), AO_LLM_LATENCY_MS: '20' };
     const start = (url: string, tokens: number) =>
-      fetch(`${url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'research-swarm', input: { topic: `budgets ${tokens}` }, budget: { tokens } }) });
+      fetch(`${url}/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ graph: 'research-swarm', input: { topic: `budgets ${tokens}` }, budget: { tokens } }),
+      });
     /** Runs the kill caught before their end. */
     let interrupted = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
@@ -52,7 +56,10 @@ describe('budgets across SIGKILL', () => {
         const limit = [3000, 3200, 1500][i]!;
         const label = `trial ${trial} run ${run.id} (tokens ${limit})`;
         const events = (await get(`${server.url}/runs/${run.id}/events?limit=1000`)).events as Env[];
-        expect(events.map((e) => e.seq), label).toEqual(events.map((_, k) => k + 1));
+        expect(
+          events.map((e) => e.seq),
+          label,
+        ).toEqual(events.map((_, k) => k + 1));
         const settled = events.filter((e) => e.type === 'budget.settle').reduce((n, e) => n + (e.payload.tokens as number), 0);
         expect(settled, label).toBeLessThanOrEqual(limit);
         expect((run.usage as { totalTokens: number }).totalTokens, label).toBe(settled);

@@ -28,7 +28,11 @@ const runaway: LlmPort & { calls: number } = {
     const offered = req.tools ?? [];
     if (!offered.length) return { model: 'runaway-1', message: { content: 'final answer', toolCalls: [] }, usage, finishReason: 'stop' };
     const turn = req.messages.filter((m) => m.role === 'assistant').length + 1;
-    const toolCalls = offered.map((t) => ({ id: `t${turn}-${t.name}`, name: t.name, arguments: t.name === 'web_search' ? { query: `more sources ${turn}` } : {} }));
+    const toolCalls = offered.map((t) => ({
+      id: `t${turn}-${t.name}`,
+      name: t.name,
+      arguments: t.name === 'web_search' ? { query: `more sources ${turn}` } : {},
+    }));
     return { model: 'runaway-1', message: { content: '', toolCalls }, usage, finishReason: 'tool_calls' };
   },
 };
@@ -122,7 +126,12 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
   });
 
   const post = (body: unknown) => app.inject({ method: 'POST', url: '/runs', payload: body as object });
-  const getRun = async (id: string) => (await app.inject({ url: `/runs/${id}` })).json() as Record<string, unknown> & { status: string; error: { code: string; details?: Record<string, unknown> } | null; budget: Record<string, unknown> };
+  const getRun = async (id: string) =>
+    (await app.inject({ url: `/runs/${id}` })).json() as Record<string, unknown> & {
+      status: string;
+      error: { code: string; details?: Record<string, unknown> } | null;
+      budget: Record<string, unknown>;
+    };
   /** Every event of a run, page by page through GET /runs/:id/events. */
   async function events(id: string): Promise<Envelope[]> {
     const out: Envelope[] = [];
@@ -153,7 +162,9 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
     expect(searches.every((r) => r.ok)).toBe(true);
 
     // After the 20th, every further web_search is refused with stop=false (19 turns of 39 with tools).
-    const refusals = ev.filter((e) => e.type === 'budget.refused').map((e) => ({ seq: e.seq, ...payload<{ limit: string; tool?: string; stop: boolean; value: number; used: number; scope: string }>(e) }));
+    const refusals = ev
+      .filter((e) => e.type === 'budget.refused')
+      .map((e) => ({ seq: e.seq, ...payload<{ limit: string; tool?: string; stop: boolean; value: number; used: number; scope: string }>(e) }));
     expect(refusals).toHaveLength(19);
     for (const r of refusals) {
       expect(r).toMatchObject({ limit: 'perTool', tool: 'web_search', stop: false, value: 20, used: 20, scope: 'run' });
@@ -167,13 +178,21 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
     expect(noops.filter((r) => r.seq > refusals[0]!.seq).length).toBeGreaterThan(0);
 
     // The model hears why: a tool message with AO_BUDGET_TOOL_CAP in the next request.
-    const told = ev.filter((e) => e.type === 'llm.request').some((e) =>
-      payload<{ messages: Array<{ role: string; name?: string; content: string }> }>(e).messages.some((m) => m.role === 'tool' && m.name === 'web_search' && m.content.includes('AO_BUDGET_TOOL_CAP')),
-    );
+    const told = ev
+      .filter((e) => e.type === 'llm.request')
+      .some((e) =>
+        payload<{ messages: Array<{ role: string; name?: string; content: string }> }>(e).messages.some(
+          (m) => m.role === 'tool' && m.name === 'web_search' && m.content.includes('AO_BUDGET_TOOL_CAP'),
+        ),
+      );
     expect(told).toBe(true);
 
     // The usage view agrees.
-    const usage = (await app.inject({ url: `/runs/${run.id}/usage` })).json() as { used: { tools: number; perTool: Record<string, number> }; refusals: number; reserved: { tools: number } };
+    const usage = (await app.inject({ url: `/runs/${run.id}/usage` })).json() as {
+      used: { tools: number; perTool: Record<string, number> };
+      refusals: number;
+      reserved: { tools: number };
+    };
     expect(usage.used.perTool).toEqual({ web_search: 20, noop: 39 });
     expect(usage.used.tools).toBe(59);
     expect(usage.refusals).toBe(19);
@@ -299,7 +318,10 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
   it('a tool call cut off by a node timeout is settled as used, leaving nothing reserved once the run has ended (regression: the reservation leaked)', async () => {
     const run = await runToEnd({ graph: 'budget-timeout' });
     expect(run.status).toBe('succeeded');
-    const usage = (await app.inject({ url: `/runs/${run.id}/usage` })).json() as { used: { tools: number; perTool: Record<string, number> }; reserved: { tools: number } };
+    const usage = (await app.inject({ url: `/runs/${run.id}/usage` })).json() as {
+      used: { tools: number; perTool: Record<string, number> };
+      reserved: { tools: number };
+    };
     expect(usage.reserved.tools).toBe(0);
     expect(usage.used.perTool).toEqual({ sleepy: 1 });
   });

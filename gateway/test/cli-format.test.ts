@@ -53,7 +53,21 @@ const run = (over: Partial<RunViewT> = {}): RunViewT => ({
 
 describe('ao runs: a table with a header row and relative times', () => {
   it('puts a header over aligned columns, numbers right-aligned, the age relative to now', () => {
-    const lines = runsTable([summary(), summary({ id: 'b', graph: 'research-swarm', status: 'running', startedAt: '2026-05-01T09:00:00.000Z', finishedAt: null, createdAt: '2026-05-01T09:00:00.000Z', usage: { ...emptyUsage(), totalTokens: 12 } })], NOW);
+    const lines = runsTable(
+      [
+        summary(),
+        summary({
+          id: 'b',
+          graph: 'research-swarm',
+          status: 'running',
+          startedAt: '2026-05-01T09:00:00.000Z',
+          finishedAt: null,
+          createdAt: '2026-05-01T09:00:00.000Z',
+          usage: { ...emptyUsage(), totalTokens: 12 },
+        }),
+      ],
+      NOW,
+    );
     expect(lines).toEqual([
       'ID                                    GRAPH           STATUS     TOKENS    TOOK  CREATED',
       '645f20cd-0000-4000-8000-000000000001  triage          succeeded   1,832   1.25s  5m ago',
@@ -63,12 +77,18 @@ describe('ao runs: a table with a header row and relative times', () => {
 
   it('says so when there is no run, and shows a run not started yet without a duration', () => {
     expect(runsTable([], NOW)).toEqual(['no runs']);
-    expect(runsTable([summary({ status: 'pending', usage: emptyUsage(), startedAt: null, finishedAt: null, createdAt: new Date(NOW).toISOString() })], NOW)[1]).toMatch(/pending\s+0\s+-\s+just now$/);
+    expect(
+      runsTable([summary({ status: 'pending', usage: emptyUsage(), startedAt: null, finishedAt: null, createdAt: new Date(NOW).toISOString() })], NOW)[1],
+    ).toMatch(/pending\s+0\s+-\s+just now$/);
   });
 
   it('writes durations and ages at a useful precision', () => {
     expect([duration(50), duration(12_340), duration(245_000), duration(7_800_000)]).toEqual(['0.05s', '12.3s', '4m 05s', '2h 10m']);
-    expect([ago('2026-05-01T12:00:05.000Z', NOW), ago('2026-05-01T11:59:18.000Z', NOW), ago('2026-04-28T12:00:00.000Z', NOW)]).toEqual(['just now', '42s ago', '3d ago']);
+    expect([ago('2026-05-01T12:00:05.000Z', NOW), ago('2026-05-01T11:59:18.000Z', NOW), ago('2026-04-28T12:00:00.000Z', NOW)]).toEqual([
+      'just now',
+      '42s ago',
+      '3d ago',
+    ]);
   });
 });
 
@@ -78,12 +98,25 @@ describe('ao graphs: graphs drawn edge by edge', () => {
   });
 
   it('marks the back edge of a loop and keeps plain edges plain', () => {
-    expect(edgeLines(view(draftCritique as GraphBuilder<unknown>))).toEqual(['outline  ---> draft', 'draft    ---> critique', 'critique -?-> draft  (loops back)', 'critique -?-> publish']);
+    expect(edgeLines(view(draftCritique as GraphBuilder<unknown>))).toEqual([
+      'outline  ---> draft',
+      'draft    ---> critique',
+      'critique -?-> draft  (loops back)',
+      'critique -?-> publish',
+    ]);
     expect(edgeLines(view(researchSwarm))).toEqual(['plan    ---> search', 'search  ---> analyse', 'analyse ---> summarise']);
   });
 
   it('draws a join as the edges into it, the last one naming what it waits for, and gives a node without edges a line', () => {
-    const diamond = graph('diamond').node('a', { agent: 'pipeline' }).node('b', { agent: 'pipeline' }).node('c', { agent: 'pipeline' }).node('d', { agent: 'pipeline' }).edge('a', 'b').edge('a', 'c').edge('b', 'd').edge('c', 'd');
+    const diamond = graph('diamond')
+      .node('a', { agent: 'pipeline' })
+      .node('b', { agent: 'pipeline' })
+      .node('c', { agent: 'pipeline' })
+      .node('d', { agent: 'pipeline' })
+      .edge('a', 'b')
+      .edge('a', 'c')
+      .edge('b', 'd')
+      .edge('c', 'd');
     expect(edgeLines(view(diamond))).toEqual(['a ---> b', 'a ---> c', 'b ---> d', 'c ---> d  (d joins b, c)']);
     expect(graphDetailLines(detail(diamond))).toContain('  d  pipeline  default  join of 2');
     expect(edgeLines(view(graph('solo').node('only', { agent: 'pipeline' })))).toEqual(['only (no edges)']);
@@ -179,7 +212,12 @@ describe('ao show: a readable summary of a run', () => {
         startedAt: '2026-05-01T11:55:00.000Z',
         finishedAt: '2026-05-01T11:56:10.700Z',
         budget: limits,
-        budgetUsage: { limits, used: { tokens: 832, tools: 1, usd: 0, perTool: { stripe_refund: 1 } }, reserved: { tokens: 0, tools: 0, usd: 0 }, wallClock: { usedMs: 700, pausedMs: 70_000, paused: false } },
+        budgetUsage: {
+          limits,
+          used: { tokens: 832, tools: 1, usd: 0, perTool: { stripe_refund: 1 } },
+          reserved: { tokens: 0, tools: 0, usd: 0 },
+          wallClock: { usedMs: 700, pausedMs: 70_000, paused: false },
+        },
       }),
       NOW,
     );
@@ -187,7 +225,20 @@ describe('ao show: a readable summary of a run', () => {
     expect(lines).toContain('  usage     832 / 8,000 tokens (soft 6,000), 3 LLM calls, 1 / 10 tool calls, 1 / 1 stripe_refund calls');
     expect(lines).toContain('  clock     0.70s / 1m 00s of the wall-clock budget, 1m 10s asleep for a person not counted');
     // Asleep now: the budget's clock stands still.
-    const asleep = runLines(run({ status: 'waiting', finishedAt: null, budget: limits, budgetUsage: { limits, used: { tokens: 118, tools: 0, usd: 0, perTool: {} }, reserved: { tokens: 0, tools: 0, usd: 0 }, wallClock: { usedMs: 300, pausedMs: 4000, paused: true } } }), NOW);
+    const asleep = runLines(
+      run({
+        status: 'waiting',
+        finishedAt: null,
+        budget: limits,
+        budgetUsage: {
+          limits,
+          used: { tokens: 118, tools: 0, usd: 0, perTool: {} },
+          reserved: { tokens: 0, tools: 0, usd: 0 },
+          wallClock: { usedMs: 300, pausedMs: 4000, paused: true },
+        },
+      }),
+      NOW,
+    );
     expect(asleep).toContain('  clock     0.30s / 1m 00s of the wall-clock budget, 4.00s asleep for a person not counted (stopped while it sleeps)');
     // No wall-clock limit, or no figure (a replay): no clock line.
     expect(runLines(run(), NOW).some((l) => l.startsWith('  clock'))).toBe(false);

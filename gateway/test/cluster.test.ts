@@ -25,7 +25,15 @@ describe.skipIf(!natsUp)('a cluster: a gateway and three runtime nodes on NATS J
   });
 
   it('runs 120 research-swarm runs across the nodes; one is SIGKILLed mid-way and every run still completes, whole', async () => {
-    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LEASE_MS: '3000', AO_NATS_ACK_WAIT_MS: '6000', AO_LLM_LATENCY_MS: '15' };
+    const env = {
+      DATABASE_URL: db.url,
+      NATS_URL: TEST_NATS_URL,
+      AO_NATS_PREFIX: prefix,
+      AO_DATA_DIR: dir,
+      AO_LEASE_MS: '3000',
+      AO_NATS_ACK_WAIT_MS: '6000',
+      AO_LLM_LATENCY_MS: '15',
+    };
     const gateway = await startServer({ ...env, AO_NODE_ID: 'gateway' }, ['--no-node']);
     const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNodeProcess({ ...env, AO_NODE_ID: id })));
     try {
@@ -81,7 +89,14 @@ describe.skipIf(!natsUp)('a NATS restart mid-run', () => {
     const db = await createTestDatabase();
     const nats = await natsServer(join(dir, 'js'));
     await nats.start();
-    const server = await startServer({ DATABASE_URL: db.url, NATS_URL: nats.url, AO_NATS_PREFIX: 'restart', AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: '150', AO_NODE_ID: 'solo' });
+    const server = await startServer({
+      DATABASE_URL: db.url,
+      NATS_URL: nats.url,
+      AO_NATS_PREFIX: 'restart',
+      AO_DATA_DIR: dir,
+      AO_LLM_LATENCY_MS: '150',
+      AO_NODE_ID: 'solo',
+    });
     try {
       const ids: string[] = [];
       for (let i = 0; i < 8; i++) ids.push((await post(`${server.url}/runs`, { graph: 'research-swarm', input: { topic: `restart ${i}` } })).id);
@@ -95,7 +110,9 @@ describe.skipIf(!natsUp)('a NATS restart mid-run', () => {
       await new Promise((r) => setTimeout(r, 1500));
       await nats.start();
       const finished = await waitAll(server.url, ids, 90_000);
-      expect([...finished.values()].map((r) => (r.status === 'succeeded' ? r.status : `${r.status}: ${JSON.stringify((r as { error?: unknown }).error)}`))).toEqual(ids.map(() => 'succeeded'));
+      expect(
+        [...finished.values()].map((r) => (r.status === 'succeeded' ? r.status : `${r.status}: ${JSON.stringify((r as { error?: unknown }).error)}`)),
+      ).toEqual(ids.map(() => 'succeeded'));
       for (const id of ids) expectWholeLog((await json<{ events: Env[] }>(`${server.url}/runs/${id}/events?limit=1000`)).events, `run ${id}`);
     } finally {
       await server.stop();

@@ -70,125 +70,162 @@ export function crashSuite(kind: Kind): void {
       return { ledger, base };
     }
 
-    it(`survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`, { timeout: Math.max(600_000, CYCLES * 60_000) }, async (ctx) => {
-      if (unavailable(kind)) return ctx.skip();
-      const { ledger, base } = await serverEnv(`ao-crash-${kind}-`, { AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' });
-      const input = { batch: 'b-1' };
+    it(
+      `survives SIGKILL at ${CYCLES} x ${RUNS_PER_CYCLE} points: same output, no gaps, each effect once`,
+      { timeout: Math.max(600_000, CYCLES * 60_000) },
+      async (ctx) => {
+        if (unavailable(kind)) return ctx.skip();
+        const { ledger, base } = await serverEnv(`ao-crash-${kind}-`, { AO_LLM_LATENCY_MS: '15', AO_NODE_ID: 'crashy' });
+        const input = { batch: 'b-1' };
 
-      // The reference: one uninterrupted run.
-      const clean = await startServer(base);
-      cleanups.push(clean.stop);
-      const refId = ((await (await fetch(`${clean.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'crash-pipeline', input }) })).json()) as Json).id as string;
-      const [ref] = await settle(clean.url, [refId], 60_000);
-      expect(ref!.status).toBe('succeeded');
-      const refEvents = (await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[];
-      await clean.stop();
+        // The reference: one uninterrupted run.
+        const clean = await startServer(base);
+        cleanups.push(clean.stop);
+        const refId = (
+          (await (
+            await fetch(`${clean.url}/runs`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ graph: 'crash-pipeline', input }),
+            })
+          ).json()) as Json
+        ).id as string;
+        const [ref] = await settle(clean.url, [refId], 60_000);
+        expect(ref!.status).toBe('succeeded');
+        const refEvents = (await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[];
+        await clean.stop();
 
-      let trials = 0;
-      let interrupted = 0;
-      let doubleCrashes = 0;
-      let reexecuted = 0;
-      const seen = new Set<string>([refId]);
-      for (let cycle = 0; cycle < CYCLES; cycle++) {
-        const random = cycle % 4 === 3;
-        // Spread the kill points over the cycle's ~6 x 45 events.
-        const k = 2 + ((cycle * 37) % 200);
-        const victim = await startServer({ ...base, ...(random ? {} : { AO_FAULT_KILL_AFTER_EVENTS: String(k) }) });
-        cleanups.push(victim.stop);
-        const posts = Array.from({ length: RUNS_PER_CYCLE }, () =>
-          fetch(`${victim.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'crash-pipeline', input }) }).catch(() => undefined),
+        let trials = 0;
+        let interrupted = 0;
+        let doubleCrashes = 0;
+        let reexecuted = 0;
+        const seen = new Set<string>([refId]);
+        for (let cycle = 0; cycle < CYCLES; cycle++) {
+          const random = cycle % 4 === 3;
+          // Spread the kill points over the cycle's ~6 x 45 events.
+          const k = 2 + ((cycle * 37) % 200);
+          const victim = await startServer({ ...base, ...(random ? {} : { AO_FAULT_KILL_AFTER_EVENTS: String(k) }) });
+          cleanups.push(victim.stop);
+          const posts = Array.from({ length: RUNS_PER_CYCLE }, () =>
+            fetch(`${victim.url}/runs`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ graph: 'crash-pipeline', input }),
+            }).catch(() => undefined),
+          );
+          await Promise.all(posts);
+          if (random) {
+            await sleep(50 + ((cycle * 997) % 700));
+            await victim.kill9();
+          } else {
+            await victim.exited(30_000);
+          }
+          const killedAt = Date.now();
+
+          // Odd cycles crash again while recovering.
+          if (cycle % 2 === 1) {
+            const again = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(3 + cycle) });
+            cleanups.push(again.stop);
+            await again.exited(5_000).catch(async () => again.kill9());
+            doubleCrashes += 1;
+          }
+
+          const server = await startServer(base);
+          cleanups.push(server.stop);
+          const all = ((await get(`${server.url}/runs?limit=100&graph=crash-pipeline`)).runs as Json[]).map((r) => r.id as string);
+          const ids = all.filter((id) => !seen.has(id));
+          ids.forEach((id) => seen.add(id));
+          const runs = await settle(server.url, ids, 60_000);
+          const lines = await ledgerLines(ledger);
+          const calls = await ledgerLines(`${ledger}.calls`);
+          for (const run of runs) {
+            trials += 1;
+            const events = (await get(`${server.url}/runs/${run.id}/events?limit=1000`)).events as Env[];
+            const label = `cycle ${cycle} (${random ? 'random kill' : `kill after ${k} events`}) run ${run.id}`;
+            expect(run.status, label).toBe('succeeded');
+            expect(run.output, label).toEqual(ref!.output);
+            expect(
+              events.map((e) => e.seq),
+              label,
+            ).toEqual(events.map((_, i) => i + 1));
+            expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
+            expect(
+              events.filter((e) => e.type === 'run.finished'),
+              label,
+            ).toHaveLength(1);
+            expect(events.map((e) => e.type).sort(), label).toEqual(refEvents.map((e) => e.type).sort());
+            if (Date.parse(events.at(-1)!.time) > killedAt) interrupted += 1;
+            // Each recorded ledger effect took effect exactly once, and nothing unrecorded did.
+            // Payloads name an effect `actor/n`; the tool's idempotency key is `runId/actor/n`.
+            const recorded = events
+              .filter((e) => e.type === 'tool.result' && e.payload.name === 'ledger_write')
+              .map((e) => `${run.id}/${e.payload.key as string}`);
+            expect(recorded.length, label).toBe(4);
+            const written = lines.filter((l) => l.startsWith(`${run.id}/`)).map((l) => l.split('\t')[0]!);
+            expect(written.sort(), label).toEqual([...recorded].sort());
+            const runCalls = calls.filter((c) => c.startsWith(`${run.id}/`));
+            reexecuted += runCalls.length - new Set(runCalls).size;
+          }
+          await server.stop();
+        }
+        console.log(
+          `[crash ${kind}] ${trials} runs over ${CYCLES} kill cycles (${doubleCrashes} with a second crash during recovery): ` +
+            `${interrupted} were in flight at a kill; all succeeded with the reference output; ${reexecuted} in-flight idempotent calls re-executed with their key`,
         );
-        await Promise.all(posts);
-        if (random) {
-          await sleep(50 + ((cycle * 997) % 700));
-          await victim.kill9();
-        } else {
+        // Most runs must have been caught mid-way by a kill (else the suite proves little): three in four.
+        expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? Math.ceil(CYCLES * RUNS_PER_CYCLE * 0.75)));
+      },
+    );
+
+    it(
+      `a run killed right after each of its first ${SWEEP} events completes as if nothing happened`,
+      { timeout: Math.max(600_000, SWEEP * 60_000) },
+      async (ctx) => {
+        if (unavailable(kind)) return ctx.skip();
+        const { ledger, base } = await serverEnv(`ao-sweep-${kind}-`, { AO_NODE_ID: 'sweep' });
+        const input = { batch: 'sweep' };
+        const clean = await startServer(base);
+        cleanups.push(clean.stop);
+        const refId = ((await (await post(clean.url, { graph: 'crash-pipeline', input }))!.json()) as Json).id as string;
+        const [ref] = await settle(clean.url, [refId], 60_000);
+        const reference = ref!.output;
+        const referenceTypes = ((await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[]).map((e) => e.type).sort();
+        await clean.stop();
+        // One server outlives each victim: it is the one restarted after the kill (same node id: it
+        // takes the run back at once), and the next victim starts after it stops.
+        for (let k = 1; k <= SWEEP; k++) {
+          const victim = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(k) });
+          cleanups.push(victim.stop);
+          await post(victim.url, { graph: 'crash-pipeline', input });
           await victim.exited(30_000);
-        }
-        const killedAt = Date.now();
-
-        // Odd cycles crash again while recovering.
-        if (cycle % 2 === 1) {
-          const again = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(3 + cycle) });
-          cleanups.push(again.stop);
-          await again.exited(5_000).catch(async () => again.kill9());
-          doubleCrashes += 1;
-        }
-
-        const server = await startServer(base);
-        cleanups.push(server.stop);
-        const all = ((await get(`${server.url}/runs?limit=100&graph=crash-pipeline`)).runs as Json[]).map((r) => r.id as string);
-        const ids = all.filter((id) => !seen.has(id));
-        ids.forEach((id) => seen.add(id));
-        const runs = await settle(server.url, ids, 60_000);
-        const lines = await ledgerLines(ledger);
-        const calls = await ledgerLines(`${ledger}.calls`);
-        for (const run of runs) {
-          trials += 1;
-          const events = (await get(`${server.url}/runs/${run.id}/events?limit=1000`)).events as Env[];
-          const label = `cycle ${cycle} (${random ? 'random kill' : `kill after ${k} events`}) run ${run.id}`;
-          expect(run.status, label).toBe('succeeded');
-          expect(run.output, label).toEqual(ref!.output);
-          expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
+          const server = await startServer(base);
+          cleanups.push(server.stop);
+          const latest = ((await get(`${server.url}/runs?limit=1`)).runs as Json[])[0]!;
+          expect(latest.id, `killed after event ${k}: the run was created`).not.toBe(refId);
+          const [run] = await settle(server.url, [latest.id as string], 60_000);
+          const events = (await get(`${server.url}/runs/${run!.id}/events?limit=1000`)).events as Env[];
+          const label = `killed after event ${k}`;
+          expect(run!.status, label).toBe('succeeded');
+          expect(run!.output, label).toEqual(reference);
+          expect(
+            events.map((e) => e.seq),
+            label,
+          ).toEqual(events.map((_, i) => i + 1));
           expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
-          expect(events.filter((e) => e.type === 'run.finished'), label).toHaveLength(1);
-          expect(events.map((e) => e.type).sort(), label).toEqual(refEvents.map((e) => e.type).sort());
-          if (Date.parse(events.at(-1)!.time) > killedAt) interrupted += 1;
-          // Each recorded ledger effect took effect exactly once, and nothing unrecorded did.
-          // Payloads name an effect `actor/n`; the tool's idempotency key is `runId/actor/n`.
-          const recorded = events.filter((e) => e.type === 'tool.result' && e.payload.name === 'ledger_write').map((e) => `${run.id}/${e.payload.key as string}`);
-          expect(recorded.length, label).toBe(4);
-          const written = lines.filter((l) => l.startsWith(`${run.id}/`)).map((l) => l.split('\t')[0]!);
-          expect(written.sort(), label).toEqual([...recorded].sort());
-          const runCalls = calls.filter((c) => c.startsWith(`${run.id}/`));
-          reexecuted += runCalls.length - new Set(runCalls).size;
+          expect(events.map((e) => e.type).sort(), label).toEqual(referenceTypes);
+          const recorded = events
+            .filter((e) => e.type === 'tool.result')
+            .map((e) => `${run!.id}/${e.payload.key as string}`)
+            .sort();
+          const written = (await ledgerLines(ledger))
+            .filter((l) => l.startsWith(`${run!.id}/`))
+            .map((l) => l.split('\t')[0]!)
+            .sort();
+          expect(written, label).toEqual(recorded);
+          await server.stop();
         }
-        await server.stop();
-      }
-      console.log(
-        `[crash ${kind}] ${trials} runs over ${CYCLES} kill cycles (${doubleCrashes} with a second crash during recovery): ` +
-          `${interrupted} were in flight at a kill; all succeeded with the reference output; ${reexecuted} in-flight idempotent calls re-executed with their key`,
-      );
-      // Most runs must have been caught mid-way by a kill (else the suite proves little): three in four.
-      expect(interrupted).toBeGreaterThanOrEqual(Number(process.env.AO_CRASH_MIN_INTERRUPTED ?? Math.ceil(CYCLES * RUNS_PER_CYCLE * 0.75)));
-    });
-
-    it(`a run killed right after each of its first ${SWEEP} events completes as if nothing happened`, { timeout: Math.max(600_000, SWEEP * 60_000) }, async (ctx) => {
-      if (unavailable(kind)) return ctx.skip();
-      const { ledger, base } = await serverEnv(`ao-sweep-${kind}-`, { AO_NODE_ID: 'sweep' });
-      const input = { batch: 'sweep' };
-      const clean = await startServer(base);
-      cleanups.push(clean.stop);
-      const refId = ((await (await post(clean.url, { graph: 'crash-pipeline', input }))!.json()) as Json).id as string;
-      const [ref] = await settle(clean.url, [refId], 60_000);
-      const reference = ref!.output;
-      const referenceTypes = ((await get(`${clean.url}/runs/${refId}/events?limit=1000`)).events as Env[]).map((e) => e.type).sort();
-      await clean.stop();
-      // One server outlives each victim: it is the one restarted after the kill (same node id: it
-      // takes the run back at once), and the next victim starts after it stops.
-      for (let k = 1; k <= SWEEP; k++) {
-        const victim = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(k) });
-        cleanups.push(victim.stop);
-        await post(victim.url, { graph: 'crash-pipeline', input });
-        await victim.exited(30_000);
-        const server = await startServer(base);
-        cleanups.push(server.stop);
-        const latest = ((await get(`${server.url}/runs?limit=1`)).runs as Json[])[0]!;
-        expect(latest.id, `killed after event ${k}: the run was created`).not.toBe(refId);
-        const [run] = await settle(server.url, [latest.id as string], 60_000);
-        const events = (await get(`${server.url}/runs/${run!.id}/events?limit=1000`)).events as Env[];
-        const label = `killed after event ${k}`;
-        expect(run!.status, label).toBe('succeeded');
-        expect(run!.output, label).toEqual(reference);
-        expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
-        expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
-        expect(events.map((e) => e.type).sort(), label).toEqual(referenceTypes);
-        const recorded = events.filter((e) => e.type === 'tool.result').map((e) => `${run!.id}/${e.payload.key as string}`).sort();
-        const written = (await ledgerLines(ledger)).filter((l) => l.startsWith(`${run!.id}/`)).map((l) => l.split('\t')[0]!).sort();
-        expect(written, label).toEqual(recorded);
-        await server.stop();
-      }
-      console.log(`[crash ${kind}] a run killed after each of its first ${SWEEP} events: all ${SWEEP} completed with the same output, log and effects`);
-    });
+        console.log(`[crash ${kind}] a run killed after each of its first ${SWEEP} events: all ${SWEEP} completed with the same output, log and effects`);
+      },
+    );
   });
 }

@@ -56,7 +56,9 @@ describe('one owner per embedded data directory', () => {
     // A second server, and anything else that would open the directory, is refused, naming the holder.
     const second = await runCli(['serve'], { AO_DATA_DIR: dir, PORT: String(await freePort()), AO_LOG_LEVEL: 'silent' }, { timeoutMs: 120_000 });
     expect(second.code, second.stdout + second.stderr).toBe(1);
-    expect(second.stderr).toContain(`error AO_DATA_DIR_LOCKED: the data directory ${dir} is in use by \`ao serve\` (pid ${server.proc.pid} on host ${hostname()}`);
+    expect(second.stderr).toContain(
+      `error AO_DATA_DIR_LOCKED: the data directory ${dir} is in use by \`ao serve\` (pid ${server.proc.pid} on host ${hostname()}`,
+    );
     expect(second.stderr).toContain(`serving ${server.url}`);
     expect(second.stdout).not.toContain('listening');
     const keys = await runCli(['keys', 'list'], { AO_DATA_DIR: dir }, { timeoutMs: 120_000 });
@@ -73,7 +75,11 @@ describe('one owner per embedded data directory', () => {
     // `ao show <id> | head -1`: the reader goes away; the CLI exits cleanly, no EPIPE stack.
     const ao = (await aoArgs(cliEnv)).map((a) => `"${a}"`).join(' ');
     const piped = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" ${ao} show ${id} --events | head -1`], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" ${ao} show ${id} --events | head -1`], {
+        cwd: ROOT,
+        env: { ...process.env, ...cliEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -85,7 +91,11 @@ describe('one owner per embedded data directory', () => {
     // And a reader that is gone before the CLI writes anything: every write fails with EPIPE.
     const aoArgv = await aoArgs(cliEnv);
     const closed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [...aoArgv, 'show', id, '--events'], { cwd: ROOT, env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [...aoArgv, 'show', id, '--events'], {
+        cwd: ROOT,
+        env: { ...process.env, ...cliEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       p.stdout.destroy();
       let stderr = '';
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -69,7 +69,9 @@ describe.each(KINDS)('end to end through the HTTP API on %s', (kind) => {
     expect(search.name).toBe('web_search');
     expect(search.args.query).toContain('mediasoup vs LiveKit in 2026');
     // Data flows: the summary's prompt carries the run input and the analyses.
-    const lastReq = evs.filter((e) => e.type === 'llm.request' && e.from === 'supervisor/summarise').at(-1)!.payload as { messages: Array<{ content: string }> };
+    const lastReq = evs.filter((e) => e.type === 'llm.request' && e.from === 'supervisor/summarise').at(-1)!.payload as {
+      messages: Array<{ content: string }>;
+    };
     expect(lastReq.messages[1]!.content).toContain('mediasoup vs LiveKit in 2026');
     expect(lastReq.messages[1]!.content).toContain('## analyse');
     expect(run.output).toHaveProperty('summarise.text');
@@ -146,9 +148,11 @@ describe.each(KINDS)('end to end through the HTTP API on %s', (kind) => {
     expect(all.find((e) => e.type === 'llm.request' && e.causationId === start.id)).toBeDefined();
   });
 
-  test('lists a run\'s checkpoints, one per step with its node and size, and returns one with its state', async () => {
+  test("lists a run's checkpoints, one per step with its node and size, and returns one with its state", async () => {
     const run = await gw.runToEnd({ graph: 'triage', input: { intent: 'refund' } });
-    const list = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints` })).json() as { checkpoints: Array<{ step: number; node: string | null; sizeBytes: number; seq: number }> };
+    const list = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints` })).json() as {
+      checkpoints: Array<{ step: number; node: string | null; sizeBytes: number; seq: number }>;
+    };
     // run.started, classify done (refund starts, escalate skipped), refund done (run finished)
     expect(list.checkpoints.map((c) => [c.step, c.node])).toEqual([
       [1, null],
@@ -157,7 +161,9 @@ describe.each(KINDS)('end to end through the HTTP API on %s', (kind) => {
     ]);
     expect(list.checkpoints.every((c) => c.sizeBytes > 100)).toBe(true);
     expect(list.checkpoints.at(-1)!.seq).toBe(run.lastSeq);
-    const cp = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints/2` })).json() as { state: { sched: { nodes: Record<string, { status: string }> }; live: Array<{ node: string }> } };
+    const cp = (await gw.app.inject({ url: `/runs/${run.id}/checkpoints/2` })).json() as {
+      state: { sched: { nodes: Record<string, { status: string }> }; live: Array<{ node: string }> };
+    };
     expect(cp.state.sched.nodes).toMatchObject({ classify: { status: 'succeeded' }, refund: { status: 'running' }, escalate: { status: 'skipped' } });
     expect(cp.state.live.map((l) => l.node)).toEqual(['refund']);
     const missing = await gw.app.inject({ url: `/runs/${run.id}/checkpoints/99` });

@@ -16,7 +16,9 @@ import { FIXTURE_CASES, FIXTURES_DIR } from './record-fixtures.js';
  * has: a question asked mid-node, and a grant at a soft budget limit.
  */
 
-const files = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(FIXTURES_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const recordings = files.map((f) => ({ name: f, path: join(FIXTURES_DIR, f), file: parseRunFile(readFileSync(join(FIXTURES_DIR, f), 'utf8'), f) }));
 
 describe('recorded fixtures of the example graphs', () => {
@@ -24,7 +26,9 @@ describe('recorded fixtures of the example graphs', () => {
     expect(files).toEqual(FIXTURE_CASES.map((c) => c.file).sort());
     expect(new Set(recordings.map((r) => r.file.run.graph))).toEqual(new Set([...exampleGraphs, ...fixtureGraphs].map((g) => g.name)));
     const outcomes = recordings.flatMap((r) =>
-      r.file.events.filter((e) => e.type === 'wait.resolved').map((e) => e.payload as { kind: string; outcome: { kind: string; payload?: { decision?: string } }; approved?: boolean }),
+      r.file.events
+        .filter((e) => e.type === 'wait.resolved')
+        .map((e) => e.payload as { kind: string; outcome: { kind: string; payload?: { decision?: string } }; approved?: boolean }),
     );
     expect(outcomes.some((o) => o.outcome.kind === 'signal' && o.approved === true)).toBe(true);
     expect(outcomes.some((o) => o.outcome.kind === 'signal' && o.approved === false)).toBe(true);
@@ -56,7 +60,10 @@ describe('recorded fixtures of the example graphs', () => {
     );
     expect(err).toBeInstanceOf(RecordingNotVerified);
     const e = err as RecordingNotVerified;
-    expect(e.verdict).toMatchObject({ outcome: 'diverged', divergence: { actor: 'supervisor/refund', expected: { type: 'llm.request' }, actual: { type: 'llm.request' } } });
+    expect(e.verdict).toMatchObject({
+      outcome: 'diverged',
+      divergence: { actor: 'supervisor/refund', expected: { type: 'llm.request' }, actual: { type: 'llm.request' } },
+    });
     expect(e.message).toContain('triage-refund.json: the replay diverged from the recording');
     expect(e.message).toMatch(/✘ diverged {2}[0-9a-f-]{36} {2}triage {2}at step \d+, actor supervisor\/refund: llm\.request → llm\.request/);
     expect(e.message).toContain('llm.request changed:');

@@ -55,19 +55,33 @@ function requests(w: World): fc.Arbitrary<InjectOptions> {
   const name = fc.oneof(fc.constantFrom('triage', 'research-swarm', 'draft-critique', 'nope'), weirdSegment);
   const path = fc.oneof(
     { weight: 2, arbitrary: fc.constant('/runs') },
-    { weight: 8, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), id, id, step, name).map(([r, a, b, s, n]) => r.replace('{id}', a).replace('{id}', b).replace('{step}', s).replace('{name}', n)) },
+    {
+      weight: 8,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...ROUTES), id, id, step, name)
+        .map(([r, a, b, s, n]) => r.replace('{id}', a).replace('{id}', b).replace('{step}', s).replace('{name}', n)),
+    },
     { weight: 1, arbitrary: fc.array(weirdSegment, { maxLength: 5 }).map((p) => `/${p.join('/')}`) },
   );
-  const queryValue = fc.oneof(fc.string({ maxLength: 30 }).map(encodeURIComponent), fc.integer().map(String), fc.constantFrom('', '%00', '%ff', '-1', '1001', 'succeeded', 'MA', 'x'.repeat(3000)));
+  const queryValue = fc.oneof(
+    fc.string({ maxLength: 30 }).map(encodeURIComponent),
+    fc.integer().map(String),
+    fc.constantFrom('', '%00', '%ff', '-1', '1001', 'succeeded', 'MA', 'x'.repeat(3000)),
+  );
   const query = fc
-    .array(fc.tuple(fc.constantFrom('after', 'limit', 'cursor', 'status', 'graph', 'access_token', 'x', 'after[]', '__proto__', 'constructor'), queryValue), { maxLength: 4 })
+    .array(fc.tuple(fc.constantFrom('after', 'limit', 'cursor', 'status', 'graph', 'access_token', 'x', 'after[]', '__proto__', 'constructor'), queryValue), {
+      maxLength: 4,
+    })
     .map((kv) => (kv.length ? `?${kv.map(([k, v]) => `${k}=${v}`).join('&')}` : ''));
   const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 300 });
   // Mostly a valid key (so requests reach the routes behind the door), sometimes a wrong one or none.
   const auth = fc.oneof(
     { weight: 12, arbitrary: fc.constantFrom(...w.keys).map((k) => ({ authorization: `Bearer ${k}` })) },
     { weight: 1, arbitrary: fc.constantFrom(...w.keys).map((k) => ({ 'x-api-key': k })) },
-    { weight: 1, arbitrary: fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', `bearer ao_000000000000_${'A'.repeat(43)}`).map((v) => ({ authorization: v })) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', `bearer ao_000000000000_${'A'.repeat(43)}`).map((v) => ({ authorization: v })),
+    },
     { weight: 1, arbitrary: printable.map((v) => ({ authorization: v })) },
     { weight: 1, arbitrary: printable.map((v) => ({ 'x-api-key': v })) },
     { weight: 1, arbitrary: fc.constant({}) },
@@ -76,7 +90,15 @@ function requests(w: World): fc.Arbitrary<InjectOptions> {
     { weight: 8, arbitrary: fc.constant('application/json') },
     {
       weight: 2,
-      arbitrary: fc.constantFrom('application/json; charset=utf-8', 'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', ''),
+      arbitrary: fc.constantFrom(
+        'application/json; charset=utf-8',
+        'application/json; charset=utf-16',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/octet-stream',
+        '',
+      ),
     },
   );
   const headers = fc
@@ -95,7 +117,10 @@ function requests(w: World): fc.Arbitrary<InjectOptions> {
       ),
     )
     .map(([a, h]) => ({ ...h, ...a, ...(h['content-type'] === undefined ? { 'content-type': 'application/json' } : {}) }));
-  const validBody = fc.record({ graph: fc.constantFrom('triage', 'research-swarm', 'draft-critique', 'nope'), input: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['graph'] });
+  const validBody = fc.record(
+    { graph: fc.constantFrom('triage', 'research-swarm', 'draft-critique', 'nope'), input: fc.jsonValue({ maxDepth: 3 }) },
+    { requiredKeys: ['graph'] },
+  );
   const body = fc.oneof(
     { weight: 3, arbitrary: validBody.map((v) => JSON.stringify(v)) },
     { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
@@ -105,26 +130,48 @@ function requests(w: World): fc.Arbitrary<InjectOptions> {
         .tuple(validBody, fc.constantFrom('graph', 'input', 'budget', 'fromStep', 'mode', 'overrides', 'extra'), fc.jsonValue({ maxDepth: 3 }))
         .map(([b, k, v]) => JSON.stringify({ ...b, [k]: v })),
     },
-    { weight: 1, arbitrary: fc.record({ fromStep: fc.integer({ min: -2, max: 30 }), mode: fc.constantFrom('live', 'recorded', 'lenient', 'x') }).map((b) => JSON.stringify(b)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record({ fromStep: fc.integer({ min: -2, max: 30 }), mode: fc.constantFrom('live', 'recorded', 'lenient', 'x') })
+        .map((b) => JSON.stringify(b)),
+    },
     { weight: 1, arbitrary: fc.constantFrom(100, 5_000, 100_000).map((d) => `{"graph":"triage","input":${deep(d, '[', ']')}}`) },
     { weight: 1, arbitrary: fc.constantFrom(100, 10_000).map((d) => deep(d, '{"a":', '}').replace(/\}+$/, (m) => `1${m}`)) },
     { weight: 1, arbitrary: fc.constantFrom(200_000, 1_100_000).map((n) => JSON.stringify({ graph: 'triage', input: { blob: 'x'.repeat(n) } })) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) },
-    { weight: 1, arbitrary: fc.constantFrom(Buffer.from([0x7b, 0x22, 0x67, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), Buffer.from('{"graph":"triage","input":"\xed\xa0\x80"}', 'latin1'), Buffer.from('{"graph":"tri')) },
-    { weight: 1, arbitrary: fc.constantFrom('{"graph":"triage","input":{"x":"a\\u0000b"}}', '{"graph":"triage","input":"\\ud800"}', '{"__proto__":{"admin":true},"graph":"triage"}', '') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        Buffer.from([0x7b, 0x22, 0x67, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+        Buffer.from('{"graph":"triage","input":"\xed\xa0\x80"}', 'latin1'),
+        Buffer.from('{"graph":"tri'),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '{"graph":"triage","input":{"x":"a\\u0000b"}}',
+        '{"graph":"triage","input":"\\ud800"}',
+        '{"__proto__":{"admin":true},"graph":"triage"}',
+        '',
+      ),
+    },
   );
   const method = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('GET', 'POST') }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) });
-  return fc.record({ method, path, query, headers, body: fc.option(body, { nil: undefined, freq: 4 }), keepLength: fc.boolean() }).map(({ method, path: p, query: q, headers: h, body: b, keepLength }) => {
-    const withBody = b !== undefined && method !== 'GET' && method !== 'HEAD';
-    const { 'content-length': cl, ...rest } = h as Record<string, string | undefined>;
-    const length = keepLength ? cl : undefined;
-    return {
-      method,
-      url: `${p}${q}`,
-      headers: { ...rest, ...(withBody && length !== undefined ? { 'content-length': length } : {}) } as Record<string, string>,
-      ...(withBody ? { payload: b } : {}),
-    } as InjectOptions;
-  });
+  return fc
+    .record({ method, path, query, headers, body: fc.option(body, { nil: undefined, freq: 4 }), keepLength: fc.boolean() })
+    .map(({ method, path: p, query: q, headers: h, body: b, keepLength }) => {
+      const withBody = b !== undefined && method !== 'GET' && method !== 'HEAD';
+      const { 'content-length': cl, ...rest } = h as Record<string, string | undefined>;
+      const length = keepLength ? cl : undefined;
+      return {
+        method,
+        url: `${p}${q}`,
+        headers: { ...rest, ...(withBody && length !== undefined ? { 'content-length': length } : {}) } as Record<string, string>,
+        ...(withBody ? { payload: b } : {}),
+      } as InjectOptions;
+    });
 }
 
 describe('fuzz: no generated request gets a 5xx, takes the process down, or touches an existing run', () => {
@@ -174,13 +221,16 @@ describe('fuzz: no generated request gets a 5xx, takes the process down, or touc
         if (res.statusCode >= 400 && req.method !== 'HEAD' && res.headers['content-type']?.toString().startsWith('application/json')) {
           // Every refusal carries a stable code.
           const code = (res.json() as { error?: { code?: string } }).error?.code;
-          if (!code?.startsWith('AO_') && res.statusCode !== 404) throw new Error(`${req.method} ${req.url} -> ${res.statusCode} without a code: ${res.body.slice(0, 300)}`);
+          if (!code?.startsWith('AO_') && res.statusCode !== 404)
+            throw new Error(`${req.method} ${req.url} -> ${res.statusCode} without a code: ${res.body.slice(0, 300)}`);
         }
       }),
       { numRuns: REQUESTS, endOnFailure: true },
     );
     const ms = performance.now() - t0;
-    console.log(`fuzz: ${sent} requests in ${(ms / 1000).toFixed(1)} s (${Math.round(sent / (ms / 1000))}/s); statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}`);
+    console.log(
+      `fuzz: ${sent} requests in ${(ms / 1000).toFixed(1)} s (${Math.round(sent / (ms / 1000))}/s); statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}`,
+    );
     expect(sent).toBeGreaterThanOrEqual(REQUESTS);
     expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
   }, 180_000);

@@ -26,7 +26,12 @@ export async function testGateway(kind: StoreKind, o: { llm?: LlmPort; graphs?: 
   const dir = await mkdtemp(join(tmpdir(), 'ao-test-'));
   const db = kind !== 'pglite' ? await createTestDatabase() : undefined;
   const prefix = kind === 'postgres+nats' ? natsPrefix('gw') : undefined;
-  const config = loadConfig({ AO_DATA_DIR: dir, ...(db ? { DATABASE_URL: db.url } : {}), ...(prefix ? { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix } : {}), AO_NODE_ID: 'test' });
+  const config = loadConfig({
+    AO_DATA_DIR: dir,
+    ...(db ? { DATABASE_URL: db.url } : {}),
+    ...(prefix ? { NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix } : {}),
+    AO_NODE_ID: 'test',
+  });
   const rt = await startRuntime(config, o);
   const app = await buildApp(rt.engine, { inspectorDir: false });
   const tg: TestGateway = {

@@ -37,7 +37,7 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 
 
 async function events(base: string, id: string): Promise<Ev[]> {
   const out: Ev[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await json<{ events: Ev[]; next: number | null }>(await fetch(`${base}/runs/${id}/events?after=${after}&limit=1000`));
     out.push(...page.events);
     if (page.next === null) return out;
@@ -73,7 +73,9 @@ describe.each(['pglite', 'postgres'] as const)('human in the loop end to end on 
     const [approveId, rejectId] = ids as [string, string];
     // Both wait for a person: listed as waiting, with the approval they wait for.
     const listed = await until(async () => {
-      const page = await json<{ runs: Array<Json & { waits: Array<{ id: string; node: string; kind: string; prompt: string; schema: unknown }> }> }>(await fetch(`${server.url}/runs?status=waiting`));
+      const page = await json<{ runs: Array<Json & { waits: Array<{ id: string; node: string; kind: string; prompt: string; schema: unknown }> }> }>(
+        await fetch(`${server.url}/runs?status=waiting`),
+      );
       return page.runs.length === 2 ? page.runs : undefined;
     }, 'both runs to wait');
     for (const r of listed) {
@@ -96,7 +98,11 @@ describe.each(['pglite', 'postgres'] as const)('human in the loop end to end on 
     expect(wrongNode.status).toBe(409);
     expect((await json<{ error: { code: string } }>(wrongNode)).error.code).toBe('AO_RUN_NOT_WAITING');
 
-    const yes = await post(`${server.url}/runs/${approveId}/signal`, { node: 'refund', waitId: 'approval/refund/1', payload: { approved: true, amount: 12.5, comment: 'ok by me' } });
+    const yes = await post(`${server.url}/runs/${approveId}/signal`, {
+      node: 'refund',
+      waitId: 'approval/refund/1',
+      payload: { approved: true, amount: 12.5, comment: 'ok by me' },
+    });
     expect(yes.status).toBe(202);
     const yesBody = await json<{ wait: string; duplicate: boolean; signal: string }>(yes);
     expect(yesBody).toMatchObject({ wait: 'approval/refund/1', duplicate: false });
@@ -108,7 +114,9 @@ describe.each(['pglite', 'postgres'] as const)('human in the loop end to end on 
     expect(no.status).toBe(202);
 
     const ended = await until(async () => {
-      const runs = await Promise.all(ids.map(async (id) => json<Json & { nodes: Record<string, { status: string }>; waits: unknown[] }>(await fetch(`${server.url}/runs/${id}`))));
+      const runs = await Promise.all(
+        ids.map(async (id) => json<Json & { nodes: Record<string, { status: string }>; waits: unknown[] }>(await fetch(`${server.url}/runs/${id}`))),
+      );
       return runs.every((r) => r.status === 'succeeded') ? runs : undefined;
     }, 'both runs to end');
     expect(ended[0]!.nodes.refund!.status).toBe('succeeded');

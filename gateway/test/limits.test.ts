@@ -16,7 +16,8 @@ describe('Idempotency-Key on POST /runs', () => {
   });
   afterAll(async () => gw.close());
   const body = { graph: 'triage', input: { intent: 'refund' } };
-  const post = (key: string, idem: string, payload: object = body) => gw.as(key, { method: 'POST', url: '/runs', payload, headers: { 'idempotency-key': idem } });
+  const post = (key: string, idem: string, payload: object = body) =>
+    gw.as(key, { method: 'POST', url: '/runs', payload, headers: { 'idempotency-key': idem } });
 
   it('the same key returns the same run, and starts it once', async () => {
     const first = await post(a, 'order-1');
@@ -63,14 +64,20 @@ describe('limits: each refusal a 4xx with a code', () => {
   let a: string;
   let b: string;
   beforeAll(async () => {
-    gw = await authGateway({ llm: new OfflineLlm({ latencyMs: 400 }), listen: true, app: { limits: { maxActiveRuns: 2, maxStreams: 1, rateLimitPerMin: 0, bodyLimit: 64 * 1024 } } });
+    gw = await authGateway({
+      llm: new OfflineLlm({ latencyMs: 400 }),
+      listen: true,
+      app: { limits: { maxActiveRuns: 2, maxStreams: 1, rateLimitPerMin: 0, bodyLimit: 64 * 1024 } },
+    });
     a = await gw.key('acme');
     b = await gw.key('globex');
   });
   afterAll(async () => gw.close());
 
   it('a tenant past its cap on active runs gets 429 AO_TOO_MANY_ACTIVE_RUNS; other tenants do not', async () => {
-    const answers = await Promise.all(Array.from({ length: 5 }, () => gw.as(a, { method: 'POST', url: '/runs', payload: { graph: 'triage', input: { intent: 'refund' } } })));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => gw.as(a, { method: 'POST', url: '/runs', payload: { graph: 'triage', input: { intent: 'refund' } } })),
+    );
     const ok = answers.filter((r) => r.statusCode === 202);
     expect(ok).toHaveLength(2);
     const refused = answers.filter((r) => r.statusCode !== 202);
@@ -126,13 +133,16 @@ describe('rate limit per key', () => {
   });
 });
 
-describe('graceful shutdown (the gateway\'s part)', () => {
+describe("graceful shutdown (the gateway's part)", () => {
   it('stops taking runs at once (503 AO_SHUTTING_DOWN), lets hosted runs finish within the grace, keeps answering reads', async () => {
     const gw = await authGateway({ llm: new OfflineLlm({ latencyMs: 150 }) });
     try {
       const id = await gw.start(undefined);
       const closing = drainAndClose(gw.app, gw.rt.engine, 20_000);
-      expect(errorOf(await gw.as(undefined, { method: 'POST', url: '/runs', payload: { graph: 'triage', input: { intent: 'refund' } } }))).toEqual({ status: 503, code: 'AO_SHUTTING_DOWN' });
+      expect(errorOf(await gw.as(undefined, { method: 'POST', url: '/runs', payload: { graph: 'triage', input: { intent: 'refund' } } }))).toEqual({
+        status: 503,
+        code: 'AO_SHUTTING_DOWN',
+      });
       const health = await gw.as(undefined, { url: '/health' });
       expect(health.statusCode).toBe(503);
       expect(health.json().status).toBe('draining');

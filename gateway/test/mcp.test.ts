@@ -31,7 +31,11 @@ describe('MCP tools in a graph (server-everything over stdio, configured by AO_M
     dir = await mkdtemp(join(tmpdir(), 'ao-mcp-'));
     const t0 = performance.now();
     rt = await startRuntime(
-      loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'mcp-test', AO_MCP_SERVERS: JSON.stringify({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], timeoutMs: 10_000 } }) }),
+      loadConfig({
+        AO_DATA_DIR: dir,
+        AO_NODE_ID: 'mcp-test',
+        AO_MCP_SERVERS: JSON.stringify({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], timeoutMs: 10_000 } }),
+      }),
       { graphs: [mcpGraph] },
     );
     startMs = performance.now() - t0;

@@ -72,7 +72,15 @@ describe.skipIf(!natsUp)('node ids on Postgres + NATS: unique by default, refuse
     db = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), 'ao-node-id-'));
     ledger = join(dir, 'ledger.tsv');
-    env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_GRAPHS: FIXTURE, AO_TEST_LEDGER: ledger, AO_NATS_ACK_WAIT_MS: '6000' };
+    env = {
+      DATABASE_URL: db.url,
+      NATS_URL: TEST_NATS_URL,
+      AO_NATS_PREFIX: prefix,
+      AO_DATA_DIR: dir,
+      AO_GRAPHS: FIXTURE,
+      AO_TEST_LEDGER: ledger,
+      AO_NATS_ACK_WAIT_MS: '6000',
+    };
     // A gateway without AO_NODE_ID too: it holds an id of its own and takes no runs.
     gateway = await startServer({ ...env, AO_LLM_LATENCY_MS: '15' }, ['--no-node']);
     started.push(gateway);
@@ -138,7 +146,9 @@ describe.skipIf(!natsUp)('node ids on Postgres + NATS: unique by default, refuse
       return views.some((r) => r.status === 'running' && r.lastSeq >= 5);
     }, 'runs in flight');
     await first.kill9();
-    const unfinished = (await Promise.all(runs.map((id) => json<{ id: string; status: string }>(`${gateway.url}/runs/${id}`)))).filter((r) => r.status === 'running' || r.status === 'pending');
+    const unfinished = (await Promise.all(runs.map((id) => json<{ id: string; status: string }>(`${gateway.url}/runs/${id}`)))).filter(
+      (r) => r.status === 'running' || r.status === 'pending',
+    );
     expect(unfinished.length, 'runs cut off by the kill').toBeGreaterThan(0);
     // The lease is 10 minutes: the runs end within the test only if the restarted node takes them back at once.
     const again = await startNodeProcess(takenEnv());
@@ -187,13 +197,21 @@ describe.skipIf(!natsUp)('node ids on Postgres + NATS: unique by default, refuse
       const recorded = events.filter((e) => e.type === 'tool.result' && e.payload.name === 'ledger_write').map((e) => `${id}/${e.payload.key}`);
       expect(recorded.length, id).toBe(4);
       // Each recorded effect is in the ledger once, and nothing unrecorded is.
-      expect(written.filter((l) => l.startsWith(`${id}/`)).map((l) => l.split('\t')[0]).sort(), id).toEqual([...recorded].sort());
+      expect(
+        written
+          .filter((l) => l.startsWith(`${id}/`))
+          .map((l) => l.split('\t')[0])
+          .sort(),
+        id,
+      ).toEqual([...recorded].sort());
       const runCalls = calls.filter((c) => c.startsWith(`${id}/`));
       // Without a crash, every call was made once; a call in flight at the SIGKILL is made again with its key.
       if (!crashed) expect(runCalls.sort(), id).toEqual([...recorded].sort());
       else reexecuted += runCalls.length - new Set(runCalls).size;
     }
-    console.log(`[node ids] ${made.length} runs, ${written.length} ledger effects, each once; ${reexecuted} idempotent calls in flight at the SIGKILL made again with their key`);
+    console.log(
+      `[node ids] ${made.length} runs, ${written.length} ledger effects, each once; ${reexecuted} idempotent calls in flight at the SIGKILL made again with their key`,
+    );
   });
 });
 
@@ -208,7 +226,9 @@ describe('node ids on the embedded store', () => {
       expect(second.code, second.stdout + second.stderr).toBe(1);
       // The data dir's lock refuses it before it opens the store (see data-dir-owner.test.ts), so the
       // id check behind it (AO_NODE_ID_IN_USE) is not reached.
-      expect(second.stderr).toContain(`error AO_DATA_DIR_LOCKED: the data directory ${dir} is in use by \`ao serve\` (pid ${first.proc.pid} on host ${hostname()}`);
+      expect(second.stderr).toContain(
+        `error AO_DATA_DIR_LOCKED: the data directory ${dir} is in use by \`ao serve\` (pid ${first.proc.pid} on host ${hostname()}`,
+      );
       expect(second.stdout).not.toContain('listening');
       const run = await post(`${first.url}/runs`, { graph: 'triage', input: { intent: 'refund' } });
       const done = await waitAll(first.url, [run.id], 60_000);

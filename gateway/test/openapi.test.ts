@@ -4,7 +4,17 @@ import type { AuthGateway } from './auth-harness.js';
 
 interface OpenApi {
   openapi: string;
-  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> }; parameters?: { in: string; name: string; schema: Record<string, unknown> }[]; security?: unknown[] }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+        parameters?: { in: string; name: string; schema: Record<string, unknown> }[];
+        security?: unknown[];
+      }
+    >
+  >;
   components: { securitySchemes: Record<string, unknown> };
 }
 
@@ -47,7 +57,11 @@ describe('OpenAPI at /docs: the API documented from the schemas it enforces', ()
 
   it('what the document says of POST /runs is what the route enforces', async () => {
     const op = doc.paths['/runs']!.post!;
-    const schema = op.requestBody!.content['application/json']!.schema as { required: string[]; additionalProperties: boolean; properties: Record<string, { maxLength?: number }> };
+    const schema = op.requestBody!.content['application/json']!.schema as {
+      required: string[];
+      additionalProperties: boolean;
+      properties: Record<string, { maxLength?: number }>;
+    };
     expect(schema.required).toEqual(['graph']);
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.graph!.maxLength).toBe(128);
@@ -64,7 +78,11 @@ describe('OpenAPI at /docs: the API documented from the schemas it enforces', ()
   });
 
   it('documents GET /graphs/{name} as a graph with its input JSON Schema, or a 404 with a code', async () => {
-    const responses = (doc.paths['/graphs/{name}']!.get as unknown as { responses: Record<string, { content: Record<string, { schema: { properties: Record<string, { description?: string; properties?: object }> } }> }> }).responses;
+    const responses = (
+      doc.paths['/graphs/{name}']!.get as unknown as {
+        responses: Record<string, { content: Record<string, { schema: { properties: Record<string, { description?: string; properties?: object }> } }> }>;
+      }
+    ).responses;
     const ok = responses['200']!.content['application/json']!.schema;
     expect(ok.properties.inputSchema!.description).toMatch(/JSON Schema/);
     expect(Object.keys(ok.properties)).toEqual(expect.arrayContaining(['nodes', 'edges', 'budget', 'version', 'inputSchema']));
@@ -81,4 +99,3 @@ describe('OpenAPI at /docs: the API documented from the schemas it enforces', ()
     expect(errorOf(await gw.app.inject({ url: '/runs/x/events?limit=1001' }))).toEqual({ status: 400, code: 'AO_VALIDATION' });
   });
 });
-

@@ -57,7 +57,11 @@ describe('OTLP export end to end', () => {
     const server = await startServer({ AO_DATA_DIR: dir, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'ao-e2e', AO_NODE_ID: 'otlp-node' });
     let run: { id: string; traceId: string; status: string };
     try {
-      const res = await fetch(`${server.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage', input: { intent: 'refund', order: 'A-3' } }) });
+      const res = await fetch(`${server.url}/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ graph: 'triage', input: { intent: 'refund', order: 'A-3' } }),
+      });
       const { id } = (await res.json()) as { id: string };
       for (;;) {
         run = (await (await fetch(`${server.url}/runs/${id}`)).json()) as typeof run;

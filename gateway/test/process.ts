@@ -41,19 +41,26 @@ export function freePort(): Promise<number> {
  * Run the `ao` CLI to completion; resolves with its exit code and output. With `timeoutMs`, a
  * process still running then is SIGKILLed (its code is then null): a test never leaves one behind.
  */
-export function runCli(args: string[], env: Record<string, string>, o: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return aoArgs(env).then((ao) => new Promise((resolve) => {
-    const p = spawn(process.execPath, [...ao, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = o.timeoutMs !== undefined ? setTimeout(() => p.kill('SIGKILL'), o.timeoutMs) : undefined;
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  }));
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  o: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return aoArgs(env).then(
+    (ao) =>
+      new Promise((resolve) => {
+        const p = spawn(process.execPath, [...ao, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        const timer = o.timeoutMs !== undefined ? setTimeout(() => p.kill('SIGKILL'), o.timeoutMs) : undefined;
+        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      }),
+  );
 }
 
 /** A real `ao serve` process on a free port; `kill9()` kills it without warning. */
@@ -118,8 +125,15 @@ export async function startServer(env: Record<string, string>, args: string[] = 
  * A real headless `ao node` process; resolves once it says it is running. `onOutput` sees its
  * output so far each time it writes (a test can act while it is still starting).
  */
-export async function startNodeProcess(env: Record<string, string>, o: { onOutput?: (log: string) => void } = {}): Promise<Omit<Server, 'url'> & { log: () => string }> {
-  const proc = spawn(process.execPath, [...(await aoArgs(env)), 'node'], { cwd: ROOT, env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startNodeProcess(
+  env: Record<string, string>,
+  o: { onOutput?: (log: string) => void } = {},
+): Promise<Omit<Server, 'url'> & { log: () => string }> {
+  const proc = spawn(process.execPath, [...(await aoArgs(env)), 'node'], {
+    cwd: ROOT,
+    env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   const take = (d: Buffer) => {
     log += d.toString();

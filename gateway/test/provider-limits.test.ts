@@ -21,9 +21,7 @@ import type { Runtime } from '../src/mod.js';
 const pgUp = await postgresAvailable();
 
 /** One LLM call a run. */
-const oneCall = graph('one-call')
-  .node('answer', { agent: 'pipeline', instructions: 'Answer in one line.' })
-  .budget({ tokens: 100_000 });
+const oneCall = graph('one-call').node('answer', { agent: 'pipeline', instructions: 'Answer in one line.' }).budget({ tokens: 100_000 });
 
 /** The provider's limits, and ours a little inside them (a smaller burst: requests arrive with some jitter). */
 const PROVIDER: FakeLimits = { requestsPerMinute: 600, outputTokensPerMinute: 60_000, concurrent: 6, burstSeconds: 3 };
@@ -37,7 +35,11 @@ async function cluster(n: number, dbUrl: string, profiles: unknown): Promise<{ r
   for (let i = 0; i < n; i++) {
     const dir = await mkdtemp(join(tmpdir(), 'ao-limits-'));
     dirs.push(dir);
-    rts.push(await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: `limits-n${i + 1}`, DATABASE_URL: dbUrl, AO_LLM_PROFILES: JSON.stringify(profiles) }), { graphs: [oneCall] }));
+    rts.push(
+      await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: `limits-n${i + 1}`, DATABASE_URL: dbUrl, AO_LLM_PROFILES: JSON.stringify(profiles) }), {
+        graphs: [oneCall],
+      }),
+    );
   }
   return {
     rts,
@@ -59,9 +61,17 @@ describe.skipIf(!pgUp)('provider limits shared by several nodes on one Postgres'
 
   it('3 nodes x 30 concurrent runs against a provider that answers 429 past its limits: no 429, every run succeeds, waits are journaled and replay', async () => {
     const fake = await FakeProvider.start(() => ({ text: 'ok', usage: { input: 20, output: 10 }, delayMs: 20 }), { limits: PROVIDER });
-    const c = await cluster(3, db.url, profile(fake.url, { requestsPerMinute: 600, outputTokensPerMinute: 60_000, concurrentCalls: 6, burstSeconds: 1, maxWaitMs: 120_000 }));
+    const c = await cluster(
+      3,
+      db.url,
+      profile(fake.url, { requestsPerMinute: 600, outputTokensPerMinute: 60_000, concurrentCalls: 6, burstSeconds: 1, maxWaitMs: 120_000 }),
+    );
     try {
-      const started = await Promise.all(c.rts.flatMap((rt, n) => Array.from({ length: 30 }, (_, i) => rt.engine.startRun({ graph: 'one-call', input: { q: `n${n} run ${i}` } }).then((r) => ({ rt, id: r.id })))));
+      const started = await Promise.all(
+        c.rts.flatMap((rt, n) =>
+          Array.from({ length: 30 }, (_, i) => rt.engine.startRun({ graph: 'one-call', input: { q: `n${n} run ${i}` } }).then((r) => ({ rt, id: r.id }))),
+        ),
+      );
       const done = await Promise.all(started.map(({ rt, id }) => rt.engine.waitForRun(id, 120_000)));
       expect(done.filter((r) => r.status !== 'succeeded').map((r) => [r.id, r.status, r.error])).toEqual([]);
       // The provider admitted every request and refused none.
@@ -94,8 +104,12 @@ describe.skipIf(!pgUp)('provider limits shared by several nodes on one Postgres'
     // A share of one half each: 5 a second with a burst of 5 for each tenant, 10 and 10 for the profile.
     const c = await cluster(2, db.url, profile(fake.url, { requestsPerMinute: 600, burstSeconds: 1, tenantShare: 0.5, maxWaitMs: 120_000 }));
     try {
-      const a = await Promise.all(Array.from({ length: 40 }, (_, i) => c.rts[i % 2]!.engine.startRun({ graph: 'one-call', tenant: 'flood', input: { q: `tenant-A ${i}` } })));
-      const b = await Promise.all(Array.from({ length: 10 }, (_, i) => c.rts[i % 2]!.engine.startRun({ graph: 'one-call', tenant: 'calm', input: { q: `tenant-B ${i}` } })));
+      const a = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => c.rts[i % 2]!.engine.startRun({ graph: 'one-call', tenant: 'flood', input: { q: `tenant-A ${i}` } })),
+      );
+      const b = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => c.rts[i % 2]!.engine.startRun({ graph: 'one-call', tenant: 'calm', input: { q: `tenant-B ${i}` } })),
+      );
       const done = await Promise.all([...a, ...b].map((r, i) => c.rts[i % 2]!.engine.waitForRun(r.id, 120_000)));
       expect(done.filter((r) => r.status !== 'succeeded')).toEqual([]);
       expect(fake.limiter!.limited).toBe(0);

@@ -17,7 +17,10 @@ function view(r: FakeRequest) {
   const system = r.provider === 'anthropic' ? (b.system ?? '') : text(b.messages.find((m) => m.role === 'system')?.content);
   const user = text(b.messages.find((m) => m.role === 'user')?.content);
   const node = /^Node: (\S+)/.exec(user)?.[1] ?? '?';
-  const results = r.provider === 'openai' ? b.messages.filter((m) => m.role === 'tool').length : b.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((x: { type?: string }) => x.type === 'tool_result').length;
+  const results =
+    r.provider === 'openai'
+      ? b.messages.filter((m) => m.role === 'tool').length
+      : b.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((x: { type?: string }) => x.type === 'tool_result').length;
   const tools = (b.tools ?? []).map((t) => t.name ?? t.function!.name);
   return { system, user, node, results, tools };
 }
@@ -33,7 +36,12 @@ function model(r: FakeRequest): FakeReply {
   if (v.tools.includes('route')) {
     switch (v.results) {
       case 0:
-        return { toolCalls: [{ name: 'delegate', arguments: { tasks: [{ task: 'Find the invoice' }, { task: 'Check the refund policy' }] } }, { name: 'route', arguments: '{"next": [' }] };
+        return {
+          toolCalls: [
+            { name: 'delegate', arguments: { tasks: [{ task: 'Find the invoice' }, { task: 'Check the refund policy' }] } },
+            { name: 'route', arguments: '{"next": [' },
+          ],
+        };
       case 2:
         return { toolCalls: [{ name: 'route', arguments: { next: ['nope'] } }] };
       case 3:
@@ -43,7 +51,7 @@ function model(r: FakeRequest): FakeReply {
     }
   }
   if (v.tools.includes('web_search') && v.results === 0) return { toolCalls: [{ name: 'web_search', arguments: { query: 'actor model durability' } }] };
-  return { text: `The ${v.node} answer: a long enough text to stream in several pieces.`, usage: { input: 40 + v.user.length % 7, output: 17 } };
+  return { text: `The ${v.node} answer: a long enough text to stream in several pieces.`, usage: { input: 40 + (v.user.length % 7), output: 17 } };
 }
 
 process.env.AO_TEST_ANTHROPIC_KEY = 'k-anthropic';
@@ -131,7 +139,12 @@ describe('real providers by env: research-swarm against an OpenAI-compatible end
     expect(log.some((e) => e.type.includes('delta'))).toBe(false);
     const summarise = responses.find((e) => e.from.startsWith('llm/') && e.to === 'supervisor/summarise')!;
     const key = (summarise.payload as { key: string }).key;
-    expect(deltas.filter((d) => d.key === key).map((d) => d.text).join('')).toBe((summarise.payload as { content: string }).content);
+    expect(
+      deltas
+        .filter((d) => d.key === key)
+        .map((d) => d.text)
+        .join(''),
+    ).toBe((summarise.payload as { content: string }).content);
     expect(deltas.filter((d) => d.key === key)[0]).toMatchObject({ runId: done.id, actor: 'supervisor/summarise', attempt: 1, index: 0 });
     await expectRecordedReplay(env.rt, openai, done.id);
   });

@@ -51,8 +51,18 @@ const THREE_DAYS_MS = 3 * 24 * 3600 * 1000;
 const WAKE_SOON_MS = 3_000;
 
 export const FIXTURE_CASES: readonly FixtureCase[] = [
-  { file: 'triage-refund.json', graph: 'triage', input: { intent: 'refund', order: 'A-1' }, expect: (r) => r.status === 'succeeded' && r.nodes.refund?.status === 'succeeded' },
-  { file: 'triage-question.json', graph: 'triage', input: { intent: 'question' }, expect: (r) => r.status === 'succeeded' && r.nodes.escalate?.status === 'succeeded' },
+  {
+    file: 'triage-refund.json',
+    graph: 'triage',
+    input: { intent: 'refund', order: 'A-1' },
+    expect: (r) => r.status === 'succeeded' && r.nodes.refund?.status === 'succeeded',
+  },
+  {
+    file: 'triage-question.json',
+    graph: 'triage',
+    input: { intent: 'question' },
+    expect: (r) => r.status === 'succeeded' && r.nodes.escalate?.status === 'succeeded',
+  },
   { file: 'research-swarm.json', graph: 'research-swarm', input: { topic: 'actor systems' }, expect: (r) => r.status === 'succeeded' },
   { file: 'draft-critique.json', graph: 'draft-critique', input: { brief: 'a note on durable agents' }, expect: (r) => r.status === 'succeeded' },
   {
@@ -127,7 +137,7 @@ class SettableClock implements Clock {
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  for (const end = Date.now() + ms; ; ) {
+  for (const end = Date.now() + ms; ;) {
     const v = await f();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -150,7 +160,8 @@ export async function recordFixtures(dir = FIXTURES_DIR): Promise<Array<{ file: 
   const store: Store = new Proxy(real, {
     get(t, k) {
       if (k === 'commit') {
-        return (b: CommitBatch) => t.commit(fastWake && b.patch?.wakeAt ? { ...b, patch: { ...b.patch, wakeAt: new Date(Date.now() + WAKE_SOON_MS).toISOString() } } : b);
+        return (b: CommitBatch) =>
+          t.commit(fastWake && b.patch?.wakeAt ? { ...b, patch: { ...b.patch, wakeAt: new Date(Date.now() + WAKE_SOON_MS).toISOString() } } : b);
       }
       const v = Reflect.get(t, k, t) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;

@@ -68,7 +68,12 @@ describe.each([
       req,
       async waitFor(id: string) {
         await rt.engine.waitForRun(id, 30_000);
-        return (await req('GET', `/runs/${id}`)).body as { id: string; status: string; output: unknown; replay: { of: string; fromStep: number; divergence: unknown } | null };
+        return (await req('GET', `/runs/${id}`)).body as {
+          id: string;
+          status: string;
+          output: unknown;
+          replay: { of: string; fromStep: number; divergence: unknown } | null;
+        };
       },
       async events(id: string) {
         return ((await req('GET', `/runs/${id}/events?limit=1000`)).body as unknown as { events: Envelope[] }).events;
@@ -92,7 +97,8 @@ describe.each([
       expect(original.status).toBe('succeeded');
       const searches = v1Calls.length;
       expect(searches).toBeGreaterThan(0);
-      const checkpoints = ((await first.req('GET', `/runs/${original.id}/checkpoints`)).body as { checkpoints: Array<{ step: number; node: string | null }> }).checkpoints;
+      const checkpoints = ((await first.req('GET', `/runs/${original.id}/checkpoints`)).body as { checkpoints: Array<{ step: number; node: string | null }> })
+        .checkpoints;
       // The step at which `plan` finished and `search` was started: web_search has not run yet.
       const before = checkpoints.find((c) => c.node === 'plan')!.step;
       await first.close();
@@ -117,7 +123,11 @@ describe.each([
         expect(events.some((e) => e.from === 'supervisor/plan' || e.to === 'supervisor/plan')).toBe(false);
         expect(second.llm.calls).toBe(events.filter((e) => e.type === 'llm.request').length);
         // The comparison names where they part: search's results, and the outputs that follow.
-        const diff = (await second.req('GET', `/runs/${original.id}/diff/${replay.id}`)).body as { identical: boolean; first: { actor: string; diff: string[] }; nodes: Array<{ node: string }> };
+        const diff = (await second.req('GET', `/runs/${original.id}/diff/${replay.id}`)).body as {
+          identical: boolean;
+          first: { actor: string; diff: string[] };
+          nodes: Array<{ node: string }>;
+        };
         expect(diff.identical).toBe(false);
         expect(diff.first.actor).toBe('supervisor/search');
         expect(diff.first.diff.join('\n')).toContain('v2');
@@ -143,7 +153,7 @@ describe.each([
   it.skipIf(!available)('refuses bad replay requests with a code: unknown run, bad body, step out of range', async () => {
     const g = await gateway('v1', []);
     try {
-      const run = await g.waitFor(((await g.req('POST', '/runs', { graph: 'triage', input: { intent: 'question' } })).body.id) as string);
+      const run = await g.waitFor((await g.req('POST', '/runs', { graph: 'triage', input: { intent: 'question' } })).body.id as string);
       const last = ((await g.req('GET', `/runs/${run.id}/checkpoints`)).body as { checkpoints: Array<{ step: number }> }).checkpoints.at(-1)!.step;
       const cases: Array<[string, object, number, string, string?]> = [
         [`/runs/nope/replay`, { fromStep: 1 }, 404, 'AO_RUN_NOT_FOUND'],
@@ -151,7 +161,13 @@ describe.each([
         [`/runs/${run.id}/replay`, { fromStep: -1 }, 400, 'AO_VALIDATION', 'fromStep'],
         [`/runs/${run.id}/replay`, { fromStep: 1, mode: 'sometimes' }, 400, 'AO_VALIDATION', 'mode'],
         [`/runs/${run.id}/replay`, { fromStep: 1, extra: true }, 400, 'AO_VALIDATION'],
-        [`/runs/${run.id}/replay`, { fromStep: 1, overrides: { nodes: { ghost: { instructions: 'x' } } } }, 400, 'AO_REPLAY_INCOMPATIBLE', 'overrides.nodes.ghost'],
+        [
+          `/runs/${run.id}/replay`,
+          { fromStep: 1, overrides: { nodes: { ghost: { instructions: 'x' } } } },
+          400,
+          'AO_REPLAY_INCOMPATIBLE',
+          'overrides.nodes.ghost',
+        ],
         [`/runs/${run.id}/replay`, { fromStep: 1, overrides: { budget: { tokens: -5 } } }, 400, 'AO_VALIDATION', 'overrides.budget'],
       ];
       for (const [url, body, status, code, field] of cases) {

@@ -13,7 +13,9 @@ async function json(url: string, init?: RequestInit): Promise<{ status: number; 
 }
 
 const startRun = (base: string, graph: string, input: unknown) =>
-  json(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph, input }) }).then((r) => r.body.id as string);
+  json(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph, input }) }).then(
+    (r) => r.body.id as string,
+  );
 
 async function until(base: string, id: string, pred: (run: Record<string, unknown>) => boolean, ms = 30_000): Promise<Record<string, unknown>> {
   const end = Date.now() + ms;

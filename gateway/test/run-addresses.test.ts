@@ -11,7 +11,18 @@ const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avi
 
 /** A run row with a chosen id (so two ids can share a prefix), finished, for the tenant given. */
 async function addRun(gw: AuthGateway, id: string, o: { tenant?: string; graph?: string } = {}) {
-  await gw.rt.store.createRun({ id, graph: o.graph ?? 'triage', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: null, leaseMs: 0, ...(o.tenant ? { tenant: o.tenant } : {}) });
+  await gw.rt.store.createRun({
+    id,
+    graph: o.graph ?? 'triage',
+    graphVersion: 'v',
+    input: {},
+    budget: {},
+    nodes: {},
+    traceId: null,
+    owner: null,
+    leaseMs: 0,
+    ...(o.tenant ? { tenant: o.tenant } : {}),
+  });
   await gw.rt.store.commit({ runId: id, events: [], patch: { status: 'succeeded', finishedAt: new Date().toISOString() } });
 }
 
@@ -43,13 +54,15 @@ describe('run addresses: a unique id prefix of 8+ characters works on every /run
   it('acts on a run by prefix: replay, diff, cancel and signal resolve it before they act', async () => {
     const replay = await gw.as(undefined, { method: 'POST', url: `/runs/${p}/replay`, payload: { fromStep: 0, mode: 'recorded' } });
     expect(replay.statusCode).toBe(202);
-    const copy = (replay.json() as { id: string; replay: { of: string } });
+    const copy = replay.json() as { id: string; replay: { of: string } };
     expect(copy.replay.of).toBe(id);
     await gw.rt.engine.waitForRun(copy.id);
     expect((await get(`/runs/${p}/diff/${copy.id.slice(0, 8)}`)).json()).toMatchObject({ a: id, b: copy.id });
     // The run has ended: the answers are about that run, not "no such run".
     expect(errorOf(await gw.as(undefined, { method: 'POST', url: `/runs/${p}/cancel` }))).toEqual({ status: 409, code: 'AO_RUN_NOT_ACTIVE' });
-    expect(errorOf(await gw.as(undefined, { method: 'POST', url: `/runs/${p}/signal`, payload: { node: 'refund', payload: { approved: true } } }))).toMatchObject({ status: 409 });
+    expect(
+      errorOf(await gw.as(undefined, { method: 'POST', url: `/runs/${p}/signal`, payload: { node: 'refund', payload: { approved: true } } })),
+    ).toMatchObject({ status: 409 });
     // The stream's checks resolve it too (a plain GET is then told to upgrade).
     expect(errorOf(await get(`/runs/${p}/stream`))).toEqual({ status: 426, code: 'AO_UPGRADE_REQUIRED' });
   });
@@ -77,13 +90,16 @@ describe('run addresses: a unique id prefix of 8+ characters works on every /run
     await addRun(gw, 'abcdef12-0000-4000-8000-000000000002');
     const res = await get('/runs/abcdef12/events');
     expect(errorOf(res)).toEqual({ status: 409, code: 'AO_RUN_ID_AMBIGUOUS' });
-    expect(res.json().error).toMatchObject({ field: 'id', candidates: expect.arrayContaining(['abcdef12-0000-4000-8000-000000000001', 'abcdef12-0000-4000-8000-000000000002']) });
+    expect(res.json().error).toMatchObject({
+      field: 'id',
+      candidates: expect.arrayContaining(['abcdef12-0000-4000-8000-000000000001', 'abcdef12-0000-4000-8000-000000000002']),
+    });
     expect(res.json().error.message).toContain('abcdef12-0000-4000-8000-000000000001');
     expect((await get('/runs/abcdef12-0000-4000-8000-0000000000')).statusCode).toBe(409);
     expect((await get('/runs/abcdef12-0000-4000-8000-000000000002')).json()).toMatchObject({ id: 'abcdef12-0000-4000-8000-000000000002' });
   });
 
-  it('looks for a prefix only among the caller\'s runs: another tenant\'s run neither matches nor makes a prefix ambiguous', async () => {
+  it("looks for a prefix only among the caller's runs: another tenant's run neither matches nor makes a prefix ambiguous", async () => {
     await addRun(gw, 'fedcba98-0000-4000-8000-00000000000a', { tenant: 'other' });
     await addRun(gw, 'fedcba98-0000-4000-8000-00000000000b');
     expect((await get('/runs/fedcba98')).json()).toMatchObject({ id: 'fedcba98-0000-4000-8000-00000000000b' });
@@ -153,7 +169,7 @@ describe('/runs/<id> in a browser opens the inspector; API clients keep JSON', (
   });
   const get = (url: string, accept?: string) => gw.as(undefined, { url, headers: accept ? { accept } : {} });
 
-  it('answers a browser\'s Accept with the inspector page, for a full id and a prefix', async () => {
+  it("answers a browser's Accept with the inspector page, for a full id and a prefix", async () => {
     for (const url of [`/runs/${id}`, `/runs/${id.slice(0, 8)}`, '/runs', '/graphs/triage']) {
       const res = await get(url, BROWSER);
       expect(res.statusCode, url).toBe(200);

@@ -54,14 +54,19 @@ describe(`run files over HTTP (import into ${targetKind})`, () => {
 
   it("GET /runs/:id/export gives the tenant's finished run as one ao-run document; others get 404, an unfinished run 409", async () => {
     const f = await exported(approved);
-    expect(f).toMatchObject({ format: 'ao-run', version: 1, run: { id: approved, graph: 'triage-with-approval', status: 'succeeded', input: { charge: 'ch_export' } } });
+    expect(f).toMatchObject({
+      format: 'ao-run',
+      version: 1,
+      run: { id: approved, graph: 'triage-with-approval', status: 'succeeded', input: { charge: 'ch_export' } },
+    });
     // The answer to its wait is in its log.
     expect(f.events.find((e) => e.type === 'wait.resolved')?.payload).toMatchObject({ outcome: { kind: 'signal', payload: { approved: true } } });
     expect(f.checkpoints.length).toBeGreaterThan(1);
     expect((await exported(approved, '?checkpoints=false')).checkpoints).toEqual([]);
     expect(errorOf(await source.as(keyB, { url: `/runs/${approved}/export` }))).toEqual({ status: 404, code: 'AO_RUN_NOT_FOUND' });
     const waiting = await source.start(keyA, { graph: 'triage-with-approval', input: { intent: 'refund', charge: 'ch_wait' } });
-    for (let r = await source.rt.engine.getRun(waiting); r?.status !== 'waiting'; r = await source.rt.engine.getRun(waiting)) await new Promise((res) => setTimeout(res, 20));
+    for (let r = await source.rt.engine.getRun(waiting); r?.status !== 'waiting'; r = await source.rt.engine.getRun(waiting))
+      await new Promise((res) => setTimeout(res, 20));
     expect(errorOf(await source.as(keyA, { url: `/runs/${waiting}/export` }))).toEqual({ status: 409, code: 'AO_RUN_NOT_FINISHED' });
   });
 

@@ -33,7 +33,18 @@ describe.skipIf(!natsUp)('run signals across a NATS restart', () => {
       await gap;
       expect(gaps).toBe(1);
       // Subscribed again: a signal sent after the reconnect arrives.
-      const env: Envelope = { id: newEnvelopeId(), runId: 'r-after', seq: 2, from: 'supervisor' as Envelope['from'], to: 'supervisor' as Envelope['to'], type: 'run.finished', payload: {}, causationId: null, trace: null, time: new Date().toISOString() };
+      const env: Envelope = {
+        id: newEnvelopeId(),
+        runId: 'r-after',
+        seq: 2,
+        from: 'supervisor' as Envelope['from'],
+        to: 'supervisor' as Envelope['to'],
+        type: 'run.finished',
+        payload: {},
+        causationId: null,
+        trace: null,
+        time: new Date().toISOString(),
+      };
       await bus.publish(env);
       for (let i = 0; !got.some((s) => s.runId === 'r-after'); i++) {
         if (i > 200) throw new Error('the signal after the reconnect never came');

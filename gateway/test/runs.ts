@@ -10,7 +10,8 @@ export interface Env {
 }
 
 export const json = async <T>(url: string, init?: RequestInit): Promise<T> => (await fetch(url, init)).json() as Promise<T>;
-export const post = (url: string, body: unknown) => json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export const post = (url: string, body: unknown) =>
+  json<{ id: string }>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 export async function waitAll(url: string, ids: string[], ms: number): Promise<Map<string, { status: string; output: unknown }>> {
   const end = Date.now() + ms;
@@ -27,7 +28,10 @@ export async function waitAll(url: string, ids: string[], ms: number): Promise<M
         stuck.slice(0, 3).map(async (id) => {
           const r = await json<{ status: string; owner: string | null; nodes: Record<string, { status: string }> }>(`${url}/runs/${id}`);
           const evs = (await json<{ events: Env[] }>(`${url}/runs/${id}/events?limit=1000`)).events;
-          return `${id} ${r.status} owner=${r.owner} nodes=${JSON.stringify(Object.fromEntries(Object.entries(r.nodes).map(([k, v]) => [k, v.status])))} last: ${evs.slice(-4).map((e) => `${e.seq}:${e.type}`).join(' ')}`;
+          return `${id} ${r.status} owner=${r.owner} nodes=${JSON.stringify(Object.fromEntries(Object.entries(r.nodes).map(([k, v]) => [k, v.status])))} last: ${evs
+            .slice(-4)
+            .map((e) => `${e.seq}:${e.type}`)
+            .join(' ')}`;
         }),
       );
       throw new Error(`${stuck.length} of ${ids.length} runs unfinished after ${ms} ms:\n${detail.join('\n')}`);
@@ -39,9 +43,15 @@ export async function waitAll(url: string, ids: string[], ms: number): Promise<M
 
 /** A run's log is whole: gapless seqs, unique ids, one run.finished, each effect's result recorded once. */
 export function expectWholeLog(events: Env[], label: string): void {
-  expect(events.map((e) => e.seq), label).toEqual(events.map((_, i) => i + 1));
+  expect(
+    events.map((e) => e.seq),
+    label,
+  ).toEqual(events.map((_, i) => i + 1));
   expect(new Set(events.map((e) => e.id)).size, label).toBe(events.length);
-  expect(events.filter((e) => e.type === 'run.finished'), label).toHaveLength(1);
+  expect(
+    events.filter((e) => e.type === 'run.finished'),
+    label,
+  ).toHaveLength(1);
   for (const type of ['llm.response', 'tool.result', 'budget.granted']) {
     const keys = events.filter((e) => e.type === type).map((e) => e.payload.key);
     expect(new Set(keys).size, `${label}: ${type} per effect key`).toBe(keys.length);

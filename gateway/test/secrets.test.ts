@@ -71,7 +71,10 @@ describe.each([
     dir = await mkdtemp(join(tmpdir(), 'ao-secrets-'));
     const db = name.startsWith('postgres') ? await createTestDatabase() : undefined;
     drop = db?.drop;
-    const rt = await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'secrets', ...(db ? { DATABASE_URL: db.url } : {}), ...(key ? { AO_SECRET_KEY: key } : {}) }), { llm, graphs: [g], tools });
+    const rt = await startRuntime(
+      loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'secrets', ...(db ? { DATABASE_URL: db.url } : {}), ...(key ? { AO_SECRET_KEY: key } : {}) }),
+      { llm, graphs: [g], tools },
+    );
     const app = await buildApp(rt.engine, { inspectorDir: false });
     await app.listen({ port: 0, host: '127.0.0.1' });
     ws = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -91,10 +94,14 @@ describe.each([
     const stream = await connect(`${ws}/runs/${id}/stream`);
     await gw.rt.engine.waitForRun(id, 30_000);
     await stream.closed;
-    const bodies = await Promise.all([`/runs/${id}`, `/runs/${id}/events?limit=1000`, `/runs/${id}/checkpoints`, `/runs?limit=50`].map(async (url) => (await gw.app.inject({ url })).body));
+    const bodies = await Promise.all(
+      [`/runs/${id}`, `/runs/${id}/events?limit=1000`, `/runs/${id}/checkpoints`, `/runs?limit=50`].map(async (url) => (await gw.app.inject({ url })).body),
+    );
     for (const b of [...bodies, JSON.stringify(stream.frames)]) expect(b).not.toContain(TOKEN);
     expect(JSON.parse(bodies[0]!)).toMatchObject({ status: 'succeeded' });
-    const result = stream.envelopes().find((e) => e.type === 'tool.result' && (e.payload as { name: string }).name === 'get_token')!.payload as { result: { token: string } };
+    const result = stream.envelopes().find((e) => e.type === 'tool.result' && (e.payload as { name: string }).name === 'get_token')!.payload as {
+      result: { token: string };
+    };
     if (name === 'postgres without AO_SECRET_KEY') {
       expect(result.result.token).toBe('[secret not kept: AO_SECRET_KEY_MISSING]');
       expect(received.filter((r) => r.runId === id)).toEqual([{ runId: id, token: 'none' }]);

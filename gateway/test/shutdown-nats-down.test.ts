@@ -22,7 +22,14 @@ describe.skipIf(!natsUp)('a runtime node told to stop while NATS is down', () =>
     const started: Array<{ kill9: () => Promise<void> }> = [];
     try {
       await nats.start();
-      const env = { DATABASE_URL: db.url, NATS_URL: nats.url, AO_NATS_PREFIX: natsPrefix('sd'), AO_DATA_DIR: dir, AO_LEASE_MS: '3000', AO_LLM_LATENCY_MS: '150' };
+      const env = {
+        DATABASE_URL: db.url,
+        NATS_URL: nats.url,
+        AO_NATS_PREFIX: natsPrefix('sd'),
+        AO_DATA_DIR: dir,
+        AO_LEASE_MS: '3000',
+        AO_LLM_LATENCY_MS: '150',
+      };
       // Reads and submissions through a gateway with no runtime node; the runs go to the node.
       const gateway = await startServer({ ...env, AO_NODE_ID: 'gateway' }, ['--no-node']);
       started.push(gateway);
@@ -58,7 +65,9 @@ describe.skipIf(!natsUp)('a runtime node told to stop while NATS is down', () =>
         started.push(n2);
         try {
           const finished = await waitAll(gateway.url, ids, 120_000);
-          expect([...finished.values()].map((r) => (r.status === 'succeeded' ? r.status : `${r.status}: ${JSON.stringify((r as { error?: unknown }).error)}`))).toEqual(ids.map(() => 'succeeded'));
+          expect(
+            [...finished.values()].map((r) => (r.status === 'succeeded' ? r.status : `${r.status}: ${JSON.stringify((r as { error?: unknown }).error)}`)),
+          ).toEqual(ids.map(() => 'succeeded'));
           for (const id of ids) expectWholeLog((await json<{ events: Env[] }>(`${gateway.url}/runs/${id}/events?limit=1000`)).events, `run ${id}`);
         } catch (e) {
           console.error(`--- n2 log (tail) ---\n${n2.log().slice(-3000)}`);

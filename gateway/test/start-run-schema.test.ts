@@ -54,7 +54,11 @@ describe('POST /runs schemas without zod for a plain submit', () => {
   it('the 202 is written as zod writes it, and a malformed one still fails as it did', () => {
     const fast = acceptedSerializer(route(Accepted, 'response'));
     const zod = serializerCompiler(route(Accepted, 'response'));
-    for (const a of [{ id: 'run-1', status: 'pending' }, { status: 'pending', id: 'run-2', extra: true }]) expect(fast(a)).toBe(zod(a));
+    for (const a of [
+      { id: 'run-1', status: 'pending' },
+      { status: 'pending', id: 'run-2', extra: true },
+    ])
+      expect(fast(a)).toBe(zod(a));
     expect(() => fast({ id: 1, status: 'pending' })).toThrow();
   });
 });

@@ -91,7 +91,15 @@ describe('a stream client that reads too slowly', () => {
     expect(record.peakQueuedBytes).toBeLessThanOrEqual(LIMITS.maxQueuedBytes);
     expect(record.sent).toBeLessThan(log.length);
     const total = log.reduce((s, e) => s + frameBytes(e), 0);
-    figures.live = { events: log.length, streamBytes: total, largestFrame: largest, ...record, heapBeforeMiB: heapBefore, heapAtBehindMiB: heapAtBehind, heapAfterRunMiB: heapMiB() };
+    figures.live = {
+      events: log.length,
+      streamBytes: total,
+      largestFrame: largest,
+      ...record,
+      heapBeforeMiB: heapBefore,
+      heapAtBehindMiB: heapAtBehind,
+      heapAfterRunMiB: heapMiB(),
+    };
     live = { client, record };
   }, 240_000);
 

@@ -24,9 +24,15 @@ describe('answers being written reach the run stream as delta frames', () => {
   let url: string;
   let dir: string;
   beforeAll(async () => {
-    fake = await FakeProvider.start(() => ({ text: 'A draft written in several streamed pieces, word by word, for the inspector to show.', usage: { input: 30, output: 20 } }));
+    fake = await FakeProvider.start(() => ({
+      text: 'A draft written in several streamed pieces, word by word, for the inspector to show.',
+      usage: { input: 30, output: 20 },
+    }));
     dir = await mkdtemp(join(tmpdir(), 'ao-deltas-'));
-    rt = await startRuntime(loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'deltas', OPENAI_BASE_URL: `${fake.url}/v1`, OPENAI_API_KEY: 'k', AO_LLM_MODEL: 'writer' }), { graphs: [slowWriter] });
+    rt = await startRuntime(
+      loadConfig({ AO_DATA_DIR: dir, AO_NODE_ID: 'deltas', OPENAI_BASE_URL: `${fake.url}/v1`, OPENAI_API_KEY: 'k', AO_LLM_MODEL: 'writer' }),
+      { graphs: [slowWriter] },
+    );
     app = await buildApp(rt.engine, { inspectorDir: false, deltas: rt.providers.deltas });
     url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws');
   });

@@ -118,10 +118,16 @@ describe('GET /runs/:id/stream', () => {
       expect(e, path).toBeDefined();
       return { status: e.status, body: e.body };
     };
-    expect(await refused(`/runs/${id}/stream?after=abc`)).toEqual({ status: 400, body: { error: expect.objectContaining({ code: 'AO_VALIDATION', field: 'query.after' }) } });
+    expect(await refused(`/runs/${id}/stream?after=abc`)).toEqual({
+      status: 400,
+      body: { error: expect.objectContaining({ code: 'AO_VALIDATION', field: 'query.after' }) },
+    });
     expect(await refused(`/runs/${id}/stream?after=-1`)).toMatchObject({ status: 400, body: { error: { code: 'AO_VALIDATION', field: 'query.after' } } });
     expect(await refused(`/runs/${id}/stream?from=3`)).toMatchObject({ status: 400, body: { error: { code: 'AO_VALIDATION' } } });
-    expect(await refused(`/runs/${id}/stream?after=${last + 1}`)).toMatchObject({ status: 400, body: { error: { code: 'AO_STREAM_CURSOR_AHEAD', field: 'query.after' } } });
+    expect(await refused(`/runs/${id}/stream?after=${last + 1}`)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'AO_STREAM_CURSOR_AHEAD', field: 'query.after' } },
+    });
     expect(await refused(`/runs/nope/stream`)).toMatchObject({ status: 404, body: { error: { code: 'AO_RUN_NOT_FOUND' } } });
     expect(await refused(`/runs/%00/stream`)).toMatchObject({ status: 404, body: { error: { code: 'AO_RUN_NOT_FOUND' } } });
     // Without an upgrade the same routes say what they are.

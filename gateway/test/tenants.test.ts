@@ -22,7 +22,10 @@ describe('without any key the API is open (the quick start), and runs belong to 
   });
 
   it('a key that is presented is still checked: a wrong one is 401', async () => {
-    expect(errorOf(await gw.as('ao_000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', { url: '/runs' }))).toEqual({ status: 401, code: 'AO_UNAUTHORIZED' });
+    expect(errorOf(await gw.as('ao_000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', { url: '/runs' }))).toEqual({
+      status: 401,
+      code: 'AO_UNAUTHORIZED',
+    });
   });
 });
 
@@ -45,7 +48,7 @@ describe('AO_REQUIRE_AUTH: a key is needed even before any exists', () => {
   });
 });
 
-describe('tenant boundaries: another tenant\'s run is a 404, exactly like no run at all', () => {
+describe("tenant boundaries: another tenant's run is a 404, exactly like no run at all", () => {
   let gw: AuthGateway;
   let a: string;
   let b: string;
@@ -128,8 +131,11 @@ describe('tenant boundaries: another tenant\'s run is a 404, exactly like no run
     expect(errorOf(await gw.as(b, { url: `/runs/${runA}/diff/${runB}` }))).toEqual(notFound);
   });
 
-  it('stream: another tenant\'s run is a 404 before the upgrade; the owner streams it (key in ?access_token)', async () => {
-    await expect(connect(`${gw.ws}/runs/${runA}/stream?access_token=${b}`)).rejects.toMatchObject({ status: 404, body: { error: { code: 'AO_RUN_NOT_FOUND' } } });
+  it("stream: another tenant's run is a 404 before the upgrade; the owner streams it (key in ?access_token)", async () => {
+    await expect(connect(`${gw.ws}/runs/${runA}/stream?access_token=${b}`)).rejects.toMatchObject({
+      status: 404,
+      body: { error: { code: 'AO_RUN_NOT_FOUND' } },
+    });
     await expect(connect(`${gw.ws}/runs/${runA}/stream`)).rejects.toMatchObject({ status: 401 });
     const mine = await connect(`${gw.ws}/runs/${runA}/stream?access_token=${a}`);
     await mine.until((f) => f.kind === 'end');
@@ -137,7 +143,7 @@ describe('tenant boundaries: another tenant\'s run is a 404, exactly like no run
     expect(mine.envelopes().every((e) => e.runId === runA)).toBe(true);
   });
 
-  it('the status feed (GET /stream) carries only the caller\'s tenant\'s runs', async () => {
+  it("the status feed (GET /stream) carries only the caller's tenant's runs", async () => {
     const feedA = await connect(`${gw.ws}/stream?access_token=${a}`);
     const feedB = await connect(`${gw.ws}/stream?access_token=${b}`);
     await feedA.until((f) => f.kind === 'ready');
@@ -153,22 +159,25 @@ describe('tenant boundaries: another tenant\'s run is a 404, exactly like no run
     feedB.ws.close();
   });
 
-  it('signal: another tenant\'s waiting run is a 404 and keeps waiting; its owner answers it; a read-only key may not (403)', async () => {
+  it("signal: another tenant's waiting run is a 404 and keeps waiting; its owner answers it; a read-only key may not (403)", async () => {
     const res = await gw.as(a, { method: 'POST', url: '/runs', payload: { graph: 'triage-with-approval', input: { intent: 'refund' } } });
     const waitingRun = (res.json() as { id: string }).id;
     await gw.rt.engine.waitForRun(waitingRun);
     const answer = { node: 'refund', payload: { approved: true } };
     expect(errorOf(await gw.as(b, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer }))).toEqual(notFound);
-    expect(errorOf(await gw.as(aReader, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer }))).toEqual({ status: 403, code: 'AO_KEY_READ_ONLY' });
+    expect(errorOf(await gw.as(aReader, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer }))).toEqual({
+      status: 403,
+      code: 'AO_KEY_READ_ONLY',
+    });
     expect((await gw.rt.store.getRun(waitingRun))!.status).toBe('waiting');
-    expect((await gw.rt.store.pendingSignals(waitingRun))).toEqual([]);
+    expect(await gw.rt.store.pendingSignals(waitingRun)).toEqual([]);
     const ok = await gw.as(a, { method: 'POST', url: `/runs/${waitingRun}/signal`, payload: answer });
     expect(ok.statusCode, ok.body).toBe(202);
     for (let i = 0; i < 400 && (await gw.rt.store.getRun(waitingRun))!.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 25));
     expect((await gw.rt.store.getRun(waitingRun))!.status).toBe('succeeded');
   });
 
-  it('a read-only key reads its tenant\'s runs but may not start, cancel or replay (403)', async () => {
+  it("a read-only key reads its tenant's runs but may not start, cancel or replay (403)", async () => {
     expect((await gw.as(aReader, { url: `/runs/${runA}` })).statusCode).toBe(200);
     expect((await gw.as(aReader, { url: '/runs' })).json().runs.map((r: { id: string }) => r.id)).toContain(runA);
     const readOnly = { status: 403, code: 'AO_KEY_READ_ONLY' };

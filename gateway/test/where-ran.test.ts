@@ -72,7 +72,12 @@ describe.skipIf(!up)('where things ran: a gateway without a node and a runtime n
       throw new Error('the node did not report its tasks');
     })();
     expect(nodes.map((n) => n.id)).toEqual(['wr-node']);
-    expect(nodes[0]).toMatchObject({ runs: expect.any(Array), activeRuns: expect.any(Number), activeTasks: expect.any(Number), load: { cpu: expect.any(Number), eventLoopDelayMs: expect.any(Number), rssBytes: expect.any(Number) } });
+    expect(nodes[0]).toMatchObject({
+      runs: expect.any(Array),
+      activeRuns: expect.any(Number),
+      activeTasks: expect.any(Number),
+      load: { cpu: expect.any(Number), eventLoopDelayMs: expect.any(Number), rssBytes: expect.any(Number) },
+    });
     expect((nodes[0]!.load as { rssBytes: number }).rssBytes).toBeGreaterThan(0);
   }, 30_000);
 });

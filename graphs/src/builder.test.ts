@@ -4,7 +4,6 @@ import { canonicalJson, graph, isGraphBuilder, parseBudget, toGraphDef } from '.
 import type { Budget, NodeOptionsInput } from './types.js';
 import { graphError } from './test-support.js';
 
-
 describe('graph name', () => {
   it.each([
     ['an empty name', ''],
@@ -100,7 +99,10 @@ describe('node', () => {
   });
 
   it('fills in the retry backoff defaults', () => {
-    const n = graph('g').node('a', { agent: 'pipeline', retry: { attempts: 2 } }).build().node('a')!;
+    const n = graph('g')
+      .node('a', { agent: 'pipeline', retry: { attempts: 2 } })
+      .build()
+      .node('a')!;
     expect(n.retry).toEqual({ attempts: 2, backoffMs: 200, maxBackoffMs: 30_000 });
   });
 
@@ -175,7 +177,9 @@ describe('budget', () => {
   });
 
   it('rejects at build a perTool cap for a tool no node uses with AO_GRAPH_UNKNOWN_TOOL', () => {
-    const b = graph('g').node('a', { agent: 'pipeline', tools: ['web_search'] }).budget({ perTool: { stripe_refund: 1 } });
+    const b = graph('g')
+      .node('a', { agent: 'pipeline', tools: ['web_search'] })
+      .budget({ perTool: { stripe_refund: 1 } });
     const e = graphError(() => b.build());
     expect(e.code).toBe('AO_GRAPH_UNKNOWN_TOOL');
     expect(e.field).toBe('budget.perTool.stripe_refund');
@@ -286,14 +290,22 @@ describe('version', () => {
   });
 
   it('changes when an args mapper source changes', () => {
-    const a = graph('g').node('a', { agent: 'pipeline', args: () => ({ t: 1 }) }).build();
-    const b = graph('g').node('a', { agent: 'pipeline', args: () => ({ t: 2 }) }).build();
+    const a = graph('g')
+      .node('a', { agent: 'pipeline', args: () => ({ t: 1 }) })
+      .build();
+    const b = graph('g')
+      .node('a', { agent: 'pipeline', args: () => ({ t: 2 }) })
+      .build();
     expect(a.version).not.toBe(b.version);
   });
 
   it('changes when the input schema changes', () => {
-    const a = graph('g', { input: z.object({ q: z.string() }) }).node('a', { agent: 'pipeline' }).build();
-    const b = graph('g', { input: z.object({ q: z.number() }) }).node('a', { agent: 'pipeline' }).build();
+    const a = graph('g', { input: z.object({ q: z.string() }) })
+      .node('a', { agent: 'pipeline' })
+      .build();
+    const b = graph('g', { input: z.object({ q: z.number() }) })
+      .node('a', { agent: 'pipeline' })
+      .build();
     expect(a.version).not.toBe(b.version);
   });
 
@@ -335,11 +347,17 @@ describe('node sub-budgets', () => {
   });
 
   it('may cap only tools the node uses, and a valid one builds', () => {
-    const err = graphError(() => graph('sub').node('a', { agent: 'pipeline', budget: { perTool: { web_search: 2 } } }).build());
+    const err = graphError(() =>
+      graph('sub')
+        .node('a', { agent: 'pipeline', budget: { perTool: { web_search: 2 } } })
+        .build(),
+    );
     expect(err.code).toBe('AO_GRAPH_UNKNOWN_TOOL');
     expect(err.field).toBe('nodes.a.budget.perTool.web_search');
-    const def = graph('ok').node('a', { agent: 'pipeline', tools: ['web_search'], budget: { tokens: 500, perTool: { web_search: 2 } } }).budget({ tokens: 1000 }).build();
+    const def = graph('ok')
+      .node('a', { agent: 'pipeline', tools: ['web_search'], budget: { tokens: 500, perTool: { web_search: 2 } } })
+      .budget({ tokens: 1000 })
+      .build();
     expect(def.node('a')!.budget).toEqual({ tokens: 500, perTool: { web_search: 2 } });
   });
 });
-

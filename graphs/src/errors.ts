@@ -24,8 +24,10 @@ export const ERROR_CODES = {
   AO_VALIDATION: 'The input does not match its schema; `field` names the first failing field.',
   AO_GRAPH_NOT_FOUND: 'No graph with this name is registered.',
   AO_RUN_NOT_FOUND: 'No run with this id exists.',
-  AO_RUN_EXISTS: 'A run with this id (or its log) is already stored: an import never overwrites it; import it under a new id (`ao import FILE --as UUID`), or into another store.',
-  AO_RUN_FILE_INVALID: 'A run file (`ao export`, format ao-run) is not valid JSON of a known version, or does not match its schema; `field` names the first failing field.',
+  AO_RUN_EXISTS:
+    'A run with this id (or its log) is already stored: an import never overwrites it; import it under a new id (`ao import FILE --as UUID`), or into another store.',
+  AO_RUN_FILE_INVALID:
+    'A run file (`ao export`, format ao-run) is not valid JSON of a known version, or does not match its schema; `field` names the first failing field.',
   AO_RUN_NOT_FINISHED: 'Only a finished run can be exported or imported (it is pending, running or waiting).',
   AO_RUN_ID_AMBIGUOUS: 'A run id prefix matches more than one run; `details.candidates` lists them (give more characters).',
   AO_ROUTE_NOT_FOUND: 'No such route.',
@@ -66,8 +68,10 @@ export const ERROR_CODES = {
   AO_LEASE_LOST: 'This node no longer holds the run: another node took it over (its lease had lapsed), so nothing was written.',
   AO_BUS_NO_RESPONDER: 'Nobody on the bus answers this request (e.g. the node that hosted a run is gone).',
   AO_BUS_UNAVAILABLE: 'The bus did not answer in time, or is unreachable (NATS restarting).',
-  AO_NODE_ID_IN_USE: 'A live process (its heartbeat is fresh) holds this runtime node id: a node refuses to start with it rather than take its runs, and a node whose id another process took over stops (details: its host, pid and last heartbeat).',
-  AO_DATA_DIR_LOCKED: 'Another live process holds the embedded data directory (AO_DATA_DIR): one process at a time may open it, so this one did not (details: its pid, host, command and, for `ao serve`, the url of its HTTP API, which the CLI then uses).',
+  AO_NODE_ID_IN_USE:
+    'A live process (its heartbeat is fresh) holds this runtime node id: a node refuses to start with it rather than take its runs, and a node whose id another process took over stops (details: its host, pid and last heartbeat).',
+  AO_DATA_DIR_LOCKED:
+    'Another live process holds the embedded data directory (AO_DATA_DIR): one process at a time may open it, so this one did not (details: its pid, host, command and, for `ao serve`, the url of its HTTP API, which the CLI then uses).',
   AO_TASK_STOPPED: 'A node task (a node execution or swarm branch run on another node) was stopped, or handed to another holder: it writes nothing more.',
   // replay and fork
   AO_REPLAY_STEP_OUT_OF_RANGE: 'fromStep is past the last step of the run that can be replayed (details give maxStep).',
@@ -75,7 +79,8 @@ export const ERROR_CODES = {
   AO_REPLAY_DIVERGED: 'A recorded replay did something else than the original (details: step, actor, both envelopes, a readable diff).',
   AO_REPLAY_UNSAFE_TOOL: 'A replay reached an unsafe tool with no recorded result; it is not called live unless overrides.allowUnsafe names it.',
   // real LLM providers and MCP tools
-  AO_LLM_RATE_LIMITED: 'The LLM provider kept answering 429 after the retries, or asked to wait longer than allowed (details: status, retryAfterMs, attempts), or the profile\'s shared limits had no capacity within maxWaitMs (details: profile, limit, scope, waitMs).',
+  AO_LLM_RATE_LIMITED:
+    "The LLM provider kept answering 429 after the retries, or asked to wait longer than allowed (details: status, retryAfterMs, attempts), or the profile's shared limits had no capacity within maxWaitMs (details: profile, limit, scope, waitMs).",
   AO_LLM_TIMEOUT: 'An LLM call got no complete answer within its timeout, or its stream stalled, on every attempt.',
   AO_TOOL_TIMEOUT: 'A tool call (e.g. on an MCP server) did not answer within its timeout.',
   AO_MCP_SERVER_FAILED: 'An MCP server could not be started, or stopped during a call (it is restarted; the call failed).',
@@ -89,11 +94,13 @@ export const ERROR_CODES = {
   AO_IDEMPOTENCY_KEY_REUSED: 'The Idempotency-Key was already used for a different request body.',
   AO_SHUTTING_DOWN: 'The server is shutting down and takes no new runs; send it to another node.',
   // safety of tools: secrets and the HTTP tool
-  AO_SECRET_KEY_MISSING: 'A secret could not be stored: no key is configured (set AO_SECRET_KEY; required with Postgres). Secret parts of tool results are then dropped, reading [secret not kept: AO_SECRET_KEY_MISSING].',
+  AO_SECRET_KEY_MISSING:
+    'A secret could not be stored: no key is configured (set AO_SECRET_KEY; required with Postgres). Secret parts of tool results are then dropped, reading [secret not kept: AO_SECRET_KEY_MISSING].',
   AO_SECRET_UNREADABLE: 'A stored secret could not be decrypted: AO_SECRET_KEY is not the key it was stored with, or the row was altered.',
   AO_SECRET_NOT_FOUND: 'A tool argument names a secret handle that this run (and the runs it replays) does not hold.',
   AO_SECRET_NOT_ALLOWED: 'A secret handle was passed in a tool argument that is not marked secret; secrets only go where a tool asks for one.',
-  AO_HTTP_TOOL_ADDRESS_BLOCKED: 'The http_request tool refused an address that is not public (loopback, private, link-local, unique-local, multicast, unspecified) and not allowed by AO_HTTP_TOOL_ALLOW.',
+  AO_HTTP_TOOL_ADDRESS_BLOCKED:
+    'The http_request tool refused an address that is not public (loopback, private, link-local, unique-local, multicast, unspecified) and not allowed by AO_HTTP_TOOL_ALLOW.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -108,11 +115,7 @@ export class AoError extends Error {
   /** Whether trying the same thing again may succeed. */
   readonly retryable: boolean;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    opts: { field?: string; details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, opts: { field?: string; details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AoError';
     this.code = code;

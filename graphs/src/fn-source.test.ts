@@ -11,7 +11,10 @@ import type { GraphBuilder } from './builder.js';
 const fn = (code: string) => new Function(`return (${code});`)() as (...a: never[]) => unknown;
 
 /** `code` (TypeScript) as esbuild prints it: formatted (the CLI bundle, vitest) or whitespace-minified (tsx). */
-const printed = (code: string, minify: boolean) => transformSync(`export default (${code});`, { loader: 'ts', minifyWhitespace: minify }).code.replace(/^export default\s*\(?/, '').replace(/\)?;?\s*$/, '');
+const printed = (code: string, minify: boolean) =>
+  transformSync(`export default (${code});`, { loader: 'ts', minifyWhitespace: minify })
+    .code.replace(/^export default\s*\(?/, '')
+    .replace(/\)?;?\s*$/, '');
 
 describe('the source a graph version hashes', () => {
   const predicates = [
@@ -40,7 +43,13 @@ describe('the source a graph version hashes', () => {
 
   it('changes when what the predicate does changes', () => {
     const base = canonicalSource(fn("(ctx) => ctx.input?.intent === 'refund'"));
-    for (const other of ["(ctx) => ctx.input?.intent !== 'refund'", "(ctx) => ctx.input?.intent === 'refunds'", "(ctx) => ctx.input?.intent == 'refund'", "(ctx) => ctx.input.intent === 'refund'", "(c) => c.input?.intent === 'refund'"]) {
+    for (const other of [
+      "(ctx) => ctx.input?.intent !== 'refund'",
+      "(ctx) => ctx.input?.intent === 'refunds'",
+      "(ctx) => ctx.input?.intent == 'refund'",
+      "(ctx) => ctx.input.intent === 'refund'",
+      "(c) => c.input?.intent === 'refund'",
+    ]) {
       expect(canonicalSource(fn(other)), other).not.toBe(base);
     }
     expect(canonicalSource(fn('(a) => a - -1'))).toBe('a=>a- -1');
@@ -60,7 +69,16 @@ describe('the source a graph version hashes', () => {
       const versions: Record<string, Record<string, string>> = {};
       for (const minify of [false, true]) {
         const out = join(dir, `examples-${minify ? 'minified' : 'bundled'}.mjs`);
-        await build({ entryPoints: [join(import.meta.dirname, 'examples', 'mod.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', packages: 'external', minifyWhitespace: minify, logLevel: 'silent' });
+        await build({
+          entryPoints: [join(import.meta.dirname, 'examples', 'mod.ts')],
+          outfile: out,
+          bundle: true,
+          platform: 'node',
+          format: 'esm',
+          packages: 'external',
+          minifyWhitespace: minify,
+          logLevel: 'silent',
+        });
         const mod = (await import(pathToFileURL(out).href)) as { exampleGraphs: readonly GraphBuilder<unknown>[] };
         versions[String(minify)] = Object.fromEntries(mod.exampleGraphs.map((g) => [g.name, g.build().version]));
       }

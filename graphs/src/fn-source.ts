@@ -21,9 +21,65 @@ const WORD_START = /[\p{ID_Start}$_\\]/u;
 const DIGIT = /[0-9]/;
 /** Punctuators, longest first. */
 const PUNCTUATORS = [
-  '>>>=', '...', '===', '!==', '**=', '<<=', '>>=', '>>>', '&&=', '||=', '??=',
-  '=>', '==', '!=', '<=', '>=', '&&', '||', '??', '?.', '++', '--', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '**', '<<', '>>',
-  '{', '}', '(', ')', '[', ']', ';', ',', '<', '>', '+', '-', '*', '/', '%', '&', '|', '^', '!', '~', '?', ':', '=', '.', '@', '#',
+  '>>>=',
+  '...',
+  '===',
+  '!==',
+  '**=',
+  '<<=',
+  '>>=',
+  '>>>',
+  '&&=',
+  '||=',
+  '??=',
+  '=>',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '??',
+  '?.',
+  '++',
+  '--',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '**',
+  '<<',
+  '>>',
+  '{',
+  '}',
+  '(',
+  ')',
+  '[',
+  ']',
+  ';',
+  ',',
+  '<',
+  '>',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '&',
+  '|',
+  '^',
+  '!',
+  '~',
+  '?',
+  ':',
+  '=',
+  '.',
+  '@',
+  '#',
 ];
 /** After these words an expression starts, so a `/` is a regular expression, not a division. */
 const BEFORE_EXPRESSION = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void', 'throw', 'case', 'do', 'else', 'yield', 'await']);
@@ -95,7 +151,11 @@ function tokenise(src: string): Token[] {
     }
     if (DIGIT.test(c) || (c === '.' && DIGIT.test(src[i + 1] ?? ''))) {
       let j = i + 1;
-      while (j < src.length && (WORD.test(src[j]!) || src[j] === '.' || ((src[j] === '+' || src[j] === '-') && /[eE]/.test(src[j - 1]!) && !/^0[xX]/.test(src.slice(i, j))))) j++;
+      while (
+        j < src.length &&
+        (WORD.test(src[j]!) || src[j] === '.' || ((src[j] === '+' || src[j] === '-') && /[eE]/.test(src[j - 1]!) && !/^0[xX]/.test(src.slice(i, j))))
+      )
+        j++;
       out.push({ kind: 'number', text: src.slice(i, j) });
       i = j;
       continue;

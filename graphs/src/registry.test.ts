@@ -3,7 +3,6 @@ import { graph } from './builder.js';
 import { GraphRegistry } from './registry.js';
 import { graphError } from './test-support.js';
 
-
 const TOOLS = new Set(['web_search', 'stripe_refund']);
 const registry = () => new GraphRegistry((name) => TOOLS.has(name));
 

@@ -74,7 +74,13 @@ export type ApprovalAnswer = z.infer<typeof ApprovalAnswerSchema>;
 /** What a person answers when a run reaches a soft budget limit. */
 export const BudgetAnswerSchema = z.discriminatedUnion('decision', [
   /** Raise the soft limits by these amounts (default: by the soft limit reached, once more). */
-  z.strictObject({ decision: z.literal('grant'), tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), comment: z.string().max(2000).optional() }),
+  z.strictObject({
+    decision: z.literal('grant'),
+    tokens: positiveInt.optional(),
+    tools: positiveInt.optional(),
+    usd: z.number().positive().finite().optional(),
+    comment: z.string().max(2000).optional(),
+  }),
   z.strictObject({ decision: z.literal('deny'), comment: z.string().max(2000).optional() }),
   /** End this run (`budget_exceeded`) and go on in a fork from its latest step with this budget. */
   z.strictObject({ decision: z.literal('fork'), budget: z.record(z.string(), z.unknown()), comment: z.string().max(2000).optional() }),
@@ -92,7 +98,12 @@ export const WAIT_TIMEOUT_ACTIONS = ['approve', 'reject', 'fail'] as const;
 
 const waitOptions = {
   /** Seconds to wait for the answer; without it a wait lasts until it is answered or the run is cancelled. */
-  timeoutSec: z.number().positive().finite().max(366 * 24 * 3600).optional(),
+  timeoutSec: z
+    .number()
+    .positive()
+    .finite()
+    .max(366 * 24 * 3600)
+    .optional(),
   /**
    * Whether the time spent waiting counts against the run's `wallClockSec` budget. By default it
    * does not: a run that waits three days for a person is not out of time when the answer comes.
@@ -134,7 +145,10 @@ export type InterruptOptions = z.output<typeof InterruptOptionsSchema>;
 /** The serialisable part of node options, validated by zod. */
 export const NodeOptionsSchema = z.strictObject({
   agent: AgentKindSchema,
-  llm: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'an LLM profile name: letters, digits, _ . @ -').default('default'),
+  llm: z
+    .string()
+    .regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'an LLM profile name: letters, digits, _ . @ -')
+    .default('default'),
   tools: z.array(z.string().min(1)).default([]),
   concurrency: positiveInt.max(256).optional(),
   instructions: z.string().optional(),
@@ -164,7 +178,12 @@ export const NodeOptionsSchema = z.strictObject({
   interrupt: InterruptOptionsSchema.optional(),
   /** A sub-budget of this node, charged against it and against the run's budget. */
   budget: z
-    .strictObject({ tokens: positiveInt.optional(), tools: positiveInt.optional(), usd: z.number().positive().finite().optional(), perTool: z.record(z.string().min(1), positiveInt).optional() })
+    .strictObject({
+      tokens: positiveInt.optional(),
+      tools: positiveInt.optional(),
+      usd: z.number().positive().finite().optional(),
+      perTool: z.record(z.string().min(1), positiveInt).optional(),
+    })
     .optional(),
 });
 

@@ -4,7 +4,6 @@ import type { GraphBuilder } from './builder.js';
 import type { NodeOptionsInput } from './types.js';
 import { graphError } from './test-support.js';
 
-
 /** A graph of pipeline nodes (with per-node option overrides) and edges given as "from->to". */
 function g(ids: string[], edges: string[], opts: Record<string, Partial<NodeOptionsInput>> = {}): GraphBuilder {
   let b = graph('g');
@@ -106,20 +105,12 @@ describe('graph analysis', () => {
 
   it('puts in a loop body only the nodes between the loop head and the back edge source', () => {
     // b -> c -> e -> b is the loop; d hangs off c and does not lead back, so it is not in the body.
-    const def = g(
-      ['a', 'b', 'c', 'd', 'e', 'f'],
-      ['a->b', 'b->c', 'c->d', 'c->e', 'e->b', 'e->f'],
-      { c: { maxIterations: 2 } },
-    ).build();
+    const def = g(['a', 'b', 'c', 'd', 'e', 'f'], ['a->b', 'b->c', 'c->d', 'c->e', 'e->b', 'e->f'], { c: { maxIterations: 2 } }).build();
     expect(def.loops).toEqual([{ from: 'e', to: 'b', body: ['b', 'c', 'e'] }]);
   });
 
   it('finds one loop per back edge for nested loops, each bounded on its own body', () => {
-    const def = g(
-      ['a', 'b', 'c', 'd', 'e'],
-      ['a->b', 'b->c', 'c->d', 'd->c', 'd->e', 'e->b'],
-      { c: { maxIterations: 2 } },
-    ).build();
+    const def = g(['a', 'b', 'c', 'd', 'e'], ['a->b', 'b->c', 'c->d', 'd->c', 'd->e', 'e->b'], { c: { maxIterations: 2 } }).build();
     expect(def.loops).toEqual([
       { from: 'd', to: 'c', body: ['c', 'd'] },
       { from: 'e', to: 'b', body: ['b', 'c', 'd', 'e'] },

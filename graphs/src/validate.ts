@@ -61,7 +61,11 @@ export function analyse<I>(nodes: ReadonlyArray<NodeDef<I>>, edges: ReadonlyArra
  * Iterative DFS from the entries, in order: colour 1 = on the stack, 2 = done. An edge into a
  * node on the stack is a back edge. A node left uncoloured is unreachable.
  */
-function walk(entries: readonly string[], out: ReadonlyMap<string, number[]>, edges: ReadonlyArray<RawEdge>): { colour: Map<string, 0 | 1 | 2>; backEdges: Set<number> } {
+function walk(
+  entries: readonly string[],
+  out: ReadonlyMap<string, number[]>,
+  edges: ReadonlyArray<RawEdge>,
+): { colour: Map<string, 0 | 1 | 2>; backEdges: Set<number> } {
   const colour = new Map<string, 0 | 1 | 2>();
   const backEdges = new Set<number>();
   for (const entry of entries) {

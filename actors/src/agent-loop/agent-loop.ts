@@ -39,7 +39,13 @@ const MAX_QUOTED_ARGS = 300;
 function malformedOutcome(call: ToolCall): ToolOutcome {
   const raw = call.malformed ?? '';
   const quoted = raw.length > MAX_QUOTED_ARGS ? `${raw.slice(0, MAX_QUOTED_ARGS)}…` : raw;
-  return { ok: false, error: { code: 'AO_TOOL_ARGS_INVALID', message: `the arguments of ${call.name} are not a JSON object (${quoted}); call it again with a JSON object that fits its schema` } };
+  return {
+    ok: false,
+    error: {
+      code: 'AO_TOOL_ARGS_INVALID',
+      message: `the arguments of ${call.name} are not a JSON object (${quoted}); call it again with a JSON object that fits its schema`,
+    },
+  };
 }
 
 /**
@@ -112,11 +118,25 @@ export async function runAgent(a: AgentRun): Promise<NodeOutput> {
     for (const call of calls) {
       const control = controls.find((c) => c.spec.name === call.name);
       const outcome: ToolOutcome =
-        call.malformed !== undefined ? malformedOutcome(call)
-        : control ? await control.run(call.arguments, signal)
-        : node.tools.includes(call.name) ? await effects.tool(node.id, call.name, call.arguments, signal)
-        : { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${[...node.tools, ...controls.map((c) => c.spec.name)].join(', ') || 'none'}` } };
-      used.push({ name: call.name, args: call.malformed ?? shownArgs(a.tools, call.name, call.arguments), ok: outcome.ok, result: outcome.ok ? outcome.result : outcome.error });
+        call.malformed !== undefined
+          ? malformedOutcome(call)
+          : control
+            ? await control.run(call.arguments, signal)
+            : node.tools.includes(call.name)
+              ? await effects.tool(node.id, call.name, call.arguments, signal)
+              : {
+                  ok: false,
+                  error: {
+                    code: 'AO_TOOL_NOT_ALLOWED',
+                    message: `node "${node.id}" may not call tool "${call.name}"; it may call: ${[...node.tools, ...controls.map((c) => c.spec.name)].join(', ') || 'none'}`,
+                  },
+                };
+      used.push({
+        name: call.name,
+        args: call.malformed ?? shownArgs(a.tools, call.name, call.arguments),
+        ok: outcome.ok,
+        result: outcome.ok ? outcome.result : outcome.error,
+      });
       messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: render(outcome) });
     }
   }

@@ -13,9 +13,7 @@ export async function guarded<T>(clock: Clock, timeoutSec: number | undefined, s
   const cancel =
     timeoutSec === undefined
       ? () => {}
-      : clock.setTimer(timeoutSec * 1000, () =>
-          ac.abort(new AoError('AO_NODE_TIMEOUT', `timed out after ${timeoutSec}s`, { retryable: true })),
-        );
+      : clock.setTimer(timeoutSec * 1000, () => ac.abort(new AoError('AO_NODE_TIMEOUT', `timed out after ${timeoutSec}s`, { retryable: true })));
   try {
     return await new Promise<T>((resolve, reject) => {
       // Settle on abort even if `fn` ignores its signal: a stuck call cannot hold the node.

@@ -94,7 +94,13 @@ function replyTo(desk: BudgetDesk, msg: Envelope, ctx: ActorContext<ActorMessage
 async function waiting(desk: BudgetDesk, req: BudgetRequest, msg: Envelope, d: Standing, ctx: ActorContext<ActorMessage>): Promise<void> {
   const { limit, scope, value, used, reserved, inFlight, asked, tool } = d;
   await desk.s.journal.append(
-    [replyTo(desk, msg, ctx)('budget.waiting', { key: req.key, node: req.node, actor: req.actor, limit, scope, ...(tool ? { tool } : {}), value, used, reserved, inFlight, asked }, `${req.key}/wait`)],
+    [
+      replyTo(desk, msg, ctx)(
+        'budget.waiting',
+        { key: req.key, node: req.node, actor: req.actor, limit, scope, ...(tool ? { tool } : {}), value, used, reserved, inFlight, asked },
+        `${req.key}/wait`,
+      ),
+    ],
     { stage: true },
   );
 }
@@ -112,7 +118,9 @@ async function decideOn(desk: BudgetDesk, ledger: Ledger, msg: Envelope, ctx: Ac
     // one commit instead of one commit each. Appends keep their order; if this one fails, the
     // journal is closed and the run is resumed from its log, where the grant is decided again.
     desk.s.journal
-      .append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)], { stage: true })
+      .append([reply('budget.granted', { key: req.key, reservation: d.reservation, ...(d.maxTokens ? { maxTokens: d.maxTokens } : {}) }, `${req.key}/grant`)], {
+        stage: true,
+      })
       .catch((e: unknown) => {
         if (!desk.s.journal.ended) log.error(`could not journal the grant for ${req.key}`, { component: 'budget', runId: desk.s.runId, err: e });
       });
@@ -131,7 +139,12 @@ async function decideOn(desk: BudgetDesk, ledger: Ledger, msg: Envelope, ctx: Ac
     await desk.s.journal.append(
       [
         reply('budget.held', { key: req.key, limit, value: d.value, used: d.used + d.reserved }, `${req.key}/held`),
-        reply('budget.escalated', { key: req.key, node: req.node, actor: req.actor, limit, value: d.value, used: d.used + d.reserved }, `budget.escalated/${limit}/${d.value}`, parentOf(ctx.path)),
+        reply(
+          'budget.escalated',
+          { key: req.key, node: req.node, actor: req.actor, limit, value: d.value, used: d.used + d.reserved },
+          `budget.escalated/${limit}/${d.value}`,
+          parentOf(ctx.path),
+        ),
       ],
       { stage: true },
     );

@@ -46,7 +46,11 @@ function ask(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): { l: Ledge
 /** Ask, then settle at the whole reservation: usage that is spent, not in flight. */
 function spend(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Ledger {
   const d = granted(decide(l, req, prices));
-  return settle(reserve(l, req.key, d.reservation), req.key, { tokens: d.reservation.tokens, usd: d.reservation.usd, ...(d.reservation.tool ? { tool: d.reservation.tool } : {}) });
+  return settle(reserve(l, req.key, d.reservation), req.key, {
+    tokens: d.reservation.tokens,
+    usd: d.reservation.usd,
+    ...(d.reservation.tool ? { tool: d.reservation.tool } : {}),
+  });
 }
 
 /** Deep-freeze a value, so a test fails if a "pure" function mutates its input. */
@@ -82,14 +86,34 @@ describe('decide: LLM calls against a tokens limit', () => {
     l = spend(l, llm({ promptTokens: 0, maxTokens: 900 - MIN_OUTPUT_TOKENS + 1 }));
     // 100 + MIN - 1 left: a prompt of 100 leaves MIN - 1 for output.
     const d = refused(decide(l, llm({ promptTokens: 100, maxTokens: 500 })));
-    expect(d).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 1000, used: 900 - MIN_OUTPUT_TOKENS + 1, reserved: 0, inFlight: 0, asked: 100 + MIN_OUTPUT_TOKENS, stop: true });
+    expect(d).toEqual({
+      grant: false,
+      limit: 'tokens',
+      scope: 'run',
+      value: 1000,
+      used: 900 - MIN_OUTPUT_TOKENS + 1,
+      reserved: 0,
+      inFlight: 0,
+      asked: 100 + MIN_OUTPUT_TOKENS,
+      stop: true,
+    });
   });
 
   it('makes a call that does not fit wait while calls in flight hold part of the limit, and decides it on what they really used', () => {
     let l = newLedger({ tokens: 1000 });
     l = ask(l, llm({ key: 'big', promptTokens: 100, maxTokens: 800 })).l; // 900 held
     const d = decide(l, llm({ promptTokens: 100, maxTokens: 500 }));
-    expect(d).toEqual({ grant: false, wait: true, limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 100 + MIN_OUTPUT_TOKENS });
+    expect(d).toEqual({
+      grant: false,
+      wait: true,
+      limit: 'tokens',
+      scope: 'run',
+      value: 1000,
+      used: 0,
+      reserved: 900,
+      inFlight: 1,
+      asked: 100 + MIN_OUTPUT_TOKENS,
+    });
     // Settled far below its reservation: the waiting call now fits whole.
     l = settle(l, 'big', { tokens: 150, usd: 0 });
     expect(granted(decide(l, llm({ promptTokens: 100, maxTokens: 500 }))).maxTokens).toBeUndefined();
@@ -147,7 +171,17 @@ describe('decide: tool calls against tools and per-tool caps', () => {
     }
     expect(decide(l, tool('c'))).toEqual({ grant: false, wait: true, limit: 'tools', scope: 'run', value: 2, used: 0, reserved: 2, inFlight: 2, asked: 1 });
     l = settle(settle(l, 'a', { tokens: 0, usd: 0, tool: 'a' }), 'b', { tokens: 0, usd: 0, tool: 'b' });
-    expect(refused(decide(l, tool('c')))).toEqual({ grant: false, limit: 'tools', scope: 'run', value: 2, used: 2, reserved: 0, inFlight: 0, asked: 1, stop: true });
+    expect(refused(decide(l, tool('c')))).toEqual({
+      grant: false,
+      limit: 'tools',
+      scope: 'run',
+      value: 2,
+      used: 2,
+      reserved: 0,
+      inFlight: 0,
+      asked: 1,
+      stop: true,
+    });
   });
 
   it('refuses a tool past its per-tool cap without stopping the run, and still grants other tools', () => {
@@ -216,7 +250,17 @@ describe('decide: node sub-budgets are checked with the run budget', () => {
     expect(decide(l, tool('web_search', { node: 'b' })).grant).toBe(true);
     l = spend(l, tool('noop', { node: 'a' }));
     l = spend(l, tool('noop', { node: 'a' }));
-    expect(refused(decide(l, tool('noop', { node: 'a' })))).toEqual({ grant: false, limit: 'tools', scope: 'node:a', value: 3, used: 3, reserved: 0, inFlight: 0, asked: 1, stop: true });
+    expect(refused(decide(l, tool('noop', { node: 'a' })))).toEqual({
+      grant: false,
+      limit: 'tools',
+      scope: 'node:a',
+      value: 3,
+      used: 3,
+      reserved: 0,
+      inFlight: 0,
+      asked: 1,
+      stop: true,
+    });
   });
 });
 
@@ -329,7 +373,11 @@ describe('usd pricing', () => {
 
   it('checks a node usd sub-budget with its scope', () => {
     const l = newLedger({ usd: 1 }, { a: { usd: 0.01 } });
-    expect(refused(decide(l, llm({ node: 'a', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices))).toMatchObject({ limit: 'usd', scope: 'node:a', value: 0.01 });
+    expect(refused(decide(l, llm({ node: 'a', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices))).toMatchObject({
+      limit: 'usd',
+      scope: 'node:a',
+      value: 0.01,
+    });
     expect(decide(l, llm({ node: 'b', model: 'big', promptTokens: 1000, maxTokens: 2000 }), prices).grant).toBe(true);
   });
 });
@@ -454,7 +502,11 @@ describe('ledger property: interleaved requests, settlements and releases', () =
               } else if (d.wait) {
                 // It waits only while calls in flight in its scope hold some of the limit it failed.
                 const scope = d.scope === 'run' ? undefined : d.scope.slice('node:'.length);
-                const holding = Object.values(l.reserved).filter((r) => (!scope || r.node === scope) && (d.limit === 'tokens' ? r.tokens > 0 : d.limit === 'usd' ? r.usd > 0 : d.limit === 'tools' ? r.tool !== undefined : r.tool === d.tool));
+                const holding = Object.values(l.reserved).filter(
+                  (r) =>
+                    (!scope || r.node === scope) &&
+                    (d.limit === 'tokens' ? r.tokens > 0 : d.limit === 'usd' ? r.usd > 0 : d.limit === 'tools' ? r.tool !== undefined : r.tool === d.tool),
+                );
                 expect(holding.length).toBeGreaterThan(0);
                 expect(d.inFlight).toBe(holding.length);
               } else {
@@ -470,7 +522,8 @@ describe('ledger property: interleaved requests, settlements and releases', () =
                 const c = committedOf(l, d.scope === 'run' ? undefined : d.scope.slice('node:'.length));
                 if (d.limit === 'tools') expect(c.tools + 1).toBeGreaterThan(d.value);
                 if (d.limit === 'perTool') expect((c.perTool[d.tool!] ?? 0) + 1).toBeGreaterThan(d.value);
-                if (d.limit === 'tokens' && req.kind === 'llm') expect(c.tokens + req.promptTokens + Math.min(MIN_OUTPUT_TOKENS, req.maxTokens)).toBeGreaterThan(d.value);
+                if (d.limit === 'tokens' && req.kind === 'llm')
+                  expect(c.tokens + req.promptTokens + Math.min(MIN_OUTPUT_TOKENS, req.maxTokens)).toBeGreaterThan(d.value);
               }
             } else if (op.op === 'settle' || op.op === 'release') {
               if (!inFlight.length) continue;
@@ -518,7 +571,8 @@ describe('ledger property: interleaved requests, settlements and releases', () =
           same(l.used, settled.run);
           for (const node of NODES) same(l.byNode[node] ?? zero(), settled.nodes[node] ?? zero());
           // Settle what is still in flight at its full reservation: still within every limit.
-          for (const c of inFlight.splice(0)) l = settle(l, c.key, c.req.kind === 'tool' ? { tokens: 0, usd: 0, tool: c.req.tool } : { tokens: c.r.tokens, usd: c.r.usd });
+          for (const c of inFlight.splice(0))
+            l = settle(l, c.key, c.req.kind === 'tool' ? { tokens: 0, usd: 0, tool: c.req.tool } : { tokens: c.r.tokens, usd: c.r.usd });
           expect(l.reserved).toEqual({});
           expect(within(l.used, limits)).toBeUndefined();
           for (const node of NODES) expect(within(l.byNode[node] ?? zero(), nodeLimits[node])).toBeUndefined();
@@ -565,7 +619,18 @@ describe('soft limits', () => {
   it('a call that would pass a soft limit is held for a person (soft, not a stop), below the hard limit', () => {
     const l = newLedger({ tokens: 1000, soft: { tokens: 120 } });
     expect(decide(l, llm('a', 60))).toMatchObject({ grant: true });
-    expect(decide(l, llm('a', 100))).toEqual({ grant: false, limit: 'tokens', scope: 'run', value: 120, used: 0, reserved: 0, inFlight: 0, asked: 150, stop: false, soft: true });
+    expect(decide(l, llm('a', 100))).toEqual({
+      grant: false,
+      limit: 'tokens',
+      scope: 'run',
+      value: 120,
+      used: 0,
+      reserved: 0,
+      inFlight: 0,
+      asked: 150,
+      stop: false,
+      soft: true,
+    });
   });
 
   it('a grant raises the soft limit by the amount but never past the hard limit, where the hard limit decides again', () => {
@@ -588,6 +653,12 @@ describe('soft limits', () => {
     // Past it only because of a call in flight: it waits for that call first.
     expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({ grant: false, wait: true, limit: 'tools', value: 1 });
     l = settle(l, 't1', { tokens: 0, usd: 0, tool: 'x' });
-    expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({ grant: false, limit: 'tools', soft: true, stop: false, value: 1 });
+    expect(decide(l, { kind: 'tool', key: 't2', node: 'n', actor: 'a', tool: 'x' })).toMatchObject({
+      grant: false,
+      limit: 'tools',
+      soft: true,
+      stop: false,
+      value: 1,
+    });
   });
 });

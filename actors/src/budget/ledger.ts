@@ -262,10 +262,18 @@ function toolVerdict({ scope, limits, spent, held }: Scope, tool: string): Verdi
   const mine = (spent.perTool[tool] ?? 0) + (held.perTool[tool] ?? 0);
   if (cap !== undefined && mine + 1 > cap) {
     const inFlight = held.perTool[tool] ?? 0;
-    return { fits: false, wait: inFlight > 0, standing: { limit: 'perTool', scope, tool, value: cap, used: spent.perTool[tool] ?? 0, reserved: inFlight, inFlight, asked: 1 } };
+    return {
+      fits: false,
+      wait: inFlight > 0,
+      standing: { limit: 'perTool', scope, tool, value: cap, used: spent.perTool[tool] ?? 0, reserved: inFlight, inFlight, asked: 1 },
+    };
   }
   if (limits.tools !== undefined && spent.tools + held.tools + 1 > limits.tools) {
-    return { fits: false, wait: held.tools > 0, standing: { limit: 'tools', scope, value: limits.tools, used: spent.tools, reserved: held.tools, inFlight: held.tools, asked: 1 } };
+    return {
+      fits: false,
+      wait: held.tools > 0,
+      standing: { limit: 'tools', scope, value: limits.tools, used: spent.tools, reserved: held.tools, inFlight: held.tools, asked: 1 },
+    };
   }
   return { fits: true };
 }
@@ -279,7 +287,15 @@ function tokenVerdicts(scopes: Scope[], req: Extract<BudgetRequest, { kind: 'llm
     if (limits.tokens === undefined) continue;
     const left = limits.tokens - spent.tokens - held.tokens;
     if (left >= req.promptTokens + req.maxTokens) continue;
-    const standing: Standing = { limit: 'tokens', scope, value: limits.tokens, used: spent.tokens, reserved: held.tokens, inFlight: held.tokenCalls, asked: req.promptTokens + least };
+    const standing: Standing = {
+      limit: 'tokens',
+      scope,
+      value: limits.tokens,
+      used: spent.tokens,
+      reserved: held.tokens,
+      inFlight: held.tokenCalls,
+      asked: req.promptTokens + least,
+    };
     if (held.tokenCalls > 0) out.push({ fits: false, wait: true, standing });
     else if (left - req.promptTokens >= least) {
       maxTokens = Math.min(maxTokens, left - req.promptTokens);
@@ -290,7 +306,15 @@ function tokenVerdicts(scopes: Scope[], req: Extract<BudgetRequest, { kind: 'llm
     if (limits.usd === undefined) continue;
     const left = limits.usd - spent.usd - held.usd;
     if (reservePrice(prices, req.model, req.promptTokens, maxTokens) <= left) continue;
-    const standing: Standing = { limit: 'usd', scope, value: limits.usd, used: spent.usd, reserved: held.usd, inFlight: held.usdCalls, asked: reservePrice(prices, req.model, req.promptTokens, least) };
+    const standing: Standing = {
+      limit: 'usd',
+      scope,
+      value: limits.usd,
+      used: spent.usd,
+      reserved: held.usd,
+      inFlight: held.usdCalls,
+      asked: reservePrice(prices, req.model, req.promptTokens, least),
+    };
     if (held.usdCalls > 0) {
       out.push({ fits: false, wait: true, standing });
       continue;
@@ -348,10 +372,22 @@ function figure(limit: string, n: number): string {
  * What a budget refusal says, used and reserved apart: "the run reached its tokens limit: 1,504
  * used, 1,496 reserved by 2 calls in flight, limit 3,000; a call needed at least 116".
  */
-export function budgetMessage(p: { limit: string; scope: string; tool?: string; value: number; used: number; reserved?: number; inFlight?: number; asked?: number }): string {
+export function budgetMessage(p: {
+  limit: string;
+  scope: string;
+  tool?: string;
+  value: number;
+  used: number;
+  reserved?: number;
+  inFlight?: number;
+  asked?: number;
+}): string {
   const who = p.scope === 'run' ? 'the run' : p.scope;
   const what = p.limit === 'perTool' ? `${p.tool ?? 'tool'} calls` : p.limit;
-  const held = p.reserved !== undefined && p.inFlight ? `${figure(p.limit, p.reserved)} reserved by ${p.inFlight} call${p.inFlight === 1 ? '' : 's'} in flight` : 'none in flight';
+  const held =
+    p.reserved !== undefined && p.inFlight
+      ? `${figure(p.limit, p.reserved)} reserved by ${p.inFlight} call${p.inFlight === 1 ? '' : 's'} in flight`
+      : 'none in flight';
   const parts = p.limit === 'wallClockSec' ? `${figure(p.limit, p.used)} elapsed` : `${figure(p.limit, p.used)} used, ${held}`;
   const asked = p.asked ? `; a call needed at least ${figure(p.limit, p.asked)}` : '';
   return `${who} reached its ${what} limit: ${parts}, limit ${figure(p.limit, p.value)}${asked}`;

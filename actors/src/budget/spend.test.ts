@@ -8,11 +8,21 @@ import type { Ledger, Reservation } from './ledger.js';
 // The inspector folds a run's budget envelopes with @ao/graphs/spend; the budget actor keeps its
 // ledger with ./ledger.ts. Any sequence of grants, settlements and releases must leave both with
 // the same figures, or the inspector's gauges would show another budget than the one enforced.
-type Op = { kind: 'reserve'; key: string; node: string; tokens: number; usd: number; tool?: string } | { kind: 'settle'; key: string; tokens: number; usd: number } | { kind: 'release'; key: string };
+type Op =
+  | { kind: 'reserve'; key: string; node: string; tokens: number; usd: number; tool?: string }
+  | { kind: 'settle'; key: string; tokens: number; usd: number }
+  | { kind: 'release'; key: string };
 
 const key = fc.constantFrom('k1', 'k2', 'k3', 'k4', 'k5');
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('reserve' as const), key, node: fc.constantFrom('a', 'b'), tokens: fc.nat(5000), usd: fc.double({ min: 0, max: 2, noNaN: true }), tool: fc.option(fc.constantFrom('search', 'refund'), { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('reserve' as const),
+    key,
+    node: fc.constantFrom('a', 'b'),
+    tokens: fc.nat(5000),
+    usd: fc.double({ min: 0, max: 2, noNaN: true }),
+    tool: fc.option(fc.constantFrom('search', 'refund'), { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('settle' as const), key, tokens: fc.nat(5000), usd: fc.double({ min: 0, max: 2, noNaN: true }) }),
   fc.record({ kind: fc.constant('release' as const), key }),
 );
@@ -65,6 +75,12 @@ describe('the spending arithmetic the inspector shares (@ao/graphs/spend)', () =
   it('counts a settled tool call once for its tool, and an LLM call for its tokens and dollars only', () => {
     const afterTool = plusSettled(noSpend(), { tool: 'search' }, { tokens: 0, usd: 0 });
     expect(plusSettled(afterTool, {}, { tokens: 120, usd: 0.5 })).toEqual({ tokens: 120, tools: 1, usd: 0.5, perTool: { search: 1 } });
-    expect(heldTotal([{ tokens: 10, usd: 1 }, { tokens: 0, usd: 0, tool: 'search' }, { tokens: 0, usd: 0, tool: 'search' }])).toEqual({ tokens: 10, tools: 2, usd: 1, perTool: { search: 2 } });
+    expect(
+      heldTotal([
+        { tokens: 10, usd: 1 },
+        { tokens: 0, usd: 0, tool: 'search' },
+        { tokens: 0, usd: 0, tool: 'search' },
+      ]),
+    ).toEqual({ tokens: 10, tools: 2, usd: 1, perTool: { search: 2 } });
   });
 });

@@ -48,7 +48,8 @@ export function usageReport(def: GraphDef<unknown>, budget: Budget, events: Enve
     if (e.type === 'budget.waiting' && typeof key === 'string' && key) {
       waitedFor.add(key);
       waitingNow.add(key);
-    } else if ((e.type === 'budget.granted' || e.type === 'budget.refused' || e.type === 'budget.release') && typeof key === 'string' && key) waitingNow.delete(key);
+    } else if ((e.type === 'budget.granted' || e.type === 'budget.refused' || e.type === 'budget.release') && typeof key === 'string' && key)
+      waitingNow.delete(key);
     if (isEnvelopeOf(e, 'budget.granted')) {
       const p = e.payload;
       who.set(p.key, { actor: p.reservation.actor, ...(p.reservation.tool ? { tool: p.reservation.tool } : {}) });

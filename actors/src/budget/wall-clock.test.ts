@@ -5,13 +5,26 @@ import { wallClockUse } from './wall-clock.js';
 const T0 = Date.parse('2026-05-01T12:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 let seq = 0;
-const env = (type: string, ms: number, payload: unknown = {}): Envelope => ({ seq: ++seq, type, time: at(ms), from: 'supervisor', to: 'supervisor', payload }) as unknown as Envelope;
-const wait = (countWallClock: boolean) => ({ id: 'approval/refund/1', node: 'refund', kind: 'approval', prompt: 'Go?', schema: {}, since: at(0), countWallClock });
+const env = (type: string, ms: number, payload: unknown = {}): Envelope =>
+  ({ seq: ++seq, type, time: at(ms), from: 'supervisor', to: 'supervisor', payload }) as unknown as Envelope;
+const wait = (countWallClock: boolean) => ({
+  id: 'approval/refund/1',
+  node: 'refund',
+  kind: 'approval',
+  prompt: 'Go?',
+  schema: {},
+  since: at(0),
+  countWallClock,
+});
 
 describe('the wall clock a run has used, as its budget counts it', () => {
   it('counts a running run from its start to now, and a finished one to its end', () => {
     expect(wallClockUse([env('run.started', 0)], T0 + 1500)).toEqual({ usedMs: 1500, pausedMs: 0, paused: false });
-    expect(wallClockUse([env('run.started', 0), env('run.finished', 2000, { status: 'succeeded' })], T0 + 60_000)).toEqual({ usedMs: 2000, pausedMs: 0, paused: false });
+    expect(wallClockUse([env('run.started', 0), env('run.finished', 2000, { status: 'succeeded' })], T0 + 60_000)).toEqual({
+      usedMs: 2000,
+      pausedMs: 0,
+      paused: false,
+    });
   });
 
   it('leaves out a sleep for a person that stops the clock: standing still while it sleeps, less its pausedMs after', () => {
@@ -34,7 +47,7 @@ describe('the wall clock a run has used, as its budget counts it', () => {
     expect(wallClockUse(ended, T0 + 20_000)).toEqual({ usedMs: 300, pausedMs: 10_000, paused: false });
   });
 
-  it('says nothing for a run not started yet, nor for a replay (its deadline is its checkpoint\'s)', () => {
+  it("says nothing for a run not started yet, nor for a replay (its deadline is its checkpoint's)", () => {
     expect(wallClockUse([], T0)).toBeUndefined();
     expect(wallClockUse([env('run.replayed', 0), env('run.finished', 100, { status: 'succeeded' })], T0 + 200)).toBeUndefined();
   });

@@ -177,7 +177,10 @@ export class Effects {
     const allowed = this.s.def.node(this.node)?.tools ?? [];
     if (!allowed.includes(name)) {
       // Decided from the graph alone, so a re-run decides the same: nothing to journal.
-      return { ok: false, error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${this.node}" may not call tool "${name}"; it may call: ${allowed.join(', ') || 'none'}` } };
+      return {
+        ok: false,
+        error: { code: 'AO_TOOL_NOT_ALLOWED', message: `node "${this.node}" may not call tool "${name}"; it may call: ${allowed.join(', ') || 'none'}` },
+      };
     }
     return outcomeOf(await this.step(toolStep(this.actor, node, name, args), signal));
   }

@@ -41,7 +41,9 @@ export const recording: Interceptor = {
 function guardReplay(s: RunServices): void {
   const r = s.journal.replay;
   if (r?.mode === 'recorded' && r.divergence) {
-    throw new AoError('AO_REPLAY_DIVERGED', `the replay diverged at step ${r.divergence.step} (${r.divergence.actor}); no more calls are made`, { retryable: false });
+    throw new AoError('AO_REPLAY_DIVERGED', `the replay diverged at step ${r.divergence.step} (${r.divergence.actor}); no more calls are made`, {
+      retryable: false,
+    });
   }
 }
 
@@ -98,7 +100,13 @@ export const budget: Interceptor = {
   },
   close(step, end) {
     const { path } = step.actor;
-    const settle = (payload: Payload<'budget.settle'>): Emission => ({ from: path, to: BUDGET_PATH, type: 'budget.settle', payload, key: `${step.key}/settle` });
+    const settle = (payload: Payload<'budget.settle'>): Emission => ({
+      from: path,
+      to: BUDGET_PATH,
+      type: 'budget.settle',
+      payload,
+      key: `${step.key}/settle`,
+    });
     const release: Emission = { from: path, to: BUDGET_PATH, type: 'budget.release', payload: { key: step.key }, key: `${step.key}/release` };
     if (end === 'failed') return [release];
     if (end === 'cut-off') return step.spec.cutOff ? [settle(step.spec.cutOff(step.key))] : [release];
@@ -120,7 +128,14 @@ async function approve(step: Step): Promise<Envelope> {
   const reply = s.awaitReply(s.journal.idOf(`${req.key}/budget`), BUDGET_TIMEOUT_MS, step.signal, (interim) => {
     const p = payloadOf(interim, 'budget.waiting');
     if (p) {
-      step.span?.addEvent('budget.waiting', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.reserved': p.reserved, 'ao.budget.in_flight': p.inFlight });
+      step.span?.addEvent('budget.waiting', {
+        'ao.budget.limit': p.limit,
+        'ao.budget.scope': p.scope,
+        'ao.budget.value': p.value,
+        'ao.budget.used': p.used,
+        'ao.budget.reserved': p.reserved,
+        'ao.budget.in_flight': p.inFlight,
+      });
     }
   });
   // If the request cannot even be written (the run is ending), the reply is never awaited:
@@ -133,7 +148,10 @@ async function approve(step: Step): Promise<Envelope> {
   } catch (e) {
     // Given up while it waited (timed out, or its node was cut off; not a run that is ending): the
     // budget forgets the request, so a grant it might still make reserves nothing for no one.
-    if (!stopped(step.signal) && step.signal.aborted) await step.actor.emit([{ from: path, to: BUDGET_PATH, type: 'budget.release', payload: { key: req.key }, key: `${req.key}/release` }], true).catch(() => undefined);
+    if (!stopped(step.signal) && step.signal.aborted)
+      await step.actor
+        .emit([{ from: path, to: BUDGET_PATH, type: 'budget.release', payload: { key: req.key }, key: `${req.key}/release` }], true)
+        .catch(() => undefined);
     throw e;
   }
 }
@@ -141,7 +159,14 @@ async function approve(step: Step): Promise<Envelope> {
 function refusal(step: Step, env: Envelope): AoError {
   const p = requirePayload(env, 'budget.refused');
   meters().refusals.add(1, step.actor.attrs({ limit: p.limit }));
-  step.span?.addEvent('budget.refused', { 'ao.budget.limit': p.limit, 'ao.budget.scope': p.scope, 'ao.budget.value': p.value, 'ao.budget.used': p.used, 'ao.budget.stop': p.stop, ...(p.tool ? { 'gen_ai.tool.name': p.tool } : {}) });
+  step.span?.addEvent('budget.refused', {
+    'ao.budget.limit': p.limit,
+    'ao.budget.scope': p.scope,
+    'ao.budget.value': p.value,
+    'ao.budget.used': p.used,
+    'ao.budget.stop': p.stop,
+    ...(p.tool ? { 'gen_ai.tool.name': p.tool } : {}),
+  });
   const { limit, scope, value, used, reserved, inFlight, asked, tool } = p;
   const extra = { ...(reserved !== undefined ? { reserved } : {}), ...(inFlight !== undefined ? { inFlight } : {}), ...(asked !== undefined ? { asked } : {}) };
   return new AoError(p.stop ? 'AO_BUDGET_EXCEEDED' : 'AO_BUDGET_TOOL_CAP', budgetMessage({ limit, scope, value, used, ...extra, ...(tool ? { tool } : {}) }), {

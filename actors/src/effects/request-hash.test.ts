@@ -14,10 +14,20 @@ describe('an LLM request hash computed turn by turn (issue 22)', () => {
     ];
     const tools = [{ name: 'read_page', description: 'Read one.', parameters: { type: 'object', properties: { page: { type: 'number' } } } }];
     for (let turn = 1; turn <= 30; turn++) {
-      const req: LlmRequest = { profile: 'default', messages, maxTokens: 256, ...(turn % 3 ? { tools } : {}), ...(turn % 5 === 0 ? { temperature: 0.5, model: 'm' } : {}) };
+      const req: LlmRequest = {
+        profile: 'default',
+        messages,
+        maxTokens: 256,
+        ...(turn % 3 ? { tools } : {}),
+        ...(turn % 5 === 0 ? { temperature: 0.5, model: 'm' } : {}),
+      };
       expect(llmRequestHash(req)).toBe(whole(req));
       expect(promptTokenEstimate(req)).toBe(wholeTokens(req));
-      messages.push({ role: 'assistant', content: `turn ${turn}`, toolCalls: [{ id: `c${turn}`, name: 'read_page', arguments: { z: 1, a: [turn, { y: 2, b: 1 }] } }] });
+      messages.push({
+        role: 'assistant',
+        content: `turn ${turn}`,
+        toolCalls: [{ id: `c${turn}`, name: 'read_page', arguments: { z: 1, a: [turn, { y: 2, b: 1 }] } }],
+      });
       messages.push({ role: 'tool', toolCallId: `c${turn}`, name: 'read_page', content: `{"page":${turn}}` });
     }
   });

@@ -22,11 +22,19 @@ export async function openArgs(secrets: RunSecrets, sec: ToolSecrets, tool: stri
   const values = await secrets.open(places.flatMap((p) => p.handles));
   const misplaced = places.find((p) => !p.secret && p.handles.some((h) => values.has(h)));
   if (misplaced) {
-    return refusal('AO_SECRET_NOT_ALLOWED', `argument ${fieldOf(misplaced.ptr)} of ${tool} is not marked secret, so it cannot take a secret handle; pass secrets only in the arguments the tool marks secret`, fieldOf(misplaced.ptr));
+    return refusal(
+      'AO_SECRET_NOT_ALLOWED',
+      `argument ${fieldOf(misplaced.ptr)} of ${tool} is not marked secret, so it cannot take a secret handle; pass secrets only in the arguments the tool marks secret`,
+      fieldOf(misplaced.ptr),
+    );
   }
   const unknown = places.find((p) => p.secret && p.handles.some((h) => !values.has(h)));
   if (unknown) {
-    return refusal('AO_SECRET_NOT_FOUND', `argument ${fieldOf(unknown.ptr)} of ${tool} names a secret handle this run does not hold; use a handle exactly as a tool result gave it`, fieldOf(unknown.ptr));
+    return refusal(
+      'AO_SECRET_NOT_FOUND',
+      `argument ${fieldOf(unknown.ptr)} of ${tool} names a secret handle this run does not hold; use a handle exactly as a tool result gave it`,
+      fieldOf(unknown.ptr),
+    );
   }
   return { ok: true, args: substituteHandles(args, new Set(places.filter((p) => p.secret).map((p) => p.ptr)), values) };
 }
@@ -50,4 +58,7 @@ export async function sealOutcome(secrets: RunSecrets, sec: ToolSecrets, effectK
 
 export const NOT_KEPT = '[secret not kept: AO_SECRET_KEY_MISSING]';
 
-const refusal = (code: ErrorInfo['code'], message: string, field?: string): Refusal => ({ ok: false, error: { code, message, ...(field ? { details: { field } } : {}) } });
+const refusal = (code: ErrorInfo['code'], message: string, field?: string): Refusal => ({
+  ok: false,
+  error: { code, message, ...(field ? { details: { field } } : {}) },
+});

@@ -53,11 +53,17 @@ export function toolStep(actor: StepActor, node: string, name: string, args: unk
       const ctx = context(step);
       if (def.status) {
         const st = await def.status(s.tools.validate(name, real) as never, ctx);
-        await actor.emit([{ from: endpoint, to: path, type: 'effect.reconciled', payload: { key: step.key, name, done: st.done }, key: `${step.key}/reconciled` }], false);
+        await actor.emit(
+          [{ from: endpoint, to: path, type: 'effect.reconciled', payload: { key: step.key, name, done: st.done }, key: `${step.key}/reconciled` }],
+          false,
+        );
         return st.done ? { answer: st.result } : undefined;
       }
       const message = `unsafe tool "${name}" was in flight when the process stopped; whether it took effect is unknown (idempotency key ${ctx.idempotencyKey})`;
-      await actor.emit([{ from: endpoint, to: path, type: 'effect.unknown_outcome', payload: { key: step.key, name, args: shown }, key: `${step.key}/unknown` }], false);
+      await actor.emit(
+        [{ from: endpoint, to: path, type: 'effect.unknown_outcome', payload: { key: step.key, name, args: shown }, key: `${step.key}/unknown` }],
+        false,
+      );
       throw new AoError('AO_EFFECT_UNKNOWN_OUTCOME', message, { details: { key: step.key, idempotencyKey: ctx.idempotencyKey, tool: name } });
     },
     unsafe: () => effect() === 'unsafe',

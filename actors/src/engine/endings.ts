@@ -7,11 +7,23 @@ import type { EngineContext } from './context.js';
 
 /** Close a run that is not hosted here with a final status (no actor runs it), with its root span. */
 export async function endUnhosted(ctx: EngineContext, run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-  await writeUnhosted(ctx, run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', { status, error, finishedAt: isoNow(ctx.clock), waits: [], wakeAt: null });
+  await writeUnhosted(ctx, run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', {
+    status,
+    error,
+    finishedAt: isoNow(ctx.clock),
+    waits: [],
+    wakeAt: null,
+  });
   emitRunSpan({
     trace: (await ctx.store.listEvents(run.id, { limit: 1 }))[0]?.trace ?? runTraceContext(run.id, run.traceId),
     startTime: Date.parse(run.startedAt ?? run.createdAt),
-    attributes: { 'ao.run.id': run.id, 'ao.graph': run.graph, 'ao.graph.version': run.graphVersion, 'ao.run.status': status, ...(run.replay ? { replay: true } : {}) },
+    attributes: {
+      'ao.run.id': run.id,
+      'ao.graph': run.graph,
+      'ao.graph.version': run.graphVersion,
+      'ao.run.status': status,
+      ...(run.replay ? { replay: true } : {}),
+    },
     error,
   });
   meters().runsFinished.add(1, { 'ao.graph': run.graph, status, ...(run.replay ? { replay: true } : {}) });

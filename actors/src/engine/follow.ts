@@ -69,7 +69,11 @@ async function follow(ctx: EngineContext, id: string, timeoutMs: number, missing
         const woken = new Promise<void>((r) => (poke = r));
         const local = ctx.hosts.get(id);
         let t: NodeJS.Timeout | undefined;
-        await Promise.race([woken, ...(local ? [local.done] : []), new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(resyncMs, end - systemClock.now())))))]).finally(() => clearTimeout(t));
+        await Promise.race([
+          woken,
+          ...(local ? [local.done] : []),
+          new Promise((r) => (t = setTimeout(r, Math.max(1, Math.min(resyncMs, end - systemClock.now()))))),
+        ]).finally(() => clearTimeout(t));
       }
       signalled = false;
       const now = await ctx.store.getRun(id);

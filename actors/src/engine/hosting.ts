@@ -51,7 +51,11 @@ export class Hosting {
         // In a cluster the run's swarm branches go on the task queue.
         ...(ctx.bus.queue && ctx.bus.rpc ? { tasks: { hostStarted: ctx.started, silentMs: Math.max(10_000, 2 * ctx.leaseMs) } } : {}),
         onLost: (h, e) => {
-          log.error(`its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`, { component: 'engine', nodeId: ctx.nodeId, runId: h.run.id });
+          log.error(`its hosting cannot go on (${(e as Error).message}); giving the run up to be resumed`, {
+            component: 'engine',
+            nodeId: ctx.nodeId,
+            runId: h.run.id,
+          });
           h.stop();
           if (ctx.hosts.get(h.run.id) === h) ctx.hosts.delete(h.run.id);
           void release(ctx, [h.run.id]);

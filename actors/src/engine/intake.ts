@@ -69,7 +69,15 @@ export class Intake {
     const { ctx } = this;
     if (ctx.closed) throw new AoError('AO_INTERNAL', 'engine is shut down');
     const def = ctx.graphs.get(req.graph);
-    if (!def) throw new AoError('AO_GRAPH_NOT_FOUND', `no graph named "${req.graph}"; known: ${ctx.graphs.list().map((g) => g.name).join(', ')}`, { field: 'graph' });
+    if (!def)
+      throw new AoError(
+        'AO_GRAPH_NOT_FOUND',
+        `no graph named "${req.graph}"; known: ${ctx.graphs
+          .list()
+          .map((g) => g.name)
+          .join(', ')}`,
+        { field: 'graph' },
+      );
     const input = checkedInput(def, req.input ?? {});
     const budget = effectiveBudget(def, req.budget);
     const id = randomUUID();
@@ -105,7 +113,9 @@ export class Intake {
     void ctx.intake
       .idle()
       .then(() => (host.stopped ? undefined : this.hosting.start(host, () => host.begin(def, budget, trace))))
-      .catch((e: unknown) => log.error('could not start the run; a claim will start it again', { component: 'engine', nodeId: ctx.nodeId, runId: run.id, err: e }));
+      .catch((e: unknown) =>
+        log.error('could not start the run; a claim will start it again', { component: 'engine', nodeId: ctx.nodeId, runId: run.id, err: e }),
+      );
     return run;
   }
 

@@ -31,7 +31,11 @@ export class Leases {
       }
     }
     for (const id of cancelRequested) ctx.hosts.get(id)?.cancel('cancelled by request');
-    for (const id of signalled) void ctx.hosts.get(id)?.signals().catch((e: unknown) => log.error('could not take the run\'s signals', { component: 'engine', nodeId: ctx.nodeId, runId: id, err: e }));
+    for (const id of signalled)
+      void ctx.hosts
+        .get(id)
+        ?.signals()
+        .catch((e: unknown) => log.error("could not take the run's signals", { component: 'engine', nodeId: ctx.nodeId, runId: id, err: e }));
   }
 
   /**
@@ -43,7 +47,11 @@ export class Leases {
     if (this.ctx.bus.reachable === false) {
       this.unreachableSince ??= systemClock.now(); // wall time, as the renewal loop's timer and the leases
       if (systemClock.now() - this.unreachableSince > this.ctx.leaseMs / 2) {
-        if (!this.lettingGo) log.warn(`the bus is unreachable: not renewing the leases of ${hosted} run(s), so other nodes take them over`, { component: 'engine', nodeId: this.ctx.nodeId });
+        if (!this.lettingGo)
+          log.warn(`the bus is unreachable: not renewing the leases of ${hosted} run(s), so other nodes take them over`, {
+            component: 'engine',
+            nodeId: this.ctx.nodeId,
+          });
         this.lettingGo = true;
         return true;
       }

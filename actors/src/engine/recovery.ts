@@ -29,7 +29,7 @@ export class Recovery {
       // Batch after batch until none is left: a node restarting after a crash may have held
       // hundreds of runs, and each waiting for the next tick would wait a lease for nothing.
       const tried = new Set<string>(); // not claimed twice in one go, even if its resume failed
-      for (let more = true; more; ) {
+      for (let more = true; more;) {
         const taken = await this.claimAhead(reclaimOwn, tried);
         if (!taken) return;
         more = taken.more;
@@ -46,18 +46,30 @@ export class Recovery {
    * behind those commits (1,000 runs in flight at a crash: ready 4.5 s, not 1.9 s). Undefined
    * when the claim must stop (shut down, or cut off from the bus).
    */
-  private async claimAhead(reclaimOwn: boolean, tried: Set<string>): Promise<{ claimed: Array<{ run: RunRecord; loaded: Loaded | undefined }>; more: boolean } | undefined> {
+  private async claimAhead(
+    reclaimOwn: boolean,
+    tried: Set<string>,
+  ): Promise<{ claimed: Array<{ run: RunRecord; loaded: Loaded | undefined }>; more: boolean } | undefined> {
     const { ctx } = this;
     const claimed: Array<{ run: RunRecord; loaded: Loaded | undefined }> = [];
     for (let batch = 0; batch < CLAIM_AHEAD; batch++) {
       // Cut off from the bus, this node could host nothing it takes (see Leases.renew).
       if (ctx.closed || ctx.bus.reachable === false) return undefined;
-      const runs = await ctx.store.claimRuns({ owner: ctx.nodeId, leaseMs: ctx.leaseMs, limit: CLAIM_BATCH, reclaimOwn, exclude: [...ctx.hosts.keys(), ...tried] });
+      const runs = await ctx.store.claimRuns({
+        owner: ctx.nodeId,
+        leaseMs: ctx.leaseMs,
+        limit: CLAIM_BATCH,
+        reclaimOwn,
+        exclude: [...ctx.hosts.keys(), ...tried],
+      });
       for (const r of runs) tried.add(r.id);
       // What the batch's resumes read (checkpoints, the events since them) in a few reads for all of it.
       let loaded: Map<string, Loaded> = new Map();
       try {
-        loaded = await loadForResume(ctx.store, runs.filter((r) => r.replay === null));
+        loaded = await loadForResume(
+          ctx.store,
+          runs.filter((r) => r.replay === null),
+        );
       } catch (e) {
         log.warn("could not read the claimed runs' checkpoints at once; reading them one by one", { component: 'engine', nodeId: ctx.nodeId, err: e });
       }

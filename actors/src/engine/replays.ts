@@ -37,7 +37,15 @@ export class Replays {
     const cp = await replayCheckpoint(ctx.store, original, def, req.fromStep);
     const input = overrides && 'input' in overrides ? replayInput(def, overrides.input) : original.input;
     const budget = budgetWithOverrides(original.budget as Budget, overrides);
-    const info: ReplayInfo = { of: id, fromStep: req.fromStep, mode: req.mode ?? 'live', overrides, baseSeq: cp?.seq ?? 0, originalVersion: original.graphVersion, divergence: null };
+    const info: ReplayInfo = {
+      of: id,
+      fromStep: req.fromStep,
+      mode: req.mode ?? 'live',
+      overrides,
+      baseSeq: cp?.seq ?? 0,
+      originalVersion: original.graphVersion,
+      divergence: null,
+    };
     const trace = newTraceContext();
     const run = await ctx.store.createRun({
       id: req.id ?? randomUUID(),
@@ -56,20 +64,28 @@ export class Replays {
     // Served from the original (recorded, or lenient until it diverges) under its budget: it goes on as the original did.
     const asRecorded = info.mode !== 'live' && !overrides?.budget;
     const start = cp ? await replayStartState(ctx.store, original, def, budget, cp, ctx.clock.now(), { asRecorded }) : undefined;
-    await journal.append([draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.replayed', payload: header, causationId: null, key: 'run.replayed' })], {
-      ...(start
-        ? {
-            // The replay's own copy of the checkpoint it starts from: a crash before its next step resumes from it.
-            checkpoint: {
-              step: req.fromStep,
-              node: cp!.node,
-              graphVersion: def.version,
-              state: { ...start, live: start.live.map((l) => ({ ...l, startId: journal.idOf(`${SUPERVISOR_PATH}/${l.name}/start`) })) },
-            },
-            patch: { status: 'running', startedAt: isoNow(ctx.clock), usage: start.usage },
-          }
-        : {}),
-    });
+    await journal.append(
+      [
+        draft(
+          { runId: run.id, trace },
+          { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.replayed', payload: header, causationId: null, key: 'run.replayed' },
+        ),
+      ],
+      {
+        ...(start
+          ? {
+              // The replay's own copy of the checkpoint it starts from: a crash before its next step resumes from it.
+              checkpoint: {
+                step: req.fromStep,
+                node: cp!.node,
+                graphVersion: def.version,
+                state: { ...start, live: start.live.map((l) => ({ ...l, startId: journal.idOf(`${SUPERVISOR_PATH}/${l.name}/start`) })) },
+              },
+              patch: { status: 'running', startedAt: isoNow(ctx.clock), usage: start.usage },
+            }
+          : {}),
+      },
+    );
     await journal.flush(); // published before its host writes after it
     meters().runsStarted.add(1, { 'ao.graph': def.name, replay: true });
     if (ctx.bus.queue) await ctx.bus.queue.enqueue('runs', run.id, { runId: run.id });
@@ -112,6 +128,9 @@ export class Replays {
 function replayInput(def: GraphDef<unknown>, given: unknown): unknown {
   if (!def.inputSchema) return given;
   const r = def.inputSchema.safeParse(given);
-  if (!r.success) throw new AoError('AO_VALIDATION', `overrides.input: ${r.error.issues[0]?.message}`, { field: zodIssuePath(r.error.issues[0], 'overrides.input') ?? 'overrides.input' });
+  if (!r.success)
+    throw new AoError('AO_VALIDATION', `overrides.input: ${r.error.issues[0]?.message}`, {
+      field: zodIssuePath(r.error.issues[0], 'overrides.input') ?? 'overrides.input',
+    });
   return r.data;
 }

@@ -43,16 +43,27 @@ export async function loadForResume(store: Store, runs: RunRecord[]): Promise<Ma
     const live = (cp.state as { live?: Array<{ startId?: unknown }> } | null)?.live;
     startIds.set(id, Array.isArray(live) ? live.map((l) => l.startId).filter((x): x is string => typeof x === 'string') : []);
   }
-  const starts = await startsOf(store, [...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id, upTo: cps.get(runId)!.seq }))));
+  const starts = await startsOf(
+    store,
+    [...startIds].flatMap(([runId, list]) => list.map((id) => ({ runId, id, upTo: cps.get(runId)!.seq }))),
+  );
   const byRun = new Map<string, Envelope[]>();
   for (const e of starts) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
   // The turn records since the live children started: agents among them go on from their resume points.
   const withStarts = ids.filter((id) => byRun.get(id)?.length);
-  const records = withStarts.length && store.turnsSince ? await store.turnsSince(withStarts.map((id) => ({ runId: id, from: Math.min(...byRun.get(id)!.map((e) => e.seq)) }))) : new Map<string, StoredTurn[]>();
+  const records =
+    withStarts.length && store.turnsSince
+      ? await store.turnsSince(withStarts.map((id) => ({ runId: id, from: Math.min(...byRun.get(id)!.map((e) => e.seq)) })))
+      : new Map<string, StoredTurn[]>();
   const plans = new Map(ids.map((id) => [id, resumePlan(id, cps.get(id)?.seq ?? 0, byRun.get(id) ?? [], records.get(id) ?? [])]));
   const ranges = ids.map((id) => ({ runId: id, after: plans.get(id)!.after }));
   const known = await store.eventsAfter(ranges, { bases: new Map([...plans.values()].flatMap((p) => [...p.bases])) });
-  return new Map(ranges.map(({ runId: id, after }) => [id, { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [], plan: plans.get(id)! }]));
+  return new Map(
+    ranges.map(({ runId: id, after }) => [
+      id,
+      { checkpoint: cps.get(id), first: firsts.get(id), starts: byRun.get(id) ?? [], after, known: known.get(id) ?? [], plan: plans.get(id)! },
+    ]),
+  );
 }
 
 /**
@@ -97,13 +108,25 @@ export class Resumer {
     const wanted = restored?.live.map((l) => l.startId) ?? [];
     // Read with the batch, unless a migration changed which children are live (read them again).
     const same = loaded && loaded.starts.length === wanted.length && loaded.starts.every((e) => wanted.includes(e.id));
-    const starts = same ? loaded.starts : restored ? await startsOf(ctx.store, wanted.map((id) => ({ runId: run.id, id, upTo: cp!.seq }))) : [];
+    const starts = same
+      ? loaded.starts
+      : restored
+        ? await startsOf(
+            ctx.store,
+            wanted.map((id) => ({ runId: run.id, id, upTo: cp!.seq })),
+          )
+        : [];
     // Agents among the live children that left resume points go on from there: not a replay's (its
     // actors read its original), nor a migrated run's (its agents run again on the new version).
     const migrated = run.graphVersion !== def.version;
     const plan = same && !migrated ? loaded.plan : migrated ? resumePlan(run.id, cp?.seq ?? 0, starts, []) : await this.planResume(run, cp?.seq ?? 0, starts);
     const from = plan.after;
-    const known = loaded && loaded.after === from ? loaded.known : blank ? [] : (await ctx.store.eventsAfter([{ runId: run.id, after: from }], { bases: plan.bases })).get(run.id)!;
+    const known =
+      loaded && loaded.after === from
+        ? loaded.known
+        : blank
+          ? []
+          : (await ctx.store.eventsAfter([{ runId: run.id, after: from }], { bases: plan.bases })).get(run.id)!;
     const recording = run.replay ? await loadRecording(ctx.store, run, run.replay, restored, { ordered: o.freshReplay === true }) : undefined;
     if (recording && !o.freshReplay) recording.advance(await ctx.store.listEvents(run.id, { limit: 10_000_000 }), restored?.step ?? 0);
     // A replay's children that were live at its step started in the original: their start messages are inherited.
@@ -115,11 +138,29 @@ export class Resumer {
     const ledger = restored ? await this.restoredLedger(run, def, restored, cp!.seq, known, plan) : undefined;
     // The agents' next requests continue their last ones (stored as what they add).
     if (plan.last.size) ctx.store.primeRequests?.(run.id, plan.last);
-    const host = this.hosting.host(run, def, trace, { known, ...(ledger ? { ledger } : {}), ...(recording ? { recording } : {}), ...(restored ? { restored } : {}), ...(plan.agents.size ? { agents: plan.agents } : {}) });
+    const host = this.hosting.host(run, def, trace, {
+      known,
+      ...(ledger ? { ledger } : {}),
+      ...(recording ? { recording } : {}),
+      ...(restored ? { restored } : {}),
+      ...(plan.agents.size ? { agents: plan.agents } : {}),
+    });
     await this.hosting.start(host, async () => {
       if (run.graphVersion !== def.version) {
         await host.journal.append(
-          [draft({ runId: run.id, trace }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type: 'run.migrated', payload: { from: run.graphVersion, to: def.version }, causationId: null, key: `migrated/${def.version}` })],
+          [
+            draft(
+              { runId: run.id, trace },
+              {
+                from: SUPERVISOR_PATH,
+                to: SUPERVISOR_PATH,
+                type: 'run.migrated',
+                payload: { from: run.graphVersion, to: def.version },
+                causationId: null,
+                key: `migrated/${def.version}`,
+              },
+            ),
+          ],
           { patch: { graphVersion: def.version } },
         );
       }
@@ -132,7 +173,11 @@ export class Resumer {
    * The run's checkpoint state, migrated to this node's graph version and checked; or why the run
    * must wait for a person (its version changed and the graph declares no compatibility with it).
    */
-  private restore(run: RunRecord, def: GraphDef<unknown>, cp: CheckpointRecord | undefined): { restored?: CheckpointState; parked?: { code: 'AO_GRAPH_VERSION_CHANGED'; message: string } } {
+  private restore(
+    run: RunRecord,
+    def: GraphDef<unknown>,
+    cp: CheckpointRecord | undefined,
+  ): { restored?: CheckpointState; parked?: { code: 'AO_GRAPH_VERSION_CHANGED'; message: string } } {
     if (!cp) {
       if (run.graphVersion !== def.version && !def.migrations[run.graphVersion]) {
         return { parked: { code: 'AO_GRAPH_VERSION_CHANGED', message: `run is pinned to version ${run.graphVersion}, this node has ${def.version}` } };
@@ -160,7 +205,10 @@ export class Resumer {
   /** A run's resume plan, read now (a run resumed alone, or whose live children a migration changed); a replay's has no resume points. */
   private async planResume(run: RunRecord, cpSeq: number, starts: Envelope[]): Promise<ResumePlan> {
     const store = this.ctx.store;
-    const records = run.replay === null && starts.length && store.turnsSince ? ((await store.turnsSince([{ runId: run.id, from: Math.min(...starts.map((e) => e.seq)) }])).get(run.id) ?? []) : [];
+    const records =
+      run.replay === null && starts.length && store.turnsSince
+        ? ((await store.turnsSince([{ runId: run.id, from: Math.min(...starts.map((e) => e.seq)) }])).get(run.id) ?? [])
+        : [];
     return resumePlan(run.id, cpSeq, starts, records);
   }
 
@@ -168,18 +216,37 @@ export class Resumer {
    * The budget ledger as of the last committed event: the checkpoint's, or a later resume
    * point's, plus what came after it (or, for old checkpoints, a fold of the whole history).
    */
-  private async restoredLedger(run: RunRecord, def: GraphDef<unknown>, restored: CheckpointState, cpSeq: number, known: Envelope[], plan: ResumePlan): Promise<Ledger> {
+  private async restoredLedger(
+    run: RunRecord,
+    def: GraphDef<unknown>,
+    restored: CheckpointState,
+    cpSeq: number,
+    known: Envelope[],
+    plan: ResumePlan,
+  ): Promise<Ledger> {
     const { wallClockSec: _clock, ...limits } = run.budget as Budget;
     const start = newLedger(limits, nodeLimitsOf(def));
     if (plan.ledger) {
       const { usage, ...at } = plan.ledger.state;
-      return foldLedger({ ...start, ...at, usage }, known.filter((e) => e.seq > plan.ledger!.seq && isLedgerEvent(e.type)));
+      return foldLedger(
+        { ...start, ...at, usage },
+        known.filter((e) => e.seq > plan.ledger!.seq && isLedgerEvent(e.type)),
+      );
     }
     if (!restored.ledger) {
-      const [budget, answers] = await Promise.all([this.ctx.store.listEventsOfType(run.id, 'budget.'), this.ctx.store.listEventsOfType(run.id, 'llm.response')]);
-      return foldLedger(start, [...budget, ...answers].sort((a, b) => a.seq - b.seq));
+      const [budget, answers] = await Promise.all([
+        this.ctx.store.listEventsOfType(run.id, 'budget.'),
+        this.ctx.store.listEventsOfType(run.id, 'llm.response'),
+      ]);
+      return foldLedger(
+        start,
+        [...budget, ...answers].sort((a, b) => a.seq - b.seq),
+      );
     }
     // The checkpoint's usage is its ledger's (checkpoints written before: what its nodes had reported).
-    return foldLedger({ ...start, ...restored.ledger, usage: restored.usage }, known.filter((e) => e.seq > cpSeq && isLedgerEvent(e.type)));
+    return foldLedger(
+      { ...start, ...restored.ledger, usage: restored.usage },
+      known.filter((e) => e.seq > cpSeq && isLedgerEvent(e.type)),
+    );
   }
 }

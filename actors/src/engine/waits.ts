@@ -48,7 +48,8 @@ function checkBudgetAnswer(run: RunRecord, a: BudgetAnswer): void {
   if (a.decision === 'grant') {
     const soft = (run.budget as Budget).soft ?? {};
     for (const k of ['tokens', 'tools', 'usd'] as const) {
-      if (a[k] !== undefined && soft[k] === undefined) throw new AoError('AO_VALIDATION', `payload.${k}: the run has no soft ${k} limit to raise`, { field: `payload.${k}` });
+      if (a[k] !== undefined && soft[k] === undefined)
+        throw new AoError('AO_VALIDATION', `payload.${k}: the run has no soft ${k} limit to raise`, { field: `payload.${k}` });
     }
   }
 }
@@ -83,7 +84,8 @@ export class Waits {
     const store = this.ctx.store;
     const run = await store.getRun(id);
     if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${id}`, { field: 'id' });
-    if (TERMINAL_STATUSES.has(run.status)) throw new AoError('AO_RUN_NOT_WAITING', `run ${id} has ended (${run.status}); it waits for nothing`, { field: 'id' });
+    if (TERMINAL_STATUSES.has(run.status))
+      throw new AoError('AO_RUN_NOT_WAITING', `run ${id} has ended (${run.status}); it waits for nothing`, { field: 'id' });
     const def = this.ctx.graphs.get(run.graph);
     const node = def?.node(req.node);
     if (!def || !node) throw new AoError('AO_VALIDATION', `graph "${run.graph}" has no node "${req.node}"`, { field: 'node' });
@@ -96,7 +98,11 @@ export class Waits {
     }
     const kind: WaitInfo['kind'] | undefined = wait?.kind ?? (node.approval ? 'approval' : node.interrupt ? 'interrupt' : undefined);
     if (!wait && (!mayAskLater(run, req, kind) || run.status === 'waiting')) {
-      throw new AoError('AO_RUN_NOT_WAITING', `run ${id} is not waiting for an answer from node "${req.node}"${req.waitId !== undefined ? ` (wait ${req.waitId})` : ''}; ${waitingFor()}`, { field: 'node' });
+      throw new AoError(
+        'AO_RUN_NOT_WAITING',
+        `run ${id} is not waiting for an answer from node "${req.node}"${req.waitId !== undefined ? ` (wait ${req.waitId})` : ''}; ${waitingFor()}`,
+        { field: 'node' },
+      );
     }
     const parsed = answerSchema(def, req.node, kind!).safeParse(req.payload);
     if (!parsed.success) {
@@ -143,6 +149,8 @@ export class Waits {
     // Even a passive engine (the CLI's embedded one) hosts the run its own answer woke.
     if (ctx.closed) return void (await release(ctx, [id]));
     // Resumed beside the answer (the caller is told it is stored): a failure gives the run back to the claim loop.
-    this.resumer.resume(run).catch((e: unknown) => log.error('could not resume the run after an answer', { component: 'engine', nodeId: ctx.nodeId, runId: id, err: e }));
+    this.resumer
+      .resume(run)
+      .catch((e: unknown) => log.error('could not resume the run after an answer', { component: 'engine', nodeId: ctx.nodeId, runId: id, err: e }));
   }
 }

@@ -28,11 +28,9 @@ export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, pat
     usage: {},
     retryable: false,
   };
-  void s.journal
-    .append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })])
-    .catch((e) => {
-      if (!s.journal.ended) log.error(`could not report the crash of ${path}`, { component: 'actors', runId: s.runId, err: e });
-    });
+  void s.journal.append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })]).catch((e) => {
+    if (!s.journal.ended) log.error(`could not report the crash of ${path}`, { component: 'actors', runId: s.runId, err: e });
+  });
 }
 
 /**
@@ -63,7 +61,15 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
       const reply = (type: string, payload: unknown) =>
-        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })], { stage: true });
+        s.journal.append(
+          [
+            draft(
+              { runId: s.runId, trace: span.trace },
+              { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` },
+            ),
+          ],
+          { stage: true },
+        );
       let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>

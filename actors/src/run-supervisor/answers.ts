@@ -49,7 +49,11 @@ export function budgetError(p: {
   actor: string;
 }): ErrorInfo {
   const { limit, scope, value, used, actor } = p;
-  const extra = { ...(p.reserved !== undefined ? { reserved: p.reserved } : {}), ...(p.inFlight !== undefined ? { inFlight: p.inFlight } : {}), ...(p.asked !== undefined ? { asked: p.asked } : {}) };
+  const extra = {
+    ...(p.reserved !== undefined ? { reserved: p.reserved } : {}),
+    ...(p.inFlight !== undefined ? { inFlight: p.inFlight } : {}),
+    ...(p.asked !== undefined ? { asked: p.asked } : {}),
+  };
   return {
     code: 'AO_BUDGET_EXCEEDED',
     message: `${budgetMessage({ limit, scope, value, used, ...extra })} (at ${actor})`,
@@ -66,7 +70,12 @@ export function wallClockError(budget: Budget, deadline: number | undefined, now
 
 /** How a wait that timed out ends, as its node says (a budget wait is denied). */
 export function timeoutOutcome(def: GraphDef<unknown>, w: WaitInfo): WaitOutcome {
-  const action = w.kind === 'approval' ? (def.node(w.node)?.approval?.onTimeout ?? 'reject') : w.kind === 'interrupt' ? (def.node(w.node)?.interrupt?.onTimeout ?? 'continue') : 'reject';
+  const action =
+    w.kind === 'approval'
+      ? (def.node(w.node)?.approval?.onTimeout ?? 'reject')
+      : w.kind === 'interrupt'
+        ? (def.node(w.node)?.interrupt?.onTimeout ?? 'continue')
+        : 'reject';
   return { kind: 'timeout', action };
 }
 

@@ -14,10 +14,7 @@ const SpentSchema = z.object({ tokens: z.number(), tools: z.number(), usd: z.num
 export const LedgerStateSchema = z.object({
   used: SpentSchema,
   byNode: z.record(z.string(), SpentSchema),
-  reserved: z.record(
-    z.string(),
-    z.object({ node: z.string(), actor: z.string(), tokens: z.number(), usd: z.number(), tool: z.string().optional() }),
-  ),
+  reserved: z.record(z.string(), z.object({ node: z.string(), actor: z.string(), tokens: z.number(), usd: z.number(), tool: z.string().optional() })),
   /** Soft limits as raised by people so far. */
   soft: z.object({ tokens: z.number().optional(), tools: z.number().optional(), usd: z.number().optional() }).optional(),
 });

@@ -116,7 +116,15 @@ describe('a pipeline step', () => {
     const r = step(s, completed('b'), ctxOf(def));
     expect(kinds(r)).toEqual(['stopChild', 'commit', 'runEnded', 'stopBudget', 'clearTimers', 'finished']);
     expect(notes(r)).toEqual([{ type: 'run.finished', key: 'run.finished' }]);
-    expect(commitOf(r).patch).toMatchObject({ status: 'succeeded', output: { b: { text: 'b' } }, error: null, finishedAt: '2030-01-01T00:00:00.000Z', releaseLease: true, waits: [], wakeAt: null });
+    expect(commitOf(r).patch).toMatchObject({
+      status: 'succeeded',
+      output: { b: { text: 'b' } },
+      error: null,
+      finishedAt: '2030-01-01T00:00:00.000Z',
+      releaseLease: true,
+      waits: [],
+      wakeAt: null,
+    });
     expect(commitOf(r).step?.finished).toBe(true);
     expect(r.state.sched.finished).toBe(true);
     expect(r.then).toEqual([]);
@@ -190,10 +198,17 @@ describe('budget stops, deadline, cancel, divergence', () => {
 
   it('ends budget_exceeded on budget.exceeded, stopping the running children first', () => {
     const s = started(def).state;
-    const msg: SupervisorMessage = { type: 'budget.exceeded', id: 'bx', payload: { limit: 'tokens', scope: 'run', value: 10, used: 12, actor: 'supervisor/a' } };
+    const msg: SupervisorMessage = {
+      type: 'budget.exceeded',
+      id: 'bx',
+      payload: { limit: 'tokens', scope: 'run', value: 10, used: 12, actor: 'supervisor/a' },
+    };
     const r = step(s, msg, ctxOf(def));
     expect(kinds(r)).toEqual(['stopChild', 'stopChild', 'commit', 'runEnded', 'stopBudget', 'clearTimers', 'finished']);
-    expect(commitOf(r).patch).toMatchObject({ status: 'budget_exceeded', error: { code: 'AO_BUDGET_EXCEEDED', details: { limit: 'tokens', used: 12, actor: 'supervisor/a' } } });
+    expect(commitOf(r).patch).toMatchObject({
+      status: 'budget_exceeded',
+      error: { code: 'AO_BUDGET_EXCEEDED', details: { limit: 'tokens', used: 12, actor: 'supervisor/a' } },
+    });
     expect(commitOf(r).notes[0]!.causationId).toBe('bx');
   });
 
@@ -212,7 +227,10 @@ describe('budget stops, deadline, cancel, divergence', () => {
   });
 
   it('ends failed with the divergence of a strict replay', () => {
-    const divergence = { step: 2, actor: 'supervisor', diff: ['payload.prompt changed'] } as unknown as Extract<SupervisorMessage, { type: 'diverged' }>['divergence'];
+    const divergence = { step: 2, actor: 'supervisor', diff: ['payload.prompt changed'] } as unknown as Extract<
+      SupervisorMessage,
+      { type: 'diverged' }
+    >['divergence'];
     const r = step(started(def).state, { type: 'diverged', divergence }, ctxOf(def));
     expect(commitOf(r).patch).toMatchObject({ status: 'failed', error: { code: 'AO_REPLAY_DIVERGED', details: divergence } });
     expect(notes(r)).toEqual([{ type: 'run.finished', key: 'run.finished' }]);
@@ -336,8 +354,20 @@ describe('purity', () => {
     const def = dag(['a'], []);
     const ctx = ctxOf(def, { budget: { tokens: 100, soft: { tokens: 50 } } as Budget, signalReads: [[]] });
     const s = started(def, ctx).state;
-    const esc: SupervisorMessage = { type: 'budget.escalated', id: 'esc', payload: { key: 'k', node: 'a', actor: 'supervisor/a', limit: 'tokens', value: 50, used: 51 } };
-    const fork: SignalRecord = { id: 's', runId: 'r', node: 'a', waitId: 'budget/tokens/50', payload: { decision: 'fork', budget: { tokens: 500 } }, createdAt: '', consumedAt: null };
+    const esc: SupervisorMessage = {
+      type: 'budget.escalated',
+      id: 'esc',
+      payload: { key: 'k', node: 'a', actor: 'supervisor/a', limit: 'tokens', value: 50, used: 51 },
+    };
+    const fork: SignalRecord = {
+      id: 's',
+      runId: 'r',
+      node: 'a',
+      waitId: 'budget/tokens/50',
+      payload: { decision: 'fork', budget: { tokens: 500 } },
+      createdAt: '',
+      consumedAt: null,
+    };
     // The answer is in when the wait opens: taken at once, and the fork asked for before the run ends.
     const r = reduce(s, esc, { ...ctx, signalReads: [[fork]] });
     expect(r).toEqual({ need: { kind: 'fork', step: 1, budget: { tokens: 500 }, key: 'fork/budget/tokens/50' } });

@@ -33,7 +33,8 @@ export function reduce(state: SupervisorState, msg: SupervisorMessage, ctx: Redu
 export function restoredState(ctx: Pick<ReduceContext, 'def' | 'replay'>, restored?: CheckpointState): SupervisorState {
   if (!restored) return { sched: initialState(ctx.def), step: 0, children: [] };
   // A replay's outputs from before its step came from its original's log, not its own.
-  const outputAt = restored.$refs && !ctx.replay ? Object.fromEntries(restored.$refs.flatMap((r) => (outputRefNode(r) ? [[outputRefNode(r)!, r.id]] : []))) : undefined;
+  const outputAt =
+    restored.$refs && !ctx.replay ? Object.fromEntries(restored.$refs.flatMap((r) => (outputRefNode(r) ? [[outputRefNode(r)!, r.id]] : []))) : undefined;
   return {
     sched: restored.sched,
     step: restored.step,
@@ -54,11 +55,16 @@ function handle(turn: Turn, state: SupervisorState, msg: SupervisorMessage): Sup
   const now = turn.iso;
   switch (msg.type) {
     case 'retry':
-      return applyStep(turn, state, retryDue(ctx.def, state.sched, msg.node, now), { node: msg.node, causeKey: `retry/${msg.node}/${state.sched.nodes[msg.node]?.attempt}` });
+      return applyStep(turn, state, retryDue(ctx.def, state.sched, msg.node, now), {
+        node: msg.node,
+        causeKey: `retry/${msg.node}/${state.sched.nodes[msg.node]?.attempt}`,
+      });
     case 'cancel':
       return applyStep(turn, state, stopRun(state.sched, 'cancelled', { code: 'AO_RUN_CANCELLED', message: msg.reason }, now), { causeKey: 'cancel' });
     case 'deadline':
-      return applyStep(turn, state, stopRun(state.sched, 'budget_exceeded', wallClockError(ctx.budget, state.deadline, ctx.now), now), { causeKey: 'deadline' });
+      return applyStep(turn, state, stopRun(state.sched, 'budget_exceeded', wallClockError(ctx.budget, state.deadline, ctx.now), now), {
+        causeKey: 'deadline',
+      });
     case 'signals': {
       // A poke: what is pending is read now (a snapshot sent earlier may hold answers already taken).
       const { step, consumed, dropped } = answer(ctx.def, state.sched, turn.signals(), now);
@@ -68,7 +74,10 @@ function handle(turn: Turn, state: SupervisorState, msg: SupervisorMessage): Sup
     case 'waitTimeout': {
       const wait = state.sched.waits?.[msg.wait];
       if (!wait) return state;
-      return applyStep(turn, state, waitResolved(ctx.def, state.sched, wait.id, timeoutOutcome(ctx.def, wait), now), { node: wait.node, causeKey: `timeout/${wait.id}` });
+      return applyStep(turn, state, waitResolved(ctx.def, state.sched, wait.id, timeoutOutcome(ctx.def, wait), now), {
+        node: wait.node,
+        causeKey: `timeout/${wait.id}`,
+      });
     }
     case 'diverged':
       return endDiverged(turn, state, msg.divergence);
@@ -193,7 +202,11 @@ function restore(turn: Turn, prev: SupervisorState, starts: Envelope[]): Supervi
   turn.emit({ kind: 'armDeadline', at: state.deadline });
   if (wake && !wake.paused && state.deadline !== undefined && ctx.now >= state.deadline) {
     // Out of wall clock while asleep (a wait that counts it): the run ends, whatever was answered.
-    return applyStep(turn, state, stopRun(state.sched, 'budget_exceeded', wallClockError(ctx.budget, state.deadline, ctx.now), turn.iso), { causeKey: 'deadline', force: true, wake });
+    return applyStep(turn, state, stopRun(state.sched, 'budget_exceeded', wallClockError(ctx.budget, state.deadline, ctx.now), turn.iso), {
+      causeKey: 'deadline',
+      force: true,
+      wake,
+    });
   }
   const open = Object.keys(state.sched.waits ?? {});
   // A recorded replay restored where its original slept wakes as the original did, with its answers.
@@ -255,7 +268,11 @@ function wakeRecorded(turn: Turn, prev: SupervisorState, woke: RecordedWake): Su
     state.deadline += woke.pausedMs;
     turn.emit({ kind: 'armDeadline', at: state.deadline });
   }
-  return applyStep(turn, state, resolveAll(turn, state, woke.resolved), { causeKey: 'resume', force: true, wake: { pausedMs: woke.pausedMs, paused: woke.paused } });
+  return applyStep(turn, state, resolveAll(turn, state, woke.resolved), {
+    causeKey: 'resume',
+    force: true,
+    wake: { pausedMs: woke.pausedMs, paused: woke.paused },
+  });
 }
 
 /**

@@ -129,7 +129,11 @@ class Shell {
   }
 
   /** One reduction: read what it needs, then perform its effects (a strict replay's divergence turns into a `diverged` message). */
-  private async reduceOne(state: SupervisorState, msg: SupervisorMessage, ctx: ActorContext<ActorMessage>): Promise<{ state: SupervisorState; then: SupervisorMessage[] }> {
+  private async reduceOne(
+    state: SupervisorState,
+    msg: SupervisorMessage,
+    ctx: ActorContext<ActorMessage>,
+  ): Promise<{ state: SupervisorState; then: SupervisorMessage[] }> {
     const now = this.s.clock.now();
     const signalReads: ReduceContext['signalReads'][number][] = [];
     const forks: string[] = [];
@@ -164,7 +168,10 @@ class Shell {
   }
 
   /** Perform effects in order; stops at a commit a strict replay refused (its divergence and the state to handle it from). */
-  private async perform(effects: readonly Effect[], ctx: ActorContext<ActorMessage>): Promise<{ divergence: Divergence; rollback: SupervisorState } | undefined> {
+  private async perform(
+    effects: readonly Effect[],
+    ctx: ActorContext<ActorMessage>,
+  ): Promise<{ divergence: Divergence; rollback: SupervisorState } | undefined> {
     for (const e of effects) {
       if (e.kind === 'commit') {
         const divergence = await this.commit(e.commit, ctx);
@@ -215,7 +222,9 @@ class Shell {
         return this.clearTimers();
       case 'runEnded': {
         const budget = e.error?.code === 'AO_BUDGET_EXCEEDED' ? e.error.details : undefined;
-        const events = budget ? [{ name: 'budget.exceeded', attributes: Object.fromEntries(Object.entries(budget).map(([k, v]) => [`ao.budget.${k}`, String(v)])) }] : [];
+        const events = budget
+          ? [{ name: 'budget.exceeded', attributes: Object.fromEntries(Object.entries(budget).map(([k, v]) => [`ao.budget.${k}`, String(v)])) }]
+          : [];
         return runEnded(s, e.status, e.error, events, e.usage);
       }
       case 'finished':
@@ -282,7 +291,10 @@ class Shell {
     };
     const checkpoint = { step: c.checkpoint.step, make };
     if (!c.step) {
-      await s.journal.append(c.notes.map((n) => draft(s, { from: ctx.path, ...n })), { patch: c.patch, checkpoint });
+      await s.journal.append(
+        c.notes.map((n) => draft(s, { from: ctx.path, ...n })),
+        { patch: c.patch, checkpoint },
+      );
       return undefined;
     }
     const span = stepSpan(s, c.checkpoint.step, this.cause);

@@ -37,13 +37,18 @@ export type Decision =
   | { kind: 'wait'; wait: WaitInfo }
   /** A wait ended: record how; a question's answer goes to the actor that asked. */
   | { kind: 'resolved'; wait: WaitInfo; outcome: WaitOutcome; approved?: boolean }
-  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded'; output?: Record<string, NodeOutput>; error?: ErrorInfo; cancel: string[] };
+  | {
+      kind: 'finish';
+      status: 'succeeded' | 'failed' | 'cancelled' | 'budget_exceeded';
+      output?: Record<string, NodeOutput>;
+      error?: ErrorInfo;
+      cancel: string[];
+    };
 
 export interface Step {
   state: SchedulerState;
   decisions: Decision[];
 }
-
 
 /** Where a completion comes from: a completion of an earlier attempt or iteration is stale. */
 export interface At {

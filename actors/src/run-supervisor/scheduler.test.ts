@@ -15,8 +15,7 @@ const started = (s: Step): string[] => s.decisions.filter((d) => d.kind === 'sta
 const skipped = (s: Step): string[] => s.decisions.filter((d) => d.kind === 'skip').map((d) => d.node);
 const finishOf = (s: Step): Extract<Decision, { kind: 'finish' }> | undefined =>
   s.decisions.find((d): d is Extract<Decision, { kind: 'finish' }> => d.kind === 'finish');
-const statuses = (s: SchedulerState): Record<string, string> =>
-  Object.fromEntries(Object.entries(s.nodes).map(([id, n]) => [id, n.status]));
+const statuses = (s: SchedulerState): Record<string, string> => Object.fromEntries(Object.entries(s.nodes).map(([id, n]) => [id, n.status]));
 
 /** A graph of pipeline nodes and unconditional edges given as "from->to". */
 function dag(ids: string[], edges: string[]): GraphDef {
@@ -32,8 +31,7 @@ function dag(ids: string[], edges: string[]): GraphDef {
 /** Begin a run and return its first step. */
 const started0 = <I>(def: GraphDef<I>): Step => begin(def, initialState(def), NOW);
 /** Let `node` succeed with output text equal to its id. */
-const ok = <I>(def: GraphDef<I>, s: Step, node: string, input?: I, text = node): Step =>
-  nodeSucceeded(def, s.state, input as I, node, out(text), NOW);
+const ok = <I>(def: GraphDef<I>, s: Step, node: string, input?: I, text = node): Step => nodeSucceeded(def, s.state, input as I, node, out(text), NOW);
 
 describe('initialState and begin', () => {
   it('puts every node in pending with no iteration and no edge resolved', () => {
@@ -486,7 +484,9 @@ describe('stale and duplicate messages', () => {
   });
 
   it('ignores a success while the node waits to retry', () => {
-    const r = graph('r').node('a', { agent: 'pipeline', retry: { attempts: 1 } }).build();
+    const r = graph('r')
+      .node('a', { agent: 'pipeline', retry: { attempts: 1 } })
+      .build();
     const s = nodeFailed(r, started0(r).state, 'a', boom, true, NOW);
     const late = nodeSucceeded(r, s.state, undefined, 'a', out('late'), NOW);
     expect(late.decisions).toEqual([]);
@@ -494,7 +494,9 @@ describe('stale and duplicate messages', () => {
   });
 
   it('ignores a late completion of an earlier attempt once the retry runs', () => {
-    const r = graph('r').node('a', { agent: 'pipeline', retry: { attempts: 1 } }).build();
+    const r = graph('r')
+      .node('a', { agent: 'pipeline', retry: { attempts: 1 } })
+      .build();
     const failed = nodeFailed(r, started0(r).state, 'a', boom, true, NOW, { iteration: 1, attempt: 1 });
     const retried = retryDue(r, failed.state, 'a', NOW);
     const late = nodeSucceeded(r, retried.state, undefined, 'a', out('late'), NOW, { iteration: 1, attempt: 1 });
@@ -505,7 +507,10 @@ describe('stale and duplicate messages', () => {
   });
 
   it('ignores every message once the run has finished', () => {
-    const r = graph('r').node('a', { agent: 'pipeline', retry: { attempts: 1 } }).node('b', { agent: 'pipeline' }).build();
+    const r = graph('r')
+      .node('a', { agent: 'pipeline', retry: { attempts: 1 } })
+      .node('b', { agent: 'pipeline' })
+      .build();
     const running = started0(r).state;
     // A finished run whose node is still marked running: only the finished flag stops the message.
     const done: SchedulerState = { ...running, finished: true };
@@ -518,7 +523,16 @@ describe('stale and duplicate messages', () => {
 
 describe('waits', () => {
   const def = dag(['ask'], []);
-  const question: WaitInfo = { id: 'supervisor/ask/2', node: 'ask', kind: 'interrupt', prompt: 'Which order?', schema: {}, since: NOW, countWallClock: false, actor: 'supervisor/ask' };
+  const question: WaitInfo = {
+    id: 'supervisor/ask/2',
+    node: 'ask',
+    kind: 'interrupt',
+    prompt: 'Which order?',
+    schema: {},
+    since: NOW,
+    countWallClock: false,
+    actor: 'supervisor/ask',
+  };
 
   it('opens a question once: a second registration of an open wait changes nothing', () => {
     const opened = waitOpened(started0(def).state, question);

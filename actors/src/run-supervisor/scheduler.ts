@@ -133,9 +133,10 @@ export function waitResolved<I>(def: GraphDef<I>, prev: SchedulerState, waitId: 
 export function quiescent(state: SchedulerState): boolean {
   const waits = Object.values(state.waits ?? {});
   if (state.finished || !waits.length) return false;
-  return Object.entries(state.nodes).every(([id, n]) => n.status !== 'retrying' && (n.status !== 'running' || waits.some((w) => w.node === id && w.kind !== 'approval')));
+  return Object.entries(state.nodes).every(
+    ([id, n]) => n.status !== 'retrying' && (n.status !== 'running' || waits.some((w) => w.node === id && w.kind !== 'approval')),
+  );
 }
-
 
 const isCurrent = (n: NodeState | undefined, at?: At): n is NodeState =>
   !!n && n.status === 'running' && (!at || (at.iteration === n.iteration && at.attempt === n.attempt));
@@ -330,7 +331,9 @@ function propagate<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decisi
 function maybeFinish<I>(def: GraphDef<I>, state: SchedulerState, decisions: Decision[], now: string): Step {
   const statuses = Object.values(state.nodes).map((n) => n.status);
   if (statuses.some((s) => s === 'running' || s === 'retrying' || s === 'waiting')) return { state, decisions };
-  const stranded = Object.entries(state.nodes).filter(([, n]) => n.status === 'pending').map(([id]) => id);
+  const stranded = Object.entries(state.nodes)
+    .filter(([, n]) => n.status === 'pending')
+    .map(([id]) => id);
   if (stranded.length) {
     return finish(state, decisions, 'failed', now, {
       code: 'AO_RUN_STRANDED',
@@ -360,7 +363,16 @@ function finish(state: SchedulerState, decisions: Decision[], status: 'failed' |
     .filter(([, n]) => n.status === 'running' || n.status === 'retrying' || n.status === 'waiting')
     .map(([id]) => id);
   state.waits = {};
-  for (const id of cancel) state.nodes[id] = { ...state.nodes[id]!, status: 'failed', finishedAt: now, error: { code: 'AO_NODE_CANCELLED', message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : status === 'budget_exceeded' ? 'ran out of budget' : 'failed'}` } };
+  for (const id of cancel)
+    state.nodes[id] = {
+      ...state.nodes[id]!,
+      status: 'failed',
+      finishedAt: now,
+      error: {
+        code: 'AO_NODE_CANCELLED',
+        message: `stopped because the run ${status === 'cancelled' ? 'was cancelled' : status === 'budget_exceeded' ? 'ran out of budget' : 'failed'}`,
+      },
+    };
   state.finished = true;
   return { state, decisions: [...decisions, { kind: 'finish', status, error, cancel }] };
 }

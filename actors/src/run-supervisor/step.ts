@@ -106,7 +106,12 @@ function takeAnswersIn(turn: Turn, state: SupervisorState, first: Step, consumed
     return { step, consumed };
   }
   const taken = new Set(consumed);
-  const more = answer(ctx.def, step.state, turn.signals().filter((sig) => !taken.has(sig.id)), turn.iso);
+  const more = answer(
+    ctx.def,
+    step.state,
+    turn.signals().filter((sig) => !taken.has(sig.id)),
+    turn.iso,
+  );
   for (const message of more.dropped) turn.emit({ kind: 'log', message });
   if (!more.consumed.length) return { step, consumed };
   return { step: chain(step, () => more.step), consumed: [...consumed, ...more.consumed] };
@@ -122,7 +127,10 @@ function withForks(turn: Turn, state: SupervisorState, step: Step): Step {
     if (fieldOf(d.outcome.payload, 'decision') !== 'fork') continue;
     const budget = fieldOf(d.outcome.payload, 'budget');
     const forkedTo = turn.fork(state.step, isRecord(budget) ? budget : {}, `fork/${d.wait.id}`);
-    step = { ...step, decisions: step.decisions.map((x) => (x.kind === 'finish' && x.error ? { ...x, error: { ...x.error, details: { ...x.error.details, forkedTo } } } : x)) };
+    step = {
+      ...step,
+      decisions: step.decisions.map((x) => (x.kind === 'finish' && x.error ? { ...x, error: { ...x.error, details: { ...x.error.details, forkedTo } } } : x)),
+    };
   }
   return step;
 }
@@ -131,7 +139,9 @@ function withForks(turn: Turn, state: SupervisorState, step: Step): Step {
 export function snapshotState(ctx: ReduceContext, state: SupervisorState): Omit<CheckpointState, 'usage'> {
   const outputAt = state.outputAt ?? {};
   const held = Object.entries(outputAt).filter(([node]) => state.sched.outputs[node] !== undefined);
-  const sched = held.length ? { ...state.sched, outputs: Object.fromEntries(Object.entries(state.sched.outputs).filter(([node]) => !outputAt[node])) } : state.sched;
+  const sched = held.length
+    ? { ...state.sched, outputs: Object.fromEntries(Object.entries(state.sched.outputs).filter(([node]) => !outputAt[node])) }
+    : state.sched;
   return {
     v: 1,
     step: state.step,
@@ -188,7 +198,14 @@ function resolvedNotes(turn: Turn, d: Extract<Decision, { kind: 'resolved' }>, c
 }
 
 /** Write a step's decisions as notes and effects (children spawned and stopped, timers armed). */
-function writeDecisions(turn: Turn, next: SupervisorState, step: Step, notes: Note[], patch: RunPatch, o: { causationId: string | null; causeKey: string }): Written {
+function writeDecisions(
+  turn: Turn,
+  next: SupervisorState,
+  step: Step,
+  notes: Note[],
+  patch: RunPatch,
+  o: { causationId: string | null; causeKey: string },
+): Written {
   const { self } = turn.ctx;
   const { causationId, causeKey } = o;
   const note = (to: ActorPath, type: string, payload: unknown, key: string): void => {
@@ -207,7 +224,12 @@ function writeDecisions(turn: Turn, next: SupervisorState, step: Step, notes: No
         note(self, 'loop.iterated', { from: d.from, to: d.to, iteration: d.iteration, reset: d.reset }, `loop/${d.to}/${d.iteration}`);
         break;
       case 'retry':
-        note(self, 'node.retry_scheduled', { node: d.node, attempt: d.attempt, delayMs: d.delayMs, error: d.error }, `retry/${d.node}/${step.state.nodes[d.node]!.iteration}.${d.attempt}`);
+        note(
+          self,
+          'node.retry_scheduled',
+          { node: d.node, attempt: d.attempt, delayMs: d.delayMs, error: d.error },
+          `retry/${d.node}/${step.state.nodes[d.node]!.iteration}.${d.attempt}`,
+        );
         turn.emit({ kind: 'armAfter', timer: { local: 'retry', node: d.node }, delayMs: d.delayMs });
         break;
       case 'wait':
@@ -222,7 +244,12 @@ function writeDecisions(turn: Turn, next: SupervisorState, step: Step, notes: No
         out.finished = true;
         out.ended = { status: d.status, ...(d.error ? { error: d.error } : {}) };
         const usage = turn.ctx.ledger.usage;
-        note(self, 'run.finished', { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage }, 'run.finished');
+        note(
+          self,
+          'run.finished',
+          { status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.error ? { error: d.error } : {}), usage },
+          'run.finished',
+        );
         Object.assign(patch, { status: d.status, output: d.output ?? null, error: d.error ?? null, finishedAt: turn.iso, releaseLease: true });
         break;
       }
@@ -237,14 +264,25 @@ function writeDecisions(turn: Turn, next: SupervisorState, step: Step, notes: No
 type Outcome = 'finished' | 'asleep' | 'woke' | 'running';
 
 /** Whether the run sleeps after the step, and the patch and notes that says so. */
-function settleSleep(turn: Turn, state: SupervisorState, next: SupervisorState, written: Written, out: { notes: Note[]; patch: RunPatch; causationId: string | null }): { outcome: Outcome; woke?: ReturnType<ReduceContext['recorded']['wake']> } {
+function settleSleep(
+  turn: Turn,
+  state: SupervisorState,
+  next: SupervisorState,
+  written: Written,
+  out: { notes: Note[]; patch: RunPatch; causationId: string | null },
+): { outcome: Outcome; woke?: ReturnType<ReduceContext['recorded']['wake']> } {
   const { ctx } = turn;
   const { notes, patch, causationId } = out;
   const waits = Object.values(next.sched.waits ?? {});
   // Not while a granted call is in flight (its actor is not blocked on a person).
   const sleeping = !written.finished && quiescent(next.sched) && !Object.keys(ctx.ledger.reserved).length;
   // A recorded replay sleeps only where its original did not wake: it is woken with the original's answers at once.
-  const woke = sleeping ? ctx.recorded.wake(next.step + 1, waits.map((w) => w.id)) : undefined;
+  const woke = sleeping
+    ? ctx.recorded.wake(
+        next.step + 1,
+        waits.map((w) => w.id),
+      )
+    : undefined;
   const waiting: Note = { to: ctx.self, type: 'run.waiting', payload: { waits }, causationId, key: `waiting/${next.step}` };
   if (sleeping && woke) {
     next.pausedAt = ctx.now;
@@ -304,7 +342,13 @@ export function applyStep(turn: Turn, state: SupervisorState, first: Step, o: St
   const patch: RunPatch = { nodes: step.state.nodes, usage: ctx.ledger.usage, ...(consumed.length ? { consumeSignals: consumed } : {}) };
   if (o.wake) {
     patch.status = 'running';
-    notes.push({ to: ctx.self, type: 'run.resumed', payload: { pausedMs: o.wake.pausedMs, wallClockPaused: o.wake.paused }, causationId, key: `resumed/${next.step}` });
+    notes.push({
+      to: ctx.self,
+      type: 'run.resumed',
+      payload: { pausedMs: o.wake.pausedMs, wallClockPaused: o.wake.paused },
+      causationId,
+      key: `resumed/${next.step}`,
+    });
   }
   const written = writeDecisions(turn, next, step, notes, patch, { causationId, causeKey });
   const { outcome, woke } = settleSleep(turn, state, next, written, { notes, patch, causationId });
@@ -316,7 +360,8 @@ export function applyStep(turn: Turn, state: SupervisorState, first: Step, o: St
     step: { decisions: step.decisions.map((d) => d.kind).join(','), finished: written.finished, rollback: { ...state, children: next.children } },
   };
   turn.emit({ kind: 'commit', commit });
-  if (written.ended) turn.emit({ kind: 'runEnded', status: written.ended.status, ...(written.ended.error ? { error: written.ended.error } : {}), usage: ctx.ledger.usage });
+  if (written.ended)
+    turn.emit({ kind: 'runEnded', status: written.ended.status, ...(written.ended.error ? { error: written.ended.error } : {}), usage: ctx.ledger.usage });
   afterCommit(turn, next, outcome, woke);
   return next;
 }

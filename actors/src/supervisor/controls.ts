@@ -90,7 +90,12 @@ export function routeControl(scope: SupervisorScope, chosen: { route?: string[] 
  */
 export function delegateControl(scope: SupervisorScope, runChild: ChildRunner): ControlTool {
   const max = scope.node.delegate ?? 1;
-  const schema = z.object({ tasks: z.array(z.object({ task: z.string().min(1).max(4000) })).min(1).max(max) });
+  const schema = z.object({
+    tasks: z
+      .array(z.object({ task: z.string().min(1).max(4000) }))
+      .min(1)
+      .max(max),
+  });
   let next = 0;
   const { s, node, path, causationId } = scope;
   const emit = (from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) =>

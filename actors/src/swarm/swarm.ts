@@ -49,7 +49,12 @@ export function fromSwarm(s: RunServices): Behaviour<ActorMessage, SwarmState> {
           current = next;
           // One append for all of them: in a cluster each start goes to a node task, which the
           // journal commits at once, and one commit a branch cost W2 16 commits in a row.
-          await startBranches(s, next, Array.from({ length: next.branches.length }, (_, i) => i + 1), ctx);
+          await startBranches(
+            s,
+            next,
+            Array.from({ length: next.branches.length }, (_, i) => i + 1),
+            ctx,
+          );
           return next;
         }
         case 'branch.completed':
@@ -77,7 +82,14 @@ function started(s: RunServices, msg: Envelope, ctx: ActorContext<ActorMessage>)
   const node = s.def.node(m.node)!;
   const of = node.concurrency ?? DEFAULT_SWARM_CONCURRENCY;
   return {
-    start: { env: msg, node: m.node, iteration: m.iteration, attempt: m.attempt, context: m.context, span: nodeSpan(s, msg, { name: 'node', node: m.node, kind: 'swarm', iteration: m.iteration, attempt: m.attempt, actor: ctx.path }) },
+    start: {
+      env: msg,
+      node: m.node,
+      iteration: m.iteration,
+      attempt: m.attempt,
+      context: m.context,
+      span: nodeSpan(s, msg, { name: 'node', node: m.node, kind: 'swarm', iteration: m.iteration, attempt: m.attempt, actor: ctx.path }),
+    },
     branches: Array.from({ length: of }, () => ({ attempt: 0, done: false })),
     usage: emptyUsage(),
     finished: false,
@@ -110,7 +122,13 @@ async function branchCompleted(s: RunServices, state: SwarmState, msg: Envelope,
 }
 
 /** A branch failed: retried on its own with the node's policy (a timer in `stopTimers`), else the node fails. */
-async function branchFailed(s: RunServices, state: SwarmState, msg: Envelope, ctx: ActorContext<ActorMessage>, stopTimers: Array<() => void>): Promise<SwarmState> {
+async function branchFailed(
+  s: RunServices,
+  state: SwarmState,
+  msg: Envelope,
+  ctx: ActorContext<ActorMessage>,
+  stopTimers: Array<() => void>,
+): Promise<SwarmState> {
   const m = messagePayload(msg, 'branch.failed');
   const br = state.branches[m.branch - 1];
   if (!br || br.done || m.attempt !== br.attempt) return state;
@@ -120,21 +138,28 @@ async function branchFailed(s: RunServices, state: SwarmState, msg: Envelope, ct
   if (m.retryable && policy && br.attempt <= policy.attempts) {
     const delayMs = backoff(policy, br.attempt);
     await s.journal.append([
-      draft({ runId: s.runId, trace: state.start!.span.trace }, {
-        from: ctx.path,
-        to: ctx.path,
-        type: 'branch.retry_scheduled',
-        causationId: msg.id,
-        key: `${ctx.path}/retry-${m.branch}-${br.attempt + 1}`,
-        payload: { node: state.start!.node, branch: m.branch, attempt: br.attempt + 1, delayMs, error: m.error },
-      }),
+      draft(
+        { runId: s.runId, trace: state.start!.span.trace },
+        {
+          from: ctx.path,
+          to: ctx.path,
+          type: 'branch.retry_scheduled',
+          causationId: msg.id,
+          key: `${ctx.path}/retry-${m.branch}-${br.attempt + 1}`,
+          payload: { node: state.start!.node, branch: m.branch, attempt: br.attempt + 1, delayMs, error: m.error },
+        },
+      ),
     ]);
     stopTimers.push(s.clock.setTimer(delayMs, () => ctx.self.tell({ local: 'retry', node: state.start!.node, branch: m.branch })));
     return state;
   }
   state.finished = true;
   for (const b of state.branches) b.ref?.stop();
-  const error: ErrorInfo = { code: m.error.code, message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`, node: state.start!.node };
+  const error: ErrorInfo = {
+    code: m.error.code,
+    message: `branch ${m.branch} failed after ${br.attempt} attempt(s): ${m.error.message}`,
+    node: state.start!.node,
+  };
   nodeEnded(s, state.start!.span, state.start!.node, error);
   await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
   return state;
@@ -143,7 +168,10 @@ async function branchFailed(s: RunServices, state: SwarmState, msg: Envelope, ct
 async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
   const st = state.start!;
   const payload = { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest };
-  await s.journal.append([draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })], { stage: true });
+  await s.journal.append(
+    [draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })],
+    { stage: true },
+  );
 }
 
 /** Start branches (their next attempt each): their actors made, their start messages in one append. */
@@ -159,7 +187,10 @@ async function startBranches(s: RunServices, state: SwarmState, bs: readonly num
     s.register(ref);
     br.ref = ref;
     const payload = { node: st.node, branch: b, of: state.branches.length, attempt: br.attempt, context: st.context };
-    return draft({ runId: s.runId, trace: st.span.trace }, { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` });
+    return draft(
+      { runId: s.runId, trace: st.span.trace },
+      { from: ctx.path, to: ref.path, type: 'branch.start', payload, causationId: st.env.id, key: `${ref.path}/start` },
+    );
   });
   await s.journal.append(drafts, { stage: true });
 }
@@ -185,7 +216,15 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
       const send = (type: string, payload: unknown) =>
-        s.journal.append([draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` })], { stage: true });
+        s.journal.append(
+          [
+            draft(
+              { runId: s.runId, trace: span.trace },
+              { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` },
+            ),
+          ],
+          { stage: true },
+        );
       let failure: ReturnType<typeof errorInfo> | undefined;
       try {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>

@@ -51,7 +51,6 @@ export type TaskRequest = z.infer<typeof TaskRequestSchema>;
 /** The rpc name a run's hosting answers its tasks on (run ids are made subject-safe). */
 export const taskSubject = (runId: string, epoch: string): string => `task.${runId.replace(/[^A-Za-z0-9_-]/g, '_')}.${epoch}`;
 
-
 /** What a task's actor (or a child agent under it) may write, and to whom. */
 const EMITS: Record<string, (to: string) => boolean> = {
   'budget.request': (to) => to === BUDGET_PATH,
@@ -65,7 +64,14 @@ const EMITS: Record<string, (to: string) => boolean> = {
   'task.failed': () => true,
 };
 /** What the endpoints a task called answer it (written by the task, from the endpoint). */
-const RESULTS: ReadonlySet<string> = new Set<EnvelopeType>(['llm.throttled', 'llm.response', 'llm.failed', 'tool.result', 'effect.reconciled', 'effect.unknown_outcome']);
+const RESULTS: ReadonlySet<string> = new Set<EnvelopeType>([
+  'llm.throttled',
+  'llm.response',
+  'llm.failed',
+  'tool.result',
+  'effect.reconciled',
+  'effect.unknown_outcome',
+]);
 /** A task's last word, to its parent: by the kind of its start message. */
 const DONE: Record<string, ReadonlySet<string>> = {
   'node.start': new Set<EnvelopeType>(['node.completed', 'node.failed']),
@@ -181,7 +187,10 @@ export class HostTasks {
       if (this.now() - t.seen < limit) continue;
       t.generation += 1;
       t.seen = this.now();
-      log.warn(`task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`, { component: 'tasks', runId: this.o.runId });
+      log.warn(`task ${t.ref.path} ${t.holder === undefined ? 'unclaimed' : 'silent'} for ${limit} ms; handing it out again (generation ${t.generation})`, {
+        component: 'tasks',
+        runId: this.o.runId,
+      });
       this.enqueue(t, t.start);
     }
   }
@@ -204,7 +213,15 @@ export class HostTasks {
   }
 
   private enqueue(t: Dispatched, start: Envelope): void {
-    const item: TaskItem = { runId: this.o.runId, path: t.ref.path, startId: start.id, host: this.o.host, hostStarted: this.o.hostStarted, epoch: this.o.epoch, generation: t.generation };
+    const item: TaskItem = {
+      runId: this.o.runId,
+      path: t.ref.path,
+      startId: start.id,
+      host: this.o.host,
+      hostStarted: this.o.hostStarted,
+      epoch: this.o.epoch,
+      generation: t.generation,
+    };
     // Enqueued once per hosting and generation (JetStream drops a repeat of the same id).
     const id = `${this.o.runId}/${t.ref.path}/${this.o.epoch}${t.generation ? `/${t.generation}` : ''}`;
     // Handed out once this hosting answers its tasks (a task's first request is its claim).
@@ -228,7 +245,11 @@ export class HostTasks {
           : RESULTS.has(d.type)
             ? /^(llm|tool)\//.test(d.from) && under(d.to)
             : under(d.from) && (EMITS[d.type]?.(d.to) ?? false));
-      if (!ok) throw new AoError('AO_VALIDATION', `task ${path} may only write its own envelopes of run ${this.o.runId} (got ${d.type} ${d.dedupeKey} from ${d.from} to ${d.to})`);
+      if (!ok)
+        throw new AoError(
+          'AO_VALIDATION',
+          `task ${path} may only write its own envelopes of run ${this.o.runId} (got ${d.type} ${d.dedupeKey} from ${d.from} to ${d.to})`,
+        );
     }
   }
 
@@ -238,7 +259,8 @@ export class HostTasks {
     const req = r.data;
     const t = this.tasks.get(req.path);
     if (this.closed || this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
-    if (!t || t.ref.stopped || (req.op === 'claim' && t.done)) throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped or is done`);
+    if (!t || t.ref.stopped || (req.op === 'claim' && t.done))
+      throw new AoError('AO_TASK_STOPPED', `task ${req.path} of run ${this.o.runId} was stopped or is done`);
     if (req.op === 'claim') {
       // A later delivery (the node that ran it died or stalled) takes the task over and the
       // earlier holder is fenced; an earlier one that claims late (it stalled) is refused.

@@ -15,7 +15,12 @@ export function withRanOn(d: EnvelopeDraft, node: string): EnvelopeDraft {
 export function ranOnJournal(j: ActorJournal, node: string): ActorJournal {
   return new Proxy(j, {
     get(target, key) {
-      if (key === 'append') return (drafts: EnvelopeDraft[], extra?: Parameters<ActorJournal['append']>[1]) => target.append(drafts.map((d) => withRanOn(d, node)), extra);
+      if (key === 'append')
+        return (drafts: EnvelopeDraft[], extra?: Parameters<ActorJournal['append']>[1]) =>
+          target.append(
+            drafts.map((d) => withRanOn(d, node)),
+            extra,
+          );
       const v: unknown = Reflect.get(target, key, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

@@ -3,7 +3,23 @@ import { AoError, isAoError } from '@ao/graphs';
 import type { Budget, GraphRegistry } from '@ao/graphs';
 import { envelopeIdFor, runTraceContext, TERMINAL_STATUSES } from '@ao/runtime';
 import { log, systemClock } from '@ao/runtime';
-import type { ActorJournal, ActorRef, ActorSystem, Bus, Clock, Divergence, Envelope, EnvelopeDraft, EnvelopeType, Recording, RunRecord, SecretVault, Store, Subscription, ToolRegistry } from '@ao/runtime';
+import type {
+  ActorJournal,
+  ActorRef,
+  ActorSystem,
+  Bus,
+  Clock,
+  Divergence,
+  Envelope,
+  EnvelopeDraft,
+  EnvelopeType,
+  Recording,
+  RunRecord,
+  SecretVault,
+  Store,
+  Subscription,
+  ToolRegistry,
+} from '@ao/runtime';
 import type { PriceTable } from '../budget/ledger.js';
 import { taskBehaviour } from '../run-supervisor/run-supervisor.js';
 import type { ActorMessage, LlmResolver, RunServices } from '../services.js';
@@ -92,11 +108,16 @@ class TaskJournal implements ActorJournal {
 
   append(drafts: EnvelopeDraft[], extra: { patch?: unknown; checkpoint?: unknown; divergence?: unknown } = {}): Promise<Envelope[]> {
     const go = async (): Promise<Envelope[]> => {
-      if (extra.patch || extra.checkpoint || extra.divergence) throw new AoError('AO_INTERNAL', 'a node task writes envelopes only (run state is its host\'s)');
+      if (extra.patch || extra.checkpoint || extra.divergence) throw new AoError('AO_INTERNAL', "a node task writes envelopes only (run state is its host's)");
       if (this.stoppedWhy) throw new AoError('AO_TASK_STOPPED', `task ${this.path} of run ${this.runId} stopped: ${this.stoppedWhy}`);
       for (let i = 0; i < drafts.length; i += 64) {
         const chunk = drafts.slice(i, i + 64).map(({ time: _t, ...d }) => withRanOn(d, this.nodeId));
-        await this.send({ op: 'append', path: this.path as TaskRequest['path'], holder: this.holder, drafts: chunk as Extract<TaskRequest, { op: 'append' }>['drafts'] });
+        await this.send({
+          op: 'append',
+          path: this.path as TaskRequest['path'],
+          holder: this.holder,
+          drafts: chunk as Extract<TaskRequest, { op: 'append' }>['drafts'],
+        });
       }
       if (drafts.some((d) => d.dedupeKey === `${this.path}/done`)) this.onDone();
       return [];
@@ -161,7 +182,13 @@ export class TaskRunner {
     if (!finished && this.closed) throw new AoError('AO_INTERNAL', `node ${this.d.nodeId} shut down during task ${item.path}`);
   }
 
-  private async execute(item: TaskItem, deliveries: number, run: RunRecord, def: NonNullable<ReturnType<GraphRegistry['get']>>, onStop: (stop: () => void) => void): Promise<boolean> {
+  private async execute(
+    item: TaskItem,
+    deliveries: number,
+    run: RunRecord,
+    def: NonNullable<ReturnType<GraphRegistry['get']>>,
+    onStop: (stop: () => void) => void,
+  ): Promise<boolean> {
     const { store, bus } = this.d;
     const holder = randomUUID();
     const replies = new Replies(this.d.clock, true);
@@ -195,13 +222,16 @@ export class TaskRunner {
       }
       // Alive: the host hands a task that falls silent out again (and a stopped task learns it here).
       let beating = false;
-      const beat = setInterval(() => {
-        if (beating || journal?.ended) return;
-        beating = true;
-        send({ op: 'beat', path: item.path, holder })
-          .catch((e: unknown) => void (isAoError(e) && e.code === 'AO_TASK_STOPPED' && end(e.message)))
-          .finally(() => (beating = false));
-      }, Math.max(100, Math.min(2_000, Math.floor(this.d.leaseMs / 3))));
+      const beat = setInterval(
+        () => {
+          if (beating || journal?.ended) return;
+          beating = true;
+          send({ op: 'beat', path: item.path, holder })
+            .catch((e: unknown) => void (isAoError(e) && e.code === 'AO_TASK_STOPPED' && end(e.message)))
+            .finally(() => (beating = false));
+        },
+        Math.max(100, Math.min(2_000, Math.floor(this.d.leaseMs / 3))),
+      );
       stopBeat = () => clearInterval(beat);
       const [start] = await store.getEvents(run.id, [item.startId]);
       // Its start message, and no other actor's (the item came over the bus).
@@ -254,10 +284,12 @@ export class TaskRunner {
         if (code !== 'AO_BUS_NO_RESPONDER' && code !== 'AO_BUS_UNAVAILABLE') throw e;
         if (code === 'AO_BUS_NO_RESPONDER') {
           silentSince ??= systemClock.now(); // wall time: the silence is slept really and held against leases
-          if (await this.hostGone(item, systemClock.now() - silentSince)) throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
+          if (await this.hostGone(item, systemClock.now() - silentSince))
+            throw new AoError('AO_TASK_STOPPED', `the host of run ${item.runId} (node ${item.host}) is gone`);
         } else {
           silentSince = undefined;
-          if (attempt % 10 === 9) log.warn(`task ${item.path}: ${(e as Error).message} (retrying)`, { component: 'tasks', nodeId: this.d.nodeId, runId: item.runId });
+          if (attempt % 10 === 9)
+            log.warn(`task ${item.path}: ${(e as Error).message} (retrying)`, { component: 'tasks', nodeId: this.d.nodeId, runId: item.runId });
         }
         await sleep(Math.min(1_000, 25 * 2 ** Math.min(attempt, 6)));
       }
@@ -303,7 +335,7 @@ export class TaskRunner {
       finished: hostOnly('ending the run'),
       passivated: hostOnly('passivating the run'),
       fork: hostOnly('forking the run'),
-      pendingSignals: hostOnly('reading the run\'s answers'),
+      pendingSignals: hostOnly("reading the run's answers"),
       crashed: hostOnly('the run supervisor'),
     };
   }

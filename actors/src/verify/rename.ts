@@ -40,7 +40,11 @@ export function renamedIds(original: readonly Envelope[], replay: readonly Envel
     const i = taken.get(k) ?? 0;
     const twin = mine.get(k)?.[i];
     if (!twin || twin.type !== e.type) {
-      throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${e.runId}: its replay under the new id did not make envelope ${e.seq} (${e.type} of ${k}) again`, { field: 'as' });
+      throw new AoError(
+        'AO_REPLAY_DIVERGED',
+        `cannot rename run ${e.runId}: its replay under the new id did not make envelope ${e.seq} (${e.type} of ${k}) again`,
+        { field: 'as' },
+      );
     }
     taken.set(k, i + 1);
     ids.set(e.id, twin.id);
@@ -50,7 +54,11 @@ export function renamedIds(original: readonly Envelope[], replay: readonly Envel
 
 /** Rewrite every old id (`ids`) and the old run id in a JSON value (strings and object keys). */
 export function rewriteIds<T>(v: T, oldRunId: string, newRunId: string, ids: ReadonlyMap<string, string>): T {
-  const str = (s: string): string => s.split(oldRunId).join(newRunId).replace(UUID, (m) => ids.get(m) ?? m);
+  const str = (s: string): string =>
+    s
+      .split(oldRunId)
+      .join(newRunId)
+      .replace(UUID, (m) => ids.get(m) ?? m);
   const walk = (x: unknown): unknown => {
     if (typeof x === 'string') return str(x);
     if (Array.isArray(x)) return x.map(walk);

@@ -1,6 +1,21 @@
 import { AoError, canonicalJson } from '@ao/graphs';
 import { isoNow, putRefs, systemClock, TERMINAL_STATUSES } from '@ao/runtime';
-import type { ApiKeyRecord, CheckpointRecord, CheckpointSummary, CommitBatch, Envelope, ImportedRun, ListRunsQuery, NewRun, NodeIdHolder, RunRecord, RunStatus, SecretRecord, SignalRecord, Store } from '@ao/runtime';
+import type {
+  ApiKeyRecord,
+  CheckpointRecord,
+  CheckpointSummary,
+  CommitBatch,
+  Envelope,
+  ImportedRun,
+  ListRunsQuery,
+  NewRun,
+  NodeIdHolder,
+  RunRecord,
+  RunStatus,
+  SecretRecord,
+  SignalRecord,
+  Store,
+} from '@ao/runtime';
 
 /** A copy through JSON, as a store's round trip makes it (undefined fields dropped, no shared objects). */
 const copy = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
@@ -89,7 +104,8 @@ export class ScratchStore implements Store {
   async commit(batch: CommitBatch): Promise<void> {
     const h = this.held(batch.runId);
     // Fenced as the real stores are: nothing is written for a node that no longer holds the run.
-    if (batch.owner !== undefined && h.run.owner !== batch.owner) throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}`, { details: { runId: batch.runId } });
+    if (batch.owner !== undefined && h.run.owner !== batch.owner)
+      throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}`, { details: { runId: batch.runId } });
     for (const e of batch.events) {
       if (h.ids.has(e.id)) continue;
       h.ids.add(e.id);
@@ -102,7 +118,16 @@ export class ScratchStore implements Store {
     for (const c of [...(batch.checkpoint ? [batch.checkpoint] : []), ...(batch.checkpoints ?? [])]) {
       const state = copy(c.state);
       h.checkpoints = h.checkpoints.filter((x) => x.step !== c.step);
-      h.checkpoints.push({ runId: batch.runId, step: c.step, seq: c.seq ?? lastSeq, node: c.node, graphVersion: c.graphVersion, state, sizeBytes: canonicalJson(state).length, createdAt: isoNow() });
+      h.checkpoints.push({
+        runId: batch.runId,
+        step: c.step,
+        seq: c.seq ?? lastSeq,
+        node: c.node,
+        graphVersion: c.graphVersion,
+        state,
+        sizeBytes: canonicalJson(state).length,
+        createdAt: isoNow(),
+      });
       h.checkpoints.sort((a, b) => a.step - b.step);
     }
   }
@@ -113,7 +138,9 @@ export class ScratchStore implements Store {
   }
 
   async listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }> {
-    const all = [...this.runs.values()].map((h) => h.run).filter((r) => (!q.status || r.status === q.status) && (!q.graph || r.graph === q.graph) && (!q.tenant || r.tenant === q.tenant));
+    const all = [...this.runs.values()]
+      .map((h) => h.run)
+      .filter((r) => (!q.status || r.status === q.status) && (!q.graph || r.graph === q.graph) && (!q.tenant || r.tenant === q.tenant));
     return { runs: copy(all.reverse().slice(0, q.limit)), next: null };
   }
 
@@ -232,7 +259,7 @@ export class ScratchStore implements Store {
     return undefined;
   }
   addSignal(): Promise<never> {
-    return Promise.reject(new AoError('AO_RUN_NOT_WAITING', 'a run being verified takes no answers: its original\'s are served'));
+    return Promise.reject(new AoError('AO_RUN_NOT_WAITING', "a run being verified takes no answers: its original's are served"));
   }
 
   private readonly secrets = new Map<string, SecretRecord>();

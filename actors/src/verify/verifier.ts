@@ -130,11 +130,26 @@ export class Verifier {
       if (divergence) return { ...base, outcome: 'diverged', divergence, events: events.length, ms };
       if (replay.status !== run.status) {
         // Every decision matched, yet it ended otherwise (it stopped short of the original's end).
-        return { ...base, outcome: 'error', error: { code: replay.error?.code ?? 'AO_INTERNAL', message: `the replay ended ${replay.status}${replay.error ? ` (${replay.error.message})` : ''}; the original ${run.status}` }, events: events.length, ms };
+        return {
+          ...base,
+          outcome: 'error',
+          error: {
+            code: replay.error?.code ?? 'AO_INTERNAL',
+            message: `the replay ended ${replay.status}${replay.error ? ` (${replay.error.message})` : ''}; the original ${run.status}`,
+          },
+          events: events.length,
+          ms,
+        };
       }
       return { ...base, outcome: 'identical', events: events.length, ms };
     } catch (e) {
-      return { ...base, outcome: 'error', error: { code: isAoError(e) ? e.code : 'AO_INTERNAL', message: (e as Error).message }, events: events.length, ms: performance.now() - t0 };
+      return {
+        ...base,
+        outcome: 'error',
+        error: { code: isAoError(e) ? e.code : 'AO_INTERNAL', message: (e as Error).message },
+        events: events.length,
+        ms: performance.now() - t0,
+      };
     } finally {
       // Verified (or given up on: a replay still hosted is cancelled first): memory stays flat.
       if (ids[1] && engine.activeRuns().includes(ids[1])) await engine.cancel(ids[1]).catch(() => undefined);
@@ -165,8 +180,14 @@ export class Verifier {
       ids.push(started.id);
       const replay = await engine.waitForRun(started.id, this.o.timeoutMs ?? 30_000);
       const d = replay.replay?.divergence;
-      if (d) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: it does not reproduce against this checkout (step ${d.step}, ${d.actor}: ${d.diff[0] ?? ''})`, { field: 'as', details: d });
-      if (replay.status !== run.status) throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: its replay ended ${replay.status}, the run ${run.status}`, { field: 'as' });
+      if (d)
+        throw new AoError(
+          'AO_REPLAY_DIVERGED',
+          `cannot rename run ${run.id}: it does not reproduce against this checkout (step ${d.step}, ${d.actor}: ${d.diff[0] ?? ''})`,
+          { field: 'as', details: d },
+        );
+      if (replay.status !== run.status)
+        throw new AoError('AO_REPLAY_DIVERGED', `cannot rename run ${run.id}: its replay ended ${replay.status}, the run ${run.status}`, { field: 'as' });
       const log = await store.listEvents(started.id, { limit: 10_000_000 });
       return renamedFile(file, newId, renamedIds(file.events, log, newId));
     } finally {

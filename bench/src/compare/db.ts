@@ -49,7 +49,11 @@ export function statsDelta(before: Record<string, TableStats>, after: Record<str
 }
 
 export function totalOf(s: Record<string, TableStats>): TableStats {
-  return Object.values(s).reduce((a, b) => ({ rows: a.rows + b.rows, rowBytes: a.rowBytes + b.rowBytes, diskBytes: a.diskBytes + b.diskBytes }), { rows: 0, rowBytes: 0, diskBytes: 0 });
+  return Object.values(s).reduce((a, b) => ({ rows: a.rows + b.rows, rowBytes: a.rowBytes + b.rowBytes, diskBytes: a.diskBytes + b.diskBytes }), {
+    rows: 0,
+    rowBytes: 0,
+    diskBytes: 0,
+  });
 }
 
 /**

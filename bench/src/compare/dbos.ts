@@ -83,7 +83,12 @@ const conversation = DBOS.registerWorkflow(
       history.push(answer);
       if (answer.role !== 'assistant' || !answer.toolCalls.length) return answer.content;
       for (const call of answer.toolCalls) {
-        history.push(await DBOS.runStep(async (): Promise<Message> => ({ role: 'tool', toolCallId: call.id, name: W6_TOOL, content: JSON.stringify(await readPage(call.arguments.page)) }), { name: 'tool' }));
+        history.push(
+          await DBOS.runStep(
+            async (): Promise<Message> => ({ role: 'tool', toolCallId: call.id, name: W6_TOOL, content: JSON.stringify(await readPage(call.arguments.page)) }),
+            { name: 'tool' },
+          ),
+        );
       }
     }
   },

@@ -76,12 +76,17 @@ function conversation(saver: PostgresSaver, turns: number) {
   return new StateGraph(MessagesAnnotation)
     .addNode('model', (s: M) => {
       const a = standinAnswer(s.messages.filter((m) => ToolMessage.isInstance(m)).length, turns, true);
-      return { messages: [new AIMessage({ content: a.content, tool_calls: a.call ? [{ id: a.call.id, name: a.call.name, args: a.call.args, type: 'tool_call' }] : [] })] };
+      return {
+        messages: [
+          new AIMessage({ content: a.content, tool_calls: a.call ? [{ id: a.call.id, name: a.call.name, args: a.call.args, type: 'tool_call' }] : [] }),
+        ],
+      };
     })
     .addNode('tools', async (s: M) => {
       const last = s.messages.at(-1) as AIMessage;
       const out: ToolMessage[] = [];
-      for (const c of last.tool_calls ?? []) out.push(new ToolMessage({ tool_call_id: c.id!, name: c.name, content: JSON.stringify(await readPage((c.args as { page: number }).page)) }));
+      for (const c of last.tool_calls ?? [])
+        out.push(new ToolMessage({ tool_call_id: c.id!, name: c.name, content: JSON.stringify(await readPage((c.args as { page: number }).page)) }));
       return { messages: out };
     })
     .addEdge(START, 'model')
@@ -132,7 +137,11 @@ export async function openLangGraph(o: OpenOptions): Promise<BenchSystem> {
       // Time travel: the checkpoint before the last step, invoked with no input, re-runs that step (a fork).
       const history: string[] = [];
       for await (const t of saver.list({ configurable: { thread_id: id } }, { limit: 2 })) history.push(t.config.configurable!.checkpoint_id as string);
-      const out = await loopOf(steps).invoke(null, { configurable: { thread_id: id, checkpoint_id: history[1] }, durability: 'sync', recursionLimit: steps + 10 });
+      const out = await loopOf(steps).invoke(null, {
+        configurable: { thread_id: id, checkpoint_id: history[1] },
+        durability: 'sync',
+        recursionLimit: steps + 10,
+      });
       if (out.step !== steps) throw new Error(`replay ended at step ${out.step}`);
     },
     async startHanging(i) {
@@ -156,7 +165,9 @@ export async function openLangGraph(o: OpenOptions): Promise<BenchSystem> {
     },
     async startConversation(turns) {
       const id = `w6-crash-${turns}`;
-      void talkOf(turns).invoke(opening(turns), { configurable: { thread_id: id }, durability: 'sync', recursionLimit: conversationLimit(turns) }).catch(() => undefined);
+      void talkOf(turns)
+        .invoke(opening(turns), { configurable: { thread_id: id }, durability: 'sync', recursionLimit: conversationLimit(turns) })
+        .catch(() => undefined);
       return id;
     },
     async resumeConversation(id, turns) {

@@ -54,7 +54,8 @@ function settingsFromEnv() {
     w6ResumeTurns: listEnv('BENCH_W6_RESUME_TURNS', '10,1000').map(Number),
     w6TimeoutSec: intEnv('BENCH_W6_TIMEOUT_SEC', 1200),
   };
-  for (const n of [...knobs.w6Turns, ...knobs.w6ResumeTurns]) if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error('BENCH_W6_TURNS and BENCH_W6_RESUME_TURNS: whole numbers from 1 to 10000');
+  for (const n of [...knobs.w6Turns, ...knobs.w6ResumeTurns])
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error('BENCH_W6_TURNS and BENCH_W6_RESUME_TURNS: whole numbers from 1 to 10000');
   if (knobs.w4Steps % 2 !== 0 || knobs.w4Steps < 4) throw new Error('BENCH_W4_STEPS must be even and at least 4');
   const systems = listEnv('BENCH_SYSTEMS', SYSTEMS.join(',')) as SystemName[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(', ')}`);
@@ -62,7 +63,13 @@ function settingsFromEnv() {
   for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}`);
   const clusterWorkloads = listEnv('BENCH_CLUSTER_WORKLOADS', 'pipeline,swarm') as ClusterWorkload[];
   for (const w of clusterWorkloads) if (w !== 'pipeline' && w !== 'swarm') throw new Error(`unknown cluster workload ${w}; known: pipeline, swarm`);
-  const cluster = { counts: [1, 2, 3], workloads: clusterWorkloads, sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40), concurrency: intEnv('BENCH_CLUSTER_CONCURRENCY', 16), windowSec: intEnv('BENCH_CLUSTER_SEC', 10) };
+  const cluster = {
+    counts: [1, 2, 3],
+    workloads: clusterWorkloads,
+    sequentialRuns: intEnv('BENCH_CLUSTER_RUNS', 40),
+    concurrency: intEnv('BENCH_CLUSTER_CONCURRENCY', 16),
+    windowSec: intEnv('BENCH_CLUSTER_SEC', 10),
+  };
   return { knobs, systems, workloads, cluster };
 }
 
@@ -71,7 +78,20 @@ type Log = (s: string) => void;
 async function main(): Promise<void> {
   const started = performance.now();
   const { knobs, systems, workloads, cluster } = settingsFromEnv();
-  const d: CompareData = { machine: machineInfo(), peers: await peerVersions(), knobs, systems, w1: {}, w2: {}, w3: {}, w4: {}, w5: {}, w6: {}, notes: [], totalSec: 0 };
+  const d: CompareData = {
+    machine: machineInfo(),
+    peers: await peerVersions(),
+    knobs,
+    systems,
+    w1: {},
+    w2: {},
+    w3: {},
+    w4: {},
+    w5: {},
+    w6: {},
+    notes: [],
+    totalSec: 0,
+  };
   const log = (s: string) => console.log(s);
 
   await runW1ToW4(d, workloads, log);
@@ -140,7 +160,7 @@ async function runW6(d: CompareData, log: Log): Promise<void> {
       try {
         const r = await runWorker(s, 'w6', knobs, { env: { BENCH_W6_TURNS_RUN: String(n) }, timeoutMs });
         if (r.workload !== 'w6') throw new Error('expected w6');
-        ((d.w6[s] ??= { runs: {}, resumes: {} }).runs[n] = r);
+        (d.w6[s] ??= { runs: {}, resumes: {} }).runs[n] = r;
       } catch (e) {
         d.notes.push(`${SYSTEM_LABEL[s]} could not run W6 with ${n} turns: ${firstLines(e)}`);
         log(`[bench] ${s} w6 ${n} failed: ${firstLines(e)}`);
@@ -153,7 +173,7 @@ async function runW6(d: CompareData, log: Log): Promise<void> {
       try {
         const r = await runConversationCrash(s, n, killTurn(n), knobs, timeoutMs);
         if (r.workload !== 'w6-recover') throw new Error('expected w6-recover');
-        ((d.w6[s] ??= { runs: {}, resumes: {} }).resumes[n] = r);
+        (d.w6[s] ??= { runs: {}, resumes: {} }).resumes[n] = r;
       } catch (e) {
         d.notes.push(`${SYSTEM_LABEL[s]} could not run W6's crash-resume with ${n} turns: ${firstLines(e)}`);
         log(`[bench] ${s} w6 crash-resume ${n} failed: ${firstLines(e)}`);
@@ -170,11 +190,22 @@ async function runCluster(cluster: ReturnType<typeof settingsFromEnv>['cluster']
   const { clusterScaleBench, scaleSettings } = await import('../scale/cluster-scale.js');
   const { renderHopTable, renderScaleTable } = await import('../scale/report.js');
   const scaleSet = scaleSettings();
-  log(`[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`);
+  log(
+    `[bench] cluster scaling: ${scaleSet.counts.join(', ')} ao node processes, ${scaleSet.cpusPerNode || 'unlimited'} CPU each, model at ${scaleSet.llmLatencyMs} ms`,
+  );
   const scale = await clusterScaleBench(scaleSet, log);
   log('');
-  log(renderScaleTable(scale).map((x) => x.replaceAll('**', '')).join('\n'));
-  if (!('skipped' in scale)) log(renderHopTable(scale.hops).map((x) => x.replaceAll('**', '')).join('\n'));
+  log(
+    renderScaleTable(scale)
+      .map((x) => x.replaceAll('**', ''))
+      .join('\n'),
+  );
+  if (!('skipped' in scale))
+    log(
+      renderHopTable(scale.hops)
+        .map((x) => x.replaceAll('**', ''))
+        .join('\n'),
+    );
   // The cost of the hops at 0 ms model latency, 1-3 nodes on the shared cores: BENCH_CLUSTER_OVERHEAD=1.
   let overhead: { settings: ClusterSettings; cluster: ClusterResult } | undefined;
   if (process.env.BENCH_CLUSTER_OVERHEAD === '1') {
@@ -182,7 +213,11 @@ async function runCluster(cluster: ReturnType<typeof settingsFromEnv>['cluster']
     const { clusterBench, clusterSettings } = await import('../cluster.js');
     const settings = clusterSettings(cluster);
     overhead = { settings, cluster: await clusterBench({ ...cluster, log }) };
-    log(renderClusterTable(overhead.cluster).map((x) => x.replaceAll('**', '')).join('\n'));
+    log(
+      renderClusterTable(overhead.cluster)
+        .map((x) => x.replaceAll('**', ''))
+        .join('\n'),
+    );
   }
   const c = { machine, scale, ...(overhead ?? {}), totalSec: (performance.now() - t0) / 1000 };
   await writeFile(CLUSTER_MD, renderClusterMarkdown(c));

@@ -36,7 +36,13 @@ const fanoutGraph = (): GraphBuilder<unknown> =>
 export const loopName = (steps: number): string => `cmp-loop-${steps}`;
 function loopGraph(steps: number): GraphBuilder<unknown> {
   const iterations = (steps - 2) / 2;
-  const node = (instructions: string, maxIterations?: number) => ({ agent: 'pipeline' as const, tools: ['noop'], args: () => ({ noop: {} }), instructions, ...(maxIterations ? { maxIterations } : {}) });
+  const node = (instructions: string, maxIterations?: number) => ({
+    agent: 'pipeline' as const,
+    tools: ['noop'],
+    args: () => ({ noop: {} }),
+    instructions,
+    ...(maxIterations ? { maxIterations } : {}),
+  });
   return graph(loopName(steps))
     .node('start', node('Set the task.'))
     .node('body', node('One more pass.', iterations))
@@ -93,7 +99,12 @@ export class ConversationLlm implements LlmPort {
     const toolCalls = a.call ? [{ id: a.call.id, name: a.call.name, arguments: a.call.args }] : [];
     // About what a provider would count (4 characters a token), without serialising the history again.
     const inputTokens = Math.ceil(req.messages.reduce((n, m) => n + m.content.length, 0) / 4);
-    return { model: 'w6-standin', message: { content: a.content, toolCalls }, usage: { inputTokens, outputTokens: 10 }, finishReason: a.call ? 'tool_calls' : 'stop' };
+    return {
+      model: 'w6-standin',
+      message: { content: a.content, toolCalls },
+      usage: { inputTokens, outputTokens: 10 },
+      finishReason: a.call ? 'tool_calls' : 'stop',
+    };
   }
 }
 
@@ -139,13 +150,15 @@ export async function openOurs(o: OpenOptions): Promise<BenchSystem> {
       // Recovery is automatic: the restarted node reclaims the runs it held at start-up.
       const ends = await Promise.all(ids.map((id) => engine.waitForRun(id, TIMEOUT_MS)));
       const failed = ends.filter((r) => r.status !== 'succeeded');
-      if (failed[0]) console.error(`[ours] ${failed.length} resumed runs did not succeed, e.g. ${failed[0].id}: ${failed[0].status} ${JSON.stringify(failed[0].error)}`);
+      if (failed[0])
+        console.error(`[ours] ${failed.length} resumed runs did not succeed, e.g. ${failed[0].id}: ${failed[0].status} ${JSON.stringify(failed[0].error)}`);
       return failed.length;
     },
     async conversation(turns) {
       const id = await run(conversationName(turns), { task: w6User(turns) });
       const done = await engine.store.getRun(id);
-      if (!JSON.stringify(done?.output).includes(standinAnswer(turns, turns, false).content)) throw new Error(`conversation ${id} ended without the final answer`);
+      if (!JSON.stringify(done?.output).includes(standinAnswer(turns, turns, false).content))
+        throw new Error(`conversation ${id} ended without the final answer`);
       return id;
     },
     startConversation: async (turns) => (await engine.startRun({ graph: conversationName(turns), input: { task: w6User(turns) } })).id,

@@ -16,18 +16,51 @@ const w6Run = (turns: number, rowBytes: number) => ({
 const data = (): CompareData => ({
   machine: { date: '2026-11-24T00:00:00.000Z', cpu: 'cpu', cores: 2, memoryGiB: 8, os: 'Linux', node: 'v20.20.2', packages: {} },
   peers: {},
-  knobs: { rounds: 2, warmup: 1, w1Runs: 2, w1MaxSec: 1, w2Runs: 1, w3Sec: 10, w3Concurrency: 64, w4Steps: 1000, w4Reps: 1, w5Runs: [1], w6Turns: [10, 100], w6ResumeTurns: [10], w6TimeoutSec: 60 },
+  knobs: {
+    rounds: 2,
+    warmup: 1,
+    w1Runs: 2,
+    w1MaxSec: 1,
+    w2Runs: 1,
+    w3Sec: 10,
+    w3Concurrency: 64,
+    w4Steps: 1000,
+    w4Reps: 1,
+    w5Runs: [1],
+    w6Turns: [10, 100],
+    w6ResumeTurns: [10],
+    w6TimeoutSec: 60,
+  },
   systems: ['ours-pg-nats', 'dbos'],
-  w1: { 'ours-pg-nats': [{ workload: 'w1', stepMs: [1, 3], runs: 2 }, { workload: 'w1', stepMs: [2], runs: 1 }], dbos: [{ workload: 'w1', stepMs: [4, 6, 8], runs: 3 }] },
+  w1: {
+    'ours-pg-nats': [
+      { workload: 'w1', stepMs: [1, 3], runs: 2 },
+      { workload: 'w1', stepMs: [2], runs: 1 },
+    ],
+    dbos: [{ workload: 'w1', stepMs: [4, 6, 8], runs: 3 }],
+  },
   w2: {},
   w3: {
     'ours-pg-nats': [{ workload: 'w3', runs: 100, elapsedSec: 10, clientCpuSec: 1, serverCpuSec: 0.5, failed: 0 }],
     dbos: [{ workload: 'w3', runs: 50, elapsedSec: 10, clientCpuSec: 1, serverCpuSec: 1, failed: 0 }],
   },
   w4: {
-    'ours-pg-nats': [{ workload: 'w4', steps: 1000, runMs: 2000, replayMs: [5], written: { 'public.events': { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 } }, total: { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 }, shortSteps: 10, shortTotal: { rows: 10, rowBytes: 5000, diskBytes: 8192 } }],
+    'ours-pg-nats': [
+      {
+        workload: 'w4',
+        steps: 1000,
+        runMs: 2000,
+        replayMs: [5],
+        written: { 'public.events': { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 } },
+        total: { rows: 1000, rowBytes: 500_000, diskBytes: 800_000 },
+        shortSteps: 10,
+        shortTotal: { rows: 10, rowBytes: 5000, diskBytes: 8192 },
+      },
+    ],
   },
-  w5: { dbos: { 1: [{ workload: 'w5-recover', runs: 1, failed: 0, resumed: 1, readyMs: 100, firstResumedMs: 1100, allResumedMs: 1100, allFinishedMs: 1200 }] } },
+  w5: {
+    dbos: { 1: [{ workload: 'w5-recover', runs: 1, failed: 0, resumed: 1, readyMs: 100, firstResumedMs: 1100, allResumedMs: 1100, allFinishedMs: 1200 }] },
+  },
   w6: {
     'ours-pg-nats': {
       runs: { 10: w6Run(10, 40_000), 100: w6Run(100, 4_000_000) },

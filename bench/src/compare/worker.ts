@@ -42,7 +42,16 @@ export type WorkerResult =
       shortTotal: TableStats | null;
     }
   | { workload: 'w5-crash'; ids: string[] }
-  | { workload: 'w5-recover'; runs: number; failed: number; resumed: number; readyMs: number; firstResumedMs: number; allResumedMs: number; allFinishedMs: number }
+  | {
+      workload: 'w5-recover';
+      runs: number;
+      failed: number;
+      resumed: number;
+      readyMs: number;
+      firstResumedMs: number;
+      allResumedMs: number;
+      allFinishedMs: number;
+    }
   | {
       workload: 'w6';
       turns: number;
@@ -179,7 +188,16 @@ async function w5Recover(system: SystemName, o: OpenOptions, ids: string[]): Pro
     const failed = await s.resumeAll(ids);
     const allFinishedMs = performance.now() - t0;
     const r = hang.resumed;
-    return { workload: 'w5-recover', runs: ids.length, failed, resumed: r.length, readyMs, firstResumedMs: Math.min(...r) - t0, allResumedMs: Math.max(...r) - t0, allFinishedMs };
+    return {
+      workload: 'w5-recover',
+      runs: ids.length,
+      failed,
+      resumed: r.length,
+      readyMs,
+      firstResumedMs: Math.min(...r) - t0,
+      allResumedMs: Math.max(...r) - t0,
+      allFinishedMs,
+    };
   } finally {
     await s.close();
   }

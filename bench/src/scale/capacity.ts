@@ -32,7 +32,9 @@ async function postgres(): Promise<void> {
   const setup = await openSession(db.url);
   await setup.query('create table runs (id text primary key, last_seq int not null, updated_at timestamptz not null)');
   await setup.query('create table journal (id uuid primary key, run_id text not null, seq int not null, body json not null, unique (run_id, seq))');
-  const [sc] = await setup.query("select current_setting('synchronous_commit') as s, current_setting('commit_delay') as d, current_setting('wal_sync_method') as m");
+  const [sc] = await setup.query(
+    "select current_setting('synchronous_commit') as s, current_setting('commit_delay') as d, current_setting('wal_sync_method') as m",
+  );
   console.log(`postgres: synchronous_commit=${String(sc!.s)} commit_delay=${String(sc!.d)} wal_sync_method=${String(sc!.m)}`);
   try {
     for (const n of LEVELS) {
@@ -55,7 +57,7 @@ async function postgres(): Promise<void> {
           }
         }),
       );
-      console.log(`postgres ${n} session(s): ${(commits / SEC).toFixed(0)} commits/s, postgres CPU ${((await cpu.used()) / SEC * 100).toFixed(0)} %`);
+      console.log(`postgres ${n} session(s): ${(commits / SEC).toFixed(0)} commits/s, postgres CPU ${(((await cpu.used()) / SEC) * 100).toFixed(0)} %`);
       await Promise.all(sessions.map((s) => s.end()));
     }
   } finally {
@@ -67,7 +69,18 @@ async function postgres(): Promise<void> {
 async function nats(): Promise<void> {
   const prefix = natsPrefix('cap');
   const bus = await connectNatsBus({ url: CLUSTER_NATS_URL, prefix, name: 'capacity' });
-  const env = (runId: string, seq: number): Envelope => ({ id: newEnvelopeId(), runId, seq, from: 'supervisor' as Envelope['from'], to: 'supervisor/a' as Envelope['to'], type: 'node.completed', payload: { text: 'x'.repeat(300) }, causationId: null, trace: null, time: new Date().toISOString() });
+  const env = (runId: string, seq: number): Envelope => ({
+    id: newEnvelopeId(),
+    runId,
+    seq,
+    from: 'supervisor' as Envelope['from'],
+    to: 'supervisor/a' as Envelope['to'],
+    type: 'node.completed',
+    payload: { text: 'x'.repeat(300) },
+    causationId: null,
+    trace: null,
+    time: new Date().toISOString(),
+  });
   try {
     for (const n of LEVELS) {
       const cpu = await meter('nats-server');
@@ -83,7 +96,9 @@ async function nats(): Promise<void> {
           }
         }),
       );
-      console.log(`nats ${n} publisher(s): ${(msgs / SEC).toFixed(0)} commit messages/s (JetStream, acknowledged), nats-server CPU ${((await cpu.used()) / SEC * 100).toFixed(0)} %`);
+      console.log(
+        `nats ${n} publisher(s): ${(msgs / SEC).toFixed(0)} commit messages/s (JetStream, acknowledged), nats-server CPU ${(((await cpu.used()) / SEC) * 100).toFixed(0)} %`,
+      );
     }
   } finally {
     await bus.close();

@@ -26,7 +26,13 @@ export interface CpuGroup {
 
 /** Parse `cpu.stat`: v1 has nr_periods, nr_throttled, throttled_time (ns); v2 the same with throttled_usec. */
 export function parseCpuStat(text: string): Throttling {
-  const kv = new Map(text.split('\n').map((l) => l.trim().split(/\s+/) as [string, string]).filter((x) => x.length === 2).map(([k, v]) => [k, Number(v)]));
+  const kv = new Map(
+    text
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/) as [string, string])
+      .filter((x) => x.length === 2)
+      .map(([k, v]) => [k, Number(v)]),
+  );
   const throttledMs = kv.has('throttled_usec') ? kv.get('throttled_usec')! / 1_000 : (kv.get('throttled_time') ?? 0) / 1_000_000;
   return { periods: kv.get('nr_periods') ?? 0, throttled: kv.get('nr_throttled') ?? 0, throttledMs };
 }

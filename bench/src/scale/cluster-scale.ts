@@ -143,7 +143,10 @@ async function embeddedPoint(s: ScaleSettings, log: (s: string) => void): Promis
   const db = await createScratchDatabase();
   if (!db.ok) return { skipped: db.reason };
   const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
-  const rt = await startRuntime(loadConfig({ DATABASE_URL: db.url, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }), { graphs });
+  const rt = await startRuntime(
+    loadConfig({ DATABASE_URL: db.url, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }),
+    { graphs },
+  );
   try {
     log(`  embedded: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time`);
     return { nodes: 0, stepMs: await sequential(rt, s) };
@@ -160,7 +163,14 @@ async function clusterPoint(n: number, s: ScaleSettings, log: (s: string) => voi
   if (!db.ok) return { skipped: db.reason };
   const prefix = natsPrefix('scale');
   const dir = await mkdtemp(join(tmpdir(), 'ao-bench-scale-'));
-  const env = { DATABASE_URL: db.url, NATS_URL: s.natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dir, AO_LLM_LATENCY_MS: String(s.llmLatencyMs), AO_GRAPHS: GRAPHS };
+  const env = {
+    DATABASE_URL: db.url,
+    NATS_URL: s.natsUrl,
+    AO_NATS_PREFIX: prefix,
+    AO_DATA_DIR: dir,
+    AO_LLM_LATENCY_MS: String(s.llmLatencyMs),
+    AO_GRAPHS: GRAPHS,
+  };
   const procs: ChildProcess[] = [];
   const groups: CpuGroup[] = [];
   const ids = Array.from({ length: n }, (_, i) => `bench-n${i + 1}`);
@@ -177,7 +187,9 @@ async function clusterPoint(n: number, s: ScaleSettings, log: (s: string) => voi
         await g.add(p.pid!);
       }
     }
-    log(`  ${n} node(s), ${s.cpusPerNode || 'unlimited'} CPU each: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time, then ${s.nodeTasks * n} in flight for ${s.rampSec} + ${s.windowSec} s`);
+    log(
+      `  ${n} node(s), ${s.cpusPerNode || 'unlimited'} CPU each: ${s.warmupRuns} warm-up runs, ${s.sequentialRuns} one at a time, then ${s.nodeTasks * n} in flight for ${s.rampSec} + ${s.windowSec} s`,
+    );
     const stepMs = await sequential(gateway, s);
 
     const inFlight = s.nodeTasks * n;
@@ -198,7 +210,9 @@ async function clusterPoint(n: number, s: ScaleSettings, log: (s: string) => voi
     const window = await meters;
     const inWindow = finished.filter((f) => f.at >= from && f.at < to);
     const p = windowPoint(n, s.windowSec, { stepMs, inFlight, inWindow, ...window });
-    log(`    ${p.runsPerSec!.toFixed(2)} runs/s, ${p.stepsPerSec!.toFixed(1)} steps/s; step p50 ${p.stepMs.p50.toFixed(0)} ms alone, ${p.loadedStepMs!.p50.toFixed(0)} ms loaded; load ${JSON.stringify(p.load)}`);
+    log(
+      `    ${p.runsPerSec!.toFixed(2)} runs/s, ${p.stepsPerSec!.toFixed(1)} steps/s; step p50 ${p.stepMs.p50.toFixed(0)} ms alone, ${p.loadedStepMs!.p50.toFixed(0)} ms loaded; load ${JSON.stringify(p.load)}`,
+    );
     return p;
   } finally {
     for (const p of procs) await stop(p);
@@ -211,12 +225,40 @@ async function clusterPoint(n: number, s: ScaleSettings, log: (s: string) => voi
 }
 
 /** The meters read when the window opens. */
-type Mark = { nodes: CpuMeter[]; pg: CpuMeter; pgBench: CpuMeter; nats: CpuMeter; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[] };
+type Mark = {
+  nodes: CpuMeter[];
+  pg: CpuMeter;
+  pgBench: CpuMeter;
+  nats: CpuMeter;
+  self: NodeJS.CpuUsage;
+  machine: { busy: number; total: number };
+  commits: number;
+  throttling: Throttling[];
+  hosted: number[];
+};
 /** What they read when it closes (CPU seconds used since the mark). */
-type End = { nodes: number[]; pg: number; pgBench: number; nats: number; self: NodeJS.CpuUsage; machine: { busy: number; total: number }; commits: number; throttling: Throttling[]; hosted: number[]; at: number };
+type End = {
+  nodes: number[];
+  pg: number;
+  pgBench: number;
+  nats: number;
+  self: NodeJS.CpuUsage;
+  machine: { busy: number; total: number };
+  commits: number;
+  throttling: Throttling[];
+  hosted: number[];
+  at: number;
+};
 
 /** Waits for the window (`from` to `to`, performance.now() times) and reads every meter at its start and its end. */
-async function meterWindow(w: { from: number; to: number; procs: ChildProcess[]; groups: CpuGroup[]; db: { url: string; name: string }; hosted: () => Promise<number[]> }): Promise<{ mark: Mark; end: End }> {
+async function meterWindow(w: {
+  from: number;
+  to: number;
+  procs: ChildProcess[];
+  groups: CpuGroup[];
+  db: { url: string; name: string };
+  hosted: () => Promise<number[]>;
+}): Promise<{ mark: Mark; end: End }> {
   const { procs, groups, db, hosted } = w;
   await new Promise((r) => setTimeout(r, w.from - performance.now()));
   const pg = await processesNamed('postgres');

@@ -68,7 +68,10 @@ export async function hopBench(s: HopSettings, log: (s: string) => void): Promis
   let gateway: Runtime | undefined;
   let node: ChildProcess | undefined;
   try {
-    embedded = await startRuntime(loadConfig({ DATABASE_URL: dbE.url, AO_DATA_DIR: dirE, AO_LLM_LATENCY_MS: '0', AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }), { graphs });
+    embedded = await startRuntime(
+      loadConfig({ DATABASE_URL: dbE.url, AO_DATA_DIR: dirE, AO_LLM_LATENCY_MS: '0', AO_NODE_ID: 'bench-embedded', AO_LOG_LEVEL: 'warn' }),
+      { graphs },
+    );
     const env = { DATABASE_URL: dbC.url, NATS_URL: s.natsUrl, AO_NATS_PREFIX: prefix, AO_DATA_DIR: dirC, AO_LLM_LATENCY_MS: '0', AO_GRAPHS: GRAPHS };
     gateway = await startRuntime(loadConfig({ ...env, AO_NODE_ID: 'bench-gateway', AO_LOG_LEVEL: 'warn' }), { passive: true, graphs });
     node = await startNode({ ...env, AO_NODE_ID: 'bench-hop-node' });
@@ -83,9 +86,14 @@ export async function hopBench(s: HopSettings, log: (s: string) => void): Promis
       e.push(await oneRun(embedded));
       c.push(await oneRun(gateway));
     }
-    const side = (xs: Array<{ step: number; seen: number }>): HopSide => ({ stepMs: summarize(xs.map((x) => x.step)), seenStepMs: summarize(xs.map((x) => x.seen)) });
+    const side = (xs: Array<{ step: number; seen: number }>): HopSide => ({
+      stepMs: summarize(xs.map((x) => x.step)),
+      seenStepMs: summarize(xs.map((x) => x.seen)),
+    });
     const r: HopResult = { settings: s, embedded: side(e), cluster: side(c) };
-    log(`    per-step p50 ${r.embedded.stepMs.p50.toFixed(1)} ms embedded, ${r.cluster.stepMs.p50.toFixed(1)} ms in the cluster (${(r.cluster.stepMs.p50 / r.embedded.stepMs.p50).toFixed(2)}×); as seen: ${r.embedded.seenStepMs.p50.toFixed(1)} / ${r.cluster.seenStepMs.p50.toFixed(1)} ms`);
+    log(
+      `    per-step p50 ${r.embedded.stepMs.p50.toFixed(1)} ms embedded, ${r.cluster.stepMs.p50.toFixed(1)} ms in the cluster (${(r.cluster.stepMs.p50 / r.embedded.stepMs.p50).toFixed(2)}×); as seen: ${r.embedded.seenStepMs.p50.toFixed(1)} / ${r.cluster.seenStepMs.p50.toFixed(1)} ms`,
+    );
     return r;
   } finally {
     if (node) await stop(node);

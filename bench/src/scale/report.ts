@@ -17,10 +17,42 @@ export function renderScaleTable(r: ScaleResult | undefined): string[] {
   const over = (x: number) => f0(x - s.llmLatencyMs);
   return [
     table(
-      ['runtime', '**runs/s**', 'speed-up over 1 node', 'steps/s', 'per-step p50 / p99 (ms), one run at a time (above the model)', 'per-step p50 / p99 (ms) under load', 'runs in flight; finished in the window', 'CPU per node (quota)', 'quota periods throttled', 'Postgres: bench db / whole server', 'nats-server', 'submitter', 'machine (all processes)', 'Postgres transactions per step', 'runs hosted per node'],
+      [
+        'runtime',
+        '**runs/s**',
+        'speed-up over 1 node',
+        'steps/s',
+        'per-step p50 / p99 (ms), one run at a time (above the model)',
+        'per-step p50 / p99 (ms) under load',
+        'runs in flight; finished in the window',
+        'CPU per node (quota)',
+        'quota periods throttled',
+        'Postgres: bench db / whole server',
+        'nats-server',
+        'submitter',
+        'machine (all processes)',
+        'Postgres transactions per step',
+        'runs hosted per node',
+      ],
       r.points.map((p) =>
         p.nodes === 0
-          ? ['embedded (in-process bus, same Postgres), no quota', '-', '-', '-', `${f0(p.stepMs.p50)} / ${f0(p.stepMs.p99)} (${over(p.stepMs.p50)})`, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-']
+          ? [
+              'embedded (in-process bus, same Postgres), no quota',
+              '-',
+              '-',
+              '-',
+              `${f0(p.stepMs.p50)} / ${f0(p.stepMs.p99)} (${over(p.stepMs.p50)})`,
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+            ]
           : [
               `${p.nodes} \`ao node\``,
               f2(p.runsPerSec),
@@ -64,10 +96,22 @@ export function renderHopTable(h: HopResult | { skipped: string } | undefined): 
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   return [
     table(
-      ['runtime', '**per-step p50** / p99 (ms), from the run row', 'p50 over embedded', 'per-step p50 / p99 (ms), as the submitter saw it', 'p50 over embedded (seen)'],
+      [
+        'runtime',
+        '**per-step p50** / p99 (ms), from the run row',
+        'p50 over embedded',
+        'per-step p50 / p99 (ms), as the submitter saw it',
+        'p50 over embedded (seen)',
+      ],
       [
         ['embedded (in-process bus)', cell(h.embedded.stepMs), '1.00×', cell(h.embedded.seenStepMs), '1.00×'],
-        ['1 `ao node` behind a gateway without a node (NATS)', cell(h.cluster.stepMs), `**${ratio(h.cluster.stepMs.p50, h.embedded.stepMs.p50)}**`, cell(h.cluster.seenStepMs), ratio(h.cluster.seenStepMs.p50, h.embedded.seenStepMs.p50)],
+        [
+          '1 `ao node` behind a gateway without a node (NATS)',
+          cell(h.cluster.stepMs),
+          `**${ratio(h.cluster.stepMs.p50, h.embedded.stepMs.p50)}**`,
+          cell(h.cluster.seenStepMs),
+          ratio(h.cluster.seenStepMs.p50, h.embedded.seenStepMs.p50),
+        ],
       ],
     ),
   ];

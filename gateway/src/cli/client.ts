@@ -74,7 +74,11 @@ export class HttpClient implements Client {
     return this.req<RunViewT>('GET', `/runs/${encodeURIComponent(id)}`);
   }
   async listRuns(q: RunSearch) {
-    const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
+    const qs = new URLSearchParams(
+      Object.entries(q)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]): [string, string] => [k, String(v)]),
+    );
     return (await this.req<{ runs: RunSummaryT[] }>('GET', `/runs?${qs}`)).runs;
   }
   async events(id: string, after: number, limit = 1000) {

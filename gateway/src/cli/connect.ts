@@ -13,7 +13,11 @@ import type { Client } from './client.js';
  * process without one (\`ao node\`, another CLI) is AO_DATA_DIR_LOCKED, never opened. Otherwise the
  * gateway on the default port, else an engine in this process on the store.
  */
-export async function connect(config: ReturnType<typeof loadConfig>, cmd: string, named: string | undefined): Promise<{ client: Client; close: () => Promise<void> }> {
+export async function connect(
+  config: ReturnType<typeof loadConfig>,
+  cmd: string,
+  named: string | undefined,
+): Promise<{ client: Client; close: () => Promise<void> }> {
   const none = async () => {};
   if (named) {
     if (await HttpClient.reachable(named)) return { client: new HttpClient(named), close: none };

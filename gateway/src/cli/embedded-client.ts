@@ -33,10 +33,15 @@ export class EmbeddedClient implements Client {
     if (!run) throw new ApiError(404, 'AO_RUN_NOT_FOUND', `no run ${JSON.stringify(ref)}`, 'id');
     // As GET /runs/:id answers: usage against every limit.
     const u = await this.engine.queries.usage(run.id);
-    return { ...runView(run), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
+    return {
+      ...runView(run),
+      budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null,
+    };
   }
   async listRuns({ q, ...rest }: RunSearch) {
-    return (await this.engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), limit: rest.limit ?? 20 })).runs.map(runSummary);
+    return (await this.engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), limit: rest.limit ?? 20 })).runs.map(
+      runSummary,
+    );
   }
   async events(ref: string, after: number, limit = 1000) {
     return this.engine.queries.listEvents(await this.id(ref), { after, limit });

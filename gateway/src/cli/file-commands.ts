@@ -16,7 +16,9 @@ export async function exportRun(client: Client, ref: string | undefined, values:
     return 0;
   }
   await writeFile(values.output, text);
-  out(`exported run ${file.run.id} (${file.run.graph}, ${file.run.status}, ${file.events.length} events, ${file.checkpoints.length} checkpoints) to ${values.output}`);
+  out(
+    `exported run ${file.run.id} (${file.run.graph}, ${file.run.status}, ${file.events.length} events, ${file.checkpoints.length} checkpoints) to ${values.output}`,
+  );
   return 0;
 }
 

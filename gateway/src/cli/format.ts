@@ -89,7 +89,8 @@ export function graphsList(graphs: GraphViewT[]): string[] {
     out.push(`${g.name}  version ${g.version}  ${g.nodes.length} nodes  budget: ${budgetText(g.budget)}${g.hasInputSchema ? '  (typed input)' : ''}`);
     for (const l of edgeLines(g)) out.push(`  ${l}`);
   }
-  if (graphs.some((g) => g.edges.some((e) => e.conditional))) out.push('', '-?-> is followed only when its condition holds; ao graphs <name> for a graph\'s nodes and input');
+  if (graphs.some((g) => g.edges.some((e) => e.conditional)))
+    out.push('', "-?-> is followed only when its condition holds; ao graphs <name> for a graph's nodes and input");
   return out;
 }
 
@@ -150,7 +151,12 @@ function constraints(s: JsonSchema): string[] {
 export function schemaFields(schema: Record<string, unknown> | null, indent = ''): string[] {
   if (!schema) return [`${indent}any JSON value (the graph has no input schema)`];
   const s = schema as JsonSchema;
-  if (!s.properties) return [`${indent}${typeOf(s)}${constraints(s).map((c) => `, ${c}`).join('')}`];
+  if (!s.properties)
+    return [
+      `${indent}${typeOf(s)}${constraints(s)
+        .map((c) => `, ${c}`)
+        .join('')}`,
+    ];
   const required = new Set(s.required ?? []);
   const names = Object.keys(s.properties);
   const width = Math.max(0, ...names.map((k) => k.length));
@@ -194,7 +200,11 @@ function usageText(r: RunViewT): string {
   const limits: Budget = r.budgetUsage?.limits ?? (r.budget as Budget);
   const soft = (k: 'tokens' | 'tools' | 'usd', show: (x: number) => string) => (limits.soft?.[k] !== undefined ? ` (soft ${show(limits.soft[k])})` : '');
   const of = (used: number, limit: number | undefined, what: string) => `${n(used)}${limit !== undefined ? ` / ${n(limit)}` : ''} ${what}`;
-  const parts = [of(r.usage.totalTokens, limits.tokens, 'tokens') + soft('tokens', n), `${n(r.usage.llmCalls)} LLM calls`, of(r.usage.toolCalls, limits.tools, 'tool calls') + soft('tools', n)];
+  const parts = [
+    of(r.usage.totalTokens, limits.tokens, 'tokens') + soft('tokens', n),
+    `${n(r.usage.llmCalls)} LLM calls`,
+    of(r.usage.toolCalls, limits.tools, 'tool calls') + soft('tools', n),
+  ];
   const usd = r.budgetUsage?.used.usd;
   if (usd) parts.push(`$${usd.toFixed(4)}${limits.usd !== undefined ? ` / $${limits.usd}` : ''}${soft('usd', (x) => `$${x}`)}`);
   const perTool = r.budgetUsage?.used.perTool ?? r.usage.perTool;
@@ -279,7 +289,11 @@ export function runLines(r: RunViewT, now: number, order: readonly string[] = []
     const rows = ids.map((id) => {
       const s = r.nodes[id]!;
       const took = s.startedAt && s.finishedAt ? duration(Date.parse(s.finishedAt) - Date.parse(s.startedAt)) : '';
-      const notes = [s.iteration > 1 ? `${s.iteration} iterations` : '', s.attempt > 1 ? `attempt ${s.attempt}` : '', s.error ? `${s.error.code}: ${s.error.message}` : ''].filter(Boolean);
+      const notes = [
+        s.iteration > 1 ? `${s.iteration} iterations` : '',
+        s.attempt > 1 ? `attempt ${s.attempt}` : '',
+        s.error ? `${s.error.code}: ${s.error.message}` : '',
+      ].filter(Boolean);
       return [`  ${id}`, s.status, took, notes.join('; ')];
     });
     out.push(...table(['', '', '', ''], rows, new Set([2])).slice(1));

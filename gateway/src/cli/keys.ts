@@ -19,7 +19,12 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { tenant: { type: 'string' }, 'read-only': { type: 'boolean', default: false }, name: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      tenant: { type: 'string' },
+      'read-only': { type: 'boolean', default: false },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   const [sub, id] = positionals;
   if (values.help || !sub) {
@@ -32,7 +37,9 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
   const lock = config.DATABASE_URL ? undefined : await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: `ao keys ${sub}` });
   let store: Store;
   try {
-    store = config.DATABASE_URL ? await openPgStore({ url: config.DATABASE_URL, max: 1 }) : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) } });
+    store = config.DATABASE_URL
+      ? await openPgStore({ url: config.DATABASE_URL, max: 1 })
+      : await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) } });
   } catch (e) {
     await lock?.release();
     throw e;
@@ -41,7 +48,11 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
     switch (sub) {
       case 'create': {
         if (!values.tenant) throw new AoError('AO_VALIDATION', 'usage: ao keys create --tenant T [--read-only] [--name N]', { field: 'tenant' });
-        const { key, record } = await createApiKey(store, { tenant: values.tenant, readOnly: values['read-only'], ...(values.name ? { name: values.name } : {}) });
+        const { key, record } = await createApiKey(store, {
+          tenant: values.tenant,
+          readOnly: values['read-only'],
+          ...(values.name ? { name: values.name } : {}),
+        });
         out(key);
         process.stderr.write(`key ${record.id} for tenant ${record.tenant}${record.readOnly ? ' (read-only)' : ''}: keep it now, it is not shown again\n`);
         return 0;
@@ -49,7 +60,10 @@ export async function keysCommand(argv: string[], env: Record<string, string | u
       case 'list': {
         const keys = await store.listApiKeys();
         if (!keys.length) out('no keys (the API is open: anyone who reaches it is tenant "default")');
-        for (const k of keys) out(`${k.id}  ${k.tenant.padEnd(16)} ${k.readOnly ? 'read-only ' : 'read-write'}  ${k.createdAt}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}${k.name ? `  ${k.name}` : ''}`);
+        for (const k of keys)
+          out(
+            `${k.id}  ${k.tenant.padEnd(16)} ${k.readOnly ? 'read-only ' : 'read-write'}  ${k.createdAt}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}${k.name ? `  ${k.name}` : ''}`,
+          );
         return 0;
       }
       case 'revoke': {

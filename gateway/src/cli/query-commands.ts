@@ -16,8 +16,10 @@ const ID_PREFIX = /^[0-9a-fA-F-]{1,36}$/;
 
 /** `ao runs`: runs, newest first, searched by status, graph, creation time, id prefix. */
 export async function runs(client: Client, values: Values): Promise<number> {
-  if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new ApiError(400, 'AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, 'status');
-  if (values.id !== undefined && !ID_PREFIX.test(values.id)) throw new ApiError(400, 'AO_VALIDATION', '--id must be the start of a run id (hex digits and dashes)', 'id');
+  if (values.status && !RUN_STATUSES.includes(values.status as RunStatus))
+    throw new ApiError(400, 'AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, 'status');
+  if (values.id !== undefined && !ID_PREFIX.test(values.id))
+    throw new ApiError(400, 'AO_VALIDATION', '--id must be the start of a run id (hex digits and dashes)', 'id');
   const now = Date.now();
   const runs = await client.listRuns({
     ...(values.status ? { status: values.status as RunStatus } : {}),
@@ -38,7 +40,10 @@ export async function show(client: Client, ref: string | undefined, values: Valu
   if (values.json) out(JSON.stringify(r, null, 2));
   else {
     // The graph's node order, when the graph is still registered.
-    const order = await client.graph(r.graph).then((g) => g.nodes.map((n) => n.id), () => []);
+    const order = await client.graph(r.graph).then(
+      (g) => g.nodes.map((n) => n.id),
+      () => [],
+    );
     for (const l of runLines(r, Date.now(), order)) out(l);
   }
   if (values.events) {

@@ -6,10 +6,23 @@ import { out, readerGone } from './output.js';
 import { watchRun } from './watch.js';
 
 /** `ao signal`: answer a wait; embedded, follow the run until it ends or waits again. */
-export async function signal(client: Client, id: string | undefined, v: { node?: string | undefined; wait?: string | undefined; payload?: string | undefined; approve?: boolean | undefined; reject?: boolean | undefined; comment?: string | undefined; watch?: boolean | undefined }): Promise<number> {
+export async function signal(
+  client: Client,
+  id: string | undefined,
+  v: {
+    node?: string | undefined;
+    wait?: string | undefined;
+    payload?: string | undefined;
+    approve?: boolean | undefined;
+    reject?: boolean | undefined;
+    comment?: string | undefined;
+    watch?: boolean | undefined;
+  },
+): Promise<number> {
   const usage = 'usage: ao signal <run-id> --node N (--approve | --reject | --payload JSON) [--comment C] [--wait ID]';
   if (!id || !v.node) throw new ApiError(400, 'AO_VALIDATION', usage, id ? 'node' : 'id');
-  if ([v.approve, v.reject, v.payload !== undefined].filter(Boolean).length !== 1) throw new ApiError(400, 'AO_VALIDATION', `give exactly one of --approve, --reject, --payload; ${usage}`, 'payload');
+  if ([v.approve, v.reject, v.payload !== undefined].filter(Boolean).length !== 1)
+    throw new ApiError(400, 'AO_VALIDATION', `give exactly one of --approve, --reject, --payload; ${usage}`, 'payload');
   let payload: unknown;
   if (v.payload !== undefined) {
     try {
@@ -21,7 +34,11 @@ export async function signal(client: Client, id: string | undefined, v: { node?:
     payload = { approved: v.approve === true, ...(v.comment !== undefined ? { comment: v.comment } : {}) };
   }
   const r = await client.signal(id, { node: v.node, ...(v.wait ? { waitId: v.wait } : {}), payload });
-  out(r.duplicate ? `run ${id}: that wait was already answered (${r.signal}); nothing changed` : `run ${id}: answer ${r.signal} stored${r.wait ? ` for wait ${r.wait}` : ' (before the wait: the next one takes it)'} via ${client.where}`);
+  out(
+    r.duplicate
+      ? `run ${id}: that wait was already answered (${r.signal}); nothing changed`
+      : `run ${id}: answer ${r.signal} stored${r.wait ? ` for wait ${r.wait}` : ' (before the wait: the next one takes it)'} via ${client.where}`,
+  );
   if (!v.watch && client instanceof HttpClient) return 0;
   const status = await watchRun(client, r.id, v.watch ? out : () => {});
   out(`status: ${status}`);
@@ -48,7 +65,10 @@ export async function run(client: Client, graph: string | undefined, inputJson: 
   if (final.output !== null && final.output !== undefined) out(`output:\n${JSON.stringify(final.output, null, 2)}`);
   out(`status: ${status}`);
   if (status === 'waiting') {
-    for (const w of final.waits) out(`waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${final.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`);
+    for (const w of final.waits)
+      out(
+        `waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${final.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`,
+      );
     return 0;
   }
   return status === 'succeeded' ? 0 : 1;
@@ -72,9 +92,18 @@ export async function watch(client: Client, ref: string | undefined): Promise<nu
   const alone = client.where === 'embedded (pglite)';
   const parked = run.status === 'waiting' && run.owner === null;
   if (alone && !TERMINAL_STATUSES.has(run.status) && !parked) {
-    throw new ApiError(503, 'AO_RUN_INTERRUPTED', `run ${run.id} is ${run.status} but no process hosts it (the server that ran it stopped): \`ao serve\` on this data directory resumes it, and \`ao watch\` then follows it`, 'id');
+    throw new ApiError(
+      503,
+      'AO_RUN_INTERRUPTED',
+      `run ${run.id} is ${run.status} but no process hosts it (the server that ran it stopped): \`ao serve\` on this data directory resumes it, and \`ao watch\` then follows it`,
+      'id',
+    );
   }
-  const answers = (r: RunViewT) => r.waits.map((w) => `waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${r.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`);
+  const answers = (r: RunViewT) =>
+    r.waits.map(
+      (w) =>
+        `waits for a person at ${w.node}: ${w.prompt}\n  answer: ao signal ${r.id} --node ${w.node} ${w.kind === 'approval' ? '--approve (or --reject)' : `--payload '{"answer": "..."}'`}`,
+    );
   const status = await watchRun(client, run.id, out, { stop: readerGone, throughWaits: !alone, onParked: (r) => answers(r).forEach((l) => out(l)) });
   if (readerGone()) return 0;
   const final = await client.getRun(run.id);
@@ -85,8 +114,19 @@ export async function watch(client: Client, ref: string | undefined): Promise<nu
 }
 
 /** `ao replay`: replay (or, with --overrides, fork) a run from a checkpoint. */
-export async function replay(client: Client, id: string | undefined, v: { 'from-step'?: string | undefined; recorded?: boolean | undefined; lenient?: boolean | undefined; overrides?: string | undefined; watch?: boolean | undefined }): Promise<number> {
-  if (!id || v['from-step'] === undefined) throw new ApiError(400, 'AO_VALIDATION', 'usage: ao replay <run-id> --from-step N [--recorded | --lenient]', 'fromStep');
+export async function replay(
+  client: Client,
+  id: string | undefined,
+  v: {
+    'from-step'?: string | undefined;
+    recorded?: boolean | undefined;
+    lenient?: boolean | undefined;
+    overrides?: string | undefined;
+    watch?: boolean | undefined;
+  },
+): Promise<number> {
+  if (!id || v['from-step'] === undefined)
+    throw new ApiError(400, 'AO_VALIDATION', 'usage: ao replay <run-id> --from-step N [--recorded | --lenient]', 'fromStep');
   const fromStep = Number(v['from-step']);
   if (!Number.isInteger(fromStep) || fromStep < 0) throw new ApiError(400, 'AO_VALIDATION', '--from-step must be a whole number >= 0', 'fromStep');
   if (v.recorded && v.lenient) throw new ApiError(400, 'AO_VALIDATION', 'choose one of --recorded and --lenient', 'mode');

@@ -57,7 +57,9 @@ export async function node(config: ReturnType<typeof loadConfig>): Promise<numbe
   const { setUpProcessLogging, startRuntime } = await import('../node.js');
   setUpProcessLogging(config);
   const rt = await startRuntime(config, { command: 'ao node' });
-  out(`agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`);
+  out(
+    `agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`,
+  );
   const lost = await untilStopped(rt);
   await rt.close();
   return lost ? lostId(lost) : 0;
@@ -65,7 +67,8 @@ export async function node(config: ReturnType<typeof loadConfig>): Promise<numbe
 
 /** `ao serve`: the gateway (HTTP API, inspector) and, unless --no-node, a runtime node, until stopped. */
 export async function serve(config: ReturnType<typeof loadConfig>, o: { node: boolean }): Promise<number> {
-  if (!o.node && !config.NATS_URL) throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
+  if (!o.node && !config.NATS_URL)
+    throw new ApiError(400, 'AO_CONFIG_INVALID', '--no-node needs NATS_URL: without a cluster queue no node would ever take its runs', 'NATS_URL');
   // --no-node: a passive engine takes no runs from the queue and claims none; it only enqueues.
   // The HTTP app's modules load while the store opens (PGlite's start awaits its WebAssembly).
   const http = Promise.all([import('../http/app.js'), import('../http/shutdown.js')]);
@@ -74,16 +77,29 @@ export async function serve(config: ReturnType<typeof loadConfig>, o: { node: bo
   setUpProcessLogging(config);
   const rt = await startRuntime(config, { command: 'ao serve', ...(o.node ? {} : { passive: true }) });
   const [{ buildApp, INSPECTOR_BUILD }, { drainAndClose }] = await http;
-  const app = await buildApp(rt.engine, { logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } }, llmProvider: rt.llm.provider, deltas: rt.providers.deltas });
+  const app = await buildApp(rt.engine, {
+    logger: config.AO_LOG_LEVEL === 'silent' ? false : { level: config.AO_LOG_LEVEL, base: { pid: process.pid, hostname: hostname(), node: rt.nodeId } },
+    llmProvider: rt.llm.provider,
+    deltas: rt.providers.deltas,
+  });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   // In the data dir's lock: a CLI started on the same directory talks to this server, whatever its port.
   await rt.publishUrl(reachableUrl(app.server.address(), config.HOST));
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
-  out(`  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`);
-  out(`  graphs: ${rt.engine.graphs.list().map((g) => g.name).join(', ')}`);
+  out(
+    `  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`,
+  );
+  out(
+    `  graphs: ${rt.engine.graphs
+      .list()
+      .map((g) => g.name)
+      .join(', ')}`,
+  );
   const base = address.replace('127.0.0.1', 'localhost');
   out(`  ${existsSync(join(INSPECTOR_BUILD, 'index.html')) ? `inspector: ${base}/   ` : ''}API docs: ${base}/docs`);
-  out(`  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`);
+  out(
+    `  try: curl -X POST ${address.replace('127.0.0.1', 'localhost')}/runs -H 'Content-Type: application/json' -d '{"graph":"triage","input":{"intent":"refund"}}'`,
+  );
   const lost = await untilStopped(rt);
   if (lost) {
     // Its engine has stopped without writing anything more: nothing to drain.

@@ -4,7 +4,18 @@ import { parseArgs } from 'node:util';
 import { Verifier } from '@ao/actors';
 import type { Verdict } from '@ao/actors';
 import { AoError, isAoError } from '@ao/graphs';
-import { DataDirLock, llmProfilesOf, LlmProfiles, loadConfig, openPgliteStore, openPgStore, parseRunFile, RUN_STATUSES, runRecordOf, TERMINAL_STATUSES } from '@ao/runtime';
+import {
+  DataDirLock,
+  llmProfilesOf,
+  LlmProfiles,
+  loadConfig,
+  openPgliteStore,
+  openPgStore,
+  parseRunFile,
+  RUN_STATUSES,
+  runRecordOf,
+  TERMINAL_STATUSES,
+} from '@ao/runtime';
 import type { Config, RunRecord, RunStatus, Store } from '@ao/runtime';
 import type { ToolDefinition } from '@ao/runtime';
 import { loadExtensions, toolRegistry, withExamples } from '../node.js';
@@ -32,7 +43,6 @@ export interface VerifyArgs {
   concurrency: number;
 }
 
-
 function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -53,7 +63,8 @@ function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
     const storeOnly = (['since', 'graph', 'status', 'limit'] as const).find((k) => values[k] !== undefined);
     if (storeOnly) throw new AoError('AO_VALIDATION', `--${storeOnly} selects runs of a store: it does not apply to files`, { field: storeOnly });
   }
-  if (values.status && !RUN_STATUSES.includes(values.status as RunStatus)) throw new AoError('AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, { field: 'status' });
+  if (values.status && !RUN_STATUSES.includes(values.status as RunStatus))
+    throw new AoError('AO_VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}`, { field: 'status' });
   const whole = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -81,7 +92,12 @@ export async function selectRuns(store: Store, a: Pick<VerifyArgs, 'sinceMs' | '
   const oldest = a.sinceMs !== undefined ? now - a.sinceMs : -Infinity;
   let cursor: string | undefined;
   for (;;) {
-    const page = await store.listRuns({ ...(a.status ? { status: a.status } : {}), ...(a.graph ? { graph: a.graph } : {}), limit: 200, ...(cursor ? { cursor } : {}) });
+    const page = await store.listRuns({
+      ...(a.status ? { status: a.status } : {}),
+      ...(a.graph ? { graph: a.graph } : {}),
+      limit: 200,
+      ...(cursor ? { cursor } : {}),
+    });
     for (const r of page.runs) {
       // Newest first: past the window, every later page is older still.
       if (Date.parse(r.createdAt) < oldest) return picked;
@@ -101,7 +117,10 @@ export type FileVerdict = Verdict & { file?: string };
 
 /** One verdict as the lines a person reads: a line for the run, and a diverged run's diff indented below it. */
 export function verdictLines(v: FileVerdict): string[] {
-  const version = v.version.current !== null && v.version.current !== v.version.recorded ? `  (graph version ${v.version.recorded} → ${v.version.current}${v.version.compatible ? ', declared compatible' : ''})` : '';
+  const version =
+    v.version.current !== null && v.version.current !== v.version.recorded
+      ? `  (graph version ${v.version.recorded} → ${v.version.current}${v.version.compatible ? ', declared compatible' : ''})`
+      : '';
   const head = `${v.run}  ${v.graph}${v.file ? `  ${v.file}` : ''}`;
   if (v.outcome === 'identical') return [`✔ identical  ${head}  ${v.events} events, ${short(v.ms)}${version}`];
   if (v.outcome === 'error') return [`! not verified  ${head}  ${v.error!.code}: ${v.error!.message}${version}`];
@@ -176,7 +195,10 @@ async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ stor
   }
   const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: 'ao verify' });
   try {
-    const store = await openPgliteStore({ dataDir: join(config.AO_DATA_DIR, 'pglite'), template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) } });
+    const store = await openPgliteStore({
+      dataDir: join(config.AO_DATA_DIR, 'pglite'),
+      template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
+    });
     return {
       store,
       close: async () => {
@@ -218,7 +240,9 @@ export async function verifyCommand(argv: string[], out: (s: string) => void, en
       const source = await openSource(config);
       try {
         const runs = await selectRuns(source.store, a);
-        verdicts = await pool(runs, a.concurrency, async (run) => say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }), await source.store.listCheckpoints(run.id))));
+        verdicts = await pool(runs, a.concurrency, async (run) =>
+          say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }), await source.store.listCheckpoints(run.id))),
+        );
       } finally {
         await source.close();
       }
@@ -237,7 +261,11 @@ export async function verifyCommand(argv: string[], out: (s: string) => void, en
  * A verifier of the graphs and tools of this checkout (the examples and `ext`, AO_GRAPHS' modules)
  * and the configured model profiles (to count prompt tokens as the originals did: none is called).
  */
-export function verifierFor(config: Config, ext: { graphs: readonly AnyGraph[]; tools: readonly ToolDefinition[] }, env: NodeJS.ProcessEnv = process.env): Verifier {
+export function verifierFor(
+  config: Config,
+  ext: { graphs: readonly AnyGraph[]; tools: readonly ToolDefinition[] },
+  env: NodeJS.ProcessEnv = process.env,
+): Verifier {
   const tools = toolRegistry(config, ext.tools);
   const profiles = new LlmProfiles(llmProfilesOf(config), { env });
   return new Verifier({ graphs: withExamples(ext.graphs), tools, llm: (p) => profiles.resolve(p) });

@@ -18,6 +18,11 @@ export function parseInstant(text: string, field: string, now = Date.now()): str
   const t = text.trim();
   const utc = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(t) ? `${t}${t.includes('T') ? 'Z' : 'T00:00:00Z'}` : t;
   const ms = /^\d{4}-\d{2}-\d{2}/.test(utc) ? Date.parse(utc) : NaN;
-  if (Number.isNaN(ms)) throw new AoError('AO_VALIDATION', `--${field} must be a duration back from now (30m, 24h, 7d) or a date (2026-12-04, 2026-12-04T18:00:00Z); got ${JSON.stringify(text)}`, { field });
+  if (Number.isNaN(ms))
+    throw new AoError(
+      'AO_VALIDATION',
+      `--${field} must be a duration back from now (30m, 24h, 7d) or a date (2026-12-04, 2026-12-04T18:00:00Z); got ${JSON.stringify(text)}`,
+      { field },
+    );
   return new Date(ms).toISOString();
 }

@@ -115,7 +115,11 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   // The API documented from the same zod schemas that validate it (OpenAPI at /docs/json, UI at /docs).
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'agent-orchestrator', version: '0.1.0', description: 'Durable multi-agent workflows: runs, their event logs, checkpoints, replays and live streams.' },
+      info: {
+        title: 'agent-orchestrator',
+        version: '0.1.0',
+        description: 'Durable multi-agent workflows: runs, their event logs, checkpoints, replays and live streams.',
+      },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `ao keys create --tenant T`.' } } },
       security: [{ apiKey: [] }],
     },
@@ -152,7 +156,12 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   await app.register(runFilesRoutes(engine));
   await app.register(nodesRoutes(engine));
   const streams = new StreamHub(
-    { bus: engine.bus, listEvents: (id, q) => engine.queries.listEvents(id, q), getRun: (id) => engine.queries.getRun(id), ...(o.deltas ? { deltas: o.deltas } : {}) },
+    {
+      bus: engine.bus,
+      listEvents: (id, q) => engine.queries.listEvents(id, q),
+      getRun: (id) => engine.queries.getRun(id),
+      ...(o.deltas ? { deltas: o.deltas } : {}),
+    },
     { ...DEFAULT_STREAM_LIMITS, ...o.stream },
     app.log,
   );

@@ -122,7 +122,9 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   }
   if (isAoError(err)) {
     const candidates = err.details?.candidates;
-    void reply.status(HTTP_STATUS[err.code] ?? 500).send(body(err.code, err.message, err.field, Array.isArray(candidates) ? candidates.map(String) : undefined));
+    void reply
+      .status(HTTP_STATUS[err.code] ?? 500)
+      .send(body(err.code, err.message, err.field, Array.isArray(candidates) ? candidates.map(String) : undefined));
     return;
   }
   switch (err.code) {

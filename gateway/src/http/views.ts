@@ -1,11 +1,29 @@
 import { z } from 'zod';
 import { ApprovalAnswerSchema, BudgetSchema, InterruptAnswerSchema, schemaJson } from '@ao/graphs';
 import type { GraphDef } from '@ao/graphs';
-import { CheckpointRecordSchema, EnvelopeGistSchema, NewRunIdSchema, EnvelopeSchema, ErrorInfoSchema, NodeStateSchema, REPLAY_MODES, ReplayInfoSchema, ReplayOverridesSchema, RUN_ID_PREFIX, RUN_STATUSES, UsageSchema, WaitInfoSchema } from '@ao/runtime';
+import {
+  CheckpointRecordSchema,
+  EnvelopeGistSchema,
+  NewRunIdSchema,
+  EnvelopeSchema,
+  ErrorInfoSchema,
+  NodeStateSchema,
+  REPLAY_MODES,
+  ReplayInfoSchema,
+  ReplayOverridesSchema,
+  RUN_ID_PREFIX,
+  RUN_STATUSES,
+  UsageSchema,
+  WaitInfoSchema,
+} from '@ao/runtime';
 import type { RunRecord } from '@ao/runtime';
 
 /** Ids, names and cursors: printable and safe for every store (no NUL, no control characters). */
-const Name = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
+const Name = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
 
 const MAX_DEPTH = 64;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -187,9 +205,13 @@ export const GraphView = z.object({
       maxIterations: z.number().optional(),
       hasArgs: z.boolean(),
       /** A person approves the node before it runs (the answer's JSON Schema in `schema`). */
-      approval: z.object({ prompt: z.string(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() }).optional(),
+      approval: z
+        .object({ prompt: z.string(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() })
+        .optional(),
       /** The node's agent may ask a person (`ask_human`). */
-      interrupt: z.object({ prompt: z.string().optional(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() }).optional(),
+      interrupt: z
+        .object({ prompt: z.string().optional(), schema: z.unknown(), timeoutSec: z.number().optional(), onTimeout: z.string(), countWallClock: z.boolean() })
+        .optional(),
     }),
   ),
   edges: z.array(z.object({ from: z.string(), to: z.string(), conditional: z.boolean(), back: z.boolean() })),

@@ -6,7 +6,8 @@ import { FrameWriter } from './writer.js';
 import type { FrameSocket, WriterLimits } from './writer.js';
 
 /** Envelopes after which a run's status, node states or usage may have changed. */
-const CHANGES = /^(run\.(started|finished|parked|migrated|waiting|resumed)|node\.(start|completed|failed|skipped|retry_scheduled)|loop\.iterated|wait\.(opened|registered|resolved)|budget\.escalated)$/;
+const CHANGES =
+  /^(run\.(started|finished|parked|migrated|waiting|resumed)|node\.(start|completed|failed|skipped|retry_scheduled)|loop\.iterated|wait\.(opened|registered|resolved)|budget\.escalated)$/;
 
 export interface StatusSource {
   bus: Bus;
@@ -109,7 +110,14 @@ export class StatusFeed {
       this.behind += 1;
       this.remove(c);
       c.writer.sendNow(
-        text({ kind: 'behind', lastSeq: null, error: { code: 'AO_STREAM_BEHIND', message: `the client left more than ${this.limits.maxBufferedBytes} bytes unread; reload GET /runs and reconnect` } }),
+        text({
+          kind: 'behind',
+          lastSeq: null,
+          error: {
+            code: 'AO_STREAM_BEHIND',
+            message: `the client left more than ${this.limits.maxBufferedBytes} bytes unread; reload GET /runs and reconnect`,
+          },
+        }),
       );
       c.socket.close(CLOSE.behind, 'behind');
     }

@@ -11,7 +11,9 @@ export class RecordingNotVerified extends Error {
     readonly verdict: Verdict,
     where: string,
   ) {
-    super(`${where}: ${verdict.outcome === 'diverged' ? 'the replay diverged from the recording' : 'the recording could not be verified'}\n${verdictLines(verdict).join('\n')}`);
+    super(
+      `${where}: ${verdict.outcome === 'diverged' ? 'the replay diverged from the recording' : 'the recording could not be verified'}\n${verdictLines(verdict).join('\n')}`,
+    );
     this.name = 'RecordingNotVerified';
   }
 }

@@ -16,18 +16,37 @@ describe.skipIf(!chromiumAvailable())('run addresses in the browser', () => {
   const { api } = gatewayApi(() => session.server.url);
 
   beforeAll(async () => {
-    session = await openInspector('ao-browser-addr-', {}, {
-      prepare: async (dir) => {
-        const store = await openPgliteStore({ dataDir: `${dir}/pglite` });
-        for (const twin of TWINS) {
-          await store.createRun({ id: twin, graph: 'triage', graphVersion: 'v', input: { intent: 'refund' }, budget: {}, nodes: {}, traceId: null, owner: null, leaseMs: 0 });
-          await store.commit({ runId: twin, events: [], patch: { status: 'succeeded', finishedAt: new Date().toISOString() } });
-        }
-        await store.close();
+    session = await openInspector(
+      'ao-browser-addr-',
+      {},
+      {
+        prepare: async (dir) => {
+          const store = await openPgliteStore({ dataDir: `${dir}/pglite` });
+          for (const twin of TWINS) {
+            await store.createRun({
+              id: twin,
+              graph: 'triage',
+              graphVersion: 'v',
+              input: { intent: 'refund' },
+              budget: {},
+              nodes: {},
+              traceId: null,
+              owner: null,
+              leaseMs: 0,
+            });
+            await store.commit({ runId: twin, events: [], patch: { status: 'succeeded', finishedAt: new Date().toISOString() } });
+          }
+          await store.close();
+        },
       },
-    });
-    ({ id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage', input: { intent: 'refund' } }) }));
-    for (let r = await api<{ status: string }>(`/runs/${id}`); r.status !== 'succeeded'; r = await api(`/runs/${id}`)) await new Promise((res) => setTimeout(res, 100));
+    );
+    ({ id } = await api<{ id: string }>('/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: 'triage', input: { intent: 'refund' } }),
+    }));
+    for (let r = await api<{ status: string }>(`/runs/${id}`); r.status !== 'succeeded'; r = await api(`/runs/${id}`))
+      await new Promise((res) => setTimeout(res, 100));
   }, 180_000);
   afterAll(async () => session?.close());
 

@@ -29,7 +29,12 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
   let server: Server;
   let page: Page;
   const { api, events } = gatewayApi(() => server.url);
-  const start = () => api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage-with-approval', input: { intent: 'refund' } }) });
+  const start = () =>
+    api<{ id: string }>('/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: 'triage-with-approval', input: { intent: 'refund' } }),
+    });
   const refundCalls = (evs: Envelope[]) => evs.filter((e) => e.type === 'tool.call' && (e.payload as { name?: string }).name === 'stripe_refund');
   const waitingRow = (id: string) => `[data-testid=waiting-row][data-run="${id}"]`;
 
@@ -105,7 +110,10 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     expect(await page.locator('[data-testid=run-page]').getAttribute('data-events')).toBe(String(log.length));
     const types = log.map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['wait.opened', 'run.waiting', 'run.resumed', 'wait.resolved']));
-    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ approved: true, outcome: { kind: 'signal', payload: { approved: true, amount: 12.5 } } });
+    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({
+      approved: true,
+      outcome: { kind: 'signal', payload: { approved: true, amount: 12.5 } },
+    });
     expect(refundCalls(log)).toHaveLength(1);
     await page.click(`[data-testid=event-row][data-seq="${log.find((e) => e.type === 'wait.resolved')!.seq}"]`);
     expect(await page.locator('[data-testid=event-row].selected').textContent()).toContain('refund answered, approved');
@@ -143,7 +151,11 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
   });
 
   it("answers an agent's question (ask_human) in a text box: the answer is the tool's result and the run goes on", async () => {
-    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'ask-a-person', input: { ticket: 't-1' } }) });
+    const { id } = await api<{ id: string }>('/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: 'ask-a-person', input: { ticket: 't-1' } }),
+    });
     await page.goto(`${server.url}/#/runs/${id}`);
     const form = page.locator('[data-testid=wait][data-node=draft]');
     await form.waitFor({ timeout: 60_000 });
@@ -159,13 +171,21 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     await runPage(page, `[data-run="${id}"][data-ended=succeeded]`);
     expect(await page.locator('[data-testid=node-draft]').getAttribute('data-asking')).toBeNull();
     const log = await events(id);
-    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ node: 'draft', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'The customer is Ada Lovelace.' } } });
+    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({
+      node: 'draft',
+      kind: 'interrupt',
+      outcome: { kind: 'signal', payload: { answer: 'The customer is Ada Lovelace.' } },
+    });
     expect(JSON.stringify(log.filter((e) => e.type === 'llm.request' && e.from.startsWith('supervisor/draft')).at(-1)!.payload)).toContain('Ada Lovelace');
     await shot(page, 'wait-question-answered');
   });
 
   it('grants more at a soft budget limit: grant / deny / fork offered, the grant with its amount', async () => {
-    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'soft-budget' }) });
+    const { id } = await api<{ id: string }>('/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: 'soft-budget' }),
+    });
     await page.goto(`${server.url}/#/runs/${id}`);
     const form = page.locator('[data-testid=wait][data-kind=budget]');
     await form.waitFor({ timeout: 60_000 });
@@ -186,7 +206,10 @@ describe.skipIf(!chromiumAvailable())('answering waiting runs from the inspector
     await form.locator('[data-testid=answer-submit]').click();
     await runPage(page, `[data-run="${id}"][data-ended=succeeded]`);
     const log = await events(id);
-    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({ kind: 'budget', outcome: { kind: 'signal', payload: { decision: 'grant', tokens: 100_000 } } });
+    expect(log.find((e) => e.type === 'wait.resolved')!.payload).toMatchObject({
+      kind: 'budget',
+      outcome: { kind: 'signal', payload: { decision: 'grant', tokens: 100_000 } },
+    });
     const raised = log.find((e) => e.type === 'budget.raised')!.payload as { soft: { tokens: number } };
     // Raised by the grant: the gauge's mark follows.
     expect(await page.locator('[data-testid="gauge-tokens"]').getAttribute('data-soft')).toBe(String(raised.soft.tokens));

@@ -47,7 +47,16 @@ export function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     // No background networking: the machine's network is closed, and Chromium would keep trying.
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -131,7 +140,11 @@ export interface InspectorSession {
  * Build the inspector, start `ao serve` with `env` on a temporary data directory (`prefix`), open a
  * page. `prepare` fills the data directory before the server opens it (e.g. a run written into its store).
  */
-export async function openInspector(prefix: string, env: Record<string, string> = {}, o: { prepare?: (dir: string) => Promise<void> } = {}): Promise<InspectorSession> {
+export async function openInspector(
+  prefix: string,
+  env: Record<string, string> = {},
+  o: { prepare?: (dir: string) => Promise<void> } = {},
+): Promise<InspectorSession> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   await Promise.all([buildInspector(), o.prepare?.(dir)]);
   const server = await startServer({ AO_DATA_DIR: dir, ...env });

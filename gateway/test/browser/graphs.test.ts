@@ -26,9 +26,14 @@ describe.skipIf(!chromiumAvailable())('the graphs page in Chromium against a rea
     await page.click('[data-testid=nav-graphs]');
     await page.waitForURL(/#\/graphs$/);
     const items = page.locator('[data-testid=graph-item]');
-    await expect.poll(() => items.evaluateAll((els) => els.map((e) => e.getAttribute('data-graph')))).toEqual(['draft-critique', 'research-swarm', 'triage', 'triage-with-approval']);
+    await expect
+      .poll(() => items.evaluateAll((els) => els.map((e) => e.getAttribute('data-graph'))))
+      .toEqual(['draft-critique', 'research-swarm', 'triage', 'triage-with-approval']);
     // triage is two branches out of classify, each taken only when its condition holds.
-    expect(await page.locator('[data-testid=graph-item][data-graph=triage] .edge').allTextContents()).toEqual(['classify → refund (when)', 'classify → escalate (when)']);
+    expect(await page.locator('[data-testid=graph-item][data-graph=triage] .edge').allTextContents()).toEqual([
+      'classify → refund (when)',
+      'classify → escalate (when)',
+    ]);
 
     await page.click('[data-testid=graph-item][data-graph=draft-critique]');
     await page.waitForURL(/#\/graphs\/draft-critique$/);
@@ -37,10 +42,17 @@ describe.skipIf(!chromiumAvailable())('the graphs page in Chromium against a rea
     const graph = await api<{ version: string }>('/graphs/draft-critique');
     expect(await detail.textContent()).toContain(`version ${graph.version}`);
     expect(await page.locator('[data-testid=graph-budget]').textContent()).toBe('budget: 20,000 tokens · 120 s wall clock');
-    expect(await page.locator('[data-testid=graph-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')))).toEqual(['outline', 'draft', 'critique', 'publish']);
+    expect(await page.locator('[data-testid=graph-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')))).toEqual([
+      'outline',
+      'draft',
+      'critique',
+      'publish',
+    ]);
     // The drawing has every node.
     for (const n of ['outline', 'draft', 'critique', 'publish']) await page.locator(`[data-testid=graph] [data-testid=node-${n}]`).waitFor();
-    const edges = await page.locator('[data-testid=graph-edge]').evaluateAll((els) => els.map((e) => [e.textContent?.replace(/\s+/g, ' ').trim(), e.getAttribute('data-conditional'), e.getAttribute('data-back')]));
+    const edges = await page
+      .locator('[data-testid=graph-edge]')
+      .evaluateAll((els) => els.map((e) => [e.textContent?.replace(/\s+/g, ' ').trim(), e.getAttribute('data-conditional'), e.getAttribute('data-back')]));
     expect(edges).toEqual([
       ['outline → draft', 'false', 'false'],
       ['draft → critique', 'false', 'false'],

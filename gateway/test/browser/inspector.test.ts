@@ -61,7 +61,21 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     const log2 = await events(runId);
     expect(await attr(page, '[data-testid=message-flow]', 'data-arrows')).toBe(String(log2.length));
     const lanes = await page.locator('[data-testid=lane]').allTextContents();
-    expect(lanes).toEqual(expect.arrayContaining(['supervisor', 'budget', 'plan', 'search', 'analyse', 'branch-1', 'branch-2', 'branch-3', 'summarise', 'llm/default', 'tool/web_search']));
+    expect(lanes).toEqual(
+      expect.arrayContaining([
+        'supervisor',
+        'budget',
+        'plan',
+        'search',
+        'analyse',
+        'branch-1',
+        'branch-2',
+        'branch-3',
+        'summarise',
+        'llm/default',
+        'tool/web_search',
+      ]),
+    );
 
     // A gauge for every limit of the budget, reading what the gateway's ledger says.
     const usage = await api<{ used: { tokens: number; tools: number; perTool: Record<string, number> } }>(`/runs/${runId}/usage`);
@@ -84,7 +98,11 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     await list.waitForSelector('[data-testid=runs][data-feed=open]');
     await list.waitForSelector(`[data-testid=run-row][data-run="${runId}"][data-status=succeeded]`);
     // A run started elsewhere (after the list was loaded) appears and ends there, without a reload.
-    const { id } = await api<{ id: string }>('/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: 'triage', input: { intent: 'refund' } }) });
+    const { id } = await api<{ id: string }>('/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: 'triage', input: { intent: 'refund' } }),
+    });
     await list.waitForSelector(`[data-testid=run-row][data-run="${id}"][data-status=succeeded]`, { state: 'attached' });
     const row = list.locator(`[data-testid=run-row][data-run="${runId}"]`);
     const run = await api<{ usage: { totalTokens: number } }>(`/runs/${runId}`);
@@ -111,7 +129,10 @@ describe.skipIf(!chromiumAvailable())('the inspector in Chromium against a real 
     expect(await nodeStatuses(page)).toEqual({ plan: 'succeeded', search: 'succeeded', analyse: analyseStarted ? 'running' : 'pending', summarise: 'pending' });
     expect(await attr(page, '[data-testid=run-page]', 'data-status')).toBe('running');
     expect(await attr(page, '[data-testid=message-flow]', 'data-arrows')).toBe(String(n));
-    const settled = log.slice(0, n).filter((e) => e.type === 'budget.settle').reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
+    const settled = log
+      .slice(0, n)
+      .filter((e) => e.type === 'budget.settle')
+      .reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
     expect(Number(await attr(page, '[data-testid="gauge-tokens"]', 'data-used'))).toBe(settled);
     expect(Number(await attr(page, '[data-testid="gauge-perTool.web_search"]', 'data-used'))).toBe(1);
     expect(await attr(page, '[data-testid=event-detail]', 'data-seq')).toBe(String(log[k]!.seq));

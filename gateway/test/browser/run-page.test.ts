@@ -16,7 +16,8 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
   let server: Server;
   let page: Page;
   const { api, events } = gatewayApi(() => server.url);
-  const post = <T>(path: string, body: unknown) => api<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = <T>(path: string, body: unknown) =>
+    api<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   async function finished(id: string): Promise<{ status: string }> {
     for (;;) {
       const run = await api<{ status: string }>(`/runs/${id}`);
@@ -50,13 +51,19 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     const drawer = page.locator('[data-testid=node-drawer][data-node=draft]');
     await drawer.waitFor();
     const execs = drawer.locator('[data-testid=execution]');
-    expect(await execs.evaluateAll((els) => els.map((e) => [e.getAttribute('data-actor'), e.getAttribute('data-iteration'), e.getAttribute('data-attempt'), e.getAttribute('data-status')]))).toEqual([
+    expect(
+      await execs.evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-actor'), e.getAttribute('data-iteration'), e.getAttribute('data-attempt'), e.getAttribute('data-status')]),
+      ),
+    ).toEqual([
       ['supervisor/draft', '1', '1', 'succeeded'],
       ['supervisor/draft@2.1', '2', '1', 'succeeded'],
     ]);
     // What the model was asked and what it answered, as the log has them.
     const log = await events(critique);
-    const request = log.find((e) => e.type === 'llm.request' && e.from === 'supervisor/draft@2.1')!.payload as { messages: Array<{ role: string; content: string }> };
+    const request = log.find((e) => e.type === 'llm.request' && e.from === 'supervisor/draft@2.1')!.payload as {
+      messages: Array<{ role: string; content: string }>;
+    };
     const response = log.find((e) => e.type === 'llm.response' && e.to === 'supervisor/draft@2.1')!.payload as { content: string };
     const second = execs.nth(1);
     const prompt = (await second.locator('[data-testid=prompt]').textContent())!.replace(/\s+/g, ' ');
@@ -67,7 +74,9 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     const answer = (await second.locator('[data-testid=answer]').textContent())!.replace(/\s+/g, ' ');
     expect(answer).toContain(response.content.split('\n')[0]!.replace(/\s+/g, ' '));
     // Tokens and the budget's decisions for the call.
-    const settled = log.filter((e) => e.type === 'budget.settle' && e.from === 'supervisor/draft@2.1').reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
+    const settled = log
+      .filter((e) => e.type === 'budget.settle' && e.from === 'supervisor/draft@2.1')
+      .reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
     expect(await second.locator('.exec-head .facts').textContent()).toContain(`${settled.toLocaleString('en-US')} tokens`);
     expect(await second.locator('[data-testid=call-budget] li').allTextContents()).toEqual([
       expect.stringMatching(/asked for \d+ tokens/),
@@ -125,10 +134,15 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
 
     const log = await events(swarm);
     // Where the tokens went, node by node, beside the budget.
-    const settledBy = (node: string) => log.filter((e) => e.type === 'budget.settle' && (e.from === `supervisor/${node}` || e.from.startsWith(`supervisor/${node}/`))).reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
-    expect(await page.locator('[data-testid=spent-by-node] [data-node]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-node'), Number(e.getAttribute('data-tokens'))]))).toEqual(
-      ['plan', 'search', 'analyse', 'summarise'].map((n) => [n, settledBy(n)]),
-    );
+    const settledBy = (node: string) =>
+      log
+        .filter((e) => e.type === 'budget.settle' && (e.from === `supervisor/${node}` || e.from.startsWith(`supervisor/${node}/`)))
+        .reduce((s, e) => s + (e.payload as { tokens: number }).tokens, 0);
+    expect(
+      await page
+        .locator('[data-testid=spent-by-node] [data-node]')
+        .evaluateAll((els) => els.map((e) => [e.getAttribute('data-node'), Number(e.getAttribute('data-tokens'))])),
+    ).toEqual(['plan', 'search', 'analyse', 'summarise'].map((n) => [n, settledBy(n)]));
 
     await page.click('[data-testid=tab-timeline]');
     const starts = log.filter((e) => e.type === 'node.start' || e.type === 'branch.start');
@@ -189,7 +203,11 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
   it('compares a fork with changed instructions with its original, marking the first divergence and the outputs that differ', async () => {
     const { checkpoints } = await api<{ checkpoints: Array<{ step: number; node: string | null }> }>(`/runs/${critique}/checkpoints`);
     const step = checkpoints.find((c) => c.node === 'outline')!.step;
-    const fork = await post<{ id: string }>(`/runs/${critique}/replay`, { fromStep: step, mode: 'live', overrides: { nodes: { draft: { instructions: 'Write the draft as a numbered list.' } } } });
+    const fork = await post<{ id: string }>(`/runs/${critique}/replay`, {
+      fromStep: step,
+      mode: 'live',
+      overrides: { nodes: { draft: { instructions: 'Write the draft as a numbered list.' } } },
+    });
     expect((await finished(fork.id)).status).toBe('succeeded');
     const diff = await api<{ first: { actor: string }; nodes: Array<{ node: string }> }>(`/runs/${critique}/diff/${fork.id}`);
     expect(diff.first.actor).toBe('supervisor/draft');
@@ -216,7 +234,9 @@ describe.skipIf(!chromiumAvailable())('the run page and the compare view in Chro
     expect(await page.locator('[data-testid=compare-row][data-actor="supervisor/outline"]').getAttribute('data-differs')).toBe('false');
     expect(await page.locator('[data-testid=compare-row][data-actor="supervisor/draft"]').getAttribute('data-differs')).toBe('true');
     expect(await page.locator('[data-testid=compare-row][data-first=true]').count()).toBe(1);
-    expect(await page.locator('[data-testid=node-diff]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')))).toEqual(diff.nodes.map((n) => n.node));
+    expect(await page.locator('[data-testid=node-diff]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')))).toEqual(
+      diff.nodes.map((n) => n.node),
+    );
     expect(diff.nodes.map((n) => n.node)).toContain('draft');
     await shot(page, 'compare-fork');
   });

@@ -94,31 +94,25 @@ function spawnUnder<M, S>(parent: Ref<unknown>, path: ActorPath, b: Behaviour<M,
       return self;
     },
     path,
-    spawn: <C, T>(childName: string, cb: Behaviour<C, T>) =>
-      spawnUnder(self['ref'] as Ref<unknown>, `${path}/${childName}` as ActorPath, cb, self.kids),
+    spawn: <C, T>(childName: string, cb: Behaviour<C, T>) => spawnUnder(self['ref'] as Ref<unknown>, `${path}/${childName}` as ActorPath, cb, self.kids),
   };
-  const ref = nact.spawn(
-    parent as never,
-    async (state: S, msg: M) => b.receive(state, msg, ctx),
-    `a${(nactNames += 1)}`,
-    {
-      initialState: b.initialState,
-      onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
-        if (!self.stopped) self.markStopped();
-        try {
-          b.onCrash?.(err, msg, path);
-        } catch (e) {
-          log.error(`onCrash of ${path} threw`, { component: 'actors', err: e });
-        }
-        if (!b.onCrash) log.error(`${path} crashed`, { component: 'actors', msg, err });
-        return sctx.stop;
-      },
-      afterStop: () => {
-        if (!self.stopped) self.markStopped();
-        children?.delete(self as RefImpl<unknown>);
-      },
-    } as never,
-  ) as Ref<M>;
+  const ref = nact.spawn(parent as never, async (state: S, msg: M) => b.receive(state, msg, ctx), `a${(nactNames += 1)}`, {
+    initialState: b.initialState,
+    onCrash: (msg: M, err: unknown, sctx: { stop: symbol }) => {
+      if (!self.stopped) self.markStopped();
+      try {
+        b.onCrash?.(err, msg, path);
+      } catch (e) {
+        log.error(`onCrash of ${path} threw`, { component: 'actors', err: e });
+      }
+      if (!b.onCrash) log.error(`${path} crashed`, { component: 'actors', msg, err });
+      return sctx.stop;
+    },
+    afterStop: () => {
+      if (!self.stopped) self.markStopped();
+      children?.delete(self as RefImpl<unknown>);
+    },
+  } as never) as Ref<M>;
   let stoppedOnce = false;
   self = new RefImpl(path, ref, () => {
     if (stoppedOnce) return;

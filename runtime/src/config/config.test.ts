@@ -21,7 +21,10 @@ describe('config: the cluster knobs', () => {
 describe('config: payload limits', () => {
   it('reads AO_MAX_PAYLOAD_BYTES and AO_CONTENT_MIN_BYTES, with their defaults, and refuses bad ones with AO_CONFIG_INVALID', () => {
     expect(loadConfig({})).toMatchObject({ AO_MAX_PAYLOAD_BYTES: 8 * 1024 * 1024, AO_CONTENT_MIN_BYTES: 65_536 });
-    expect(loadConfig({ AO_MAX_PAYLOAD_BYTES: '2048', AO_CONTENT_MIN_BYTES: '1024' })).toMatchObject({ AO_MAX_PAYLOAD_BYTES: 2048, AO_CONTENT_MIN_BYTES: 1024 });
+    expect(loadConfig({ AO_MAX_PAYLOAD_BYTES: '2048', AO_CONTENT_MIN_BYTES: '1024' })).toMatchObject({
+      AO_MAX_PAYLOAD_BYTES: 2048,
+      AO_CONTENT_MIN_BYTES: 1024,
+    });
     for (const [name, value] of [
       ['AO_MAX_PAYLOAD_BYTES', '10'],
       ['AO_MAX_PAYLOAD_BYTES', 'big'],

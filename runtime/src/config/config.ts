@@ -58,7 +58,10 @@ export const ConfigSchema = z.object({
   /** NATS server(s) with JetStream; set: the JetStream bus and cluster work distribution; unset: the in-process bus. */
   NATS_URL: optionalString,
   /** Prefix of the JetStream streams, consumers, subjects and KV bucket (one cluster per prefix). */
-  AO_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -').default('ao'),
+  AO_NATS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -')
+    .default('ao'),
   /** How long a pulled work item (a run start, a node task) may go unacknowledged before it is handed to another node (a node died); set when the queues are first created. */
   AO_NATS_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   /** Node tasks (node executions, swarm branches) a runtime node runs at once in a cluster. */
@@ -75,7 +78,12 @@ export const ConfigSchema = z.object({
   /** How long a run's lease lasts without renewal (ms). */
   AO_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
   /** The largest payload an envelope may carry (bytes of JSON): past it the step fails with AO_PAYLOAD_TOO_LARGE instead of bloating the log. */
-  AO_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1_024).max(1_073_741_824).default(8 * 1024 * 1024),
+  AO_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(1_073_741_824)
+    .default(8 * 1024 * 1024),
   /** Strings at least this long (a large tool result, input or answer) are stored once per run, by reference, however often the run repeats them. */
   AO_CONTENT_MIN_BYTES: z.coerce.number().int().min(256).max(1_073_741_824).default(65_536),
   /** Price per million input/output tokens by model, as JSON: {"gpt-4o":{"input":2.5,"output":10},"*":{...}}. */

@@ -18,12 +18,7 @@ function validPath(s: string): boolean {
   VALID_PATHS.add(s);
   return true;
 }
-export const ActorPathSchema = z
-  .string()
-  .min(1)
-  .max(512)
-  .refine(validPath, 'actor path segments are [A-Za-z0-9_.@-]+')
-  .brand<'ActorPath'>();
+export const ActorPathSchema = z.string().min(1).max(512).refine(validPath, 'actor path segments are [A-Za-z0-9_.@-]+').brand<'ActorPath'>();
 export type ActorPath = z.infer<typeof ActorPathSchema>;
 
 export function actorPath(...segments: string[]): ActorPath {
@@ -150,10 +145,18 @@ export function assertStorable(env: Envelope, maxPayloadBytes = DEFAULT_MAX_PAYL
   // A UTF-8 byte is at most one UTF-16 unit and a unit at most 3 bytes: count only when it matters.
   if (json.length * 3 > maxPayloadBytes && Buffer.byteLength(json) > maxPayloadBytes) {
     const bytes = Buffer.byteLength(json);
-    throw new AoError('AO_PAYLOAD_TOO_LARGE', `envelope ${env.type} cannot be stored: its payload is ${bytes} bytes, over the limit of ${maxPayloadBytes} (AO_MAX_PAYLOAD_BYTES)`, { field: 'payload', details: { bytes, max: maxPayloadBytes } });
+    throw new AoError(
+      'AO_PAYLOAD_TOO_LARGE',
+      `envelope ${env.type} cannot be stored: its payload is ${bytes} bytes, over the limit of ${maxPayloadBytes} (AO_MAX_PAYLOAD_BYTES)`,
+      { field: 'payload', details: { bytes, max: maxPayloadBytes } },
+    );
   }
   if (UNSTORABLE.test(json)) {
-    throw new AoError('AO_ENVELOPE_INVALID', `envelope ${env.type} cannot be stored: its payload holds a NUL character or a lone surrogate, which Postgres jsonb refuses`, { field: 'payload' });
+    throw new AoError(
+      'AO_ENVELOPE_INVALID',
+      `envelope ${env.type} cannot be stored: its payload holds a NUL character or a lone surrogate, which Postgres jsonb refuses`,
+      { field: 'payload' },
+    );
   }
 }
 

@@ -65,7 +65,14 @@ export const PAYLOADS = {
   'replay.diverged': DivergenceSchema,
   'node.start': z.object({ node, iteration: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
   /** `ranOn`: the runtime node that ran it, when it ran as a node task of a cluster (absent on the run's host). */
-  'node.completed': z.object({ node, iteration: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage, ranOn: z.string().optional() }),
+  'node.completed': z.object({
+    node,
+    iteration: z.number().int(),
+    attempt: z.number().int(),
+    output: NodeOutputSchema,
+    usage: PartialUsage,
+    ranOn: z.string().optional(),
+  }),
   'node.failed': z.object({
     node,
     iteration: z.number().int(),
@@ -79,9 +86,30 @@ export const PAYLOADS = {
   'node.skipped': z.object({ node, reason: z.string() }),
   'node.retry_scheduled': z.object({ node, attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
   'loop.iterated': z.object({ from: node, to: node, iteration: z.number().int(), reset: z.array(z.string()) }),
-  'branch.start': z.object({ node, branch: z.number().int().positive(), of: z.number().int().positive(), attempt: z.number().int().positive(), context: NodeContextSchema }),
-  'branch.completed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), output: NodeOutputSchema, usage: PartialUsage, ranOn: z.string().optional() }),
-  'branch.failed': z.object({ node, branch: z.number().int(), attempt: z.number().int(), error: ErrorInfoSchema, usage: PartialUsage, retryable: z.boolean(), ranOn: z.string().optional() }),
+  'branch.start': z.object({
+    node,
+    branch: z.number().int().positive(),
+    of: z.number().int().positive(),
+    attempt: z.number().int().positive(),
+    context: NodeContextSchema,
+  }),
+  'branch.completed': z.object({
+    node,
+    branch: z.number().int(),
+    attempt: z.number().int(),
+    output: NodeOutputSchema,
+    usage: PartialUsage,
+    ranOn: z.string().optional(),
+  }),
+  'branch.failed': z.object({
+    node,
+    branch: z.number().int(),
+    attempt: z.number().int(),
+    error: ErrorInfoSchema,
+    usage: PartialUsage,
+    retryable: z.boolean(),
+    ranOn: z.string().optional(),
+  }),
   'branch.retry_scheduled': z.object({ node, branch: z.number().int(), attempt: z.number().int(), delayMs: z.number().int(), error: ErrorInfoSchema }),
   /** A supervisor handed a sub-task to a child agent (`<supervisor>/task-k`). */
   'task.started': z.object({ node, task: z.number().int().positive(), text: z.string() }),
@@ -121,7 +149,15 @@ export const PAYLOADS = {
   }),
   'tool.call': z.object({ key: z.string(), name: z.string(), args: z.unknown(), hash: z.string().optional() }),
   'budget.request': z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('llm'), key: z.string(), node, actor: z.string(), promptTokens: z.number().int().min(0), maxTokens: z.number().int().positive(), model: z.string() }),
+    z.object({
+      kind: z.literal('llm'),
+      key: z.string(),
+      node,
+      actor: z.string(),
+      promptTokens: z.number().int().min(0),
+      maxTokens: z.number().int().positive(),
+      model: z.string(),
+    }),
     z.object({ kind: z.literal('tool'), key: z.string(), node, actor: z.string(), tool: z.string() }),
   ]),
   'budget.granted': z.object({

@@ -64,7 +64,7 @@ describe('the envelope union', () => {
     expect(payloadChecks()).toBe(before + 1);
   });
 
-  it('gives an actor the schema\'s output (unknown keys dropped), as it did before the union', () => {
+  it("gives an actor the schema's output (unknown keys dropped), as it did before the union", () => {
     const m = parseMessage(parseEnvelope(raw('budget.release', { key: 'k', extra: 1 })));
     expect(m.payload).toEqual({ key: 'k' });
   });

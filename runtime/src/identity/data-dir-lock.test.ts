@@ -37,7 +37,8 @@ async function refusal(p: Promise<unknown>): Promise<AoError> {
 }
 
 const self = thisProcess();
-const holder = (o: Record<string, unknown>) => JSON.stringify({ token: 'old-token', host: self.host, pidNs: self.pidNs, pid: 4242, command: 'ao serve', startedAt: '2026-01-01T00:00:00.000Z', ...o });
+const holder = (o: Record<string, unknown>) =>
+  JSON.stringify({ token: 'old-token', host: self.host, pidNs: self.pidNs, pid: 4242, command: 'ao serve', startedAt: '2026-01-01T00:00:00.000Z', ...o });
 
 describe('DataDirLock', () => {
   it('holds a directory for one owner: a second taker is refused with AO_DATA_DIR_LOCKED naming it, and takes it once released', async () => {
@@ -131,7 +132,9 @@ await new Promise((r) => process.stdin.once('data', r));
 try { await DataDirLock.acquire({ dir: ${JSON.stringify(dir)}, command: 'ao serve' }); console.log('took'); }
 catch (e) { console.log(e.code ?? String(e)); }
 process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
-      const children = Array.from({ length: 6 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }));
+      const children = Array.from({ length: 6 }, () =>
+        spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }),
+      );
       try {
         // Lines each child has written so far.
         const lines = children.map((c) => {
@@ -180,7 +183,9 @@ describe('DataDirLock, many takers in one event loop (every await interleaved)',
       expect(winners.length).toBe(1);
       const winner = winners[0]!;
       for (const r of results) if ('refused' in r) expect(r.refused.details).toMatchObject({ pid: winner.self.pid });
-      expect((await DataDirLock.inspect(dir, { self: { ...self, pid: 1 }, isRunning: (p) => live.has(p), startOf: () => undefined }))?.holder?.token).toBe(winner.self.token);
+      expect((await DataDirLock.inspect(dir, { self: { ...self, pid: 1 }, isRunning: (p) => live.has(p), startOf: () => undefined }))?.holder?.token).toBe(
+        winner.self.token,
+      );
       await winner.release();
     }
   });

@@ -135,7 +135,10 @@ export class DataDirLock {
   }
 
   /** Who holds the lock now, if anyone, and whether that process is provably alive or gone. Never takes it. */
-  static async inspect(dir: string, o: Pick<DataDirLockOptions, 'self' | 'isRunning' | 'startOf' | 'staleMs'> = {}): Promise<{ holder: DataDirHolder | undefined; state: HolderState } | undefined> {
+  static async inspect(
+    dir: string,
+    o: Pick<DataDirLockOptions, 'self' | 'isRunning' | 'startOf' | 'staleMs'> = {},
+  ): Promise<{ holder: DataDirHolder | undefined; state: HolderState } | undefined> {
     const seen = await readLock(join(dir, LOCK_FILE));
     if (!seen) return undefined;
     return { holder: seen.holder, state: judge(seen, o) };
@@ -173,8 +176,14 @@ export class DataDirLock {
           // Another host's holder: alive if it touches the lock while we watch, gone if it stays silent.
           // Wall time throughout (the system clock): it is compared with the lock file's mtime.
           if (!watching || watching.key !== seen.key) {
-            watching = { key: seen.key, mtimeMs: seen.mtimeMs, until: systemClock.now() + Math.max(0, staleMs - Math.max(0, systemClock.now() - seen.mtimeMs)) };
-            o.log?.(`the data directory ${o.dir} is held by ${seen.holder ? `\`${seen.holder.command}\` (pid ${seen.holder.pid} on host ${seen.holder.host})` : 'an unreadable lock'}; waiting for it to touch the lock (then this process stops) or to stay silent ${Math.ceil((watching.until - systemClock.now()) / 1000)} s more (then it takes the directory)`);
+            watching = {
+              key: seen.key,
+              mtimeMs: seen.mtimeMs,
+              until: systemClock.now() + Math.max(0, staleMs - Math.max(0, systemClock.now() - seen.mtimeMs)),
+            };
+            o.log?.(
+              `the data directory ${o.dir} is held by ${seen.holder ? `\`${seen.holder.command}\` (pid ${seen.holder.pid} on host ${seen.holder.host})` : 'an unreadable lock'}; waiting for it to touch the lock (then this process stops) or to stay silent ${Math.ceil((watching.until - systemClock.now()) / 1000)} s more (then it takes the directory)`,
+            );
           } else if (seen.mtimeMs !== watching.mtimeMs) {
             state = 'alive';
           } else if (systemClock.now() >= watching.until) {
@@ -188,7 +197,9 @@ export class DataDirLock {
         if (state === 'alive') throw dataDirLocked(o.dir, seen.holder);
         if (await succeed(file, tmp, seen, o, staleMs)) {
           took = true;
-          o.log?.(`the data directory ${o.dir} was held by ${seen.holder ? `pid ${seen.holder.pid} on host ${seen.holder.host}` : 'an unreadable lock'}, a process that is gone; this process took it`);
+          o.log?.(
+            `the data directory ${o.dir} was held by ${seen.holder ? `pid ${seen.holder.pid} on host ${seen.holder.host}` : 'an unreadable lock'}, a process that is gone; this process took it`,
+          );
           return await DataDirLock.taken(o.dir, me, file);
         }
         // Another process is replacing the same stale lock: look again once it has.

@@ -55,7 +55,9 @@ export function nodeIdInUse(id: string, h: NodeIdHolder | undefined, what: 'refu
       : `node id "${id}" is now held by another process (${holder}): it took the id while this one was silent past its lease, so its runs are that process's; this node stops hosting at once, writes nothing more under the id, and exits`;
   return new AoError('AO_NODE_ID_IN_USE', message, {
     field: 'AO_NODE_ID',
-    ...(h ? { details: { id, host: h.host, pid: h.pid, startedAt: h.startedAt, lastHeartbeat: h.heartbeatAt, heartbeatAgeMs: Math.round(h.heartbeatAgeMs) } } : { details: { id } }),
+    ...(h
+      ? { details: { id, host: h.host, pid: h.pid, startedAt: h.startedAt, lastHeartbeat: h.heartbeatAt, heartbeatAgeMs: Math.round(h.heartbeatAgeMs) } }
+      : { details: { id } }),
   });
 }
 
@@ -110,8 +112,7 @@ export class NodeIdentity {
     const isRunning = o.isRunning ?? pidRunning;
     const instance = randomUUID();
     const claim = { id: o.id, instance, ...self, staleMs: o.staleMs };
-    const gone = (h: NodeIdHolder) =>
-      h.host === self.host && h.pidNs === self.pidNs && !held.has(h.instance) && (h.pid === self.pid || !isRunning(h.pid));
+    const gone = (h: NodeIdHolder) => h.host === self.host && h.pidNs === self.pidNs && !held.has(h.instance) && (h.pid === self.pid || !isRunning(h.pid));
     let first: NodeIdHolder | undefined;
     let replacing: string | undefined;
     let last: NodeIdHolder | undefined;
@@ -138,13 +139,16 @@ export class NodeIdentity {
       // Embedded: another process's open PGlite never shows this one its beats (nor anything it
       // writes after this one opened the data dir), so a live pid on this host is taken for the
       // holder at once, rather than waited on until its heartbeat looks stale here.
-      if (o.store.kind === 'pglite' && h.host === self.host && h.pidNs === self.pidNs && (held.has(h.instance) || isRunning(h.pid))) throw nodeIdInUse(o.id, h, 'refused');
+      if (o.store.kind === 'pglite' && h.host === self.host && h.pidNs === self.pidNs && (held.has(h.instance) || isRunning(h.pid)))
+        throw nodeIdInUse(o.id, h, 'refused');
       // It beat (or another process took the id) since first seen: a live holder.
       if (first && (h.instance !== first.instance || h.heartbeatAt !== first.heartbeatAt)) throw nodeIdInUse(o.id, h, 'refused');
       if (!first) {
         first = h;
         giveUpAt = systemClock.now() + Math.max(0, h.staleMs - h.heartbeatAgeMs) + 60_000;
-        o.log?.(`node id "${o.id}" is held by ${holderText(h)}; waiting for it to beat (then this node refuses to start) or to go stale within ${Math.max(0, Math.ceil((h.staleMs - h.heartbeatAgeMs) / 1000))} s (then this node takes the id)`);
+        o.log?.(
+          `node id "${o.id}" is held by ${holderText(h)}; waiting for it to beat (then this node refuses to start) or to go stale within ${Math.max(0, Math.ceil((h.staleMs - h.heartbeatAgeMs) / 1000))} s (then this node takes the id)`,
+        );
       }
       await sleep(Math.max(20, Math.min(250, h.staleMs - h.heartbeatAgeMs + 20)));
     }

@@ -12,7 +12,11 @@ export type NodeIdSource = 'configured' | 'data-dir' | 'generated';
 
 /** A new id: the host name (made safe, at most 48 characters) and 8 random hex digits. */
 export function generateNodeId(host = hostname()): string {
-  const safe = host.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 48) || 'node';
+  const safe =
+    host
+      .replace(/[^A-Za-z0-9_.-]+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '')
+      .slice(0, 48) || 'node';
   return `${safe}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -39,7 +43,12 @@ export async function resolveNodeId(o: { configured?: string | undefined; idFile
       throw new AoError('AO_CONFIG_INVALID', `cannot read the node id file ${o.idFile}: ${(e as Error).message}`, { field: 'AO_DATA_DIR', cause: e });
     }
     const id = text.trim();
-    if (!NODE_ID_PATTERN.test(id)) throw new AoError('AO_CONFIG_INVALID', `the node id file ${o.idFile} does not hold a node id (letters, digits, _ . or -); delete it to have a new one made`, { field: 'AO_DATA_DIR' });
+    if (!NODE_ID_PATTERN.test(id))
+      throw new AoError(
+        'AO_CONFIG_INVALID',
+        `the node id file ${o.idFile} does not hold a node id (letters, digits, _ . or -); delete it to have a new one made`,
+        { field: 'AO_DATA_DIR' },
+      );
     return id;
   };
   const kept = await read();

@@ -165,7 +165,16 @@ export abstract class JournalAccept {
     this.nextSeq += fresh.length;
     for (const e of fresh) this.written.add(e.id);
     this.o.onWrite?.(fresh);
-    return { req, out, fresh, ...(patch ? { patch } : {}), ...(checkpoint ? { checkpoint } : {}), ...(request ? { turn: [request.id, extra.turn!] as [string, TurnExtras] } : {}), stage, ...(divergence && !hadDivergence ? { diverged: divergence } : {}) };
+    return {
+      req,
+      out,
+      fresh,
+      ...(patch ? { patch } : {}),
+      ...(checkpoint ? { checkpoint } : {}),
+      ...(request ? { turn: [request.id, extra.turn!] as [string, TurnExtras] } : {}),
+      stage,
+      ...(divergence && !hadDivergence ? { diverged: divergence } : {}),
+    };
   }
 
   /**

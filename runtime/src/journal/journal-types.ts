@@ -169,7 +169,10 @@ export interface JournalOptions {
 
 /** What a strict append of a replay that diverged fails with: its supervisor ends the run with it. */
 export function divergedError(d: Divergence): AoError {
-  return new AoError('AO_REPLAY_DIVERGED', `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, { details: d, retryable: false });
+  return new AoError('AO_REPLAY_DIVERGED', `the replay diverged from the original at step ${d.step} (${d.actor}): ${d.diff[0] ?? ''}`, {
+    details: d,
+    retryable: false,
+  });
 }
 
 /** A recorded replay that diverged does not end as if it had reproduced the run: it fails, with the divergence. */

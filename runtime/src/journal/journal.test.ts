@@ -31,7 +31,7 @@ describe('RunJournal', () => {
     return new RunJournal(store, new InProcessBus(), id, 0, [], { owner: 'n1', deliver: () => undefined, isLocal: () => true, ...o });
   };
 
-  it('an append queued behind the run\'s end is refused once the end is committed: the journal reads ended when it fails', async () => {
+  it("an append queued behind the run's end is refused once the end is committed: the journal reads ended when it fails", async () => {
     const j = await open('j-end');
     // In flight first, so the two below are taken together as one batch.
     const first = j.append([draft('j-end', 'node.start', 'a/start')]);
@@ -50,7 +50,10 @@ describe('RunJournal', () => {
 
   it("commits a lone effect's intent at once, and holds one (the batch window) while another announced effect's intent is on its way, to commit both together", async () => {
     const j = await open('j-window');
-    const keyed = (type: string, key: string, to = 'supervisor/budget') => ({ ...draft('j-window', type, `${key}/${type}`, to, 'supervisor/a'), payload: { key } });
+    const keyed = (type: string, key: string, to = 'supervisor/budget') => ({
+      ...draft('j-window', type, `${key}/${type}`, to, 'supervisor/a'),
+      payload: { key },
+    });
     const commit = vi.spyOn(store, 'commit');
     try {
       await j.append([keyed('budget.request', 'k1')], { stage: true });
@@ -195,8 +198,22 @@ describe('RunJournal', () => {
       payload,
     });
     const info: ReplayInfo = { of: 'orig', fromStep: 0, mode: 'recorded', overrides: null, baseSeq: 0, originalVersion: 'v', divergence: null };
-    await store.createRun({ id: 'j-strict', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, replay: info });
-    const recording = new Recording('orig', 'j-strict', 'recorded', 0, [orig(1, 'wait.opened', 'w/opened', { prompt: 'Go?' }), orig(2, 'run.waiting', 'waiting/1', {})]);
+    await store.createRun({
+      id: 'j-strict',
+      graph: 'g',
+      graphVersion: 'v',
+      input: {},
+      budget: {},
+      nodes: {},
+      traceId: null,
+      owner: 'n1',
+      leaseMs: 60_000,
+      replay: info,
+    });
+    const recording = new Recording('orig', 'j-strict', 'recorded', 0, [
+      orig(1, 'wait.opened', 'w/opened', { prompt: 'Go?' }),
+      orig(2, 'run.waiting', 'waiting/1', {}),
+    ]);
     const diverged: unknown[] = [];
     const j = new RunJournal(store, new InProcessBus(), 'j-strict', 0, [], {
       owner: 'n1',
@@ -205,7 +222,11 @@ describe('RunJournal', () => {
       replay: { recording, info, deliver: () => undefined, onDiverged: (d) => diverged.push(d) },
     });
     const opened = { ...draft('j-strict', 'wait.opened', 'w/opened', 'supervisor'), payload: { prompt: 'Go now?' } };
-    const step = j.append([opened, draft('j-strict', 'run.waiting', 'waiting/1', 'supervisor')], { patch: { status: 'waiting' }, checkpoint: { step: 1, node: null, graphVersion: 'v', state: {} }, strict: true });
+    const step = j.append([opened, draft('j-strict', 'run.waiting', 'waiting/1', 'supervisor')], {
+      patch: { status: 'waiting' },
+      checkpoint: { step: 1, node: null, graphVersion: 'v', state: {} },
+      strict: true,
+    });
     await expect(step).rejects.toMatchObject({ code: 'AO_REPLAY_DIVERGED', details: { step: 1, actor: 'supervisor' } });
     expect(diverged).toHaveLength(1);
     const events = await store.listEvents('j-strict', { limit: 10 });

@@ -129,7 +129,9 @@ export class RunJournal extends JournalAccept implements ActorJournal {
     // redelivers what comes after it), so an envelope given a seq before it that its supervisor
     // had not taken would be skipped by a resume from it.
     const senders = new Set(req.drafts.map((d) => d.from));
-    return !this.queue.some((q) => q.extra.checkpoint !== undefined || q.drafts.some((d) => senders.has(d.from) || d.type === 'run.finished' || d.type === 'run.parked'));
+    return !this.queue.some(
+      (q) => q.extra.checkpoint !== undefined || q.drafts.some((d) => senders.has(d.from) || d.type === 'run.finished' || d.type === 'run.parked'),
+    );
   }
 
   private stageDuring(req: Request): void {

@@ -84,7 +84,8 @@ export function withDeltas(port: LlmPort, feed: DeltaFeed): LlmPort {
         ...options,
         onDelta: (d) => {
           options.onDelta?.(d);
-          if (feed.listening(call.runId)) feed.publish({ kind: 'llm.delta', runId: call.runId, key: call.key, actor: call.actor, attempt: d.attempt, index: index++, text: d.text });
+          if (feed.listening(call.runId))
+            feed.publish({ kind: 'llm.delta', runId: call.runId, key: call.key, actor: call.actor, attempt: d.attempt, index: index++, text: d.text });
         },
       });
     },

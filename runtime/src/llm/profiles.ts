@@ -25,7 +25,10 @@ const http = {
   /** The key itself (prefer `apiKeyEnv`: keys do not belong in JSON config). */
   apiKey: z.string().min(1).optional(),
   /** The environment variable holding the key. */
-  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
   headers: z.record(z.string(), z.string()).optional(),
   query: z.record(z.string(), z.string()).optional(),
   stream: z.boolean().optional(),
@@ -42,7 +45,13 @@ const http = {
  * variables (see {@link llmProfilesOf}).
  */
 export const LlmProfileSchema = z.discriminatedUnion('provider', [
-  z.strictObject({ provider: z.literal('offline'), model: z.string().min(1).optional(), latencyMs: z.number().int().min(0).max(60_000).optional(), maxTokens, limits }),
+  z.strictObject({
+    provider: z.literal('offline'),
+    model: z.string().min(1).optional(),
+    latencyMs: z.number().int().min(0).max(60_000).optional(),
+    maxTokens,
+    limits,
+  }),
   z.strictObject({
     provider: z.literal('openai'),
     baseUrl: z.url().default('https://api.openai.com/v1'),
@@ -77,7 +86,10 @@ export interface LlmEnv {
  * names the model of that env-made default.
  */
 export function llmProfilesOf(c: LlmEnv): Record<string, LlmProfile> {
-  const defaults = { ...(c.AO_LLM_TIMEOUT_MS ? { timeoutMs: c.AO_LLM_TIMEOUT_MS } : {}), ...(c.AO_LLM_MAX_RETRIES !== undefined ? { maxRetries: c.AO_LLM_MAX_RETRIES } : {}) };
+  const defaults = {
+    ...(c.AO_LLM_TIMEOUT_MS ? { timeoutMs: c.AO_LLM_TIMEOUT_MS } : {}),
+    ...(c.AO_LLM_MAX_RETRIES !== undefined ? { maxRetries: c.AO_LLM_MAX_RETRIES } : {}),
+  };
   let fallback: LlmProfile;
   if (c.OPENAI_API_KEY || c.OPENAI_BASE_URL) {
     fallback = {
@@ -88,9 +100,19 @@ export function llmProfilesOf(c: LlmEnv): Record<string, LlmProfile> {
       ...defaults,
     };
   } else if (c.ANTHROPIC_API_KEY) {
-    fallback = { provider: 'anthropic', baseUrl: c.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com', model: c.AO_LLM_MODEL ?? DEFAULT_ANTHROPIC_MODEL, apiKey: c.ANTHROPIC_API_KEY, ...defaults };
+    fallback = {
+      provider: 'anthropic',
+      baseUrl: c.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com',
+      model: c.AO_LLM_MODEL ?? DEFAULT_ANTHROPIC_MODEL,
+      apiKey: c.ANTHROPIC_API_KEY,
+      ...defaults,
+    };
   } else {
-    fallback = { provider: 'offline', ...(c.AO_LLM_LATENCY_MS ? { latencyMs: c.AO_LLM_LATENCY_MS } : {}), ...(c.AO_LLM_MODEL ? { model: c.AO_LLM_MODEL } : {}) };
+    fallback = {
+      provider: 'offline',
+      ...(c.AO_LLM_LATENCY_MS ? { latencyMs: c.AO_LLM_LATENCY_MS } : {}),
+      ...(c.AO_LLM_MODEL ? { model: c.AO_LLM_MODEL } : {}),
+    };
   }
   const given = Object.fromEntries(Object.entries(c.AO_LLM_PROFILES ?? {}).map(([k, p]) => [k, p.provider === 'offline' ? p : { ...defaults, ...p }]));
   return { default: fallback, ...given };
@@ -98,7 +120,12 @@ export function llmProfilesOf(c: LlmEnv): Record<string, LlmProfile> {
 
 /** A profile as `/health` may show it: never its key or headers. */
 export function describeProfile(p: LlmProfile): { provider: string; model?: string; baseUrl?: string; limits?: LlmLimits } {
-  return { provider: p.provider, ...(p.model ? { model: p.model } : {}), ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}), ...(p.limits ? { limits: p.limits } : {}) };
+  return {
+    provider: p.provider,
+    ...(p.model ? { model: p.model } : {}),
+    ...('baseUrl' in p ? { baseUrl: p.baseUrl } : {}),
+    ...(p.limits ? { limits: p.limits } : {}),
+  };
 }
 
 /** Build one adapter; `env` resolves `apiKeyEnv`. */
@@ -115,7 +142,12 @@ export function createLlm(name: string, p: LlmProfile, o: { env?: NodeJS.Process
 }
 
 function adapterOf(name: string, p: LlmProfile, o: { env?: NodeJS.ProcessEnv; clock?: Clock; fetch?: typeof fetch }): LlmPort {
-  if (p.provider === 'offline') return new OfflineLlm({ ...(p.latencyMs ? { latencyMs: p.latencyMs } : {}), ...(p.model ? { model: p.model } : {}), ...(o.clock ? { clock: o.clock } : {}) });
+  if (p.provider === 'offline')
+    return new OfflineLlm({
+      ...(p.latencyMs ? { latencyMs: p.latencyMs } : {}),
+      ...(p.model ? { model: p.model } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
+    });
   let apiKey = p.apiKey;
   if (p.apiKeyEnv) {
     apiKey = (o.env ?? process.env)[p.apiKeyEnv];

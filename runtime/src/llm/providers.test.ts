@@ -36,9 +36,15 @@ const ask = (extra: Partial<LlmRequest> = {}): LlmRequest => ({
   ...extra,
 });
 
-const weatherTool = { name: 'get_weather', description: 'Weather of a city.', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } };
+const weatherTool = {
+  name: 'get_weather',
+  description: 'Weather of a city.',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
 
-async function failure(p: Promise<unknown>): Promise<{ code?: string; name?: string; message: string; details?: Record<string, unknown>; retryable?: boolean }> {
+async function failure(
+  p: Promise<unknown>,
+): Promise<{ code?: string; name?: string; message: string; details?: Record<string, unknown>; retryable?: boolean }> {
   try {
     await p;
   } catch (e) {
@@ -55,7 +61,12 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter against a local serv
       const llm = await setup(provider, () => ({ text: 'Sunny, 24 degrees, light wind from the west.', usage: { input: 31, output: 12 } }), { stream });
       const deltas: LlmDelta[] = [];
       const res = await llm.complete(ask(), undefined, { onDelta: (d) => deltas.push(d) });
-      expect(res).toEqual({ model: 'test-model', message: { content: 'Sunny, 24 degrees, light wind from the west.', toolCalls: [] }, usage: { inputTokens: 31, outputTokens: 12 }, finishReason: 'stop' });
+      expect(res).toEqual({
+        model: 'test-model',
+        message: { content: 'Sunny, 24 degrees, light wind from the west.', toolCalls: [] },
+        usage: { inputTokens: 31, outputTokens: 12 },
+        finishReason: 'stop',
+      });
       // Streaming writes the answer piece by piece; JSON has no pieces.
       if (stream) {
         expect(deltas.length).toBeGreaterThan(5);
@@ -68,7 +79,10 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter against a local serv
       expect(sent.body.max_tokens).toBe(200);
       if (provider === 'openai') {
         expect(sent.headers.authorization).toBe('Bearer sk-test');
-        expect(sent.body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'What is the weather in Paris?' }]);
+        expect(sent.body.messages).toEqual([
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'What is the weather in Paris?' },
+        ]);
         if (stream) expect(sent.body.stream_options).toEqual({ include_usage: true });
       } else {
         expect(sent.headers['x-api-key']).toBe('sk-test');
@@ -79,7 +93,17 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter against a local serv
     });
 
     it(`returns tool calls with parsed arguments, and sends tools and tool results in the provider's shape (${mode})`, async () => {
-      const llm = await setup(provider, () => ({ text: provider === 'anthropic' ? 'Let me look.' : '', toolCalls: [{ id: 'c1', name: 'get_weather', arguments: { city: 'Paris' } }, { id: 'c2', name: 'get_weather', arguments: { city: 'Lyon' } }] }), { stream });
+      const llm = await setup(
+        provider,
+        () => ({
+          text: provider === 'anthropic' ? 'Let me look.' : '',
+          toolCalls: [
+            { id: 'c1', name: 'get_weather', arguments: { city: 'Paris' } },
+            { id: 'c2', name: 'get_weather', arguments: { city: 'Lyon' } },
+          ],
+        }),
+        { stream },
+      );
       const res = await llm.complete(
         ask({
           tools: [weatherTool],
@@ -161,7 +185,9 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter against a local serv
   });
 
   it('times out a hung response and retries it', async () => {
-    const llm = await setup(provider, (r) => (r.n === 1 ? { hang: 'request' } : r.n === 2 ? { hang: 'headers' } : { text: 'finally' }), { policy: { ...FAST, timeoutMs: 300 } });
+    const llm = await setup(provider, (r) => (r.n === 1 ? { hang: 'request' } : r.n === 2 ? { hang: 'headers' } : { text: 'finally' }), {
+      policy: { ...FAST, timeoutMs: 300 },
+    });
     const t0 = Date.now();
     const res = await llm.complete(ask());
     expect(res.message.content).toBe('finally');
@@ -175,12 +201,20 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter against a local serv
   });
 
   it('treats a stream that stalls mid-answer as hung (idle timeout) and starts the answer again', async () => {
-    const llm = await setup(provider, (r) => (r.n === 1 ? { stallAfterEvents: 3, answer: { text: 'abcdefghijklmnop' } } : { text: 'abcdefghijklmnop' }), { stream: true, policy: { ...FAST, idleTimeoutMs: 200 } });
+    const llm = await setup(provider, (r) => (r.n === 1 ? { stallAfterEvents: 3, answer: { text: 'abcdefghijklmnop' } } : { text: 'abcdefghijklmnop' }), {
+      stream: true,
+      policy: { ...FAST, idleTimeoutMs: 200 },
+    });
     const deltas: LlmDelta[] = [];
     const res = await llm.complete(ask(), undefined, { onDelta: (d) => deltas.push(d) });
     expect(res.message.content).toBe('abcdefghijklmnop');
     // The second attempt writes the whole answer again, marked as such.
-    expect(deltas.filter((d) => d.attempt === 2).map((d) => d.text).join('')).toBe('abcdefghijklmnop');
+    expect(
+      deltas
+        .filter((d) => d.attempt === 2)
+        .map((d) => d.text)
+        .join(''),
+    ).toBe('abcdefghijklmnop');
   });
 
   it('stops at once when the caller aborts, also during a backoff', async () => {
@@ -200,8 +234,17 @@ describe('LLM profiles', () => {
   });
 
   it('OPENAI_API_KEY (and OPENAI_BASE_URL alone, for a keyless local server) switch default to the OpenAI wire format', () => {
-    expect(llmProfilesOf({ OPENAI_API_KEY: 'sk-1' }).default).toMatchObject({ provider: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: 'sk-1', model: 'gpt-4o-mini' });
-    expect(llmProfilesOf({ OPENAI_BASE_URL: 'http://localhost:11434/v1', AO_LLM_MODEL: 'llama3.2' }).default).toEqual({ provider: 'openai', baseUrl: 'http://localhost:11434/v1', model: 'llama3.2' });
+    expect(llmProfilesOf({ OPENAI_API_KEY: 'sk-1' }).default).toMatchObject({
+      provider: 'openai',
+      baseUrl: 'https://api.openai.com/v1',
+      apiKey: 'sk-1',
+      model: 'gpt-4o-mini',
+    });
+    expect(llmProfilesOf({ OPENAI_BASE_URL: 'http://localhost:11434/v1', AO_LLM_MODEL: 'llama3.2' }).default).toEqual({
+      provider: 'openai',
+      baseUrl: 'http://localhost:11434/v1',
+      model: 'llama3.2',
+    });
   });
 
   it('ANTHROPIC_API_KEY switches default to Anthropic; AO_LLM_PROFILES wins over both', () => {
@@ -211,11 +254,14 @@ describe('LLM profiles', () => {
   });
 
   it('resolves a node profile by name and an unknown one to default; describe shows no secrets', () => {
-    const profiles = new LlmProfiles({
-      default: { provider: 'offline' },
-      fast: { provider: 'openai', baseUrl: 'http://127.0.0.1:1/v1', model: 'm', apiKey: 'secret' },
-      claude: { provider: 'anthropic', baseUrl: 'http://127.0.0.1:1', model: 'c', apiKeyEnv: 'MY_KEY' },
-    }, { env: { MY_KEY: 'k2' } });
+    const profiles = new LlmProfiles(
+      {
+        default: { provider: 'offline' },
+        fast: { provider: 'openai', baseUrl: 'http://127.0.0.1:1/v1', model: 'm', apiKey: 'secret' },
+        claude: { provider: 'anthropic', baseUrl: 'http://127.0.0.1:1', model: 'c', apiKeyEnv: 'MY_KEY' },
+      },
+      { env: { MY_KEY: 'k2' } },
+    );
     expect(profiles.resolve('fast').provider).toBe('openai');
     expect(profiles.resolve('claude').provider).toBe('anthropic');
     expect(profiles.resolve('nope').provider).toBe('offline');
@@ -223,6 +269,8 @@ describe('LLM profiles', () => {
   });
 
   it('a profile whose apiKeyEnv is unset is a config error', () => {
-    expect(() => new LlmProfiles({ default: { provider: 'anthropic', baseUrl: 'http://x', model: 'c', apiKeyEnv: 'UNSET_KEY_FOR_TEST' } }, { env: {} })).toThrow(/UNSET_KEY_FOR_TEST/);
+    expect(
+      () => new LlmProfiles({ default: { provider: 'anthropic', baseUrl: 'http://x', model: 'c', apiKeyEnv: 'UNSET_KEY_FOR_TEST' } }, { env: {} }),
+    ).toThrow(/UNSET_KEY_FOR_TEST/);
   });
 });

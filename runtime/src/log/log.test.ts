@@ -16,7 +16,15 @@ describe('the pino logger', () => {
     expect(out).toHaveLength(1);
     expect(out[0]!.endsWith('\n')).toBe(true);
     const line = JSON.parse(out[0]!) as Record<string, unknown>;
-    expect(line).toMatchObject({ level: 50, pid: 1, component: 'engine', nodeId: 'n1', runId: 'r1', msg: 'could not resume the run', err: { message: 'boom', type: 'Error' } });
+    expect(line).toMatchObject({
+      level: 50,
+      pid: 1,
+      component: 'engine',
+      nodeId: 'n1',
+      runId: 'r1',
+      msg: 'could not resume the run',
+      err: { message: 'boom', type: 'Error' },
+    });
     expect(typeof line.time).toBe('number');
   });
 

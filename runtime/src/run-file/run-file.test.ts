@@ -12,15 +12,41 @@ describe('run files (ao export / ao import)', () => {
   const id = '6f1d2c3b-0000-4000-8000-000000000001';
   beforeAll(async () => {
     [source, target] = await Promise.all([openPgliteStore(), openPgliteStore()]);
-    await source.createRun({ id, graph: 'g', graphVersion: 'v1', input: { q: 1 }, budget: { tokens: 100 }, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await source.createRun({
+      id,
+      graph: 'g',
+      graphVersion: 'v1',
+      input: { q: 1 },
+      budget: { tokens: 100 },
+      nodes: {},
+      traceId: null,
+      owner: 'n1',
+      leaseMs: 60_000,
+    });
     let prev: string | null = null;
     const events: Envelope[] = [1, 2, 3, 4].map((seq) => {
-      const e: Envelope = { id: newEnvelopeId(), runId: id, seq, from: 'supervisor' as Envelope['from'], to: 'supervisor/a' as Envelope['to'], type: 'node.started', payload: { key: `supervisor/a/${seq}`, secret: 'secret:h1' }, causationId: prev, trace: null, time: new Date().toISOString() };
+      const e: Envelope = {
+        id: newEnvelopeId(),
+        runId: id,
+        seq,
+        from: 'supervisor' as Envelope['from'],
+        to: 'supervisor/a' as Envelope['to'],
+        type: 'node.started',
+        payload: { key: `supervisor/a/${seq}`, secret: 'secret:h1' },
+        causationId: prev,
+        trace: null,
+        time: new Date().toISOString(),
+      };
       prev = e.id;
       return e;
     });
     await source.commit({ runId: id, events: events.slice(0, 2), checkpoint: { step: 0, node: null, graphVersion: 'v1', state: { run: id } }, owner: 'n1' });
-    await source.commit({ runId: id, events: events.slice(2), patch: { status: 'succeeded', output: { ok: true }, finishedAt: new Date().toISOString(), releaseLease: true }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state: { run: id } } });
+    await source.commit({
+      runId: id,
+      events: events.slice(2),
+      patch: { status: 'succeeded', output: { ok: true }, finishedAt: new Date().toISOString(), releaseLease: true },
+      checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state: { run: id } },
+    });
   });
   afterAll(async () => {
     await source.close();
@@ -29,17 +55,34 @@ describe('run files (ao export / ao import)', () => {
 
   it('exports a finished run as one versioned document: run, every envelope, checkpoints; secrets stay handles', async () => {
     const f = await exportRun(source, id);
-    expect(f).toMatchObject({ format: RUN_FILE_FORMAT, version: RUN_FILE_VERSION, run: { id, graph: 'g', graphVersion: 'v1', status: 'succeeded', input: { q: 1 }, output: { ok: true }, budget: { tokens: 100 } } });
+    expect(f).toMatchObject({
+      format: RUN_FILE_FORMAT,
+      version: RUN_FILE_VERSION,
+      run: { id, graph: 'g', graphVersion: 'v1', status: 'succeeded', input: { q: 1 }, output: { ok: true }, budget: { tokens: 100 } },
+    });
     expect(f.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(f.events[0]!.payload).toMatchObject({ secret: 'secret:h1' });
-    expect(f.checkpoints.map((c) => [c.step, c.seq])).toEqual([[0, 2], [1, 4]]);
+    expect(f.checkpoints.map((c) => [c.step, c.seq])).toEqual([
+      [0, 2],
+      [1, 4],
+    ]);
     // Through JSON and back, as a file: the same document.
     expect(parseRunFile(JSON.stringify(f))).toEqual(f);
     expect((await exportRun(source, id, { checkpoints: false })).checkpoints).toEqual([]);
   });
 
   it('refuses to export a run that has not finished, or does not exist', async () => {
-    await source.createRun({ id: 'still-running', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    await source.createRun({
+      id: 'still-running',
+      graph: 'g',
+      graphVersion: 'v1',
+      input: {},
+      budget: {},
+      nodes: {},
+      traceId: null,
+      owner: 'n1',
+      leaseMs: 60_000,
+    });
     await expect(exportRun(source, 'still-running')).rejects.toMatchObject({ code: 'AO_RUN_NOT_FINISHED' });
     await expect(exportRun(source, 'nope')).rejects.toMatchObject({ code: 'AO_RUN_NOT_FOUND' });
   });

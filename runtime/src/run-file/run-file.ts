@@ -65,12 +65,23 @@ export const RunFileSchema = z
   .superRefine((f, ctx) => {
     // The log is the run's, whole: seq 1, 2, 3, ... in order (the replay and the verifier rely on it).
     for (const [i, e] of f.events.entries()) {
-      if (e.runId !== f.run.id) return ctx.addIssue({ code: 'custom', path: ['events', i, 'runId'], message: `envelope of run ${e.runId}, not of run ${f.run.id}` });
-      if (e.seq !== i + 1) return ctx.addIssue({ code: 'custom', path: ['events', i, 'seq'], message: `seq ${e.seq} where ${i + 1} was expected: the log must be whole and in order` });
+      if (e.runId !== f.run.id)
+        return ctx.addIssue({ code: 'custom', path: ['events', i, 'runId'], message: `envelope of run ${e.runId}, not of run ${f.run.id}` });
+      if (e.seq !== i + 1)
+        return ctx.addIssue({
+          code: 'custom',
+          path: ['events', i, 'seq'],
+          message: `seq ${e.seq} where ${i + 1} was expected: the log must be whole and in order`,
+        });
     }
     const last = f.events.length;
     for (const [i, c] of f.checkpoints.entries()) {
-      if (c.seq > last) return ctx.addIssue({ code: 'custom', path: ['checkpoints', i, 'seq'], message: `checkpoint ${c.step} reflects seq ${c.seq}, past the log's last (${last})` });
+      if (c.seq > last)
+        return ctx.addIssue({
+          code: 'custom',
+          path: ['checkpoints', i, 'seq'],
+          message: `checkpoint ${c.step} reflects seq ${c.seq}, past the log's last (${last})`,
+        });
     }
   });
 export type RunFile = z.infer<typeof RunFileSchema>;
@@ -94,7 +105,9 @@ export function parseRunFile(value: unknown, where?: string): RunFile {
     throw new AoError('AO_RUN_FILE_INVALID', `${at}not a run file (its "format" is not "${RUN_FILE_FORMAT}")`, { field: 'format' });
   }
   if (head.version !== RUN_FILE_VERSION) {
-    throw new AoError('AO_RUN_FILE_INVALID', `${at}run file version ${JSON.stringify(head.version)}; this code reads version ${RUN_FILE_VERSION}`, { field: 'version' });
+    throw new AoError('AO_RUN_FILE_INVALID', `${at}run file version ${JSON.stringify(head.version)}; this code reads version ${RUN_FILE_VERSION}`, {
+      field: 'version',
+    });
   }
   const r = RunFileSchema.safeParse(json);
   if (!r.success) {
@@ -113,7 +126,8 @@ export function parseRunFile(value: unknown, where?: string): RunFile {
 export async function exportRun(store: Store, id: string, o: { checkpoints?: boolean } = {}): Promise<RunFile> {
   const run = await store.getRun(id);
   if (!run) throw new AoError('AO_RUN_NOT_FOUND', `no run ${JSON.stringify(id)}`, { field: 'id' });
-  if (!TERMINAL_STATUSES.has(run.status)) throw new AoError('AO_RUN_NOT_FINISHED', `run ${id} is ${run.status}: only a finished run is exported`, { field: 'id' });
+  if (!TERMINAL_STATUSES.has(run.status))
+    throw new AoError('AO_RUN_NOT_FINISHED', `run ${id} is ${run.status}: only a finished run is exported`, { field: 'id' });
   const events = await store.listEvents(id, { limit: Number.MAX_SAFE_INTEGER });
   const cps = o.checkpoints === false ? [] : await Promise.all((await store.listCheckpoints(id)).map((c) => store.getCheckpoint(id, c.step)));
   const { graph, graphVersion, status, input, output, error, budget, usage, nodes, traceId, replay, createdAt, startedAt, finishedAt } = run;
@@ -123,7 +137,9 @@ export async function exportRun(store: Store, id: string, o: { checkpoints?: boo
     exportedAt: isoNow(),
     run: { id, graph, graphVersion, status, input, output, error, budget, usage, nodes, traceId, replay, createdAt, startedAt, finishedAt },
     events,
-    checkpoints: cps.flatMap((c) => (c ? [{ step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: c.state, createdAt: c.createdAt }] : [])),
+    checkpoints: cps.flatMap((c) =>
+      c ? [{ step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, state: c.state, createdAt: c.createdAt }] : [],
+    ),
   };
 }
 

@@ -6,7 +6,8 @@ import { AoError } from '@ao/graphs';
 /** AO_SECRET_KEY: 32 bytes in base64 (`openssl rand -base64 32`). */
 export function parseSecretKey(text: string): Buffer {
   const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(text.trim()) ? Buffer.from(text.trim(), 'base64') : Buffer.alloc(0);
-  if (key.length !== 32) throw new AoError('AO_CONFIG_INVALID', 'AO_SECRET_KEY must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)', { field: 'AO_SECRET_KEY' });
+  if (key.length !== 32)
+    throw new AoError('AO_CONFIG_INVALID', 'AO_SECRET_KEY must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)', { field: 'AO_SECRET_KEY' });
   return key;
 }
 

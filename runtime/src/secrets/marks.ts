@@ -195,4 +195,9 @@ export function substituteHandles(args: unknown, places: ReadonlySet<string>, va
 }
 
 /** A JSON pointer as a dotted field name for error messages (`/headers/authorization` -> `headers.authorization`). */
-export const fieldOf = (ptr: string): string => ptr.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') || '(root)';
+export const fieldOf = (ptr: string): string =>
+  ptr
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.') || '(root)';

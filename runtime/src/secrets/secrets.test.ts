@@ -21,7 +21,11 @@ const tool = defineTool({
     password: z.string().meta({ secret: true }),
     extra: z.array(z.object({ k: z.string(), v: z.string().meta({ secret: true }) })).optional(),
   }),
-  output: z.object({ session: z.string().meta({ secret: true }), user: z.string(), nested: z.object({ refresh: z.string().meta({ secret: true }).nullable() }).optional() }),
+  output: z.object({
+    session: z.string().meta({ secret: true }),
+    user: z.string(),
+    nested: z.object({ refresh: z.string().meta({ secret: true }).nullable() }).optional(),
+  }),
   async handler() {
     return {};
   },
@@ -30,14 +34,29 @@ const tool = defineTool({
 describe('secret marks read from tool schemas', () => {
   it('finds secret values through properties, arrays, records, $refs and unions; a tool without marks has none', () => {
     const sec = toolSecrets(tool);
-    expect([...secretPointers(sec.input!, { user: 'a', password: 'p', extra: [{ k: 'x', v: 'y' }, { k: 'z', v: 'w' }] })].sort()).toEqual(['/extra/0/v', '/extra/1/v', '/password']);
+    expect(
+      [
+        ...secretPointers(sec.input!, {
+          user: 'a',
+          password: 'p',
+          extra: [
+            { k: 'x', v: 'y' },
+            { k: 'z', v: 'w' },
+          ],
+        }),
+      ].sort(),
+    ).toEqual(['/extra/0/v', '/extra/1/v', '/password']);
     const json = {
       $defs: { Cred: { type: 'object', properties: { token: { type: 'string', 'x-secret': true } } } },
       type: 'object',
       properties: { a: { $ref: '#/$defs/Cred' }, b: { anyOf: [{ type: 'string' }, { type: 'object', properties: { pw: { writeOnly: true } } }] } },
       additionalProperties: { type: 'object', patternProperties: { '^[Aa]uth': { 'x-secret': true } } },
     };
-    expect([...secretPointers(json, { a: { token: 't' }, b: { pw: 'p' }, h: { Authorization: 'x', other: 'y' } })].sort()).toEqual(['/a/token', '/b/pw', '/h/Authorization']);
+    expect([...secretPointers(json, { a: { token: 't' }, b: { pw: 'p' }, h: { Authorization: 'x', other: 'y' } })].sort()).toEqual([
+      '/a/token',
+      '/b/pw',
+      '/h/Authorization',
+    ]);
     const plain = defineTool({ name: 'p', description: '', effect: 'pure', input: z.object({ a: z.string() }), handler: async () => 1 });
     expect(toolSecrets(plain)).toEqual({});
   });
@@ -76,17 +95,38 @@ describe('the vault: AES-256-GCM at rest, bound to run and handle', () => {
   beforeAll(async () => {
     store = await openPgliteStore();
     for (const id of ['r1', 'r2', 'r3']) {
-      await store.createRun({ id, graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: null, leaseMs: 1000, ...(id === 'r1' ? {} : { replay: { of: id === 'r2' ? 'r1' : 'r2', fromStep: 1, mode: 'live', overrides: null, baseSeq: 1, originalVersion: 'v', divergence: null } }) });
+      await store.createRun({
+        id,
+        graph: 'g',
+        graphVersion: 'v',
+        input: {},
+        budget: {},
+        nodes: {},
+        traceId: null,
+        owner: null,
+        leaseMs: 1000,
+        ...(id === 'r1'
+          ? {}
+          : { replay: { of: id === 'r2' ? 'r1' : 'r2', fromStep: 1, mode: 'live', overrides: null, baseSeq: 1, originalVersion: 'v', divergence: null } }),
+      });
     }
   });
   afterAll(() => store.close());
 
   it('round-trips a value; a replay reads its own first, then its originals up the chain', async () => {
     const v = new SecretVault(store, key);
-    await v.forRun({ id: 'r1' }).seal([{ handle: 'secret:1', value: 'one' }, { handle: 'secret:2', value: { n: 2 } }]);
+    await v.forRun({ id: 'r1' }).seal([
+      { handle: 'secret:1', value: 'one' },
+      { handle: 'secret:2', value: { n: 2 } },
+    ]);
     await v.forRun({ id: 'r2', replay: { of: 'r1' } }).seal([{ handle: 'secret:2', value: 'two-own' }]);
     const r3 = v.forRun({ id: 'r3', replay: { of: 'r2' } });
-    expect(await r3.open(['secret:1', 'secret:2', 'secret:9'])).toEqual(new Map<string, unknown>([['secret:1', 'one'], ['secret:2', 'two-own']]));
+    expect(await r3.open(['secret:1', 'secret:2', 'secret:9'])).toEqual(
+      new Map<string, unknown>([
+        ['secret:1', 'one'],
+        ['secret:2', 'two-own'],
+      ]),
+    );
     expect(await v.forRun({ id: 'r1' }).open(['secret:2'])).toEqual(new Map([['secret:2', { n: 2 }]]));
     const [row] = await store.getSecrets(['r1'], ['secret:1']);
     expect(JSON.stringify(row)).not.toContain('one');
@@ -98,7 +138,12 @@ describe('the vault: AES-256-GCM at rest, bound to run and handle', () => {
     const code = (e: unknown) => (isAoError(e) ? e.code : String(e));
     await expect(new SecretVault(store, randomBytes(32)).forRun({ id: 'r1' }).open(['secret:t']).catch(code)).resolves.toBe('AO_SECRET_UNREADABLE');
     await expect(new SecretVault(store).forRun({ id: 'r1' }).open(['secret:t']).catch(code)).resolves.toBe('AO_SECRET_UNREADABLE');
-    await expect(new SecretVault(store).forRun({ id: 'r1' }).seal([{ handle: 'secret:u', value: 'x' }]).catch(code)).resolves.toBe('AO_SECRET_KEY_MISSING');
+    await expect(
+      new SecretVault(store)
+        .forRun({ id: 'r1' })
+        .seal([{ handle: 'secret:u', value: 'x' }])
+        .catch(code),
+    ).resolves.toBe('AO_SECRET_KEY_MISSING');
     const [row] = await store.getSecrets(['r1'], ['secret:t']);
     // The same ciphertext moved to another handle does not decrypt (the handle is associated data).
     await store.putSecrets([{ ...row!, handle: 'secret:moved' }]);

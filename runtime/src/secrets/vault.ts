@@ -78,9 +78,13 @@ export class SecretVault {
     for (const r of rows) {
       if (out.has(r.handle)) continue;
       if (!this.key || r.keyId !== this.keyId) {
-        throw new AoError('AO_SECRET_UNREADABLE', `secret ${r.handle} of run ${r.runId} was sealed with key ${r.keyId}; this node has ${this.keyId ? `key ${this.keyId}` : 'no AO_SECRET_KEY'}`, {
-          details: { runId: r.runId, handle: r.handle, keyId: r.keyId },
-        });
+        throw new AoError(
+          'AO_SECRET_UNREADABLE',
+          `secret ${r.handle} of run ${r.runId} was sealed with key ${r.keyId}; this node has ${this.keyId ? `key ${this.keyId}` : 'no AO_SECRET_KEY'}`,
+          {
+            details: { runId: r.runId, handle: r.handle, keyId: r.keyId },
+          },
+        );
       }
       try {
         const raw = Buffer.from(r.data, 'base64');
@@ -89,7 +93,10 @@ export class SecretVault {
         d.setAuthTag(raw.subarray(raw.length - 16));
         out.set(r.handle, JSON.parse(Buffer.concat([d.update(raw.subarray(0, raw.length - 16)), d.final()]).toString('utf8')));
       } catch (e) {
-        throw new AoError('AO_SECRET_UNREADABLE', `secret ${r.handle} of run ${r.runId} does not decrypt: the row was altered`, { cause: e, details: { runId: r.runId, handle: r.handle } });
+        throw new AoError('AO_SECRET_UNREADABLE', `secret ${r.handle} of run ${r.runId} does not decrypt: the row was altered`, {
+          cause: e,
+          details: { runId: r.runId, handle: r.handle },
+        });
       }
     }
     return out;
@@ -97,7 +104,10 @@ export class SecretVault {
 
   private requireKey(): Buffer {
     if (!this.key) {
-      throw new AoError('AO_SECRET_KEY_MISSING', 'no AO_SECRET_KEY is configured, so a secret cannot be stored (with Postgres every node needs the same key: set AO_SECRET_KEY to 32 random bytes in base64)');
+      throw new AoError(
+        'AO_SECRET_KEY_MISSING',
+        'no AO_SECRET_KEY is configured, so a secret cannot be stored (with Postgres every node needs the same key: set AO_SECRET_KEY to 32 random bytes in base64)',
+      );
     }
     return this.key;
   }

@@ -20,7 +20,9 @@ export class BucketRows {
     const sorted = [...new Set(keys)].sort();
     const missing = sorted.filter((k) => !this.created.has(k));
     if (missing.length) {
-      await this.db.execute(sql`insert into llm_buckets (key, state) select k, ${JSON.stringify(EMPTY)}::jsonb from unnest(${`{${missing.map((k) => JSON.stringify(k)).join(',')}}`}::text[]) as k on conflict do nothing`);
+      await this.db.execute(
+        sql`insert into llm_buckets (key, state) select k, ${JSON.stringify(EMPTY)}::jsonb from unnest(${`{${missing.map((k) => JSON.stringify(k)).join(',')}}`}::text[]) as k on conflict do nothing`,
+      );
       for (const k of missing) this.created.add(k);
     }
     const list = `{${sorted.map((k) => JSON.stringify(k)).join(',')}}`;
@@ -35,7 +37,9 @@ export class BucketRows {
       const { next, out } = fn(states, now);
       if (next.size) {
         const json = JSON.stringify([...next].map(([key, state]) => ({ key, state })));
-        await tx.execute(sql`update llm_buckets as b set state = v.state from json_to_recordset(${json}::json) as v(key text, state jsonb) where b.key = v.key`);
+        await tx.execute(
+          sql`update llm_buckets as b set state = v.state from json_to_recordset(${json}::json) as v(key text, state jsonb) where b.key = v.key`,
+        );
       }
       return out;
     });

@@ -54,7 +54,14 @@ export function storeConformance(
       expect(await store.eventsById([{ runId: 'run-upto', id, upTo: 3 }])).toEqual([]);
       expect((await store.eventsById([{ runId: 'run-upto', id }])).map((e) => e.seq)).toEqual([4]);
       // A ref without a bound searches the whole log, for every ref.
-      expect((await store.eventsById([{ runId: 'run-upto', id, upTo: 1 }, { runId: 'run-upto', id: evs[0]!.id }])).map((e) => e.seq)).toEqual([1, 4]);
+      expect(
+        (
+          await store.eventsById([
+            { runId: 'run-upto', id, upTo: 1 },
+            { runId: 'run-upto', id: evs[0]!.id },
+          ])
+        ).map((e) => e.seq),
+      ).toEqual([1, 4]);
     });
 
     maybe('commits events and a run patch together and pages events by seq', async () => {
@@ -76,7 +83,13 @@ export function storeConformance(
       const long = `"quoted" \\ \uE000 ${'é'.repeat(70_000)}`; // past the default AO_CONTENT_MIN_BYTES (64 KiB)
       const evs = [1, 2, 3, 4].map((s) => ({ ...ev('run-long', s), payload: { s, long, list: [long, '\uE000short'] } }));
       await store.commit({ runId: 'run-long', events: evs.slice(0, 1), owner: 'n1' });
-      await store.commit({ runId: 'run-long', events: evs.slice(1, 2), patch: { status: 'running' }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state: { long } }, owner: 'n1' });
+      await store.commit({
+        runId: 'run-long',
+        events: evs.slice(1, 2),
+        patch: { status: 'running' },
+        checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state: { long } },
+        owner: 'n1',
+      });
       await store.commit({ runId: 'run-long', events: evs.slice(2, 3), patch: { consumeSignals: ['none'] }, owner: 'n1' });
       await store.commit({ runId: 'run-long', events: evs.slice(3) });
       expect(await store.listEvents('run-long', { limit: 10 })).toEqual(evs);
@@ -108,18 +121,52 @@ export function storeConformance(
     maybe('creates a batch of runs in one go (the intake): each as createRun stores it, in order, a taken idempotency key skipped', async () => {
       if (!store.createRuns) return;
       const base = { graphVersion: 'v1', budget: { maxTokens: 10 }, traceId: null, owner: 'n1', leaseMs: 60_000 };
-      await store.createRun({ ...base, id: 'batch-orig', graph: 'b', input: { q: 'orig' }, nodes: {}, tenant: 't-batch', idempotencyKey: 'k-taken', requestHash: 'h0' });
+      await store.createRun({
+        ...base,
+        id: 'batch-orig',
+        graph: 'b',
+        input: { q: 'orig' },
+        nodes: {},
+        tenant: 't-batch',
+        idempotencyKey: 'k-taken',
+        requestHash: 'h0',
+      });
       const made = await store.createRuns([
-        { ...base, id: 'batch-1', graph: 'b', input: { z: 1, a: [1, 'two', null], nested: { ok: true } }, nodes: { n1: { status: 'pending', iteration: 0, attempt: 0 } }, tenant: 't-batch', idempotencyKey: 'k-1', requestHash: 'h1' },
+        {
+          ...base,
+          id: 'batch-1',
+          graph: 'b',
+          input: { z: 1, a: [1, 'two', null], nested: { ok: true } },
+          nodes: { n1: { status: 'pending', iteration: 0, attempt: 0 } },
+          tenant: 't-batch',
+          idempotencyKey: 'k-1',
+          requestHash: 'h1',
+        },
         { ...base, id: 'batch-2', graph: 'b', input: 'a string input', nodes: {}, tenant: 't-batch', idempotencyKey: 'k-taken', requestHash: 'h2' },
         { ...base, id: 'batch-3', graph: 'b', input: { b: 3 }, nodes: {}, traceId: 'abc', tenant: 't-batch' },
         { ...base, id: 'batch-4', graph: 'b', input: {}, nodes: {}, tenant: 't-batch', idempotencyKey: 'k-1', requestHash: 'h4' },
-        { ...base, id: 'batch-5', graph: 'b', input: { c: 5 }, nodes: {}, replay: { of: 'batch-orig', fromStep: 1, mode: 'live', overrides: null, baseSeq: 0, originalVersion: 'v1', divergence: null } },
+        {
+          ...base,
+          id: 'batch-5',
+          graph: 'b',
+          input: { c: 5 },
+          nodes: {},
+          replay: { of: 'batch-orig', fromStep: 1, mode: 'live', overrides: null, baseSeq: 0, originalVersion: 'v1', divergence: null },
+        },
       ]);
       // A key taken before, or earlier in the same batch, skips its run; the others are stored.
       expect(made.map((r) => r?.id)).toEqual(['batch-1', undefined, 'batch-3', undefined, 'batch-5']);
       for (const r of made) if (r) expect(await store.getRun(r.id)).toEqual(r);
-      expect(made[0]).toMatchObject({ status: 'pending', owner: 'n1', tenant: 't-batch', idempotencyKey: 'k-1', lastSeq: 0, waits: [], cancelRequested: false, input: { z: 1, a: [1, 'two', null], nested: { ok: true } } });
+      expect(made[0]).toMatchObject({
+        status: 'pending',
+        owner: 'n1',
+        tenant: 't-batch',
+        idempotencyKey: 'k-1',
+        lastSeq: 0,
+        waits: [],
+        cancelRequested: false,
+        input: { z: 1, a: [1, 'two', null], nested: { ok: true } },
+      });
       expect(made[0]!.leaseExpiresAt).not.toBeNull();
       expect(made[2]).toMatchObject({ traceId: 'abc', idempotencyKey: null });
       // A replay belongs to its original's tenant.
@@ -147,7 +194,17 @@ export function storeConformance(
     });
 
     maybe('a run handed out by the work queue is claimed by exactly one node, and not while another holds it', async () => {
-      await store.createRun({ id: 'run-queued', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'queue', leaseMs: 60_000 });
+      await store.createRun({
+        id: 'run-queued',
+        graph: 'g',
+        graphVersion: 'v1',
+        input: {},
+        budget: {},
+        nodes: {},
+        traceId: null,
+        owner: 'queue',
+        leaseMs: 60_000,
+      });
       // The claim loop leaves it to the queue until its placeholder lease expires.
       expect((await store.claimRuns({ owner: 'n9', leaseMs: 1000, limit: 100, reclaimOwn: false, exclude: [] })).map((r) => r.id)).not.toContain('run-queued');
       const [a, b] = await Promise.all([
@@ -165,7 +222,9 @@ export function storeConformance(
       await store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 1)], owner: 'old' });
       await new Promise((r) => setTimeout(r, 20));
       expect((await store.claimRuns({ owner: 'new', leaseMs: 5000, limit: 100, reclaimOwn: false, exclude: [] })).map((r) => r.id)).toContain('run-fenced');
-      await expect(store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], patch: { status: 'failed' }, owner: 'old' })).rejects.toMatchObject({ code: 'AO_LEASE_LOST' });
+      await expect(store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], patch: { status: 'failed' }, owner: 'old' })).rejects.toMatchObject({
+        code: 'AO_LEASE_LOST',
+      });
       expect(await store.listEvents('run-fenced', { limit: 10 })).toHaveLength(1);
       expect((await store.getRun('run-fenced'))!).toMatchObject({ owner: 'new', lastSeq: 1 });
       await store.commit({ runId: 'run-fenced', events: [ev('run-fenced', 2)], owner: 'new' });
@@ -178,7 +237,17 @@ export function storeConformance(
     maybe('appends of many runs at once all land, gapless; a fenced one among them fails alone', async () => {
       const ids = Array.from({ length: 12 }, (_, i) => `run-group-${i}`);
       for (const id of ids) await newRun(id);
-      await store.createRun({ id: 'run-group-lost', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'other', leaseMs: 60_000 });
+      await store.createRun({
+        id: 'run-group-lost',
+        graph: 'g',
+        graphVersion: 'v1',
+        input: {},
+        budget: {},
+        nodes: {},
+        traceId: null,
+        owner: 'other',
+        leaseMs: 60_000,
+      });
       const results = await Promise.allSettled([
         ...ids.flatMap((id) => [store.commit({ runId: id, events: [ev(id, 1), ev(id, 2)], owner: 'n1' })]),
         store.commit({ runId: 'run-group-lost', events: [ev('run-group-lost', 1)], owner: 'n1' }),
@@ -197,12 +266,26 @@ export function storeConformance(
       await newRun('run-step');
       await store.commit({ runId: 'run-step', events: [ev('run-step', 1), ev('run-step', 2)], owner: 'n1' });
       const state = { nodes: { a: 'done' }, text: 'é' };
-      await store.commit({ runId: 'run-step', events: [ev('run-step', 3)], patch: { status: 'running', usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3, llmCalls: 1, toolCalls: 0, perTool: {} } }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' });
+      await store.commit({
+        runId: 'run-step',
+        events: [ev('run-step', 3)],
+        patch: { status: 'running', usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3, llmCalls: 1, toolCalls: 0, perTool: {} } },
+        checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state },
+        owner: 'n1',
+      });
       const cp = await store.latestCheckpoint('run-step');
       expect(cp).toMatchObject({ step: 1, seq: 3, node: 'a', state, sizeBytes: Buffer.byteLength(JSON.stringify(state)) });
       expect(await store.getRun('run-step')).toMatchObject({ status: 'running', lastSeq: 3, usage: { totalTokens: 3 } });
       // A second copy of a step's checkpoint is refused (its key), and nothing of its commit is written.
-      await expect(store.commit({ runId: 'run-step', events: [ev('run-step', 4)], patch: { status: 'running' }, checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state }, owner: 'n1' })).rejects.toThrow();
+      await expect(
+        store.commit({
+          runId: 'run-step',
+          events: [ev('run-step', 4)],
+          patch: { status: 'running' },
+          checkpoint: { step: 1, node: 'a', graphVersion: 'v1', state },
+          owner: 'n1',
+        }),
+      ).rejects.toThrow();
       expect(await store.listEvents('run-step', { limit: 10 })).toHaveLength(3);
       // A grouped commit (it only moves the run on) retried after an unknown outcome is idempotent:
       // nothing is written twice, and it does not fail the other runs of its group.
@@ -237,7 +320,13 @@ export function storeConformance(
       expect(await store.latestCheckpoint('run-steps')).toMatchObject({ step: 2, seq: 4, state: b });
       expect((await store.getRun('run-steps'))!.lastSeq).toBe(5);
       // Signals consumed with the steps take the transaction: the same seqs there.
-      await store.commit({ runId: 'run-steps', events: [ev('run-steps', 6), ev('run-steps', 7)], patch: { consumeSignals: ['none'] }, checkpoints: [{ step: 3, seq: 6, node: null, graphVersion: 'v1', state: a }], owner: 'n1' });
+      await store.commit({
+        runId: 'run-steps',
+        events: [ev('run-steps', 6), ev('run-steps', 7)],
+        patch: { consumeSignals: ['none'] },
+        checkpoints: [{ step: 3, seq: 6, node: null, graphVersion: 'v1', state: a }],
+        owner: 'n1',
+      });
       expect((await store.getCheckpoint('run-steps', 3))?.seq).toBe(6);
     });
 
@@ -245,7 +334,16 @@ export function storeConformance(
       for (const id of ['rs-a', 'rs-b', 'rs-c']) await newRun(id);
       const a = [1, 2, 3, 4].map((n) => ev('rs-a', n));
       const b = [1, 2].map((n) => ev('rs-b', n));
-      await store.commit({ runId: 'rs-a', events: a, patch: { nodes: {} }, checkpoints: [{ step: 1, seq: 2, node: null, graphVersion: 'v', state: { s: 1 } }, { step: 2, seq: 3, node: null, graphVersion: 'v', state: { s: 2 } }], owner: 'n1' });
+      await store.commit({
+        runId: 'rs-a',
+        events: a,
+        patch: { nodes: {} },
+        checkpoints: [
+          { step: 1, seq: 2, node: null, graphVersion: 'v', state: { s: 1 } },
+          { step: 2, seq: 3, node: null, graphVersion: 'v', state: { s: 2 } },
+        ],
+        owner: 'n1',
+      });
       await store.commit({ runId: 'rs-b', events: b, owner: 'n1' });
       const cps = await store.latestCheckpoints(['rs-a', 'rs-b', 'rs-c']);
       expect([...cps.keys()]).toEqual(['rs-a']);
@@ -254,7 +352,18 @@ export function storeConformance(
       expect(first.get('rs-a')?.id).toBe(a[0]!.id);
       expect(first.get('rs-b')?.id).toBe(b[0]!.id);
       expect(first.has('rs-c')).toBe(false);
-      expect((await store.eventsById([{ runId: 'rs-a', id: a[2]!.id }, { runId: 'rs-b', id: b[1]!.id }, { runId: 'rs-a', id: 'ffffffff-ffff-4fff-bfff-ffffffffffff' }, { runId: 'rs-a', id: b[0]!.id }])).map((e) => e.id).sort()).toEqual([a[2]!.id, b[1]!.id].sort());
+      expect(
+        (
+          await store.eventsById([
+            { runId: 'rs-a', id: a[2]!.id },
+            { runId: 'rs-b', id: b[1]!.id },
+            { runId: 'rs-a', id: 'ffffffff-ffff-4fff-bfff-ffffffffffff' },
+            { runId: 'rs-a', id: b[0]!.id },
+          ])
+        )
+          .map((e) => e.id)
+          .sort(),
+      ).toEqual([a[2]!.id, b[1]!.id].sort());
       const after = await store.eventsAfter([
         { runId: 'rs-a', after: 2 },
         { runId: 'rs-b', after: 0 },
@@ -309,7 +418,10 @@ export function storeConformance(
       expect(await store.getRun(id)).toEqual(r);
       expect(await store.listEvents(id, { limit: 100 })).toEqual(events);
       expect((await store.listEvents(id, { after: 2, upTo: 4, limit: 100 })).map((e) => e.seq)).toEqual([3, 4]);
-      expect((await store.listCheckpoints(id)).map((c) => [c.step, c.seq, c.node])).toEqual([[0, 2, null], [1, 5, 'a']]);
+      expect((await store.listCheckpoints(id)).map((c) => [c.step, c.seq, c.node])).toEqual([
+        [0, 2, null],
+        [1, 5, 'a'],
+      ]);
       expect((await store.getCheckpoint(id, 1))?.state).toEqual({ at: 1, big });
       // A finished run held by no one: no node takes it over.
       expect((await store.claimRuns({ owner: 'n-import', leaseMs: 1000, limit: 100, reclaimOwn: true, exclude: [] })).map((x) => x.id)).not.toContain(id);
@@ -342,7 +454,18 @@ export function storeConformance(
     maybe('resolves a run reference: the full id, a unique prefix of 8+ characters (any case), never a shorter one or an ambiguous one', async () => {
       const ids = ['d00dfeed-1111-4000-8000-000000000001', 'd00dfeed-2222-4000-8000-000000000002'];
       for (const id of ids) await newRun(id);
-      await store.createRun({ id: 'e1e1e1e1-0000-4000-8000-00000000000a', graph: 'g', graphVersion: 'v1', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, tenant: 'other' });
+      await store.createRun({
+        id: 'e1e1e1e1-0000-4000-8000-00000000000a',
+        graph: 'g',
+        graphVersion: 'v1',
+        input: {},
+        budget: {},
+        nodes: {},
+        traceId: null,
+        owner: 'n1',
+        leaseMs: 60_000,
+        tenant: 'other',
+      });
       const ref = (r: string, tenant = 'default') => resolveRunRef(store, r, { tenant }).then((run) => run?.id);
       expect(await ref(ids[0]!)).toBe(ids[0]);
       expect(await ref('d00dfeed-11')).toBe(ids[0]);
@@ -353,7 +476,11 @@ export function storeConformance(
       expect(await ref('e1e1e1e1')).toBeUndefined();
       expect(await ref('e1e1e1e1', 'other')).toBe('e1e1e1e1-0000-4000-8000-00000000000a');
       await expect(ref('d00dfee')).rejects.toMatchObject({ code: 'AO_VALIDATION', field: 'id' });
-      await expect(ref('d00dfeed')).rejects.toMatchObject({ code: 'AO_RUN_ID_AMBIGUOUS', field: 'id', details: { prefix: 'd00dfeed', candidates: expect.arrayContaining(ids) } });
+      await expect(ref('d00dfeed')).rejects.toMatchObject({
+        code: 'AO_RUN_ID_AMBIGUOUS',
+        field: 'id',
+        details: { prefix: 'd00dfeed', candidates: expect.arrayContaining(ids) },
+      });
       await expect(ref('d00dfeed')).rejects.toThrow(/d00dfeed-1111-4000-8000-000000000001/);
     });
 
@@ -392,7 +519,7 @@ export function storeConformance(
     maybe("gives a node id to the next process once its holder's heartbeat is older than the holder's lease", async () => {
       expect(await store.takeNodeId(claim('nid-stale', 'a', { staleMs: 100 }))).toEqual({ taken: true });
       // The database's clock decides; wait until it calls the beat stale.
-      for (let end = Date.now() + 30_000; (await store.nodeIdHolder('nid-stale'))!.heartbeatAgeMs <= 150; ) {
+      for (let end = Date.now() + 30_000; (await store.nodeIdHolder('nid-stale'))!.heartbeatAgeMs <= 150;) {
         if (Date.now() > end) throw new Error('the heartbeat never went stale');
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -20,7 +20,12 @@ function roundTrip(json: string, min = 8): { packed: string; back: string } {
 
 describe('content references', () => {
   it('replaces long strings (keys too) by references and restores them exactly, escapes included', () => {
-    const value = { 'a long key, longer than eight': 'he said "hi"\\ and left\n', short: 'ok', list: ['x\\', 'ends with a quote "', '\uE000short', '\uE000 and long enough to be stored', 12, null], 'é': 'ünïcödé text long enough' };
+    const value = {
+      'a long key, longer than eight': 'he said "hi"\\ and left\n',
+      short: 'ok',
+      list: ['x\\', 'ends with a quote "', '\uE000short', '\uE000 and long enough to be stored', 12, null],
+      é: 'ünïcödé text long enough',
+    };
     const { packed, back } = roundTrip(JSON.stringify(value));
     expect(packed).not.toContain('he said');
     expect(packed).toContain('"ok"');
@@ -71,7 +76,14 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
     const db = drizzle({ client, schema });
     await migrate(db, { migrationsFolder });
     // Strings from 256 characters on are stored by reference here (the default is 64 KiB).
-    store = new DrizzleStore('pglite', db as unknown as Db, () => client.close(), async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows, 1, 256);
+    store = new DrizzleStore(
+      'pglite',
+      db as unknown as Db,
+      () => client.close(),
+      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
+      1,
+      256,
+    );
   });
   afterAll(async () => {
     await store.close();
@@ -79,15 +91,39 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
 
   const answer = `The answer, ${'long enough to be stored once. '.repeat(20)}`;
   const env = (runId: string, seq: number, payload: unknown): Envelope =>
-    ({ id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`.replace(/^0{8}/, runId === 'c-1' ? '11111111' : '22222222'), runId, seq, type: 'node.completed', from: 'supervisor/a', to: 'supervisor', payload, causationId: null, trace: null, time: new Date().toISOString() }) as Envelope;
+    ({
+      id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`.replace(/^0{8}/, runId === 'c-1' ? '11111111' : '22222222'),
+      runId,
+      seq,
+      type: 'node.completed',
+      from: 'supervisor/a',
+      to: 'supervisor',
+      payload,
+      causationId: null,
+      trace: null,
+      time: new Date().toISOString(),
+    }) as Envelope;
 
   it('writes one content row for many mentions across commits of every path, and reads back whole envelopes and checkpoints', async () => {
-    for (const id of ['c-1', 'c-2']) await store.createRun({ id, graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
+    for (const id of ['c-1', 'c-2'])
+      await store.createRun({ id, graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const one = [env('c-1', 1, { content: answer }), env('c-1', 2, { output: { text: answer }, history: [answer, 'short'] })];
     // Grouped commit, one-statement commit with a patch and a checkpoint, transaction (signals), append without owner.
     await store.commit({ runId: 'c-1', events: one, owner: 'n1' });
-    await store.commit({ runId: 'c-1', events: [env('c-1', 3, { again: answer })], patch: { status: 'running' }, checkpoint: { step: 1, node: 'a', graphVersion: 'v', state: { outputs: { a: { text: answer } } } }, owner: 'n1' });
-    await store.commit({ runId: 'c-1', events: [env('c-1', 4, { more: answer })], patch: { consumeSignals: ['none'] }, checkpoints: [{ step: 2, seq: 4, node: null, graphVersion: 'v', state: { outputs: { a: { text: answer } } } }], owner: 'n1' });
+    await store.commit({
+      runId: 'c-1',
+      events: [env('c-1', 3, { again: answer })],
+      patch: { status: 'running' },
+      checkpoint: { step: 1, node: 'a', graphVersion: 'v', state: { outputs: { a: { text: answer } } } },
+      owner: 'n1',
+    });
+    await store.commit({
+      runId: 'c-1',
+      events: [env('c-1', 4, { more: answer })],
+      patch: { consumeSignals: ['none'] },
+      checkpoints: [{ step: 2, seq: 4, node: null, graphVersion: 'v', state: { outputs: { a: { text: answer } } } }],
+      owner: 'n1',
+    });
     await store.commit({ runId: 'c-2', events: [env('c-2', 1, { content: answer })] });
     const rows = await client.query<{ run_id: string; n: number }>('select run_id, count(*)::int as n from contents group by run_id order by run_id');
     expect(rows.rows).toEqual([
@@ -100,13 +136,24 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
     for (const r of stored.rows) {
       const z = Buffer.from(r.z, 'base64');
       const d = dictionaryRowsOf(z);
-      const dict = d && { ...d, text: [...texts].filter(([seq]) => seq >= d.from && seq <= d.to).map(([, t]) => t).join('\n') };
+      const dict = d && {
+        ...d,
+        text: [...texts]
+          .filter(([seq]) => seq >= d.from && seq <= d.to)
+          .map(([, t]) => t)
+          .join('\n'),
+      };
       texts.set(r.seq, inflateText(z, dict, 'test'));
     }
     expect(texts.size).toBe(3);
     expect([...texts.values()].every((t) => !t.includes('long enough'))).toBe(true);
     const log = await store.listEvents('c-1', { limit: 10 });
-    expect(log.map((e) => e.payload)).toEqual([{ content: answer }, { output: { text: answer }, history: [answer, 'short'] }, { again: answer }, { more: answer }]);
+    expect(log.map((e) => e.payload)).toEqual([
+      { content: answer },
+      { output: { text: answer }, history: [answer, 'short'] },
+      { again: answer },
+      { more: answer },
+    ]);
     expect((await store.getEvents('c-1', [one[1]!.id]))[0]?.payload).toEqual(one[1]!.payload);
     expect((await store.eventsAfter([{ runId: 'c-1', after: 2 }])).get('c-1')!.map((e) => e.payload)).toEqual([{ again: answer }, { more: answer }]);
     expect((await store.firstEvents(['c-1', 'c-2'])).get('c-2')?.payload).toEqual({ content: answer });
@@ -116,11 +163,24 @@ describe('a run stores a long string once, wherever its envelopes and checkpoint
   });
 
   it('retention deletes a content once no kept checkpoint and no journal row references it, and keeps every other', async () => {
-    const [onlyOld, alsoKept, alsoLogged] = ['only the old checkpoint', 'the kept checkpoint too', 'the log too'].map((w) => `${w}: ${'text long enough to be stored once. '.repeat(10)}`);
+    const [onlyOld, alsoKept, alsoLogged] = ['only the old checkpoint', 'the kept checkpoint too', 'the log too'].map(
+      (w) => `${w}: ${'text long enough to be stored once. '.repeat(10)}`,
+    );
     await store.createRun({ id: 'c-3', graph: 'g-ret', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     await store.commit({ runId: 'c-3', events: [{ ...env('c-3', 1, { said: alsoLogged }), id: '33333333-0000-4000-8000-000000000001' }], owner: 'n1' });
-    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 1, seq: 1, node: null, graphVersion: 'v', state: { a: onlyOld, b: alsoKept, c: alsoLogged } }], owner: 'n1' });
-    await store.commit({ runId: 'c-3', events: [], checkpoints: [{ step: 2, seq: 1, node: null, graphVersion: 'v', state: { b: alsoKept } }], patch: { status: 'succeeded' }, owner: 'n1' });
+    await store.commit({
+      runId: 'c-3',
+      events: [],
+      checkpoints: [{ step: 1, seq: 1, node: null, graphVersion: 'v', state: { a: onlyOld, b: alsoKept, c: alsoLogged } }],
+      owner: 'n1',
+    });
+    await store.commit({
+      runId: 'c-3',
+      events: [],
+      checkpoints: [{ step: 2, seq: 1, node: null, graphVersion: 'v', state: { b: alsoKept } }],
+      patch: { status: 'succeeded' },
+      owner: 'n1',
+    });
     const count = async () => Number((await client.query<{ n: number }>("select count(*)::int as n from contents where run_id = 'c-3'")).rows[0]!.n);
     expect(await count()).toBe(3);
     expect(await store.sweep('g-ret', { keepCheckpoints: 1 })).toEqual({ runs: 0, checkpoints: 1 });

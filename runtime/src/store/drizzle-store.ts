@@ -27,7 +27,11 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
   async commit(input: CommitBatch): Promise<void> {
     const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
     const cps = [...(one ? [one] : []), ...(many ?? [])];
-    const batch = { ...rest, ...(cps.length ? { checkpoints: cps } : {}), ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}) };
+    const batch = {
+      ...rest,
+      ...(cps.length ? { checkpoints: cps } : {}),
+      ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}),
+    };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
     // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
@@ -65,7 +69,15 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
       let found: Array<Record<string, unknown>>;
       if (owned && groupable(batch)) {
         const cps = batch.checkpoints?.map((c) => ({ ...c, seq: c.seq ?? maxSeq }));
-        return this.group!.append(batch.runId, batch.owner!, batch.events, { ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}), ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}), ...(cps ? { checkpoints: cps } : {}), contents: pk, pack: row.pack, ...(row.turns ? { turns: row.turns } : {}), zip: row.zip });
+        return this.group!.append(batch.runId, batch.owner!, batch.events, {
+          ...(batch.patch?.nodes ? { nodes: batch.patch.nodes } : {}),
+          ...(batch.patch?.usage ? { usage: batch.patch.usage } : {}),
+          ...(cps ? { checkpoints: cps } : {}),
+          contents: pk,
+          pack: row.pack,
+          ...(row.turns ? { turns: row.turns } : {}),
+          zip: row.zip,
+        });
       } else if (!batch.patch && !batch.checkpoints) {
         const rows = journalRowsJson(batch.events, row.pack, () => row.turns, row.zip);
         found = await this.raw('ao_append', APPEND_FREE_SQL, [batch.runId, now, maxSeq, rows, `[${pk.rowsJson()}]`]);
@@ -73,7 +85,9 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
         found = await this.commitOneStatement(batch, maxSeq, now, pk, row);
       }
       if (owned && Number(found[0]?.owned) === 0) {
-        throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
+        throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, {
+          details: { runId: batch.runId },
+        });
       }
       return;
     }
@@ -94,11 +108,15 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
           .where(batch.owner !== undefined ? and(eq(runs.id, batch.runId), eq(runs.owner, batch.owner)) : eq(runs.id, batch.runId))
           .returning({ lastSeq: runs.lastSeq });
         if (!run && batch.owner !== undefined) {
-          throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, { details: { runId: batch.runId } });
+          throw new AoError('AO_LEASE_LOST', `node ${batch.owner} no longer holds run ${batch.runId}: another node took it over`, {
+            details: { runId: batch.runId },
+          });
         }
       }
       if (batch.events.length) {
-        await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`);
+        await tx.execute(
+          sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${journalRowsJson(batch.events, row.pack, () => row.turns, row.zip)}::json) as ${sql.raw(JOURNAL_ROW_TYPE)} on conflict (id) do nothing`,
+        );
       }
       if (consumeSignals?.length) {
         await tx
@@ -119,7 +137,10 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
           createdAt: isoNow(),
         });
       }
-      if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
+      if (pk.fresh.size)
+        await tx.execute(
+          sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`,
+        );
     });
   }
 
@@ -129,7 +150,13 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
    * data-modifying CTE, so the checkpoint's seq is the run's last seq after the update, as in the
    * transaction. The checkpoint state is serialised once (its size is that text's length).
    */
-  protected async commitOneStatement(batch: Omit<CommitBatch, 'checkpoint' | 'turns'>, maxSeq: number, now: string, pk: ContentPacker, row: Row): Promise<Array<Record<string, unknown>>> {
+  protected async commitOneStatement(
+    batch: Omit<CommitBatch, 'checkpoint' | 'turns'>,
+    maxSeq: number,
+    now: string,
+    pk: ContentPacker,
+    row: Row,
+  ): Promise<Array<Record<string, unknown>>> {
     const { releaseLease, consumeSignals: _taken, ...patch } = batch.patch ?? {};
     const update = this.db
       .update(runs)
@@ -156,7 +183,10 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
       parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, zstate, size_bytes, created_at)
         select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipState(state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
-    if (pk.fresh.size) parts.push(`ct as (${CONTENTS_INSERT(param(`[${pk.rowsJson()}]`))} ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''} on conflict do nothing returning 1)`);
+    if (pk.fresh.size)
+      parts.push(
+        `ct as (${CONTENTS_INSERT(param(`[${pk.rowsJson()}]`))} ${batch.owner !== undefined ? 'where exists (select 1 from r)' : ''} on conflict do nothing returning 1)`,
+      );
     const text = `with ${parts.join(', ')} select (select count(*) from r)::int as owned`;
     // Named by its text: a run has a handful of patch shapes, each prepared once per connection.
     return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
@@ -173,7 +203,10 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
       deletedRuns = gone.length;
     }
     if (policy.keepCheckpoints !== undefined) {
-      const finished = this.db.select({ id: runs.id }).from(runs).where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL)));
+      const finished = this.db
+        .select({ id: runs.id })
+        .from(runs)
+        .where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL)));
       const gone = await this.db
         .delete(checkpoints)
         .where(
@@ -184,7 +217,12 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
         )
         // The contents a deleted checkpoint referenced (a state that references none comes back without text).
         // (A deflated state is inflated here to be searched: Postgres cannot look into it.)
-        .returning({ runId: checkpoints.runId, step: checkpoints.step, state: sql<string | null>`case when strpos(${checkpoints.state}::text, chr(57344)) > 0 then ${checkpoints.state}::text end`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')` });
+        .returning({
+          runId: checkpoints.runId,
+          step: checkpoints.step,
+          state: sql<string | null>`case when strpos(${checkpoints.state}::text, chr(57344)) > 0 then ${checkpoints.state}::text end`,
+          zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+        });
       deletedCheckpoints = gone.length;
       const candidates = new Map<string, Set<string>>();
       for (const g of gone) {
@@ -203,7 +241,12 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
    */
   protected async collectContents(runId: string, hashes: Set<string>): Promise<void> {
     const kept = await this.db
-      .select({ runId: checkpoints.runId, step: checkpoints.step, state: sql<string | null>`${checkpoints.state}::text`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')` })
+      .select({
+        runId: checkpoints.runId,
+        step: checkpoints.step,
+        state: sql<string | null>`${checkpoints.state}::text`,
+        zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+      })
       .from(checkpoints)
       .where(and(eq(checkpoints.runId, runId), or(isNotNull(checkpoints.zstate), sql`strpos(${checkpoints.state}::text, chr(57344)) > 0`)));
     for (const k of kept) for (const h of refsIn(stateTextOf(k))) hashes.delete(h);

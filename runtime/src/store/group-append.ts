@@ -14,7 +14,8 @@ export type RawQuery = (name: string, text: string, values: unknown[]) => Promis
  * The journal rows of a JSON array built by `journalRowsJson` (one row per run of a commit), as a
  * row source. The body is read as `json`, so its text is stored as it was written.
  */
-export const JOURNAL_ROW_TYPE = 'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json, z text, zt text)';
+export const JOURNAL_ROW_TYPE =
+  'v(id uuid, run_id text, seq int, last_seq int, format smallint, ids uuid[], time timestamptz, body json, turns json, z text, zt text)';
 export const JOURNAL_ROWS = (param: string) => `json_to_recordset(${param}::json) as ${JOURNAL_ROW_TYPE}`;
 export const JOURNAL_INSERT =
   "insert into journal (id, run_id, seq, last_seq, format, ids, time, body, turns, packed, packed_turns) select v.id, v.run_id, v.seq, v.last_seq, v.format, v.ids, v.time, v.body, v.turns, decode(v.z, 'base64'), decode(v.zt, 'base64')";
@@ -121,11 +122,20 @@ export class GroupAppend {
     try {
       group.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
       const runs = JSON.stringify(
-        group.map((p) => ({ run_id: p.runId, owner: p.owner, max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0), nodes: p.extra.nodes ?? null, usage: p.extra.usage ?? null })),
+        group.map((p) => ({
+          run_id: p.runId,
+          owner: p.owner,
+          max_seq: p.events.reduce((m, e) => Math.max(m, e.seq), 0),
+          nodes: p.extra.nodes ?? null,
+          usage: p.extra.usage ?? null,
+        })),
       );
       const events = `[${group.flatMap((p) => journalRows(p.events, p.extra.pack, () => p.extra.turns, p.extra.zip)).join(',')}]`;
       const checkpoints = checkpointsJson(group);
-      const contents = `[${group.map((p) => p.extra.contents?.rowsJson() ?? '').filter(Boolean).join(',')}]`;
+      const contents = `[${group
+        .map((p) => p.extra.contents?.rowsJson() ?? '')
+        .filter(Boolean)
+        .join(',')}]`;
       let rows: Array<Record<string, unknown>> | undefined;
       for (let attempt = 1; !rows; attempt++) {
         try {
@@ -138,7 +148,8 @@ export class GroupAppend {
       const updated = new Set(rows.map((r) => r.id as string));
       for (const p of group) {
         if (updated.has(p.runId)) p.resolve();
-        else p.reject(new AoError('AO_LEASE_LOST', `node ${p.owner} no longer holds run ${p.runId}: another node took it over`, { details: { runId: p.runId } }));
+        else
+          p.reject(new AoError('AO_LEASE_LOST', `node ${p.owner} no longer holds run ${p.runId}: another node took it over`, { details: { runId: p.runId } }));
       }
     } catch (e) {
       for (const p of group) p.reject(e);
@@ -155,7 +166,17 @@ function checkpointsJson(group: readonly Pending[]): string {
   for (const p of group) {
     for (const c of p.extra.checkpoints ?? []) {
       const state = (p.extra.contents?.pack ?? String)(JSON.stringify(c.state));
-      parts.push(JSON.stringify({ run_id: p.runId, step: c.step, seq: c.seq, node: c.node, graph_version: c.graphVersion, size_bytes: Buffer.byteLength(state), zstate: zipState(state).toString('base64') }));
+      parts.push(
+        JSON.stringify({
+          run_id: p.runId,
+          step: c.step,
+          seq: c.seq,
+          node: c.node,
+          graph_version: c.graphVersion,
+          size_bytes: Buffer.byteLength(state),
+          zstate: zipState(state).toString('base64'),
+        }),
+      );
     }
   }
   return `[${parts.join(',')}]`;

@@ -8,12 +8,32 @@ const trace = (n: number) => ({ traceparent: `00-${'a'.repeat(32)}-${String(n).p
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 function env(runId: string, seq: number, o: Partial<Envelope> = {}): Envelope {
-  return { id: id(seq), runId, seq, type: 'node.start', from: 'supervisor', to: 'supervisor/a', payload: { seq, text: 'é\u2028"' }, causationId: null, trace: trace(1), time: new Date(T0 + seq * 7).toISOString(), ...o } as Envelope;
+  return {
+    id: id(seq),
+    runId,
+    seq,
+    type: 'node.start',
+    from: 'supervisor',
+    to: 'supervisor/a',
+    payload: { seq, text: 'é\u2028"' },
+    causationId: null,
+    trace: trace(1),
+    time: new Date(T0 + seq * 7).toISOString(),
+    ...o,
+  } as Envelope;
 }
 
 /** What the store gives back for the rows the insert statement would write. */
 const rowsOf = (envelopes: Envelope[]): JournalRow[] =>
-  (JSON.parse(journalRowsJson(envelopes)) as Array<JournalRowIn & { body: unknown }>).map((r) => ({ runId: r.run_id, seq: r.seq, lastSeq: r.last_seq, format: r.format, ids: r.ids, time: r.time, body: JSON.stringify(r.body) }));
+  (JSON.parse(journalRowsJson(envelopes)) as Array<JournalRowIn & { body: unknown }>).map((r) => ({
+    runId: r.run_id,
+    seq: r.seq,
+    lastSeq: r.last_seq,
+    format: r.format,
+    ids: r.ids,
+    time: r.time,
+    body: JSON.stringify(r.body),
+  }));
 
 describe('journal rows (log format 2)', () => {
   it('packs the envelopes of a commit into one row and unpacks them exactly: causations inside and outside it, trace changes, a gap in seqs', () => {
@@ -44,6 +64,8 @@ describe('journal rows (log format 2)', () => {
     const [row] = rowsOf([env('r', 1), env('r', 2)]);
     expect(() => unpackRow({ ...row!, format: 9 })).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
     expect(() => unpackRow({ ...row!, ids: [id(1)] })).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
-    expect(() => unpackRow({ ...row!, body: '[["NOT A TYPE","supervisor","x",null,0,null],["node.start","supervisor","x",null,0,null]]' })).toThrow(expect.objectContaining({ code: 'AO_STORE_CORRUPT' }));
+    expect(() => unpackRow({ ...row!, body: '[["NOT A TYPE","supervisor","x",null,0,null],["node.start","supervisor","x",null,0,null]]' })).toThrow(
+      expect.objectContaining({ code: 'AO_STORE_CORRUPT' }),
+    );
   });
 });

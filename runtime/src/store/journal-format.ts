@@ -88,14 +88,20 @@ export interface JournalRow {
   zt?: string | null;
 }
 
-const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) => a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
+const sameTrace = (a: Envelope['trace'], b: Envelope['trace']) =>
+  a === b || (a !== null && b !== null && a.traceparent === b.traceparent && a.tracestate === b.tracestate);
 
 /**
  * The rows of a commit's envelopes as the JSON array the insert statements read: one row per run
  * (a commit is one run's), envelopes in seq order, each payload's JSON reused from the journal's
  * check (`payloadJsonOf`), serialised once.
  */
-export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string {
+export function journalRowsJson(
+  envelopes: readonly Envelope[],
+  pack: (json: string, env: Envelope) => PackedPayload = (j) => j,
+  turns?: (runId: string) => string | undefined,
+  zip?: RowZipper,
+): string {
   return `[${journalRows(envelopes, pack, turns, zip).join(',')}]`;
 }
 
@@ -105,7 +111,12 @@ export function journalRowsJson(envelopes: readonly Envelope[], pack: (json: str
  * turn records (the JSON of an array), which make its row format 3; with `zip`, the body and the
  * records are deflated (`z`, `zt`: base64) and the row is format 4.
  */
-export function journalRows(envelopes: readonly Envelope[], pack: (json: string, env: Envelope) => PackedPayload = (j) => j, turns?: (runId: string) => string | undefined, zip?: RowZipper): string[] {
+export function journalRows(
+  envelopes: readonly Envelope[],
+  pack: (json: string, env: Envelope) => PackedPayload = (j) => j,
+  turns?: (runId: string) => string | undefined,
+  zip?: RowZipper,
+): string[] {
   const byRun = new Map<string, Envelope[]>();
   for (const e of envelopes) {
     const list = byRun.get(e.runId);
@@ -140,7 +151,15 @@ export function journalRows(envelopes: readonly Envelope[], pack: (json: string,
       return `[${JSON.stringify(e.type)},${JSON.stringify(e.from)},${JSON.stringify(e.to)},${causation},${Date.parse(e.time) - base},${typeof packed === 'string' ? packed : packed.json}${tail}]`;
     });
     const records = turns?.(runId);
-    const head: JournalRowIn = { id: first.id, run_id: runId, seq: first.seq, last_seq: sorted.at(-1)!.seq, format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT, ids: sorted.map((e) => e.id), time: first.time };
+    const head: JournalRowIn = {
+      id: first.id,
+      run_id: runId,
+      seq: first.seq,
+      last_seq: sorted.at(-1)!.seq,
+      format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT,
+      ids: sorted.map((e) => e.id),
+      time: first.time,
+    };
     const text = `[${body.join(',')}]`;
     if (zip) {
       const { z, zt } = zip.zip(runId, first.seq, text, records);
@@ -162,8 +181,13 @@ export function turnsOf(row: Pick<JournalRow, 'turns'>): StoredTurn[] {
  * delta `{prev, keep, add}` on the actor's previous request, which `rebuildRequests` makes whole.
  */
 export function unpackRow(row: JournalRow): Envelope[] {
-  const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, { details: { runId: row.runId, seq: row.seq }, ...(cause ? { cause } : {}) });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED) throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
+  const fail = (why: string, cause?: unknown) =>
+    new AoError('AO_STORE_CORRUPT', `journal row at seq ${row.seq} of run ${row.runId} is not valid: ${why}`, {
+      details: { runId: row.runId, seq: row.seq },
+      ...(cause ? { cause } : {}),
+    });
+  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED)
+    throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
   // A format-4 row reaches here inflated (the store does it: it may need another row's text).
   if (row.body === null || row.body === undefined) throw fail('its body was not inflated');
   const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
@@ -196,7 +220,10 @@ export function unpackRow(row: JournalRow): Envelope[] {
     }
     let env: Envelope;
     try {
-      env = parseEnvelope({ id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() }, { payload: 'later' });
+      env = parseEnvelope(
+        { id: row.ids[i], runId: row.runId, seq, type, from, to, causationId, payload, trace, time: new Date(base + dt).toISOString() },
+        { payload: 'later' },
+      );
     } catch (e) {
       throw fail(`envelope ${i}`, e);
     }

@@ -69,12 +69,15 @@ export abstract class StoreReader {
     });
     const referring = records.filter((r) => typeof r.output === 'string' && r.output.startsWith(OUTPUT_REF));
     if (!referring.length) return records;
-    const found = new Map((await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]));
+    const found = new Map(
+      (await this.eventsById(referring.map((r) => ({ runId: r.id, id: (r.output as string).slice(OUTPUT_REF.length) })))).map((e) => [`${e.runId}/${e.id}`, e]),
+    );
     return records.map((r) => {
       if (!referring.includes(r)) return r;
       const id = (r.output as string).slice(OUTPUT_REF.length);
       const env = found.get(`${r.id}/${id}`);
-      if (!env) throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
+      if (!env)
+        throw new AoError('AO_STORE_CORRUPT', `run ${r.id}: its output refers to envelope ${id}, which its log does not hold`, { details: { runId: r.id } });
       return { ...r, output: payloadField(env.payload, 'output') ?? null };
     });
   }
@@ -83,16 +86,20 @@ export abstract class StoreReader {
     if (!refs.length) return [];
     const ids = refs.map((r) => r.id);
     const bounds = seqBounds(refs);
-    const rows = await (bounds
-      ? this.db
-          .select(JOURNAL_COLUMNS)
-          .from(journal)
-          .innerJoin(sql`unnest(${sql.param([...bounds.keys()])}::text[], ${sql.param([...bounds.values()])}::int[]) as f(run_id, up_to)`, sql`${journal.runId} = f.run_id and ${journal.seq} <= f.up_to`)
-          .where(arrayOverlaps(journal.ids, ids))
-      : this.db
-          .select(JOURNAL_COLUMNS)
-          .from(journal)
-          .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
+    const rows = await (
+      bounds
+        ? this.db
+            .select(JOURNAL_COLUMNS)
+            .from(journal)
+            .innerJoin(
+              sql`unnest(${sql.param([...bounds.keys()])}::text[], ${sql.param([...bounds.values()])}::int[]) as f(run_id, up_to)`,
+              sql`${journal.runId} = f.run_id and ${journal.seq} <= f.up_to`,
+            )
+            .where(arrayOverlaps(journal.ids, ids))
+        : this.db
+            .select(JOURNAL_COLUMNS)
+            .from(journal)
+            .where(and(inArray(journal.runId, [...new Set(refs.map((r) => r.runId))]), arrayOverlaps(journal.ids, ids)))
     ).orderBy(asc(journal.runId), asc(journal.seq));
     const wanted = new Set(refs.map((r) => `${r.runId}/${r.id}`));
     return this.expand(rows, undefined, (e) => wanted.has(`${e.runId}/${e.id}`));
@@ -104,14 +111,23 @@ export abstract class StoreReader {
     const from = new Map(ranges.map((r) => [r.runId, r.from]));
     // Only the records: a row's body is not read (nor detoasted).
     const stored = await this.db
-      .select({ runId: journal.runId, seq: journal.seq, turns: sql<string | null>`${journal.turns}::text`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .select({
+        runId: journal.runId,
+        seq: journal.seq,
+        turns: sql<string | null>`${journal.turns}::text`,
+        zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
+      })
       .from(journal)
       .innerJoin(
         sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
         sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
-    const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({ runId: r.runId, seq: r.seq, turns: r.turns as string }));
+    const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({
+      runId: r.runId,
+      seq: r.seq,
+      turns: r.turns as string,
+    }));
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
     for (const r of rows) {
       const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
@@ -170,7 +186,13 @@ export abstract class StoreReader {
     const known = this.dictTexts.get(key);
     if (known) return known;
     const found = await this.db
-      .select({ seq: journal.seq, body: sql<string | null>`${journal.body}::text`, turns: sql<string | null>`${journal.turns}::text`, z: sql<string | null>`encode(${journal.packed}, 'base64')`, zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')` })
+      .select({
+        seq: journal.seq,
+        body: sql<string | null>`${journal.body}::text`,
+        turns: sql<string | null>`${journal.turns}::text`,
+        z: sql<string | null>`encode(${journal.packed}, 'base64')`,
+        zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
+      })
       .from(journal)
       .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
       .orderBy(asc(journal.seq));
@@ -198,7 +220,9 @@ export abstract class StoreReader {
   /** Rows with their content references resolved (one read of the contents they name). */
   protected async resolve(stored: JournalRow[]): Promise<JournalRow[]> {
     const rows = await this.inflate(stored);
-    const content = await this.contentsOf(rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]));
+    const content = await this.contentsOf(
+      rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]),
+    );
     if (!content) return rows;
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
     return rows.map((r) => ({
@@ -252,7 +276,11 @@ export abstract class StoreReader {
         } else if (ref[0] === 'e') {
           const target = byId.get(`${e.runId}/${ref[1]}`);
           if (!target) throw corrupt(e, `refers to envelope ${ref[1]}, which the run's log does not hold`);
-          payload = setAt(payload, path, ref.slice(2).reduce<unknown>((v, k) => (v as Record<string, unknown> | null)?.[k], target.payload));
+          payload = setAt(
+            payload,
+            path,
+            ref.slice(2).reduce<unknown>((v, k) => (v as Record<string, unknown> | null)?.[k], target.payload),
+          );
         }
       }
       return payload === e.payload ? e : { ...e, payload };
@@ -273,7 +301,11 @@ export abstract class StoreReader {
     if (!first.missing.size) return first.envelopes;
     for (const runId of first.missing) {
       const from = Math.min(...rows.filter((r) => r.runId === runId).map((r) => r.seq));
-      const earlier = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(eq(journal.runId, runId), lt(journal.seq, from))).orderBy(asc(journal.seq));
+      const earlier = await this.db
+        .select(JOURNAL_COLUMNS)
+        .from(journal)
+        .where(and(eq(journal.runId, runId), lt(journal.seq, from)))
+        .orderBy(asc(journal.seq));
       rebuildRequests(unpackRows(await this.resolve(earlier)), before);
     }
     const again = rebuildRequests(envs, before);
@@ -286,7 +318,10 @@ export abstract class StoreReader {
   protected async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
     const texts = rows.map(stateTextOf);
     const content = await this.contentsOf(rows.map((r, i) => ({ runId: r.runId, text: texts[i]! })));
-    const states = rows.map((r, i) => JSON.parse(content ? resolveRefs(texts[i]!, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : texts[i]!) as unknown);
+    const states = rows.map(
+      (r, i) =>
+        JSON.parse(content ? resolveRefs(texts[i]!, (h) => content.get(`${r.runId}/${h}`), `checkpoint ${r.step} of run ${r.runId}`) : texts[i]!) as unknown,
+    );
     // Parts held by the log (node outputs): one read of the envelopes they name, for all of them.
     const wanted = rows.flatMap((r, i) => stateRefsOf(states[i]).map((ref) => ({ runId: r.runId, id: ref.id })));
     if (wanted.length) {

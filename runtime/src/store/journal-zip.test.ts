@@ -59,7 +59,14 @@ describe('deflated journal rows (log format 4)', () => {
 
 describe('a store writes its rows deflated and reads them back in any process', () => {
   let client: PGlite;
-  const open = () => new DrizzleStore('pglite', drizzle({ client, schema }) as unknown as Db, async () => undefined, async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows, 1);
+  const open = () =>
+    new DrizzleStore(
+      'pglite',
+      drizzle({ client, schema }) as unknown as Db,
+      async () => undefined,
+      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
+      1,
+    );
   beforeAll(async () => {
     client = new PGlite();
     await migrate(drizzle({ client, schema }), { migrationsFolder });
@@ -70,18 +77,40 @@ describe('a store writes its rows deflated and reads them back in any process', 
 
   let seq = 0;
   const env = (runId: string, type: string, from: string, payload: unknown): Envelope =>
-    ({ id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`, runId, seq, type, from, to: 'supervisor/budget', payload, causationId: null, trace: null, time: new Date().toISOString() }) as Envelope;
+    ({
+      id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+      runId,
+      seq,
+      type,
+      from,
+      to: 'supervisor/budget',
+      payload,
+      causationId: null,
+      trace: null,
+      time: new Date().toISOString(),
+    }) as Envelope;
 
   it('stores a long run in less than its text, deflated against its first rows, and a fresh store reads any part of it', async () => {
     const writer = open();
     await writer.createRun({ id: 'z-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const written: Envelope[] = [];
     for (let i = 1; i <= 40; i++) {
-      const batch = [env('z-1', 'budget.request', 'supervisor/agent', { kind: 'tool', key: `supervisor/agent/${i}`, node: 'agent', actor: 'supervisor/agent', tool: 'read_page' }), env('z-1', 'node.progress', 'supervisor/agent', { key: `supervisor/agent/${i}`, text: words(i, 300) })];
+      const batch = [
+        env('z-1', 'budget.request', 'supervisor/agent', {
+          kind: 'tool',
+          key: `supervisor/agent/${i}`,
+          node: 'agent',
+          actor: 'supervisor/agent',
+          tool: 'read_page',
+        }),
+        env('z-1', 'node.progress', 'supervisor/agent', { key: `supervisor/agent/${i}`, text: words(i, 300) }),
+      ];
       written.push(...batch);
       await writer.commit({ runId: 'z-1', events: batch, owner: 'n1' });
     }
-    const rows = await client.query<{ format: number; body: unknown; z: string; stored: number }>("select format, body, encode(packed, 'base64') as z, octet_length(packed) as stored from journal where run_id = 'z-1' order by seq");
+    const rows = await client.query<{ format: number; body: unknown; z: string; stored: number }>(
+      "select format, body, encode(packed, 'base64') as z, octet_length(packed) as stored from journal where run_id = 'z-1' order by seq",
+    );
     expect(rows.rows.every((r) => r.format === 4 && r.body === null)).toBe(true);
     const kinds = rows.rows.map((r) => (dictionaryRowsOf(Buffer.from(r.z, 'base64')) ? 2 : 1));
     // Its first rows are its dictionary; the rest are deflated against them.
@@ -99,7 +128,8 @@ describe('a store writes its rows deflated and reads them back in any process', 
   it('reads a row written against rows it cannot find as AO_STORE_CORRUPT, not as other text', async () => {
     const writer = open();
     await writer.createRun({ id: 'z-2', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
-    for (let i = 1; i <= 12; i++) await writer.commit({ runId: 'z-2', events: [env('z-2', 'node.progress', 'supervisor/agent', { text: words(100 + i, 600) })], owner: 'n1' });
+    for (let i = 1; i <= 12; i++)
+      await writer.commit({ runId: 'z-2', events: [env('z-2', 'node.progress', 'supervisor/agent', { text: words(100 + i, 600) })], owner: 'n1' });
     await client.query("delete from journal where run_id = 'z-2' and seq = (select min(seq) from journal where run_id = 'z-2')");
     await expect(open().listEvents('z-2', { limit: 100 })).rejects.toMatchObject({ code: 'AO_STORE_CORRUPT' });
   });

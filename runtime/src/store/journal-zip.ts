@@ -157,7 +157,8 @@ export function inflateText(z: Buffer, rows: RowsText | undefined, where: string
   if (kind !== 1 && kind !== 2) throw fail(`its deflated text is of kind ${String(kind)} (this code reads kinds 1 and 2)`);
   if (kind === 2) {
     const named = dictionaryRowsOf(z);
-    if (!named || !rows || rows.from !== named.from || rows.to !== named.to) throw fail(`it was deflated against the rows at seqs ${named ? `${named.from}-${named.to}` : '?'}, which were not given`);
+    if (!named || !rows || rows.from !== named.from || rows.to !== named.to)
+      throw fail(`it was deflated against the rows at seqs ${named ? `${named.from}-${named.to}` : '?'}, which were not given`);
     if (madeOf(rows).crc !== z.readUInt32BE(9)) throw fail(`it was deflated against another text than the rows at seqs ${rows.from}-${rows.to} hold`);
   }
   try {
@@ -203,7 +204,8 @@ export class RowDictionaries {
     b.to = seq;
     b.texts.push(text);
     b.bytes += Buffer.byteLength(text);
-    if (b.bytes >= DICTIONARY_BYTES) this.runs.set(runId, { from: b.from, to: b.to, texts: [], bytes: b.bytes, done: { from: b.from, to: b.to, text: b.texts.join('\n') } });
+    if (b.bytes >= DICTIONARY_BYTES)
+      this.runs.set(runId, { from: b.from, to: b.to, texts: [], bytes: b.bytes, done: { from: b.from, to: b.to, text: b.texts.join('\n') } });
   }
 
   forget(runId: string): void {

@@ -23,7 +23,10 @@ const holderColumns = {
 };
 
 /** The store's side of `NodeIdentity` (see `Store.takeNodeId`). */
-export async function takeNodeId(db: Db, c: NodeIdClaim & { replacing?: string }): Promise<{ taken: true } | { taken: false; holder: NodeIdHolder | undefined }> {
+export async function takeNodeId(
+  db: Db,
+  c: NodeIdClaim & { replacing?: string },
+): Promise<{ taken: true } | { taken: false; holder: NodeIdHolder | undefined }> {
   await db.delete(nodeIds).where(lt(nodeIds.heartbeatAt, sql`now() - ${FORGET_AFTER_MS} * interval '1 millisecond'`));
   const holder = { instance: c.instance, host: c.host, pidNs: c.pidNs, pid: c.pid, staleMs: c.staleMs, startedAt: sql`now()`, heartbeatAt: sql`now()` };
   // One statement: the row lock makes two processes asking at the same moment take turns, and
@@ -47,7 +50,9 @@ export async function takeNodeId(db: Db, c: NodeIdClaim & { replacing?: string }
 
 export async function nodeIdHolder(db: Db, id: string): Promise<NodeIdHolder | undefined> {
   const [h] = await db.select(holderColumns).from(nodeIds).where(eq(nodeIds.id, id)).limit(1);
-  return h ? { ...h, startedAt: new Date(h.startedAt).toISOString(), heartbeatAt: new Date(h.heartbeatAt).toISOString(), heartbeatAgeMs: Number(h.heartbeatAgeMs) } : undefined;
+  return h
+    ? { ...h, startedAt: new Date(h.startedAt).toISOString(), heartbeatAt: new Date(h.heartbeatAt).toISOString(), heartbeatAgeMs: Number(h.heartbeatAgeMs) }
+    : undefined;
 }
 
 export async function beatNodeId(db: Db, id: string, instance: string): Promise<boolean> {

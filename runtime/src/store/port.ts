@@ -1,14 +1,45 @@
 import type { Retention } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 import type { StoredTurn, TurnExtras } from './turns.js';
-import type { ApiKeyRecord, SecretRecord, CheckpointRecord, CheckpointSummary, CheckpointWrite, NewRun, NodeIdClaim, NodeIdHolder, RunPatch, RunRecord, RunStatus, SignalRecord } from './records.js';
+import type {
+  ApiKeyRecord,
+  SecretRecord,
+  CheckpointRecord,
+  CheckpointSummary,
+  CheckpointWrite,
+  NewRun,
+  NodeIdClaim,
+  NodeIdHolder,
+  RunPatch,
+  RunRecord,
+  RunStatus,
+  SignalRecord,
+} from './records.js';
 
 /**
  * A finished run recorded elsewhere (an `ao export` file, see run-file/), as
  * {@link Store.importRun} inserts it: its row as it ended, its whole log and its checkpoints.
  */
 export interface ImportedRun {
-  run: Pick<RunRecord, 'id' | 'graph' | 'graphVersion' | 'status' | 'input' | 'output' | 'error' | 'budget' | 'usage' | 'nodes' | 'traceId' | 'replay' | 'tenant' | 'createdAt' | 'startedAt' | 'finishedAt'>;
+  run: Pick<
+    RunRecord,
+    | 'id'
+    | 'graph'
+    | 'graphVersion'
+    | 'status'
+    | 'input'
+    | 'output'
+    | 'error'
+    | 'budget'
+    | 'usage'
+    | 'nodes'
+    | 'traceId'
+    | 'replay'
+    | 'tenant'
+    | 'createdAt'
+    | 'startedAt'
+    | 'finishedAt'
+  >;
   /** Every envelope, seq 1 to the last, gapless. */
   events: Envelope[];
   /** Its checkpoints, each with the seq of the last envelope it reflects. */
@@ -146,7 +177,10 @@ export interface Store {
    * already read (`run#actor` -> the messages of the actor's last request at or before `after`),
    * from which requests stored as deltas are rebuilt without reading earlier rows.
    */
-  eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>, o?: { bases?: ReadonlyMap<string, readonly unknown[]> }): Promise<Map<string, Envelope[]>>;
+  eventsAfter(
+    ranges: ReadonlyArray<{ runId: string; after: number }>,
+    o?: { bases?: ReadonlyMap<string, readonly unknown[]> },
+  ): Promise<Map<string, Envelope[]>>;
   /**
    * The turn records (see `turns.ts`) of each run's model requests with seq >= `from`, in seq
    * order: what a resume reads to restore agents mid-conversation. Optional: without it, agents

@@ -63,7 +63,10 @@ export const ReplayOverridesSchema = z.strictObject({
   input: z.unknown().optional(),
   /** Per node: new instructions and/or tool list (nodes that start after the step). */
   nodes: z
-    .record(z.string().min(1).max(128), z.strictObject({ instructions: z.string().max(100_000).optional(), tools: z.array(z.string().min(1).max(128)).max(64).optional() }))
+    .record(
+      z.string().min(1).max(128),
+      z.strictObject({ instructions: z.string().max(100_000).optional(), tools: z.array(z.string().min(1).max(128)).max(64).optional() }),
+    )
     .optional(),
   /** Budget limits replacing the original's, limit by limit. */
   budget: z.record(z.string(), z.unknown()).optional(),

@@ -14,7 +14,14 @@ const words = seededWords;
 
 describe('an agent conversation is stored as what each request adds to the one before', () => {
   let client: PGlite;
-  const open = () => new DrizzleStore('pglite', drizzle({ client, schema }) as unknown as Db, async () => undefined, async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows, 1);
+  const open = () =>
+    new DrizzleStore(
+      'pglite',
+      drizzle({ client, schema }) as unknown as Db,
+      async () => undefined,
+      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
+      1,
+    );
   let store: DrizzleStore;
   beforeAll(async () => {
     client = new PGlite();
@@ -27,10 +34,27 @@ describe('an agent conversation is stored as what each request adds to the one b
 
   let seq = 0;
   const env = (runId: string, type: string, from: string, payload: unknown): Envelope =>
-    ({ id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`, runId, seq, type, from, to: 'llm/default', payload, causationId: null, trace: null, time: new Date().toISOString() }) as Envelope;
+    ({
+      id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+      runId,
+      seq,
+      type,
+      from,
+      to: 'llm/default',
+      payload,
+      causationId: null,
+      trace: null,
+      time: new Date().toISOString(),
+    }) as Envelope;
 
   /** A conversation of `turns` turns by two agents of one run, one commit a request (as the journal makes it). */
-  async function converse(s: DrizzleStore, runId: string, turns: number, firstTurn = 1, history: { a: unknown[]; b: unknown[] } = { a: [{ role: 'system', content: 'You are A.' }], b: [{ role: 'system', content: 'You are B.' }] }): Promise<Envelope[]> {
+  async function converse(
+    s: DrizzleStore,
+    runId: string,
+    turns: number,
+    firstTurn = 1,
+    history: { a: unknown[]; b: unknown[] } = { a: [{ role: 'system', content: 'You are A.' }], b: [{ role: 'system', content: 'You are B.' }] },
+  ): Promise<Envelope[]> {
     const written: Envelope[] = [];
     for (let t = firstTurn; t < firstTurn + turns; t++) {
       for (const agent of ['a', 'b'] as const) {
@@ -51,7 +75,9 @@ describe('an agent conversation is stored as what each request adds to the one b
   it('stores each message about once, and every read gives back whole requests', async () => {
     await store.createRun({ id: 'h-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const written = await converse(store, 'h-1', 30);
-    const bytes = await client.query<{ n: number }>("select sum(coalesce(octet_length(body::text), 0) + coalesce(octet_length(turns::text), 0) + coalesce(octet_length(packed), 0) + coalesce(octet_length(packed_turns), 0))::int as n from journal where run_id = 'h-1'");
+    const bytes = await client.query<{ n: number }>(
+      "select sum(coalesce(octet_length(body::text), 0) + coalesce(octet_length(turns::text), 0) + coalesce(octet_length(packed), 0) + coalesce(octet_length(packed_turns), 0))::int as n from journal where run_id = 'h-1'",
+    );
     // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas.
     expect(bytes.rows[0]!.n).toBeLessThan(120_000);
     expect(await store.listEvents('h-1', { limit: 1_000 })).toEqual(written);
@@ -61,13 +87,26 @@ describe('an agent conversation is stored as what each request adds to the one b
     expect((await store.eventsAfter([{ runId: 'h-1', after: 110 }])).get('h-1')).toEqual(written.slice(110));
     expect(await store.getEvents('h-1', [written[90]!.id])).toEqual([written[90]]);
     expect(await store.eventsById([{ runId: 'h-1', id: written[118]!.id }])).toEqual([written[118]]);
-    expect((await store.listEventsOfType('h-1', 'llm.request')).map((e) => (e.payload as { messages: unknown[] }).messages.length)).toEqual(written.filter((e) => e.type === 'llm.request').map((e) => (e.payload as { messages: unknown[] }).messages.length));
+    expect((await store.listEventsOfType('h-1', 'llm.request')).map((e) => (e.payload as { messages: unknown[] }).messages.length)).toEqual(
+      written.filter((e) => e.type === 'llm.request').map((e) => (e.payload as { messages: unknown[] }).messages.length),
+    );
   });
 
   it('a request that does not continue the one before (a changed history) is stored with what it keeps of it', async () => {
     await store.createRun({ id: 'h-2', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
-    const a = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'one' }] });
-    const b = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'two' }, { role: 'user', content: 'three' }] });
+    const a = env('h-2', 'llm.request', 'supervisor/a', {
+      messages: [
+        { role: 'system', content: 'x' },
+        { role: 'user', content: 'one' },
+      ],
+    });
+    const b = env('h-2', 'llm.request', 'supervisor/a', {
+      messages: [
+        { role: 'system', content: 'x' },
+        { role: 'user', content: 'two' },
+        { role: 'user', content: 'three' },
+      ],
+    });
     const c = env('h-2', 'llm.request', 'supervisor/a', { messages: [{ role: 'system', content: 'other' }] });
     const d = env('h-2', 'llm.request', 'supervisor/a', { messages: 'not an array' });
     for (const e of [a, b, c, d]) await store.commit({ runId: 'h-2', events: [e], owner: 'n1' });
@@ -86,7 +125,18 @@ describe('an agent conversation is stored as what each request adds to the one b
   });
 
   it("keeps a finished run's output once: its row refers to its run.finished, and every read of the run gives it whole", async () => {
-    await store.createRun({ id: 'h-4', graph: 'g4', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000, idempotencyKey: 'k-h-4' });
+    await store.createRun({
+      id: 'h-4',
+      graph: 'g4',
+      graphVersion: 'v',
+      input: {},
+      budget: {},
+      nodes: {},
+      traceId: null,
+      owner: 'n1',
+      leaseMs: 60_000,
+      idempotencyKey: 'k-h-4',
+    });
     const output = { a: { text: 'done', tools: [{ name: 'read', args: { page: 1 }, ok: true, result: { text: words(9, 3000) } }] } };
     const done = env('h-4', 'node.completed', 'supervisor/a', { node: 'a', output: output.a });
     const finished = env('h-4', 'run.finished', 'supervisor', { status: 'succeeded', output });
@@ -112,7 +162,12 @@ describe('an agent conversation is stored as what each request adds to the one b
     expect(read).toHaveBeenCalled();
     // An output that is not its run.finished's is stored as it is.
     await store.createRun({ id: 'h-5', graph: 'g5', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
-    await store.commit({ runId: 'h-5', events: [env('h-5', 'run.finished', 'supervisor', { status: 'succeeded', output: { other: 1 } })], patch: { status: 'succeeded', output }, owner: 'n1' });
+    await store.commit({
+      runId: 'h-5',
+      events: [env('h-5', 'run.finished', 'supervisor', { status: 'succeeded', output: { other: 1 } })],
+      patch: { status: 'succeeded', output },
+      owner: 'n1',
+    });
     expect((await client.query<{ output: unknown }>("select output from runs where id = 'h-5'")).rows[0]!.output).toEqual(output);
     expect((await store.getRun('h-5'))!.output).toEqual(output);
   });
@@ -125,7 +180,12 @@ describe('an agent conversation is stored as what each request adds to the one b
     const a = env('h-6', 'node.completed', 'supervisor/a', { node: 'a', iteration: 1, attempt: 1, output: out(1) });
     const b = env('h-6', 'node.completed', 'supervisor/b', { node: 'b', iteration: 1, attempt: 1, output: out(2) });
     // The same commit as b's end: b's output is stored again there (the row is deflated whole), a's and the input are referred to.
-    const c = env('h-6', 'node.start', 'supervisor', { node: 'c', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1), b: out(2), short: { text: 'ok' } }, iterations: {}, upstream: ['a', 'b'] } });
+    const c = env('h-6', 'node.start', 'supervisor', {
+      node: 'c',
+      iteration: 1,
+      attempt: 1,
+      context: { input, outputs: { a: out(1), b: out(2), short: { text: 'ok' } }, iterations: {}, upstream: ['a', 'b'] },
+    });
     await store.commit({ runId: 'h-6', events: [started, a], owner: 'n1' });
     await store.commit({ runId: 'h-6', events: [b, c], owner: 'n1' });
     // As the store packs c's row (what it knows: the commit before landed).
@@ -139,8 +199,14 @@ describe('an agent conversation is stored as what each request adds to the one b
     expect(text).not.toContain(input.brief);
     expect(text).toContain(out(2).text);
     expect(typeof packed === 'string' ? [] : packed.refs).toEqual([
-      [['context', 'input'], ['e', started.id, 'input']],
-      [['context', 'outputs', 'a'], ['e', a.id, 'output']],
+      [
+        ['context', 'input'],
+        ['e', started.id, 'input'],
+      ],
+      [
+        ['context', 'outputs', 'a'],
+        ['e', a.id, 'output'],
+      ],
     ]);
     // Whole from every read: the log, a read that starts after the envelopes referred to, by id.
     expect(await store.listEvents('h-6', { limit: 10 })).toEqual([started, a, b, c]);
@@ -157,7 +223,12 @@ describe('an agent conversation is stored as what each request adds to the one b
       byId.mockRestore();
     }
     // A new process (nothing known of the run) stores a context whole.
-    const d = env('h-6', 'node.start', 'supervisor', { node: 'd', iteration: 1, attempt: 1, context: { input, outputs: { a: out(1) }, iterations: {}, upstream: ['a'] } });
+    const d = env('h-6', 'node.start', 'supervisor', {
+      node: 'd',
+      iteration: 1,
+      attempt: 1,
+      context: { input, outputs: { a: out(1) }, iterations: {}, upstream: ['a'] },
+    });
     const restarted = open();
     await restarted.commit({ runId: 'h-6', events: [d], owner: 'n1' });
     const fresh = new RequestHistories().packer('h-6').row([d]).pack(JSON.stringify(d.payload), d);

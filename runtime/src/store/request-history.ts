@@ -180,7 +180,14 @@ export class HistoryPacker {
     // A copy: the actor may push to its array after this request.
     this.updates.set(env.from, { seq: env.seq, messages: [...messages], ...(prev?.used || used ? { used: [...(prev?.used ?? []), ...(used ?? [])] } : {}) });
     if (keep === 0 && !extras) return;
-    records.push({ a: env.from, q: env.seq, k: keep, m: packAdded(messages.slice(keep), used), ...(used ? { u: used } : {}), ...(extras?.state ? { s: extras.state } : {}) });
+    records.push({
+      a: env.from,
+      q: env.seq,
+      k: keep,
+      m: packAdded(messages.slice(keep), used),
+      ...(used ? { u: used } : {}),
+      ...(extras?.state ? { s: extras.state } : {}),
+    });
     refer(env, ['messages'], ['m', records.length - 1]);
   }
 
@@ -191,7 +198,8 @@ export class HistoryPacker {
     if (typeof node !== 'string' || typeof output !== 'object' || output === null) return;
     const tools = payloadField(output, 'tools');
     const used = this.last(env.from)?.used;
-    if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools)) refer(env, ['output', 'tools'], ['t', env.from, used.length]);
+    if (Array.isArray(tools) && tools.length && used?.length === tools.length && JSON.stringify(used) === JSON.stringify(tools))
+      refer(env, ['output', 'tools'], ['t', env.from, used.length]);
     this.outputs.set(node, { id: env.id, json: JSON.stringify(output) });
   }
 
@@ -211,7 +219,8 @@ export class HistoryPacker {
     if (typeof context !== 'object' || context === null) return;
     const input = this.known?.input;
     const given = payloadField(context, 'input');
-    if (input && input.json.length >= MIN_REF_CHARS && given !== undefined && JSON.stringify(given) === input.json) refer(env, ['context', 'input'], ['e', input.id, 'input']);
+    if (input && input.json.length >= MIN_REF_CHARS && given !== undefined && JSON.stringify(given) === input.json)
+      refer(env, ['context', 'input'], ['e', input.id, 'input']);
     const outputs = payloadField(context, 'outputs');
     if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) return;
     for (const [node, out] of Object.entries(outputs)) {
@@ -260,7 +269,11 @@ export function rebuildRequests(envs: readonly Envelope[], bases: Map<string, re
         bases.delete(`${env.runId}#${env.from}`);
         return env;
       }
-      if (d.keep > base.length) throw new AoError('AO_STORE_CORRUPT', `llm.request at seq ${env.seq} of run ${env.runId} keeps ${d.keep} messages of a request that has ${base.length}`);
+      if (d.keep > base.length)
+        throw new AoError(
+          'AO_STORE_CORRUPT',
+          `llm.request at seq ${env.seq} of run ${env.runId} keeps ${d.keep} messages of a request that has ${base.length}`,
+        );
       messages = [...base.slice(0, d.keep), ...d.add];
     }
     bases.set(`${env.runId}/${env.seq}`, messages);

@@ -106,7 +106,7 @@ describe('RunIntake: concurrent submits, one insert', () => {
     expect(stored).toBe(10);
   });
 
-  it('holds the burst\'s runs until quietMs after the last insert ended, not only after the last submit', async () => {
+  it("holds the burst's runs until quietMs after the last insert ended, not only after the last submit", async () => {
     // An insert that holds the thread (PGlite runs on it): no request is read meanwhile, so its
     // end, not the last submit before it, is when the quiet starts.
     let insertEnded = 0;

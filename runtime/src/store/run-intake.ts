@@ -145,10 +145,13 @@ export class RunIntake {
     if (!this.idlers.length || this.active) return;
     const quiet = this.holds ? Infinity : this.o.quietMs - (now - Math.max(this.lastArrival, this.lastInsertEnd));
     const due = Math.min(quiet, this.idlers[0]!.until - now);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.check();
-    }, Math.max(1, due));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.check();
+      },
+      Math.max(1, due),
+    );
     // Held runs never keep a process alive that has nothing else to do.
     this.timer.unref();
   }

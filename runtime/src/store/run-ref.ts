@@ -18,7 +18,11 @@ export const RUN_ID_PREFIX = /^[0-9a-fA-F-]{1,36}$/;
  * @example
  * const run = await resolveRunRef(store, '3f2a9c1e', { tenant: 'default' });
  */
-export async function resolveRunRef(store: Pick<Store, 'getRun' | 'listRuns'>, ref: string, o: { tenant?: string; field?: string } = {}): Promise<RunRecord | undefined> {
+export async function resolveRunRef(
+  store: Pick<Store, 'getRun' | 'listRuns'>,
+  ref: string,
+  o: { tenant?: string; field?: string } = {},
+): Promise<RunRecord | undefined> {
   const field = o.field ?? 'id';
   const exact = await store.getRun(ref);
   if (exact) return exact;
@@ -32,8 +36,12 @@ export async function resolveRunRef(store: Pick<Store, 'getRun' | 'listRuns'>, r
   if (runs.length <= 1) return runs[0];
   const candidates = runs.map((r) => r.id);
   const more = next ? ', and more' : '';
-  throw new AoError('AO_RUN_ID_AMBIGUOUS', `run id prefix ${JSON.stringify(ref)} matches ${runs.length}${next ? '+' : ''} runs: ${candidates.join(', ')}${more}; give more characters`, {
-    field,
-    details: { prefix: ref, candidates },
-  });
+  throw new AoError(
+    'AO_RUN_ID_AMBIGUOUS',
+    `run id prefix ${JSON.stringify(ref)} matches ${runs.length}${next ? '+' : ''} runs: ${candidates.join(', ')}${more}; give more characters`,
+    {
+      field,
+      details: { prefix: ref, candidates },
+    },
+  );
 }

@@ -1,5 +1,20 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, customType, index, integer, json, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  json,
+  jsonb,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 /** Bytes (the store reads and writes them as base64 text in SQL, the same on every driver). */
 const bytea = customType<{ data: string; driverData: string }>({ dataType: () => 'bytea' });
@@ -48,7 +63,11 @@ export const runs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'string' }),
   },
-  (t) => [index('runs_status_idx').on(t.status, t.n), index('runs_graph_idx').on(t.graph, t.n), index('runs_lease_idx').on(t.status, t.leaseExpiresAt), index('runs_replay_of_idx').on(sql`(${t.replay}->>'of')`),
+  (t) => [
+    index('runs_status_idx').on(t.status, t.n),
+    index('runs_graph_idx').on(t.graph, t.n),
+    index('runs_lease_idx').on(t.status, t.leaseExpiresAt),
+    index('runs_replay_of_idx').on(sql`(${t.replay}->>'of')`),
     index('runs_tenant_idx').on(t.tenant, t.n),
     index('runs_tenant_status_idx').on(t.tenant, t.status),
     uniqueIndex('runs_tenant_idempotency_idx').on(t.tenant, t.idempotencyKey),
@@ -179,8 +198,12 @@ export const signals = pgTable(
   },
   (t) => [
     uniqueIndex('signals_wait_idx').on(t.runId, t.waitId),
-    uniqueIndex('signals_early_idx').on(t.runId, t.node).where(sql`${t.waitId} is null and ${t.consumedAt} is null`),
-    index('signals_pending_idx').on(t.runId).where(sql`${t.consumedAt} is null`),
+    uniqueIndex('signals_early_idx')
+      .on(t.runId, t.node)
+      .where(sql`${t.waitId} is null and ${t.consumedAt} is null`),
+    index('signals_pending_idx')
+      .on(t.runId)
+      .where(sql`${t.consumedAt} is null`),
   ],
 );
 

@@ -42,7 +42,8 @@ async function firstMigrations(n: number): Promise<string> {
 }
 
 const pgUp = await postgresAvailable();
-const journalLength = async () => (JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
+const journalLength = async () =>
+  (JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
 
 describe('opening a store skips the migrator when every migration is applied', () => {
   beforeEach(() => {
@@ -95,19 +96,23 @@ describe('opening a store skips the migrator when every migration is applied', (
     }
   }, 60_000);
 
-  it.skipIf(!pgUp)('Postgres: a fresh database is migrated under the lock, a migrated one is opened without it', async () => {
-    const db = await createTestDatabase({ prefix: 'ao_skip_migrate' });
-    try {
-      const s1 = await openPgStore({ url: db.url, max: 1 });
-      await s1.close();
-      expect(calls.pg).toBe(1);
-      const s2 = await openPgStore({ url: db.url, max: 1 });
-      expect((await s2.listRuns({ limit: 1 })).runs).toEqual([]);
-      await s2.close();
-      expect(calls.pg).toBe(1);
-      expect((await queryOnce(db.url, 'select count(*)::int as n from drizzle.__drizzle_migrations'))[0]!.n).toBe(await journalLength());
-    } finally {
-      await db.drop();
-    }
-  }, 60_000);
+  it.skipIf(!pgUp)(
+    'Postgres: a fresh database is migrated under the lock, a migrated one is opened without it',
+    async () => {
+      const db = await createTestDatabase({ prefix: 'ao_skip_migrate' });
+      try {
+        const s1 = await openPgStore({ url: db.url, max: 1 });
+        await s1.close();
+        expect(calls.pg).toBe(1);
+        const s2 = await openPgStore({ url: db.url, max: 1 });
+        expect((await s2.listRuns({ limit: 1 })).runs).toEqual([]);
+        await s2.close();
+        expect(calls.pg).toBe(1);
+        expect((await queryOnce(db.url, 'select count(*)::int as n from drizzle.__drizzle_migrations'))[0]!.n).toBe(await journalLength());
+      } finally {
+        await db.drop();
+      }
+    },
+    60_000,
+  );
 });

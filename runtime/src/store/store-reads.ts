@@ -48,12 +48,18 @@ export abstract class StoreReads extends StoreReader {
   async firstEvents(runIds: string[]): Promise<Map<string, Envelope>> {
     const out = new Map<string, Envelope>();
     if (!runIds.length) return out;
-    const rows = await this.db.select(JOURNAL_COLUMNS).from(journal).where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
+    const rows = await this.db
+      .select(JOURNAL_COLUMNS)
+      .from(journal)
+      .where(and(inArray(journal.runId, runIds), eq(journal.seq, 1)));
     for (const e of await this.expand(rows, undefined, (e) => e.seq === 1)) out.set(e.runId, e);
     return out;
   }
 
-  async eventsAfter(ranges: ReadonlyArray<{ runId: string; after: number }>, o: { bases?: ReadonlyMap<string, readonly unknown[]> } = {}): Promise<Map<string, Envelope[]>> {
+  async eventsAfter(
+    ranges: ReadonlyArray<{ runId: string; after: number }>,
+    o: { bases?: ReadonlyMap<string, readonly unknown[]> } = {},
+  ): Promise<Map<string, Envelope[]>> {
     const out = new Map<string, Envelope[]>(ranges.map((r) => [r.runId, []]));
     if (!ranges.length) return out;
     const after = new Map(ranges.map((r) => [r.runId, r.after]));
@@ -105,7 +111,10 @@ export abstract class StoreReads extends StoreReader {
     await this.db
       .insert(secrets)
       .values(rows.map((r) => ({ ...r, createdAt })))
-      .onConflictDoUpdate({ target: [secrets.runId, secrets.handle], set: { keyId: sql`excluded.key_id`, iv: sql`excluded.iv`, data: sql`excluded.data`, createdAt } });
+      .onConflictDoUpdate({
+        target: [secrets.runId, secrets.handle],
+        set: { keyId: sql`excluded.key_id`, iv: sql`excluded.iv`, data: sql`excluded.data`, createdAt },
+      });
   }
 
   async getSecrets(runIds: string[], handles: string[]): Promise<SecretRecord[]> {

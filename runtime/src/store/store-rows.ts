@@ -170,8 +170,20 @@ export function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: Histor
   };
 }
 /** A checkpoint as read: its state as stored JSON text. */
-export const CHECKPOINT_COLUMNS = { runId: checkpoints.runId, step: checkpoints.step, seq: checkpoints.seq, node: checkpoints.node, graphVersion: checkpoints.graphVersion, state: sql<string | null>`${checkpoints.state}::text`, zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`, sizeBytes: checkpoints.sizeBytes, createdAt: checkpoints.createdAt };
-export type StoredCheckpoint = { [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string | null : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect] };
+export const CHECKPOINT_COLUMNS = {
+  runId: checkpoints.runId,
+  step: checkpoints.step,
+  seq: checkpoints.seq,
+  node: checkpoints.node,
+  graphVersion: checkpoints.graphVersion,
+  state: sql<string | null>`${checkpoints.state}::text`,
+  zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+  sizeBytes: checkpoints.sizeBytes,
+  createdAt: checkpoints.createdAt,
+};
+export type StoredCheckpoint = {
+  [K in keyof typeof CHECKPOINT_COLUMNS]: K extends 'state' ? string | null : (typeof checkpoints.$inferSelect)[K & keyof typeof checkpoints.$inferSelect];
+};
 /** A checkpoint's state as stored JSON text: deflated (`zstate`) or, written before that, as `state`. */
 export function stateTextOf(r: Pick<StoredCheckpoint, 'state' | 'zstate' | 'runId' | 'step'>): string {
   if (r.zstate) return unzipState(Buffer.from(r.zstate, 'base64'));

@@ -11,7 +11,20 @@ import { zipState } from './row-zip.js';
 import { RowDictionaries, RowZipper } from './journal-zip.js';
 import type { ApiKeyRecord, NewRun, RunRecord, RunStatus, SignalRecord } from './records.js';
 import { apiKeys, checkpoints, journal, runs, signals } from './schema.js';
-import { ACTIVE, CREATE_RUNS_SQL, NEW_USAGE, decodeCursor, encodeCursor, leaseUntil, pickImported, rowOf, runFromJson, toKey, toRecord, toSignal } from './store-rows.js';
+import {
+  ACTIVE,
+  CREATE_RUNS_SQL,
+  NEW_USAGE,
+  decodeCursor,
+  encodeCursor,
+  leaseUntil,
+  pickImported,
+  rowOf,
+  runFromJson,
+  toKey,
+  toRecord,
+  toSignal,
+} from './store-rows.js';
 import { StoreReads } from './store-reads.js';
 
 /**
@@ -67,12 +80,25 @@ export abstract class StoreRuns extends StoreReads {
         return json;
       });
     const states = cps.map((c) => ({ ...c, text: pk.pack(JSON.stringify(c.state)) }));
-    const exists = () => new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, { field: 'run.id', details: { runId: run.id } });
+    const exists = () =>
+      new AoError('AO_RUN_EXISTS', `run ${run.id} is already stored (or its log is, under another id): import it under a new id`, {
+        field: 'run.id',
+        details: { runId: run.id },
+      });
     const now = isoNow();
     const row = await this.db.transaction(async (tx) => {
       const [inserted] = await tx
         .insert(runs)
-        .values({ ...pickImported(run), owner: null, leaseExpiresAt: null, cancelRequested: false, lastSeq: sorted.at(-1)?.seq ?? 0, waits: [], wakeAt: null, updatedAt: now })
+        .values({
+          ...pickImported(run),
+          owner: null,
+          leaseExpiresAt: null,
+          cancelRequested: false,
+          lastSeq: sorted.at(-1)?.seq ?? 0,
+          waits: [],
+          wakeAt: null,
+          updatedAt: now,
+        })
         .onConflictDoNothing()
         .returning();
       if (!inserted) throw exists();
@@ -81,9 +107,21 @@ export abstract class StoreRuns extends StoreReads {
       if (firstIds.length && (await tx.select({ id: journal.id }).from(journal).where(inArray(journal.id, firstIds)).limit(1)).length) throw exists();
       for (const r of rows) await tx.execute(sql`${sql.raw(JOURNAL_INSERT)} from json_to_recordset(${r}::json) as ${sql.raw(JOURNAL_ROW_TYPE)}`);
       for (const c of states) {
-        await tx.insert(checkpoints).values({ runId: run.id, step: c.step, seq: c.seq, node: c.node, graphVersion: c.graphVersion, zstate: sql`decode(${zipState(c.text).toString('base64')}, 'base64')`, sizeBytes: Buffer.byteLength(c.text), createdAt: c.createdAt });
+        await tx.insert(checkpoints).values({
+          runId: run.id,
+          step: c.step,
+          seq: c.seq,
+          node: c.node,
+          graphVersion: c.graphVersion,
+          zstate: sql`decode(${zipState(c.text).toString('base64')}, 'base64')`,
+          sizeBytes: Buffer.byteLength(c.text),
+          createdAt: c.createdAt,
+        });
       }
-      if (pk.fresh.size) await tx.execute(sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`);
+      if (pk.fresh.size)
+        await tx.execute(
+          sql`${sql.raw(CONTENTS_INSERT_INTO)} json_to_recordset(${`[${pk.rowsJson()}]`}::json) as ${sql.raw(CONTENTS_ROW_TYPE)} on conflict do nothing`,
+        );
       return inserted;
     });
     return toRecord(row);
@@ -236,7 +274,14 @@ export abstract class StoreRuns extends StoreReads {
         and(
           // Active runs no one holds, and waiting runs whose wait timed out (no one holds those).
           // (A node that claimed one and died before its first step left it waiting under an expired lease: free too.)
-          or(and(inArray(runs.status, ACTIVE), free), and(eq(runs.status, 'waiting'), lte(runs.wakeAt, sql`now()`), or(isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`)))),
+          or(
+            and(inArray(runs.status, ACTIVE), free),
+            and(
+              eq(runs.status, 'waiting'),
+              lte(runs.wakeAt, sql`now()`),
+              or(isNull(runs.owner), isNull(runs.leaseExpiresAt), lt(runs.leaseExpiresAt, sql`now()`)),
+            ),
+          ),
           q.exclude.length ? notInArray(runs.id, q.exclude) : undefined,
         ),
       )
@@ -279,7 +324,13 @@ export abstract class StoreRuns extends StoreReads {
     };
   }
 
-  async addSignal(sig: { id: string; runId: string; node: string; waitId: string | null; payload: unknown }): Promise<{ signal: SignalRecord; duplicate: boolean }> {
+  async addSignal(sig: {
+    id: string;
+    runId: string;
+    node: string;
+    waitId: string | null;
+    payload: unknown;
+  }): Promise<{ signal: SignalRecord; duplicate: boolean }> {
     const [row] = await this.db
       .insert(signals)
       .values({ ...sig, payload: sig.payload ?? null, createdAt: isoNow() })

@@ -86,7 +86,12 @@ export function toolMessageContent(o: { ok: boolean; result?: unknown; error?: u
 
 /** The tool message made from a recorded tool call. */
 export function toolMessageOf(u: UsedTool, id: string, max: number): { role: 'tool'; toolCallId: string; name: string; content: string } {
-  return { role: 'tool', toolCallId: id, name: u.name, content: toolMessageContent(u.ok ? { ok: true, result: u.result } : { ok: false, error: u.result }, max) };
+  return {
+    role: 'tool',
+    toolCallId: id,
+    name: u.name,
+    content: toolMessageContent(u.ok ? { ok: true, result: u.result } : { ok: false, error: u.result }, max),
+  };
 }
 
 const isRef = (m: unknown): m is ToolMessageRef => typeof m === 'object' && m !== null && !('role' in m) && typeof (m as ToolMessageRef).t === 'number';
@@ -156,7 +161,12 @@ export interface ConversationAt {
  * its last request (what its next request continues). A record that continues a request before
  * the first one given starts nothing: the fold waits for one that keeps nothing.
  */
-export function foldTurns(records: ReadonlyArray<StoredTurn>, actor: string, start: string, upTo: number): { restore?: AgentRestore; at?: ConversationAt; last?: ConversationAt } {
+export function foldTurns(
+  records: ReadonlyArray<StoredTurn>,
+  actor: string,
+  start: string,
+  upTo: number,
+): { restore?: AgentRestore; at?: ConversationAt; last?: ConversationAt } {
   // The conversation grows in place while requests only append to it; a request that keeps less
   // starts a new array, so a view (array, length) taken earlier stays true.
   let conv: unknown[] | undefined;

@@ -17,7 +17,10 @@ export function startNodeSdk(o: { nodeId: string; env: NodeJS.ProcessEnv }): Tel
     idGenerator: runIdGenerator,
     traceExporter: new OTLPTraceExporter(),
     metricReaders: [
-      new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), ...(Number.isFinite(interval) && interval > 0 ? { exportIntervalMillis: interval } : {}) }),
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter(),
+        ...(Number.isFinite(interval) && interval > 0 ? { exportIntervalMillis: interval } : {}),
+      }),
     ],
     instrumentations: [],
   });

@@ -72,8 +72,15 @@ const linksTo = (ts: ReadonlyArray<TraceContext | null | undefined>): Link[] =>
  * linked to the spans of the messages it received (`links`), so a backend can rebuild who sent
  * what to whom even where several messages meet (fan-in).
  */
-export function startSpan(name: string, o: { parent: TraceContext | null | undefined; links?: ReadonlyArray<TraceContext | null | undefined>; attributes?: Attributes; kind?: SpanKind }): Span {
-  return tracer().startSpan(name, { kind: o.kind ?? SpanKind.INTERNAL, links: linksTo(o.links ?? []), ...(o.attributes ? { attributes: o.attributes } : {}) }, contextFor(o.parent));
+export function startSpan(
+  name: string,
+  o: { parent: TraceContext | null | undefined; links?: ReadonlyArray<TraceContext | null | undefined>; attributes?: Attributes; kind?: SpanKind },
+): Span {
+  return tracer().startSpan(
+    name,
+    { kind: o.kind ?? SpanKind.INTERNAL, links: linksTo(o.links ?? []), ...(o.attributes ? { attributes: o.attributes } : {}) },
+    contextFor(o.parent),
+  );
 }
 
 /** A child of `parent` (an LLM or tool call inside a node). */
@@ -143,7 +150,9 @@ export function meters(): Instruments {
       tokens: m.createCounter('ao.tokens', { description: 'LLM tokens, by graph, node, model and direction' }),
       toolCalls: m.createCounter('ao.tool.calls', { description: 'Tool calls, by graph, node, tool and outcome' }),
       refusals: m.createCounter('ao.budget.refusals', { description: 'Budget refusals, by graph and limit' }),
-      throttled: m.createCounter('ao.llm.throttled', { description: 'LLM calls that waited for capacity under their profile\'s shared limits, by profile, limit and scope' }),
+      throttled: m.createCounter('ao.llm.throttled', {
+        description: "LLM calls that waited for capacity under their profile's shared limits, by profile, limit and scope",
+      }),
     };
   }
   return instruments;

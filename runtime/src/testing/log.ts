@@ -52,7 +52,13 @@ export function captureLog(o: { forward?: (r: LogRecord) => boolean } = {}): Log
       records.push(r);
       if (o.forward?.(r)) before[level](msg, r.fields);
     };
-  const make = (bound: LogFields): Logger => ({ error: at('error', bound), warn: at('warn', bound), info: at('info', bound), debug: at('debug', bound), child: (f) => make({ ...bound, ...f }) });
+  const make = (bound: LogFields): Logger => ({
+    error: at('error', bound),
+    warn: at('warn', bound),
+    info: at('info', bound),
+    debug: at('debug', bound),
+    child: (f) => make({ ...bound, ...f }),
+  });
   const restore = useLogger(make({}));
   let restored = false;
   const stop = () => {

@@ -34,9 +34,7 @@ export async function postgresUnreachable(url: string): Promise<string | undefin
 }
 
 /** A fresh database `<prefix>_<random>` on the server at `adminUrl`, dropped by `drop()`. */
-export async function createTestDatabase(
-  o: { adminUrl?: string; prefix?: string } = {},
-): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+export async function createTestDatabase(o: { adminUrl?: string; prefix?: string } = {}): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const adminUrl = o.adminUrl ?? TEST_PG_URL;
   const name = `${o.prefix ?? 'ao_test'}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -69,7 +67,9 @@ export async function queryOnce(url: string, text: string, values: unknown[] = [
 }
 
 /** A session of its own on the database at `url`, for tests that hold a transaction or a lock open while other processes work. */
-export async function openSession(url: string): Promise<{ query: (text: string, values?: unknown[]) => Promise<Array<Record<string, unknown>>>; end: () => Promise<void> }> {
+export async function openSession(
+  url: string,
+): Promise<{ query: (text: string, values?: unknown[]) => Promise<Array<Record<string, unknown>>>; end: () => Promise<void> }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   return {
@@ -89,7 +89,14 @@ export async function migrationBarrier(url: string): Promise<{ waiting: () => Pr
   await s.query('begin');
   await s.query('create schema drizzle');
   const waiting = async () =>
-    Number((await queryOnce(url, 'select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()'))[0]!.n);
+    Number(
+      (
+        await queryOnce(
+          url,
+          'select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()',
+        )
+      )[0]!.n,
+    );
   return {
     waiting,
     release: async (n, timeoutMs = 120_000) => {

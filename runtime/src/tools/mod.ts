@@ -1,10 +1,4 @@
-export {
-  ToolRegistry,
-  defineTool,
-  type EffectClass,
-  type ToolContext,
-  type ToolDefinition,
-} from './registry.js';
+export { ToolRegistry, defineTool, type EffectClass, type ToolContext, type ToolDefinition } from './registry.js';
 export { builtinTools, noop, stripeRefund, webSearch } from './builtin/mod.js';
 export { httpRequestTool, nonPublicClass, parseAllowList, type HttpToolOptions } from './http/mod.js';
 export {

@@ -37,7 +37,7 @@ describe('ToolRegistry', () => {
     expect(() => r.register(webSearch)).toThrow(TypeError);
   });
 
-  it('offers each tool\'s parameters as its own JSON Schema on every call, in two registries with same-named tools of different schemas', () => {
+  it("offers each tool's parameters as its own JSON Schema on every call, in two registries with same-named tools of different schemas", () => {
     const echo = (input: z.ZodType) => defineTool({ name: 'echo', description: 'Echo.', effect: 'pure', input, handler: async (a) => a });
     const a = new ToolRegistry().register(echo(z.object({ text: z.string() })));
     const b = new ToolRegistry().register(echo(z.object({ count: z.number().int() })));
@@ -56,9 +56,7 @@ describe('ToolRegistry', () => {
   });
 
   it('names amountCents when it has the wrong type', async () => {
-    const e = await aoError(() =>
-      registry().validate('stripe_refund', { chargeId: 'ch_1', amountCents: '500', reason: 'duplicate' }),
-    );
+    const e = await aoError(() => registry().validate('stripe_refund', { chargeId: 'ch_1', amountCents: '500', reason: 'duplicate' }));
     expect(e.code).toBe('AO_TOOL_ARGS_INVALID');
     expect(e.field).toBe('amountCents');
     expect(e.details).toMatchObject({ tool: 'stripe_refund' });
@@ -97,7 +95,15 @@ describe('ToolRegistry', () => {
   it('wraps a throwing handler in AO_TOOL_FAILED with the cause and tool name', async () => {
     const boom = new Error('provider down');
     const r = new ToolRegistry().register(
-      defineTool({ name: 'flaky', description: 'Fails.', effect: 'read', input: z.object({}), handler: async () => { throw boom; } }),
+      defineTool({
+        name: 'flaky',
+        description: 'Fails.',
+        effect: 'read',
+        input: z.object({}),
+        handler: async () => {
+          throw boom;
+        },
+      }),
     );
     const e = await aoError(() => r.call('flaky', {}, ctx()));
     expect(e.code).toBe('AO_TOOL_FAILED');
@@ -110,7 +116,15 @@ describe('ToolRegistry', () => {
   it('lets an AoError thrown by a handler pass through unchanged', async () => {
     const own = new AoError('AO_TOOL_NOT_FOUND', 'inner');
     const r = new ToolRegistry().register(
-      defineTool({ name: 'inner', description: 'Throws its own.', effect: 'unsafe', input: z.object({}), handler: async () => { throw own; } }),
+      defineTool({
+        name: 'inner',
+        description: 'Throws its own.',
+        effect: 'unsafe',
+        input: z.object({}),
+        handler: async () => {
+          throw own;
+        },
+      }),
     );
     expect(await aoError(() => r.call('inner', {}, ctx()))).toBe(own);
   });

@@ -133,11 +133,10 @@ export class ToolRegistry {
     if (r.success) return r.data;
     const issues = r.error.issues.map((i) => ({ path: zodIssuePath(i) ?? '', message: i.message }));
     const field = zodIssuePath(r.error.issues[0]);
-    throw new AoError(
-      'AO_TOOL_ARGS_INVALID',
-      `Invalid arguments for tool "${name}": ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
-      { ...(field === undefined ? {} : { field }), details: { tool: name, issues } },
-    );
+    throw new AoError('AO_TOOL_ARGS_INVALID', `Invalid arguments for tool "${name}": ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, {
+      ...(field === undefined ? {} : { field }),
+      details: { tool: name, issues },
+    });
   }
 
   /**

@@ -85,9 +85,13 @@ export async function registerGuard(app: FastifyInstance, auth: Authenticator, l
       keyGenerator: (req) => (req.principal?.keyId ? `key:${req.principal.keyId}` : `ip:${req.ip}`),
       allowList: (req) => req.url === '/health',
       errorResponseBuilder: (req, ctx) =>
-        new AoError('AO_RATE_LIMITED', `more than ${ctx.max} requests a minute from ${req.principal?.keyId ? `key ${req.principal.keyId}` : 'this address'}; retry in ${ctx.after}`, {
-          details: { limit: ctx.max, retryAfterMs: ctx.ttl },
-        }),
+        new AoError(
+          'AO_RATE_LIMITED',
+          `more than ${ctx.max} requests a minute from ${req.principal?.keyId ? `key ${req.principal.keyId}` : 'this address'}; retry in ${ctx.after}`,
+          {
+            details: { limit: ctx.max, retryAfterMs: ctx.ttl },
+          },
+        ),
     });
   }
 }

@@ -20,7 +20,10 @@ export function keyIdOf(key: string): string | undefined {
  * @example
  * const { key } = await createApiKey(store, { tenant: 'acme', readOnly: true });
  */
-export async function createApiKey(store: Pick<Store, 'createApiKey'>, o: { tenant: string; readOnly?: boolean; name?: string }): Promise<{ key: string; record: ApiKeyRecord }> {
+export async function createApiKey(
+  store: Pick<Store, 'createApiKey'>,
+  o: { tenant: string; readOnly?: boolean; name?: string },
+): Promise<{ key: string; record: ApiKeyRecord }> {
   if (!TENANT.test(o.tenant)) throw new AoError('AO_VALIDATION', 'tenant: 1 to 64 letters, digits, "_", "." or "-"', { field: 'tenant' });
   const id = randomBytes(8).toString('hex').slice(0, 12);
   const key = `ao_${id}_${randomBytes(32).toString('base64url')}`;

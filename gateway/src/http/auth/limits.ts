@@ -23,7 +23,11 @@ export const GatewayEnvSchema = z.object({
   AO_MAX_STREAMS: count(100),
   AO_MAX_STREAMS_TOTAL: count(2000),
   /** Largest request body in bytes. */
-  AO_BODY_LIMIT: z.coerce.number().int().min(1024).default(1024 * 1024),
+  AO_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** SIGTERM: how long in-flight runs may go on before they are stopped at their last checkpoint. */
   AO_SHUTDOWN_GRACE_MS: count(10_000),
 });
@@ -93,9 +97,13 @@ export class ActiveRunCap {
       const stored = await this.storedActive(tenant);
       const others = (this.admitting.get(tenant) ?? 1) - 1;
       if (stored + others >= this.max) {
-        throw new AoError('AO_TOO_MANY_ACTIVE_RUNS', `tenant ${tenant} has ${stored + others} active runs, the most it may have is ${this.max}; wait for some to finish`, {
-          details: { limit: this.max, active: stored + others },
-        });
+        throw new AoError(
+          'AO_TOO_MANY_ACTIVE_RUNS',
+          `tenant ${tenant} has ${stored + others} active runs, the most it may have is ${this.max}; wait for some to finish`,
+          {
+            details: { limit: this.max, active: stored + others },
+          },
+        );
       }
       return await start();
     } finally {
@@ -148,10 +156,14 @@ export class StreamSlots {
   acquire(tenant: string): () => void {
     const mine = this.byTenant.get(tenant) ?? 0;
     if (this.perTenant > 0 && mine >= this.perTenant) {
-      throw new AoError('AO_TOO_MANY_STREAMS', `tenant ${tenant} has ${mine} open streams, the most it may have`, { details: { limit: this.perTenant, scope: 'tenant' } });
+      throw new AoError('AO_TOO_MANY_STREAMS', `tenant ${tenant} has ${mine} open streams, the most it may have`, {
+        details: { limit: this.perTenant, scope: 'tenant' },
+      });
     }
     if (this.all > 0 && this.total >= this.all) {
-      throw new AoError('AO_TOO_MANY_STREAMS', `the server has ${this.total} open streams, the most it serves`, { details: { limit: this.all, scope: 'server' } });
+      throw new AoError('AO_TOO_MANY_STREAMS', `the server has ${this.total} open streams, the most it serves`, {
+        details: { limit: this.all, scope: 'server' },
+      });
     }
     this.byTenant.set(tenant, mine + 1);
     this.total += 1;

@@ -24,13 +24,19 @@ export const runFilesRoutes =
       return engine.queries.exportRun(run.id, { checkpoints: req.query.checkpoints === 'true' });
     });
 
-    app.post('/runs/import', { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, querystring: ImportQuery, response: { 201: Imported } } }, async (req, reply) => {
-      // What a store cannot hold (a NUL character, an unpaired surrogate) is refused at the door, not a 500.
-      const why = unstorable(req.body);
-      if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
-      const file = req.query.as !== undefined ? await engine.renamedRun(req.body, req.query.as) : req.body;
-      // An import is a write, not a read of run state: it goes to the store itself.
-      const run = await importRun(engine.store, file, { tenant: req.principal.tenant });
-      return reply.status(201).send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
-    });
+    app.post(
+      '/runs/import',
+      { bodyLimit: IMPORT_BODY_LIMIT, schema: { body: RunFileSchema, querystring: ImportQuery, response: { 201: Imported } } },
+      async (req, reply) => {
+        // What a store cannot hold (a NUL character, an unpaired surrogate) is refused at the door, not a 500.
+        const why = unstorable(req.body);
+        if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
+        const file = req.query.as !== undefined ? await engine.renamedRun(req.body, req.query.as) : req.body;
+        // An import is a write, not a read of run state: it goes to the store itself.
+        const run = await importRun(engine.store, file, { tenant: req.principal.tenant });
+        return reply
+          .status(201)
+          .send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
+      },
+    );
   };

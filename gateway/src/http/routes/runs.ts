@@ -47,16 +47,24 @@ export const runsRoutes =
      * List the tenant's runs, newest first, a page at a time (`cursor`: the previous page's `next`);
      * search them by status, graph, creation time (`since` <= createdAt < `until`) and id prefix (`q`).
      */
-    app.get('/runs', { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } }, async (req) => {
-      const { q, ...rest } = req.query;
-      const page = await engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), tenant: req.principal.tenant });
-      return { runs: page.runs.map(runSummary), next: page.next };
-    });
+    app.get(
+      '/runs',
+      { schema: { querystring: ListRunsQuery, response: { 200: z.object({ runs: z.array(RunSummary), next: z.string().nullable() }) } } },
+      async (req) => {
+        const { q, ...rest } = req.query;
+        const page = await engine.queries.listRuns({ ...rest, ...(q !== undefined ? { idPrefix: q.toLowerCase() } : {}), tenant: req.principal.tenant });
+        return { runs: page.runs.map(runSummary), next: page.next };
+      },
+    );
 
     app.get('/runs/:id', { schema: { params: RunIdParams, response: { 200: RunView } } }, async (req) => {
       const run = await ownRun(engine, req, req.params.id);
       const [u, ranOn] = await Promise.all([engine.queries.usage(run.id), engine.queries.ranOn(run.id)]);
-      return { ...runView(run), ...(ranOn.length ? { ranOn } : {}), budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null };
+      return {
+        ...runView(run),
+        ...(ranOn.length ? { ranOn } : {}),
+        budgetUsage: u ? { limits: u.limits, used: u.used, reserved: u.reserved, ...(u.wallClock ? { wallClock: u.wallClock } : {}) } : null,
+      };
     });
 
     app.get('/runs/:id/usage', { schema: { params: RunIdParams, response: { 200: UsageView } } }, async (req) => {
@@ -91,49 +99,67 @@ function startRunRoute(app: Parameters<FastifyPluginAsyncZod>[0], engine: Engine
    * every repeat (202, its id and status now, `Idempotent-Replayed: true`); the same key with a
    * different body is 422 AO_IDEMPOTENCY_KEY_REUSED.
    */
-  app.post('/runs', { schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } }, validatorCompiler: startRunValidator, serializerCompiler: acceptedSerializer }, async (req, reply) => {
-    const tenant = req.principal.tenant;
-    const key = req.headers['idempotency-key'];
-    const hash = key === undefined ? undefined : contentHash(req.body);
-    const repeat = async (): Promise<RunRecord | undefined> => {
-      if (key === undefined) return undefined;
-      const prior = await engine.queries.findRunByIdempotencyKey(tenant, key);
-      if (!prior) return undefined;
-      if (prior.requestHash !== hash) {
-        throw new AoError('AO_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(key)} was used for run ${prior.run.id} with a different request body`, { field: 'headers.idempotency-key' });
+  app.post(
+    '/runs',
+    {
+      schema: { headers: StartRunHeaders, body: StartRunBody, response: { 202: Accepted } },
+      validatorCompiler: startRunValidator,
+      serializerCompiler: acceptedSerializer,
+    },
+    async (req, reply) => {
+      const tenant = req.principal.tenant;
+      const key = req.headers['idempotency-key'];
+      const hash = key === undefined ? undefined : contentHash(req.body);
+      const repeat = async (): Promise<RunRecord | undefined> => {
+        if (key === undefined) return undefined;
+        const prior = await engine.queries.findRunByIdempotencyKey(tenant, key);
+        if (!prior) return undefined;
+        if (prior.requestHash !== hash) {
+          throw new AoError(
+            'AO_IDEMPOTENCY_KEY_REUSED',
+            `Idempotency-Key ${JSON.stringify(key)} was used for run ${prior.run.id} with a different request body`,
+            { field: 'headers.idempotency-key' },
+          );
+        }
+        return prior.run;
+      };
+      const answer = (run: RunRecord, replayed: boolean) => {
+        if (replayed) void reply.header('idempotent-replayed', 'true');
+        return reply.status(202).send({ id: run.id, status: run.status });
+      };
+      // A first submit (the common case, and every one of a burst) is one insert, the key's
+      // uniqueness checked by the store; its run is looked up only when the start is refused.
+      // Part of the burst from here: the cap's count may hold it up before the run is stored.
+      const arrived = engine.submitting();
+      try {
+        refuseWhileDraining(admission);
+        const run = await admission.cap.admit(tenant, () =>
+          engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }),
+        );
+        arrived();
+        return answer(run, false);
+      } catch (e) {
+        arrived();
+        // A repeat (also one that came at the same time as its first, or while draining, at the
+        // cap, or after its graph was removed) is answered with the key's run.
+        const run = await repeat();
+        if (run) return answer(run, true);
+        throw e;
       }
-      return prior.run;
-    };
-    const answer = (run: RunRecord, replayed: boolean) => {
-      if (replayed) void reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send({ id: run.id, status: run.status });
-    };
-    // A first submit (the common case, and every one of a burst) is one insert, the key's
-    // uniqueness checked by the store; its run is looked up only when the start is refused.
-    // Part of the burst from here: the cap's count may hold it up before the run is stored.
-    const arrived = engine.submitting();
-    try {
-      refuseWhileDraining(admission);
-      const run = await admission.cap.admit(tenant, () => engine.startRun({ ...req.body, tenant, ...(key !== undefined ? { idempotencyKey: key, requestHash: hash! } : {}) }));
-      arrived();
-      return answer(run, false);
-    } catch (e) {
-      arrived();
-      // A repeat (also one that came at the same time as its first, or while draining, at the
-      // cap, or after its graph was removed) is answered with the key's run.
-      const run = await repeat();
-      if (run) return answer(run, true);
-      throw e;
-    }
-  });
+    },
+  );
 }
 
 /** A run's log: its checkpoints and its events, a page at a time. */
 function logRoutes(app: Parameters<FastifyPluginAsyncZod>[0], engine: Engine): void {
-  app.get('/runs/:id/checkpoints', { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } }, async (req) => {
-    const run = await ownRun(engine, req, req.params.id);
-    return { checkpoints: await engine.queries.listCheckpoints(run.id) };
-  });
+  app.get(
+    '/runs/:id/checkpoints',
+    { schema: { params: RunIdParams, response: { 200: z.object({ checkpoints: z.array(CheckpointSummaryView) }) } } },
+    async (req) => {
+      const run = await ownRun(engine, req, req.params.id);
+      return { checkpoints: await engine.queries.listCheckpoints(run.id) };
+    },
+  );
 
   app.get('/runs/:id/checkpoints/:step', { schema: { params: CheckpointParams, response: { 200: CheckpointView } } }, async (req) => {
     const run = await ownRun(engine, req, req.params.id);

@@ -71,7 +71,7 @@ export function wsUrl(path: string): string {
 /** Every envelope of a run, page by page (the events API gives at most 1,000 at a time). */
 export async function allEvents<E extends { seq: number }>(runId: string, upTo = Infinity): Promise<E[]> {
   const out: E[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await getJson<{ events: E[]; next: number | null }>(`/runs/${encodeURIComponent(runId)}/events?after=${after}&limit=1000`);
     for (const e of page.events) if (e.seq <= upTo) out.push(e);
     if (page.next === null || page.events.at(-1)!.seq >= upTo) return out;

@@ -47,7 +47,12 @@ export interface RunFollower {
 export function followRun(
   runId: string,
   after: number,
-  on: { envelopes(batch: Envelope[]): void; end(status: RunStatus, lastSeq: number): void; state(s: StreamState, detail?: string): void; delta?(d: DeltaFrame): void },
+  on: {
+    envelopes(batch: Envelope[]): void;
+    end(status: RunStatus, lastSeq: number): void;
+    state(s: StreamState, detail?: string): void;
+    delta?(d: DeltaFrame): void;
+  },
 ): RunFollower {
   let last = after;
   let ws: WebSocket | undefined;

@@ -54,7 +54,17 @@ function template(s: JsonSchema): string {
   const sample = (p: JsonSchema): unknown =>
     p.const !== undefined
       ? p.const
-      : p.type === 'string' ? '' : p.type === 'number' || p.type === 'integer' ? 0 : p.type === 'boolean' ? false : p.type === 'array' ? [] : p.type === 'object' ? {} : null;
+      : p.type === 'string'
+        ? ''
+        : p.type === 'number' || p.type === 'integer'
+          ? 0
+          : p.type === 'boolean'
+            ? false
+            : p.type === 'array'
+              ? []
+              : p.type === 'object'
+                ? {}
+                : null;
   // What must be there (and constants); everything when nothing is required.
   const must = Object.entries(s.properties).filter(([k, p]) => s.required?.includes(k) || p.const !== undefined);
   return JSON.stringify(Object.fromEntries((must.length ? must : Object.entries(s.properties)).map(([k, p]) => [k, sample(p)])), null, 2);
@@ -80,7 +90,11 @@ export function answerForm(wait: Pick<WaitInfo, 'kind' | 'schema'>): AnswerForm 
         mode: 'choice',
         key,
         variants: variants.map((v) => {
-          const rest: JsonSchema = { ...v, properties: Object.fromEntries(Object.entries(v.properties!).filter(([k]) => k !== key)), required: (v.required ?? []).filter((k) => k !== key) };
+          const rest: JsonSchema = {
+            ...v,
+            properties: Object.fromEntries(Object.entries(v.properties!).filter(([k]) => k !== key)),
+            required: (v.required ?? []).filter((k) => k !== key),
+          };
           const f = answerForm({ kind: 'budget', schema: rest });
           return { value: v.properties![key]!.const as string, form: f.mode === 'fields' ? f : { mode: 'json' as const, template: template(v) } };
         }),
@@ -110,7 +124,11 @@ export function answerForm(wait: Pick<WaitInfo, 'kind' | 'schema'>): AnswerForm 
  * fields are left out, numbers parsed. An input that is not a number is an error for its field;
  * everything else (a negative amount, a comment too long) is the gateway's to judge.
  */
-export function answerPayload(fields: readonly AnswerField[], values: Record<string, string | boolean>, extra: Record<string, unknown> = {}): { payload: Record<string, unknown> } | { field: string; message: string } {
+export function answerPayload(
+  fields: readonly AnswerField[],
+  values: Record<string, string | boolean>,
+  extra: Record<string, unknown> = {},
+): { payload: Record<string, unknown> } | { field: string; message: string } {
   const payload: Record<string, unknown> = { ...extra };
   for (const f of fields) {
     const v = values[f.name];

@@ -5,17 +5,43 @@ import type { RunDiff } from './compare';
 import { blocks, spans } from './markdown';
 
 let seq = 0;
-const env = (type: string, payload: unknown, from: string, to: string): Envelope => ({ id: `id-${++seq}`, runId: 'r', seq, from, to, type, payload, causationId: null, trace: null, time: '2026-01-01T00:00:00.000Z' });
+const env = (type: string, payload: unknown, from: string, to: string): Envelope => ({
+  id: `id-${++seq}`,
+  runId: 'r',
+  seq,
+  from,
+  to,
+  type,
+  payload,
+  causationId: null,
+  trace: null,
+  time: '2026-01-01T00:00:00.000Z',
+});
 const node = (id: string, actor: string, output: unknown, iteration = 1) => [
   env('node.start', { node: id, iteration, attempt: 1 }, 'supervisor', actor),
   env('node.completed', { node: id, iteration, attempt: 1, output }, actor, 'supervisor'),
 ];
-const diff = (first: string | null): RunDiff => ({ a: 'a', b: 'b', identical: first === null, events: { a: 0, b: 0 }, first: first ? { actor: first, index: 3, a: null, b: null, diff: [] } : null, nodes: [] });
+const diff = (first: string | null): RunDiff => ({
+  a: 'a',
+  b: 'b',
+  identical: first === null,
+  events: { a: 0, b: 0 },
+  first: first ? { actor: first, index: 3, a: null, b: null, diff: [] } : null,
+  nodes: [],
+});
 
 describe('compareRows', () => {
   it('aligns two runs by actor, flags the first divergence and marks the executions whose outputs differ', () => {
-    const a = [...node('outline', 'supervisor/outline', { text: 'o' }), ...node('draft', 'supervisor/draft', { text: 'd1' }), ...node('draft', 'supervisor/draft@2.1', { text: 'd2' }, 2)];
-    const b = [...node('outline', 'supervisor/outline', { text: 'o' }), ...node('draft', 'supervisor/draft', { text: 'list' }), ...node('publish', 'supervisor/publish', { text: 'p' })];
+    const a = [
+      ...node('outline', 'supervisor/outline', { text: 'o' }),
+      ...node('draft', 'supervisor/draft', { text: 'd1' }),
+      ...node('draft', 'supervisor/draft@2.1', { text: 'd2' }, 2),
+    ];
+    const b = [
+      ...node('outline', 'supervisor/outline', { text: 'o' }),
+      ...node('draft', 'supervisor/draft', { text: 'list' }),
+      ...node('publish', 'supervisor/publish', { text: 'p' }),
+    ];
     const rows = compareRows(a, b, diff('supervisor/draft'));
     expect(rows.map((r) => [r.actor, r.first, r.differs, !!r.a, !!r.b])).toEqual([
       ['supervisor/outline', false, false, true, true],

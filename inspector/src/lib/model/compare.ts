@@ -33,7 +33,11 @@ export interface CompareRow {
 
 /** Sorted keys: two outputs equal as data compare equal as text. */
 const canonical = (v: unknown): string =>
-  JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => p.localeCompare(q))) : x)) ?? 'undefined';
+  JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => p.localeCompare(q)))
+      : x,
+  ) ?? 'undefined';
 
 /**
  * Two runs aligned by actor (each node execution's actor: `supervisor/draft@2.1`), in the order

@@ -26,7 +26,20 @@ const log = (): Envelope[] => {
     env('node.start', { node: 'search', iteration: 1, attempt: 1 }, 'supervisor', s, 10),
     env('budget.request', { kind: 'llm', key: `${s}/1`, node: 'search', actor: s, promptTokens: 10, maxTokens: 100 }, s, 'supervisor/budget', 11),
     env('budget.granted', { key: `${s}/1`, reservation: { node: 'search', tokens: 110, usd: 0 } }, 'supervisor/budget', s, 12),
-    env('llm.request', { key: `${s}/1`, profile: 'default', messages: [{ role: 'system', content: 'Search the web.' }, { role: 'user', content: 'durable execution?' }] }, s, 'llm/default', 13),
+    env(
+      'llm.request',
+      {
+        key: `${s}/1`,
+        profile: 'default',
+        messages: [
+          { role: 'system', content: 'Search the web.' },
+          { role: 'user', content: 'durable execution?' },
+        ],
+      },
+      s,
+      'llm/default',
+      13,
+    ),
     env('llm.response', { key: `${s}/1`, content: '', toolCalls: [{ id: 'c1', name: 'web_search', arguments: { query: 'durable' } }] }, 'llm/default', s, 40),
     env('budget.settle', { key: `${s}/1`, tokens: 50, usd: 0.01 }, s, 'supervisor/budget', 41),
     env('budget.request', { kind: 'tool', key: `${s}/2`, node: 'search', actor: s, tool: 'web_search' }, s, 'supervisor/budget', 42),
@@ -35,14 +48,32 @@ const log = (): Envelope[] => {
     env('tool.result', { key: `${s}/2`, name: 'web_search', ok: true, result: { results: [1, 2] } }, 'tool/web_search', s, 60),
     env('budget.settle', { key: `${s}/2`, tokens: 0, usd: 0, tool: 'web_search' }, s, 'supervisor/budget', 61),
     env('node.failed', { node: 'search', iteration: 1, attempt: 1, error: { code: 'AO_TOOL_FAILED', message: 'flaky' } }, s, 'supervisor', 62),
-    env('node.retry_scheduled', { node: 'search', attempt: 2, delayMs: 100, error: { code: 'AO_TOOL_FAILED', message: 'flaky' } }, 'supervisor', 'supervisor', 63),
+    env(
+      'node.retry_scheduled',
+      { node: 'search', attempt: 2, delayMs: 100, error: { code: 'AO_TOOL_FAILED', message: 'flaky' } },
+      'supervisor',
+      'supervisor',
+      63,
+    ),
     env('node.start', { node: 'search', iteration: 1, attempt: 2 }, 'supervisor', `${s}@1.2`, 170),
     env('node.completed', { node: 'search', iteration: 1, attempt: 2, output: { text: 'found' } }, `${s}@1.2`, 'supervisor', 180),
     env('node.start', { node: 'analyse', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor/analyse', 190),
     env('branch.start', { node: 'analyse', branch: 1, of: 2, attempt: 1 }, 'supervisor/analyse', 'supervisor/analyse/branch-1', 191),
     env('branch.start', { node: 'analyse', branch: 2, of: 2, attempt: 1 }, 'supervisor/analyse', 'supervisor/analyse/branch-2', 191),
-    env('llm.request', { key: 'supervisor/analyse/branch-2/1', messages: [{ role: 'user', content: 'angle 2' }] }, 'supervisor/analyse/branch-2', 'llm/default', 192),
-    env('llm.failed', { key: 'supervisor/analyse/branch-2/1', error: { code: 'AO_LLM_FAILED', message: 'rate limited' } }, 'llm/default', 'supervisor/analyse/branch-2', 200),
+    env(
+      'llm.request',
+      { key: 'supervisor/analyse/branch-2/1', messages: [{ role: 'user', content: 'angle 2' }] },
+      'supervisor/analyse/branch-2',
+      'llm/default',
+      192,
+    ),
+    env(
+      'llm.failed',
+      { key: 'supervisor/analyse/branch-2/1', error: { code: 'AO_LLM_FAILED', message: 'rate limited' } },
+      'llm/default',
+      'supervisor/analyse/branch-2',
+      200,
+    ),
     env('branch.completed', { node: 'analyse', branch: 1, output: { text: 'one' } }, 'supervisor/analyse/branch-1', 'supervisor/analyse', 210),
     env('branch.failed', { node: 'analyse', branch: 2, error: { message: 'rate limited' } }, 'supervisor/analyse/branch-2', 'supervisor/analyse', 211),
     env('node.completed', { node: 'analyse', iteration: 1, attempt: 1, output: { text: 'both' } }, 'supervisor/analyse', 'supervisor', 212),
@@ -53,10 +84,24 @@ const log = (): Envelope[] => {
 describe('executions', () => {
   it('lists each execution of a node with its calls, answers, tool results, cost, retries and budget decisions', () => {
     const [first, second] = executionsOf(log(), 'search');
-    expect(first).toMatchObject({ actor: 'supervisor/search', iteration: 1, attempt: 1, status: 'failed', error: { code: 'AO_TOOL_FAILED', message: 'flaky' }, tokens: 50, usd: 0.01 });
+    expect(first).toMatchObject({
+      actor: 'supervisor/search',
+      iteration: 1,
+      attempt: 1,
+      status: 'failed',
+      error: { code: 'AO_TOOL_FAILED', message: 'flaky' },
+      tokens: 50,
+      usd: 0.01,
+    });
     expect(first!.retries).toEqual([{ attempt: 2, delayMs: 100, error: { code: 'AO_TOOL_FAILED', message: 'flaky' } }]);
     const [llm, tool] = first!.calls;
-    expect(llm).toMatchObject({ kind: 'llm', name: 'default', tokens: 50, usd: 0.01, answer: { text: '', toolCalls: [{ id: 'c1', name: 'web_search', arguments: { query: 'durable' } }] } });
+    expect(llm).toMatchObject({
+      kind: 'llm',
+      name: 'default',
+      tokens: 50,
+      usd: 0.01,
+      answer: { text: '', toolCalls: [{ id: 'c1', name: 'web_search', arguments: { query: 'durable' } }] },
+    });
     expect(llm!.messages!.map((m) => m.content)).toEqual(['Search the web.', 'durable execution?']);
     expect(llm!.budget.map((d) => d.type)).toEqual(['budget.request', 'budget.granted', 'budget.settle']);
     expect(llm!.budget[0]!.text).toBe('asked for 110 tokens (10 prompt + 100 max answer)');

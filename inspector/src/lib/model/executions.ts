@@ -105,7 +105,11 @@ function messagesOf(v: unknown): PromptMessage[] {
 }
 
 const amountText = (p: Record<string, unknown>) =>
-  [num(p.tokens) ? `${num(p.tokens).toLocaleString('en-US')} tokens` : '', num(p.usd) ? `$${num(p.usd).toFixed(4)}` : '', typeof p.tool === 'string' ? `1 ${p.tool} call` : '']
+  [
+    num(p.tokens) ? `${num(p.tokens).toLocaleString('en-US')} tokens` : '',
+    num(p.usd) ? `$${num(p.usd).toFixed(4)}` : '',
+    typeof p.tool === 'string' ? `1 ${p.tool} call` : '',
+  ]
     .filter(Boolean)
     .join(', ') || 'nothing';
 
@@ -115,7 +119,9 @@ export function budgetText(e: Envelope): string {
   const verb = e.type.slice('budget.'.length);
   switch (e.type) {
     case 'budget.request':
-      return p.kind === 'tool' ? `asked for 1 ${str(p.tool)} call` : `asked for ${num(p.promptTokens) + num(p.maxTokens)} tokens (${num(p.promptTokens)} prompt + ${num(p.maxTokens)} max answer)`;
+      return p.kind === 'tool'
+        ? `asked for 1 ${str(p.tool)} call`
+        : `asked for ${num(p.promptTokens) + num(p.maxTokens)} tokens (${num(p.promptTokens)} prompt + ${num(p.maxTokens)} max answer)`;
     case 'budget.granted':
       return `granted: ${amountText((p.reservation ?? {}) as Record<string, unknown>)} reserved`;
     case 'budget.settle':
@@ -176,12 +182,36 @@ class ExecutionsFold {
         return;
       }
       case 'llm.request':
-        return this.call(e, { key: str(p.key), kind: 'llm', actor: e.from, name: str(p.profile) || e.to.replace(/^llm\//, ''), start: e.time, end: null, seq: e.seq, messages: messagesOf(p.messages), tokens: 0, usd: 0, budget: [] });
+        return this.call(e, {
+          key: str(p.key),
+          kind: 'llm',
+          actor: e.from,
+          name: str(p.profile) || e.to.replace(/^llm\//, ''),
+          start: e.time,
+          end: null,
+          seq: e.seq,
+          messages: messagesOf(p.messages),
+          tokens: 0,
+          usd: 0,
+          budget: [],
+        });
       case 'llm.response':
       case 'llm.failed':
         return this.llmEnd(e, p);
       case 'tool.call':
-        return this.call(e, { key: str(p.key), kind: 'tool', actor: e.from, name: str(p.name) || e.to.replace(/^tool\//, ''), start: e.time, end: null, seq: e.seq, args: p.args, tokens: 0, usd: 0, budget: [] });
+        return this.call(e, {
+          key: str(p.key),
+          kind: 'tool',
+          actor: e.from,
+          name: str(p.name) || e.to.replace(/^tool\//, ''),
+          start: e.time,
+          end: null,
+          seq: e.seq,
+          args: p.args,
+          tokens: 0,
+          usd: 0,
+          budget: [],
+        });
       case 'tool.result':
         return this.toolEnd(e, p);
       default:
@@ -233,7 +263,12 @@ class ExecutionsFold {
     if (!c) return;
     c.end = e.time;
     if (e.type === 'llm.response') {
-      c.answer = { text: typeof p.content === 'string' ? p.content : JSON.stringify(p.content ?? ''), toolCalls: toolCallsOf(p.toolCalls), ...(typeof p.model === 'string' ? { model: p.model } : {}), ...(typeof p.finishReason === 'string' ? { finishReason: p.finishReason } : {}) };
+      c.answer = {
+        text: typeof p.content === 'string' ? p.content : JSON.stringify(p.content ?? ''),
+        toolCalls: toolCallsOf(p.toolCalls),
+        ...(typeof p.model === 'string' ? { model: p.model } : {}),
+        ...(typeof p.finishReason === 'string' ? { finishReason: p.finishReason } : {}),
+      };
     } else c.error = errorOf(p.error) ?? { message: 'failed' };
   }
 

@@ -94,10 +94,15 @@ export class RunFold {
   constructor(nodeIds: readonly string[], base: FoldBase = {}) {
     for (const id of nodeIds) {
       const b = base.nodes?.[id];
-      this.nodes[id] = { ...blankNode(), ...(b ? { status: b.status, iteration: b.iteration, attempt: b.attempt } : {}), tokens: base.byNode?.[id]?.tokens ?? 0 };
+      this.nodes[id] = {
+        ...blankNode(),
+        ...(b ? { status: b.status, iteration: b.iteration, attempt: b.attempt } : {}),
+        tokens: base.byNode?.[id]?.tokens ?? 0,
+      };
     }
     if (base.used) this.used = { ...base.used, perTool: { ...base.used.perTool } };
-    for (const [k, r] of Object.entries(base.reserved ?? {})) this.reservations.set(k, { node: r.node, tokens: r.tokens, usd: r.usd, ...(r.tool ? { tool: r.tool } : {}) });
+    for (const [k, r] of Object.entries(base.reserved ?? {}))
+      this.reservations.set(k, { node: r.node, tokens: r.tokens, usd: r.usd, ...(r.tool ? { tool: r.tool } : {}) });
     this.deadline = base.deadline;
   }
 
@@ -165,7 +170,8 @@ export class RunFold {
         const w = p.wait as string;
         this.resolved.add(w);
         delete this.waits[w];
-        if (id && p.kind !== 'approval') this.node(id).asking = Object.values(this.waits).find((x) => x.node === id && x.kind !== 'approval')?.kind as NodeView['asking'];
+        if (id && p.kind !== 'approval')
+          this.node(id).asking = Object.values(this.waits).find((x) => x.node === id && x.kind !== 'approval')?.kind as NodeView['asking'];
         break;
       }
     }
@@ -296,8 +302,10 @@ export function gauges(limits: Budget, f: RunFold, nowMs?: number): Gauge[] {
   const withSoft = (k: 'tokens' | 'tools' | 'usd') => (soft[k] !== undefined ? { soft: soft[k] } : {});
   // A limit may be soft only: its gauge reads against the soft limit.
   const cap = (k: 'tokens' | 'tools' | 'usd') => limits[k] ?? soft[k];
-  if (cap('tokens') !== undefined) out.push({ name: 'tokens', label: 'tokens', limit: cap('tokens')!, used: f.used.tokens, reserved: r.tokens, unit: '', ...withSoft('tokens') });
-  if (cap('tools') !== undefined) out.push({ name: 'tools', label: 'tool calls', limit: cap('tools')!, used: f.used.tools, reserved: r.tools, unit: '', ...withSoft('tools') });
+  if (cap('tokens') !== undefined)
+    out.push({ name: 'tokens', label: 'tokens', limit: cap('tokens')!, used: f.used.tokens, reserved: r.tokens, unit: '', ...withSoft('tokens') });
+  if (cap('tools') !== undefined)
+    out.push({ name: 'tools', label: 'tool calls', limit: cap('tools')!, used: f.used.tools, reserved: r.tools, unit: '', ...withSoft('tools') });
   if (cap('usd') !== undefined) out.push({ name: 'usd', label: 'cost', limit: cap('usd')!, used: f.used.usd, reserved: r.usd, unit: '$', ...withSoft('usd') });
   if (limits.wallClockSec !== undefined) {
     const last = nowMs ?? (f.at ? Date.parse(f.at) : undefined);

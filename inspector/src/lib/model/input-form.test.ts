@@ -2,11 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { initialValues, inputFieldOf, inputForm, inputValue } from './input-form';
 
 /** What `GET /graphs/draft-critique` gives as its input schema. */
-const draftCritique = { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { brief: { type: 'string', minLength: 1 } }, required: ['brief'], additionalProperties: false };
+const draftCritique = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  properties: { brief: { type: 'string', minLength: 1 } },
+  required: ['brief'],
+  additionalProperties: false,
+};
 
 describe('the "start a run" form from a graph input JSON Schema', () => {
   it('makes one field per top-level property: draft-critique asks for brief, a required text', () => {
-    expect(inputForm(draftCritique)).toEqual({ mode: 'fields', fields: [{ name: 'brief', type: 'string', required: true, long: true, initial: '', hint: 'min length 1' }] });
+    expect(inputForm(draftCritique)).toEqual({
+      mode: 'fields',
+      fields: [{ name: 'brief', type: 'string', required: true, long: true, initial: '', hint: 'min length 1' }],
+    });
   });
 
   it('picks an input by type: enums, numbers, checkboxes, and JSON for objects, arrays and unions; defaults fill them', () => {
@@ -45,7 +54,11 @@ describe('the "start a run" form from a graph input JSON Schema', () => {
   });
 
   it('builds the input from what was typed: empty fields left out, numbers and JSON parsed, a checkbox its boolean', () => {
-    const form = inputForm({ type: 'object', properties: { n: { type: 'number' }, j: { type: 'object' }, b: { type: 'boolean' }, s: { type: 'string' } }, required: ['s'] });
+    const form = inputForm({
+      type: 'object',
+      properties: { n: { type: 'number' }, j: { type: 'object' }, b: { type: 'boolean' }, s: { type: 'string' } },
+      required: ['s'],
+    });
     if (form.mode !== 'fields') throw new Error(form.mode);
     expect(inputValue(form.fields, { n: ' 2.5 ', j: '{"a":1}', b: true, s: 'hi' })).toEqual({ input: { n: 2.5, j: { a: 1 }, b: true, s: 'hi' } });
     // A required field left empty is sent without it: the gateway refuses it, naming the field.

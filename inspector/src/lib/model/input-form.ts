@@ -47,7 +47,8 @@ function hint(s: JsonSchema): string | undefined {
 function field(name: string, s: JsonSchema, required: boolean): InputField {
   const base = { name, required, ...(s.description ? { description: s.description } : {}), ...(hint(s) ? { hint: hint(s)! } : {}) };
   const text = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
-  if (Array.isArray(s.enum) && s.enum.length && s.enum.every((v) => typeof v === 'string')) return { ...base, type: 'enum', options: s.enum as string[], initial: text(s.default) };
+  if (Array.isArray(s.enum) && s.enum.length && s.enum.every((v) => typeof v === 'string'))
+    return { ...base, type: 'enum', options: s.enum as string[], initial: text(s.default) };
   if (s.type === 'string') return { ...base, type: 'string', long: s.maxLength === undefined || s.maxLength > 200, initial: text(s.default) };
   if (s.type === 'number' || s.type === 'integer') return { ...base, type: s.type, initial: text(s.default) };
   if (s.type === 'boolean') return { ...base, type: 'boolean', initial: s.default === true };
@@ -70,7 +71,10 @@ export const initialValues = (fields: readonly InputField[]): Record<string, str
  * gateway's to refuse, naming it), numbers and JSON fields parsed; a checkbox is its boolean.
  * What cannot be parsed is an error for its field; every other rule is the gateway's to judge.
  */
-export function inputValue(fields: readonly InputField[], values: Record<string, string | boolean>): { input: Record<string, unknown> } | { field: string; message: string } {
+export function inputValue(
+  fields: readonly InputField[],
+  values: Record<string, string | boolean>,
+): { input: Record<string, unknown> } | { field: string; message: string } {
   const input: Record<string, unknown> = {};
   for (const f of fields) {
     const v = values[f.name];

@@ -48,10 +48,12 @@ export function layeredLayout(nodes: readonly string[], edges: readonly LayoutEd
   const index = () => rows.forEach((r) => r.forEach((n, i) => posIn.set(n, i)));
   index();
   const sweep = (r: string[], neighbours: Map<string, string[]>) => {
-    const bary = new Map(r.map((n, i) => {
-      const ns = neighbours.get(n)!;
-      return [n, ns.length ? ns.reduce((s, m) => s + posIn.get(m)!, 0) / ns.length : i] as const;
-    }));
+    const bary = new Map(
+      r.map((n, i) => {
+        const ns = neighbours.get(n)!;
+        return [n, ns.length ? ns.reduce((s, m) => s + posIn.get(m)!, 0) / ns.length : i] as const;
+      }),
+    );
     r.sort((a, b) => bary.get(a)! - bary.get(b)!);
   };
   for (let pass = 0; pass < 4; pass++) {

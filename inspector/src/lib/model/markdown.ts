@@ -1,9 +1,6 @@
 /** A block of markdown-ish text: what an LLM's answer is written in. */
 export type Block =
-  | { kind: 'h'; level: number; text: string }
-  | { kind: 'p'; text: string }
-  | { kind: 'ul' | 'ol'; items: string[] }
-  | { kind: 'code'; text: string };
+  { kind: 'h'; level: number; text: string } | { kind: 'p'; text: string } | { kind: 'ul' | 'ol'; items: string[] } | { kind: 'code'; text: string };
 
 /** A run of inline text: plain, `code` or **bold**. */
 export interface Span {

@@ -45,7 +45,8 @@ describe('RunFold', () => {
 
   it('keeps the budget ledger like the budget actor: reservations until settled or released, settlements counted once', () => {
     const f = new RunFold(['s']);
-    const grant = (key: string, tokens: number, tool?: string) => env('budget.granted', { key, reservation: { node: 's', actor: 'supervisor/s', tokens, usd: 0, ...(tool ? { tool } : {}) } });
+    const grant = (key: string, tokens: number, tool?: string) =>
+      env('budget.granted', { key, reservation: { node: 's', actor: 'supervisor/s', tokens, usd: 0, ...(tool ? { tool } : {}) } });
     f.apply(grant('k1', 500));
     f.apply(grant('k2', 0, 'web_search'));
     f.apply(grant('k3', 300));
@@ -62,21 +63,54 @@ describe('RunFold', () => {
   it('counts calls waiting on a limit on its gauge until the budget decides them', () => {
     const f = new RunFold(['s']);
     f.apply(env('budget.granted', { key: 'k1', reservation: { node: 's', actor: 'supervisor/s', tokens: 900, usd: 0 } }));
-    f.apply(env('budget.waiting', { key: 'k2', node: 's', actor: 'supervisor/s', limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 116 }));
-    f.apply(env('budget.waiting', { key: 'k3', node: 's', actor: 'supervisor/s', limit: 'tokens', scope: 'run', value: 1000, used: 0, reserved: 900, inFlight: 1, asked: 116 }));
-    expect(gauges({ tokens: 1000, tools: 5 }, f).map((g) => [g.name, g.waiting])).toEqual([['tokens', 2], ['tools', 0]]);
+    f.apply(
+      env('budget.waiting', {
+        key: 'k2',
+        node: 's',
+        actor: 'supervisor/s',
+        limit: 'tokens',
+        scope: 'run',
+        value: 1000,
+        used: 0,
+        reserved: 900,
+        inFlight: 1,
+        asked: 116,
+      }),
+    );
+    f.apply(
+      env('budget.waiting', {
+        key: 'k3',
+        node: 's',
+        actor: 'supervisor/s',
+        limit: 'tokens',
+        scope: 'run',
+        value: 1000,
+        used: 0,
+        reserved: 900,
+        inFlight: 1,
+        asked: 116,
+      }),
+    );
+    expect(gauges({ tokens: 1000, tools: 5 }, f).map((g) => [g.name, g.waiting])).toEqual([
+      ['tokens', 2],
+      ['tools', 0],
+    ]);
     f.apply(env('budget.settle', { key: 'k1', tokens: 120, usd: 0 }));
     f.apply(env('budget.granted', { key: 'k2', reservation: { node: 's', actor: 'supervisor/s', tokens: 300, usd: 0 } }));
     f.apply(env('budget.refused', { key: 'k3', limit: 'tokens', scope: 'run', value: 1000, used: 120, stop: true }));
     expect(gauges({ tokens: 1000 }, f)[0]).toMatchObject({ used: 120, reserved: 300, waiting: 0 });
   });
 
-  it('shows calls waiting for their provider\'s capacity (llm.throttled) until they are answered', () => {
+  it("shows calls waiting for their provider's capacity (llm.throttled) until they are answered", () => {
     const f = new RunFold(['s']);
-    const wait = (key: string) => env('llm.throttled', { key, profile: 'default', tenant: 't', limit: 'requests', scope: 'tenant', waitMs: 400 }, 'llm/default', 'supervisor/s');
+    const wait = (key: string) =>
+      env('llm.throttled', { key, profile: 'default', tenant: 't', limit: 'requests', scope: 'tenant', waitMs: 400 }, 'llm/default', 'supervisor/s');
     f.apply(wait('supervisor/s/1'));
     f.apply(wait('supervisor/s/2'));
-    expect([...f.throttled]).toEqual([['supervisor/s/1', 'requests (tenant)'], ['supervisor/s/2', 'requests (tenant)']]);
+    expect([...f.throttled]).toEqual([
+      ['supervisor/s/1', 'requests (tenant)'],
+      ['supervisor/s/2', 'requests (tenant)'],
+    ]);
     f.apply(env('llm.response', { key: 'supervisor/s/1' }, 'llm/default', 'supervisor/s'));
     f.apply(env('llm.failed', { key: 'supervisor/s/2' }, 'llm/default', 'supervisor/s'));
     expect(f.throttled.size).toBe(0);
@@ -85,7 +119,10 @@ describe('RunFold', () => {
 
   it('gives a gauge per limit, the wall clock measured from run.started', () => {
     const f = foldUpTo(
-      [env('run.started', {}, 'supervisor', 'supervisor', '2026-01-01T00:00:00.000Z'), env('node.start', { node: 'a', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor', '2026-01-01T00:00:12.000Z')],
+      [
+        env('run.started', {}, 'supervisor', 'supervisor', '2026-01-01T00:00:00.000Z'),
+        env('node.start', { node: 'a', iteration: 1, attempt: 1 }, 'supervisor', 'supervisor', '2026-01-01T00:00:12.000Z'),
+      ],
       2,
       ['a'],
     );
@@ -123,7 +160,11 @@ describe('RunFold', () => {
   it("starts a replay from its checkpoint's node states, ledger and deadline", () => {
     const base = baseFromCheckpoint({
       sched: { nodes: { a: { status: 'succeeded', iteration: 1, attempt: 1 }, b: { status: 'running', iteration: 1, attempt: 1 } } },
-      ledger: { used: { tokens: 900, tools: 1, usd: 0, perTool: { noop: 1 } }, byNode: { a: { tokens: 900, tools: 1, usd: 0, perTool: {} } }, reserved: { k: { node: 'b', actor: 'supervisor/b', tokens: 50, usd: 0 } } },
+      ledger: {
+        used: { tokens: 900, tools: 1, usd: 0, perTool: { noop: 1 } },
+        byNode: { a: { tokens: 900, tools: 1, usd: 0, perTool: {} } },
+        reserved: { k: { node: 'b', actor: 'supervisor/b', tokens: 50, usd: 0 } },
+      },
       deadline: Date.parse('2026-01-01T00:01:00.000Z'),
     });
     const f = foldUpTo([env('run.replayed', { of: 'r0', fromStep: 2 }, 'supervisor', 'supervisor', '2026-01-01T00:00:30.000Z')], 1, ['a', 'b'], base);
@@ -170,13 +211,17 @@ describe('Lanes', () => {
 describe('layeredLayout', () => {
   const o = { nodeWidth: 100, nodeHeight: 40, gapX: 20, gapY: 30 };
   it('puts each node below its deepest predecessor and ignores loop edges when layering', () => {
-    const pos = layeredLayout(['a', 'b', 'c', 'd'], [
-      { from: 'a', to: 'b' },
-      { from: 'a', to: 'c' },
-      { from: 'b', to: 'd' },
-      { from: 'c', to: 'd' },
-      { from: 'd', to: 'a', back: true },
-    ], o);
+    const pos = layeredLayout(
+      ['a', 'b', 'c', 'd'],
+      [
+        { from: 'a', to: 'b' },
+        { from: 'a', to: 'c' },
+        { from: 'b', to: 'd' },
+        { from: 'c', to: 'd' },
+        { from: 'd', to: 'a', back: true },
+      ],
+      o,
+    );
     expect(pos.a!.y).toBe(0);
     expect(pos.b!.y).toBe(70);
     expect(pos.c!.y).toBe(70);
@@ -186,16 +231,28 @@ describe('layeredLayout', () => {
 
   it('orders a layer by its neighbours so edges do not cross', () => {
     // x1 -> y2 and x2 -> y1, declared crosswise: the sweep swaps the second layer.
-    const pos = layeredLayout(['x1', 'x2', 'y1', 'y2'], [
-      { from: 'x1', to: 'y2' },
-      { from: 'x2', to: 'y1' },
-    ], o);
+    const pos = layeredLayout(
+      ['x1', 'x2', 'y1', 'y2'],
+      [
+        { from: 'x1', to: 'y2' },
+        { from: 'x2', to: 'y1' },
+      ],
+      o,
+    );
     expect(Math.sign(pos.x1!.x - pos.x2!.x)).toBe(Math.sign(pos.y2!.x - pos.y1!.x));
   });
 });
 
 describe('waits for a person', () => {
-  const wait = (id: string, node: string, kind: 'approval' | 'interrupt') => ({ id, node, kind, prompt: 'ok?', schema: {}, since: '2026-01-01T00:00:00.000Z', countWallClock: false });
+  const wait = (id: string, node: string, kind: 'approval' | 'interrupt') => ({
+    id,
+    node,
+    kind,
+    prompt: 'ok?',
+    schema: {},
+    since: '2026-01-01T00:00:00.000Z',
+    countWallClock: false,
+  });
 
   it('folds an approval: the node waits, the run sleeps and resumes, a rejection skips the node', () => {
     const evs = [
@@ -210,7 +267,15 @@ describe('waits for a person', () => {
     expect(f.nodes.b!.status).toBe('waiting');
     expect(Object.keys(f.waits)).toEqual(['w1']);
     f.apply(env('run.resumed', { pausedMs: 1200, wallClockPaused: true }));
-    f.apply(env('wait.resolved', { wait: 'w1', node: 'b', kind: 'approval', outcome: { kind: 'signal', payload: { approved: false }, signal: 's1' }, approved: false }));
+    f.apply(
+      env('wait.resolved', {
+        wait: 'w1',
+        node: 'b',
+        kind: 'approval',
+        outcome: { kind: 'signal', payload: { approved: false }, signal: 's1' },
+        approved: false,
+      }),
+    );
     f.apply(env('node.skipped', { node: 'b', reason: 'rejected' }));
     expect(f.status).toBe('running');
     expect(f.nodes.b!.status).toBe('skipped');
@@ -219,9 +284,24 @@ describe('waits for a person', () => {
   });
 
   it('folds a question: the node keeps running, asking until the answer', () => {
-    const f = foldUpTo([env('run.started', {}), env('node.start', { node: 'a', iteration: 1, attempt: 1 }), env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1')], 3, ['a']);
+    const f = foldUpTo(
+      [
+        env('run.started', {}),
+        env('node.start', { node: 'a', iteration: 1, attempt: 1 }),
+        env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1'),
+      ],
+      3,
+      ['a'],
+    );
     expect(f.nodes.a).toMatchObject({ status: 'running', asking: 'interrupt' });
-    f.apply(env('wait.resolved', { wait: 'q1', node: 'a', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'yes' }, signal: 's' } }, 'supervisor', 'supervisor/a@1.1'));
+    f.apply(
+      env(
+        'wait.resolved',
+        { wait: 'q1', node: 'a', kind: 'interrupt', outcome: { kind: 'signal', payload: { answer: 'yes' }, signal: 's' } },
+        'supervisor',
+        'supervisor/a@1.1',
+      ),
+    );
     expect(f.nodes.a!.asking).toBeUndefined();
     // The asking actor re-runs after a passivation and registers the same wait again: it stays answered.
     f.apply(env('wait.registered', wait('q1', 'a', 'interrupt'), 'supervisor/a@1.1'));
@@ -260,17 +340,30 @@ describe('answer forms', () => {
   });
 
   it('asks a text answer for the default question schema, JSON for anything complex', () => {
-    expect(answerForm({ kind: 'interrupt', schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } })).toEqual({ mode: 'text', field: 'answer' });
+    expect(answerForm({ kind: 'interrupt', schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } })).toEqual({
+      mode: 'text',
+      field: 'answer',
+    });
     const nested = { type: 'object', properties: { approved: { type: 'boolean' }, lines: { type: 'array', items: { type: 'string' } } } };
     expect(answerForm({ kind: 'approval', schema: nested })).toEqual({ mode: 'json', template: JSON.stringify({ approved: false, lines: [] }, null, 2) });
-    expect(answerForm({ kind: 'budget', schema: { type: 'object', properties: { action: { enum: ['raise', 'stop'] } }, required: ['action'] } })).toMatchObject({ mode: 'fields', fields: [{ name: 'action', type: 'enum', options: ['raise', 'stop'] }] });
+    expect(answerForm({ kind: 'budget', schema: { type: 'object', properties: { action: { enum: ['raise', 'stop'] } }, required: ['action'] } })).toMatchObject(
+      { mode: 'fields', fields: [{ name: 'action', type: 'enum', options: ['raise', 'stop'] }] },
+    );
     expect(answerForm({ kind: 'approval', schema: undefined }).mode).toBe('json');
   });
 
   it("offers a budget's soft limit as grant / deny / fork, each with its own fields (fork, with a budget object, in JSON)", () => {
     const budget = {
       oneOf: [
-        { type: 'object', properties: { decision: { type: 'string', const: 'grant' }, tokens: { type: 'integer', exclusiveMinimum: 0 }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
+        {
+          type: 'object',
+          properties: {
+            decision: { type: 'string', const: 'grant' },
+            tokens: { type: 'integer', exclusiveMinimum: 0 },
+            comment: { type: 'string', maxLength: 2000 },
+          },
+          required: ['decision'],
+        },
         { type: 'object', properties: { decision: { type: 'string', const: 'deny' }, comment: { type: 'string', maxLength: 2000 } }, required: ['decision'] },
         { type: 'object', properties: { decision: { type: 'string', const: 'fork' }, budget: { type: 'object' } }, required: ['decision', 'budget'] },
       ],
@@ -279,7 +372,16 @@ describe('answer forms', () => {
       mode: 'choice',
       key: 'decision',
       variants: [
-        { value: 'grant', form: { mode: 'fields', fields: [{ name: 'tokens', type: 'integer', required: false }, { name: 'comment', type: 'string', required: false, long: true }] } },
+        {
+          value: 'grant',
+          form: {
+            mode: 'fields',
+            fields: [
+              { name: 'tokens', type: 'integer', required: false },
+              { name: 'comment', type: 'string', required: false, long: true },
+            ],
+          },
+        },
         { value: 'deny', form: { mode: 'fields', fields: [{ name: 'comment', type: 'string', required: false, long: true }] } },
         { value: 'fork', form: { mode: 'json', template: JSON.stringify({ decision: 'fork', budget: {} }, null, 2) } },
       ],
@@ -290,7 +392,9 @@ describe('answer forms', () => {
     const form = answerForm({ kind: 'approval', schema: refund });
     if (form.mode !== 'approval') throw new Error(form.mode);
     expect(answerPayload(form.fields, { amount: ' 12.5 ', comment: '' }, { approved: true })).toEqual({ payload: { approved: true, amount: 12.5 } });
-    expect(answerPayload(form.fields, { amount: '-3', comment: 'too much' }, { approved: false })).toEqual({ payload: { approved: false, amount: -3, comment: 'too much' } });
+    expect(answerPayload(form.fields, { amount: '-3', comment: 'too much' }, { approved: false })).toEqual({
+      payload: { approved: false, amount: -3, comment: 'too much' },
+    });
     expect(answerPayload(form.fields, { amount: 'ten' }, { approved: true })).toEqual({ field: 'amount', message: 'amount: not a number' });
     expect(fieldOf('payload.amount', ['amount', 'comment'])).toBe('amount');
     expect(fieldOf('payload', ['amount'])).toBeUndefined();

@@ -55,7 +55,17 @@ export function timeline(events: readonly Envelope[], xs: readonly ExecutionView
     }
     const end = x.end ? at(x.end, t0) : span;
     const where = x.branch !== undefined ? `branch ${x.branch}` : `iteration ${x.iteration}, attempt ${x.attempt}`;
-    row.bars.push({ kind: 'node', start: at(x.start, t0), end, open: !x.end, label: `${x.node} (${where})`, node: x.node, status: x.status, tokens: x.tokens, usd: x.usd });
+    row.bars.push({
+      kind: 'node',
+      start: at(x.start, t0),
+      end,
+      open: !x.end,
+      label: `${x.node} (${where})`,
+      node: x.node,
+      status: x.status,
+      tokens: x.tokens,
+      usd: x.usd,
+    });
     row.tokens += x.tokens;
     row.usd += x.usd;
     for (const c of x.calls) {

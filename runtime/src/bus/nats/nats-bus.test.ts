@@ -59,7 +59,7 @@ describe.skipIf(!available)('NATS JetStream bus', () => {
     expect(got[0]).toBe(e.id);
   });
 
-  it('carries an envelope past NATS\'s max payload in parts, whole and in order, alone or in a commit, and what follows it too', async () => {
+  it("carries an envelope past NATS's max payload in parts, whole and in order, alone or in a commit, and what follows it too", async () => {
     const bus = await open();
     const got: Envelope[] = [];
     const all: Envelope[] = [];
@@ -133,7 +133,16 @@ describe.skipIf(!available)('NATS JetStream bus', () => {
   it('lists each node once, also when nodes beat while the list is read (regression: a 4th entry for 3 nodes)', async () => {
     const bus = await open();
     const ids = ['b1', 'b2', 'b3'];
-    const info = (id: string, load?: NodeInfo['load']) => ({ id, started: '2026-12-04T00:00:00.000Z', runsHosted: 0, activeRuns: 1, tasksDone: 0, runs: ['r1'], ...(load ? { load } : {}), lastHeartbeat: new Date().toISOString() });
+    const info = (id: string, load?: NodeInfo['load']) => ({
+      id,
+      started: '2026-12-04T00:00:00.000Z',
+      runsHosted: 0,
+      activeRuns: 1,
+      tasksDone: 0,
+      runs: ['r1'],
+      ...(load ? { load } : {}),
+      lastHeartbeat: new Date().toISOString(),
+    });
     for (const id of ids) await bus.membership.beat(info(id, { cpu: 0.25, eventLoopDelayMs: 3, rssBytes: 1_000 }));
     let beating = true;
     const beats = (async () => {

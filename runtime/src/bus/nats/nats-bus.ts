@@ -96,7 +96,11 @@ export class NatsBus implements Bus {
   /** One message, or its parts in order when it is past `PART_BYTES` (see there). */
   private async send(subject: string, data: Uint8Array, msgID: string, what: string): Promise<void> {
     if (data.length <= COMMIT_MESSAGE_BYTES) {
-      await this.link.retrying(what, () => true, () => this.link.js.publish(subject, data, { msgID, timeout: 5_000 }));
+      await this.link.retrying(
+        what,
+        () => true,
+        () => this.link.js.publish(subject, data, { msgID, timeout: 5_000 }),
+      );
       return;
     }
     const n = Math.ceil(data.length / PART_BYTES);
@@ -104,7 +108,11 @@ export class NatsBus implements Bus {
       const h = headers();
       h.set(PART_HEADER, `${i}/${n}`);
       const part = data.subarray((i - 1) * PART_BYTES, i * PART_BYTES);
-      await this.link.retrying(`${what}, part ${i} of ${n}`, () => true, () => this.link.js.publish(subject, part, { msgID: `${msgID}/part/${i}/${n}`, headers: h, timeout: 5_000 }));
+      await this.link.retrying(
+        `${what}, part ${i} of ${n}`,
+        () => true,
+        () => this.link.js.publish(subject, part, { msgID: `${msgID}/part/${i}/${n}`, headers: h, timeout: 5_000 }),
+      );
     }
   }
 
@@ -206,7 +214,10 @@ export class NatsBus implements Bus {
     return this.link.pump(
       `subscribe to ${filter}`,
       async () => {
-        const consumer = await this.link.js.consumers.get(`${this.o.prefix.toUpperCase()}_EVENTS`, { filter_subjects: filter, deliver_policy: DeliverPolicy.New });
+        const consumer = await this.link.js.consumers.get(`${this.o.prefix.toUpperCase()}_EVENTS`, {
+          filter_subjects: filter,
+          deliver_policy: DeliverPolicy.New,
+        });
         return consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
       },
       async (msg) => {

@@ -46,7 +46,8 @@ export class NatsRpc implements Rpc {
       const m = await this.link.nc.request(this.subject(name), enc.encode(JSON.stringify(payload)), { timeout: timeoutMs });
       data = m.data;
     } catch (e) {
-      if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders())) throw new AoError('AO_BUS_NO_RESPONDER', `nobody answers ${name}`);
+      if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders()))
+        throw new AoError('AO_BUS_NO_RESPONDER', `nobody answers ${name}`);
       throw new AoError('AO_BUS_UNAVAILABLE', `request ${name}: ${(e as Error).message}`, { cause: e });
     }
     const r = ReplySchema.safeParse(JSON.parse(dec.decode(data)));

@@ -19,13 +19,22 @@ export interface NatsSetup {
 /** Connect and create the streams, the consumers and the bucket if missing. */
 export async function setUpNats(opts: NatsBusOptions): Promise<NatsSetup> {
   const o = { maxDeliver: 5, ackWaitMs: 30_000, nodeTtlMs: 10_000, ...opts };
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.prefix)) throw new AoError('AO_CONFIG_INVALID', `AO_NATS_PREFIX must be 1-32 letters, digits, _ or -, got ${JSON.stringify(o.prefix)}`, { field: 'AO_NATS_PREFIX' });
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.prefix))
+    throw new AoError('AO_CONFIG_INVALID', `AO_NATS_PREFIX must be 1-32 letters, digits, _ or -, got ${JSON.stringify(o.prefix)}`, { field: 'AO_NATS_PREFIX' });
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: o.url, name: o.name ?? 'agent-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000,
+    nc = await connect({
+      servers: o.url,
+      name: o.name ?? 'agent-orchestrator',
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5_000,
       // A silent partition is noticed in about 15 s (the default pings every 2 minutes): the
       // engine then stops renewing its leases, and other nodes take its runs over.
-      pingInterval: 5_000, maxPingOut: 3 });
+      pingInterval: 5_000,
+      maxPingOut: 3,
+    });
   } catch (e) {
     throw new AoError('AO_CONFIG_INVALID', `cannot connect to NATS at ${o.url}: ${(e as Error).message}`, { field: 'NATS_URL', cause: e });
   }
@@ -40,9 +49,28 @@ export async function setUpNats(opts: NatsBusOptions): Promise<NatsSetup> {
       await jsm.streams.add(cfg);
     }
   };
-  await ensure({ name: `${P}_EVENTS`, subjects: [`${o.prefix}.ev.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(3_600_000), duplicate_window: nanos(120_000) });
-  await ensure({ name: `${P}_WORK`, subjects: [`${o.prefix}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) });
-  await ensure({ name: `${P}_DLQ`, subjects: [`${o.prefix}.dlq.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(7 * 24 * 3_600_000) });
+  await ensure({
+    name: `${P}_EVENTS`,
+    subjects: [`${o.prefix}.ev.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(3_600_000),
+    duplicate_window: nanos(120_000),
+  });
+  await ensure({
+    name: `${P}_WORK`,
+    subjects: [`${o.prefix}.work.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(120_000),
+  });
+  await ensure({
+    name: `${P}_DLQ`,
+    subjects: [`${o.prefix}.dlq.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(7 * 24 * 3_600_000),
+  });
   for (const q of ['runs', 'tasks']) {
     const durable = `${o.prefix}-${q}`;
     try {

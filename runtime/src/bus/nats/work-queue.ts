@@ -22,7 +22,12 @@ export class NatsWorkQueue implements WorkQueue {
   async enqueue(queue: 'runs' | 'tasks', id: string, payload: unknown): Promise<void> {
     const data = enc.encode(JSON.stringify(payload));
     // Bounded (about a minute): the caller is a request waiting for its answer.
-    const done = await this.link.retrying(`enqueue ${queue} item ${id}`, () => true, () => this.link.js.publish(`${this.link.o.prefix}.work.${queue}`, data, { msgID: `${queue}:${id}`, timeout: 5_000 }), 40);
+    const done = await this.link.retrying(
+      `enqueue ${queue} item ${id}`,
+      () => true,
+      () => this.link.js.publish(`${this.link.o.prefix}.work.${queue}`, data, { msgID: `${queue}:${id}`, timeout: 5_000 }),
+      40,
+    );
     if (!done) throw new AoError('AO_INTERNAL', `could not enqueue ${queue} item ${id}: the bus is closed`);
   }
 
@@ -58,7 +63,11 @@ export class NatsWorkQueue implements WorkQueue {
     void (async () => {
       let consumer: Awaited<ReturnType<JetStreamClient['consumers']['get']>> | undefined;
       while (!stopped && !link.closed) {
-        consumer ??= await link.retrying(what, () => !stopped, () => link.js.consumers.get(`${link.o.prefix.toUpperCase()}_WORK`, `${link.o.prefix}-${queue}`));
+        consumer ??= await link.retrying(
+          what,
+          () => !stopped,
+          () => link.js.consumers.get(`${link.o.prefix.toUpperCase()}_WORK`, `${link.o.prefix}-${queue}`),
+        );
         if (!consumer) break;
         opened();
         while (active >= concurrency && !stopped) await new Promise<void>((r) => (freed = r));
@@ -138,7 +147,10 @@ export class NatsWorkQueue implements WorkQueue {
   /** Dead-lettered items of a queue (for operators and tests). */
   async deadLetters(queue: 'runs' | 'tasks'): Promise<unknown[]> {
     const { js, o } = this.link;
-    const consumer = await js.consumers.get(`${o.prefix.toUpperCase()}_DLQ`, { filter_subjects: `${o.prefix}.dlq.${queue}`, deliver_policy: DeliverPolicy.All });
+    const consumer = await js.consumers.get(`${o.prefix.toUpperCase()}_DLQ`, {
+      filter_subjects: `${o.prefix}.dlq.${queue}`,
+      deliver_policy: DeliverPolicy.All,
+    });
     const out: unknown[] = [];
     const batch = await consumer.fetch({ max_messages: 1000, expires: 1_000 });
     for await (const m of batch) {

@@ -50,14 +50,20 @@ export class AnthropicLlm implements LlmPort {
 
   complete(req: LlmRequest, signal?: AbortSignal, options: LlmCallOptions = {}): Promise<LlmResponse> {
     const stream = this.o.stream ?? true;
-    const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content).filter(Boolean).join('\n\n');
+    const system = req.messages
+      .filter((m) => m.role === 'system')
+      .map((m) => m.content)
+      .filter(Boolean)
+      .join('\n\n');
     const body = JSON.stringify({
       model: req.model ?? this.o.model,
       max_tokens: req.maxTokens,
       ...(system ? { system } : {}),
       messages: toWire(req.messages),
       ...(req.temperature !== undefined ? { temperature: Math.min(1, req.temperature) } : {}),
-      ...(req.tools?.length ? { tools: req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: { type: 'object', ...t.parameters } })) } : {}),
+      ...(req.tools?.length
+        ? { tools: req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: { type: 'object', ...t.parameters } })) }
+        : {}),
       ...(stream ? { stream: true } : {}),
     });
     const headers: Record<string, string> = {
@@ -68,13 +74,19 @@ export class AnthropicLlm implements LlmPort {
       ...this.o.headers,
     };
     const url = endpoint(this.o.baseUrl, '/v1/messages', this.o.query);
-    return withRetries(this.provider, this.policy, signal, async (a) => {
-      a.touch();
-      const res = await checkStatus(await this.fetch(url, { method: 'POST', headers, body, signal: a.signal }), this.policy.clock);
-      return stream && (res.headers.get('content-type') ?? '').includes('text/event-stream')
-        ? this.readStream(req, res, a, options)
-        : this.readJson(req, await res.text());
-    }, { rateLimited: options.rateLimited });
+    return withRetries(
+      this.provider,
+      this.policy,
+      signal,
+      async (a) => {
+        a.touch();
+        const res = await checkStatus(await this.fetch(url, { method: 'POST', headers, body, signal: a.signal }), this.policy.clock);
+        return stream && (res.headers.get('content-type') ?? '').includes('text/event-stream')
+          ? this.readStream(req, res, a, options)
+          : this.readJson(req, await res.text());
+      },
+      { rateLimited: options.rateLimited },
+    );
   }
 
   private readJson(req: LlmRequest, text: string): LlmResponse {
@@ -112,7 +124,10 @@ export class AnthropicLlm implements LlmPort {
       const type = (d.type as string | undefined) ?? ev.event;
       if (type === 'error') {
         const err = d.error as { type?: string; message?: string } | undefined;
-        throw new ProviderError(`${err?.type ?? 'error'}: ${err?.message ?? ev.data.slice(0, 200)}`, err?.type === 'overloaded_error' || err?.type === 'api_error');
+        throw new ProviderError(
+          `${err?.type ?? 'error'}: ${err?.message ?? ev.data.slice(0, 200)}`,
+          err?.type === 'overloaded_error' || err?.type === 'api_error',
+        );
       }
       if (type === 'message_start') {
         const msg = d.message as Message | undefined;
@@ -150,9 +165,17 @@ export class AnthropicLlm implements LlmPort {
   }
 }
 
-function response(req: LlmRequest, model: string, content: string, calls: ToolCall[], stop: string | null | undefined, usage: WireUsage | undefined): LlmResponse {
+function response(
+  req: LlmRequest,
+  model: string,
+  content: string,
+  calls: ToolCall[],
+  stop: string | null | undefined,
+  usage: WireUsage | undefined,
+): LlmResponse {
   const est = estimateUsage(req, content, calls);
-  const input = usage?.input_tokens === undefined ? undefined : usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
+  const input =
+    usage?.input_tokens === undefined ? undefined : usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
   return {
     model,
     message: { content, toolCalls: calls },

@@ -54,7 +54,9 @@ export function parseArguments(raw: unknown): Pick<ToolCall, 'arguments' | 'malf
 
 /** Usage when a provider (or an OpenAI-compatible server) reports none: the port's estimate. */
 export function estimateUsage(req: LlmRequest, content: string, calls: readonly ToolCall[]): { inputTokens: number; outputTokens: number } {
-  const prompt = req.messages.map((m: ChatMessage) => (m.role === 'assistant' && m.toolCalls?.length ? `${m.content}${JSON.stringify(m.toolCalls)}` : m.content)).join('\n');
+  const prompt = req.messages
+    .map((m: ChatMessage) => (m.role === 'assistant' && m.toolCalls?.length ? `${m.content}${JSON.stringify(m.toolCalls)}` : m.content))
+    .join('\n');
   return {
     inputTokens: estimateTokens(prompt + (req.tools?.length ? JSON.stringify(req.tools) : '')),
     outputTokens: estimateTokens(content + (calls.length ? JSON.stringify(calls) : '')),

@@ -39,7 +39,10 @@ export class HttpStatusError extends Error {
 
 /** One attempt ran out of time (`timeoutMs`, or `idleTimeoutMs` mid-stream). */
 export class AttemptTimeoutError extends Error {
-  constructor(readonly kind: 'total' | 'idle', ms: number) {
+  constructor(
+    readonly kind: 'total' | 'idle',
+    ms: number,
+  ) {
     super(kind === 'total' ? `no complete answer within ${ms} ms` : `the streamed answer stalled for ${ms} ms`);
     this.name = 'AttemptTimeoutError';
   }
@@ -142,7 +145,11 @@ function classify(provider: string, e: unknown, n: number, p: HttpPolicy): { ret
     const code = e.status === 429 ? 'AO_LLM_RATE_LIMITED' : 'AO_LLM_FAILED';
     const details = { provider, status: e.status, attempts: n, ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}) };
     if (transient && e.retryAfterMs !== undefined && e.retryAfterMs > p.maxDelayMs) {
-      const error = new AoError(code, `${provider}: HTTP ${e.status}, retry after ${Math.ceil(e.retryAfterMs / 1000)} s (more than the ${p.maxDelayMs} ms allowed)`, { details, retryable: true, cause: e });
+      const error = new AoError(
+        code,
+        `${provider}: HTTP ${e.status}, retry after ${Math.ceil(e.retryAfterMs / 1000)} s (more than the ${p.maxDelayMs} ms allowed)`,
+        { details, retryable: true, cause: e },
+      );
       return { retry: false, delayMs: 0, error };
     }
     // 4xx other than the transient ones (a bad request, a bad key) fail the same way again.
@@ -150,15 +157,27 @@ function classify(provider: string, e: unknown, n: number, p: HttpPolicy): { ret
     return { retry: transient && !last, delayMs: e.retryAfterMs ?? backoff, error };
   }
   if (e instanceof AttemptTimeoutError) {
-    const error = new AoError('AO_LLM_TIMEOUT', `${provider}: ${e.message} (after ${n} attempts)`, { details: { provider, attempts: n, kind: e.kind }, retryable: true, cause: e });
+    const error = new AoError('AO_LLM_TIMEOUT', `${provider}: ${e.message} (after ${n} attempts)`, {
+      details: { provider, attempts: n, kind: e.kind },
+      retryable: true,
+      cause: e,
+    });
     return { retry: !last, delayMs: backoff, error };
   }
   if (e instanceof ProviderError) {
-    return { retry: e.transient && !last, delayMs: backoff, error: new AoError('AO_LLM_FAILED', `${provider}: ${e.message}`, { details: { provider, attempts: n }, retryable: e.transient, cause: e }) };
+    return {
+      retry: e.transient && !last,
+      delayMs: backoff,
+      error: new AoError('AO_LLM_FAILED', `${provider}: ${e.message}`, { details: { provider, attempts: n }, retryable: e.transient, cause: e }),
+    };
   }
   // fetch failed: refused, reset, DNS. Transient as far as we can tell.
   const message = e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e);
-  return { retry: !last, delayMs: backoff, error: new AoError('AO_LLM_FAILED', `${provider}: ${message} (after ${n} attempts)`, { details: { provider, attempts: n }, retryable: true, cause: e }) };
+  return {
+    retry: !last,
+    delayMs: backoff,
+    error: new AoError('AO_LLM_FAILED', `${provider}: ${message} (after ${n} attempts)`, { details: { provider, attempts: n }, retryable: true, cause: e }),
+  };
 }
 
 /** A provider's answer that is an error although the status was 2xx (e.g. an `error` event mid-stream). */

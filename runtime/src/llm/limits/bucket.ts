@@ -107,7 +107,8 @@ export function adjust(state: BucketState | undefined, limits: BucketLimits, del
 export function hold(state: BucketState | undefined, limits: BucketLimits, id: string, now: number, expiresAt: number): { ok: boolean; state: BucketState } {
   const held = live(state, now);
   const base: BucketState = { at: state?.at ?? now, levels: state?.levels ?? {}, held };
-  if (limits.concurrent === undefined || id in held) return { ok: true, state: limits.concurrent === undefined ? base : { ...base, held: { ...held, [id]: expiresAt } } };
+  if (limits.concurrent === undefined || id in held)
+    return { ok: true, state: limits.concurrent === undefined ? base : { ...base, held: { ...held, [id]: expiresAt } } };
   if (Object.keys(held).length >= limits.concurrent) return { ok: false, state: base };
   return { ok: true, state: { ...base, held: { ...held, [id]: expiresAt } } };
 }

@@ -17,7 +17,12 @@ describe('withLimits', () => {
   it('retries a provider 429 itself, after its Retry-After and through the limiter: the retry takes a turn of its own', async () => {
     fake = await FakeProvider.start((r) => (r.n === 1 ? { status: 429, retryAfterMs: '5' } : { text: 'ok', usage: { input: 3, output: 2 } }));
     // Two turns now (a burst of 2), the next in 10 s: past a bound of 100 ms.
-    const limiter = new ProfileLimiter(new MemoryBucketTable(systemClock), 'p', LlmLimitsSchema.parse({ requestsPerMinute: 6, burstSeconds: 20, maxWaitMs: 100 }), systemClock);
+    const limiter = new ProfileLimiter(
+      new MemoryBucketTable(systemClock),
+      'p',
+      LlmLimitsSchema.parse({ requestsPerMinute: 6, burstSeconds: 20, maxWaitMs: 100 }),
+      systemClock,
+    );
     // The adapter's own retries are off: the retry seen here is the limiter's.
     const llm = withLimits(new OpenAiLlm({ baseUrl: `${fake.url}/v1`, model: 'm', stream: false, policy: { maxRetries: 0 } }), limiter);
     const told: ThrottleInfo[] = [];
@@ -30,7 +35,7 @@ describe('withLimits', () => {
     expect(fake.requests).toHaveLength(2);
   });
 
-  it('keeps the port\'s output cap and prompt count', () => {
+  it("keeps the port's output cap and prompt count", () => {
     const limiter = new ProfileLimiter(new MemoryBucketTable(systemClock), 'p', LlmLimitsSchema.parse({ requestsPerMinute: 6 }), systemClock);
     const port = { provider: 'x', maxOutputTokens: 64, countPromptTokens: () => 7, complete: () => Promise.reject(new Error('no')) };
     const llm = withLimits(port, limiter);

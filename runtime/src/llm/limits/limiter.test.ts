@@ -100,7 +100,9 @@ describe('waiting for capacity (simulated clock)', () => {
     const first = await l.acquire({ tenant: 't', id: '1', ask: { requests: 1, inputTokens: 0, outputTokens: 100 } });
     expect(first.waitedMs).toBe(0);
     let second: Awaited<ReturnType<typeof l.acquire>> | undefined;
-    const pending = l.acquire({ tenant: 't', id: '2', ask: { requests: 1, inputTokens: 0, outputTokens: 100 }, onThrottled: (t) => void told.push(t) }).then((p) => (second = p));
+    const pending = l
+      .acquire({ tenant: 't', id: '2', ask: { requests: 1, inputTokens: 0, outputTokens: 100 }, onThrottled: (t) => void told.push(t) })
+      .then((p) => (second = p));
     await settled();
     expect(told).toEqual([{ profile: 'p', tenant: 't', limit: 'outputTokens', scope: 'profile', waitMs: 1000 }]);
     await clock.advance(999);

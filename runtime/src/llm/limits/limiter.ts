@@ -70,7 +70,13 @@ export class ProfileLimiter {
    * @throws AoError `AO_LLM_RATE_LIMITED` (retryable) when the wait would pass `maxWaitMs`; the
    * signal's reason when it aborts.
    */
-  async acquire(c: { tenant: string; id: string; ask: Ask; signal?: AbortSignal | undefined; onThrottled?: ((t: ThrottleInfo) => void | Promise<void>) | undefined }): Promise<Permit> {
+  async acquire(c: {
+    tenant: string;
+    id: string;
+    ask: Ask;
+    signal?: AbortSignal | undefined;
+    onThrottled?: ((t: ThrottleInfo) => void | Promise<void>) | undefined;
+  }): Promise<Permit> {
     const started = this.clock.now();
     const deadline = started + this.limits.maxWaitMs;
     const stages: Stage[] = [
@@ -91,7 +97,10 @@ export class ProfileLimiter {
           const bound = Math.max(0, deadline - this.clock.now());
           const r = await this.table.updateBuckets([st.key], (rows, now) => {
             const res = reserve(rows.get(st.key), st.limits, c.ask, now, bound);
-            return { next: res.ok ? new Map([[st.key, res.state]]) : new Map(), out: res.ok ? { ok: true as const, waitMs: res.waitMs, limit: res.limit } : res };
+            return {
+              next: res.ok ? new Map([[st.key, res.state]]) : new Map(),
+              out: res.ok ? { ok: true as const, waitMs: res.waitMs, limit: res.limit } : res,
+            };
           });
           if (!r.ok) throw this.refused(c.tenant, r.limit, st.scope, r.waitMs);
           if (late === 0) charged.push(st);
@@ -124,7 +133,12 @@ export class ProfileLimiter {
   }
 
   /** A concurrency slot in every stage at once, polled while they are full. */
-  private async slot(c: { id: string; signal?: AbortSignal | undefined; tenant: string }, stages: Stage[], deadline: number, tell: (l: LimitName, s: Stage['scope'], w: number) => Promise<void>): Promise<void> {
+  private async slot(
+    c: { id: string; signal?: AbortSignal | undefined; tenant: string },
+    stages: Stage[],
+    deadline: number,
+    tell: (l: LimitName, s: Stage['scope'], w: number) => Promise<void>,
+  ): Promise<void> {
     const expires = this.limits.holdMs;
     for (let n = 0; ; n++) {
       const full = await this.table.updateBuckets(
@@ -163,9 +177,13 @@ export class ProfileLimiter {
   }
 
   private refused(tenant: string, limit: LimitName, scope: Stage['scope'], waitMs: number): AoError {
-    return new AoError('AO_LLM_RATE_LIMITED', `LLM profile "${this.profile}": no capacity under its ${limit} limit (${scope}) within ${this.limits.maxWaitMs} ms`, {
-      details: { profile: this.profile, tenant, limit, scope, waitMs: Math.ceil(waitMs), maxWaitMs: this.limits.maxWaitMs },
-      retryable: true,
-    });
+    return new AoError(
+      'AO_LLM_RATE_LIMITED',
+      `LLM profile "${this.profile}": no capacity under its ${limit} limit (${scope}) within ${this.limits.maxWaitMs} ms`,
+      {
+        details: { profile: this.profile, tenant, limit, scope, waitMs: Math.ceil(waitMs), maxWaitMs: this.limits.maxWaitMs },
+        retryable: true,
+      },
+    );
   }
 }

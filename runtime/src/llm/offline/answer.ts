@@ -46,12 +46,16 @@ export function composeAnswer(ctx: PromptContext, model: string): string {
     `Input: ${digestValue(ctx.input)}.`,
     ...(ctx.upstream.length ? [`Builds on: ${ctx.upstream.map((u) => `${u.nodeId} (${clip(u.text, 60)})`).join('; ')}.`] : []),
     ...(ctx.toolResults.length ? [`Tool results: ${ctx.toolResults.map((t) => `${t.name} -> ${toolDigest(t.content)}`).join('; ')}.`] : []),
-    `Points: ${pick(POINTS, seed, 3).map((p, i) => `${i + 1}) ${p}`).join(' ')}.`,
+    `Points: ${pick(POINTS, seed, 3)
+      .map((p, i) => `${i + 1}) ${p}`)
+      .join(' ')}.`,
   ].join('\n');
 
   if (!APPROVAL_WORD.test(ctx.instructions)) return body;
   if (ctx.iteration >= 2) return `APPROVED: the latest version addresses the earlier points.\n${body}`;
-  return `REVISE: ${pick(REVISE_POINTS, seed, 2).map((p, i) => `${i + 1}) ${p};`).join(' ')} 3) tighten the wording.\n${body}`;
+  return `REVISE: ${pick(REVISE_POINTS, seed, 2)
+    .map((p, i) => `${i + 1}) ${p};`)
+    .join(' ')} 3) tighten the wording.\n${body}`;
 }
 
 function task(ctx: PromptContext): string {

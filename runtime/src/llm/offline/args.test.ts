@@ -22,7 +22,14 @@ describe('generateArgs', () => {
     });
     const args = generateArgs(jsonSchema(schema), ctx);
     expect(() => schema.parse(args)).not.toThrow();
-    expect(args).toMatchObject({ question: 'otters find facts', userId: expect.stringMatching(/^usr_offline_/), page: 2, totalCents: 500, mode: 'fast', strict: false });
+    expect(args).toMatchObject({
+      question: 'otters find facts',
+      userId: expect.stringMatching(/^usr_offline_/),
+      page: 2,
+      totalCents: 500,
+      mode: 'fast',
+      strict: false,
+    });
     // limit is optional and the input's 7 is out of range, so it is left out; note is never guessed.
     expect(args).not.toHaveProperty('limit');
     expect(args).not.toHaveProperty('note');

@@ -17,12 +17,48 @@ interface Walk extends ArgsContext {
 const QUERY_NAME = /^(q|query|search|topic|question|prompt|keywords?)$|query$/i;
 const ID_NAME = /^id$|Id$|_id$|ID$/;
 const AMOUNT_NAME = /amount|cents|price|total/i;
-const STOPWORDS = new Set(['a', 'an', 'the', 'for', 'of', 'to', 'and', 'or', 'that', 'this', 'your', 'from', 'with', 'in', 'on', 'by', 'is', 'are', 'it', 'its', 'own', 'if', 'any']);
+const STOPWORDS = new Set([
+  'a',
+  'an',
+  'the',
+  'for',
+  'of',
+  'to',
+  'and',
+  'or',
+  'that',
+  'this',
+  'your',
+  'from',
+  'with',
+  'in',
+  'on',
+  'by',
+  'is',
+  'are',
+  'it',
+  'its',
+  'own',
+  'if',
+  'any',
+]);
 /** Stripe-like prefixes, so a generated `chargeId` looks like one (`ch_offline_…`). */
 const ID_PREFIX: Readonly<Record<string, string>> = {
-  charge: 'ch', customer: 'cus', paymentintent: 'pi', payment: 'py', refund: 're', invoice: 'in',
-  subscription: 'sub', product: 'prod', price: 'price', user: 'usr', order: 'ord', message: 'msg',
-  account: 'acct', session: 'sess', file: 'file',
+  charge: 'ch',
+  customer: 'cus',
+  paymentintent: 'pi',
+  payment: 'py',
+  refund: 're',
+  invoice: 'in',
+  subscription: 'sub',
+  product: 'prod',
+  price: 'price',
+  user: 'usr',
+  order: 'ord',
+  message: 'msg',
+  account: 'acct',
+  session: 'sess',
+  file: 'file',
 };
 
 /**
@@ -82,7 +118,10 @@ const FORMAT: Readonly<Record<string, (w: Walk) => string>> = {
   email: () => 'offline@example.com',
   uri: (w) => `https://example.com/offline/${w.nodeId}`,
   url: (w) => `https://example.com/offline/${w.nodeId}`,
-  uuid: (w) => { const h = `${hash8([w.nodeId, 'a'])}${hash8([w.nodeId, 'b'])}${hash8([w.nodeId, 'c'])}${hash8([w.nodeId, 'd'])}`; return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`; },
+  uuid: (w) => {
+    const h = `${hash8([w.nodeId, 'a'])}${hash8([w.nodeId, 'b'])}${hash8([w.nodeId, 'c'])}${hash8([w.nodeId, 'd'])}`;
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  },
   'date-time': () => '2026-01-01T00:00:00.000Z',
   date: () => '2026-01-01',
   time: () => '00:00:00',
@@ -113,10 +152,16 @@ function stringFor(name: string, s: Schema, w: Walk): string {
 function queryFrom(w: Walk): string {
   const input = asRecord(w.input);
   const topic =
-    typeof w.input === 'string' ? w.input
-    : typeof input?.topic === 'string' ? input.topic
-    : Object.values(input ?? {}).find((v): v is string => typeof v === 'string');
-  const gist = firstWords(w.instructions, 40).split(' ').filter((x) => x && !STOPWORDS.has(x)).slice(0, 4).join(' ');
+    typeof w.input === 'string'
+      ? w.input
+      : typeof input?.topic === 'string'
+        ? input.topic
+        : Object.values(input ?? {}).find((v): v is string => typeof v === 'string');
+  const gist = firstWords(w.instructions, 40)
+    .split(' ')
+    .filter((x) => x && !STOPWORDS.has(x))
+    .slice(0, 4)
+    .join(' ');
   return [topic?.trim(), gist].filter(Boolean).join(' ') || w.nodeId;
 }
 
@@ -145,9 +190,13 @@ function fits(v: unknown, s: Schema, root: Schema): boolean {
     case 'integer':
     case 'number':
       return (
-        typeof v === 'number' && Number.isFinite(v) && (t === 'number' || Number.isInteger(v)) &&
-        v >= (num(s.minimum) ?? -Infinity) && v <= (num(s.maximum) ?? Infinity) &&
-        v > (num(s.exclusiveMinimum) ?? -Infinity) && v < (num(s.exclusiveMaximum) ?? Infinity)
+        typeof v === 'number' &&
+        Number.isFinite(v) &&
+        (t === 'number' || Number.isInteger(v)) &&
+        v >= (num(s.minimum) ?? -Infinity) &&
+        v <= (num(s.maximum) ?? Infinity) &&
+        v > (num(s.exclusiveMinimum) ?? -Infinity) &&
+        v < (num(s.exclusiveMaximum) ?? Infinity)
       );
     case 'boolean':
       return typeof v === 'boolean';
@@ -162,7 +211,8 @@ function fits(v: unknown, s: Schema, root: Schema): boolean {
       const props = asRecord(s.properties) ?? {};
       const required = Array.isArray(s.required) ? s.required.map(String) : [];
       return (
-        obj !== undefined && required.every((k) => k in obj) &&
+        obj !== undefined &&
+        required.every((k) => k in obj) &&
         Object.entries(obj).every(([k, x]) => !(k in props) || fits(x, resolve(asRecord(props[k]) ?? {}, root), root))
       );
     }
@@ -175,7 +225,11 @@ function fits(v: unknown, s: Schema, root: Schema): boolean {
 function resolve(s: Schema, root: Schema, hops = 0): Schema {
   if (hops > 16) return s;
   if (typeof s.$ref === 'string' && s.$ref.startsWith('#')) {
-    const target = s.$ref.slice(1).split('/').filter(Boolean).reduce<unknown>((at, key) => asRecord(at)?.[key], root);
+    const target = s.$ref
+      .slice(1)
+      .split('/')
+      .filter(Boolean)
+      .reduce<unknown>((at, key) => asRecord(at)?.[key], root);
     return resolve(asRecord(target) ?? {}, root, hops + 1);
   }
   const branches = Array.isArray(s.anyOf) ? s.anyOf : Array.isArray(s.oneOf) ? s.oneOf : undefined;
@@ -204,5 +258,9 @@ function num(v: unknown): number | undefined {
 
 /** `chargeId` -> `charge id`, `max_results` -> `max results`. */
 function words(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/[_-]+/g, ' ').toLowerCase().trim();
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[_-]+/g, ' ')
+    .toLowerCase()
+    .trim();
 }

@@ -3,7 +3,10 @@ import { canonicalJson } from '@ao/graphs';
 
 /** First 8 hex chars of the SHA-256 of `v`'s canonical JSON: equal values hash equal. */
 export function hash8(v: unknown): string {
-  return createHash('sha256').update(canonicalJson(v) ?? 'undefined').digest('hex').slice(0, 8);
+  return createHash('sha256')
+    .update(canonicalJson(v) ?? 'undefined')
+    .digest('hex')
+    .slice(0, 8);
 }
 
 /** `text` on one line, cut to `max` chars with an ellipsis, so digests stay short. */
@@ -18,8 +21,8 @@ export function digestValue(v: unknown, max = 80): string {
   if (typeof v === 'string') return `"${clip(v, max - 2)}"`;
   if (typeof v !== 'object') return String(v);
   if (Array.isArray(v)) return `${v.length} item${v.length === 1 ? '' : 's'}`;
-  const parts = Object.entries(v as Record<string, unknown>).map(([k, x]) =>
-    `${k}: ${typeof x === 'object' && x !== null ? (Array.isArray(x) ? `[${x.length}]` : '{…}') : clip(String(x), 40)}`,
+  const parts = Object.entries(v as Record<string, unknown>).map(
+    ([k, x]) => `${k}: ${typeof x === 'object' && x !== null ? (Array.isArray(x) ? `[${x.length}]` : '{…}') : clip(String(x), 40)}`,
   );
   return clip(parts.join(', '), max);
 }

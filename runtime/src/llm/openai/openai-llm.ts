@@ -76,7 +76,9 @@ export class OpenAiLlm implements LlmPort {
       messages: req.messages.map(toWire),
       [this.maxTokensParam]: req.maxTokens,
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
-      ...(req.tools?.length ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })) } : {}),
+      ...(req.tools?.length
+        ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })) }
+        : {}),
       ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
     });
     const headers: Record<string, string> = {
@@ -86,13 +88,19 @@ export class OpenAiLlm implements LlmPort {
       ...this.o.headers,
     };
     const url = endpoint(this.o.baseUrl, '/chat/completions', this.o.query);
-    return withRetries(this.provider, this.policy, signal, async (a) => {
-      a.touch();
-      const res = await checkStatus(await this.fetch(url, { method: 'POST', headers, body, signal: a.signal }), this.policy.clock);
-      return stream && (res.headers.get('content-type') ?? '').includes('text/event-stream')
-        ? this.readStream(req, res, a, options)
-        : this.readJson(req, await res.text());
-    }, { rateLimited: options.rateLimited });
+    return withRetries(
+      this.provider,
+      this.policy,
+      signal,
+      async (a) => {
+        a.touch();
+        const res = await checkStatus(await this.fetch(url, { method: 'POST', headers, body, signal: a.signal }), this.policy.clock);
+        return stream && (res.headers.get('content-type') ?? '').includes('text/event-stream')
+          ? this.readStream(req, res, a, options)
+          : this.readJson(req, await res.text());
+      },
+      { rateLimited: options.rateLimited },
+    );
   }
 
   private readJson(req: LlmRequest, text: string): LlmResponse {
@@ -151,12 +159,21 @@ export class OpenAiLlm implements LlmPort {
     }
     // Some servers end without [DONE]; an answer with no finish reason at all was cut off.
     if (!done && finish === undefined) throw new ProviderError('the streamed answer ended before it was complete', true);
-    const calls = [...parts.entries()].sort(([x], [y]) => x - y).map(([i, p]) => toCall({ id: p.id || `call_${i}`, function: { name: p.name, arguments: p.args } }));
+    const calls = [...parts.entries()]
+      .sort(([x], [y]) => x - y)
+      .map(([i, p]) => toCall({ id: p.id || `call_${i}`, function: { name: p.name, arguments: p.args } }));
     return response(req, model, content, calls, finish, usage);
   }
 }
 
-function response(req: LlmRequest, model: string, content: string, calls: ToolCall[], finish: string | null | undefined, usage: Completion['usage']): LlmResponse {
+function response(
+  req: LlmRequest,
+  model: string,
+  content: string,
+  calls: ToolCall[],
+  finish: string | null | undefined,
+  usage: Completion['usage'],
+): LlmResponse {
   const est = estimateUsage(req, content, calls);
   return {
     model,
@@ -180,7 +197,11 @@ function toWire(m: ChatMessage): WireMessage {
         ? {
             role: 'assistant',
             content: m.content || null,
-            tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.malformed ?? JSON.stringify(c.arguments) } })),
+            tool_calls: m.toolCalls.map((c) => ({
+              id: c.id,
+              type: 'function',
+              function: { name: c.name, arguments: c.malformed ?? JSON.stringify(c.arguments) },
+            })),
           }
         : { role: 'assistant', content: m.content };
     case 'tool':

@@ -19,7 +19,12 @@ describe('OpenAI prompt counts (what the budget reserves for the prompt)', () =>
 
   it('counts the chat framing plus each message in the model’s own tokens', async () => {
     expect(await countOpenAiPrompt('gpt-4o', req('hello world'))).toBe(3 + 4 + countTokens('hello world'));
-    const twoTurns = req('hello', { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello' }] });
+    const twoTurns = req('hello', {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hello' },
+      ],
+    });
     expect(await countOpenAiPrompt('gpt-4o', twoTurns)).toBe(3 + 4 + countTokens('Be brief.') + 4 + countTokens('hello'));
   });
 

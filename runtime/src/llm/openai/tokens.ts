@@ -13,7 +13,9 @@ const loading = new Map<Encoding, Promise<Count>>();
 function counter(e: Encoding): Promise<Count> {
   let p = loading.get(e);
   if (!p) {
-    p = (e === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then((m) => (text: string) => m.countTokens(text));
+    p = (e === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
+      (m) => (text: string) => m.countTokens(text),
+    );
     loading.set(e, p);
   }
   return p;
@@ -43,8 +45,12 @@ export async function countOpenAiPrompt(model: string, req: Pick<LlmRequest, 'me
   for (const m of req.messages) {
     n += 4 + count(m.content);
     if (m.role === 'tool') n += count(m.name) + count(m.toolCallId);
-    if (m.role === 'assistant' && m.toolCalls?.length) n += count(JSON.stringify(m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.arguments) } }))));
+    if (m.role === 'assistant' && m.toolCalls?.length)
+      n += count(JSON.stringify(m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.arguments) } }))));
   }
-  if (req.tools?.length) n += TOOLS_FRAME + count(JSON.stringify(req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }))));
+  if (req.tools?.length)
+    n +=
+      TOOLS_FRAME +
+      count(JSON.stringify(req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }))));
   return n;
 }

@@ -119,9 +119,17 @@ export class FakeProvider {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (reply.retryAfter !== undefined) headers['retry-after'] = reply.retryAfter;
         if (reply.retryAfterMs !== undefined) headers['retry-after-ms'] = reply.retryAfterMs;
-        const body = reply.body ?? (r.provider === 'openai'
-          ? { error: { message: `fake status ${reply.status}`, type: reply.status === 429 ? 'rate_limit_exceeded' : 'server_error', code: null } }
-          : { type: 'error', error: { type: reply.status === 429 ? 'rate_limit_error' : reply.status === 529 ? 'overloaded_error' : 'api_error', message: `fake status ${reply.status}` } });
+        const body =
+          reply.body ??
+          (r.provider === 'openai'
+            ? { error: { message: `fake status ${reply.status}`, type: reply.status === 429 ? 'rate_limit_exceeded' : 'server_error', code: null } }
+            : {
+                type: 'error',
+                error: {
+                  type: reply.status === 429 ? 'rate_limit_error' : reply.status === 529 ? 'overloaded_error' : 'api_error',
+                  message: `fake status ${reply.status}`,
+                },
+              });
         res.writeHead(reply.status, headers).end(JSON.stringify(body));
         return;
       }
@@ -159,14 +167,25 @@ const usageOf = (a: FakeAnswer) => a.usage ?? { input: 11, output: 7 };
 const pieces = (s: string): string[] => s.match(/.{1,4}/gs) ?? [];
 
 function openAiJson(r: FakeRequest, a: FakeAnswer) {
-  const calls = (a.toolCalls ?? []).map((c, i) => ({ id: c.id ?? `call_${r.n}_${i}`, type: 'function', function: { name: c.name, arguments: argText(c.arguments) } }));
+  const calls = (a.toolCalls ?? []).map((c, i) => ({
+    id: c.id ?? `call_${r.n}_${i}`,
+    type: 'function',
+    function: { name: c.name, arguments: argText(c.arguments) },
+  }));
   const u = usageOf(a);
   return {
     id: `chatcmpl-${r.n}`,
     object: 'chat.completion',
     created: 1_767_225_600,
     model: modelOf(r, a),
-    choices: [{ index: 0, message: { role: 'assistant', content: a.text ?? (calls.length ? null : ''), ...(calls.length ? { tool_calls: calls } : {}), refusal: null }, logprobs: null, finish_reason: a.finish ?? (calls.length ? 'tool_calls' : 'stop') }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: a.text ?? (calls.length ? null : ''), ...(calls.length ? { tool_calls: calls } : {}), refusal: null },
+        logprobs: null,
+        finish_reason: a.finish ?? (calls.length ? 'tool_calls' : 'stop'),
+      },
+    ],
     ...(a.noUsage ? {} : { usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output } }),
     system_fingerprint: 'fp_fake',
   };
@@ -178,8 +197,18 @@ function openAiEvents(r: FakeRequest, a: FakeAnswer): string[] {
   const out = [ev([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }])];
   for (const p of pieces(a.text ?? '')) out.push(ev([{ index: 0, delta: { content: p }, logprobs: null, finish_reason: null }]));
   (a.toolCalls ?? []).forEach((c, i) => {
-    out.push(ev([{ index: 0, delta: { tool_calls: [{ index: i, id: c.id ?? `call_${r.n}_${i}`, type: 'function', function: { name: c.name, arguments: '' } }] }, logprobs: null, finish_reason: null }]));
-    for (const p of pieces(argText(c.arguments))) out.push(ev([{ index: 0, delta: { tool_calls: [{ index: i, function: { arguments: p } }] }, logprobs: null, finish_reason: null }]));
+    out.push(
+      ev([
+        {
+          index: 0,
+          delta: { tool_calls: [{ index: i, id: c.id ?? `call_${r.n}_${i}`, type: 'function', function: { name: c.name, arguments: '' } }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ]),
+    );
+    for (const p of pieces(argText(c.arguments)))
+      out.push(ev([{ index: 0, delta: { tool_calls: [{ index: i, function: { arguments: p } }] }, logprobs: null, finish_reason: null }]));
   });
   out.push(ev([{ index: 0, delta: {}, logprobs: null, finish_reason: a.finish ?? (a.toolCalls?.length ? 'tool_calls' : 'stop') }]));
   const opts = r.body.stream_options as { include_usage?: boolean } | undefined;
@@ -198,7 +227,12 @@ function anthropicJson(r: FakeRequest, a: FakeAnswer) {
     model: modelOf(r, a),
     content: [
       ...(a.text ? [{ type: 'text', text: a.text }] : []),
-      ...(a.toolCalls ?? []).map((c, i) => ({ type: 'tool_use', id: c.id ?? `toolu_${r.n}_${i}`, name: c.name, input: typeof c.arguments === 'string' ? {} : c.arguments })),
+      ...(a.toolCalls ?? []).map((c, i) => ({
+        type: 'tool_use',
+        id: c.id ?? `toolu_${r.n}_${i}`,
+        name: c.name,
+        input: typeof c.arguments === 'string' ? {} : c.arguments,
+      })),
     ],
     stop_reason: a.finish === 'length' ? 'max_tokens' : a.toolCalls?.length ? 'tool_use' : 'end_turn',
     stop_sequence: null,
@@ -210,7 +244,18 @@ function anthropicEvents(r: FakeRequest, a: FakeAnswer): string[] {
   const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   const u = usageOf(a);
   const out = [
-    ev('message_start', { message: { id: `msg_${r.n}`, type: 'message', role: 'assistant', model: modelOf(r, a), content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: u.input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 } } }),
+    ev('message_start', {
+      message: {
+        id: `msg_${r.n}`,
+        type: 'message',
+        role: 'assistant',
+        model: modelOf(r, a),
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: u.input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+      },
+    }),
   ];
   let index = 0;
   if (a.text) {
@@ -226,7 +271,10 @@ function anthropicEvents(r: FakeRequest, a: FakeAnswer): string[] {
     index += 1;
   });
   out.push(
-    ev('message_delta', { delta: { stop_reason: a.finish === 'length' ? 'max_tokens' : a.toolCalls?.length ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output } }),
+    ev('message_delta', {
+      delta: { stop_reason: a.finish === 'length' ? 'max_tokens' : a.toolCalls?.length ? 'tool_use' : 'end_turn', stop_sequence: null },
+      usage: { output_tokens: u.output },
+    }),
     ev('message_stop', {}),
   );
   return out;

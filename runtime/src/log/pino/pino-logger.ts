@@ -13,7 +13,10 @@ export interface PinoLoggerOptions {
 
 /** The logger port on pino (the logger Fastify uses): one JSON object a line. The only importer of pino. */
 export function pinoLogger(o: PinoLoggerOptions = {}): Logger {
-  const p = pino({ level: o.level ?? 'info', base: o.base ?? { pid: process.pid, hostname: hostname() } }, o.destination ?? pino.destination({ dest: 2, sync: true }));
+  const p = pino(
+    { level: o.level ?? 'info', base: o.base ?? { pid: process.pid, hostname: hostname() } },
+    o.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
   return wrap(p);
 }
 

@@ -26,7 +26,10 @@ describe.skipIf(!pgUp)('Postgres stores opened at once on a fresh database', () 
         const tables = await queryOnce(db.url, "select count(*)::int as n from pg_tables where schemaname = 'public'");
         expect(applied[0]!.n).toBeGreaterThanOrEqual(7);
         expect(tables[0]!.n).toBeGreaterThan(0);
-        const locks = await queryOnce(db.url, "select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())");
+        const locks = await queryOnce(
+          db.url,
+          "select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())",
+        );
         expect(locks[0]!.n).toBe(0);
         // And a store opened later on the migrated database finds nothing to do.
         const again = await openPgStore({ url: db.url, max: 1 });

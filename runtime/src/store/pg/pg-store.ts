@@ -54,4 +54,3 @@ export async function openPgStore(opts: { url: string; max?: number; contentMinC
   const raw = async (name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as Array<Record<string, unknown>>;
   return new DrizzleStore('postgres', db as unknown as Db, () => pool.end(), raw, undefined, opts.contentMinChars);
 }
-

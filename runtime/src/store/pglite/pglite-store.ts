@@ -38,7 +38,11 @@ export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<Dr
   const wasm = pgliteWasmModule();
   if (opts.dataDir) {
     if (opts.template !== false) {
-      const made = await prepareDataDir(opts.dataDir, { conf: PGLITE_CONF, migrationsFolder, ...(opts.template?.cacheDir ? { cacheDir: opts.template.cacheDir } : {}) });
+      const made = await prepareDataDir(opts.dataDir, {
+        conf: PGLITE_CONF,
+        migrationsFolder,
+        ...(opts.template?.cacheDir ? { cacheDir: opts.template.cacheDir } : {}),
+      });
       opts.onDataDir?.(made.source, made.error);
     }
     await mkdir(opts.dataDir, { recursive: true });
@@ -58,11 +62,17 @@ export async function openPgliteStore(opts: PgliteStoreOptions = {}): Promise<Dr
   // One options object: `new PGlite(undefined, options)` ignores `options` (it reads the first
   // argument as the options when it is not a path), so in-memory stores once ran without them.
   const client = yielding(
-    new PGlite({ ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), postgresqlconf: PGLITE_CONF, ...(loadDataDir ? { loadDataDir } : {}), ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}) }),
+    new PGlite({
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      postgresqlconf: PGLITE_CONF,
+      ...(loadDataDir ? { loadDataDir } : {}),
+      ...(pgliteWasm ? { pgliteWasmModule: pgliteWasm } : {}),
+    }),
   );
   await client.waitReady;
   const db = drizzle({ client, schema });
-  if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder))) await migrate(db, { migrationsFolder });
+  if (!(await migrationsApplied((text) => client.query<Record<string, unknown>>(text).then((r) => r.rows), migrationsFolder)))
+    await migrate(db, { migrationsFolder });
   // PGlite runs a statement only between transactions (its own mutex, which the prepared
   // statements hold too), so the hot path's single statements interleave safely with drizzle's transactions.
   // The hot path's statements (commits) are prepared once by name, as on Postgres.
@@ -98,4 +108,3 @@ function yielding(client: PGlite): PGlite {
     },
   });
 }
-

@@ -12,7 +12,8 @@ describe('PreparedStatements (PGlite)', () => {
   });
   afterAll(() => client?.close());
 
-  const UPSERT = 'insert into t (id, n, body, at) values ($1, $2::int, $3::jsonb, $4::timestamptz) on conflict (id) do update set n = t.n + excluded.n returning id, n, body, at';
+  const UPSERT =
+    'insert into t (id, n, body, at) values ($1, $2::int, $3::jsonb, $4::timestamptz) on conflict (id) do update set n = t.n + excluded.n returning id, n, body, at';
 
   it('answers a statement prepared once as query() does, for every set of values', async () => {
     const a = await ps.query('upsert', UPSERT, ['a', 1, '{"k":[1,2]}', '2026-12-04T10:00:00.000Z']);

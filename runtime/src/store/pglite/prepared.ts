@@ -28,14 +28,21 @@ export class PreparedStatements {
         let p = this.prepared.get(name);
         if (p && p.text !== text) throw new Error(`prepared statement "${name}" was prepared with another text`);
         if (!p) {
-          const { messages } = await c.execProtocol(concat([protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()]));
+          const { messages } = await c.execProtocol(
+            concat([protocol.serialize.parse({ name, text }), protocol.serialize.describe({ type: 'S', name }), protocol.serialize.sync()]),
+          );
           p = { text, types: parse.parseDescribeStatementResults(messages) };
           this.prepared.set(name, p);
         }
         const types = p.types;
         const args = values.map((v, i) => (v === null || v === undefined ? null : serialize(c, types[i], v)));
         const { messages } = await c.execProtocol(
-          concat([protocol.serialize.bind({ statement: name, values: args }), protocol.serialize.describe({ type: 'P' }), protocol.serialize.execute({}), protocol.serialize.sync()]),
+          concat([
+            protocol.serialize.bind({ statement: name, values: args }),
+            protocol.serialize.describe({ type: 'P' }),
+            protocol.serialize.execute({}),
+            protocol.serialize.sync(),
+          ]),
         );
         return (parse.parseResults(messages, c.parsers)[0]?.rows ?? []) as Array<Record<string, unknown>>;
       }),

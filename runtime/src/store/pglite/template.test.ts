@@ -38,7 +38,10 @@ async function firstMigrations(n: number): Promise<string> {
  * outside the system catalogs with its oid, kind and options, columns, indexes, constraints,
  * functions, triggers, extensions and the migrator's rows.
  */
-type Catalog = Record<'databases' | 'relations' | 'columns' | 'indexes' | 'constraints' | 'functions' | 'triggers' | 'extensions' | 'migrations', Array<Record<string, unknown>>>;
+type Catalog = Record<
+  'databases' | 'relations' | 'columns' | 'indexes' | 'constraints' | 'functions' | 'triggers' | 'extensions' | 'migrations',
+  Array<Record<string, unknown>>
+>;
 
 async function catalogOf(dataDir: string): Promise<Catalog> {
   const c = new PGlite(dataDir, { postgresqlconf: CONF });
@@ -53,18 +56,24 @@ async function catalogOfClient(c: PGlite): Promise<Catalog> {
   const q = async (text: string) => (await c.query<Record<string, unknown>>(text)).rows;
   const user = `n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`;
   return {
-      databases: await q('select datname, encoding, datcollate, datctype from pg_database order by datname'),
-      relations: await q(`select n.nspname, c.relname, c.oid::int, c.relkind, c.reloptions, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${user} order by 1, 2`),
-      columns: await q(
-        `select table_schema, table_name, column_name, ordinal_position, data_type, column_default, is_nullable, is_identity from information_schema.columns where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2, 4`,
-      ),
-      indexes: await q(`select schemaname, tablename, indexname, indexdef from pg_indexes where schemaname not in ('pg_catalog') order by 1, 2, 3`),
-      constraints: await q(`select n.nspname, conrelid::regclass::text as rel, conname, pg_get_constraintdef(c.oid) as def from pg_constraint c join pg_namespace n on n.oid = c.connamespace where ${user} order by 1, 2, 3`),
-      functions: await q(`select n.nspname, p.proname, pg_get_functiondef(p.oid) as def from pg_proc p join pg_namespace n on n.oid = p.pronamespace where ${user} order by 1, 2`),
-      triggers: await q('select tgrelid::regclass::text as rel, tgname from pg_trigger where not tgisinternal order by 1, 2'),
-      extensions: await q('select extname, extversion from pg_extension order by 1'),
-      migrations: await q('select id, hash, created_at::text from drizzle.__drizzle_migrations order by id'),
-    };
+    databases: await q('select datname, encoding, datcollate, datctype from pg_database order by datname'),
+    relations: await q(
+      `select n.nspname, c.relname, c.oid::int, c.relkind, c.reloptions, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${user} order by 1, 2`,
+    ),
+    columns: await q(
+      `select table_schema, table_name, column_name, ordinal_position, data_type, column_default, is_nullable, is_identity from information_schema.columns where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2, 4`,
+    ),
+    indexes: await q(`select schemaname, tablename, indexname, indexdef from pg_indexes where schemaname not in ('pg_catalog') order by 1, 2, 3`),
+    constraints: await q(
+      `select n.nspname, conrelid::regclass::text as rel, conname, pg_get_constraintdef(c.oid) as def from pg_constraint c join pg_namespace n on n.oid = c.connamespace where ${user} order by 1, 2, 3`,
+    ),
+    functions: await q(
+      `select n.nspname, p.proname, pg_get_functiondef(p.oid) as def from pg_proc p join pg_namespace n on n.oid = p.pronamespace where ${user} order by 1, 2`,
+    ),
+    triggers: await q('select tgrelid::regclass::text as rel, tgname from pg_trigger where not tgisinternal order by 1, 2'),
+    extensions: await q('select extname, extversion from pg_extension order by 1'),
+    migrations: await q('select id, hash, created_at::text from drizzle.__drizzle_migrations order by id'),
+  };
 }
 
 async function open(dataDir: string, o: { cacheDir?: string; template?: false } = {}): Promise<DataDirSource | undefined> {
@@ -91,7 +100,9 @@ describe('a new data directory is copied from a template', () => {
     expect(await open(join(root, 'second'), { cacheDir })).toBe('existing');
 
     const reference = await catalogOf(join(root, 'initdb'));
-    expect(reference.migrations.length).toBe((JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length);
+    expect(reference.migrations.length).toBe(
+      (JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length,
+    );
     expect(reference.relations.map((r) => r.relname)).toContain('runs');
     expect(await catalogOf(join(root, 'first'))).toEqual(reference);
     expect(await catalogOf(join(root, 'second'))).toEqual(reference);
@@ -195,7 +206,7 @@ describe('a new data directory is copied from a template', () => {
     expect(existsSync(join(empty, 'PG_VERSION'))).toBe(true);
   }, 120_000);
 
-  it('compiles PGlite\'s WebAssembly once per process (found where this PGlite version keeps it)', async () => {
+  it("compiles PGlite's WebAssembly once per process (found where this PGlite version keeps it)", async () => {
     const mod = await pgliteWasmModule();
     expect(mod).toBeDefined();
     expect(await pgliteWasmModule()).toBe(mod);
@@ -216,7 +227,7 @@ describe('a new data directory is copied from a template', () => {
     }
     expect(await readdir(root)).toEqual(['cache', 'pglite']);
   }, 120_000);
-  it('an in-memory database loaded from the template\'s tarball is the one initdb and the migrations make', async () => {
+  it("an in-memory database loaded from the template's tarball is the one initdb and the migrations make", async () => {
     const cacheDir = join(await tempDir('ao-template-memory-'), 'cache');
     const made = new PGlite({ postgresqlconf: CONF });
     let reference: Catalog;
@@ -244,7 +255,7 @@ describe('a new data directory is copied from a template', () => {
     }
   }, 180_000);
 
-  it('opens an in-memory store from the template, with the store\'s server settings', async () => {
+  it("opens an in-memory store from the template, with the store's server settings", async () => {
     const cacheDir = join(await tempDir('ao-template-memstore-'), 'cache');
     await ensureTemplate({ conf: CONF, migrationsFolder, cacheDir });
     const sources: DataDirSource[] = [];

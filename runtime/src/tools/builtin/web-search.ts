@@ -16,7 +16,12 @@ export const webSearch = defineTool({
     maxResults: z.number().int().min(1).max(10).default(3),
   }),
   async handler({ query, maxResults }) {
-    const slug = query.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'query';
+    const slug =
+      query
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '')
+        .slice(0, 60) || 'query';
     const results = Array.from({ length: maxResults }, (_, i) => {
       const id = hashHex(`${query}\n${i}`);
       return {

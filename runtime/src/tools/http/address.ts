@@ -100,7 +100,8 @@ export function parseAllowList(spec: string | readonly string[] | undefined): Ht
       if (prefix === undefined) addresses.addAddress(a, type);
       else {
         const n = Number(prefix);
-        if (!/^\d+$/.test(prefix) || n > (family === 4 ? 32 : 128)) throw new AoError('AO_CONFIG_INVALID', `AO_HTTP_TOOL_ALLOW: bad CIDR "${e}"`, { field: 'AO_HTTP_TOOL_ALLOW' });
+        if (!/^\d+$/.test(prefix) || n > (family === 4 ? 32 : 128))
+          throw new AoError('AO_CONFIG_INVALID', `AO_HTTP_TOOL_ALLOW: bad CIDR "${e}"`, { field: 'AO_HTTP_TOOL_ALLOW' });
         addresses.addSubnet(a, n, type);
       }
     } else if (/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(e)) {

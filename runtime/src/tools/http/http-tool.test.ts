@@ -12,7 +12,9 @@ import type { HttpToolOptions } from './http-tool.js';
 const ctx = () => ({ runId: 'r', nodeId: 'n', idempotencyKey: 'r/n/1', signal: new AbortController().signal });
 
 /** A local server; `routes` answer by path. Every request is recorded. */
-async function serve(routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void>): Promise<{ server: Server; base: string; seen: IncomingMessage[] }> {
+async function serve(
+  routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void>,
+): Promise<{ server: Server; base: string; seen: IncomingMessage[] }> {
   const seen: IncomingMessage[] = [];
   const server = createServer((req, res) => {
     seen.push(req);
@@ -29,7 +31,11 @@ async function call(o: HttpToolOptions, args: Record<string, unknown>): Promise<
   return tools.call('http_request', args, ctx());
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => 'no error', (e: unknown) => (isAoError(e) ? { code: e.code, ...(e.details ? { class: e.details.class } : {}) } : String(e)));
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (e: unknown) => (isAoError(e) ? { code: e.code, ...(e.details ? { class: e.details.class } : {}) } : String(e)),
+  );
 
 describe('http_request', () => {
   let a: Awaited<ReturnType<typeof serve>>;
@@ -98,7 +104,13 @@ describe('http_request', () => {
 
   it('refuses a host name that resolves to loopback (localhost) or to a private address, and connects to the address it checked', async () => {
     expect(await failure(call({}, { url: 'http://localhost:9/' }))).toEqual({ code: 'AO_HTTP_TOOL_ADDRESS_BLOCKED', class: 'loopback' });
-    const resolve = async (host: string) => (host === 'evil.test' ? [{ address: '93.184.215.14', family: 4 }, { address: '10.0.0.7', family: 4 }] : [{ address: '127.0.0.1', family: 4 }]);
+    const resolve = async (host: string) =>
+      host === 'evil.test'
+        ? [
+            { address: '93.184.215.14', family: 4 },
+            { address: '10.0.0.7', family: 4 },
+          ]
+        : [{ address: '127.0.0.1', family: 4 }];
     // One private address among public ones is enough to refuse.
     expect(await failure(call({ resolve }, { url: 'http://evil.test/' }))).toEqual({ code: 'AO_HTTP_TOOL_ADDRESS_BLOCKED', class: 'private' });
     // `pinned.test` exists only in our resolver: the request reached the server, so the connection

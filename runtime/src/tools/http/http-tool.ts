@@ -30,7 +30,8 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x
 const MAX_BODY = 1_000_000;
 
 /** A case-insensitive, anchored pattern for a header name (JSON schema patterns have no `i` flag). */
-const anyCase = (name: string) => `^${[...name].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&'))).join('')}$`;
+const anyCase = (name: string) =>
+  `^${[...name].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&'))).join('')}$`;
 
 const Input = z.object({
   method: z.enum(METHODS).default('GET'),
@@ -98,14 +99,17 @@ export function httpRequestTool(o: HttpToolOptions = {}): ToolDefinition<typeof 
           res = await send(url, address, method, headers, body, signal, maxBytes);
         } catch (e) {
           if (isAoError(e)) throw e;
-          if (signal.aborted && !ctx.signal.aborted) throw new AoError('AO_TOOL_TIMEOUT', `http_request to ${url.origin} got no answer within ${timeoutMs} ms`, { retryable: true });
+          if (signal.aborted && !ctx.signal.aborted)
+            throw new AoError('AO_TOOL_TIMEOUT', `http_request to ${url.origin} got no answer within ${timeoutMs} ms`, { retryable: true });
           throw e;
         }
         const location = res.headers.location;
         if (res.status >= 300 && res.status < 400 && typeof location === 'string' && maxRedirects > 0) {
-          if (hop >= maxRedirects) throw new AoError('AO_TOOL_FAILED', `http_request: more than ${maxRedirects} redirects (last to ${location})`, { details: { url: url.href } });
+          if (hop >= maxRedirects)
+            throw new AoError('AO_TOOL_FAILED', `http_request: more than ${maxRedirects} redirects (last to ${location})`, { details: { url: url.href } });
           const next = new URL(location, url);
-          if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new AoError('AO_TOOL_FAILED', `http_request: redirect to a ${next.protocol} URL is not followed`);
+          if (next.protocol !== 'http:' && next.protocol !== 'https:')
+            throw new AoError('AO_TOOL_FAILED', `http_request: redirect to a ${next.protocol} URL is not followed`);
           // Credentials go only to the origin they were written for.
           if (next.origin !== url.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !secretNames.includes(k.toLowerCase())));
           if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
@@ -130,7 +134,10 @@ async function checkedAddress(url: URL, allow: HttpAllowList, resolve: NonNullab
     try {
       addresses = await resolve(host);
     } catch (e) {
-      throw new AoError('AO_TOOL_FAILED', `http_request: cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { retryable: true, details: { host } });
+      throw new AoError('AO_TOOL_FAILED', `http_request: cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        retryable: true,
+        details: { host },
+      });
     }
     if (!addresses.length) throw new AoError('AO_TOOL_FAILED', `http_request: ${host} has no address`, { details: { host } });
   }
@@ -138,16 +145,28 @@ async function checkedAddress(url: URL, allow: HttpAllowList, resolve: NonNullab
   for (const a of addresses) {
     const cls = nonPublicClass(a.address);
     if (cls && !hostAllowed && !allowsAddress(allow, a.address)) {
-      throw new AoError('AO_HTTP_TOOL_ADDRESS_BLOCKED', `http_request refused ${url.origin}: ${host === a.address ? '' : `${host} resolves to `}${a.address}, a ${cls} address (allow it with AO_HTTP_TOOL_ALLOW)`, {
-        details: { host, address: a.address, class: cls },
-      });
+      throw new AoError(
+        'AO_HTTP_TOOL_ADDRESS_BLOCKED',
+        `http_request refused ${url.origin}: ${host === a.address ? '' : `${host} resolves to `}${a.address}, a ${cls} address (allow it with AO_HTTP_TOOL_ALLOW)`,
+        {
+          details: { host, address: a.address, class: cls },
+        },
+      );
     }
   }
   return addresses[0]!;
 }
 
 /** One request to the checked address (TLS still verifies the host name), its body read up to `maxBytes`. */
-function send(url: URL, to: { address: string; family: number }, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, maxBytes: number) {
+function send(
+  url: URL,
+  to: { address: string; family: number },
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+  maxBytes: number,
+) {
   // The connection goes to the address that was checked, never to a second lookup's answer.
   const pinned: LookupFunction = (_host, opts, cb) => {
     if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [to]);
@@ -155,32 +174,36 @@ function send(url: URL, to: { address: string; family: number }, method: string,
   };
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise<{ status: number; headers: Record<string, string | string[]>; body: string; truncated: boolean }>((resolve, reject) => {
-    const req = lib.request(url, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, lookup: pinned, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let truncated = false;
-      const done = () => {
-        const out: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = v;
-        resolve({ status: res.statusCode ?? 0, headers: out, body: Buffer.concat(chunks).toString('utf8'), truncated });
-      };
-      res.on('data', (c: Buffer) => {
-        if (truncated) return;
-        const room = maxBytes - size;
-        if (c.length > room) {
-          chunks.push(c.subarray(0, room));
-          size = maxBytes;
-          truncated = true;
-          done();
-          res.destroy();
-          return;
-        }
-        chunks.push(c);
-        size += c.length;
-      });
-      res.on('end', () => !truncated && done());
-      res.on('error', (e) => !truncated && reject(e));
-    });
+    const req = lib.request(
+      url,
+      { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, lookup: pinned, signal },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let truncated = false;
+        const done = () => {
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = v;
+          resolve({ status: res.statusCode ?? 0, headers: out, body: Buffer.concat(chunks).toString('utf8'), truncated });
+        };
+        res.on('data', (c: Buffer) => {
+          if (truncated) return;
+          const room = maxBytes - size;
+          if (c.length > room) {
+            chunks.push(c.subarray(0, room));
+            size = maxBytes;
+            truncated = true;
+            done();
+            res.destroy();
+            return;
+          }
+          chunks.push(c);
+          size += c.length;
+        });
+        res.on('end', () => !truncated && done());
+        res.on('error', (e) => !truncated && reject(e));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

@@ -4,7 +4,10 @@ const EffectClassSchema = z.enum(['pure', 'read', 'idempotent', 'unsafe']);
 
 const common = {
   /** Registered names are `<prefix><tool>`; default `<server name>__`. */
-  prefix: z.string().regex(/^[A-Za-z0-9_-]{0,40}$/).optional(),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{0,40}$/)
+    .optional(),
   /** Register only these tools of the server (its own names); all when left out. */
   tools: z.array(z.string().min(1)).optional(),
   /**

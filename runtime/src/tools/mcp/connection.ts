@@ -86,7 +86,11 @@ export class McpConnection {
    * @throws AoError `AO_TOOL_TIMEOUT` past `timeoutMs`; `AO_MCP_SERVER_FAILED` when the server
    * died or cannot be reached; the signal's reason when it aborts.
    */
-  async call(tool: string, args: Record<string, unknown>, o: { signal: AbortSignal; timeoutMs: number; meta?: Record<string, unknown> }): Promise<CallToolResult> {
+  async call(
+    tool: string,
+    args: Record<string, unknown>,
+    o: { signal: AbortSignal; timeoutMs: number; meta?: Record<string, unknown> },
+  ): Promise<CallToolResult> {
     const started = this.clock.now();
     const client = await this.connected(o.signal, o.timeoutMs);
     const left = Math.max(1, o.timeoutMs - (this.clock.now() - started));
@@ -96,13 +100,24 @@ export class McpConnection {
     } catch (e) {
       if (o.signal.aborted) throw o.signal.reason;
       if (e instanceof McpError && e.code === ErrorCode.RequestTimeout) {
-        throw new AoError('AO_TOOL_TIMEOUT', `MCP server "${this.name}": ${tool} did not answer within ${o.timeoutMs} ms`, { details: { server: this.name, tool }, retryable: true, cause: e });
+        throw new AoError('AO_TOOL_TIMEOUT', `MCP server "${this.name}": ${tool} did not answer within ${o.timeoutMs} ms`, {
+          details: { server: this.name, tool },
+          retryable: true,
+          cause: e,
+        });
       }
       if (e instanceof McpError && e.code === ErrorCode.ConnectionClosed) {
-        throw new AoError('AO_MCP_SERVER_FAILED', `MCP server "${this.name}" stopped during the call of ${tool}${this.lastWords()}`, { details: { server: this.name, tool }, retryable: true, cause: e });
+        throw new AoError('AO_MCP_SERVER_FAILED', `MCP server "${this.name}" stopped during the call of ${tool}${this.lastWords()}`, {
+          details: { server: this.name, tool },
+          retryable: true,
+          cause: e,
+        });
       }
       // Any other protocol error (unknown tool, invalid params) is the server's answer to this call.
-      throw new AoError('AO_TOOL_FAILED', `MCP server "${this.name}": ${tool}: ${e instanceof Error ? e.message : String(e)}`, { details: { server: this.name, tool }, cause: e });
+      throw new AoError('AO_TOOL_FAILED', `MCP server "${this.name}": ${tool}: ${e instanceof Error ? e.message : String(e)}`, {
+        details: { server: this.name, tool },
+        cause: e,
+      });
     }
   }
 
@@ -124,7 +139,12 @@ export class McpConnection {
     try {
       return await new Promise<Client>((resolve, reject) => {
         cancel = this.clock.setTimer(timeoutMs, () =>
-          reject(new AoError('AO_MCP_SERVER_FAILED', `MCP server "${this.name}" is not connected (restarting)${this.lastWords()}`, { details: { server: this.name }, retryable: true })),
+          reject(
+            new AoError('AO_MCP_SERVER_FAILED', `MCP server "${this.name}" is not connected (restarting)${this.lastWords()}`, {
+              details: { server: this.name },
+              retryable: true,
+            }),
+          ),
         );
         onAbort = () => reject(signal.reason);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -177,11 +197,15 @@ export class McpConnection {
     } catch (e) {
       await client.close().catch(() => undefined);
       if (isAoError(e)) throw e;
-      throw new AoError('AO_MCP_SERVER_FAILED', `MCP server "${this.name}" could not be started: ${e instanceof Error ? e.message : String(e)}${this.lastWords()}`, {
-        details: { server: this.name },
-        retryable: true,
-        cause: e,
-      });
+      throw new AoError(
+        'AO_MCP_SERVER_FAILED',
+        `MCP server "${this.name}" could not be started: ${e instanceof Error ? e.message : String(e)}${this.lastWords()}`,
+        {
+          details: { server: this.name },
+          retryable: true,
+          cause: e,
+        },
+      );
     }
     this.pid = transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined;
     // Set after connecting: a close during the handshake is reported by the failed connect.
@@ -224,4 +248,3 @@ export class McpConnection {
     return this.stderr.length ? ` (stderr: ${this.stderr.slice(-3).join(' | ')})` : '';
   }
 }
-

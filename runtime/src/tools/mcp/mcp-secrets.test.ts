@@ -21,7 +21,10 @@ describe('MCP tools: secret marks in their JSON schemas', () => {
     const [login] = mcpTools(conn, { command: 'x', args: [], prefix: '' } as never);
     const sec = toolSecrets(login);
     expect(redactArgs(sec, { user: 'ann', password: 'pw' })).toEqual({ user: 'ann', password: '[redacted]' });
-    const result = await login!.handler({ user: 'ann', password: 'pw' }, { runId: 'r', nodeId: 'n', idempotencyKey: 'k', signal: new AbortController().signal });
+    const result = await login!.handler(
+      { user: 'ann', password: 'pw' },
+      { runId: 'r', nodeId: 'n', idempotencyKey: 'k', signal: new AbortController().signal },
+    );
     const { shown, sealed } = sealResult(sec, 'n/1', result);
     expect(sealed.map((s) => s.value)).toEqual(['s3cr3t']);
     expect(JSON.stringify(shown)).not.toContain('s3cr3t');

@@ -52,7 +52,9 @@ describe('MCP tools from a real server (server-everything over stdio)', () => {
 
   it('calls a tool and returns its content', async () => {
     expect(await registry.call('everything__echo', { message: 'hello' }, ctx())).toEqual({ content: [{ type: 'text', text: 'Echo: hello' }] });
-    expect(await registry.call('everything__get-sum', { a: 2, b: 40 }, ctx())).toMatchObject({ content: [{ type: 'text', text: expect.stringContaining('42') }] });
+    expect(await registry.call('everything__get-sum', { a: 2, b: 40 }, ctx())).toMatchObject({
+      content: [{ type: 'text', text: expect.stringContaining('42') }],
+    });
   });
 
   it('refuses arguments that do not fit the schema before they reach the server', async () => {
@@ -76,7 +78,9 @@ describe('MCP tools from a real server (server-everything over stdio)', () => {
     const pid = conn.pid!;
     // Called on the connection with generous timeouts: on a loaded CI machine a restart takes seconds,
     // and this test is about the kill and the restart, not the 800 ms call timeout of the others.
-    const inFlight = codeOf(conn.call('trigger-long-running-operation', { duration: 10, steps: 5 }, { signal: new AbortController().signal, timeoutMs: 30_000 }));
+    const inFlight = codeOf(
+      conn.call('trigger-long-running-operation', { duration: 10, steps: 5 }, { signal: new AbortController().signal, timeoutMs: 30_000 }),
+    );
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
@@ -84,7 +88,9 @@ describe('MCP tools from a real server (server-everything over stdio)', () => {
     const failMs = Date.now() - t0;
     // Called while the restart is under way: waits for it.
     const t1 = Date.now();
-    expect(await conn.call('echo', { message: 'after restart' }, { signal: new AbortController().signal, timeoutMs: 30_000 })).toEqual({ content: [{ type: 'text', text: 'Echo: after restart' }] });
+    expect(await conn.call('echo', { message: 'after restart' }, { signal: new AbortController().signal, timeoutMs: 30_000 })).toEqual({
+      content: [{ type: 'text', text: 'Echo: after restart' }],
+    });
     console.log(`[mcp] in-flight call failed ${failMs} ms after the kill; next call answered ${Date.now() - t1} ms later (restart included)`);
     expect(conn.restarts).toBe(1);
     expect(conn.pid).not.toBe(pid);

@@ -36,7 +36,10 @@ export async function connectMcpServers(config: McpServersConfig | undefined, o:
     tools,
     describe: () =>
       Object.fromEntries(
-        connections.map((c, i) => [c.name, { transport: 'command' in entries[i]![1] ? ('stdio' as const) : ('http' as const), tools: c.tools().length, restarts: c.restarts }]),
+        connections.map((c, i) => [
+          c.name,
+          { transport: 'command' in entries[i]![1] ? ('stdio' as const) : ('http' as const), tools: c.tools().length, restarts: c.restarts },
+        ]),
       ),
     close: async () => {
       await Promise.all(connections.map((c) => c.close()));

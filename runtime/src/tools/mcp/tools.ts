@@ -50,7 +50,12 @@ export function resultOf(r: CallToolResult): { content: unknown[]; structuredCon
         return { type: c.type, mimeType: c.mimeType, bytes: Math.floor((c.data.length * 3) / 4) };
       case 'resource': {
         const res = c.resource as { uri: string; mimeType?: string; text?: string };
-        return { type: 'resource', uri: res.uri, ...(res.mimeType ? { mimeType: res.mimeType } : {}), ...(typeof res.text === 'string' ? { text: res.text.slice(0, MAX_TEXT) } : {}) };
+        return {
+          type: 'resource',
+          uri: res.uri,
+          ...(res.mimeType ? { mimeType: res.mimeType } : {}),
+          ...(typeof res.text === 'string' ? { text: res.text.slice(0, MAX_TEXT) } : {}),
+        };
       }
       default:
         return c;
@@ -100,10 +105,17 @@ export function mcpTools(conn: McpConnection, config: McpServerConfig): ToolDefi
           });
           const out = resultOf(res);
           if (res.isError) {
-            const text = out.content.map((c) => (c as { text?: string }).text ?? '').filter(Boolean).join('\n').slice(0, 2000);
-            throw new AoError('AO_TOOL_FAILED', `MCP tool ${t.name} (server ${conn.name}) failed: ${text || 'isError without text'}`, { details: { server: conn.name, tool: t.name, result: out } });
+            const text = out.content
+              .map((c) => (c as { text?: string }).text ?? '')
+              .filter(Boolean)
+              .join('\n')
+              .slice(0, 2000);
+            throw new AoError('AO_TOOL_FAILED', `MCP tool ${t.name} (server ${conn.name}) failed: ${text || 'isError without text'}`, {
+              details: { server: conn.name, tool: t.name, result: out },
+            });
           }
-          if (outputParameters && out.structuredContent !== undefined) return { content: out.content.filter((c) => (c as { type?: string }).type !== 'text'), structuredContent: out.structuredContent };
+          if (outputParameters && out.structuredContent !== undefined)
+            return { content: out.content.filter((c) => (c as { type?: string }).type !== 'text'), structuredContent: out.structuredContent };
           return out;
         },
       };
