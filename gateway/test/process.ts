@@ -76,7 +76,20 @@ export interface Server {
 // Spawned processes log at warn: no access log, but the runtime's warnings and errors (a lost lease,
 // a node id taken over) are in `log()` for tests to look for and for a failing test to print.
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<Server> {
-  const port = await freePort();
+  // A free port is free when it is read, not when the child binds it: another test's server may
+  // take it meanwhile. Then this child fails to listen and another server answers on that port, so
+  // a server is ours only once its own output says it listens; a child that could not bind is
+  // started again on another port.
+  for (let attempt = 1; ; attempt++) {
+    const started = await startServerOnce(env, args);
+    if (started !== 'port taken') return started;
+    if (attempt >= 5) throw new Error('ao serve found its port taken 5 times in a row');
+  }
+}
+
+/** One try of {@link startServer}, on `port` (a free one by default). */
+export async function startServerOnce(env: Record<string, string>, args: string[], port?: number): Promise<Server | 'port taken'> {
+  port ??= await freePort();
   const proc = spawn(process.execPath, [...(await aoArgs(env)), 'serve', ...args], {
     cwd: ROOT,
     env: { ...process.env, AO_LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
@@ -91,11 +104,13 @@ export async function startServer(env: Record<string, string>, args: string[] = 
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
+  const listening = () => log.includes(`listening on http://localhost:${port}`) || log.includes(`listening on http://127.0.0.1:${port}`);
   for (;;) {
+    if (gone && /EADDRINUSE/.test(log)) return 'port taken';
     if (gone && !env.AO_FAULT_KILL_AFTER_EVENTS) throw new Error(`ao serve exited ${proc.exitCode}: ${log}`);
     if (gone) break; // killed itself already (fault injection while recovering)
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      if (listening() && (await fetch(`${url}/health`)).ok) break;
     } catch {
       /* not up yet */
     }
