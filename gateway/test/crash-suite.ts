@@ -34,6 +34,11 @@ interface Env {
 }
 
 const SWEEP = Number(process.env.AO_CRASH_SWEEP ?? 8);
+/**
+ * How long a victim may take to reach its kill point: its runs must commit k events first, which
+ * took more than 30 s on a machine at a load of 30 (the long trials of 2026-12-06, postgres+nats).
+ */
+const VICTIM_MS = 180_000;
 const get = async (url: string): Promise<Json> => (await fetch(url)).json() as Promise<Json>;
 const post = (base: string, body: unknown) =>
   fetch(`${base}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(() => undefined);
@@ -118,7 +123,7 @@ export function crashSuite(kind: Kind): void {
             await sleep(50 + ((cycle * 997) % 700));
             await victim.kill9();
           } else {
-            await victim.exited(30_000);
+            await victim.exited(VICTIM_MS);
           }
           const killedAt = Date.now();
 
@@ -197,7 +202,7 @@ export function crashSuite(kind: Kind): void {
           const victim = await startServer({ ...base, AO_FAULT_KILL_AFTER_EVENTS: String(k) });
           cleanups.push(victim.stop);
           await post(victim.url, { graph: 'crash-pipeline', input });
-          await victim.exited(30_000);
+          await victim.exited(VICTIM_MS);
           const server = await startServer(base);
           cleanups.push(server.stop);
           const latest = ((await get(`${server.url}/runs?limit=1`)).runs as Json[])[0]!;
