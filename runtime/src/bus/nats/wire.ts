@@ -7,19 +7,7 @@ import { log } from '../../log/mod.js';
 export const logger = log.child({ component: 'bus nats' });
 
 export const nanos = (ms: number) => ms * 1_000_000;
-export const NodeInfoSchema = z.object({
-  id: z.string(),
-  host: z.string().optional(),
-  pid: z.number().int().optional(),
-  started: z.string(),
-  runsHosted: z.number().int(),
-  activeRuns: z.number().int(),
-  tasksDone: z.number().int(),
-  activeTasks: z.number().int().optional(),
-  runs: z.array(z.string()).optional(),
-  load: z.object({ cpu: z.number(), eventLoopDelayMs: z.number(), rssBytes: z.number() }).optional(),
-  lastHeartbeat: z.string(),
-});
+export { NodeInfoSchema } from '../node-info.js';
 export const RunSignalSchema = z.object({ runId: z.string().min(1), type: z.string().min(1), seq: z.number().int().positive() });
 /** A reply on the wire: the handler's value, or its error (code and message). */
 export const ReplySchema = z.union([z.object({ ok: z.unknown() }), z.object({ error: z.object({ code: z.string(), message: z.string() }) })]);
