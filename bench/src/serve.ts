@@ -67,11 +67,23 @@ function runAo(root: string, args: string[], env: NodeJS.ProcessEnv): Promise<nu
   });
 }
 
+/**
+ * The node flags `pnpm start` gives the server (package.json's `start`: `node <flags> scripts/ao.mjs
+ * serve`), so the bench measures the process a user starts. A checkout whose start script has
+ * none gets none.
+ */
+export function startNodeFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const m = /\bnode((?: --[\w-]+(?:=\S+)?)*) scripts\/ao\.mjs serve\b/.exec(pkg.scripts?.start ?? '');
+  return m?.[1]?.trim().split(' ').filter(Boolean) ?? [];
+}
+
 async function trial(root: string, dataDir: string, kind: ServeTrial['dataDir'], idleMs: number): Promise<ServeTrial> {
   const port = await freePort();
   const env = { ...process.env, AO_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AO_GRAPHS: '', AO_LOG_LEVEL: 'warn' };
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [join(root, 'scripts', 'ao.mjs'), 'serve'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [...startNodeFlags(root), join(root, 'scripts', 'ao.mjs'), 'serve'];
+  const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
