@@ -14,6 +14,7 @@ import type { BucketTable } from '../llm/limits/mod.js';
 import { APPEND_FREE_SQL, JOURNAL_COLUMNS, TERMINAL, groupable, outputAsStored, rowOf, stateTextOf } from './store-rows.js';
 import type { Row } from './store-rows.js';
 import { StoreRuns } from './store-runs.js';
+import { OriginalTurns } from './shared-turns.js';
 
 export type { Db } from './store-rows.js';
 
@@ -25,7 +26,7 @@ export type { Db } from './store-rows.js';
  */
 export class DrizzleStore extends StoreRuns implements Store, BucketTable {
   async commit(input: CommitBatch): Promise<void> {
-    const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
+    const { checkpoint: one, checkpoints: many, turns, original, ...rest } = input;
     const cps = [...(one ? [one] : []), ...(many ?? [])];
     const batch = {
       ...rest,
@@ -37,7 +38,9 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
     // An agent's requests are stored as what they add to its previous one, in turn records the
     // tool results of the same commit refer to (see request-history.ts, turns.ts).
-    const hp = this.histories.packer(batch.runId, turns);
+    // A replay's records name its original's where they add the same (see shared-turns.ts).
+    const shared = original && batch.events.some((e) => e.type === 'llm.request') ? await this.originalTurns(original).catch(() => undefined) : undefined;
+    const hp = this.histories.packer(batch.runId, turns, shared);
     // Rows are deflated against an earlier row of their run (see journal-zip.ts).
     const zip = new RowZipper(this.dicts);
     try {
@@ -191,6 +194,20 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     // Named by its text: a run has a handful of patch shapes, each prepared once per connection.
     return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
   }
+
+  /** The records of a run replays refer to, read once (a few recent originals remembered). */
+  protected originalTurns(runId: string): Promise<OriginalTurns> {
+    let known = this.originals.get(runId);
+    if (!known) {
+      if (this.originals.size >= 8) this.originals.delete(this.originals.keys().next().value!);
+      known = this.turnsIn([{ runId, from: 0 }]).then((m) => new OriginalTurns(runId, m.get(runId) ?? []));
+      // A failed read is tried again by the next commit.
+      known.catch(() => this.originals.delete(runId));
+      this.originals.set(runId, known);
+    }
+    return known;
+  }
+  private readonly originals = new Map<string, Promise<OriginalTurns>>();
 
   async sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }> {
     let deletedRuns = 0;

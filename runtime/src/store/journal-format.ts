@@ -3,6 +3,7 @@ import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { RowZipper } from './journal-zip.js';
 import { addedMessages } from './turns.js';
+import { namesOriginal } from './shared-turns.js';
 import type { StoredTurn } from './turns.js';
 
 /**
@@ -26,6 +27,12 @@ export const JOURNAL_FORMAT_TURNS = 3;
  * them before it reads the row as format 3.
  */
 export const JOURNAL_FORMAT_ZIPPED = 4;
+/**
+ * Format 5 (issue 22): a format-3 or -4 row (written deflated, as 4) of a replay or fork some of
+ * whose turn records name its original's records instead of holding the same messages again (see ./shared-turns.ts). The
+ * store puts those back before it reads the row as format 3.
+ */
+export const JOURNAL_FORMAT_SHARED = 5;
 
 /**
  * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
@@ -156,7 +163,7 @@ export function journalRows(
       run_id: runId,
       seq: first.seq,
       last_seq: sorted.at(-1)!.seq,
-      format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT,
+      format: namesOriginal(records) ? JOURNAL_FORMAT_SHARED : zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT,
       ids: sorted.map((e) => e.id),
       time: first.time,
     };
@@ -186,8 +193,8 @@ export function unpackRow(row: JournalRow): Envelope[] {
       details: { runId: row.runId, seq: row.seq },
       ...(cause ? { cause } : {}),
     });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED)
-    throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
+  if (!Number.isInteger(row.format) || row.format < JOURNAL_FORMAT || row.format > JOURNAL_FORMAT_SHARED)
+    throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_SHARED})`);
   // A format-4 row reaches here inflated (the store does it: it may need another row's text).
   if (row.body === null || row.body === undefined) throw fail('its body was not inflated');
   const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
@@ -211,6 +218,7 @@ export function unpackRow(row: JournalRow): Envelope[] {
       }
       const r = records[ref[1]];
       if (!r) throw fail(`envelope ${i} refers to turn record ${ref[1]}, which the row does not hold`);
+      if (!Array.isArray(r.m)) throw fail(`turn record ${ref[1]} names its original's, which was not put back`);
       if (ref[0] === 'm') payload = setAt(payload, path, { prev: r.a, keep: r.k, add: addedMessages(r) });
       else {
         const u = r.u?.[ref[2]];

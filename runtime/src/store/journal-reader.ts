@@ -9,6 +9,7 @@ import { seqBounds } from './seq-bounds.js';
 import { pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import type { JournalRow, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
+import { namedRecords, putShared } from './shared-turns.js';
 import { dictionaryRowsOf, inflateText, RowDictionaries, rowText } from './journal-zip.js';
 import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
@@ -106,9 +107,15 @@ export abstract class StoreReader {
   }
 
   async turnsSince(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>> {
+    return this.turnsIn(ranges);
+  }
+
+  /** The turn records of each run's requests with `from` <= seq (<= `to`), whole (a replay's shared ones put back). */
+  protected async turnsIn(ranges: ReadonlyArray<{ runId: string; from: number; to?: number }>): Promise<Map<string, StoredTurn[]>> {
     const out = new Map<string, StoredTurn[]>(ranges.map((r) => [r.runId, []]));
     if (!ranges.length) return out;
     const from = new Map(ranges.map((r) => [r.runId, r.from]));
+    const to = new Map(ranges.map((r) => [r.runId, r.to ?? 2 ** 31 - 1]));
     // Only the records: a row's body is not read (nor detoasted).
     const stored = await this.db
       .select({
@@ -119,8 +126,8 @@ export abstract class StoreReader {
       })
       .from(journal)
       .innerJoin(
-        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
-        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
+        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[], ${sql.param(ranges.map((r) => to.get(r.runId)!))}::int[]) as f(run_id, from_seq, to_seq)`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and ${journal.seq} <= f.to_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
     const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({
@@ -129,11 +136,28 @@ export abstract class StoreReader {
       turns: r.turns as string,
     }));
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
-    for (const r of rows) {
-      const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
-      for (const t of turnsOf({ turns: text })) if (t.q >= from.get(r.runId)!) out.get(r.runId)!.push(t);
-    }
+    const resolved = rows.map((r) => ({
+      ...r,
+      turns: content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns,
+    }));
+    for (const r of await this.withShared(resolved))
+      for (const t of turnsOf({ turns: r.turns })) if (t.q >= from.get(r.runId)! && t.q <= to.get(r.runId)!) out.get(r.runId)!.push(t);
     return out;
+  }
+
+  /**
+   * Rows whose turn records name their original's (a replay's, format 5) with those put back
+   * whole: one read of the records named, of each original (itself read whole the same way).
+   */
+  protected async withShared<R extends { runId: string; seq: number; turns?: unknown }>(rows: R[]): Promise<R[]> {
+    const named = namedRecords(rows.flatMap((r) => (typeof r.turns === 'string' ? [r.turns] : [])));
+    if (!named.size) return rows;
+    const originals = await this.turnsIn([...named].map(([runId, r]) => ({ runId, from: r.from, to: r.to })));
+    const found = new Map<string, StoredTurn>();
+    for (const [runId, records] of originals) for (const t of records) found.set(`${runId}/${t.q}`, t);
+    return rows.map((r) =>
+      typeof r.turns === 'string' ? { ...r, turns: putShared(r.turns, found, `journal row at seq ${r.seq} of run ${r.runId}`) } : r,
+    );
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
@@ -223,13 +247,15 @@ export abstract class StoreReader {
     const content = await this.contentsOf(
       rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]),
     );
-    if (!content) return rows;
+    if (!content) return this.withShared(rows);
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
-    return rows.map((r) => ({
-      ...r,
-      body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
-      ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
-    }));
+    return this.withShared(
+      rows.map((r) => ({
+        ...r,
+        body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
+        ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
+      })),
+    );
   }
 
   /**

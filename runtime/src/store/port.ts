@@ -76,6 +76,8 @@ export interface CommitBatch {
   owner?: string;
   /** What agent loops add to the turn records of their requests among `events`, by request envelope id (see `turns.ts`). */
   turns?: ReadonlyMap<string, TurnExtras>;
+  /** The run this one replays (a replay or fork): its turn records may name the original's instead of holding them again. */
+  original?: string;
 }
 
 export interface Store {

@@ -6,6 +6,7 @@ import { setAt } from './journal-format.js';
 import type { PackedPayload, Ref, Refs } from './journal-format.js';
 import { packAdded } from './turns.js';
 import type { StoredTurn, TurnExtras, UsedTool } from './turns.js';
+import type { OriginalTurns, SharedTurn } from './shared-turns.js';
 
 /**
  * An agent's model requests carry its whole conversation: turn k's `llm.request` holds every
@@ -59,9 +60,13 @@ export class RequestHistories {
 
   constructor(private readonly maxRuns = 500) {}
 
-  /** What one commit of `runId` stores (its turn records, and its payloads referring to them); `extras` by request envelope id. */
-  packer(runId: string, extras?: ReadonlyMap<string, TurnExtras>): HistoryPacker {
-    return new HistoryPacker(this.runs.get(runId), extras);
+  /**
+   * What one commit of `runId` stores (its turn records, and its payloads referring to them);
+   * `extras` by request envelope id; `original`: the records of the run it replays, which its own
+   * may name instead of holding the same messages again (see shared-turns.ts).
+   */
+  packer(runId: string, extras?: ReadonlyMap<string, TurnExtras>, original?: OriginalTurns): HistoryPacker {
+    return new HistoryPacker(this.runs.get(runId), extras, original);
   }
 
   /** The commit landed: its requests and outputs are the ones the next commits continue and refer to. */
@@ -113,6 +118,7 @@ export class HistoryPacker {
   constructor(
     private readonly known: RunMemory | undefined,
     private readonly extras?: ReadonlyMap<string, TurnExtras>,
+    private readonly original?: OriginalTurns,
   ) {}
 
   private last(actor: string): LastRequest | undefined {
@@ -126,7 +132,7 @@ export class HistoryPacker {
    * calls of its actor's records by reference; the run's output refers to its nodes' outputs.
    */
   row(events: readonly Envelope[]): RowPlan {
-    const records: StoredTurn[] = [];
+    const records: Array<StoredTurn | SharedTurn> = [];
     const refs = new Map<Envelope, Refs>();
     const refer = (env: Envelope, path: string[], ref: Ref) => refs.set(env, [...(refs.get(env) ?? []), [path, ref]]);
     for (const env of events) {
@@ -166,7 +172,7 @@ export class HistoryPacker {
     };
   }
 
-  private request(env: Envelope, records: StoredTurn[], refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+  private request(env: Envelope, records: Array<StoredTurn | SharedTurn>, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
     const messages = payloadField(env.payload, 'messages');
     if (!Array.isArray(messages)) return;
     const extras = this.extras?.get(env.id);
@@ -180,14 +186,16 @@ export class HistoryPacker {
     // A copy: the actor may push to its array after this request.
     this.updates.set(env.from, { seq: env.seq, messages: [...messages], ...(prev?.used || used ? { used: [...(prev?.used ?? []), ...(used ?? [])] } : {}) });
     if (keep === 0 && !extras) return;
-    records.push({
+    const record: StoredTurn = {
       a: env.from,
       q: env.seq,
       k: keep,
       m: packAdded(messages.slice(keep), used),
       ...(used ? { u: used } : {}),
       ...(extras?.state ? { s: extras.state } : {}),
-    });
+    };
+    // A replay's record that adds what its original's did names that record (a tool result of the row then stays in its payload).
+    records.push(this.original?.share(record) ?? record);
     refer(env, ['messages'], ['m', records.length - 1]);
   }
 
