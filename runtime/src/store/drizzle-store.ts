@@ -15,6 +15,7 @@ import { APPEND_FREE_SQL, JOURNAL_COLUMNS, TERMINAL, groupable, outputAsStored, 
 import type { Row } from './store-rows.js';
 import { StoreRuns } from './store-runs.js';
 import { OriginalTurns } from './shared-turns.js';
+import { outputsByRef } from './state-refs.js';
 
 export type { Db } from './store-rows.js';
 
@@ -27,24 +28,29 @@ export type { Db } from './store-rows.js';
 export class DrizzleStore extends StoreRuns implements Store, BucketTable {
   async commit(input: CommitBatch): Promise<void> {
     const { checkpoint: one, checkpoints: many, turns, original, ...rest } = input;
-    const cps = [...(one ? [one] : []), ...(many ?? [])];
+    // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
+    const pk = new ContentPacker(rest.runId, this.known.get(rest.runId), this.contentMinChars);
+    // An agent's requests are stored as what they add to its previous one, in turn records the
+    // tool results of the same commit refer to (see request-history.ts, turns.ts). A replay's
+    // records, and its tool results, name its original's where they hold the same (see shared-turns.ts).
+    const shared =
+      original && rest.events.some((e) => e.type === 'llm.request' || e.type === 'tool.result')
+        ? await this.originalTurns(original).catch(() => undefined)
+        : undefined;
+    const hp = this.histories.packer(rest.runId, turns, shared);
+    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
+    const zip = new RowZipper(this.dicts);
+    const row = rowOf(rest.events, pk, hp, zip);
+    // Node outputs the run's `node.completed` envelopes hold (as far as this process knows) are referred to (see state-refs.ts).
+    const cps = [...(one ? [one] : []), ...(many ?? [])].map((c) => ({ ...c, state: outputsByRef(c.state, (node) => hp.outputOf(node)) }));
     const batch = {
       ...rest,
       ...(cps.length ? { checkpoints: cps } : {}),
       ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}),
     };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
-    // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
-    const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
-    // An agent's requests are stored as what they add to its previous one, in turn records the
-    // tool results of the same commit refer to (see request-history.ts, turns.ts).
-    // A replay's records name its original's where they add the same (see shared-turns.ts).
-    const shared = original && batch.events.some((e) => e.type === 'llm.request') ? await this.originalTurns(original).catch(() => undefined) : undefined;
-    const hp = this.histories.packer(batch.runId, turns, shared);
-    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
-    const zip = new RowZipper(this.dicts);
     try {
-      await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp, zip));
+      await this.commitPacked(batch, maxSeq, pk, row);
     } catch (e) {
       // Its row may or may not be stored: the run's dictionary starts again (it is a range of rows).
       this.dicts.forget(batch.runId);

@@ -46,11 +46,13 @@ export const JOURNAL_FORMAT_SHARED = 5;
  *   payload: `["m", r]` the messages of the row's record r's request (rebuilt in seq order, see
  *   `rebuildRequests`), `["u", r, j]` the outcome of record r's tool call j, `["t", actor, n]`
  *   the first n tool calls of the actor's records (its output's `tools`), `["e", id, ...field]`
- *   the value at `field` of the payload of the run's envelope `id` (a node's output).
+ *   the value at `field` of the payload of the run's envelope `id` (a node's output), `["o", run,
+ *   q, j]` (format 5, a replay's) the outcome of tool call j of the record at seq q of the run it
+ *   replays (see ./shared-turns.ts).
  */
 type Packed = [string, string, string, string | number | null, number, unknown, (Envelope['trace'] | 0)?, (number | null)?, Refs?];
 /** Where a part of a payload is held (see `Packed`). */
-export type Ref = ['m', number] | ['u', number, number] | ['t', string, number] | ['e', string, ...string[]];
+export type Ref = ['m', number] | ['u', number, number] | ['t', string, number] | ['e', string, ...string[]] | ['o', string, number, number];
 /** Parts of a payload held elsewhere: each its path in the payload and where it is. */
 export type Refs = Array<[string[], Ref]>;
 
@@ -212,7 +214,7 @@ export function unpackRow(row: JournalRow): Envelope[] {
     let payload = stored;
     const later: Refs = [];
     for (const [path, ref] of refs ?? []) {
-      if (ref[0] === 't' || ref[0] === 'e') {
+      if (ref[0] === 't' || ref[0] === 'e' || ref[0] === 'o') {
         later.push([path, ref]);
         continue;
       }

@@ -290,10 +290,17 @@ export abstract class StoreReader {
       }
     }
     const records = turnsOf.size ? await this.turnsSince([...turnsOf].map((runId) => ({ runId, from: 0 }))) : new Map<string, StoredTurn[]>();
+    const originals = await this.originalRecords(waiting);
     const corrupt = (e: Envelope, why: string) => new AoError('AO_STORE_CORRUPT', `${e.type} at seq ${e.seq} of run ${e.runId} ${why}`);
     const put = (e: Envelope, refs: Refs | undefined, kind: 't' | 'e'): Envelope => {
       let payload = e.payload;
       for (const [path, ref] of refs ?? []) {
+        if (ref[0] === 'o' && kind === 't') {
+          const u = originals.get(`${ref[1]}/${ref[2]}`)?.u?.[ref[3]];
+          if (!u) throw corrupt(e, `refers to tool call ${ref[3]} of turn record ${ref[2]} of run ${ref[1]}, which the store does not hold`);
+          payload = setAt(payload, path, u.result);
+          continue;
+        }
         if (ref[0] !== kind) continue;
         if (ref[0] === 't') {
           const used = (records.get(e.runId) ?? []).filter((r) => r.a === ref[1]).flatMap((r) => r.u ?? []);
@@ -316,6 +323,22 @@ export abstract class StoreReader {
     listed.forEach((e) => byId.set(`${e.runId}/${e.id}`, e));
     for (const e of wanted.length ? await this.eventsById(wanted) : []) byId.set(`${e.runId}/${e.id}`, e);
     return listed.map((e, i) => put(e, pendingRefs(envs[i]!), 'e'));
+  }
+
+  /** The originals' turn records that envelopes' `o` refs name (`run/seq`), one read of each original's. */
+  protected async originalRecords(envs: readonly Envelope[]): Promise<Map<string, StoredTurn>> {
+    const ranges = new Map<string, { from: number; to: number }>();
+    for (const e of envs)
+      for (const [, ref] of pendingRefs(e) ?? []) {
+        if (ref[0] !== 'o') continue;
+        const r = ranges.get(ref[1]);
+        ranges.set(ref[1], r ? { from: Math.min(r.from, ref[2]), to: Math.max(r.to, ref[2]) } : { from: ref[2], to: ref[2] });
+      }
+    const found = new Map<string, StoredTurn>();
+    if (!ranges.size) return found;
+    for (const [runId, records] of await this.turnsIn([...ranges].map(([runId, r]) => ({ runId, ...r }))))
+      for (const t of records) found.set(`${runId}/${t.q}`, t);
+    return found;
   }
 
   /** Rows' envelopes with their requests rebuilt (see `expand`). */

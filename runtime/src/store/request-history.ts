@@ -121,6 +121,11 @@ export class HistoryPacker {
     private readonly original?: OriginalTurns,
   ) {}
 
+  /** The run's last `node.completed` of `node` this process knows of (this commit's, or one landed): its id and output's JSON. */
+  outputOf(node: string): OutputAt | undefined {
+    return this.outputs.get(node) ?? this.known?.outputs.get(node);
+  }
+
   private last(actor: string): LastRequest | undefined {
     return this.updates.get(actor) ?? this.known?.actors.get(actor);
   }
@@ -142,25 +147,7 @@ export class HistoryPacker {
       else if (env.type === 'run.started') this.begun(env);
       else if (env.type === 'run.finished') this.finished(env, refer);
     }
-    // Outcomes the records hold, by their JSON (each taken once).
-    let outcomes: Map<string, Array<[number, number]>> | undefined;
-    for (const env of events) {
-      if (env.type !== 'tool.result' || !records.some((r) => r.u)) continue;
-      const field = payloadField(env.payload, 'ok') === true ? 'result' : 'error';
-      const value = payloadField(env.payload, field);
-      if (value === undefined) continue;
-      if (!outcomes) {
-        outcomes = new Map();
-        records.forEach((r, i) =>
-          r.u?.forEach((u, j) => {
-            const json = JSON.stringify(u.result);
-            if (json !== undefined) outcomes!.set(json, [...(outcomes!.get(json) ?? []), [i, j]]);
-          }),
-        );
-      }
-      const at = outcomes.get(JSON.stringify(value))?.shift();
-      if (at) refer(env, [field], ['u', at[0], at[1]]);
-    }
+    this.outcomes(events, records, refer);
     return {
       turns: records.length ? JSON.stringify(records) : undefined,
       pack: (json, env) => {
@@ -170,6 +157,39 @@ export class HistoryPacker {
         return { json: JSON.stringify(r.reduce<unknown>((p, [path]) => setAt(p, path, 0), env.payload)), refs: r };
       },
     };
+  }
+
+  /**
+   * Tool results whose outcome one of the row's records holds refer to it (each taken once); in a
+   * replay, those whose outcome a record of its original holds refer to that one.
+   */
+  private outcomes(events: readonly Envelope[], records: ReadonlyArray<StoredTurn | SharedTurn>, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+    let outcomes: Map<string, Array<[number, number]>> | undefined;
+    for (const env of events) {
+      if (env.type !== 'tool.result') continue;
+      const field = payloadField(env.payload, 'ok') === true ? 'result' : 'error';
+      const value = payloadField(env.payload, field);
+      if (value === undefined) continue;
+      const json = JSON.stringify(value);
+      if (records.some((r) => r.u)) {
+        if (!outcomes) {
+          outcomes = new Map();
+          records.forEach((r, i) =>
+            r.u?.forEach((u, j) => {
+              const json = JSON.stringify(u.result);
+              if (json !== undefined) outcomes!.set(json, [...(outcomes!.get(json) ?? []), [i, j]]);
+            }),
+          );
+        }
+        const at = outcomes.get(json)?.shift();
+        if (at) {
+          refer(env, [field], ['u', at[0], at[1]]);
+          continue;
+        }
+      }
+      const held = json.length >= MIN_REF_CHARS ? this.original?.outcome(json) : undefined;
+      if (held) refer(env, [field], ['o', this.original!.runId, held[0], held[1]]);
+    }
   }
 
   private request(env: Envelope, records: Array<StoredTurn | SharedTurn>, refer: (env: Envelope, path: string[], ref: Ref) => void): void {

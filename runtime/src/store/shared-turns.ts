@@ -31,6 +31,8 @@ export function namesOriginal(turns: string | undefined | null): boolean {
 /** An original run's records (resolved: whole), by actor and messages kept, which a replay's records may name. */
 export class OriginalTurns {
   private readonly byActor = new Map<string, Map<number, StoredTurn[]>>();
+  /** Where each tool outcome (its JSON) is held: the record's seq and the call's index in it. */
+  private readonly outcomes = new Map<string, [number, number]>();
 
   constructor(
     readonly runId: string,
@@ -40,7 +42,16 @@ export class OriginalTurns {
       let byKeep = this.byActor.get(r.a);
       if (!byKeep) this.byActor.set(r.a, (byKeep = new Map()));
       byKeep.set(r.k, [...(byKeep.get(r.k) ?? []), r]);
+      r.u?.forEach((u, j) => {
+        const json = JSON.stringify(u.result);
+        if (json !== undefined && !this.outcomes.has(json)) this.outcomes.set(json, [r.q, j]);
+      });
     }
+  }
+
+  /** The original's record and tool call that hold an outcome of this JSON (a tool result of the replay refers to it). */
+  outcome(json: string): [number, number] | undefined {
+    return this.outcomes.get(json);
   }
 
   /** `r` as stored: a reference to the original's record that adds the same, or `r` itself. */
