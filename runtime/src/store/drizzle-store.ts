@@ -219,11 +219,23 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     let deletedRuns = 0;
     let deletedCheckpoints = 0;
     if (policy.ttlSec !== undefined) {
-      const gone = await this.db
-        .delete(runs)
-        .where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL), lt(runs.finishedAt, sql`now() - ${policy.ttlSec} * interval '1 second'`)))
-        .returning({ id: runs.id });
-      deletedRuns = gone.length;
+      // A run a stored replay or fork refers to (its turn records, its log before the fork's step)
+      // stays until none does: each pass deletes the runs nothing refers to, then the ones those did.
+      for (;;) {
+        const gone = await this.db
+          .delete(runs)
+          .where(
+            and(
+              eq(runs.graph, graph),
+              inArray(runs.status, TERMINAL),
+              lt(runs.finishedAt, sql`now() - ${policy.ttlSec} * interval '1 second'`),
+              sql`not exists (select 1 from runs f where f.replay->>'of' = ${runs.id})`,
+            ),
+          )
+          .returning({ id: runs.id });
+        deletedRuns += gone.length;
+        if (!gone.length) break;
+      }
     }
     if (policy.keepCheckpoints !== undefined) {
       const finished = this.db
