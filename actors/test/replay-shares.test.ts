@@ -39,7 +39,13 @@ function models(): { llm: (profile: string) => LlmPort; hold: { gate?: ReturnTyp
     async complete(req: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
       if (!req.tools?.some((t) => t.name === 'read_page')) return offline.complete(req, signal);
       const read = req.messages.filter((m) => m.role === 'tool').length;
-      if (read >= PAGES) return { model: 'reader', message: { content: `I read ${read} pages.`, toolCalls: [] }, usage: { inputTokens: 10, outputTokens: 5 }, finishReason: 'stop' };
+      if (read >= PAGES)
+        return {
+          model: 'reader',
+          message: { content: `I read ${read} pages.`, toolCalls: [] },
+          usage: { inputTokens: 10, outputTokens: 5 },
+          finishReason: 'stop',
+        };
       return {
         model: 'reader',
         message: { content: '', toolCalls: [{ id: `c${read + 1}`, name: 'read_page', arguments: { page: read + 1 } }] },
@@ -136,7 +142,10 @@ describe.each(['pglite', 'postgres'] as const)('a replay shares what its origina
       expect(resultsOf(revs)).toEqual(resultsOf(evs));
       const records = (await store.turnsSince!([{ runId: replay.id, from: 0 }])).get(replay.id)!;
       expect(records.filter((t) => t.a.includes('reader')).map((t) => t.m)).toEqual(
-        (await store.turnsSince!([{ runId: run.id, from: 0 }])).get(run.id)!.filter((t) => t.a.includes('reader')).map((t) => t.m),
+        (await store.turnsSince!([{ runId: run.id, from: 0 }]))
+          .get(run.id)!
+          .filter((t) => t.a.includes('reader'))
+          .map((t) => t.m),
       );
 
       // Stored: its rows with records name the original's (format 5), in a fraction of the original's bytes.

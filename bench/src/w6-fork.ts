@@ -75,7 +75,9 @@ async function measure(turns: number): Promise<void> {
         `select count(*), coalesce(sum(octet_length(packed)), 0), coalesce(sum(octet_length(packed_turns)), 0), count(packed_turns) from journal where run_id = '${r.id}'`,
       );
       const [cps] = await psql(db.url, `select count(*), coalesce(sum(octet_length(zstate)), 0) from checkpoints where run_id = '${r.id}'`);
-      console.log(`    journal ${rows![0]} rows (${rows![3]} with turn records): bodies ${rows![1]} B deflated, turn records ${rows![2]} B; checkpoints ${cps![0]}, ${cps![1]} B deflated`);
+      console.log(
+        `    journal ${rows![0]} rows (${rows![3]} with turn records): bodies ${rows![1]} B deflated, turn records ${rows![2]} B; checkpoints ${cps![0]}, ${cps![1]} B deflated`,
+      );
     }
   } finally {
     await engine.shutdown();

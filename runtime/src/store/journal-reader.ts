@@ -155,9 +155,7 @@ export abstract class StoreReader {
     const originals = await this.turnsIn([...named].map(([runId, r]) => ({ runId, from: r.from, to: r.to })));
     const found = new Map<string, StoredTurn>();
     for (const [runId, records] of originals) for (const t of records) found.set(`${runId}/${t.q}`, t);
-    return rows.map((r) =>
-      typeof r.turns === 'string' ? { ...r, turns: putShared(r.turns, found, `journal row at seq ${r.seq} of run ${r.runId}`) } : r,
-    );
+    return rows.map((r) => (typeof r.turns === 'string' ? { ...r, turns: putShared(r.turns, found, `journal row at seq ${r.seq} of run ${r.runId}`) } : r));
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {

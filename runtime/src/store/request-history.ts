@@ -163,7 +163,11 @@ export class HistoryPacker {
    * Tool results whose outcome one of the row's records holds refer to it (each taken once); in a
    * replay, those whose outcome a record of its original holds refer to that one.
    */
-  private outcomes(events: readonly Envelope[], records: ReadonlyArray<StoredTurn | SharedTurn>, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+  private outcomes(
+    events: readonly Envelope[],
+    records: ReadonlyArray<StoredTurn | SharedTurn>,
+    refer: (env: Envelope, path: string[], ref: Ref) => void,
+  ): void {
     let outcomes: Map<string, Array<[number, number]>> | undefined;
     for (const env of events) {
       if (env.type !== 'tool.result') continue;
