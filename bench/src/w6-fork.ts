@@ -5,14 +5,14 @@
  * one after the other, each of these is made of it and the rows and `pg_column_size` bytes every
  * table gained are counted (firm counts, no timing):
  *
- * - a recorded replay from step 0 (the agent is live there: every turn runs again, served from the
- *   original);
+ * - a recorded replay from step 0 (every turn runs again, served from the original);
  * - a live fork from step 0 (a budget override: every turn runs again, made anew by the stand-in);
- * - a live fork from the last checkpoint (the agent's node done: nothing runs again).
+ * - a live fork from the last step a fork can start from (the one before the run's end).
  *
- * W6's graph is one agent node, so its checkpoints are at the run's start and after that node; a
- * checkpoint in the middle of the conversation does not exist (a replay does not restore an
- * agent's resume points), so no fork can start there.
+ * W6's graph is one agent node, so its checkpoints are at the run's start (step 1, the agent live)
+ * and its end: every replay or fork of it runs the whole conversation again, and a checkpoint in
+ * the middle of the conversation does not exist (a replay does not restore an agent's resume
+ * points), so no fork can start there.
  */
 import { z } from 'zod';
 import { Engine } from '@ao/actors';
@@ -62,7 +62,7 @@ async function measure(turns: number): Promise<void> {
     const cases: Array<[string, Parameters<Engine['replay']>[1]]> = [
       ['recorded replay from step 0', { fromStep: 0, mode: 'recorded' }],
       ['live fork from step 0', { fromStep: 0, mode: 'live', overrides: { budget: { tools: 2_000_000 } } }],
-      [`live fork from the last checkpoint (${last})`, { fromStep: last, mode: 'live', overrides: { budget: { tools: 2_000_000 } } }],
+      [`live fork from step ${last}`, { fromStep: last, mode: 'live', overrides: { budget: { tools: 2_000_000 } } }],
     ];
     for (const [label, req] of cases) {
       const before = await tableStats(db.url);
