@@ -185,8 +185,9 @@ export interface Store {
   ): Promise<Map<string, Envelope[]>>;
   /**
    * The turn records (see `turns.ts`) of each run's model requests with seq >= `from`, in seq
-   * order: what a resume reads to restore agents mid-conversation. Optional: without it, agents
-   * run again from their start.
+   * order, whole (a replay's records that name its original's are put back: see
+   * `shared-turns.ts`): what a resume reads to restore agents mid-conversation. Optional: without
+   * it, agents run again from their start.
    */
   turnsSince?(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>>;
   /**
