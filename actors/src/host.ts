@@ -131,6 +131,8 @@ export class RunHost {
     const recording = o.recording;
     return new RunJournal(deps.store, deps.bus, run.id, run.lastSeq, o.known ?? [], {
       ...(o.restored ? { step: o.restored.step } : {}),
+      // A replay's agents add what its original's did: the store may name their records instead of storing them again.
+      ...(run.replay ? { original: run.replay.of } : {}),
       ...(deps.stageFlushMs !== undefined ? { flushMs: deps.stageFlushMs } : {}),
       ...(deps.maxPayloadBytes !== undefined ? { maxPayloadBytes: deps.maxPayloadBytes } : {}),
       // A commit whose outcome is unknown ends this hosting: the run is resumed from the log.

@@ -14,7 +14,8 @@ import type { Engine } from '../src/mod.js';
  * its turn records. Both are in the run's own journal, which retention never cuts: it deletes
  * checkpoints (a kept one still reads whole, and a replay or fork from it works) or whole runs
  * (their journal rows, turn records, contents and checkpoints go together, by the foreign keys).
- * Nothing is shared between runs, so there is nothing else to keep or collect.
+ * Between runs, a replay refers to its original, which retention keeps while a replay of it is
+ * stored (replay-shares.test.ts).
  */
 const PAGES = 12;
 const page = (i: number) => ({ page: i, text: `page ${i}: ${'lorem ipsum '.repeat(30)}` });

@@ -145,6 +145,8 @@ export interface Staged {
 /** How a journal is set up besides its run (the options of `RunJournal`'s constructor). */
 export interface JournalOptions {
   replay?: JournalReplay;
+  /** The run this one replays (recorded or live, or forks): the store may share its original's turn records. */
+  original?: string;
   step?: number;
   /** Called with every append's new envelopes once they are accepted (staged or committed), in seq order. */
   onWrite?: (fresh: readonly Envelope[]) => void;

@@ -243,6 +243,7 @@ export class RunJournal extends JournalAccept implements ActorJournal {
           ...(checkpoints.length ? { checkpoints } : {}),
           ...(this.o.owner !== undefined ? { owner: this.o.owner } : {}),
           ...(turns.length ? { turns: new Map(turns) } : {}),
+          ...(this.o.original !== undefined ? { original: this.o.original } : {}),
         });
       } catch (e) {
         this.commitFailed(e, items, late, seqBefore);

@@ -14,6 +14,8 @@ import type { BucketTable } from '../llm/limits/mod.js';
 import { APPEND_FREE_SQL, JOURNAL_COLUMNS, TERMINAL, groupable, outputAsStored, rowOf, stateTextOf } from './store-rows.js';
 import type { Row } from './store-rows.js';
 import { StoreRuns } from './store-runs.js';
+import { OriginalTurns } from './shared-turns.js';
+import { outputsByRef } from './state-refs.js';
 
 export type { Db } from './store-rows.js';
 
@@ -25,23 +27,30 @@ export type { Db } from './store-rows.js';
  */
 export class DrizzleStore extends StoreRuns implements Store, BucketTable {
   async commit(input: CommitBatch): Promise<void> {
-    const { checkpoint: one, checkpoints: many, turns, ...rest } = input;
-    const cps = [...(one ? [one] : []), ...(many ?? [])];
+    const { checkpoint: one, checkpoints: many, turns, original, ...rest } = input;
+    // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
+    const pk = new ContentPacker(rest.runId, this.known.get(rest.runId), this.contentMinChars);
+    // An agent's requests are stored as what they add to its previous one, in turn records the
+    // tool results of the same commit refer to (see request-history.ts, turns.ts). A replay's
+    // records, and its tool results, name its original's where they hold the same (see shared-turns.ts).
+    const shared =
+      original && rest.events.some((e) => e.type === 'llm.request' || e.type === 'tool.result')
+        ? await this.originalTurns(original).catch(() => undefined)
+        : undefined;
+    const hp = this.histories.packer(rest.runId, turns, shared);
+    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
+    const zip = new RowZipper(this.dicts);
+    const row = rowOf(rest.events, pk, hp, zip);
+    // Node outputs the run's `node.completed` envelopes hold (as far as this process knows) are referred to (see state-refs.ts).
+    const cps = [...(one ? [one] : []), ...(many ?? [])].map((c) => ({ ...c, state: outputsByRef(c.state, (node) => hp.outputOf(node)) }));
     const batch = {
       ...rest,
       ...(cps.length ? { checkpoints: cps } : {}),
       ...(rest.patch?.output !== undefined ? { patch: { ...rest.patch, output: outputAsStored(rest.patch.output, rest.events) } } : {}),
     };
     const maxSeq = batch.events.reduce((m, e) => Math.max(m, e.seq), 0);
-    // Long strings go to the run's contents, once; the rows hold references (see content-refs.ts).
-    const pk = new ContentPacker(batch.runId, this.known.get(batch.runId), this.contentMinChars);
-    // An agent's requests are stored as what they add to its previous one, in turn records the
-    // tool results of the same commit refer to (see request-history.ts, turns.ts).
-    const hp = this.histories.packer(batch.runId, turns);
-    // Rows are deflated against an earlier row of their run (see journal-zip.ts).
-    const zip = new RowZipper(this.dicts);
     try {
-      await this.commitPacked(batch, maxSeq, pk, rowOf(batch.events, pk, hp, zip));
+      await this.commitPacked(batch, maxSeq, pk, row);
     } catch (e) {
       // Its row may or may not be stored: the run's dictionary starts again (it is a range of rows).
       this.dicts.forget(batch.runId);
@@ -192,15 +201,41 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     return this.raw!(`ao_commit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values);
   }
 
+  /** The records of a run replays refer to, read once (a few recent originals remembered). */
+  protected originalTurns(runId: string): Promise<OriginalTurns> {
+    let known = this.originals.get(runId);
+    if (!known) {
+      if (this.originals.size >= 8) this.originals.delete(this.originals.keys().next().value!);
+      known = this.turnsIn([{ runId, from: 0 }]).then((m) => new OriginalTurns(runId, m.get(runId) ?? []));
+      // A failed read is tried again by the next commit.
+      known.catch(() => this.originals.delete(runId));
+      this.originals.set(runId, known);
+    }
+    return known;
+  }
+  private readonly originals = new Map<string, Promise<OriginalTurns>>();
+
   async sweep(graph: string, policy: Retention): Promise<{ runs: number; checkpoints: number }> {
     let deletedRuns = 0;
     let deletedCheckpoints = 0;
     if (policy.ttlSec !== undefined) {
-      const gone = await this.db
-        .delete(runs)
-        .where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL), lt(runs.finishedAt, sql`now() - ${policy.ttlSec} * interval '1 second'`)))
-        .returning({ id: runs.id });
-      deletedRuns = gone.length;
+      // A run a stored replay or fork refers to (its turn records, its log before the fork's step)
+      // stays until none does: each pass deletes the runs nothing refers to, then the ones those did.
+      for (;;) {
+        const gone = await this.db
+          .delete(runs)
+          .where(
+            and(
+              eq(runs.graph, graph),
+              inArray(runs.status, TERMINAL),
+              lt(runs.finishedAt, sql`now() - ${policy.ttlSec} * interval '1 second'`),
+              sql`not exists (select 1 from runs f where f.replay->>'of' = ${runs.id})`,
+            ),
+          )
+          .returning({ id: runs.id });
+        deletedRuns += gone.length;
+        if (!gone.length) break;
+      }
     }
     if (policy.keepCheckpoints !== undefined) {
       const finished = this.db

@@ -3,6 +3,7 @@ import { parseEnvelope, payloadJsonOf } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
 import type { RowZipper } from './journal-zip.js';
 import { addedMessages } from './turns.js';
+import { namesOriginal } from './shared-turns.js';
 import type { StoredTurn } from './turns.js';
 
 /**
@@ -26,6 +27,12 @@ export const JOURNAL_FORMAT_TURNS = 3;
  * them before it reads the row as format 3.
  */
 export const JOURNAL_FORMAT_ZIPPED = 4;
+/**
+ * Format 5 (issue 22): a format-3 or -4 row (written deflated, as 4) of a replay or fork some of
+ * whose turn records name its original's records instead of holding the same messages again (see ./shared-turns.ts). The
+ * store puts those back before it reads the row as format 3.
+ */
+export const JOURNAL_FORMAT_SHARED = 5;
 
 /**
  * One envelope in a row's body: `[type, from, to, causation, dtMs, payload, trace?, seq?, refs?]`.
@@ -39,11 +46,13 @@ export const JOURNAL_FORMAT_ZIPPED = 4;
  *   payload: `["m", r]` the messages of the row's record r's request (rebuilt in seq order, see
  *   `rebuildRequests`), `["u", r, j]` the outcome of record r's tool call j, `["t", actor, n]`
  *   the first n tool calls of the actor's records (its output's `tools`), `["e", id, ...field]`
- *   the value at `field` of the payload of the run's envelope `id` (a node's output).
+ *   the value at `field` of the payload of the run's envelope `id` (a node's output), `["o", run,
+ *   q, j]` (format 5, a replay's) the outcome of tool call j of the record at seq q of the run it
+ *   replays (see ./shared-turns.ts).
  */
 type Packed = [string, string, string, string | number | null, number, unknown, (Envelope['trace'] | 0)?, (number | null)?, Refs?];
 /** Where a part of a payload is held (see `Packed`). */
-export type Ref = ['m', number] | ['u', number, number] | ['t', string, number] | ['e', string, ...string[]];
+export type Ref = ['m', number] | ['u', number, number] | ['t', string, number] | ['e', string, ...string[]] | ['o', string, number, number];
 /** Parts of a payload held elsewhere: each its path in the payload and where it is. */
 export type Refs = Array<[string[], Ref]>;
 
@@ -156,7 +165,7 @@ export function journalRows(
       run_id: runId,
       seq: first.seq,
       last_seq: sorted.at(-1)!.seq,
-      format: zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT,
+      format: namesOriginal(records) ? JOURNAL_FORMAT_SHARED : zip ? JOURNAL_FORMAT_ZIPPED : records || referring ? JOURNAL_FORMAT_TURNS : JOURNAL_FORMAT,
       ids: sorted.map((e) => e.id),
       time: first.time,
     };
@@ -186,8 +195,8 @@ export function unpackRow(row: JournalRow): Envelope[] {
       details: { runId: row.runId, seq: row.seq },
       ...(cause ? { cause } : {}),
     });
-  if (row.format !== JOURNAL_FORMAT && row.format !== JOURNAL_FORMAT_TURNS && row.format !== JOURNAL_FORMAT_ZIPPED)
-    throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_ZIPPED})`);
+  if (!Number.isInteger(row.format) || row.format < JOURNAL_FORMAT || row.format > JOURNAL_FORMAT_SHARED)
+    throw fail(`format ${row.format} (this code reads formats ${JOURNAL_FORMAT} to ${JOURNAL_FORMAT_SHARED})`);
   // A format-4 row reaches here inflated (the store does it: it may need another row's text).
   if (row.body === null || row.body === undefined) throw fail('its body was not inflated');
   const body = typeof row.body === 'string' ? (JSON.parse(row.body) as unknown) : row.body;
@@ -205,12 +214,13 @@ export function unpackRow(row: JournalRow): Envelope[] {
     let payload = stored;
     const later: Refs = [];
     for (const [path, ref] of refs ?? []) {
-      if (ref[0] === 't' || ref[0] === 'e') {
+      if (ref[0] === 't' || ref[0] === 'e' || ref[0] === 'o') {
         later.push([path, ref]);
         continue;
       }
       const r = records[ref[1]];
       if (!r) throw fail(`envelope ${i} refers to turn record ${ref[1]}, which the row does not hold`);
+      if (!Array.isArray(r.m)) throw fail(`turn record ${ref[1]} names its original's, which was not put back`);
       if (ref[0] === 'm') payload = setAt(payload, path, { prev: r.a, keep: r.k, add: addedMessages(r) });
       else {
         const u = r.u?.[ref[2]];

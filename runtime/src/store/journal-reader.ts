@@ -9,6 +9,7 @@ import { seqBounds } from './seq-bounds.js';
 import { pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import type { JournalRow, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
+import { namedRecords, putShared } from './shared-turns.js';
 import { dictionaryRowsOf, inflateText, RowDictionaries, rowText } from './journal-zip.js';
 import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
@@ -106,9 +107,15 @@ export abstract class StoreReader {
   }
 
   async turnsSince(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>> {
+    return this.turnsIn(ranges);
+  }
+
+  /** The turn records of each run's requests with `from` <= seq (<= `to`), whole (a replay's shared ones put back). */
+  protected async turnsIn(ranges: ReadonlyArray<{ runId: string; from: number; to?: number }>): Promise<Map<string, StoredTurn[]>> {
     const out = new Map<string, StoredTurn[]>(ranges.map((r) => [r.runId, []]));
     if (!ranges.length) return out;
     const from = new Map(ranges.map((r) => [r.runId, r.from]));
+    const to = new Map(ranges.map((r) => [r.runId, r.to ?? 2 ** 31 - 1]));
     // Only the records: a row's body is not read (nor detoasted).
     const stored = await this.db
       .select({
@@ -119,8 +126,8 @@ export abstract class StoreReader {
       })
       .from(journal)
       .innerJoin(
-        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[]) as f(run_id, from_seq)`,
-        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
+        sql`unnest(${sql.param(ranges.map((r) => r.runId))}::text[], ${sql.param(ranges.map((r) => r.from))}::int[], ${sql.param(ranges.map((r) => to.get(r.runId)!))}::int[]) as f(run_id, from_seq, to_seq)`,
+        sql`${journal.runId} = f.run_id and ${journal.lastSeq} >= f.from_seq and ${journal.seq} <= f.to_seq and (${journal.turns} is not null or ${journal.packedTurns} is not null)`,
       )
       .orderBy(asc(journal.runId), asc(journal.seq));
     const rows = (await this.inflate(stored.map((r) => ({ ...r, body: null, z: null })))).map((r) => ({
@@ -129,11 +136,26 @@ export abstract class StoreReader {
       turns: r.turns as string,
     }));
     const content = await this.contentsOf(rows.map((r) => ({ runId: r.runId, text: r.turns })));
-    for (const r of rows) {
-      const text = content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns;
-      for (const t of turnsOf({ turns: text })) if (t.q >= from.get(r.runId)!) out.get(r.runId)!.push(t);
-    }
+    const resolved = rows.map((r) => ({
+      ...r,
+      turns: content ? resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), `turn records at seq ${r.seq} of run ${r.runId}`) : r.turns,
+    }));
+    for (const r of await this.withShared(resolved))
+      for (const t of turnsOf({ turns: r.turns })) if (t.q >= from.get(r.runId)! && t.q <= to.get(r.runId)!) out.get(r.runId)!.push(t);
     return out;
+  }
+
+  /**
+   * Rows whose turn records name their original's (a replay's, format 5) with those put back
+   * whole: one read of the records named, of each original (itself read whole the same way).
+   */
+  protected async withShared<R extends { runId: string; seq: number; turns?: unknown }>(rows: R[]): Promise<R[]> {
+    const named = namedRecords(rows.flatMap((r) => (typeof r.turns === 'string' ? [r.turns] : [])));
+    if (!named.size) return rows;
+    const originals = await this.turnsIn([...named].map(([runId, r]) => ({ runId, from: r.from, to: r.to })));
+    const found = new Map<string, StoredTurn>();
+    for (const [runId, records] of originals) for (const t of records) found.set(`${runId}/${t.q}`, t);
+    return rows.map((r) => (typeof r.turns === 'string' ? { ...r, turns: putShared(r.turns, found, `journal row at seq ${r.seq} of run ${r.runId}`) } : r));
   }
 
   async listEvents(runId: string, q: { after?: number; upTo?: number; limit: number }): Promise<Envelope[]> {
@@ -223,13 +245,15 @@ export abstract class StoreReader {
     const content = await this.contentsOf(
       rows.flatMap((r) => [{ runId: r.runId, text: r.body as string }, ...(typeof r.turns === 'string' ? [{ runId: r.runId, text: r.turns }] : [])]),
     );
-    if (!content) return rows;
+    if (!content) return this.withShared(rows);
     const where = (r: JournalRow) => `journal row at seq ${r.seq} of run ${r.runId}`;
-    return rows.map((r) => ({
-      ...r,
-      body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
-      ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
-    }));
+    return this.withShared(
+      rows.map((r) => ({
+        ...r,
+        body: resolveRefs(r.body as string, (h) => content.get(`${r.runId}/${h}`), where(r)),
+        ...(typeof r.turns === 'string' ? { turns: resolveRefs(r.turns, (h) => content.get(`${r.runId}/${h}`), where(r)) } : {}),
+      })),
+    );
   }
 
   /**
@@ -264,10 +288,17 @@ export abstract class StoreReader {
       }
     }
     const records = turnsOf.size ? await this.turnsSince([...turnsOf].map((runId) => ({ runId, from: 0 }))) : new Map<string, StoredTurn[]>();
+    const originals = await this.originalRecords(waiting);
     const corrupt = (e: Envelope, why: string) => new AoError('AO_STORE_CORRUPT', `${e.type} at seq ${e.seq} of run ${e.runId} ${why}`);
     const put = (e: Envelope, refs: Refs | undefined, kind: 't' | 'e'): Envelope => {
       let payload = e.payload;
       for (const [path, ref] of refs ?? []) {
+        if (ref[0] === 'o' && kind === 't') {
+          const u = originals.get(`${ref[1]}/${ref[2]}`)?.u?.[ref[3]];
+          if (!u) throw corrupt(e, `refers to tool call ${ref[3]} of turn record ${ref[2]} of run ${ref[1]}, which the store does not hold`);
+          payload = setAt(payload, path, u.result);
+          continue;
+        }
         if (ref[0] !== kind) continue;
         if (ref[0] === 't') {
           const used = (records.get(e.runId) ?? []).filter((r) => r.a === ref[1]).flatMap((r) => r.u ?? []);
@@ -290,6 +321,22 @@ export abstract class StoreReader {
     listed.forEach((e) => byId.set(`${e.runId}/${e.id}`, e));
     for (const e of wanted.length ? await this.eventsById(wanted) : []) byId.set(`${e.runId}/${e.id}`, e);
     return listed.map((e, i) => put(e, pendingRefs(envs[i]!), 'e'));
+  }
+
+  /** The originals' turn records that envelopes' `o` refs name (`run/seq`), one read of each original's. */
+  protected async originalRecords(envs: readonly Envelope[]): Promise<Map<string, StoredTurn>> {
+    const ranges = new Map<string, { from: number; to: number }>();
+    for (const e of envs)
+      for (const [, ref] of pendingRefs(e) ?? []) {
+        if (ref[0] !== 'o') continue;
+        const r = ranges.get(ref[1]);
+        ranges.set(ref[1], r ? { from: Math.min(r.from, ref[2]), to: Math.max(r.to, ref[2]) } : { from: ref[2], to: ref[2] });
+      }
+    const found = new Map<string, StoredTurn>();
+    if (!ranges.size) return found;
+    for (const [runId, records] of await this.turnsIn([...ranges].map(([runId, r]) => ({ runId, ...r }))))
+      for (const t of records) found.set(`${runId}/${t.q}`, t);
+    return found;
   }
 
   /** Rows' envelopes with their requests rebuilt (see `expand`). */

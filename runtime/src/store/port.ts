@@ -76,6 +76,8 @@ export interface CommitBatch {
   owner?: string;
   /** What agent loops add to the turn records of their requests among `events`, by request envelope id (see `turns.ts`). */
   turns?: ReadonlyMap<string, TurnExtras>;
+  /** The run this one replays (a replay or fork): its turn records may name the original's instead of holding them again. */
+  original?: string;
 }
 
 export interface Store {
@@ -183,8 +185,9 @@ export interface Store {
   ): Promise<Map<string, Envelope[]>>;
   /**
    * The turn records (see `turns.ts`) of each run's model requests with seq >= `from`, in seq
-   * order: what a resume reads to restore agents mid-conversation. Optional: without it, agents
-   * run again from their start.
+   * order, whole (a replay's records that name its original's are put back: see
+   * `shared-turns.ts`): what a resume reads to restore agents mid-conversation. Optional: without
+   * it, agents run again from their start.
    */
   turnsSince?(ranges: ReadonlyArray<{ runId: string; from: number }>): Promise<Map<string, StoredTurn[]>>;
   /**

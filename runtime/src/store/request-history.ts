@@ -6,6 +6,7 @@ import { setAt } from './journal-format.js';
 import type { PackedPayload, Ref, Refs } from './journal-format.js';
 import { packAdded } from './turns.js';
 import type { StoredTurn, TurnExtras, UsedTool } from './turns.js';
+import type { OriginalTurns, SharedTurn } from './shared-turns.js';
 
 /**
  * An agent's model requests carry its whole conversation: turn k's `llm.request` holds every
@@ -59,9 +60,13 @@ export class RequestHistories {
 
   constructor(private readonly maxRuns = 500) {}
 
-  /** What one commit of `runId` stores (its turn records, and its payloads referring to them); `extras` by request envelope id. */
-  packer(runId: string, extras?: ReadonlyMap<string, TurnExtras>): HistoryPacker {
-    return new HistoryPacker(this.runs.get(runId), extras);
+  /**
+   * What one commit of `runId` stores (its turn records, and its payloads referring to them);
+   * `extras` by request envelope id; `original`: the records of the run it replays, which its own
+   * may name instead of holding the same messages again (see shared-turns.ts).
+   */
+  packer(runId: string, extras?: ReadonlyMap<string, TurnExtras>, original?: OriginalTurns): HistoryPacker {
+    return new HistoryPacker(this.runs.get(runId), extras, original);
   }
 
   /** The commit landed: its requests and outputs are the ones the next commits continue and refer to. */
@@ -113,7 +118,13 @@ export class HistoryPacker {
   constructor(
     private readonly known: RunMemory | undefined,
     private readonly extras?: ReadonlyMap<string, TurnExtras>,
+    private readonly original?: OriginalTurns,
   ) {}
+
+  /** The run's last `node.completed` of `node` this process knows of (this commit's, or one landed): its id and output's JSON. */
+  outputOf(node: string): OutputAt | undefined {
+    return this.outputs.get(node) ?? this.known?.outputs.get(node);
+  }
 
   private last(actor: string): LastRequest | undefined {
     return this.updates.get(actor) ?? this.known?.actors.get(actor);
@@ -126,7 +137,7 @@ export class HistoryPacker {
    * calls of its actor's records by reference; the run's output refers to its nodes' outputs.
    */
   row(events: readonly Envelope[]): RowPlan {
-    const records: StoredTurn[] = [];
+    const records: Array<StoredTurn | SharedTurn> = [];
     const refs = new Map<Envelope, Refs>();
     const refer = (env: Envelope, path: string[], ref: Ref) => refs.set(env, [...(refs.get(env) ?? []), [path, ref]]);
     for (const env of events) {
@@ -136,25 +147,7 @@ export class HistoryPacker {
       else if (env.type === 'run.started') this.begun(env);
       else if (env.type === 'run.finished') this.finished(env, refer);
     }
-    // Outcomes the records hold, by their JSON (each taken once).
-    let outcomes: Map<string, Array<[number, number]>> | undefined;
-    for (const env of events) {
-      if (env.type !== 'tool.result' || !records.some((r) => r.u)) continue;
-      const field = payloadField(env.payload, 'ok') === true ? 'result' : 'error';
-      const value = payloadField(env.payload, field);
-      if (value === undefined) continue;
-      if (!outcomes) {
-        outcomes = new Map();
-        records.forEach((r, i) =>
-          r.u?.forEach((u, j) => {
-            const json = JSON.stringify(u.result);
-            if (json !== undefined) outcomes!.set(json, [...(outcomes!.get(json) ?? []), [i, j]]);
-          }),
-        );
-      }
-      const at = outcomes.get(JSON.stringify(value))?.shift();
-      if (at) refer(env, [field], ['u', at[0], at[1]]);
-    }
+    this.outcomes(events, records, refer);
     return {
       turns: records.length ? JSON.stringify(records) : undefined,
       pack: (json, env) => {
@@ -166,7 +159,44 @@ export class HistoryPacker {
     };
   }
 
-  private request(env: Envelope, records: StoredTurn[], refer: (env: Envelope, path: string[], ref: Ref) => void): void {
+  /**
+   * Tool results whose outcome one of the row's records holds refer to it (each taken once); in a
+   * replay, those whose outcome a record of its original holds refer to that one.
+   */
+  private outcomes(
+    events: readonly Envelope[],
+    records: ReadonlyArray<StoredTurn | SharedTurn>,
+    refer: (env: Envelope, path: string[], ref: Ref) => void,
+  ): void {
+    let outcomes: Map<string, Array<[number, number]>> | undefined;
+    for (const env of events) {
+      if (env.type !== 'tool.result') continue;
+      const field = payloadField(env.payload, 'ok') === true ? 'result' : 'error';
+      const value = payloadField(env.payload, field);
+      if (value === undefined) continue;
+      const json = JSON.stringify(value);
+      if (records.some((r) => r.u)) {
+        if (!outcomes) {
+          outcomes = new Map();
+          records.forEach((r, i) =>
+            r.u?.forEach((u, j) => {
+              const json = JSON.stringify(u.result);
+              if (json !== undefined) outcomes!.set(json, [...(outcomes!.get(json) ?? []), [i, j]]);
+            }),
+          );
+        }
+        const at = outcomes.get(json)?.shift();
+        if (at) {
+          refer(env, [field], ['u', at[0], at[1]]);
+          continue;
+        }
+      }
+      const held = json.length >= MIN_REF_CHARS ? this.original?.outcome(json) : undefined;
+      if (held) refer(env, [field], ['o', this.original!.runId, held[0], held[1]]);
+    }
+  }
+
+  private request(env: Envelope, records: Array<StoredTurn | SharedTurn>, refer: (env: Envelope, path: string[], ref: Ref) => void): void {
     const messages = payloadField(env.payload, 'messages');
     if (!Array.isArray(messages)) return;
     const extras = this.extras?.get(env.id);
@@ -180,14 +210,16 @@ export class HistoryPacker {
     // A copy: the actor may push to its array after this request.
     this.updates.set(env.from, { seq: env.seq, messages: [...messages], ...(prev?.used || used ? { used: [...(prev?.used ?? []), ...(used ?? [])] } : {}) });
     if (keep === 0 && !extras) return;
-    records.push({
+    const record: StoredTurn = {
       a: env.from,
       q: env.seq,
       k: keep,
       m: packAdded(messages.slice(keep), used),
       ...(used ? { u: used } : {}),
       ...(extras?.state ? { s: extras.state } : {}),
-    });
+    };
+    // A replay's record that adds what its original's did names that record (a tool result of the row then stays in its payload).
+    records.push(this.original?.share(record) ?? record);
     refer(env, ['messages'], ['m', records.length - 1]);
   }
 

@@ -1,6 +1,8 @@
 import { AoError } from '@ao/graphs';
 import type { Envelope } from '../envelope/mod.js';
 
+const MIN_HELD_CHARS = 160;
+
 /**
  * A part of a checkpoint's state held by the run's log instead (issue 22): the value at `field`
  * of the payload of envelope `id`, which belongs at `path` of the state (a node's output, held
@@ -33,4 +35,29 @@ export function putRefs(state: unknown, lookup: (id: string) => Envelope | undef
     for (const k of r.path.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
     at[r.path.at(-1)!] = value;
   }
+}
+
+/**
+ * A checkpoint state with each node output that the run's last `node.completed` of that node holds
+ * (`held` gives its id and the output's JSON, as far as the store knows) moved to its `$refs`. The
+ * supervisor refers to its own nodes' outputs already; a replay's cannot tell its own
+ * `node.completed` from one inherited from its original, so it writes them whole, and the store
+ * refers to those of its own log (issue 22: a replay's checkpoint held the agent's whole output,
+ * every tool result of its conversation, again).
+ */
+export function outputsByRef(state: unknown, held: (node: string) => { id: string; json: string } | undefined): unknown {
+  const sched = (state as { sched?: { outputs?: unknown } } | null)?.sched;
+  const outputs = sched?.outputs;
+  if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) return state;
+  const refs: StateRef[] = [];
+  const rest: Record<string, unknown> = { ...(outputs as Record<string, unknown>) };
+  for (const [node, output] of Object.entries(rest)) {
+    const at = held(node);
+    // A short output costs less than its reference.
+    if (!at || at.json.length < MIN_HELD_CHARS || at.json !== JSON.stringify(output)) continue;
+    delete rest[node];
+    refs.push({ path: ['sched', 'outputs', node], id: at.id, field: ['output'] });
+  }
+  if (!refs.length) return state;
+  return { ...(state as object), sched: { ...sched, outputs: rest }, $refs: [...stateRefsOf(state), ...refs] };
 }
