@@ -223,7 +223,7 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
     expect(view.used.tokens).toBe(settled);
   });
 
-  it('a wallClockSec limit of 1 s stops a run whose tool sleeps 10 s within ~2 s, budget_exceeded on wallClockSec, and aborts the tool', async () => {
+  it('a wallClockSec limit of 1 s stops a run whose tool sleeps 10 s before the sleep ends, budget_exceeded on wallClockSec, and aborts the tool', async () => {
     slept.started = 0;
     slept.aborted = 0;
     const t0 = Date.now();
@@ -237,7 +237,8 @@ describe('budgets through the HTTP gateway (PGlite)', () => {
     expect(run.error).toMatchObject({ code: 'AO_BUDGET_EXCEEDED', details: { limit: 'wallClockSec', scope: 'run', value: 1, actor: 'supervisor' } });
     expect(run.error!.details!.used as number).toBeGreaterThanOrEqual(1);
     expect(elapsed).toBeGreaterThanOrEqual(950);
-    expect(elapsed).toBeLessThan(2000);
+    // Stopped well before the tool's 10 s sleep could end (not a speed bound: ~1 s quiet, slower under load).
+    expect(elapsed).toBeLessThan(9_000);
     // The tool started and its signal fired (the abort lands as the run's actors stop).
     const deadline = Date.now() + 1000;
     while (slept.aborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
