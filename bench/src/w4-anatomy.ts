@@ -27,6 +27,13 @@ async function main(): Promise<void> {
       printByType(bodies, per, 'step');
       const cps = await psql(url, `select count(*), coalesce(sum(size_bytes), 0), coalesce(sum(pg_column_size(c.*)),0) from checkpoints c`);
       console.log(`\ncheckpoints: ${cps[0]![0]} rows, ${cps[0]![1]} bytes of state JSON, ${cps[0]![2]} B as stored`);
+      const cc = await psql(
+        url,
+        `select coalesce(sum(pg_column_size(run_id)),0), coalesce(sum(pg_column_size(node)),0), coalesce(sum(pg_column_size(graph_version)),0), coalesce(sum(pg_column_size(zstate)),0), coalesce(sum(pg_column_size(state)),0) from checkpoints`,
+      );
+      console.log(`checkpoint columns: run_id ${cc[0]![0]} B, node ${cc[0]![1]} B, graph_version ${cc[0]![2]} B, zstate ${cc[0]![3]} B, state ${cc[0]![4]} B`);
+      const jc = await psql(url, `select coalesce(sum(pg_column_size(run_id)),0), coalesce(sum(pg_column_size(time)),0) from journal`);
+      console.log(`journal run_id ${jc[0]![0]} B, time ${jc[0]![1]} B`);
       console.log('\ntwo journal rows from the middle of the run:');
       for (const b of bodies.slice(Math.floor(bodies.length / 2), Math.floor(bodies.length / 2) + 2)) console.log(b);
       const cp = await psql(

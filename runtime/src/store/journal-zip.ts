@@ -12,16 +12,21 @@ import { AoError } from '@ao/graphs';
  *   of the format: a row written with it is read with it, so it never changes (a new dictionary
  *   is a new kind byte).
  * - and, past it, the text of the first rows of the same run (their bodies and records as
- *   written, before deflating; at least {@link DICTIONARY_BYTES} of them): the run's own names
- *   (node, actor, tool, model) and the shapes of its commits, which no fixed dictionary knows.
- *   Those rows are deflated with the base dictionary alone, so reading a row takes at most a few
- *   others, whose text a reader keeps.
+ *   written, before deflating; at least {@link DICTIONARY_BYTES} of them, or
+ *   {@link DICTIONARY_ROWS} rows): the run's own names (node, actor, tool, model), the shapes of
+ *   its commits and the text its steps repeat, which no fixed dictionary knows. Those rows are
+ *   deflated against the ones before them (kind 3; the run's first row against the base
+ *   dictionary alone), so reading a row takes one read of at most a few dozen others, whose text
+ *   a reader keeps.
  *
- * A deflated text is `kind` (1 byte: 1 the base dictionary alone, 2 with rows' text), for kind 2
- * the seqs of the first and the last of those rows (every row of the run between them, in seq
- * order) and the CRC-32 of their text (4 bytes each, big-endian), then the raw deflate stream.
- * The CRC makes a row read against any other text than the one it was written against (which raw
- * deflate would not notice) fail loudly.
+ * A deflated text is `kind` (1 byte: 1 the base dictionary alone, 2 with rows' text, 3 with the
+ * text of the run's dictionary rows before it), for kinds 2 and 3 the seqs of the first and the
+ * last of those rows (every row of the run between them, in seq order) and the CRC-32 of their
+ * text (4 bytes each, big-endian), then the raw deflate stream. The CRC makes a row read against
+ * any other text than the one it was written against (which raw deflate would not notice) fail
+ * loudly. Kind 3 (issue 18, 2026-12-06) is read as kind 2: it tells a reader that the rows it
+ * names may be deflated against their own predecessors, which a reader before it refused as a
+ * chain too long; such a reader now refuses kind 3 by name instead.
  */
 
 const BASE_PARTS = [
@@ -104,8 +109,14 @@ export const BASE_DICTIONARY = Buffer.from(BASE_PARTS.join(''), 'utf8');
 const HEAD = 13;
 /** deflate looks back 32 KiB: what a dictionary may hold. */
 const WINDOW = 32 * 1024;
-/** A run's first rows are its dictionary once their text reaches this many bytes. */
-export const DICTIONARY_BYTES = 4096;
+/**
+ * A run's first rows are its dictionary once their text reaches this many bytes (4 KiB until
+ * 2026-12-06: a W4 loop's first rows then held its start node alone, not the text its later
+ * steps repeat) or once there are {@link DICTIONARY_ROWS} of them.
+ */
+export const DICTIONARY_BYTES = 16_384;
+/** At most this many rows are a run's dictionary (each is deflated against those before it). */
+export const DICTIONARY_ROWS = 32;
 
 /** The rows later rows of a run are deflated against: the first and last seq, and their text (each row's, joined by newlines). */
 export interface RowsText {
@@ -132,12 +143,15 @@ function madeOf(rows: RowsText): { bytes: Buffer; crc: number } {
 
 const dictionary = (rows: RowsText | undefined): Buffer => (rows ? madeOf(rows).bytes : BASE_DICTIONARY);
 
-/** `text` deflated, against the base dictionary and (if given) a run's first rows. */
-export function deflateText(text: string, rows?: RowsText): Buffer {
+/**
+ * `text` deflated, against the base dictionary and (if given) a run's first rows; `gathering`: the
+ * text is of a row that will be one of the run's dictionary rows itself (kind 3).
+ */
+export function deflateText(text: string, rows?: RowsText, gathering = false): Buffer {
   const body = deflateRawSync(Buffer.from(text, 'utf8'), { dictionary: dictionary(rows) });
   if (!rows) return Buffer.concat([Buffer.of(1), body]);
   const head = Buffer.alloc(HEAD);
-  head[0] = 2;
+  head[0] = gathering ? 3 : 2;
   head.writeUInt32BE(rows.from, 1);
   head.writeUInt32BE(rows.to, 5);
   head.writeUInt32BE(madeOf(rows).crc, 9);
@@ -146,7 +160,7 @@ export function deflateText(text: string, rows?: RowsText): Buffer {
 
 /** The seqs of the rows a deflated text was deflated against, if any. */
 export function dictionaryRowsOf(z: Buffer): { from: number; to: number } | undefined {
-  if (z[0] === 2 && z.length >= HEAD) return { from: z.readUInt32BE(1), to: z.readUInt32BE(5) };
+  if ((z[0] === 2 || z[0] === 3) && z.length >= HEAD) return { from: z.readUInt32BE(1), to: z.readUInt32BE(5) };
   return undefined;
 }
 
@@ -154,15 +168,15 @@ export function dictionaryRowsOf(z: Buffer): { from: number; to: number } | unde
 export function inflateText(z: Buffer, rows: RowsText | undefined, where: string): string {
   const fail = (why: string, cause?: unknown) => new AoError('AO_STORE_CORRUPT', `${where} cannot be read: ${why}`, cause ? { cause } : {});
   const kind = z[0];
-  if (kind !== 1 && kind !== 2) throw fail(`its deflated text is of kind ${String(kind)} (this code reads kinds 1 and 2)`);
-  if (kind === 2) {
+  if (kind !== 1 && kind !== 2 && kind !== 3) throw fail(`its deflated text is of kind ${String(kind)} (this code reads kinds 1 to 3)`);
+  if (kind !== 1) {
     const named = dictionaryRowsOf(z);
     if (!named || !rows || rows.from !== named.from || rows.to !== named.to)
       throw fail(`it was deflated against the rows at seqs ${named ? `${named.from}-${named.to}` : '?'}, which were not given`);
     if (madeOf(rows).crc !== z.readUInt32BE(9)) throw fail(`it was deflated against another text than the rows at seqs ${rows.from}-${rows.to} hold`);
   }
   try {
-    return inflateRawSync(z.subarray(kind === 1 ? 1 : HEAD), { dictionary: dictionary(kind === 2 ? rows : undefined) }).toString('utf8');
+    return inflateRawSync(z.subarray(kind === 1 ? 1 : HEAD), { dictionary: dictionary(kind === 1 ? undefined : rows) }).toString('utf8');
   } catch (e) {
     throw fail('its deflated text is damaged', e);
   }
@@ -174,6 +188,8 @@ interface Building {
   to: number;
   texts: string[];
   bytes: number;
+  /** The rows gathered so far, as the next one is deflated against (kind 3). */
+  sofar?: RowsText;
   done?: RowsText;
 }
 
@@ -192,7 +208,15 @@ export class RowDictionaries {
     return this.runs.get(runId)?.done;
   }
 
-  /** The run's next row (as written, deflated against no row) landed. */
+  /** The rows of the run's dictionary that landed so far, while it is gathered (the next one is deflated against them). */
+  gathered(runId: string): RowsText | undefined {
+    const b = this.runs.get(runId);
+    if (!b || b.done || !b.texts.length) return undefined;
+    b.sofar ??= { from: b.from, to: b.to, text: b.texts.join('\n') };
+    return b.sofar;
+  }
+
+  /** The run's next row (as written, deflated against the dictionary rows before it) landed. */
   add(runId: string, seq: number, text: string): void {
     let b = this.runs.get(runId);
     if (b?.done) return;
@@ -204,7 +228,8 @@ export class RowDictionaries {
     b.to = seq;
     b.texts.push(text);
     b.bytes += Buffer.byteLength(text);
-    if (b.bytes >= DICTIONARY_BYTES)
+    delete b.sofar;
+    if (b.bytes >= DICTIONARY_BYTES || b.texts.length >= DICTIONARY_ROWS)
       this.runs.set(runId, { from: b.from, to: b.to, texts: [], bytes: b.bytes, done: { from: b.from, to: b.to, text: b.texts.join('\n') } });
   }
 
@@ -213,7 +238,7 @@ export class RowDictionaries {
   }
 }
 
-/** How one commit deflates its rows: against its runs' dictionaries, or (not built yet) adding to them once it lands. */
+/** How one commit deflates its rows: against its runs' dictionaries, or (not built yet) against what is gathered, adding to them once it lands. */
 export class RowZipper {
   private readonly added: Array<[string, number, string]> = [];
 
@@ -221,9 +246,14 @@ export class RowZipper {
 
   /** A row's body and turn records, deflated: base64 (the insert statements read JSON). */
   zip(runId: string, seq: number, body: string, turns: string | undefined): { z: string; zt: string | undefined } {
-    const rows = this.known.get(runId);
-    if (!rows) this.added.push([runId, seq, rowText(body, turns)]);
-    return { z: deflateText(body, rows).toString('base64'), zt: turns === undefined ? undefined : deflateText(turns, rows).toString('base64') };
+    const done = this.known.get(runId);
+    const rows = done ?? this.known.gathered(runId);
+    if (!done) this.added.push([runId, seq, rowText(body, turns)]);
+    const gathering = !done;
+    return {
+      z: deflateText(body, rows, gathering).toString('base64'),
+      zt: turns === undefined ? undefined : deflateText(turns, rows, gathering).toString('base64'),
+    };
   }
 
   /** The commit landed: its rows deflated against none are their runs' next dictionary rows. */
