@@ -1,4 +1,4 @@
-import { and, arrayOverlaps, asc, eq, gt, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, eq, gt, gte, inArray, lt, lte, or, sql } from 'drizzle-orm';
 import { AoError } from '@ao/graphs';
 import { payloadField } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
@@ -16,10 +16,13 @@ import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
 import type { CheckpointRecord, RunRecord } from './records.js';
-import { contents, journal } from './schema.js';
+import { checkpoints, contents, journal } from './schema.js';
+import { StateBases } from './row-zip.js';
+import { KeyframeCache, stateTexts } from './state-texts.js';
+import type { StoredState } from './state-texts.js';
 import { BucketRows } from './buckets.js';
 import type { BucketState, BucketUpdate } from '../llm/limits/mod.js';
-import { JOURNAL_COLUMNS, OUTPUT_REF, stateTextOf, toCheckpoint } from './store-rows.js';
+import { JOURNAL_COLUMNS, OUTPUT_REF, toCheckpoint } from './store-rows.js';
 import type { Db, StoredCheckpoint } from './store-rows.js';
 
 /**
@@ -57,6 +60,10 @@ export abstract class StoreReader {
   protected readonly histories = new RequestHistories();
   /** Each active run's row its next rows are deflated against. */
   protected readonly dicts = new RowDictionaries();
+  /** Each active run's latest checkpoint state its next ones are deflated against (see row-zip.ts). */
+  protected readonly stateBases = new StateBases();
+  /** Keyframes read back, which later states of their run are read against. */
+  protected readonly keyframes = new KeyframeCache();
   /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
   protected readonly dictTexts = new Map<string, RowsText>();
   /** The rows read from a run's seq (`run/from`) up to `to`, each row's text: a run's dictionary rows, whose narrower ranges later rows name. */
@@ -318,8 +325,26 @@ export abstract class StoreReader {
     return again.envelopes;
   }
 
+  /** Checkpoint states as stored JSON text, each read against its keyframe where it has one (see state-texts.ts). */
+  protected stateTexts(rows: readonly StoredState[]): Promise<string[]> {
+    return stateTexts(
+      rows,
+      (keys) =>
+        this.db
+          .select({
+            runId: checkpoints.runId,
+            step: checkpoints.step,
+            state: sql<string | null>`${checkpoints.state}::text`,
+            zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+          })
+          .from(checkpoints)
+          .where(or(...keys.map((k) => and(eq(checkpoints.runId, k.runId), eq(checkpoints.step, k.step))))),
+      this.keyframes,
+    );
+  }
+
   protected async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
-    const texts = rows.map(stateTextOf);
+    const texts = await this.stateTexts(rows);
     const content = await this.contentsOf(rows.map((r, i) => ({ runId: r.runId, text: texts[i]! })));
     const states = rows.map(
       (r, i) =>
