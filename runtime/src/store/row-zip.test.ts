@@ -63,6 +63,11 @@ describe('checkpoint states deflated against a keyframe of their run', () => {
     expect(kinds[KEYFRAME_EVERY - 1]).toBeUndefined();
     expect(kinds.slice(KEYFRAME_EVERY, 2 * KEYFRAME_EVERY - 1)).toEqual(Array(KEYFRAME_EVERY - 1).fill(2 + KEYFRAME_EVERY));
     expect(kinds[2 * KEYFRAME_EVERY - 1]).toBeUndefined();
+    // A state a quarter longer than its keyframe (a run whose nodes began to run) is a keyframe.
+    const grown = bases.zipper();
+    expect(stateBaseOf(grown.zip('r', 90, stateAt(90).slice(0, -1) + `,"more":"${'x'.repeat(stateAt(90).length / 3)}"}`))).toBeUndefined();
+    grown.landed();
+    expect(stateBaseOf(bases.zipper().zip('r', 91, stateAt(91).slice(0, -1) + `,"more":"${'y'.repeat(stateAt(90).length / 3)}"}`))).toBe(90);
     // A run's end forgets it: its next state (a run resumed elsewhere) is a keyframe.
     bases.forget('r');
     expect(stateBaseOf(bases.zipper().zip('r', 99, stateAt(99)))).toBeUndefined();

@@ -93,12 +93,15 @@ export interface StateBase {
   step: number;
   crc: number;
   dict: Buffer;
+  /** The keyframe's JSON length. */
+  length: number;
 }
 
 export const stateBase = (step: number, text: string): StateBase => ({
   step,
   crc: crc32(text),
   dict: Buffer.concat([STATE_DICT_V1, Buffer.from(text, 'utf8')]),
+  length: text.length,
 });
 
 /** The step of the keyframe a stored state is deflated against, or undefined for a keyframe. */
@@ -142,10 +145,16 @@ export class StateBases {
     return new StateZipper(this);
   }
 
-  /** The run's keyframe to deflate a state of `step` against, if it is not time for a new one. */
-  take(runId: string, step: number): StateBase | undefined {
+  /**
+   * The run's keyframe to deflate a state of `step` (`length` its JSON's) against, unless it is
+   * time for a new one: every {@link KEYFRAME_EVERY}th state, or one whose length is a quarter
+   * off its keyframe's (a run's first states grow as its nodes run: W4's first 11 checkpoints
+   * take 201 B a step so, 267 against its first state).
+   */
+  take(runId: string, step: number, length: number): StateBase | undefined {
     const known = this.runs.get(runId);
-    if (!known || known.base.step >= step || known.since >= KEYFRAME_EVERY - 1) return undefined;
+    if (!known || known.base.step >= step || known.since >= KEYFRAME_EVERY - 1 || Math.abs(length - known.base.length) * 4 > known.base.length)
+      return undefined;
     known.since++;
     return known.base;
   }
@@ -169,7 +178,7 @@ export class StateZipper {
   constructor(private readonly bases: StateBases) {}
 
   zip(runId: string, step: number, text: string): Buffer {
-    const base = this.bases.take(runId, step);
+    const base = this.bases.take(runId, step, text.length);
     if (base) return zipStateAgainst(text, base);
     this.fresh.push([runId, stateBase(step, text)]);
     return zipState(text);
