@@ -48,7 +48,7 @@ describe('deflated journal rows (log format 4)', () => {
       const z = new RowZipper(dicts);
       const body = words(seq, 1000);
       const records = seq > 1 ? words(seq + 1, 500) : undefined;
-      const out = z.zip('r', seq, body, records);
+      const out = z.zip('r', seq, body, records, seq + 1);
       const zb = Buffer.from(out.z, 'base64');
       // The first row against the base dictionary alone (kind 1); the next ones against the rows gathered before them (kind 3).
       expect(zb[0]).toBe(seq === 1 ? 1 : 3);
@@ -63,7 +63,7 @@ describe('deflated journal rows (log format 4)', () => {
     expect(known.text).toBe(texts.join('\n'));
     expect(Buffer.byteLength(known.text)).toBeGreaterThanOrEqual(DICTIONARY_BYTES);
     const next = new RowZipper(dicts).zip('r', 99, 'next', 'records');
-    expect(Buffer.from(next.z, 'base64')[0]).toBe(2);
+    expect(Buffer.from(next.z, 'base64')[0]).toBe(4);
     expect(dictionaryRowsOf(Buffer.from(next.z, 'base64'))).toEqual({ from: known.from, to: known.to });
     expect(inflateText(Buffer.from(next.zt!, 'base64'), known, 'row')).toBe('records');
   });
@@ -77,6 +77,30 @@ describe('deflated journal rows (log format 4)', () => {
       z.landed();
     }
     expect(dicts.get('s')).toMatchObject({ from: 1, to: DICTIONARY_ROWS });
+  });
+
+  it('starts a dictionary again from a row that lands after a gap or out of seq order, so its rows are every row of their range', () => {
+    const dicts = new RowDictionaries();
+    const land = (seq: number, last: number) => {
+      const z = new RowZipper(dicts);
+      const out = z.zip('g', seq, `[${seq}]`, undefined, last);
+      z.landed();
+      return Buffer.from(out.z, 'base64');
+    };
+    land(1, 4);
+    land(5, 6);
+    expect(dicts.gathered('g')).toMatchObject({ from: 1, to: 5 });
+    // Seqs 7-8 are another commit's, not landed here yet: the row at 9 starts the dictionary again.
+    land(9, 9);
+    expect(dicts.gathered('g')).toMatchObject({ from: 9, to: 9, text: '[9]' });
+    // The commit of 7-8 lands after it: again.
+    land(7, 8);
+    expect(dicts.gathered('g')).toMatchObject({ from: 7, to: 7, text: '[7]' });
+    expect(dictionaryRowsOf(land(9, 9))).toEqual({ from: 7, to: 7 });
+    // A row with a gap in its seqs (NaN: another commit's envelopes between them) ends it: the next starts again.
+    land(10, NaN);
+    land(12, 12);
+    expect(dicts.gathered('g')).toMatchObject({ from: 12, to: 12 });
   });
 });
 
@@ -138,9 +162,9 @@ describe('a store writes its rows deflated and reads them back in any process', 
     const kinds = rows.rows.map((r) => Buffer.from(r.z, 'base64')[0]);
     // Its first rows are its dictionary, each deflated against those before it; the rest are deflated against them all.
     expect(kinds[0]).toBe(1);
-    expect(kinds.indexOf(2)).toBeGreaterThan(1);
-    expect(kinds.slice(1, kinds.indexOf(2)).every((k) => k === 3)).toBe(true);
-    expect(kinds.slice(kinds.indexOf(2)).every((k) => k === 2)).toBe(true);
+    expect(kinds.indexOf(4)).toBeGreaterThan(1);
+    expect(kinds.slice(1, kinds.indexOf(4)).every((k) => k === 3)).toBe(true);
+    expect(kinds.slice(kinds.indexOf(4)).every((k) => k === 4)).toBe(true);
     const text = written.reduce((n, e) => n + JSON.stringify(e.payload).length, 0);
     expect(rows.rows.reduce((n, r) => n + Number(r.stored), 0)).toBeLessThan(text * 0.8);
 
@@ -149,7 +173,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
     expect(await reader.listEvents('z-1', { limit: 1_000 })).toEqual(written);
     expect(await open().getEvents('z-1', [written[77]!.id])).toEqual([written[77]]);
     // A fresh reader of a dictionary row alone, of one in the middle of them, and of the rows after them.
-    const dictRows = kinds.indexOf(2);
+    const dictRows = kinds.indexOf(4);
     expect(await open().getEvents('z-1', [written[0]!.id])).toEqual([written[0]]);
     expect(await open().getEvents('z-1', [written[dictRows]!.id])).toEqual([written[dictRows]]);
     expect(await open().listEvents('z-1', { after: dictRows, limit: 1_000 })).toEqual(written.slice(dictRows));
@@ -164,7 +188,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
       written.push(e);
       await writer.commit({ runId: 'z-3', events: [e], owner: 'n1' });
     }
-    // Each dictionary row (kind 3) rewritten as the code before wrote it: deflated against the base dictionary alone (kind 1).
+    // Each dictionary row (kind 3) rewritten as the code before wrote it: deflated against the base dictionary alone (kind 1), and the rows after them as kind 2.
     // Rows of one envelope each (row i holds written[i]), and a row's JSON text holds no newline.
     const first = written[0]!.seq;
     const all = await (open() as unknown as { dictionaryOf(run: string, f: number, t: number, d: number): Promise<{ text: string }> }).dictionaryOf(
@@ -178,12 +202,16 @@ describe('a store writes its rows deflated and reads them back in any process', 
     const rows = await client.query<{ seq: number; z: string }>("select seq, encode(packed, 'base64') as z from journal where run_id = 'z-3' order by seq");
     let rewritten = 0;
     for (const r of rows.rows) {
-      if (Buffer.from(r.z, 'base64')[0] !== 3) continue;
-      await client.query("update journal set packed = decode($1, 'base64') where run_id = 'z-3' and seq = $2", [
-        deflateText(texts[r.seq - first]!).toString('base64'),
-        r.seq,
-      ]);
-      rewritten++;
+      const z = Buffer.from(r.z, 'base64');
+      if (z[0] === 1) continue;
+      // The rows after them as that code wrote them too: against all of the dictionary rows' text (kind 2).
+      const named = dictionaryRowsOf(z)!;
+      const old =
+        z[0] === 3
+          ? deflateText(texts[r.seq - first]!)
+          : deflateText(texts[r.seq - first]!, { ...named, text: texts.slice(named.from - first, named.to - first + 1).join('\n') }, 2);
+      await client.query("update journal set packed = decode($1, 'base64') where run_id = 'z-3' and seq = $2", [old.toString('base64'), r.seq]);
+      rewritten += z[0] === 3 ? 1 : 0;
     }
     expect(rewritten).toBeGreaterThan(1);
     const fresh = open();
