@@ -79,7 +79,7 @@ describe('deflated journal rows (log format 4)', () => {
     expect(dicts.get('s')).toMatchObject({ from: 1, to: DICTIONARY_ROWS });
   });
 
-  it('starts a dictionary again from a row that lands after a gap or out of seq order, so its rows are every row of their range', () => {
+  it('ends a dictionary at a row that lands after a gap or out of seq order, so its rows are every row of their range', () => {
     const dicts = new RowDictionaries();
     const land = (seq: number, last: number) => {
       const z = new RowZipper(dicts);
@@ -90,17 +90,17 @@ describe('deflated journal rows (log format 4)', () => {
     land(1, 4);
     land(5, 6);
     expect(dicts.gathered('g')).toMatchObject({ from: 1, to: 5 });
-    // Seqs 7-8 are another commit's, not landed here yet: the row at 9 starts the dictionary again.
+    // Seqs 7-8 are another commit's, not landed here yet: the row at 9 ends the dictionary (only a run's first row starts one).
     land(9, 9);
-    expect(dicts.gathered('g')).toMatchObject({ from: 9, to: 9, text: '[9]' });
-    // The commit of 7-8 lands after it: again.
+    expect(dicts.gathered('g')).toBeUndefined();
     land(7, 8);
-    expect(dicts.gathered('g')).toMatchObject({ from: 7, to: 7, text: '[7]' });
-    expect(dictionaryRowsOf(land(9, 9))).toEqual({ from: 7, to: 7 });
-    // A row with a gap in its seqs (NaN: another commit's envelopes between them) ends it: the next starts again.
-    land(10, NaN);
-    land(12, 12);
-    expect(dicts.gathered('g')).toMatchObject({ from: 12, to: 12 });
+    expect(dicts.gathered('g')).toBeUndefined();
+    expect(dictionaryRowsOf(land(10, 10))).toBeUndefined();
+    // A row with a gap in its seqs (NaN: another commit's envelopes between them) ends it too.
+    land(1, 1);
+    land(2, NaN);
+    land(3, 3);
+    expect(dicts.gathered('g')).toBeUndefined();
   });
 });
 
@@ -122,12 +122,13 @@ describe('a store writes its rows deflated and reads them back in any process', 
     await client.close();
   });
 
-  let seq = 0;
+  let n = 0;
+  const seqs = new Map<string, number>();
   const env = (runId: string, type: string, from: string, payload: unknown): Envelope =>
     ({
-      id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+      id: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
       runId,
-      seq,
+      seq: seqs.set(runId, (seqs.get(runId) ?? 0) + 1).get(runId)!,
       type,
       from,
       to: 'supervisor/budget',

@@ -206,7 +206,8 @@ interface Building {
  * few rows deflated less well). A commit that failed forgets its run's: its row may or may not
  * be stored, and a dictionary is every row between its first and last. For the same reason a row
  * that lands after a gap (a row of the run this process has not seen land, or commits landing out
- * of seq order) starts the run's dictionary again from itself.
+ * of seq order) ends the run's dictionary: a dictionary is gathered from a run's first row (seq 1)
+ * only, so a run taken over from another process deflates its rows against the base alone.
  */
 export class RowDictionaries {
   private readonly runs = new Map<string, Building>();
@@ -230,6 +231,10 @@ export class RowDictionaries {
     let b = this.runs.get(runId);
     if (b?.done) return;
     if (b && seq !== b.next) this.runs.delete(runId);
+    // Only from the run's first row: a row this writer lands may have been skipped (`on conflict do
+    // nothing`: the log already held a row with its first envelope, as a replay's inherited ones),
+    // and a run's first rows are its own first commits.
+    if ((!b || seq !== b.next) && seq !== 1) return;
     if (!b || seq !== b.next) {
       if (this.runs.size >= this.maxRuns) this.runs.delete(this.runs.keys().next().value!);
       b = { from: seq, to: seq, next: seq, texts: [], bytes: 0 };
