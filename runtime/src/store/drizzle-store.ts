@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { and, eq, inArray, isNotNull, lt, or, sql } from 'drizzle-orm';
+import type { SQLWrapper } from 'drizzle-orm';
 import { AoError } from '@ao/graphs';
 import { isoNow } from '../clock/mod.js';
 import type { Retention } from '@ao/graphs';
@@ -7,17 +8,20 @@ import type { CommitBatch, Store } from './port.js';
 import { CONTENTS_INSERT, CONTENTS_INSERT_INTO, CONTENTS_ROW_TYPE, JOURNAL_INSERT, JOURNAL_ROW_TYPE, JOURNAL_ROWS } from './group-append.js';
 import { ContentPacker, refsIn } from './content-refs.js';
 import { journalRowsJson } from './journal-format.js';
-import { zipState } from './row-zip.js';
+import { DELTA, stateBaseOf, zipState } from './row-zip.js';
 import { RowZipper } from './journal-zip.js';
 import { checkpoints, contents, journal, runs, signals } from './schema.js';
 import type { BucketTable } from '../llm/limits/mod.js';
-import { APPEND_FREE_SQL, JOURNAL_COLUMNS, TERMINAL, groupable, outputAsStored, rowOf, stateTextOf } from './store-rows.js';
+import { APPEND_FREE_SQL, JOURNAL_COLUMNS, TERMINAL, groupable, outputAsStored, rowOf } from './store-rows.js';
 import type { Row } from './store-rows.js';
 import { StoreRuns } from './store-runs.js';
 import { OriginalTurns } from './shared-turns.js';
 import { outputsByRef } from './state-refs.js';
 
 export type { Db } from './store-rows.js';
+
+/** A checkpoint state as a commit stores it: against its run's keyframe when the commit knows it. */
+const zipOf = (row: Row, runId: string, step: number, state: string): Buffer => (row.states ? row.states.zip(runId, step, state) : zipState(state));
 
 /**
  * The `Store` port over drizzle, on Postgres or PGlite. Its parts, each a class this one extends:
@@ -40,7 +44,9 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     const hp = this.histories.packer(rest.runId, turns, shared);
     // Rows are deflated against an earlier row of their run (see journal-zip.ts).
     const zip = new RowZipper(this.dicts);
-    const row = rowOf(rest.events, pk, hp, zip);
+    // Checkpoint states are deflated against their run's latest keyframe (see row-zip.ts).
+    const states = this.stateBases.zipper();
+    const row = rowOf(rest.events, pk, hp, zip, states);
     // Node outputs the run's `node.completed` envelopes hold (as far as this process knows) are referred to (see state-refs.ts).
     const cps = [...(one ? [one] : []), ...(many ?? [])].map((c) => ({ ...c, state: outputsByRef(c.state, (node) => hp.outputOf(node)) }));
     const batch = {
@@ -64,9 +70,11 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
     if ((batch.patch?.status && TERMINAL.includes(batch.patch.status)) || batch.patch?.releaseLease) {
       this.histories.forget(batch.runId);
       this.dicts.forget(batch.runId);
+      this.stateBases.forget(batch.runId);
     } else {
       this.histories.landed(batch.runId, hp);
       zip.landed();
+      states.landed();
     }
   }
 
@@ -86,6 +94,7 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
           pack: row.pack,
           ...(row.turns ? { turns: row.turns } : {}),
           zip: row.zip,
+          ...(row.states ? { states: row.states } : {}),
         });
       } else if (!batch.patch && !batch.checkpoints) {
         const rows = journalRowsJson(batch.events, row.pack, () => row.turns, row.zip);
@@ -141,7 +150,7 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
           seq: c.seq ?? run!.lastSeq,
           node: c.node,
           graphVersion: c.graphVersion,
-          zstate: sql`decode(${zipState(state).toString('base64')}, 'base64')`,
+          zstate: sql`decode(${zipOf(row, batch.runId, c.step, state).toString('base64')}, 'base64')`,
           sizeBytes: Buffer.byteLength(state),
           createdAt: isoNow(),
         });
@@ -190,7 +199,7 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
       const state = pk.pack(JSON.stringify(c.state));
       const seq = c.seq !== undefined ? `${param(c.seq)}::int` : 'r.last_seq';
       parts.push(`cp${i} as (insert into checkpoints (run_id, step, seq, node, graph_version, zstate, size_bytes, created_at)
-        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipState(state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
+        select ${param(batch.runId)}, ${param(c.step)}::int, ${seq}, ${param(c.node)}, ${param(c.graphVersion)}, decode(${param(zipOf(row, batch.runId, c.step, state).toString('base64'))}, 'base64'), ${param(Buffer.byteLength(state))}::int, ${param(now)}::timestamptz from r returning 1)`);
     }
     if (pk.fresh.size)
       parts.push(
@@ -242,6 +251,7 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
         .select({ id: runs.id })
         .from(runs)
         .where(and(eq(runs.graph, graph), inArray(runs.status, TERMINAL)));
+      await this.keyframesKept(finished, policy.keepCheckpoints);
       const gone = await this.db
         .delete(checkpoints)
         .where(
@@ -260,13 +270,40 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
         });
       deletedCheckpoints = gone.length;
       const candidates = new Map<string, Set<string>>();
-      for (const g of gone) {
-        const text = g.zstate ? stateTextOf(g) : g.state;
-        for (const h of text ? refsIn(text) : []) candidates.set(g.runId, (candidates.get(g.runId) ?? new Set()).add(h));
-      }
+      const searched = gone.filter((g) => g.zstate || g.state);
+      const texts = await this.stateTexts(searched);
+      searched.forEach((g, i) => {
+        for (const h of refsIn(texts[i]!)) candidates.set(g.runId, (candidates.get(g.runId) ?? new Set()).add(h));
+      });
       for (const [runId, hashes] of candidates) await this.collectContents(runId, hashes);
     }
     return { runs: deletedRuns, checkpoints: deletedCheckpoints };
+  }
+
+  /**
+   * A kept checkpoint deflated against a keyframe that retention is about to delete is rewritten
+   * first as a keyframe itself (deflated alone, see row-zip.ts), so a kept checkpoint always reads,
+   * and retention keeps exactly the checkpoints it kept before keyframes.
+   */
+  protected async keyframesKept(finished: SQLWrapper, keep: number): Promise<void> {
+    const last = sql`(select max(c2.step) from checkpoints c2 where c2.run_id = ${checkpoints.runId})`;
+    const deltas = await this.db
+      .select({
+        runId: checkpoints.runId,
+        step: checkpoints.step,
+        state: sql<string | null>`null`,
+        zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+        last: sql<number>`${last}`,
+      })
+      .from(checkpoints)
+      .where(and(inArray(checkpoints.runId, finished), sql`get_byte(${checkpoints.zstate}, 0) = ${DELTA}`, sql`${checkpoints.step} > ${last} - ${keep}`));
+    const orphaned = deltas.filter((d) => stateBaseOf(Buffer.from(d.zstate!, 'base64'))! <= Number(d.last) - keep);
+    const texts = await this.stateTexts(orphaned);
+    for (const [i, d] of orphaned.entries())
+      await this.db
+        .update(checkpoints)
+        .set({ zstate: sql`decode(${zipState(texts[i]!).toString('base64')}, 'base64')` })
+        .where(and(eq(checkpoints.runId, d.runId), eq(checkpoints.step, d.step)));
   }
 
   /**
@@ -284,7 +321,7 @@ export class DrizzleStore extends StoreRuns implements Store, BucketTable {
       })
       .from(checkpoints)
       .where(and(eq(checkpoints.runId, runId), or(isNotNull(checkpoints.zstate), sql`strpos(${checkpoints.state}::text, chr(57344)) > 0`)));
-    for (const k of kept) for (const h of refsIn(stateTextOf(k))) hashes.delete(h);
+    for (const text of await this.stateTexts(kept)) for (const h of refsIn(text)) hashes.delete(h);
     if (!hashes.size) return;
     // The run's rows, as stored (inflated, their references not resolved).
     const rows = await this.inflate(await this.db.select(JOURNAL_COLUMNS).from(journal).where(eq(journal.runId, runId)));

@@ -3,6 +3,7 @@ import { isoNow } from '../clock/mod.js';
 import type { ContentPacker } from './content-refs.js';
 import { journalRows } from './journal-format.js';
 import { zipState } from './row-zip.js';
+import type { StateZipper } from './row-zip.js';
 import type { RowZipper } from './journal-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { Envelope } from '../envelope/mod.js';
@@ -70,6 +71,8 @@ export interface GroupExtra {
   turns?: string;
   /** How its row is deflated (format 4), if it is. */
   zip?: RowZipper;
+  /** How its checkpoint states are deflated (against its run's keyframe, see row-zip.ts); each alone by default. */
+  states?: StateZipper;
 }
 
 interface Pending {
@@ -174,7 +177,7 @@ function checkpointsJson(group: readonly Pending[]): string {
           node: c.node,
           graph_version: c.graphVersion,
           size_bytes: Buffer.byteLength(state),
-          zstate: zipState(state).toString('base64'),
+          zstate: (p.extra.states ? p.extra.states.zip(p.runId, c.step, state) : zipState(state)).toString('base64'),
         }),
       );
     }

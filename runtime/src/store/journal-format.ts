@@ -171,7 +171,8 @@ export function journalRows(
     };
     const text = `[${body.join(',')}]`;
     if (zip) {
-      const { z, zt } = zip.zip(runId, first.seq, text, records);
+      // A row whose seqs have a gap (another commit's envelopes between them) ends its run's dictionary (see RowDictionaries).
+      const { z, zt } = zip.zip(runId, first.seq, text, records, head.last_seq - first.seq + 1 === sorted.length ? head.last_seq : NaN);
       rows.push(`${JSON.stringify(head).slice(0, -1)},"z":"${z}"${zt ? `,"zt":"${zt}"` : ''}}`);
     } else rows.push(`${JSON.stringify(head).slice(0, -1)},"body":${text}${records ? `,"turns":${records}` : ''}}`);
   }

@@ -1,4 +1,4 @@
-import { and, arrayOverlaps, asc, eq, gt, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, eq, gt, gte, inArray, lt, lte, or, sql } from 'drizzle-orm';
 import { AoError } from '@ao/graphs';
 import { payloadField } from '../envelope/mod.js';
 import type { Envelope } from '../envelope/mod.js';
@@ -10,15 +10,20 @@ import { pendingRefs, setAt, turnsOf, unpackRows } from './journal-format.js';
 import type { JournalRow, Refs } from './journal-format.js';
 import type { StoredTurn } from './turns.js';
 import { namedRecords, putShared } from './shared-turns.js';
-import { dictionaryRowsOf, inflateText, RowDictionaries, rowText } from './journal-zip.js';
+import { dictionaryRowsOf, inflateText, RowDictionaries } from './journal-zip.js';
+import { dictionaryParts, partsText } from './dictionary-rows.js';
+import type { DictionaryPart } from './dictionary-rows.js';
 import type { RowsText } from './journal-zip.js';
 import { putRefs, stateRefsOf } from './state-refs.js';
 import type { RawQuery } from './group-append.js';
 import type { CheckpointRecord, RunRecord } from './records.js';
-import { contents, journal } from './schema.js';
+import { checkpoints, contents, journal } from './schema.js';
+import { StateBases } from './row-zip.js';
+import { KeyframeCache, stateTexts } from './state-texts.js';
+import type { StoredState } from './state-texts.js';
 import { BucketRows } from './buckets.js';
 import type { BucketState, BucketUpdate } from '../llm/limits/mod.js';
-import { JOURNAL_COLUMNS, OUTPUT_REF, stateTextOf, toCheckpoint } from './store-rows.js';
+import { JOURNAL_COLUMNS, OUTPUT_REF, toCheckpoint } from './store-rows.js';
 import type { Db, StoredCheckpoint } from './store-rows.js';
 
 /**
@@ -56,8 +61,14 @@ export abstract class StoreReader {
   protected readonly histories = new RequestHistories();
   /** Each active run's row its next rows are deflated against. */
   protected readonly dicts = new RowDictionaries();
+  /** Each active run's latest checkpoint state its next ones are deflated against (see row-zip.ts). */
+  protected readonly stateBases = new StateBases();
+  /** Keyframes read back, which later states of their run are read against. */
+  protected readonly keyframes = new KeyframeCache();
   /** Rows read back that others were deflated against (`run/seq`), their text: a few, recent. */
   protected readonly dictTexts = new Map<string, RowsText>();
+  /** The rows read from a run's seq (`run/from`) up to `to`, each row's text: a run's dictionary rows, whose narrower ranges later rows name. */
+  protected readonly dictParts = new Map<string, { to: number; parts: DictionaryPart[] }>();
   /** Outputs this process stored by reference (`run/ref` -> the output's JSON), recent: a run finished here is read back without reading its log. */
   protected readonly outputs = new Map<string, string>();
 
@@ -186,12 +197,15 @@ export abstract class StoreReader {
     if (!rows.some((r) => r.z || r.zt)) return rows;
     const zipped = rows.map((r) => ({ z: r.z ? Buffer.from(r.z, 'base64') : undefined, zt: r.zt ? Buffer.from(r.zt, 'base64') : undefined }));
     const dicts = new Map<string, RowsText>();
-    for (const [i, r] of rows.entries()) {
-      const { z, zt } = zipped[i]!;
-      // Both of a row's texts are deflated against the same rows.
-      const named = z || zt ? dictionaryRowsOf((z ?? zt)!) : undefined;
-      if (named) dicts.set(`${r.runId}/${named.from}-${named.to}`, await this.dictionaryOf(r.runId, named.from, named.to, 0));
-    }
+    // Both of a row's texts are deflated against the same rows; the widest range first (it serves the narrower ones of its run).
+    const named = rows
+      .map((r, i) => {
+        const { z, zt } = zipped[i]!;
+        return { runId: r.runId, range: z || zt ? dictionaryRowsOf((z ?? zt)!) : undefined };
+      })
+      .filter((n) => n.range !== undefined)
+      .sort((a, b) => b.range!.to - a.range!.to);
+    for (const { runId, range } of named) dicts.set(`${runId}/${range!.from}-${range!.to}`, await this.dictionaryOf(runId, range!.from, range!.to, 0));
     return rows.map((r, i) => {
       const { z, zt } = zipped[i]!;
       if (!z && !zt) return r;
@@ -202,38 +216,34 @@ export abstract class StoreReader {
     });
   }
 
-  /** The text of a run's rows from seq `from` to `to` (a dictionary of later rows), remembered. */
+  /**
+   * The text of a run's rows from seq `from` to `to` (a dictionary of later rows), remembered; one
+   * read of the widest range asked for from `from` serves the narrower ones (a run's dictionary
+   * rows each name those before them).
+   */
   protected async dictionaryOf(runId: string, from: number, to: number, depth: number): Promise<RowsText> {
     const key = `${runId}/${from}-${to}`;
     const known = this.dictTexts.get(key);
     if (known) return known;
-    const found = await this.db
-      .select({
-        seq: journal.seq,
-        body: sql<string | null>`${journal.body}::text`,
-        turns: sql<string | null>`${journal.turns}::text`,
-        z: sql<string | null>`encode(${journal.packed}, 'base64')`,
-        zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
-      })
-      .from(journal)
-      .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
-      .orderBy(asc(journal.seq));
-    const texts: string[] = [];
-    for (const f of found) {
-      const where = `journal row at seq ${f.seq} of run ${runId}`;
-      const z = f.z ? Buffer.from(f.z, 'base64') : undefined;
-      const zt = f.zt ? Buffer.from(f.zt, 'base64') : undefined;
-      if (!z) {
-        texts.push(rowText(f.body ?? '', f.turns ?? undefined));
-        continue;
-      }
-      // Normally deflated against none; one stored by an earlier writer may name its own rows.
-      const named = dictionaryRowsOf(z);
-      if (named && depth >= 3) throw new AoError('AO_STORE_CORRUPT', `${where} is part of a chain of dictionaries too long to be a log's`);
-      const dict = named ? await this.dictionaryOf(runId, named.from, named.to, depth + 1) : undefined;
-      texts.push(rowText(inflateText(z, dict, where), zt ? inflateText(zt, dict, where) : undefined));
+    const wider = this.dictParts.get(`${runId}/${from}`);
+    let parts = wider && wider.to >= to ? wider.parts : undefined;
+    if (!parts) {
+      const found = await this.db
+        .select({
+          seq: journal.seq,
+          body: sql<string | null>`${journal.body}::text`,
+          turns: sql<string | null>`${journal.turns}::text`,
+          z: sql<string | null>`encode(${journal.packed}, 'base64')`,
+          zt: sql<string | null>`encode(${journal.packedTurns}, 'base64')`,
+        })
+        .from(journal)
+        .where(and(eq(journal.runId, runId), gte(journal.seq, from), lte(journal.seq, to)))
+        .orderBy(asc(journal.seq));
+      parts = await dictionaryParts(runId, from, found, (f, t) => this.dictionaryOf(runId, f, t, depth + 1), depth);
+      if (this.dictParts.size >= 256) this.dictParts.delete(this.dictParts.keys().next().value!);
+      this.dictParts.set(`${runId}/${from}`, { to, parts });
     }
-    const rows: RowsText = { from, to, text: texts.join('\n') };
+    const rows = partsText(from, to, parts);
     if (this.dictTexts.size >= 256) this.dictTexts.delete(this.dictTexts.keys().next().value!);
     this.dictTexts.set(key, rows);
     return rows;
@@ -362,8 +372,26 @@ export abstract class StoreReader {
     return again.envelopes;
   }
 
+  /** Checkpoint states as stored JSON text, each read against its keyframe where it has one (see state-texts.ts). */
+  protected stateTexts(rows: readonly StoredState[]): Promise<string[]> {
+    return stateTexts(
+      rows,
+      (keys) =>
+        this.db
+          .select({
+            runId: checkpoints.runId,
+            step: checkpoints.step,
+            state: sql<string | null>`${checkpoints.state}::text`,
+            zstate: sql<string | null>`encode(${checkpoints.zstate}, 'base64')`,
+          })
+          .from(checkpoints)
+          .where(or(...keys.map((k) => and(eq(checkpoints.runId, k.runId), eq(checkpoints.step, k.step))))),
+      this.keyframes,
+    );
+  }
+
   protected async checkpointsOf(rows: StoredCheckpoint[]): Promise<CheckpointRecord[]> {
-    const texts = rows.map(stateTextOf);
+    const texts = await this.stateTexts(rows);
     const content = await this.contentsOf(rows.map((r, i) => ({ runId: r.runId, text: texts[i]! })));
     const states = rows.map(
       (r, i) =>

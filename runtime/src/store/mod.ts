@@ -11,4 +11,4 @@ export { putRefs, stateRefsOf } from './state-refs.js';
 export type { StateRef } from './state-refs.js';
 export { dictionaryRowsOf, inflateText, rowText } from './journal-zip.js';
 export type { RowsText } from './journal-zip.js';
-export { unzipState } from './row-zip.js';
+export { stateBase, stateBaseOf, unzipState, unzipStateAgainst } from './row-zip.js';

@@ -10,7 +10,8 @@ import type { CommitBatch, ImportedRun } from './port.js';
 import { CONTENTS_INSERT, JOURNAL_INSERT, JOURNAL_ROWS } from './group-append.js';
 import type { ContentPacker } from './content-refs.js';
 import type { HistoryPacker } from './request-history.js';
-import { unzipState } from './row-zip.js';
+import { stateBaseOf, unzipState } from './row-zip.js';
+import type { StateZipper } from './row-zip.js';
 import type { PackedPayload } from './journal-format.js';
 import type { RowZipper } from './journal-zip.js';
 import { CheckpointRecordSchema, RunRecordSchema, TERMINAL_STATUSES } from './records.js';
@@ -155,9 +156,11 @@ export interface Row {
   turns?: string;
   /** How the row is deflated (format 4). */
   zip: RowZipper;
+  /** How the commit's checkpoint states are deflated (against their run's keyframe). */
+  states?: StateZipper;
 }
 
-export function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker, zip: RowZipper): Row {
+export function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: HistoryPacker, zip: RowZipper, states?: StateZipper): Row {
   const sorted = events.some((e, i) => i > 0 && e.seq < events[i - 1]!.seq) ? [...events].sort((a, b) => a.seq - b.seq) : events;
   const plan = hp.row(sorted);
   return {
@@ -167,6 +170,7 @@ export function rowOf(events: readonly Envelope[], pk: ContentPacker, hp: Histor
     },
     ...(plan.turns ? { turns: pk.pack(plan.turns) } : {}),
     zip,
+    ...(states ? { states } : {}),
   };
 }
 /** A checkpoint as read: its state as stored JSON text. */
@@ -186,7 +190,12 @@ export type StoredCheckpoint = {
 };
 /** A checkpoint's state as stored JSON text: deflated (`zstate`) or, written before that, as `state`. */
 export function stateTextOf(r: Pick<StoredCheckpoint, 'state' | 'zstate' | 'runId' | 'step'>): string {
-  if (r.zstate) return unzipState(Buffer.from(r.zstate, 'base64'));
+  if (r.zstate) {
+    const z = Buffer.from(r.zstate, 'base64');
+    // One deflated against a keyframe is read with it (state-texts.ts).
+    if (stateBaseOf(z) !== undefined) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${r.step} of run ${r.runId} was read without its keyframe`);
+    return unzipState(z);
+  }
   if (r.state === null) throw new AoError('AO_STORE_CORRUPT', `checkpoint ${r.step} of run ${r.runId} holds no state`);
   return r.state;
 }
