@@ -6,8 +6,12 @@ import type { Store } from '@ao/runtime';
 import { allEvents, countingLlm, sleep, startNode, until } from './harness.js';
 import type { Engine } from '../src/mod.js';
 
-/** Every model call takes 2 s unless aborted: long enough that a cancel lands mid-call. */
-const LATENCY_MS = 2000;
+/**
+ * Every model call takes 5 s unless aborted: long enough that a cancel lands mid-call, also on a
+ * loaded machine. That a cancel did not wait for the calls is proven by the calls that answered
+ * (none), not by a time.
+ */
+const LATENCY_MS = 5000;
 
 const swarm = graph('cancel-swarm')
   .node('fan', { agent: 'swarm', concurrency: 4, instructions: 'Look at it from your angle.' })
@@ -46,10 +50,10 @@ describe('cancel', () => {
     // The run supervisor, its budget actor, the swarm node and its four branches.
     expect(engine.liveActors(run.id)).toBe(7);
     const callsBefore = llm.calls;
+    const answeredBefore = llm.answered;
 
-    const t0 = Date.now();
     const cancelled = await engine.cancel(run.id);
-    expect(Date.now() - t0).toBeLessThan(LATENCY_MS / 2); // did not wait for the model calls to finish
+    expect(llm.answered).toBe(answeredBefore); // did not wait for the model calls to finish: they were aborted
 
     expect(cancelled.status).toBe('cancelled');
     expect(cancelled.error).toMatchObject({ code: 'AO_RUN_CANCELLED' });
@@ -109,13 +113,13 @@ describe('cancel', () => {
     try {
       const run = await engine.startRun({ graph: 'cancel-swarm', input: { topic: 'remote' } });
       await until(async () => (await branchRequests(store, run.id)).length === 4 || undefined, 'the branches to be mid-call');
-      const t0 = Date.now();
+      const answeredBefore = llm.answered;
       const flagged = await client.cancel(run.id);
       expect(flagged.cancelRequested).toBe(true);
       expect(client.activeRuns()).toEqual([]);
       // engine 'a' renews every leaseMs/3 = 100 ms, sees the flag and cancels.
-      await until(async () => ((await store.getRun(run.id))!.status === 'cancelled' ? true : undefined), 'the host to cancel the run', 3000);
-      expect(Date.now() - t0).toBeLessThan(LATENCY_MS);
+      await until(async () => ((await store.getRun(run.id))!.status === 'cancelled' ? true : undefined), 'the host to cancel the run', 30_000);
+      expect(llm.answered).toBe(answeredBefore); // cancelled at a lease renewal, before the calls answered
       await until(() => !engine.activeRuns().includes(run.id), 'the host to stop hosting it');
       expect(engine.liveActors(run.id)).toBe(0);
       const done = (await store.getRun(run.id))!;

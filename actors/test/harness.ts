@@ -117,14 +117,18 @@ export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } 
 }
 
 /** A model that delays each answer by `ms` and counts its calls (aborting the signal cuts the delay short). */
-export function countingLlm(latencyMs = 0): LlmPort & { calls: number } {
+/** An offline model that counts the calls made (`calls`) and the calls that answered (`answered`; an aborted call does not). */
+export function countingLlm(latencyMs = 0): LlmPort & { calls: number; answered: number } {
   const inner = new OfflineLlm({ latencyMs });
   const llm = {
     provider: inner.provider,
     calls: 0,
-    complete(req: Parameters<LlmPort['complete']>[0], signal?: AbortSignal) {
+    answered: 0,
+    async complete(req: Parameters<LlmPort['complete']>[0], signal?: AbortSignal) {
       llm.calls += 1;
-      return inner.complete(req, signal);
+      const answer = await inner.complete(req, signal);
+      llm.answered += 1;
+      return answer;
     },
   };
   return llm;
