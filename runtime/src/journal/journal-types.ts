@@ -1,6 +1,6 @@
 import { AoError } from '@ao/graphs';
 import { payloadOf } from '../envelope/mod.js';
-import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import type { AnyDraft, Envelope } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, TurnExtras } from '../store/mod.js';
 
@@ -37,7 +37,7 @@ export interface ActorJournal {
   recording(dedupeKey: string): Envelope | undefined;
   remember(envs: readonly Envelope[]): void;
   diverged(d: Divergence): Promise<void>;
-  append(drafts: EnvelopeDraft[], extra?: AppendExtra): Promise<Envelope[]>;
+  append(drafts: AnyDraft[], extra?: AppendExtra): Promise<Envelope[]>;
   flush(): Promise<void>;
 }
 
@@ -111,7 +111,7 @@ export const STAGEABLE_PATCH: ReadonlySet<string> = new Set(['nodes', 'usage']);
 
 /** An append waiting in the journal's queue. */
 export interface Request {
-  drafts: EnvelopeDraft[];
+  drafts: AnyDraft[];
   extra: AppendExtra;
   resolve: (envs: Envelope[]) => void;
   reject: (e: unknown) => void;
