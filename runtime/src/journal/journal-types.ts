@@ -1,5 +1,5 @@
 import { AoError } from '@ao/graphs';
-import { payloadOf } from '../envelope/mod.js';
+import { payloadField, payloadOf } from '../envelope/mod.js';
 import type { AnyDraft, Envelope } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, TurnExtras } from '../store/mod.js';
@@ -96,7 +96,7 @@ export const INTENTS: ReadonlySet<string> = new Set(['llm.request', 'tool.call']
 /** Budget answers after which the announced call is not on its way (refused, or waiting for a person or for budget). */
 export const SETTLED_ANNOUNCEMENTS: ReadonlySet<string> = new Set(['budget.refused', 'budget.waiting', 'budget.held', 'budget.release']);
 export const keyOf = (payload: unknown): string | undefined => {
-  const key = (payload as { key?: unknown } | null)?.key;
+  const key = payloadField(payload, 'key');
   return typeof key === 'string' ? key : undefined;
 };
 
