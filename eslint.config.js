@@ -76,6 +76,33 @@ const noPayloadCast = {
   },
 };
 
+/**
+ * The gateway and the bench read a node's state through the engine's named ports (issue 23):
+ * `engine.queries` (runs, events, checkpoints, usage), `engine.apiKeys`, `engine.importRun`,
+ * `engine.storeKind`; never its store. Flags `x.store.y` (a store's method reached through what
+ * holds it) and `engine.store` / `rt.store` (the store behind an engine or a runtime, passed on).
+ * A CLI command that opens a store of its own (`ao keys`, `ao verify`) holds it in a local.
+ * @type {import('eslint').Rule.RuleModule}
+ */
+const noStoreReach = {
+  meta: {
+    type: 'problem',
+    schema: [],
+    messages: {
+      reach: "Read through the engine's ports (engine.queries, engine.apiKeys, engine.importRun, engine.storeKind), not its store.",
+    },
+  },
+  create: (context) => {
+    /** @param {import('eslint').Rule.Node} node */
+    const report = (node) => context.report({ node, messageId: 'reach' });
+    return {
+      "MemberExpression[object.type='MemberExpression'][object.property.name='store']": report,
+      "MemberExpression[property.name='store'][object.name=/^(engine|rt|runtime)$/]": report,
+      "MemberExpression[property.name='store'][object.property.name=/^(engine|rt|runtime)$/]": report,
+    };
+  },
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -125,6 +152,13 @@ export default tseslint.config(
     ignores: ['**/testing/**', '**/*.test.ts', '**/test/**', '**/conformance.ts'],
     plugins: { envelopes: { rules: { 'no-payload-cast': noPayloadCast } } },
     rules: { 'envelopes/no-payload-cast': 'error' },
+  },
+  {
+    // The gateway and the bench never reach the engine's store (issue 23); their tests may.
+    files: ['gateway/src/**/*.ts', 'bench/src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/testing/**'],
+    plugins: { ports: { rules: { 'no-store-reach': noStoreReach } } },
+    rules: { 'ports/no-store-reach': 'error' },
   },
   { files: ['graphs/**/*.ts'], rules: layerRule('@ao/graphs') },
   { files: ['runtime/**/*.ts'], rules: layerRule('@ao/runtime') },

@@ -2,7 +2,7 @@ export { Engine, effectiveBudget } from './engine/index.js';
 export type { UsageReport } from './budget/usage.js';
 export type { WallClockUse } from './budget/wall-clock.js';
 export * as ledger from './budget/ledger.js';
-export type { EngineOptions, RunQueries, SignalRequest, SignalResult, StartRunRequest } from './engine/index.js';
+export type { ApiKeyPort, EngineOptions, RunQueries, SignalRequest, SignalResult, StartRunRequest } from './engine/index.js';
 export type { LlmResolver, RunServices, ActorMessage } from './services.js';
 export { PAYLOADS, parseMessage, NodeContextSchema } from './messages.js';
 export type { MessageType, Payload, Message, NodeContext } from './messages.js';

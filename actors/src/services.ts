@@ -10,12 +10,14 @@ import type {
   Divergence,
   Envelope,
   EnvelopeDraft,
+  EnvelopeType,
   LlmPort,
   ReplayInfo,
   RunSecrets,
   SignalRecord,
   ToolRegistry,
   TraceContext,
+  Typed,
 } from '@ao/runtime';
 
 /** Resolves a node's `llm` profile name to an adapter. */
@@ -105,12 +107,14 @@ export const isEnvelope = (m: ActorMessage): m is Envelope => !('local' in m);
  * An envelope draft of this run. `key` names the emission deterministically (see EnvelopeDraft):
  * an actor re-run after a crash must produce the same keys in the same situations.
  */
-export function draft(
-  s: { runId: string; trace: TraceContext | null },
-  o: { from: ActorPath; to: ActorPath; type: string; payload: unknown; causationId: string | null; key: string },
-): EnvelopeDraft {
-  return { runId: s.runId, from: o.from, to: o.to, type: o.type, payload: o.payload, causationId: o.causationId, trace: s.trace, dedupeKey: o.key };
+export function draft(s: { runId: string; trace: TraceContext | null }, o: Note): EnvelopeDraft {
+  // The fields in the order drafts always had them (what the envelope's JSON shows).
+  const { key, from, to, causationId, ...body } = o;
+  return { runId: s.runId, from, to, ...body, causationId, trace: s.trace, dedupeKey: key };
 }
+
+/** What an actor emits: where from and to, its type with a payload of that type, its cause and its key. */
+export type Note<T extends EnvelopeType = EnvelopeType> = { from: ActorPath; to: ActorPath; causationId: string | null; key: string } & Typed<T>;
 
 /**
  * The actor name of one execution of a node (or swarm branch): plain for the first, with

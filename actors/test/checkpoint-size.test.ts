@@ -31,7 +31,7 @@ describe('checkpoint size', () => {
     expect(done.status).toBe('succeeded');
     expect(done.nodes.body).toMatchObject({ status: 'succeeded', iteration: n });
     expect(done.nodes.end).toMatchObject({ status: 'succeeded', iteration: 1 });
-    return engine.store.listCheckpoints(run.id);
+    return engine.queries.listCheckpoints(run.id);
   }
 
   it('stays flat when a looping graph runs 10x longer: 10x the checkpoints, the same largest size', async () => {

@@ -3,7 +3,7 @@ import { exampleGraphs, graph } from '@ao/graphs';
 import type { GraphBuilder } from '@ao/graphs';
 import { actorPath, connectNatsBus, envelopeIdFor, InProcessBus, OfflineLlm, openPgliteStore, openPgStore } from '@ao/runtime';
 import type { NatsBus } from '@ao/runtime';
-import type { ActorJournal, Envelope, EnvelopeDraft, LlmPort, LlmRequest, Rpc, RunRecord, Store, Subscription, WorkQueue } from '@ao/runtime';
+import type { ActorJournal, Envelope, UntypedDraft, LlmPort, LlmRequest, Rpc, RunRecord, Store, Subscription, WorkQueue } from '@ao/runtime';
 import { createTestDatabase, dropNatsPrefix, natsAvailable, natsPrefix, postgresAvailable, TEST_NATS_URL } from '@ao/runtime/testing';
 import { Engine } from '../src/mod.js';
 import { HostTasks } from '../src/tasks/host-tasks.js';
@@ -31,8 +31,8 @@ function hostTasks(o: { silentMs?: number; unclaimedMs?: number } = {}) {
     enqueue: async (_q, id, item) => void items.push({ id, item: item as TaskItem }),
     consume: () => ({ unsubscribe: () => undefined }),
   };
-  const written: EnvelopeDraft[] = [];
-  const journal = { ended: false, append: async (d: EnvelopeDraft[]) => (written.push(...d), []), flush: async () => undefined } as unknown as ActorJournal;
+  const written: UntypedDraft[] = [];
+  const journal = { ended: false, append: async (d: UntypedDraft[]) => (written.push(...d), []), flush: async () => undefined } as unknown as ActorJournal;
   const tasks = new HostTasks({
     runId: RUN,
     epoch: 'e1',
@@ -62,7 +62,7 @@ const start = (type = 'branch.start'): Envelope => ({
   trace: null,
   time: new Date().toISOString(),
 });
-const draft = (over: Partial<EnvelopeDraft> = {}): EnvelopeDraft => ({
+const draft = (over: Partial<UntypedDraft> = {}): UntypedDraft => ({
   runId: RUN,
   from: PATH,
   to: actorPath('supervisor', 'budget'),
@@ -148,7 +148,7 @@ describe('node tasks: the host side', () => {
     h.tasks.ref(PATH).tell(start());
     await h.ask({ op: 'claim', path: PATH, holder: 'x', generation: 0, deliveries: 1 });
     const done = { dedupeKey: `${PATH}/done`, to: actorPath('supervisor', 'analyse'), type: 'branch.completed' };
-    const bad: Array<Partial<EnvelopeDraft>> = [
+    const bad: Array<Partial<UntypedDraft>> = [
       { dedupeKey: 'supervisor/summarise/done' }, // keyed under another actor
       { from: actorPath('supervisor'), to: actorPath('supervisor', 'budget') }, // not from the task
       { runId: 'another-run' },

@@ -178,7 +178,7 @@ async function stopLatency(engine: Engine, runs: number, timeoutMs: number): Pro
     const stoppedAt = Date.now();
     if (done.status !== 'budget_exceeded') throw new RunFailed(`stop run ${run.id} ended ${done.status}, not budget_exceeded`);
     if (engine.liveActors(run.id) !== 0) throw new RunFailed(`stop run ${run.id} left actors alive`);
-    const refusal = (await engine.store.listEventsOfType(run.id, 'budget.exceeded'))[0];
+    const refusal = (await engine.queries.listEventsOfType(run.id, 'budget.exceeded'))[0];
     if (!refusal) throw new RunFailed(`stop run ${run.id} has no budget.exceeded event`);
     ms.push(stoppedAt - Date.parse(refusal.time));
   }
@@ -212,7 +212,7 @@ async function countCheckpoints(node: BenchNode, ids: readonly string[]): Promis
   const bytes: number[] = [];
   let firstRun: ModeResult['checkpoints']['firstRun'] = [];
   for (const [i, id] of ids.entries()) {
-    const cps = await node.store.listCheckpoints(id);
+    const cps = await node.engine.queries.listCheckpoints(id);
     perRun.push(cps.length);
     for (const c of cps) bytes.push(c.sizeBytes);
     if (i === 0) firstRun = cps.map((c) => ({ step: c.step, node: c.node, sizeBytes: c.sizeBytes }));

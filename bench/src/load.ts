@@ -84,7 +84,7 @@ export async function loadPhase(
   o: { finish?: boolean } = {},
 ): Promise<LoadResult> {
   const tenant = `load-${Date.now()}`;
-  const { key } = await createApiKey(engine.store, { tenant });
+  const { key } = await createApiKey(engine.apiKeys, { tenant });
   // BENCH_LOAD_CAP: the cap on a tenant's active runs (AO_MAX_ACTIVE_RUNS, 1,000 in `ao serve`); none by default.
   const app = await buildApp(engine, {
     inspectorDir: false,
@@ -134,7 +134,7 @@ export async function loadPhase(
     const finished = await Promise.all(ids.map((id) => engine.waitForRun(id, timeoutMs)));
     const elapsedSec = (performance.now() - t0) / 1000;
     const succeeded = finished.filter((r) => r.status === 'succeeded').length;
-    const stored = await engine.store.countRuns(tenant, ['succeeded']);
+    const stored = await engine.queries.countRuns(tenant, ['succeeded']);
     const lost = runs - Math.min(succeeded, stored, new Set(ids).size);
     return {
       runs,

@@ -2,15 +2,13 @@ import type { Engine } from '@ao/actors';
 import type { GraphBuilder } from '@ao/graphs';
 import { startRuntime } from '@ao/gateway';
 import { loadConfig } from '@ao/runtime';
-import type { Store } from '@ao/runtime';
 import { CommitTimes, timeCommits } from './timed-store.js';
 import { benchLoop, benchPipeline, benchStop, REPLAY_LOOPS } from './workload.js';
 
 /** A runtime node wired for the bench; `commits` times the store commits the engine makes. */
 export interface BenchNode {
+  /** What the runs wrote is read back through `engine.queries` (reads are not timed: only commits are). */
   engine: Engine;
-  /** The raw store (untimed), for reading back what the runs wrote. */
-  store: Store;
   commits: CommitTimes;
   close(): Promise<void>;
 }
@@ -27,5 +25,5 @@ export async function openBenchNode(env: Record<string, string>): Promise<BenchN
     graphs: [benchPipeline(), benchStop(), ...REPLAY_LOOPS.map(benchLoop)] as GraphBuilder<unknown>[],
     wrapStore: (store) => timeCommits(store, commits),
   });
-  return { engine: rt.engine, store: rt.store, commits, close: rt.close };
+  return { engine: rt.engine, commits, close: rt.close };
 }

@@ -30,7 +30,7 @@ export async function replayStart(engine: Engine, timeoutMs: number): Promise<Re
     const original = await engine.waitForRun((await engine.startRun({ graph: benchLoopName(iterations) })).id, timeoutMs * 10);
     const originalMs = performance.now() - t0;
     if (original.status !== 'succeeded') throw new Error(`loop run ${original.id} ended ${original.status}`);
-    const cps = await engine.store.listCheckpoints(original.id);
+    const cps = await engine.queries.listCheckpoints(original.id);
     const fromStep = cps.at(-1)!.step - 1;
     const timings = async (mode: 'live' | 'recorded') => {
       const start: number[] = [];

@@ -61,7 +61,7 @@ export async function waitingBench(o: {
     graphs: [waitGraph()],
   });
   try {
-    const { engine, store } = rt;
+    const { engine } = rt;
     const ids: string[] = [];
     const startOne = async () => {
       const run = await engine.startRun({ graph: 'bench-wait' });
@@ -86,7 +86,7 @@ export async function waitingBench(o: {
     const submitSec = (performance.now() - t0) / 1000;
     samples.push(sample(ids.length));
     const hostedWhileWaiting = engine.activeRuns().length;
-    const notWaiting = (await Promise.all(ids.slice(-50).map((id) => store.getRun(id)))).filter((r) => r?.status !== 'waiting');
+    const notWaiting = (await Promise.all(ids.slice(-50).map((id) => engine.queries.getRun(id)))).filter((r) => r?.status !== 'waiting');
     if (notWaiting.length) throw new Error(`runs that should wait: ${notWaiting.map((r) => `${r?.id} ${r?.status}`).join(', ')}`);
 
     // Answer some: time from the answer to the run's success.
@@ -95,7 +95,7 @@ export async function waitingBench(o: {
       const a = performance.now();
       await engine.signal(id, { node: 'gate', payload: { approved: true } });
       for (;;) {
-        const r = await store.getRun(id);
+        const r = await engine.queries.getRun(id);
         if (r?.status === 'succeeded') break;
         if (r && r.status !== 'running' && r.status !== 'waiting') throw new Error(`run ${id} ended ${r.status}`);
         await new Promise((res) => setTimeout(res, 1));

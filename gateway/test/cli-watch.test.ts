@@ -3,10 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openPgliteStore } from '@ao/runtime';
+import { ENVELOPE_TYPES, openPgliteStore } from '@ao/runtime';
 import type { Envelope } from '@ao/runtime';
 import type { Client } from '../src/cli/client.js';
-import { watchRun } from '../src/cli/watch.js';
+import { progressLine, watchRun } from '../src/cli/watch.js';
 import { parseInstant } from '../src/cli/when.js';
 import { aoArgs, freePort, PROCESS_TEST_MS, ROOT, runCli, startServer } from './process.js';
 
@@ -49,6 +49,16 @@ const envelope = (seq: number, type: string, payload: Record<string, unknown>): 
   causationId: null,
   trace: null,
   time: new Date(Date.UTC(2026, 11, 4, 12, 0, seq)).toISOString(),
+});
+
+describe('ao watch: a line per envelope', () => {
+  it('decides for every known envelope type (shown or quiet), shows any shape, and skips a type it does not know', () => {
+    const shown = ENVELOPE_TYPES.filter((t) => progressLine(envelope(1, t, {}), 0) !== undefined);
+    expect(shown).toEqual(expect.arrayContaining(['run.started', 'node.completed', 'wait.resolved', 'run.finished']));
+    expect(shown).not.toContain('llm.request');
+    expect(progressLine(envelope(2, 'node.skipped', { node: 'a', reason: 'route' }), 0)).toContain('skipped: route');
+    expect(progressLine(envelope(3, 'made.up', { node: 'a' }), 0)).toBeUndefined();
+  });
 });
 
 describe('ao watch: following a run', () => {

@@ -1,5 +1,6 @@
-import { log, messagePayload } from '@ao/runtime';
-import type { ActorContext, Envelope } from '@ao/runtime';
+import { AoError } from '@ao/graphs';
+import { log, messagePayload, typed } from '@ao/runtime';
+import type { ActorContext, Envelope, EnvelopeType, Payload } from '@ao/runtime';
 import { parentOf } from '../pipeline/pipeline.js';
 import { draft } from '../services.js';
 import type { ActorMessage, RunServices } from '../services.js';
@@ -87,12 +88,15 @@ async function drain(desk: BudgetDesk, ledger: Ledger, ctx: ActorContext<ActorMe
 }
 
 function replyTo(desk: BudgetDesk, msg: Envelope, ctx: ActorContext<ActorMessage>) {
-  return (type: string, payload: unknown, key: string, to = msg.from) => draft(desk.s, { from: ctx.path, to, type, payload, causationId: msg.id, key });
+  return <T extends EnvelopeType>(type: T, payload: Payload<T>, key: string, to = msg.from) =>
+    draft(desk.s, { from: ctx.path, to, causationId: msg.id, key, ...typed(type, payload) });
 }
 
 /** Tell the asker it waits, and for what. */
 async function waiting(desk: BudgetDesk, req: BudgetRequest, msg: Envelope, d: Standing, ctx: ActorContext<ActorMessage>): Promise<void> {
   const { limit, scope, value, used, reserved, inFlight, asked, tool } = d;
+  // A call waits only for reservations of calls in flight to settle: a wall-clock limit holds none.
+  if (limit === 'wallClockSec') throw new AoError('AO_INTERNAL', 'a wall-clock limit never makes a call wait');
   await desk.s.journal.append(
     [
       replyTo(desk, msg, ctx)(

@@ -11,6 +11,8 @@
  * `maxTokens` if at least MIN_OUTPUT_TOKENS of output fits (tokens and usd alike), else refused.
  * Node sub-budgets are checked as well as the run's.
  */
+import { noSpend, plusSettled } from '@ao/graphs/spend';
+import type { Spent } from '@ao/graphs/spend';
 import { addUsage, emptyUsage } from '@ao/runtime';
 import type { Payload, Usage } from '@ao/runtime';
 
@@ -21,12 +23,8 @@ export interface Limits {
   perTool?: Record<string, number>;
 }
 
-export interface Spent {
-  tokens: number;
-  tools: number;
-  usd: number;
-  perTool: Record<string, number>;
-}
+/** Settled spending in one scope: written once, in `@ao/graphs/spend` (the inspector folds with it too). */
+export type { Spent };
 
 export interface Reservation {
   node: string;
@@ -116,11 +114,9 @@ export type PriceTable = Record<string, { input: number; output: number }>;
  */
 export const MIN_OUTPUT_TOKENS = 16;
 
-const empty = (): Spent => ({ tokens: 0, tools: 0, usd: 0, perTool: {} });
-
 export function newLedger(limits: Limits & { soft?: SoftLimits }, nodeLimits: Record<string, Limits> = {}): Ledger {
   const { soft, ...hard } = limits;
-  return { limits: hard, nodeLimits, used: empty(), byNode: {}, reserved: {}, usage: emptyUsage(), ...(soft ? { soft: { ...soft } } : {}) };
+  return { limits: hard, nodeLimits, used: noSpend(), byNode: {}, reserved: {}, usage: emptyUsage(), ...(soft ? { soft: { ...soft } } : {}) };
 }
 
 /** A person granted more: raise the soft limits by these amounts (never past the hard limits, which stay). */
@@ -224,7 +220,7 @@ type Verdict = { fits: true; maxTokens?: number } | { fits: false; wait: boolean
 export function decide(l: Ledger, req: BudgetRequest, prices: PriceTable = {}): Decision {
   const scopes: Scope[] = [{ scope: 'run', limits: l.limits, spent: l.used, held: heldBy(l) }];
   const nl = l.nodeLimits[req.node];
-  if (nl) scopes.push({ scope: `node:${req.node}`, limits: nl, spent: l.byNode[req.node] ?? empty(), held: heldBy(l, req.node) });
+  if (nl) scopes.push({ scope: `node:${req.node}`, limits: nl, spent: l.byNode[req.node] ?? noSpend(), held: heldBy(l, req.node) });
   const verdicts = req.kind === 'tool' ? scopes.map((sc) => toolVerdict(sc, req.tool)) : tokenVerdicts(scopes, req, prices);
   const refusal = verdicts.find((v) => !v.fits && !v.wait);
   if (refusal && !refusal.fits) return { grant: false, ...refusal.standing, stop: refusal.standing.limit !== 'perTool' };
@@ -338,15 +334,11 @@ export function settle(l: Ledger, key: string, actual: Actual): Ledger {
   const r = l.reserved[key];
   if (!r) return l; // settled already (a redelivery), or never granted
   const { [key]: _done, ...reserved } = l.reserved;
-  const add = (s: Spent): Spent => ({
-    tokens: s.tokens + actual.tokens,
-    usd: s.usd + actual.usd,
-    tools: s.tools + (r.tool ? 1 : 0),
-    perTool: r.tool ? { ...s.perTool, [r.tool]: (s.perTool[r.tool] ?? 0) + 1 } : s.perTool,
-  });
+  // The arithmetic the inspector's fold uses too (`@ao/graphs/spend`): written once.
+  const add = (s: Spent): Spent => plusSettled(s, r, actual);
   // The split of an LLM call's tokens into input and output comes from its answer (see `answered`).
   const usage = addUsage(l.usage, { totalTokens: actual.tokens, ...(r.tool ? { toolCalls: 1, perTool: { [r.tool]: 1 } } : { llmCalls: 1 }) });
-  return { ...l, reserved, used: add(l.used), byNode: { ...l.byNode, [r.node]: add(l.byNode[r.node] ?? empty()) }, usage };
+  return { ...l, reserved, used: add(l.used), byNode: { ...l.byNode, [r.node]: add(l.byNode[r.node] ?? noSpend()) }, usage };
 }
 
 /** An LLM answer was journaled: its input and output tokens (its settlement, in the same append, counts the total). */

@@ -1,6 +1,19 @@
 import { InterruptAnswerSchema, schemaJson } from '@ao/graphs';
-import { actorPath, addUsage, emptyUsage, requirePayload } from '@ao/runtime';
-import type { ActorPath, AgentRestore, Attributes, LlmRequest, LlmResponse, Span, TraceContext, TurnExtras, Usage, UsedTool, WaitInfo } from '@ao/runtime';
+import { actorPath, addUsage, emptyUsage, requirePayload, typed } from '@ao/runtime';
+import type {
+  ActorPath,
+  AgentRestore,
+  Attributes,
+  EnvelopeType,
+  LlmRequest,
+  LlmResponse,
+  Span,
+  TraceContext,
+  TurnExtras,
+  Usage,
+  UsedTool,
+  WaitInfo,
+} from '@ao/runtime';
 import { replayAttr } from '../telemetry.js';
 import { recordedQuestionTimes } from '../run-supervisor/recorded-waits.js';
 import type { Payload } from '../messages.js';
@@ -74,8 +87,8 @@ export class Effects {
     return `${this.path}/${this.n}`;
   }
 
-  private emit(from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string, stage = false) {
-    return this.emitAll([{ from, to, type, payload, key }], stage);
+  private emit<T extends EnvelopeType>(from: ActorPath, to: ActorPath, type: T, payload: Payload<T>, key: string, stage = false) {
+    return this.emitAll([{ from, to, key, ...typed(type, payload) }], stage);
   }
 
   /**

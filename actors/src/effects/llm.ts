@@ -55,10 +55,21 @@ export function llmStep(actor: StepActor, requested: LlmRequest, turn?: TurnExtr
       // journaled envelope is read (the live stream, the bus) after that, never changed by it.
       return {
         input: req,
-        payload: { key, profile: req.profile, ...(req.model ? { model: req.model } : {}), maxTokens: req.maxTokens, messages: [...req.messages], tools, hash },
+        intent: {
+          type: 'llm.request',
+          payload: {
+            key,
+            profile: req.profile,
+            ...(req.model ? { model: req.model } : {}),
+            maxTokens: req.maxTokens,
+            messages: [...req.messages],
+            tools,
+            hash,
+          },
+        },
       };
     },
-    result: { type: 'llm.response', suffix: 'res' },
+    result: { suffix: 'res', envelope: (p) => ({ type: 'llm.response', payload: p }) },
     failure: { code: 'AO_LLM_FAILED', type: 'llm.failed', suffix: 'fail' },
     // Read back from the log, the answer is not emitted again: only its settlement, which a crash
     // may have lost. A replay commits at once whatever it is asked (it stages nothing).

@@ -1,7 +1,7 @@
 import { AoError, isAoError } from '@ao/graphs';
 import { requirePayload } from '@ao/runtime';
 import type { ErrorCode } from '@ao/graphs';
-import type { ActorPath, Attributes, ErrorInfo, SpanKind, Span, ToolSecrets, TurnExtras, Usage } from '@ao/runtime';
+import type { ActorPath, Attributes, ErrorInfo, SpanKind, Span, ToolSecrets, TurnExtras, Typed, Usage } from '@ao/runtime';
 import type { BudgetRequest } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import type { RunServices } from '../services.js';
@@ -19,13 +19,7 @@ import type { RunServices } from '../services.js';
 export type Source = 'log' | 'recording' | 'live';
 
 /** One envelope of a journal append made for an effect. */
-export interface Emission {
-  from: ActorPath;
-  to: ActorPath;
-  type: string;
-  payload: unknown;
-  key: string;
-}
+export type Emission = { from: ActorPath; to: ActorPath; key: string } & Typed;
 
 /** The actor an effect belongs to, as its step and interceptors see it. */
 export interface StepActor {
@@ -69,9 +63,9 @@ export interface StepSpec<I, W, P> {
   /** What the budget is asked before the call (an LLM call may ask its provider to count the prompt). */
   budget(key: string): BudgetRequest | Promise<BudgetRequest>;
   /** The request's payload and the live call's input, once the budget granted the call (an LLM call's output is capped at the grant). */
-  granted(key: string, grant: Payload<'budget.granted'> | undefined): { payload: Record<string, unknown>; input: I };
-  /** The outcome, journaled as `<key>/<suffix>`. */
-  result: { type: 'llm.response' | 'tool.result'; suffix: 'res' | 'result' };
+  granted(key: string, grant: Payload<'budget.granted'> | undefined): { intent: Typed<'llm.request' | 'tool.call'>; input: I };
+  /** The outcome, journaled as `<key>/<suffix>` with the type and payload `envelope` makes of it. */
+  result: { suffix: 'res' | 'result'; envelope(p: P): Typed<'llm.response' | 'tool.result'> };
   /**
    * A call that fails: journaled as a failure envelope of its own and thrown (an LLM call:
    * `llm.failed`), or an outcome like any result that the caller sees (a tool: the model reads the
@@ -198,12 +192,12 @@ async function journaled<I, W, P>(chain: readonly Interceptor[], step: Step, spe
     if ('outcome' in spec.failure) return spec.failure.outcome({ code: refused.code, message: refused.message }, step.key);
     throw refused;
   }
-  const { payload, input } = spec.granted(step.key, step.grant);
-  const intent = `${step.key}/${spec.request.suffix}`;
+  const { intent, input } = spec.granted(step.key, step.grant);
+  const intentKey = `${step.key}/${spec.request.suffix}`;
   // Its intent already in the log: the call was in flight when the process stopped.
-  const inFlight = spec.reconcile !== undefined && journal.recorded(intent) !== undefined;
+  const inFlight = spec.reconcile !== undefined && journal.recorded(intentKey) !== undefined;
   // The durability point: the intent commits at once, with the budget's request and grant staged before it.
-  await actor.emit([{ from: actor.path, to: spec.endpoint, type: spec.request.type, payload, key: intent }], false, spec.request.turn);
+  await actor.emit([{ from: actor.path, to: spec.endpoint, ...intent, key: intentKey }], false, spec.request.turn);
 
   const logged = journal.recorded(resultKey(step));
   step.source = logged ? 'log' : journal.recording(resultKey(step)) ? 'recording' : 'live';
@@ -265,7 +259,7 @@ async function live<I, W, P>(chain: readonly Interceptor[], step: Step, spec: St
 async function concluded<I, W, P>(chain: readonly Interceptor[], step: Step, spec: StepSpec<I, W, P>, p: P): Promise<P> {
   step.actor.spent(spec.usage(p));
   const { result, durable } = spec.journal(step.source ?? 'live');
-  const envelope: Emission = { from: spec.endpoint, to: step.actor.path, type: spec.result.type, payload: p, key: resultKey(step) };
+  const envelope: Emission = { from: spec.endpoint, to: step.actor.path, ...spec.result.envelope(p), key: resultKey(step) };
   await step.actor.emit([...(result ? [envelope] : []), ...closing(chain, step, { result: p })], !durable);
   return p;
 }
@@ -289,6 +283,6 @@ function closing(chain: readonly Interceptor[], step: Step, end: End): Emission[
 }
 
 /** The failure envelope of an effect whose failures are not outcomes. */
-function failure(step: Step, f: { type: string; suffix: string }, error: ErrorInfo): Emission {
+function failure(step: Step, f: { type: 'llm.failed'; suffix: string }, error: ErrorInfo): Emission {
   return { from: step.spec.endpoint, to: step.actor.path, type: f.type, payload: { key: step.key, error }, key: `${step.key}/${f.suffix}` };
 }

@@ -1,13 +1,13 @@
 import { AoError } from '@ao/graphs';
 import { emitRunSpan, isoNow, meters, RunJournal, runTraceContext, TERMINAL_STATUSES } from '@ao/runtime';
-import type { ErrorInfo, RunPatch, RunRecord } from '@ao/runtime';
+import type { ErrorInfo, RunPatch, RunRecord, Typed } from '@ao/runtime';
 import { SUPERVISOR_PATH } from '../run-supervisor/run-supervisor.js';
 import { draft } from '../services.js';
 import type { EngineContext } from './context.js';
 
 /** Close a run that is not hosted here with a final status (no actor runs it), with its root span. */
 export async function endUnhosted(ctx: EngineContext, run: RunRecord, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<void> {
-  await writeUnhosted(ctx, run, 'run.finished', { status, error, usage: run.usage }, 'run.finished', {
+  await writeUnhosted(ctx, run, { type: 'run.finished', payload: { status, error, usage: run.usage } }, 'run.finished', {
     status,
     error,
     finishedAt: isoNow(ctx.clock),
@@ -31,13 +31,13 @@ export async function endUnhosted(ctx: EngineContext, run: RunRecord, status: 'c
 
 /** Stop a run for a person to decide (status `waiting`, with the reason), releasing its lease. */
 export function park(ctx: EngineContext, run: RunRecord, error: ErrorInfo): Promise<void> {
-  return writeUnhosted(ctx, run, 'run.parked', { error }, `parked/${error.code}/${run.lastSeq}`, { status: 'waiting', error });
+  return writeUnhosted(ctx, run, { type: 'run.parked', payload: { error } }, `parked/${error.code}/${run.lastSeq}`, { status: 'waiting', error });
 }
 
 /** One last event of a run no actor hosts, with the run row's new state, and its lease given up. */
-async function writeUnhosted(ctx: EngineContext, run: RunRecord, type: string, payload: unknown, key: string, patch: RunPatch): Promise<void> {
+async function writeUnhosted(ctx: EngineContext, run: RunRecord, body: Typed<'run.finished' | 'run.parked'>, key: string, patch: RunPatch): Promise<void> {
   const journal = new RunJournal(ctx.store, ctx.bus, run.id, run.lastSeq);
-  await journal.append([draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, type, payload, causationId: null, key })], {
+  await journal.append([draft({ runId: run.id, trace: null }, { from: SUPERVISOR_PATH, to: SUPERVISOR_PATH, ...body, causationId: null, key })], {
     patch: { ...patch, releaseLease: true },
   });
   await journal.flush(); // published before anyone may write after it

@@ -1,4 +1,5 @@
 import type { GraphBuilder, GraphDef, GraphRegistry } from '@ao/graphs';
+import { importRun } from '@ao/runtime';
 import type { Bus, Envelope, ListRunsQuery, NodeInfo, RunFile, RunRecord, Store } from '@ao/runtime';
 import type { UsageReport } from '../budget/usage.js';
 import type { ReplayRequest } from '../replay.js';
@@ -13,6 +14,8 @@ import { Leases } from './leases.js';
 import { shutdown, startLoops } from './lifecycle.js';
 import { beat, nodes } from './membership.js';
 import type { EngineOptions } from './options.js';
+import { apiKeysOf } from './ports.js';
+import type { ApiKeyPort } from './ports.js';
 import { StoreQueries } from './queries.js';
 import type { RunQueries } from './queries.js';
 import { Recovery } from './recovery.js';
@@ -47,6 +50,7 @@ export class Engine {
   private readonly leases: Leases;
   private readonly waits: Waits;
   private readonly replays: Replays;
+  private keys: ApiKeyPort | undefined;
 
   private constructor(o: EngineOptions) {
     const ctx = createContext(o);
@@ -95,8 +99,19 @@ export class Engine {
     return e;
   }
 
-  get store(): Store {
-    return this.ctx.store;
+  /** Which store the engine writes to: a fact about the node (`/health`, the CLI's banner). */
+  get storeKind(): Store['kind'] {
+    return this.ctx.store.kind;
+  }
+
+  /** The store's API keys (the gateway's authenticator, `ao keys`, the bench's tenants): see `ports.ts`. */
+  get apiKeys(): ApiKeyPort {
+    return (this.keys ??= apiKeysOf(this.ctx.store));
+  }
+
+  /** Record a run file (its events and checkpoints) as a finished run of `tenant` (`POST /runs/import`, `ao import`). */
+  importRun(file: RunFile, o: { tenant?: string } = {}): Promise<RunRecord> {
+    return importRun(this.ctx.store, file, o);
   }
 
   /** True for an engine that hosts no runs of its own choosing: a gateway without a runtime node. */

@@ -12,7 +12,7 @@ import type { EngineContext } from './context.js';
  * checkpoints, usage, where they ran, and run files. Nothing here writes; the gateway reads runs
  * through this, never through the store.
  */
-export interface RunQueries extends Pick<Store, 'findRunByIdempotencyKey' | 'listCheckpoints' | 'getCheckpoint'> {
+export interface RunQueries extends Pick<Store, 'findRunByIdempotencyKey' | 'listCheckpoints' | 'getCheckpoint' | 'listEventsOfType'> {
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(q: ListRunsQuery): Promise<{ runs: RunRecord[]; next: string | null }>;
   /** How many of the tenant's runs have one of these statuses. */
@@ -52,6 +52,10 @@ export class StoreQueries implements RunQueries {
 
   listEvents(runId: string, q: { after?: number; limit: number }): Promise<Envelope[]> {
     return this.ctx.store.listEvents(runId, q);
+  }
+
+  listEventsOfType(runId: string, prefix: string): ReturnType<Store['listEventsOfType']> {
+    return this.ctx.store.listEventsOfType(runId, prefix);
   }
 
   listCheckpoints(runId: string): ReturnType<Store['listCheckpoints']> {

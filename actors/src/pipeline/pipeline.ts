@@ -1,5 +1,5 @@
 import { AoError } from '@ao/graphs';
-import type { ActorPath, Behaviour } from '@ao/runtime';
+import type { ActorPath, Behaviour, Typed } from '@ao/runtime';
 import { log, messagePayload, payloadField } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
@@ -19,16 +19,18 @@ export function reportCrash(s: RunServices, err: unknown, msg: ActorMessage, pat
   if (!isEnvelope(msg) || s.journal.ended) return;
   // Whatever the start held (it may be what could not be read): its fields as far as they go.
   const field = (k: string) => payloadField(msg.payload, k);
-  const failed = msg.type === 'branch.start' ? 'branch.failed' : 'node.failed';
-  const payload = {
-    node: String(field('node') ?? '?'),
-    ...(failed === 'branch.failed' ? { branch: Number(field('branch') ?? 0) } : { iteration: Number(field('iteration') ?? 0) }),
+  const node = String(field('node') ?? '?');
+  const rest = {
     attempt: Number(field('attempt') ?? 0),
     error: { code: 'AO_INTERNAL', message: `actor ${path} crashed: ${err instanceof Error ? err.message : String(err)}` },
     usage: {},
     retryable: false,
   };
-  void s.journal.append([draft(s, { from: path, to: parentOf(path), type: failed, payload, causationId: msg.id, key: `${path}/done` })]).catch((e) => {
+  const body: Typed<'node.failed' | 'branch.failed'> =
+    msg.type === 'branch.start'
+      ? { type: 'branch.failed', payload: { node, branch: Number(field('branch') ?? 0), ...rest } }
+      : { type: 'node.failed', payload: { node, iteration: Number(field('iteration') ?? 0), ...rest } };
+  void s.journal.append([draft(s, { from: path, to: parentOf(path), ...body, causationId: msg.id, key: `${path}/done` })]).catch((e) => {
     if (!s.journal.ended) log.error(`could not report the crash of ${path}`, { component: 'actors', runId: s.runId, err: e });
   });
 }
@@ -60,14 +62,9 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
       const span = nodeSpan(s, msg, { name: 'node', node: m.node, kind: node.agent, iteration: m.iteration, attempt: m.attempt, actor: ctx.path });
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, iteration: m.iteration, attempt: m.attempt };
-      const reply = (type: string, payload: unknown) =>
+      const reply = (body: Typed<'node.completed' | 'node.failed'>) =>
         s.journal.append(
-          [
-            draft(
-              { runId: s.runId, trace: span.trace },
-              { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` },
-            ),
-          ],
+          [draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), ...body, causationId: msg.id, key: `${ctx.path}/done` })],
           { stage: true },
         );
       let failure: ReturnType<typeof errorInfo> | undefined;
@@ -75,10 +72,10 @@ export function fromPipeline(s: RunServices): Behaviour<ActorMessage, null> {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, effects, tools: s.tools, signal, scope: { services: s, path: ctx.path, causationId: msg.id } }),
         );
-        if (!stop.signal.aborted) await reply('node.completed', { ...base, output, usage: effects.usage });
+        if (!stop.signal.aborted) await reply({ type: 'node.completed', payload: { ...base, output, usage: effects.usage } });
       } catch (e) {
         failure = errorInfo(e);
-        if (!stop.signal.aborted) await reply('node.failed', { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) });
+        if (!stop.signal.aborted) await reply({ type: 'node.failed', payload: { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) } });
       } finally {
         nodeEnded(s, span, m.node, failure ?? (stop.signal.aborted ? { code: 'AO_NODE_CANCELLED', message: 'stopped' } : undefined));
       }

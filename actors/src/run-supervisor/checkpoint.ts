@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { NodeOutputSchema } from '@ao/graphs';
+import type { Spent } from '@ao/graphs/spend';
 import { NodeStateSchema, UsageSchema, WaitInfoSchema } from '@ao/runtime';
+import type { Ledger } from '../budget/ledger.js';
+import type { SchedulerState } from './scheduler-types.js';
 
 /**
  * What a checkpoint holds: the run supervisor's state at a step and its live children, each with
@@ -53,3 +56,11 @@ export const CheckpointStateSchema = z.object({
   $refs: z.array(z.object({ path: z.array(z.string()), id: z.string(), field: z.array(z.string()) })).optional(),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
+
+/** `true` when A and B are the same type (optional fields too, at every depth): a schema and the type it stores say the same. */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+// The schemas of what a checkpoint stores and the types the code holds (which document each field)
+// describe the same data: a field added to one and not the other does not compile.
+true satisfies Same<z.infer<typeof SpentSchema>, Spent>;
+true satisfies Same<z.infer<typeof LedgerStateSchema>, Pick<Ledger, 'used' | 'byNode' | 'reserved' | 'soft'>>;
+true satisfies Same<CheckpointState['sched'], SchedulerState>;

@@ -1,5 +1,5 @@
 import type { AgentKind, Budget, GraphDef } from '@ao/graphs';
-import type { ActorPath, Divergence, Envelope, ErrorInfo, RunPatch, SignalRecord, Usage, WaitInfo } from '@ao/runtime';
+import type { ActorPath, Divergence, Envelope, ErrorInfo, RunPatch, SignalRecord, Typed, Usage, WaitInfo } from '@ao/runtime';
 import type { Ledger } from '../budget/ledger.js';
 import type { Payload } from '../messages.js';
 import type { CheckpointState } from './checkpoint.js';
@@ -72,13 +72,7 @@ export type SupervisorMessage =
 export type TimerMessage = { local: 'retry'; node: string } | { local: 'waitTimeout'; wait: string };
 
 /** An envelope the supervisor writes (from itself): the shell makes the draft with the step's trace. */
-export interface Note {
-  to: ActorPath;
-  type: string;
-  payload: unknown;
-  causationId: string | null;
-  key: string;
-}
+export type Note = { to: ActorPath; causationId: string | null; key: string } & Typed;
 
 /** One commit: envelopes, the run row's patch, and the supervisor's checkpoint (the shell adds the ledger). */
 export interface Commit {

@@ -1,4 +1,5 @@
-import type { ActorPath, ErrorInfo, RunPatch, SignalRecord, WaitInfo } from '@ao/runtime';
+import { typed } from '@ao/runtime';
+import type { ActorPath, EnvelopeType, ErrorInfo, Payload, RunPatch, SignalRecord, WaitInfo } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { raise } from '../budget/ledger.js';
 import { executionName } from '../services.js';
@@ -208,8 +209,8 @@ function writeDecisions(
 ): Written {
   const { self } = turn.ctx;
   const { causationId, causeKey } = o;
-  const note = (to: ActorPath, type: string, payload: unknown, key: string): void => {
-    notes.push({ to, type, payload, causationId, key });
+  const note = <T extends EnvelopeType>(to: ActorPath, type: T, payload: Payload<T>, key: string): void => {
+    notes.push({ to, ...typed(type, payload), causationId, key });
   };
   const out: Written = { finished: false };
   for (const d of step.decisions) {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { zodIssuePath } from '@ao/graphs';
 import type { NodeDef, NodeOutput } from '@ao/graphs';
-import { actorPath, addUsage } from '@ao/runtime';
-import type { ActorPath, ToolSpec } from '@ao/runtime';
+import { actorPath, addUsage, typed } from '@ao/runtime';
+import type { ActorPath, EnvelopeType, Payload, ToolSpec } from '@ao/runtime';
 import { Effects, errorInfo } from '../effects/effects.js';
 import type { ToolOutcome } from '../effects/effects.js';
 import type { NodeContext } from '../messages.js';
@@ -98,8 +98,8 @@ export function delegateControl(scope: SupervisorScope, runChild: ChildRunner): 
   });
   let next = 0;
   const { s, node, path, causationId } = scope;
-  const emit = (from: ActorPath, to: ActorPath, type: string, payload: unknown, key: string) =>
-    s.journal.append([draft(s, { from, to, type, payload, causationId, key })]);
+  const emit = <T extends EnvelopeType>(from: ActorPath, to: ActorPath, type: T, payload: Payload<T>, key: string) =>
+    s.journal.append([draft(s, { from, to, ...typed(type, payload), causationId, key })]);
   return {
     spec: {
       name: 'delegate',

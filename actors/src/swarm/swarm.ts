@@ -1,7 +1,7 @@
 import { AoError } from '@ao/graphs';
 import type { NodeDef, NodeOutput } from '@ao/graphs';
 import { addUsage, emptyUsage, messagePayload, spanContextOf } from '@ao/runtime';
-import type { ActorContext, ActorPath, ActorRef, Behaviour, Envelope, ErrorInfo, Usage } from '@ao/runtime';
+import type { ActorContext, ActorPath, ActorRef, Behaviour, Envelope, ErrorInfo, Typed, Usage } from '@ao/runtime';
 import { runAgent } from '../agent-loop/agent-loop.js';
 import { guarded, isRetryable } from '../agent-loop/guard.js';
 import { Effects, errorInfo } from '../effects/effects.js';
@@ -116,7 +116,7 @@ async function branchCompleted(s: RunServices, state: SwarmState, msg: Envelope,
     };
     // The span ends before the reply, which may fail as the run ends: it must end either way.
     nodeEnded(s, state.start!.span, state.start!.node);
-    await reply(s, state, ctx.path, 'node.completed', { output, usage: state.usage });
+    await reply(s, state, ctx.path, { output, usage: state.usage });
   }
   return state;
 }
@@ -161,15 +161,23 @@ async function branchFailed(
     node: state.start!.node,
   };
   nodeEnded(s, state.start!.span, state.start!.node, error);
-  await reply(s, state, ctx.path, 'node.failed', { error, usage: state.usage, retryable: false });
+  await reply(s, state, ctx.path, { error, usage: state.usage });
   return state;
 }
 
-async function reply(s: RunServices, state: SwarmState, path: ActorPath, type: string, rest: Record<string, unknown>): Promise<void> {
+/** The swarm node's last word: its output, or (its branches' retries spent) its failure. */
+async function reply(
+  s: RunServices,
+  state: SwarmState,
+  path: ActorPath,
+  end: { output: NodeOutput; usage: Usage } | { error: ErrorInfo; usage: Usage },
+): Promise<void> {
   const st = state.start!;
-  const payload = { node: st.node, iteration: st.iteration, attempt: st.attempt, ...rest };
+  const base = { node: st.node, iteration: st.iteration, attempt: st.attempt };
+  const body: Typed<'node.completed' | 'node.failed'> =
+    'output' in end ? { type: 'node.completed', payload: { ...base, ...end } } : { type: 'node.failed', payload: { ...base, ...end, retryable: false } };
   await s.journal.append(
-    [draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), type, payload, causationId: st.env.id, key: `${path}/done` })],
+    [draft({ runId: s.runId, trace: st.span.trace }, { from: path, to: parentOf(path), ...body, causationId: st.env.id, key: `${path}/done` })],
     { stage: true },
   );
 }
@@ -215,14 +223,9 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
       const span = nodeSpan(s, msg, { name: 'node.branch', node: m.node, kind: node.agent, attempt: m.attempt, branch: m.branch, actor: ctx.path });
       const effects = new Effects(s, ctx.path, msg.id, m.node, span);
       const base = { node: m.node, branch: m.branch, attempt: m.attempt };
-      const send = (type: string, payload: unknown) =>
+      const send = (body: Typed<'branch.completed' | 'branch.failed'>) =>
         s.journal.append(
-          [
-            draft(
-              { runId: s.runId, trace: span.trace },
-              { from: ctx.path, to: parentOf(ctx.path), type, payload, causationId: msg.id, key: `${ctx.path}/done` },
-            ),
-          ],
+          [draft({ runId: s.runId, trace: span.trace }, { from: ctx.path, to: parentOf(ctx.path), ...body, causationId: msg.id, key: `${ctx.path}/done` })],
           { stage: true },
         );
       let failure: ReturnType<typeof errorInfo> | undefined;
@@ -230,10 +233,10 @@ export function fromBranch(s: RunServices): Behaviour<ActorMessage, null> {
         const output = await guarded(s.clock, node.timeoutSec, stop.signal, (signal) =>
           runAgent({ node, context: m.context, branch: { index: m.branch, of: m.of }, effects, tools: s.tools, signal }),
         );
-        if (!stop.signal.aborted) await send('branch.completed', { ...base, output, usage: effects.usage });
+        if (!stop.signal.aborted) await send({ type: 'branch.completed', payload: { ...base, output, usage: effects.usage } });
       } catch (e) {
         failure = errorInfo(e);
-        if (!stop.signal.aborted) await send('branch.failed', { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) });
+        if (!stop.signal.aborted) await send({ type: 'branch.failed', payload: { ...base, error: failure, usage: effects.usage, retryable: isRetryable(e) } });
       } finally {
         nodeEnded(s, span, m.node, failure ?? (stop.signal.aborted ? { code: 'AO_NODE_CANCELLED', message: 'stopped' } : undefined));
       }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { AoError, isAoError } from '@ao/graphs';
-import { ActorPathSchema, EnvelopeSchema } from '@ao/runtime';
+import { ActorPathSchema, EnvelopeSchema, forwardedDraft } from '@ao/runtime';
 import { log, systemClock } from '@ao/runtime';
-import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeDraft, EnvelopeType, Rpc, Subscription, WorkQueue } from '@ao/runtime';
+import type { ActorJournal, ActorPath, ActorRef, Envelope, EnvelopeType, Rpc, Subscription, WorkQueue } from '@ao/runtime';
 import { BUDGET_PATH } from '../effects/effects.js';
 import { parentOf } from '../pipeline/pipeline.js';
 import { SUPERVISOR_PATH } from '../run-supervisor/run-supervisor.js';
@@ -280,7 +280,7 @@ export class HostTasks {
     if (req.op === 'beat') return { alive: true };
     this.check(t, req.path, req.drafts);
     try {
-      await this.o.journal.append(req.drafts as EnvelopeDraft[]);
+      await this.o.journal.append(req.drafts.map(forwardedDraft));
     } catch (e) {
       if (this.o.journal.ended) throw new AoError('AO_TASK_STOPPED', `run ${this.o.runId} is no longer hosted here`);
       throw isAoError(e) ? e : new AoError('AO_INTERNAL', (e as Error).message);

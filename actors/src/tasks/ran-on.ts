@@ -1,4 +1,5 @@
-import type { ActorJournal, Envelope, EnvelopeDraft } from '@ao/runtime';
+import { forwardedDraft } from '@ao/runtime';
+import type { ActorJournal, AnyDraft, Envelope } from '@ao/runtime';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -7,8 +8,10 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * runtime node that ran it (`ranOn`), so a run's log says where each of its steps and branches ran.
  * Other drafts are returned as they are. The determinism check leaves `ranOn` out (`gistOf`).
  */
-export function withRanOn(d: EnvelopeDraft, node: string): EnvelopeDraft {
-  return d.dedupeKey === `${d.from}/done` && isRecord(d.payload) ? { ...d, payload: { ...d.payload, ranOn: node } } : d;
+export function withRanOn(d: AnyDraft, node: string): AnyDraft {
+  // A field added to whatever payload the last word has (a `task.completed`'s schema has no
+  // `ranOn`: the log keeps it, its typed view drops it): the draft is no longer typed here.
+  return d.dedupeKey === `${d.from}/done` && isRecord(d.payload) ? forwardedDraft({ ...d, payload: { ...d.payload, ranOn: node } }) : d;
 }
 
 /** A host's journal as its actors see it in a cluster: their last words name this node. */
@@ -16,7 +19,7 @@ export function ranOnJournal(j: ActorJournal, node: string): ActorJournal {
   return new Proxy(j, {
     get(target, key) {
       if (key === 'append')
-        return (drafts: EnvelopeDraft[], extra?: Parameters<ActorJournal['append']>[1]) =>
+        return (drafts: AnyDraft[], extra?: Parameters<ActorJournal['append']>[1]) =>
           target.append(
             drafts.map((d) => withRanOn(d, node)),
             extra,

@@ -11,7 +11,7 @@ import type {
   Clock,
   Divergence,
   Envelope,
-  EnvelopeDraft,
+  AnyDraft,
   EnvelopeType,
   Recording,
   RunRecord,
@@ -106,7 +106,7 @@ class TaskJournal implements ActorJournal {
     // Replays keep their actors on their host: a node task is never part of one.
   }
 
-  append(drafts: EnvelopeDraft[], extra: { patch?: unknown; checkpoint?: unknown; divergence?: unknown } = {}): Promise<Envelope[]> {
+  append(drafts: AnyDraft[], extra: { patch?: unknown; checkpoint?: unknown; divergence?: unknown } = {}): Promise<Envelope[]> {
     const go = async (): Promise<Envelope[]> => {
       if (extra.patch || extra.checkpoint || extra.divergence) throw new AoError('AO_INTERNAL', "a node task writes envelopes only (run state is its host's)");
       if (this.stoppedWhy) throw new AoError('AO_TASK_STOPPED', `task ${this.path} of run ${this.runId} stopped: ${this.stoppedWhy}`);

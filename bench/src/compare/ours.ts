@@ -139,7 +139,7 @@ export async function openOurs(o: OpenOptions): Promise<BenchSystem> {
     fanout: async () => void (await run('cmp-fanout')),
     loop: (steps) => run(loopName(steps)),
     async replayLast(id) {
-      const cps = await engine.store.listCheckpoints(id);
+      const cps = await engine.queries.listCheckpoints(id);
       // The last checkpoint is the step that ended the run; replay from the one before it.
       const r = await engine.replay(id, { fromStep: cps.at(-1)!.step - 1, mode: 'live' });
       const done = await engine.waitForRun(r.id, TIMEOUT_MS);
@@ -156,7 +156,7 @@ export async function openOurs(o: OpenOptions): Promise<BenchSystem> {
     },
     async conversation(turns) {
       const id = await run(conversationName(turns), { task: w6User(turns) });
-      const done = await engine.store.getRun(id);
+      const done = await engine.queries.getRun(id);
       if (!JSON.stringify(done?.output).includes(standinAnswer(turns, turns, false).content))
         throw new Error(`conversation ${id} ended without the final answer`);
       return id;

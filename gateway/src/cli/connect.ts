@@ -35,7 +35,7 @@ export async function connect(
       // Passive: it hosts the run it starts (`ao run`) and takes over nothing else.
       const [{ startRuntime }, { EmbeddedClient }] = await Promise.all([import('../node.js'), import('./embedded-client.js')]);
       const rt = await startRuntime({ ...config, AO_LOG_LEVEL: 'warn', AO_NODE_ID: `cli-${process.pid}` }, { passive: true, command: `ao ${cmd}` });
-      return { client: new EmbeddedClient(rt.engine, `embedded (${rt.store.kind})`), close: rt.close };
+      return { client: new EmbeddedClient(rt.engine, `embedded (${rt.engine.storeKind})`), close: rt.close };
     } catch (e) {
       // A server took the directory between our look and our try: talk to it (once).
       if (isAoError(e) && e.code === 'AO_DATA_DIR_LOCKED' && attempt === 0) continue;

@@ -1,7 +1,7 @@
 import type { Engine } from '@ao/actors';
 import type { Budget } from '@ao/graphs';
 import { AoError } from '@ao/graphs';
-import { importRun, resolveRunRef } from '@ao/runtime';
+import { resolveRunRef } from '@ao/runtime';
 import type { RunFile } from '@ao/runtime';
 import { graphDetail, runSummary, runView, graphView } from '../http/views.js';
 import { ApiError } from './client.js';
@@ -75,8 +75,8 @@ export class EmbeddedClient implements Client {
   }
   async importRun(file: RunFile, o: { as?: string } = {}) {
     const renamed = o.as !== undefined ? await this.engine.renamedRun(file, o.as).catch((e) => this.rethrow(e)) : file;
-    // An import is a write: it goes to the store itself.
-    const run = await importRun(this.engine.store, renamed).catch((e) => this.rethrow(e));
+    // An import is a write: the engine's import port.
+    const run = await this.engine.importRun(renamed).catch((e) => this.rethrow(e));
     return { id: run.id, graph: run.graph, status: run.status, events: file.events.length, checkpoints: file.checkpoints.length };
   }
 }

@@ -58,7 +58,7 @@ export async function node(config: ReturnType<typeof loadConfig>): Promise<numbe
   setUpProcessLogging(config);
   const rt = await startRuntime(config, { command: 'ao node' });
   out(
-    `agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.store.kind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`,
+    `agent-orchestrator node ${rt.nodeId} running (id ${idNote(rt, config)}); store: ${rt.engine.storeKind}, bus: ${rt.bus.kind}${config.NATS_URL ? ` (${config.AO_NATS_PREFIX})` : ''}`,
   );
   const lost = await untilStopped(rt);
   await rt.close();
@@ -87,7 +87,7 @@ export async function serve(config: ReturnType<typeof loadConfig>, o: { node: bo
   await rt.publishUrl(reachableUrl(app.server.address(), config.HOST));
   out(`agent-orchestrator listening on ${address.replace('127.0.0.1', 'localhost')}`);
   out(
-    `  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.store.kind}${rt.store.kind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`,
+    `  node: ${rt.nodeId} (${idNote(rt, config)}), store: ${rt.engine.storeKind}${rt.engine.storeKind === 'pglite' ? ` (${config.AO_DATA_DIR})` : ''}, bus: ${rt.bus.kind}, llm: ${rt.llm.provider}${o.node ? '' : ', no runtime node (--no-node)'}`,
   );
   out(
     `  graphs: ${rt.engine.graphs

@@ -87,7 +87,11 @@ function parseVerifyArgs(argv: string[]): VerifyArgs | 'help' {
  * The runs to verify, newest first: finished ones (or those of `--status`), not replays, created
  * within `--since`, of `--graph`, at most `--limit`.
  */
-export async function selectRuns(store: Store, a: Pick<VerifyArgs, 'sinceMs' | 'graph' | 'status' | 'limit'>, now = Date.now()): Promise<RunRecord[]> {
+export async function selectRuns(
+  store: Pick<Store, 'listRuns'>,
+  a: Pick<VerifyArgs, 'sinceMs' | 'graph' | 'status' | 'limit'>,
+  now = Date.now(),
+): Promise<RunRecord[]> {
   const picked: RunRecord[] = [];
   const oldest = a.sinceMs !== undefined ? now - a.sinceMs : -Infinity;
   let cursor: string | undefined;
@@ -187,11 +191,21 @@ async function pool<T, R>(items: readonly T[], n: number, fn: (t: T) => Promise<
   return out;
 }
 
+/** What `ao verify` reads of the source store: runs, their events and checkpoints. */
+type SourceReads = Pick<Store, 'listRuns' | 'listEvents' | 'listCheckpoints'>;
+
+/** The reads of a store, bound: what `ao verify` is given, not the store. */
+const readsOf = (store: Store): SourceReads => ({
+  listRuns: (q) => store.listRuns(q),
+  listEvents: (id, q) => store.listEvents(id, q),
+  listCheckpoints: (id) => store.listCheckpoints(id),
+});
+
 /** The source store, opened as `ao keys` opens it: the embedded one only while no other process holds its directory. */
-async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ store: Store; close: () => Promise<void> }> {
+async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ runs: SourceReads; close: () => Promise<void> }> {
   if (config.DATABASE_URL) {
     const store = await openPgStore({ url: config.DATABASE_URL, max: 2 });
-    return { store, close: () => store.close() };
+    return { runs: readsOf(store), close: () => store.close() };
   }
   const lock = await DataDirLock.acquire({ dir: config.AO_DATA_DIR, command: 'ao verify' });
   try {
@@ -200,7 +214,7 @@ async function openSource(config: ReturnType<typeof loadConfig>): Promise<{ stor
       template: { ...(config.AO_CACHE_DIR ? { cacheDir: config.AO_CACHE_DIR } : {}) },
     });
     return {
-      store,
+      runs: readsOf(store),
       close: async () => {
         await store.close();
         await lock.release();
@@ -239,9 +253,9 @@ export async function verifyCommand(argv: string[], out: (s: string) => void, en
     } else {
       const source = await openSource(config);
       try {
-        const runs = await selectRuns(source.store, a);
+        const runs = await selectRuns(source.runs, a);
         verdicts = await pool(runs, a.concurrency, async (run) =>
-          say(await verifier.verify(run, await source.store.listEvents(run.id, { limit: 10_000_000 }), await source.store.listCheckpoints(run.id))),
+          say(await verifier.verify(run, await source.runs.listEvents(run.id, { limit: 10_000_000 }), await source.runs.listCheckpoints(run.id))),
         );
       } finally {
         await source.close();

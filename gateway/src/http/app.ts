@@ -81,8 +81,8 @@ const healthRoutes =
         status: draining() ? ('draining' as const) : ('ok' as const),
         node: engine.nodeId,
         role: engine.passive ? ('gateway' as const) : ('node' as const),
-        // The store's kind is a fact about the node, not run state: read from the store itself.
-        store: engine.store.kind,
+        // The store's kind is a fact about the node, not run state.
+        store: engine.storeKind,
         bus: engine.bus.kind,
         llm,
         activeRuns: engine.activeRuns().length,
@@ -127,7 +127,7 @@ export async function buildApp(engine: Engine, o: AppOptions = {}): Promise<Fast
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  const auth = new Authenticator(engine.store, { required: limits.requireAuth, cacheMs: o.authCacheMs ?? 5_000 } satisfies AuthOptions);
+  const auth = new Authenticator(engine.apiKeys, { required: limits.requireAuth, cacheMs: o.authCacheMs ?? 5_000 } satisfies AuthOptions);
   let draining = false;
   const gate: Gate = {
     auth,

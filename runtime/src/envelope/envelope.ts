@@ -2,6 +2,7 @@ import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AoError, zodIssuePath } from '@ao/graphs';
 import { checkPayload } from './typed.js';
+import type { EnvelopeType, Typed } from './typed.js';
 
 /**
  * Address of an actor within a run: its path in the actor tree, segments joined by `/`
@@ -90,9 +91,31 @@ export type Envelope = z.infer<typeof EnvelopeSchema>;
  * An envelope before the journal gives it an id, a seq and a time. `dedupeKey` names the emission
  * deterministically within the run (e.g. `supervisor/refund/done`, `<effect key>/req`): the id is
  * derived from it, so an actor that re-runs after a crash emits the same ids, and the journal
- * recognises what it already holds instead of writing it twice.
+ * recognises what it already holds instead of writing it twice. Its type and payload are one of
+ * {@link Typed}: a payload that does not fit its type does not compile (the journal still checks it).
  */
-export type EnvelopeDraft = Omit<Envelope, 'seq' | 'id' | 'time'> & { dedupeKey: string; time?: string };
+export type EnvelopeDraft<T extends EnvelopeType = EnvelopeType> = DraftFields & Typed<T>;
+/** What every draft has besides its type and payload. */
+export type DraftFields = Omit<Envelope, 'seq' | 'id' | 'time' | 'type' | 'payload'> & { dedupeKey: string; time?: string };
+
+declare const FORWARDED: unique symbol;
+/**
+ * A draft that came over the wire (a node task's appends, sent to the run's host to journal): its
+ * type and payload are what its writer typed, not what this code can prove. Made only by
+ * {@link forwardedDraft}; the journal checks its payload like any other (`parseEnvelope`).
+ */
+export type ForwardedDraft = UntypedDraft & { readonly [FORWARDED]: true };
+/** A draft as the wire carries it: any type, any payload. */
+export type UntypedDraft = DraftFields & { type: string; payload: unknown };
+
+/** A draft received from another process, marked as such (what the journal accepts besides typed drafts). */
+export function forwardedDraft(d: UntypedDraft): ForwardedDraft {
+  // The brand exists only in the type: it marks the one place untyped drafts enter.
+  return d as ForwardedDraft;
+}
+
+/** What a journal append takes: drafts this code typed, or drafts forwarded from another node. */
+export type AnyDraft = EnvelopeDraft | ForwardedDraft;
 
 export function newEnvelopeId(): string {
   return randomUUID();

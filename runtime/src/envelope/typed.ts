@@ -17,6 +17,20 @@ export type EnvelopeOf<T extends EnvelopeType> = Omit<Envelope, 'type' | 'payloa
  * replayed as it is, and is simply never narrowed to a type ({@link isEnvelopeOf} says no).
  */
 export type TypedEnvelope = { [T in EnvelopeType]: EnvelopeOf<T> }[EnvelopeType];
+/**
+ * A type with its payload, as code writes them (a draft's, an emission's): `Typed` is the union
+ * over every type, `Typed<'a' | 'b'>` over those. Writing a payload that does not fit its type is
+ * a compile error (see `typed-draft.test.ts`).
+ */
+export type Typed<T extends EnvelopeType = EnvelopeType> = { [U in T]: { type: U; payload: Payload<U> } }[T];
+/**
+ * A type and its payload as a {@link Typed}: for a helper generic over the type (`reply(type,
+ * payload)`), whose `{ type, payload }` TypeScript cannot see is a member of the union.
+ */
+export function typed<T extends EnvelopeType>(type: T, payload: Payload<T>): Typed {
+  // `{ type: T; payload: Payload<T> }` is `Typed<T>`, one member of `Typed` for every T.
+  return { type, payload } as Typed;
+}
 /** A received envelope whose payload matched its type's schema: `payload` is the schema's output (unknown keys dropped). */
 export type Message = { [T in EnvelopeType]: { type: T; payload: Payload<T>; env: Envelope } }[EnvelopeType];
 

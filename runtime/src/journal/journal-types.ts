@@ -1,6 +1,6 @@
 import { AoError } from '@ao/graphs';
-import { payloadOf } from '../envelope/mod.js';
-import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import { payloadField, payloadOf } from '../envelope/mod.js';
+import type { AnyDraft, Envelope } from '../envelope/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { CheckpointWrite, Divergence, ReplayInfo, RunPatch, TurnExtras } from '../store/mod.js';
 
@@ -37,7 +37,7 @@ export interface ActorJournal {
   recording(dedupeKey: string): Envelope | undefined;
   remember(envs: readonly Envelope[]): void;
   diverged(d: Divergence): Promise<void>;
-  append(drafts: EnvelopeDraft[], extra?: AppendExtra): Promise<Envelope[]>;
+  append(drafts: AnyDraft[], extra?: AppendExtra): Promise<Envelope[]>;
   flush(): Promise<void>;
 }
 
@@ -96,7 +96,7 @@ export const INTENTS: ReadonlySet<string> = new Set(['llm.request', 'tool.call']
 /** Budget answers after which the announced call is not on its way (refused, or waiting for a person or for budget). */
 export const SETTLED_ANNOUNCEMENTS: ReadonlySet<string> = new Set(['budget.refused', 'budget.waiting', 'budget.held', 'budget.release']);
 export const keyOf = (payload: unknown): string | undefined => {
-  const key = (payload as { key?: unknown } | null)?.key;
+  const key = payloadField(payload, 'key');
   return typeof key === 'string' ? key : undefined;
 };
 
@@ -111,7 +111,7 @@ export const STAGEABLE_PATCH: ReadonlySet<string> = new Set(['nodes', 'usage']);
 
 /** An append waiting in the journal's queue. */
 export interface Request {
-  drafts: EnvelopeDraft[];
+  drafts: AnyDraft[];
   extra: AppendExtra;
   resolve: (envs: Envelope[]) => void;
   reject: (e: unknown) => void;

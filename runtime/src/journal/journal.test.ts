@@ -1,23 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InProcessBus } from '../bus/mod.js';
-import { envelopeIdFor } from '../envelope/mod.js';
-import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import { envelopeIdFor, forwardedDraft } from '../envelope/mod.js';
+import type { Envelope, ForwardedDraft } from '../envelope/mod.js';
 import { Recording } from '../replay/mod.js';
 import type { ReplayInfo } from '../store/mod.js';
 import { openPgliteStore } from '../store/pglite/pglite-store.js';
 import type { Store } from '../store/mod.js';
 import { RunJournal } from './journal.js';
 
-const draft = (runId: string, type: string, key: string, to = 'supervisor/a', from = 'supervisor'): EnvelopeDraft => ({
-  runId,
-  from: from as EnvelopeDraft['from'],
-  to: to as EnvelopeDraft['to'],
-  type,
-  payload: {},
-  causationId: null,
-  trace: null,
-  dedupeKey: key,
-});
+/** A draft of any type with an empty payload: what the journal takes from the wire (it stores what does not fit, read-only). */
+const draft = (runId: string, type: string, key: string, to = 'supervisor/a', from = 'supervisor'): ForwardedDraft =>
+  forwardedDraft({
+    runId,
+    from: from as ForwardedDraft['from'],
+    to: to as ForwardedDraft['to'],
+    type,
+    payload: {},
+    causationId: null,
+    trace: null,
+    dedupeKey: key,
+  });
 
 describe('RunJournal', () => {
   let store: Store;

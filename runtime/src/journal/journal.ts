@@ -1,6 +1,6 @@
 import type { Bus } from '../bus/mod.js';
 import { isAoError } from '@ao/graphs';
-import type { Envelope, EnvelopeDraft } from '../envelope/mod.js';
+import type { AnyDraft, Envelope } from '../envelope/mod.js';
 import { log } from '../log/mod.js';
 import type { Recording } from '../replay/recording.js';
 import type { Divergence, RunPatch, Store } from '../store/mod.js';
@@ -103,7 +103,7 @@ export class RunJournal extends JournalAccept implements ActorJournal {
    * the run: a swarm's branches that each reach a durability point at once commit once), except
    * in a replay, whose checks take one append at a time.
    */
-  append(drafts: EnvelopeDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
+  append(drafts: AnyDraft[], extra: AppendExtra = {}): Promise<Envelope[]> {
     return new Promise<Envelope[]>((resolve, reject) => {
       const req: Request = { drafts, extra, resolve, reject };
       this.arrivals++;

@@ -40,7 +40,7 @@ export class Authenticator {
   private readonly asking = new Map<string, Promise<Principal | undefined>>();
 
   constructor(
-    private readonly store: Pick<Store, 'getApiKey' | 'hasApiKeys'>,
+    private readonly apiKeys: Pick<Store, 'getApiKey' | 'hasApiKeys'>,
     private readonly o: AuthOptions,
   ) {}
 
@@ -49,7 +49,7 @@ export class Authenticator {
     if (this.o.required) return true;
     const now = Date.now();
     if (this.any && this.any.until > now) return this.any.value;
-    const value = await this.store.hasApiKeys();
+    const value = await this.apiKeys.hasApiKeys();
     this.any = { value, until: now + this.o.cacheMs };
     return value;
   }
@@ -71,7 +71,7 @@ export class Authenticator {
   }
 
   private async lookUp(id: string, hash: string): Promise<Principal | undefined> {
-    const rec = await this.store.getApiKey(id);
+    const rec = await this.apiKeys.getApiKey(id);
     const ok = rec !== undefined && rec.revokedAt === null && timingSafeEqual(Buffer.from(rec.hash, 'hex'), Buffer.from(hash, 'hex'));
     const value = ok ? Object.freeze({ tenant: rec.tenant, keyId: rec.id, readOnly: rec.readOnly }) : undefined;
     if (this.keys.size >= MAX_CACHED) this.keys.clear();

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Engine } from '@ao/actors';
 import { AoError } from '@ao/graphs';
-import { importRun, RunFileSchema } from '@ao/runtime';
+import { RunFileSchema } from '@ao/runtime';
 import { ownRun } from '../auth/mod.js';
 import { ExportQuery, Imported, ImportQuery, RunIdParams, unstorable } from '../views.js';
 
@@ -32,8 +32,8 @@ export const runFilesRoutes =
         const why = unstorable(req.body);
         if (why) throw new AoError('AO_VALIDATION', `the run file ${why}`, { field: 'body' });
         const file = req.query.as !== undefined ? await engine.renamedRun(req.body, req.query.as) : req.body;
-        // An import is a write, not a read of run state: it goes to the store itself.
-        const run = await importRun(engine.store, file, { tenant: req.principal.tenant });
+        // An import is a write, not a read of run state: the engine's import port.
+        const run = await engine.importRun(file, { tenant: req.principal.tenant });
         return reply
           .status(201)
           .send({ id: run.id, graph: run.graph, status: run.status, events: req.body.events.length, checkpoints: req.body.checkpoints.length });
