@@ -1,13 +1,7 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../envelope/mod.js';
-import { DrizzleStore } from './drizzle-store.js';
-import type { Db } from './drizzle-store.js';
 import { deflateText, dictionaryRowsOf, DICTIONARY_BYTES, DICTIONARY_ROWS, inflateText, RowDictionaries, RowZipper } from './journal-zip.js';
-import { migrationsFolder } from './migrations.js';
-import { schema } from './schema.js';
+import { pgliteStores } from '../testing/raw-pglite.js';
 import { seededWords } from '../testing/words.js';
 
 const words = seededWords;
@@ -105,22 +99,8 @@ describe('deflated journal rows (log format 4)', () => {
 });
 
 describe('a store writes its rows deflated and reads them back in any process', () => {
-  let client: PGlite;
-  const open = () =>
-    new DrizzleStore(
-      'pglite',
-      drizzle({ client, schema }) as unknown as Db,
-      async () => undefined,
-      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
-      1,
-    );
-  beforeAll(async () => {
-    client = new PGlite();
-    await migrate(drizzle({ client, schema }), { migrationsFolder });
-  });
-  afterAll(async () => {
-    await client.close();
-  });
+  const pg = pgliteStores();
+  const open = () => pg.open();
 
   let n = 0;
   const seqs = new Map<string, number>();
@@ -156,7 +136,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
       written.push(...batch);
       await writer.commit({ runId: 'z-1', events: batch, owner: 'n1' });
     }
-    const rows = await client.query<{ format: number; body: unknown; z: string; stored: number }>(
+    const rows = await pg.client.query<{ format: number; body: unknown; z: string; stored: number }>(
       "select format, body, encode(packed, 'base64') as z, octet_length(packed) as stored from journal where run_id = 'z-1' order by seq",
     );
     expect(rows.rows.every((r) => r.format === 4 && r.body === null)).toBe(true);
@@ -200,7 +180,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
     );
     const texts = all.text.split('\n');
     expect(texts).toHaveLength(30);
-    const rows = await client.query<{ seq: number; z: string }>("select seq, encode(packed, 'base64') as z from journal where run_id = 'z-3' order by seq");
+    const rows = await pg.client.query<{ seq: number; z: string }>("select seq, encode(packed, 'base64') as z from journal where run_id = 'z-3' order by seq");
     let rewritten = 0;
     for (const r of rows.rows) {
       const z = Buffer.from(r.z, 'base64');
@@ -211,7 +191,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
         z[0] === 3
           ? deflateText(texts[r.seq - first]!)
           : deflateText(texts[r.seq - first]!, { ...named, text: texts.slice(named.from - first, named.to - first + 1).join('\n') }, 2);
-      await client.query("update journal set packed = decode($1, 'base64') where run_id = 'z-3' and seq = $2", [old.toString('base64'), r.seq]);
+      await pg.client.query("update journal set packed = decode($1, 'base64') where run_id = 'z-3' and seq = $2", [old.toString('base64'), r.seq]);
       rewritten += z[0] === 3 ? 1 : 0;
     }
     expect(rewritten).toBeGreaterThan(1);
@@ -225,7 +205,7 @@ describe('a store writes its rows deflated and reads them back in any process', 
     await writer.createRun({ id: 'z-2', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     for (let i = 1; i <= 12; i++)
       await writer.commit({ runId: 'z-2', events: [env('z-2', 'node.progress', 'supervisor/agent', { text: words(100 + i, 600) })], owner: 'n1' });
-    await client.query("delete from journal where run_id = 'z-2' and seq = (select min(seq) from journal where run_id = 'z-2')");
+    await pg.client.query("delete from journal where run_id = 'z-2' and seq = (select min(seq) from journal where run_id = 'z-2')");
     await expect(open().listEvents('z-2', { limit: 100 })).rejects.toMatchObject({ code: 'AO_STORE_CORRUPT' });
   });
 });

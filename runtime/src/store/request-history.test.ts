@@ -1,35 +1,18 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Envelope } from '../envelope/mod.js';
-import { DrizzleStore } from './drizzle-store.js';
+import type { DrizzleStore } from './drizzle-store.js';
 import { RequestHistories } from './request-history.js';
-import type { Db } from './drizzle-store.js';
-import { migrationsFolder } from './migrations.js';
-import { schema } from './schema.js';
+import { pgliteStores } from '../testing/raw-pglite.js';
 import { seededWords } from '../testing/words.js';
 
 const words = seededWords;
 
 describe('an agent conversation is stored as what each request adds to the one before', () => {
-  let client: PGlite;
-  const open = () =>
-    new DrizzleStore(
-      'pglite',
-      drizzle({ client, schema }) as unknown as Db,
-      async () => undefined,
-      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
-      1,
-    );
+  const pg = pgliteStores();
+  const open = () => pg.open();
   let store: DrizzleStore;
-  beforeAll(async () => {
-    client = new PGlite();
-    await migrate(drizzle({ client, schema }), { migrationsFolder });
+  beforeAll(() => {
     store = open();
-  });
-  afterAll(async () => {
-    await client.close();
   });
 
   let seq = 0;
@@ -75,7 +58,7 @@ describe('an agent conversation is stored as what each request adds to the one b
   it('stores each message about once, and every read gives back whole requests', async () => {
     await store.createRun({ id: 'h-1', graph: 'g', graphVersion: 'v', input: {}, budget: {}, nodes: {}, traceId: null, owner: 'n1', leaseMs: 60_000 });
     const written = await converse(store, 'h-1', 30);
-    const bytes = await client.query<{ n: number }>(
+    const bytes = await pg.client.query<{ n: number }>(
       "select sum(coalesce(octet_length(body::text), 0) + coalesce(octet_length(turns::text), 0) + coalesce(octet_length(packed), 0) + coalesce(octet_length(packed_turns), 0))::int as n from journal where run_id = 'h-1'",
     );
     // 60 requests of growing history (1 KB a turn each): about 30 x 31 KB whole, about 60 KB as deltas.
@@ -141,7 +124,7 @@ describe('an agent conversation is stored as what each request adds to the one b
     const done = env('h-4', 'node.completed', 'supervisor/a', { node: 'a', output: output.a });
     const finished = env('h-4', 'run.finished', 'supervisor', { status: 'succeeded', output });
     await store.commit({ runId: 'h-4', events: [done, finished], patch: { status: 'succeeded', output }, owner: 'n1' });
-    const row = await client.query<{ output: unknown; size: number }>("select output, pg_column_size(output) as size from runs where id = 'h-4'");
+    const row = await pg.client.query<{ output: unknown; size: number }>("select output, pg_column_size(output) as size from runs where id = 'h-4'");
     expect(row.rows[0]!.output).toBe(`\uE000run.finished:${finished.id}`);
     expect((await store.getRun('h-4'))!.output).toEqual(output);
     expect((await open().getRun('h-4'))!.output).toEqual(output);
@@ -168,7 +151,7 @@ describe('an agent conversation is stored as what each request adds to the one b
       patch: { status: 'succeeded', output },
       owner: 'n1',
     });
-    expect((await client.query<{ output: unknown }>("select output from runs where id = 'h-5'")).rows[0]!.output).toEqual(output);
+    expect((await pg.client.query<{ output: unknown }>("select output from runs where id = 'h-5'")).rows[0]!.output).toEqual(output);
     expect((await store.getRun('h-5'))!.output).toEqual(output);
   });
 

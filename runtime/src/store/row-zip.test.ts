@@ -1,12 +1,6 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrizzleStore } from './drizzle-store.js';
-import type { Db } from './drizzle-store.js';
-import { migrationsFolder } from './migrations.js';
+import { describe, expect, it } from 'vitest';
 import { DELTA, KEYFRAME_EVERY, stateBase, stateBaseOf, StateBases, unzipState, unzipStateAgainst, zipState, zipStateAgainst } from './row-zip.js';
-import { schema } from './schema.js';
+import { pgliteStores } from '../testing/raw-pglite.js';
 
 /** A state as a run supervisor writes one at `step` (the nodes' times and counts move, the shape stays). */
 const stateAt = (step: number) =>
@@ -75,22 +69,8 @@ describe('checkpoint states deflated against a keyframe of their run', () => {
 });
 
 describe('a store writes checkpoint states against keyframes and reads them in any process', () => {
-  let client: PGlite;
-  const open = () =>
-    new DrizzleStore(
-      'pglite',
-      drizzle({ client, schema }) as unknown as Db,
-      async () => undefined,
-      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
-      1,
-    );
-  beforeAll(async () => {
-    client = new PGlite();
-    await migrate(drizzle({ client, schema }), { migrationsFolder });
-  });
-  afterAll(async () => {
-    await client.close();
-  });
+  const pg = pgliteStores();
+  const open = () => pg.open();
 
   it('stores most states of a run as deltas, a fresh store reads each whole, and retention keeps exactly the kept ones readable', async () => {
     const writer = open();
@@ -103,7 +83,7 @@ describe('a store writes checkpoint states against keyframes and reads them in a
         checkpoints: [{ step, seq: 0, node: 'a', graphVersion: 'v', state: JSON.parse(stateAt(step)) }],
         owner: 'n1',
       });
-    const stored = await client.query<{ step: number; z: string }>(
+    const stored = await pg.client.query<{ step: number; z: string }>(
       "select step, encode(zstate, 'base64') as z from checkpoints where run_id = 'k-1' order by step",
     );
     const kinds = stored.rows.map((r) => stateBaseOf(Buffer.from(r.z, 'base64')));
@@ -116,7 +96,7 @@ describe('a store writes checkpoint states against keyframes and reads them in a
     expect(await writer.sweep('gk', { keepCheckpoints: 5 })).toEqual({ runs: 0, checkpoints: steps - 5 });
     // ... and then the last 3 (their keyframe deleted: they are rewritten as keyframes first).
     expect(await writer.sweep('gk', { keepCheckpoints: 3 })).toEqual({ runs: 0, checkpoints: 2 });
-    const left = await client.query<{ step: number; z: string }>(
+    const left = await pg.client.query<{ step: number; z: string }>(
       "select step, encode(zstate, 'base64') as z from checkpoints where run_id = 'k-1' order by step",
     );
     expect(left.rows.map((r) => r.step)).toEqual([steps - 2, steps - 1, steps]);

@@ -1,33 +1,16 @@
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../envelope/mod.js';
-import { DrizzleStore } from './drizzle-store.js';
-import type { Db } from './drizzle-store.js';
-import { migrationsFolder } from './migrations.js';
-import { schema } from './schema.js';
+import type { DrizzleStore } from './drizzle-store.js';
+import { pgliteStores } from '../testing/raw-pglite.js';
 import { unpackRow } from './journal-format.js';
 import { seededWords } from '../testing/words.js';
 
 describe("a replay's turn records name its original's (format 5)", () => {
-  let client: PGlite;
-  const open = () =>
-    new DrizzleStore(
-      'pglite',
-      drizzle({ client, schema }) as unknown as Db,
-      async () => undefined,
-      async (_n, text, values) => (await client.query<Record<string, unknown>>(text, values)).rows,
-      1,
-    );
+  const pg = pgliteStores();
+  const open = () => pg.open();
   let store: DrizzleStore;
-  beforeAll(async () => {
-    client = new PGlite();
-    await migrate(drizzle({ client, schema }), { migrationsFolder });
+  beforeAll(() => {
     store = open();
-  });
-  afterAll(async () => {
-    await client.close();
   });
 
   let n = 0;
@@ -72,7 +55,7 @@ describe("a replay's turn records name its original's (format 5)", () => {
     });
   const rows = async (runId: string) =>
     (
-      await client.query<{ format: number; zt: number }>(
+      await pg.client.query<{ format: number; zt: number }>(
         'select format, coalesce(octet_length(packed_turns), 0)::int as zt from journal where run_id = $1 and packed_turns is not null order by seq',
         [runId],
       )
@@ -102,7 +85,7 @@ describe("a replay's turn records name its original's (format 5)", () => {
     await converse('c-orig', 4);
     await newRun('c-copy', 'c-orig');
     await converse('c-copy', 4, 'c-orig');
-    await client.query("delete from journal where run_id = 'c-orig'");
+    await pg.client.query("delete from journal where run_id = 'c-orig'");
     await expect(open().listEvents('c-copy', { limit: 100 })).rejects.toMatchObject({ code: 'AO_STORE_CORRUPT' });
     const row = { runId: 'x', seq: 1, lastSeq: 1, format: 6, ids: ['00000000-0000-4000-8000-000000000000'], time: new Date().toISOString(), body: '[]' };
     expect(() => unpackRow(row)).toThrow(/format 6 \(this code reads formats 2 to 5\)/);
